@@ -1,0 +1,184 @@
+#pragma once
+// The engine: load and validate modules, instantiate them against host
+// functions, and call their exports with metered, suspendable execution.
+//
+// Example:
+//   auto engine = engine::Engine::interpreter();
+//   auto module = engine->load_file("add.wat");
+//   auto store = engine->new_store();
+//   engine::Linker linker;
+//   auto instance = (*store)->instantiate(**module, linker, {});
+//   auto results = (*instance)->call("add", {Value::i32(1), Value::i32(2)});
+//
+// Threading: an Engine and a Module may be shared by any number of threads.
+// A Store and everything in it are used by one thread at a time; they may move
+// between threads between calls and between the slices of a suspended Call.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/core/units.hpp"
+#include "airssys/wasm/engine/value.hpp"
+
+namespace airssys::wasm::engine {
+
+inline constexpr uint64_t kUnlimitedFuel = std::numeric_limits<uint64_t>::max();
+inline constexpr uint64_t kWasmPageSize = 64 * KiB;
+
+// The module name the engine reserves for its own imports; a guest module
+// that imports from it is refused at load.
+inline constexpr std::string_view kReservedModule = "airssys:engine";
+
+enum class ExternKind : uint8_t { Func, Table, Memory, Global, Tag };
+[[nodiscard]] const char* extern_kind_name(ExternKind kind);
+
+struct ImportInfo {
+  std::string module;
+  std::string name;
+  ExternKind kind;
+  FuncSig sig;  // functions only
+};
+
+struct ExportInfo {
+  std::string name;
+  ExternKind kind;
+  FuncSig sig;  // functions only
+};
+
+// Limits one instance must live within. Defaults follow the quota defaults.
+struct InstanceLimits {
+  uint64_t max_memory_bytes = 256 * MiB;  // linear memory, rounded down to pages
+  uint32_t max_table_elements = 1u << 20;
+};
+
+struct InstanceOptions {
+  InstanceLimits limits;
+  uint64_t start_fuel = 1'000'000'000;  // fuel the start function may burn
+  void* user_data = nullptr;             // handed to host functions in HostCall
+};
+
+struct CallOptions {
+  uint64_t fuel = kUnlimitedFuel;  // total instructions the call may execute
+  uint64_t slice = 100'000;        // instructions per slice (Call::resume)
+};
+
+// What a host function sees of its caller. Valid only during the host call.
+class HostCall {
+ public:
+  virtual ~HostCall() = default;
+  // The calling instance's linear memory [offset, offset + length), checked in
+  // 64-bit arithmetic; an out-of-range request is TrapMemoryOutOfBounds.
+  [[nodiscard]] virtual Result<std::span<uint8_t>> memory(uint64_t offset, uint64_t length) = 0;
+  [[nodiscard]] virtual uint64_t memory_size() const = 0;
+  // InstanceOptions::user_data of the calling instance.
+  [[nodiscard]] virtual void* user_data() const = 0;
+
+  [[nodiscard]] Result<uint32_t> read_u32(uint64_t offset);
+  [[nodiscard]] Result<uint64_t> read_u64(uint64_t offset);
+  [[nodiscard]] Result<void> write_u32(uint64_t offset, uint32_t value);
+  [[nodiscard]] Result<void> write_u64(uint64_t offset, uint64_t value);
+};
+
+// A host function returns an error to trap the guest; the error reaches the
+// caller of the export unchanged (ProcExit for an exit request).
+using HostFn =
+    std::function<Result<void>(HostCall&, std::span<const Value> args, std::span<Value> results)>;
+
+struct HostFunction {
+  std::string module;
+  std::string name;
+  FuncSig sig;
+  HostFn fn;
+};
+
+class Instance;
+
+// Resolves imports by (module, name): host functions, and the exports of
+// instances registered under a module name (same store only).
+class Linker {
+ public:
+  void define(HostFunction function);
+  void define_instance(std::string module_name, std::shared_ptr<Instance> instance);
+
+  [[nodiscard]] const HostFunction* find_function(std::string_view module,
+                                                  std::string_view name) const;
+  [[nodiscard]] const Instance* find_instance(std::string_view module) const;
+
+ private:
+  std::vector<HostFunction> functions_;
+  std::vector<std::pair<std::string, std::shared_ptr<Instance>>> instances_;
+};
+
+// A call running in slices. resume() runs one slice of fuel and returns
+// Suspended when the slice ends before the call does, Finished when it has
+// returned (results() then holds the results), or the trap. Destroying a
+// suspended Call cancels it cleanly.
+class Call {
+ public:
+  enum class State { Suspended, Finished };
+  virtual ~Call() = default;
+  [[nodiscard]] virtual Result<State> resume() = 0;
+  [[nodiscard]] virtual std::span<const Value> results() const = 0;
+  [[nodiscard]] virtual uint64_t fuel_used() const = 0;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  [[nodiscard]] virtual std::string_view name() const = 0;
+  [[nodiscard]] virtual const std::vector<ImportInfo>& imports() const = 0;
+  [[nodiscard]] virtual const std::vector<ExportInfo>& exports() const = 0;
+};
+
+class Instance {
+ public:
+  virtual ~Instance() = default;
+  [[nodiscard]] virtual const Module& module() const = 0;
+  // Runs the export to completion within options.fuel.
+  [[nodiscard]] virtual Result<std::vector<Value>> call(std::string_view export_name,
+                                                        std::span<const Value> args,
+                                                        const CallOptions& options = {}) = 0;
+  // Prepares the export as a suspendable call; nothing runs until resume().
+  [[nodiscard]] virtual Result<std::unique_ptr<Call>> start_call(std::string_view export_name,
+                                                                 std::span<const Value> args,
+                                                                 const CallOptions& options = {}) = 0;
+  [[nodiscard]] virtual Result<Value> global(std::string_view export_name) const = 0;
+  // Current size of the default linear memory in bytes (0 without memory).
+  [[nodiscard]] virtual uint64_t memory_bytes() const = 0;
+  // Fuel burned by this instance's calls since it was created.
+  [[nodiscard]] virtual uint64_t fuel_used() const = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  [[nodiscard]] virtual Result<std::shared_ptr<Instance>> instantiate(
+      const Module& module, const Linker& linker, const InstanceOptions& options = {}) = 0;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // The wabt interpreter backend.
+  [[nodiscard]] static std::unique_ptr<Engine> interpreter();
+
+  [[nodiscard]] virtual Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes,
+                                                                   std::string_view name) = 0;
+  [[nodiscard]] virtual Result<std::shared_ptr<const Module>> load_wat(std::string_view text,
+                                                                       std::string_view name) = 0;
+  // A .wat file is parsed as text; anything else must be a binary module.
+  [[nodiscard]] Result<std::shared_ptr<const Module>> load_file(const std::filesystem::path& path);
+
+  [[nodiscard]] virtual std::unique_ptr<Store> new_store() = 0;
+};
+
+}  // namespace airssys::wasm::engine

@@ -1,0 +1,151 @@
+#include "airssys/wasm/engine/engine.hpp"
+
+#include <fstream>
+#include <iterator>
+
+#include <fmt/format.h>
+
+namespace airssys::wasm::engine {
+
+const char* val_type_name(ValType type) {
+  switch (type) {
+    case ValType::I32: return "i32";
+    case ValType::I64: return "i64";
+    case ValType::F32: return "f32";
+    case ValType::F64: return "f64";
+    case ValType::V128: return "v128";
+    case ValType::FuncRef: return "funcref";
+    case ValType::ExternRef: return "externref";
+  }
+  return "?";
+}
+
+const char* extern_kind_name(ExternKind kind) {
+  switch (kind) {
+    case ExternKind::Func: return "func";
+    case ExternKind::Table: return "table";
+    case ExternKind::Memory: return "memory";
+    case ExternKind::Global: return "global";
+    case ExternKind::Tag: return "tag";
+  }
+  return "?";
+}
+
+std::string Value::to_string() const {
+  switch (type_) {
+    case ValType::I32: return fmt::format("i32:{}", as_i32());
+    case ValType::I64: return fmt::format("i64:{}", as_i64());
+    case ValType::F32: return fmt::format("f32:{}", as_f32());
+    case ValType::F64: return fmt::format("f64:{}", as_f64());
+    case ValType::V128: {
+      std::string out = "v128:";
+      for (auto b : as_v128().bytes) out += fmt::format("{:02x}", b);
+      return out;
+    }
+    case ValType::FuncRef:
+    case ValType::ExternRef: {
+      auto r = as_ref();
+      return r.is_null ? fmt::format("{}:null", val_type_name(type_))
+                       : fmt::format("{}:{}", val_type_name(type_), r.handle);
+    }
+  }
+  return "?";
+}
+
+std::string FuncSig::to_string() const {
+  auto list = [](const std::vector<ValType>& types) {
+    std::string out = "(";
+    for (size_t i = 0; i < types.size(); ++i) {
+      if (i) out += ", ";
+      out += val_type_name(types[i]);
+    }
+    return out + ")";
+  };
+  return list(params) + " -> " + list(results);
+}
+
+Result<uint32_t> HostCall::read_u32(uint64_t offset) {
+  auto bytes = memory(offset, 4);
+  if (!bytes) return std::unexpected(bytes.error());
+  uint32_t v;
+  std::memcpy(&v, bytes->data(), 4);
+  return v;
+}
+
+Result<uint64_t> HostCall::read_u64(uint64_t offset) {
+  auto bytes = memory(offset, 8);
+  if (!bytes) return std::unexpected(bytes.error());
+  uint64_t v;
+  std::memcpy(&v, bytes->data(), 8);
+  return v;
+}
+
+Result<void> HostCall::write_u32(uint64_t offset, uint32_t value) {
+  auto bytes = memory(offset, 4);
+  if (!bytes) return std::unexpected(bytes.error());
+  std::memcpy(bytes->data(), &value, 4);
+  return {};
+}
+
+Result<void> HostCall::write_u64(uint64_t offset, uint64_t value) {
+  auto bytes = memory(offset, 8);
+  if (!bytes) return std::unexpected(bytes.error());
+  std::memcpy(bytes->data(), &value, 8);
+  return {};
+}
+
+void Linker::define(HostFunction function) {
+  for (auto& f : functions_) {
+    if (f.module == function.module && f.name == function.name) {
+      f = std::move(function);
+      return;
+    }
+  }
+  functions_.push_back(std::move(function));
+}
+
+void Linker::define_instance(std::string module_name, std::shared_ptr<Instance> instance) {
+  for (auto& [name, inst] : instances_) {
+    if (name == module_name) {
+      inst = std::move(instance);
+      return;
+    }
+  }
+  instances_.emplace_back(std::move(module_name), std::move(instance));
+}
+
+const HostFunction* Linker::find_function(std::string_view module, std::string_view name) const {
+  for (const auto& f : functions_) {
+    if (f.module == module && f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+const Instance* Linker::find_instance(std::string_view module) const {
+  for (const auto& [name, inst] : instances_) {
+    if (name == module) return inst.get();
+  }
+  return nullptr;
+}
+
+Result<std::shared_ptr<const Module>> Engine::load_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("{} is a directory, not a module", path.string()));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return make_error(ErrorCode::IoError, fmt::format("cannot open {}", path.string()));
+  }
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return make_error(ErrorCode::IoError, fmt::format("cannot read {}", path.string()));
+  std::string name = path.filename().string();
+  if (path.extension() == ".wat") {
+    return load_wat(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                    name);
+  }
+  return load(bytes, name);
+}
+
+}  // namespace airssys::wasm::engine

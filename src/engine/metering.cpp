@@ -1,0 +1,238 @@
+#include "metering.hpp"
+
+#include <wabt/apply-names.h>
+#include <wabt/cast.h>
+#include <wabt/binary-reader-ir.h>
+#include <wabt/binary-reader-nop.h>
+#include <wabt/binary-reader.h>
+#include <wabt/binary-writer.h>
+#include <wabt/error-formatter.h>
+#include <wabt/generate-names.h>
+#include <wabt/ir.h>
+#include <wabt/resolve-names.h>
+#include <wabt/stream.h>
+
+#include <fmt/format.h>
+
+#include "airssys/wasm/engine/engine.hpp"
+
+namespace airssys::wasm::engine::detail {
+namespace {
+
+constexpr const char* kFuelGlobalVar = "$airssys.fuel";
+constexpr const char* kFuelFuncVar = "$airssys.fuel_exhausted";
+
+// Collects the function names of the name section, by function index.
+class NameCollector : public wabt::BinaryReaderNop {
+ public:
+  explicit NameCollector(std::vector<std::string>* names) : names_(names) {}
+  wabt::Result OnFunctionName(wabt::Index index, std::string_view name) override {
+    if (index < 1'000'000) {
+      if (names_->size() <= index) names_->resize(index + 1);
+      (*names_)[index] = std::string(name);
+    }
+    return wabt::Result::Ok;
+  }
+  bool OnError(const wabt::Error& error) override {
+    if (message_.empty()) message_ = fmt::format("{:#x}: {}", error.loc.offset, error.message);
+    return true;
+  }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::vector<std::string>* names_;
+  std::string message_;
+};
+
+// The straight-line cost of a list: every instruction counts one, nested
+// blocks count their contents, a nested loop counts one (it meters itself).
+uint64_t region_cost(const wabt::ExprList& exprs) {
+  uint64_t cost = 0;
+  for (const wabt::Expr& expr : exprs) {
+    ++cost;
+    switch (expr.type()) {
+      case wabt::ExprType::Block:
+        cost += region_cost(wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
+        break;
+      case wabt::ExprType::If: {
+        auto* e = wabt::cast<wabt::IfExpr>(&expr);
+        cost += region_cost(e->true_.exprs) + region_cost(e->false_);
+        break;
+      }
+      case wabt::ExprType::Try: {
+        auto* e = wabt::cast<wabt::TryExpr>(&expr);
+        cost += region_cost(e->block.exprs);
+        for (const auto& c : e->catches) cost += region_cost(c.exprs);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return cost;
+}
+
+class Instrumenter {
+ public:
+  uint32_t sites = 0;
+
+  // global.get $fuel; i64.const cost; i64.sub; global.set $fuel;
+  // global.get $fuel; i64.const 0; i64.lt_s; if; call $fuel_exhausted; end
+  void prepend_check(wabt::ExprList& exprs, uint64_t cost) {
+    ++sites;
+    wabt::ExprList check;
+    check.push_back(std::make_unique<wabt::GlobalGetExpr>(wabt::Var(kFuelGlobalVar, {})));
+    check.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I64(cost)));
+    check.push_back(std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
+    check.push_back(std::make_unique<wabt::GlobalSetExpr>(wabt::Var(kFuelGlobalVar, {})));
+    check.push_back(std::make_unique<wabt::GlobalGetExpr>(wabt::Var(kFuelGlobalVar, {})));
+    check.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
+    check.push_back(std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
+    auto branch = std::make_unique<wabt::IfExpr>();
+    branch->true_.exprs.push_back(std::make_unique<wabt::CallExpr>(wabt::Var(kFuelFuncVar, {})));
+    check.push_back(std::move(branch));
+    exprs.splice(exprs.begin(), check);
+  }
+
+  void visit(wabt::ExprList& exprs) {
+    for (wabt::Expr& expr : exprs) {
+      switch (expr.type()) {
+        case wabt::ExprType::Block:
+          visit(wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
+          break;
+        case wabt::ExprType::Loop: {
+          auto& body = wabt::cast<wabt::LoopExpr>(&expr)->block.exprs;
+          uint64_t cost = region_cost(body) + 1;
+          visit(body);
+          prepend_check(body, cost);
+          break;
+        }
+        case wabt::ExprType::If: {
+          auto* e = wabt::cast<wabt::IfExpr>(&expr);
+          visit(e->true_.exprs);
+          visit(e->false_);
+          break;
+        }
+        case wabt::ExprType::Try: {
+          auto* e = wabt::cast<wabt::TryExpr>(&expr);
+          visit(e->block.exprs);
+          for (auto& c : e->catches) visit(c.exprs);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+
+  void instrument(wabt::Func& func) {
+    uint64_t cost = region_cost(func.exprs) + 1;
+    visit(func.exprs);
+    prepend_check(func.exprs, cost);
+  }
+};
+
+std::string format_errors(const wabt::Errors& errors) {
+  return wabt::FormatErrorsToString(errors, wabt::Location::Type::Binary);
+}
+
+wabt::Index find_or_add_empty_func_type(wabt::Module& module) {
+  for (wabt::Index i = 0; i < module.types.size(); ++i) {
+    auto* type = wabt::dyn_cast<wabt::FuncType>(module.types[i]);
+    if (type && type->sig.param_types.empty() && type->sig.result_types.empty()) return i;
+  }
+  auto field = std::make_unique<wabt::TypeModuleField>();
+  field->type = std::make_unique<wabt::FuncType>();
+  module.AppendField(std::move(field));
+  return static_cast<wabt::Index>(module.types.size() - 1);
+}
+
+template <class T>
+void rebind(wabt::BindingHash& bindings, const std::vector<T*>& items) {
+  bindings.clear();
+  for (wabt::Index i = 0; i < items.size(); ++i) {
+    if (!items[i]->name.empty()) bindings.emplace(items[i]->name, wabt::Binding(i));
+  }
+}
+
+}  // namespace
+
+Result<void> check_well_formed(std::span<const uint8_t> bytes, const wabt::Features& features,
+                               std::vector<std::string>* names) {
+  wabt::ReadBinaryOptions options(features, nullptr, /*read_debug_names=*/true,
+                                  /*stop_on_first_error=*/true,
+                                  /*fail_on_custom_section_error=*/true);
+  NameCollector collector(names);
+  if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &collector, options))) {
+    return make_error(ErrorCode::MalformedModule, collector.message());
+  }
+  return {};
+}
+
+Result<MeteredModule> add_metering(std::span<const uint8_t> original,
+                                   const wabt::Features& features) {
+  MeteredModule out;
+  wabt::Errors errors;
+  wabt::Module module;
+  wabt::ReadBinaryOptions read_options(features, nullptr, /*read_debug_names=*/false,
+                                       /*stop_on_first_error=*/true, false);
+  if (wabt::Failed(wabt::ReadBinaryIr("module", original.data(), original.size(), read_options,
+                                      &errors, &module))) {
+    return make_error(ErrorCode::MalformedModule, format_errors(errors));
+  }
+  if (wabt::Failed(wabt::GenerateNames(&module)) || wabt::Failed(wabt::ApplyNames(&module))) {
+    return make_error(ErrorCode::InternalError, "metering: naming pass failed");
+  }
+
+  wabt::Index empty_type = find_or_add_empty_func_type(module);
+
+  // The fuel function goes after the last imported function, the fuel global
+  // after the last imported global; names keep every reference correct.
+  auto func_import = std::make_unique<wabt::FuncImport>(kFuelFuncVar);
+  func_import->module_name = std::string(kReservedModule);
+  func_import->field_name = kFuelExhaustedName;
+  func_import->func.decl.has_func_type = true;
+  func_import->func.decl.type_var = wabt::Var(empty_type, {});
+  func_import->func.decl.sig = wabt::FuncSignature();
+  out.fuel_import_index = module.num_func_imports;
+  module.funcs.insert(module.funcs.begin() + module.num_func_imports, &func_import->func);
+  ++module.num_func_imports;
+  module.imports.push_back(func_import.get());
+  module.fields.push_back(std::make_unique<wabt::ImportModuleField>(std::move(func_import)));
+
+  auto global_import = std::make_unique<wabt::GlobalImport>(kFuelGlobalVar);
+  global_import->module_name = std::string(kReservedModule);
+  global_import->field_name = kFuelGlobalName;
+  global_import->global.type = wabt::Type::I64;
+  global_import->global.mutable_ = true;
+  module.globals.insert(module.globals.begin() + module.num_global_imports,
+                        &global_import->global);
+  ++module.num_global_imports;
+  module.imports.push_back(global_import.get());
+  module.fields.push_back(std::make_unique<wabt::ImportModuleField>(std::move(global_import)));
+
+  rebind(module.func_bindings, module.funcs);
+  rebind(module.global_bindings, module.globals);
+
+  Instrumenter instrumenter;
+  for (wabt::Index i = module.num_func_imports; i < module.funcs.size(); ++i) {
+    instrumenter.instrument(*module.funcs[i]);
+  }
+  out.metering_sites = instrumenter.sites;
+
+  if (wabt::Failed(wabt::ResolveNamesModule(&module, &errors))) {
+    return make_error(ErrorCode::InternalError,
+                      fmt::format("metering: name resolution failed: {}", format_errors(errors)));
+  }
+
+  wabt::MemoryStream stream;
+  wabt::WriteBinaryOptions write_options(features, /*canonicalize_lebs=*/true,
+                                         /*relocatable=*/false, /*write_debug_names=*/false);
+  if (wabt::Failed(wabt::WriteBinaryModule(&stream, &module, write_options))) {
+    return make_error(ErrorCode::InternalError, "metering: writing the rewritten module failed");
+  }
+  out.bytes = std::move(stream.output_buffer().data);
+  return out;
+}
+
+}  // namespace airssys::wasm::engine::detail

@@ -1,0 +1,39 @@
+#pragma once
+// Rewrites a validated module so that its execution can be metered and
+// suspended: every function entry and loop header subtracts the static cost
+// of the code that follows from an imported fuel global, and calls an
+// imported host function when the fuel falls below zero.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "airssys/wasm/core/error.hpp"
+
+namespace wabt {
+class Features;
+}
+
+namespace airssys::wasm::engine::detail {
+
+inline constexpr const char* kFuelGlobalName = "fuel";
+inline constexpr const char* kFuelExhaustedName = "fuel_exhausted";
+
+struct MeteredModule {
+  std::vector<uint8_t> bytes;      // the rewritten binary
+  uint32_t fuel_import_index = 0;  // function index of the fuel host function
+  uint32_t metering_sites = 0;     // function entries and loop headers instrumented
+};
+
+// Decodes `bytes` without validating them; fails on any malformed section.
+// Fills `names` with the function names of the name section, by index.
+[[nodiscard]] Result<void> check_well_formed(std::span<const uint8_t> bytes,
+                                             const wabt::Features& features,
+                                             std::vector<std::string>* names);
+
+// `original` must already have passed validation.
+[[nodiscard]] Result<MeteredModule> add_metering(std::span<const uint8_t> original,
+                                                 const wabt::Features& features);
+
+}  // namespace airssys::wasm::engine::detail

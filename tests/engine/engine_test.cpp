@@ -1,0 +1,489 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+
+#include "airssys/wasm/engine/engine.hpp"
+
+namespace airssys::wasm::engine {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Engine> engine = Engine::interpreter();
+  std::unique_ptr<Store> store = engine->new_store();
+  Linker linker;
+
+  std::shared_ptr<const Module> load(std::string_view wat) {
+    auto m = engine->load_wat(wat, "test.wat");
+    EXPECT_TRUE(m.has_value()) << (m ? "" : m.error().to_string());
+    return m ? *m : nullptr;
+  }
+
+  std::shared_ptr<Instance> instantiate(std::string_view wat, InstanceOptions options = {}) {
+    auto m = load(wat);
+    if (!m) return nullptr;
+    auto i = store->instantiate(*m, linker, options);
+    EXPECT_TRUE(i.has_value()) << (i ? "" : i.error().to_string());
+    return i ? *i : nullptr;
+  }
+
+  Error call_error(Instance& instance, std::string_view name, std::vector<Value> args = {},
+                   CallOptions options = {}) {
+    auto r = instance.call(name, args, options);
+    EXPECT_FALSE(r.has_value()) << name << " unexpectedly returned";
+    return r ? Error{} : r.error();
+  }
+};
+
+constexpr std::string_view kAdd = R"((module
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "pair") (param i64 f64) (result f64 i64) local.get 1 local.get 0))
+)";
+
+TEST_F(EngineTest, CallsAnExportWithTypedArgumentsAndResults) {
+  auto inst = instantiate(kAdd);
+  ASSERT_TRUE(inst);
+  auto r = inst->call("add", std::vector{Value::i32(40), Value::i32(2)});
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].type(), ValType::I32);
+  EXPECT_EQ((*r)[0].as_i32(), 42);
+
+  auto p = inst->call("pair", std::vector{Value::i64(-7), Value::f64(2.5)});
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ((*p)[0].as_f64(), 2.5);
+  EXPECT_EQ((*p)[1].as_i64(), -7);
+  EXPECT_GT(inst->fuel_used(), 0u);
+}
+
+TEST_F(EngineTest, ModuleDescribesItsImportsAndExports) {
+  auto m = load(R"((module (import "env" "f" (func (param i32) (result i64)))
+                   (memory (export "mem") 1) (func (export "g"))))");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->imports().size(), 1u);  // the engine's own imports stay hidden
+  EXPECT_EQ(m->imports()[0].module, "env");
+  EXPECT_EQ(m->imports()[0].sig.to_string(), "(i32) -> (i64)");
+  ASSERT_EQ(m->exports().size(), 2u);
+  EXPECT_EQ(m->exports()[0].kind, ExternKind::Memory);
+  EXPECT_EQ(m->exports()[1].name, "g");
+}
+
+TEST_F(EngineTest, WrongArgumentsAndMissingExportsAreUsageErrors) {
+  auto inst = instantiate(kAdd);
+  ASSERT_TRUE(inst);
+  auto e = call_error(*inst, "add", {Value::i32(1)});
+  EXPECT_EQ(e.code, ErrorCode::SignatureMismatch);
+  EXPECT_NE(e.message.find("(i32, i32)"), std::string::npos) << e.message;
+  e = call_error(*inst, "add", {Value::i64(1), Value::i32(2)});
+  EXPECT_EQ(e.code, ErrorCode::SignatureMismatch);
+  e = call_error(*inst, "nope");
+  EXPECT_EQ(e.code, ErrorCode::MissingExport);
+  EXPECT_NE(e.message.find("nope"), std::string::npos);
+}
+
+TEST_F(EngineTest, GarbageAndTruncatedBinariesAreMalformed) {
+  std::vector<uint8_t> garbage = {'h', 'e', 'l', 'l', 'o', 0, 1, 2};
+  auto r = engine->load(garbage, "garbage.wasm");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::MalformedModule);
+  EXPECT_NE(r.error().message.find("garbage.wasm"), std::string::npos);
+
+  std::vector<uint8_t> truncated = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 5, 1, 0x60};
+  r = engine->load(truncated, "t.wasm");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::MalformedModule);
+  EXPECT_NE(r.error().message.find("0x"), std::string::npos) << r.error().message;
+
+  r = engine->load({}, "empty.wasm");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::MalformedModule);
+}
+
+TEST_F(EngineTest, InvalidModulesCarryTheByteOffset) {
+  // (func (result i32) i64.const 0): type mismatch at the end of the body.
+  std::vector<uint8_t> bytes = {0, 'a', 's', 'm', 1, 0, 0, 0,  1,    5, 1, 0x60, 0, 1,
+                                0x7f, 3, 2, 1, 0, 10, 6, 1, 4, 0, 0x42, 0, 0x0b};
+  auto r = engine->load(bytes, "bad.wasm");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidModule);
+  EXPECT_NE(r.error().message.find("bad.wasm:0x"), std::string::npos) << r.error().message;
+}
+
+TEST_F(EngineTest, WatErrorsCarryTheLine) {
+  auto r = engine->load_wat("(module\n  (func (export \"f\")\n    i32.add oops))", "x.wat");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::WatSyntax);
+  EXPECT_NE(r.error().message.find("x.wat:3:"), std::string::npos) << r.error().message;
+
+  r = engine->load_wat("(module (func (result i32) i64.const 1))", "y.wat");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidModule);
+  EXPECT_NE(r.error().message.find("y.wat:1:"), std::string::npos) << r.error().message;
+}
+
+TEST_F(EngineTest, ImportsOfTheEngineModuleAreRefused) {
+  auto r = engine->load_wat(R"((module (import "airssys:engine" "fuel" (global (mut i64)))))",
+                            "sneaky.wat");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::ReservedImport);
+}
+
+TEST_F(EngineTest, MissingAndMistypedImportsAreLinkErrorsNamingTheImport) {
+  auto m = load(R"((module (import "env" "log" (func (param i32)))))");
+  ASSERT_TRUE(m);
+  auto r = store->instantiate(*m, linker);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::UnknownImport);
+  EXPECT_NE(r.error().message.find("'env'.'log'"), std::string::npos) << r.error().message;
+
+  linker.define({"env", "log", {{ValType::I64}, {}}, [](HostCall&, auto, auto) -> Result<void> {
+                   return {};
+                 }});
+  r = store->instantiate(*m, linker);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::IncompatibleImport);
+  EXPECT_NE(r.error().message.find("(i64) -> ()"), std::string::npos) << r.error().message;
+}
+
+TEST_F(EngineTest, HostFunctionsReadAndWriteGuestMemoryThroughCheckedSpans) {
+  std::string seen;
+  int user = 7;
+  linker.define({"env", "upper", {{ValType::I32, ValType::I32}, {ValType::I32}},
+                 [&](HostCall& call, std::span<const Value> args, std::span<Value> results)
+                     -> Result<void> {
+                   EXPECT_EQ(call.user_data(), &user);
+                   auto bytes = call.memory(static_cast<uint32_t>(args[0].as_i32()),
+                                            static_cast<uint32_t>(args[1].as_i32()));
+                   if (!bytes) return std::unexpected(bytes.error());
+                   seen.assign(bytes->begin(), bytes->end());
+                   for (auto& b : *bytes) b = static_cast<uint8_t>(std::toupper(b));
+                   results[0] = Value::i32(static_cast<int32_t>(bytes->size()));
+                   return {};
+                 }});
+  InstanceOptions options;
+  options.user_data = &user;
+  auto inst = instantiate(R"((module
+    (import "env" "upper" (func $upper (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "hello")
+    (func (export "run") (param i32 i32) (result i32) local.get 0 local.get 1 call $upper)
+    (func (export "byte") (param i32) (result i32) local.get 0 i32.load8_u)))",
+                          options);
+  ASSERT_TRUE(inst);
+  auto r = inst->call("run", std::vector{Value::i32(16), Value::i32(5)});
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ((*r)[0].as_i32(), 5);
+  EXPECT_EQ(seen, "hello");
+  EXPECT_EQ(inst->call("byte", std::vector{Value::i32(16)}).value()[0].as_i32(), 'H');
+
+  // Past the end, and a range whose end wraps around 32 and 64 bits.
+  for (auto [ptr, len] : {std::pair{65535, 2}, std::pair{-1, 2}, std::pair{16, -1},
+                          std::pair{65536, 1}}) {
+    auto e = call_error(*inst, "run", {Value::i32(ptr), Value::i32(len)});
+    EXPECT_EQ(e.code, ErrorCode::TrapMemoryOutOfBounds) << ptr << "+" << len;
+  }
+  // The boundary itself is fine: the last byte, and an empty range at the very end.
+  EXPECT_TRUE(inst->call("run", std::vector{Value::i32(65536 - 1), Value::i32(1)}).has_value());
+  EXPECT_TRUE(inst->call("run", std::vector{Value::i32(65536), Value::i32(0)}).has_value());
+}
+
+TEST_F(EngineTest, AHostErrorReachesTheCallerUnchangedWithABacktrace) {
+  linker.define({"wasi", "exit", {{ValType::I32}, {}},
+                 [](HostCall&, std::span<const Value> args, auto) -> Result<void> {
+                   Error e{ErrorCode::ProcExit, "exit", {}, args[0].as_i32()};
+                   return std::unexpected(e);
+                 }});
+  auto inst = instantiate(R"((module
+    (import "wasi" "exit" (func $exit (param i32)))
+    (func $leave (export "leave") i32.const 3 call $exit unreachable)
+    (func (export "outer") call $leave)))");
+  ASSERT_TRUE(inst);
+  auto e = call_error(*inst, "outer");
+  EXPECT_EQ(e.code, ErrorCode::ProcExit);
+  EXPECT_EQ(e.exit_status, 3);
+  ASSERT_GE(e.backtrace.size(), 2u);
+  EXPECT_EQ(e.backtrace[0], "test.wat!leave");
+  // The instance stays usable after a trap.
+  EXPECT_EQ(call_error(*inst, "leave").exit_status, 3);
+}
+
+struct TrapCase {
+  const char* name;
+  ErrorCode code;
+};
+
+TEST_F(EngineTest, EveryTrapIsTyped) {
+  auto inst = instantiate(R"((module
+    (type $v (func))
+    (table 2 funcref) (elem (i32.const 0) $unreach)
+    (memory 1)
+    (func $unreach (export "unreachable") unreachable)
+    (func (export "div0") (result i32) i32.const 1 i32.const 0 i32.div_s)
+    (func (export "overflow") (result i32) i32.const 0x80000000 i32.const -1 i32.div_s)
+    (func (export "conversion") (result i32) f32.const nan i32.trunc_f32_s)
+    (func (export "oob") (result i32) i32.const 65536 i32.load)
+    (func (export "table_oob") i32.const 5 call_indirect (type $v))
+    (func (export "uninit") i32.const 1 call_indirect (type $v))
+    (func (export "mismatch") (result i32) i32.const 0 call_indirect (result i32))
+    (func $deep (export "deep") call $deep)))");
+  ASSERT_TRUE(inst);
+  for (auto [name, code] : std::initializer_list<TrapCase>{
+           {"unreachable", ErrorCode::TrapUnreachable},
+           {"div0", ErrorCode::TrapDivideByZero},
+           {"overflow", ErrorCode::TrapIntegerOverflow},
+           {"conversion", ErrorCode::TrapInvalidConversion},
+           {"oob", ErrorCode::TrapMemoryOutOfBounds},
+           {"table_oob", ErrorCode::TrapTableOutOfBounds},
+           {"uninit", ErrorCode::TrapUninitializedElement},
+           {"mismatch", ErrorCode::TrapIndirectCallMismatch},
+           {"deep", ErrorCode::TrapCallStackExhausted},
+       }) {
+    auto e = call_error(*inst, name);
+    EXPECT_EQ(e.code, code) << name << ": " << e.to_string();
+    EXPECT_TRUE(e.is_trap()) << name;
+  }
+  auto e = call_error(*inst, "unreachable");
+  ASSERT_FALSE(e.backtrace.empty());
+  EXPECT_EQ(e.backtrace[0], "test.wat!unreach");
+}
+
+constexpr std::string_view kLoops = R"((module
+  (func (export "forever") (loop $l (br $l)))
+  (func $rec (export "recurse") (param i32) (result i32)
+    local.get 0 i32.eqz if (result i32) i32.const 0
+    else local.get 0 i32.const 1 i32.sub call $rec i32.const 1 i32.add end)
+  (func (export "count") (param i32) (result i32) (local i32)
+    (loop $l
+      local.get 1 i32.const 1 i32.add local.set 1
+      local.get 1 local.get 0 i32.lt_u br_if $l)
+    local.get 1))
+)";
+
+TEST_F(EngineTest, AnEndlessLoopStopsWithTheOutOfFuelTrap) {
+  auto inst = instantiate(kLoops);
+  ASSERT_TRUE(inst);
+  CallOptions options;
+  options.fuel = 1'000'000;
+  options.slice = 10'000;
+  auto e = call_error(*inst, "forever", {}, options);
+  EXPECT_EQ(e.code, ErrorCode::TrapOutOfFuel) << e.to_string();
+  EXPECT_GE(inst->fuel_used(), 1'000'000u);
+  EXPECT_LT(inst->fuel_used(), 1'000'100u);
+  ASSERT_FALSE(e.backtrace.empty());
+  EXPECT_EQ(e.backtrace[0], "test.wat!func[0]");
+}
+
+TEST_F(EngineTest, RecursionWithoutLoopsIsMeteredToo) {
+  auto inst = instantiate(kLoops);
+  ASSERT_TRUE(inst);
+  CallOptions options;
+  options.fuel = 2'000;
+  auto e = call_error(*inst, "recurse", {Value::i32(1000)}, options);
+  EXPECT_EQ(e.code, ErrorCode::TrapOutOfFuel) << e.to_string();
+  auto ok = inst->call("recurse", std::vector{Value::i32(100)});
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ((*ok)[0].as_i32(), 100);
+}
+
+TEST_F(EngineTest, FuelIsCountedPerInstructionAndAcrossSlices) {
+  auto inst = instantiate(kLoops);
+  ASSERT_TRUE(inst);
+  auto before = inst->fuel_used();
+  CallOptions options;
+  options.slice = 1'000;  // many refills in a synchronous call
+  auto r = inst->call("count", std::vector{Value::i32(10'000)}, options);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ((*r)[0].as_i32(), 10'000);
+  auto used = inst->fuel_used() - before;
+  // 8 instructions per iteration plus the metering check's own count.
+  EXPECT_GE(used, 80'000u);
+  EXPECT_LE(used, 120'000u);
+}
+
+TEST_F(EngineTest, ACallSuspendsAtEverySliceAndResumesToTheEnd) {
+  auto inst = instantiate(kLoops);
+  ASSERT_TRUE(inst);
+  CallOptions options;
+  options.slice = 10'000;
+  auto call = inst->start_call("count", std::vector{Value::i32(100'000)}, options);
+  ASSERT_TRUE(call.has_value()) << call.error().to_string();
+  int suspensions = 0;
+  for (;;) {
+    auto state = (*call)->resume();
+    ASSERT_TRUE(state.has_value()) << state.error().to_string();
+    if (*state == Call::State::Finished) break;
+    ++suspensions;
+    ASSERT_LT(suspensions, 1000);
+  }
+  EXPECT_GE(suspensions, 80);
+  EXPECT_LE(suspensions, 120);
+  ASSERT_EQ((*call)->results().size(), 1u);
+  EXPECT_EQ((*call)->results()[0].as_i32(), 100'000);
+  EXPECT_GE((*call)->fuel_used(), 800'000u);
+}
+
+TEST_F(EngineTest, SuspendedCallsInterleaveAndMoveBetweenThreads) {
+  auto inst = instantiate(kLoops);
+  ASSERT_TRUE(inst);
+  CallOptions options;
+  options.slice = 5'000;
+  auto a = inst->start_call("count", std::vector{Value::i32(50'000)}, options).value();
+  auto b = inst->start_call("count", std::vector{Value::i32(20'000)}, options).value();
+  bool a_done = false, b_done = false;
+  int turn = 0;
+  while (!a_done || !b_done) {
+    // Alternate worker threads the way a scheduler would.
+    std::thread worker([&] {
+      if (!a_done) a_done = a->resume().value() == Call::State::Finished;
+      if (!b_done) b_done = b->resume().value() == Call::State::Finished;
+    });
+    worker.join();
+    ASSERT_LT(++turn, 10'000);
+  }
+  EXPECT_EQ(a->results()[0].as_i32(), 50'000);
+  EXPECT_EQ(b->results()[0].as_i32(), 20'000);
+}
+
+TEST_F(EngineTest, ASuspendedCallRunsOutOfFuelAsATrap) {
+  auto inst = instantiate(kLoops);
+  ASSERT_TRUE(inst);
+  CallOptions options;
+  options.fuel = 100'000;
+  options.slice = 10'000;
+  auto call = inst->start_call("forever", {}, options).value();
+  Result<Call::State> state;
+  int slices = 0;
+  do {
+    state = call->resume();
+    ++slices;
+  } while (state.has_value() && *state == Call::State::Suspended && slices < 1000);
+  ASSERT_FALSE(state.has_value());
+  EXPECT_EQ(state.error().code, ErrorCode::TrapOutOfFuel);
+  EXPECT_EQ(slices, 10);
+  // Resuming a finished call repeats its outcome.
+  EXPECT_EQ(call->resume().error().code, ErrorCode::TrapOutOfFuel);
+}
+
+TEST_F(EngineTest, DestroyingASuspendedCallCancelsItAndTheStoreStaysUsable) {
+  auto inst = instantiate(kLoops);
+  ASSERT_TRUE(inst);
+  {
+    CallOptions options;
+    options.slice = 1'000;
+    auto call = inst->start_call("forever", {}, options).value();
+    ASSERT_EQ(call->resume().value(), Call::State::Suspended);
+    ASSERT_EQ(call->resume().value(), Call::State::Suspended);
+  }
+  auto r = inst->call("count", std::vector{Value::i32(10)});
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ((*r)[0].as_i32(), 10);
+}
+
+TEST_F(EngineTest, MemoryGrowPastTheCapReturnsMinusOne) {
+  InstanceOptions options;
+  options.limits.max_memory_bytes = 4 * kWasmPageSize;
+  auto inst = instantiate(R"((module (memory (export "memory") 1)
+    (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)))",
+                          options);
+  ASSERT_TRUE(inst);
+  EXPECT_EQ(inst->call("grow", std::vector{Value::i32(2)}).value()[0].as_i32(), 1);
+  EXPECT_EQ(inst->memory_bytes(), 3 * kWasmPageSize);
+  EXPECT_EQ(inst->call("grow", std::vector{Value::i32(2)}).value()[0].as_i32(), -1);
+  EXPECT_EQ(inst->call("grow", std::vector{Value::i32(1)}).value()[0].as_i32(), 3);
+  EXPECT_EQ(inst->call("grow", std::vector{Value::i32(1)}).value()[0].as_i32(), -1);
+  EXPECT_EQ(inst->memory_bytes(), 4 * kWasmPageSize);
+}
+
+TEST_F(EngineTest, InitialMemoryOverTheCapRefusesToInstantiate) {
+  auto m = load("(module (memory 20))");
+  ASSERT_TRUE(m);
+  InstanceOptions options;
+  options.limits.max_memory_bytes = 1 * MiB;  // 16 pages
+  auto r = store->instantiate(*m, linker, options);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::LimitExceeded);
+  EXPECT_NE(r.error().message.find("20 pages"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("1 MiB"), std::string::npos) << r.error().message;
+}
+
+TEST_F(EngineTest, HugeTablesAreRefused) {
+  auto m = load("(module (table 100000 funcref))");
+  ASSERT_TRUE(m);
+  InstanceOptions options;
+  options.limits.max_table_elements = 1000;
+  auto r = store->instantiate(*m, linker, options);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::LimitExceeded);
+}
+
+TEST_F(EngineTest, AStartFunctionThatTrapsOrNeverEndsFailsInstantiation) {
+  auto m = load("(module (func $s unreachable) (start $s))");
+  ASSERT_TRUE(m);
+  auto r = store->instantiate(*m, linker);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::TrapUnreachable);
+
+  m = load("(module (func $s (loop $l (br $l))) (start $s))");
+  ASSERT_TRUE(m);
+  InstanceOptions options;
+  options.start_fuel = 100'000;
+  r = store->instantiate(*m, linker, options);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::TrapOutOfFuel);
+}
+
+TEST_F(EngineTest, InstancesOfOneModuleAreIndependent) {
+  auto m = load(R"((module (global $g (mut i32) (i32.const 0)) (memory 1)
+    (func (export "bump") (result i32)
+      global.get $g i32.const 1 i32.add global.set $g
+      i32.const 0 i32.const 0 i32.load i32.const 10 i32.add i32.store
+      global.get $g)
+    (func (export "peek") (result i32) i32.const 0 i32.load)))");
+  ASSERT_TRUE(m);
+  auto store2 = engine->new_store();
+  auto a = store->instantiate(*m, linker).value();
+  auto b = store2->instantiate(*m, linker).value();
+  auto c = store->instantiate(*m, linker).value();
+  EXPECT_EQ(a->call("bump", {}).value()[0].as_i32(), 1);
+  EXPECT_EQ(a->call("bump", {}).value()[0].as_i32(), 2);
+  EXPECT_EQ(b->call("bump", {}).value()[0].as_i32(), 1);
+  EXPECT_EQ(c->call("bump", {}).value()[0].as_i32(), 1);
+  EXPECT_EQ(a->call("peek", {}).value()[0].as_i32(), 20);
+  EXPECT_EQ(b->call("peek", {}).value()[0].as_i32(), 10);
+}
+
+TEST_F(EngineTest, InstancesLinkToEachOthersExportsWithinAStore) {
+  auto provider = instantiate(R"((module (global (export "g") i32 (i32.const 666))
+    (func (export "twice") (param i32) (result i32) local.get 0 i32.const 2 i32.mul)))");
+  ASSERT_TRUE(provider);
+  linker.define_instance("lib", provider);
+  auto user = instantiate(R"((module (import "lib" "twice" (func $t (param i32) (result i32)))
+    (import "lib" "g" (global $g i32))
+    (func (export "f") (result i32) global.get $g call $t)))");
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->call("f", {}).value()[0].as_i32(), 1332);
+  EXPECT_EQ(provider->global("g").value().as_i32(), 666);
+
+  auto other = engine->new_store();
+  auto m = load(R"((module (import "lib" "twice" (func (param i32) (result i32)))))");
+  auto r = other->instantiate(*m, linker);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::UnknownImport);
+}
+
+TEST_F(EngineTest, ARunningCallRefusesReentry) {
+  std::shared_ptr<Instance> self;
+  linker.define({"env", "again", {{}, {}}, [&](HostCall&, auto, auto) -> Result<void> {
+                   auto r = self->call("f", {});
+                   if (!r) return std::unexpected(r.error());
+                   return {};
+                 }});
+  self = instantiate(R"((module (import "env" "again" (func $a)) (func (export "f") call $a)))");
+  ASSERT_TRUE(self);
+  EXPECT_EQ(call_error(*self, "f").code, ErrorCode::CallInProgress);
+  self.reset();
+}
+
+}  // namespace
+}  // namespace airssys::wasm::engine
