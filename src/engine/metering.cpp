@@ -21,6 +21,7 @@ namespace {
 
 constexpr const char* kFuelGlobalVar = "$airssys.fuel";
 constexpr const char* kFuelFuncVar = "$airssys.fuel_exhausted";
+constexpr const char* kStackProbeVar = "$airssys.stack_probe";
 
 // Collects the function names of the name section, by function index.
 class NameCollector : public wabt::BinaryReaderNop {
@@ -75,6 +76,7 @@ uint64_t region_cost(const wabt::ExprList& exprs) {
 class Instrumenter {
  public:
   uint32_t sites = 0;
+  bool probes = false;  // whether a call to the stack probe was inserted
 
   // global.get $fuel; i64.const cost; i64.sub; global.set $fuel;
   // global.get $fuel; i64.const 0; i64.lt_s; if; call $fuel_exhausted; end
@@ -95,8 +97,19 @@ class Instrumenter {
   }
 
   void visit(wabt::ExprList& exprs) {
-    for (wabt::Expr& expr : exprs) {
+    for (auto it = exprs.begin(); it != exprs.end(); ++it) {
+      wabt::Expr& expr = *it;
       switch (expr.type()) {
+        case wabt::ExprType::CallIndirect:
+          // wabt 1.0.32 (Thread::DoCall) does not stop when a call_indirect
+          // finds the call stack full: it records the trap but carries on
+          // after the call with the arguments left where the results belong.
+          // The stack is still full right after such a call, so a direct
+          // call to an empty function there traps as it should.
+          it = exprs.insert(std::next(it),
+                            std::make_unique<wabt::CallExpr>(wabt::Var(kStackProbeVar, {})));
+          probes = true;
+          break;
         case wabt::ExprType::Block:
           visit(wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
           break;
@@ -180,9 +193,22 @@ Result<MeteredModule> add_metering(std::span<const uint8_t> original,
                                       &errors, &module))) {
     return make_error(ErrorCode::MalformedModule, format_errors(errors));
   }
-  if (wabt::Failed(wabt::GenerateNames(&module)) || wabt::Failed(wabt::ApplyNames(&module))) {
+  if (wabt::Failed(wabt::GenerateNames(&module))) {
     return make_error(ErrorCode::InternalError, "metering: naming pass failed");
   }
+  // ApplyNames looks up the table and memory of every segment, even of a
+  // passive one in a module that has neither; unnamed stand-ins satisfy that
+  // lookup and are taken out again right after it.
+  wabt::Table stand_in_table("");
+  wabt::Memory stand_in_memory("");
+  const bool table_stand_in = module.tables.empty();
+  const bool memory_stand_in = module.memories.empty();
+  if (table_stand_in) module.tables.push_back(&stand_in_table);
+  if (memory_stand_in) module.memories.push_back(&stand_in_memory);
+  const bool applied = wabt::Succeeded(wabt::ApplyNames(&module));
+  if (table_stand_in) module.tables.pop_back();
+  if (memory_stand_in) module.memories.pop_back();
+  if (!applied) return make_error(ErrorCode::InternalError, "metering: naming pass failed");
 
   wabt::Index empty_type = find_or_add_empty_func_type(module);
 
@@ -219,6 +245,13 @@ Result<MeteredModule> add_metering(std::span<const uint8_t> original,
     instrumenter.instrument(*module.funcs[i]);
   }
   out.metering_sites = instrumenter.sites;
+  if (instrumenter.probes) {
+    // Appended after every other function, so no index moves.
+    auto probe = std::make_unique<wabt::FuncModuleField>(wabt::Location(), kStackProbeVar);
+    probe->func.decl.has_func_type = true;
+    probe->func.decl.type_var = wabt::Var(empty_type, {});
+    module.AppendField(std::move(probe));
+  }
 
   if (wabt::Failed(wabt::ResolveNamesModule(&module, &errors))) {
     return make_error(ErrorCode::InternalError,

@@ -248,6 +248,32 @@ TEST_F(EngineTest, EveryTrapIsTyped) {
   EXPECT_EQ(e.backtrace[0], "test.wat!unreach");
 }
 
+TEST_F(EngineTest, RecursionThroughCallIndirectStopsAtTheFullStack) {
+  auto inst = instantiate(R"((module
+    (type $v (func)) (type $r (func (result i32)))
+    (table funcref (elem $deep $seven))
+    (global $after (export "after") (mut i32) (i32.const 0))
+    (func $deep (export "deep")
+      i32.const 0 call_indirect (type $v)
+      global.get $after i32.const 1 i32.add global.set $after)
+    (func $seven (result i32) i32.const 7)
+    (func (export "seven") (result i32) i32.const 1 call_indirect (type $r))))");
+  ASSERT_TRUE(inst);
+  auto e = call_error(*inst, "deep");
+  EXPECT_EQ(e.code, ErrorCode::TrapCallStackExhausted) << e.to_string();
+  // Nothing after the call that found the stack full ran, in any frame.
+  EXPECT_EQ(inst->global("after").value().as_i32(), 0);
+  EXPECT_EQ(inst->call("seven", {}).value()[0].as_i32(), 7);
+}
+
+TEST_F(EngineTest, PassiveSegmentsNeedNoTableOrMemory) {
+  auto inst = instantiate(R"((module (data $d "abc") (elem $e funcref (ref.func $f))
+    (func $f (export "f") data.drop $d elem.drop $e)))");
+  ASSERT_TRUE(inst);
+  EXPECT_TRUE(inst->call("f", {}).has_value());
+  EXPECT_EQ(inst->memory_bytes(), 0u);
+}
+
 constexpr std::string_view kLoops = R"((module
   (func (export "forever") (loop $l (br $l)))
   (func $rec (export "recurse") (param i32) (result i32)
@@ -470,6 +496,36 @@ TEST_F(EngineTest, InstancesLinkToEachOthersExportsWithinAStore) {
   auto r = other->instantiate(*m, linker);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::UnknownImport);
+}
+
+TEST_F(EngineTest, OneModuleNameServesAnInstanceAndHostFunctions) {
+  auto provider = instantiate(R"((module (global (export "g") i32 (i32.const 40))
+    (func (export "shadowed") (result i32) i32.const 1)))");
+  ASSERT_TRUE(provider);
+  linker.define_instance("lib", provider);
+  auto constant = [](int32_t v) {
+    return [v](HostCall&, auto, std::span<Value> results) -> Result<void> {
+      results[0] = Value::i32(v);
+      return {};
+    };
+  };
+  linker.define({"lib", "two", {{}, {ValType::I32}}, constant(2)});
+  linker.define({"lib", "shadowed", {{}, {ValType::I32}}, constant(100)});
+  auto user = instantiate(R"((module (import "lib" "g" (global $g i32))
+    (import "lib" "two" (func $two (result i32)))
+    (import "lib" "shadowed" (func $shadowed (result i32)))
+    (func (export "f") (result i32) global.get $g call $two i32.add call $shadowed i32.add)))");
+  ASSERT_TRUE(user);
+  // The instance's export wins over the host function of the same name.
+  EXPECT_EQ(user->call("f", {}).value()[0].as_i32(), 43);
+
+  // A name neither provides is still an unknown import.
+  auto m = load(R"((module (import "lib" "three" (func (result i32)))))");
+  ASSERT_TRUE(m);
+  auto r = store->instantiate(*m, linker);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::UnknownImport);
+  EXPECT_NE(r.error().message.find("'lib'.'three'"), std::string::npos) << r.error().message;
 }
 
 TEST_F(EngineTest, ARunningCallRefusesReentry) {

@@ -102,7 +102,8 @@ struct HostFunction {
 class Instance;
 
 // Resolves imports by (module, name): host functions, and the exports of
-// instances registered under a module name (same store only).
+// instances registered under a module name (same store only). When a module
+// name has both, an instance's export wins over a host function.
 class Linker {
  public:
   void define(HostFunction function);

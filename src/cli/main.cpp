@@ -1,0 +1,84 @@
+// airssys-wasm: the command-line host.
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "airssys/wasm/core/units.hpp"
+#include "run.hpp"
+
+namespace {
+
+using namespace airssys::wasm;
+
+constexpr const char* kVersion = "0.1.0";
+constexpr uint64_t kMaxLinearMemory = 4 * GiB;
+
+int usage_error(const std::string& message) {
+  fmt::print(stderr, "airssys-wasm: {}\nRun 'airssys-wasm --help' for usage.\n", message);
+  return cli::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "airssys-wasm runs untrusted WebAssembly components as isolated, metered actors."};
+  app.name("airssys-wasm");
+  app.set_version_flag("--version", kVersion);
+  app.require_subcommand(1);
+  app.footer(fmt::format(
+      "Exit status: the component's own status when it runs to its end; {} for a bad command "
+      "line, {} when the module cannot be loaded, {} when it cannot be instantiated, {} when it "
+      "traps.",
+      cli::kExitUsage, cli::kExitLoadFailed, cli::kExitLinkFailed, cli::kExitTrapped));
+
+  cli::RunOptions run_options;
+  std::string fuel_text;
+  std::string memory_text = "256MB";
+  auto* run = app.add_subcommand("run", "Run a WASI command component (.wasm, .wat, or a "
+                                        "directory holding component.wasm)");
+  run->add_option("--fuel", fuel_text,
+                  "Stop the component with an out-of-fuel trap after N WebAssembly instructions "
+                  "(default: no limit)")
+      ->type_name("N");
+  run->add_option("--max-memory", memory_text,
+                  "Cap on the component's linear memory; memory.grow past it returns -1 "
+                  "(default 256MB; units B, KB, MB, GB)")
+      ->type_name("SIZE");
+  run->add_option("path", run_options.path, "The component to run")->required();
+  run->add_option("args", run_options.args,
+                  "Arguments for the component (put them after --)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return usage_error(e.what());
+  }
+
+  if (run->parsed()) {
+    if (!fuel_text.empty()) {
+      auto fuel = parse_count(fuel_text);
+      if (!fuel) return usage_error(fmt::format("--fuel: {}", fuel.error().message));
+      if (*fuel == 0) return usage_error("--fuel: must be at least 1");
+      run_options.fuel = *fuel;
+    }
+    auto memory = parse_byte_size(memory_text);
+    if (!memory) return usage_error(fmt::format("--max-memory: {}", memory.error().message));
+    if (*memory > kMaxLinearMemory) {
+      return usage_error(fmt::format("--max-memory: {} is over the 4GB a 32-bit memory can "
+                                     "address",
+                                     memory_text));
+    }
+    run_options.max_memory = *memory;
+    return cli::run_component(run_options);
+  }
+  return usage_error("no command given");
+}
