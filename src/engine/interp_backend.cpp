@@ -9,7 +9,6 @@
 
 #include <wabt/binary-reader.h>
 #include <wabt/binary-writer.h>
-#include <wabt/error-formatter.h>
 #include <wabt/interp/binary-reader-interp.h>
 #include <wabt/interp/interp.h>
 #include <wabt/ir.h>
@@ -807,6 +806,15 @@ std::string binary_errors(std::string_view name, const wabt::Errors& errors) {
   return out;
 }
 
+std::string text_errors(const wabt::Errors& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += "; ";
+    out += fmt::format("{}:{}:{}: {}", e.loc.filename, e.loc.line, e.loc.first_column, e.message);
+  }
+  return out;
+}
+
 Result<std::shared_ptr<const Module>> InterpEngine::load(std::span<const uint8_t> bytes,
                                                          std::string_view name) {
   auto module = std::make_shared<ModuleImpl>();
@@ -862,13 +870,11 @@ Result<std::shared_ptr<const Module>> InterpEngine::load_wat(std::string_view te
   wabt::WastParseOptions parse_options(features_);
   std::unique_ptr<wabt::Module> module;
   if (wabt::Failed(wabt::ParseWatModule(lexer.get(), &module, &errors, &parse_options))) {
-    return make_error(ErrorCode::WatSyntax,
-                      wabt::FormatErrorsToString(errors, wabt::Location::Type::Text));
+    return make_error(ErrorCode::WatSyntax, text_errors(errors));
   }
   wabt::ValidateOptions validate_options(features_);
   if (wabt::Failed(wabt::ValidateModule(module.get(), &errors, validate_options))) {
-    return make_error(ErrorCode::InvalidModule,
-                      wabt::FormatErrorsToString(errors, wabt::Location::Type::Text));
+    return make_error(ErrorCode::InvalidModule, text_errors(errors));
   }
   wabt::MemoryStream stream;
   wabt::WriteBinaryOptions write_options(features_, true, false, /*write_debug_names=*/true);

@@ -1,0 +1,169 @@
+// `airssys-wasm run` end to end: the real binary on components built by the build.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "subprocess.hpp"
+
+namespace airssys::wasm {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_process;
+
+std::string component(const char* name) {
+  return (fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / name).string();
+}
+
+testing::ProcessResult cli(std::vector<std::string> args) {
+  args.insert(args.begin(), AIRSSYS_CLI);
+  auto r = run_process(args);
+  EXPECT_FALSE(r.timed_out) << "airssys-wasm did not finish";
+  EXPECT_EQ(r.signal, 0) << "airssys-wasm died of signal " << r.signal << "\n" << r.err;
+  return r;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/airssys-cli-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string write(const std::string& name, const std::string& content) const {
+    auto p = path_ / name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+TEST(RunCommand, HelloPrintsItsGreetingFromItsDirectory) {
+  auto r = cli({"run", std::string(AIRSSYS_BINARY_DIR) + "/examples/hello", "--", "x", "y z"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Hello from a WebAssembly component!\n  argument 1: x\n  argument 2: y z\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(RunCommand, TheComponentsExitStatusBecomesTheProcessExitStatus) {
+  EXPECT_EQ(cli({"run", component("exit_code.wasm"), "--", "0"}).exit_code, 0);
+  EXPECT_EQ(cli({"run", component("exit_code.wasm"), "--", "42"}).exit_code, 42);
+  EXPECT_EQ(cli({"run", component("exit_code.wasm"), "--", "7"}).exit_code, 7);
+}
+
+TEST(RunCommand, AnEndlessLoopUnderFuelStopsWithTheOutOfFuelTrap) {
+  auto r = cli({"run", "--fuel", "2000000", component("spin.wasm")});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_EQ(r.out, "spinning\n");
+  EXPECT_NE(r.err.find("TrapOutOfFuel"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("at spin.wasm!__original_main"), std::string::npos) << r.err;
+}
+
+TEST(RunCommand, AMemoryGrowLoopUnderMaxMemoryEndsCleanly) {
+  auto r = cli({"run", "--max-memory", "8MB", component("grow.wasm")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "allocated 7 MiB before malloc failed\n");
+  r = cli({"run", "--max-memory", "32MB", component("grow.wasm")});
+  EXPECT_EQ(r.out, "allocated 31 MiB before malloc failed\n");
+}
+
+TEST(RunCommand, ATrapPrintsTheTrapAndBacktrace) {
+  auto r = cli({"run", component("trap.wasm")});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_EQ(r.err,
+            "airssys-wasm: trap error TrapUnreachable: unreachable executed\n"
+            "  at trap.wasm!innermost\n  at trap.wasm!middle\n  at trap.wasm!_start\n");
+}
+
+TEST(RunCommand, ATrapInTheStartFunctionIsReported) {
+  auto r = cli({"run", component("start_trap.wasm")});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_NE(r.err.find("TrapDivideByZero"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("at start_trap.wasm!boom"), std::string::npos) << r.err;
+}
+
+TEST(RunCommand, TextModulesRunToo) {
+  auto r = cli({"run", std::string(AIRSSYS_SOURCE_DIR) + "/tests/components/trap.wat"});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_NE(r.err.find("at trap.wat!innermost"), std::string::npos) << r.err;
+}
+
+TEST(RunCommand, BadFilesGiveOneClearMessage) {
+  TempDir dir;
+  struct Case {
+    std::string path;
+    std::string expected;
+  };
+  std::string wasm_header("\0asm\1\0\0\0", 8);
+  std::vector<Case> cases = {
+      {dir.write("garbage.wasm", "this is not webassembly"), "MalformedModule"},
+      {dir.write("empty.wasm", ""), "MalformedModule"},
+      {dir.write("truncated.wasm", wasm_header + "\x01\x05\x01\x60"), "MalformedModule"},
+      {dir.write("syntax.wat", "(module (func (export \"_start\") i32.add oops))"), "WatSyntax"},
+      {dir.write("invalid.wat", "(module (func (export \"_start\") i32.add))"), "InvalidModule"},
+      {(dir.path() / "missing.wasm").string(), "no such file"},
+      {dir.path().string(), "no component.wasm"},
+  };
+  for (const auto& c : cases) {
+    auto r = cli({"run", c.path});
+    EXPECT_EQ(r.exit_code, 3) << c.path << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.expected), std::string::npos) << c.path << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+TEST(RunCommand, LinkProblemsAreReportedAsSuch) {
+  TempDir dir;
+  auto r = cli({"run", dir.write("import.wat", R"((module (import "env" "secret" (func))
+                                                  (func (export "_start"))))")});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("'env'.'secret'"), std::string::npos) << r.err;
+
+  r = cli({"run", component("compute.wasm")});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("exports no _start"), std::string::npos) << r.err;
+
+  r = cli({"run", "--max-memory", "64KB",
+           dir.write("big.wat", R"((module (memory 2) (func (export "_start"))))")});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("LimitExceeded"), std::string::npos) << r.err;
+}
+
+TEST(RunCommand, BadOptionsAreUsageErrors) {
+  for (std::vector<std::string> args : {
+           std::vector<std::string>{"run", "--fuel", "-5", component("spin.wasm")},
+           {"run", "--fuel", "0", component("spin.wasm")},
+           {"run", "--fuel", "lots", component("spin.wasm")},
+           {"run", "--fuel", "99999999999999999999999", component("spin.wasm")},
+           {"run", "--max-memory", "5XB", component("spin.wasm")},
+           {"run", "--max-memory", "5GB", component("spin.wasm")},
+           {"run", "--max-memory", "-1MB", component("spin.wasm")},
+           {"run"},
+           {"frobnicate"},
+           {},
+       }) {
+    auto r = cli(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << "\n" << r.err;
+    EXPECT_NE(r.err.find("airssys-wasm: "), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+}
+
+TEST(RunCommand, HelpDescribesEveryOption) {
+  auto r = cli({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("run"), std::string::npos);
+  EXPECT_NE(r.out.find("Exit status"), std::string::npos);
+  r = cli({"run", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* option : {"--fuel", "--max-memory", "path", "args"}) {
+    EXPECT_NE(r.out.find(option), std::string::npos) << option << "\n" << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace airssys::wasm

@@ -1,0 +1,22 @@
+#pragma once
+// Runs a program with arguments, captures stdout and stderr, and kills it
+// when it outlives its deadline, so that no test can hang.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace airssys::wasm::testing {
+
+struct ProcessResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  int signal = 0;
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+ProcessResult run_process(const std::vector<std::string>& argv,
+                          std::chrono::milliseconds deadline = std::chrono::seconds(30));
+
+}  // namespace airssys::wasm::testing
