@@ -8,7 +8,7 @@ shift || true
 case "$kind" in
   release) type=Release; extra=() ;;
   debug) type=Debug; extra=() ;;
-  asan) type=Debug; extra=(-DAIRSSYS_SANITIZE=address) ;;
+  asan) type=Debug; extra=(-DAIRSSYS_SANITIZE=address -DAIRSSYS_BUILD_BENCH=OFF) ;;
   *) echo "build: unknown build kind '$kind' (release, debug, asan)" >&2; exit 2 ;;
 esac
 dir="$root/build/$kind"

@@ -21,6 +21,9 @@
 #include <bit>
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
 #include <optional>
 #include <unordered_map>
 
@@ -51,11 +54,35 @@ template struct PrivateMember<&wi::Trap::trace_, TrapTraceTag>;
 template struct PrivateMember<&wi::Thread::frames_, ThreadFramesTag>;
 
 constexpr size_t kMaxBacktrace = 32;
-#if defined(BOOST_USE_ASAN)
+#if defined(__SANITIZE_ADDRESS__)
 constexpr size_t kFiberStackSize = 4 * MiB;
+// Tells AddressSanitizer about each stack switch, so it tracks the right stack.
+struct FiberSwitch {
+  static void start(void** fake_stack, const void* bottom, size_t size) {
+    __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+  }
+  static void finish(void* fake_stack, const void** bottom, size_t* size) {
+    __sanitizer_finish_switch_fiber(fake_stack, bottom, size);
+  }
+};
 #else
 constexpr size_t kFiberStackSize = 1 * MiB;
+struct FiberSwitch {
+  static void start(void**, const void*, size_t) {}
+  static void finish(void*, const void**, size_t*) {}
+};
 #endif
+
+// A guarded fiber stack that remembers where it lives.
+struct FiberStack {
+  ctx::protected_fixedsize_stack inner{kFiberStackSize};
+  ctx::stack_context* record;
+  ctx::stack_context allocate() {
+    *record = inner.allocate();
+    return *record;
+  }
+  void deallocate(ctx::stack_context& sc) noexcept { inner.deallocate(sc); }
+};
 
 wabt::Features engine_features() { return wabt::Features{}; }
 
@@ -397,7 +424,7 @@ class CallImpl final : public Call {
       exec_.cancel = true;
       auto& state = *instance_->state_;
       state.active = &exec_;
-      fiber_ = std::move(fiber_).resume();
+      switch_in();
       state.active = nullptr;
       state.pending.reset();
     }
@@ -417,14 +444,16 @@ class CallImpl final : public Call {
     if (!started_) {
       started_ = true;
       state.start_slice(exec_);
-      fiber_ = ctx::fiber(std::allocator_arg, ctx::protected_fixedsize_stack(kFiberStackSize),
+      fiber_ = ctx::fiber(std::allocator_arg, FiberStack{{}, &stack_},
                           [this](ctx::fiber&& caller) {
+                            FiberSwitch::finish(nullptr, &caller_bottom_, &caller_size_);
                             caller_ = std::move(caller);
                             run();
+                            FiberSwitch::start(nullptr, caller_bottom_, caller_size_);
                             return std::move(caller_);
                           });
     }
-    fiber_ = std::move(fiber_).resume();
+    switch_in();
     state.active = nullptr;
     if (!done_) return State::Suspended;
     if (error_) return std::unexpected(*error_);
@@ -435,9 +464,21 @@ class CallImpl final : public Call {
   uint64_t fuel_used() const override { return exec_.used; }
 
   // Called on the fiber by the fuel host function at the end of a slice.
-  void suspend() { caller_ = std::move(caller_).resume(); }
+  void suspend() {
+    void* fake_stack = nullptr;
+    FiberSwitch::start(&fake_stack, caller_bottom_, caller_size_);
+    caller_ = std::move(caller_).resume();
+    FiberSwitch::finish(fake_stack, &caller_bottom_, &caller_size_);
+  }
 
  private:
+  void switch_in() {
+    void* fake_stack = nullptr;
+    FiberSwitch::start(&fake_stack, static_cast<char*>(stack_.sp) - stack_.size, stack_.size);
+    fiber_ = std::move(fiber_).resume();
+    FiberSwitch::finish(fake_stack, nullptr, nullptr);
+  }
+
   void run() {
     auto& state = *instance_->state_;
     wi::Thread thread(state.store);
@@ -467,6 +508,9 @@ class CallImpl final : public Call {
   ExecState exec_;
   ctx::fiber fiber_;
   ctx::fiber caller_;
+  ctx::stack_context stack_;
+  const void* caller_bottom_ = nullptr;
+  size_t caller_size_ = 0;
   bool started_ = false;
   bool done_ = false;
 };
