@@ -1,0 +1,65 @@
+#include "airssys/wasm/security/types.hpp"
+
+namespace airssys::wasm::security {
+namespace {
+
+struct PermissionInfo {
+  ResourceKind kind;
+  std::string_view name;
+};
+
+constexpr std::array<PermissionInfo, kPermissionCount> kPermissionInfo = {{
+#define AIRSSYS_X(name, kind, text) {ResourceKind::kind, text},
+    AIRSSYS_PERMISSIONS(AIRSSYS_X)
+#undef AIRSSYS_X
+}};
+
+}  // namespace
+
+std::string_view permission_name(Permission permission) {
+  return kPermissionInfo[static_cast<size_t>(permission)].name;
+}
+
+std::string_view permission_action(Permission permission) {
+  auto name = permission_name(permission);
+  return name.substr(name.find('.') + 1);
+}
+
+ResourceKind resource_kind(Permission permission) {
+  return kPermissionInfo[static_cast<size_t>(permission)].kind;
+}
+
+std::string_view resource_kind_name(ResourceKind kind) {
+  switch (kind) {
+    case ResourceKind::Filesystem: return "filesystem";
+    case ResourceKind::Network: return "network";
+    case ResourceKind::Storage: return "storage";
+    case ResourceKind::Messaging: return "messaging";
+  }
+  return "?";
+}
+
+std::optional<Permission> parse_permission(std::string_view text) {
+  for (auto p : kAllPermissions) {
+    if (permission_name(p) == text) return p;
+  }
+  return std::nullopt;
+}
+
+std::string_view trust_level_name(TrustLevel level) {
+  switch (level) {
+    case TrustLevel::Trusted: return "trusted";
+    case TrustLevel::Unknown: return "unknown";
+    case TrustLevel::DevMode: return "dev-mode";
+  }
+  return "?";
+}
+
+std::optional<TrustLevel> parse_trust_level(std::string_view text) {
+  for (auto l : {TrustLevel::Trusted, TrustLevel::Unknown, TrustLevel::DevMode}) {
+    if (trust_level_name(l) == text) return l;
+  }
+  return std::nullopt;
+}
+
+}  // namespace airssys::wasm::security
