@@ -73,15 +73,43 @@ struct FiberSwitch {
 };
 #endif
 
-// A guarded fiber stack that remembers where it lives.
+// Guarded fiber stacks, kept for reuse: mapping a fresh stack per call costs
+// far more than the call itself. Used by one store, hence one thread at a time.
+class FiberStackPool {
+ public:
+  static constexpr size_t kMaxIdle = 4;
+  ~FiberStackPool() {
+    for (auto& sc : idle_) allocator_.deallocate(sc);
+  }
+  ctx::stack_context take() {
+    if (idle_.empty()) return allocator_.allocate();
+    ctx::stack_context sc = idle_.back();
+    idle_.pop_back();
+    return sc;
+  }
+  void give_back(ctx::stack_context& sc) noexcept {
+    if (idle_.size() < kMaxIdle) {
+      idle_.push_back(sc);
+    } else {
+      allocator_.deallocate(sc);
+    }
+  }
+
+ private:
+  ctx::protected_fixedsize_stack allocator_{kFiberStackSize};
+  std::vector<ctx::stack_context> idle_;
+};
+
+// The stack allocator a fiber is created with: draws from the store's pool and
+// records where the stack lives (AddressSanitizer needs its bounds).
 struct FiberStack {
-  ctx::protected_fixedsize_stack inner{kFiberStackSize};
+  FiberStackPool* pool;
   ctx::stack_context* record;
   ctx::stack_context allocate() {
-    *record = inner.allocate();
+    *record = pool->take();
     return *record;
   }
-  void deallocate(ctx::stack_context& sc) noexcept { inner.deallocate(sc); }
+  void deallocate(ctx::stack_context& sc) noexcept { pool->give_back(sc); }
 };
 
 wabt::Features engine_features() { return wabt::Features{}; }
@@ -209,6 +237,7 @@ class StoreState {
   InstanceImpl* instantiating = nullptr;
   std::optional<Error> pending;  // a typed error raised inside the guest's call
   std::unique_ptr<wi::Thread> sync_thread;
+  FiberStackPool stacks;
 
   StoreState();
 
@@ -444,7 +473,7 @@ class CallImpl final : public Call {
     if (!started_) {
       started_ = true;
       state.start_slice(exec_);
-      fiber_ = ctx::fiber(std::allocator_arg, FiberStack{{}, &stack_},
+      fiber_ = ctx::fiber(std::allocator_arg, FiberStack{&state.stacks, &stack_},
                           [this](ctx::fiber&& caller) {
                             FiberSwitch::finish(nullptr, &caller_bottom_, &caller_size_);
                             caller_ = std::move(caller);
