@@ -7,6 +7,7 @@
 
 #include "airssys/wasm/core/units.hpp"
 #include "run.hpp"
+#include "security_commands.hpp"
 
 namespace {
 
@@ -24,32 +25,43 @@ int usage_error(const std::string& message) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "airssys-wasm runs untrusted WebAssembly components as isolated, metered actors."};
+      "airssys-wasm runs untrusted WebAssembly components as isolated, metered actors under "
+      "deny-by-default capabilities."};
   app.name("airssys-wasm");
   app.set_version_flag("--version", kVersion);
   app.require_subcommand(1);
   app.footer(fmt::format(
-      "Exit status: the component's own status when it runs to its end; {} for a bad command "
-      "line, {} when the module cannot be loaded, {} when it cannot be instantiated, {} when it "
-      "traps.",
-      cli::kExitUsage, cli::kExitLoadFailed, cli::kExitLinkFailed, cli::kExitTrapped));
+      "Exit status: the component's own status when `run` runs it to its end; {} when a check "
+      "fails, {} for a bad command line, {} when a module or manifest cannot be loaded, {} when "
+      "it cannot be instantiated, {} when it traps, {} when signature, trust or approval refuse "
+      "it.\nFiles: $AIRSSYS_HOME (default ~/.airssys) holds trust.toml, policy.toml, "
+      "approvals.db and audit.log.",
+      cli::kExitFailure, cli::kExitUsage, cli::kExitLoadFailed, cli::kExitLinkFailed,
+      cli::kExitTrapped, cli::kExitRefused));
 
   cli::RunOptions run_options;
   std::string fuel_text;
   std::string memory_text = "256MB";
   auto* run = app.add_subcommand("run", "Run a WASI command component (.wasm, .wat, or a "
-                                        "directory holding component.wasm)");
+                                        "directory holding component.wasm and Component.toml)");
   run->add_option("--fuel", fuel_text,
                   "Stop the component with an out-of-fuel trap after N WebAssembly instructions "
                   "(default: no limit)")
       ->type_name("N");
   run->add_option("--max-memory", memory_text,
                   "Cap on the component's linear memory; memory.grow past it returns -1 "
-                  "(default 256MB; units B, KB, MB, GB)")
+                  "(default 256MB, or the manifest's memory quota if lower; units B, KB, MB, GB)")
       ->type_name("SIZE");
+  run->add_flag("--approve", run_options.approve,
+                "Approve exactly this module and capability set, on the record, if its "
+                "approval is pending");
+  cli::add_host_options(run, &run_options.paths);
   run->add_option("path", run_options.path, "The component to run")->required();
   run->add_option("args", run_options.args,
                   "Arguments for the component (put them after --)");
+
+  int exit_code = 0;
+  cli::add_security_commands(app, &exit_code);
 
   try {
     app.parse(argc, argv);
@@ -80,5 +92,5 @@ int main(int argc, char** argv) {
     run_options.max_memory = *memory;
     return cli::run_component(run_options);
   }
-  return usage_error("no command given");
+  return exit_code;
 }

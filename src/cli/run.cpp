@@ -7,52 +7,110 @@
 
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/wasi.hpp"
+#include "airssys/wasm/security/admission.hpp"
+#include "airssys/wasm/security/policy.hpp"
 
 namespace airssys::wasm::cli {
 namespace {
 
-namespace fs = std::filesystem;
-
-Result<fs::path> resolve_module_path(const std::string& path) {
-  std::error_code ec;
-  fs::path p(path);
-  if (!fs::exists(p, ec)) {
-    return make_error(ErrorCode::IoError, fmt::format("{}: no such file or directory", path));
-  }
-  if (fs::is_directory(p, ec)) {
-    fs::path module = p / "component.wasm";
-    if (!fs::is_regular_file(module, ec)) {
-      return make_error(ErrorCode::NotFound,
-                        fmt::format("{}: the directory holds no component.wasm", path));
+Result<security::TrustConfig> load_trust(const HostPaths& paths) {
+  if (!paths.trust_config.empty()) {
+    if (!std::filesystem::exists(paths.trust_config)) {
+      return make_error(ErrorCode::IoError,
+                        fmt::format("{}: no such trust configuration", paths.trust_config));
     }
-    return module;
+    return security::TrustConfig::load(paths.trust_config);
   }
-  return p;
+  auto path = security::default_trust_config_path();
+  if (!path) return std::unexpected(path.error());
+  return security::TrustConfig::load(*path);  // absent: nothing trusted, dev mode off
 }
 
-int exit_code_for(const Error& error) {
-  switch (error.category()) {
-    case ErrorCategory::Io:
-    case ErrorCategory::Decode:
-    case ErrorCategory::Validate:
-    case ErrorCategory::Usage: return kExitLoadFailed;
-    case ErrorCategory::Link: return kExitLinkFailed;
-    default: return kExitTrapped;
-  }
+Result<security::HostPolicy> load_policy(const HostPaths& paths) {
+  if (!paths.policy.empty()) return security::HostPolicy::load(paths.policy);
+  auto path = security::default_policy_path();
+  if (!path) return std::unexpected(path.error());
+  return security::HostPolicy::load(*path, /*missing_ok=*/true);
 }
 
-void report(const Error& error) { fmt::print(stderr, "airssys-wasm: {}\n", error.to_string()); }
+void print_dev_mode_warning(const security::TrustDecision& trust) {
+  std::string line(72, '!');
+  fmt::print(stderr, "{}\n!! DEV MODE: capability checks are bypassed for this component.\n"
+                     "!! {}\n!! Never use dev mode outside local development.\n{}\n",
+             line, trust.warning.empty() ? trust.reason : trust.warning, line);
+}
 
 }  // namespace
 
 int run_component(const RunOptions& options) {
-  auto path = resolve_module_path(options.path);
-  if (!path) {
-    report(path.error());
+  auto files = locate_component(options.path);
+  if (!files) {
+    report(files.error());
     return kExitLoadFailed;
   }
+  auto manifest = load_component_manifest(*files);
+  if (!manifest) {
+    report(manifest.error());
+    return kExitLoadFailed;
+  }
+  auto trust = load_trust(options.paths);
+  if (!trust) {
+    report(trust.error());
+    return kExitUsage;
+  }
+  auto policy = load_policy(options.paths);
+  if (!policy) {
+    report(policy.error());
+    return kExitUsage;
+  }
+  auto audit_path = audit_log_path(options.paths);
+  if (!audit_path) {
+    report(audit_path.error());
+    return kExitUsage;
+  }
+  auto audit = security::AuditLog::open(*audit_path);
+  if (!audit) {
+    report(audit.error());
+    return kExitUsage;
+  }
+
+  std::optional<security::ApprovalStore> approvals;
+  if (*manifest && (*manifest)->requests_capabilities()) {
+    auto dir = data_dir(options.paths);
+    if (!dir) {
+      report(dir.error());
+      return kExitUsage;
+    }
+    auto store = security::ApprovalStore::open(*dir / "approvals.db");
+    if (!store) {
+      report(store.error());
+      return kExitUsage;
+    }
+    approvals.emplace(std::move(*store));
+  }
+
+  security::AdmissionRequest request;
+  request.component_dir = files->dir;
+  request.module = files->module;
+  request.manifest = *manifest;
+  request.manifest_file = files->manifest;
+  request.signature_file = files->signature;
+  request.trust = &*trust;
+  request.approvals = approvals ? &*approvals : nullptr;
+  request.audit = audit->get();
+  request.approve = options.approve;
+  request.default_quotas.memory_bytes = options.max_memory;
+  auto admission = security::admit(request);
+  if (!admission) {
+    report(admission.error());
+    return exit_code_for(admission.error());
+  }
+  if (admission->trust.level == security::TrustLevel::DevMode) {
+    print_dev_mode_warning(admission->trust);
+  }
+
   auto engine = engine::Engine::interpreter();
-  auto module = engine->load_file(*path);
+  auto module = engine->load_file(files->module);
   if (!module) {
     report(module.error());
     return exit_code_for(module.error());
@@ -61,12 +119,15 @@ int run_component(const RunOptions& options) {
   engine::Linker linker;
   host::add_wasi(linker);
   host::WasiOptions wasi;
-  wasi.args.push_back(path->filename().string());
+  wasi.args.push_back(files->module.filename().string());
   wasi.args.insert(wasi.args.end(), options.args.begin(), options.args.end());
-  host::ComponentContext context(std::move(wasi));
+  host::SecurityBinding binding{admission->context, &*policy, audit->get(),
+                                admission->signer_key_id};
+  host::ComponentContext context(std::move(wasi), std::move(binding));
 
   engine::InstanceOptions instance_options;
-  instance_options.limits.max_memory_bytes = options.max_memory;
+  instance_options.limits.max_memory_bytes =
+      std::min(options.max_memory, admission->context->quotas().memory_bytes);
   instance_options.user_data = &context;
   if (options.fuel != engine::kUnlimitedFuel) instance_options.start_fuel = options.fuel;
 
@@ -84,7 +145,7 @@ int run_component(const RunOptions& options) {
   if (!has_start) {
     report(Error{ErrorCode::MissingExport,
                  fmt::format("{} exports no _start function; it is not a WASI command",
-                             path->string()),
+                             files->module.string()),
                  {},
                  0});
     return kExitLinkFailed;

@@ -40,6 +40,7 @@ std::string_view error_category_name(ErrorCategory category) {
     case ErrorCategory::Capability: return "capability";
     case ErrorCategory::Quota: return "quota";
     case ErrorCategory::Trust: return "trust";
+    case ErrorCategory::Actor: return "actor";
     case ErrorCategory::Internal: return "internal";
   }
   return "internal";

@@ -16,6 +16,22 @@ std::string component(const char* name) {
   return (fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / name).string();
 }
 
+// Every run of the binary keeps its trust configuration, approvals and audit
+// log in a private AIRSSYS_HOME.
+class PrivateHome : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    char tmpl[] = "/tmp/airssys-home-XXXXXX";
+    home_ = mkdtemp(tmpl);
+    setenv("AIRSSYS_HOME", home_.c_str(), 1);
+  }
+  void TearDown() override { fs::remove_all(home_); }
+
+ private:
+  fs::path home_;
+};
+[[maybe_unused]] auto* const kPrivateHome = ::testing::AddGlobalTestEnvironment(new PrivateHome);
+
 testing::ProcessResult cli(std::vector<std::string> args) {
   args.insert(args.begin(), AIRSSYS_CLI);
   auto r = run_process(args);

@@ -22,6 +22,7 @@ enum class ErrorCategory : uint8_t {
   Capability,  // a capability check denied the operation
   Quota,       // a resource quota refused the operation
   Trust,       // trust, signature or approval refused the component
+  Actor,       // the actor runtime refused: unknown or stopped actor, name taken, gave up
   Internal,    // a bug in the host; reported, never hidden
 };
 
@@ -40,6 +41,9 @@ enum class ErrorCategory : uint8_t {
   X(MissingExport, Link, "export not found")                                            \
   X(SignatureMismatch, Usage, "arguments do not match the function signature")          \
   X(CallInProgress, Usage, "a call is already running on this store")                   \
+  X(InvalidTransition, Usage, "the state does not allow this transition")               \
+  X(InvalidConfig, Usage, "invalid configuration file")                                 \
+  X(InvalidManifest, Usage, "invalid component manifest")                               \
   X(TrapUnreachable, Trap, "unreachable executed")                                      \
   X(TrapMemoryOutOfBounds, Trap, "out of bounds memory access")                         \
   X(TrapTableOutOfBounds, Trap, "out of bounds table access")                           \
@@ -57,6 +61,16 @@ enum class ErrorCategory : uint8_t {
   X(CapabilityDenied, Capability, "capability denied")                                  \
   X(QuotaExceeded, Quota, "resource quota exceeded")                                    \
   X(TrustDenied, Trust, "trust refused")                                                \
+  X(SignatureInvalid, Trust, "signature verification failed")                           \
+  X(SignatureMissing, Trust, "component is not signed")                                 \
+  X(ApprovalRequired, Trust, "component awaits an approval")                            \
+  X(ApprovalQueueFull, Trust, "approval queue is full")                                 \
+  X(MailboxFull, Quota, "mailbox full; retry later or drop")                            \
+  X(ActorNotFound, Actor, "no actor at that address")                                   \
+  X(ActorStopped, Actor, "actor is stopping or stopped")                                \
+  X(ActorNameTaken, Actor, "actor name already registered")                             \
+  X(SchedulerStopped, Actor, "scheduler is shut down")                                  \
+  X(SupervisorGaveUp, Actor, "restart intensity exceeded; supervisor gave up")          \
   X(InternalError, Internal, "internal error")
 
 enum class ErrorCode : uint16_t {

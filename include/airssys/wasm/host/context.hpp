@@ -5,9 +5,17 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/security/audit.hpp"
+#include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/security/policy.hpp"
 
 namespace airssys::wasm::host {
 
@@ -21,16 +29,33 @@ struct WasiOptions {
   OutputSink stderr_sink;         // empty: the host process's stderr
 };
 
+// What decides and records the component's requests. Without a security
+// context every request is refused.
+struct SecurityBinding {
+  std::shared_ptr<const security::WasmSecurityContext> context;
+  const security::HostPolicy* policy = nullptr;  // none: no host-wide rules
+  security::AuditLog* audit = nullptr;           // none: decisions are not recorded
+  std::optional<std::string> signer_key_id;      // the verified signer, if any
+};
+
 class ComponentContext {
  public:
-  explicit ComponentContext(WasiOptions wasi) : wasi_(std::move(wasi)) {}
+  explicit ComponentContext(WasiOptions wasi, SecurityBinding security = {})
+      : wasi_(std::move(wasi)), security_(std::move(security)) {}
 
   [[nodiscard]] const WasiOptions& wasi() const { return wasi_; }
+  [[nodiscard]] const SecurityBinding& security() const { return security_; }
   void write_stdout(std::span<const uint8_t> bytes) const;
   void write_stderr(std::span<const uint8_t> bytes) const;
 
+  // The component's own grants first, then the host policy. Every denial and
+  // every grant is audited; a denial is CapabilityDenied naming the layer.
+  [[nodiscard]] Result<void> authorize(security::Permission permission,
+                                       std::string_view resource) const;
+
  private:
   WasiOptions wasi_;
+  SecurityBinding security_;
 };
 
 }  // namespace airssys::wasm::host

@@ -1,0 +1,310 @@
+// Capability check benchmarks: one check against a set of 1, 10 and 100
+// patterns of each kind, granted (by the last pattern, so every pattern before
+// it is tried) and denied (every pattern tried). The baseline is the simplest
+// possible grant list: exact string comparison against as many strings of the
+// same length.
+//
+// main() runs the benchmarks (the usual --benchmark_* flags apply) and then
+// prints a summary: the median CPU time of every benchmark and its ratio to
+// the baseline of the same size, measured in the same run.
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "airssys/wasm/security/capability.hpp"
+
+namespace airssys::wasm::security {
+namespace {
+
+constexpr int64_t kSizes[] = {1, 10, 100};
+constexpr double kTargetNs = 100;  // median for a set of 10 patterns
+
+// What one benchmark checks: n patterns of one kind, and one resource that the
+// last pattern grants and one that no pattern grants.
+struct Workload {
+  Permission permission;
+  std::vector<std::string> patterns;
+  std::string granted;
+  std::string denied;
+};
+
+// Patterns of three shapes per kind, in rotation; the last pattern (index
+// n - 1, shape 0 for n = 1, 10 and 100) is the one the granted resource matches.
+Workload path_workload(int64_t n) {
+  Workload w{Permission::FsRead, {}, {}, {}};
+  for (int64_t i = 0; i < n; ++i) {
+    switch (i % 3) {
+      case 0:
+        w.patterns.push_back(fmt::format("/srv/app{}/data/**/*.json", i));
+        break;
+      case 1:
+        w.patterns.push_back(fmt::format("/srv/app{}/config/*.toml", i));
+        break;
+      default:
+        w.patterns.push_back(fmt::format("/var/lib/app{}/{{cache,tmp}}/**", i));
+        break;
+    }
+  }
+  w.granted = fmt::format("/srv/app{}/data/2024/05/orders.json", n - 1);
+  w.denied = fmt::format("/srv/app{}/data/2024/05/orders.yaml", n - 1);
+  return w;
+}
+
+Workload network_workload(int64_t n) {
+  Workload w{Permission::NetConnect, {}, {}, {}};
+  for (int64_t i = 0; i < n; ++i) {
+    switch (i % 3) {
+      case 0:
+        w.patterns.push_back(fmt::format("api{}.example.com:443", i));
+        break;
+      case 1:
+        w.patterns.push_back(fmt::format("*.cdn{}.example.com:80", i));
+        break;
+      default:
+        w.patterns.push_back(fmt::format("10.0.{}.{}:8080", i / 256, i % 256));
+        break;
+    }
+  }
+  w.granted = fmt::format("api{}.example.com:443", n - 1);
+  w.denied = fmt::format("api{}.example.org:443", n - 1);
+  return w;
+}
+
+Workload storage_workload(int64_t n) {
+  Workload w{Permission::StorageRead, {}, {}, {}};
+  for (int64_t i = 0; i < n; ++i) {
+    switch (i % 3) {
+      case 0:
+        w.patterns.push_back(fmt::format("orders{}:*", i));
+        break;
+      case 1:
+        w.patterns.push_back(fmt::format("cache{}:session:*", i));
+        break;
+      default:
+        w.patterns.push_back(fmt::format("config{}:main", i));
+        break;
+    }
+  }
+  w.granted = fmt::format("orders{}:pending:42", n - 1);
+  w.denied = fmt::format("invoices{}:pending:42", n - 1);
+  return w;
+}
+
+Workload name_workload(int64_t n) {
+  Workload w{Permission::MsgSend, {}, {}, {}};
+  for (int64_t i = 0; i < n; ++i) {
+    switch (i % 3) {
+      case 0:
+        w.patterns.push_back(fmt::format("svc-{}-*", i));
+        break;
+      case 1:
+        w.patterns.push_back(fmt::format("billing-{}", i));
+        break;
+      default:
+        w.patterns.push_back(fmt::format("audit-{}", i));
+        break;
+    }
+  }
+  w.granted = fmt::format("svc-{}-worker", n - 1);
+  w.denied = fmt::format("svc-x{}-worker", n - 1);
+  return w;
+}
+
+Workload topic_workload(int64_t n) {
+  Workload w{Permission::MsgSubscribe, {}, {}, {}};
+  for (int64_t i = 0; i < n; ++i) {
+    switch (i % 3) {
+      case 0:
+        w.patterns.push_back(fmt::format("orders{}.*.created", i));
+        break;
+      case 1:
+        w.patterns.push_back(fmt::format("alerts{}.#", i));
+        break;
+      default:
+        w.patterns.push_back(fmt::format("inventory{}.stock.changed", i));
+        break;
+    }
+  }
+  w.granted = fmt::format("orders{}.eu.created", n - 1);
+  w.denied = fmt::format("orders{}.eu.deleted", n - 1);
+  return w;
+}
+
+using WorkloadMaker = Workload (*)(int64_t);
+
+void BM_Check(benchmark::State& state, WorkloadMaker make, bool granted) {
+  const Workload w = make(state.range(0));
+  PatternLists lists;
+  lists[static_cast<size_t>(w.permission)] = w.patterns;
+  auto set = CapabilitySet::build(lists);
+  if (!set) {
+    state.SkipWithError(set.error().message.c_str());
+    return;
+  }
+  const std::string& resource = granted ? w.granted : w.denied;
+  const Decision expected = set->check(w.permission, resource);
+  if (expected.granted != granted ||
+      (granted && expected.pattern_index != static_cast<uint32_t>(w.patterns.size() - 1))) {
+    state.SkipWithError("the workload does not decide as intended");
+    return;
+  }
+  std::string_view view = resource;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(view);
+    Decision d = set->check(w.permission, view);
+    benchmark::DoNotOptimize(d);
+  }
+}
+
+// The baseline: a linear scan of n exact grants with string equality, each of
+// the resource's length and different only in its last bytes (the worst case
+// for an exact comparison).
+void BM_BaselineExactCompare(benchmark::State& state) {
+  const std::string resource = path_workload(state.range(0)).denied;
+  std::vector<std::string> grants;
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    grants.push_back(resource.substr(0, resource.size() - 3) + fmt::format("{:03}", i));
+  }
+  std::string_view view = resource;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(view);
+    bool found = false;
+    for (const auto& grant : grants) {
+      if (grant == view) {
+        found = true;
+        break;
+      }
+    }
+    benchmark::DoNotOptimize(found);
+  }
+}
+
+#define AIRSSYS_BENCH_CHECK(name, maker)                                              \
+  BENCHMARK_CAPTURE(BM_Check##name, granted, maker, true)->Arg(1)->Arg(10)->Arg(100); \
+  BENCHMARK_CAPTURE(BM_Check##name, denied, maker, false)->Arg(1)->Arg(10)->Arg(100)
+
+void BM_CheckPath(benchmark::State& s, WorkloadMaker m, bool g) {
+  BM_Check(s, m, g);
+}
+void BM_CheckNetwork(benchmark::State& s, WorkloadMaker m, bool g) {
+  BM_Check(s, m, g);
+}
+void BM_CheckStorage(benchmark::State& s, WorkloadMaker m, bool g) {
+  BM_Check(s, m, g);
+}
+void BM_CheckComponentName(benchmark::State& s, WorkloadMaker m, bool g) {
+  BM_Check(s, m, g);
+}
+void BM_CheckTopic(benchmark::State& s, WorkloadMaker m, bool g) {
+  BM_Check(s, m, g);
+}
+
+BENCHMARK(BM_BaselineExactCompare)->Arg(1)->Arg(10)->Arg(100);
+AIRSSYS_BENCH_CHECK(Path, path_workload);
+AIRSSYS_BENCH_CHECK(Network, network_workload);
+AIRSSYS_BENCH_CHECK(Storage, storage_workload);
+AIRSSYS_BENCH_CHECK(ComponentName, name_workload);
+AIRSSYS_BENCH_CHECK(Topic, topic_workload);
+
+// ---- Summary ---------------------------------------------------------------
+
+// The console output as usual; keeps the median (or the only run) of each
+// benchmark, in nanoseconds of CPU time.
+class MedianReporter final : public benchmark::ConsoleReporter {
+ public:
+  using ConsoleReporter::ConsoleReporter;
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& run : runs) {
+      if (run.error_occurred) continue;
+      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+      const bool single = run.run_type == Run::RT_Iteration && run.repetitions <= 1;
+      if (!median && !single) continue;
+      const double scale = run.time_unit == benchmark::kNanosecond    ? 1
+                           : run.time_unit == benchmark::kMicrosecond ? 1e3
+                           : run.time_unit == benchmark::kMillisecond ? 1e6
+                                                                      : 1e9;
+      medians_[run.run_name.function_name + "/" + run.run_name.args] =
+          run.GetAdjustedCPUTime() * scale;
+      repetitions_ = run.repetitions;
+    }
+  }
+
+  const double* find(const std::string& name) const {
+    auto it = medians_.find(name);
+    return it == medians_.end() ? nullptr : &it->second;
+  }
+  int64_t repetitions() const { return repetitions_; }
+
+ private:
+  std::map<std::string, double> medians_;
+  int64_t repetitions_ = 1;
+};
+
+void print_summary(const MedianReporter& reporter) {
+  fmt::print(
+      "\nSummary: {} CPU time per check{}; ratio against exact string comparison "
+      "over as many strings, same run\n",
+      reporter.repetitions() > 1 ? "median" : "single-run",
+      reporter.repetitions() > 1 ? fmt::format(" over {} repetitions", reporter.repetitions())
+                                 : "");
+  fmt::print("\n  {:<28}", "");
+  for (int64_t n : kSizes) fmt::print(" {:>22}", fmt::format("{} pattern{}", n, n > 1 ? "s" : ""));
+  fmt::print("\n");
+  auto row = [&](const std::string& label, const std::string& bench) {
+    fmt::print("  {:<28}", label);
+    for (int64_t n : kSizes) {
+      const double* ns = reporter.find(fmt::format("{}/{}", bench, n));
+      const double* base = reporter.find(fmt::format("BM_BaselineExactCompare/{}", n));
+      if (!ns) {
+        fmt::print(" {:>22}", "not run");
+      } else if (base && *base > 0 && bench != "BM_BaselineExactCompare") {
+        fmt::print(" {:>22}", fmt::format("{:.1f} ns {:>6.1f}x", *ns, *ns / *base));
+      } else {
+        fmt::print(" {:>22}", fmt::format("{:.1f} ns", *ns));
+      }
+    }
+    fmt::print("\n");
+  };
+  row("baseline: exact compare", "BM_BaselineExactCompare");
+  int over = 0;
+  int measured = 0;
+  for (const char* kind : {"Path", "Network", "Storage", "ComponentName", "Topic"}) {
+    for (const char* outcome : {"granted", "denied"}) {
+      const std::string bench = fmt::format("BM_Check{}/{}", kind, outcome);
+      row(fmt::format("{} {}", kind, outcome), bench);
+      if (const double* ns = reporter.find(bench + "/10")) {
+        ++measured;
+        if (*ns > kTargetNs) ++over;
+      }
+    }
+  }
+  if (measured > 0) {
+    fmt::print("\nTarget: at most {:.0f} ns with 10 patterns: {} of {} over\n", kTargetNs, over,
+               measured);
+  }
+}
+
+}  // namespace
+}  // namespace airssys::wasm::security
+
+int main(int argc, char** argv) {
+  namespace security = airssys::wasm::security;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  security::MedianReporter reporter(isatty(STDOUT_FILENO)
+                                        ? benchmark::ConsoleReporter::OO_ColorTabular
+                                        : benchmark::ConsoleReporter::OO_Tabular);
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  security::print_summary(reporter);
+  benchmark::Shutdown();
+  return 0;
+}

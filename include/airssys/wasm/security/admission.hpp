@@ -1,0 +1,57 @@
+#pragma once
+// Admission: the decision whether a component may start, and with what.
+// Signature, trust level, approval and the immutable security context, each
+// decision audited. Nothing unknown that asks for capabilities runs without
+// an approval on record.
+//
+// Example:
+//   AdmissionRequest request{.component_dir = dir, .module = dir / "component.wasm",
+//                            .manifest_file = dir / "Component.toml", ...};
+//   auto admission = admit(request);
+//   if (!admission) { /* refused: a typed error, already audited */ }
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/security/approval.hpp"
+#include "airssys/wasm/security/audit.hpp"
+#include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/security/manifest.hpp"
+#include "airssys/wasm/security/trust.hpp"
+
+namespace airssys::wasm::security {
+
+struct AdmissionRequest {
+  std::filesystem::path component_dir;   // where the component comes from
+  std::filesystem::path module;          // its .wasm
+  std::optional<Manifest> manifest;      // absent: a bare module, no capabilities
+  std::filesystem::path manifest_file;   // signed together with the module
+  std::filesystem::path signature_file;  // absent file: unsigned
+  const TrustConfig* trust = nullptr;    // required
+  ApprovalStore* approvals = nullptr;    // required when the manifest asks for capabilities
+  AuditLog* audit = nullptr;             // required
+  QuotaLimits default_quotas;            // the host's defaults; the manifest's [quota] overrides
+  bool approve = false;                  // approve exactly this module hash and capability set
+  std::string operator_name = "operator";
+};
+
+struct Admission {
+  std::shared_ptr<const WasmSecurityContext> context;
+  TrustDecision trust;
+  std::optional<std::string> signer_key_id;
+  std::string module_sha256;                // hex
+  std::optional<ApprovalEntry> approval;    // when capabilities were asked for
+};
+
+// The component's name: the manifest's, or the module's file stem for a bare module.
+[[nodiscard]] std::string component_name(const AdmissionRequest& request);
+
+[[nodiscard]] Result<Admission> admit(const AdmissionRequest& request);
+
+// The quota limits a manifest asks for, over the host's defaults.
+[[nodiscard]] QuotaLimits effective_quotas(const QuotaSpec& spec, const QuotaLimits& defaults);
+
+}  // namespace airssys::wasm::security

@@ -1,0 +1,127 @@
+#pragma once
+// The audit trail: one JSON line per security decision, written off the hot
+// path. Recording only enqueues; a writer thread appends to the file. A full
+// queue or a failing disk is counted and reported, and never changes the
+// decision that was recorded.
+//
+// Example:
+//   auto log = AuditLog::open("/var/lib/airssys/audit.jsonl");
+//   (*log)->record({.component = "order-validator", .resource = "/etc/passwd",
+//                   .permission = "filesystem.read", .result = AuditResult::Denied,
+//                   .trust = TrustLevel::Trusted, .reason = "no grant matches",
+//                   .layer = DecisionLayer::Component});
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/security/types.hpp"
+
+namespace airssys::wasm::security {
+
+enum class AuditResult : uint8_t { Granted, Denied };
+
+// Which layer made the decision.
+enum class DecisionLayer : uint8_t {
+  Component,   // the component's own grants
+  HostPolicy,  // the operator's host-wide policy
+  Trust,       // trust level, signature, dev mode
+  Approval,    // the approval queue
+  Quota,       // a resource quota
+  Messaging,   // message-passing rules (receiver acceptance, payload size)
+  Audit,       // the audit log itself (overflow)
+};
+
+[[nodiscard]] std::string_view audit_result_name(AuditResult result);  // "granted", "denied"
+[[nodiscard]] std::optional<AuditResult> parse_audit_result(std::string_view text);
+[[nodiscard]] std::string_view decision_layer_name(DecisionLayer layer);  // "host-policy"
+[[nodiscard]] std::optional<DecisionLayer> parse_decision_layer(std::string_view text);
+
+// The permission of the records the log writes about its own overflow.
+inline constexpr std::string_view kAuditOverflowPermission = "audit.overflow";
+
+struct AuditRecord {
+  std::chrono::system_clock::time_point time{};  // left at the epoch, record() stamps it
+  std::string component;
+  std::string resource;    // the path, host:port, key, target or topic that was asked for
+  std::string permission;  // "filesystem.read", or an action such as "trust.dev-mode"
+  AuditResult result = AuditResult::Denied;
+  std::optional<TrustLevel> trust;  // absent when no component is involved
+  std::string reason;
+  DecisionLayer layer = DecisionLayer::Component;
+  uint64_t dropped = 0;  // audit.overflow records only: records the full queue refused
+
+  bool operator==(const AuditRecord&) const = default;
+};
+
+// RFC 3339 in UTC with milliseconds: "2024-05-01T12:34:56.789Z".
+[[nodiscard]] std::string format_audit_time(std::chrono::system_clock::time_point time);
+
+// One JSON object without the newline: time, component, resource, permission,
+// result, trust (null when absent), reason, layer, and dropped for overflow
+// records. Bytes that are not UTF-8 are replaced, so this never throws on them.
+[[nodiscard]] std::string to_json_line(const AuditRecord& record);
+
+// The inverse of to_json_line (time at millisecond precision); InvalidArgument
+// when the line is not an audit record.
+[[nodiscard]] Result<AuditRecord> parse_audit_line(std::string_view line);
+
+struct AuditStats {
+  uint64_t recorded = 0;             // accepted into the queue
+  uint64_t written = 0;              // accepted records written (delivered, without a file)
+  uint64_t dropped = 0;              // refused because the queue was full
+  uint64_t overflow_reports = 0;     // audit.overflow records written
+  uint64_t write_failures = 0;       // records that could not be appended, plus failed syncs
+  uint64_t subscriber_failures = 0;  // subscriber calls that threw
+};
+
+struct AuditLogOptions {
+  // Queue slots, rounded up to a power of two; each holds one record.
+  size_t capacity = 16384;
+  // Called on the writer thread for every record and its JSON line, after the
+  // attempt to append it; for tests and live audit streams. It must not call
+  // flush() (that returns at once on the writer thread) and should be quick.
+  std::function<void(const AuditRecord& record, std::string_view line)> subscriber = {};
+};
+
+inline constexpr size_t kMaxAuditCapacity = size_t{1} << 24;
+
+class AuditLog {
+ public:
+  // Appends to file (opened O_APPEND, created with mode 0600). IoError when the
+  // file cannot be opened for writing; InvalidArgument for a capacity of 0 or
+  // above kMaxAuditCapacity.
+  [[nodiscard]] static Result<std::unique_ptr<AuditLog>> open(const std::filesystem::path& file,
+                                                              AuditLogOptions options = {});
+  // No file: records go to the subscriber only.
+  [[nodiscard]] static Result<std::unique_ptr<AuditLog>> without_file(AuditLogOptions options);
+
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+  // Writes everything still queued, then stops the writer.
+  ~AuditLog();
+
+  // Enqueues and returns; never blocks on I/O, never throws. When the queue is
+  // full the record is counted as dropped and an audit.overflow record follows.
+  void record(AuditRecord record) noexcept;
+
+  // Returns once every record accepted before the call, and the overflow
+  // report for every drop before it, is written and the file synced.
+  void flush();
+
+  [[nodiscard]] AuditStats stats() const;
+  [[nodiscard]] size_t capacity() const;
+
+ private:
+  struct Writer;
+  explicit AuditLog(std::unique_ptr<Writer> writer);
+  std::unique_ptr<Writer> writer_;
+};
+
+}  // namespace airssys::wasm::security

@@ -1,0 +1,105 @@
+#pragma once
+// Component.toml: what a component is, which capabilities it asks for, its
+// quotas and its free-form configuration. Validation fails closed and reports
+// every problem it finds; docs/component-toml.md describes every rule.
+//
+// Example:
+//   auto manifest = load_manifest("Component.toml");
+//   if (!manifest) return fail(manifest.error().message);  // one problem per line
+//   for (const auto& pattern : manifest->patterns(Permission::FsRead)) ...
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/security/types.hpp"
+
+namespace airssys::wasm::security {
+
+// Larger manifests are refused before parsing.
+inline constexpr size_t kMaxManifestBytes = 1024 * 1024;
+
+struct ComponentInfo {
+  std::string name;     // ^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$
+  std::string version;  // SemVer 2.0.0
+  std::optional<std::string> description;
+  std::optional<std::string> author;
+  std::optional<std::string> license;  // SPDX license expression
+
+  bool operator==(const ComponentInfo&) const = default;
+};
+
+// Only the quotas the manifest sets; the host's defaults fill the rest.
+struct QuotaSpec {
+  std::optional<uint64_t> storage_bytes;
+  std::optional<uint64_t> message_rate;  // messages per second
+  std::optional<uint64_t> network_bytes_per_second;
+  std::optional<uint64_t> cpu_ms_per_second;
+  std::optional<uint64_t> memory_bytes;
+
+  bool operator==(const QuotaSpec&) const = default;
+};
+
+// Upper bounds beyond which a quota value is refused as absurd.
+inline constexpr uint64_t kMaxStorageQuota = 1024ull * 1024 * 1024 * 1024 * 1024;  // 1024 TB
+inline constexpr uint64_t kMaxMessageRate = 1'000'000;
+inline constexpr uint64_t kMaxNetworkBandwidth = 1024ull * 1024 * 1024 * 1024;  // 1 TB/s
+inline constexpr uint64_t kMaxCpuMsPerSecond = 64'000;                  // 64 cores, fully busy
+inline constexpr uint64_t kMinMemoryQuota = 64 * 1024;                  // one WebAssembly page
+inline constexpr uint64_t kMaxMemoryQuota = 4ull * 1024 * 1024 * 1024;  // wasm32 address space
+
+struct Manifest {
+  std::string file;  // as given to the parser, used in messages
+  ComponentInfo component;
+  // Indexed by Permission; an absent permission is an empty list.
+  std::array<std::vector<std::string>, kPermissionCount> capabilities;
+  QuotaSpec quota;
+  nlohmann::json config = nlohmann::json::object();
+
+  [[nodiscard]] const std::vector<std::string>& patterns(Permission permission) const {
+    return capabilities[static_cast<size_t>(permission)];
+  }
+  [[nodiscard]] bool requests_capabilities() const;
+};
+
+struct ManifestProblem {
+  std::string file;
+  int line = 0;     // 1-based; 0 when the problem has no place in the file
+  std::string key;  // "capabilities.filesystem.read[1]"; empty for syntax errors
+  std::string rule;
+
+  // `Component.toml:12: capabilities.filesystem.read[1]: "../etc" is not an absolute path`
+  [[nodiscard]] std::string to_string() const;
+  bool operator==(const ManifestProblem&) const = default;
+};
+
+struct ManifestCheck {
+  Manifest manifest;                      // meaningful only when problems is empty
+  std::vector<ManifestProblem> problems;  // in file order
+};
+
+// Parses and validates; never throws.
+[[nodiscard]] ManifestCheck check_manifest(std::string_view text, std::string_view file_name);
+
+// The manifest, or InvalidManifest with every problem, one per line of the message.
+[[nodiscard]] Result<Manifest> parse_manifest(std::string_view text, std::string_view file_name);
+
+// Reads and parses a file: IoError when it cannot be read, InvalidManifest when
+// it is not a valid manifest. Messages name the path as given.
+[[nodiscard]] Result<Manifest> load_manifest(const std::filesystem::path& path);
+
+// The requested capabilities as sorted lines "permission pattern\n": the same
+// requests always give the same text, whatever their order in the file.
+[[nodiscard]] std::string canonical_capabilities(const Manifest& manifest);
+
+// The rules of the manifest, for callers that take names and versions elsewhere.
+[[nodiscard]] bool is_component_name(std::string_view name);
+[[nodiscard]] bool is_semver(std::string_view version);
+
+}  // namespace airssys::wasm::security

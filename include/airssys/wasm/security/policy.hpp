@@ -1,0 +1,107 @@
+#pragma once
+// The host policy: the operator's host-wide allow and deny rules
+// (`policy.toml`), checked after a component's own grants. A grant lets
+// nothing through that the host policy refuses; deny rules win.
+//
+// Example policy.toml:
+//   [[rule]]
+//   name = "no-writes-under-etc"
+//   effect = "deny"
+//   permissions = ["filesystem.write"]
+//   resources = ["/etc/**"]
+//   reason = "no component ever writes under /etc"
+//
+//   [[rule]]
+//   name = "internal-network-only"
+//   effect = "allow"
+//   permissions = ["network.connect"]
+//   resources = ["*.internal.example.com:443"]
+//   except_signers = ["3f9a0c2e61d4b7a8"]   # key ids; these may connect anywhere granted
+//
+// A rule applies to a request when the permission is listed, the component
+// matches `components` (default: every component) and the signer conditions
+// hold (`signers`: signed by one of these key ids; `except_signers`: not
+// signed by any of them; unsigned components are signed by none). Then:
+// - a deny rule that applies and whose `resources` match (default: all)
+//   refuses the request;
+// - when allow rules apply to the request, its resource must match one of
+//   them, or the request is refused;
+// - otherwise the host policy has no objection.
+// Deny rules hold in dev mode too: they are the operator's hard limits.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/security/capability.hpp"
+#include "airssys/wasm/security/types.hpp"
+
+namespace airssys::wasm::security {
+
+enum class PolicyEffect : uint8_t { Allow, Deny };
+
+struct PolicyRule {
+  std::string name;
+  PolicyEffect effect = PolicyEffect::Deny;
+  std::vector<Permission> permissions;
+  std::vector<std::string> resources;   // empty: every resource
+  std::vector<std::string> components;  // empty: every component
+  std::vector<std::string> signers;
+  std::vector<std::string> except_signers;
+  std::string reason;
+  int line = 0;
+};
+
+// Who asks: the component's name and the key id of its verified signer.
+struct PolicySubject {
+  std::string_view component;
+  std::optional<std::string_view> signer_key_id;
+};
+
+struct PolicyDecision {
+  bool allowed = true;
+  const PolicyRule* rule = nullptr;  // the rule that decided, when one did
+  std::string_view reason;           // static text or the rule's reason
+};
+
+class HostPolicy {
+ public:
+  HostPolicy() = default;  // no rules: no objection to anything
+  HostPolicy(HostPolicy&&) = default;
+  HostPolicy& operator=(HostPolicy&&) = default;
+
+  [[nodiscard]] static Result<HostPolicy> parse(std::string_view text, std::string_view file);
+  // A missing file is an empty policy only when `missing_ok`.
+  [[nodiscard]] static Result<HostPolicy> load(const std::filesystem::path& file,
+                                               bool missing_ok = false);
+
+  [[nodiscard]] PolicyDecision check(const PolicySubject& subject, Permission permission,
+                                     std::string_view resource) const noexcept;
+
+  [[nodiscard]] const std::vector<PolicyRule>& rules() const { return rules_; }
+  [[nodiscard]] const std::string& source() const { return source_; }
+
+ private:
+  struct CompiledRule {
+    CapabilitySet resources;   // the rule's resources under each of its permissions
+    CapabilitySet components;  // component names, held as messaging.send patterns
+    bool any_resource = false;
+    bool any_component = false;
+  };
+  [[nodiscard]] bool applies(size_t index, const PolicySubject& subject,
+                             Permission permission) const noexcept;
+  [[nodiscard]] bool resource_matches(size_t index, Permission permission,
+                                      std::string_view resource) const noexcept;
+
+  std::vector<PolicyRule> rules_;
+  std::vector<CompiledRule> compiled_;
+  std::string source_;
+};
+
+// The default location: $AIRSSYS_HOME/policy.toml.
+[[nodiscard]] Result<std::filesystem::path> default_policy_path();
+
+}  // namespace airssys::wasm::security

@@ -1,0 +1,138 @@
+#pragma once
+// The machinery both schedulers share: registry, run queue, cells, timers and
+// dead letters, all guarded by one mutex. The thread pool drives it from its
+// workers and timer thread; the deterministic scheduler from the test thread.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "airssys/wasm/actor/behavior.hpp"
+#include "airssys/wasm/actor/clock.hpp"
+#include "airssys/wasm/actor/mailbox.hpp"
+#include "airssys/wasm/actor/message.hpp"
+#include "airssys/wasm/actor/scheduler.hpp"
+#include "airssys/wasm/core/error.hpp"
+
+namespace airssys::wasm::actor::detail {
+
+enum class CellState : uint8_t {
+  Queued,   // in the run queue
+  Running,  // a worker runs its slice or finishes it
+  Waiting,  // Idle with an empty mailbox; a message makes it Queued
+  Done,     // finished; no longer in the registry
+};
+
+// One actor. The behaviour and on_exit are touched only by the worker that
+// holds the cell in state Running, so they need no lock.
+struct Cell {
+  Cell(Address address, std::unique_ptr<Behavior> behavior, size_t capacity, ExitCallback on_exit)
+      : address(std::move(address)),
+        behavior(std::move(behavior)),
+        mailbox(capacity),
+        on_exit(std::move(on_exit)) {}
+
+  const Address address;
+  std::unique_ptr<Behavior> behavior;
+  Mailbox mailbox;
+  ExitCallback on_exit;
+  // Guarded by SchedulerCore::mutex_.
+  CellState state = CellState::Queued;
+  bool yielded = true;  // ready without a message: new, or its last step yielded
+  std::optional<StopMode> stop;
+};
+
+struct Timer {
+  std::function<void()> callback;
+  std::optional<Envelope> envelope;
+};
+
+class SchedulerCore {
+ public:
+  SchedulerCore(Scheduler& owner, bool virtual_clock)
+      : owner_(owner), virtual_clock_(virtual_clock) {}
+
+  [[nodiscard]] Result<Address> spawn(std::unique_ptr<Behavior> behavior, SpawnOptions options);
+  [[nodiscard]] Result<void> send(Envelope&& envelope);
+  [[nodiscard]] Result<void> stop(const Address& address, StopMode mode);
+  [[nodiscard]] std::optional<Address> lookup(std::string_view name) const;
+  [[nodiscard]] bool alive(const Address& address) const;
+  [[nodiscard]] size_t actor_count() const;
+
+  TimerId schedule(Duration delay, Timer timer);
+  bool cancel(TimerId timer);
+  [[nodiscard]] TimePoint now() const;
+
+  void set_dead_letter_handler(DeadLetterHandler handler);
+  [[nodiscard]] uint64_t dead_letter_count() const { return dead_letters_.load(); }
+
+  // Runs one slice of the head of the run queue, or finishes it when it was
+  // asked to stop; nothing when the queue is empty.
+  std::optional<Address> run_next();
+  // A worker: runs ready actors until stop_threads().
+  void worker_loop();
+  // The timer thread of the thread pool: fires timers on the steady clock.
+  void timer_loop();
+  // The virtual clock.
+  void advance(Duration delta);
+  bool advance_to_next_timer();
+
+  // Refuses new actors and timers, asks every actor to stop, and reports the
+  // envelopes of pending timers.
+  void begin_shutdown();
+  [[nodiscard]] bool wait_for_all_stopped(std::optional<Duration> timeout);
+  void stop_threads();
+
+  [[nodiscard]] size_t ready_count() const;
+  [[nodiscard]] std::optional<TimePoint> next_timer() const;
+
+ private:
+  using Lock = std::unique_lock<std::mutex>;
+  using TimerKey = std::pair<TimePoint, TimerId>;
+
+  [[nodiscard]] std::shared_ptr<Cell> resolve(const Address& address) const;
+  void make_ready(const std::shared_ptr<Cell>& cell);
+  // Lock held on entry and on return; released while the behaviour runs.
+  void run_cell(Lock& lock, std::shared_ptr<Cell> cell);
+  [[nodiscard]] std::optional<ExitReason> after_step(const std::shared_ptr<Cell>& cell,
+                                                     Result<StepResult> result);
+  void retire(Cell& cell);
+  void finish(Lock& lock, const std::shared_ptr<Cell>& cell, ExitReason reason);
+  void fire(Timer timer);
+  void report(std::vector<DeadLetter> letters);
+  [[nodiscard]] std::optional<std::pair<TimePoint, Timer>> pop_due_timer(TimePoint limit);
+
+  Scheduler& owner_;
+  const bool virtual_clock_;
+  std::atomic<Duration::rep> virtual_now_{0};
+  std::atomic<uint64_t> dead_letters_{0};
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_cv_;
+  std::condition_variable timer_cv_;
+  std::condition_variable stopped_cv_;
+  std::unordered_map<ActorId, std::shared_ptr<Cell>> cells_;
+  std::map<std::string, ActorId, std::less<>> names_;
+  std::deque<std::shared_ptr<Cell>> run_queue_;
+  std::map<TimerKey, Timer> timers_;
+  std::unordered_map<TimerId, TimePoint> timer_deadlines_;
+  std::shared_ptr<const DeadLetterHandler> dead_letter_handler_;
+  ActorId next_id_ = 1;
+  TimerId next_timer_ = 1;
+  size_t live_ = 0;  // spawned and not yet finished, including cells being finished
+  bool accepting_ = true;
+  bool stop_threads_ = false;
+};
+
+}  // namespace airssys::wasm::actor::detail

@@ -1,0 +1,87 @@
+#include "common.hpp"
+
+#include <sys/stat.h>
+
+#include "airssys/wasm/security/trust.hpp"
+
+namespace airssys::wasm::cli {
+
+namespace fs = std::filesystem;
+
+Result<ComponentFiles> locate_component(const std::string& path) {
+  std::error_code ec;
+  fs::path p(path);
+  if (!fs::exists(p, ec)) {
+    return make_error(ErrorCode::IoError, fmt::format("{}: no such file or directory", path));
+  }
+  ComponentFiles files;
+  if (fs::is_directory(p, ec)) {
+    files.dir = fs::canonical(p, ec);
+    files.module = files.dir / "component.wasm";
+    if (!fs::is_regular_file(files.module, ec)) {
+      return make_error(ErrorCode::NotFound,
+                        fmt::format("{}: the directory holds no component.wasm", path));
+    }
+    files.manifest = files.dir / "Component.toml";
+    files.signature = files.dir / "component.sig";
+    files.has_manifest = fs::is_regular_file(files.manifest, ec);
+    return files;
+  }
+  files.module = fs::canonical(p, ec);
+  files.dir = files.module.parent_path();
+  files.signature = files.dir / (files.module.stem().string() + ".sig");
+  return files;
+}
+
+Result<std::optional<security::Manifest>> load_component_manifest(const ComponentFiles& files) {
+  if (!files.has_manifest) return std::optional<security::Manifest>{};
+  auto manifest = security::load_manifest(files.manifest);
+  if (!manifest) return std::unexpected(manifest.error());
+  return std::optional<security::Manifest>(std::move(*manifest));
+}
+
+Result<fs::path> data_dir(const HostPaths& paths) {
+  fs::path dir;
+  if (!paths.data_dir.empty()) {
+    dir = paths.data_dir;
+  } else {
+    auto home = security::airssys_home();
+    if (!home) return std::unexpected(home.error());
+    dir = *home;
+  }
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) {
+      return make_error(ErrorCode::IoError,
+                        fmt::format("cannot create the data directory {}: {}", dir.string(),
+                                    ec.message()));
+    }
+    ::chmod(dir.c_str(), 0700);
+  }
+  return dir;
+}
+
+Result<fs::path> audit_log_path(const HostPaths& paths) {
+  if (!paths.audit_log.empty()) return fs::path(paths.audit_log);
+  auto dir = data_dir(paths);
+  if (!dir) return std::unexpected(dir.error());
+  return *dir / "audit.log";
+}
+
+void report(const Error& error) { fmt::print(stderr, "airssys-wasm: {}\n", error.to_string()); }
+
+int exit_code_for(const Error& error) {
+  switch (error.category()) {
+    case ErrorCategory::Io:
+    case ErrorCategory::Decode:
+    case ErrorCategory::Validate:
+    case ErrorCategory::Usage: return kExitLoadFailed;
+    case ErrorCategory::Link: return kExitLinkFailed;
+    case ErrorCategory::Trust:
+    case ErrorCategory::Capability: return kExitRefused;
+    default: return kExitTrapped;
+  }
+}
+
+}  // namespace airssys::wasm::cli

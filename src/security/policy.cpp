@@ -1,0 +1,266 @@
+#include "airssys/wasm/security/policy.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "airssys/wasm/security/trust.hpp"
+
+namespace airssys::wasm::security {
+namespace {
+
+constexpr std::string_view kNotAllowed = "not among the resources the host policy allows";
+
+class RuleReader {
+ public:
+  RuleReader(std::string_view file, std::vector<std::string>* problems)
+      : file_(file), problems_(problems) {}
+
+  void fail(const toml::node& node, std::string_view key, std::string_view rule) {
+    problems_->push_back(fmt::format("{}:{}: {}: {}", file_, node.source().begin.line, key, rule));
+  }
+
+  std::optional<std::string> string(const toml::table& table, std::string_view key,
+                                    std::string_view where) {
+    const toml::node* node = table.get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_string()) {
+      fail(*node, fmt::format("{}.{}", where, key), "must be a string");
+      return std::nullopt;
+    }
+    return node->as_string()->get();
+  }
+
+  std::vector<std::string> strings(const toml::table& table, std::string_view key,
+                                   std::string_view where, bool* present) {
+    std::vector<std::string> out;
+    const toml::node* node = table.get(key);
+    *present = node != nullptr;
+    if (!node) return out;
+    const toml::array* array = node->as_array();
+    std::string name = fmt::format("{}.{}", where, key);
+    if (!array) {
+      fail(*node, name, "must be an array of strings");
+      return out;
+    }
+    if (array->empty()) fail(*node, name, "must not be empty (leave it out to mean all)");
+    std::set<std::string> seen;
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& item = *array->get(i);
+      if (!item.is_string() || item.as_string()->get().empty()) {
+        fail(item, fmt::format("{}[{}]", name, i), "must be a non-empty string");
+        continue;
+      }
+      const std::string& text = item.as_string()->get();
+      if (!seen.insert(text).second) {
+        fail(item, fmt::format("{}[{}]", name, i), fmt::format("duplicate entry \"{}\"", text));
+        continue;
+      }
+      out.push_back(text);
+    }
+    return out;
+  }
+
+ private:
+  std::string_view file_;
+  std::vector<std::string>* problems_;
+};
+
+bool contains(const std::vector<std::string>& list, std::string_view value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+}  // namespace
+
+Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view file) {
+  toml::table root;
+  try {
+    root = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    return make_error(ErrorCode::InvalidConfig,
+                      fmt::format("{}:{}: (syntax): not valid TOML: {}", file,
+                                  e.source().begin.line, e.description()));
+  }
+  std::vector<std::string> problems;
+  RuleReader reader(file, &problems);
+  HostPolicy policy;
+  policy.source_ = std::string(file);
+  for (auto&& [key, node] : root) {
+    if (key.str() != "rule") reader.fail(node, key.str(), "unknown key (expected [[rule]])");
+  }
+  const toml::node* rules = root.get("rule");
+  const toml::array* array = rules ? rules->as_array() : nullptr;
+  if (rules && (!array || !array->is_array_of_tables())) {
+    reader.fail(*rules, "rule", "must be an array of tables ([[rule]])");
+    array = nullptr;
+  }
+  std::set<std::string> names;
+  static constexpr std::string_view kKeys[] = {"name",       "effect",  "permissions",
+                                               "resources",  "components", "signers",
+                                               "except_signers", "reason"};
+  for (size_t i = 0; array && i < array->size(); ++i) {
+    const toml::table& table = *array->get(i)->as_table();
+    std::string where = fmt::format("rule[{}]", i);
+    PolicyRule rule;
+    rule.line = static_cast<int>(table.source().begin.line);
+    for (auto&& [key, node] : table) {
+      if (std::find(std::begin(kKeys), std::end(kKeys), key.str()) == std::end(kKeys)) {
+        reader.fail(node, fmt::format("{}.{}", where, key.str()), "unknown key");
+      }
+    }
+    auto name = reader.string(table, "name", where);
+    if (!name || name->empty()) {
+      reader.fail(table, where + ".name", "every rule needs a non-empty name");
+    } else if (!names.insert(*name).second) {
+      reader.fail(table, where + ".name", fmt::format("duplicate rule name \"{}\"", *name));
+    } else {
+      rule.name = *name;
+    }
+    auto effect = reader.string(table, "effect", where);
+    if (effect == "deny") {
+      rule.effect = PolicyEffect::Deny;
+    } else if (effect == "allow") {
+      rule.effect = PolicyEffect::Allow;
+    } else {
+      reader.fail(table, where + ".effect", "must be \"allow\" or \"deny\"");
+    }
+    rule.reason = reader.string(table, "reason", where).value_or("");
+
+    bool present = false;
+    auto permission_texts = reader.strings(table, "permissions", where, &present);
+    if (!present) reader.fail(table, where + ".permissions", "every rule names its permissions");
+    std::optional<ResourceKind> kind;
+    for (const auto& text : permission_texts) {
+      auto permission = parse_permission(text);
+      if (!permission) {
+        reader.fail(table, where + ".permissions", fmt::format("unknown permission \"{}\"", text));
+        continue;
+      }
+      if (kind && *kind != resource_kind(*permission)) {
+        reader.fail(table, where + ".permissions",
+                    "all permissions of a rule must be of one resource kind");
+      }
+      kind = resource_kind(*permission);
+      rule.permissions.push_back(*permission);
+    }
+    rule.resources = reader.strings(table, "resources", where, &present);
+    rule.components = reader.strings(table, "components", where, &present);
+    rule.signers = reader.strings(table, "signers", where, &present);
+    rule.except_signers = reader.strings(table, "except_signers", where, &present);
+
+    CompiledRule compiled;
+    compiled.any_resource = rule.resources.empty();
+    compiled.any_component = rule.components.empty();
+    PatternLists resources;
+    for (auto permission : rule.permissions) {
+      resources[static_cast<size_t>(permission)] = rule.resources;
+    }
+    if (!rule.resources.empty() && !rule.permissions.empty()) {
+      auto set = CapabilitySet::build(resources);
+      if (set) {
+        compiled.resources = std::move(*set);
+      } else {
+        reader.fail(table, where + ".resources", set.error().message);
+      }
+    }
+    if (!rule.components.empty()) {
+      PatternLists names_list;
+      names_list[static_cast<size_t>(Permission::MsgSend)] = rule.components;
+      auto set = CapabilitySet::build(names_list);
+      if (set) {
+        compiled.components = std::move(*set);
+      } else {
+        reader.fail(table, where + ".components", set.error().message);
+      }
+    }
+    policy.rules_.push_back(std::move(rule));
+    policy.compiled_.push_back(std::move(compiled));
+  }
+  if (!problems.empty()) {
+    std::string message;
+    for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;
+    return make_error(ErrorCode::InvalidConfig, std::move(message));
+  }
+  return policy;
+}
+
+Result<HostPolicy> HostPolicy::load(const std::filesystem::path& file, bool missing_ok) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) {
+    if (missing_ok) {
+      HostPolicy empty;
+      empty.source_ = file.string() + " (absent)";
+      return empty;
+    }
+    return make_error(ErrorCode::IoError, fmt::format("{}: no such file", file.string()));
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return make_error(ErrorCode::IoError, fmt::format("cannot read {}", file.string()));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), file.string());
+}
+
+bool HostPolicy::applies(size_t index, const PolicySubject& subject,
+                         Permission permission) const noexcept {
+  const PolicyRule& rule = rules_[index];
+  const CompiledRule& compiled = compiled_[index];
+  if (std::find(rule.permissions.begin(), rule.permissions.end(), permission) ==
+      rule.permissions.end()) {
+    return false;
+  }
+  if (!compiled.any_component &&
+      !compiled.components.check(Permission::MsgSend, subject.component).granted) {
+    return false;
+  }
+  if (!rule.signers.empty() &&
+      !(subject.signer_key_id && contains(rule.signers, *subject.signer_key_id))) {
+    return false;
+  }
+  if (subject.signer_key_id && contains(rule.except_signers, *subject.signer_key_id)) {
+    return false;
+  }
+  return true;
+}
+
+bool HostPolicy::resource_matches(size_t index, Permission permission,
+                                  std::string_view resource) const noexcept {
+  const CompiledRule& compiled = compiled_[index];
+  return compiled.any_resource || compiled.resources.check(permission, resource).granted;
+}
+
+PolicyDecision HostPolicy::check(const PolicySubject& subject, Permission permission,
+                                 std::string_view resource) const noexcept {
+  const PolicyRule* first_allow = nullptr;
+  bool allowed_by_rule = false;
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    if (!applies(i, subject, permission)) continue;
+    const PolicyRule& rule = rules_[i];
+    if (rule.effect == PolicyEffect::Deny) {
+      if (resource_matches(i, permission, resource)) {
+        return {false, &rule, rule.reason.empty() ? std::string_view("denied by host policy")
+                                                  : std::string_view(rule.reason)};
+      }
+    } else {
+      if (!first_allow) first_allow = &rule;
+      if (!allowed_by_rule && resource_matches(i, permission, resource)) {
+        allowed_by_rule = true;
+        first_allow = &rule;
+      }
+    }
+  }
+  if (first_allow && !allowed_by_rule) return {false, first_allow, kNotAllowed};
+  return {true, allowed_by_rule ? first_allow : nullptr, {}};
+}
+
+Result<std::filesystem::path> default_policy_path() {
+  auto home = airssys_home();
+  if (!home) return std::unexpected(home.error());
+  return *home / "policy.toml";
+}
+
+}  // namespace airssys::wasm::security

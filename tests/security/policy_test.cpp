@@ -1,0 +1,168 @@
+// The operator's host policy: deny rules win, allow rules narrow, and a
+// granted capability is refused by a host deny rule.
+#include <gtest/gtest.h>
+
+#include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/security/policy.hpp"
+
+namespace airssys::wasm::security {
+namespace {
+
+constexpr std::string_view kPolicy = R"(
+[[rule]]
+name = "no-writes-under-etc"
+effect = "deny"
+permissions = ["filesystem.write"]
+resources = ["/etc/**"]
+reason = "no component ever writes under /etc"
+
+[[rule]]
+name = "internal-network-only"
+effect = "allow"
+permissions = ["network.connect"]
+resources = ["*.internal.example.com:443"]
+except_signers = ["00aa11bb22cc33dd"]
+
+[[rule]]
+name = "no-billing-for-plugins"
+effect = "deny"
+permissions = ["messaging.send"]
+resources = ["billing"]
+components = ["plugin-*"]
+
+[[rule]]
+name = "only-signed-storage-deletes"
+effect = "deny"
+permissions = ["storage.delete"]
+except_signers = ["00aa11bb22cc33dd"]
+)";
+
+HostPolicy policy() {
+  auto p = HostPolicy::parse(kPolicy, "policy.toml");
+  EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().message);
+  return p ? std::move(*p) : HostPolicy{};
+}
+
+TEST(HostPolicy, DenyRulesRefuseWhatTheyName) {
+  auto p = policy();
+  auto d = p.check({"writer", std::nullopt}, Permission::FsWrite, "/etc/passwd");
+  EXPECT_FALSE(d.allowed);
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->name, "no-writes-under-etc");
+  EXPECT_EQ(d.reason, "no component ever writes under /etc");
+  EXPECT_TRUE(p.check({"writer", std::nullopt}, Permission::FsWrite, "/srv/out/x").allowed);
+  EXPECT_TRUE(p.check({"writer", std::nullopt}, Permission::FsRead, "/etc/passwd").allowed);
+}
+
+TEST(HostPolicy, AllowRulesNarrowTheirPermissionUnlessTheSignerIsExcepted) {
+  auto p = policy();
+  EXPECT_TRUE(p.check({"fetcher", std::nullopt}, Permission::NetConnect,
+                      "db.internal.example.com:443")
+                  .allowed);
+  auto d = p.check({"fetcher", std::nullopt}, Permission::NetConnect, "api.example.com:443");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule->name, "internal-network-only");
+  // Signed by the excepted key: the rule does not apply.
+  std::string_view key = "00aa11bb22cc33dd";
+  EXPECT_TRUE(p.check({"fetcher", key}, Permission::NetConnect, "api.example.com:443").allowed);
+  std::string_view other = "ffffffffffffffff";
+  EXPECT_FALSE(p.check({"fetcher", other}, Permission::NetConnect, "api.example.com:443").allowed);
+}
+
+TEST(HostPolicy, ComponentPatternsScopeARule) {
+  auto p = policy();
+  EXPECT_FALSE(p.check({"plugin-x", std::nullopt}, Permission::MsgSend, "billing").allowed);
+  EXPECT_TRUE(p.check({"gateway", std::nullopt}, Permission::MsgSend, "billing").allowed);
+  EXPECT_TRUE(p.check({"plugin-x", std::nullopt}, Permission::MsgSend, "audit").allowed);
+}
+
+TEST(HostPolicy, ARuleWithoutResourcesCoversEveryResource) {
+  auto p = policy();
+  EXPECT_FALSE(p.check({"a", std::nullopt}, Permission::StorageDelete, "orders:1").allowed);
+  std::string_view key = "00aa11bb22cc33dd";
+  EXPECT_TRUE(p.check({"a", key}, Permission::StorageDelete, "orders:1").allowed);
+}
+
+TEST(HostPolicy, DenyWinsWhateverTheOrder) {
+  auto p = HostPolicy::parse(R"(
+[[rule]]
+name = "allow-tmp"
+effect = "allow"
+permissions = ["filesystem.write"]
+resources = ["/tmp/**"]
+[[rule]]
+name = "deny-secret"
+effect = "deny"
+permissions = ["filesystem.write"]
+resources = ["/tmp/secret/**"]
+)",
+                             "p.toml")
+               .value();
+  EXPECT_TRUE(p.check({"c", std::nullopt}, Permission::FsWrite, "/tmp/a").allowed);
+  auto d = p.check({"c", std::nullopt}, Permission::FsWrite, "/tmp/secret/k");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule->name, "deny-secret");
+}
+
+TEST(HostPolicy, AGrantedCapabilityIsStillRefusedByAHostDenyRule) {
+  PatternLists grants;
+  grants[static_cast<size_t>(Permission::FsWrite)] = {"/**"};
+  auto context =
+      WasmSecurityContext::create("writer", CapabilitySet::build(grants).value(),
+                                  TrustLevel::Trusted)
+          .value();
+  EXPECT_TRUE(context->check(Permission::FsWrite, "/etc/passwd").granted);
+  EXPECT_FALSE(policy().check({"writer", std::nullopt}, Permission::FsWrite, "/etc/passwd").allowed);
+}
+
+TEST(HostPolicy, NoRulesNoObjection) {
+  HostPolicy empty;
+  EXPECT_TRUE(empty.check({"x", std::nullopt}, Permission::FsWrite, "/etc/passwd").allowed);
+  auto parsed = HostPolicy::parse("", "empty.toml");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_TRUE(parsed->rules().empty());
+}
+
+struct BadPolicy {
+  const char* text;
+  const char* expected;
+};
+
+TEST(HostPolicy, BadRulesAreRefusedWithFileLineKeyAndRule) {
+  for (auto [text, expected] : std::initializer_list<BadPolicy>{
+           {"[[rule]]\nname='a'\neffect='maybe'\npermissions=['filesystem.read']",
+            "p.toml:1: rule[0].effect: must be \"allow\" or \"deny\""},
+           {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.delete']",
+            "unknown permission \"filesystem.delete\""},
+           {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read','network.connect']",
+            "one resource kind"},
+           {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read']\nresources=['etc']",
+            "rule[0].resources"},
+           {"[[rule]]\nname='a'\neffect='deny'", "every rule names its permissions"},
+           {"[[rule]]\neffect='deny'\npermissions=['filesystem.read']", "needs a non-empty name"},
+           {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read']\ncolour='red'",
+            "p.toml:5: rule[0].colour: unknown key"},
+           {"[[rule]]\nname='a'\neffect='deny'\npermissions=[]", "must not be empty"},
+           {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read']\n"
+            "[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read']",
+            "duplicate rule name"},
+           {"rules = 1", "unknown key"},
+           {"[[rule]\n", "not valid TOML"},
+       }) {
+    auto r = HostPolicy::parse(text, "p.toml");
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_EQ(r.error().code, ErrorCode::InvalidConfig);
+    EXPECT_NE(r.error().message.find(expected), std::string::npos)
+        << text << "\n---\n" << r.error().message;
+  }
+}
+
+TEST(HostPolicy, AMissingFileIsAnErrorUnlessAllowed) {
+  EXPECT_FALSE(HostPolicy::load("/nonexistent/policy.toml").has_value());
+  auto empty = HostPolicy::load("/nonexistent/policy.toml", true);
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->rules().empty());
+}
+
+}  // namespace
+}  // namespace airssys::wasm::security
