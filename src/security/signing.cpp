@@ -82,6 +82,9 @@ Result<json> parse_json_object(std::string_view text, std::string_view source,
   } catch (const json::parse_error& e) {
     return make_error(
         code, fmt::format("{}: not a valid {} (malformed JSON at byte {})", source, what, e.byte));
+  } catch (const json::exception& e) {
+    // Valid JSON syntax the library still refuses, such as a number out of range.
+    return make_error(code, fmt::format("{}: not a valid {} ({})", source, what, e.what()));
   }
   if (!doc.is_object()) {
     return make_error(code, fmt::format("{}: not a valid {} (expected a JSON object, found {})",

@@ -397,3 +397,21 @@ TEST_F(SigningTest, UnknownOrMalformedFormatsFailWithSpecificMessages) {
 
 }  // namespace
 }  // namespace airssys::wasm::security
+
+namespace airssys::wasm::security {
+namespace {
+
+// Found by fuzz_records: valid JSON whose number overflows a double made the
+// parser throw past the signature reader, ending the host.
+TEST(SignatureFile, ANumberOutOfRangeIsRefusedNotThrown) {
+  const std::string text("{\"tim\":2e2222222222,,re2222r222222re\x9c\x41\0\0\0\0\0}[", 45);
+  auto r = parse_signature_json(text, "hostile.sig");
+  ASSERT_FALSE(r.has_value());
+  auto r2 = parse_signature_json(R"({"format":"airssys-wasm-signature","version":1e999})",
+                                 "hostile.sig");
+  ASSERT_FALSE(r2.has_value());
+  EXPECT_NE(r2.error().message.find("hostile.sig"), std::string::npos) << r2.error().message;
+}
+
+}  // namespace
+}  // namespace airssys::wasm::security
