@@ -14,6 +14,12 @@
 
 #include "airssys/wasm/security/context.hpp"
 
+#if defined(__GNUC__) && !defined(__clang__)
+// g++ sees free() inside the replaced operator delete and pairs it with
+// operator new; both operators below use the malloc family, so they match.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 // Every allocation of this test binary goes through here, so a test can count
 // the allocations made between two points.
 namespace {
