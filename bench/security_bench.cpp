@@ -9,6 +9,7 @@
 // the baseline of the same size, measured in the same run.
 
 #include <benchmark/benchmark.h>
+#include <toml++/toml.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -19,6 +20,8 @@
 #include <vector>
 
 #include "airssys/wasm/security/capability.hpp"
+#include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/security/manifest.hpp"
 
 namespace airssys::wasm::security {
 namespace {
@@ -213,6 +216,70 @@ AIRSSYS_BENCH_CHECK(Storage, storage_workload);
 AIRSSYS_BENCH_CHECK(ComponentName, name_workload);
 AIRSSYS_BENCH_CHECK(Topic, topic_workload);
 
+// ---- Manifest parsing ------------------------------------------------------
+
+// The manifest of the specification, part 2.
+constexpr std::string_view kSpecManifest = R"([component]
+name = "order-validator"
+version = "1.2.0"
+description = "Validates orders"
+author = "Team Orders"
+license = "Apache-2.0"
+
+[capabilities]
+filesystem.read    = ["/srv/app/config/*", "/srv/app/data/**/*.json"]
+filesystem.write   = ["/srv/app/data/out/**"]
+network.connect    = ["api.example.com:443", "*.cdn.example.com:80"]
+storage.read       = ["orders:*"]
+storage.write      = ["orders:pending:*"]
+storage.delete     = ["orders:pending:*"]
+messaging.send     = ["billing", "audit-*"]
+messaging.receive  = ["gateway"]
+messaging.publish  = ["orders.created"]
+messaging.subscribe = ["inventory.*", "alerts.#"]
+
+[quota]
+storage = "50MB"
+message_rate = 500
+network_bandwidth = "5MB/s"
+cpu_time = "500ms/s"
+memory = "128MB"
+
+[config]
+threshold = 10
+)";
+
+// Baseline: toml++ parsing the same text, no validation.
+void BM_ParseTomlOnly(benchmark::State& state) {
+  for (auto _ : state) {
+    auto table = toml::parse(kSpecManifest, std::string_view("Component.toml"));
+    benchmark::DoNotOptimize(table);
+  }
+}
+BENCHMARK(BM_ParseTomlOnly);
+
+// Parsing and every validation rule.
+void BM_ParseManifest(benchmark::State& state) {
+  for (auto _ : state) {
+    auto manifest = parse_manifest(kSpecManifest, "Component.toml");
+    if (!manifest) state.SkipWithError("the specification's manifest failed to parse");
+    benchmark::DoNotOptimize(manifest);
+  }
+}
+BENCHMARK(BM_ParseManifest);
+
+// Parsing, validation, and compiling the capability set and security context.
+void BM_ParseManifestAndBuildContext(benchmark::State& state) {
+  for (auto _ : state) {
+    auto manifest = parse_manifest(kSpecManifest, "Component.toml");
+    auto set = CapabilitySet::build(manifest->capabilities);
+    auto context = WasmSecurityContext::create(manifest->component.name, std::move(*set),
+                                               TrustLevel::Trusted);
+    benchmark::DoNotOptimize(context);
+  }
+}
+BENCHMARK(BM_ParseManifestAndBuildContext);
+
 // ---- Summary ---------------------------------------------------------------
 
 // The console output as usual; keeps the median (or the only run) of each
@@ -290,6 +357,17 @@ void print_summary(const MedianReporter& reporter) {
   if (measured > 0) {
     fmt::print("\nTarget: at most {:.0f} ns with 10 patterns: {} of {} over\n", kTargetNs, over,
                measured);
+  }
+  const double* toml_only = reporter.find("BM_ParseTomlOnly/");
+  const double* manifest = reporter.find("BM_ParseManifest/");
+  const double* context = reporter.find("BM_ParseManifestAndBuildContext/");
+  if (toml_only && manifest && context) {
+    fmt::print("\nManifest (the specification's example)\n");
+    fmt::print("  {:<40} {:>10.1f} us\n", "toml++ parse only (baseline)", *toml_only / 1e3);
+    fmt::print("  {:<40} {:>10.1f} us {:>6.2f}x\n", "parse + validate", *manifest / 1e3,
+               *manifest / *toml_only);
+    fmt::print("  {:<40} {:>10.1f} us {:>6.2f}x\n", "parse + validate + security context",
+               *context / 1e3, *context / *toml_only);
   }
 }
 
