@@ -751,3 +751,40 @@ TEST_F(ManifestFile, AnOversizedFileIsRefused) {
 
 }  // namespace
 }  // namespace airssys::wasm::security
+
+#include "airssys/wasm/security/capability.hpp"
+
+namespace airssys::wasm::security {
+namespace {
+
+// Found by fuzz_manifest: the manifest accepted a host whose last label is all
+// digits ("exam0leom.0"), which the network matcher refuses. Whatever the
+// manifest accepts, the capability set must build.
+TEST(ManifestFuzzRegression, AcceptedPatternsAlwaysBuildACapabilitySet) {
+  constexpr std::string_view kText = R"([component]
+name = "order-validator"
+version = "1.2.0"
+
+[capabilities]
+network.connect = ["*.cdn.exam0leom.0:80"]
+storage.read = ["*"]
+)";
+  auto check = check_manifest(kText, "Component.toml");
+  if (check.problems.empty()) {
+    EXPECT_TRUE(CapabilitySet::build(check.manifest.capabilities).has_value());
+  } else {
+    bool named = false;
+    for (const auto& p : check.problems) named |= p.key.starts_with("capabilities.");
+    EXPECT_TRUE(named);
+  }
+  auto net = check_manifest(
+      "[component]\nname = \"abc\"\nversion = \"1.0.0\"\n[capabilities]\n"
+      "network.connect = [\"*.cdn.exam0leom.0:80\"]\n",
+      "Component.toml");
+  ASSERT_EQ(net.problems.size(), 1u);
+  EXPECT_EQ(net.problems[0].line, 5);
+  EXPECT_EQ(net.problems[0].key, "capabilities.network.connect[0]");
+}
+
+}  // namespace
+}  // namespace airssys::wasm::security
