@@ -1,22 +1,96 @@
 /*
  * airssys.h - the C SDK for airssys-wasm components.
  *
- * Components are ordinary wasm32-wasi programs: standard WASI preview 1
+ * Components are ordinary wasm32-wasi programs. Standard WASI preview 1
  * covers arguments, environment, clocks, random numbers and stdout/stderr.
- * The host module "airssys" (messaging, key-value state, HTTP, logs) is
- * declared here as it becomes available; see docs/abi.md.
+ * The host module "airssys" adds messaging between components; see
+ * docs/abi.md for every import and export, their meaning and error codes.
+ *
+ * A component that takes part in messaging is built as a reactor
+ * (clang --target=wasm32-wasi -mexec-model=reactor) and exports the
+ * functions below that it needs; AIRSSYS_DEFINE_ALLOCATOR() provides the two
+ * memory exports the host uses to hand over payloads.
  */
 #ifndef AIRSSYS_H
 #define AIRSSYS_H
 
 #include <stdint.h>
 
-/* The ABI version this header describes. A host refuses a component built
- * against a major version it does not speak. */
+/* The ABI version this header describes. */
 #define AIRSSYS_ABI_VERSION_MAJOR 0
-#define AIRSSYS_ABI_VERSION_MINOR 1
+#define AIRSSYS_ABI_VERSION_MINOR 2
 
 /* Marks a function as an export of the component under `name`. */
 #define AIRSSYS_EXPORT(name) __attribute__((export_name(name)))
+#define AIRSSYS_IMPORT(name) __attribute__((import_module("airssys"), import_name(name)))
+
+/* One table of error codes for the whole ABI (negative; 0 is success). */
+enum {
+  AIRSSYS_OK = 0,
+  AIRSSYS_E_DENIED = -1,      /* a capability, the receiver or the host policy refused */
+  AIRSSYS_E_QUOTA = -2,       /* a rate or resource quota refused */
+  AIRSSYS_E_TOO_LARGE = -3,   /* the payload is over the maximum message size */
+  AIRSSYS_E_NOT_FOUND = -4,   /* no such component */
+  AIRSSYS_E_FULL = -5,        /* the target's mailbox is full: back off and retry */
+  AIRSSYS_E_INVALID = -6,     /* a malformed argument (name, topic, pointer, length) */
+  AIRSSYS_E_TIMEOUT = -7,     /* the reply did not arrive in time */
+  AIRSSYS_E_BUFFER = -8,      /* the caller's buffer is too small */
+  AIRSSYS_E_UNAVAILABLE = -9, /* the target is stopping, stopped or failed */
+  AIRSSYS_E_NO_REQUEST = -10, /* reply to a correlation id that awaits none */
+};
+
+/* Message kinds handed to airssys_handle_message. */
+enum { AIRSSYS_MSG_SEND = 0, AIRSSYS_MSG_REQUEST = 1, AIRSSYS_MSG_PUBLISH = 2 };
+
+/* --- imports: what a component may ask of the host ----------------------- */
+
+/* Writes this component's name; returns its length, or AIRSSYS_E_BUFFER. */
+AIRSSYS_IMPORT("self_id") int32_t airssys_self_id(char* buf, uint32_t buf_len);
+/* Fire and forget. Needs messaging.send for `target`; `target` must admit the sender. */
+AIRSSYS_IMPORT("send")
+int32_t airssys_send(const char* target, uint32_t target_len, const void* payload,
+                     uint32_t payload_len);
+/* Returns a correlation id (> 0); the reply, or AIRSSYS_E_TIMEOUT after
+ * timeout_ms (0: 30 s), arrives at airssys_handle_reply. */
+AIRSSYS_IMPORT("request")
+int64_t airssys_request(const char* target, uint32_t target_len, const void* payload,
+                        uint32_t payload_len, uint32_t timeout_ms);
+/* Answers a request received by airssys_handle_message (kind AIRSSYS_MSG_REQUEST). */
+AIRSSYS_IMPORT("reply")
+int32_t airssys_reply(int64_t correlation_id, const void* payload, uint32_t payload_len);
+/* Returns the number of subscribers reached. Needs messaging.publish for `topic`. */
+AIRSSYS_IMPORT("publish")
+int32_t airssys_publish(const char* topic, uint32_t topic_len, const void* payload,
+                        uint32_t payload_len);
+/* Topic filters with `*` (one level) and `#` (the rest). Needs messaging.subscribe. */
+AIRSSYS_IMPORT("subscribe") int32_t airssys_subscribe(const char* filter, uint32_t filter_len);
+AIRSSYS_IMPORT("unsubscribe") int32_t airssys_unsubscribe(const char* filter, uint32_t filter_len);
+
+/* --- exports: what the host calls (define the ones you need) -------------
+ *
+ *   int32_t airssys_init(const char* config_json, uint32_t len);   0 = ready
+ *   int32_t airssys_handle_message(int32_t kind, int64_t correlation_id,
+ *                                  const char* sender, uint32_t sender_len,
+ *                                  const char* topic, uint32_t topic_len,
+ *                                  const uint8_t* payload, uint32_t payload_len);
+ *   int32_t airssys_handle_reply(int64_t correlation_id, int32_t status,
+ *                                const uint8_t* payload, uint32_t payload_len);
+ *   void    airssys_shutdown(void);
+ *   void*   airssys_alloc(uint32_t size);           (AIRSSYS_DEFINE_ALLOCATOR)
+ *   void    airssys_dealloc(void* ptr, uint32_t size);
+ *
+ * The buffers passed to init and the handlers live until the call returns.
+ */
+
+#define AIRSSYS_DEFINE_ALLOCATOR()                                                  \
+  extern void* malloc(unsigned long);                                               \
+  extern void free(void*);                                                          \
+  AIRSSYS_EXPORT("airssys_alloc") void* airssys_alloc(uint32_t size) {              \
+    return malloc(size ? size : 1);                                                 \
+  }                                                                                 \
+  AIRSSYS_EXPORT("airssys_dealloc") void airssys_dealloc(void* ptr, uint32_t size) { \
+    (void)size;                                                                     \
+    free(ptr);                                                                      \
+  }
 
 #endif /* AIRSSYS_H */

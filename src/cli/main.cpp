@@ -32,10 +32,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(fmt::format(
       "Exit status: the component's own status when `run` runs it to its end; {} when a check "
-      "fails, {} for a bad command line, {} when a module or manifest cannot be loaded, {} when "
-      "it cannot be instantiated, {} when it traps, {} when signature, trust or approval refuse "
-      "it.\nFiles: $AIRSSYS_HOME (default ~/.airssys) holds trust.toml, policy.toml, "
-      "approvals.db and audit.log.",
+      "fails, {} for a bad command line or a bad trust.toml or policy.toml, {} when a module, "
+      "manifest or key file cannot be loaded, {} when it cannot be instantiated, {} when it "
+      "traps, {} when signature, trust or approval refuse it.\nFiles: $AIRSSYS_HOME (default "
+      "~/.airssys) holds trust.toml, policy.toml, approvals.db and audit.log.",
       cli::kExitFailure, cli::kExitUsage, cli::kExitLoadFailed, cli::kExitLinkFailed,
       cli::kExitTrapped, cli::kExitRefused));
 

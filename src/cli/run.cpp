@@ -33,11 +33,58 @@ Result<security::HostPolicy> load_policy(const HostPaths& paths) {
   return security::HostPolicy::load(*path, /*missing_ok=*/true);
 }
 
-void print_dev_mode_warning(const security::TrustDecision& trust) {
+// A manifest that cannot be loaded refuses the component: that is on record too.
+void audit_manifest_refusal(const HostPaths& paths, const ComponentFiles& files,
+                            const Error& error) {
+  auto path = audit_log_path(paths);
+  if (!path) return;
+  auto log = security::AuditLog::open(*path);
+  if (!log) {
+    report(log.error());
+    return;
+  }
+  security::AdmissionRequest unnamed;  // no manifest: named after its module
+  unnamed.module = files.module;
+  security::AuditRecord record;
+  record.component = security::component_name(unnamed);
+  record.resource = files.dir.string();
+  record.permission = "manifest.load";
+  record.result = security::AuditResult::Denied;
+  record.reason = error.message;
+  record.layer = security::DecisionLayer::Component;
+  (*log)->record(std::move(record));
+}
+
+// A path as one shell word, double-quoted when needed (the message that
+// suggests the command puts it in single quotes).
+std::string shell_word(const std::string& text) {
+  constexpr std::string_view kPlain =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:,=@";
+  if (!text.empty() && text.find_first_not_of(kPlain) == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+void print_dev_mode_warning(const security::TrustDecision& trust, const HostPaths& paths) {
   std::string line(72, '!');
-  fmt::print(stderr, "{}\n!! DEV MODE: capability checks are bypassed for this component.\n"
-                     "!! {}\n!! Never use dev mode outside local development.\n{}\n",
-             line, trust.warning.empty() ? trust.reason : trust.warning, line);
+  std::string off = "airssys-wasm trust dev-mode off";
+  if (!paths.trust_config.empty()) off += " --trust-config " + shell_word(paths.trust_config);
+  fmt::print(stderr,
+             "{}\n!! DEV MODE: capability checks are bypassed for this component.\n"
+             "!! {}\n!! Switch it off with: {}\n{}\n",
+             line, trust.warning.empty() ? trust.reason : trust.warning, off, line);
+}
+
+// What `approvals approve` needs to reach the same approval store and audit log.
+std::string approve_options(const HostPaths& paths) {
+  std::string options;
+  if (!paths.data_dir.empty()) options += " --data-dir " + shell_word(paths.data_dir);
+  if (!paths.audit_log.empty()) options += " --audit-log " + shell_word(paths.audit_log);
+  return options;
 }
 
 }  // namespace
@@ -51,6 +98,7 @@ int run_component(const RunOptions& options) {
   auto manifest = load_component_manifest(*files);
   if (!manifest) {
     report(manifest.error());
+    audit_manifest_refusal(options.paths, *files, manifest.error());
     return kExitLoadFailed;
   }
   auto trust = load_trust(options.paths);
@@ -99,6 +147,7 @@ int run_component(const RunOptions& options) {
   request.approvals = approvals ? &*approvals : nullptr;
   request.audit = audit->get();
   request.approve = options.approve;
+  request.approve_options = approve_options(options.paths);
   request.default_quotas.memory_bytes = options.max_memory;
   auto admission = security::admit(request);
   if (!admission) {
@@ -106,7 +155,7 @@ int run_component(const RunOptions& options) {
     return exit_code_for(admission.error());
   }
   if (admission->trust.level == security::TrustLevel::DevMode) {
-    print_dev_mode_warning(admission->trust);
+    print_dev_mode_warning(admission->trust, options.paths);
   }
 
   auto engine = engine::Engine::interpreter();

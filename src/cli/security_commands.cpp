@@ -1,6 +1,8 @@
 // validate, inspect, keygen, sign, verify, trust, approvals, policy check.
 #include "security_commands.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -26,6 +28,13 @@ int fail(const Error& error) {
   return exit_code_for(error);
 }
 
+// A bad trust.toml or policy.toml, or an argument the operation refuses
+// (a duplicate or unknown key name, a bad pattern): exit 2, as `run` does.
+int fail_usage(const Error& error) {
+  report(error);
+  return kExitUsage;
+}
+
 Result<fs::path> trust_config_path(const HostPaths& paths) {
   if (!paths.trust_config.empty()) return fs::path(paths.trust_config);
   return security::default_trust_config_path();
@@ -38,7 +47,7 @@ Result<security::ApprovalStore> open_approvals(const HostPaths& paths) {
 }
 
 void audit_operator_action(const HostPaths& paths, std::string component, std::string resource,
-                           std::string action, std::string reason) {
+                           std::string action, std::string reason, security::DecisionLayer layer) {
   auto path = audit_log_path(paths);
   if (!path) return;
   auto log = security::AuditLog::open(*path);
@@ -52,7 +61,7 @@ void audit_operator_action(const HostPaths& paths, std::string component, std::s
   record.permission = std::move(action);
   record.result = security::AuditResult::Granted;
   record.reason = std::move(reason);
-  record.layer = security::DecisionLayer::Approval;
+  record.layer = layer;
   (*log)->record(std::move(record));
   (*log)->flush();
 }
@@ -82,7 +91,12 @@ int validate(const std::string& path, bool as_json) {
   std::error_code ec;
   if (fs::is_directory(file, ec)) file /= "Component.toml";
   std::ifstream in(file, std::ios::binary);
-  if (!in) return fail(Error{ErrorCode::IoError, fmt::format("cannot read {}", file.string()), {}, 0});
+  if (!in) {
+    return fail(Error{ErrorCode::IoError,
+                      fmt::format("cannot read {}: {}", file.string(), std::strerror(errno)),
+                      {},
+                      0});
+  }
   std::stringstream text;
   text << in.rdbuf();
   auto check = security::check_manifest(text.str(), file.string());
@@ -253,6 +267,7 @@ int verify(const std::string& path, const HostPaths& paths, bool as_json) {
   auto verified = security::verify_component(files->module, files->manifest, files->signature);
   json out = {{"component", files->dir.string()}};
   int code = 0;
+  std::optional<Error> trust_error;
   if (verified) {
     out["verified"] = true;
     out["key_id"] = verified->key_id;
@@ -267,6 +282,11 @@ int verify(const std::string& path, const HostPaths& paths, bool as_json) {
         out["trust"] = security::trust_level_name(decision->level);
         out["trust_reason"] = decision->reason;
       }
+    } else {
+      // The signature is good, but what trust it gets cannot be told: say so.
+      out["trust_error"] = config.error().message;
+      trust_error = config.error();
+      code = kExitUsage;
     }
   } else {
     out["verified"] = false;
@@ -284,6 +304,7 @@ int verify(const std::string& path, const HostPaths& paths, bool as_json) {
   } else {
     report(verified.error());
   }
+  if (trust_error) report(*trust_error);
   return code;
 }
 
@@ -294,7 +315,7 @@ int trust_command(const std::string& action, const std::vector<std::string>& arg
   auto path = trust_config_path(paths);
   if (!path) return fail(path.error());
   auto config = security::TrustConfig::load(*path);
-  if (!config) return fail(config.error());
+  if (!config) return fail_usage(config.error());
   auto need = [&](size_t n, const char* usage) -> std::optional<int> {
     if (args.size() == n) return std::nullopt;
     fmt::print(stderr, "airssys-wasm: usage: airssys-wasm trust {}\n", usage);
@@ -356,11 +377,12 @@ int trust_command(const std::string& action, const std::vector<std::string>& arg
                        "add-path, remove-path, dev-mode)\n", action);
     return kExitUsage;
   }
-  if (!changed) return fail(changed.error());
+  if (!changed) return fail_usage(changed.error());
   if (auto ok = config->save(*path); !ok) return fail(ok.error());
-  audit_operator_action(paths, "", path->string(), "trust." + action,
-                        fmt::format("trust configuration changed: {} {}", action,
-                                    args.empty() ? "" : args[0]));
+  audit_operator_action(
+      paths, "", path->string(), "trust." + action,
+      fmt::format("trust configuration changed: {} {}", action, args.empty() ? "" : args[0]),
+      security::DecisionLayer::Trust);
   fmt::print("{}: saved\n", path->string());
   return 0;
 }
@@ -431,8 +453,17 @@ int approvals_command(const std::string& action, const std::vector<std::string>&
                                    : reason;
   auto entry = action == "approve" ? store->approve(args[0], "operator", why)
                                    : store->deny(args[0], "operator", why);
-  if (!entry) return fail(entry.error());
-  audit_operator_action(paths, entry->name, entry->module_hash, "approval." + action, why);
+  if (!entry) {
+    // An unknown key is a bad argument; a refused transition is a failed check.
+    if (entry.error().code == ErrorCode::NotFound) return fail_usage(entry.error());
+    if (entry.error().code == ErrorCode::InvalidTransition) {
+      report(entry.error());
+      return kExitFailure;
+    }
+    return fail(entry.error());
+  }
+  audit_operator_action(paths, entry->name, entry->module_hash, "approval." + action, why,
+                        security::DecisionLayer::Approval);
   if (as_json) {
     print_json(approval_json(*entry));
   } else {
@@ -464,9 +495,10 @@ int policy_check(const std::string& component, const std::string& permission_tex
     missing_ok = true;
   }
   auto policy = security::HostPolicy::load(policy_path, missing_ok);
-  if (!policy) return fail(policy.error());
+  if (!policy) return fail_usage(policy.error());
 
   std::string name = component;
+  std::string signer_key_id = signer;
   json out = {{"permission", permission_text}, {"resource", resource}};
   std::optional<bool> granted_by_manifest;
   std::string manifest_reason;
@@ -489,10 +521,18 @@ int policy_check(const std::string& component, const std::string& permission_tex
     granted_by_manifest = decision.granted;
     manifest_reason = std::string(decision.reason_text());
     out["component_grant"] = {{"granted", decision.granted}, {"reason", manifest_reason}};
+    if (signer_key_id.empty()) {
+      // As `run` does: signer rules see the key that verifiably signed it.
+      auto signature =
+          security::check_component_signature(files->module, files->manifest, files->signature);
+      if (!signature) return fail(signature.error());
+      if (*signature) signer_key_id = (*signature)->key_id;
+    }
   }
   out["component"] = name;
+  out["signer"] = signer_key_id.empty() ? json(nullptr) : json(signer_key_id);
   security::PolicySubject subject{name, std::nullopt};
-  if (!signer.empty()) subject.signer_key_id = signer;
+  if (!signer_key_id.empty()) subject.signer_key_id = signer_key_id;
   auto verdict = policy->check(subject, *permission, resource);
   json rule = nullptr;
   if (verdict.rule) {
@@ -518,7 +558,7 @@ int policy_check(const std::string& component, const std::string& permission_tex
                  verdict.allowed ? "allowed" : "denied", verdict.rule->name, policy->source(),
                  verdict.rule->line, verdict.reason.empty() ? "" : ": ", verdict.reason);
     } else {
-      fmt::print("host policy:     no rule objects ({})\n", policy->source());
+      fmt::print("host policy:     allowed, no rule applies ({})\n", policy->source());
     }
     fmt::print("result:          {} {} {} for {}\n", allowed ? "ALLOWED" : "DENIED",
                permission_text, resource, name);
@@ -545,12 +585,16 @@ void add_host_path_options(CLI::App* cmd, HostPaths* paths, bool trust, bool pol
   }
 }
 
+void add_audit_log_option(CLI::App* cmd, HostPaths* paths) {
+  cmd->add_option("--audit-log", paths->audit_log, "Audit log (default <data-dir>/audit.log)")
+      ->type_name("FILE");
+}
+
 }  // namespace
 
 void add_host_options(CLI::App* cmd, HostPaths* paths) {
   add_host_path_options(cmd, paths, true, true, true);
-  cmd->add_option("--audit-log", paths->audit_log, "Audit log (default <data-dir>/audit.log)")
-      ->type_name("FILE");
+  add_audit_log_option(cmd, paths);
 }
 
 void add_security_commands(CLI::App& app, int* exit_code) {
@@ -606,6 +650,7 @@ void add_security_commands(CLI::App& app, int* exit_code) {
       ->required();
   trust_cmd->add_option("args", s->args, "The action's arguments");
   add_host_path_options(trust_cmd, &s->paths, true, false, true);
+  add_audit_log_option(trust_cmd, &s->paths);
   trust_cmd->add_flag("--json", s->json, "Machine-readable output (list)");
   trust_cmd->callback(
       [s, exit_code] { *exit_code = trust_command(s->action, s->args, s->paths, s->json); });
@@ -618,6 +663,7 @@ void add_security_commands(CLI::App& app, int* exit_code) {
                             "list: only pending, approved, denied, auto-approved or bypassed");
   approvals_cmd->add_option("--reason", s->reason, "approve/deny: the reason on record");
   add_host_path_options(approvals_cmd, &s->paths, false, false, true);
+  add_audit_log_option(approvals_cmd, &s->paths);
   approvals_cmd->add_flag("--json", s->json, "Machine-readable output");
   approvals_cmd->callback([s, exit_code] {
     *exit_code = approvals_command(s->action, s->args, s->state, s->reason, s->paths, s->json);
@@ -632,7 +678,9 @@ void add_security_commands(CLI::App& app, int* exit_code) {
   check_cmd->add_option("permission", s->permission, "e.g. filesystem.write")->required();
   check_cmd->add_option("resource", s->resource, "e.g. /etc/passwd, api.example.com:443")
       ->required();
-  check_cmd->add_option("--signer", s->signer, "The key id the component is signed with");
+  check_cmd->add_option("--signer", s->signer,
+                        "The key id the component is signed with (default for a directory: the "
+                        "key of its verified signature)");
   add_host_path_options(check_cmd, &s->paths, false, true, false);
   check_cmd->add_flag("--json", s->json, "Machine-readable output");
   check_cmd->callback([s, exit_code] {

@@ -304,6 +304,27 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   uint64_t memory_bytes() const override { return memory_ ? memory_->ByteSize() : 0; }
   uint64_t fuel_used() const override { return fuel_used_; }
 
+  Result<void> write_memory(uint64_t offset, std::span<const uint8_t> bytes) override {
+    auto range = memory_range(offset, bytes.size());
+    if (!range) return std::unexpected(range.error());
+    if (!bytes.empty()) std::memcpy(*range, bytes.data(), bytes.size());
+    return {};
+  }
+  Result<std::vector<uint8_t>> read_memory(uint64_t offset, uint64_t length) const override {
+    auto range = memory_range(offset, length);
+    if (!range) return std::unexpected(range.error());
+    return std::vector<uint8_t>(*range, *range + length);
+  }
+  Result<uint8_t*> memory_range(uint64_t offset, uint64_t length) const {
+    uint64_t size = memory_bytes();
+    if (offset > size || length > size - offset) {
+      return make_error(ErrorCode::TrapMemoryOutOfBounds,
+                        fmt::format("range [{}, {}+{}) is outside memory of {} bytes", offset,
+                                    offset, length, size));
+    }
+    return memory_->UnsafeData() + offset;
+  }
+
   Result<wi::Ref> export_ref(std::string_view name) const {
     auto it = module_->export_index_.find(std::string(name));
     if (it == module_->export_index_.end()) {

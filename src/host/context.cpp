@@ -38,28 +38,37 @@ void ComponentContext::write_stderr(std::span<const uint8_t> bytes) const {
   }
 }
 
+std::string_view ComponentContext::name() const {
+  return security_.context ? std::string_view(security_.context->component_id())
+                           : std::string_view();
+}
+
+void ComponentContext::audit(std::string_view permission, std::string_view resource,
+                             security::AuditResult result, security::DecisionLayer layer,
+                             std::string_view reason) const {
+  if (!security_.audit) return;
+  security::AuditRecord r;
+  r.component = security_.context ? security_.context->component_id() : std::string("<unknown>");
+  r.resource = std::string(resource);
+  r.permission = std::string(permission);
+  r.result = result;
+  if (security_.context) r.trust = security_.context->trust_level();
+  r.reason = std::string(reason);
+  r.layer = layer;
+  security_.audit->record(std::move(r));
+}
+
 Result<void> ComponentContext::authorize(security::Permission permission,
                                          std::string_view resource) const {
   using security::AuditResult;
   using security::DecisionLayer;
   const auto& ctx = security_.context;
-  auto record = [&](AuditResult result, DecisionLayer layer, std::string_view reason) {
-    if (!security_.audit) return;
-    security::AuditRecord r;
-    r.component = ctx ? ctx->component_id() : std::string("<unknown>");
-    r.resource = std::string(resource);
-    r.permission = std::string(security::permission_name(permission));
-    r.result = result;
-    if (ctx) r.trust = ctx->trust_level();
-    r.reason = std::string(reason);
-    r.layer = layer;
-    security_.audit->record(std::move(r));
-  };
+  const auto name = security::permission_name(permission);
   auto deny = [&](DecisionLayer layer, std::string_view reason) -> Result<void> {
-    record(AuditResult::Denied, layer, reason);
+    audit(name, resource, AuditResult::Denied, layer, reason);
     return make_error(ErrorCode::CapabilityDenied,
-                      fmt::format("{} {} denied by {}: {}", security::permission_name(permission),
-                                  resource, security::decision_layer_name(layer), reason));
+                      fmt::format("{} {} denied by {}: {}", name, resource,
+                                  security::decision_layer_name(layer), reason));
   };
   if (!ctx) return deny(DecisionLayer::Component, "no security context");
   auto decision = ctx->check(permission, resource);
@@ -75,7 +84,7 @@ Result<void> ComponentContext::authorize(security::Permission permission,
       return deny(DecisionLayer::HostPolicy, reason);
     }
   }
-  record(AuditResult::Granted, DecisionLayer::Component, decision.reason_text());
+  audit(name, resource, AuditResult::Granted, DecisionLayer::Component, decision.reason_text());
   return {};
 }
 

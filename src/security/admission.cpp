@@ -130,15 +130,16 @@ Result<Admission> admit(const AdmissionRequest& request) {
       if (entry->state == ApprovalState::Pending) {
         error.message = fmt::format(
             "component '{}' is {} ({}) and asks for capabilities; its approval is pending. "
-            "Approve it with 'airssys-wasm approvals approve {}', or run it again with "
+            "Approve it with 'airssys-wasm approvals approve {}{}', or run it again with "
             "--approve to approve exactly this module and capability set",
-            name, trust_level_name(level), trust->reason, entry->key);
+            name, trust_level_name(level), trust->reason, entry->key, request.approve_options);
       }
       return refuse(request, name, "approval.check", level, DecisionLayer::Approval,
                     std::move(error));
     }
     audit(request, name, "approval.check", AuditResult::Granted, level,
-          fmt::format("approval {} is {}", entry->key, approval_state_name(entry->state)),
+          fmt::format("approval {} is {}; trust: {}", entry->key, approval_state_name(entry->state),
+                      trust->reason),
           DecisionLayer::Approval);
     admission.approval = *entry;
   }

@@ -154,6 +154,12 @@ class Instance {
   [[nodiscard]] virtual Result<Value> global(std::string_view export_name) const = 0;
   // Current size of the default linear memory in bytes (0 without memory).
   [[nodiscard]] virtual uint64_t memory_bytes() const = 0;
+  // Copies bytes into / out of the default linear memory, bounds-checked in
+  // 64-bit arithmetic (TrapMemoryOutOfBounds otherwise). Not during a call.
+  [[nodiscard]] virtual Result<void> write_memory(uint64_t offset,
+                                                  std::span<const uint8_t> bytes) = 0;
+  [[nodiscard]] virtual Result<std::vector<uint8_t>> read_memory(uint64_t offset,
+                                                                 uint64_t length) const = 0;
   // Fuel burned by this instance's calls since it was created.
   [[nodiscard]] virtual uint64_t fuel_used() const = 0;
 };

@@ -38,6 +38,8 @@ struct SecurityBinding {
   std::optional<std::string> signer_key_id;      // the verified signer, if any
 };
 
+class MessagingPort;
+
 class ComponentContext {
  public:
   explicit ComponentContext(WasiOptions wasi, SecurityBinding security = {})
@@ -53,9 +55,22 @@ class ComponentContext {
   [[nodiscard]] Result<void> authorize(security::Permission permission,
                                        std::string_view resource) const;
 
+  // Writes one audit record for this component (no-op without an audit log).
+  void audit(std::string_view permission, std::string_view resource,
+             security::AuditResult result, security::DecisionLayer layer,
+             std::string_view reason) const;
+
+  // The component's way to other components; null when it has none.
+  [[nodiscard]] MessagingPort* messaging() const { return messaging_; }
+  void set_messaging(MessagingPort* port) { messaging_ = port; }
+
+  // The component's name (its security context's id), or "" without one.
+  [[nodiscard]] std::string_view name() const;
+
  private:
   WasiOptions wasi_;
   SecurityBinding security_;
+  MessagingPort* messaging_ = nullptr;
 };
 
 }  // namespace airssys::wasm::host

@@ -36,6 +36,9 @@ struct AdmissionRequest {
   QuotaLimits default_quotas;            // the host's defaults; the manifest's [quota] overrides
   bool approve = false;                  // approve exactly this module hash and capability set
   std::string operator_name = "operator";
+  // Options a refusal adds to the approve command it suggests, so that it
+  // reaches the same approval store (e.g. " --data-dir /srv/x").
+  std::string approve_options;
 };
 
 struct Admission {

@@ -1,0 +1,146 @@
+#pragma once
+// Components as actors. A ComponentSystem runs components on an actor
+// scheduler under one supervisor, routes their messages by name, and checks
+// every message: the sender's messaging.send grant (in the host function),
+// the receiver's messaging.receive admission, the payload size, the sender's
+// message rate, the receiver's mailbox. Every refusal is an error code to the
+// sender and an audit record.
+//
+// Example:
+//   actor::ThreadPoolScheduler scheduler;
+//   ComponentSystem system(scheduler, {.audit = audit_log.get()});
+//   system.start({.name = "ping", .module = module, .security = context});
+//   system.send_from_host("ping", bytes);
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "airssys/wasm/actor/scheduler.hpp"
+#include "airssys/wasm/actor/supervisor.hpp"
+#include "airssys/wasm/engine/engine.hpp"
+#include "airssys/wasm/host/context.hpp"
+#include "airssys/wasm/host/messaging.hpp"
+#include "airssys/wasm/security/audit.hpp"
+#include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/security/pattern.hpp"
+#include "airssys/wasm/security/policy.hpp"
+
+namespace airssys::wasm::component {
+
+// The exports a component may provide (docs/abi.md).
+inline constexpr std::string_view kExportInitialize = "_initialize";  // wasi-libc reactors
+inline constexpr std::string_view kExportInit = "airssys_init";
+inline constexpr std::string_view kExportAlloc = "airssys_alloc";
+inline constexpr std::string_view kExportDealloc = "airssys_dealloc";
+inline constexpr std::string_view kExportHandleMessage = "airssys_handle_message";
+inline constexpr std::string_view kExportHandleReply = "airssys_handle_reply";
+inline constexpr std::string_view kExportShutdown = "airssys_shutdown";
+
+// Message kinds as the guest's handler sees them.
+enum class GuestMessageKind : int32_t { Send = 0, Request = 1, Publish = 2 };
+
+enum class ComponentState : uint8_t { Creating, Starting, Ready, Stopping, Terminated, Failed };
+[[nodiscard]] const char* component_state_name(ComponentState state);
+
+struct ComponentSpec {
+  std::string name;  // must equal the security context's component id
+  std::shared_ptr<const engine::Module> module;
+  std::shared_ptr<const security::WasmSecurityContext> security;
+  std::optional<std::string> signer_key_id;
+  std::string config_json = "{}";  // handed to airssys_init
+  uint64_t fuel_per_message = 10'000'000'000;  // ends a runaway handler (out-of-fuel trap)
+  uint64_t slice = 100'000;                    // instructions between two yields
+  uint64_t max_payload = host::kDefaultMaxPayload;
+  size_t mailbox_capacity = 1024;
+  actor::RestartPolicy restart = actor::RestartPolicy::Permanent;
+  std::vector<std::string> args;  // WASI argv after the name
+  // Where the component's stdout and stderr go (default: the host's).
+  host::OutputSink stdout_sink;
+  host::OutputSink stderr_sink;
+};
+
+struct ComponentSystemOptions {
+  std::shared_ptr<engine::Engine> engine;        // required for start()
+  security::AuditLog* audit = nullptr;           // none: decisions are not recorded
+  const security::HostPolicy* policy = nullptr;  // none: no host-wide rules
+  actor::SupervisorOptions supervisor;           // strategy, intensity, back-off, events
+  std::chrono::milliseconds shutdown_timeout{1000};
+};
+
+// What the system reports about a component.
+struct ComponentStatus {
+  ComponentState state = ComponentState::Creating;
+  uint64_t messages_handled = 0;
+  uint64_t restarts = 0;
+  std::optional<Error> last_error;
+};
+
+class ComponentActor;
+class ComponentPort;
+
+class ComponentSystem {
+ public:
+  ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOptions options);
+  ~ComponentSystem();
+  ComponentSystem(const ComponentSystem&) = delete;
+  ComponentSystem& operator=(const ComponentSystem&) = delete;
+
+  // Registers the component and starts it under the system's supervisor.
+  [[nodiscard]] Result<void> start(ComponentSpec spec);
+  // Stops every component and the supervisor; queued messages are delivered
+  // or reported to the dead-letter handler.
+  void stop();
+
+  // A message from the host itself (not subject to a sender's grants).
+  [[nodiscard]] Result<void> send_from_host(std::string_view target,
+                                            std::vector<uint8_t> payload);
+
+  [[nodiscard]] std::optional<ComponentStatus> status(std::string_view name) const;
+  [[nodiscard]] std::vector<std::string> names() const;
+  [[nodiscard]] actor::Supervisor* supervisor() { return supervisor_.get(); }
+  [[nodiscard]] actor::Scheduler& scheduler() { return scheduler_; }
+
+ private:
+  friend class ComponentActor;
+  friend class ComponentPort;
+
+  struct Subscription {
+    std::string filter;
+    security::TopicPattern pattern;
+  };
+  struct Entry {
+    ComponentSpec spec;
+    std::vector<Subscription> subscriptions;  // guarded by mutex_
+    ComponentStatus status;                   // guarded by mutex_
+    std::atomic<int64_t> rate_window{-1};
+    std::atomic<uint64_t> rate_count{0};
+  };
+
+  [[nodiscard]] std::shared_ptr<Entry> find(std::string_view name) const;
+  // Counts one message against the sender's rate; false when over it.
+  [[nodiscard]] bool admit_rate(Entry& sender);
+  void audit(const Entry& who, std::string_view permission, std::string_view resource,
+             security::AuditResult result, security::DecisionLayer layer,
+             std::string_view reason) const;
+  void set_state(std::string_view name, ComponentState state, std::optional<Error> error = {});
+  void count_handled(std::string_view name);
+  [[nodiscard]] uint64_t next_correlation() { return ++correlation_; }
+
+  actor::Scheduler& scheduler_;
+  ComponentSystemOptions options_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
+  std::unique_ptr<actor::Supervisor> supervisor_;
+  std::atomic<uint64_t> correlation_{0};
+};
+
+}  // namespace airssys::wasm::component

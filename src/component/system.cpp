@@ -1,0 +1,669 @@
+#include "airssys/wasm/component/system.hpp"
+
+#include <cstring>
+#include <deque>
+
+#include <fmt/format.h>
+
+#include "airssys/wasm/host/context.hpp"
+#include "airssys/wasm/host/wasi.hpp"
+
+namespace airssys::wasm::component {
+
+using security::AuditResult;
+using security::DecisionLayer;
+using security::Permission;
+using host::AbiError;
+
+const char* component_state_name(ComponentState state) {
+  switch (state) {
+    case ComponentState::Creating: return "creating";
+    case ComponentState::Starting: return "starting";
+    case ComponentState::Ready: return "ready";
+    case ComponentState::Stopping: return "stopping";
+    case ComponentState::Terminated: return "terminated";
+    case ComponentState::Failed: return "failed";
+  }
+  return "?";
+}
+
+// The messaging port of one running component: its sender identity is fixed.
+class ComponentPort final : public host::MessagingPort {
+ public:
+  ComponentPort(ComponentSystem& system, std::shared_ptr<ComponentSystem::Entry> self,
+                ComponentActor& actor)
+      : system_(system), self_(std::move(self)), actor_(actor) {}
+
+  AbiError send(std::string_view target, std::span<const uint8_t> payload) override;
+  int64_t request(std::string_view target, std::span<const uint8_t> payload,
+                  uint32_t timeout_ms) override;
+  AbiError reply(uint64_t correlation_id, std::span<const uint8_t> payload) override;
+  int32_t publish(std::string_view topic, std::span<const uint8_t> payload) override;
+  AbiError subscribe(std::string_view filter) override;
+  AbiError unsubscribe(std::string_view filter) override;
+  uint64_t max_payload() const override { return self_->spec.max_payload; }
+
+ private:
+  AbiError deliver(std::string_view target, actor::Envelope envelope, std::string_view what);
+
+  ComponentSystem& system_;
+  std::shared_ptr<ComponentSystem::Entry> self_;
+  ComponentActor& actor_;
+};
+
+// One component instance as an actor: every guest call runs in fuel slices on
+// a suspendable engine call, and the actor yields after each slice.
+class ComponentActor final : public actor::Behavior {
+ public:
+  ComponentActor(ComponentSystem& system, std::shared_ptr<ComponentSystem::Entry> entry)
+      : system_(system), entry_(std::move(entry)), port_(system, entry_, *this) {}
+
+  Result<actor::StepResult> step(actor::ActorContext& ctx) override;
+  void on_stop(actor::ActorContext& ctx, const actor::ExitReason& reason) override;
+
+  // Called by the port, on this actor's own step.
+  void expect_reply(uint64_t correlation, actor::TimerId timer) { awaiting_[correlation] = timer; }
+  std::optional<actor::Address> take_requester(uint64_t correlation) {
+    auto it = requesters_.find(correlation);
+    if (it == requesters_.end()) return std::nullopt;
+    auto address = std::move(it->second);
+    requesters_.erase(it);
+    return address;
+  }
+  const actor::Address& self() const { return self_; }
+
+ private:
+  enum class Stage { None, Initialize, Init, Alloc, Handle, Dealloc, Shutdown };
+
+  Result<void> create();
+  Result<void> begin(std::string_view export_name, std::vector<engine::Value> args, Stage stage,
+                     uint64_t fuel);
+  Result<void> after(Stage stage, std::span<const engine::Value> results);
+  Result<void> begin_delivery(actor::Envelope envelope);
+  Result<void> begin_handler();
+  Result<void> next_init_stage(Stage done);
+  bool exports(std::string_view name) const;
+
+  ComponentSystem& system_;
+  std::shared_ptr<ComponentSystem::Entry> entry_;
+  ComponentPort port_;
+  actor::Address self_;
+  std::unique_ptr<host::ComponentContext> context_;
+  std::unique_ptr<engine::Store> store_;
+  std::shared_ptr<engine::Instance> instance_;
+  std::unique_ptr<engine::Call> call_;
+  Stage stage_ = Stage::None;
+  bool created_ = false;
+  bool ready_ = false;
+
+  // The message being delivered: guest-memory layout [sender][topic][payload].
+  std::optional<actor::Envelope> delivering_;
+  uint32_t buffer_ = 0;
+  uint32_t buffer_size_ = 0;
+  int32_t reply_status_ = 0;
+
+  std::unordered_map<uint64_t, actor::TimerId> awaiting_;       // my requests
+  std::unordered_map<uint64_t, actor::Address> requesters_;     // requests I received
+};
+
+// --- ComponentPort ----------------------------------------------------------
+
+AbiError ComponentPort::deliver(std::string_view target, actor::Envelope envelope,
+                                std::string_view what) {
+  const auto& sender = self_->spec.name;
+  auto entry = system_.find(target);
+  if (!entry) {
+    system_.audit(*self_, what, target, AuditResult::Denied, DecisionLayer::Messaging,
+                  "no such component");
+    return AbiError::NotFound;
+  }
+  if (envelope.kind != actor::MessageKind::Reply) {
+    auto admitted = entry->spec.security->check(Permission::MsgReceive, sender);
+    if (!admitted.granted) {
+      system_.audit(*self_, what, target, AuditResult::Denied, DecisionLayer::Messaging,
+                    fmt::format("'{}' does not admit messages from '{}' (messaging.receive: {})",
+                                target, sender, admitted.reason_text()));
+      return AbiError::Denied;
+    }
+  }
+  if (!system_.admit_rate(*self_)) {
+    system_.audit(*self_, what, target, AuditResult::Denied, DecisionLayer::Quota,
+                  fmt::format("message rate over {} per second",
+                              self_->spec.security->quotas().messages_per_second));
+    return AbiError::Quota;
+  }
+  envelope.sender = actor_.self();
+  envelope.target = actor::Address::named(std::string(target));
+  auto sent = system_.scheduler_.send(std::move(envelope));
+  if (!sent) {
+    bool full = sent.error().code == ErrorCode::MailboxFull;
+    system_.audit(*self_, what, target, AuditResult::Denied, DecisionLayer::Messaging,
+                  full ? "the receiver's mailbox is full" : sent.error().message);
+    return full ? AbiError::Full : AbiError::Unavailable;
+  }
+  return AbiError::Ok;
+}
+
+AbiError ComponentPort::send(std::string_view target, std::span<const uint8_t> payload) {
+  actor::Envelope envelope;
+  envelope.kind = actor::MessageKind::Send;
+  envelope.payload.assign(payload.begin(), payload.end());
+  return deliver(target, std::move(envelope), "messaging.send");
+}
+
+int64_t ComponentPort::request(std::string_view target, std::span<const uint8_t> payload,
+                               uint32_t timeout_ms) {
+  actor::Envelope envelope;
+  envelope.kind = actor::MessageKind::Request;
+  envelope.correlation_id = system_.next_correlation();
+  envelope.payload.assign(payload.begin(), payload.end());
+  uint64_t correlation = envelope.correlation_id;
+  AbiError sent = deliver(target, std::move(envelope), "messaging.request");
+  if (sent != AbiError::Ok) return static_cast<int64_t>(sent);
+  actor::Envelope timeout;
+  timeout.kind = actor::MessageKind::Timeout;
+  timeout.correlation_id = correlation;
+  timeout.target = actor_.self();
+  timeout.sender = actor_.self();
+  uint32_t ms = timeout_ms == 0 ? 30'000 : timeout_ms;
+  auto timer = system_.scheduler_.send_after(std::chrono::milliseconds(ms), std::move(timeout));
+  actor_.expect_reply(correlation, timer);
+  return static_cast<int64_t>(correlation);
+}
+
+AbiError ComponentPort::reply(uint64_t correlation_id, std::span<const uint8_t> payload) {
+  auto requester = actor_.take_requester(correlation_id);
+  if (!requester) return AbiError::NoRequest;
+  actor::Envelope envelope;
+  envelope.kind = actor::MessageKind::Reply;
+  envelope.correlation_id = correlation_id;
+  envelope.payload.assign(payload.begin(), payload.end());
+  envelope.sender = actor_.self();
+  envelope.target = *requester;
+  auto sent = system_.scheduler_.send(std::move(envelope));
+  if (!sent) {
+    system_.audit(*self_, "messaging.reply", requester->to_string(), AuditResult::Denied,
+                  DecisionLayer::Messaging, sent.error().message);
+    return sent.error().code == ErrorCode::MailboxFull ? AbiError::Full : AbiError::Unavailable;
+  }
+  return AbiError::Ok;
+}
+
+int32_t ComponentPort::publish(std::string_view topic, std::span<const uint8_t> payload) {
+  if (!security::is_valid_topic(topic)) return static_cast<int32_t>(AbiError::Invalid);
+  if (!system_.admit_rate(*self_)) {
+    system_.audit(*self_, "messaging.publish", topic, AuditResult::Denied, DecisionLayer::Quota,
+                  fmt::format("message rate over {} per second",
+                              self_->spec.security->quotas().messages_per_second));
+    return static_cast<int32_t>(AbiError::Quota);
+  }
+  std::vector<std::string> targets;
+  {
+    std::lock_guard lock(system_.mutex_);
+    for (const auto& [name, entry] : system_.entries_) {
+      for (const auto& s : entry->subscriptions) {
+        if (s.pattern.matches(topic)) {
+          targets.push_back(name);
+          break;
+        }
+      }
+    }
+  }
+  int32_t reached = 0;
+  for (const auto& name : targets) {
+    actor::Envelope envelope;
+    envelope.kind = actor::MessageKind::Send;
+    envelope.topic = std::string(topic);
+    envelope.payload.assign(payload.begin(), payload.end());
+    envelope.sender = actor_.self();
+    envelope.target = actor::Address::named(name);
+    auto sent = system_.scheduler_.send(std::move(envelope));
+    if (sent) {
+      ++reached;
+    } else {
+      system_.audit(*self_, "messaging.publish", name, AuditResult::Denied,
+                    DecisionLayer::Messaging,
+                    fmt::format("topic {} not delivered to '{}': {}", topic, name,
+                                sent.error().message));
+    }
+  }
+  return reached;
+}
+
+AbiError ComponentPort::subscribe(std::string_view filter) {
+  auto pattern = security::TopicPattern::compile(filter);
+  if (!pattern) return AbiError::Invalid;
+  std::lock_guard lock(system_.mutex_);
+  for (const auto& s : self_->subscriptions) {
+    if (s.filter == filter) return AbiError::Ok;
+  }
+  self_->subscriptions.push_back({std::string(filter), std::move(*pattern)});
+  return AbiError::Ok;
+}
+
+AbiError ComponentPort::unsubscribe(std::string_view filter) {
+  std::lock_guard lock(system_.mutex_);
+  auto& subs = self_->subscriptions;
+  std::erase_if(subs, [&](const auto& s) { return s.filter == filter; });
+  return AbiError::Ok;
+}
+
+// --- ComponentActor ---------------------------------------------------------
+
+bool ComponentActor::exports(std::string_view name) const {
+  for (const auto& e : entry_->spec.module->exports()) {
+    if (e.name == name && e.kind == engine::ExternKind::Func) return true;
+  }
+  return false;
+}
+
+Result<void> ComponentActor::create() {
+  const auto& spec = entry_->spec;
+  host::WasiOptions wasi;
+  wasi.args.push_back(spec.name);
+  wasi.args.insert(wasi.args.end(), spec.args.begin(), spec.args.end());
+  wasi.stdout_sink = spec.stdout_sink;
+  wasi.stderr_sink = spec.stderr_sink;
+  host::SecurityBinding binding{spec.security, system_.options_.policy, system_.options_.audit,
+                                spec.signer_key_id};
+  context_ = std::make_unique<host::ComponentContext>(std::move(wasi), std::move(binding));
+  context_->set_messaging(&port_);
+
+  engine::Linker linker;
+  host::add_wasi(linker);
+  host::add_messaging(linker);
+  engine::InstanceOptions options;
+  options.limits.max_memory_bytes = spec.security->quotas().memory_bytes;
+  options.user_data = context_.get();
+  store_ = system_.options_.engine->new_store();
+  auto instance = store_->instantiate(*spec.module, linker, options);
+  if (!instance) return std::unexpected(instance.error());
+  instance_ = std::move(*instance);
+  return {};
+}
+
+Result<void> ComponentActor::begin(std::string_view export_name, std::vector<engine::Value> args,
+                                   Stage stage, uint64_t fuel) {
+  engine::CallOptions options;
+  options.fuel = fuel;
+  options.slice = entry_->spec.slice;
+  auto call = instance_->start_call(export_name, args, options);
+  if (!call) return std::unexpected(call.error());
+  call_ = std::move(*call);
+  stage_ = stage;
+  return {};
+}
+
+Result<void> ComponentActor::next_init_stage(Stage done) {
+  const auto& spec = entry_->spec;
+  if (done == Stage::None && exports(kExportInitialize)) {
+    return begin(kExportInitialize, {}, Stage::Initialize, spec.fuel_per_message);
+  }
+  if ((done == Stage::None || done == Stage::Initialize) && exports(kExportInit)) {
+    // The configuration travels like a message payload: allocate, write, call.
+    delivering_ = actor::Envelope{};
+    delivering_->payload.assign(spec.config_json.begin(), spec.config_json.end());
+    if (!exports(kExportAlloc)) {
+      return make_error(ErrorCode::MissingExport,
+                        fmt::format("component '{}' exports {} but not {}", spec.name,
+                                    kExportInit, kExportAlloc));
+    }
+    buffer_size_ = static_cast<uint32_t>(delivering_->payload.size());
+    return begin(kExportAlloc, {engine::Value::i32(static_cast<int32_t>(buffer_size_))},
+                 Stage::Alloc, spec.fuel_per_message);
+  }
+  ready_ = true;
+  system_.set_state(spec.name, ComponentState::Ready);
+  return {};
+}
+
+Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
+  const auto& spec = entry_->spec;
+  bool is_reply = envelope.kind == actor::MessageKind::Reply ||
+                  envelope.kind == actor::MessageKind::Timeout;
+  if (is_reply) {
+    auto it = awaiting_.find(envelope.correlation_id);
+    if (it == awaiting_.end()) return {};  // the other of reply/timeout already arrived
+    if (envelope.kind == actor::MessageKind::Reply) system_.scheduler_.cancel(it->second);
+    awaiting_.erase(it);
+    reply_status_ = envelope.kind == actor::MessageKind::Reply
+                        ? 0
+                        : static_cast<int32_t>(AbiError::Timeout);
+  }
+  std::string_view handler = is_reply ? kExportHandleReply : kExportHandleMessage;
+  if (!exports(handler)) {
+    system_.audit(*entry_, "messaging.deliver", envelope.sender.to_string(), AuditResult::Denied,
+                  DecisionLayer::Messaging,
+                  fmt::format("'{}' exports no {}: message not delivered", spec.name, handler));
+    return {};
+  }
+  if (envelope.kind == actor::MessageKind::Request) {
+    requesters_[envelope.correlation_id] = envelope.sender;
+  }
+  delivering_ = std::move(envelope);
+  uint64_t size = delivering_->payload.size() +
+                  (is_reply ? 0 : delivering_->sender.name.size() +
+                                      delivering_->topic.value_or("").size());
+  buffer_size_ = static_cast<uint32_t>(size);
+  buffer_ = 0;
+  if (size == 0 || !exports(kExportAlloc)) {
+    if (size != 0) {
+      return make_error(ErrorCode::MissingExport,
+                        fmt::format("component '{}' receives messages but exports no {}",
+                                    spec.name, kExportAlloc));
+    }
+    return begin_handler();
+  }
+  return begin(kExportAlloc, {engine::Value::i32(static_cast<int32_t>(size))}, Stage::Alloc,
+               spec.fuel_per_message);
+}
+
+Result<void> ComponentActor::begin_handler() {
+  const auto& spec = entry_->spec;
+  auto& env = *delivering_;
+  std::vector<engine::Value> args;
+  if (!ready_) {  // airssys_init(config_ptr, config_len)
+    args = {engine::Value::i32(static_cast<int32_t>(buffer_)),
+            engine::Value::i32(static_cast<int32_t>(buffer_size_))};
+    return begin(kExportInit, std::move(args), Stage::Init, spec.fuel_per_message);
+  }
+  uint32_t at = buffer_;
+  if (env.kind == actor::MessageKind::Reply || env.kind == actor::MessageKind::Timeout) {
+    args = {engine::Value::i64(static_cast<int64_t>(env.correlation_id)),
+            engine::Value::i32(reply_status_), engine::Value::i32(static_cast<int32_t>(at)),
+            engine::Value::i32(static_cast<int32_t>(env.payload.size()))};
+    return begin(kExportHandleReply, std::move(args), Stage::Handle, spec.fuel_per_message);
+  }
+  auto kind = env.topic ? GuestMessageKind::Publish
+                        : env.kind == actor::MessageKind::Request ? GuestMessageKind::Request
+                                                                  : GuestMessageKind::Send;
+  uint32_t sender_len = static_cast<uint32_t>(env.sender.name.size());
+  uint32_t topic_len = static_cast<uint32_t>(env.topic.value_or("").size());
+  args = {engine::Value::i32(static_cast<int32_t>(kind)),
+          engine::Value::i64(static_cast<int64_t>(env.correlation_id)),
+          engine::Value::i32(static_cast<int32_t>(at)),
+          engine::Value::i32(static_cast<int32_t>(sender_len)),
+          engine::Value::i32(static_cast<int32_t>(at + sender_len)),
+          engine::Value::i32(static_cast<int32_t>(topic_len)),
+          engine::Value::i32(static_cast<int32_t>(at + sender_len + topic_len)),
+          engine::Value::i32(static_cast<int32_t>(env.payload.size()))};
+  return begin(kExportHandleMessage, std::move(args), Stage::Handle, spec.fuel_per_message);
+}
+
+Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> results) {
+  const auto& spec = entry_->spec;
+  switch (stage) {
+    case Stage::Initialize:
+      return next_init_stage(Stage::Initialize);
+    case Stage::Alloc: {
+      int32_t ptr = results.empty() ? 0 : results[0].as_i32();
+      if (ptr == 0) {
+        return make_error(ErrorCode::TrapHost,
+                          fmt::format("component '{}': {} returned no memory for {} bytes",
+                                      spec.name, kExportAlloc, buffer_size_));
+      }
+      buffer_ = static_cast<uint32_t>(ptr);
+      // Write [sender][topic][payload] (or the configuration) into guest memory.
+      std::vector<uint8_t> bytes;
+      auto& env = *delivering_;
+      bool is_reply = env.kind == actor::MessageKind::Reply ||
+                      env.kind == actor::MessageKind::Timeout;
+      if (ready_ && !is_reply) {
+        bytes.insert(bytes.end(), env.sender.name.begin(), env.sender.name.end());
+        if (env.topic) bytes.insert(bytes.end(), env.topic->begin(), env.topic->end());
+      }
+      bytes.insert(bytes.end(), env.payload.begin(), env.payload.end());
+      auto written = instance_->write_memory(buffer_, bytes);
+      if (!written) return std::unexpected(written.error());
+      return begin_handler();
+    }
+    case Stage::Init: {
+      int32_t status = results.empty() ? 0 : results[0].as_i32();
+      if (status != 0) {
+        return make_error(ErrorCode::TrapHost,
+                          fmt::format("component '{}': {} failed with status {}", spec.name,
+                                      kExportInit, status));
+      }
+      [[fallthrough]];
+    }
+    case Stage::Handle:
+      if (stage == Stage::Handle) system_.count_handled(spec.name);
+      if (buffer_ != 0 && exports(kExportDealloc)) {
+        auto ptr = buffer_;
+        buffer_ = 0;
+        return begin(kExportDealloc,
+                     {engine::Value::i32(static_cast<int32_t>(ptr)),
+                      engine::Value::i32(static_cast<int32_t>(buffer_size_))},
+                     Stage::Dealloc, spec.fuel_per_message);
+      }
+      [[fallthrough]];
+    case Stage::Dealloc:
+      delivering_.reset();
+      buffer_ = 0;
+      if (!ready_) return next_init_stage(Stage::Init);
+      return {};
+    case Stage::Shutdown:
+    case Stage::None:
+      return {};
+  }
+  return {};
+}
+
+Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
+  const auto& spec = entry_->spec;
+  if (!created_) {
+    created_ = true;
+    self_ = ctx.self();
+    system_.set_state(spec.name, ComponentState::Starting);
+    if (auto ok = create(); !ok) {
+      system_.set_state(spec.name, ComponentState::Failed, ok.error());
+      return std::unexpected(ok.error());
+    }
+    if (auto ok = next_init_stage(Stage::None); !ok) {
+      system_.set_state(spec.name, ComponentState::Failed, ok.error());
+      return std::unexpected(ok.error());
+    }
+  }
+  if (!call_) {
+    if (!ready_) return actor::StepResult::Yield;
+    auto envelope = ctx.receive();
+    if (!envelope) return actor::StepResult::Idle;
+    if (auto ok = begin_delivery(std::move(*envelope)); !ok) {
+      system_.set_state(spec.name, ComponentState::Failed, ok.error());
+      return std::unexpected(ok.error());
+    }
+    if (!call_) return ctx.pending() > 0 ? actor::StepResult::Yield : actor::StepResult::Idle;
+  }
+  auto state = call_->resume();
+  if (!state) {
+    Error error = state.error();
+    error.message = fmt::format("component '{}': {}", spec.name, error.message);
+    call_.reset();
+    system_.set_state(spec.name, ComponentState::Failed, error);
+    return std::unexpected(std::move(error));
+  }
+  if (*state == engine::Call::State::Suspended) return actor::StepResult::Yield;
+  std::vector<engine::Value> results(call_->results().begin(), call_->results().end());
+  Stage done = stage_;
+  call_.reset();
+  stage_ = Stage::None;
+  if (auto ok = after(done, results); !ok) {
+    system_.set_state(spec.name, ComponentState::Failed, ok.error());
+    return std::unexpected(ok.error());
+  }
+  if (call_ || !ready_ || ctx.pending() > 0) return actor::StepResult::Yield;
+  return actor::StepResult::Idle;
+}
+
+void ComponentActor::on_stop(actor::ActorContext& ctx, const actor::ExitReason& reason) {
+  (void)ctx;
+  const auto& spec = entry_->spec;
+  call_.reset();  // a call suspended mid-slice is cancelled cleanly
+  if (instance_ && ready_ && reason.kind != actor::ExitKind::Failed && exports(kExportShutdown)) {
+    engine::CallOptions options;
+    // The shutdown export gets a bounded budget: about the given timeout's worth.
+    options.fuel = 50'000ull * static_cast<uint64_t>(system_.options_.shutdown_timeout.count());
+    auto r = instance_->call(kExportShutdown, {}, options);
+    if (!r) {
+      system_.audit(*entry_, "lifecycle.shutdown", spec.name, AuditResult::Denied,
+                    DecisionLayer::Component, r.error().to_string());
+    }
+  }
+  if (reason.kind == actor::ExitKind::Failed) {
+    system_.set_state(spec.name, ComponentState::Failed, reason.error);
+  } else {
+    system_.set_state(spec.name, ComponentState::Terminated);
+  }
+}
+
+// --- ComponentSystem --------------------------------------------------------
+
+ComponentSystem::ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOptions options)
+    : scheduler_(scheduler), options_(std::move(options)) {
+  if (options_.supervisor.name == "supervisor") options_.supervisor.name = "components";
+  auto user_handler = options_.supervisor.on_event;
+  options_.supervisor.on_event = [this, user_handler](const actor::SupervisorEvent& event) {
+    if (event.kind == actor::SupervisorEventKind::ChildRestarted) {
+      std::lock_guard lock(mutex_);
+      auto it = entries_.find(event.child);
+      if (it != entries_.end()) ++it->second->status.restarts;
+    }
+    if (user_handler) user_handler(event);
+  };
+  auto supervisor = actor::Supervisor::start(scheduler_, options_.supervisor, {});
+  if (supervisor) supervisor_ = std::move(*supervisor);
+}
+
+ComponentSystem::~ComponentSystem() { stop(); }
+
+void ComponentSystem::stop() {
+  if (supervisor_) supervisor_->stop();
+}
+
+Result<void> ComponentSystem::start(ComponentSpec spec) {
+  if (!supervisor_) return make_error(ErrorCode::InternalError, "the supervisor did not start");
+  if (!options_.engine || !spec.module || !spec.security) {
+    return make_error(ErrorCode::InvalidArgument,
+                      "a component needs an engine, a module and a security context");
+  }
+  if (spec.name != spec.security->component_id()) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("component name '{}' differs from its security context's '{}'",
+                                  spec.name, spec.security->component_id()));
+  }
+  auto entry = std::make_shared<Entry>();
+  entry->spec = std::move(spec);
+  const std::string name = entry->spec.name;
+  {
+    std::lock_guard lock(mutex_);
+    if (entries_.contains(name)) {
+      return make_error(ErrorCode::ActorNameTaken,
+                        fmt::format("a component named '{}' is already running", name));
+    }
+    entries_.emplace(name, entry);
+  }
+  actor::ChildSpec child;
+  child.name = name;
+  child.policy = entry->spec.restart;
+  child.mailbox_capacity = entry->spec.mailbox_capacity;
+  // Every start, first or restart, builds a fresh actor around the same entry:
+  // the same security context object, the same quota limits.
+  child.factory = [this, entry]() -> Result<std::unique_ptr<actor::Behavior>> {
+    {
+      std::lock_guard lock(mutex_);
+      entry->subscriptions.clear();
+      entry->status.state = ComponentState::Creating;
+    }
+    return std::make_unique<ComponentActor>(*this, entry);
+  };
+  auto started = supervisor_->start_child(std::move(child));
+  if (!started) {
+    std::lock_guard lock(mutex_);
+    entries_.erase(name);
+    return std::unexpected(started.error());
+  }
+  return {};
+}
+
+Result<void> ComponentSystem::send_from_host(std::string_view target,
+                                             std::vector<uint8_t> payload) {
+  if (!find(target)) {
+    return make_error(ErrorCode::ActorNotFound, fmt::format("no component named '{}'", target));
+  }
+  actor::Envelope envelope;
+  envelope.kind = actor::MessageKind::Send;
+  envelope.sender = actor::Address::named("host");
+  envelope.target = actor::Address::named(std::string(target));
+  envelope.payload = std::move(payload);
+  return scheduler_.send(std::move(envelope));
+}
+
+std::shared_ptr<ComponentSystem::Entry> ComponentSystem::find(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(std::string(name));
+  return it == entries_.end() ? nullptr : it->second;
+}
+
+bool ComponentSystem::admit_rate(Entry& sender) {
+  const uint64_t limit = sender.spec.security->quotas().messages_per_second;
+  const int64_t window = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  int64_t seen = sender.rate_window.load(std::memory_order_acquire);
+  if (seen != window &&
+      sender.rate_window.compare_exchange_strong(seen, window, std::memory_order_acq_rel)) {
+    sender.rate_count.store(0, std::memory_order_release);
+  }
+  uint64_t count = sender.rate_count.fetch_add(1, std::memory_order_acq_rel);
+  if (count >= limit) {
+    sender.rate_count.fetch_sub(1, std::memory_order_acq_rel);
+    return false;
+  }
+  return true;
+}
+
+void ComponentSystem::audit(const Entry& who, std::string_view permission,
+                            std::string_view resource, AuditResult result, DecisionLayer layer,
+                            std::string_view reason) const {
+  if (!options_.audit) return;
+  security::AuditRecord r;
+  r.component = who.spec.name;
+  r.resource = std::string(resource);
+  r.permission = std::string(permission);
+  r.result = result;
+  r.trust = who.spec.security->trust_level();
+  r.reason = std::string(reason);
+  r.layer = layer;
+  options_.audit->record(std::move(r));
+}
+
+void ComponentSystem::set_state(std::string_view name, ComponentState state,
+                                std::optional<Error> error) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(std::string(name));
+  if (it == entries_.end()) return;
+  it->second->status.state = state;
+  if (error) it->second->status.last_error = std::move(error);
+}
+
+void ComponentSystem::count_handled(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(std::string(name));
+  if (it != entries_.end()) ++it->second->status.messages_handled;
+}
+
+std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(std::string(name));
+  if (it == entries_.end()) return std::nullopt;
+  return it->second->status;
+}
+
+std::vector<std::string> ComponentSystem::names() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [name, entry] : entries_) out.push_back(name);
+  return out;
+}
+
+}  // namespace airssys::wasm::component

@@ -1,0 +1,375 @@
+// Real components exchanging real messages on the thread-pool scheduler:
+// every behaviour is observed through what the components print and what the
+// audit log records.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "airssys/wasm/actor/scheduler.hpp"
+#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/security/audit.hpp"
+
+namespace airssys::wasm::component {
+namespace {
+
+using namespace std::chrono_literals;
+using security::Permission;
+
+std::filesystem::path component(const char* name) {
+  return std::filesystem::path(AIRSSYS_TEST_COMPONENTS_DIR) / name;
+}
+
+// Lines the components print, and audit records, collected across threads.
+class Transcript {
+ public:
+  // Each component's output is split into lines on its own.
+  void add_output(const std::string& source, std::span<const uint8_t> bytes) {
+    std::lock_guard lock(mutex_);
+    std::string& pending = pending_[source];
+    pending.append(bytes.begin(), bytes.end());
+    size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      lines_.push_back(pending.substr(0, nl));
+      pending.erase(0, nl + 1);
+    }
+    changed_.notify_all();
+  }
+  void add_record(const security::AuditRecord& r) {
+    std::lock_guard lock(mutex_);
+    records_.push_back(r);
+    changed_.notify_all();
+  }
+  bool wait_line(const std::string& line, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] {
+      return std::find(lines_.begin(), lines_.end(), line) != lines_.end();
+    });
+  }
+  bool wait_prefix(const std::string& prefix, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return find_prefix_locked(prefix).has_value(); });
+  }
+  std::optional<std::string> find_prefix(const std::string& prefix) {
+    std::lock_guard lock(mutex_);
+    return find_prefix_locked(prefix);
+  }
+  size_t count_prefix(const std::string& prefix) {
+    std::lock_guard lock(mutex_);
+    return std::count_if(lines_.begin(), lines_.end(),
+                         [&](const std::string& l) { return l.starts_with(prefix); });
+  }
+  std::vector<security::AuditRecord> records() {
+    std::lock_guard lock(mutex_);
+    return records_;
+  }
+  std::string dump() {
+    std::lock_guard lock(mutex_);
+    std::string out;
+    for (const auto& l : lines_) out += l + "\n";
+    return out;
+  }
+
+ private:
+  std::optional<std::string> find_prefix_locked(const std::string& prefix) {
+    for (const auto& l : lines_) {
+      if (l.starts_with(prefix)) return l;
+    }
+    return std::nullopt;
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, std::string> pending_;
+  std::vector<std::string> lines_;
+  std::vector<security::AuditRecord> records_;
+};
+
+struct Grants {
+  std::vector<std::string> send = {};
+  std::vector<std::string> receive = {};
+  std::vector<std::string> publish = {};
+  std::vector<std::string> subscribe = {};
+};
+
+class MessagingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
+    module = engine->load_file(component("scripted.wasm")).value();
+    security::AuditLogOptions audit_options;
+    audit_options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
+      transcript.add_record(r);
+    };
+    audit = security::AuditLog::without_file(audit_options).value();
+    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
+    ComponentSystemOptions options;
+    options.engine = engine;
+    options.audit = audit.get();
+    options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
+    system = std::make_unique<ComponentSystem>(*scheduler, options);
+  }
+
+  void TearDown() override {
+    system->stop();
+    scheduler->shutdown();
+    audit->flush();
+  }
+
+  std::shared_ptr<const security::WasmSecurityContext> context(const std::string& name,
+                                                               const Grants& grants,
+                                                               security::QuotaLimits quotas = {}) {
+    security::PatternLists lists;
+    lists[static_cast<size_t>(Permission::MsgSend)] = grants.send;
+    lists[static_cast<size_t>(Permission::MsgReceive)] = grants.receive;
+    lists[static_cast<size_t>(Permission::MsgPublish)] = grants.publish;
+    lists[static_cast<size_t>(Permission::MsgSubscribe)] = grants.subscribe;
+    return security::WasmSecurityContext::create(name, security::CapabilitySet::build(lists).value(),
+                                                 security::TrustLevel::Trusted, quotas)
+        .value();
+  }
+
+  ComponentSpec spec(const std::string& name, const Grants& grants,
+                     security::QuotaLimits quotas = {}) {
+    ComponentSpec s;
+    s.name = name;
+    s.module = module;
+    s.security = context(name, grants, quotas);
+    s.config_json = "{\"role\":\"" + name + "\"}";
+    s.slice = 10'000;
+    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add_output(name, b); };
+    s.stderr_sink = s.stdout_sink;
+    return s;
+  }
+
+  void start(ComponentSpec s) {
+    std::string name = s.name;
+    ASSERT_TRUE(system->start(std::move(s)).has_value());
+    ASSERT_TRUE(transcript.wait_prefix(name + " init ")) << transcript.dump();
+  }
+
+  void command(const std::string& target, const std::string& text) {
+    std::vector<uint8_t> bytes(text.begin(), text.end());
+    ASSERT_TRUE(system->send_from_host(target, std::move(bytes)).has_value());
+  }
+
+  std::optional<security::AuditRecord> audit_record(const std::string& component,
+                                                    const std::string& permission,
+                                                    security::AuditResult result) {
+    audit->flush();
+    for (const auto& r : transcript.records()) {
+      if (r.component == component && r.permission == permission && r.result == result) return r;
+    }
+    return std::nullopt;
+  }
+
+  std::shared_ptr<engine::Engine> engine;
+  std::shared_ptr<const engine::Module> module;
+  std::unique_ptr<security::AuditLog> audit;
+  std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
+  std::unique_ptr<ComponentSystem> system;
+  Transcript transcript;
+};
+
+TEST_F(MessagingTest, InitReceivesItsConfiguration) {
+  start(spec("alpha", {}));
+  EXPECT_TRUE(transcript.wait_line("alpha init {\"role\":\"alpha\"}")) << transcript.dump();
+  for (int i = 0; i < 500 && system->status("alpha")->state != ComponentState::Ready; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(system->status("alpha")->state, ComponentState::Ready);
+}
+
+TEST_F(MessagingTest, PingPongBetweenTwoComponents) {
+  start(spec("alpha", {.send = {"beta"}, .receive = {"beta"}}));
+  start(spec("beta", {.send = {"alpha"}, .receive = {"alpha"}}));
+  command("alpha", "send beta ping");
+  ASSERT_TRUE(transcript.wait_line("beta got send from alpha: ping")) << transcript.dump();
+  EXPECT_TRUE(transcript.wait_line("alpha send beta = 0"));
+  command("beta", "send alpha pong");
+  ASSERT_TRUE(transcript.wait_line("alpha got send from beta: pong")) << transcript.dump();
+  auto granted = audit_record("alpha", "messaging.send", security::AuditResult::Granted);
+  ASSERT_TRUE(granted.has_value());
+  EXPECT_EQ(granted->resource, "beta");
+}
+
+TEST_F(MessagingTest, RequestAndReplyArriveAtTheCallback) {
+  start(spec("alpha", {.send = {"beta"}}));
+  start(spec("beta", {.receive = {"alpha"}}));
+  command("alpha", "request beta 5000 hello");
+  ASSERT_TRUE(transcript.wait_line("beta got request from alpha: hello")) << transcript.dump();
+  EXPECT_TRUE(transcript.wait_line("beta reply = 0"));
+  EXPECT_TRUE(transcript.wait_line("alpha reply status=0: echo:hello")) << transcript.dump();
+}
+
+TEST_F(MessagingTest, ARequestThatIsNeverAnsweredTimesOutAtTheCallback) {
+  start(spec("alpha", {.send = {"beta"}}));
+  start(spec("beta", {.receive = {"alpha"}}));
+  command("beta", "spin");  // beta is busy for good: the request waits in its mailbox
+  ASSERT_TRUE(transcript.wait_line("beta spinning"));
+  command("alpha", "request beta 200 anyone");
+  ASSERT_TRUE(transcript.wait_line("alpha reply status=-7: ", 5s)) << transcript.dump();
+}
+
+TEST_F(MessagingTest, PublishReachesEverySubscriberWhoseFilterMatches) {
+  start(spec("alpha", {.publish = {"orders.*"}}));
+  start(spec("beta", {.subscribe = {"orders.*"}}));
+  start(spec("gamma", {.subscribe = {"orders.#"}}));
+  start(spec("delta", {.subscribe = {"inventory.#"}}));
+  command("beta", "subscribe orders.*");
+  command("gamma", "subscribe orders.#");
+  command("delta", "subscribe inventory.#");
+  ASSERT_TRUE(transcript.wait_line("beta subscribe orders.* = 0"));
+  ASSERT_TRUE(transcript.wait_line("gamma subscribe orders.# = 0"));
+  ASSERT_TRUE(transcript.wait_line("delta subscribe inventory.# = 0"));
+  command("alpha", "publish orders.created order-1");
+  ASSERT_TRUE(transcript.wait_line("alpha publish orders.created = 2")) << transcript.dump();
+  EXPECT_TRUE(transcript.wait_line("beta got publish orders.created from alpha: order-1"))
+      << transcript.dump();
+  EXPECT_TRUE(transcript.wait_line("gamma got publish orders.created from alpha: order-1"));
+  EXPECT_EQ(transcript.count_prefix("delta got"), 0u);
+}
+
+TEST_F(MessagingTest, PublishAndSubscribeNeedTheirGrants) {
+  start(spec("alpha", {.publish = {"orders.created"}}));
+  start(spec("beta", {.subscribe = {"orders.created"}}));
+  command("beta", "subscribe orders.#");  // wider than granted
+  ASSERT_TRUE(transcript.wait_line("beta subscribe orders.# = -1")) << transcript.dump();
+  command("alpha", "publish payments.done x");
+  ASSERT_TRUE(transcript.wait_line("alpha publish payments.done = -1")) << transcript.dump();
+  EXPECT_TRUE(audit_record("beta", "messaging.subscribe", security::AuditResult::Denied));
+  EXPECT_TRUE(audit_record("alpha", "messaging.publish", security::AuditResult::Denied));
+}
+
+TEST_F(MessagingTest, ASendWithoutTheGrantIsRefusedAndAudited) {
+  start(spec("alpha", {.send = {"beta"}}));
+  start(spec("gamma", {.receive = {"*"}}));
+  command("alpha", "send gamma secret");
+  ASSERT_TRUE(transcript.wait_line("alpha send gamma = -1")) << transcript.dump();
+  auto denied = audit_record("alpha", "messaging.send", security::AuditResult::Denied);
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_EQ(denied->resource, "gamma");
+  EXPECT_EQ(denied->layer, security::DecisionLayer::Component);
+  EXPECT_EQ(transcript.count_prefix("gamma got"), 0u);
+}
+
+TEST_F(MessagingTest, AReceiverThatDoesNotAdmitTheSenderRefusesIt) {
+  start(spec("alpha", {.send = {"beta"}}));
+  start(spec("beta", {.receive = {"gateway"}}));
+  command("alpha", "send beta hello");
+  ASSERT_TRUE(transcript.wait_line("alpha send beta = -1")) << transcript.dump();
+  auto denied = audit_record("alpha", "messaging.send", security::AuditResult::Denied);
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_EQ(denied->layer, security::DecisionLayer::Messaging);
+  EXPECT_NE(denied->reason.find("does not admit"), std::string::npos) << denied->reason;
+  EXPECT_EQ(transcript.count_prefix("beta got"), 0u);
+}
+
+TEST_F(MessagingTest, UnknownTargetsAreNotFound) {
+  start(spec("alpha", {.send = {"*"}}));
+  command("alpha", "send nobody hello");
+  ASSERT_TRUE(transcript.wait_line("alpha send nobody = -4")) << transcript.dump();
+}
+
+TEST_F(MessagingTest, AnOversizedPayloadIsRefused) {
+  auto s = spec("alpha", {.send = {"beta"}});
+  s.max_payload = 1024;
+  start(std::move(s));
+  start(spec("beta", {.receive = {"alpha"}}));
+  command("alpha", "big beta 1024");
+  ASSERT_TRUE(transcript.wait_line("alpha big beta 1024 = 0")) << transcript.dump();
+  ASSERT_TRUE(transcript.wait_line("beta got 1024 bytes from alpha"));
+  command("alpha", "big beta 1025");
+  ASSERT_TRUE(transcript.wait_line("alpha big beta 1025 = -3")) << transcript.dump();
+  auto denied = audit_record("alpha", "messaging.payload", security::AuditResult::Denied);
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_EQ(transcript.count_prefix("beta got 1025"), 0u);
+}
+
+TEST_F(MessagingTest, AMessageFloodHitsTheRateLimit) {
+  security::QuotaLimits quotas;
+  quotas.messages_per_second = 50;
+  start(spec("alpha", {.send = {"beta"}}, quotas));
+  start(spec("beta", {.receive = {"alpha"}}));
+  command("alpha", "flood beta 400");
+  ASSERT_TRUE(transcript.wait_prefix("alpha flood ")) << transcript.dump();
+  auto line = *transcript.find_prefix("alpha flood ");
+  int ok = 0, quota = 0, full = 0, other = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "alpha flood ok=%d quota=%d full=%d other=%d", &ok, &quota,
+                        &full, &other),
+            4)
+      << line;
+  // One window, or at most two if the flood crossed a second boundary.
+  EXPECT_GE(ok, 50);
+  EXPECT_LE(ok, 100);
+  EXPECT_EQ(ok + quota + full, 400);
+  EXPECT_EQ(other, 0);
+  auto denied = audit_record("alpha", "messaging.send", security::AuditResult::Denied);
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_EQ(denied->layer, security::DecisionLayer::Quota);
+}
+
+TEST_F(MessagingTest, AFullMailboxPushesBackOnTheSender) {
+  start(spec("alpha", {.send = {"beta"}}));
+  auto s = spec("beta", {.receive = {"alpha"}});
+  s.mailbox_capacity = 8;
+  start(std::move(s));
+  command("beta", "spin");
+  ASSERT_TRUE(transcript.wait_line("beta spinning"));
+  command("alpha", "flood beta 100");
+  ASSERT_TRUE(transcript.wait_prefix("alpha flood ")) << transcript.dump();
+  auto line = *transcript.find_prefix("alpha flood ");
+  EXPECT_NE(line.find("ok=8 "), std::string::npos) << line;
+  EXPECT_NE(line.find("full=92 "), std::string::npos) << line;
+}
+
+TEST_F(MessagingTest, ACrashedComponentRestartsWithTheSameSecurityContext) {
+  start(spec("alpha", {.send = {"beta"}}));
+  start(spec("beta", {.receive = {"alpha"}}));
+  auto before = system->status("alpha");
+  command("alpha", "trap");
+  ASSERT_TRUE(transcript.wait_line("alpha trapping"));
+  // Restarted: init runs a second time.
+  for (int i = 0; i < 500 && system->status("alpha")->restarts == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(system->status("alpha")->restarts, 1u);
+  for (int i = 0; i < 500 && transcript.count_prefix("alpha init ") < 2; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(transcript.count_prefix("alpha init "), 2u) << transcript.dump();
+  // Exactly the same permissions: beta still allowed, gamma still refused.
+  start(spec("gamma", {.receive = {"*"}}));
+  command("alpha", "send beta after-restart");
+  ASSERT_TRUE(transcript.wait_line("beta got send from alpha: after-restart")) << transcript.dump();
+  command("alpha", "send gamma sneaky");
+  ASSERT_TRUE(transcript.wait_line("alpha send gamma = -1")) << transcript.dump();
+  ASSERT_TRUE(system->status("alpha")->last_error.has_value());
+  EXPECT_EQ(system->status("alpha")->last_error->code, ErrorCode::TrapUnreachable);
+}
+
+TEST_F(MessagingTest, AnEndlessLoopDoesNotStopOthersFromExchangingMessages) {
+  start(spec("alpha", {.send = {"beta"}}));
+  start(spec("beta", {.receive = {"alpha"}}));
+  start(spec("spinner", {}));
+  command("spinner", "spin");
+  ASSERT_TRUE(transcript.wait_line("spinner spinning"));
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 50; ++i) command("alpha", "send beta m" + std::to_string(i));
+  ASSERT_TRUE(transcript.wait_line("beta got send from alpha: m49", 20s)) << transcript.dump();
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(elapsed, 5s);
+  EXPECT_EQ(transcript.count_prefix("beta got send from alpha: m"), 50u);
+  EXPECT_EQ(system->status("spinner")->state, ComponentState::Ready);
+}
+
+TEST_F(MessagingTest, SelfIdNamesTheComponent) {
+  start(spec("alpha", {}));
+  command("alpha", "whoami");
+  EXPECT_TRUE(transcript.wait_line("alpha whoami alpha small=-8")) << transcript.dump();
+}
+
+}  // namespace
+}  // namespace airssys::wasm::component
