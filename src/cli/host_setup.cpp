@@ -1,0 +1,157 @@
+#include "host_setup.hpp"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+namespace airssys::wasm::cli {
+namespace {
+
+Result<security::TrustConfig> load_trust(const HostPaths& paths) {
+  if (!paths.trust_config.empty()) {
+    if (!std::filesystem::exists(paths.trust_config)) {
+      return make_error(ErrorCode::IoError,
+                        fmt::format("{}: no such trust configuration", paths.trust_config));
+    }
+    return security::TrustConfig::load(paths.trust_config);
+  }
+  auto path = security::default_trust_config_path();
+  if (!path) return std::unexpected(path.error());
+  return security::TrustConfig::load(*path);  // absent: nothing trusted, dev mode off
+}
+
+Result<security::HostPolicy> load_policy(const HostPaths& paths) {
+  if (!paths.policy.empty()) return security::HostPolicy::load(paths.policy);
+  auto path = security::default_policy_path();
+  if (!path) return std::unexpected(path.error());
+  return security::HostPolicy::load(*path, /*missing_ok=*/true);
+}
+
+// A manifest that cannot be loaded refuses the component: that is on record too.
+void audit_manifest_refusal(const HostPaths& paths, const ComponentFiles& files,
+                            const Error& error) {
+  auto path = audit_log_path(paths);
+  if (!path) return;
+  auto log = security::AuditLog::open(*path);
+  if (!log) {
+    report(log.error());
+    return;
+  }
+  security::AdmissionRequest unnamed;  // no manifest: named after its module
+  unnamed.module = files.module;
+  security::AuditRecord record;
+  record.component = security::component_name(unnamed);
+  record.resource = files.dir.string();
+  record.permission = "manifest.load";
+  record.result = security::AuditResult::Denied;
+  record.reason = error.message;
+  record.layer = security::DecisionLayer::Component;
+  (*log)->record(std::move(record));
+}
+
+// A path as one shell word, double-quoted when needed (the message that
+// suggests the command puts it in single quotes).
+std::string shell_word(const std::string& text) {
+  constexpr std::string_view kPlain =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:,=@";
+  if (!text.empty() && text.find_first_not_of(kPlain) == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+void print_dev_mode_warning(const security::TrustDecision& trust, const HostPaths& paths) {
+  std::string line(72, '!');
+  std::string off = "airssys-wasm trust dev-mode off";
+  if (!paths.trust_config.empty()) off += " --trust-config " + shell_word(paths.trust_config);
+  fmt::print(stderr,
+             "{}\n!! DEV MODE: capability checks are bypassed for this component.\n"
+             "!! {}\n!! Switch it off with: {}\n{}\n",
+             line, trust.warning.empty() ? trust.reason : trust.warning, off, line);
+}
+
+// What `approvals approve` needs to reach the same approval store and audit log.
+std::string approve_options(const HostPaths& paths) {
+  std::string options;
+  if (!paths.data_dir.empty()) options += " --data-dir " + shell_word(paths.data_dir);
+  if (!paths.audit_log.empty()) options += " --audit-log " + shell_word(paths.audit_log);
+  return options;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HostSetup>> HostSetup::open(const HostPaths& paths,
+                                                   security::AuditLogOptions audit_options) {
+  auto host = std::make_unique<HostSetup>();
+  host->paths = paths;
+  auto trust = load_trust(paths);
+  if (!trust) return std::unexpected(trust.error());
+  host->trust = std::move(*trust);
+  auto policy = load_policy(paths);
+  if (!policy) return std::unexpected(policy.error());
+  host->policy = std::move(*policy);
+  auto audit_path = audit_log_path(paths);
+  if (!audit_path) return std::unexpected(audit_path.error());
+  auto audit = security::AuditLog::open(*audit_path, std::move(audit_options));
+  if (!audit) return std::unexpected(audit.error());
+  host->audit = std::move(*audit);
+  return host;
+}
+
+Result<security::ApprovalStore*> HostSetup::approval_store() {
+  if (approvals) return &*approvals;
+  auto dir = data_dir(paths);
+  if (!dir) return std::unexpected(dir.error());
+  auto store = security::ApprovalStore::open(*dir / "approvals.db");
+  if (!store) return std::unexpected(store.error());
+  approvals.emplace(std::move(*store));
+  return &*approvals;
+}
+
+Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& path, bool approve,
+                                          uint64_t default_memory) {
+  AdmittedComponent out;
+  auto files = locate_component(path);
+  if (!files) return std::unexpected(files.error());
+  out.files = *files;
+  auto manifest = load_component_manifest(*files);
+  if (!manifest) {
+    audit_manifest_refusal(host.paths, *files, manifest.error());
+    return std::unexpected(manifest.error());
+  }
+  out.manifest = std::move(*manifest);
+  security::ApprovalStore* approvals = nullptr;
+  if (out.manifest && out.manifest->requests_capabilities()) {
+    auto store = host.approval_store();
+    if (!store) {
+      Error e = store.error();
+      e.code = ErrorCode::InvalidConfig;
+      return std::unexpected(std::move(e));
+    }
+    approvals = *store;
+  }
+  security::AdmissionRequest request;
+  request.component_dir = files->dir;
+  request.module = files->module;
+  request.manifest = out.manifest;
+  request.manifest_file = files->manifest;
+  request.signature_file = files->signature;
+  request.trust = &host.trust;
+  request.approvals = approvals;
+  request.audit = host.audit.get();
+  request.approve = approve;
+  request.approve_options = approve_options(host.paths);
+  request.default_quotas.memory_bytes = default_memory;
+  auto admission = security::admit(request);
+  if (!admission) return std::unexpected(admission.error());
+  if (admission->trust.level == security::TrustLevel::DevMode) {
+    print_dev_mode_warning(admission->trust, host.paths);
+  }
+  out.admission = std::move(*admission);
+  return out;
+}
+
+}  // namespace airssys::wasm::cli
