@@ -8,6 +8,7 @@
 #include "airssys/wasm/core/units.hpp"
 #include "run.hpp"
 #include "security_commands.hpp"
+#include "up.hpp"
 
 namespace {
 
@@ -60,6 +61,23 @@ int main(int argc, char** argv) {
   run->add_option("args", run_options.args,
                   "Arguments for the component (put them after --)");
 
+  cli::UpOptions up_options;
+  std::vector<std::string> up_messages;
+  std::string duration_text;
+  auto* up = app.add_subcommand(
+      "up", "Start every component under DIR (folders with Component.toml and component.wasm) "
+            "under one supervisor, and run until interrupted or until they all stop");
+  up->add_option("dir", up_options.dir, "The folder holding the component folders")->required();
+  up->add_option("--send", up_messages,
+                 "A first message from the host: TARGET=TEXT (repeatable)")
+      ->type_name("TARGET=TEXT");
+  up->add_option("--duration", duration_text, "Stop after this many milliseconds")
+      ->type_name("MS");
+  up->add_option("--workers", up_options.workers, "Worker threads (default: one per core)");
+  up->add_flag("--approve", up_options.approve,
+               "Approve each pending component's exact module and capability set, on the record");
+  cli::add_host_options(up, &up_options.paths);
+
   int exit_code = 0;
   cli::add_security_commands(app, &exit_code);
 
@@ -91,6 +109,21 @@ int main(int argc, char** argv) {
     }
     run_options.max_memory = *memory;
     return cli::run_component(run_options);
+  }
+  if (up->parsed()) {
+    for (const auto& m : up_messages) {
+      auto eq = m.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return usage_error(fmt::format("--send: '{}' is not TARGET=TEXT", m));
+      }
+      up_options.messages.emplace_back(m.substr(0, eq), m.substr(eq + 1));
+    }
+    if (!duration_text.empty()) {
+      auto ms = parse_count(duration_text);
+      if (!ms) return usage_error(fmt::format("--duration: {}", ms.error().message));
+      up_options.duration_ms = *ms;
+    }
+    return cli::up_components(up_options);
   }
   return exit_code;
 }

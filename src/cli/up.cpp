@@ -1,0 +1,182 @@
+#include "up.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "airssys/wasm/actor/scheduler.hpp"
+#include "airssys/wasm/component/system.hpp"
+#include "host_setup.hpp"
+
+namespace airssys::wasm::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_interrupted{false};
+
+void on_signal(int) { g_interrupted.store(true); }
+
+// Component output, one prefixed line at a time, from any worker thread.
+class LinePrinter {
+ public:
+  void write(const std::string& name, std::span<const uint8_t> bytes, FILE* stream) {
+    std::lock_guard lock(mutex_);
+    std::string& pending = pending_[name + (stream == stderr ? "!" : "")];
+    pending.append(bytes.begin(), bytes.end());
+    size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      fmt::print(stream, "[{}] {}\n", name, pending.substr(0, nl));
+      pending.erase(0, nl + 1);
+    }
+    std::fflush(stream);
+  }
+  void log(const std::string& line) {
+    std::lock_guard lock(mutex_);
+    fmt::print(stderr, "{}\n", line);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::string> pending_;
+};
+
+}  // namespace
+
+int up_components(const UpOptions& options) {
+  std::error_code ec;
+  if (!fs::is_directory(options.dir, ec)) {
+    report(Error{ErrorCode::IoError, fmt::format("{}: not a directory", options.dir), {}, 0});
+    return kExitLoadFailed;
+  }
+  std::vector<fs::path> dirs;
+  for (const auto& entry : fs::directory_iterator(options.dir, ec)) {
+    if (entry.is_directory() && fs::exists(entry.path() / "Component.toml") &&
+        fs::exists(entry.path() / "component.wasm")) {
+      dirs.push_back(entry.path());
+    }
+  }
+  std::sort(dirs.begin(), dirs.end());
+  if (dirs.empty()) {
+    report(Error{ErrorCode::NotFound,
+                 fmt::format("{} holds no component folder (Component.toml and component.wasm)",
+                             options.dir),
+                 {},
+                 0});
+    return kExitLoadFailed;
+  }
+
+  auto printer = std::make_shared<LinePrinter>();
+  security::AuditLogOptions audit_options;
+  audit_options.subscriber = [printer](const security::AuditRecord& r, std::string_view) {
+    if (r.result == security::AuditResult::Denied) {
+      printer->log(fmt::format("denied: {} {} {} ({}: {})", r.component, r.permission,
+                               r.resource, security::decision_layer_name(r.layer), r.reason));
+    }
+  };
+  auto host = HostSetup::open(options.paths, audit_options);
+  if (!host) {
+    report(host.error());
+    return kExitUsage;
+  }
+
+  std::shared_ptr<engine::Engine> engine(engine::Engine::interpreter());
+  std::vector<component::ComponentSpec> specs;
+  for (const auto& dir : dirs) {
+    auto admitted = admit_component(**host, dir.string(), options.approve, 256 * MiB);
+    if (!admitted) {
+      report(admitted.error());
+      return admitted.error().category() == ErrorCategory::Trust ? kExitRefused
+                                                                 : kExitLoadFailed;
+    }
+    auto module = engine->load_file(admitted->files.module);
+    if (!module) {
+      report(module.error());
+      return kExitLoadFailed;
+    }
+    component::ComponentSpec spec;
+    spec.name = admitted->admission.context->component_id();
+    spec.module = std::move(*module);
+    spec.security = admitted->admission.context;
+    spec.signer_key_id = admitted->admission.signer_key_id;
+    if (admitted->manifest) spec.config_json = admitted->manifest->config.dump();
+    std::string name = spec.name;
+    spec.stdout_sink = [printer, name](std::span<const uint8_t> b) {
+      printer->write(name, b, stdout);
+    };
+    spec.stderr_sink = [printer, name](std::span<const uint8_t> b) {
+      printer->write(name, b, stderr);
+    };
+    specs.push_back(std::move(spec));
+  }
+
+  actor::ThreadPoolScheduler scheduler(actor::ThreadPoolOptions{options.workers});
+  std::atomic<bool> gave_up{false};
+  component::ComponentSystemOptions system_options;
+  system_options.engine = engine;
+  system_options.audit = (*host)->audit.get();
+  system_options.policy = &(*host)->policy;
+  system_options.supervisor.on_event = [printer, &gave_up](const actor::SupervisorEvent& e) {
+    if (e.kind == actor::SupervisorEventKind::GaveUp) gave_up.store(true);
+    printer->log(fmt::format("supervisor: {}", e.to_string()));
+  };
+  component::ComponentSystem system(scheduler, system_options);
+  for (auto& spec : specs) {
+    std::string name = spec.name;
+    if (auto ok = system.start(std::move(spec)); !ok) {
+      report(ok.error());
+      return kExitLinkFailed;
+    }
+    printer->log(fmt::format("started {}", name));
+  }
+  for (const auto& [target, text] : options.messages) {
+    if (auto ok = system.send_from_host(target, std::vector<uint8_t>(text.begin(), text.end()));
+        !ok) {
+      report(ok.error());
+    }
+  }
+
+  g_interrupted.store(false);
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  auto deadline = options.duration_ms
+                      ? std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(options.duration_ms)
+                      : std::chrono::steady_clock::time_point::max();
+  while (!g_interrupted.load() && !gave_up.load() && std::chrono::steady_clock::now() < deadline) {
+    bool any_running = false;
+    for (const auto& name : system.names()) {
+      auto status = system.status(name);
+      if (status && status->state != component::ComponentState::Terminated) any_running = true;
+    }
+    if (!any_running) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  printer->log(g_interrupted.load() ? "interrupted: stopping components"
+                                    : "stopping components");
+  system.stop();
+  scheduler.shutdown();
+  (*host)->audit->flush();
+  for (const auto& name : system.names()) {
+    auto status = system.status(name);
+    printer->log(fmt::format("{}: {}, {} messages handled, {} restarts{}", name,
+                             component::component_state_name(status->state),
+                             status->messages_handled, status->restarts,
+                             status->last_error ? ", last error: " + status->last_error->message
+                                                : ""));
+  }
+  return gave_up.load() ? kExitTrapped : 0;
+}
+
+}  // namespace airssys::wasm::cli

@@ -1,0 +1,95 @@
+// `airssys-wasm up DIR`: real components from a folder, under one supervisor.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "subprocess.hpp"
+
+namespace airssys::wasm {
+namespace {
+
+namespace fs = std::filesystem;
+
+class UpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/airssys-up-XXXXXX";
+    root_ = mkdtemp(tmpl);
+    fs::create_directories(root_ / "home");
+    fs::create_directories(root_ / "components");
+    std::ofstream(root_ / "home" / "trust.toml") << "dev_mode = false\n";
+    fs::permissions(root_ / "home" / "trust.toml", fs::perms::owner_read | fs::perms::owner_write);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  void add(const std::string& name, const std::string& wasm, const std::string& capabilities) {
+    auto dir = root_ / "components" / name;
+    fs::create_directories(dir);
+    fs::copy_file(fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / wasm, dir / "component.wasm");
+    std::ofstream(dir / "Component.toml") << "[component]\nname = \"" << name
+                                          << "\"\nversion = \"1.0.0\"\n"
+                                          << (capabilities.empty() ? "" : "[capabilities]\n")
+                                          << capabilities;
+  }
+
+  testing::ProcessResult up(std::vector<std::string> extra) {
+    std::vector<std::string> args = {AIRSSYS_CLI, "up", (root_ / "components").string(),
+                                     "--data-dir", (root_ / "home").string(), "--trust-config",
+                                     (root_ / "home" / "trust.toml").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = testing::run_process(args, std::chrono::seconds(60));
+    EXPECT_FALSE(r.timed_out);
+    return r;
+  }
+
+  fs::path root_;
+};
+
+TEST_F(UpTest, StartsEveryComponentDeliversFirstMessagesAndLogsDenials) {
+  add("alpha", "scripted.wasm", "messaging.send = [\"beta\"]\n");
+  add("beta", "scripted.wasm", "messaging.receive = [\"alpha\"]\n");
+  auto r = up({"--approve", "--duration", "1500", "--send", "alpha=send beta hello", "--send",
+               "beta=send alpha not-allowed"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[beta] beta got send from alpha: hello"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[beta] beta send alpha = -1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[alpha] alpha shutdown"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("started alpha"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("denied: beta messaging.send alpha"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("beta: terminated, 2 messages handled, 0 restarts"), std::string::npos)
+      << r.err;
+  std::ifstream audit(root_ / "home" / "audit.log");
+  std::string log((std::istreambuf_iterator<char>(audit)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("\"permission\":\"messaging.send\""), std::string::npos);
+}
+
+TEST_F(UpTest, UnapprovedComponentsAreRefusedBeforeAnythingStarts) {
+  add("alpha", "scripted.wasm", "messaging.send = [\"beta\"]\n");
+  auto r = up({"--duration", "500"});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_NE(r.err.find("approvals approve"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("started alpha"), std::string::npos) << r.err;
+}
+
+TEST_F(UpTest, AComponentThatFailsAtEveryStartIsRestartedWithBackOffThenGivenUp) {
+  add("broken", "trap_init.wasm", "");
+  auto r = up({"--duration", "20000"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  // Three restarts with back-off (100 ms, 150 ms, 225 ms), then the intensity limit.
+  EXPECT_NE(r.err.find("restarted 'broken'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("gave up"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("broken: failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unreachable"), std::string::npos) << r.err;
+}
+
+TEST_F(UpTest, AnEmptyFolderIsAnError) {
+  auto r = up({"--duration", "100"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("holds no component folder"), std::string::npos) << r.err;
+  auto bad = up({"--send", "nonsense"});
+  EXPECT_EQ(bad.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace airssys::wasm
