@@ -365,6 +365,23 @@ TEST_F(MessagingTest, AnEndlessLoopDoesNotStopOthersFromExchangingMessages) {
   EXPECT_EQ(system->status("spinner")->state, ComponentState::Ready);
 }
 
+TEST_F(MessagingTest, ShutdownReportsEveryQueuedMessage) {
+  std::atomic<int> undelivered{0};
+  scheduler->set_dead_letter_handler([&](actor::DeadLetter letter) {
+    if (letter.envelope.target.name == "beta") ++undelivered;
+  });
+  start(spec("alpha", {.send = {"beta"}}));
+  start(spec("beta", {.receive = {"alpha"}}));
+  command("beta", "spin");  // busy: nothing alpha sends can be handled
+  ASSERT_TRUE(transcript.wait_line("beta spinning"));
+  command("alpha", "flood beta 20");
+  ASSERT_TRUE(transcript.wait_line("alpha flood ok=20 quota=0 full=0 other=0")) << transcript.dump();
+  system->stop();
+  for (int i = 0; i < 500 && undelivered.load() < 20; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(undelivered.load(), 20);
+  EXPECT_EQ(transcript.count_prefix("beta got"), 0u);
+}
+
 TEST_F(MessagingTest, SelfIdNamesTheComponent) {
   start(spec("alpha", {}));
   command("alpha", "whoami");
