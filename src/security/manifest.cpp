@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "toml_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <expected>
@@ -694,31 +696,7 @@ int line_of(const toml::source_region& region) {
   return static_cast<int>(region.begin.line);
 }
 
-std::string_view type_name(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
+using detail::toml_type_name;
 
 class ManifestReader {
  public:
@@ -812,7 +790,7 @@ class ManifestReader {
   // The string value of node, or a problem when it is something else.
   std::optional<std::string_view> string_value(const toml::node& node, const std::string& key) {
     if (auto* s = node.as_string()) return std::string_view(s->get());
-    add(line_of(node.source()), key, fmt::format("must be a string, not {}", type_name(node)));
+    add(line_of(node.source()), key, fmt::format("must be a string, not {}", toml_type_name(node)));
     return std::nullopt;
   }
 
@@ -939,7 +917,7 @@ class ManifestReader {
     const toml::array* array = node.as_array();
     if (!array) {
       add(line_of(node.source()), key,
-          fmt::format("must be an array of strings, not {}", type_name(node)));
+          fmt::format("must be an array of strings, not {}", toml_type_name(node)));
       return;
     }
     if (array->empty()) {
@@ -991,7 +969,7 @@ class ManifestReader {
         if (!integer) {
           add(line, full,
               fmt::format("must be a whole number of messages per second (e.g. 500), not {}",
-                          type_name(node)));
+                          toml_type_name(node)));
         } else if (integer->get() < 0) {
           add(line, full, fmt::format("{} is negative", integer->get()));
         } else {
@@ -1017,7 +995,7 @@ class ManifestReader {
                                                                : "\"128MB\"";
         add(line, full,
             fmt::format("must be a string with a unit (e.g. {}), not {}", example,
-                        type_name(node)));
+                        toml_type_name(node)));
         continue;
       }
       std::string_view value = text->get();

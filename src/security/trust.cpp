@@ -5,6 +5,8 @@
 #include <fnmatch.h>
 #include <toml++/toml.h>
 
+#include "toml_support.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
@@ -83,31 +85,7 @@ std::string quote_toml(std::string_view text) {
   return out;
 }
 
-std::string_view type_name(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
+using detail::toml_type_name;
 
 struct ParseContext {
   std::string_view source;
@@ -123,7 +101,7 @@ Result<std::string> string_value(const ParseContext& ctx, const toml::node& node
                                  std::string_view key) {
   const auto* value = node.as_string();
   if (value == nullptr) {
-    return ctx.fail(node, key, fmt::format("must be a string, found {}", type_name(node)));
+    return ctx.fail(node, key, fmt::format("must be a string, found {}", toml_type_name(node)));
   }
   return value->get();
 }
@@ -248,7 +226,7 @@ Result<TrustConfig> TrustConfig::parse(std::string_view text, std::string_view s
       const auto* value = node.as_boolean();
       if (value == nullptr) {
         return ctx.fail(node, name,
-                        fmt::format("must be true or false, found {}", type_name(node)));
+                        fmt::format("must be true or false, found {}", toml_type_name(node)));
       }
       config.dev_mode_ = value->get();
     } else if (name == "trusted_keys" || name == "trusted_paths") {

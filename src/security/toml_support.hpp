@@ -1,0 +1,27 @@
+#pragma once
+// What the security layer's TOML readers share (private to the layer).
+
+#include <string_view>
+
+#include <toml++/toml.h>
+
+namespace airssys::wasm::security::detail {
+
+// "a string", "an array", ... for messages that say what was found.
+[[nodiscard]] inline std::string_view toml_type_name(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+}  // namespace airssys::wasm::security::detail
