@@ -888,6 +888,8 @@ class InterpEngine final : public Engine {
   std::unique_ptr<Store> new_store() override { return std::make_unique<StoreImpl>(); }
 
  private:
+  Result<std::shared_ptr<const Module>> load_checked(std::span<const uint8_t> bytes,
+                                                     std::string_view name);
   wabt::Features features_ = engine_features();
 };
 
@@ -911,6 +913,18 @@ std::string text_errors(const wabt::Errors& errors) {
 
 Result<std::shared_ptr<const Module>> InterpEngine::load(std::span<const uint8_t> bytes,
                                                          std::string_view name) {
+  // wabt reports problems as errors, but a third-party decoder that throws on
+  // hostile bytes must not end the host: refuse the module instead.
+  try {
+    return load_checked(bytes, name);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::MalformedModule,
+                      fmt::format("{}: the module could not be decoded ({})", name, e.what()));
+  }
+}
+
+Result<std::shared_ptr<const Module>> InterpEngine::load_checked(std::span<const uint8_t> bytes,
+                                                                 std::string_view name) {
   auto module = std::make_shared<ModuleImpl>();
   module->name_ = std::string(name);
   if (auto ok = detail::check_well_formed(bytes, features_, &module->func_names_); !ok) {
@@ -963,9 +977,16 @@ Result<std::shared_ptr<const Module>> InterpEngine::load_wat(std::string_view te
   auto lexer = wabt::WastLexer::CreateBufferLexer(name, text.data(), text.size(), &errors);
   wabt::WastParseOptions parse_options(features_);
   std::unique_ptr<wabt::Module> module;
-  if (wabt::Failed(wabt::ParseWatModule(lexer.get(), &module, &errors, &parse_options))) {
-    return make_error(ErrorCode::WatSyntax, text_errors(errors));
+  wabt::Result parsed = wabt::Result::Error;
+  try {
+    parsed = wabt::ParseWatModule(lexer.get(), &module, &errors, &parse_options);
+  } catch (const std::exception& e) {
+    // wabt's text parser throws on some malformed input (e.g. a broken
+    // annotation makes it build an absurd string); found by fuzz_wat_loader.
+    return make_error(ErrorCode::WatSyntax,
+                      fmt::format("{}: the text could not be parsed ({})", name, e.what()));
   }
+  if (wabt::Failed(parsed)) return make_error(ErrorCode::WatSyntax, text_errors(errors));
   wabt::ValidateOptions validate_options(features_);
   if (wabt::Failed(wabt::ValidateModule(module.get(), &errors, validate_options))) {
     return make_error(ErrorCode::InvalidModule, text_errors(errors));

@@ -86,6 +86,10 @@ std::optional<std::chrono::system_clock::time_point> parse_audit_time(std::strin
   auto year = field(0, 4), month = field(5, 2), day = field(8, 2), hour = field(11, 2),
        minute = field(14, 2), second = field(17, 2), millis = field(20, 3);
   if (!year || !month || !day || !hour || !minute || !second || !millis) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits (years 1677 to 2262); audit
+  // times are written by the host, so anything outside 1970-2200 is refused
+  // rather than overflowed (found by fuzz_records).
+  if (*year < 1970 || *year > 2200) return std::nullopt;
   std::chrono::year_month_day date{std::chrono::year(*year), std::chrono::month(*month),
                                    std::chrono::day(*day)};
   if (!date.ok() || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;

@@ -543,3 +543,18 @@ TEST_F(EngineTest, ARunningCallRefusesReentry) {
 
 }  // namespace
 }  // namespace airssys::wasm::engine
+
+namespace airssys::wasm::engine {
+namespace {
+
+// Found by fuzz_wat_loader: wabt's parser threw std::length_error on this
+// annotation, which would have ended the host.
+TEST(WatFuzzRegression, AMalformedAnnotationIsASyntaxErrorNotAnException) {
+  auto engine = Engine::interpreter();
+  auto r = engine->load_wat(" (memory (@14.constt\"\n", "hostile.wat");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::WatSyntax);
+}
+
+}  // namespace
+}  // namespace airssys::wasm::engine

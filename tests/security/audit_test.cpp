@@ -448,3 +448,23 @@ TEST(AuditLogWithoutFile, CapacityIsCheckedAndRoundedUp) {
 
 }  // namespace
 }  // namespace airssys::wasm::security
+
+namespace airssys::wasm::security {
+namespace {
+
+// Found by fuzz_records: a year before 1970 overflowed the clock conversion.
+TEST(AuditFuzzRegression, TimesOutsideTheClocksRangeAreRefused) {
+  constexpr std::string_view kLine =
+      R"({"time":"1013-11-25T14:00:00.000Z","component":"a-b","resource":"/etc/passwd",)"
+      R"("permission":"filesystem.read","result":"denied","trust":"unknown","reason":"no grant",)"
+      R"("layer":"component"})";
+  EXPECT_FALSE(parse_audit_line(kLine).has_value());
+  std::string ok(kLine);
+  ok.replace(ok.find("1013"), 4, "2026");
+  auto record = parse_audit_line(ok);
+  ASSERT_TRUE(record.has_value());
+  EXPECT_EQ(parse_audit_line(to_json_line(*record)).value(), *record);
+}
+
+}  // namespace
+}  // namespace airssys::wasm::security
