@@ -1,15 +1,16 @@
 # airssys_add_component(<name> OUTPUT <file.wasm> (SOURCES <c files...> | WAT <file.wat>)
-#                       [CFLAGS <flags...>] [LDFLAGS <flags...>])
+#                       [CFLAGS <flags...>] [LDFLAGS <flags...>] [DEPENDS <files...>])
 #
 # Builds a WebAssembly component: C sources with clang --target=wasm32-wasi against
 # wasi-libc, or a .wat file with wat2wasm. Adds a target <name> that produces OUTPUT.
+# DEPENDS names further files (headers of the sources) whose change rebuilds it.
 
 find_program(AIRSSYS_WASM_CLANG NAMES clang clang-14 REQUIRED)
 find_program(AIRSSYS_WAT2WASM wat2wasm REQUIRED)
 set(AIRSSYS_SDK_INCLUDE_DIR ${CMAKE_CURRENT_LIST_DIR}/../sdk/c CACHE INTERNAL "")
 
 function(airssys_add_component name)
-  cmake_parse_arguments(ARG "" "OUTPUT;WAT" "SOURCES;CFLAGS;LDFLAGS" ${ARGN})
+  cmake_parse_arguments(ARG "" "OUTPUT;WAT" "SOURCES;CFLAGS;LDFLAGS;DEPENDS" ${ARGN})
   if(NOT ARG_OUTPUT)
     message(FATAL_ERROR "airssys_add_component(${name}): OUTPUT is required")
   endif()
@@ -29,12 +30,17 @@ function(airssys_add_component name)
       get_filename_component(abs ${s} ABSOLUTE)
       list(APPEND srcs ${abs})
     endforeach()
+    set(deps)
+    foreach(d ${ARG_DEPENDS})
+      get_filename_component(abs ${d} ABSOLUTE)
+      list(APPEND deps ${abs})
+    endforeach()
     add_custom_command(
       OUTPUT ${ARG_OUTPUT}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
       COMMAND ${AIRSSYS_WASM_CLANG} --target=wasm32-wasi -O2 -g0 -Wall -Wextra -Werror
               -I${AIRSSYS_SDK_INCLUDE_DIR} ${ARG_CFLAGS} ${srcs} ${ARG_LDFLAGS} -o ${ARG_OUTPUT}
-      DEPENDS ${srcs} ${AIRSSYS_SDK_INCLUDE_DIR}/airssys.h
+      DEPENDS ${srcs} ${deps} ${AIRSSYS_SDK_INCLUDE_DIR}/airssys.h
       COMMENT "clang --target=wasm32-wasi ${name}"
       VERBATIM)
   else()

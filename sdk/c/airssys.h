@@ -2,9 +2,13 @@
  * airssys.h - the C SDK for airssys-wasm components.
  *
  * Components are ordinary wasm32-wasi programs. Standard WASI preview 1
- * covers arguments, environment, clocks, random numbers and stdout/stderr.
- * The host module "airssys" adds messaging between components; see
- * docs/abi.md for every import and export, their meaning and error codes.
+ * covers arguments, environment ([config.env] of the manifest), clocks and
+ * sleeps, random numbers, stdout/stderr, and files (fopen, readdir, rename,
+ * ...) beneath the directories the filesystem grants are rooted in; a path
+ * outside the grants fails with EACCES.
+ * The host module "airssys" adds messaging between components and
+ * key-value state; see docs/abi.md for every import and export, their
+ * meaning and error codes.
  *
  * A component that takes part in messaging is built as a reactor
  * (clang --target=wasm32-wasi -mexec-model=reactor) and exports the
@@ -29,13 +33,13 @@ enum {
   AIRSSYS_OK = 0,
   AIRSSYS_E_DENIED = -1,      /* a capability, the receiver or the host policy refused */
   AIRSSYS_E_QUOTA = -2,       /* a rate or resource quota refused */
-  AIRSSYS_E_TOO_LARGE = -3,   /* the payload is over the maximum message size */
-  AIRSSYS_E_NOT_FOUND = -4,   /* no such component */
+  AIRSSYS_E_TOO_LARGE = -3,   /* a payload or value is over its maximum size */
+  AIRSSYS_E_NOT_FOUND = -4,   /* no such component or key */
   AIRSSYS_E_FULL = -5,        /* the target's mailbox is full: back off and retry */
-  AIRSSYS_E_INVALID = -6,     /* a malformed argument (name, topic, pointer, length) */
+  AIRSSYS_E_INVALID = -6,     /* a malformed argument (name, topic, key, pointer, length) */
   AIRSSYS_E_TIMEOUT = -7,     /* the reply did not arrive in time */
   AIRSSYS_E_BUFFER = -8,      /* the caller's buffer is too small */
-  AIRSSYS_E_UNAVAILABLE = -9, /* the target is stopping, stopped or failed */
+  AIRSSYS_E_UNAVAILABLE = -9, /* the target is stopping, stopped or failed; no key-value store */
   AIRSSYS_E_NO_REQUEST = -10, /* reply to a correlation id that awaits none */
 };
 
@@ -65,6 +69,36 @@ int32_t airssys_publish(const char* topic, uint32_t topic_len, const void* paylo
 /* Topic filters with `*` (one level) and `#` (the rest). Needs messaging.subscribe. */
 AIRSSYS_IMPORT("subscribe") int32_t airssys_subscribe(const char* filter, uint32_t filter_len);
 AIRSSYS_IMPORT("unsubscribe") int32_t airssys_unsubscribe(const char* filter, uint32_t filter_len);
+
+/* Key-value state, in this component's own namespace. Keys are ':'-separated,
+ * non-empty segments of printable ASCII other than space and '*', at most
+ * 1024 bytes; values are bytes, at most 1 MiB. Keys are checked against the
+ * storage.read / storage.write / storage.delete grants; key and value bytes
+ * count against the storage quota (AIRSSYS_E_QUOTA). */
+
+/* Copies the value into buf and returns its length; AIRSSYS_E_NOT_FOUND when
+ * the key is absent; AIRSSYS_E_BUFFER (nothing copied) when buf_len is
+ * non-zero and smaller than the value. buf_len 0 only returns the length. */
+AIRSSYS_IMPORT("kv_get")
+int64_t airssys_kv_get(const char* key, uint32_t key_len, void* buf, uint32_t buf_len);
+/* Inserts or replaces. Needs storage.write. */
+AIRSSYS_IMPORT("kv_set")
+int32_t airssys_kv_set(const char* key, uint32_t key_len, const void* value, uint32_t value_len);
+/* 1 when the key existed and was removed, 0 when it did not exist. Needs storage.delete. */
+AIRSSYS_IMPORT("kv_delete") int32_t airssys_kv_delete(const char* key, uint32_t key_len);
+/* 1 or 0. Needs storage.read. */
+AIRSSYS_IMPORT("kv_exists") int32_t airssys_kv_exists(const char* key, uint32_t key_len);
+/* Writes the keys that start with `prefix` and sort after `after` (after_len
+ * 0: from the first) into buf, ascending, each followed by a NUL byte, as many
+ * whole keys as fit (at most 1000); returns how many. 0 means there are no
+ * more; AIRSSYS_E_BUFFER when not even the first fits. Continue with `after`
+ * set to the last key returned. Needs storage.read on every key below the
+ * prefix's last ':' ("orders:*" for the prefix "orders:4"). */
+AIRSSYS_IMPORT("kv_list")
+int64_t airssys_kv_list(const char* prefix, uint32_t prefix_len, const char* after,
+                        uint32_t after_len, char* buf, uint32_t buf_len);
+/* The bytes this component's keys and values take (what the storage quota counts). */
+AIRSSYS_IMPORT("kv_usage") int64_t airssys_kv_usage(void);
 
 /* --- exports: what the host calls (define the ones you need) -------------
  *

@@ -43,6 +43,7 @@ int run_component(const RunOptions& options) {
   host::WasiOptions wasi;
   wasi.args.push_back(files.module.filename().string());
   wasi.args.insert(wasi.args.end(), options.args.begin(), options.args.end());
+  if (admitted->manifest) wasi.env = security::manifest_environment(*admitted->manifest);
   host::SecurityBinding binding{admission.context, &policy, audit.get(),
                                 admission.signer_key_id};
   host::ComponentContext context(std::move(wasi), std::move(binding));

@@ -108,7 +108,10 @@ int up_components(const UpOptions& options) {
     spec.module = std::move(*module);
     spec.security = admitted->admission.context;
     spec.signer_key_id = admitted->admission.signer_key_id;
-    if (admitted->manifest) spec.config_json = admitted->manifest->config.dump();
+    if (admitted->manifest) {
+      spec.config_json = admitted->manifest->config.dump();
+      spec.env = security::manifest_environment(*admitted->manifest);
+    }
     std::string name = spec.name;
     spec.stdout_sink = [printer, name](std::span<const uint8_t> b) {
       printer->write(name, b, stdout);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/host/context.hpp"
+#include "airssys/wasm/host/kv.hpp"
 #include "airssys/wasm/host/wasi.hpp"
 
 namespace airssys::wasm::component {
@@ -262,16 +263,19 @@ Result<void> ComponentActor::create() {
   host::WasiOptions wasi;
   wasi.args.push_back(spec.name);
   wasi.args.insert(wasi.args.end(), spec.args.begin(), spec.args.end());
+  wasi.env = spec.env;
   wasi.stdout_sink = spec.stdout_sink;
   wasi.stderr_sink = spec.stderr_sink;
   host::SecurityBinding binding{spec.security, system_.options_.policy, system_.options_.audit,
                                 spec.signer_key_id};
   context_ = std::make_unique<host::ComponentContext>(std::move(wasi), std::move(binding));
   context_->set_messaging(&port_);
+  context_->set_kv(system_.options_.kv);
 
   engine::Linker linker;
   host::add_wasi(linker);
   host::add_messaging(linker);
+  host::add_kv(linker);
   engine::InstanceOptions options;
   options.limits.max_memory_bytes = spec.security->quotas().memory_bytes;
   options.user_data = context_.get();

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "airssys/wasm/host/files.hpp"
+
 namespace airssys::wasm::host {
 namespace {
 
@@ -86,6 +88,23 @@ Result<void> ComponentContext::authorize(security::Permission permission,
   }
   audit(name, resource, AuditResult::Granted, DecisionLayer::Component, decision.reason_text());
   return {};
+}
+
+bool ComponentContext::permits(security::Permission permission, std::string_view resource) const {
+  const auto& ctx = security_.context;
+  if (!ctx || !ctx->check(permission, resource).granted) return false;
+  if (!security_.policy) return true;
+  security::PolicySubject subject{ctx->component_id(), security_.signer_key_id};
+  return security_.policy->check(subject, permission, resource).allowed;
+}
+
+FileTable& ComponentContext::files() {
+  if (!files_) {
+    std::vector<std::string> preopens;
+    if (security_.context) preopens = preopen_directories(security_.context->capabilities());
+    files_ = std::make_shared<FileTable>(preopens);
+  }
+  return *files_;
 }
 
 }  // namespace airssys::wasm::host

@@ -3,12 +3,15 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "airssys/wasm/host/context.hpp"
+#include "wasi_internal.hpp"
 
 namespace airssys::wasm::host {
 namespace {
@@ -16,23 +19,15 @@ namespace {
 using engine::HostCall;
 using engine::Value;
 using engine::ValType;
-using Args = std::span<const Value>;
+using wasi::Args;
+using wasi::Body;
+using wasi::u32;
 
 constexpr ValType I32 = ValType::I32;
 constexpr ValType I64 = ValType::I64;
 
-constexpr uint8_t kFiletypeCharacterDevice = 2;
-constexpr uint64_t kRightFdRead = 1u << 1;
-constexpr uint64_t kRightFdWrite = 1u << 6;
 constexpr uint32_t kClockRealtime = 0;
 constexpr uint32_t kClockMonotonic = 1;
-constexpr uint64_t kMaxIovecs = 1024;
-
-uint32_t u32(const Value& v) { return static_cast<uint32_t>(v.as_i32()); }
-
-// A WASI function body: the errno it returns, or an error that traps the
-// guest. Guest-memory faults become EFAULT in the wrapper.
-using Body = Result<WasiErrno> (*)(HostCall&, ComponentContext&, Args);
 
 Result<WasiErrno> strings_sizes(HostCall& call, const std::vector<std::string>& strings,
                                 uint32_t count_ptr, uint32_t size_ptr) {
@@ -112,8 +107,8 @@ Result<WasiErrno> fd_write(HostCall& call, ComponentContext& ctx, Args a) {
   uint32_t fd = u32(a[0]);
   uint64_t iovs = u32(a[1]);
   uint64_t count = u32(a[2]);
-  if (fd != 1 && fd != 2) return WasiErrno::Badf;
-  if (count > kMaxIovecs) return WasiErrno::Inval;
+  if (fd != 1 && fd != 2) return wasi::fd_write_file(call, ctx, a);
+  if (count > wasi::kMaxIovecs) return WasiErrno::Inval;
   auto table = call.memory(iovs, count * 8);
   if (!table) return std::unexpected(table.error());
   uint64_t written = 0;
@@ -134,19 +129,96 @@ Result<WasiErrno> fd_write(HostCall& call, ComponentContext& ctx, Args a) {
   return WasiErrno::Success;
 }
 
-Result<WasiErrno> fd_fdstat_get(HostCall& call, ComponentContext&, Args a) {
-  uint32_t fd = u32(a[0]);
-  if (fd > 2) return WasiErrno::Badf;
-  auto out = call.memory(u32(a[1]), 24);
-  if (!out) return std::unexpected(out.error());
-  std::memset(out->data(), 0, 24);
-  (*out)[0] = kFiletypeCharacterDevice;
-  uint64_t rights = fd == 0 ? kRightFdRead : kRightFdWrite;
-  std::memcpy(out->data() + 8, &rights, 8);
-  return WasiErrno::Success;
+uint64_t monotonic_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-Result<WasiErrno> no_preopens(HostCall&, ComponentContext&, Args) { return WasiErrno::Badf; }
+// A sleep holds the component's worker thread, so one poll_oneoff sleeps at
+// most this long; a longer timeout fails at once (ENOTSUP in its event).
+constexpr uint64_t kMaxSleepNs = 10'000'000'000;
+constexpr uint32_t kMaxSubscriptions = 64;
+constexpr uint8_t kEventTypeClock = 0;
+constexpr uint8_t kEventTypeFdWrite = 2;
+constexpr uint16_t kSubclockAbstime = 1;
+
+// Clock subscriptions sleep; fd subscriptions (sockets, pipes) are not
+// supported and answer ENOSYS in their event without waiting.
+Result<WasiErrno> poll_oneoff(HostCall& call, ComponentContext&, Args a) {
+  uint32_t count = u32(a[2]);
+  if (count == 0 || count > kMaxSubscriptions) return WasiErrno::Inval;
+  auto subscriptions = call.memory(u32(a[0]), uint64_t{count} * 48);
+  if (!subscriptions) return std::unexpected(subscriptions.error());
+  auto events = call.memory(u32(a[1]), uint64_t{count} * 32);
+  if (!events) return std::unexpected(events.error());
+  AIRSSYS_TRY(call.memory(u32(a[3]), 4));
+
+  struct Event {
+    uint64_t userdata;
+    WasiErrno error;
+    uint8_t type;
+    uint64_t deadline;  // monotonic, for a clock that sleeps
+  };
+  std::vector<Event> at_once, sleeps;
+  const uint64_t now = monotonic_now();
+  timespec real{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  const uint64_t real_now =
+      static_cast<uint64_t>(real.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(real.tv_nsec);
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* s = subscriptions->data() + uint64_t{i} * 48;
+    uint64_t userdata, timeout;
+    uint32_t id;
+    uint16_t flags;
+    std::memcpy(&userdata, s, 8);
+    uint8_t type = s[8];
+    if (type > kEventTypeFdWrite) return WasiErrno::Inval;
+    if (type != kEventTypeClock) {
+      at_once.push_back({userdata, WasiErrno::Nosys, type, 0});
+      continue;
+    }
+    std::memcpy(&id, s + 16, 4);
+    std::memcpy(&timeout, s + 24, 8);
+    std::memcpy(&flags, s + 40, 2);
+    if (id != kClockRealtime && id != kClockMonotonic) {
+      at_once.push_back({userdata, WasiErrno::Inval, type, 0});
+      continue;
+    }
+    uint64_t wait = timeout;
+    if (flags & kSubclockAbstime) {
+      uint64_t clock_now = id == kClockMonotonic ? now : real_now;
+      wait = timeout > clock_now ? timeout - clock_now : 0;
+    }
+    if (wait > kMaxSleepNs) {
+      at_once.push_back({userdata, WasiErrno::Notsup, type, 0});
+      continue;
+    }
+    sleeps.push_back({userdata, WasiErrno::Success, type, now + wait});
+  }
+  if (at_once.empty()) {
+    uint64_t earliest = UINT64_MAX;
+    for (const auto& e : sleeps) earliest = std::min(earliest, e.deadline);
+    timespec until{static_cast<time_t>(earliest / 1'000'000'000u),
+                   static_cast<long>(earliest % 1'000'000'000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
+    }
+    const uint64_t woke = monotonic_now();
+    for (const auto& e : sleeps) {
+      if (e.deadline <= woke) at_once.push_back(e);
+    }
+  }
+  std::memset(events->data(), 0, at_once.size() * 32);
+  for (size_t i = 0; i < at_once.size(); ++i) {
+    uint8_t* e = events->data() + i * 32;
+    std::memcpy(e, &at_once[i].userdata, 8);
+    auto error = static_cast<uint16_t>(at_once[i].error);
+    std::memcpy(e + 8, &error, 2);
+    e[10] = at_once[i].type;
+  }
+  AIRSSYS_TRY(call.write_u32(u32(a[3]), static_cast<uint32_t>(at_once.size())));
+  return WasiErrno::Success;
+}
 
 Result<WasiErrno> proc_exit(HostCall&, ComponentContext&, Args a) {
   Error e{ErrorCode::ProcExit, fmt::format("component exited with status {}", u32(a[0])), {},
@@ -175,36 +247,36 @@ const std::vector<WasiFunction>& wasi_functions() {
       {"clock_time_get", {I32, I64, I32}, true, clock_time_get},
       {"fd_advise", {I32, I64, I64, I32}, true, not_supported},
       {"fd_allocate", {I32, I64, I64}, true, not_supported},
-      {"fd_close", {I32}, true, not_supported},
-      {"fd_datasync", {I32}, true, not_supported},
-      {"fd_fdstat_get", {I32, I32}, true, fd_fdstat_get},
-      {"fd_fdstat_set_flags", {I32, I32}, true, not_supported},
+      {"fd_close", {I32}, true, wasi::fd_close},
+      {"fd_datasync", {I32}, true, wasi::fd_datasync},
+      {"fd_fdstat_get", {I32, I32}, true, wasi::fd_fdstat_get},
+      {"fd_fdstat_set_flags", {I32, I32}, true, wasi::fd_fdstat_set_flags},
       {"fd_fdstat_set_rights", {I32, I64, I64}, true, not_supported},
-      {"fd_filestat_get", {I32, I32}, true, not_supported},
-      {"fd_filestat_set_size", {I32, I64}, true, not_supported},
+      {"fd_filestat_get", {I32, I32}, true, wasi::fd_filestat_get},
+      {"fd_filestat_set_size", {I32, I64}, true, wasi::fd_filestat_set_size},
       {"fd_filestat_set_times", {I32, I64, I64, I32}, true, not_supported},
-      {"fd_pread", {I32, I32, I32, I64, I32}, true, not_supported},
-      {"fd_prestat_get", {I32, I32}, true, no_preopens},
-      {"fd_prestat_dir_name", {I32, I32, I32}, true, no_preopens},
-      {"fd_pwrite", {I32, I32, I32, I64, I32}, true, not_supported},
-      {"fd_read", {I32, I32, I32, I32}, true, not_supported},
-      {"fd_readdir", {I32, I32, I32, I64, I32}, true, not_supported},
+      {"fd_pread", {I32, I32, I32, I64, I32}, true, wasi::fd_pread},
+      {"fd_prestat_get", {I32, I32}, true, wasi::fd_prestat_get},
+      {"fd_prestat_dir_name", {I32, I32, I32}, true, wasi::fd_prestat_dir_name},
+      {"fd_pwrite", {I32, I32, I32, I64, I32}, true, wasi::fd_pwrite},
+      {"fd_read", {I32, I32, I32, I32}, true, wasi::fd_read},
+      {"fd_readdir", {I32, I32, I32, I64, I32}, true, wasi::fd_readdir},
       {"fd_renumber", {I32, I32}, true, not_supported},
-      {"fd_seek", {I32, I64, I32, I32}, true, not_supported},
-      {"fd_sync", {I32}, true, not_supported},
-      {"fd_tell", {I32, I32}, true, not_supported},
+      {"fd_seek", {I32, I64, I32, I32}, true, wasi::fd_seek},
+      {"fd_sync", {I32}, true, wasi::fd_sync},
+      {"fd_tell", {I32, I32}, true, wasi::fd_tell},
       {"fd_write", {I32, I32, I32, I32}, true, fd_write},
-      {"path_create_directory", {I32, I32, I32}, true, not_supported},
-      {"path_filestat_get", {I32, I32, I32, I32, I32}, true, not_supported},
+      {"path_create_directory", {I32, I32, I32}, true, wasi::path_create_directory},
+      {"path_filestat_get", {I32, I32, I32, I32, I32}, true, wasi::path_filestat_get},
       {"path_filestat_set_times", {I32, I32, I32, I32, I64, I64, I32}, true, not_supported},
       {"path_link", {I32, I32, I32, I32, I32, I32, I32}, true, not_supported},
-      {"path_open", {I32, I32, I32, I32, I32, I64, I64, I32, I32}, true, not_supported},
+      {"path_open", {I32, I32, I32, I32, I32, I64, I64, I32, I32}, true, wasi::path_open},
       {"path_readlink", {I32, I32, I32, I32, I32, I32}, true, not_supported},
-      {"path_remove_directory", {I32, I32, I32}, true, not_supported},
-      {"path_rename", {I32, I32, I32, I32, I32, I32}, true, not_supported},
+      {"path_remove_directory", {I32, I32, I32}, true, wasi::path_remove_directory},
+      {"path_rename", {I32, I32, I32, I32, I32, I32}, true, wasi::path_rename},
       {"path_symlink", {I32, I32, I32, I32, I32}, true, not_supported},
-      {"path_unlink_file", {I32, I32, I32}, true, not_supported},
-      {"poll_oneoff", {I32, I32, I32, I32}, true, not_supported},
+      {"path_unlink_file", {I32, I32, I32}, true, wasi::path_unlink_file},
+      {"poll_oneoff", {I32, I32, I32, I32}, true, poll_oneoff},
       {"proc_exit", {I32}, false, proc_exit},
       {"proc_raise", {I32}, true, not_supported},
       {"sched_yield", {}, true, sched_yield},

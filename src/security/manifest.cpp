@@ -779,12 +779,43 @@ class ManifestReader {
         read_quota(*table);
       } else if (name == "config") {
         check_.manifest.config = config_json(*table, "config");
+        read_config_env(*table);
       } else {
         add(line, display_key(name),
             "unknown section or key (known: component, capabilities, quota, config)");
       }
     }
     if (!has_component) add(0, "component", "missing required section [component]");
+  }
+
+  // [config.env] becomes the component's WASI environment: names a POSIX
+  // environment can hold, string values without NUL.
+  void read_config_env(const toml::table& config) {
+    const toml::node* env = config.get("env");
+    if (!env) return;
+    const toml::table* table = env->as_table();
+    if (!table) {
+      add(line_of(env->source()), "config.env",
+          fmt::format("must be a table of strings (the component's environment), not {}",
+                      toml_type_name(*env)));
+      return;
+    }
+    for (auto&& [key, value] : *table) {
+      std::string name(key.str());
+      std::string path = "config.env." + display_key(name);
+      if (!is_environment_name(name)) {
+        add(line_of(key.source()), path,
+            "is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*, at most 256 bytes)");
+      }
+      if (const auto* text = value.as_string()) {
+        if (text->get().find('\0') != std::string::npos) {
+          add(line_of(value.source()), path, "must not contain a NUL character");
+        }
+      } else {
+        add(line_of(value.source()), path,
+            fmt::format("must be a string, not {}", toml_type_name(value)));
+      }
+    }
   }
 
   // The string value of node, or a problem when it is something else.
@@ -1152,6 +1183,24 @@ Result<Manifest> load_manifest(const std::filesystem::path& path) {
   }
   text.resize(static_cast<size_t>(in.gcount()));
   return parse_manifest(text, path.string());
+}
+
+bool is_environment_name(std::string_view name) {
+  if (name.empty() || name.size() > 256) return false;
+  if (name.front() >= '0' && name.front() <= '9') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+std::vector<std::string> manifest_environment(const Manifest& manifest) {
+  std::vector<std::string> env;
+  auto it = manifest.config.find("env");
+  if (it == manifest.config.end() || !it->is_object()) return env;
+  for (const auto& [name, value] : it->items()) {
+    if (value.is_string()) env.push_back(name + "=" + value.get<std::string>());
+  }
+  return env;
 }
 
 std::string canonical_capabilities(const Manifest& manifest) {

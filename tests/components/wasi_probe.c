@@ -1,5 +1,5 @@
 // Exercises the minimal WASI surface: args, environment, clocks, random,
-// stdout and stderr, fdstat, and the absence of preopens.
+// stdout and stderr, fdstat, and that /etc/passwd cannot be opened.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -156,6 +156,25 @@ max = 3
     "limits": {"max": 3}})"));
 }
 
+TEST(Manifest, ConfigEnvIsTheComponentsEnvironment) {
+  auto manifest = parse_manifest(with_component(R"([config]
+threshold = 10
+[config.env]
+MODE = "strict"
+A_1 = ""
+_x = "a=b c"
+)"),
+                                 "Component.toml");
+  ASSERT_TRUE(manifest) << manifest.error().message;
+  EXPECT_EQ(manifest_environment(*manifest),
+            (std::vector<std::string>{"A_1=", "MODE=strict", "_x=a=b c"}));
+  // Still part of the configuration handed to airssys_init.
+  EXPECT_EQ(manifest->config["env"]["MODE"], "strict");
+  auto without = parse_manifest(with_component("[config]\nenv_like = 1\n"), "Component.toml");
+  ASSERT_TRUE(without);
+  EXPECT_TRUE(manifest_environment(*without).empty());
+}
+
 TEST(Manifest, ValidPatternsOfEveryKindAreAccepted) {
   auto manifest = parse_manifest(with_component(R"([capabilities]
 filesystem.read = ["/", "/srv/{a,b}/*.json", "/srv/[abc]?.txt", "/srv/[!x]/**", "/srv/**/x"]
@@ -386,6 +405,13 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"[[quota]]\nstorage = \"5MB\"", 5, "quota", "must be a table ([quota])"},
         RuleCase{"[config]\nx = nan", 6, "config.x", "must be a finite number"},
         RuleCase{"[config.a]\nlist = [1, inf]", 6, "config.a.list[1]", "must be a finite number"},
+        RuleCase{"[config]\nenv = 3", 6, "config.env", "must be a table of strings"},
+        RuleCase{"[config.env]\nPORT = 8080", 6, "config.env.PORT", "must be a string, not"},
+        RuleCase{"[config.env]\n1X = \"a\"", 6, "config.env.1X",
+                 "is not an environment variable name"},
+        RuleCase{"[config.env]\n\"A=B\" = \"a\"", 6, "config.env.\"A=B\"",
+                 "is not an environment variable name"},
+        RuleCase{"[config.env]\nA = \"x\\u0000y\"", 6, "config.env.A", "NUL"},
         RuleCase{"[capabilities]\nfilesystem.read = [\"/a\"", 6, "", "TOML syntax error"},
         RuleCase{"name = \"again\"", 5, "", "TOML syntax error"}));
 

@@ -33,6 +33,7 @@
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/pattern.hpp"
 #include "airssys/wasm/security/policy.hpp"
+#include "airssys/wasm/storage/kv.hpp"
 
 namespace airssys::wasm::component {
 
@@ -63,6 +64,7 @@ struct ComponentSpec {
   size_t mailbox_capacity = 1024;
   actor::RestartPolicy restart = actor::RestartPolicy::Permanent;
   std::vector<std::string> args;  // WASI argv after the name
+  std::vector<std::string> env;   // WASI environment, "NAME=value" (security::manifest_environment)
   // Where the component's stdout and stderr go (default: the host's).
   host::OutputSink stdout_sink;
   host::OutputSink stderr_sink;
@@ -74,6 +76,9 @@ struct ComponentSystemOptions {
   const security::HostPolicy* policy = nullptr;  // none: no host-wide rules
   actor::SupervisorOptions supervisor;           // strategy, intensity, back-off, events
   std::chrono::milliseconds shutdown_timeout{1000};
+  // Where components keep their key-value state, one namespace each; none:
+  // the kv_* functions return E_UNAVAILABLE. Must outlive the system.
+  storage::KeyValueStore* kv = nullptr;
 };
 
 // What the system reports about a component.

@@ -17,6 +17,10 @@
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/policy.hpp"
 
+namespace airssys::wasm::storage {
+class KeyValueStore;
+}  // namespace airssys::wasm::storage
+
 namespace airssys::wasm::host {
 
 // Receives what the component writes to one of its output streams.
@@ -39,6 +43,7 @@ struct SecurityBinding {
 };
 
 class MessagingPort;
+class FileTable;
 
 class ComponentContext {
  public:
@@ -54,6 +59,8 @@ class ComponentContext {
   // every grant is audited; a denial is CapabilityDenied naming the layer.
   [[nodiscard]] Result<void> authorize(security::Permission permission,
                                        std::string_view resource) const;
+  // The same decision as authorize(), without an audit record.
+  [[nodiscard]] bool permits(security::Permission permission, std::string_view resource) const;
 
   // Writes one audit record for this component (no-op without an audit log).
   void audit(std::string_view permission, std::string_view resource,
@@ -64,6 +71,15 @@ class ComponentContext {
   [[nodiscard]] MessagingPort* messaging() const { return messaging_; }
   void set_messaging(MessagingPort* port) { messaging_ = port; }
 
+  // The host's key-value store, where the component's own namespace lives;
+  // null when the host has none.
+  [[nodiscard]] storage::KeyValueStore* kv() const { return kv_; }
+  void set_kv(storage::KeyValueStore* store) { kv_ = store; }
+
+  // The component's open files, its preopened directories (the roots of its
+  // filesystem grants) opened on first use.
+  [[nodiscard]] FileTable& files();
+
   // The component's name (its security context's id), or "" without one.
   [[nodiscard]] std::string_view name() const;
 
@@ -71,6 +87,8 @@ class ComponentContext {
   WasiOptions wasi_;
   SecurityBinding security_;
   MessagingPort* messaging_ = nullptr;
+  std::shared_ptr<FileTable> files_;
+  storage::KeyValueStore* kv_ = nullptr;
 };
 
 }  // namespace airssys::wasm::host

@@ -26,13 +26,13 @@ enum class AbiError : int32_t {
   Ok = 0,
   Denied = -1,       // a capability, the receiver or the host policy refused
   Quota = -2,        // a rate or resource quota refused
-  TooLarge = -3,     // the payload is over the maximum message size
-  NotFound = -4,     // no such component
+  TooLarge = -3,     // a payload or value is over its maximum size
+  NotFound = -4,     // no such component or key
   Full = -5,         // the target's mailbox is full: back off and retry
-  Invalid = -6,      // a malformed argument (name, topic, pointer, length)
+  Invalid = -6,      // a malformed argument (name, topic, key, pointer, length)
   Timeout = -7,      // the reply did not arrive in time (reply callback status)
   Buffer = -8,       // the caller's buffer is too small
-  Unavailable = -9,  // the target is stopping, stopped or failed
+  Unavailable = -9,  // the target is stopping, stopped or failed; no key-value store
   NoRequest = -10,   // reply to a correlation id that is not awaiting one
 };
 

@@ -98,8 +98,14 @@ struct ManifestCheck {
 // requests always give the same text, whatever their order in the file.
 [[nodiscard]] std::string canonical_capabilities(const Manifest& manifest);
 
+// The component's WASI environment from `[config.env]` ("NAME=value", sorted
+// by name); empty without that table. Validation has checked every entry.
+[[nodiscard]] std::vector<std::string> manifest_environment(const Manifest& manifest);
+
 // The rules of the manifest, for callers that take names and versions elsewhere.
 [[nodiscard]] bool is_component_name(std::string_view name);
 [[nodiscard]] bool is_semver(std::string_view version);
+// [A-Za-z_][A-Za-z0-9_]*, 1-256 bytes: a `[config.env]` key.
+[[nodiscard]] bool is_environment_name(std::string_view name);
 
 }  // namespace airssys::wasm::security
