@@ -12,34 +12,12 @@
 #include "airssys.h"
 #include "bench_protocol.h"
 
-/* The memory exports. By default the SDK's, on wasi-libc's malloc. Built with
- * -DBENCH_RECEIVE_BUFFER, a component hands out one static buffer instead (the
- * host delivers one message at a time: alloc, handler, dealloc) and falls back
- * to malloc only for a larger or a second buffer. */
-#ifdef BENCH_RECEIVE_BUFFER
-#include <stdlib.h>
-
-static uint8_t bench_receive_buffer[4096];
-static int bench_receive_buffer_taken;
-
-AIRSSYS_EXPORT("airssys_alloc") void* airssys_alloc(uint32_t size) {
-  if (!bench_receive_buffer_taken && size <= sizeof bench_receive_buffer) {
-    bench_receive_buffer_taken = 1;
-    return bench_receive_buffer;
-  }
-  return malloc(size ? size : 1);
-}
-
-AIRSSYS_EXPORT("airssys_dealloc") void airssys_dealloc(void* ptr, uint32_t size) {
-  (void)size;
-  if (ptr == bench_receive_buffer) {
-    bench_receive_buffer_taken = 0;
-  } else {
-    free(ptr);
-  }
-}
-#else
+/* The memory exports: the SDK's allocator on wasi-libc's malloc; built with
+ * -DBENCH_RECEIVE_BUFFER, also the SDK's inbox, so a message that fits is
+ * delivered with one guest call instead of three (alloc, handler, dealloc). */
 AIRSSYS_DEFINE_ALLOCATOR()
+#ifdef BENCH_RECEIVE_BUFFER
+AIRSSYS_DEFINE_INBOX(4096)
 #endif
 
 /* The WASI monotonic clock, in ns. */

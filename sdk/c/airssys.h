@@ -116,6 +116,17 @@ AIRSSYS_IMPORT("kv_usage") int64_t airssys_kv_usage(void);
  * The buffers passed to init and the handlers live until the call returns.
  */
 
+/* A receive buffer of `bytes` owned by the component: a message that fits is
+ * written there and handed to airssys_handle_message directly, without the
+ * airssys_alloc / airssys_dealloc calls (one guest call per message). Larger
+ * messages still use the allocator. The buffer is overwritten by the next
+ * message: copy what must outlive the handler. */
+#define AIRSSYS_DEFINE_INBOX(bytes)                                                  \
+  static uint8_t airssys_inbox_buffer_[(bytes)] __attribute__((aligned(16)));      \
+  AIRSSYS_EXPORT("airssys_inbox") uint64_t airssys_inbox(void) {                    \
+    return ((uint64_t)(uintptr_t)airssys_inbox_buffer_ << 32) | (uint64_t)(bytes); \
+  }
+
 #define AIRSSYS_DEFINE_ALLOCATOR()                                                  \
   extern void* malloc(unsigned long);                                               \
   extern void free(void*);                                                          \

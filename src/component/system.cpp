@@ -82,6 +82,8 @@ class ComponentActor final : public actor::Behavior {
   Result<void> after(Stage stage, std::span<const engine::Value> results);
   Result<void> begin_delivery(actor::Envelope envelope);
   Result<void> begin_handler();
+  Result<void> write_delivery();
+  Result<void> open_inbox();
   Result<void> next_init_stage(Stage done);
   bool exports(std::string_view name) const;
 
@@ -101,6 +103,9 @@ class ComponentActor final : public actor::Behavior {
   std::optional<actor::Envelope> delivering_;
   uint32_t buffer_ = 0;
   uint32_t buffer_size_ = 0;
+  uint32_t inbox_ = 0;       // the component's receive buffer (airssys_inbox), if any
+  uint32_t inbox_size_ = 0;
+  bool in_inbox_ = false;
   int32_t reply_status_ = 0;
 
   std::unordered_map<uint64_t, actor::TimerId> awaiting_;       // my requests
@@ -272,15 +277,11 @@ Result<void> ComponentActor::create() {
   context_->set_messaging(&port_);
   context_->set_kv(system_.options_.kv);
 
-  engine::Linker linker;
-  host::add_wasi(linker);
-  host::add_messaging(linker);
-  host::add_kv(linker);
   engine::InstanceOptions options;
   options.limits.max_memory_bytes = spec.security->quotas().memory_bytes;
   options.user_data = context_.get();
   store_ = system_.options_.engine->new_store();
-  auto instance = store_->instantiate(*spec.module, linker, options);
+  auto instance = store_->instantiate(*spec.module, system_.linker_, options);
   if (!instance) return std::unexpected(instance.error());
   instance_ = std::move(*instance);
   return {};
@@ -317,6 +318,7 @@ Result<void> ComponentActor::next_init_stage(Stage done) {
                  Stage::Alloc, spec.fuel_per_message);
   }
   ready_ = true;
+  if (auto inbox = open_inbox(); !inbox) return inbox;
   system_.set_state(spec.name, ComponentState::Ready);
   return {};
 }
@@ -350,6 +352,13 @@ Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
                                       delivering_->topic.value_or("").size());
   buffer_size_ = static_cast<uint32_t>(size);
   buffer_ = 0;
+  if (size != 0 && size <= inbox_size_) {
+    // The component's own receive buffer: one guest call per message.
+    buffer_ = inbox_;
+    in_inbox_ = true;
+    if (auto written = write_delivery(); !written) return written;
+    return begin_handler();
+  }
   if (size == 0 || !exports(kExportAlloc)) {
     if (size != 0) {
       return make_error(ErrorCode::MissingExport,
@@ -360,6 +369,41 @@ Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
   }
   return begin(kExportAlloc, {engine::Value::i32(static_cast<int32_t>(size))}, Stage::Alloc,
                spec.fuel_per_message);
+}
+
+// Writes [sender][topic][payload] (or the configuration) at buffer_.
+Result<void> ComponentActor::write_delivery() {
+  std::vector<uint8_t> bytes;
+  bytes.reserve(buffer_size_);
+  auto& env = *delivering_;
+  bool is_reply =
+      env.kind == actor::MessageKind::Reply || env.kind == actor::MessageKind::Timeout;
+  if (ready_ && !is_reply) {
+    bytes.insert(bytes.end(), env.sender.name.begin(), env.sender.name.end());
+    if (env.topic) bytes.insert(bytes.end(), env.topic->begin(), env.topic->end());
+  }
+  bytes.insert(bytes.end(), env.payload.begin(), env.payload.end());
+  return instance_->write_memory(buffer_, bytes);
+}
+
+Result<void> ComponentActor::open_inbox() {
+  if (!exports(kExportInbox)) return {};
+  engine::CallOptions options;
+  options.fuel = 1'000'000;
+  auto r = instance_->call(kExportInbox, {}, options);
+  if (!r) return std::unexpected(r.error());
+  uint64_t packed = r->empty() ? 0 : static_cast<uint64_t>((*r)[0].as_i64());
+  uint32_t ptr = static_cast<uint32_t>(packed >> 32);
+  uint32_t size = static_cast<uint32_t>(packed);
+  if (ptr == 0 || size == 0 || uint64_t{ptr} + size > instance_->memory_bytes()) {
+    return make_error(ErrorCode::TrapHost,
+                      fmt::format("component '{}': {} names [{}, +{}), not a buffer in its "
+                                  "memory",
+                                  entry_->spec.name, kExportInbox, ptr, size));
+  }
+  inbox_ = ptr;
+  inbox_size_ = size;
+  return {};
 }
 
 Result<void> ComponentActor::begin_handler() {
@@ -407,18 +451,7 @@ Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> r
                                       spec.name, kExportAlloc, buffer_size_));
       }
       buffer_ = static_cast<uint32_t>(ptr);
-      // Write [sender][topic][payload] (or the configuration) into guest memory.
-      std::vector<uint8_t> bytes;
-      auto& env = *delivering_;
-      bool is_reply = env.kind == actor::MessageKind::Reply ||
-                      env.kind == actor::MessageKind::Timeout;
-      if (ready_ && !is_reply) {
-        bytes.insert(bytes.end(), env.sender.name.begin(), env.sender.name.end());
-        if (env.topic) bytes.insert(bytes.end(), env.topic->begin(), env.topic->end());
-      }
-      bytes.insert(bytes.end(), env.payload.begin(), env.payload.end());
-      auto written = instance_->write_memory(buffer_, bytes);
-      if (!written) return std::unexpected(written.error());
+      if (auto written = write_delivery(); !written) return written;
       return begin_handler();
     }
     case Stage::Init: {
@@ -432,6 +465,10 @@ Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> r
     }
     case Stage::Handle:
       if (stage == Stage::Handle) system_.count_handled(spec.name);
+      if (in_inbox_) {
+        in_inbox_ = false;
+        buffer_ = 0;
+      }
       if (buffer_ != 0 && exports(kExportDealloc)) {
         auto ptr = buffer_;
         buffer_ = 0;
@@ -524,6 +561,11 @@ void ComponentActor::on_stop(actor::ActorContext& ctx, const actor::ExitReason& 
 
 ComponentSystem::ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOptions options)
     : scheduler_(scheduler), options_(std::move(options)) {
+  // One linker for every instance: the host functions find their component
+  // through the instance's user data, so they are the same for all.
+  host::add_wasi(linker_);
+  host::add_messaging(linker_);
+  host::add_kv(linker_);
   if (options_.supervisor.name == "supervisor") options_.supervisor.name = "components";
   auto user_handler = options_.supervisor.on_event;
   options_.supervisor.on_event = [this, user_handler](const actor::SupervisorEvent& event) {

@@ -12,6 +12,9 @@
 #include "airssys.h"
 
 AIRSSYS_DEFINE_ALLOCATOR()
+// Small messages arrive in this buffer (one guest call each); larger ones,
+// like the `big` tests, go through the allocator.
+AIRSSYS_DEFINE_INBOX(256)
 
 static char name[80];
 

@@ -45,6 +45,7 @@ inline constexpr std::string_view kExportDealloc = "airssys_dealloc";
 inline constexpr std::string_view kExportHandleMessage = "airssys_handle_message";
 inline constexpr std::string_view kExportHandleReply = "airssys_handle_reply";
 inline constexpr std::string_view kExportShutdown = "airssys_shutdown";
+inline constexpr std::string_view kExportInbox = "airssys_inbox";  // optional receive buffer
 
 // Message kinds as the guest's handler sees them.
 enum class GuestMessageKind : int32_t { Send = 0, Request = 1, Publish = 2 };
@@ -146,6 +147,7 @@ class ComponentSystem {
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
   std::unique_ptr<actor::Supervisor> supervisor_;
   std::atomic<uint64_t> correlation_{0};
+  engine::Linker linker_;
 };
 
 }  // namespace airssys::wasm::component
