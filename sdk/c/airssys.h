@@ -100,6 +100,19 @@ int64_t airssys_kv_list(const char* prefix, uint32_t prefix_len, const char* aft
 /* The bytes this component's keys and values take (what the storage quota counts). */
 AIRSSYS_IMPORT("kv_usage") int64_t airssys_kv_usage(void);
 
+/* Log levels for airssys_log. */
+enum {
+  AIRSSYS_LOG_TRACE = 0,
+  AIRSSYS_LOG_DEBUG = 1,
+  AIRSSYS_LOG_INFO = 2,
+  AIRSSYS_LOG_WARN = 3,
+  AIRSSYS_LOG_ERROR = 4,
+};
+/* One line to the component's log, tagged with its name; AIRSSYS_E_QUOTA when
+ * the per-component rate limit dropped it. stdout and stderr go to the same
+ * log, line by line, under the same limit. */
+AIRSSYS_IMPORT("log") int32_t airssys_log(int32_t level, const char* text, uint32_t len);
+
 /* --- exports: what the host calls (define the ones you need) -------------
  *
  *   int32_t airssys_init(const char* config_json, uint32_t len);   0 = ready

@@ -26,18 +26,12 @@ std::atomic<bool> g_interrupted{false};
 
 void on_signal(int) { g_interrupted.store(true); }
 
-// Component output, one prefixed line at a time, from any worker thread.
+// Log lines and host messages, one whole line at a time, from any worker thread.
 class LinePrinter {
  public:
-  void write(const std::string& name, std::span<const uint8_t> bytes, FILE* stream) {
+  void line(FILE* stream, const std::string& text) {
     std::lock_guard lock(mutex_);
-    std::string& pending = pending_[name + (stream == stderr ? "!" : "")];
-    pending.append(bytes.begin(), bytes.end());
-    size_t nl;
-    while ((nl = pending.find('\n')) != std::string::npos) {
-      fmt::print(stream, "[{}] {}\n", name, pending.substr(0, nl));
-      pending.erase(0, nl + 1);
-    }
+    fmt::print(stream, "{}\n", text);
     std::fflush(stream);
   }
   void log(const std::string& line) {
@@ -47,7 +41,6 @@ class LinePrinter {
 
  private:
   std::mutex mutex_;
-  std::map<std::string, std::string> pending_;
 };
 
 }  // namespace
@@ -112,12 +105,16 @@ int up_components(const UpOptions& options) {
       spec.config_json = admitted->manifest->config.dump();
       spec.env = security::manifest_environment(*admitted->manifest);
     }
-    std::string name = spec.name;
-    spec.stdout_sink = [printer, name](std::span<const uint8_t> b) {
-      printer->write(name, b, stdout);
-    };
-    spec.stderr_sink = [printer, name](std::span<const uint8_t> b) {
-      printer->write(name, b, stderr);
+    // stdout, stderr and airssys.log arrive line by line, rate-limited per component.
+    spec.log_sink = [printer](const host::LogLine& line) {
+      if (line.source == "stdout") {
+        printer->line(stdout, fmt::format("[{}] {}", line.component, line.text));
+      } else if (line.source == "stderr") {
+        printer->line(stderr, fmt::format("[{}] {}", line.component, line.text));
+      } else {
+        printer->line(stderr, fmt::format("[{}] {}: {}", line.component,
+                                          host::log_level_name(line.level), line.text));
+      }
     };
     specs.push_back(std::move(spec));
   }

@@ -91,6 +91,7 @@ class ComponentActor final : public actor::Behavior {
   std::shared_ptr<ComponentSystem::Entry> entry_;
   ComponentPort port_;
   actor::Address self_;
+  std::unique_ptr<host::ComponentLog> log_;  // outlives context_, which points to it
   std::unique_ptr<host::ComponentContext> context_;
   std::unique_ptr<engine::Store> store_;
   std::shared_ptr<engine::Instance> instance_;
@@ -275,6 +276,16 @@ Result<void> ComponentActor::create() {
                                 spec.signer_key_id};
   context_ = std::make_unique<host::ComponentContext>(std::move(wasi), std::move(binding));
   context_->set_messaging(&port_);
+  if (spec.log_sink) {
+    auto entry = entry_;
+    ComponentSystem* system = &system_;
+    log_ = std::make_unique<host::ComponentLog>(
+        spec.name, spec.log_sink, spec.log_limits, [system, entry](uint64_t dropped) {
+          system->audit(*entry, "log.write", "log", AuditResult::Denied, DecisionLayer::Quota,
+                        fmt::format("log rate limit: {} lines dropped so far", dropped));
+        });
+    context_->set_log(log_.get());
+  }
   context_->set_kv(system_.options_.kv);
 
   engine::InstanceOptions options;
@@ -566,6 +577,7 @@ ComponentSystem::ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOpt
   host::add_wasi(linker_);
   host::add_messaging(linker_);
   host::add_kv(linker_);
+  host::add_log(linker_);
   if (options_.supervisor.name == "supervisor") options_.supervisor.name = "components";
   auto user_handler = options_.supervisor.on_event;
   options_.supervisor.on_event = [this, user_handler](const actor::SupervisorEvent& event) {

@@ -1,5 +1,7 @@
 #include "airssys/wasm/host/context.hpp"
 
+#include "airssys/wasm/host/log.hpp"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,7 +27,9 @@ void write_all(int fd, std::span<const uint8_t> bytes) {
 }  // namespace
 
 void ComponentContext::write_stdout(std::span<const uint8_t> bytes) const {
-  if (wasi_.stdout_sink) {
+  if (log_) {
+    log_->output("stdout", bytes);
+  } else if (wasi_.stdout_sink) {
     wasi_.stdout_sink(bytes);
   } else {
     write_all(STDOUT_FILENO, bytes);
@@ -33,7 +37,9 @@ void ComponentContext::write_stdout(std::span<const uint8_t> bytes) const {
 }
 
 void ComponentContext::write_stderr(std::span<const uint8_t> bytes) const {
-  if (wasi_.stderr_sink) {
+  if (log_) {
+    log_->output("stderr", bytes);
+  } else if (wasi_.stderr_sink) {
     wasi_.stderr_sink(bytes);
   } else {
     write_all(STDERR_FILENO, bytes);

@@ -13,6 +13,8 @@
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/security/audit.hpp"
 
+#include <fmt/format.h>
+
 namespace airssys::wasm::component {
 namespace {
 
@@ -380,6 +382,58 @@ TEST_F(MessagingTest, ShutdownReportsEveryQueuedMessage) {
   for (int i = 0; i < 500 && undelivered.load() < 20; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(undelivered.load(), 20);
   EXPECT_EQ(transcript.count_prefix("beta got"), 0u);
+}
+
+TEST_F(MessagingTest, LogsAreTaggedAndRateLimited) {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  auto s = spec("alpha", {});
+  s.log_limits.lines_per_second = 20;
+  s.log_sink = [&](const host::LogLine& line) {
+    std::lock_guard lock(mutex);
+    lines.push_back(fmt::format("{} {} {} {}", line.component, host::log_level_name(line.level),
+                                line.source, line.text));
+  };
+  ASSERT_TRUE(system->start(std::move(s)).has_value());
+  auto count = [&](const std::string& prefix) {
+    std::lock_guard lock(mutex);
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const std::string& l) { return l.starts_with(prefix); });
+  };
+  for (int i = 0; i < 500 && count("alpha info stdout alpha init") == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(count("alpha info stdout alpha init"), 1);
+  std::this_thread::sleep_for(1100ms);  // a fresh one-second window
+  command("alpha", "logs 200");
+  for (int i = 0; i < 500 && !audit_record("alpha", "log.write", security::AuditResult::Denied);
+       ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto denied = audit_record("alpha", "log.write", security::AuditResult::Denied);
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_EQ(denied->layer, security::DecisionLayer::Quota);
+  // At most two windows' worth of lines got through; the rest were dropped.
+  auto logged = count("alpha info log log line ");
+  EXPECT_GE(logged, 19);
+  EXPECT_LE(logged, 40);
+  std::this_thread::sleep_for(1100ms);
+  command("alpha", "logsummary");
+  for (int i = 0; i < 500 && count("alpha info stdout alpha logs ok=") == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(count("alpha warn host "), 1);  // "N log lines dropped by the rate limit"
+  std::lock_guard lock(mutex);
+  auto summary = std::find_if(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.starts_with("alpha info stdout alpha logs ok=");
+  });
+  ASSERT_NE(summary, lines.end());
+  int ok = 0, dropped = 0;
+  ASSERT_EQ(std::sscanf(summary->c_str(), "alpha info stdout alpha logs ok=%d dropped=%d", &ok,
+                        &dropped),
+            2);
+  EXPECT_EQ(ok, logged);
+  EXPECT_EQ(ok + dropped, 200);
 }
 
 TEST_F(MessagingTest, SelfIdNamesTheComponent) {

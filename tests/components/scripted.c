@@ -17,6 +17,7 @@ AIRSSYS_DEFINE_ALLOCATOR()
 AIRSSYS_DEFINE_INBOX(256)
 
 static char name[80];
+static int last_log_ok, last_log_dropped;
 
 static int next_word(const char** p, char* out, size_t cap) {
   while (**p == ' ') ++*p;
@@ -85,6 +86,22 @@ static void command(const char* text) {
     printf("%s trapping\n", name);
     fflush(stdout);
     __builtin_trap();
+  } else if (!strcmp(verb, "logs")) {
+    next_word(&p, a, sizeof a);
+    int n = atoi(a), ok = 0, dropped = 0;
+    for (int i = 0; i < n; ++i) {
+      char line[64];
+      int len = snprintf(line, sizeof line, "log line %d", i);
+      if (airssys_log(AIRSSYS_LOG_INFO, line, (uint32_t)len) == AIRSSYS_OK) ++ok;
+      else ++dropped;
+    }
+    char summary[80];
+    int len = snprintf(summary, sizeof summary, "logs ok=%d dropped=%d", ok, dropped);
+    airssys_log(AIRSSYS_LOG_WARN, summary, (uint32_t)len);
+    last_log_ok = ok;
+    last_log_dropped = dropped;
+  } else if (!strcmp(verb, "logsummary")) {
+    printf("%s logs ok=%d dropped=%d\n", name, last_log_ok, last_log_dropped);
   } else if (!strcmp(verb, "whoami")) {
     char small[2];
     printf("%s whoami %s small=%d\n", name, name, airssys_self_id(small, sizeof small));

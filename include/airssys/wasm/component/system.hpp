@@ -28,6 +28,7 @@
 #include "airssys/wasm/actor/supervisor.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/host/context.hpp"
+#include "airssys/wasm/host/log.hpp"
 #include "airssys/wasm/host/messaging.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
@@ -69,6 +70,10 @@ struct ComponentSpec {
   // Where the component's stdout and stderr go (default: the host's).
   host::OutputSink stdout_sink;
   host::OutputSink stderr_sink;
+  // When set, stdout, stderr and airssys.log go here instead, line by line,
+  // tagged and rate-limited (`log_limits`).
+  host::LogSink log_sink;
+  host::LogOptions log_limits;
 };
 
 struct ComponentSystemOptions {

@@ -43,6 +43,7 @@ struct SecurityBinding {
 };
 
 class MessagingPort;
+class ComponentLog;
 class FileTable;
 
 class ComponentContext {
@@ -73,6 +74,11 @@ class ComponentContext {
 
   // The host's key-value store, where the component's own namespace lives;
   // null when the host has none.
+  // Where stdout, stderr and airssys.log lines go, rate-limited; null: the
+  // raw output sinks of WasiOptions.
+  [[nodiscard]] ComponentLog* log() const { return log_; }
+  void set_log(ComponentLog* log) { log_ = log; }
+
   [[nodiscard]] storage::KeyValueStore* kv() const { return kv_; }
   void set_kv(storage::KeyValueStore* store) { kv_ = store; }
 
@@ -89,6 +95,7 @@ class ComponentContext {
   MessagingPort* messaging_ = nullptr;
   std::shared_ptr<FileTable> files_;
   storage::KeyValueStore* kv_ = nullptr;
+  ComponentLog* log_ = nullptr;
 };
 
 }  // namespace airssys::wasm::host
