@@ -100,6 +100,34 @@ int64_t airssys_kv_list(const char* prefix, uint32_t prefix_len, const char* aft
 /* The bytes this component's keys and values take (what the storage quota counts). */
 AIRSSYS_IMPORT("kv_usage") int64_t airssys_kv_usage(void);
 
+/* --- outbound HTTP -------------------------------------------------------- */
+
+/* Written by airssys_http_request: the final status and the full lengths of
+ * the response headers (0 without AIRSSYS_HTTP_HEADERS) and body, also when
+ * the buffer was too small. */
+typedef struct airssys_http_response {
+  int32_t status;
+  uint32_t headers_len;
+  uint32_t body_len;
+} airssys_http_response;
+
+/* flags of airssys_http_request */
+#define AIRSSYS_HTTP_HEADERS 1u /* write the response headers ("Name: value\n") before the body */
+
+/* One HTTP(S) request. `headers` are "Name: value" lines separated by '\n'
+ * (Host, Content-Length and Transfer-Encoding are the host's). Returns the
+ * status (>= 100) of the final response, after redirects to granted hosts;
+ * `buf` gets [headers] + body. AIRSSYS_E_BUFFER when they do not fit: `buf`
+ * holds the first buf_len bytes and `response` the full lengths. Needs
+ * network.connect for the URL's host:port and every redirect target.
+ * timeout_ms 0 means 30 s; at most 60 s. */
+AIRSSYS_IMPORT("http_request")
+int32_t airssys_http_request(const char* method, uint32_t method_len, const char* url,
+                             uint32_t url_len, const char* headers, uint32_t headers_len,
+                             const void* body, uint32_t body_len, void* buf, uint32_t buf_len,
+                             airssys_http_response* response, uint32_t flags,
+                             uint32_t timeout_ms);
+
 /* Log levels for airssys_log. */
 enum {
   AIRSSYS_LOG_TRACE = 0,

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/host/context.hpp"
+#include "airssys/wasm/host/http.hpp"
 #include "airssys/wasm/host/kv.hpp"
 #include "airssys/wasm/host/wasi.hpp"
 
@@ -578,6 +579,7 @@ ComponentSystem::ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOpt
   host::add_messaging(linker_);
   host::add_kv(linker_);
   host::add_log(linker_);
+  host::add_http(linker_);
   if (options_.supervisor.name == "supervisor") options_.supervisor.name = "components";
   auto user_handler = options_.supervisor.on_event;
   options_.supervisor.on_event = [this, user_handler](const actor::SupervisorEvent& event) {
