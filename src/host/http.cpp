@@ -538,9 +538,9 @@ int32_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
     std::memcpy(info->data() + 4, &head_len, 4);
     std::memcpy(info->data() + 8, &body_len, 4);
     const size_t head_copy = std::min<size_t>(head.size(), buf_len);
-    std::memcpy(buf->data(), head.data(), head_copy);
+    if (head_copy != 0) std::memcpy(buf->data(), head.data(), head_copy);
     const size_t body_copy = std::min<size_t>(t.body.size(), buf_len - head_copy);
-    std::memcpy(buf->data() + head_copy, t.body.data(), body_copy);
+    if (body_copy != 0) std::memcpy(buf->data() + head_copy, t.body.data(), body_copy);
     if (total > buf_len) return code(AbiError::Buffer);
     return status32;
   }

@@ -385,14 +385,21 @@ TEST_F(MessagingTest, ShutdownReportsEveryQueuedMessage) {
 }
 
 TEST_F(MessagingTest, LogsAreTaggedAndRateLimited) {
-  std::mutex mutex;
-  std::vector<std::string> lines;
+  // Shared with the sink, which the system may still call while it stops.
+  struct Collected {
+    std::mutex mutex;
+    std::vector<std::string> lines;
+  };
+  auto collected = std::make_shared<Collected>();
+  std::mutex& mutex = collected->mutex;
+  std::vector<std::string>& lines = collected->lines;
   auto s = spec("alpha", {});
   s.log_limits.lines_per_second = 20;
-  s.log_sink = [&](const host::LogLine& line) {
-    std::lock_guard lock(mutex);
-    lines.push_back(fmt::format("{} {} {} {}", line.component, host::log_level_name(line.level),
-                                line.source, line.text));
+  s.log_sink = [collected](const host::LogLine& line) {
+    std::lock_guard lock(collected->mutex);
+    collected->lines.push_back(fmt::format("{} {} {} {}", line.component,
+                                           host::log_level_name(line.level), line.source,
+                                           line.text));
   };
   ASSERT_TRUE(system->start(std::move(s)).has_value());
   auto count = [&](const std::string& prefix) {
