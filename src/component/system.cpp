@@ -58,7 +58,19 @@ class ComponentPort final : public host::MessagingPort {
 class ComponentActor final : public actor::Behavior {
  public:
   ComponentActor(ComponentSystem& system, std::shared_ptr<ComponentSystem::Entry> entry)
-      : system_(system), entry_(std::move(entry)), port_(system, entry_, *this) {}
+      : system_(system), entry_(std::move(entry)), port_(system, entry_, *this) {
+    std::lock_guard lock(system_.live_mutex_);
+    ++system_.live_actors_;
+  }
+  ~ComponentActor() override {
+    // Release the guest first: its host functions may refer to the system.
+    call_.reset();
+    instance_.reset();
+    store_.reset();
+    std::lock_guard lock(system_.live_mutex_);
+    --system_.live_actors_;
+    system_.live_changed_.notify_all();
+  }
 
   Result<actor::StepResult> step(actor::ActorContext& ctx) override;
   void on_stop(actor::ActorContext& ctx, const actor::ExitReason& reason) override;
@@ -598,6 +610,11 @@ ComponentSystem::~ComponentSystem() { stop(); }
 
 void ComponentSystem::stop() {
   if (supervisor_) supervisor_->stop();
+  // Actors refer to this system until they are gone: wait for the last one
+  // to finish its slice and be destroyed by the scheduler.
+  std::unique_lock lock(live_mutex_);
+  live_changed_.wait_for(lock, options_.shutdown_timeout + std::chrono::seconds(10),
+                         [this] { return live_actors_ == 0; });
 }
 
 Result<void> ComponentSystem::start(ComponentSpec spec) {

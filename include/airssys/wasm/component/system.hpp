@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -107,8 +108,9 @@ class ComponentSystem {
 
   // Registers the component and starts it under the system's supervisor.
   [[nodiscard]] Result<void> start(ComponentSpec spec);
-  // Stops every component and the supervisor; queued messages are delivered
-  // or reported to the dead-letter handler.
+  // Stops every component and the supervisor, and waits until every actor of
+  // this system is gone (the scheduler must be running; never call it from
+  // inside an actor); queued messages are reported to the dead-letter handler.
   void stop();
 
   // A message from the host itself (not subject to a sender's grants).
@@ -153,6 +155,9 @@ class ComponentSystem {
   std::unique_ptr<actor::Supervisor> supervisor_;
   std::atomic<uint64_t> correlation_{0};
   engine::Linker linker_;
+  std::mutex live_mutex_;
+  std::condition_variable live_changed_;
+  int live_actors_ = 0;  // ComponentActors alive; guarded by live_mutex_
 };
 
 }  // namespace airssys::wasm::component
