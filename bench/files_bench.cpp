@@ -18,6 +18,8 @@
 // directory).
 
 #include <benchmark/benchmark.h>
+
+#include "bench_support.hpp"
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <stdlib.h>
@@ -239,50 +241,24 @@ BENCHMARK(BM_Read_wasi)->Unit(benchmark::kMillisecond)->UseManualTime();
 struct Measured {
   double mib_per_s = 0;
   double p50_ms = 0;
-  int64_t repetitions = 1;
 };
 
-// The console output as usual; keeps the median (or only) run's counters.
-class SummaryReporter final : public benchmark::ConsoleReporter {
- public:
-  using ConsoleReporter::ConsoleReporter;
+std::optional<Measured> measured(const bench::CounterReporter& reporter, const std::string& name) {
+  const double* rate = reporter.find(name, "MiB_per_s");
+  const double* p50 = reporter.find(name, "p50_ms");
+  if (!rate || !p50) return std::nullopt;
+  return Measured{*rate, *p50};
+}
 
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& run : runs) {
-      if (run.error_occurred) continue;
-      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-      const bool only = run.run_type == Run::RT_Iteration && run.repetitions <= 1;
-      if (!median && !only) continue;
-      auto rate = run.counters.find("MiB_per_s");
-      auto p50 = run.counters.find("p50_ms");
-      if (rate == run.counters.end() || p50 == run.counters.end()) continue;
-      measured_[run.run_name.function_name] = {rate->second.value, p50->second.value,
-                                               run.repetitions};
-    }
-  }
-
-  const Measured* find(const std::string& name) const {
-    auto it = measured_.find(name);
-    return it == measured_.end() ? nullptr : &it->second;
-  }
-  int64_t repetitions() const {
-    return measured_.empty() ? 0 : measured_.begin()->second.repetitions;
-  }
-
- private:
-  std::map<std::string, Measured> measured_;
-};
-
-void print_summary(const SummaryReporter& reporter) {
+void print_summary(const bench::CounterReporter& reporter) {
   const int64_t reps = reporter.repetitions();
   fmt::print(
       "\nSummary: reads of a {} MiB file in {} KiB chunks (page cache), median read, {}; "
       "ratios against the native read in this run\n",
       kFileBytes / (1024 * 1024), kChunkBytes / 1024,
       reps > 1 ? fmt::format("medians of {} repetitions", reps) : "one run");
-  const Measured* base = reporter.find("BM_Read_native");
-  const Measured* wasi = reporter.find("BM_Read_wasi");
+  const auto base = measured(reporter, "BM_Read_native");
+  const auto wasi = measured(reporter, "BM_Read_wasi");
   if (!base && !wasi) return;
   fmt::print("  {:<26} {:>12} {:>12}   {:>16}\n", "", "MiB/s", "time", "throughput ratio");
   if (base) {
@@ -311,7 +287,7 @@ int main(int argc, char** argv) {
     host::g_fixtures.reset();
     return 1;
   }
-  host::SummaryReporter reporter(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_ColorTabular
+  airssys::wasm::bench::CounterReporter reporter(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_ColorTabular
                                                        : benchmark::ConsoleReporter::OO_Tabular);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   host::print_summary(reporter);

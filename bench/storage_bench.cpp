@@ -16,6 +16,8 @@
 // directory); set durability is the file system's fsync.
 
 #include <benchmark/benchmark.h>
+
+#include "bench_support.hpp"
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -294,41 +296,14 @@ BENCHMARK_CAPTURE(BM_Set, store_normal, Target::Store, Durability::Normal)
 struct Measured {
   double p50 = 0;
   double p99 = 0;
-  int64_t repetitions = 1;
 };
 
-// The console output as usual; keeps the median (or only) run's percentiles.
-class SummaryReporter final : public benchmark::ConsoleReporter {
- public:
-  using ConsoleReporter::ConsoleReporter;
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& run : runs) {
-      if (run.error_occurred) continue;
-      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-      const bool only = run.run_type == Run::RT_Iteration && run.repetitions <= 1;
-      if (!median && !only) continue;
-      auto p50 = run.counters.find("p50_ns");
-      auto p99 = run.counters.find("p99_ns");
-      if (p50 == run.counters.end() || p99 == run.counters.end()) continue;
-      std::string name = run.run_name.function_name;
-      if (!run.run_name.args.empty()) name += "/" + run.run_name.args;
-      measured_[name] = {p50->second.value, p99->second.value, run.repetitions};
-    }
-  }
-
-  const Measured* find(const std::string& name) const {
-    auto it = measured_.find(name);
-    return it == measured_.end() ? nullptr : &it->second;
-  }
-  int64_t repetitions() const {
-    return measured_.empty() ? 0 : measured_.begin()->second.repetitions;
-  }
-
- private:
-  std::map<std::string, Measured> measured_;
-};
+std::optional<Measured> measured(const bench::CounterReporter& reporter, const std::string& name) {
+  const double* p50 = reporter.find(name, "p50_ns");
+  const double* p99 = reporter.find(name, "p99_ns");
+  if (!p50 || !p99) return std::nullopt;
+  return Measured{*p50, *p99};
+}
 
 std::string format_ns(double ns) {
   if (ns >= 1e6) return fmt::format("{:.2f} ms", ns / 1e6);
@@ -336,7 +311,7 @@ std::string format_ns(double ns) {
   return fmt::format("{:.0f} ns", ns);
 }
 
-void print_summary(const SummaryReporter& reporter) {
+void print_summary(const bench::CounterReporter& reporter) {
   const int64_t reps = reporter.repetitions();
   fmt::print("\nSummary: single operations, {}; ratios against direct SQLite in this run\n",
              reps > 1 ? fmt::format("medians of {} repetitions", reps) : "one run");
@@ -353,8 +328,8 @@ void print_summary(const SummaryReporter& reporter) {
        "BM_Set/store_normal"},
   };
   for (const auto& p : pairs) {
-    const Measured* base = reporter.find(p.baseline);
-    const Measured* m = reporter.find(p.store);
+    const auto base = measured(reporter, p.baseline);
+    const auto m = measured(reporter, p.store);
     if (!base && !m) continue;
     fmt::print("\n{}\n  {:<16} {:>10} {:>10}   {:>12} {:>12}\n", p.title, "", "median", "p99",
                "median ratio", "p99 ratio");
@@ -386,7 +361,7 @@ int main(int argc, char** argv) {
     storage::g_fixtures.reset();
     return 1;
   }
-  storage::SummaryReporter reporter(isatty(STDOUT_FILENO)
+  airssys::wasm::bench::CounterReporter reporter(isatty(STDOUT_FILENO)
                                         ? benchmark::ConsoleReporter::OO_ColorTabular
                                         : benchmark::ConsoleReporter::OO_Tabular);
   benchmark::RunSpecifiedBenchmarks(&reporter);
