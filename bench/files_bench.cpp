@@ -210,7 +210,7 @@ void BM_Read_wasi(benchmark::State& state) {
     wasi.args = {"reader", fx().file.string(), std::to_string(kChunkBytes)};
     std::string output;
     wasi.stdout_sink = [&](std::span<const uint8_t> b) { output.append(b.begin(), b.end()); };
-    ComponentContext context(std::move(wasi), SecurityBinding{fx().security, nullptr, nullptr, {}});
+    ComponentContext context(std::move(wasi), SecurityBinding{fx().security, nullptr, nullptr, {}, nullptr});
     engine::InstanceOptions options;
     options.user_data = &context;
     auto store = fx().engine->new_store();

@@ -13,6 +13,8 @@ const char* step_result_name(StepResult result) {
       return "idle";
     case StepResult::Stop:
       return "stop";
+    case StepResult::Sleep:
+      return "sleep";
   }
   return "unknown";
 }

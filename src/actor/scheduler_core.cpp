@@ -95,7 +95,7 @@ Result<void> SchedulerCore::send(Envelope&& envelope) {
                       fmt::format("no actor at {}", envelope.target.to_string()));
   }
   AIRSSYS_TRY(cell->mailbox.push(std::move(envelope)));
-  if (cell->state == CellState::Waiting) make_ready(cell);
+  if (cell->state == CellState::Waiting) make_ready(cell);  // a sleeper sleeps on
   return {};
 }
 
@@ -108,7 +108,7 @@ Result<void> SchedulerCore::stop(const Address& address, StopMode mode) {
   // Immediate overrides Drain, never the other way round.
   if (!cell->stop || mode == StopMode::Immediate) cell->stop = mode;
   cell->mailbox.close();
-  if (cell->state == CellState::Waiting) make_ready(cell);
+  if (cell->state == CellState::Waiting || cell->state == CellState::Sleeping) make_ready(cell);
   return {};
 }
 
@@ -139,23 +139,34 @@ void SchedulerCore::run_cell(Lock& lock, std::shared_ptr<Cell> cell) {
     return;
   }
   lock.unlock();
+  Duration sleep = Duration::zero();
   Result<StepResult> result = [&] {
     ActorContext ctx(owner_, cell->mailbox, cell->address);
-    return invoke_step(*cell->behavior, ctx);
+    auto r = invoke_step(*cell->behavior, ctx);
+    sleep = ctx.sleep_delay();
+    return r;
   }();
   lock.lock();
-  if (auto exit = after_step(cell, std::move(result))) {
+  if (auto exit = after_step(cell, std::move(result), sleep)) {
     retire(*cell);
     finish(lock, cell, std::move(*exit));
   }
 }
 
 std::optional<ExitReason> SchedulerCore::after_step(const std::shared_ptr<Cell>& cell,
-                                                    Result<StepResult> result) {
+                                                    Result<StepResult> result,
+                                                    Duration sleep) {
   if (!result) return ExitReason{ExitKind::Failed, std::move(result).error()};
   if (*result == StepResult::Stop) return ExitReason{ExitKind::Normal, std::nullopt};
   if (cell->stop == StopMode::Immediate) return ExitReason{ExitKind::Stopped, std::nullopt};
-  if (*result == StepResult::Yield) {
+  if (*result == StepResult::Sleep && sleep > Duration::zero() && !cell->stop && accepting_) {
+    cell->yielded = true;
+    cell->state = CellState::Sleeping;
+    std::weak_ptr<Cell> weak = cell;
+    schedule_locked(sleep, Timer{[this, weak] { wake(weak); }, std::nullopt});
+    return std::nullopt;
+  }
+  if (*result == StepResult::Yield || *result == StepResult::Sleep) {
     cell->yielded = true;
     make_ready(cell);
     return std::nullopt;
@@ -228,6 +239,23 @@ TimePoint SchedulerCore::now() const {
   return Clock::now();
 }
 
+void SchedulerCore::wake(const std::weak_ptr<Cell>& weak) {
+  Lock lock(mutex_);
+  auto cell = weak.lock();
+  if (cell && cell->state == CellState::Sleeping) make_ready(cell);
+}
+
+TimerId SchedulerCore::schedule_locked(Duration delay, Timer timer) {
+  TimerId id = next_timer_++;
+  TimePoint deadline = now() + std::max(delay, Duration::zero());
+  TimerKey key{deadline, id};
+  bool earliest = timers_.empty() || key < timers_.begin()->first;
+  timers_.emplace(key, std::move(timer));
+  timer_deadlines_.emplace(id, deadline);
+  if (earliest) timer_cv_.notify_one();
+  return id;
+}
+
 TimerId SchedulerCore::schedule(Duration delay, Timer timer) {
   Lock lock(mutex_);
   if (!accepting_) {
@@ -241,14 +269,7 @@ TimerId SchedulerCore::schedule(Duration delay, Timer timer) {
     }
     return 0;
   }
-  TimerId id = next_timer_++;
-  TimePoint deadline = now() + std::max(delay, Duration::zero());
-  TimerKey key{deadline, id};
-  bool earliest = timers_.empty() || key < timers_.begin()->first;
-  timers_.emplace(key, std::move(timer));
-  timer_deadlines_.emplace(id, deadline);
-  if (earliest) timer_cv_.notify_one();
-  return id;
+  return schedule_locked(delay, std::move(timer));
 }
 
 bool SchedulerCore::cancel(TimerId timer) {
@@ -365,7 +386,9 @@ void SchedulerCore::begin_shutdown() {
     for (auto& [id, cell] : cells_) {
       cell->stop = StopMode::Immediate;
       cell->mailbox.close();
-      if (cell->state == CellState::Waiting) make_ready(cell);
+      if (cell->state == CellState::Waiting || cell->state == CellState::Sleeping) {
+        make_ready(cell);
+      }
     }
   }
   report(std::move(letters));

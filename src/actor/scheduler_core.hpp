@@ -31,6 +31,7 @@ enum class CellState : uint8_t {
   Queued,   // in the run queue
   Running,  // a worker runs its slice or finishes it
   Waiting,  // Idle with an empty mailbox; a message makes it Queued
+  Sleeping, // returned Sleep; its timer (or a stop request) makes it Queued
   Done,     // finished; no longer in the registry
 };
 
@@ -106,7 +107,11 @@ class SchedulerCore {
   // Lock held on entry and on return; released while the behaviour runs.
   void run_cell(Lock& lock, std::shared_ptr<Cell> cell);
   [[nodiscard]] std::optional<ExitReason> after_step(const std::shared_ptr<Cell>& cell,
-                                                     Result<StepResult> result);
+                                                     Result<StepResult> result, Duration sleep);
+  // Makes a sleeping actor ready again (its sleep timer fired).
+  void wake(const std::weak_ptr<Cell>& cell);
+  // schedule() with the lock already held.
+  TimerId schedule_locked(Duration delay, Timer timer);
   void retire(Cell& cell);
   void finish(Lock& lock, const std::shared_ptr<Cell>& cell, ExitReason reason);
   void fire(Timer timer);

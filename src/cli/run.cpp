@@ -45,7 +45,7 @@ int run_component(const RunOptions& options) {
   wasi.args.insert(wasi.args.end(), options.args.begin(), options.args.end());
   if (admitted->manifest) wasi.env = security::manifest_environment(*admitted->manifest);
   host::SecurityBinding binding{admission.context, &policy, audit.get(),
-                                admission.signer_key_id};
+                                admission.signer_key_id, nullptr};
   host::ComponentContext context(std::move(wasi), std::move(binding));
 
   engine::InstanceOptions instance_options;

@@ -74,6 +74,7 @@ class ComponentActor final : public actor::Behavior {
 
   Result<actor::StepResult> step(actor::ActorContext& ctx) override;
   void on_stop(actor::ActorContext& ctx, const actor::ExitReason& reason) override;
+  void on_memory_grow(const engine::MemoryGrowEvent& event);
 
   // Called by the port, on this actor's own step.
   void expect_reply(uint64_t correlation, actor::TimerId timer) { awaiting_[correlation] = timer; }
@@ -85,11 +86,16 @@ class ComponentActor final : public actor::Behavior {
     return address;
   }
   const actor::Address& self() const { return self_; }
+  // The component's host context; exists whenever the guest runs.
+  host::ComponentContext& context() { return *context_; }
 
  private:
   enum class Stage { None, Initialize, Init, Alloc, Handle, Dealloc, Shutdown };
 
   Result<void> create();
+  void account_cpu();
+  actor::StepResult throttle(actor::ActorContext& ctx);
+  int64_t window_of_throttle() const;
   Result<void> begin(std::string_view export_name, std::vector<engine::Value> args, Stage stage,
                      uint64_t fuel);
   Result<void> after(Stage stage, std::span<const engine::Value> results);
@@ -109,6 +115,8 @@ class ComponentActor final : public actor::Behavior {
   std::unique_ptr<engine::Store> store_;
   std::shared_ptr<engine::Instance> instance_;
   std::unique_ptr<engine::Call> call_;
+  uint64_t fuel_seen_ = 0;  // of call_, already counted as CPU time
+  std::optional<int64_t> throttled_window_;  // the last window a throttle was audited in
   Stage stage_ = Stage::None;
   bool created_ = false;
   bool ready_ = false;
@@ -146,11 +154,8 @@ AbiError ComponentPort::deliver(std::string_view target, actor::Envelope envelop
       return AbiError::Denied;
     }
   }
-  if (!system_.admit_rate(*self_)) {
-    system_.audit(*self_, what, target, AuditResult::Denied, DecisionLayer::Quota,
-                  fmt::format("message rate over {} per second",
-                              self_->spec.security->quotas().messages_per_second));
-    return AbiError::Quota;
+  if (!actor_.context().consume_quota(what, target, security::QuotaKind::MessageRate, 1)) {
+    return AbiError::Quota;  // audited with the usage, the request and the limit
   }
   envelope.sender = actor_.self();
   envelope.target = actor::Address::named(std::string(target));
@@ -211,10 +216,8 @@ AbiError ComponentPort::reply(uint64_t correlation_id, std::span<const uint8_t> 
 
 int32_t ComponentPort::publish(std::string_view topic, std::span<const uint8_t> payload) {
   if (!security::is_valid_topic(topic)) return static_cast<int32_t>(AbiError::Invalid);
-  if (!system_.admit_rate(*self_)) {
-    system_.audit(*self_, "messaging.publish", topic, AuditResult::Denied, DecisionLayer::Quota,
-                  fmt::format("message rate over {} per second",
-                              self_->spec.security->quotas().messages_per_second));
+  if (!actor_.context().consume_quota("messaging.publish", topic,
+                                      security::QuotaKind::MessageRate, 1)) {
     return static_cast<int32_t>(AbiError::Quota);
   }
   std::vector<std::string> targets;
@@ -286,7 +289,7 @@ Result<void> ComponentActor::create() {
   wasi.stdout_sink = spec.stdout_sink;
   wasi.stderr_sink = spec.stderr_sink;
   host::SecurityBinding binding{spec.security, system_.options_.policy, system_.options_.audit,
-                                spec.signer_key_id};
+                                spec.signer_key_id, entry_->quota};
   context_ = std::make_unique<host::ComponentContext>(std::move(wasi), std::move(binding));
   context_->set_messaging(&port_);
   if (spec.log_sink) {
@@ -304,11 +307,66 @@ Result<void> ComponentActor::create() {
   engine::InstanceOptions options;
   options.limits.max_memory_bytes = spec.security->quotas().memory_bytes;
   options.user_data = context_.get();
+  options.on_memory_grow = [this](const engine::MemoryGrowEvent& e) { on_memory_grow(e); };
   store_ = system_.options_.engine->new_store();
   auto instance = store_->instantiate(*spec.module, system_.linker_, options);
   if (!instance) return std::unexpected(instance.error());
   instance_ = std::move(*instance);
+  entry_->quota->set_used(security::QuotaKind::Memory, instance_->memory_bytes());
+  context_->report_quota(security::QuotaKind::Memory);
   return {};
+}
+
+// Memory is the instance's current linear memory. A growth past the memory
+// quota is refused by the engine (the guest sees -1, as the specification
+// allows, and may carry on); here it is audited with the numbers.
+void ComponentActor::on_memory_grow(const engine::MemoryGrowEvent& e) {
+  auto& tracker = *entry_->quota;
+  tracker.set_used(security::QuotaKind::Memory, e.granted ? e.requested_bytes : e.old_bytes);
+  if (!e.granted && e.requested_bytes > tracker.limits().memory_bytes) {
+    security::QuotaError refused{security::QuotaKind::Memory, e.old_bytes,
+                                 e.requested_bytes - e.old_bytes, tracker.limits().memory_bytes};
+    context_->audit("memory.grow", fmt::format("{} bytes", e.requested_bytes),
+                    AuditResult::Denied, DecisionLayer::Quota, refused.to_string());
+  }
+  context_->report_quota(security::QuotaKind::Memory);
+}
+
+// CPU time: the fuel the guest burned since the last look, converted by the
+// system's calibration (microseconds, rounded up so that no slice is free).
+void ComponentActor::account_cpu() {
+  if (!call_) return;
+  const uint64_t fuel = call_->fuel_used();
+  const uint64_t burned = fuel - std::min(fuel, fuel_seen_);
+  fuel_seen_ = fuel;
+  if (burned == 0) return;
+  const uint64_t per_ms = std::max<uint64_t>(system_.options_.fuel_per_cpu_ms, 1);
+  const uint64_t micros = (burned * 1000 + per_ms - 1) / per_ms;
+  entry_->quota->record(security::QuotaKind::CpuTime, micros);
+  context_->report_quota(security::QuotaKind::CpuTime);
+}
+
+// Over its CPU time in this window: no slice until the next window. The
+// component is not stopped and loses nothing; its messages wait in order.
+actor::StepResult ComponentActor::throttle(actor::ActorContext& ctx) {
+  auto& tracker = *entry_->quota;
+  const auto wait = tracker.until_next_window() + std::chrono::milliseconds(1);
+  if (!throttled_window_ || *throttled_window_ != window_of_throttle()) {
+    throttled_window_ = window_of_throttle();
+    auto usage = tracker.usage(security::QuotaKind::CpuTime);
+    context_->audit("cpu.time", entry_->spec.name, AuditResult::Denied, DecisionLayer::Quota,
+                    fmt::format("throttled for {} ms: {} us of CPU time used in this second, "
+                                "limit {} us",
+                                std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(),
+                                usage.used, usage.limit));
+  }
+  system_.count_throttled(entry_->spec.name);
+  ctx.sleep_for(wait);
+  return actor::StepResult::Sleep;
+}
+
+int64_t ComponentActor::window_of_throttle() const {
+  return security::quota_clock_now() / 1'000'000'000;
 }
 
 Result<void> ComponentActor::begin(std::string_view export_name, std::vector<engine::Value> args,
@@ -319,6 +377,7 @@ Result<void> ComponentActor::begin(std::string_view export_name, std::vector<eng
   auto call = instance_->start_call(export_name, args, options);
   if (!call) return std::unexpected(call.error());
   call_ = std::move(*call);
+  fuel_seen_ = 0;
   stage_ = stage;
   return {};
 }
@@ -529,6 +588,10 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
       return std::unexpected(ok.error());
     }
   }
+  // Over the CPU-time quota with work to do: wait for the next window.
+  if ((call_ || ctx.pending() > 0) && entry_->quota->exhausted(security::QuotaKind::CpuTime)) {
+    return throttle(ctx);
+  }
   if (!call_) {
     if (!ready_) return actor::StepResult::Yield;
     auto envelope = ctx.receive();
@@ -540,6 +603,7 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
     if (!call_) return ctx.pending() > 0 ? actor::StepResult::Yield : actor::StepResult::Idle;
   }
   auto state = call_->resume();
+  account_cpu();
   if (!state) {
     Error error = state.error();
     error.message = fmt::format("component '{}': {}", spec.name, error.message);
@@ -630,6 +694,7 @@ Result<void> ComponentSystem::start(ComponentSpec spec) {
   }
   auto entry = std::make_shared<Entry>();
   entry->spec = std::move(spec);
+  entry->quota = std::make_shared<security::QuotaTracker>(entry->spec.security->quotas());
   const std::string name = entry->spec.name;
   {
     std::lock_guard lock(mutex_);
@@ -681,24 +746,6 @@ std::shared_ptr<ComponentSystem::Entry> ComponentSystem::find(std::string_view n
   return it == entries_.end() ? nullptr : it->second;
 }
 
-bool ComponentSystem::admit_rate(Entry& sender) {
-  const uint64_t limit = sender.spec.security->quotas().messages_per_second;
-  const int64_t window = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::steady_clock::now().time_since_epoch())
-                             .count();
-  int64_t seen = sender.rate_window.load(std::memory_order_acquire);
-  if (seen != window &&
-      sender.rate_window.compare_exchange_strong(seen, window, std::memory_order_acq_rel)) {
-    sender.rate_count.store(0, std::memory_order_release);
-  }
-  uint64_t count = sender.rate_count.fetch_add(1, std::memory_order_acq_rel);
-  if (count >= limit) {
-    sender.rate_count.fetch_sub(1, std::memory_order_acq_rel);
-    return false;
-  }
-  return true;
-}
-
 void ComponentSystem::audit(const Entry& who, std::string_view permission,
                             std::string_view resource, AuditResult result, DecisionLayer layer,
                             std::string_view reason) const {
@@ -733,7 +780,15 @@ std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) co
   std::lock_guard lock(mutex_);
   auto it = entries_.find(std::string(name));
   if (it == entries_.end()) return std::nullopt;
-  return it->second->status;
+  ComponentStatus status = it->second->status;
+  status.quotas = it->second->quota->snapshot();
+  return status;
+}
+
+void ComponentSystem::count_throttled(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(std::string(name));
+  if (it != entries_.end()) ++it->second->status.throttled;
 }
 
 std::vector<std::string> ComponentSystem::names() const {

@@ -204,6 +204,7 @@ class ModuleImpl final : public Module, public std::enable_shared_from_this<Modu
   std::unordered_map<std::string, uint32_t> export_index_;
   std::vector<std::string> func_names_;  // by original function index
   uint32_t fuel_import_index_ = 0;
+  uint32_t reserved_func_imports_ = 1;  // fuel function (+ memory_grow)
 
   std::string_view name() const override { return name_; }
   const std::vector<ImportInfo>& imports() const override { return imports_; }
@@ -211,7 +212,9 @@ class ModuleImpl final : public Module, public std::enable_shared_from_this<Modu
 
   // "module!name" for a function index of the metered module.
   std::string frame_name(uint32_t metered_index) const {
-    uint32_t original = metered_index > fuel_import_index_ ? metered_index - 1 : metered_index;
+    uint32_t original = metered_index >= fuel_import_index_ + reserved_func_imports_
+                            ? metered_index - reserved_func_imports_
+                            : metered_index;
     if (original < func_names_.size() && !func_names_[original].empty()) {
       return fmt::format("{}!{}", name_, func_names_[original]);
     }
@@ -233,6 +236,7 @@ class StoreState {
   wi::Store store{engine_features()};
   wi::Global::Ptr fuel_global;
   wi::HostFunc::Ptr fuel_func;
+  wi::HostFunc::Ptr grow_func;
   ExecState* active = nullptr;
   InstanceImpl* instantiating = nullptr;
   std::optional<Error> pending;  // a typed error raised inside the guest's call
@@ -257,6 +261,7 @@ class StoreState {
   }
 
   wabt::Result on_fuel_exhausted(wi::Thread& thread, wi::Trap::Ptr* out_trap);
+  wabt::Result on_memory_grow(wi::Thread& thread, const wi::Values& params, wi::Values& results);
 
   wabt::Result raise(wi::Thread& thread, Error error, wi::Trap::Ptr* out_trap);
 
@@ -293,6 +298,12 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   InstanceImpl(std::shared_ptr<StoreState> state, std::shared_ptr<const ModuleImpl> module,
                void* user_data)
       : state_(std::move(state)), module_(std::move(module)), user_data_(user_data) {}
+  InstanceImpl(std::shared_ptr<StoreState> state, std::shared_ptr<const ModuleImpl> module,
+               void* user_data, MemoryGrowHook on_grow)
+      : state_(std::move(state)),
+        module_(std::move(module)),
+        user_data_(user_data),
+        on_grow_(std::move(on_grow)) {}
 
   const Module& module() const override { return *module_; }
   Result<std::vector<Value>> call(std::string_view export_name, std::span<const Value> args,
@@ -341,6 +352,7 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   std::shared_ptr<StoreState> state_;
   std::shared_ptr<const ModuleImpl> module_;
   void* user_data_;
+  MemoryGrowHook on_grow_;
   wi::Instance::Ptr instance_;
   wi::Memory* memory_ = nullptr;
   uint64_t fuel_used_ = 0;
@@ -410,6 +422,39 @@ StoreState::StoreState() {
       [this](wi::Thread& thread, const wi::Values&, wi::Values&, wi::Trap::Ptr* out_trap) {
         return on_fuel_exhausted(thread, out_trap);
       });
+  grow_func = wi::HostFunc::New(
+      store, wi::FuncType({wabt::Type::I32}, {wabt::Type::I32}),
+      [this](wi::Thread& thread, const wi::Values& params, wi::Values& results,
+             wi::Trap::Ptr*) { return on_memory_grow(thread, params, results); });
+}
+
+// memory.grow of memory 0, exactly as the instruction does it, then the
+// embedder's hook with the outcome.
+wabt::Result StoreState::on_memory_grow(wi::Thread& thread, const wi::Values& params,
+                                        wi::Values& results) {
+  wi::Instance* caller = thread.GetCallerInstance();
+  results.resize(1);
+  if (!caller || caller->memories().empty()) {
+    results[0] = wi::Value::Make(wi::s32{-1});
+    return wabt::Result::Ok;
+  }
+  auto memory = store.UnsafeGet<wi::Memory>(caller->memories()[0]);
+  const uint64_t old_pages = memory->PageSize();
+  const uint32_t delta = params[0].Get<wi::u32>();
+  const bool granted = wabt::Succeeded(memory->Grow(delta));
+  results[0] = granted ? wi::Value::Make(static_cast<wi::u32>(old_pages))
+                       : wi::Value::Make(wi::s32{-1});
+  InstanceImpl* owner = instance_of(caller);
+  if (owner && owner->on_grow_) {
+    const auto& limits = memory->type().limits;
+    MemoryGrowEvent event;
+    event.old_bytes = old_pages * kWasmPageSize;
+    event.requested_bytes = (old_pages + delta) * kWasmPageSize;
+    event.limit_bytes = (limits.has_max ? limits.max : uint64_t{65536}) * kWasmPageSize;
+    event.granted = granted;
+    owner->on_grow_(event);
+  }
+  return wabt::Result::Ok;
 }
 
 InstanceImpl* StoreState::instance_of(wi::Instance* instance) const {
@@ -701,6 +746,7 @@ Result<wi::Ref> StoreImpl::resolve(const wi::ImportType& import, const Linker& l
   auto& store = state_->store;
   if (import.module == kReservedModule) {
     if (import.name == detail::kFuelGlobalName) return state_->fuel_global.ref();
+    if (import.name == detail::kMemoryGrowName) return state_->grow_func.ref();
     return state_->fuel_func.ref();
   }
   if (const Instance* provider = linker.find_instance(import.module)) {
@@ -853,7 +899,7 @@ Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
   }
 
   auto instance = std::make_shared<InstanceImpl>(state_, impl_module->shared_from_this(),
-                                                 options.user_data);
+                                                 options.user_data, options.on_memory_grow);
   ExecState exec;
   exec.budget = options.start_fuel;
   state.active = &exec;
@@ -955,6 +1001,7 @@ Result<std::shared_ptr<const Module>> InterpEngine::load_checked(std::span<const
   auto metered = detail::add_metering(bytes, features_);
   if (!metered) return std::unexpected(metered.error());
   module->fuel_import_index_ = metered->fuel_import_index;
+  module->reserved_func_imports_ = metered->reserved_func_imports;
   if (wabt::Failed(wi::ReadBinaryInterp(name, metered->bytes.data(), metered->bytes.size(),
                                         options, &errors, &module->desc_))) {
     return make_error(ErrorCode::InternalError,

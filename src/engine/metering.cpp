@@ -22,6 +22,7 @@ namespace {
 constexpr const char* kFuelGlobalVar = "$airssys.fuel";
 constexpr const char* kFuelFuncVar = "$airssys.fuel_exhausted";
 constexpr const char* kStackProbeVar = "$airssys.stack_probe";
+constexpr const char* kMemoryGrowVar = "$airssys.memory_grow";
 
 // Collects the function names of the name section, by function index.
 class NameCollector : public wabt::BinaryReaderNop {
@@ -75,7 +76,10 @@ uint64_t region_cost(const wabt::ExprList& exprs) {
 
 class Instrumenter {
  public:
+  explicit Instrumenter(const wabt::Module& module) : module_(module) {}
+
   uint32_t sites = 0;
+  uint32_t grows = 0;   // memory.grow instructions routed through the host
   bool probes = false;  // whether a call to the stack probe was inserted
 
   // global.get $fuel; i64.const cost; i64.sub; global.set $fuel;
@@ -110,6 +114,16 @@ class Instrumenter {
                             std::make_unique<wabt::CallExpr>(wabt::Var(kStackProbeVar, {})));
           probes = true;
           break;
+        case wabt::ExprType::MemoryGrow:
+          // memory.grow of the first 32-bit memory becomes a call of the
+          // engine's grow function: same operand, same result, and the
+          // embedder learns of every growth and every refusal.
+          if (routes_grow(*wabt::cast<wabt::MemoryGrowExpr>(&expr))) {
+            it = exprs.insert(exprs.erase(it),
+                              std::make_unique<wabt::CallExpr>(wabt::Var(kMemoryGrowVar, {})));
+            ++grows;
+          }
+          break;
         case wabt::ExprType::Block:
           visit(wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
           break;
@@ -143,21 +157,37 @@ class Instrumenter {
     visit(func.exprs);
     prepend_check(func.exprs, cost);
   }
+
+ private:
+  bool routes_grow(const wabt::MemoryGrowExpr& expr) const {
+    wabt::Index index = module_.GetMemoryIndex(expr.memidx);
+    return index == 0 && !module_.memories.empty() && !module_.memories[0]->page_limits.is_64;
+  }
+
+  const wabt::Module& module_;
 };
 
 std::string format_errors(const wabt::Errors& errors) {
   return wabt::FormatErrorsToString(errors, wabt::Location::Type::Binary);
 }
 
-wabt::Index find_or_add_empty_func_type(wabt::Module& module) {
+wabt::Index find_or_add_func_type(wabt::Module& module, const wabt::TypeVector& params,
+                                  const wabt::TypeVector& results) {
   for (wabt::Index i = 0; i < module.types.size(); ++i) {
     auto* type = wabt::dyn_cast<wabt::FuncType>(module.types[i]);
-    if (type && type->sig.param_types.empty() && type->sig.result_types.empty()) return i;
+    if (type && type->sig.param_types == params && type->sig.result_types == results) return i;
   }
   auto field = std::make_unique<wabt::TypeModuleField>();
-  field->type = std::make_unique<wabt::FuncType>();
+  auto type = std::make_unique<wabt::FuncType>();
+  type->sig.param_types = params;
+  type->sig.result_types = results;
+  field->type = std::move(type);
   module.AppendField(std::move(field));
   return static_cast<wabt::Index>(module.types.size() - 1);
+}
+
+wabt::Index find_or_add_empty_func_type(wabt::Module& module) {
+  return find_or_add_func_type(module, {}, {});
 }
 
 template <class T>
@@ -240,11 +270,30 @@ Result<MeteredModule> add_metering(std::span<const uint8_t> original,
   rebind(module.func_bindings, module.funcs);
   rebind(module.global_bindings, module.globals);
 
-  Instrumenter instrumenter;
+  Instrumenter instrumenter(module);
   for (wabt::Index i = module.num_func_imports; i < module.funcs.size(); ++i) {
     instrumenter.instrument(*module.funcs[i]);
   }
   out.metering_sites = instrumenter.sites;
+  out.grow_sites = instrumenter.grows;
+  if (instrumenter.grows > 0) {
+    // Right after the fuel function; every reference is by name, so the
+    // functions after it move without harm.
+    wabt::Index grow_type = find_or_add_func_type(module, {wabt::Type::I32}, {wabt::Type::I32});
+    auto grow_import = std::make_unique<wabt::FuncImport>(kMemoryGrowVar);
+    grow_import->module_name = std::string(kReservedModule);
+    grow_import->field_name = kMemoryGrowName;
+    grow_import->func.decl.has_func_type = true;
+    grow_import->func.decl.type_var = wabt::Var(grow_type, {});
+    grow_import->func.decl.sig.param_types = {wabt::Type::I32};
+    grow_import->func.decl.sig.result_types = {wabt::Type::I32};
+    module.funcs.insert(module.funcs.begin() + module.num_func_imports, &grow_import->func);
+    ++module.num_func_imports;
+    ++out.reserved_func_imports;
+    module.imports.push_back(grow_import.get());
+    module.fields.push_back(std::make_unique<wabt::ImportModuleField>(std::move(grow_import)));
+    rebind(module.func_bindings, module.funcs);
+  }
   if (instrumenter.probes) {
     // Appended after every other function, so no index moves.
     auto probe = std::make_unique<wabt::FuncModuleField>(wabt::Location(), kStackProbeVar);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/host/files.hpp"
+#include "airssys/wasm/storage/kv.hpp"
 
 namespace airssys::wasm::host {
 namespace {
@@ -66,34 +67,127 @@ void ComponentContext::audit(std::string_view permission, std::string_view resou
   security_.audit->record(std::move(r));
 }
 
-Result<void> ComponentContext::authorize(security::Permission permission,
-                                         std::string_view resource) const {
-  using security::AuditResult;
+ComponentContext::ComponentContext(WasiOptions wasi, SecurityBinding security)
+    : wasi_(std::move(wasi)), security_(std::move(security)) {
+  // A context without a tracker of its own gets one for its lifetime; a
+  // supervisor hands the same tracker to every restart instead.
+  if (!security_.quota && security_.context) {
+    security_.quota = std::make_shared<security::QuotaTracker>(security_.context->quotas());
+  }
+}
+
+std::optional<ComponentContext::Denial> ComponentContext::decide(security::Permission permission,
+                                                                 std::string_view resource,
+                                                                 std::string* granted_reason) const {
   using security::DecisionLayer;
   const auto& ctx = security_.context;
-  const auto name = security::permission_name(permission);
-  auto deny = [&](DecisionLayer layer, std::string_view reason) -> Result<void> {
-    audit(name, resource, AuditResult::Denied, layer, reason);
-    return make_error(ErrorCode::CapabilityDenied,
-                      fmt::format("{} {} denied by {}: {}", name, resource,
-                                  security::decision_layer_name(layer), reason));
-  };
-  if (!ctx) return deny(DecisionLayer::Component, "no security context");
+  if (!ctx) return Denial{DecisionLayer::Component, "no security context"};
   auto decision = ctx->check(permission, resource);
-  if (!decision.granted) return deny(DecisionLayer::Component, decision.reason_text());
+  if (!decision.granted) return Denial{DecisionLayer::Component, std::string(decision.reason_text())};
   if (security_.policy) {
     security::PolicySubject subject{ctx->component_id(), std::nullopt};
     if (security_.signer_key_id) subject.signer_key_id = *security_.signer_key_id;
     auto verdict = security_.policy->check(subject, permission, resource);
     if (!verdict.allowed) {
-      std::string reason =
-          verdict.rule ? fmt::format("rule '{}': {}", verdict.rule->name, verdict.reason)
-                       : std::string(verdict.reason);
-      return deny(DecisionLayer::HostPolicy, reason);
+      return Denial{DecisionLayer::HostPolicy,
+                    verdict.rule ? fmt::format("rule '{}': {}", verdict.rule->name, verdict.reason)
+                                 : std::string(verdict.reason)};
     }
   }
-  audit(name, resource, AuditResult::Granted, DecisionLayer::Component, decision.reason_text());
+  if (granted_reason) *granted_reason = std::string(decision.reason_text());
+  return std::nullopt;
+}
+
+Result<void> ComponentContext::deny(security::Permission permission, std::string_view resource,
+                                    const Denial& denial) const {
+  const auto name = security::permission_name(permission);
+  audit(name, resource, security::AuditResult::Denied, denial.layer, denial.reason);
+  return make_error(ErrorCode::CapabilityDenied,
+                    fmt::format("{} {} denied by {}: {}", name, resource,
+                                security::decision_layer_name(denial.layer), denial.reason));
+}
+
+Result<void> ComponentContext::authorize(security::Permission permission,
+                                         std::string_view resource) const {
+  std::string reason;
+  if (auto denial = decide(permission, resource, &reason)) return deny(permission, resource, *denial);
+  audit(security::permission_name(permission), resource, security::AuditResult::Granted,
+        security::DecisionLayer::Component, reason);
   return {};
+}
+
+Result<void> ComponentContext::check_capability_with_quota(security::Permission permission,
+                                                           std::string_view resource,
+                                                           security::QuotaKind quota,
+                                                           uint64_t amount) const {
+  std::string reason;
+  if (auto denial = decide(permission, resource, &reason)) return deny(permission, resource, *denial);
+  const auto name = security::permission_name(permission);
+  if (auto reserved = security_.quota->try_consume(quota, amount); !reserved) {
+    return refuse_quota(name, resource, reserved.error());
+  }
+  audit(name, resource, security::AuditResult::Granted, security::DecisionLayer::Component,
+        reason);
+  report_quota(quota);
+  return {};
+}
+
+Result<void> ComponentContext::consume_quota(std::string_view what, std::string_view resource,
+                                             security::QuotaKind quota, uint64_t amount) const {
+  if (!security_.quota) {
+    return make_error(ErrorCode::QuotaExceeded, fmt::format("{} {}: no quota tracker", what, resource));
+  }
+  if (auto consumed = security_.quota->try_consume(quota, amount); !consumed) {
+    return refuse_quota(what, resource, consumed.error());
+  }
+  report_quota(quota);
+  return {};
+}
+
+Result<void> ComponentContext::refuse_quota(std::string_view what, std::string_view resource,
+                                            const security::QuotaError& error) const {
+  audit(what, resource, security::AuditResult::Denied, security::DecisionLayer::Quota,
+        error.to_string());
+  return std::unexpected(error.to_error());
+}
+
+void ComponentContext::settle_quota(security::QuotaKind quota, uint64_t reserved,
+                                    uint64_t used) const {
+  if (!security_.quota) return;
+  if (used < reserved) {
+    security_.quota->release(quota, reserved - used);
+  } else if (used > reserved) {
+    security_.quota->record(quota, used - reserved);
+  }
+  report_quota(quota);
+}
+
+void ComponentContext::report_quota(security::QuotaKind quota) const {
+  if (!security_.quota) return;
+  auto crossing = security_.quota->observe(quota);
+  if (!crossing) return;
+  report_quota_crossing(security_, log_, *crossing);
+}
+
+void report_quota_crossing(const SecurityBinding& security, ComponentLog* log,
+                           const security::QuotaCrossing& crossing) {
+  const std::string text = crossing.to_string();
+  if (log) {
+    log->write(crossing.to == security::QuotaLevel::Critical  ? LogLevel::Error
+               : crossing.to == security::QuotaLevel::Warning ? LogLevel::Warn
+                                                              : LogLevel::Info,
+               "quota", text);
+  }
+  if (!security.audit) return;
+  security::AuditRecord r;
+  r.component = security.context ? security.context->component_id() : std::string("<unknown>");
+  r.resource = std::string(security::quota_level_name(crossing.to));
+  r.permission = fmt::format("quota.{}", security::quota_name(crossing.quota));
+  r.result = security::AuditResult::Granted;
+  if (security.context) r.trust = security.context->trust_level();
+  r.reason = text;
+  r.layer = security::DecisionLayer::Quota;
+  security.audit->record(std::move(r));
 }
 
 bool ComponentContext::permits(security::Permission permission, std::string_view resource) const {
@@ -102,6 +196,14 @@ bool ComponentContext::permits(security::Permission permission, std::string_view
   if (!security_.policy) return true;
   security::PolicySubject subject{ctx->component_id(), security_.signer_key_id};
   return security_.policy->check(subject, permission, resource).allowed;
+}
+
+void ComponentContext::set_kv(storage::KeyValueStore* store) {
+  kv_ = store;
+  if (!kv_ || !security_.quota || name().empty()) return;
+  // The namespace's bytes, as the store counts them; a failure leaves the
+  // tracker as it is (the store still enforces the quota in each write).
+  if (auto used = kv_->usage(name())) security_.quota->set_used(security::QuotaKind::Storage, *used);
 }
 
 FileTable& ComponentContext::files() {

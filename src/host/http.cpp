@@ -56,41 +56,10 @@ void global_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// ---- bandwidth: bytes per component per 1-second window --------------------
-
-// Keyed by the component's security context, which its supervisor keeps
-// across restarts, so a restart does not open a fresh window; the weak
-// pointer tells a reused address from the same context.
-struct Meter {
-  std::weak_ptr<const security::WasmSecurityContext> owner;
-  int64_t window = -1;
-  uint64_t used = 0;
-};
-
-std::mutex g_meters_mutex;
-std::unordered_map<const void*, Meter> g_meters;
-
-// Counts `bytes` against the component's current window; false (nothing
-// counted) when that would pass its network_bytes_per_second.
-bool admit_bytes(const ComponentContext& ctx, uint64_t bytes) {
-  const auto& context = ctx.security().context;
-  const uint64_t limit = context->quotas().network_bytes_per_second;
-  const int64_t window =
-      std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
-  std::lock_guard lock(g_meters_mutex);
-  if (g_meters.size() > 4096) {
-    std::erase_if(g_meters, [](const auto& entry) { return entry.second.owner.expired(); });
-  }
-  Meter& m = g_meters[context.get()];
-  if (m.owner.lock() != context) m = Meter{context, -1, 0};
-  if (m.window != window) {
-    m.window = window;
-    m.used = 0;
-  }
-  if (bytes > limit || m.used > limit - bytes) return false;
-  m.used += bytes;
-  return true;
-}
+// ---- bandwidth ---------------------------------------------------------------
+// Bytes in both directions count against the component's network quota (per
+// 1-second window) in its QuotaTracker, which its supervisor keeps across
+// restarts, so a restart does not open a fresh window.
 
 // ---- the request as the guest wrote it -------------------------------------
 
@@ -231,7 +200,6 @@ Outcome check_target(ComponentContext& ctx, std::string_view url, const CURLU* b
 struct Transfer {
   ComponentContext* ctx = nullptr;
   const Target* target = nullptr;
-  uint64_t bandwidth = 0;
   uint64_t keep = 0;  // body bytes worth keeping (the guest's buffer)
   std::string headers;
   std::string location;
@@ -247,7 +215,8 @@ struct Transfer {
       too_large = true;
       return false;
     }
-    if (!admit_bytes(*ctx, n)) {
+    // Audited once, by the refusal that ends the transfer.
+    if (!ctx->consume_quota(kConnect, target->host_port, security::QuotaKind::Network, n)) {
       over_quota = true;
       return false;
     }
@@ -394,11 +363,7 @@ int32_t perform(ComponentContext& ctx, const Target& target, const Request& req,
   }
 
   const CURLcode rc = curl_easy_perform(c);
-  if (t.over_quota) {
-    ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Quota,
-              fmt::format("response over the bandwidth of {} bytes per second", t.bandwidth));
-    return code(AbiError::Quota);
-  }
+  if (t.over_quota) return code(AbiError::Quota);  // audited by the refusal
   if (t.too_large) {
     ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Quota,
               fmt::format("response over {} bytes", kMaxHttpResponseBytes));
@@ -459,7 +424,6 @@ int32_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
   const uint32_t timeout_ms =
       timeout_arg == 0 ? kDefaultHttpTimeoutMs : std::min(timeout_arg, kMaxHttpTimeoutMs);
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  const uint64_t bandwidth = ctx.security().context->quotas().network_bytes_per_second;
 
   Target target;
   switch (check_target(ctx, url_text, nullptr, target)) {
@@ -478,15 +442,12 @@ int32_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
     // What goes out: the request line, the headers and the body.
     uint64_t out_bytes = req.method.size() + url_text.size() + req.body.size() + 16;
     for (const auto& h : req.headers) out_bytes += h.size() + 2;
-    if (!admit_bytes(ctx, out_bytes)) {
-      ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Quota,
-                fmt::format("request over the bandwidth of {} bytes per second", bandwidth));
+    if (!ctx.consume_quota(kConnect, target.host_port, security::QuotaKind::Network, out_bytes)) {
       return code(AbiError::Quota);
     }
     Transfer t;
     t.ctx = &ctx;
     t.target = &target;
-    t.bandwidth = bandwidth;
     t.keep = buf_len;
     long status = 0;
     if (int32_t r = perform(ctx, target, req, t, remaining, status); r != 0) return r;

@@ -83,6 +83,18 @@ int64_t kv_get(HostCall& call, ComponentContext& ctx, Args a) {
   return static_cast<int64_t>(**size);
 }
 
+// The answer to a refused check_capability_with_quota.
+int64_t refusal(const Error& error) {
+  return code(error.code == ErrorCode::QuotaExceeded ? AbiError::Quota : AbiError::Denied);
+}
+
+// The bytes an entry holds in the namespace (key and value), 0 when absent.
+Result<uint64_t> entry_size(const ComponentContext& ctx, std::string_view key) {
+  auto size = ctx.kv()->read(ctx.name(), key, {});
+  if (!size) return std::unexpected(size.error());
+  return *size ? key.size() + **size : 0;
+}
+
 // kv_set(key, key_len, value, value_len) -> i32
 int64_t kv_set(HostCall& call, ComponentContext& ctx, Args a) {
   auto key = read_key(call, u32(a[0]), u32(a[1]));
@@ -90,17 +102,36 @@ int64_t kv_set(HostCall& call, ComponentContext& ctx, Args a) {
   const uint32_t value_len = u32(a[3]);
   auto value = call.memory(u32(a[2]), value_len);
   if (!value) return code(AbiError::Invalid);
-  if (!ctx.authorize(Permission::StorageWrite, *key)) return code(AbiError::Denied);
+  if (!ctx.kv()) {
+    return ctx.authorize(Permission::StorageWrite, *key) ? code(AbiError::Unavailable)
+                                                         : code(AbiError::Denied);
+  }
+  // The growth of the namespace is what the storage quota must admit; a
+  // value over the maximum is refused after the capability check.
+  uint64_t growth = 0;
+  if (value_len <= kMaxKvValueBytes) {
+    auto old_size = entry_size(ctx, *key);
+    if (!old_size) return store_failed(ctx, "kv_set", old_size.error());
+    const uint64_t new_size = key->size() + value_len;
+    growth = new_size > *old_size ? new_size - *old_size : 0;
+  }
+  if (auto ok = ctx.check_capability_with_quota(Permission::StorageWrite, *key,
+                                                security::QuotaKind::Storage, growth);
+      !ok) {
+    return refusal(ok.error());
+  }
   if (value_len > kMaxKvValueBytes) {
     ctx.audit(
         "storage.write", *key, AuditResult::Denied, DecisionLayer::Quota,
         fmt::format("value of {} bytes is over the maximum of {}", value_len, kMaxKvValueBytes));
     return code(AbiError::TooLarge);
   }
-  if (!ctx.kv()) return code(AbiError::Unavailable);
+  // The store checks the quota again inside its transaction: the database is
+  // the truth, shared with anything else that writes the namespace.
   const uint64_t quota = ctx.security().context->quotas().storage_bytes;
   auto used = ctx.kv()->set(ctx.name(), *key, *value, quota);
   if (!used) {
+    ctx.settle_quota(security::QuotaKind::Storage, growth, 0);
     if (used.error().code != ErrorCode::QuotaExceeded) {
       return store_failed(ctx, "kv_set", used.error());
     }
@@ -108,6 +139,8 @@ int64_t kv_set(HostCall& call, ComponentContext& ctx, Args a) {
               used.error().message);
     return code(AbiError::Quota);
   }
+  ctx.quota()->set_used(security::QuotaKind::Storage, *used);
+  ctx.report_quota(security::QuotaKind::Storage);
   return code(AbiError::Ok);
 }
 
@@ -117,8 +150,14 @@ int64_t kv_delete(HostCall& call, ComponentContext& ctx, Args a) {
   if (!key) return code(AbiError::Invalid);
   if (!ctx.authorize(Permission::StorageDelete, *key)) return code(AbiError::Denied);
   if (!ctx.kv()) return code(AbiError::Unavailable);
+  auto size = entry_size(ctx, *key);
+  if (!size) return store_failed(ctx, "kv_delete", size.error());
   auto removed = ctx.kv()->remove(ctx.name(), *key);
   if (!removed) return store_failed(ctx, "kv_delete", removed.error());
+  if (*removed) {
+    ctx.quota()->release(security::QuotaKind::Storage, *size);  // released on delete
+    ctx.report_quota(security::QuotaKind::Storage);
+  }
   return *removed ? 1 : 0;
 }
 

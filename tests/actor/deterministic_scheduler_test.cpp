@@ -133,6 +133,50 @@ TEST_F(DeterministicSchedulerTest, FirstSliceRunsWithoutAMessageThenOnlyWhenOneA
   EXPECT_EQ(scheduler.run(), 0u);
 }
 
+// A sleeping actor is not run again before its delay passes, whatever
+// arrives meanwhile; then it runs and finds the queued messages. A stop
+// request wakes it at once.
+TEST_F(DeterministicSchedulerTest, ASleepingActorRunsAgainOnlyAfterItsDelay) {
+  auto slices = std::make_shared<int>(0);
+  auto received = std::make_shared<int>(0);
+  auto address = scheduler.spawn(
+      scripted([slices, received](ActorContext& ctx) -> Result<StepResult> {
+        ++*slices;
+        while (ctx.receive()) ++*received;
+        ctx.sleep_for(100ms);
+        return StepResult::Sleep;
+      }),
+      SpawnOptions{"sleeper", 16, exits.callback()});
+  ASSERT_TRUE(address);
+  EXPECT_EQ(scheduler.run(), 1u);
+  EXPECT_EQ(scheduler.ready_count(), 0u);
+  ASSERT_TRUE(scheduler.send(to(*address, "one")));
+  ASSERT_TRUE(scheduler.send(to(*address, "two")));
+  EXPECT_EQ(scheduler.ready_count(), 0u);  // messages do not wake a sleeper
+  scheduler.advance(99ms);
+  EXPECT_EQ(scheduler.run(), 0u);
+  scheduler.advance(1ms);
+  EXPECT_EQ(scheduler.run(), 1u);
+  EXPECT_EQ(*slices, 2);
+  EXPECT_EQ(*received, 2);
+  // Asleep again: a stop request ends it without waiting for the timer.
+  ASSERT_TRUE(scheduler.stop(*address));
+  scheduler.run();
+  EXPECT_FALSE(scheduler.alive(*address));
+  ASSERT_EQ(exits.seen.size(), 1u);
+  EXPECT_EQ(exits.seen[0].second.kind, ExitKind::Stopped);
+}
+
+// Sleep without a delay is a Yield.
+TEST_F(DeterministicSchedulerTest, SleepWithoutADelayYields) {
+  auto slices = std::make_shared<int>(0);
+  auto address = scheduler.spawn(scripted([slices](ActorContext&) -> Result<StepResult> {
+    return ++*slices < 3 ? StepResult::Sleep : StepResult::Stop;
+  }));
+  ASSERT_TRUE(address);
+  EXPECT_EQ(scheduler.run(), 3u);
+}
+
 TEST_F(DeterministicSchedulerTest, DeliversOneMessagePerSliceInSendOrder) {
   auto log = std::make_shared<Log>();
   Address a = spawn_recorder("a", log);

@@ -421,6 +421,42 @@ TEST_F(EngineTest, MemoryGrowPastTheCapReturnsMinusOne) {
   EXPECT_EQ(inst->memory_bytes(), 4 * kWasmPageSize);
 }
 
+TEST_F(EngineTest, EveryMemoryGrowIsReportedToTheHook) {
+  std::vector<MemoryGrowEvent> events;
+  InstanceOptions options;
+  options.limits.max_memory_bytes = 4 * kWasmPageSize;
+  options.on_memory_grow = [&](const MemoryGrowEvent& e) { events.push_back(e); };
+  // The grow sits in a named function with a trap after it, so the
+  // backtrace shows that the frame names survive the rewritten imports.
+  linker.define({"env", "nop", {{}, {}}, [](HostCall&, auto, auto) -> Result<void> { return {}; }});
+  auto inst = instantiate(R"((module (import "env" "nop" (func $nop)) (memory 1 3)
+    (func $grow_then (export "grow") (param i32) (param i32) (result i32)
+      local.get 0 memory.grow
+      local.get 1 if unreachable end)
+    (func (export "size") (result i32) memory.size)))",
+                          options);
+  ASSERT_TRUE(inst);
+  EXPECT_EQ(inst->call("grow", std::vector{Value::i32(1), Value::i32(0)}).value()[0].as_i32(), 1);
+  EXPECT_EQ(inst->call("grow", std::vector{Value::i32(2), Value::i32(0)}).value()[0].as_i32(), -1);
+  EXPECT_EQ(inst->call("grow", std::vector{Value::i32(0), Value::i32(0)}).value()[0].as_i32(), 2);
+  EXPECT_EQ(inst->call("size", {}).value()[0].as_i32(), 2);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_TRUE(events[0].granted);
+  EXPECT_EQ(events[0].old_bytes, 1 * kWasmPageSize);
+  EXPECT_EQ(events[0].requested_bytes, 2 * kWasmPageSize);
+  EXPECT_EQ(events[0].limit_bytes, 3 * kWasmPageSize);  // the module's own maximum binds first
+  EXPECT_FALSE(events[1].granted);
+  EXPECT_EQ(events[1].old_bytes, 2 * kWasmPageSize);
+  EXPECT_EQ(events[1].requested_bytes, 4 * kWasmPageSize);
+  EXPECT_TRUE(events[2].granted);
+  auto trapped = inst->call("grow", std::vector{Value::i32(0), Value::i32(1)});
+  ASSERT_FALSE(trapped);
+  EXPECT_EQ(trapped.error().code, ErrorCode::TrapUnreachable);
+  ASSERT_FALSE(trapped.error().backtrace.empty());
+  EXPECT_NE(trapped.error().backtrace[0].find("grow_then"), std::string::npos)
+      << trapped.error().backtrace[0];
+}
+
 TEST_F(EngineTest, InitialMemoryOverTheCapRefusesToInstantiate) {
   auto m = load("(module (memory 20))");
   ASSERT_TRUE(m);

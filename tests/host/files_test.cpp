@@ -318,7 +318,7 @@ class FilesComponent : public ::testing::Test {
     wasi.env = std::move(env);
     std::string output;
     wasi.stdout_sink = [&](std::span<const uint8_t> b) { output.append(b.begin(), b.end()); };
-    SecurityBinding binding{security ? security : default_context(), policy, audit.get(), {}};
+    SecurityBinding binding{security ? security : default_context(), policy, audit.get(), {}, nullptr};
     ComponentContext context(std::move(wasi), std::move(binding));
     engine::Linker linker;
     add_wasi(linker);
@@ -757,7 +757,7 @@ class RawFiles : public FilesComponent {
     FilesComponent::SetUp();
     raw_module = engine->load_wat(kRawFiles, "raw.wat").value();
     WasiOptions wasi;
-    SecurityBinding binding{default_context(), nullptr, audit.get(), {}};
+    SecurityBinding binding{default_context(), nullptr, audit.get(), {}, nullptr};
     context = std::make_unique<ComponentContext>(std::move(wasi), std::move(binding));
     add_wasi(linker);
     engine::InstanceOptions options;

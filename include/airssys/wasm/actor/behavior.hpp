@@ -12,6 +12,9 @@
 //            of the run queue, behind every other ready actor;
 //     Idle   nothing to do until a message arrives (if one is already queued,
 //            the actor goes to the back of the run queue);
+//     Sleep  more work to do, but not before the delay given to
+//            ActorContext::sleep_for() has passed; messages queue meanwhile
+//            and do not wake it, a stop request does (throttling);
 //     Stop   finished; the actor stops normally;
 //     an Error: the actor failed; its supervisor decides about a restart.
 // - An actor that never stops yielding delays any other ready actor by at most
@@ -46,7 +49,7 @@ namespace airssys::wasm::actor {
 class Mailbox;
 class Scheduler;
 
-enum class StepResult : uint8_t { Yield, Idle, Stop };
+enum class StepResult : uint8_t { Yield, Idle, Stop, Sleep };
 
 [[nodiscard]] const char* step_result_name(StepResult result);
 
@@ -82,11 +85,15 @@ class ActorContext {
   [[nodiscard]] Result<void> send(Envelope&& envelope);
   [[nodiscard]] Scheduler& scheduler() { return scheduler_; }
   [[nodiscard]] TimePoint now() const;
+  // The delay of a step that returns StepResult::Sleep (zero: it yields).
+  void sleep_for(Duration delay) { sleep_ = delay; }
+  [[nodiscard]] Duration sleep_delay() const { return sleep_; }
 
  private:
   Scheduler& scheduler_;
   Mailbox& mailbox_;
   Address self_;
+  Duration sleep_ = Duration::zero();
 };
 
 class Behavior {

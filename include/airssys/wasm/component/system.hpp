@@ -12,6 +12,7 @@
 //   system.start({.name = "ping", .module = module, .security = context});
 //   system.send_from_host("ping", bytes);
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -35,6 +36,7 @@
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/pattern.hpp"
 #include "airssys/wasm/security/policy.hpp"
+#include "airssys/wasm/security/quota.hpp"
 #include "airssys/wasm/storage/kv.hpp"
 
 namespace airssys::wasm::component {
@@ -77,6 +79,13 @@ struct ComponentSpec {
   host::LogOptions log_limits;
 };
 
+// CPU time is metered in fuel (instructions of the interpreter); this many
+// units of fuel count as one millisecond of CPU time. Calibrated with
+// bench/quota_bench.cpp (BM_FuelCalibration: fuel burned per millisecond by
+// mixed integer, memory and call-heavy guest code, Release build) on the
+// reference 2-core machine; docs/quotas.md explains how to recalibrate.
+inline constexpr uint64_t kDefaultFuelPerCpuMs = 100'000;
+
 struct ComponentSystemOptions {
   std::shared_ptr<engine::Engine> engine;        // required for start()
   security::AuditLog* audit = nullptr;           // none: decisions are not recorded
@@ -86,6 +95,8 @@ struct ComponentSystemOptions {
   // Where components keep their key-value state, one namespace each; none:
   // the kv_* functions return E_UNAVAILABLE. Must outlive the system.
   storage::KeyValueStore* kv = nullptr;
+  // The conversion of fuel into CPU time for the CPU-time quota.
+  uint64_t fuel_per_cpu_ms = kDefaultFuelPerCpuMs;
 };
 
 // What the system reports about a component.
@@ -93,8 +104,12 @@ struct ComponentStatus {
   ComponentState state = ComponentState::Creating;
   uint64_t messages_handled = 0;
   uint64_t restarts = 0;
+  uint64_t throttled = 0;  // slices held back by the CPU-time quota
   std::optional<Error> last_error;
+  // Used, limit, available, percent and level of each quota, by QuotaKind.
+  std::array<security::QuotaUsage, security::kQuotaKindCount> quotas{};
 };
+
 
 class ComponentActor;
 class ComponentPort;
@@ -134,18 +149,17 @@ class ComponentSystem {
     ComponentSpec spec;
     std::vector<Subscription> subscriptions;  // guarded by mutex_
     ComponentStatus status;                   // guarded by mutex_
-    std::atomic<int64_t> rate_window{-1};
-    std::atomic<uint64_t> rate_count{0};
+    // Outlives every restart: a crash resets neither a window nor a level.
+    std::shared_ptr<security::QuotaTracker> quota;
   };
 
   [[nodiscard]] std::shared_ptr<Entry> find(std::string_view name) const;
-  // Counts one message against the sender's rate; false when over it.
-  [[nodiscard]] bool admit_rate(Entry& sender);
   void audit(const Entry& who, std::string_view permission, std::string_view resource,
              security::AuditResult result, security::DecisionLayer layer,
              std::string_view reason) const;
   void set_state(std::string_view name, ComponentState state, std::optional<Error> error = {});
   void count_handled(std::string_view name);
+  void count_throttled(std::string_view name);
   [[nodiscard]] uint64_t next_correlation() { return ++correlation_; }
 
   actor::Scheduler& scheduler_;

@@ -59,10 +59,23 @@ struct InstanceLimits {
   uint32_t max_table_elements = 1u << 20;
 };
 
+// One memory.grow of the instance's first memory, granted or refused (by
+// InstanceLimits::max_memory_bytes or by the module's own maximum, as the
+// specification allows: the guest sees -1 and may carry on).
+struct MemoryGrowEvent {
+  uint64_t old_bytes = 0;
+  uint64_t requested_bytes = 0;  // the size the guest asked for
+  uint64_t limit_bytes = 0;      // the largest size the memory may reach
+  bool granted = false;
+};
+// Runs on the guest's thread, inside its call; must not call into the instance.
+using MemoryGrowHook = std::function<void(const MemoryGrowEvent&)>;
+
 struct InstanceOptions {
   InstanceLimits limits;
   uint64_t start_fuel = 1'000'000'000;  // fuel the start function may burn
   void* user_data = nullptr;             // handed to host functions in HostCall
+  MemoryGrowHook on_memory_grow;         // none: growth is not reported
 };
 
 struct CallOptions {

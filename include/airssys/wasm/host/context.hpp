@@ -16,6 +16,7 @@
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/policy.hpp"
+#include "airssys/wasm/security/quota.hpp"
 
 namespace airssys::wasm::storage {
 class KeyValueStore;
@@ -40,16 +41,23 @@ struct SecurityBinding {
   const security::HostPolicy* policy = nullptr;  // none: no host-wide rules
   security::AuditLog* audit = nullptr;           // none: decisions are not recorded
   std::optional<std::string> signer_key_id;      // the verified signer, if any
+  // The component's quota usage; none: the context makes its own from the
+  // security context's limits. Shared so that it outlives a restart.
+  std::shared_ptr<security::QuotaTracker> quota;
 };
 
-class MessagingPort;
 class ComponentLog;
+// Logs (when there is a log) and audits one change of a quota's monitoring
+// level: permission "quota.<name>", resource the new level, layer "quota".
+void report_quota_crossing(const SecurityBinding& security, ComponentLog* log,
+                           const security::QuotaCrossing& crossing);
+
+class MessagingPort;
 class FileTable;
 
 class ComponentContext {
  public:
-  explicit ComponentContext(WasiOptions wasi, SecurityBinding security = {})
-      : wasi_(std::move(wasi)), security_(std::move(security)) {}
+  explicit ComponentContext(WasiOptions wasi, SecurityBinding security = {});
 
   [[nodiscard]] const WasiOptions& wasi() const { return wasi_; }
   [[nodiscard]] const SecurityBinding& security() const { return security_; }
@@ -60,6 +68,30 @@ class ComponentContext {
   // every grant is audited; a denial is CapabilityDenied naming the layer.
   [[nodiscard]] Result<void> authorize(security::Permission permission,
                                        std::string_view resource) const;
+  // The capability and the quota together, before any side effect: the grant
+  // (as authorize()) and room for `amount` in `quota`, which is reserved at
+  // once so that concurrent callers cannot overrun the limit. After the side
+  // effect, settle_quota() records what was really used. A capability denial
+  // is CapabilityDenied, a quota refusal QuotaExceeded with current,
+  // requested and limit in its message; both are audited.
+  // Example:
+  //   AIRSSYS_TRY(ctx.check_capability_with_quota(Permission::StorageWrite, key,
+  //                                               QuotaKind::Storage, growth));
+  [[nodiscard]] Result<void> check_capability_with_quota(security::Permission permission,
+                                                         std::string_view resource,
+                                                         security::QuotaKind quota,
+                                                         uint64_t amount) const;
+  // A quota alone, for consumption whose capability was checked before (the
+  // bytes of a transfer already authorized); audited as `what` on refusal.
+  [[nodiscard]] Result<void> consume_quota(std::string_view what, std::string_view resource,
+                                           security::QuotaKind quota, uint64_t amount) const;
+  // After the side effect: `used` replaces the `reserved` amount (less gives
+  // the rest back, more is recorded as spent).
+  void settle_quota(security::QuotaKind quota, uint64_t reserved, uint64_t used) const;
+  // Reports a crossing of 80 % or 95 % of the quota once (log and audit).
+  void report_quota(security::QuotaKind quota) const;
+  [[nodiscard]] security::QuotaTracker* quota() const { return security_.quota.get(); }
+
   // The same decision as authorize(), without an audit record.
   [[nodiscard]] bool permits(security::Permission permission, std::string_view resource) const;
 
@@ -80,7 +112,8 @@ class ComponentContext {
   void set_log(ComponentLog* log) { log_ = log; }
 
   [[nodiscard]] storage::KeyValueStore* kv() const { return kv_; }
-  void set_kv(storage::KeyValueStore* store) { kv_ = store; }
+  // Also sets the storage quota's usage to what the namespace holds.
+  void set_kv(storage::KeyValueStore* store);
 
   // The component's open files, its preopened directories (the roots of its
   // filesystem grants) opened on first use.
@@ -90,6 +123,19 @@ class ComponentContext {
   [[nodiscard]] std::string_view name() const;
 
  private:
+  struct Denial {
+    security::DecisionLayer layer;
+    std::string reason;
+  };
+  // The component's grants, then the host policy; nothing when granted.
+  [[nodiscard]] std::optional<Denial> decide(security::Permission permission,
+                                             std::string_view resource,
+                                             std::string* granted_reason) const;
+  [[nodiscard]] Result<void> deny(security::Permission permission, std::string_view resource,
+                                  const Denial& denial) const;
+  [[nodiscard]] Result<void> refuse_quota(std::string_view what, std::string_view resource,
+                                          const security::QuotaError& error) const;
+
   WasiOptions wasi_;
   SecurityBinding security_;
   MessagingPort* messaging_ = nullptr;

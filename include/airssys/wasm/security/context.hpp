@@ -12,21 +12,10 @@
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/core/units.hpp"
 #include "airssys/wasm/security/capability.hpp"
+#include "airssys/wasm/security/quota.hpp"
 #include "airssys/wasm/security/types.hpp"
 
 namespace airssys::wasm::security {
-
-// The five resource quotas of a component, with the defaults of a manifest
-// that names none.
-struct QuotaLimits {
-  uint64_t storage_bytes = 100 * MiB;            // bytes stored
-  uint64_t messages_per_second = 1000;           // messages sent per 1 s window
-  uint64_t network_bytes_per_second = 10 * MiB;  // bytes transferred per 1 s window
-  uint64_t cpu_ms_per_second = 1000;             // metered CPU time per 1 s window
-  uint64_t memory_bytes = 256 * MiB;             // current linear memory
-
-  friend bool operator==(const QuotaLimits&, const QuotaLimits&) = default;
-};
 
 class WasmSecurityContext {
  public:
