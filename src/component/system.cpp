@@ -343,6 +343,7 @@ void ComponentActor::account_cpu() {
   const uint64_t per_ms = std::max<uint64_t>(system_.options_.fuel_per_cpu_ms, 1);
   const uint64_t micros = (burned * 1000 + per_ms - 1) / per_ms;
   entry_->quota->record(security::QuotaKind::CpuTime, micros);
+  entry_->cpu_time_us.fetch_add(micros, std::memory_order_relaxed);
   context_->report_quota(security::QuotaKind::CpuTime);
 }
 
@@ -782,6 +783,7 @@ std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) co
   if (it == entries_.end()) return std::nullopt;
   ComponentStatus status = it->second->status;
   status.quotas = it->second->quota->snapshot();
+  status.cpu_time_us = it->second->cpu_time_us.load(std::memory_order_relaxed);
   return status;
 }
 

@@ -51,11 +51,25 @@ std::string_view decision_reason_text(DecisionReason reason) noexcept {
   return "?";
 }
 
+CapabilitySet::~CapabilitySet() = default;
+
+CapabilitySet::CapabilitySet(const CapabilitySet& other) { *this = other; }
+
+CapabilitySet& CapabilitySet::operator=(const CapabilitySet& other) {
+  if (this == &other) return *this;
+  for (size_t i = 0; i < grants_.size(); ++i) {
+    grants_[i] = other.grants_[i] ? std::make_unique<const Grants>(*other.grants_[i]) : nullptr;
+  }
+  return *this;
+}
+
 Result<CapabilitySet> CapabilitySet::build(const PatternLists& patterns) {
   CapabilitySet set;
   for (Permission permission : kAllPermissions) {
     const auto& texts = patterns[index(permission)];
-    Grants& grants = set.grants_[index(permission)];
+    if (texts.empty()) continue;
+    auto built = std::make_unique<Grants>();
+    Grants& grants = *built;
     for (const std::string& text : texts) {
       switch (pattern_kind(permission)) {
         case PatternKind::Path:
@@ -80,13 +94,14 @@ Result<CapabilitySet> CapabilitySet::build(const PatternLists& patterns) {
                         fmt::format("{}: too many patterns", permission_name(permission)));
     }
     grants.texts = texts;
+    set.grants_[index(permission)] = std::move(built);
   }
   return set;
 }
 
 Decision CapabilitySet::check(Permission permission, std::string_view resource) const noexcept {
-  const Grants& grants = grants_[index(permission)];
-  if (grants.texts.empty()) return Decision::deny(permission, DecisionReason::NotGranted);
+  if (!grants_[index(permission)]) return Decision::deny(permission, DecisionReason::NotGranted);
+  const Grants& grants = *grants_[index(permission)];
   uint32_t found = Decision::kNoPattern;
   switch (pattern_kind(permission)) {
     case PatternKind::Path:

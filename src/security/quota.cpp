@@ -114,12 +114,22 @@ int64_t quota_clock_now() noexcept {
 }
 
 QuotaTracker::QuotaTracker(const ResourceQuota& limits, QuotaClock clock)
-    : limits_(limits), clock_(clock ? clock : &quota_clock_now) {
+    : clock_(clock ? clock : &quota_clock_now) {
   for (QuotaKind kind : kQuotaKinds) {
-    uint64_t limit = limits_.limit(kind);
+    uint64_t limit = limits.limit(kind);
     // A rate's count saturates at kCountMax: a larger limit could never bind.
     limit_[static_cast<size_t>(kind)] = quota_is_rate(kind) ? std::min(limit, kCountMax) : limit;
   }
+}
+
+ResourceQuota QuotaTracker::limits() const noexcept {
+  ResourceQuota q;
+  q.storage_bytes = limit(QuotaKind::Storage);
+  q.messages_per_second = limit(QuotaKind::MessageRate);
+  q.network_bytes_per_second = limit(QuotaKind::Network);
+  q.cpu_ms_per_second = limit(QuotaKind::CpuTime) / 1000;
+  q.memory_bytes = limit(QuotaKind::Memory);
+  return q;
 }
 
 int64_t QuotaTracker::window() const noexcept { return clock_() / kWindowNs; }

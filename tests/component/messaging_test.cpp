@@ -12,6 +12,7 @@
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/security/audit.hpp"
+#include "component_test_support.hpp"
 
 #include <fmt/format.h>
 
@@ -19,75 +20,9 @@ namespace airssys::wasm::component {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::component;
+using testing::Transcript;
 using security::Permission;
-
-std::filesystem::path component(const char* name) {
-  return std::filesystem::path(AIRSSYS_TEST_COMPONENTS_DIR) / name;
-}
-
-// Lines the components print, and audit records, collected across threads.
-class Transcript {
- public:
-  // Each component's output is split into lines on its own.
-  void add_output(const std::string& source, std::span<const uint8_t> bytes) {
-    std::lock_guard lock(mutex_);
-    std::string& pending = pending_[source];
-    pending.append(bytes.begin(), bytes.end());
-    size_t nl;
-    while ((nl = pending.find('\n')) != std::string::npos) {
-      lines_.push_back(pending.substr(0, nl));
-      pending.erase(0, nl + 1);
-    }
-    changed_.notify_all();
-  }
-  void add_record(const security::AuditRecord& r) {
-    std::lock_guard lock(mutex_);
-    records_.push_back(r);
-    changed_.notify_all();
-  }
-  bool wait_line(const std::string& line, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] {
-      return std::find(lines_.begin(), lines_.end(), line) != lines_.end();
-    });
-  }
-  bool wait_prefix(const std::string& prefix, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return find_prefix_locked(prefix).has_value(); });
-  }
-  std::optional<std::string> find_prefix(const std::string& prefix) {
-    std::lock_guard lock(mutex_);
-    return find_prefix_locked(prefix);
-  }
-  size_t count_prefix(const std::string& prefix) {
-    std::lock_guard lock(mutex_);
-    return std::count_if(lines_.begin(), lines_.end(),
-                         [&](const std::string& l) { return l.starts_with(prefix); });
-  }
-  std::vector<security::AuditRecord> records() {
-    std::lock_guard lock(mutex_);
-    return records_;
-  }
-  std::string dump() {
-    std::lock_guard lock(mutex_);
-    std::string out;
-    for (const auto& l : lines_) out += l + "\n";
-    return out;
-  }
-
- private:
-  std::optional<std::string> find_prefix_locked(const std::string& prefix) {
-    for (const auto& l : lines_) {
-      if (l.starts_with(prefix)) return l;
-    }
-    return std::nullopt;
-  }
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::map<std::string, std::string> pending_;
-  std::vector<std::string> lines_;
-  std::vector<security::AuditRecord> records_;
-};
 
 struct Grants {
   std::vector<std::string> send = {};

@@ -5,6 +5,7 @@
 // Commands (payload of a message from "host"):
 //   send T TEXT | request T TIMEOUT_MS TEXT | publish TOPIC TEXT
 //   subscribe FILTER | flood T N | big T BYTES | spin | trap | whoami
+//   grow MIB (allocate up to MIB MiB in 64 KiB steps) | burn N (N million loop turns)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,22 @@ static void command(const char* text) {
     char* data = calloc(size ? size : 1, 1);
     printf("%s big %s %zu = %d\n", name, a, size, airssys_send(a, strlen(a), data, size));
     free(data);
+  } else if (!strcmp(verb, "grow")) {
+    next_word(&p, a, sizeof a);
+    long want = atol(a) * 16, got = 0;
+    for (; got < want; ++got) {
+      char* volatile block = malloc(64 * 1024);  // used, so it cannot be elided
+      if (!block) break;
+      block[0] = 1;
+    }
+    printf("%s grow kib=%ld refused=%d pages=%lu\n", name, got * 64, got < want ? 1 : 0,
+           (unsigned long)__builtin_wasm_memory_size(0));
+  } else if (!strcmp(verb, "burn")) {
+    next_word(&p, a, sizeof a);
+    unsigned long n = (unsigned long)atol(a) * 1000000ul;
+    volatile unsigned long acc = 0;
+    for (unsigned long i = 0; i < n; ++i) acc += i;
+    printf("%s burned %s (%lu)\n", name, a, (unsigned long)acc & 1);
   } else if (!strcmp(verb, "spin")) {
     printf("%s spinning\n", name);
     fflush(stdout);

@@ -83,8 +83,9 @@ struct ComponentSpec {
 // units of fuel count as one millisecond of CPU time. Calibrated with
 // bench/quota_bench.cpp (BM_FuelCalibration: fuel burned per millisecond by
 // mixed integer, memory and call-heavy guest code, Release build) on the
-// reference 2-core machine; docs/quotas.md explains how to recalibrate.
-inline constexpr uint64_t kDefaultFuelPerCpuMs = 100'000;
+// reference 2-core machine (77k-81k fuel per ms of thread CPU time);
+// docs/quotas.md explains how to recalibrate.
+inline constexpr uint64_t kDefaultFuelPerCpuMs = 80'000;
 
 struct ComponentSystemOptions {
   std::shared_ptr<engine::Engine> engine;        // required for start()
@@ -104,7 +105,8 @@ struct ComponentStatus {
   ComponentState state = ComponentState::Creating;
   uint64_t messages_handled = 0;
   uint64_t restarts = 0;
-  uint64_t throttled = 0;  // slices held back by the CPU-time quota
+  uint64_t throttled = 0;    // slices held back by the CPU-time quota
+  uint64_t cpu_time_us = 0;  // CPU time used since the first start, restarts included
   std::optional<Error> last_error;
   // Used, limit, available, percent and level of each quota, by QuotaKind.
   std::array<security::QuotaUsage, security::kQuotaKindCount> quotas{};
@@ -151,6 +153,7 @@ class ComponentSystem {
     ComponentStatus status;                   // guarded by mutex_
     // Outlives every restart: a crash resets neither a window nor a level.
     std::shared_ptr<security::QuotaTracker> quota;
+    std::atomic<uint64_t> cpu_time_us{0};
   };
 
   [[nodiscard]] std::shared_ptr<Entry> find(std::string_view name) const;

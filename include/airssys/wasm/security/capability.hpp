@@ -5,6 +5,7 @@
 // lock; check() never allocates.
 
 #include <array>
+#include <memory>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -85,11 +86,18 @@ class CapabilitySet {
 
   // The pattern texts of a permission, in the order given to build().
   [[nodiscard]] std::span<const std::string> patterns(Permission permission) const noexcept {
-    return grants_[index(permission)].texts;
+    const auto& grants = grants_[index(permission)];
+    return grants ? std::span<const std::string>(grants->texts) : std::span<const std::string>();
   }
   [[nodiscard]] bool grants_any(Permission permission) const noexcept {
-    return !grants_[index(permission)].texts.empty();
+    return grants_[index(permission)] != nullptr;
   }
+
+  CapabilitySet(const CapabilitySet& other);
+  CapabilitySet& operator=(const CapabilitySet& other);
+  CapabilitySet(CapabilitySet&&) noexcept = default;
+  CapabilitySet& operator=(CapabilitySet&&) noexcept = default;
+  ~CapabilitySet();
 
  private:
   static constexpr size_t index(Permission permission) noexcept {
@@ -106,7 +114,9 @@ class CapabilitySet {
     std::vector<TopicPattern> topics;
   };
 
-  std::array<Grants, kPermissionCount> grants_;
+  // One pointer per permission, null when it grants nothing: a component
+  // pays only for the permissions it holds.
+  std::array<std::unique_ptr<const Grants>, kPermissionCount> grants_;
 };
 
 }  // namespace airssys::wasm::security

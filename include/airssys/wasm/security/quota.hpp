@@ -118,7 +118,7 @@ class QuotaTracker {
   QuotaTracker(const QuotaTracker&) = delete;
   QuotaTracker& operator=(const QuotaTracker&) = delete;
 
-  [[nodiscard]] const ResourceQuota& limits() const noexcept { return limits_; }
+  [[nodiscard]] ResourceQuota limits() const noexcept;
 
   // Adds `amount` when the usage stays within the limit; otherwise changes
   // nothing and returns the refusal. Concurrent callers never push the usage
@@ -156,7 +156,6 @@ class QuotaTracker {
   }
   [[nodiscard]] int64_t window() const noexcept;
 
-  const ResourceQuota limits_;
   const QuotaClock clock_;
   std::array<uint64_t, kQuotaKindCount> limit_{};
   // Levels: the amount. Rates: (window << kCountBits) | count.

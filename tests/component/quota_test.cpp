@@ -1,0 +1,330 @@
+// The five quotas end to end: real components (tests/components/scripted.c
+// and counter.c) exhaust each one on the thread-pool scheduler. Each case
+// checks what the guest sees, what the audit log records, what the status
+// reports, and that a crash does not reset a quota.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "../storage/storage_test_support.hpp"
+#include "airssys/wasm/actor/scheduler.hpp"
+#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/security/audit.hpp"
+#include "airssys/wasm/storage/kv.hpp"
+#include "component_test_support.hpp"
+
+namespace airssys::wasm::component {
+namespace {
+
+using namespace std::chrono_literals;
+using security::AuditResult;
+using security::DecisionLayer;
+using security::Permission;
+using security::QuotaKind;
+using testing::component;
+using testing::Transcript;
+
+class QuotaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
+    scripted = engine->load_file(component("scripted.wasm")).value();
+    counter = engine->load_file(component("counter.wasm")).value();
+    security::AuditLogOptions audit_options;
+    audit_options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
+      transcript.add_record(r);
+    };
+    audit = security::AuditLog::without_file(audit_options).value();
+    store = storage::KeyValueStore::open({.data_dir = dir.path() / "data"}).value();
+    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
+    ComponentSystemOptions options;
+    options.engine = engine;
+    options.audit = audit.get();
+    options.kv = store.get();
+    options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
+    options.supervisor.intensity.max_restarts = 100;
+    system = std::make_unique<ComponentSystem>(*scheduler, options);
+  }
+
+  void TearDown() override {
+    system->stop();
+    scheduler->shutdown();
+    audit->flush();
+  }
+
+  ComponentSpec spec(const std::string& name, std::shared_ptr<const engine::Module> module,
+                     security::ResourceQuota quotas,
+                     std::vector<std::pair<Permission, std::string>> grants = {}) {
+    security::PatternLists lists;
+    for (auto& [permission, pattern] : grants) {
+      lists[static_cast<size_t>(permission)].push_back(pattern);
+    }
+    ComponentSpec s;
+    s.name = name;
+    s.module = std::move(module);
+    s.security = security::WasmSecurityContext::create(
+                     name, security::CapabilitySet::build(lists).value(),
+                     security::TrustLevel::Trusted, quotas)
+                     .value();
+    s.slice = 10'000;
+    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add_output(name, b); };
+    s.stderr_sink = s.stdout_sink;
+    return s;
+  }
+
+  void start(ComponentSpec s) {
+    std::string name = s.name;
+    ASSERT_TRUE(system->start(std::move(s)).has_value());
+    ASSERT_TRUE(transcript.wait_prefix(name + " init")) << transcript.dump();
+  }
+
+  void command(const std::string& target, const std::string& text) {
+    ASSERT_TRUE(system->send_from_host(target, std::vector<uint8_t>(text.begin(), text.end())));
+  }
+
+  std::vector<security::AuditRecord> records(const std::string& component,
+                                             const std::string& permission) {
+    audit->flush();
+    std::vector<security::AuditRecord> out;
+    for (const auto& r : transcript.records()) {
+      if (r.component == component && r.permission == permission) out.push_back(r);
+    }
+    return out;
+  }
+
+  security::QuotaUsage usage(const std::string& name, QuotaKind kind) {
+    return system->status(name)->quotas[static_cast<size_t>(kind)];
+  }
+
+  // Waits until the current 1-second quota window has at least 600 ms left,
+  // so a short sequence of steps happens inside one window.
+  static void align_to_window() {
+    while (security::quota_clock_now() % 1'000'000'000 > 300'000'000) {
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  storage::test::TempDir dir;
+  std::shared_ptr<engine::Engine> engine;
+  std::shared_ptr<const engine::Module> scripted;
+  std::shared_ptr<const engine::Module> counter;
+  std::unique_ptr<security::AuditLog> audit;
+  std::unique_ptr<storage::KeyValueStore> store;
+  std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
+  std::unique_ptr<ComponentSystem> system;
+  Transcript transcript;
+};
+
+TEST_F(QuotaTest, MemoryGrowthPastTheQuotaFailsAtTheGuestAndIsAudited) {
+  security::ResourceQuota quotas;
+  quotas.memory_bytes = 4 * MiB;
+  start(spec("hog", scripted, quotas));
+  command("hog", "grow 64");
+  ASSERT_TRUE(transcript.wait_prefix("hog grow ")) << transcript.dump();
+  // malloc returned NULL once memory.grow said -1: the component carries on.
+  long kib = 0;
+  int refused = 0;
+  unsigned long pages = 0;
+  ASSERT_EQ(std::sscanf(transcript.find_prefix("hog grow ")->c_str(),
+                        "hog grow kib=%ld refused=%d pages=%lu", &kib, &refused, &pages),
+            3);
+  EXPECT_EQ(refused, 1) << *transcript.find_prefix("hog grow ");
+  EXPECT_GT(kib, 2048);
+  EXPECT_LE(pages * 64 * KiB, 4 * MiB);
+  command("hog", "whoami");
+  EXPECT_TRUE(transcript.wait_prefix("hog whoami hog")) << transcript.dump();
+
+  auto denied = records("hog", "memory.grow");
+  ASSERT_FALSE(denied.empty());
+  EXPECT_EQ(denied[0].result, AuditResult::Denied);
+  EXPECT_EQ(denied[0].layer, DecisionLayer::Quota);
+  EXPECT_NE(denied[0].reason.find("memory quota exceeded"), std::string::npos) << denied[0].reason;
+  EXPECT_NE(denied[0].reason.find("limit 4194304"), std::string::npos) << denied[0].reason;
+
+  auto memory = usage("hog", QuotaKind::Memory);
+  EXPECT_EQ(memory.used, pages * 64 * KiB);
+  EXPECT_EQ(memory.limit, 4 * MiB);
+  EXPECT_EQ(memory.level, security::QuotaLevel::Critical);
+  // Each crossing once: warning, then critical.
+  auto crossings = records("hog", "quota.memory");
+  ASSERT_EQ(crossings.size(), 2u);
+  EXPECT_EQ(crossings[0].resource, "warning");
+  EXPECT_EQ(crossings[1].resource, "critical");
+  EXPECT_EQ(system->status("hog")->restarts, 0u);
+}
+
+TEST_F(QuotaTest, AMessageFloodIsRefusedWithTheNumbers) {
+  security::ResourceQuota quotas;
+  quotas.messages_per_second = 20;
+  start(spec("flooder", scripted, quotas, {{Permission::MsgSend, "sink"}}));
+  start(spec("sink", scripted, {}, {{Permission::MsgReceive, "flooder"}}));
+  align_to_window();
+  command("flooder", "flood sink 50");
+  ASSERT_TRUE(transcript.wait_prefix("flooder flood ")) << transcript.dump();
+  EXPECT_EQ(*transcript.find_prefix("flooder flood "),
+            "flooder flood ok=20 quota=30 full=0 other=0");
+  auto refused = records("flooder", "messaging.send");
+  size_t denied = 0;
+  for (const auto& r : refused) {
+    if (r.result != AuditResult::Denied) continue;
+    ++denied;
+    EXPECT_EQ(r.layer, DecisionLayer::Quota);
+    EXPECT_EQ(r.reason, "message_rate quota exceeded: 20 messages/s used, 1 requested, limit 20");
+  }
+  EXPECT_EQ(denied, 30u);
+  EXPECT_EQ(records("flooder", "quota.message_rate").size(), 2u);  // warning, critical
+}
+
+TEST_F(QuotaTest, AStorageFloodIsRefusedBeforeAnyWriteAndDeletesReleaseBytes) {
+  security::ResourceQuota quotas;
+  quotas.storage_bytes = 2000;
+  start(spec("filler", counter, quotas,
+             {{Permission::StorageWrite, "*"}, {Permission::StorageDelete, "*"},
+              {Permission::StorageRead, "*"}}));
+  command("filler", "flood f 100 90");
+  ASSERT_TRUE(transcript.wait_prefix("filler flood ")) << transcript.dump();
+  int ok = 0, quota = 0, other = 0;
+  long long used = 0;
+  ASSERT_EQ(std::sscanf(transcript.find_prefix("filler flood ")->c_str(),
+                        "filler flood ok=%d quota=%d other=%d usage=%lld", &ok, &quota, &other,
+                        &used),
+            4);
+  EXPECT_EQ(other, 0);
+  EXPECT_GT(quota, 0);
+  EXPECT_LE(used, 2000);
+  EXPECT_EQ(static_cast<uint64_t>(used), store->usage("filler").value());
+  EXPECT_EQ(usage("filler", QuotaKind::Storage).used, static_cast<uint64_t>(used));
+  auto writes = records("filler", "storage.write");
+  auto first_denied = std::find_if(writes.begin(), writes.end(),
+                                   [](const auto& r) { return r.result == AuditResult::Denied; });
+  ASSERT_NE(first_denied, writes.end());
+  EXPECT_EQ(first_denied->layer, DecisionLayer::Quota);
+  EXPECT_NE(first_denied->reason.find("storage quota exceeded"), std::string::npos)
+      << first_denied->reason;
+  EXPECT_NE(first_denied->reason.find("limit 2000"), std::string::npos) << first_denied->reason;
+  EXPECT_EQ(records("filler", "quota.storage").size(), 2u);
+
+  command("filler", "del f:0");
+  ASSERT_TRUE(transcript.wait_line("filler del f:0 = 1")) << transcript.dump();
+  EXPECT_EQ(usage("filler", QuotaKind::Storage).used, store->usage("filler").value());
+  EXPECT_LT(usage("filler", QuotaKind::Storage).used, static_cast<uint64_t>(used));
+}
+
+// A component over its CPU time is held back until the next window, not
+// stopped: its neighbour stays responsive and its own work still completes.
+TEST_F(QuotaTest, ACpuHogIsThrottledToItsShareWhileANeighbourStaysResponsive) {
+  security::ResourceQuota hog_quotas;
+  hog_quotas.cpu_ms_per_second = 50;
+  start(spec("hog", scripted, hog_quotas));
+  start(spec("neighbour", scripted, {}));
+  const auto begin = std::chrono::steady_clock::now();
+  command("hog", "spin");
+  ASSERT_TRUE(transcript.wait_line("hog spinning")) << transcript.dump();
+  // The neighbour answers promptly, again and again, while the hog spins.
+  for (int i = 0; i < 10; ++i) {
+    const auto sent = std::chrono::steady_clock::now();
+    command("neighbour", "whoami");
+    ASSERT_TRUE(transcript.wait_line("neighbour whoami neighbour small=-8")) << transcript.dump();
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, 500ms);
+    std::this_thread::sleep_for(150ms);
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - begin;
+  auto status = system->status("hog");
+  ASSERT_TRUE(status);
+  EXPECT_GT(status->throttled, 0u);
+  EXPECT_EQ(status->restarts, 0u);
+  EXPECT_NE(status->state, ComponentState::Failed);
+  // Its share and no more: at most 50 ms per started second, plus one slice
+  // of overshoot per window.
+  const auto windows =
+      std::chrono::duration_cast<std::chrono::seconds>(elapsed).count() + 2;
+  EXPECT_LE(status->cpu_time_us, static_cast<uint64_t>(windows) * 52'000)
+      << "cpu_time_us=" << status->cpu_time_us << " over " << windows << " windows";
+  EXPECT_GE(status->cpu_time_us, 50'000u);
+  auto throttles = records("hog", "cpu.time");
+  ASSERT_FALSE(throttles.empty());
+  EXPECT_EQ(throttles[0].result, AuditResult::Denied);
+  EXPECT_EQ(throttles[0].layer, DecisionLayer::Quota);
+  EXPECT_NE(throttles[0].reason.find("limit 50000 us"), std::string::npos) << throttles[0].reason;
+  // Throttling is audited at most once per window.
+  EXPECT_LE(throttles.size(), static_cast<size_t>(windows));
+  EXPECT_TRUE(records("neighbour", "cpu.time").empty());
+}
+
+TEST_F(QuotaTest, AThrottledComponentStillFinishesItsWorkAndHandlesItsMessagesInOrder) {
+  security::ResourceQuota quotas;
+  quotas.cpu_ms_per_second = 100;
+  start(spec("worker", scripted, quotas));
+  command("worker", "burn 3");
+  command("worker", "whoami");
+  ASSERT_TRUE(transcript.wait_line("worker burned 3 (0)", 20s)) << transcript.dump();
+  ASSERT_TRUE(transcript.wait_line("worker whoami worker small=-8")) << transcript.dump();
+  EXPECT_GT(system->status("worker")->throttled, 0u);
+  auto dump = transcript.dump();
+  EXPECT_LT(dump.find("worker burned 3 (0)"), dump.find("worker whoami worker"));
+}
+
+TEST_F(QuotaTest, TheFuelLimitPerMessageStillEndsARunawayHandler) {
+  auto s = spec("runaway", scripted, {});
+  s.fuel_per_message = 2'000'000;
+  s.restart = actor::RestartPolicy::Temporary;
+  start(std::move(s));
+  command("runaway", "spin");
+  for (int i = 0; i < 500 && system->status("runaway")->state != ComponentState::Failed; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto status = system->status("runaway");
+  EXPECT_EQ(status->state, ComponentState::Failed);
+  ASSERT_TRUE(status->last_error);
+  EXPECT_EQ(status->last_error->code, ErrorCode::TrapOutOfFuel);
+}
+
+// A crash opens no fresh window: the rate used before the trap still counts
+// after the restart.
+TEST_F(QuotaTest, QuotasSurviveARestart) {
+  security::ResourceQuota quotas;
+  quotas.messages_per_second = 10;
+  start(spec("crasher", scripted, quotas, {{Permission::MsgSend, "sink"}}));
+  start(spec("sink", scripted, {}, {{Permission::MsgReceive, "crasher"}}));
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    align_to_window();
+    const int64_t window = security::quota_clock_now() / 1'000'000'000;
+    const size_t floods = transcript.count_prefix("crasher flood ");
+    const size_t inits = transcript.count_prefix("crasher init");
+    command("crasher", "flood sink 8");
+    ASSERT_TRUE(transcript.wait_count("crasher flood ", floods + 1)) << transcript.dump();
+    command("crasher", "trap");
+    ASSERT_TRUE(transcript.wait_count("crasher init", inits + 1)) << transcript.dump();
+    command("crasher", "flood sink 8");
+    ASSERT_TRUE(transcript.wait_count("crasher flood ", floods + 2)) << transcript.dump();
+    if (security::quota_clock_now() / 1'000'000'000 != window) continue;  // a slow machine
+    auto all = transcript.all_with_prefix("crasher flood ");
+    EXPECT_EQ(all[floods], "crasher flood ok=8 quota=0 full=0 other=0");
+    EXPECT_EQ(all[floods + 1], "crasher flood ok=2 quota=6 full=0 other=0");
+    EXPECT_GE(system->status("crasher")->restarts, 1u);
+    return;
+  }
+  FAIL() << "no attempt fit in one quota window";
+}
+
+TEST_F(QuotaTest, StatusReportsEveryQuota) {
+  security::ResourceQuota quotas;
+  quotas.memory_bytes = 8 * MiB;
+  quotas.cpu_ms_per_second = 250;
+  start(spec("idle", scripted, quotas));
+  auto status = system->status("idle");
+  ASSERT_TRUE(status);
+  for (QuotaKind kind : security::kQuotaKinds) {
+    const auto& q = status->quotas[static_cast<size_t>(kind)];
+    EXPECT_EQ(q.quota, kind);
+    EXPECT_EQ(q.limit, quotas.limit(kind)) << security::quota_name(kind);
+    EXPECT_EQ(q.available, q.limit - q.used);
+  }
+  EXPECT_GT(status->quotas[static_cast<size_t>(QuotaKind::Memory)].used, 0u);
+  EXPECT_EQ(status->quotas[static_cast<size_t>(QuotaKind::CpuTime)].limit, 250'000u);
+}
+
+}  // namespace
+}  // namespace airssys::wasm::component
