@@ -112,7 +112,7 @@ Result<security::ApprovalStore*> HostSetup::approval_store() {
 }
 
 Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& path, bool approve,
-                                          uint64_t default_memory) {
+                                          std::optional<uint64_t> memory_cap) {
   AdmittedComponent out;
   auto files = locate_component(path);
   if (!files) return std::unexpected(files.error());
@@ -144,7 +144,12 @@ Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& pa
   request.audit = host.audit.get();
   request.approve = approve;
   request.approve_options = approve_options(host.paths);
-  request.default_quotas.memory_bytes = default_memory;
+  // The host's defaults: built in, then the operator's [quota] in
+  // policy.toml; a memory cap from the command line lowers the memory one.
+  request.default_quotas = security::effective_quotas(host.policy.quota_defaults(), {});
+  if (memory_cap) {
+    request.default_quotas.memory_bytes = std::min(request.default_quotas.memory_bytes, *memory_cap);
+  }
   auto admission = security::admit(request);
   if (!admission) return std::unexpected(admission.error());
   if (admission->trust.level == security::TrustLevel::DevMode) {

@@ -37,6 +37,7 @@ struct AdmittedComponent {
 // Locates, loads the manifest, and admits (signature, trust, approval); prints
 // the dev-mode warning. The error's category gives the exit code.
 [[nodiscard]] Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& path,
-                                                        bool approve, uint64_t default_memory);
+                                                        bool approve,
+                                                        std::optional<uint64_t> memory_cap);
 
 }  // namespace airssys::wasm::cli

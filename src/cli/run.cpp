@@ -52,6 +52,9 @@ int run_component(const RunOptions& options) {
   instance_options.limits.max_memory_bytes =
       std::min(options.max_memory, admission.context->quotas().memory_bytes);
   instance_options.user_data = &context;
+  instance_options.on_memory_grow = [&context](const engine::MemoryGrowEvent& e) {
+    context.on_memory_grow(e);
+  };
   if (options.fuel != engine::kUnlimitedFuel) instance_options.start_fuel = options.fuel;
 
   auto store = engine->new_store();

@@ -85,7 +85,7 @@ int up_components(const UpOptions& options) {
   std::shared_ptr<engine::Engine> engine(engine::Engine::interpreter());
   std::vector<component::ComponentSpec> specs;
   for (const auto& dir : dirs) {
-    auto admitted = admit_component(**host, dir.string(), options.approve, 256 * MiB);
+    auto admitted = admit_component(**host, dir.string(), options.approve, std::nullopt);
     if (!admitted) {
       report(admitted.error());
       return admitted.error().category() == ErrorCategory::Trust ? kExitRefused

@@ -74,7 +74,6 @@ class ComponentActor final : public actor::Behavior {
 
   Result<actor::StepResult> step(actor::ActorContext& ctx) override;
   void on_stop(actor::ActorContext& ctx, const actor::ExitReason& reason) override;
-  void on_memory_grow(const engine::MemoryGrowEvent& event);
 
   // Called by the port, on this actor's own step.
   void expect_reply(uint64_t correlation, actor::TimerId timer) { awaiting_[correlation] = timer; }
@@ -307,7 +306,9 @@ Result<void> ComponentActor::create() {
   engine::InstanceOptions options;
   options.limits.max_memory_bytes = spec.security->quotas().memory_bytes;
   options.user_data = context_.get();
-  options.on_memory_grow = [this](const engine::MemoryGrowEvent& e) { on_memory_grow(e); };
+  options.on_memory_grow = [context = context_.get()](const engine::MemoryGrowEvent& e) {
+    context->on_memory_grow(e);
+  };
   store_ = system_.options_.engine->new_store();
   auto instance = store_->instantiate(*spec.module, system_.linker_, options);
   if (!instance) return std::unexpected(instance.error());
@@ -315,21 +316,6 @@ Result<void> ComponentActor::create() {
   entry_->quota->set_used(security::QuotaKind::Memory, instance_->memory_bytes());
   context_->report_quota(security::QuotaKind::Memory);
   return {};
-}
-
-// Memory is the instance's current linear memory. A growth past the memory
-// quota is refused by the engine (the guest sees -1, as the specification
-// allows, and may carry on); here it is audited with the numbers.
-void ComponentActor::on_memory_grow(const engine::MemoryGrowEvent& e) {
-  auto& tracker = *entry_->quota;
-  tracker.set_used(security::QuotaKind::Memory, e.granted ? e.requested_bytes : e.old_bytes);
-  if (!e.granted && e.requested_bytes > tracker.limits().memory_bytes) {
-    security::QuotaError refused{security::QuotaKind::Memory, e.old_bytes,
-                                 e.requested_bytes - e.old_bytes, tracker.limits().memory_bytes};
-    context_->audit("memory.grow", fmt::format("{} bytes", e.requested_bytes),
-                    AuditResult::Denied, DecisionLayer::Quota, refused.to_string());
-  }
-  context_->report_quota(security::QuotaKind::Memory);
 }
 
 // CPU time: the fuel the guest burned since the last look, converted by the

@@ -162,6 +162,20 @@ void ComponentContext::settle_quota(security::QuotaKind quota, uint64_t reserved
   report_quota(quota);
 }
 
+void ComponentContext::on_memory_grow(const engine::MemoryGrowEvent& e) const {
+  if (!security_.quota) return;
+  auto& tracker = *security_.quota;
+  tracker.set_used(security::QuotaKind::Memory, e.granted ? e.requested_bytes : e.old_bytes);
+  const uint64_t limit = tracker.limits().memory_bytes;
+  if (!e.granted && e.requested_bytes > limit) {
+    security::QuotaError refused{security::QuotaKind::Memory, e.old_bytes,
+                                 e.requested_bytes - e.old_bytes, limit};
+    audit("memory.grow", fmt::format("{} bytes", e.requested_bytes), security::AuditResult::Denied,
+          security::DecisionLayer::Quota, refused.to_string());
+  }
+  report_quota(security::QuotaKind::Memory);
+}
+
 void ComponentContext::report_quota(security::QuotaKind quota) const {
   if (!security_.quota) return;
   auto crossing = security_.quota->observe(quota);

@@ -698,6 +698,104 @@ int line_of(const toml::source_region& region) {
 
 using detail::toml_type_name;
 
+// ---- the [quota] table (manifest and host policy) ----
+
+namespace {
+
+class QuotaTableReader {
+ public:
+  QuotaTableReader(QuotaSpec& quota, const detail::QuotaProblemFn& add) : quota_(quota), add(add) {}
+
+  void read(const toml::table& table) {
+    QuotaSpec& quota = quota_;
+    for (auto&& [key, node] : table) {
+      std::string_view name = key.str();
+      std::string full = "quota." + display_key(name);
+      int line = line_of(node.source());
+      if (name == "message_rate") {
+        const auto* integer = node.as_integer();
+        if (!integer) {
+          add(line, full,
+              fmt::format("must be a whole number of messages per second (e.g. 500), not {}",
+                          toml_type_name(node)));
+        } else if (integer->get() < 0) {
+          add(line, full, fmt::format("{} is negative", integer->get()));
+        } else {
+          quota.message_rate =
+              bounded_quota(static_cast<uint64_t>(integer->get()), full, line, kMaxMessageRate,
+                            [](uint64_t v) { return fmt::format("{} messages/s", v); });
+        }
+        continue;
+      }
+      auto bytes = [](uint64_t v) { return format_byte_size(v); };
+      auto bytes_per_second = [](uint64_t v) { return format_byte_size(v) + "/s"; };
+      auto ms_per_second = [](uint64_t v) { return fmt::format("{}ms/s", v); };
+      if (name != "storage" && name != "memory" && name != "network_bandwidth" &&
+          name != "cpu_time") {
+        add(line_of(key.source()), full,
+            "unknown key (known: storage, message_rate, network_bandwidth, cpu_time, memory)");
+        continue;
+      }
+      const auto* text = node.as_string();
+      if (!text) {
+        std::string_view example = name == "network_bandwidth" ? "\"5MB/s\""
+                                   : name == "cpu_time"        ? "\"500ms/s\""
+                                                               : "\"128MB\"";
+        add(line, full,
+            fmt::format("must be a string with a unit (e.g. {}), not {}", example,
+                        toml_type_name(node)));
+        continue;
+      }
+      std::string_view value = text->get();
+      if (name == "storage") {
+        quota.storage_bytes =
+            bounded_quota(quota_size(value, "50MB"), full, line, kMaxStorageQuota, bytes);
+      } else if (name == "memory") {
+        quota.memory_bytes =
+            bounded_quota(quota_size(value, "128MB"), full, line, kMaxMemoryQuota, bytes);
+        if (quota.memory_bytes && *quota.memory_bytes < kMinMemoryQuota) {
+          add(line, full,
+              fmt::format("{} is less than one 64 KB WebAssembly page", quote_value(value)));
+          quota.memory_bytes.reset();
+        }
+      } else if (name == "network_bandwidth") {
+        quota.network_bytes_per_second =
+            bounded_quota(quota_rate(value), full, line, kMaxNetworkBandwidth, bytes_per_second);
+      } else {
+        quota.cpu_ms_per_second =
+            bounded_quota(quota_cpu_time(value), full, line, kMaxCpuMsPerSecond, ms_per_second);
+      }
+    }
+  }
+
+  template <class Format>
+  std::optional<uint64_t> bounded_quota(const QuotaValue& value, const std::string& key, int line,
+                                        uint64_t limit, Format format) {
+    if (!value) {
+      add(line, key, value.error());
+      return std::nullopt;
+    }
+    if (*value == 0) {
+      add(line, key, "must be more than 0 (leave the key out to use the host's default)");
+      return std::nullopt;
+    }
+    if (*value > limit) {
+      add(line, key, fmt::format("{} is more than the limit of {}", format(*value), format(limit)));
+      return std::nullopt;
+    }
+    return *value;
+  }
+
+
+ private:
+  QuotaSpec& quota_;
+  const detail::QuotaProblemFn& add;
+};
+
+}  // namespace
+
+
+
 class ManifestReader {
  public:
   explicit ManifestReader(std::string_view file) { check_.manifest.file = std::string(file); }
@@ -990,83 +1088,10 @@ class ManifestReader {
   }
 
   void read_quota(const toml::table& table) {
-    QuotaSpec& quota = check_.manifest.quota;
-    for (auto&& [key, node] : table) {
-      std::string_view name = key.str();
-      std::string full = "quota." + display_key(name);
-      int line = line_of(node.source());
-      if (name == "message_rate") {
-        const auto* integer = node.as_integer();
-        if (!integer) {
-          add(line, full,
-              fmt::format("must be a whole number of messages per second (e.g. 500), not {}",
-                          toml_type_name(node)));
-        } else if (integer->get() < 0) {
-          add(line, full, fmt::format("{} is negative", integer->get()));
-        } else {
-          quota.message_rate =
-              bounded_quota(static_cast<uint64_t>(integer->get()), full, line, kMaxMessageRate,
-                            [](uint64_t v) { return fmt::format("{} messages/s", v); });
-        }
-        continue;
-      }
-      auto bytes = [](uint64_t v) { return format_byte_size(v); };
-      auto bytes_per_second = [](uint64_t v) { return format_byte_size(v) + "/s"; };
-      auto ms_per_second = [](uint64_t v) { return fmt::format("{}ms/s", v); };
-      if (name != "storage" && name != "memory" && name != "network_bandwidth" &&
-          name != "cpu_time") {
-        add(line_of(key.source()), full,
-            "unknown key (known: storage, message_rate, network_bandwidth, cpu_time, memory)");
-        continue;
-      }
-      const auto* text = node.as_string();
-      if (!text) {
-        std::string_view example = name == "network_bandwidth" ? "\"5MB/s\""
-                                   : name == "cpu_time"        ? "\"500ms/s\""
-                                                               : "\"128MB\"";
-        add(line, full,
-            fmt::format("must be a string with a unit (e.g. {}), not {}", example,
-                        toml_type_name(node)));
-        continue;
-      }
-      std::string_view value = text->get();
-      if (name == "storage") {
-        quota.storage_bytes =
-            bounded_quota(quota_size(value, "50MB"), full, line, kMaxStorageQuota, bytes);
-      } else if (name == "memory") {
-        quota.memory_bytes =
-            bounded_quota(quota_size(value, "128MB"), full, line, kMaxMemoryQuota, bytes);
-        if (quota.memory_bytes && *quota.memory_bytes < kMinMemoryQuota) {
-          add(line, full,
-              fmt::format("{} is less than one 64 KB WebAssembly page", quote_value(value)));
-          quota.memory_bytes.reset();
-        }
-      } else if (name == "network_bandwidth") {
-        quota.network_bytes_per_second =
-            bounded_quota(quota_rate(value), full, line, kMaxNetworkBandwidth, bytes_per_second);
-      } else {
-        quota.cpu_ms_per_second =
-            bounded_quota(quota_cpu_time(value), full, line, kMaxCpuMsPerSecond, ms_per_second);
-      }
-    }
-  }
-
-  template <class Format>
-  std::optional<uint64_t> bounded_quota(const QuotaValue& value, const std::string& key, int line,
-                                        uint64_t limit, Format format) {
-    if (!value) {
-      add(line, key, value.error());
-      return std::nullopt;
-    }
-    if (*value == 0) {
-      add(line, key, "must be more than 0 (leave the key out to use the host's default)");
-      return std::nullopt;
-    }
-    if (*value > limit) {
-      add(line, key, fmt::format("{} is more than the limit of {}", format(*value), format(limit)));
-      return std::nullopt;
-    }
-    return *value;
+    detail::read_quota_table(table, check_.manifest.quota,
+                             [this](int line, std::string key, std::string rule) {
+                               add(line, std::move(key), std::move(rule));
+                             });
   }
 
   nlohmann::json config_json(const toml::node& node, const std::string& key) {
@@ -1217,6 +1242,11 @@ std::string canonical_capabilities(const Manifest& manifest) {
     out += '\n';
   }
   return out;
+}
+
+void detail::read_quota_table(const toml::table& table, QuotaSpec& quota,
+                              const QuotaProblemFn& add) {
+  QuotaTableReader(quota, add).read(table);
 }
 
 }  // namespace airssys::wasm::security

@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "airssys/wasm/security/trust.hpp"
+#include "toml_support.hpp"
 
 namespace airssys::wasm::security {
 namespace {
@@ -90,7 +91,19 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
   HostPolicy policy;
   policy.source_ = std::string(file);
   for (auto&& [key, node] : root) {
-    if (key.str() != "rule") reader.fail(node, key.str(), "unknown key (expected [[rule]])");
+    if (key.str() != "rule" && key.str() != "quota") {
+      reader.fail(node, key.str(), "unknown key (expected [[rule]] or [quota])");
+    }
+  }
+  if (const toml::node* quota = root.get("quota")) {
+    if (const toml::table* table = quota->as_table()) {
+      detail::read_quota_table(*table, policy.quota_defaults_,
+                               [&](int line, std::string key, std::string rule) {
+                                 problems.push_back(fmt::format("{}:{}: {}: {}", file, line, key, rule));
+                               });
+    } else {
+      reader.fail(*quota, "quota", "must be a table ([quota])");
+    }
   }
   const toml::node* rules = root.get("rule");
   const toml::array* array = rules ? rules->as_array() : nullptr;

@@ -1,9 +1,13 @@
 #pragma once
 // What the security layer's TOML readers share (private to the layer).
 
+#include <functional>
+#include <string>
 #include <string_view>
 
 #include <toml++/toml.h>
+
+#include "airssys/wasm/security/manifest.hpp"
 
 namespace airssys::wasm::security::detail {
 
@@ -23,5 +27,11 @@ namespace airssys::wasm::security::detail {
   }
   return "nothing";
 }
+
+// Reads a [quota] table (storage, message_rate, network_bandwidth, cpu_time,
+// memory, with their units) into `quota`; every problem goes to `add` as
+// (line, "quota.key", rule). Shared by Component.toml and policy.toml.
+using QuotaProblemFn = std::function<void(int line, std::string key, std::string rule)>;
+void read_quota_table(const toml::table& table, QuotaSpec& quota, const QuotaProblemFn& add);
 
 }  // namespace airssys::wasm::security::detail

@@ -403,6 +403,61 @@ greeting = "hi"
   EXPECT_TRUE(contains(r.out, "capabilities requested\n  (none)\n")) << r.out;
 }
 
+TEST_F(SecurityCli, TheOperatorsQuotaDefaultsApplyAndTheAuditCommandShowsTheRefusals) {
+  write_file(home_ / "policy.toml", "[quota]\nmemory = \"2MB\"\n");
+  auto hog = component("hog", "grow.wasm", std::nullopt);
+  auto r = cli({"run", hog});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "allocated 1 MiB before malloc failed\n");
+
+  r = cli({"audit", "--permission", "memory.grow", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto lines = lines_of(r.out);
+  ASSERT_FALSE(lines.empty()) << r.out;
+  for (const auto& line : lines) {
+    json j = parse_json(line);
+    EXPECT_EQ(j["result"], "denied") << line;
+    EXPECT_EQ(j["layer"], "quota") << line;
+    EXPECT_TRUE(contains(j["reason"].get<std::string>(), "memory quota exceeded")) << line;
+    EXPECT_TRUE(contains(j["reason"].get<std::string>(), "limit 2097152")) << line;
+  }
+  r = cli({"audit", "--layer", "quota", "--result", "denied"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "denied  quota")) << r.out;
+  EXPECT_TRUE(contains(r.out, "memory.grow")) << r.out;
+  r = cli({"audit", "--layer", "quota", "--last", "1", "--json"});
+  EXPECT_EQ(lines_of(r.out).size(), 1u) << r.out;
+  r = cli({"audit", "--permission", "quota.", "--since", "2999-01-01T00:00:00Z"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+
+  r = cli({"audit", "--result", "maybe"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "--result")) << r.err;
+  r = cli({"audit", "--layer", "nope"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = cli({"audit", "--audit-log", (root_ / "missing.log").string()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.err, "missing.log")) << r.err;
+
+  // A damaged line is reported, and the command says the log is not clean.
+  {
+    std::ofstream log(home_ / "audit.log", std::ios::app);
+    log << "not json at all\n";
+  }
+  r = cli({"audit", "--layer", "quota"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(contains(r.err, "not an audit record")) << r.err;
+  EXPECT_TRUE(contains(r.out, "memory.grow")) << r.out;
+
+  // A bad [quota] in policy.toml stops the host before anything runs.
+  write_file(home_ / "policy.toml", "[quota]\nmemory = \"lots\"\n");
+  r = cli({"run", hog});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.err, "quota.memory")) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
 // 3 -------------------------------------------------------------------------
 
 TEST_F(SecurityCli, AnUnknownComponentThatAsksForCapabilitiesWaitsForAnApproval) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/policy.hpp"
 
 namespace airssys::wasm::security {
@@ -41,6 +42,46 @@ HostPolicy policy() {
   auto p = HostPolicy::parse(kPolicy, "policy.toml");
   EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().message);
   return p ? std::move(*p) : HostPolicy{};
+}
+
+TEST(HostPolicy, QuotaDefaultsUseTheManifestUnits) {
+  auto p = HostPolicy::parse(R"(
+[quota]
+storage = "10MB"
+message_rate = 50
+network_bandwidth = "1MB/s"
+cpu_time = "250ms/s"
+memory = "64MB"
+)",
+                             "policy.toml");
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  const auto& q = p->quota_defaults();
+  EXPECT_EQ(q.storage_bytes, 10 * MiB);  // MB is 2^20 bytes, as in manifests
+  EXPECT_EQ(q.message_rate, 50u);
+  EXPECT_EQ(q.network_bytes_per_second, 1 * MiB);
+  EXPECT_EQ(q.cpu_ms_per_second, 250u);
+  EXPECT_EQ(q.memory_bytes, 64 * MiB);
+  // The component's manifest still wins where it sets a quota.
+  QuotaSpec manifest;
+  manifest.message_rate = 5;
+  auto effective = effective_quotas(manifest, effective_quotas(q, {}));
+  EXPECT_EQ(effective.messages_per_second, 5u);
+  EXPECT_EQ(effective.storage_bytes, 10 * MiB);
+  EXPECT_TRUE(HostPolicy::parse("", "empty.toml")->quota_defaults() == QuotaSpec{});
+}
+
+TEST(HostPolicy, BadQuotaDefaultsAreRefusedWithTheirLine) {
+  auto p = HostPolicy::parse("[quota]\nstorage = \"10\"\ncpu_time = \"5s\"\nturbo = 1\n",
+                             "policy.toml");
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().code, ErrorCode::InvalidConfig);
+  EXPECT_NE(p.error().message.find("policy.toml:2: quota.storage"), std::string::npos)
+      << p.error().message;
+  EXPECT_NE(p.error().message.find("policy.toml:3: quota.cpu_time"), std::string::npos)
+      << p.error().message;
+  EXPECT_NE(p.error().message.find("policy.toml:4: quota.turbo: unknown key"), std::string::npos)
+      << p.error().message;
+  EXPECT_FALSE(HostPolicy::parse("quota = 5\n", "policy.toml").has_value());
 }
 
 TEST(HostPolicy, DenyRulesRefuseWhatTheyName) {

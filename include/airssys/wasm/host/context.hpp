@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/policy.hpp"
@@ -91,6 +92,10 @@ class ComponentContext {
   // Reports a crossing of 80 % or 95 % of the quota once (log and audit).
   void report_quota(security::QuotaKind quota) const;
   [[nodiscard]] security::QuotaTracker* quota() const { return security_.quota.get(); }
+  // The memory quota follows the instance's linear memory: hand this to
+  // engine::InstanceOptions::on_memory_grow. A growth refused because it
+  // would pass the quota is audited with the numbers (the guest sees -1).
+  void on_memory_grow(const engine::MemoryGrowEvent& event) const;
 
   // The same decision as authorize(), without an audit record.
   [[nodiscard]] bool permits(security::Permission permission, std::string_view resource) const;

@@ -37,6 +37,7 @@
 
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/security/capability.hpp"
+#include "airssys/wasm/security/manifest.hpp"
 #include "airssys/wasm/security/types.hpp"
 
 namespace airssys::wasm::security {
@@ -82,6 +83,9 @@ class HostPolicy {
                                      std::string_view resource) const noexcept;
 
   [[nodiscard]] const std::vector<PolicyRule>& rules() const { return rules_; }
+  // The operator's default quotas ([quota], same keys and units as a
+  // manifest's): they apply where a component's manifest sets none.
+  [[nodiscard]] const QuotaSpec& quota_defaults() const { return quota_defaults_; }
   [[nodiscard]] const std::string& source() const { return source_; }
 
  private:
@@ -98,6 +102,7 @@ class HostPolicy {
 
   std::vector<PolicyRule> rules_;
   std::vector<CompiledRule> compiled_;
+  QuotaSpec quota_defaults_;
   std::string source_;
 };
 

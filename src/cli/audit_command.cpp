@@ -1,0 +1,146 @@
+// `airssys-wasm audit`: reads the audit log and shows the records that match
+// the filters, oldest first, as a table or as JSON lines.
+#include "audit_command.hpp"
+
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "airssys/wasm/security/audit.hpp"
+
+namespace airssys::wasm::cli {
+namespace {
+
+struct AuditFilter {
+  std::string component;
+  std::string result;      // granted | denied
+  std::string layer;       // component, host-policy, trust, approval, quota, messaging, audit
+  std::string permission;  // exact, or a prefix ending in '.' ("quota.")
+  std::string since;       // RFC 3339 text; records at or after it (string order is time order)
+  size_t last = 0;         // only the last N matches; 0: all
+  bool json = false;
+};
+
+bool matches(const security::AuditRecord& r, const AuditFilter& f,
+             std::optional<security::AuditResult> result,
+             std::optional<security::DecisionLayer> layer) {
+  if (!f.component.empty() && r.component != f.component) return false;
+  if (result && r.result != *result) return false;
+  if (layer && r.layer != *layer) return false;
+  if (!f.permission.empty()) {
+    const bool prefix = f.permission.ends_with('.');
+    if (prefix ? !r.permission.starts_with(f.permission) : r.permission != f.permission) {
+      return false;
+    }
+  }
+  if (!f.since.empty() && security::format_audit_time(r.time) < f.since) return false;
+  return true;
+}
+
+int show_audit(const HostPaths& paths, const AuditFilter& f) {
+  std::optional<security::AuditResult> result;
+  if (!f.result.empty()) {
+    result = security::parse_audit_result(f.result);
+    if (!result) {
+      report(Error{ErrorCode::InvalidArgument,
+                   fmt::format("--result: '{}' is neither granted nor denied", f.result), {}, 0});
+      return kExitUsage;
+    }
+  }
+  std::optional<security::DecisionLayer> layer;
+  if (!f.layer.empty()) {
+    layer = security::parse_decision_layer(f.layer);
+    if (!layer) {
+      report(Error{ErrorCode::InvalidArgument,
+                   fmt::format("--layer: unknown layer '{}' (component, host-policy, trust, "
+                               "approval, quota, messaging, audit)",
+                               f.layer),
+                   {},
+                   0});
+      return kExitUsage;
+    }
+  }
+  auto file = audit_log_path(paths);
+  if (!file) {
+    report(file.error());
+    return exit_code_for(file.error());
+  }
+  std::ifstream in(*file);
+  if (!in) {
+    report(Error{ErrorCode::IoError,
+                 fmt::format("cannot read the audit log {}", file->string()), {}, 0});
+    return kExitFailure;
+  }
+  std::deque<security::AuditRecord> shown;
+  size_t malformed = 0;
+  size_t line_number = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.empty()) continue;
+    auto record = security::parse_audit_line(line);
+    if (!record) {
+      // A damaged line is reported, never skipped silently.
+      if (++malformed <= 5) {
+        std::fprintf(stderr, "airssys-wasm: %s:%zu: not an audit record: %s\n",
+                     file->string().c_str(), line_number, record.error().message.c_str());
+      }
+      continue;
+    }
+    if (!matches(*record, f, result, layer)) continue;
+    shown.push_back(std::move(*record));
+    if (f.last != 0 && shown.size() > f.last) shown.pop_front();
+  }
+  for (const auto& r : shown) {
+    if (f.json) {
+      fmt::print("{}\n", security::to_json_line(r));
+    } else {
+      fmt::print("{}  {:<7} {:<11} {:<20} {:<24} {}  {}\n", security::format_audit_time(r.time),
+                 security::audit_result_name(r.result), security::decision_layer_name(r.layer),
+                 r.component, r.permission, r.resource, r.reason);
+    }
+  }
+  if (malformed > 0) {
+    std::fprintf(stderr, "airssys-wasm: %zu damaged line(s) in %s\n", malformed,
+                 file->string().c_str());
+    return kExitFailure;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_audit_command(CLI::App& app, int* exit_code) {
+  struct State {
+    HostPaths paths;
+    AuditFilter filter;
+  };
+  auto s = std::make_shared<State>();
+  auto* cmd = app.add_subcommand(
+      "audit", "Show audit records, oldest first: every grant, denial, quota event and refusal");
+  cmd->add_option("--component", s->filter.component, "Only this component")->type_name("NAME");
+  cmd->add_option("--result", s->filter.result, "Only granted or denied")->type_name("RESULT");
+  cmd->add_option("--layer", s->filter.layer,
+                  "Only decisions of this layer: component, host-policy, trust, approval, quota, "
+                  "messaging, audit")
+      ->type_name("LAYER");
+  cmd->add_option("--permission", s->filter.permission,
+                  "Only this permission or action, or a prefix ending in '.' (e.g. quota.)")
+      ->type_name("NAME");
+  cmd->add_option("--since", s->filter.since,
+                  "Only records at or after this UTC time (e.g. 2026-11-25T16:00:00Z)")
+      ->type_name("TIME");
+  cmd->add_option("--last", s->filter.last, "Only the last N matching records")->type_name("N");
+  cmd->add_option("--data-dir", s->paths.data_dir,
+                  "Where audit.log lives (default $AIRSSYS_HOME)")
+      ->type_name("DIR");
+  cmd->add_option("--audit-log", s->paths.audit_log, "Audit log (default <data-dir>/audit.log)")
+      ->type_name("FILE");
+  cmd->add_flag("--json", s->filter.json, "One JSON object per line, as stored");
+  cmd->callback([s, exit_code] { *exit_code = show_audit(s->paths, s->filter); });
+}
+
+}  // namespace airssys::wasm::cli
