@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/core/units.hpp"
+#include "lifecycle_commands.hpp"
 #include "run.hpp"
 #include "security_commands.hpp"
 #include "up.hpp"
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
 
   int exit_code = 0;
   cli::add_security_commands(app, &exit_code);
+  cli::add_lifecycle_commands(app, &exit_code);
 
   try {
     app.parse(argc, argv);
