@@ -578,6 +578,18 @@ Result<void> Supervisor::remove_child(std::string_view name, StopMode mode) {
   return {};
 }
 
+Result<void> Supervisor::set_restart_policy(std::string_view name, RestartPolicy policy) {
+  std::lock_guard lock(state_->mutex);
+  State::Child* child = state_->find(name);
+  if (!child) {
+    return make_error(
+        ErrorCode::ActorNotFound,
+        fmt::format("supervisor '{}' has no child named '{}'", state_->options.name, name));
+  }
+  child->spec.policy = policy;
+  return {};
+}
+
 void Supervisor::stop() {
   {
     std::lock_guard lock(state_->mutex);

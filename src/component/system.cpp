@@ -733,7 +733,11 @@ Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
     std::lock_guard lock(mutex_);
     entry->actor_name = fmt::format("{}~{}", name, ++generation_);
   }
-  AIRSSYS_TRY(supervisor_->start_child(child_spec(entry)));
+  // On probation until it is Ready: a failing new version is not restarted,
+  // so it costs the supervisor's restart intensity nothing.
+  auto child = child_spec(entry);
+  child.policy = actor::RestartPolicy::Temporary;
+  AIRSSYS_TRY(supervisor_->start_child(std::move(child)));
 
   // The new instance must be Ready (initialized, inbox open) before it takes traffic.
   auto deadline = std::chrono::steady_clock::now() + ready_timeout;
@@ -764,6 +768,7 @@ Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+  (void)supervisor_->set_restart_policy(entry->actor_name, entry->spec.restart);
   {
     std::unique_lock route(route_mutex_);
     std::lock_guard lock(mutex_);

@@ -417,6 +417,10 @@ struct Host::Impl {
                                  spec.error().message);
       return std::unexpected(spec.error());
     }
+    // On probation until Ready: a version that fails to start is not
+    // restarted, so it costs the other components' supervisor nothing.
+    const actor::RestartPolicy policy = spec->restart;
+    spec->restart = actor::RestartPolicy::Temporary;
     if (auto ok = system->start(std::move(*spec)); !ok) {
       (void)registry->set_status(name, "failed", ok.error().message);
       return ok;
@@ -429,6 +433,7 @@ struct Host::Impl {
       (void)registry->set_status(name, "failed", ready.error().message);
       return ready;
     }
+    (void)system->supervisor()->set_restart_policy(name, policy);
     AIRSSYS_TRY(registry->set_desired(name, DesiredState::Running));
     AIRSSYS_TRY(registry->set_status(name, "running"));
     record(name, "lifecycle.start", c->current.version, AuditResult::Granted,

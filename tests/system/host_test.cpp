@@ -231,10 +231,14 @@ TEST_F(HostTest, FailingUpgradeKeepsTheRunningVersion) {
   { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
   ASSERT_TRUE(h.send("counter", bytes("tick")));
   ASSERT_TRUE(wait_count(h, 1));
-  auto broken = h.upgrade(counter("3.0.0", kComponents / "trap_init.wasm"));
-  ASSERT_FALSE(broken);
-  EXPECT_NE(broken.error().message.find("the running version stays"), std::string::npos)
-      << broken.error().message;
+  // More failed attempts than the supervisor's restart intensity (3 in 60 s):
+  // a version on probation is never restarted, so nothing else suffers.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto broken = h.upgrade(counter("3.0.0", kComponents / "trap_init.wasm"));
+    ASSERT_FALSE(broken);
+    EXPECT_NE(broken.error().message.find("the running version stays"), std::string::npos)
+        << broken.error().message;
+  }
   auto info = h.info("counter");
   ASSERT_TRUE(info);
   EXPECT_EQ(info->installed.current.version, "1.0.0");
@@ -245,6 +249,30 @@ TEST_F(HostTest, FailingUpgradeKeepsTheRunningVersion) {
   auto none = h.rollback("counter");
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code, ErrorCode::InvalidTransition);
+  auto upgraded = h.upgrade(counter("2.0.0", v2_));
+  ASSERT_TRUE(upgraded) << upgraded.error().to_string();
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(h, 3));
+  EXPECT_EQ(h.info("counter")->restarts, 0u);
+}
+
+TEST_F(HostTest, AComponentFailingToStartHarmsNoOther) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  ASSERT_TRUE(h.install(counter("1.0.0", v1_)));
+  ASSERT_TRUE(h.install(make_component(root_.path() / "broken", kComponents / "trap_init.wasm",
+                                       counter_manifest("broken", "1.0.0"), &keys_)));
+  { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+  for (int attempt = 0; attempt < 5; ++attempt) {  // more than the restart intensity
+    auto failed = h.start("broken");
+    ASSERT_FALSE(failed);
+    EXPECT_TRUE(failed.error().is_trap()) << failed.error().to_string();
+    EXPECT_EQ(h.info("broken")->installed.status, "failed");
+  }
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(h, 1));
+  EXPECT_TRUE(h.info("counter")->running);
 }
 
 TEST_F(HostTest, TamperedComponentIsRefusedAtInstall) {

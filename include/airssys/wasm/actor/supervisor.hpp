@@ -136,6 +136,9 @@ class Supervisor {
   // deliver what is already queued first.
   [[nodiscard]] Result<void> remove_child(std::string_view name);
   [[nodiscard]] Result<void> remove_child(std::string_view name, StopMode mode);
+  // Changes the policy the child's next exits are judged by (for example, a
+  // child on probation starts Temporary). ActorNotFound when no such child.
+  [[nodiscard]] Result<void> set_restart_policy(std::string_view name, RestartPolicy policy);
   // Stops every child, last started first; Stopped follows when all are down.
   void stop();
 
