@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 struct ClientOptions {
+  std::string config;
   std::string data_dir;
   std::string socket;
   bool json = false;
@@ -107,15 +108,32 @@ void print_info(const json& r) {
 }
 
 // Sends the request to the running host, or handles it on the data directory
-// when no host runs and the command allows it.
+// (with the host's configuration, when given) when no host runs and the
+// command allows it.
 int client_command(const ClientOptions& o, const json& request, bool offline_ok,
                    const std::function<void(const json&)>& print) {
-  auto dir = resolve_data_dir(o.data_dir);
-  if (!dir) {
-    report(dir.error());
-    return kExitUsage;
+  // The host's configuration, when given, says where everything is.
+  system::HostConfig config;
+  if (!o.config.empty()) {
+    auto loaded = system::HostConfig::load(o.config);
+    if (!loaded) {
+      report(loaded.error());
+      return kExitUsage;
+    }
+    config = std::move(*loaded);
   }
-  fs::path socket = o.socket.empty() ? *dir / "admin.sock" : fs::path(o.socket);
+  if (!o.data_dir.empty() || config.data_dir.empty()) {
+    auto dir = resolve_data_dir(o.data_dir);
+    if (!dir) {
+      report(dir.error());
+      return kExitUsage;
+    }
+    config.data_dir = *dir;
+  }
+  const fs::path* dir = &config.data_dir;
+  fs::path socket = !o.socket.empty()              ? fs::path(o.socket)
+                    : !config.admin_socket.empty() ? config.admin_socket
+                                                   : *dir / "admin.sock";
   json reply;
   auto client = system::AdminClient::connect(socket);
   if (client) {
@@ -126,7 +144,8 @@ int client_command(const ClientOptions& o, const json& request, bool offline_ok,
     }
     reply = std::move(*answer);
   } else if (client.error().code == ErrorCode::NotFound && offline_ok) {
-    auto host = system::HostBuilder().data_dir(*dir).restore(false).workers(1).build();
+    config.workers = 1;
+    auto host = system::HostBuilder(config).restore(false).build();
     if (!host) {
       report(host.error());
       return host.error().code == ErrorCode::InvalidTransition ? kExitFailure : kExitUsage;
@@ -227,6 +246,10 @@ int serve(const std::string& config_file, const std::string& data_dir, size_t wo
 }
 
 void add_client_options(CLI::App* cmd, ClientOptions* o, bool json = true) {
+  cmd->add_option("--config", o->config,
+                  "The host's configuration (host.toml): its data directory, socket and, "
+                  "without a running host, its trust configuration and policy")
+      ->type_name("FILE");
   cmd->add_option("--data-dir", o->data_dir, "The host's data directory (default $AIRSSYS_HOME)")
       ->type_name("DIR");
   cmd->add_option("--socket", o->socket, "The host's admin socket (default <data-dir>/admin.sock)")

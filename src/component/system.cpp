@@ -1,5 +1,6 @@
 #include "airssys/wasm/component/system.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <thread>
@@ -676,8 +677,15 @@ actor::ChildSpec ComponentSystem::child_spec(const std::shared_ptr<Entry>& entry
 
 bool ComponentSystem::wait_gone(const std::string& actor_name,
                                 std::chrono::milliseconds timeout) {
+  // Gone from the scheduler's names and forgotten by the supervisor (which
+  // learns of an exit after the name is released), so the name can be reused.
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (scheduler_.lookup(actor_name)) {
+  auto known = [&] {
+    if (scheduler_.lookup(actor_name)) return true;
+    auto children = supervisor_->child_names();
+    return std::find(children.begin(), children.end(), actor_name) != children.end();
+  };
+  while (known()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
@@ -698,8 +706,8 @@ Result<ComponentStatus> ComponentSystem::stop_component(std::string_view name,
     entry = it->second;
     entries_.erase(it);
   }
-  if (auto removed = supervisor_->remove_child(entry->actor_name, actor::StopMode::Drain);
-      removed && !wait_gone(entry->actor_name, timeout)) {
+  (void)supervisor_->remove_child(entry->actor_name, actor::StopMode::Drain);
+  if (!wait_gone(entry->actor_name, timeout)) {
     if (auto address = scheduler_.lookup(entry->actor_name)) {
       (void)scheduler_.stop(*address, actor::StopMode::Immediate);
     }
@@ -783,8 +791,8 @@ Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
   }
   // The old instance delivers what it already holds, then ends; only then
   // does the new one deliver what arrived since the switch.
-  if (auto removed = supervisor_->remove_child(old->actor_name, actor::StopMode::Drain);
-      removed && !wait_gone(old->actor_name, options_.shutdown_timeout + std::chrono::seconds(30))) {
+  (void)supervisor_->remove_child(old->actor_name, actor::StopMode::Drain);
+  if (!wait_gone(old->actor_name, options_.shutdown_timeout + std::chrono::seconds(30))) {
     if (auto address = scheduler_.lookup(old->actor_name)) {
       (void)scheduler_.stop(*address, actor::StopMode::Immediate);
     }

@@ -170,6 +170,15 @@ TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("counter"), std::string::npos);
   EXPECT_NE(r.out.find("running"), std::string::npos) << r.out;  // desired: running
+  // The host's configuration finds the same data directory.
+  r = run_process({kCli, "list", "--config", config_.string(), "--json"}, 30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto listed = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(listed.is_array()) << r.out;
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["name"], "counter");
+  EXPECT_EQ(listed[0]["desired"], "running");
+  EXPECT_EQ(listed[0]["status"], "stopped");
   r = cli({"start", "counter"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no host is running"), std::string::npos) << r.err;
@@ -181,6 +190,9 @@ TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
     ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
     auto i = info("counter");
     EXPECT_EQ(i["running"], true) << i.dump();
+    auto by_config = run_process({kCli, "info", "counter", "--config", config_.string()}, 30s);
+    EXPECT_EQ(by_config.exit_code, 0) << by_config.err;
+    EXPECT_NE(by_config.out.find("running:          yes"), std::string::npos) << by_config.out;
     EXPECT_EQ(i["version"], "2.0.0");
     ASSERT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
     for (int k = 0; k < 500 && daemon.log().find("counter tick = 4") == std::string::npos; ++k) {

@@ -223,6 +223,64 @@ TEST_F(HostTest, UpgradeUnderSteadyStreamLosesNothingThenRollbackAndUninstall) {
   EXPECT_EQ(*h.state().usage("counter"), 0u);
 }
 
+// The same guarantee for messages between components: a sender component
+// floods the counter while it is upgraded; every send the sender saw succeed
+// is counted exactly once.
+TEST_F(HostTest, UpgradeLosesNoMessageFromAnotherComponent) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  auto manifest = [](std::string_view version) {
+    return counter_manifest("counter", version) + "messaging.receive = [\"pump\"]\n";
+  };
+  ASSERT_TRUE(h.install(make_component(root_.path() / "c1", v1_, manifest("1.0.0"), &keys_)));
+  ASSERT_TRUE(h.install(make_component(
+      root_.path() / "pump", kComponents / "scripted.wasm",
+      "[component]\nname = \"pump\"\nversion = \"1.0.0\"\n\n[capabilities]\n"
+      "messaging.send = [\"counter\"]\n",
+      &keys_)));
+  { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+  { auto started_ = h.start("pump"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> floods{0};
+  std::thread driver([&] {
+    while (!stop.load()) {
+      if (h.send("pump", bytes("flood counter 10"))) ++floods;
+      std::this_thread::sleep_for(25ms);  // 400 messages/s, under the pump's rate quota
+    }
+  });
+  while (stored_count(h) < 100) std::this_thread::sleep_for(1ms);
+  auto upgraded = h.upgrade(make_component(root_.path() / "c2", v2_, manifest("2.0.0"), &keys_));
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  driver.join();
+  ASSERT_TRUE(upgraded) << upgraded.error().to_string();
+
+  // Every flood reports how many of its sends succeeded.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  std::vector<std::string> reports;
+  while ((reports = lines_.with_prefix("pump: pump flood")).size() <
+         static_cast<size_t>(floods.load())) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << reports.size() << " of " << floods.load() << " flood reports";
+    std::this_thread::sleep_for(5ms);
+  }
+  uint64_t delivered = 0;
+  for (const auto& line : reports) {
+    auto at = line.find("ok=");
+    ASSERT_NE(at, std::string::npos) << line;
+    delivered += std::stoull(line.substr(at + 3));
+  }
+  ASSERT_GT(delivered, 100u);
+  EXPECT_TRUE(wait_count(h, delivered)) << "stored " << stored_count(h) << " of " << delivered;
+  auto info = h.info("counter");
+  ASSERT_TRUE(info && info->status);
+  EXPECT_EQ(info->messages_handled, delivered);
+  EXPECT_GT(info->status->messages_handled, 0u) << "the new version received nothing";
+  EXPECT_LT(info->status->messages_handled, delivered) << "the old version received nothing";
+}
+
 TEST_F(HostTest, FailingUpgradeKeepsTheRunningVersion) {
   auto host = open_host();
   ASSERT_TRUE(host) << host.error().to_string();

@@ -106,6 +106,14 @@ class Lines {
     std::lock_guard lock(mutex_);
     return static_cast<size_t>(std::count(lines_.begin(), lines_.end(), text));
   }
+  std::vector<std::string> with_prefix(const std::string& prefix) {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& l : lines_) {
+      if (l.starts_with(prefix)) out.push_back(l);
+    }
+    return out;
+  }
   void clear() {
     std::lock_guard lock(mutex_);
     lines_.clear();
