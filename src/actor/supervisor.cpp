@@ -545,6 +545,10 @@ Result<Address> Supervisor::start_child(ChildSpec spec) {
 }
 
 Result<void> Supervisor::remove_child(std::string_view name) {
+  return remove_child(name, StopMode::Immediate);
+}
+
+Result<void> Supervisor::remove_child(std::string_view name, StopMode mode) {
   {
     std::lock_guard lock(state_->mutex);
     State::Child* child = state_->find(name);
@@ -556,7 +560,7 @@ Result<void> Supervisor::remove_child(std::string_view name) {
     switch (child->status) {
       case State::ChildStatus::Running:
         child->status = State::ChildStatus::Removing;
-        (void)state_->scheduler.stop(child->address);
+        (void)state_->scheduler.stop(child->address, mode);
         break;
       case State::ChildStatus::Terminating:
         child->remove_on_exit = true;
@@ -571,6 +575,18 @@ Result<void> Supervisor::remove_child(std::string_view name) {
     }
   }
   state_->flush_events();
+  return {};
+}
+
+Result<void> Supervisor::set_restart_policy(std::string_view name, RestartPolicy policy) {
+  std::lock_guard lock(state_->mutex);
+  State::Child* child = state_->find(name);
+  if (!child) {
+    return make_error(
+        ErrorCode::ActorNotFound,
+        fmt::format("supervisor '{}' has no child named '{}'", state_->options.name, name));
+  }
+  child->spec.policy = policy;
   return {};
 }
 

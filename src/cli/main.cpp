@@ -7,6 +7,7 @@
 
 #include "airssys/wasm/core/units.hpp"
 #include "audit_command.hpp"
+#include "lifecycle_commands.hpp"
 #include "run.hpp"
 #include "security_commands.hpp"
 #include "up.hpp"
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   cli::add_security_commands(app, &exit_code);
   cli::add_audit_command(app, &exit_code);
+  cli::add_lifecycle_commands(app, &exit_code);
 
   try {
     app.parse(argc, argv);

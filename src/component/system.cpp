@@ -1,7 +1,9 @@
 #include "airssys/wasm/component/system.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -138,6 +140,7 @@ class ComponentActor final : public actor::Behavior {
 AbiError ComponentPort::deliver(std::string_view target, actor::Envelope envelope,
                                 std::string_view what) {
   const auto& sender = self_->spec.name;
+  std::shared_lock route(system_.route_mutex_);
   auto entry = system_.find(target);
   if (!entry) {
     system_.audit(*self_, what, target, AuditResult::Denied, DecisionLayer::Messaging,
@@ -156,8 +159,10 @@ AbiError ComponentPort::deliver(std::string_view target, actor::Envelope envelop
   if (!actor_.context().consume_quota(what, target, security::QuotaKind::MessageRate, 1)) {
     return AbiError::Quota;  // audited with the usage, the request and the limit
   }
-  envelope.sender = actor_.self();
-  envelope.target = actor::Address::named(std::string(target));
+  // Replies find the sender by id; the name it shows is the component's,
+  // whichever actor (version) runs it.
+  envelope.sender = actor::Address{actor_.self().id, sender};
+  envelope.target = actor::Address::named(entry->actor_name);
   auto sent = system_.scheduler_.send(std::move(envelope));
   if (!sent) {
     bool full = sent.error().code == ErrorCode::MailboxFull;
@@ -202,7 +207,7 @@ AbiError ComponentPort::reply(uint64_t correlation_id, std::span<const uint8_t> 
   envelope.kind = actor::MessageKind::Reply;
   envelope.correlation_id = correlation_id;
   envelope.payload.assign(payload.begin(), payload.end());
-  envelope.sender = actor_.self();
+  envelope.sender = actor::Address{actor_.self().id, self_->spec.name};
   envelope.target = *requester;
   auto sent = system_.scheduler_.send(std::move(envelope));
   if (!sent) {
@@ -219,26 +224,27 @@ int32_t ComponentPort::publish(std::string_view topic, std::span<const uint8_t> 
                                       security::QuotaKind::MessageRate, 1)) {
     return static_cast<int32_t>(AbiError::Quota);
   }
-  std::vector<std::string> targets;
+  std::vector<std::pair<std::string, std::string>> targets;  // component, actor
+  std::shared_lock route(system_.route_mutex_);
   {
     std::lock_guard lock(system_.mutex_);
     for (const auto& [name, entry] : system_.entries_) {
       for (const auto& s : entry->subscriptions) {
         if (s.pattern.matches(topic)) {
-          targets.push_back(name);
+          targets.emplace_back(name, entry->actor_name);
           break;
         }
       }
     }
   }
   int32_t reached = 0;
-  for (const auto& name : targets) {
+  for (const auto& [name, actor_name] : targets) {
     actor::Envelope envelope;
     envelope.kind = actor::MessageKind::Send;
     envelope.topic = std::string(topic);
     envelope.payload.assign(payload.begin(), payload.end());
-    envelope.sender = actor_.self();
-    envelope.target = actor::Address::named(name);
+    envelope.sender = actor::Address{actor_.self().id, self_->spec.name};
+    envelope.target = actor::Address::named(actor_name);
     auto sent = system_.scheduler_.send(std::move(envelope));
     if (sent) {
       ++reached;
@@ -347,7 +353,7 @@ actor::StepResult ComponentActor::throttle(actor::ActorContext& ctx) {
                                 std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(),
                                 usage.used, usage.limit));
   }
-  system_.count_throttled(entry_->spec.name);
+  system_.count_throttled(*entry_);
   ctx.sleep_for(wait);
   return actor::StepResult::Sleep;
 }
@@ -389,7 +395,7 @@ Result<void> ComponentActor::next_init_stage(Stage done) {
   }
   ready_ = true;
   if (auto inbox = open_inbox(); !inbox) return inbox;
-  system_.set_state(spec.name, ComponentState::Ready);
+  system_.set_state(*entry_, ComponentState::Ready);
   return {};
 }
 
@@ -534,7 +540,7 @@ Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> r
       [[fallthrough]];
     }
     case Stage::Handle:
-      if (stage == Stage::Handle) system_.count_handled(spec.name);
+      if (stage == Stage::Handle) system_.count_handled(*entry_);
       if (in_inbox_) {
         in_inbox_ = false;
         buffer_ = 0;
@@ -565,13 +571,13 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
   if (!created_) {
     created_ = true;
     self_ = ctx.self();
-    system_.set_state(spec.name, ComponentState::Starting);
+    system_.set_state(*entry_, ComponentState::Starting);
     if (auto ok = create(); !ok) {
-      system_.set_state(spec.name, ComponentState::Failed, ok.error());
+      system_.set_state(*entry_, ComponentState::Failed, ok.error());
       return std::unexpected(ok.error());
     }
     if (auto ok = next_init_stage(Stage::None); !ok) {
-      system_.set_state(spec.name, ComponentState::Failed, ok.error());
+      system_.set_state(*entry_, ComponentState::Failed, ok.error());
       return std::unexpected(ok.error());
     }
   }
@@ -581,10 +587,11 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
   }
   if (!call_) {
     if (!ready_) return actor::StepResult::Yield;
+    if (entry_->hold.load(std::memory_order_acquire)) return actor::StepResult::Idle;
     auto envelope = ctx.receive();
     if (!envelope) return actor::StepResult::Idle;
     if (auto ok = begin_delivery(std::move(*envelope)); !ok) {
-      system_.set_state(spec.name, ComponentState::Failed, ok.error());
+      system_.set_state(*entry_, ComponentState::Failed, ok.error());
       return std::unexpected(ok.error());
     }
     if (!call_) return ctx.pending() > 0 ? actor::StepResult::Yield : actor::StepResult::Idle;
@@ -595,7 +602,7 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
     Error error = state.error();
     error.message = fmt::format("component '{}': {}", spec.name, error.message);
     call_.reset();
-    system_.set_state(spec.name, ComponentState::Failed, error);
+    system_.set_state(*entry_, ComponentState::Failed, error);
     return std::unexpected(std::move(error));
   }
   if (*state == engine::Call::State::Suspended) return actor::StepResult::Yield;
@@ -604,7 +611,7 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
   call_.reset();
   stage_ = Stage::None;
   if (auto ok = after(done, results); !ok) {
-    system_.set_state(spec.name, ComponentState::Failed, ok.error());
+    system_.set_state(*entry_, ComponentState::Failed, ok.error());
     return std::unexpected(ok.error());
   }
   if (call_ || !ready_ || ctx.pending() > 0) return actor::StepResult::Yield;
@@ -626,9 +633,9 @@ void ComponentActor::on_stop(actor::ActorContext& ctx, const actor::ExitReason& 
     }
   }
   if (reason.kind == actor::ExitKind::Failed) {
-    system_.set_state(spec.name, ComponentState::Failed, reason.error);
+    system_.set_state(*entry_, ComponentState::Failed, reason.error);
   } else {
-    system_.set_state(spec.name, ComponentState::Terminated);
+    system_.set_state(*entry_, ComponentState::Terminated);
   }
 }
 
@@ -648,8 +655,9 @@ ComponentSystem::ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOpt
   options_.supervisor.on_event = [this, user_handler](const actor::SupervisorEvent& event) {
     if (event.kind == actor::SupervisorEventKind::ChildRestarted) {
       std::lock_guard lock(mutex_);
-      auto it = entries_.find(event.child);
-      if (it != entries_.end()) ++it->second->status.restarts;
+      for (auto& [name, entry] : entries_) {
+        if (entry->actor_name == event.child) ++entry->status.restarts;
+      }
     }
     if (user_handler) user_handler(event);
   };
@@ -682,6 +690,7 @@ Result<void> ComponentSystem::start(ComponentSpec spec) {
   auto entry = std::make_shared<Entry>();
   entry->spec = std::move(spec);
   entry->quota = std::make_shared<security::QuotaTracker>(entry->spec.security->quotas());
+  entry->actor_name = entry->spec.name;
   const std::string name = entry->spec.name;
   {
     std::lock_guard lock(mutex_);
@@ -691,8 +700,18 @@ Result<void> ComponentSystem::start(ComponentSpec spec) {
     }
     entries_.emplace(name, entry);
   }
+  auto started = supervisor_->start_child(child_spec(entry));
+  if (!started) {
+    std::lock_guard lock(mutex_);
+    entries_.erase(name);
+    return std::unexpected(started.error());
+  }
+  return {};
+}
+
+actor::ChildSpec ComponentSystem::child_spec(const std::shared_ptr<Entry>& entry) {
   actor::ChildSpec child;
-  child.name = name;
+  child.name = entry->actor_name;
   child.policy = entry->spec.restart;
   child.mailbox_capacity = entry->spec.mailbox_capacity;
   // Every start, first or restart, builds a fresh actor around the same entry:
@@ -705,24 +724,155 @@ Result<void> ComponentSystem::start(ComponentSpec spec) {
     }
     return std::make_unique<ComponentActor>(*this, entry);
   };
-  auto started = supervisor_->start_child(std::move(child));
-  if (!started) {
-    std::lock_guard lock(mutex_);
-    entries_.erase(name);
-    return std::unexpected(started.error());
+  return child;
+}
+
+bool ComponentSystem::wait_gone(const std::string& actor_name,
+                                std::chrono::milliseconds timeout) {
+  // Gone from the scheduler's names and forgotten by the supervisor (which
+  // learns of an exit after the name is released), so the name can be reused.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto known = [&] {
+    if (scheduler_.lookup(actor_name)) return true;
+    auto children = supervisor_->child_names();
+    return std::find(children.begin(), children.end(), actor_name) != children.end();
+  };
+  while (known()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  return {};
+  return true;
+}
+
+Result<ComponentStatus> ComponentSystem::stop_component(std::string_view name,
+                                                        std::chrono::milliseconds timeout) {
+  if (!supervisor_) return make_error(ErrorCode::InternalError, "the supervisor did not start");
+  std::shared_ptr<Entry> entry;
+  {
+    std::unique_lock route(route_mutex_);
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(std::string(name));
+    if (it == entries_.end()) {
+      return make_error(ErrorCode::ActorNotFound, fmt::format("no component named '{}'", name));
+    }
+    entry = it->second;
+    entries_.erase(it);
+  }
+  (void)supervisor_->remove_child(entry->actor_name, actor::StopMode::Drain);
+  if (!wait_gone(entry->actor_name, timeout)) {
+    if (auto address = scheduler_.lookup(entry->actor_name)) {
+      (void)scheduler_.stop(*address, actor::StopMode::Immediate);
+    }
+    (void)wait_gone(entry->actor_name, options_.shutdown_timeout + std::chrono::seconds(10));
+  }
+  std::lock_guard lock(mutex_);
+  return entry->status;
+}
+
+Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
+                                                 std::chrono::milliseconds ready_timeout) {
+  if (!supervisor_) return make_error(ErrorCode::InternalError, "the supervisor did not start");
+  if (!options_.engine || !next.module || !next.security) {
+    return make_error(ErrorCode::InvalidArgument,
+                      "a component needs an engine, a module and a security context");
+  }
+  if (next.name != next.security->component_id()) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("component name '{}' differs from its security context's '{}'",
+                                  next.name, next.security->component_id()));
+  }
+  const std::string name = next.name;
+  auto old = find(name);
+  if (!old) {
+    return make_error(ErrorCode::ActorNotFound, fmt::format("no component named '{}'", name));
+  }
+  auto entry = std::make_shared<Entry>();
+  entry->spec = std::move(next);
+  // The new version continues the old one's usage: an upgrade, like a
+  // restart, opens no fresh rate window.
+  entry->quota = std::make_shared<security::QuotaTracker>(entry->spec.security->quotas());
+  entry->quota->carry_over(*old->quota);
+  entry->cpu_time_us.store(old->cpu_time_us.load(std::memory_order_relaxed));
+  entry->hold.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock(mutex_);
+    entry->actor_name = fmt::format("{}~{}", name, ++generation_);
+  }
+  // On probation until it is Ready: a failing new version is not restarted,
+  // so it costs the supervisor's restart intensity nothing.
+  auto child = child_spec(entry);
+  child.policy = actor::RestartPolicy::Temporary;
+  AIRSSYS_TRY(supervisor_->start_child(std::move(child)));
+
+  // The new instance must be Ready (initialized, inbox open) before it takes traffic.
+  auto deadline = std::chrono::steady_clock::now() + ready_timeout;
+  std::optional<Error> failure;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      auto state = entry->status.state;
+      if (state == ComponentState::Ready) break;
+      if (state == ComponentState::Failed || state == ComponentState::Terminated) {
+        failure = entry->status.last_error.value_or(
+            Error{ErrorCode::InternalError, "the new instance stopped while starting", {}, 0});
+      }
+    }
+    if (!failure && std::chrono::steady_clock::now() >= deadline) {
+      failure = Error{ErrorCode::InternalError,
+                      fmt::format("the new instance of '{}' was not ready within {} ms", name,
+                                  ready_timeout.count()),
+                      {},
+                      0};
+    }
+    if (failure) {
+      (void)supervisor_->remove_child(entry->actor_name);
+      (void)wait_gone(entry->actor_name, options_.shutdown_timeout + std::chrono::seconds(10));
+      failure->message = fmt::format("upgrade of '{}' abandoned, the running version stays: {}",
+                                     name, failure->message);
+      return std::unexpected(std::move(*failure));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  (void)supervisor_->set_restart_policy(entry->actor_name, entry->spec.restart);
+  {
+    std::unique_lock route(route_mutex_);
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(name);
+    if (it == entries_.end() || it->second != old) {
+      // Stopped or upgraded by someone else meanwhile: keep theirs.
+      (void)supervisor_->remove_child(entry->actor_name);
+      return make_error(ErrorCode::InvalidTransition,
+                        fmt::format("'{}' changed while the upgrade started", name));
+    }
+    it->second = entry;
+  }
+  // The old instance delivers what it already holds, then ends; only then
+  // does the new one deliver what arrived since the switch.
+  (void)supervisor_->remove_child(old->actor_name, actor::StopMode::Drain);
+  if (!wait_gone(old->actor_name, options_.shutdown_timeout + std::chrono::seconds(30))) {
+    if (auto address = scheduler_.lookup(old->actor_name)) {
+      (void)scheduler_.stop(*address, actor::StopMode::Immediate);
+    }
+    (void)wait_gone(old->actor_name, options_.shutdown_timeout + std::chrono::seconds(10));
+  }
+  // A held actor with queued messages stays in the run queue (Idle with a
+  // queued message), and one with none is woken by the next message.
+  entry->hold.store(false, std::memory_order_release);
+  std::lock_guard lock(mutex_);
+  return old->status;
 }
 
 Result<void> ComponentSystem::send_from_host(std::string_view target,
                                              std::vector<uint8_t> payload) {
-  if (!find(target)) {
+  std::shared_lock route(route_mutex_);
+  auto entry = find(target);
+  if (!entry) {
     return make_error(ErrorCode::ActorNotFound, fmt::format("no component named '{}'", target));
   }
   actor::Envelope envelope;
   envelope.kind = actor::MessageKind::Send;
   envelope.sender = actor::Address::named("host");
-  envelope.target = actor::Address::named(std::string(target));
+  envelope.target = actor::Address::named(entry->actor_name);
   envelope.payload = std::move(payload);
   return scheduler_.send(std::move(envelope));
 }
@@ -748,19 +898,15 @@ void ComponentSystem::audit(const Entry& who, std::string_view permission,
   options_.audit->record(std::move(r));
 }
 
-void ComponentSystem::set_state(std::string_view name, ComponentState state,
-                                std::optional<Error> error) {
+void ComponentSystem::set_state(Entry& entry, ComponentState state, std::optional<Error> error) {
   std::lock_guard lock(mutex_);
-  auto it = entries_.find(std::string(name));
-  if (it == entries_.end()) return;
-  it->second->status.state = state;
-  if (error) it->second->status.last_error = std::move(error);
+  entry.status.state = state;
+  if (error) entry.status.last_error = std::move(error);
 }
 
-void ComponentSystem::count_handled(std::string_view name) {
+void ComponentSystem::count_handled(Entry& entry) {
   std::lock_guard lock(mutex_);
-  auto it = entries_.find(std::string(name));
-  if (it != entries_.end()) ++it->second->status.messages_handled;
+  ++entry.status.messages_handled;
 }
 
 std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) const {
@@ -773,10 +919,9 @@ std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) co
   return status;
 }
 
-void ComponentSystem::count_throttled(std::string_view name) {
+void ComponentSystem::count_throttled(Entry& entry) {
   std::lock_guard lock(mutex_);
-  auto it = entries_.find(std::string(name));
-  if (it != entries_.end()) ++it->second->status.throttled;
+  ++entry.status.throttled;
 }
 
 std::vector<std::string> ComponentSystem::names() const {

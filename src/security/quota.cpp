@@ -217,6 +217,12 @@ void QuotaTracker::record(QuotaKind kind, uint64_t amount) noexcept {
   }
 }
 
+void QuotaTracker::carry_over(const QuotaTracker& other) noexcept {
+  for (size_t i = 0; i < kQuotaKindCount; ++i) {
+    state_[i].store(other.state_[i].load(std::memory_order_acquire), std::memory_order_release);
+  }
+}
+
 void QuotaTracker::set_used(QuotaKind kind, uint64_t value) noexcept {
   auto& state = state_[static_cast<size_t>(kind)];
   if (quota_is_rate(kind)) {

@@ -6,6 +6,7 @@
 //   set K V | get K | getsmall K | del K | exists K | list PREFIX | usage
 //   flood PREFIX N SIZE  writes N values of SIZE bytes, counting refusals
 //   peek                 tries to reach the key counter:value of "beta"
+//   version              prints the version it was built as (COUNTER_VERSION)
 //   trap
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,10 @@
 #include "airssys.h"
 
 AIRSSYS_DEFINE_ALLOCATOR()
+
+#ifndef COUNTER_VERSION
+#define COUNTER_VERSION 1
+#endif
 
 static const char kCounter[] = "counter:value";
 static char name[80];
@@ -181,6 +186,8 @@ static void command(const char* text) {
     next_word(&p, b, sizeof b);
     next_word(&p, c, sizeof c);
     flood(a, atoi(b), (size_t)atol(c));
+  } else if (!strcmp(verb, "version")) {
+    printf("%s version %d\n", name, COUNTER_VERSION);
   } else if (!strcmp(verb, "peek")) {
     peek();
   } else if (!strcmp(verb, "trap")) {

@@ -29,11 +29,10 @@
 #include "airssys/wasm/actor/clock.hpp"
 #include "airssys/wasm/actor/mailbox.hpp"
 #include "airssys/wasm/actor/message.hpp"
+#include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/core/error.hpp"
 
 namespace airssys::wasm::actor {
-
-class Scheduler;
 
 enum class RestartPolicy : uint8_t {
   Permanent,  // always restarted
@@ -133,8 +132,13 @@ class Supervisor {
   // Adds a child after the others and starts it.
   [[nodiscard]] Result<Address> start_child(ChildSpec spec);
   // Stops the child for good and forgets it (no restart). ActorNotFound when
-  // the supervisor has no such child.
+  // the supervisor has no such child. StopMode::Drain lets a running child
+  // deliver what is already queued first.
   [[nodiscard]] Result<void> remove_child(std::string_view name);
+  [[nodiscard]] Result<void> remove_child(std::string_view name, StopMode mode);
+  // Changes the policy the child's next exits are judged by (for example, a
+  // child on probation starts Temporary). ActorNotFound when no such child.
+  [[nodiscard]] Result<void> set_restart_policy(std::string_view name, RestartPolicy policy);
   // Stops every child, last started first; Stopped follows when all are down.
   void stop();
 

@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -130,6 +131,27 @@ class ComponentSystem {
   // inside an actor); queued messages are reported to the dead-letter handler.
   void stop();
 
+  // Stops one component for good (no restart): new messages to it are refused
+  // at once, what its mailbox already holds is delivered (Drain), then its
+  // actor ends; after `timeout` it is stopped without draining. Returns its
+  // final status. ActorNotFound when no such component runs.
+  [[nodiscard]] Result<ComponentStatus> stop_component(
+      std::string_view name, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  // Replaces a running component by `next` (same name) without losing a
+  // message: the new instance starts beside the old one under another actor
+  // name; once it is Ready, the component's name resolves to it in one atomic
+  // switch, so every message is routed either before the switch (into the old
+  // mailbox, which the old instance drains before it ends) or after it (to the
+  // new one, which delivers nothing until the old one has ended: messages are
+  // handled in order and never by both versions at once). The new version's
+  // initialization runs while the old one still serves. When the new instance
+  // fails or is not Ready within
+  // `ready_timeout`, it is removed and the old one keeps running. Returns the
+  // old instance's final status.
+  [[nodiscard]] Result<ComponentStatus> upgrade(
+      ComponentSpec next, std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
+
   // A message from the host itself (not subject to a sender's grants).
   [[nodiscard]] Result<void> send_from_host(std::string_view target,
                                             std::vector<uint8_t> payload);
@@ -149,6 +171,10 @@ class ComponentSystem {
   };
   struct Entry {
     ComponentSpec spec;
+    std::string actor_name;                   // the name its actor is registered under
+    // While set, the actor starts and initializes but delivers no message:
+    // an upgraded version waits until the old one has drained its mailbox.
+    std::atomic<bool> hold{false};
     std::vector<Subscription> subscriptions;  // guarded by mutex_
     ComponentStatus status;                   // guarded by mutex_
     // Outlives every restart: a crash resets neither a window nor a level.
@@ -160,15 +186,23 @@ class ComponentSystem {
   void audit(const Entry& who, std::string_view permission, std::string_view resource,
              security::AuditResult result, security::DecisionLayer layer,
              std::string_view reason) const;
-  void set_state(std::string_view name, ComponentState state, std::optional<Error> error = {});
-  void count_handled(std::string_view name);
-  void count_throttled(std::string_view name);
+  void set_state(Entry& entry, ComponentState state, std::optional<Error> error = {});
+  void count_handled(Entry& entry);
+  void count_throttled(Entry& entry);
+  [[nodiscard]] actor::ChildSpec child_spec(const std::shared_ptr<Entry>& entry);
+  // Waits until the actor registered as `actor_name` is gone.
+  bool wait_gone(const std::string& actor_name, std::chrono::milliseconds timeout);
   [[nodiscard]] uint64_t next_correlation() { return ++correlation_; }
 
   actor::Scheduler& scheduler_;
   ComponentSystemOptions options_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
+  // Held shared while a name is resolved and the message enqueued, exclusive
+  // while a name is switched to another actor (upgrade) or removed: a message
+  // is in exactly one mailbox, the old or the new. Taken before mutex_.
+  mutable std::shared_mutex route_mutex_;
+  uint64_t generation_ = 0;  // guarded by mutex_; names the actors of upgrades
   std::unique_ptr<actor::Supervisor> supervisor_;
   std::atomic<uint64_t> correlation_{0};
   engine::Linker linker_;

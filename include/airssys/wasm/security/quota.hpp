@@ -133,6 +133,9 @@ class QuotaTracker {
   void release(QuotaKind kind, uint64_t amount) noexcept;
   // Adds what was already spent (CPU time after a slice); may pass the limit.
   void record(QuotaKind kind, uint64_t amount) noexcept;
+  // Takes over another tracker's usage (its levels and current windows),
+  // e.g. a new version of the same component.
+  void carry_over(const QuotaTracker& other) noexcept;
   // Sets a level quota to a measured value (memory size, stored bytes).
   void set_used(QuotaKind kind, uint64_t value) noexcept;
 

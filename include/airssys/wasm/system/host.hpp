@@ -1,0 +1,198 @@
+#pragma once
+// The host: the composition root that embeds everything below it. A Host owns
+// a data directory (registry, approvals, key-value state, audit log), a trust
+// configuration and host policy, a scheduler with its workers, and one
+// ComponentSystem. Components are installed into the registry (signature
+// verified, trust decided, queued for approval when unknown), started,
+// stopped, upgraded without losing a message, rolled back and uninstalled;
+// or loaded straight from a folder without being installed.
+//
+// Example:
+//   auto host = HostBuilder()
+//                   .data_dir("/var/lib/myapp/plugins")
+//                   .workers(2)
+//                   .on_audit([](const security::AuditRecord& r, std::string_view line) {
+//                     std::puts(std::string(line).c_str());
+//                   })
+//                   .build();
+//   if (!host) return fail(host.error());
+//   auto installed = (*host)->install("plugins/greeter", {.approve = true});
+//   (*host)->start("greeter");
+//   (*host)->send("greeter", bytes("hello"));
+//
+// Threading: every member may be called from any thread. Lifecycle calls
+// (install, start, stop, upgrade, rollback, uninstall, approve, load) run one
+// at a time; send() and status() never wait for them.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/host/log.hpp"
+#include "airssys/wasm/security/approval.hpp"
+#include "airssys/wasm/security/audit.hpp"
+#include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/storage/kv.hpp"
+#include "airssys/wasm/system/registry.hpp"
+
+namespace airssys::wasm::system {
+
+// Everything a host is configured with; a host.toml file holds the same
+// (see HostConfig::load and docs/commands.md, `serve`).
+struct HostConfig {
+  std::filesystem::path data_dir;      // required: registry, approvals, state, audit, components
+  std::filesystem::path trust_config;  // empty: <data_dir>/trust.toml (absent: nothing trusted)
+  std::filesystem::path policy;        // empty: <data_dir>/policy.toml (absent: no rules)
+  std::filesystem::path audit_log;     // empty: <data_dir>/audit.log
+  std::filesystem::path admin_socket;  // empty: <data_dir>/admin.sock (used by `serve`)
+  size_t workers = 0;                  // 0: one per core
+  security::QuotaLimits default_quotas;  // a manifest's [quota] overrides these
+  storage::Durability state_durability = storage::Durability::Full;
+  std::chrono::milliseconds ready_timeout{10'000};  // a started version must be Ready in time
+  std::chrono::milliseconds stop_timeout{10'000};   // draining a stopped version's mailbox
+
+  // Reads a host.toml. Relative paths are relative to the file's folder.
+  // InvalidConfig with "file:line: key: rule" for unknown keys or bad values.
+  [[nodiscard]] static Result<HostConfig> load(const std::filesystem::path& file);
+  [[nodiscard]] static Result<HostConfig> parse(std::string_view text,
+                                                const std::filesystem::path& file);
+};
+
+struct InstallOptions {
+  // Approve exactly this module hash and capability set, on the record, when
+  // its approval would otherwise wait in the queue.
+  bool approve = false;
+  std::string operator_name = "operator";
+};
+
+struct UninstallOptions {
+  bool remove_state = false;  // also delete the component's key-value state
+};
+
+// What `info` reports: the registry's record and the live view.
+struct ComponentReport {
+  InstalledComponent installed;
+  std::optional<security::ApprovalState> approval;  // when the manifest asks for capabilities
+  bool running = false;
+  std::optional<component::ComponentStatus> status;  // while running
+  uint64_t messages_handled = 0;  // since the host started, over every version
+  uint64_t restarts = 0;          // since the host started, over every version
+  uint64_t denials = 0;           // audited denials since the host started
+  uint64_t storage_used = 0;      // key-value bytes held
+  security::QuotaLimits quotas;   // the limits of the current version
+};
+
+class Host;
+
+class HostBuilder {
+ public:
+  HostBuilder() = default;
+  explicit HostBuilder(HostConfig config) : config_(std::move(config)) {}
+
+  HostBuilder& data_dir(std::filesystem::path dir);
+  HostBuilder& trust_config(std::filesystem::path file);
+  HostBuilder& policy(std::filesystem::path file);
+  HostBuilder& audit_log(std::filesystem::path file);
+  HostBuilder& workers(size_t count);
+  HostBuilder& default_quotas(security::QuotaLimits quotas);
+  HostBuilder& state_durability(storage::Durability durability);
+  HostBuilder& ready_timeout(std::chrono::milliseconds timeout);
+  // Every audit record and its JSON line, on the audit writer's thread.
+  HostBuilder& on_audit(std::function<void(const security::AuditRecord&, std::string_view)> f);
+  // Components' stdout, stderr and airssys.log lines (default: stderr, tagged).
+  HostBuilder& on_log(host::LogSink sink);
+  // Supervisor events: starts, restarts, give-ups.
+  HostBuilder& on_supervisor_event(actor::SupervisorEventHandler handler);
+  // Start every installed component the operator left running (default true).
+  HostBuilder& restore(bool restore_running);
+
+  // Opens the data directory (created 0700 when missing; refused when another
+  // host holds it), the stores and the scheduler, then restores components.
+  [[nodiscard]] Result<std::unique_ptr<Host>> build();
+
+ private:
+  friend class Host;
+  HostConfig config_;
+  std::function<void(const security::AuditRecord&, std::string_view)> on_audit_;
+  host::LogSink on_log_;
+  actor::SupervisorEventHandler on_supervisor_event_;
+  bool restore_ = true;
+};
+
+class Host {
+ public:
+  ~Host();  // shutdown()
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // --- the registry -------------------------------------------------------
+  // Copies the component folder (component.wasm, Component.toml, optional
+  // component.sig) into the data directory, verifies the signature of the
+  // copy, decides its trust and records the approval request. A component
+  // whose approval is pending is installed (status "pending-approval") but
+  // will not start until approved. Refused (typed error, audited): a bad or
+  // tampered signature, a denied approval, an invalid manifest.
+  [[nodiscard]] Result<InstalledComponent> install(const std::filesystem::path& dir,
+                                                   InstallOptions options = {});
+  [[nodiscard]] Result<std::vector<InstalledComponent>> list() const;
+  [[nodiscard]] Result<ComponentReport> info(std::string_view name) const;
+  // Admits the installed copy again (signature, trust, approval) and starts it.
+  [[nodiscard]] Result<void> start(std::string_view name, InstallOptions options = {});
+  // Drains and stops it; it stays installed and stays stopped after a restart.
+  [[nodiscard]] Result<void> stop(std::string_view name);
+  // Installs the folder as the component's new current version; the one it
+  // replaces becomes the rollback target. When the component runs, the new
+  // version starts beside the old one and messages switch to it at once; none
+  // is lost. A refused or failing new version leaves the old one running.
+  [[nodiscard]] Result<InstalledComponent> upgrade(const std::filesystem::path& dir,
+                                                   InstallOptions options = {});
+  // Swaps the current and the previous version, the same way as upgrade.
+  [[nodiscard]] Result<InstalledComponent> rollback(std::string_view name);
+  [[nodiscard]] Result<void> uninstall(std::string_view name, UninstallOptions options = {});
+  // Approves (or denies) the pending approval of the current version.
+  [[nodiscard]] Result<security::ApprovalEntry> approve(std::string_view name,
+                                                        std::string_view operator_name,
+                                                        std::string_view reason = {});
+  [[nodiscard]] Result<security::ApprovalEntry> deny(std::string_view name,
+                                                     std::string_view operator_name,
+                                                     std::string_view reason = {});
+
+  // Runs a component folder without installing it (admission as install).
+  [[nodiscard]] Result<void> load(const std::filesystem::path& dir, InstallOptions options = {});
+
+  // --- traffic and observation ---------------------------------------------
+  // A message from the host (sender "host"). MailboxFull is back-pressure:
+  // nothing was enqueued, send it again later.
+  [[nodiscard]] Result<void> send(std::string_view name, std::vector<uint8_t> payload);
+  [[nodiscard]] std::optional<component::ComponentStatus> status(std::string_view name) const;
+  [[nodiscard]] std::vector<std::string> running() const;
+  // Prometheus text exposition format 0.0.4.
+  [[nodiscard]] std::string metrics() const;
+
+  [[nodiscard]] const HostConfig& config() const;
+  [[nodiscard]] security::AuditLog& audit();
+  [[nodiscard]] storage::KeyValueStore& state();
+
+  // Stops the components (last started first, each draining its mailbox),
+  // then the scheduler, and flushes the audit log. The registry keeps what
+  // the operator asked for, so the next host starts the same components.
+  // Idempotent.
+  void shutdown();
+
+  struct Impl;
+
+ private:
+  friend class HostBuilder;
+  explicit Host(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace airssys::wasm::system

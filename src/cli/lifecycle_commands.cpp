@@ -1,0 +1,391 @@
+// The host as a service (`serve`) and the lifecycle commands that talk to it
+// through its admin socket. Without a running host, the commands that only
+// touch the registry (install, list, info, stop, upgrade, rollback, uninstall)
+// work on the data directory directly; start, send and metrics need the host.
+
+#include "lifecycle_commands.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "airssys/wasm/security/trust.hpp"
+#include "airssys/wasm/system/admin.hpp"
+#include "airssys/wasm/system/host.hpp"
+#include "common.hpp"
+
+namespace airssys::wasm::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct ClientOptions {
+  std::string config;
+  std::string data_dir;
+  std::string socket;
+  bool json = false;
+};
+
+Result<fs::path> resolve_data_dir(const std::string& given) {
+  if (!given.empty()) return fs::absolute(given);
+  return security::airssys_home();
+}
+
+ErrorCode code_named(std::string_view name) {
+  for (uint16_t i = 0; i <= static_cast<uint16_t>(ErrorCode::InternalError); ++i) {
+    auto code = static_cast<ErrorCode>(i);
+    if (error_code_name(code) == name) return code;
+  }
+  return ErrorCode::InternalError;
+}
+
+Error error_from(const json& reply) {
+  const json& e = reply.contains("error") ? reply["error"] : json::object();
+  return Error{code_named(e.value("code", "InternalError")), e.value("message", "unknown error"),
+               {},
+               0};
+}
+
+std::string text_or(const json& j, const char* key, std::string_view fallback = "-") {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::string(fallback);
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+void print_component_line(std::string_view verb, const json& c) {
+  fmt::print("{} {} {} (trust {}, status {})\n", verb, text_or(c, "name"), text_or(c, "version"),
+             text_or(c, "trust"), text_or(c, "status"));
+}
+
+void print_list(const json& all) {
+  fmt::print("{:<24} {:<12} {:<18} {:<9} {:<9} {}\n", "NAME", "VERSION", "STATUS", "DESIRED",
+             "TRUST", "PREVIOUS");
+  for (const auto& c : all) {
+    fmt::print("{:<24} {:<12} {:<18} {:<9} {:<9} {}\n", text_or(c, "name"), text_or(c, "version"),
+               text_or(c, "status"), text_or(c, "desired"), text_or(c, "trust"),
+               text_or(c, "previous_version"));
+  }
+}
+
+void print_info(const json& r) {
+  auto line = [](std::string_view key, const std::string& value) {
+    fmt::print("{:<17} {}\n", std::string(key) + ":", value);
+  };
+  line("name", text_or(r, "name"));
+  line("version", text_or(r, "version"));
+  line("previous", text_or(r, "previous_version"));
+  line("status", text_or(r, "status") +
+                     (r.contains("status_detail") ? " (" + text_or(r, "status_detail") + ")" : ""));
+  line("desired", text_or(r, "desired"));
+  line("running", r.value("running", false) ? "yes" : "no");
+  if (r.contains("last_error")) line("last error", text_or(r, "last_error"));
+  line("module sha256", text_or(r, "module_hash"));
+  line("trust", text_or(r, "trust") + " (" + text_or(r, "trust_reason") + ")");
+  line("signer", text_or(r, "signer_key_id", "unsigned"));
+  line("approval", text_or(r, "approval", "not needed (no capabilities)"));
+  line("approval key", text_or(r, "approval_key"));
+  line("installed at", text_or(r, "installed_at"));
+  line("installed from", text_or(r, "source_dir"));
+  line("messages", std::to_string(r.value("messages_handled", 0)));
+  line("restarts", std::to_string(r.value("restarts", 0)));
+  line("denials", std::to_string(r.value("denials", 0)));
+  const json& q = r["quotas"];
+  uint64_t used = q["storage"].value("used", 0);
+  uint64_t limit = q["storage"].value("limit", 1);
+  line("storage", fmt::format("{} of {} ({:.1f}%)", format_byte_size(used),
+                              format_byte_size(limit), limit ? 100.0 * used / limit : 0.0));
+  line("memory limit", format_byte_size(q["memory"].value("limit", 0)));
+  line("message rate", fmt::format("{}/s", q["message_rate"].value("limit", 0)));
+  line("network", fmt::format("{}/s", format_byte_size(q["network"].value("limit", 0))));
+  line("cpu", fmt::format("{} ms/s", q["cpu_ms"].value("limit", 0)));
+}
+
+// Sends the request to the running host, or handles it on the data directory
+// (with the host's configuration, when given) when no host runs and the
+// command allows it.
+int client_command(const ClientOptions& o, const json& request, bool offline_ok,
+                   const std::function<void(const json&)>& print) {
+  // The host's configuration, when given, says where everything is.
+  system::HostConfig config;
+  if (!o.config.empty()) {
+    auto loaded = system::HostConfig::load(o.config);
+    if (!loaded) {
+      report(loaded.error());
+      return kExitUsage;
+    }
+    config = std::move(*loaded);
+  }
+  if (!o.data_dir.empty() || config.data_dir.empty()) {
+    auto dir = resolve_data_dir(o.data_dir);
+    if (!dir) {
+      report(dir.error());
+      return kExitUsage;
+    }
+    config.data_dir = *dir;
+  }
+  const fs::path* dir = &config.data_dir;
+  fs::path socket = !o.socket.empty()              ? fs::path(o.socket)
+                    : !config.admin_socket.empty() ? config.admin_socket
+                                                   : *dir / "admin.sock";
+  json reply;
+  auto client = system::AdminClient::connect(socket);
+  if (client) {
+    auto answer = client->call(request);
+    if (!answer) {
+      report(answer.error());
+      return kExitFailure;
+    }
+    reply = std::move(*answer);
+  } else if (client.error().code == ErrorCode::NotFound && offline_ok) {
+    config.workers = 1;
+    auto host = system::HostBuilder(config).restore(false).build();
+    if (!host) {
+      report(host.error());
+      return host.error().code == ErrorCode::InvalidTransition ? kExitFailure : kExitUsage;
+    }
+    reply = system::handle_admin_request(**host, request,
+                                         fmt::format("offline (uid {})", ::geteuid()));
+  } else if (client.error().code == ErrorCode::NotFound) {
+    report(Error{ErrorCode::NotFound,
+                 fmt::format("no host is running for {} ({}); start one with 'airssys-wasm "
+                             "serve'",
+                             dir->string(), client.error().message),
+                 {},
+                 0});
+    return kExitFailure;
+  } else {
+    report(client.error());
+    return kExitFailure;
+  }
+  if (!reply.value("ok", false)) {
+    Error e = error_from(reply);
+    report(e);
+    return exit_code_for(e);
+  }
+  if (o.json) {
+    fmt::print("{}\n", reply["result"].dump(2));
+  } else if (print) {
+    print(reply["result"]);
+  }
+  return 0;
+}
+
+std::atomic<bool> g_serving{false};
+
+int serve(const std::string& config_file, const std::string& data_dir, size_t workers) {
+  system::HostConfig config;
+  if (!config_file.empty()) {
+    auto loaded = system::HostConfig::load(config_file);
+    if (!loaded) {
+      report(loaded.error());
+      return kExitUsage;
+    }
+    config = std::move(*loaded);
+  }
+  if (!data_dir.empty()) config.data_dir = fs::absolute(data_dir);
+  if (config.data_dir.empty()) {
+    auto home = security::airssys_home();
+    if (!home) {
+      report(home.error());
+      return kExitUsage;
+    }
+    config.data_dir = *home;
+  }
+  if (workers) config.workers = workers;
+
+  // SIGTERM and SIGINT are taken by this thread alone, with sigwait; every
+  // thread the host starts inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto log = [](const std::string& text) {
+    std::string line = "airssys-wasm serve: " + text + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  };
+  auto host = system::HostBuilder(config)
+                  .on_supervisor_event([log](const actor::SupervisorEvent& e) {
+                    log("supervisor: " + e.to_string());
+                  })
+                  .on_audit([log](const security::AuditRecord& r, std::string_view) {
+                    if (r.result == security::AuditResult::Denied) {
+                      log(fmt::format("denied: {} {} {} ({})", r.component, r.permission,
+                                      r.resource, r.reason));
+                    }
+                  })
+                  .build();
+  if (!host) {
+    report(host.error());
+    return host.error().category() == ErrorCategory::Usage ? kExitUsage : kExitFailure;
+  }
+  auto server = system::AdminServer::start(**host, (*host)->config().admin_socket);
+  if (!server) {
+    report(server.error());
+    return kExitUsage;
+  }
+  for (const auto& name : (*host)->running()) log("running " + name);
+  log(fmt::format("serving {} on {} (pid {})", (*host)->config().data_dir.string(),
+                  (*server)->path().string(), ::getpid()));
+  int received = 0;
+  while (sigwait(&signals, &received) != 0) {
+  }
+  log(fmt::format("{}: stopping components", received == SIGTERM ? "SIGTERM" : "SIGINT"));
+  (*server)->stop();
+  (*host)->shutdown();
+  log("stopped; audit log and state flushed");
+  return 0;
+}
+
+void add_client_options(CLI::App* cmd, ClientOptions* o, bool json = true) {
+  cmd->add_option("--config", o->config,
+                  "The host's configuration (host.toml): its data directory, socket and, "
+                  "without a running host, its trust configuration and policy")
+      ->type_name("FILE");
+  cmd->add_option("--data-dir", o->data_dir, "The host's data directory (default $AIRSSYS_HOME)")
+      ->type_name("DIR");
+  cmd->add_option("--socket", o->socket, "The host's admin socket (default <data-dir>/admin.sock)")
+      ->type_name("FILE");
+  if (json) cmd->add_flag("--json", o->json, "Machine-readable output");
+}
+
+}  // namespace
+
+void add_lifecycle_commands(CLI::App& app, int* exit_code) {
+  struct State {
+    ClientOptions client;
+    std::string config, data_dir, dir, name, text;
+    size_t workers = 0;
+    bool approve = false;
+    bool remove_state = false;
+  };
+  auto s = std::make_shared<State>();
+
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "Run the host as a service: restore the installed components, serve the admin "
+               "socket, stop cleanly on SIGTERM");
+  serve_cmd->add_option("--config", s->config, "Host configuration (host.toml)")
+      ->type_name("FILE");
+  serve_cmd->add_option("--data-dir", s->data_dir,
+                        "Data directory (overrides the configuration; default $AIRSSYS_HOME)")
+      ->type_name("DIR");
+  serve_cmd->add_option("--workers", s->workers, "Worker threads (default: one per core)");
+  serve_cmd->callback([s, exit_code] { *exit_code = serve(s->config, s->data_dir, s->workers); });
+
+  auto* install_cmd = app.add_subcommand(
+      "install", "Install a component folder into the registry (signature verified, trust "
+                 "decided, approval queued when unknown)");
+  install_cmd->add_option("dir", s->dir, "Folder with component.wasm, Component.toml and "
+                                         "optionally component.sig")
+      ->required();
+  install_cmd->add_flag("--approve", s->approve,
+                        "Approve exactly this module and capability set, on the record");
+  add_client_options(install_cmd, &s->client);
+  install_cmd->callback([s, exit_code] {
+    json request = {{"command", "install"}, {"dir", fs::absolute(s->dir).string()},
+                    {"approve", s->approve}};
+    *exit_code = client_command(s->client, request, true,
+                                [](const json& c) { print_component_line("installed", c); });
+  });
+
+  auto* list_cmd = app.add_subcommand("list", "List the installed components");
+  add_client_options(list_cmd, &s->client);
+  list_cmd->callback([s, exit_code] {
+    *exit_code = client_command(s->client, {{"command", "list"}}, true, print_list);
+  });
+
+  auto* info_cmd = app.add_subcommand(
+      "info", "Show a component: versions, trust, approval, status, quota usage");
+  info_cmd->add_option("name", s->name, "The component")->required();
+  add_client_options(info_cmd, &s->client);
+  info_cmd->callback([s, exit_code] {
+    *exit_code =
+        client_command(s->client, {{"command", "info"}, {"name", s->name}}, true, print_info);
+  });
+
+  auto* start_cmd = app.add_subcommand("start", "Start an installed component (needs the host)");
+  start_cmd->add_option("name", s->name, "The component")->required();
+  start_cmd->add_flag("--approve", s->approve,
+                      "Approve exactly this module and capability set, on the record, if its "
+                      "approval is pending");
+  add_client_options(start_cmd, &s->client);
+  start_cmd->callback([s, exit_code] {
+    json request = {{"command", "start"}, {"name", s->name}, {"approve", s->approve}};
+    *exit_code = client_command(s->client, request, false,
+                                [s](const json&) { fmt::print("started {}\n", s->name); });
+  });
+
+  auto* stop_cmd = app.add_subcommand(
+      "stop", "Stop a component after it delivers its queued messages; it stays stopped");
+  stop_cmd->add_option("name", s->name, "The component")->required();
+  add_client_options(stop_cmd, &s->client);
+  stop_cmd->callback([s, exit_code] {
+    *exit_code = client_command(s->client, {{"command", "stop"}, {"name", s->name}}, true,
+                                [s](const json&) { fmt::print("stopped {}\n", s->name); });
+  });
+
+  auto* upgrade_cmd = app.add_subcommand(
+      "upgrade", "Install a new version of a component; a running one switches to it without "
+                 "losing a message");
+  upgrade_cmd->add_option("dir", s->dir, "Folder with the new version")->required();
+  upgrade_cmd->add_flag("--approve", s->approve,
+                        "Approve exactly this module and capability set, on the record");
+  add_client_options(upgrade_cmd, &s->client);
+  upgrade_cmd->callback([s, exit_code] {
+    json request = {{"command", "upgrade"}, {"dir", fs::absolute(s->dir).string()},
+                    {"approve", s->approve}};
+    *exit_code = client_command(s->client, request, true,
+                                [](const json& c) { print_component_line("upgraded to", c); });
+  });
+
+  auto* rollback_cmd = app.add_subcommand(
+      "rollback", "Switch a component back to its previous version");
+  rollback_cmd->add_option("name", s->name, "The component")->required();
+  add_client_options(rollback_cmd, &s->client);
+  rollback_cmd->callback([s, exit_code] {
+    *exit_code = client_command(s->client, {{"command", "rollback"}, {"name", s->name}}, true,
+                                [](const json& c) { print_component_line("rolled back to", c); });
+  });
+
+  auto* uninstall_cmd = app.add_subcommand(
+      "uninstall", "Stop and remove a component; its key-value state is kept unless asked");
+  uninstall_cmd->add_option("name", s->name, "The component")->required();
+  uninstall_cmd->add_flag("--remove-state", s->remove_state,
+                          "Also delete the component's key-value state");
+  add_client_options(uninstall_cmd, &s->client);
+  uninstall_cmd->callback([s, exit_code] {
+    json request = {{"command", "uninstall"}, {"name", s->name},
+                    {"remove_state", s->remove_state}};
+    *exit_code = client_command(s->client, request, true, [s](const json&) {
+      fmt::print("uninstalled {}{}\n", s->name,
+                 s->remove_state ? "; its state is removed" : "; its state is kept");
+    });
+  });
+
+  auto* send_cmd = app.add_subcommand("send", "Send a text message from the host to a component");
+  send_cmd->add_option("name", s->name, "The component")->required();
+  send_cmd->add_option("text", s->text, "The message")->required();
+  add_client_options(send_cmd, &s->client, false);
+  send_cmd->callback([s, exit_code] {
+    json request = {{"command", "send"}, {"name", s->name}, {"text", s->text}};
+    *exit_code = client_command(s->client, request, false, nullptr);
+  });
+
+  auto* metrics_cmd = app.add_subcommand(
+      "metrics", "Print the running host's metrics in Prometheus text format");
+  add_client_options(metrics_cmd, &s->client, false);
+  metrics_cmd->callback([s, exit_code] {
+    *exit_code = client_command(s->client, {{"command", "metrics"}}, false,
+                                [](const json& text) { fmt::print("{}", text.get<std::string>()); });
+  });
+}
+
+}  // namespace airssys::wasm::cli

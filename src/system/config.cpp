@@ -1,0 +1,160 @@
+// host.toml: the configuration of a long-running host (`airssys-wasm serve`).
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "airssys/wasm/core/units.hpp"
+#include "airssys/wasm/system/host.hpp"
+
+namespace airssys::wasm::system {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Reader {
+  std::string file;
+
+  std::unexpected<Error> fail(const toml::node& node, std::string_view key,
+                              std::string_view rule) const {
+    return make_error(ErrorCode::InvalidConfig,
+                      fmt::format("{}:{}: {}: {}", file, node.source().begin.line, key, rule));
+  }
+  Result<std::string> text(const toml::node& node, std::string_view key) const {
+    auto v = node.value<std::string>();
+    if (!node.is_string() || !v) return fail(node, key, "must be a string");
+    return *v;
+  }
+  Result<uint64_t> count(const toml::node& node, std::string_view key, uint64_t min,
+                         uint64_t max) const {
+    if (!node.is_integer()) return fail(node, key, "must be an integer");
+    int64_t v = *node.value<int64_t>();
+    if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max) {
+      return fail(node, key, fmt::format("must be between {} and {}", min, max));
+    }
+    return static_cast<uint64_t>(v);
+  }
+  // "256MB" or a number of bytes.
+  Result<uint64_t> bytes(const toml::node& node, std::string_view key) const {
+    if (node.is_integer()) return count(node, key, 1, UINT64_MAX >> 1);
+    auto t = text(node, key);
+    if (!t) return fail(node, key, "must be a size such as \"256MB\" or a number of bytes");
+    auto size = parse_byte_size(*t);
+    if (!size) return fail(node, key, size.error().message);
+    return *size;
+  }
+  fs::path path(const std::string& value, const fs::path& base) const {
+    fs::path p(value);
+    return p.is_absolute() ? p : base / p;
+  }
+};
+
+}  // namespace
+
+Result<HostConfig> HostConfig::load(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return make_error(ErrorCode::IoError,
+                      fmt::format("{}: cannot read the host configuration", file.string()));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), file);
+}
+
+Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file) {
+  Reader r{file.string()};
+  toml::table root;
+  try {
+    root = toml::parse(text, r.file);
+  } catch (const toml::parse_error& e) {
+    return make_error(ErrorCode::InvalidConfig,
+                      fmt::format("{}:{}: {}", r.file, e.source().begin.line, e.description()));
+  }
+  std::error_code ec;
+  fs::path base = fs::absolute(file, ec).parent_path();
+  HostConfig config;
+  for (const auto& [k, node] : root) {
+    std::string key(k.str());
+    if (key == "data_dir" || key == "trust_config" || key == "policy" || key == "audit_log") {
+      auto v = r.text(node, key);
+      if (!v) return std::unexpected(v.error());
+      if (v->empty()) return r.fail(node, key, "must not be empty");
+      fs::path p = r.path(*v, base);
+      if (key == "data_dir") config.data_dir = p;
+      if (key == "trust_config") config.trust_config = p;
+      if (key == "policy") config.policy = p;
+      if (key == "audit_log") config.audit_log = p;
+    } else if (key == "workers") {
+      auto v = r.count(node, key, 1, 256);
+      if (!v) return std::unexpected(v.error());
+      config.workers = *v;
+    } else if (key == "state_durability") {
+      auto v = r.text(node, key);
+      if (!v) return std::unexpected(v.error());
+      if (*v == "full") {
+        config.state_durability = storage::Durability::Full;
+      } else if (*v == "normal") {
+        config.state_durability = storage::Durability::Normal;
+      } else {
+        return r.fail(node, key, "must be \"full\" or \"normal\"");
+      }
+    } else if (key == "ready_timeout_ms" || key == "stop_timeout_ms") {
+      auto v = r.count(node, key, 1, 3'600'000);
+      if (!v) return std::unexpected(v.error());
+      (key == "ready_timeout_ms" ? config.ready_timeout : config.stop_timeout) =
+          std::chrono::milliseconds(*v);
+    } else if (key == "admin") {
+      auto* table = node.as_table();
+      if (!table) return r.fail(node, key, "must be a table");
+      for (const auto& [ak, an] : *table) {
+        std::string akey = "admin." + std::string(ak.str());
+        if (ak.str() != "socket") return r.fail(an, akey, "unknown key (known: socket)");
+        auto v = r.text(an, akey);
+        if (!v) return std::unexpected(v.error());
+        if (v->empty()) return r.fail(an, akey, "must not be empty");
+        config.admin_socket = r.path(*v, base);
+      }
+    } else if (key == "quotas") {
+      auto* table = node.as_table();
+      if (!table) return r.fail(node, key, "must be a table");
+      for (const auto& [qk, qn] : *table) {
+        std::string q(qk.str());
+        std::string qkey = "quotas." + q;
+        Result<uint64_t> v = 0;
+        if (q == "storage") {
+          v = r.bytes(qn, qkey);
+          if (v) config.default_quotas.storage_bytes = *v;
+        } else if (q == "memory") {
+          v = r.bytes(qn, qkey);
+          if (v && (*v < 64 * 1024 || *v > 4 * GiB)) {
+            return r.fail(qn, qkey, "must be between 64KB and 4GB");
+          }
+          if (v) config.default_quotas.memory_bytes = *v;
+        } else if (q == "network") {
+          v = r.bytes(qn, qkey);
+          if (v) config.default_quotas.network_bytes_per_second = *v;
+        } else if (q == "message_rate") {
+          v = r.count(qn, qkey, 1, 1'000'000);
+          if (v) config.default_quotas.messages_per_second = *v;
+        } else if (q == "cpu_ms") {
+          v = r.count(qn, qkey, 1, 64'000);
+          if (v) config.default_quotas.cpu_ms_per_second = *v;
+        } else {
+          return r.fail(qn, qkey,
+                        "unknown quota (known: storage, message_rate, network, cpu_ms, memory)");
+        }
+        if (!v) return std::unexpected(v.error());
+      }
+    } else {
+      return r.fail(node, key,
+                    "unknown key (known: data_dir, trust_config, policy, audit_log, workers, "
+                    "state_durability, ready_timeout_ms, stop_timeout_ms, [admin], [quotas])");
+    }
+  }
+  return config;
+}
+
+}  // namespace airssys::wasm::system

@@ -1,0 +1,228 @@
+// `airssys-wasm serve` and the lifecycle commands end to end: the real binary
+// as a daemon on a temporary data directory, driven by the real CLI through
+// its admin socket, stopped with SIGTERM and started again.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "../system/system_test_support.hpp"
+#include "subprocess.hpp"
+
+namespace airssys::wasm::system::test {
+namespace {
+
+using testing::run_process;
+
+const std::string kCli = AIRSSYS_CLI;
+
+std::string read_all(const fs::path& file) {
+  std::ifstream in(file);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// `serve` in the background, its stderr in a file.
+class Daemon {
+ public:
+  Daemon(const fs::path& config, const fs::path& log) : log_(log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      ::dup2(fd, 2);
+      ::dup2(fd, 1);
+      ::execl(kCli.c_str(), kCli.c_str(), "serve", "--config", config.c_str(), nullptr);
+      ::_exit(127);
+    }
+  }
+  ~Daemon() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // SIGTERM, then the exit status (-1 when it did not exit within 20 s).
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 2000; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+  std::string log() const { return read_all(log_); }
+
+ private:
+  pid_t pid_ = -1;
+  fs::path log_;
+};
+
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = root_.path() / "data";
+    fs::create_directories(data_);
+    fs::permissions(data_, fs::perms::owner_all, fs::perm_options::replace);
+    keys_ = trusted_keys(data_);
+    config_ = root_.path() / "host.toml";
+    write_file(config_, "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\n");
+  }
+
+  testing::ProcessResult cli(std::vector<std::string> args) {
+    args.insert(args.begin(), kCli);
+    args.push_back("--data-dir");
+    args.push_back(data_.string());
+    return run_process(args, 60s);
+  }
+
+  bool wait_serving(Daemon& daemon) {
+    for (int i = 0; i < 1000; ++i) {
+      if (fs::exists(data_ / "admin.sock") &&
+          daemon.log().find("serving") != std::string::npos) {
+        return true;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  nlohmann::json info(const std::string& name) {
+    auto r = cli({"info", name, "--json"});
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_discarded() ? nlohmann::json() : j;
+  }
+
+  fs::path component(const std::string& version, const fs::path& module) {
+    return make_component(root_.path() / ("counter-" + version), module,
+                          counter_manifest("counter", version), &keys_);
+  }
+
+  TempDir root_;
+  fs::path data_;
+  fs::path config_;
+  security::KeyPair keys_;
+};
+
+TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
+  auto v1 = component("1.0.0", kComponents / "counter.wasm");
+  auto v2 = component("2.0.0", kComponents / "counter_v2.wasm");
+  auto log = root_.path() / "serve.log";
+  {
+    Daemon daemon(config_, log);
+    ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+
+    auto r = cli({"install", v1.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "installed counter 1.0.0 (trust trusted, status installed)\n");
+    r = cli({"start", "counter"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+    for (int i = 0; i < 500 && info("counter").value("messages_handled", 0) < 3; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(info("counter")["messages_handled"], 3);
+
+    r = cli({"upgrade", v2.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "upgraded to counter 2.0.0 (trust trusted, status running)\n");
+    r = cli({"metrics"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("airssys_component_up{component=\"counter\",version=\"2.0.0\"} 1\n"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("airssys_messages_handled_total{component=\"counter\"} 3\n"),
+              std::string::npos);
+
+    // A tampered component is refused: exit 6, nothing installed.
+    auto bad = make_component(root_.path() / "bad", kComponents / "counter.wasm",
+                              counter_manifest("other", "1.0.0"), &keys_);
+    { std::ofstream(bad / "component.wasm", std::ios::app) << 'x'; }
+    r = cli({"install", bad.string()});
+    EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+    EXPECT_NE(r.err.find("SignatureInvalid"), std::string::npos) << r.err;
+    EXPECT_EQ(info("other"), nlohmann::json());
+
+    r = cli({"info", "counter"});
+    EXPECT_NE(r.out.find("version:          2.0.0"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("previous:         1.0.0"), std::string::npos) << r.out;
+    EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
+  }
+  EXPECT_NE(read_all(log).find("SIGTERM: stopping components"), std::string::npos);
+  EXPECT_FALSE(fs::exists(data_ / "admin.sock"));
+
+  // No host: the registry answers directly; starting needs the host.
+  auto r = cli({"list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("counter"), std::string::npos);
+  EXPECT_NE(r.out.find("running"), std::string::npos) << r.out;  // desired: running
+  // The host's configuration finds the same data directory.
+  r = run_process({kCli, "list", "--config", config_.string(), "--json"}, 30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto listed = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(listed.is_array()) << r.out;
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["name"], "counter");
+  EXPECT_EQ(listed[0]["desired"], "running");
+  EXPECT_EQ(listed[0]["status"], "stopped");
+  r = cli({"start", "counter"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no host is running"), std::string::npos) << r.err;
+
+  // A new host brings the component back with its state.
+  fs::remove(log);
+  {
+    Daemon daemon(config_, log);
+    ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+    auto i = info("counter");
+    EXPECT_EQ(i["running"], true) << i.dump();
+    auto by_config = run_process({kCli, "info", "counter", "--config", config_.string()}, 30s);
+    EXPECT_EQ(by_config.exit_code, 0) << by_config.err;
+    EXPECT_NE(by_config.out.find("running:          yes"), std::string::npos) << by_config.out;
+    EXPECT_EQ(i["version"], "2.0.0");
+    ASSERT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+    for (int k = 0; k < 500 && daemon.log().find("counter tick = 4") == std::string::npos; ++k) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_NE(daemon.log().find("[counter] counter tick = 4"), std::string::npos)
+        << daemon.log();
+    r = cli({"rollback", "counter"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "rolled back to counter 1.0.0 (trust trusted, status running)\n");
+    r = cli({"uninstall", "counter"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "uninstalled counter; its state is kept\n");
+    r = cli({"info", "counter"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
+  }
+}
+
+TEST_F(ServeTest, BadConfigurationAndCommandLine) {
+  write_file(config_, "data_dir = \"data\"\nworkerz = 2\n");
+  auto r = run_process({kCli, "serve", "--config", config_.string()}, 30s);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("host.toml:2: workerz: unknown key"), std::string::npos) << r.err;
+  r = cli({"uninstall"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = cli({"info", "nobody"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("no component named 'nobody' is installed"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace airssys::wasm::system::test

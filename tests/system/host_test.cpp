@@ -1,0 +1,515 @@
+// The host end to end: real counter components (tests/components/counter.c)
+// installed into a registry in a temporary data directory, started, upgraded
+// under a steady stream of messages, rolled back, uninstalled, and brought
+// back by a new host on the same directory.
+
+#include "airssys/wasm/system/host.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include <gtest/gtest.h>
+
+#include "airssys/wasm/security/audit.hpp"
+#include "system_test_support.hpp"
+
+namespace airssys::wasm::system {
+namespace {
+
+using namespace test;
+
+std::vector<uint8_t> bytes(std::string_view text) { return {text.begin(), text.end()}; }
+
+struct Audit {
+  std::mutex mutex;
+  std::vector<security::AuditRecord> records;
+  auto subscriber() {
+    return [this](const security::AuditRecord& r, std::string_view) {
+      std::lock_guard lock(mutex);
+      records.push_back(r);
+    };
+  }
+  size_t count(std::string_view permission, security::AuditResult result) {
+    std::lock_guard lock(mutex);
+    return static_cast<size_t>(std::count_if(records.begin(), records.end(), [&](const auto& r) {
+      return r.permission == permission && r.result == result;
+    }));
+  }
+};
+
+class HostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = root_.path() / "data";
+    fs::create_directories(data_);
+    fs::permissions(data_, fs::perms::owner_all, fs::perm_options::replace);
+    keys_ = trusted_keys(data_);
+  }
+
+  Result<std::unique_ptr<Host>> open_host() {
+    return HostBuilder()
+        .data_dir(data_)
+        .workers(2)
+        .state_durability(storage::Durability::Normal)
+        .on_log(lines_.sink())
+        .on_audit(audit_.subscriber())
+        .build();
+  }
+
+  fs::path counter(std::string_view version, const fs::path& module, bool sign = true,
+                   std::string_view name = "counter") {
+    return make_component(root_.path() / fmt::format("src-{}-{}", name, version), module,
+                          counter_manifest(name, version), sign ? &keys_ : nullptr);
+  }
+
+  // Sends ticks until `stop`, steadily, retrying while the mailbox is full;
+  // returns how many were accepted.
+  static uint64_t stream(Host& host, const std::atomic<bool>& stop) {
+    uint64_t accepted = 0;
+    while (!stop.load()) {
+      for (;;) {
+        auto sent = host.send("counter", bytes("tick"));
+        if (sent) {
+          ++accepted;
+          break;
+        }
+        if (sent.error().code != ErrorCode::MailboxFull) {
+          ADD_FAILURE() << "send " << accepted << ": " << sent.error().to_string();
+          return accepted;
+        }
+        std::this_thread::sleep_for(1ms);
+      }
+      std::this_thread::sleep_for(500us);  // steady, not one burst into the old mailbox
+    }
+    return accepted;
+  }
+
+  static uint64_t stored_count(Host& host) {
+    auto value = host.state().get("counter", "counter:value");
+    if (!value || !*value) return 0;
+    return std::stoull(std::string((*value)->begin(), (*value)->end()));
+  }
+
+  static bool wait_count(Host& host, uint64_t n, std::chrono::milliseconds timeout = 30s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (stored_count(host) < n) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return stored_count(host) == n;
+  }
+
+  TempDir root_;
+  fs::path data_;
+  security::KeyPair keys_;
+  Lines lines_;
+  Audit audit_;
+  const fs::path v1_ = kComponents / "counter.wasm";
+  const fs::path v2_ = kComponents / "counter_v2.wasm";
+};
+
+TEST_F(HostTest, InstallRecordsTrustSignatureAndApproval) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  auto installed = (*host)->install(counter("1.0.0", v1_));
+  ASSERT_TRUE(installed) << installed.error().to_string();
+  EXPECT_EQ(installed->name, "counter");
+  EXPECT_EQ(installed->current.version, "1.0.0");
+  EXPECT_EQ(installed->current.trust, security::TrustLevel::Trusted);
+  EXPECT_TRUE(installed->current.signature.has_value());
+  EXPECT_TRUE(installed->current.signer_key_id.has_value());
+  EXPECT_TRUE(installed->current.approval_key.has_value());
+  EXPECT_EQ(installed->current.module_hash.size(), 64u);
+  EXPECT_EQ(installed->status, "installed");
+  EXPECT_EQ(installed->desired, DesiredState::Stopped);
+  EXPECT_TRUE(fs::exists(installed->current.store_dir / "component.wasm"));
+  auto info = (*host)->info("counter");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->approval, security::ApprovalState::AutoApproved);
+  EXPECT_FALSE(info->running);
+
+  auto again = (*host)->install(counter("1.0.0", v1_));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::InvalidTransition);
+  auto missing = (*host)->start("nobody");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
+}
+
+TEST_F(HostTest, UpgradeUnderSteadyStreamLosesNothingThenRollbackAndUninstall) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  ASSERT_TRUE(h.install(counter("1.0.0", v1_)));
+  { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+
+  // Upgrade while a steady stream runs: every accepted message is counted
+  // exactly once, by the old version or the new one. The stream runs from
+  // before the upgrade until well after it.
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> accepted{0};
+  std::thread sender([&] { accepted = stream(h, stop); });
+  while (stored_count(h) < 100) std::this_thread::sleep_for(1ms);
+  auto upgraded = h.upgrade(counter("2.0.0", v2_));
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  sender.join();
+  ASSERT_TRUE(upgraded) << upgraded.error().to_string();
+  EXPECT_EQ(upgraded->current.version, "2.0.0");
+  ASSERT_TRUE(upgraded->previous);
+  EXPECT_EQ(upgraded->previous->version, "1.0.0");
+  const uint64_t first = accepted.load();
+  EXPECT_TRUE(wait_count(h, first)) << "stored " << stored_count(h) << " of " << first;
+  auto info = h.info("counter");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->messages_handled, first);
+  EXPECT_TRUE(info->running);
+  // Both versions took part: the old one before the switch, the new one after.
+  ASSERT_TRUE(info->status);
+  uint64_t by_new = info->status->messages_handled;
+  EXPECT_GT(by_new, 0u) << "the upgrade did not happen under load";
+  EXPECT_LT(by_new, first) << "the old version handled nothing";
+  std::this_thread::sleep_for(1100ms);  // a fresh log-rate window for the answer
+  ASSERT_TRUE(h.send("counter", bytes("version")));
+  EXPECT_TRUE(lines_.wait_line("counter: counter version 2"));
+
+  // Rollback under a second stream.
+  stop = false;
+  sender = std::thread([&] { accepted = stream(h, stop); });
+  while (stored_count(h) < first + 50) std::this_thread::sleep_for(1ms);
+  auto rolled = h.rollback("counter");
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  sender.join();
+  ASSERT_TRUE(rolled) << rolled.error().to_string();
+  EXPECT_EQ(rolled->current.version, "1.0.0");
+  EXPECT_EQ(rolled->previous->version, "2.0.0");
+  const uint64_t total = first + accepted.load();
+  EXPECT_TRUE(wait_count(h, total)) << "stored " << stored_count(h) << " of " << total;
+  ASSERT_TRUE(h.status("counter"));
+  EXPECT_GT(h.status("counter")->messages_handled, 0u) << "the rollback did not happen under load";
+  EXPECT_LT(h.status("counter")->messages_handled, accepted.load());
+  EXPECT_EQ(h.info("counter")->messages_handled, total + 1);  // + "version"
+  std::this_thread::sleep_for(1100ms);
+  ASSERT_TRUE(h.send("counter", bytes("version")));
+  EXPECT_TRUE(lines_.wait_line("counter: counter version 1"));
+  EXPECT_GE(audit_.count("lifecycle.upgrade", security::AuditResult::Granted), 1u);
+  EXPECT_GE(audit_.count("lifecycle.rollback", security::AuditResult::Granted), 1u);
+  std::printf("stream: %llu messages through the upgrade, %llu through the rollback, none lost\n",
+              static_cast<unsigned long long>(first),
+              static_cast<unsigned long long>(total - first));
+
+  // Uninstall keeping the state: a reinstalled counter continues from it.
+  ASSERT_TRUE(h.uninstall("counter"));
+  EXPECT_FALSE(h.status("counter"));
+  EXPECT_FALSE(h.info("counter"));
+  EXPECT_FALSE(fs::exists(data_ / "components" / "counter"));
+  EXPECT_EQ(stored_count(h), total);
+  ASSERT_TRUE(h.install(counter("1.0.0", v1_)));
+  { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(h, total + 1));
+
+  // Uninstall removing the state.
+  ASSERT_TRUE(h.uninstall("counter", {.remove_state = true}));
+  auto keys = h.state().list("counter", "", "", 10);
+  ASSERT_TRUE(keys);
+  EXPECT_TRUE(keys->empty());
+  EXPECT_EQ(*h.state().usage("counter"), 0u);
+}
+
+// The same guarantee for messages between components: a sender component
+// floods the counter while it is upgraded; every send the sender saw succeed
+// is counted exactly once.
+TEST_F(HostTest, UpgradeLosesNoMessageFromAnotherComponent) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  auto manifest = [](std::string_view version) {
+    return counter_manifest("counter", version) + "messaging.receive = [\"pump\"]\n";
+  };
+  ASSERT_TRUE(h.install(make_component(root_.path() / "c1", v1_, manifest("1.0.0"), &keys_)));
+  ASSERT_TRUE(h.install(make_component(
+      root_.path() / "pump", kComponents / "scripted.wasm",
+      "[component]\nname = \"pump\"\nversion = \"1.0.0\"\n\n[capabilities]\n"
+      "messaging.send = [\"counter\"]\n",
+      &keys_)));
+  { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+  { auto started_ = h.start("pump"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> floods{0};
+  std::thread driver([&] {
+    while (!stop.load()) {
+      if (h.send("pump", bytes("flood counter 10"))) ++floods;
+      std::this_thread::sleep_for(25ms);  // 400 messages/s, under the pump's rate quota
+    }
+  });
+  while (stored_count(h) < 100) std::this_thread::sleep_for(1ms);
+  auto upgraded = h.upgrade(make_component(root_.path() / "c2", v2_, manifest("2.0.0"), &keys_));
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  driver.join();
+  ASSERT_TRUE(upgraded) << upgraded.error().to_string();
+
+  // Every flood reports how many of its sends succeeded.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  std::vector<std::string> reports;
+  while ((reports = lines_.with_prefix("pump: pump flood")).size() <
+         static_cast<size_t>(floods.load())) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << reports.size() << " of " << floods.load() << " flood reports";
+    std::this_thread::sleep_for(5ms);
+  }
+  uint64_t delivered = 0;
+  for (const auto& line : reports) {
+    auto at = line.find("ok=");
+    ASSERT_NE(at, std::string::npos) << line;
+    delivered += std::stoull(line.substr(at + 3));
+  }
+  ASSERT_GT(delivered, 100u);
+  EXPECT_TRUE(wait_count(h, delivered)) << "stored " << stored_count(h) << " of " << delivered;
+  auto info = h.info("counter");
+  ASSERT_TRUE(info && info->status);
+  EXPECT_EQ(info->messages_handled, delivered);
+  EXPECT_GT(info->status->messages_handled, 0u) << "the new version received nothing";
+  EXPECT_LT(info->status->messages_handled, delivered) << "the old version received nothing";
+}
+
+TEST_F(HostTest, FailingUpgradeKeepsTheRunningVersion) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  ASSERT_TRUE(h.install(counter("1.0.0", v1_)));
+  { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  ASSERT_TRUE(wait_count(h, 1));
+  // More failed attempts than the supervisor's restart intensity (3 in 60 s):
+  // a version on probation is never restarted, so nothing else suffers.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto broken = h.upgrade(counter("3.0.0", kComponents / "trap_init.wasm"));
+    ASSERT_FALSE(broken);
+    EXPECT_NE(broken.error().message.find("the running version stays"), std::string::npos)
+        << broken.error().message;
+  }
+  auto info = h.info("counter");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->installed.current.version, "1.0.0");
+  EXPECT_FALSE(info->installed.previous);
+  EXPECT_TRUE(info->running);
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(h, 2));
+  auto none = h.rollback("counter");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::InvalidTransition);
+  auto upgraded = h.upgrade(counter("2.0.0", v2_));
+  ASSERT_TRUE(upgraded) << upgraded.error().to_string();
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(h, 3));
+  EXPECT_EQ(h.info("counter")->restarts, 0u);
+}
+
+TEST_F(HostTest, AComponentFailingToStartHarmsNoOther) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  ASSERT_TRUE(h.install(counter("1.0.0", v1_)));
+  ASSERT_TRUE(h.install(make_component(root_.path() / "broken", kComponents / "trap_init.wasm",
+                                       counter_manifest("broken", "1.0.0"), &keys_)));
+  { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+  for (int attempt = 0; attempt < 5; ++attempt) {  // more than the restart intensity
+    auto failed = h.start("broken");
+    ASSERT_FALSE(failed);
+    EXPECT_TRUE(failed.error().is_trap()) << failed.error().to_string();
+    EXPECT_EQ(h.info("broken")->installed.status, "failed");
+  }
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(h, 1));
+  EXPECT_TRUE(h.info("counter")->running);
+}
+
+TEST_F(HostTest, TamperedComponentIsRefusedAtInstall) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  // The module changed after signing.
+  auto dir = counter("1.0.0", v1_);
+  {
+    std::ofstream out(dir / "component.wasm", std::ios::binary | std::ios::app);
+    out << '\0';
+  }
+  auto refused = (*host)->install(dir);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::SignatureInvalid) << refused.error().to_string();
+  // The manifest changed after signing (one more capability).
+  auto dir2 = counter("1.0.0", v1_, true, "other");
+  write_file(dir2 / "Component.toml",
+             counter_manifest("other", "1.0.0") + "storage.delete = [\"counter:*\"]\n");
+  auto refused2 = (*host)->install(dir2);
+  ASSERT_FALSE(refused2);
+  EXPECT_EQ(refused2.error().code, ErrorCode::SignatureInvalid);
+
+  EXPECT_TRUE((*host)->list()->empty());
+  for (const auto& entry : fs::directory_iterator(data_ / "components")) {
+    ADD_FAILURE() << "left behind: " << entry.path();
+  }
+  (*host)->audit().flush();
+  EXPECT_EQ(audit_.count("trust.signature", security::AuditResult::Denied), 2u);
+}
+
+TEST_F(HostTest, TamperedInstalledCopyIsRefusedAtStart) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  auto installed = (*host)->install(counter("1.0.0", v1_));
+  ASSERT_TRUE(installed);
+  {
+    std::ofstream out(installed->current.store_dir / "component.wasm",
+                      std::ios::binary | std::ios::app);
+    out << '\0';
+  }
+  auto started = (*host)->start("counter");
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code, ErrorCode::SignatureInvalid);
+  EXPECT_FALSE((*host)->status("counter"));
+  EXPECT_EQ((*host)->info("counter")->installed.status, "refused");
+}
+
+TEST_F(HostTest, UnknownComponentWaitsForApproval) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  auto installed = (*host)->install(counter("1.0.0", v1_, /*sign=*/false));
+  ASSERT_TRUE(installed) << installed.error().to_string();
+  EXPECT_EQ(installed->status, "pending-approval");
+  EXPECT_EQ(installed->current.trust, security::TrustLevel::Unknown);
+  EXPECT_EQ((*host)->info("counter")->approval, security::ApprovalState::Pending);
+  auto refused = (*host)->start("counter");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::ApprovalRequired);
+  auto approved = (*host)->approve("counter", "tester");
+  ASSERT_TRUE(approved) << approved.error().to_string();
+  EXPECT_EQ(approved->state, security::ApprovalState::Approved);
+  { auto started_ = (*host)->start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+  EXPECT_TRUE((*host)->info("counter")->running);
+}
+
+TEST_F(HostTest, RestartBringsBackComponentsWithStateAndApprovals) {
+  {
+    auto host = open_host();
+    ASSERT_TRUE(host) << host.error().to_string();
+    ASSERT_TRUE((*host)->install(counter("1.0.0", v1_, /*sign=*/false)));
+    ASSERT_TRUE((*host)->approve("counter", "tester"));
+    { auto started_ = (*host)->start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*host)->send("counter", bytes("tick")));
+    ASSERT_TRUE(wait_count(**host, 5));
+    ASSERT_TRUE((*host)->upgrade(counter("2.0.0", v2_, /*sign=*/false), {.approve = true}));
+    ASSERT_TRUE((*host)->install(counter("1.0.0", v1_, true, "idle")));  // installed, never started
+    ASSERT_TRUE((*host)->install(counter("1.0.0", v1_, true, "halted")));
+    { auto started_ = (*host)->start("halted"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+    ASSERT_TRUE((*host)->stop("halted"));
+    // A second host on the same data directory is refused while this one runs.
+    auto second = HostBuilder().data_dir(data_).build();
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, ErrorCode::InvalidTransition);
+  }  // the host shuts down here
+  lines_.clear();
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  auto info = (*host)->info("counter");
+  ASSERT_TRUE(info);
+  EXPECT_TRUE(info->running);
+  EXPECT_EQ(info->installed.current.version, "2.0.0");
+  EXPECT_EQ(info->installed.previous->version, "1.0.0");
+  EXPECT_EQ(info->approval, security::ApprovalState::Approved);
+  EXPECT_TRUE(lines_.wait_line("counter: counter init count=5"));
+  EXPECT_FALSE((*host)->status("idle"));
+  EXPECT_FALSE((*host)->status("halted"));
+  EXPECT_EQ((*host)->info("halted")->installed.desired, DesiredState::Stopped);
+  ASSERT_TRUE((*host)->send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(**host, 6));
+  // The approval of the previous version is still on record: rollback needs no new one.
+  ASSERT_TRUE((*host)->rollback("counter"));
+  EXPECT_TRUE((*host)->info("counter")->running);
+}
+
+TEST_F(HostTest, MetricsInPrometheusText) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  ASSERT_TRUE((*host)->install(counter("1.0.0", v1_)));
+  { auto started_ = (*host)->start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*host)->send("counter", bytes("tick")));
+  ASSERT_TRUE(wait_count(**host, 3));
+  ASSERT_TRUE((*host)->send("counter", bytes("peek")));  // eight denied reads of other keys
+  auto text = (*host)->metrics();
+  auto has = [&](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
+  EXPECT_TRUE(has("airssys_components_installed 1")) << text;
+  EXPECT_TRUE(has("airssys_component_up{component=\"counter\",version=\"1.0.0\"} 1")) << text;
+  EXPECT_TRUE(has("airssys_host_messages_total{component=\"counter\",result=\"accepted\"} 4"));
+  EXPECT_TRUE(has("airssys_quota_limit{component=\"counter\",quota=\"storage\"} 104857600"));
+  EXPECT_TRUE(has("airssys_quota_used{component=\"counter\",quota=\"storage\"} 14")) << text;
+  EXPECT_TRUE(has("# TYPE airssys_messages_handled_total counter"));
+  // Every line is a comment or `name{labels} value`.
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("#")) continue;
+    EXPECT_TRUE(line.starts_with("airssys_")) << line;
+    EXPECT_NE(line.rfind(' '), std::string::npos) << line;
+  }
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    (*host)->audit().flush();
+    text = (*host)->metrics();
+    if (!has("airssys_denials_total{component=\"counter\"} 0")) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no denial counted";
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE((*host)->send("counter", bytes("tick")));
+  ASSERT_TRUE(wait_count(**host, 4));
+  EXPECT_TRUE(has("airssys_messages_handled_total{component=\"counter\"} 4") ||
+              (*host)->metrics().find("airssys_messages_handled_total{component=\"counter\"} 5") !=
+                  std::string::npos);
+}
+
+TEST(HostConfigTest, ReadsEveryKeyAndRefusesUnknownOnes) {
+  auto config = HostConfig::parse(R"(
+data_dir = "data"
+workers = 3
+state_durability = "normal"
+ready_timeout_ms = 500
+[admin]
+socket = "/run/x/admin.sock"
+[quotas]
+storage = "10MB"
+message_rate = 50
+memory = "1MB"
+)",
+                                  "/etc/airssys/host.toml");
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->data_dir, fs::path("/etc/airssys/data"));
+  EXPECT_EQ(config->workers, 3u);
+  EXPECT_EQ(config->state_durability, storage::Durability::Normal);
+  EXPECT_EQ(config->ready_timeout, 500ms);
+  EXPECT_EQ(config->admin_socket, fs::path("/run/x/admin.sock"));
+  EXPECT_EQ(config->default_quotas.storage_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(config->default_quotas.messages_per_second, 50u);
+  EXPECT_EQ(config->default_quotas.memory_bytes, 1024u * 1024);
+
+  auto unknown = HostConfig::parse("wrokers = 2\n", "host.toml");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::InvalidConfig);
+  EXPECT_NE(unknown.error().message.find("host.toml:1: wrokers: unknown key"), std::string::npos)
+      << unknown.error().message;
+  auto bad = HostConfig::parse("[quotas]\nmemory = \"1XB\"\n", "host.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("quotas.memory"), std::string::npos);
+  EXPECT_FALSE(HostConfig::parse("workers = 0\n", "host.toml"));
+  EXPECT_FALSE(HostConfig::parse("workers = \"2\"\n", "host.toml"));
+  EXPECT_FALSE(HostConfig::parse("state_durability = \"sometimes\"\n", "host.toml"));
+}
+
+}  // namespace
+}  // namespace airssys::wasm::system
