@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures and builds the project. Usage: scripts/build.sh [release|debug|asan] [ninja targets...]
+# Configures and builds the project.
+# Usage: scripts/build.sh [release|debug|asan|tsan|coverage] [ninja targets...]
 # The build directory is build/<kind>; ccache and ninja are used when present.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,7 +10,9 @@ case "$kind" in
   release) type=Release; extra=() ;;
   debug) type=Debug; extra=() ;;
   asan) type=Debug; extra=(-DAIRSSYS_SANITIZE=address -DAIRSSYS_BUILD_BENCH=OFF) ;;
-  *) echo "build: unknown build kind '$kind' (release, debug, asan)" >&2; exit 2 ;;
+  tsan) type=RelWithDebInfo; extra=(-DAIRSSYS_SANITIZE=thread -DAIRSSYS_BUILD_BENCH=OFF) ;;
+  coverage) type=Debug; extra=(-DAIRSSYS_COVERAGE=ON -DAIRSSYS_BUILD_BENCH=OFF) ;;
+  *) echo "build: unknown build kind '$kind' (release, debug, asan, tsan, coverage)" >&2; exit 2 ;;
 esac
 dir="$root/build/$kind"
 if [[ ! -f "$dir/build.ninja" ]]; then
