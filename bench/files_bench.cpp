@@ -271,6 +271,10 @@ void print_summary(const bench::CounterReporter& reporter) {
       line += fmt::format("   {:>15.2f}x", wasi->mib_per_s / base->mib_per_s);
     }
     fmt::print("{}\n", line);
+    if (base) {
+      bench::headline("files", fmt::format("WASI file read, {} KiB chunks, time", kChunkBytes / 1024),
+                      wasi->p50_ms, "ms", "native read(2)", base->p50_ms);
+    }
   }
 }
 

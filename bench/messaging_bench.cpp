@@ -50,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "airssys/wasm/actor/behavior.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
@@ -1538,6 +1539,23 @@ void print_targets() {
        spawn > 100e3 ? fmt::format(" ({:.1f}x over)", spawn / 100e3) : "");
 }
 
+// The report's headline numbers: components with the SDK inbox against CAF.
+void print_headlines() {
+  using airssys::wasm::bench::headline;
+  const double caf_rr = median(Metric::RoundTrip, Impl::Caf);
+  headline("messaging", "one-way latency, median", median(Metric::OneWay, Impl::WasmBuffer), "ns",
+           "CAF", median(Metric::OneWay, Impl::Caf));
+  headline("messaging", "request/reply round trip, median",
+           median(Metric::RoundTrip, Impl::WasmBuffer), "ns", "CAF", caf_rr);
+  const double rate = median(Metric::Flood, Impl::WasmBuffer);
+  const double caf_rate = median(Metric::Flood, Impl::Caf);
+  // As time per message, so that the ratio reads like the others (x slower).
+  headline("messaging", "one-way throughput, time per message", rate > 0 ? 1e9 / rate : 0, "ns",
+           "CAF", caf_rate > 0 ? 1e9 / caf_rate : 0);
+  headline("messaging", "spawn, start until ready, median", median(Metric::Spawn, Impl::Wasm),
+           "ns", "CAF", median(Metric::Spawn, Impl::Caf));
+}
+
 void print_summary() {
   size_t samples = 0;
   for (const auto& [key, p] : g_pooled) {
@@ -1569,6 +1587,7 @@ void print_summary() {
   print_pieces("Receiving one fill message: the ponger's three guest calls alone, no scheduler",
                Impl::Wasm, delivery);
   print_targets();
+  print_headlines();
 }
 
 }  // namespace

@@ -12,11 +12,13 @@
 #include <new>
 
 #include <time.h>
+#include <unistd.h>
 
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/quota.hpp"
+#include "bench_support.hpp"
 
 namespace {
 
@@ -194,4 +196,41 @@ BENCHMARK_CAPTURE(BM_ContextAndTrackerBytes, no_grants, false)->Iterations(1);
 BENCHMARK_CAPTURE(BM_ContextAndTrackerBytes, four_grants, true)->Iterations(1);
 BENCHMARK_CAPTURE(BM_FuelCalibration, fib, "fib", 25)->Unit(benchmark::kMillisecond);
 
-BENCHMARK_MAIN();
+// A summary of the medians, with the ratios against the baselines of this run.
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  airssys::wasm::bench::CounterReporter reporter(isatty(STDOUT_FILENO)
+                                                     ? benchmark::ConsoleReporter::OO_ColorTabular
+                                                     : benchmark::ConsoleReporter::OO_Tabular);
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  using airssys::wasm::bench::headline;
+  const double* base = reporter.time("BM_BaselineAtomicAdd");
+  const double* base2 = reporter.time("BM_BaselineAtomicAdd/threads:2");
+  fmt::print("\nSummary: CPU time per operation; ratios against a bare atomic add in this run\n");
+  for (const char* name : {"BM_QuotaCheck", "BM_QuotaConsumeLevel", "BM_QuotaConsumeRate",
+                           "BM_QuotaRecord", "BM_QuotaObserve", "BM_BaselineMutexCounter"}) {
+    for (bool contended : {false, true}) {
+      const std::string key = contended ? std::string(name) + "/threads:2" : name;
+      const double* ns = reporter.time(key);
+      const double* b = contended ? base2 : base;
+      if (!ns) continue;
+      fmt::print("  {:<44} {:>8.1f} ns {:>7.2f}x\n", key, *ns, b && *b > 0 ? *ns / *b : 0.0);
+      if (b && std::string_view(name) != "BM_BaselineMutexCounter" &&
+          std::string_view(name) != "BM_QuotaObserve") {
+        headline("quota", fmt::format("{}{}", name + 3, contended ? ", 2 threads" : ""), *ns, "ns",
+                 "atomic add", *b);
+      }
+    }
+  }
+  if (const double* bytes = reporter.find("BM_ContextAndTrackerBytes/no_grants", "bytes")) {
+    fmt::print("  {:<44} {:>8.0f} bytes\n", "context + tracker, no grants", *bytes);
+    headline("quota", "security context + quota tracker", *bytes, "bytes");
+  }
+  if (const double* fuel = reporter.find("BM_FuelCalibration/fib", "fuel_per_ms")) {
+    fmt::print("  {:<44} {:>8.0f} fuel/ms (default {})\n", "interpreter fuel per ms of CPU", *fuel,
+               component::kDefaultFuelPerCpuMs);
+  }
+  benchmark::Shutdown();
+  return 0;
+}

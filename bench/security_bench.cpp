@@ -9,6 +9,8 @@
 // the baseline of the same size, measured in the same run.
 
 #include <benchmark/benchmark.h>
+
+#include "bench_support.hpp"
 #include <toml++/toml.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -351,6 +353,11 @@ void print_summary(const MedianReporter& reporter) {
       if (const double* ns = reporter.find(bench + "/10")) {
         ++measured;
         if (*ns > kTargetNs) ++over;
+        if (const double* base = reporter.find("BM_BaselineExactCompare/10")) {
+          airssys::wasm::bench::headline(
+              "security", fmt::format("capability check, {} {}, 10 patterns", kind, outcome),
+              *ns, "ns", "exact string compare", *base);
+        }
       }
     }
   }
@@ -368,6 +375,8 @@ void print_summary(const MedianReporter& reporter) {
                *manifest / *toml_only);
     fmt::print("  {:<40} {:>10.1f} us {:>6.2f}x\n", "parse + validate + security context",
                *context / 1e3, *context / *toml_only);
+    airssys::wasm::bench::headline("security", "Component.toml parse + validate + context",
+                                   *context / 1e3, "us", "toml++ parse only", *toml_only / 1e3);
   }
 }
 

@@ -345,6 +345,10 @@ void print_summary(const bench::CounterReporter& reporter) {
       }
       fmt::print("{}\n", line);
     }
+    if (m && base) {
+      bench::headline("state", std::string(p.title) + ", median", m->p50, "ns", "direct SQLite",
+                      base->p50);
+    }
   }
 }
 
