@@ -4,10 +4,13 @@
 
 #include <cstdio>
 #include <deque>
+#include <map>
+#include <tuple>
 #include <fstream>
 #include <string>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "airssys/wasm/security/audit.hpp"
 
@@ -22,6 +25,7 @@ struct AuditFilter {
   std::string since;       // RFC 3339 text; records at or after it (string order is time order)
   size_t last = 0;         // only the last N matches; 0: all
   bool json = false;
+  bool summary = false;    // counts per component, permission, result and layer
 };
 
 bool matches(const security::AuditRecord& r, const AuditFilter& f,
@@ -75,6 +79,10 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
     return kExitFailure;
   }
   std::deque<security::AuditRecord> shown;
+  // (component, permission, result, layer) -> count, and one reason each.
+  std::map<std::tuple<std::string, std::string, std::string, std::string>,
+           std::pair<uint64_t, std::string>>
+      counts;
   size_t malformed = 0;
   size_t line_number = 0;
   std::string line;
@@ -91,8 +99,29 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
       continue;
     }
     if (!matches(*record, f, result, layer)) continue;
+    if (f.summary) {
+      auto& [count, reason] = counts[{record->component, record->permission,
+                                      std::string(security::audit_result_name(record->result)),
+                                      std::string(security::decision_layer_name(record->layer))}];
+      if (count++ == 0) reason = record->reason;
+      continue;
+    }
     shown.push_back(std::move(*record));
     if (f.last != 0 && shown.size() > f.last) shown.pop_front();
+  }
+  if (f.summary) {
+    for (const auto& [key, value] : counts) {
+      const auto& [component, permission, result_name, layer_name] = key;
+      if (f.json) {
+        nlohmann::json j = {{"component", component}, {"permission", permission},
+                            {"result", result_name},   {"layer", layer_name},
+                            {"count", value.first},    {"example_reason", value.second}};
+        fmt::print("{}\n", j.dump());
+      } else {
+        fmt::print("{:>7} x  {:<20} {:<24} {:<7} {:<11} e.g. {}\n", value.first, component,
+                   permission, result_name, layer_name, value.second);
+      }
+    }
   }
   for (const auto& r : shown) {
     if (f.json) {
@@ -140,6 +169,8 @@ void add_audit_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--audit-log", s->paths.audit_log, "Audit log (default <data-dir>/audit.log)")
       ->type_name("FILE");
   cmd->add_flag("--json", s->filter.json, "One JSON object per line, as stored");
+  cmd->add_flag("--summary", s->filter.summary,
+                "Count the matching records per component, permission, result and layer");
   cmd->callback([s, exit_code] { *exit_code = show_audit(s->paths, s->filter); });
 }
 

@@ -15,6 +15,7 @@
 
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/storage/kv.hpp"
 #include "host_setup.hpp"
 
 namespace airssys::wasm::cli {
@@ -31,16 +32,44 @@ class LinePrinter {
  public:
   void line(FILE* stream, const std::string& text) {
     std::lock_guard lock(mutex_);
+    flush_repeats();
     fmt::print(stream, "{}\n", text);
     std::fflush(stream);
   }
   void log(const std::string& line) {
     std::lock_guard lock(mutex_);
+    flush_repeats();
     fmt::print(stderr, "{}\n", line);
+  }
+  // A denial; a run of the same one (a flood) is shown once, then counted.
+  void denial(const std::string& line) {
+    std::lock_guard lock(mutex_);
+    if (line == last_denial_) {
+      ++repeats_;
+      return;
+    }
+    flush_repeats();
+    last_denial_ = line;
+    fmt::print(stderr, "{}\n", line);
+  }
+  void flush() {
+    std::lock_guard lock(mutex_);
+    flush_repeats();
   }
 
  private:
+  void flush_repeats() {
+    if (repeats_ > 0) {
+      fmt::print(stderr, "  ... the same denial {} more time{} (all in the audit log)\n", repeats_,
+                 repeats_ == 1 ? "" : "s");
+    }
+    repeats_ = 0;
+    last_denial_.clear();
+  }
+
   std::mutex mutex_;
+  std::string last_denial_;
+  uint64_t repeats_ = 0;
 };
 
 }  // namespace
@@ -72,8 +101,8 @@ int up_components(const UpOptions& options) {
   security::AuditLogOptions audit_options;
   audit_options.subscriber = [printer](const security::AuditRecord& r, std::string_view) {
     if (r.result == security::AuditResult::Denied) {
-      printer->log(fmt::format("denied: {} {} {} ({}: {})", r.component, r.permission,
-                               r.resource, security::decision_layer_name(r.layer), r.reason));
+      printer->denial(fmt::format("denied: {} {} {} ({}: {})", r.component, r.permission,
+                                  r.resource, security::decision_layer_name(r.layer), r.reason));
     }
   };
   auto host = HostSetup::open(options.paths, audit_options);
@@ -119,12 +148,26 @@ int up_components(const UpOptions& options) {
     specs.push_back(std::move(spec));
   }
 
+  // Each component's key-value state, in the data directory: it outlives
+  // this run, like the audit log and the approvals.
+  auto dir = data_dir(options.paths);
+  if (!dir) {
+    report(dir.error());
+    return exit_code_for(dir.error());
+  }
+  auto kv = storage::KeyValueStore::open({.data_dir = *dir});
+  if (!kv) {
+    report(kv.error());
+    return exit_code_for(kv.error());
+  }
+
   actor::ThreadPoolScheduler scheduler(actor::ThreadPoolOptions{options.workers});
   std::atomic<bool> gave_up{false};
   component::ComponentSystemOptions system_options;
   system_options.engine = engine;
   system_options.audit = (*host)->audit.get();
   system_options.policy = &(*host)->policy;
+  system_options.kv = kv->get();
   system_options.supervisor.on_event = [printer, &gave_up](const actor::SupervisorEvent& e) {
     if (e.kind == actor::SupervisorEventKind::GaveUp) gave_up.store(true);
     printer->log(fmt::format("supervisor: {}", e.to_string()));

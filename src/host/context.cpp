@@ -178,8 +178,10 @@ void ComponentContext::on_memory_grow(const engine::MemoryGrowEvent& e) const {
 
 void ComponentContext::report_quota(security::QuotaKind quota) const {
   if (!security_.quota) return;
+  // Rising crossings are reported; falling back (a rate's new window) is
+  // only remembered, so that the next rise is reported again.
   auto crossing = security_.quota->observe(quota);
-  if (!crossing) return;
+  if (!crossing || !crossing->rising()) return;
   report_quota_crossing(security_, log_, *crossing);
 }
 
