@@ -155,7 +155,7 @@ TEST_F(FileThreats, T06_ARenameRaceDuringOpenNeverGrantsOutside) {
   // The component opens the directory, then opens "f" through it again and
   // again while the directory flips between inside and outside the grant.
   const size_t from = lines.size();
-  ASSERT_TRUE(system->send_from_host("hostile", bytes("race " + g("work") + " 300 " + g("ready") +
+  ASSERT_TRUE(system->send_from_host("hostile", bytes("race " + g("work") + " 2000 " + g("ready") +
                                                       " " + g("go")))
                   .has_value());
   for (int i = 0; i < 2000 && !fs::exists(root / "grant/ready"); ++i) std::this_thread::sleep_for(5ms);
@@ -179,7 +179,7 @@ TEST_F(FileThreats, T06_ARenameRaceDuringOpenNeverGrantsOutside) {
                         &denied, &missing, &other),
             4)
       << line;
-  EXPECT_EQ(ok + denied + missing, 300) << line;
+  EXPECT_EQ(ok + denied + missing, 2000) << line;
   EXPECT_EQ(other, 0) << line;
   RecordProperty("reads_inside", ok);
   RecordProperty("reads_refused_outside", denied);
