@@ -330,6 +330,32 @@ TEST_F(ThreatTest, T13_AFloodIntoAFullMailboxPushesBackWithoutGrowth) {
   keeper_alive();
 }
 
+TEST_F(ThreatTest, T39_APayloadTheReceiverCannotHoldFailsOnlyTheReceiver) {
+  start_keeper();
+  // The victim admits the sender but has 1 MiB of memory in all.
+  start(spec("victim", {{Permission::MsgReceive, {"hostile"}}}, {.memory_bytes = 1024 * 1024}));
+  start_hostile({{Permission::MsgSend, {"victim"}}});
+  // Within the maximum payload, so the send is accepted...
+  EXPECT_EQ(ask("hostile", "big victim 1000000", "hostile big "),
+            "hostile big victim 1000000 = 0");
+  // ...and the victim's allocator cannot hold it: the victim fails (known
+  // limit L7) and is restarted with the same context; nobody else is touched.
+  auto until = std::chrono::steady_clock::now() + 15s;
+  while (system->status("victim")->restarts == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(5ms);
+  }
+  auto status = system->status("victim");
+  ASSERT_EQ(status->restarts, 1u);
+  ASSERT_TRUE(status->last_error.has_value());
+  EXPECT_EQ(status->last_error->code, ErrorCode::TrapHost);
+  EXPECT_NE(status->last_error->message.find("returned no memory for"), std::string::npos)
+      << status->last_error->message;
+  EXPECT_NE(lines.wait("victim init", 0), "");
+  EXPECT_EQ(ask("victim", "reply 1", "victim reply "), "victim reply 1 = -10");
+  EXPECT_EQ(system->status("hostile")->restarts, 0u);
+  keeper_alive();
+}
+
 TEST_F(ThreatTest, T14_AForgedReplyReachesNobody) {
   start_keeper();
   start_hostile({});
@@ -570,7 +596,7 @@ TEST_F(ThreatTest, T25_ALogFloodIsRateLimited) {
 // --- outbound HTTP ------------------------------------------------------------------
 
 // A one-thread HTTP server on 127.0.0.1 that counts what reaches it:
-//   /hello -> 200 "hello";  /redirect/PORT -> 302 to http://127.0.0.1:PORT/hello
+//   /hello -> 200 "hello";  /redirect/HOST:PORT -> 302 to http://HOST:PORT/hello
 class Server {
  public:
   Server() {
@@ -614,7 +640,7 @@ class Server {
       const std::string path = head.substr(start, head.find(' ', start) - start);
       std::string response;
       if (path.starts_with("/redirect/")) {
-        response = "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:" + path.substr(10) +
+        response = "HTTP/1.1 302 Found\r\nLocation: http://" + path.substr(10) +
                    "/hello\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       } else {
         response = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
@@ -695,14 +721,22 @@ TEST_F(HttpThreats, T30_ARedirectToAnUngrantedHostIsNotFollowed) {
   Server other;
   start_keeper();
   start_hostile({{Permission::NetConnect, {"127.0.0.1:" + port()}}});
-  const std::string url =
-      "http://127.0.0.1:" + port() + "/redirect/" + std::to_string(other.port());
-  EXPECT_EQ(fetch(url), "hostile http " + url + " = -1");
-  EXPECT_EQ(server.requests(), 1);
+  const std::string base = "http://127.0.0.1:" + port() + "/redirect/";
+  // The control: a redirect to the granted host:port is followed.
+  EXPECT_EQ(fetch(base + "127.0.0.1:" + port()), "hostile http " + base + "127.0.0.1:" + port() +
+                                                     " = 200");
+  EXPECT_EQ(server.requests(), 2);
+  const std::string other_port = std::to_string(other.port());
+  const std::vector<std::string> targets = {"127.0.0.1:" + other_port, "localhost:" + other_port,
+                                            "localhost:" + port(), "evil.example:80",
+                                            "[::1]:" + port()};
+  for (const auto& target : targets) {
+    EXPECT_EQ(fetch(base + target), "hostile http " + base + target + " = -1") << target;
+    EXPECT_FALSE(audited("hostile", "network.connect", AuditResult::Denied, target).empty())
+        << target;
+  }
+  EXPECT_EQ(server.requests(), 2 + 5);  // the redirecting requests only
   EXPECT_EQ(other.requests(), 0);
-  EXPECT_FALSE(audited("hostile", "network.connect", AuditResult::Denied,
-                       "127.0.0.1:" + std::to_string(other.port()))
-                   .empty());
   keeper_alive();
 }
 

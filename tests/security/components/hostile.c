@@ -13,7 +13,7 @@
 //   ask TARGET TEXT                      a request; the reply arrives at handle_reply
 //   send TARGET TEXT | big TARGET BYTES | flood TARGET N
 //   publish TOPIC | subscribe FILTER | reply ID
-//   kvget HEX | kvset HEX VALUE | kvflood N SIZE | kvlist PREFIX
+//   kvget HEX | kvset HEX VALUE | kvflood N SIZE
 //   grow                                 malloc, then memory.grow, until refused
 //   spin | recurse                       an endless loop, a deep recursion
 //   oob                                  bad pointers and lengths to every host function
@@ -332,10 +332,6 @@ static void command(const char* text) {
     char key[1200];
     size_t len = unhex(a, key, sizeof key);
     printf("%s kvset %s = %d\n", name, a, airssys_kv_set(key, (uint32_t)len, p, strlen(p)));
-  } else if (!strcmp(verb, "kvlist")) {
-    char buf[512];
-    int64_t n = airssys_kv_list(p, strlen(p), "", 0, buf, sizeof buf);
-    printf("%s kvlist %s = %lld\n", name, p, (long long)n);
   } else if (!strcmp(verb, "kvflood")) {
     next_word(&p, a, sizeof a);
     next_word(&p, b, sizeof b);
