@@ -144,6 +144,14 @@ TEST_F(FileThreats, T05_ASymlinkPlantedInsideTheGrantDoesNotLeadOut) {
   EXPECT_EQ(ask("hostile", "write " + g("planted") + " owned", "hostile write "),
             "hostile write " + g("planted") + " = EACCES");
   EXPECT_FALSE(audited("hostile", "filesystem.read", AuditResult::Denied, g("planted")).empty());
+  // Nor can the component plant links of its own.
+  const std::string secret = (root / "outside/secret").string();
+  EXPECT_EQ(ask("hostile", "symlink " + secret + " " + g("mine"), "hostile symlink "),
+            "hostile symlink " + g("mine") + " = ENOSYS");
+  EXPECT_EQ(ask("hostile", "link " + secret + " " + g("hard"), "hostile link "),
+            "hostile link " + g("hard") + " = ENOSYS");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root / "grant/mine")));
+  EXPECT_FALSE(fs::exists(root / "grant/hard"));
   nothing_outside_granted();
   keeper_alive();
 }

@@ -6,6 +6,7 @@
 //
 // Commands (payload of a message from "host"):
 //   read PATH | write PATH TEXT          libc fopen within or outside the grants
+//   symlink TARGET NAME | link FROM NAME  libc symlink(), link()
 //   rawread HEX                          path_open on fd 3 with the exact bytes
 //                                        HEX (NUL bytes and all), then a read
 //   race DIR N READY GO                  opens DIR, creates READY, waits for GO,
@@ -271,6 +272,11 @@ static void command(const char* text) {
       fclose(f);
       printf("%s write %s = ok\n", name, a);
     }
+  } else if (!strcmp(verb, "symlink") || !strcmp(verb, "link")) {
+    next_word(&p, a, sizeof a);
+    next_word(&p, b, sizeof b);
+    int r = verb[0] == 's' ? symlink(a, b) : link(a, b);
+    printf("%s %s %s = %s\n", name, verb, b, r == 0 ? "ok" : errno_name(errno));
   } else if (!strcmp(verb, "rawread")) {
     raw_read(p);
   } else if (!strcmp(verb, "race")) {
