@@ -96,12 +96,22 @@ int64_t request(HostCall& call, ComponentContext& ctx, Args a) {
   return ctx.messaging()->request(*target, *payload, u32(a[4]));
 }
 
+// A reply to a correlation id that awaits none (forged, guessed or repeated)
+// reaches nobody, and is on record.
+int64_t no_request(const ComponentContext& ctx, int64_t correlation) {
+  ctx.audit("messaging.reply", fmt::format("correlation {}", correlation), AuditResult::Denied,
+            DecisionLayer::Messaging, "no request awaits a reply from this component with this id");
+  return code(AbiError::NoRequest);
+}
+
 int64_t reply(HostCall& call, ComponentContext& ctx, Args a) {
   int64_t correlation = a[0].as_i64();
-  if (correlation <= 0) return code(AbiError::NoRequest);
+  if (correlation <= 0) return no_request(ctx, correlation);
   auto payload = read_payload(call, ctx, u32(a[1]), u32(a[2]), "reply");
   if (!payload) return code(payload.error().code);
-  return code(ctx.messaging()->reply(static_cast<uint64_t>(correlation), *payload));
+  AbiError result = ctx.messaging()->reply(static_cast<uint64_t>(correlation), *payload);
+  if (result == AbiError::NoRequest) return no_request(ctx, correlation);
+  return code(result);
 }
 
 int64_t publish(HostCall& call, ComponentContext& ctx, Args a) {

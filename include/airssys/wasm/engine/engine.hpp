@@ -125,6 +125,8 @@ class Linker {
   [[nodiscard]] const HostFunction* find_function(std::string_view module,
                                                   std::string_view name) const;
   [[nodiscard]] const Instance* find_instance(std::string_view module) const;
+  // Every host function defined, in definition order.
+  [[nodiscard]] const std::vector<HostFunction>& functions() const { return functions_; }
 
  private:
   std::vector<HostFunction> functions_;

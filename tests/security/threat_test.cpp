@@ -1,0 +1,830 @@
+// The threat suite: each test is one scenario of docs/security-audit.md, a
+// real hostile component (tests/security/components) attacking through the
+// real host functions of a real ComponentSystem, or through the real
+// airssys-wasm binary (threat_cli_test.cpp). Each asserts that the attack is
+// contained, what typed error the guest or the host sees, the record in the
+// real JSON-lines audit file, and that the bystander ("keeper", a counter in
+// its own key-value namespace) keeps working with its data intact.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <sstream>
+
+#include "threat_support.hpp"
+
+namespace airssys::wasm::threat {
+namespace {
+
+using component::ComponentState;
+
+// Error codes of the airssys ABI and WASI errnos as the guest sees them.
+constexpr int kDenied = -1, kTooLarge = -3, kNotFound = -4, kInvalid = -6,
+              kNoRequest = -10;
+constexpr int kEfault = 21;
+
+std::string hex(std::string_view text) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+// --- the filesystem -----------------------------------------------------------
+
+class FileThreats : public ThreatTest {
+ protected:
+  Grants files() const {
+    return {{Permission::FsRead, {(root / "grant").string() + "/**"}},
+            {Permission::FsWrite, {(root / "grant").string() + "/**"}}};
+  }
+  std::string g(const std::string& rel) const { return (root / "grant").string() + "/" + rel; }
+  std::string read_line(const std::string& path) {
+    return ask("hostile", "read " + path, "hostile read " + path + " = ");
+  }
+  // Nothing outside the grant was granted, the secret is unchanged.
+  void nothing_outside_granted() {
+    for (const auto& r : audit_records()) {
+      if (r.result == AuditResult::Granted) {
+        EXPECT_EQ(r.resource.find((root / "outside").string()), std::string::npos)
+            << r.permission << " " << r.resource;
+        EXPECT_NE(r.resource, "/etc/passwd");
+      }
+    }
+    EXPECT_EQ(read(root / "outside/secret"), "secret");
+  }
+};
+
+TEST_F(FileThreats, T01_DotDotTraversalIsRefused) {
+  start_keeper();
+  start_hostile(files());
+  EXPECT_EQ(read_line(g("hello.txt")), "hostile read " + g("hello.txt") + " = ok:hello");
+  for (const std::string& path : {g("../outside/secret"), g("sub/../../outside/secret"),
+                                 g("../../../../../../../etc/passwd")}) {
+    EXPECT_EQ(read_line(path), "hostile read " + path + " = EACCES");
+  }
+  EXPECT_FALSE(
+      audited("hostile", "filesystem.read", AuditResult::Denied, root / "outside/secret").empty());
+  nothing_outside_granted();
+  keeper_alive();
+}
+
+TEST_F(FileThreats, T02_DoubleSlashAndDotSegmentsAreRefused) {
+  start_keeper();
+  start_hostile(files());
+  for (const std::string& path :
+       {(root / "grant//..//outside/secret").string(),
+        (root / "grant/./../outside/./secret").string(), (root / "grant/.//../outside//secret").string()}) {
+    EXPECT_EQ(read_line(path), "hostile read " + path + " = EACCES");
+  }
+  EXPECT_FALSE(
+      audited("hostile", "filesystem.read", AuditResult::Denied, root / "outside").empty());
+  nothing_outside_granted();
+  keeper_alive();
+}
+
+TEST_F(FileThreats, T03_EncodedFormsAreLiteralNamesNeverDecoded) {
+  start_keeper();
+  start_hostile(files());
+  // Raw path_open on the grant's preopen with exact bytes: percent-encoding,
+  // overlong UTF-8 dots and backslashes are names, not separators; a NUL
+  // byte inside the path never lets the kernel open a shorter path than the
+  // one checked.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"%2e%2e/outside/secret", "ENOENT"},
+      {"..%2foutside%2fsecret", "ENOENT"},
+      {"%252e%252e/outside/secret", "ENOENT"},
+      {"\xc0\xae\xc0\xae/outside/secret", "ENOENT"},
+      {"..\\outside\\secret", "ENOENT"},
+      {std::string("hello.txt\0/../../outside/secret", 31), "EINVAL"},
+      {std::string("../outside/secret\0hello.txt", 27), "EINVAL"},
+      {"../outside/secret", "EACCES"},
+  };
+  for (const auto& [path, expected] : cases) {
+    const std::string h = hex(path);
+    EXPECT_EQ(ask("hostile", "rawread " + h, "hostile rawread " + h + " = "),
+              "hostile rawread " + h + " = " + expected);
+  }
+  nothing_outside_granted();
+  keeper_alive();
+}
+
+TEST_F(FileThreats, T04_AbsolutePathsOutsideTheGrantsAreRefused) {
+  start_keeper();
+  start_hostile(files());
+  for (const std::string& path : {std::string("/etc/passwd"), (root / "outside/secret").string(),
+                                 (root / "data").string() + "/kv.db"}) {
+    EXPECT_EQ(read_line(path), "hostile read " + path + " = EACCES");
+  }
+  const std::string planted = (root / "outside/planted").string();
+  EXPECT_EQ(ask("hostile", "write " + planted + " x", "hostile write "),
+            "hostile write " + planted + " = EACCES");
+  EXPECT_FALSE(fs::exists(planted));
+  EXPECT_FALSE(audited("hostile", "filesystem.read", AuditResult::Denied, "/etc/passwd").empty());
+  EXPECT_FALSE(audited("hostile", "filesystem.write", AuditResult::Denied, planted).empty());
+  nothing_outside_granted();
+  keeper_alive();
+}
+
+TEST_F(FileThreats, T05_ASymlinkPlantedInsideTheGrantDoesNotLeadOut) {
+  fs::create_symlink("../outside/secret", root / "grant/planted");
+  fs::create_symlink("/etc", root / "grant/etc");
+  fs::create_symlink(root / "outside", root / "grant/out");
+  start_keeper();
+  start_hostile(files());
+  for (const std::string& path : {g("planted"), g("etc/passwd"), g("out/secret")}) {
+    EXPECT_EQ(read_line(path), "hostile read " + path + " = EACCES");
+  }
+  // Writing through the planted link does not reach the target either.
+  EXPECT_EQ(ask("hostile", "write " + g("planted") + " owned", "hostile write "),
+            "hostile write " + g("planted") + " = EACCES");
+  EXPECT_FALSE(audited("hostile", "filesystem.read", AuditResult::Denied, g("planted")).empty());
+  // Nor can the component plant links of its own.
+  const std::string secret = (root / "outside/secret").string();
+  EXPECT_EQ(ask("hostile", "symlink " + secret + " " + g("mine"), "hostile symlink "),
+            "hostile symlink " + g("mine") + " = ENOSYS");
+  EXPECT_EQ(ask("hostile", "link " + secret + " " + g("hard"), "hostile link "),
+            "hostile link " + g("hard") + " = ENOSYS");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root / "grant/mine")));
+  EXPECT_FALSE(fs::exists(root / "grant/hard"));
+  nothing_outside_granted();
+  keeper_alive();
+}
+
+TEST_F(FileThreats, T06_ARenameRaceDuringOpenNeverGrantsOutside) {
+  write(root / "grant/work/f", "data");
+  start_keeper();
+  start_hostile(files());
+  // The component opens the directory, then opens "f" through it again and
+  // again while the directory flips between inside and outside the grant.
+  const size_t from = lines.size();
+  ASSERT_TRUE(system->send_from_host("hostile", bytes("race " + g("work") + " 2000 " + g("ready") +
+                                                      " " + g("go")))
+                  .has_value());
+  for (int i = 0; i < 2000 && !fs::exists(root / "grant/ready"); ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(fs::exists(root / "grant/ready")) << lines.dump();
+  std::atomic<bool> done{false};
+  std::thread flipper([&] {
+    bool inside = true;
+    while (!done) {
+      fs::rename(inside ? root / "grant/work" : root / "outside/work",
+                 inside ? root / "outside/work" : root / "grant/work");
+      inside = !inside;
+    }
+    if (!inside) fs::rename(root / "outside/work", root / "grant/work");
+  });
+  write(root / "grant/go", "1");
+  const std::string line = lines.wait("hostile race ", from, 30s);
+  done = true;
+  flipper.join();
+  int ok = 0, denied = 0, missing = 0, other = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "hostile race ok=%d denied=%d missing=%d other=%d", &ok,
+                        &denied, &missing, &other),
+            4)
+      << line;
+  EXPECT_EQ(ok + denied + missing, 2000) << line;
+  EXPECT_EQ(other, 0) << line;
+  RecordProperty("reads_inside", ok);
+  RecordProperty("reads_refused_outside", denied);
+  for (const auto& r : audited("hostile", "filesystem.read", AuditResult::Granted)) {
+    EXPECT_EQ(r.resource.find((root / "outside").string()), std::string::npos) << r.resource;
+  }
+  if (denied > 0) {
+    EXPECT_FALSE(
+        audited("hostile", "filesystem.read", AuditResult::Denied, root / "outside/work").empty());
+  }
+  nothing_outside_granted();
+  keeper_alive();
+}
+
+TEST_F(FileThreats, T07_AConfusedDeputyDecidesWithItsOwnGrants) {
+  write(root / "deputy/data", "deputy's own");
+  start_keeper();
+  // "deputy" may read its own directory and write public:* keys, and admits
+  // requests from "low"; "low" may only ask it.
+  start(spec("deputy", {{Permission::FsRead, {(root / "deputy").string() + "/**"}},
+                        {Permission::StorageWrite, {"public:*"}},
+                        {Permission::MsgReceive, {"low"}}}));
+  start(spec("low", {{Permission::MsgSend, {"deputy"}}, {Permission::MsgReceive, {"deputy"}}}));
+  // What low cannot do itself...
+  EXPECT_EQ(ask("low", "read " + (root / "deputy/data").string(), "low read "),
+            "low read " + (root / "deputy/data").string() + " = EACCES");
+  // ...the deputy does only within its own grants: the secret outside stays
+  // out of reach through it, and so does a key outside public:*.
+  EXPECT_EQ(ask("low", "ask deputy read " + (root / "outside/secret").string(), "low reply "),
+            "low reply status=0: EACCES");
+  EXPECT_EQ(ask("low", "ask deputy kvset admin:flag 1", "low reply "), "low reply status=0: -1");
+  EXPECT_EQ(ask("low", "ask deputy read " + (root / "deputy/data").string(), "low reply "),
+            "low reply status=0: ok:deputy's own");
+  EXPECT_EQ(ask("low", "ask deputy kvset public:note hi", "low reply "), "low reply status=0: 0");
+  // The refusals are the deputy's own, on record under its name.
+  EXPECT_FALSE(audited("deputy", "filesystem.read", AuditResult::Denied, root / "outside/secret")
+                   .empty());
+  EXPECT_FALSE(audited("deputy", "storage.write", AuditResult::Denied, "admin:flag").empty());
+  EXPECT_FALSE(audited("low", "filesystem.read", AuditResult::Denied, root / "deputy/data").empty());
+  EXPECT_TRUE(store->get("deputy", "public:note").value().has_value());
+  nothing_outside_granted();
+  keeper_alive();
+}
+
+// --- messaging ------------------------------------------------------------------
+
+TEST_F(ThreatTest, T08_MessagingWithoutAGrantIsRefused) {
+  start_keeper({{Permission::MsgReceive, {"*"}}});
+  start_hostile({});
+  EXPECT_EQ(ask("hostile", "send keeper tick", "hostile send "), "hostile send keeper = -1");
+  EXPECT_EQ(ask("hostile", "ask keeper tick", "hostile ask "), "hostile ask keeper = refused");
+  EXPECT_EQ(ask("hostile", "publish orders.new", "hostile publish "),
+            "hostile publish orders.new = -1");
+  EXPECT_EQ(ask("hostile", "subscribe orders.#", "hostile subscribe "),
+            "hostile subscribe orders.# = -1");
+  auto denied = audited("hostile", "messaging.send", AuditResult::Denied, "keeper");
+  ASSERT_FALSE(denied.empty());
+  EXPECT_EQ(denied[0].layer, DecisionLayer::Component);
+  EXPECT_FALSE(audited("hostile", "messaging.publish", AuditResult::Denied, "orders.new").empty());
+  EXPECT_FALSE(audited("hostile", "messaging.subscribe", AuditResult::Denied, "orders.#").empty());
+  keeper_alive();  // the counter did not move: nothing reached the keeper
+}
+
+TEST_F(ThreatTest, T09_AReceiverThatDoesNotAdmitTheSenderRefusesIt) {
+  start_keeper();  // admits nobody
+  start_hostile({{Permission::MsgSend, {"*"}}});
+  EXPECT_EQ(ask("hostile", "send keeper tick", "hostile send "), "hostile send keeper = -1");
+  EXPECT_EQ(ask("hostile", "send nobody tick", "hostile send "),
+            "hostile send nobody = " + std::to_string(kNotFound));
+  auto denied = audited("hostile", "messaging.send", AuditResult::Denied, "keeper");
+  ASSERT_FALSE(denied.empty());
+  EXPECT_EQ(denied.back().layer, DecisionLayer::Messaging);
+  EXPECT_NE(denied.back().reason.find("does not admit"), std::string::npos);
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T10_TopicWildcardsCannotWidenPublishOrSubscribe) {
+  start_keeper();
+  start_hostile({{Permission::MsgPublish, {"sensors.hostile"}},
+                 {Permission::MsgSubscribe, {"sensors.hostile.*"}}});
+  // A filter in place of a topic matches no publish grant.
+  for (const std::string topic : {"sensors.#", "#", "sensors.*", "*", "sensors.hostile.#"}) {
+    EXPECT_EQ(ask("hostile", "publish " + topic, "hostile publish "),
+              "hostile publish " + topic + " = " + std::to_string(kDenied));
+    EXPECT_FALSE(audited("hostile", "messaging.publish", AuditResult::Denied, topic).empty())
+        << topic;
+  }
+  // A subscription wider than the grant is refused, level by level.
+  for (const std::string filter : {"#", "sensors.#", "sensors.*", "sensors.hostile.#", "*.hostile.*"}) {
+    EXPECT_EQ(ask("hostile", "subscribe " + filter, "hostile subscribe "),
+              "hostile subscribe " + filter + " = -1");
+    EXPECT_FALSE(audited("hostile", "messaging.subscribe", AuditResult::Denied, filter).empty())
+        << filter;
+  }
+  EXPECT_EQ(ask("hostile", "subscribe sensors.hostile.*", "hostile subscribe "),
+            "hostile subscribe sensors.hostile.* = 0");
+  EXPECT_EQ(ask("hostile", "publish sensors.hostile", "hostile publish "),
+            "hostile publish sensors.hostile = 0");
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T11_AnOversizedPayloadIsRefusedBeforeItIsCopied) {
+  start_keeper({{Permission::MsgReceive, {"hostile"}}});
+  start_hostile({{Permission::MsgSend, {"keeper"}}});
+  EXPECT_EQ(ask("hostile", "big keeper 1048577", "hostile big "),
+            "hostile big keeper 1048577 = " + std::to_string(kTooLarge));
+  EXPECT_EQ(ask("hostile", "big keeper 16000000", "hostile big "),
+            "hostile big keeper 16000000 = " + std::to_string(kTooLarge));
+  auto denied = audited("hostile", "messaging.payload", AuditResult::Denied, "keeper");
+  ASSERT_EQ(denied.size(), 2u);
+  EXPECT_EQ(denied[0].layer, DecisionLayer::Messaging);
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T12_AMessageFloodStopsAtTheRateQuota) {
+  start_keeper({{Permission::MsgReceive, {"hostile"}}});
+  start_hostile({{Permission::MsgSend, {"keeper"}}}, {.messages_per_second = 50});
+  const std::string line = ask("hostile", "flood keeper 3000", "hostile flood ");
+  int ok = 0, quota = 0, full = 0, other = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "hostile flood ok=%d quota=%d full=%d other=%d", &ok, &quota,
+                        &full, &other),
+            4);
+  // At most two 1 s windows can be touched by one burst.
+  EXPECT_LE(ok, 100) << line;
+  EXPECT_GE(quota, 2900) << line;
+  EXPECT_EQ(full + other, 0) << line;
+  auto denied = audited("hostile", "messaging.send", AuditResult::Denied, "keeper");
+  ASSERT_FALSE(denied.empty());
+  EXPECT_EQ(denied[0].layer, DecisionLayer::Quota);
+  keeper_ticks += ok;  // the keeper counts every message it accepts, each exactly once
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T13_AFloodIntoAFullMailboxPushesBackWithoutGrowth) {
+  start_keeper({{Permission::MsgReceive, {"hostile"}}}, /*mailbox=*/8);
+  start_hostile({{Permission::MsgSend, {"keeper"}}}, {.messages_per_second = 1'000'000});
+  const std::string line = ask("hostile", "flood keeper 5000", "hostile flood ");
+  int ok = 0, quota = 0, full = 0, other = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "hostile flood ok=%d quota=%d full=%d other=%d", &ok, &quota,
+                        &full, &other),
+            4);
+  EXPECT_GT(full, 0) << line;
+  EXPECT_EQ(ok + full, 5000) << line;
+  auto denied = audited("hostile", "messaging.send", AuditResult::Denied, "keeper");
+  ASSERT_FALSE(denied.empty());
+  EXPECT_EQ(denied[0].reason, "the receiver's mailbox is full");
+  keeper_ticks += ok;  // every accepted message counted once, none lost
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T39_APayloadTheReceiverCannotHoldFailsOnlyTheReceiver) {
+  start_keeper();
+  // The victim admits the sender but has 1 MiB of memory in all.
+  start(spec("victim", {{Permission::MsgReceive, {"hostile"}}}, {.memory_bytes = 1024 * 1024}));
+  start_hostile({{Permission::MsgSend, {"victim"}}});
+  // Within the maximum payload, so the send is accepted...
+  EXPECT_EQ(ask("hostile", "big victim 1000000", "hostile big "),
+            "hostile big victim 1000000 = 0");
+  // ...and the victim's allocator cannot hold it: the victim fails (known
+  // limit L7) and is restarted with the same context; nobody else is touched.
+  auto until = std::chrono::steady_clock::now() + 15s;
+  while (system->status("victim")->restarts == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(5ms);
+  }
+  auto status = system->status("victim");
+  ASSERT_EQ(status->restarts, 1u);
+  ASSERT_TRUE(status->last_error.has_value());
+  EXPECT_EQ(status->last_error->code, ErrorCode::TrapHost);
+  EXPECT_NE(status->last_error->message.find("returned no memory for"), std::string::npos)
+      << status->last_error->message;
+  EXPECT_NE(lines.wait("victim init", 0), "");
+  EXPECT_EQ(ask("victim", "reply 1", "victim reply "), "victim reply 1 = -10");
+  EXPECT_EQ(system->status("hostile")->restarts, 0u);
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T14_AForgedReplyReachesNobody) {
+  start_keeper();
+  start_hostile({});
+  for (const std::string id : {"1", "0", "-1", "9223372036854775807"}) {
+    EXPECT_EQ(ask("hostile", "reply " + id, "hostile reply "),
+              "hostile reply " + id + " = " + std::to_string(kNoRequest));
+  }
+  // Each forged reply is on record (regression: they were refused silently).
+  auto denied = audited("hostile", "messaging.reply", AuditResult::Denied, "correlation ");
+  ASSERT_EQ(denied.size(), 4u);
+  EXPECT_EQ(denied[0].layer, DecisionLayer::Messaging);
+  keeper_alive();
+}
+
+// --- storage ----------------------------------------------------------------------
+
+TEST_F(ThreatTest, T15_AStorageFloodStopsAtTheQuota) {
+  start_keeper();
+  start_hostile({{Permission::StorageWrite, {"*"}}}, {.storage_bytes = 64 * 1024});
+  const std::string line = ask("hostile", "kvflood 500 1024", "hostile kvflood ");
+  int ok = 0, quota = 0, other = 0;
+  long long usage = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "hostile kvflood ok=%d quota=%d other=%d usage=%lld", &ok,
+                        &quota, &other, &usage),
+            4);
+  EXPECT_GT(ok, 0);
+  EXPECT_EQ(ok + quota, 500) << line;
+  EXPECT_LE(usage, 64 * 1024) << line;
+  EXPECT_EQ(store->usage("hostile").value(), static_cast<uint64_t>(usage));
+  auto denied = audited("hostile", "storage.write", AuditResult::Denied, "junk:");
+  ASSERT_FALSE(denied.empty());
+  EXPECT_EQ(denied[0].layer, DecisionLayer::Quota);
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T16_KeysNeverLeaveTheComponentsNamespace) {
+  start_keeper();  // keeper's counter:value is "1"
+  start_hostile({{Permission::StorageRead, {"*"}}, {Permission::StorageWrite, {"*"}}});
+  const std::vector<std::string> attempts = {
+      "keeper:counter:value", "../keeper/counter:value", std::string("keeper\0counter:value", 20),
+      "/keeper/counter:value", "counter:value", "keeper:*", "*", std::string(1025, 'k'),
+      "counter::value", ":counter:value", "counter:value:", "counter value"};
+  for (const auto& key : attempts) {
+    const std::string h = hex(key);
+    const std::string line = ask("hostile", "kvget " + h, "hostile kvget " + h + " = ");
+    EXPECT_TRUE(line.ends_with(" = " + std::to_string(kNotFound)) ||
+                line.ends_with(" = " + std::to_string(kInvalid)))
+        << key << ": " << line;
+    // Writing under the same spelling never reaches the keeper either.
+    const std::string set = ask("hostile", "kvset " + h + " 666", "hostile kvset " + h + " = ");
+    EXPECT_TRUE(set.ends_with(" = 0") || set.ends_with(" = " + std::to_string(kInvalid))) << set;
+  }
+  // Whatever was written landed in hostile's own namespace.
+  EXPECT_EQ(store->get("keeper", "counter:value").value(), std::optional(std::vector<uint8_t>{'1'}));
+  keeper_alive();  // 2: the keeper's state went on unchanged
+}
+
+// --- CPU, memory, stack, instances ----------------------------------------------------
+
+TEST_F(ThreatTest, T17_AMemoryGrowBombStopsAtTheMemoryQuota) {
+  start_keeper();
+  start_hostile({}, {.memory_bytes = 8 * 1024 * 1024});
+  const std::string line = ask("hostile", "grow", "hostile grow ");
+  long mallocs = 0, pages = 0, refused = 0, size = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "hostile grow mallocs=%ld pages=%ld refused=%ld size=%ld",
+                        &mallocs, &pages, &refused, &size),
+            4)
+      << line;
+  EXPECT_EQ(refused, -1);  // memory.grow answers -1, it does not trap
+  EXPECT_EQ(size * 65536, 8 * 1024 * 1024) << line;  // exactly up to the quota
+  EXPECT_LT(mallocs, 8) << line;
+  // The component survived its own bomb and still answers.
+  EXPECT_EQ(ask("hostile", "reply 1", "hostile reply "), "hostile reply 1 = -10");
+  EXPECT_EQ(system->status("hostile")->restarts, 0u);
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T18_AnInitialMemoryOverTheQuotaNeverInstantiates) {
+  start_keeper();
+  auto module = engine->load_file(built_component("huge_memory.wasm")).value();
+  auto s = spec("bomb", {}, {.memory_bytes = 64 * 1024 * 1024}, module);
+  s.restart = actor::RestartPolicy::Temporary;
+  ASSERT_TRUE(system->start(std::move(s)).has_value());
+  auto status = wait_state("bomb", ComponentState::Failed);
+  ASSERT_TRUE(status && status->last_error);
+  EXPECT_EQ(status->last_error->code, ErrorCode::LimitExceeded)
+      << status->last_error->to_string();
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T19_AnEndlessLoopRunsOutOfFuelWhileOthersRun) {
+  start_keeper();
+  auto s = spec("hostile", {});
+  s.fuel_per_message = 20'000'000;
+  start(std::move(s));
+  ask("hostile", "spin", "hostile spinning");
+  // While it spins the keeper is served: the loop yields every slice.
+  keeper_alive();
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (system->status("hostile")->restarts == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto status = system->status("hostile");
+  ASSERT_EQ(status->restarts, 1u);
+  ASSERT_TRUE(status->last_error.has_value());
+  EXPECT_EQ(status->last_error->code, ErrorCode::TrapOutOfFuel);
+  // Restarted with the same context, it answers again.
+  EXPECT_EQ(ask("hostile", "reply 1", "hostile reply "), "hostile reply 1 = -10");
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T20_DeepRecursionExhaustsTheStackNotTheHost) {
+  start_keeper();
+  start_hostile({});
+  ask("hostile", "recurse", "hostile recursing");
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (system->status("hostile")->restarts == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto status = system->status("hostile");
+  ASSERT_EQ(status->restarts, 1u);
+  ASSERT_TRUE(status->last_error.has_value());
+  EXPECT_EQ(status->last_error->code, ErrorCode::TrapCallStackExhausted)
+      << status->last_error->to_string();
+  EXPECT_TRUE(lines.with_prefix("hostile recursed").empty());
+  EXPECT_EQ(ask("hostile", "reply 1", "hostile reply "), "hostile reply 1 = -10");
+  keeper_alive();
+}
+
+// A component whose module cannot become an instance: refused with a typed
+// link error, never started, nobody else touched.
+class RefusedModule : public ThreatTest {
+ protected:
+  void expect_refused(const char* file, ErrorCode code) {
+    start_keeper();
+    auto module = engine->load_file(built_component(file));
+    ASSERT_TRUE(module.has_value()) << module.error().to_string();
+    auto s = spec("refused", {}, {}, *module);
+    s.restart = actor::RestartPolicy::Temporary;
+    ASSERT_TRUE(system->start(std::move(s)).has_value());
+    auto status = wait_state("refused", ComponentState::Failed);
+    ASSERT_TRUE(status && status->last_error);
+    EXPECT_EQ(status->last_error->code, code) << status->last_error->to_string();
+    EXPECT_EQ(status->messages_handled, 0u);
+    keeper_alive();
+  }
+};
+
+TEST_F(RefusedModule, T21_AHugeTableIsRefused) {
+  expect_refused("huge_table.wasm", ErrorCode::LimitExceeded);
+}
+
+TEST_F(RefusedModule, T22_AnUnknownHostFunctionIsRefused) {
+  expect_refused("unknown_import.wasm", ErrorCode::UnknownImport);
+}
+
+TEST_F(RefusedModule, T23_AMistypedImportIsRefused) {
+  expect_refused("mistyped_import.wasm", ErrorCode::IncompatibleImport);
+}
+
+// --- the host ABI ---------------------------------------------------------------------
+
+TEST_F(ThreatTest, T24_BadPointersAndLengthsToEveryHostFunctionAreRefused) {
+  start_keeper({{Permission::MsgReceive, {"hostile"}}});
+  // Every grant, so that only the pointer checks stand in the way.
+  auto s = spec("hostile", {{Permission::MsgSend, {"*"}},
+                 {Permission::MsgPublish, {"*"}},
+                 {Permission::MsgSubscribe, {"#"}},
+                 {Permission::StorageRead, {"*"}},
+                 {Permission::StorageWrite, {"*"}},
+                 {Permission::StorageDelete, {"*"}},
+                 {Permission::NetConnect, {"127.0.0.1:9"}},
+                 {Permission::FsRead, {(root / "grant").string() + "/**"}}});
+  s.env = {"SECRET=1"};  // so that environ_get has something to write
+  start(std::move(s));
+  const size_t from = lines.size();
+  ASSERT_TRUE(system->send_from_host("hostile", bytes("oob")).has_value());
+  ASSERT_NE(lines.wait("hostile oob done", from, 30s), "") << lines.dump();
+  int checked = 0;
+  for (const auto& line : lines.with_prefix("hostile oob ")) {
+    if (line == "hostile oob done") continue;
+    int round = -1;
+    char function[32] = {};
+    long long result = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "hostile oob %d %31s = %lld", &round, function, &result),
+              3)
+        << line;
+    const std::string f = function;
+    const bool wasi = f == "path_open" || f == "fd_read" || f == "fd_write" || f == "args_get" ||
+                      f == "environ_get" || f == "random_get" || f == "clock_time_get" ||
+                      f == "prestat_dir_name" || f == "poll_oneoff";
+    if (round < 2) {
+      // Ranges past the end of memory: every function refuses before any effect.
+      EXPECT_EQ(result, wasi ? kEfault : kInvalid) << line;
+      ++checked;
+    } else if (f != "self_id" && !wasi) {
+      // From address 0 with a 2 GiB length: never a success that reads or
+      // writes past memory.
+      EXPECT_LT(result, 0) << line;
+    }
+  }
+  EXPECT_EQ(checked, 2 * 27);
+  // Nothing reached the keeper and the component still answers.
+  EXPECT_EQ(ask("hostile", "reply 1", "hostile reply "), "hostile reply 1 = -10");
+  EXPECT_EQ(system->status("hostile")->restarts, 0u);
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T25_ALogFloodIsRateLimited) {
+  start_keeper();
+  auto s = spec("hostile", {});
+  s.log_sink = [this](const host::LogLine& l) {
+    lines.add_line(std::string(l.text));
+  };
+  s.log_limits.lines_per_second = 100;
+  start(std::move(s));
+  const size_t from = lines.size();
+  ASSERT_TRUE(system->send_from_host("hostile", bytes("logs 5000")).has_value());
+  auto until = std::chrono::steady_clock::now() + 15s;
+  std::vector<AuditRecord> denied;
+  while (denied.empty() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(50ms);
+    denied = audited("hostile", "log.write", AuditResult::Denied);
+  }
+  ASSERT_FALSE(denied.empty());
+  EXPECT_EQ(denied[0].layer, DecisionLayer::Quota);
+  std::this_thread::sleep_for(1100ms);  // a new window
+  // The summary line of the flood may itself have been dropped; a new command is heard.
+  EXPECT_NE(ask("hostile", "logs 0", "hostile logs ok=0 dropped=0"), "");
+  // At most the limit of each window passed: two windows at most during the burst.
+  size_t delivered = 0;
+  for (const auto& l : lines.with_prefix("flood")) delivered += l == "flood" ? 1 : 0;
+  EXPECT_LE(delivered, 200u);
+  EXPECT_NE(lines.wait("flood", from, 1s), "");
+  keeper_alive();
+}
+
+// --- outbound HTTP ------------------------------------------------------------------
+
+// A one-thread HTTP server on 127.0.0.1 that counts what reaches it:
+//   /hello -> 200 "hello";  /redirect/HOST:PORT -> 302 to http://HOST:PORT/hello
+class Server {
+ public:
+  Server() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd_, 16) != 0) {
+      throw std::runtime_error("cannot listen");
+    }
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~Server() {
+    stopping_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  [[nodiscard]] uint16_t port() const { return port_; }
+  [[nodiscard]] int requests() const { return requests_.load(); }
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      std::string head;
+      char chunk[2048];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = recv(c, chunk, sizeof chunk, 0);
+        if (n <= 0) break;
+        head.append(chunk, static_cast<size_t>(n));
+      }
+      ++requests_;
+      const size_t start = head.find(' ') + 1;
+      const std::string path = head.substr(start, head.find(' ', start) - start);
+      std::string response;
+      if (path.starts_with("/redirect/")) {
+        response = "HTTP/1.1 302 Found\r\nLocation: http://" + path.substr(10) +
+                   "/hello\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      } else {
+        response = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+      }
+      send(c, response.data(), response.size(), MSG_NOSIGNAL);
+      close(c);
+    }
+  }
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+class HttpThreats : public ThreatTest {
+ protected:
+  std::string fetch(const std::string& url, const std::string& headers = "") {
+    return ask("hostile", "http GET " + url + (headers.empty() ? "" : " " + headers),
+               "hostile http " + url + " = ");
+  }
+  std::string port() const { return std::to_string(server.port()); }
+  Server server;
+};
+
+TEST_F(HttpThreats, T26_AnIpLiteralIsNotTheNameThatWasGranted) {
+  start_keeper();
+  start_hostile({{Permission::NetConnect, {"localhost:" + port()}}});
+  const std::string url = "http://127.0.0.1:" + port() + "/hello";
+  EXPECT_EQ(fetch(url), "hostile http " + url + " = -1");
+  EXPECT_EQ(server.requests(), 0);
+  EXPECT_FALSE(
+      audited("hostile", "network.connect", AuditResult::Denied, "127.0.0.1:" + port()).empty());
+  keeper_alive();
+}
+
+TEST_F(HttpThreats, T27_LocalhostIsNotTheAddressThatWasGranted) {
+  start_keeper();
+  start_hostile({{Permission::NetConnect, {"127.0.0.1:" + port()}}});
+  const std::string granted = "http://127.0.0.1:" + port() + "/hello";
+  EXPECT_EQ(fetch(granted), "hostile http " + granted + " = 200");  // the control
+  EXPECT_EQ(server.requests(), 1);
+  const std::string url = "http://localhost:" + port() + "/hello";
+  EXPECT_EQ(fetch(url), "hostile http " + url + " = -1");
+  EXPECT_EQ(server.requests(), 1);
+  EXPECT_FALSE(
+      audited("hostile", "network.connect", AuditResult::Denied, "localhost:" + port()).empty());
+  keeper_alive();
+}
+
+TEST_F(HttpThreats, T28_TheIpv6LoopbackIsNotTheIpv4One) {
+  start_keeper();
+  start_hostile({{Permission::NetConnect, {"127.0.0.1:" + port()}}});
+  const std::string url = "http://[::1]:" + port() + "/hello";
+  EXPECT_EQ(fetch(url), "hostile http " + url + " = -1");
+  EXPECT_EQ(server.requests(), 0);
+  EXPECT_FALSE(
+      audited("hostile", "network.connect", AuditResult::Denied, "[::1]:" + port()).empty());
+  keeper_alive();
+}
+
+TEST_F(HttpThreats, T29_DecimalOctalHexAndShortIpsMatchNothing) {
+  start_keeper();
+  start_hostile({{Permission::NetConnect, {"127.0.0.1:" + port()}}});
+  for (const std::string host : {"2130706433", "0177.0.0.1", "0x7f.0.0.1", "127.1", "017700000001",
+                                 "0x7f000001", "127.000.000.001"}) {
+    const std::string url = "http://" + host + ":" + port() + "/hello";
+    EXPECT_EQ(fetch(url), "hostile http " + url + " = -1") << host;
+    EXPECT_FALSE(
+        audited("hostile", "network.connect", AuditResult::Denied, host + ":" + port()).empty())
+        << host;
+  }
+  EXPECT_EQ(server.requests(), 0);
+  keeper_alive();
+}
+
+TEST_F(HttpThreats, T30_ARedirectToAnUngrantedHostIsNotFollowed) {
+  Server other;
+  start_keeper();
+  start_hostile({{Permission::NetConnect, {"127.0.0.1:" + port()}}});
+  const std::string base = "http://127.0.0.1:" + port() + "/redirect/";
+  // The control: a redirect to the granted host:port is followed.
+  EXPECT_EQ(fetch(base + "127.0.0.1:" + port()), "hostile http " + base + "127.0.0.1:" + port() +
+                                                     " = 200");
+  EXPECT_EQ(server.requests(), 2);
+  const std::string other_port = std::to_string(other.port());
+  const std::vector<std::string> targets = {"127.0.0.1:" + other_port, "localhost:" + other_port,
+                                            "localhost:" + port(), "evil.example:80",
+                                            "[::1]:" + port()};
+  for (const auto& target : targets) {
+    EXPECT_EQ(fetch(base + target), "hostile http " + base + target + " = -1") << target;
+    EXPECT_FALSE(audited("hostile", "network.connect", AuditResult::Denied, target).empty())
+        << target;
+  }
+  EXPECT_EQ(server.requests(), 2 + 5);  // the redirecting requests only
+  EXPECT_EQ(other.requests(), 0);
+  keeper_alive();
+}
+
+TEST_F(HttpThreats, T31_SmuggledHostsInHeadersAndUserInfoAreInvalid) {
+  start_keeper();
+  start_hostile({{Permission::NetConnect, {"127.0.0.1:" + port()}}});
+  const std::string url = "http://127.0.0.1:" + port() + "/hello";
+  EXPECT_EQ(fetch(url, "Host: evil.example"), "hostile http " + url + " = -6");
+  EXPECT_EQ(fetch(url, "X-A: a|Host: evil.example"), "hostile http " + url + " = -6");
+  EXPECT_EQ(fetch(url, "Transfer-Encoding: chunked"), "hostile http " + url + " = -6");
+  const std::string userinfo = "http://evil.example@127.0.0.1:" + port() + "/hello";
+  EXPECT_EQ(fetch(userinfo), "hostile http " + userinfo + " = -6");
+  EXPECT_EQ(server.requests(), 0);
+  keeper_alive();
+}
+
+// --- supervision and the audit log ---------------------------------------------------
+
+TEST_F(ThreatTest, T32_ARestartLoopIsBoundedByBackOffAndIntensity) {
+  halt();
+  actor::SupervisorOptions supervisor;
+  supervisor.backoff = {.kind = actor::BackoffKind::Exponential,
+                        .initial = std::chrono::milliseconds(50)};
+  supervisor.intensity = {.max_restarts = 3, .period = std::chrono::seconds(60)};
+  std::atomic<int> restarts{0};
+  std::atomic<bool> gave_up{false};
+  supervisor.on_event = [&](const actor::SupervisorEvent& e) {
+    if (e.kind == actor::SupervisorEventKind::ChildRestarted && e.child == "crasher") ++restarts;
+    if (e.kind == actor::SupervisorEventKind::GaveUp) gave_up = true;
+  };
+  boot(16384, supervisor);
+  start_keeper();
+  // A component that traps in airssys_init at every start.
+  auto module = engine->load_file(built_component("trap_init.wasm")).value();
+  const auto began = std::chrono::steady_clock::now();
+  ASSERT_TRUE(system->start(spec("crasher", {}, {}, module)).has_value());
+  // While it loops the keeper is served.
+  keeper_alive();
+  auto until = began + 20s;
+  while (!gave_up && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(gave_up);
+  // Three restarts with back-off (50, 75, 112 ms), then the supervisor gives up.
+  EXPECT_EQ(restarts.load(), 3);
+  EXPECT_GE(std::chrono::steady_clock::now() - began, 200ms);
+  ASSERT_TRUE(system->supervisor()->failure().has_value());
+  EXPECT_EQ(system->supervisor()->failure()->code, ErrorCode::SupervisorGaveUp);
+  auto crasher = system->status("crasher");
+  ASSERT_TRUE(crasher && crasher->last_error);
+  EXPECT_EQ(crasher->last_error->code, ErrorCode::TrapUnreachable);
+  // Known limit (docs/security-audit.md): giving up stops every component of
+  // the system, the keeper too. Its data is intact.
+  wait_state("keeper", ComponentState::Terminated, 5s);
+  EXPECT_EQ(store->get("keeper", "counter:value").value(), std::optional(std::vector<uint8_t>{'2'}));
+}
+
+TEST_F(ThreatTest, T33_AnAuditFloodOverflowsIntoACountedReport) {
+  halt();
+  boot(/*audit_capacity=*/16);
+  start_keeper();
+  start_hostile({});  // no grants: every send is a denial to record
+  const std::string line = ask("hostile", "flood keeper 20000", "hostile flood ", 60s);
+  EXPECT_EQ(line, "hostile flood ok=0 quota=0 full=0 other=20000");
+  audit->flush();
+  const auto stats = audit->stats();
+  RecordProperty("audit_dropped", static_cast<int>(stats.dropped));
+  EXPECT_GT(stats.dropped, 0u) << "the flood did not overflow a queue of 16";
+  uint64_t reported = 0;
+  size_t denials = 0;
+  for (const auto& r : audit_records()) {
+    if (r.permission == security::kAuditOverflowPermission) {
+      EXPECT_EQ(r.layer, DecisionLayer::Audit);
+      reported += r.dropped;
+    }
+    if (r.component == "hostile" && r.permission == "messaging.send") ++denials;
+  }
+  // Every denial is either in the file or counted in an overflow report.
+  EXPECT_EQ(denials + reported, 20000u) << "dropped " << stats.dropped;
+  EXPECT_EQ(reported, stats.dropped);
+  keeper_alive();
+}
+
+}  // namespace
+}  // namespace airssys::wasm::threat
