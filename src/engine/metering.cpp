@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "airssys/wasm/engine/engine.hpp"
 
 namespace airssys::wasm::engine::detail {
@@ -23,6 +25,10 @@ constexpr const char* kFuelGlobalVar = "$airssys.fuel";
 constexpr const char* kFuelFuncVar = "$airssys.fuel_exhausted";
 constexpr const char* kStackProbeVar = "$airssys.stack_probe";
 constexpr const char* kMemoryGrowVar = "$airssys.memory_grow";
+// Bulk operations cost one unit of fuel per 64 bytes (memory) or per 4
+// elements (tables), on top of the one the instruction itself counts.
+constexpr uint64_t kBulkMemoryShift = 6;
+constexpr uint64_t kBulkTableShift = 2;
 
 // Collects the function names of the name section, by function index.
 class NameCollector : public wabt::BinaryReaderNop {
@@ -114,6 +120,17 @@ class Instrumenter {
                             std::make_unique<wabt::CallExpr>(wabt::Var(kStackProbeVar, {})));
           probes = true;
           break;
+        case wabt::ExprType::MemoryCopy:
+        case wabt::ExprType::MemoryFill:
+        case wabt::ExprType::MemoryInit:
+          if (!module_.memories.empty() && module_.memories[0]->page_limits.is_64) break;
+          charge_length(exprs, it, kBulkMemoryShift);
+          break;
+        case wabt::ExprType::TableCopy:
+        case wabt::ExprType::TableFill:
+        case wabt::ExprType::TableInit:
+          charge_length(exprs, it, kBulkTableShift);
+          break;
         case wabt::ExprType::MemoryGrow:
           // memory.grow of the first 32-bit memory becomes a call of the
           // engine's grow function: same operand, same result, and the
@@ -153,10 +170,48 @@ class Instrumenter {
   }
 
   void instrument(wabt::Func& func) {
+    func_ = &func;
+    length_local_.reset();
     uint64_t cost = region_cost(func.exprs) + 1;
     visit(func.exprs);
     prepend_check(func.exprs, cost);
   }
+
+  // Bulk memory and table instructions do work in proportion to their length
+  // operand, so one instruction must not cost one unit of fuel: before each,
+  // its length (the i32 on top of the stack) is charged, shifted right by
+  // `shift` (one unit per 2^shift bytes or elements), and checked.
+  //   local.set $len  global.get $fuel  local.get $len  i64.extend_i32_u
+  //   i64.const shift  i64.shr_u  i64.sub  global.set $fuel
+  //   global.get $fuel  i64.const 0  i64.lt_s  if call $fuel_exhausted end
+  //   local.get $len
+  void charge_length(wabt::ExprList& exprs, wabt::ExprList::iterator at, uint64_t shift) {
+    if (!length_local_) {
+      length_local_ = func_->GetNumParamsAndLocals();
+      func_->local_types.AppendDecl(wabt::Type::I32, 1);
+    }
+    const wabt::Var len(*length_local_, {});
+    wabt::ExprList charge;
+    charge.push_back(std::make_unique<wabt::LocalSetExpr>(len));
+    charge.push_back(std::make_unique<wabt::GlobalGetExpr>(wabt::Var(kFuelGlobalVar, {})));
+    charge.push_back(std::make_unique<wabt::LocalGetExpr>(len));
+    charge.push_back(std::make_unique<wabt::ConvertExpr>(wabt::Opcode::I64ExtendI32U));
+    charge.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I64(shift)));
+    charge.push_back(std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64ShrU));
+    charge.push_back(std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
+    charge.push_back(std::make_unique<wabt::GlobalSetExpr>(wabt::Var(kFuelGlobalVar, {})));
+    charge.push_back(std::make_unique<wabt::GlobalGetExpr>(wabt::Var(kFuelGlobalVar, {})));
+    charge.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
+    charge.push_back(std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
+    auto branch = std::make_unique<wabt::IfExpr>();
+    branch->true_.exprs.push_back(std::make_unique<wabt::CallExpr>(wabt::Var(kFuelFuncVar, {})));
+    charge.push_back(std::move(branch));
+    charge.push_back(std::make_unique<wabt::LocalGetExpr>(len));
+    exprs.splice(at, charge);
+    ++bulk_sites;
+  }
+
+  uint32_t bulk_sites = 0;
 
  private:
   bool routes_grow(const wabt::MemoryGrowExpr& expr) const {
@@ -165,6 +220,8 @@ class Instrumenter {
   }
 
   const wabt::Module& module_;
+  wabt::Func* func_ = nullptr;
+  std::optional<wabt::Index> length_local_;  // the function's extra i32 local, once added
 };
 
 std::string format_errors(const wabt::Errors& errors) {

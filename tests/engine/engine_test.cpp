@@ -421,6 +421,40 @@ TEST_F(EngineTest, MemoryGrowPastTheCapReturnsMinusOne) {
   EXPECT_EQ(inst->memory_bytes(), 4 * kWasmPageSize);
 }
 
+// A bulk instruction costs in proportion to its length: one memory.fill of
+// 1 MiB is charged 16384 units (one per 64 bytes), so a loop of them cannot
+// hide seconds of work behind a few units of fuel per iteration.
+TEST_F(EngineTest, BulkMemoryAndTableInstructionsAreChargedByLength) {
+  auto inst = instantiate(R"((module (memory 16) (table 4096 funcref)
+    (func (export "fill") (param i32) (memory.fill (i32.const 0) (i32.const 7) (local.get 0)))
+    (func (export "copy") (param i32)
+      (memory.copy (i32.const 0) (i32.const 65536) (local.get 0)))
+    (func (export "tfill") (param i32) (table.fill 0 (i32.const 0) (ref.null func) (local.get 0)))
+    (func (export "loop") (param i32)
+      (loop $l
+        (memory.fill (i32.const 0) (i32.const 1) (i32.const 1048576))
+        (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))))))");
+  ASSERT_TRUE(inst);
+  auto fuel_of = [&](const char* name, int32_t arg) {
+    const uint64_t before = inst->fuel_used();
+    EXPECT_TRUE(inst->call(name, std::vector{Value::i32(arg)}).has_value()) << name;
+    return inst->fuel_used() - before;
+  };
+  const uint64_t small = fuel_of("fill", 0);
+  EXPECT_GE(fuel_of("fill", 1 << 20) - small, 16384u);
+  EXPECT_GE(fuel_of("copy", 1 << 19) - small, 8192u);
+  EXPECT_GE(fuel_of("tfill", 4096) - small, 1024u);
+  // Past the budget, the loop of 1 MiB fills ends in an out-of-fuel trap after
+  // a handful of iterations instead of a thousand.
+  CallOptions options;
+  options.fuel = 100'000;
+  auto r = inst->call("loop", std::vector{Value::i32(1000)}, options);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::TrapOutOfFuel);
+  // Byte 0 still holds 1 from the fills that ran: the semantics are unchanged.
+  EXPECT_EQ(inst->read_memory(0, 1).value()[0], 1);
+}
+
 TEST_F(EngineTest, EveryMemoryGrowIsReportedToTheHook) {
   std::vector<MemoryGrowEvent> events;
   InstanceOptions options;
