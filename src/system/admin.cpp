@@ -151,6 +151,12 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
   if (c == "install" || c == "upgrade") {
     const std::string* dir = need("dir");
     if (!dir) return missing("dir");
+    if (!fs::path(*dir).is_absolute()) {
+      return fail(ErrorCode::InvalidArgument,
+                  fmt::format("'{}' needs an absolute \"dir\" (the host's working directory "
+                              "is not the caller's): {}",
+                              c, *dir));
+    }
     return component(c == "install" ? host.install(*dir, install) : host.upgrade(*dir, install));
   }
   const std::string* name = need("name");

@@ -10,6 +10,8 @@ namespace airssys::wasm::system {
 
 namespace {
 
+constexpr int64_t kSchemaVersion = 1;
+
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS versions (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -211,7 +213,20 @@ Result<std::unique_ptr<Registry>> Registry::open(const std::filesystem::path& fi
   sqlite3_busy_timeout(impl->db, 5000);
   AIRSSYS_TRY(impl->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                          "PRAGMA foreign_keys=ON;"));
+  // The schema's version: 0 is a new file, 1 is this schema.
+  {
+    Statement s(impl->db, "PRAGMA user_version");
+    if (!s.ok() || s.step() != SQLITE_ROW) return std::unexpected(impl->sql_error("open"));
+    int64_t version = s.integer(0);
+    if (version != 0 && version != kSchemaVersion) {
+      return make_error(ErrorCode::IoError,
+                        fmt::format("registry {}: schema version {} is not the version {} this "
+                                    "host reads",
+                                    file.string(), version, kSchemaVersion));
+    }
+  }
   AIRSSYS_TRY(impl->exec(kSchema));
+  AIRSSYS_TRY(impl->exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str()));
   return std::unique_ptr<Registry>(new Registry(std::move(impl)));
 }
 

@@ -3,6 +3,7 @@
 // audit log records.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -382,6 +383,57 @@ TEST_F(MessagingTest, SelfIdNamesTheComponent) {
   start(spec("alpha", {}));
   command("alpha", "whoami");
   EXPECT_TRUE(transcript.wait_line("alpha whoami alpha small=-8")) << transcript.dump();
+}
+
+// Upgrade: the new instance answers to the same name, for senders and for
+// the guest itself; requests and replies cross the switch by name.
+TEST_F(MessagingTest, AnUpgradedComponentKeepsItsNameAndItsPeers) {
+  start(spec("alpha", {.send = {"beta"}, .receive = {"beta"}}));
+  start(spec("beta", {.send = {"alpha"}, .receive = {"alpha"}}));
+  auto next = spec("alpha", {.send = {"beta"}, .receive = {"beta"}});
+  next.config_json = "{\"role\":\"alpha-2\"}";
+  auto old = system->upgrade(std::move(next));
+  ASSERT_TRUE(old) << old.error().to_string();
+  EXPECT_EQ(old->state, ComponentState::Terminated);
+  ASSERT_TRUE(transcript.wait_line("alpha init {\"role\":\"alpha-2\"}")) << transcript.dump();
+  command("alpha", "whoami");
+  EXPECT_TRUE(transcript.wait_prefix("alpha whoami alpha ")) << transcript.dump();
+  command("alpha", "send beta hi");
+  EXPECT_TRUE(transcript.wait_line("beta got send from alpha: hi")) << transcript.dump();
+  command("beta", "request alpha 2000 ping");
+  EXPECT_TRUE(transcript.wait_line("alpha got request from beta: ping")) << transcript.dump();
+  EXPECT_TRUE(transcript.wait_line("beta reply status=0: echo:ping")) << transcript.dump();
+  auto status = system->status("alpha");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->state, ComponentState::Ready);
+  EXPECT_EQ(status->restarts, 0u);
+  auto names = system->names();
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"alpha", "beta"}));
+
+  auto missing = system->upgrade(spec("gamma", {}));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::ActorNotFound);
+}
+
+// stop_component: the mailbox is delivered first, then the name is free.
+TEST_F(MessagingTest, StoppingOneComponentDeliversItsQueueAndFreesItsName) {
+  start(spec("beta", {}));
+  for (int i = 0; i < 30; ++i) command("beta", "whoami");
+  auto final_status = system->stop_component("beta");
+  ASSERT_TRUE(final_status) << final_status.error().to_string();
+  EXPECT_EQ(final_status->messages_handled, 30u);
+  EXPECT_EQ(final_status->state, ComponentState::Terminated);
+  EXPECT_EQ(transcript.count_prefix("beta whoami beta "), 30u);
+  EXPECT_FALSE(system->status("beta"));
+  auto refused = system->send_from_host("beta", {'x'});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::ActorNotFound);
+  EXPECT_EQ(system->stop_component("beta").error().code, ErrorCode::ActorNotFound);
+  auto again = spec("beta", {});
+  again.config_json = "{\"role\":\"again\"}";
+  ASSERT_TRUE(system->start(std::move(again)));
+  EXPECT_TRUE(transcript.wait_line("beta init {\"role\":\"again\"}")) << transcript.dump();
 }
 
 }  // namespace

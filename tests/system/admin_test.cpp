@@ -171,6 +171,7 @@ TEST_F(AdminTest, BadRequestsGetTypedErrors) {
   EXPECT_EQ(code("{\"command\": \"start\"}\n"), "InvalidArgument");
   EXPECT_EQ(code("{\"command\": \"start\", \"name\": \"\"}\n"), "InvalidArgument");
   EXPECT_EQ(code("{\"command\": \"install\", \"dir\": \"/nonexistent\"}\n"), "IoError");
+  EXPECT_EQ(code("{\"command\": \"install\", \"dir\": \"relative/dir\"}\n"), "InvalidArgument");
   EXPECT_EQ(code("{\"command\": \"send\", \"name\": \"nobody\", \"text\": \"x\"}\n"),
             "ActorNotFound");
   // A line longer than the limit ends the connection with an error.

@@ -333,6 +333,25 @@ TEST_F(HostTest, AComponentFailingToStartHarmsNoOther) {
   EXPECT_TRUE(h.info("counter")->running);
 }
 
+TEST_F(HostTest, LoadRunsAFolderWithoutInstallingIt) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  auto loaded = h.load(counter("1.0.0", v1_));
+  ASSERT_TRUE(loaded) << loaded.error().to_string();
+  EXPECT_TRUE(h.list()->empty());
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(h, 1));
+  EXPECT_EQ(h.running(), std::vector<std::string>{"counter"});
+  EXPECT_NE(h.metrics().find("airssys_component_up{component=\"counter\",version=\"loaded\"} 1"),
+            std::string::npos);
+  // Admission is the same as for an install: unknown and unapproved does not run.
+  auto unknown = h.load(counter("1.0.0", v1_, /*sign=*/false, "stranger"));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::ApprovalRequired);
+  EXPECT_FALSE(h.status("stranger"));
+}
+
 TEST_F(HostTest, TamperedComponentIsRefusedAtInstall) {
   auto host = open_host();
   ASSERT_TRUE(host) << host.error().to_string();

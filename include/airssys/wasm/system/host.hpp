@@ -22,7 +22,9 @@
 //
 // Threading: every member may be called from any thread. Lifecycle calls
 // (install, start, stop, upgrade, rollback, uninstall, approve, load) run one
-// at a time; send() and status() never wait for them.
+// at a time; send() and status() never wait for them. The callbacks (on_audit,
+// on_log, on_supervisor_event) must not call lifecycle members or shutdown():
+// those wait for the components, whose threads run the callbacks.
 
 #include <chrono>
 #include <cstdint>
