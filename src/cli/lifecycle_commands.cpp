@@ -74,6 +74,53 @@ void print_list(const json& all) {
   }
 }
 
+// One quota's amount in its unit, for people.
+std::string quota_amount(const std::string& quota, uint64_t value) {
+  if (quota == "storage" || quota == "memory") return format_byte_size(value);
+  if (quota == "network") return format_byte_size(value) + "/s";
+  if (quota == "cpu_time") return fmt::format("{:.1f} ms/s", value / 1000.0);
+  if (quota == "message_rate") return fmt::format("{}/s", value);
+  return std::to_string(value);
+}
+
+// The quotas of `info` and `status`: used of limit, percent and level where
+// the host measured them, else the limit alone.
+void print_quotas(const json& quotas, std::string_view indent) {
+  for (const char* name : {"storage", "message_rate", "network", "cpu_time", "memory"}) {
+    if (!quotas.contains(name)) continue;
+    const json& q = quotas[name];
+    const uint64_t limit = q.value("limit", uint64_t{0});
+    if (!q.contains("used")) {
+      fmt::print("{}{:<14} limit {}\n", indent, name, quota_amount(name, limit));
+      continue;
+    }
+    const uint64_t used = q.value("used", uint64_t{0});
+    const double percent = q.contains("percent") ? q.value("percent", 0.0)
+                           : limit                 ? 100.0 * static_cast<double>(used) /
+                                                         static_cast<double>(limit)
+                                                   : 0.0;
+    std::string level = q.value("level", std::string());
+    fmt::print("{}{:<14} {:>12} of {:<12} {:>6.1f}%{}\n", indent, name, quota_amount(name, used),
+               quota_amount(name, limit), percent,
+               level.empty() || level == "normal" ? "" : "  " + level);
+  }
+}
+
+void print_status(const json& all) {
+  if (all.empty()) {
+    fmt::print("no component is running\n");
+    return;
+  }
+  for (const auto& c : all) {
+    fmt::print("{} ({}): {} messages, {} restarts, CPU {:.1f} ms, throttled {} times{}\n",
+               text_or(c, "name"), text_or(c, "state"), c.value("messages_handled", uint64_t{0}),
+               c.value("restarts", uint64_t{0}), c.value("cpu_time_us", uint64_t{0}) / 1000.0,
+               c.value("throttled", uint64_t{0}),
+               c.contains("last_error") ? ", last error: " + text_or(c, "last_error") : "");
+    print_quotas(c["quotas"], "  ");
+  }
+}
+
 void print_info(const json& r) {
   auto line = [](std::string_view key, const std::string& value) {
     fmt::print("{:<17} {}\n", std::string(key) + ":", value);
@@ -96,15 +143,12 @@ void print_info(const json& r) {
   line("messages", std::to_string(r.value("messages_handled", 0)));
   line("restarts", std::to_string(r.value("restarts", 0)));
   line("denials", std::to_string(r.value("denials", 0)));
-  const json& q = r["quotas"];
-  uint64_t used = q["storage"].value("used", 0);
-  uint64_t limit = q["storage"].value("limit", 1);
-  line("storage", fmt::format("{} of {} ({:.1f}%)", format_byte_size(used),
-                              format_byte_size(limit), limit ? 100.0 * used / limit : 0.0));
-  line("memory limit", format_byte_size(q["memory"].value("limit", 0)));
-  line("message rate", fmt::format("{}/s", q["message_rate"].value("limit", 0)));
-  line("network", fmt::format("{}/s", format_byte_size(q["network"].value("limit", 0))));
-  line("cpu", fmt::format("{} ms/s", q["cpu_ms"].value("limit", 0)));
+  if (r.contains("throttled")) {
+    line("cpu time", fmt::format("{:.1f} ms in all, throttled {} times",
+                                 r.value("cpu_time_us", uint64_t{0}) / 1000.0,
+                                 r.value("throttled", uint64_t{0})));
+  }
+  print_quotas(r["quotas"], "  ");
 }
 
 // Sends the request to the running host, or handles it on the data directory
@@ -377,6 +421,17 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
   send_cmd->callback([s, exit_code] {
     json request = {{"command", "send"}, {"name", s->name}, {"text", s->text}};
     *exit_code = client_command(s->client, request, false, nullptr);
+  });
+
+  auto* status_cmd = app.add_subcommand(
+      "status", "Show the running components with their quota usage (used, limit, percent, "
+                "warning at 80%, critical at 95%)");
+  status_cmd->add_option("name", s->name, "Only this component");
+  add_client_options(status_cmd, &s->client);
+  status_cmd->callback([s, exit_code] {
+    json request = {{"command", "status"}};
+    if (!s->name.empty()) request["name"] = s->name;
+    *exit_code = client_command(s->client, request, false, print_status);
   });
 
   auto* metrics_cmd = app.add_subcommand(

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "airssys/wasm/security/types.hpp"
@@ -87,6 +89,32 @@ json to_json(const InstalledComponent& c) {
   return out;
 }
 
+json quotas_json(const component::ComponentStatus& status) {
+  json out = json::object();
+  for (const auto& q : status.quotas) {
+    out[std::string(security::quota_name(q.quota))] = {
+        {"used", q.used},
+        {"limit", q.limit},
+        {"available", q.available},
+        {"percent", std::round(q.percent * 10) / 10},
+        {"level", security::quota_level_name(q.level)},
+        {"unit", security::quota_unit(q.quota)}};
+  }
+  return out;
+}
+
+json status_json(std::string_view name, const component::ComponentStatus& status) {
+  json out = {{"name", name},
+              {"state", component::component_state_name(status.state)},
+              {"messages_handled", status.messages_handled},
+              {"restarts", status.restarts},
+              {"throttled", status.throttled},
+              {"cpu_time_us", status.cpu_time_us},
+              {"quotas", quotas_json(status)}};
+  if (status.last_error) out["last_error"] = status.last_error->message;
+  return out;
+}
+
 json to_json(const ComponentReport& r) {
   json out = to_json(r.installed);
   out["manifest"] = r.installed.current.manifest;
@@ -100,11 +128,20 @@ json to_json(const ComponentReport& r) {
   out["messages_handled"] = r.messages_handled;
   out["restarts"] = r.restarts;
   out["denials"] = r.denials;
-  out["quotas"] = {{"storage", {{"used", r.storage_used}, {"limit", r.quotas.storage_bytes}}},
-                   {"message_rate", {{"limit", r.quotas.messages_per_second}}},
-                   {"network", {{"limit", r.quotas.network_bytes_per_second}}},
-                   {"cpu_ms", {{"limit", r.quotas.cpu_ms_per_second}}},
-                   {"memory", {{"limit", r.quotas.memory_bytes}}}};
+  if (r.status) {
+    out["quotas"] = quotas_json(*r.status);
+    out["throttled"] = r.status->throttled;
+    out["cpu_time_us"] = r.status->cpu_time_us;
+  } else {
+    // Not running: what it holds in storage, and its limits.
+    json quotas = json::object();
+    for (security::QuotaKind kind : security::kQuotaKinds) {
+      json q = {{"limit", r.quotas.limit(kind)}, {"unit", security::quota_unit(kind)}};
+      if (kind == security::QuotaKind::Storage) q["used"] = r.storage_used;
+      quotas[std::string(security::quota_name(kind))] = q;
+    }
+    out["quotas"] = quotas;
+  }
   return out;
 }
 
@@ -148,6 +185,19 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
     return {{"ok", true}, {"result", out}};
   }
   if (c == "metrics") return {{"ok", true}, {"result", host.metrics()}};
+  if (c == "status") {
+    // Running components with their quota usage; one when "name" is given.
+    json out = json::array();
+    const std::string* only = string_field(request, "name");
+    for (const auto& name : host.running()) {
+      if (only && !only->empty() && name != *only) continue;
+      if (auto st = host.status(name)) out.push_back(status_json(name, *st));
+    }
+    if (only && !only->empty() && out.empty()) {
+      return fail(ErrorCode::NotFound, fmt::format("no running component named '{}'", *only));
+    }
+    return {{"ok", true}, {"result", out}};
+  }
   if (c == "install" || c == "upgrade") {
     const std::string* dir = need("dir");
     if (!dir) return missing("dir");
@@ -167,7 +217,7 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
     }
     return fail(ErrorCode::InvalidArgument,
                 fmt::format("unknown command '{}' (known: ping, list, info, install, start, "
-                            "stop, upgrade, rollback, uninstall, approve, deny, send, metrics)",
+                            "stop, upgrade, rollback, uninstall, approve, deny, send, metrics, status)",
                             c));
   }
   if (c == "info") {

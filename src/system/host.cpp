@@ -972,24 +972,46 @@ std::string Host::metrics() const {
   for (const auto& [n, r] : rows) {
     out += fmt::format("airssys_restarts_total{{component=\"{}\"}} {}\n", label(n), r.restarts);
   }
-  family("airssys_quota_used", "gauge", "Current use of a quota (storage: bytes held).");
+  // Quotas: every running component's tracker (used in the current window
+  // for the rates, held now for the levels); a stopped one's storage held
+  // and its limits.
+  family("airssys_quota_used", "gauge",
+         "Current use of a quota: storage and memory in bytes held, message_rate in messages, "
+         "network in bytes and cpu_time in microseconds used in the current second.");
   for (const auto& [n, r] : rows) {
-    out += fmt::format("airssys_quota_used{{component=\"{}\",quota=\"storage\"}} {}\n", label(n),
-                       r.storage);
+    if (auto st = i.system->status(n)) {
+      for (const auto& q : st->quotas) {
+        out += fmt::format("airssys_quota_used{{component=\"{}\",quota=\"{}\"}} {}\n", label(n),
+                           security::quota_name(q.quota), q.used);
+      }
+    } else {
+      out += fmt::format("airssys_quota_used{{component=\"{}\",quota=\"storage\"}} {}\n",
+                         label(n), r.storage);
+    }
   }
   family("airssys_quota_limit", "gauge",
          "A quota's limit: storage and memory in bytes, message_rate in messages/s, network in "
-         "bytes/s, cpu in ms/s.");
+         "bytes/s, cpu_time in microseconds/s.");
   for (const auto& [n, r] : rows) {
-    const std::pair<const char*, uint64_t> limits[] = {
-        {"storage", r.quotas.storage_bytes},
-        {"message_rate", r.quotas.messages_per_second},
-        {"network", r.quotas.network_bytes_per_second},
-        {"cpu", r.quotas.cpu_ms_per_second},
-        {"memory", r.quotas.memory_bytes}};
-    for (const auto& [q, v] : limits) {
-      out += fmt::format("airssys_quota_limit{{component=\"{}\",quota=\"{}\"}} {}\n", label(n), q,
-                         v);
+    for (security::QuotaKind kind : security::kQuotaKinds) {
+      out += fmt::format("airssys_quota_limit{{component=\"{}\",quota=\"{}\"}} {}\n", label(n),
+                         security::quota_name(kind), r.quotas.limit(kind));
+    }
+  }
+  family("airssys_quota_throttled_total", "counter",
+         "Slices of the component held back because it used its CPU time of the second.");
+  for (const auto& [n, r] : rows) {
+    if (auto st = i.system->status(n)) {
+      out += fmt::format("airssys_quota_throttled_total{{component=\"{}\"}} {}\n", label(n),
+                         st->throttled);
+    }
+  }
+  family("airssys_cpu_time_microseconds_total", "counter",
+         "Metered CPU time of the component since it started, restarts included.");
+  for (const auto& [n, r] : rows) {
+    if (auto st = i.system->status(n)) {
+      out += fmt::format("airssys_cpu_time_microseconds_total{{component=\"{}\"}} {}\n", label(n),
+                         st->cpu_time_us);
     }
   }
   auto stats = i.audit->stats();

@@ -137,6 +137,41 @@ TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
     }
     EXPECT_EQ(info("counter")["messages_handled"], 3);
 
+    // status: the running component's quota usage, for people and scripts.
+    r = cli({"status", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto status = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(status.is_array() && status.size() == 1) << r.out;
+    EXPECT_EQ(status[0]["name"], "counter");
+    EXPECT_EQ(status[0]["state"], "ready");
+    EXPECT_EQ(status[0]["messages_handled"], 3);
+    for (const char* q : {"storage", "message_rate", "network", "cpu_time", "memory"}) {
+      const auto& quota = status[0]["quotas"][q];
+      ASSERT_TRUE(quota.is_object()) << q << " in " << r.out;
+      for (const char* field : {"used", "limit", "available", "percent", "level", "unit"}) {
+        EXPECT_TRUE(quota.contains(field)) << q << "." << field;
+      }
+      EXPECT_EQ(quota["available"].get<uint64_t>(),
+                quota["limit"].get<uint64_t>() - quota["used"].get<uint64_t>());
+    }
+    EXPECT_GT(status[0]["quotas"]["storage"]["used"].get<uint64_t>(), 0u);  // the counter's key
+    EXPECT_GT(status[0]["quotas"]["memory"]["used"].get<uint64_t>(), 0u);
+    EXPECT_EQ(status[0]["quotas"]["cpu_time"]["limit"], 1'000'000);
+    r = cli({"status"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("counter (ready): 3 messages, 0 restarts"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("  memory "), std::string::npos) << r.out;
+    r = cli({"status", "nobody"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("no running component named 'nobody'"), std::string::npos) << r.err;
+    r = cli({"metrics"});
+    EXPECT_NE(r.out.find("airssys_quota_used{component=\"counter\",quota=\"memory\"}"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("airssys_quota_limit{component=\"counter\",quota=\"cpu_time\"} 1000000"),
+              std::string::npos)
+        << r.out;
+
     r = cli({"upgrade", v2.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out, "upgraded to counter 2.0.0 (trust trusted, status running)\n");

@@ -37,6 +37,10 @@ struct AdminOptions {
 [[nodiscard]] nlohmann::json to_json(const InstalledComponent& component);
 [[nodiscard]] nlohmann::json to_json(const ComponentReport& report);
 [[nodiscard]] nlohmann::json error_json(const Error& error);
+// A running component's state, counters and quota usage (used, limit,
+// available, percent, level and unit of each quota), as `status` reports it.
+[[nodiscard]] nlohmann::json status_json(std::string_view name,
+                                         const component::ComponentStatus& status);
 
 class AdminServer {
  public:
