@@ -51,6 +51,8 @@ const char* supervisor_event_kind_name(SupervisorEventKind kind) {
       return "child stopped";
     case SupervisorEventKind::GaveUp:
       return "gave up";
+    case SupervisorEventKind::ChildGaveUp:
+      return "gave up on child";
     case SupervisorEventKind::Stopped:
       return "stopped";
   }
@@ -317,13 +319,35 @@ struct Supervisor::State : std::enable_shared_from_this<Supervisor::State> {
     wind_down(SupervisorState::GivingUp);
   }
 
+  // IntensityScope::Child: this child alone is over its intensity. It stays
+  // down and is forgotten; the others are not touched.
+  void give_up_child(Child& child, const std::optional<Error>& cause) {
+    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(options.intensity.period);
+    Error error = make_error(ErrorCode::SupervisorGaveUp,
+                             fmt::format("supervisor '{}' gave up on child '{}': it needed more "
+                                         "than {} restarts in {} ms{}{}",
+                                         options.name, child.spec.name,
+                                         options.intensity.max_restarts, millis.count(),
+                                         cause ? "; last error: " : "",
+                                         cause ? cause->to_string() : ""))
+                      .error();
+    child.status = ChildStatus::Down;
+    enqueue(SupervisorEventKind::ChildGaveUp, &child, std::move(error));
+    erase(child);
+  }
+
   // The child is down and its policy wants it back: count the restart against
   // the intensity, then restart it (and its group) after the back-off.
   void trigger_restart(Child& child, const std::optional<Error>& cause) {
     const TimePoint now = scheduler.now();
     prune(restarts, now, options.intensity.period);
     prune(child.restarts, now, options.intensity.period);
-    if (restarts.size() >= options.intensity.max_restarts) {
+    if (options.intensity.scope == IntensityScope::Child) {
+      if (child.restarts.size() >= options.intensity.max_restarts) {
+        give_up_child(child, cause);
+        return;
+      }
+    } else if (restarts.size() >= options.intensity.max_restarts) {
       give_up(child, cause);
       return;
     }

@@ -169,7 +169,10 @@ int up_components(const UpOptions& options) {
   system_options.policy = &(*host)->policy;
   system_options.kv = kv->get();
   system_options.supervisor.on_event = [printer, &gave_up](const actor::SupervisorEvent& e) {
-    if (e.kind == actor::SupervisorEventKind::GaveUp) gave_up.store(true);
+    if (e.kind == actor::SupervisorEventKind::GaveUp ||
+        e.kind == actor::SupervisorEventKind::ChildGaveUp) {
+      gave_up.store(true);
+    }
     printer->log(fmt::format("supervisor: {}", e.to_string()));
   };
   component::ComponentSystem system(scheduler, system_options);

@@ -521,6 +521,21 @@ Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> r
       return next_init_stage(Stage::Initialize);
     case Stage::Alloc: {
       int32_t ptr = results.empty() ? 0 : results[0].as_i32();
+      if (ptr == 0 && ready_ && delivering_) {
+        // The receiver has no room for this message: the message is dropped
+        // on record and the component carries on (a requester's timeout
+        // fires). A sender must not be able to crash its receiver this way.
+        system_.audit(*entry_, "messaging.deliver", delivering_->sender.to_string(),
+                      AuditResult::Denied, DecisionLayer::Messaging,
+                      fmt::format("'{}' could not allocate {} bytes for the message: dropped",
+                                  spec.name, buffer_size_));
+        if (delivering_->kind == actor::MessageKind::Request) {
+          requesters_.erase(delivering_->correlation_id);
+        }
+        delivering_.reset();
+        buffer_ = 0;
+        return {};
+      }
       if (ptr == 0) {
         return make_error(ErrorCode::TrapHost,
                           fmt::format("component '{}': {} returned no memory for {} bytes",
@@ -633,6 +648,10 @@ void ComponentActor::on_stop(actor::ActorContext& ctx, const actor::ExitReason& 
     }
   }
   if (reason.kind == actor::ExitKind::Failed) {
+    // A crash, a refused start or a trap is on record, not only in the status.
+    system_.audit(*entry_, "lifecycle.failed", spec.name, AuditResult::Denied,
+                  DecisionLayer::Component,
+                  reason.error ? reason.error->to_string() : "the component failed");
     system_.set_state(*entry_, ComponentState::Failed, reason.error);
   } else {
     system_.set_state(*entry_, ComponentState::Terminated);
@@ -657,6 +676,25 @@ ComponentSystem::ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOpt
       std::lock_guard lock(mutex_);
       for (auto& [name, entry] : entries_) {
         if (entry->actor_name == event.child) ++entry->status.restarts;
+      }
+    }
+    if (event.kind == actor::SupervisorEventKind::ChildGaveUp) {
+      // A component over its own restart intensity stays down, on record.
+      std::shared_ptr<Entry> gone;
+      {
+        std::lock_guard lock(mutex_);
+        for (auto& [name, entry] : entries_) {
+          if (entry->actor_name == event.child) gone = entry;
+        }
+        if (gone) {
+          gone->status.state = ComponentState::Failed;
+          if (event.error) gone->status.last_error = event.error;
+        }
+      }
+      if (gone) {
+        audit(*gone, "lifecycle.restart", gone->spec.name, AuditResult::Denied,
+              DecisionLayer::Component,
+              event.error ? event.error->message : "restart intensity exceeded");
       }
     }
     if (user_handler) user_handler(event);

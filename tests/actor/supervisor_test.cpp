@@ -282,6 +282,39 @@ TEST_F(SupervisorTest, IntensityCountsRestartsOfAllChildren) {
   EXPECT_EQ(supervisor->state(), SupervisorState::GaveUp);
 }
 
+// IntensityScope::Child: a child over its own intensity is given up alone;
+// its sibling's restarts are counted separately and it keeps running.
+TEST_F(SupervisorTest, WithChildScopeOnlyTheChildInARestartLoopIsGivenUp) {
+  auto opts = options(RestartStrategy::OneForOne);
+  opts.intensity.scope = IntensityScope::Child;
+  auto supervisor = start(opts, {child("a"), child("b")});
+  ASSERT_TRUE(supervisor);
+  tell("b", "fail");
+  tell("b", "fail");
+  for (int i = 0; i < 3; ++i) {
+    tell("a", "fail");
+    ASSERT_TRUE(scheduler.lookup("a")) << "restart " << i + 1;
+  }
+  events.clear();
+  tell("a", "fail");
+  EXPECT_EQ(kinds(), (std::vector<SupervisorEventKind>{SupervisorEventKind::ChildFailed,
+                                                       SupervisorEventKind::ChildGaveUp}));
+  ASSERT_TRUE(events[1].error);
+  EXPECT_EQ(events[1].child, "a");
+  EXPECT_EQ(events[1].error->code, ErrorCode::SupervisorGaveUp);
+  EXPECT_NE(events[1].error->message.find("gave up on child 'a'"), std::string::npos)
+      << events[1].error->message;
+  EXPECT_EQ(supervisor->state(), SupervisorState::Running);
+  EXPECT_FALSE(supervisor->failure());
+  EXPECT_FALSE(scheduler.lookup("a"));
+  EXPECT_TRUE(scheduler.lookup("b"));
+  EXPECT_EQ(supervisor->child_names(), (std::vector<std::string>{"b"}));
+  // b's own budget is intact: one more restart is fine.
+  tell("b", "fail");
+  EXPECT_TRUE(scheduler.lookup("b"));
+  EXPECT_EQ(supervisor->state(), SupervisorState::Running);
+}
+
 TEST_F(SupervisorTest, RestartsSpreadBeyondThePeriodNeverGiveUp) {
   auto supervisor = start(options(RestartStrategy::OneForOne), {child("a")});
   ASSERT_TRUE(supervisor);

@@ -49,11 +49,24 @@ enum class RestartStrategy : uint8_t {
 [[nodiscard]] const char* restart_policy_name(RestartPolicy policy);
 [[nodiscard]] const char* restart_strategy_name(RestartStrategy strategy);
 
-// More than max_restarts restarts within `period` and the supervisor gives up:
-// it stops every child and reports SupervisorGaveUp.
+// Whose restarts the intensity counts.
+enum class IntensityScope : uint8_t {
+  // Every child's together: past the limit the supervisor gives up, stops
+  // every child and reports GaveUp (as in Erlang/OTP).
+  Supervisor,
+  // Each child's alone: past the limit only that child is given up (stopped
+  // for good, forgotten, reported ChildGaveUp); its siblings keep running.
+  // For hosts of mutually untrusted children, where one child's restart loop
+  // must not take the others down.
+  Child,
+};
+
+// More than max_restarts restarts within `period` and the supervisor gives up
+// (the whole supervisor or the one child, by `scope`), with SupervisorGaveUp.
 struct RestartIntensity {
   uint32_t max_restarts = 3;
   Duration period = std::chrono::seconds(60);
+  IntensityScope scope = IntensityScope::Supervisor;
 };
 
 enum class BackoffKind : uint8_t { Immediate, Linear, Exponential };
@@ -85,6 +98,7 @@ enum class SupervisorEventKind : uint8_t {
   ChildRestarted,  // a child runs again after `delay`
   ChildStopped,    // a child exited without failing, or was stopped
   GaveUp,          // intensity exceeded; every child has stopped (error set)
+  ChildGaveUp,     // the child's own intensity exceeded (IntensityScope::Child): not restarted
   Stopped,         // stop() finished; every child has stopped
 };
 

@@ -92,7 +92,11 @@ struct ComponentSystemOptions {
   std::shared_ptr<engine::Engine> engine;        // required for start()
   security::AuditLog* audit = nullptr;           // none: decisions are not recorded
   const security::HostPolicy* policy = nullptr;  // none: no host-wide rules
-  actor::SupervisorOptions supervisor;           // strategy, intensity, back-off, events
+  // Strategy, intensity, back-off, events. By default each component's
+  // restarts are counted on their own (IntensityScope::Child): one
+  // component in a restart loop is given up alone, the others keep running.
+  actor::SupervisorOptions supervisor{
+      .name = "components", .intensity = {.scope = actor::IntensityScope::Child}};
   std::chrono::milliseconds shutdown_timeout{1000};
   // Where components keep their key-value state, one namespace each; none:
   // the kv_* functions return E_UNAVAILABLE. Must outlive the system.
