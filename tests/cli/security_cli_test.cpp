@@ -225,7 +225,7 @@ class SecurityCli : public ::testing::Test {
 
   static json approval_entry(const json& list, const std::string& key) {
     for (const auto& e : list) {
-      if (e["key"] == key) return e;
+      if (e.is_object() && e.value("key", std::string()) == key) return e;
     }
     ADD_FAILURE() << "no approval entry " << key << " in " << list.dump(2);
     return json::object();
