@@ -36,11 +36,15 @@
 //       real binary and only options that its `COMMAND --help` lists
 //       (`policy check` is one command).
 //   cmake, text and the rest: not checked.
+//
+// Links between the guides ([text](other.md#heading)) must reach a guide and
+// one of its headings.
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -550,6 +554,52 @@ TEST(DocsSnippets, CBlocksCompileAgainstTheSdk) {
             tmp.path() / (fs::path(g.file).stem().string() + ".c"));
   }
   EXPECT_GE(blocks, 1);
+}
+
+// --- links between the guides ---------------------------------------------------
+
+// GitHub's anchor of a heading: lower case, punctuation dropped, spaces to '-'.
+std::string anchor_of(const std::string& heading) {
+  std::string out;
+  for (unsigned char c : heading) {
+    if (std::isalnum(c) || c == '-' || c == '_') {
+      out += static_cast<char>(std::tolower(c));
+    } else if (c == ' ') {
+      out += '-';
+    }
+  }
+  return out;
+}
+
+TEST(DocsSnippets, LinksBetweenGuidesReachTheirHeadings) {
+  std::map<std::string, std::set<std::string>> anchors;  // docs/x.md -> anchors
+  for (const auto& g : all_guides()) {
+    for (const auto& [n, line] : g.prose) {
+      if (line.starts_with("#")) {
+        anchors[g.file].insert(anchor_of(line.substr(line.find_first_not_of('#') + 1)));
+      }
+    }
+  }
+  static const std::regex link(R"(\]\(([a-z0-9_-]*\.md)?(#[a-z0-9_-]+)?\))");
+  int count = 0;
+  for (const auto& g : all_guides()) {
+    for (const auto& [n, line] : g.prose) {
+      for (std::sregex_iterator it(line.begin(), line.end(), link), end; it != end; ++it) {
+        std::string file = (*it)[1].matched ? "docs/" + (*it)[1].str() : g.file;
+        std::string where = g.file + ":" + std::to_string(n);
+        ++count;
+        if (!anchors.count(file)) {
+          ADD_FAILURE() << where << ": no guide " << file;
+          continue;
+        }
+        if ((*it)[2].matched) {
+          EXPECT_TRUE(anchors[file].count((*it)[2].str().substr(1)))
+              << where << ": " << file << " has no heading for " << (*it)[2].str();
+        }
+      }
+    }
+  }
+  EXPECT_GE(count, 30);
 }
 
 }  // namespace
