@@ -49,13 +49,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "airssys/wasm/security/manifest.hpp"
 #include "airssys/wasm/security/policy.hpp"
@@ -121,10 +120,10 @@ Guide read_guide(const fs::path& path) {
       if (is_fence && line.substr(start).find_first_not_of('`') == std::string::npos) {
         open = nullptr;
       } else {
-        open->text += (start != std::string::npos && start >= fence.size()
-                           ? line.substr(fence.size())
-                           : line) +
-                      "\n";
+        open->text +=
+            (start != std::string::npos && start >= fence.size() ? line.substr(fence.size())
+                                                                 : line) +
+            "\n";
       }
       continue;
     }
@@ -193,12 +192,13 @@ RunResult run(const std::string& command) {
   return r;
 }
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
+std::string quote(const std::string& s) {
+  return "'" + s + "'";
+}
 
 // --- TOML -------------------------------------------------------------------
 
-constexpr const char* kFragmentHeader =
-    "[component]\nname = \"snippet\"\nversion = \"1.0.0\"\n";
+constexpr const char* kFragmentHeader = "[component]\nname = \"snippet\"\nversion = \"1.0.0\"\n";
 
 // The loader's refusal as lines, or nothing when it loads.
 std::vector<std::string> load_toml(const Block& b, const std::string& kind, bool* known) {
@@ -238,20 +238,21 @@ TEST(DocsSnippets, TomlBlocksLoadWithTheRealLoaders) {
       bool known = false;
       auto problems = load_toml(b, kind, &known);
       if (!known) {
-        ADD_FAILURE() << b.where() << ": a toml block must name its file (```toml "
-                                      "Component.toml|trust.toml|policy.toml|host.toml)";
+        ADD_FAILURE() << b.where()
+                      << ": a toml block must name its file (```toml "
+                         "Component.toml|trust.toml|policy.toml|host.toml)";
         continue;
       }
       ++checked;
       if (!b.has("invalid")) {
         std::string all;
         for (const auto& p : problems) all += "\n  " + p;
-        EXPECT_TRUE(problems.empty()) << b.where() << ": this " << kind
-                                      << " example is refused:" << all;
+        EXPECT_TRUE(problems.empty())
+            << b.where() << ": this " << kind << " example is refused:" << all;
         continue;
       }
-      EXPECT_FALSE(problems.empty()) << b.where() << ": this invalid " << kind
-                                     << " example is accepted";
+      EXPECT_FALSE(problems.empty())
+          << b.where() << ": this invalid " << kind << " example is accepted";
       const Block* expected = next_block(g, b);
       if (!expected) {
         ADD_FAILURE() << b.where() << ": an invalid example is followed by its refusal";
@@ -312,8 +313,7 @@ TEST(DocsSnippets, JsonBlocksParseAndLoad) {
         EXPECT_TRUE(sig) << b.where() << ": " << sig.error().message;
       } else if (kind == "admin-request") {
         if (!host) {
-          auto built =
-              system::HostBuilder().data_dir(tmp.path() / "host").workers(1).build();
+          auto built = system::HostBuilder().data_dir(tmp.path() / "host").workers(1).build();
           ASSERT_TRUE(built) << built.error().message;
           host = std::move(*built);
         }
@@ -417,8 +417,7 @@ void check_invocations(const std::string& text, const std::string& where, int* c
       while (!a.empty() && (a.front() == '[' || a.front() == '(')) a.erase(0, 1);
       if (!a.starts_with("--") || a == "--") continue;
       a = a.substr(0, a.find_first_of("=]),"));
-      EXPECT_TRUE(known.count(a)) << where << ": 'airssys-wasm " << cmd
-                                  << "' has no option " << a;
+      EXPECT_TRUE(known.count(a)) << where << ": 'airssys-wasm " << cmd << "' has no option " << a;
     }
   }
 }
@@ -434,10 +433,9 @@ TEST(DocsSnippets, CommandLinesUseRealCommandsAndOptions) {
       for (size_t i = 0; i < ls.size(); ++i) {
         std::string joined = ls[i];
         size_t j = i;
-        while (j + 1 < ls.size() &&
-               ((!joined.empty() && joined.back() == '\\') ||
-                (ls[j + 1].starts_with(" ") && !words(ls[j + 1]).empty() &&
-                 words(ls[j + 1])[0].starts_with("[")))) {
+        while (j + 1 < ls.size() && ((!joined.empty() && joined.back() == '\\') ||
+                                     (ls[j + 1].starts_with(" ") && !words(ls[j + 1]).empty() &&
+                                      words(ls[j + 1])[0].starts_with("[")))) {
           if (!joined.empty() && joined.back() == '\\') joined.pop_back();
           joined += " " + ls[++j];
         }
@@ -472,8 +470,7 @@ TEST(DocsSnippets, EveryCommandIsInTheCommandReference) {
   }
   for (const auto& cmd : cli().commands) {
     if (cmd == "policy") continue;  // only `policy check`
-    EXPECT_TRUE(headings.count(cmd)) << "docs/commands.md has no heading \"### `" << cmd
-                                     << "`\"";
+    EXPECT_TRUE(headings.count(cmd)) << "docs/commands.md has no heading \"### `" << cmd << "`\"";
   }
 }
 
@@ -514,8 +511,7 @@ void compile(const std::string& compiler, const std::string& flags, const std::s
              const fs::path& file) {
   std::ofstream(file) << source;
   auto r = run(quote(compiler) + " " + flags + " -fsyntax-only " + quote(file.string()));
-  EXPECT_EQ(r.status, 0) << "the snippets do not compile against the real headers:\n"
-                         << r.output;
+  EXPECT_EQ(r.status, 0) << "the snippets do not compile against the real headers:\n" << r.output;
 }
 
 TEST(DocsSnippets, CppBlocksCompileAgainstTheHeaders) {
@@ -540,18 +536,19 @@ TEST(DocsSnippets, CBlocksCompileAgainstTheSdk) {
   int blocks = 0;
   for (const auto& g : all_guides()) {
     int here = 0;
-    std::string tu = translation_unit(
-        g, "c",
-        "#include <stdint.h>\n#include <string.h>\n#include \"airssys.h\"\n"
-        "void use(const char*);\n",
-        "int snippet(void)", &here);
+    std::string tu =
+        translation_unit(g, "c",
+                         "#include <stdint.h>\n#include <string.h>\n#include \"airssys.h\"\n"
+                         "void use(const char*);\n",
+                         "int snippet(void)", &here);
     if (here == 0) continue;
     blocks += here;
     SCOPED_TRACE(g.file);
     compile(AIRSSYS_CC,
             "-std=c11 -Wno-attributes -Werror=implicit-function-declaration "
-            "-Werror=int-conversion -Werror=incompatible-pointer-types -I" + quote(AIRSSYS_SOURCE_DIR "/sdk/c"), tu,
-            tmp.path() / (fs::path(g.file).stem().string() + ".c"));
+            "-Werror=int-conversion -Werror=incompatible-pointer-types -I" +
+                quote(AIRSSYS_SOURCE_DIR "/sdk/c"),
+            tu, tmp.path() / (fs::path(g.file).stem().string() + ".c"));
   }
   EXPECT_GE(blocks, 1);
 }
