@@ -1,4 +1,5 @@
 #include "airssys/wasm/security/manifest.hpp"
+#include "airssys/wasm/security/quota_toml.hpp"
 #include "airssys/wasm/security/pattern.hpp"
 
 #include <arpa/inet.h>
@@ -1247,6 +1248,20 @@ std::string canonical_capabilities(const Manifest& manifest) {
 void detail::read_quota_table(const toml::table& table, QuotaSpec& quota,
                               const QuotaProblemFn& add) {
   QuotaTableReader(quota, add).read(table);
+}
+
+Result<QuotaSpec> read_quota_table(const toml::table& table, std::string_view file) {
+  QuotaSpec quota;
+  std::vector<std::string> problems;
+  detail::read_quota_table(table, quota, [&](int line, std::string key, std::string rule) {
+    problems.push_back(fmt::format("{}:{}: {}: {}", file, line, key, rule));
+  });
+  if (!problems.empty()) {
+    std::string message;
+    for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;
+    return make_error(ErrorCode::InvalidConfig, std::move(message));
+  }
+  return quota;
 }
 
 }  // namespace airssys::wasm::security

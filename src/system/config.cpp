@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include "airssys/wasm/core/units.hpp"
+#include "airssys/wasm/security/quota_toml.hpp"
 #include "airssys/wasm/system/host.hpp"
 
 namespace airssys::wasm::system {
@@ -117,41 +118,17 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
         if (v->empty()) return r.fail(an, akey, "must not be empty");
         config.admin_socket = r.path(*v, base);
       }
-    } else if (key == "quotas") {
+    } else if (key == "quota") {
+      // The same keys, units and bounds as a manifest's [quota].
       auto* table = node.as_table();
-      if (!table) return r.fail(node, key, "must be a table");
-      for (const auto& [qk, qn] : *table) {
-        std::string q(qk.str());
-        std::string qkey = "quotas." + q;
-        Result<uint64_t> v = 0;
-        if (q == "storage") {
-          v = r.bytes(qn, qkey);
-          if (v) config.default_quotas.storage_bytes = *v;
-        } else if (q == "memory") {
-          v = r.bytes(qn, qkey);
-          if (v && (*v < 64 * 1024 || *v > 4 * GiB)) {
-            return r.fail(qn, qkey, "must be between 64KB and 4GB");
-          }
-          if (v) config.default_quotas.memory_bytes = *v;
-        } else if (q == "network") {
-          v = r.bytes(qn, qkey);
-          if (v) config.default_quotas.network_bytes_per_second = *v;
-        } else if (q == "message_rate") {
-          v = r.count(qn, qkey, 1, 1'000'000);
-          if (v) config.default_quotas.messages_per_second = *v;
-        } else if (q == "cpu_ms") {
-          v = r.count(qn, qkey, 1, 64'000);
-          if (v) config.default_quotas.cpu_ms_per_second = *v;
-        } else {
-          return r.fail(qn, qkey,
-                        "unknown quota (known: storage, message_rate, network, cpu_ms, memory)");
-        }
-        if (!v) return std::unexpected(v.error());
-      }
+      if (!table) return r.fail(node, key, "must be a table ([quota])");
+      auto spec = security::read_quota_table(*table, r.file);
+      if (!spec) return std::unexpected(spec.error());
+      config.quota = *spec;
     } else {
       return r.fail(node, key,
                     "unknown key (known: data_dir, trust_config, policy, audit_log, workers, "
-                    "state_durability, ready_timeout_ms, stop_timeout_ms, [admin], [quotas])");
+                    "state_durability, ready_timeout_ms, stop_timeout_ms, [admin], [quota])");
     }
   }
   return config;

@@ -113,6 +113,9 @@ HostBuilder& HostBuilder::workers(size_t count) {
 }
 HostBuilder& HostBuilder::default_quotas(security::QuotaLimits quotas) {
   config_.default_quotas = quotas;
+  config_.quota = security::QuotaSpec{quotas.storage_bytes, quotas.messages_per_second,
+                                      quotas.network_bytes_per_second, quotas.cpu_ms_per_second,
+                                      quotas.memory_bytes};
   return *this;
 }
 HostBuilder& HostBuilder::state_durability(storage::Durability durability) {
@@ -515,6 +518,8 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   auto policy = security::HostPolicy::load(config.policy, /*missing_ok=*/true);
   if (!policy) return std::unexpected(policy.error());
   impl->policy = std::move(*policy);
+  config.default_quotas = security::effective_quotas(
+      config.quota, security::effective_quotas(impl->policy.quota_defaults(), {}));
 
   Host::Impl* raw = impl.get();
   impl->user_audit = on_audit_;

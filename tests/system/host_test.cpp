@@ -501,7 +501,7 @@ state_durability = "normal"
 ready_timeout_ms = 500
 [admin]
 socket = "/run/x/admin.sock"
-[quotas]
+[quota]
 storage = "10MB"
 message_rate = 50
 memory = "1MB"
@@ -513,21 +513,47 @@ memory = "1MB"
   EXPECT_EQ(config->state_durability, storage::Durability::Normal);
   EXPECT_EQ(config->ready_timeout, 500ms);
   EXPECT_EQ(config->admin_socket, fs::path("/run/x/admin.sock"));
-  EXPECT_EQ(config->default_quotas.storage_bytes, 10u * 1024 * 1024);
-  EXPECT_EQ(config->default_quotas.messages_per_second, 50u);
-  EXPECT_EQ(config->default_quotas.memory_bytes, 1024u * 1024);
+  EXPECT_EQ(config->quota.storage_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(config->quota.message_rate, 50u);
+  EXPECT_EQ(config->quota.memory_bytes, 1024u * 1024);
+  EXPECT_FALSE(config->quota.cpu_ms_per_second);
 
   auto unknown = HostConfig::parse("wrokers = 2\n", "host.toml");
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, ErrorCode::InvalidConfig);
   EXPECT_NE(unknown.error().message.find("host.toml:1: wrokers: unknown key"), std::string::npos)
       << unknown.error().message;
-  auto bad = HostConfig::parse("[quotas]\nmemory = \"1XB\"\n", "host.toml");
+  auto bad = HostConfig::parse("[quota]\nmemory = \"1XB\"\ncpu_time = \"5s\"\n", "host.toml");
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.error().message.find("quotas.memory"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("host.toml:2: quota.memory"), std::string::npos)
+      << bad.error().message;
+  EXPECT_NE(bad.error().message.find("host.toml:3: quota.cpu_time"), std::string::npos)
+      << bad.error().message;
+  EXPECT_FALSE(HostConfig::parse("[quotas]\nmemory = \"1MB\"\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("workers = 0\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("workers = \"2\"\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("state_durability = \"sometimes\"\n", "host.toml"));
+}
+
+// The host's default quotas: host.toml's [quota] first, then policy.toml's
+// [quota], then the built-in defaults.
+TEST(HostConfigTest, DefaultQuotasComeFromHostTomlThenPolicyThenBuiltIn) {
+  TempDir root;
+  const fs::path data = root.path() / "data";
+  fs::create_directories(data);
+  fs::permissions(data, fs::perms::owner_all, fs::perm_options::replace);
+  std::ofstream(data / "policy.toml") << "[quota]\nmemory = \"8MB\"\nmessage_rate = 7\n";
+  auto config = HostConfig::parse("data_dir = \"data\"\n[quota]\nmessage_rate = 50\n",
+                                  (root.path() / "host.toml").string());
+  ASSERT_TRUE(config) << config.error().to_string();
+  auto host = HostBuilder(*config).restore(false).build();
+  ASSERT_TRUE(host) << host.error().to_string();
+  const auto& q = (*host)->config().default_quotas;
+  EXPECT_EQ(q.messages_per_second, 50u);   // host.toml
+  EXPECT_EQ(q.memory_bytes, 8u * MiB);     // policy.toml
+  EXPECT_EQ(q.storage_bytes, 100u * MiB);  // built in
+  EXPECT_EQ(q.cpu_ms_per_second, 1000u);
+  (*host)->shutdown();
 }
 
 }  // namespace

@@ -56,7 +56,12 @@ struct HostConfig {
   std::filesystem::path audit_log;     // empty: <data_dir>/audit.log
   std::filesystem::path admin_socket;  // empty: <data_dir>/admin.sock (used by `serve`)
   size_t workers = 0;                  // 0: one per core
-  security::QuotaLimits default_quotas;  // a manifest's [quota] overrides these
+  // The host's default quotas, for what a component's manifest does not set:
+  // `quota` (host.toml's [quota], or HostBuilder::default_quotas) first, then
+  // the policy's [quota], then the built-in defaults. The host resolves
+  // `default_quotas` from them when it is built.
+  security::QuotaSpec quota;
+  security::QuotaLimits default_quotas;
   storage::Durability state_durability = storage::Durability::Full;
   std::chrono::milliseconds ready_timeout{10'000};  // a started version must be Ready in time
   std::chrono::milliseconds stop_timeout{10'000};   // draining a stopped version's mailbox
