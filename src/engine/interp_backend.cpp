@@ -24,6 +24,9 @@
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
 #include <optional>
 #include <unordered_map>
 
@@ -70,6 +73,30 @@ constexpr size_t kFiberStackSize = 1 * MiB;
 struct FiberSwitch {
   static void start(void**, const void*, size_t) {}
   static void finish(void*, const void**, size_t*) {}
+};
+#endif
+
+// Tells ThreadSanitizer about each stack switch: each call's fiber is a TSan
+// fiber of its own, and the side that resumes it (any worker thread) is
+// re-read at every switch, since a suspended call may resume elsewhere.
+#if defined(__SANITIZE_THREAD__)
+struct TsanFiber {
+  void* fiber = nullptr;
+  void* caller = nullptr;
+  ~TsanFiber() {
+    if (fiber) __tsan_destroy_fiber(fiber);
+  }
+  void enter() {
+    if (!fiber) fiber = __tsan_create_fiber(0);
+    caller = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(fiber, 0);
+  }
+  void leave() { __tsan_switch_to_fiber(caller, 0); }
+};
+#else
+struct TsanFiber {
+  void enter() {}
+  void leave() {}
 };
 #endif
 
@@ -545,6 +572,7 @@ class CallImpl final : public Call {
                             caller_ = std::move(caller);
                             run();
                             FiberSwitch::start(nullptr, caller_bottom_, caller_size_);
+                            tsan_.leave();
                             return std::move(caller_);
                           });
     }
@@ -562,6 +590,7 @@ class CallImpl final : public Call {
   void suspend() {
     void* fake_stack = nullptr;
     FiberSwitch::start(&fake_stack, caller_bottom_, caller_size_);
+    tsan_.leave();
     caller_ = std::move(caller_).resume();
     FiberSwitch::finish(fake_stack, &caller_bottom_, &caller_size_);
   }
@@ -570,6 +599,7 @@ class CallImpl final : public Call {
   void switch_in() {
     void* fake_stack = nullptr;
     FiberSwitch::start(&fake_stack, static_cast<char*>(stack_.sp) - stack_.size, stack_.size);
+    tsan_.enter();
     fiber_ = std::move(fiber_).resume();
     FiberSwitch::finish(fake_stack, nullptr, nullptr);
   }
@@ -604,6 +634,7 @@ class CallImpl final : public Call {
   ctx::fiber fiber_;
   ctx::fiber caller_;
   ctx::stack_context stack_;
+  TsanFiber tsan_;
   const void* caller_bottom_ = nullptr;
   size_t caller_size_ = 0;
   bool started_ = false;
