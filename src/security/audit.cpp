@@ -201,22 +201,25 @@ struct AuditLog::Writer {
       Slot& slot = slots_[position & mask_];
       uint64_t sequence = slot.sequence.load(std::memory_order_acquire);
       if (sequence == position) {
-        if (enqueue_.compare_exchange_weak(position, position + 1, std::memory_order_relaxed)) {
+        // seq_cst: pairs with sleep() (see below); on x86 a locked
+        // instruction costs the same either way.
+        if (enqueue_.compare_exchange_weak(position, position + 1, std::memory_order_seq_cst,
+                                           std::memory_order_relaxed)) {
           slot.record = std::move(record);
           slot.sequence.store(position + 1, std::memory_order_release);
           break;
         }
       } else if (sequence < position) {
-        dropped_.fetch_add(1, std::memory_order_relaxed);
+        dropped_.fetch_add(1, std::memory_order_seq_cst);
         break;
       } else {
         position = enqueue_.load(std::memory_order_relaxed);
       }
     }
-    // Pairs with the fence in sleep(): either the writer sees the new position
-    // or this thread sees that the writer sleeps.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleeping_.load(std::memory_order_relaxed)) wake();
+    // Pairs with sleep(): all four accesses are sequentially consistent, so
+    // either the writer sees the new position (or drop) or this thread sees
+    // that the writer sleeps. (No fences: ThreadSanitizer cannot model them.)
+    if (sleeping_.load(std::memory_order_seq_cst)) wake();
   }
 
   void wake() noexcept {
@@ -299,10 +302,9 @@ struct AuditLog::Writer {
 
   void sleep(uint64_t generation) {
     uint32_t epoch = wake_epoch_.load(std::memory_order_acquire);
-    sleeping_.store(true, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    bool work = enqueue_.load(std::memory_order_relaxed) != dequeue_ ||
-                dropped_.load(std::memory_order_relaxed) != dropped_reported_ ||
+    sleeping_.store(true, std::memory_order_seq_cst);
+    bool work = enqueue_.load(std::memory_order_seq_cst) != dequeue_ ||
+                dropped_.load(std::memory_order_seq_cst) != dropped_reported_ ||
                 flush_requested_.load(std::memory_order_acquire) != generation ||
                 stop_.load(std::memory_order_acquire);
     if (!work) wake_epoch_.wait(epoch, std::memory_order_acquire);
