@@ -29,6 +29,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <unordered_map>
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -454,6 +455,27 @@ class HostCallImpl final : public HostCall {
   void* user_data_;
 };
 
+static_assert(std::is_trivially_destructible_v<Value> && std::is_trivially_copyable_v<Value>);
+
+// Room for N values, constructed only as far as used.
+template <size_t N>
+class ValueBuffer {
+ public:
+  ValueBuffer() {}
+  std::span<Value> take(size_t count, std::vector<Value>& heap) {
+    if (count > N) {
+      heap.resize(count);
+      return heap;
+    }
+    return std::span<Value>(values_, count);
+  }
+
+ private:
+  union {
+    Value values_[N];
+  };
+};
+
 struct ImportTarget {
   enum class Kind : uint8_t { Fuel, Host, Other } kind = Kind::Other;
   HostFn fn;
@@ -551,26 +573,18 @@ int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
       return 1;
     }
     const FuncSig& sig = target.sig;
-    std::array<Value, 16> arg_buffer;
+    // Values for the common small signatures live in uninitialized storage:
+    // constructing a full array of them per call cost more than the call.
+    ValueBuffer<16> arg_buffer;
+    ValueBuffer<8> result_buffer;
     std::vector<Value> arg_heap;
-    std::span<Value> args;
-    if (sig.params.size() <= arg_buffer.size()) {
-      args = std::span<Value>(arg_buffer.data(), sig.params.size());
-    } else {
-      arg_heap.resize(sig.params.size());
-      args = arg_heap;
-    }
-    for (size_t i = 0; i < sig.params.size(); ++i) args[i] = from_slot(state, sig.params[i], io[i]);
-    std::array<Value, 8> result_buffer;
     std::vector<Value> result_heap;
-    std::span<Value> out;
-    if (sig.results.size() <= result_buffer.size()) {
-      out = std::span<Value>(result_buffer.data(), sig.results.size());
-    } else {
-      result_heap.resize(sig.results.size());
-      out = result_heap;
+    std::span<Value> args = arg_buffer.take(sig.params.size(), arg_heap);
+    std::span<Value> out = result_buffer.take(sig.results.size(), result_heap);
+    for (size_t i = 0; i < sig.params.size(); ++i) {
+      new (&args[i]) Value(from_slot(state, sig.params[i], io[i]));
     }
-    for (size_t i = 0; i < sig.results.size(); ++i) out[i] = Value::zero(sig.results[i]);
+    for (size_t i = 0; i < sig.results.size(); ++i) new (&out[i]) Value(Value::zero(sig.results[i]));
     HostCallImpl call(memory_, user_data_);
     auto outcome = target.fn(call, args, out);
     if (!outcome) {
@@ -792,6 +806,10 @@ class NativeStore final : public Store {
  private:
   Result<void> resolve(NativeInstance& instance, size_t k, const Linker& linker);
   std::shared_ptr<StoreState> state_;
+  // Every instance made here, as the interpreter's store keeps them: a table
+  // may hold a function of an instance nobody else refers to any more (even
+  // of one whose instantiation failed after it wrote into an imported table).
+  std::vector<std::shared_ptr<NativeInstance>> instances_;
 };
 
 Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Linker& linker) {
@@ -924,6 +942,7 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
 
   auto instance = std::make_shared<NativeInstance>(state_, native->shared_from_this(),
                                                    options.user_data);
+  instances_.push_back(instance);
   const auto& desc = native->desc();
   const size_t n = plan.imports.size();
   instance->imports_ = static_cast<airssys_imports*>(

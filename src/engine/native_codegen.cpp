@@ -31,7 +31,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Changes whenever the generated glue or the patches change: part of the key.
-constexpr std::string_view kGeneratorVersion = "airssys-native-glue-1";
+constexpr std::string_view kGeneratorVersion = "airssys-native-glue-2";
 constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE1\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;
@@ -473,6 +473,7 @@ std::string parse_entry(std::string_view entry, bool* sound) {
 const std::vector<std::string>& native_cc_flags() {
   static const std::vector<std::string> flags{
       "-std=gnu11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
+      "-fsignaling-nans",
       "-fno-strict-aliasing", "-fno-optimize-sibling-calls", "-DNDEBUG", "-w", "-I."};
   return flags;
 }
