@@ -6,14 +6,14 @@ const fs = require('fs');
 const [file, repsText] = process.argv.slice(2);
 const reps = Number(repsText || 11);
 const bytes = fs.readFileSync(file);
-const module = new WebAssembly.Module(bytes);
+const wasmModule = new WebAssembly.Module(bytes);
 const imports = {bench: {inc: (v) => (v + 1) | 0}};
 const now = () => process.hrtime.bigint();
 const median = (xs) => {
   const s = [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return Number(s[Math.floor(s.length / 2)]);
 };
-const inst = new WebAssembly.Instance(module, imports).exports;
+const inst = new WebAssembly.Instance(wasmModule, imports).exports;
 const kernels = {fib: ['k_fib', 30], sort: ['k_sort', 1 << 20], calls: ['k_calls', 1000000]};
 const out = {};
 for (const [name, [fn, arg]] of Object.entries(kernels)) {
@@ -30,7 +30,7 @@ for (const [name, [fn, arg]] of Object.entries(kernels)) {
 const inst_times = [];
 for (let i = 0; i < reps * 10; ++i) {
   const t0 = now();
-  new WebAssembly.Instance(module, imports);
+  new WebAssembly.Instance(wasmModule, imports);
   inst_times.push(now() - t0);
 }
 out.instantiate = {ns: median(inst_times)};
