@@ -388,6 +388,7 @@ class NativeRun {
     auto* call_ctx = reinterpret_cast<airssys_call_ctx*>(base_ + AIRSSYS_CTX_OFFSET);
     *call_ctx = airssys_call_ctx{};
     call_ctx->magic = AIRSSYS_CTX_MAGIC;
+    call_ctx->fuel_cell = &state_.fuel;
     call_ctx->memory_cap_pages = entry_.memory_cap_pages;
     call_ctx->table_cap = entry_.table_cap;
     trap_ = entry_.desc->enter(entry_.fn, entry_.a, entry_.b);

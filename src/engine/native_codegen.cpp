@@ -23,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include "metering.hpp"
 #include "native_runtime_sources.hpp"
 
 namespace airssys::wasm::engine::detail {
@@ -31,7 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Changes whenever the generated glue or the patches change: part of the key.
-constexpr std::string_view kGeneratorVersion = "airssys-native-glue-2";
+constexpr std::string_view kGeneratorVersion = "airssys-native-glue-3";
 constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE1\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;
@@ -207,10 +208,16 @@ std::string import_glue(const NativePlan& plan) {
         for (size_t i = 0; i < sig.params.size(); ++i) {
           out += fmt::format("  io_[{}].{} = a{};\n", i, slot_field(sig.params[i]), i);
         }
+        const bool fuel_function = imp.module == kReservedModule && imp.name == kFuelExhaustedName;
+        if (fuel_function) {
+          out += "  airssys_call_ctx* ctx_ = airssys_ctx_of(airssys_stack_pointer());\n";
+          out += "  AIRSSYS_FUEL_SAVE(ctx_);\n";
+        }
         out += fmt::format(
             "  if (airssys_host->call_import(im_->host_instance, {}, io_)) "
             "wasm_rt_trap(WASM_RT_TRAP_HOST);\n",
             k);
+        if (fuel_function) out += "  AIRSSYS_FUEL_LOAD(ctx_);\n";
         if (sig.results.size() == 1) {
           out += fmt::format("  return io_[0].{};\n", slot_field(sig.results[0]));
         } else if (sig.results.size() > 1) {
@@ -599,6 +606,26 @@ Result<NativePlan> plan_native(std::span<const uint8_t> metered) {
 }
 
 Result<std::string> finish_c(std::string c, const NativePlan& plan) {
+  // The fuel global of the metering pass becomes the register variable
+  // (airssys-native.h) wherever the register exists.
+  for (size_t k = 0; k < plan.imports.size(); ++k) {
+    const auto& imp = plan.imports[k];
+    if (imp.module != kReservedModule || imp.name != kFuelGlobalName) continue;
+    const std::string use = fmt::format("(*instance->Z_aZ_i{})", k);
+    std::string replaced;
+    replaced.reserve(c.size());
+    size_t from = 0;
+    for (size_t at; (at = c.find(use, from)) != std::string::npos; from = at + use.size()) {
+      replaced.append(c, from, at - from);
+      replaced += "AIRSSYS_FUEL_VAR";
+    }
+    replaced.append(c, from);
+    c = std::move(replaced);
+    c = "#define AIRSSYS_NATIVE_MODULE 1\n#include \"airssys-native.h\"\n"
+        "#if AIRSSYS_FUEL_REGISTER\n#define AIRSSYS_FUEL_VAR airssys_fuel\n#else\n"
+        "#define AIRSSYS_FUEL_VAR (*(uint64_t*)airssys_ctx_of(airssys_stack_pointer())->fuel_cell)\n"
+        "#endif\n" + c;
+  }
   AIRSSYS_TRY(replace_once(c, kCallIndirectFrom, kCallIndirectTo));
   AIRSSYS_TRY(replace_once(c, kPrologueFrom, kPrologueTo));
   auto start = c.find(kTableHelpersStart);

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define AIRSSYS_NATIVE_ABI 1u
+#define AIRSSYS_NATIVE_ABI 2u
 
 /* Native code runs only on fiber stacks of AIRSSYS_STACK_SIZE bytes aligned
  * to their size. The lowest page is a guard, the next holds the call's state
@@ -31,12 +31,29 @@ extern "C" {
 
 typedef struct airssys_call_ctx {
   uint32_t magic;
+  int64_t* fuel_cell;         /* the store's fuel cell */
   int32_t trap;               /* the wasm_rt_trap_t that ended the call */
   void* unwind;               /* jmp_buf* of the innermost airssys_enter */
   uint32_t memory_cap_pages;  /* limits applied to what instantiation allocates */
   uint32_t table_cap;
   wasm_rt_memory_t* memory;   /* the memory instantiation allocated, if any */
 } airssys_call_ctx;
+
+/* In compiled modules on x86-64 the metering's fuel counter lives in r15
+ * while native code runs (a GCC global register variable; r15 is
+ * callee-saved, so host code called from the module keeps it). It is written
+ * back to the store's cell around the fuel function, at a trap and when the
+ * call returns. */
+#if defined(AIRSSYS_NATIVE_MODULE) && defined(__x86_64__)
+#define AIRSSYS_FUEL_REGISTER 1
+register uint64_t airssys_fuel __asm__("r15");
+#define AIRSSYS_FUEL_SAVE(ctx) (*(ctx)->fuel_cell = (int64_t)airssys_fuel)
+#define AIRSSYS_FUEL_LOAD(ctx) (airssys_fuel = (uint64_t)*(ctx)->fuel_cell)
+#else
+#define AIRSSYS_FUEL_REGISTER 0
+#define AIRSSYS_FUEL_SAVE(ctx) ((void)0)
+#define AIRSSYS_FUEL_LOAD(ctx) ((void)0)
+#endif
 
 static inline uintptr_t airssys_stack_pointer(void) {
   uintptr_t sp;

@@ -2,6 +2,7 @@
  * (wasm-rt.h), built into every natively compiled module. It keeps no state
  * of its own beyond the host's function table: a trap unwinds to the call's
  * own entry point, found through the call's stack (airssys-native.h). */
+#define AIRSSYS_NATIVE_MODULE 1
 #include <stdarg.h>
 #include <sys/mman.h>
 
@@ -19,22 +20,32 @@ void wasm_rt_free(void) {}
 WASM_RT_NO_RETURN void wasm_rt_trap(wasm_rt_trap_t code) {
   airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
   if (ctx->magic != AIRSSYS_CTX_MAGIC || !ctx->unwind) abort(); /* not on a call's stack */
+  AIRSSYS_FUEL_SAVE(ctx);
   ctx->trap = (int32_t)code;
   longjmp(*(jmp_buf*)ctx->unwind, 1);
 }
 
+/* Runs fn(a, b) with the fuel in its register; the caller's value of that
+ * register is restored on the way out (by longjmp after a trap). */
 int airssys_enter(airssys_thunk fn, void* a, void* b) {
   airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
-  if (ctx->magic != AIRSSYS_CTX_MAGIC) abort();
+  if (ctx->magic != AIRSSYS_CTX_MAGIC || ctx->unwind) abort();
+#if AIRSSYS_FUEL_REGISTER
+  uint64_t caller_r15 = airssys_fuel;
+#endif
   jmp_buf env;
-  void* volatile outer = ctx->unwind;
   if (setjmp(env)) {
-    ctx->unwind = outer;
+    ctx->unwind = NULL;
     return ctx->trap ? ctx->trap : WASM_RT_TRAP_HOST;
   }
   ctx->unwind = &env;
+  AIRSSYS_FUEL_LOAD(ctx);
   fn(a, b);
-  ctx->unwind = outer;
+  AIRSSYS_FUEL_SAVE(ctx);
+#if AIRSSYS_FUEL_REGISTER
+  airssys_fuel = caller_r15;
+#endif
+  ctx->unwind = NULL;
   return 0;
 }
 
