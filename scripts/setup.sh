@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  cmake ninja-build ccache g++ clang lld wabt wasi-libc libclang-rt-14-dev-wasm32
+  cmake ninja-build ccache g++ gcc clang lld wabt wasi-libc libclang-rt-14-dev-wasm32 nodejs
   libgtest-dev libgmock-dev libbenchmark-dev libcaf-dev
   libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libsqlite3-dev libsodium-dev libboost-context-dev libcurl4-openssl-dev

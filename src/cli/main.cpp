@@ -56,6 +56,13 @@ int main(int argc, char** argv) {
                   "Cap on the component's linear memory; memory.grow past it returns -1 "
                   "(default 256MB, or the manifest's memory quota if lower; units B, KB, MB, GB)")
       ->type_name("SIZE");
+  run->add_option("--tier", run_options.tier,
+                  "Execution tier: interp (the interpreter), native (compiled ahead of time to "
+                  "native code, kept in $AIRSSYS_HOME/cache/native), or auto (native code from "
+                  "the cache when it is there, else the interpreter while the module compiles "
+                  "into the cache for the next run; default interp)")
+      ->check(CLI::IsMember({"interp", "native", "auto"}))
+      ->type_name("TIER");
   run->add_flag("--approve", run_options.approve,
                 "Approve exactly this module and capability set, on the record, if its "
                 "approval is pending");

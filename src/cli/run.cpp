@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -31,8 +32,44 @@ int run_component(const RunOptions& options) {
   auto& policy = (*host)->policy;
   auto& audit = (*host)->audit;
 
-  auto engine = engine::Engine::interpreter();
-  auto module = engine->load_file(files.module);
+  // The tier: the native engine compiles (or finds in its cache) the module;
+  // auto takes native code only from the cache and otherwise runs the
+  // interpreter while a second native engine compiles the module into the
+  // cache, which the process waits for before it exits.
+  std::unique_ptr<engine::Engine> engine;
+  std::shared_ptr<const engine::Module> module_ptr;
+  std::thread background_compile;
+  struct JoinAtExit {
+    std::thread* thread;
+    ~JoinAtExit() {
+      if (thread->joinable()) thread->join();
+    }
+  } join_at_exit{&background_compile};
+  if (options.tier == "native" || options.tier == "auto") {
+    engine::NativeOptions native_options;
+    native_options.cache_only = options.tier == "auto";
+    auto native = engine::Engine::native(native_options);
+    if (!native) {
+      report(native.error());
+      return exit_code_for(native.error());
+    }
+    auto loaded = (*native)->load_file(files.module);
+    if (loaded) {
+      engine = std::move(*native);
+      module_ptr = std::move(*loaded);
+    } else if (options.tier == "native" || loaded.error().code != ErrorCode::NotFound) {
+      report(loaded.error());
+      return exit_code_for(loaded.error());
+    } else {
+      background_compile = std::thread([path = files.module] {
+        auto compiler = engine::Engine::native();
+        if (compiler) (void)(*compiler)->load_file(path);
+      });
+    }
+  }
+  if (!engine) engine = engine::Engine::interpreter();
+  Result<std::shared_ptr<const engine::Module>> module = module_ptr;
+  if (!module_ptr) module = engine->load_file(files.module);
   if (!module) {
     report(module.error());
     return exit_code_for(module.error());

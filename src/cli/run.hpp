@@ -14,6 +14,7 @@ struct RunOptions {
   std::vector<std::string> args;  // after argv[0]
   uint64_t fuel = engine::kUnlimitedFuel;
   uint64_t max_memory = 256 * MiB;
+  std::string tier = "interp";  // interp, native or auto
   bool approve = false;  // approve exactly this module and capability set, on the record
   HostPaths paths;
 };

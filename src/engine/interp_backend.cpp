@@ -963,6 +963,7 @@ class InterpEngine final : public Engine {
   Result<std::shared_ptr<const Module>> load_wat(std::string_view text,
                                                  std::string_view name) override;
   std::unique_ptr<Store> new_store() override { return std::make_unique<StoreImpl>(); }
+  Tier tier() const override { return Tier::Interp; }
 
  private:
   Result<std::shared_ptr<const Module>> load_checked(std::span<const uint8_t> bytes,

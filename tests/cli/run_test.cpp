@@ -102,6 +102,65 @@ TEST(RunCommand, ATrapInTheStartFunctionIsReported) {
   EXPECT_NE(r.err.find("at start_trap.wasm!boom"), std::string::npos) << r.err;
 }
 
+// What `run` reports, without the guest frames the native tier does not give.
+std::string without_frames(const std::string& err) {
+  std::string out;
+  size_t at = 0;
+  while (at < err.size()) {
+    size_t end = err.find('\n', at);
+    if (end == std::string::npos) end = err.size();
+    std::string line = err.substr(at, end - at);
+    if (!line.starts_with("  at ")) out += line + "\n";
+    at = end + 1;
+  }
+  return out;
+}
+
+TEST(RunCommand, EveryTestComponentAndExampleRunsAlikeOnTheNativeTier) {
+  const std::vector<std::vector<std::string>> runs{
+      {std::string(AIRSSYS_BINARY_DIR) + "/examples/hello", "--", "x", "y z"},
+      {component("exit_code.wasm"), "--", "42"},
+      {"--fuel", "2000000", component("spin.wasm")},
+      {"--max-memory", "8MB", component("grow.wasm")},
+      {component("trap.wasm")},
+      {component("start_trap.wasm")},
+      {component("wasi_probe.wasm"), "--", "hello"},
+      {std::string(AIRSSYS_SOURCE_DIR) + "/tests/components/trap.wat"},
+      {component("compute.wasm")},
+  };
+  for (const auto& args : runs) {
+    std::vector<std::string> interp{"run", "--tier", "interp"};
+    std::vector<std::string> native{"run", "--tier", "native"};
+    interp.insert(interp.end(), args.begin(), args.end());
+    native.insert(native.end(), args.begin(), args.end());
+    auto a = cli(interp);
+    auto b = cli(native);
+    EXPECT_EQ(a.exit_code, b.exit_code) << args.back() << "\n" << b.err;
+    EXPECT_EQ(a.out, b.out) << args.back();
+    EXPECT_EQ(without_frames(a.err), without_frames(b.err)) << args.back();
+  }
+}
+
+TEST(RunCommand, AutoTierRunsAtOnceAndUsesTheCacheNextTime) {
+  const fs::path cache = fs::path(std::getenv("AIRSSYS_HOME")) / "cache" / "native";
+  auto count_entries = [&] {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cache, ec)) {
+      n += e.path().extension() == ".so" && !e.path().filename().string().starts_with(".");
+    }
+    return n;
+  };
+  size_t before = count_entries();
+  auto first = cli({"run", "--tier", "auto", component("exit_code.wasm"), "--", "9"});
+  EXPECT_EQ(first.exit_code, 9) << first.err;
+  EXPECT_EQ(count_entries(), before + 1);  // compiled in the background for the next run
+  auto second = cli({"run", "--tier", "auto", component("exit_code.wasm"), "--", "8"});
+  EXPECT_EQ(second.exit_code, 8) << second.err;
+  EXPECT_EQ(count_entries(), before + 1);
+  EXPECT_NE(cli({"run", "--tier", "jit", component("exit_code.wasm")}).exit_code, 0);
+}
+
 TEST(RunCommand, TextModulesRunToo) {
   auto r = cli({"run", std::string(AIRSSYS_SOURCE_DIR) + "/tests/components/trap.wat"});
   EXPECT_EQ(r.exit_code, 5);

@@ -14,6 +14,7 @@
 // A Store and everything in it are used by one thread at a time; they may move
 // between threads between calls and between the slices of a suspended Call.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -186,12 +187,46 @@ class Store {
       const Module& module, const Linker& linker, const InstanceOptions& options = {}) = 0;
 };
 
+// The native tier: modules compiled ahead of time to native code (wasm2c and
+// the system C compiler), kept in a private cache. Same semantics as the
+// interpreter: fuel, slices, traps and limits behave identically.
+struct NativeOptions {
+  // Empty: $AIRSSYS_HOME/cache/native, AIRSSYS_HOME defaulting to ~/.airssys.
+  // Created with mode 0700; refused when others may enter it.
+  std::filesystem::path cache_dir;
+  // Empty: the tools found when the project was built. Absolute paths.
+  std::filesystem::path wasm2c;
+  std::filesystem::path compiler;
+  std::chrono::seconds compile_timeout{300};  // per tool run, wall clock
+  uint64_t compile_memory_bytes = 4ull << 30;  // address space of each tool process
+  // Load only what the cache holds: a module without a sound cache entry is
+  // refused with NotFound instead of being compiled.
+  bool cache_only = false;
+};
+
+[[nodiscard]] std::filesystem::path default_native_cache_dir();
+
+enum class Tier : uint8_t { Interp, Native };
+[[nodiscard]] const char* tier_name(Tier tier);
+
+// What an engine has done so far; the native tier's compile cache counters.
+struct EngineStats {
+  uint64_t native_compiles = 0;  // modules compiled
+  uint64_t cache_hits = 0;       // modules loaded from a sound cache entry
+  uint64_t cache_refused = 0;    // cache entries refused (changed or truncated) and rebuilt
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
 
   // The wabt interpreter backend.
   [[nodiscard]] static std::unique_ptr<Engine> interpreter();
+  // The native backend; fails when its tools or its cache directory are unusable.
+  [[nodiscard]] static Result<std::unique_ptr<Engine>> native(NativeOptions options = {});
+
+  [[nodiscard]] virtual Tier tier() const = 0;
+  [[nodiscard]] virtual EngineStats stats() const { return {}; }
 
   [[nodiscard]] virtual Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes,
                                                                    std::string_view name) = 0;

@@ -1,0 +1,129 @@
+/* The contract between the airssys-wasm host and a natively compiled module:
+ * the layout of a call's stack, the state a call keeps there, and the two
+ * tables the host and the module hand each other. Shared by the host (C++)
+ * and the module's runtime (C); any change here must change
+ * AIRSSYS_NATIVE_ABI, which is part of every cache key.
+ */
+#ifndef AIRSSYS_NATIVE_H_
+#define AIRSSYS_NATIVE_H_
+
+#include <stdint.h>
+
+#include "wasm-rt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AIRSSYS_NATIVE_ABI 2u
+
+/* Native code runs only on fiber stacks of AIRSSYS_STACK_SIZE bytes aligned
+ * to their size. The lowest page is a guard, the next holds the call's state
+ * (airssys_call_ctx), the stack grows down from the top. Masking the stack
+ * pointer therefore finds both the call's state and the room left. */
+#define AIRSSYS_STACK_SIZE (8u << 20)
+#define AIRSSYS_STACK_PAGE 4096u
+#define AIRSSYS_CTX_OFFSET AIRSSYS_STACK_PAGE
+/* Guest code traps with "call stack exhausted" when less than this is left;
+ * host functions called from the guest run within it. */
+#define AIRSSYS_STACK_RESERVE (512u << 10)
+#define AIRSSYS_CTX_MAGIC 0x41575343u
+
+typedef struct airssys_call_ctx {
+  uint32_t magic;
+  int64_t* fuel_cell;         /* the store's fuel cell */
+  int32_t trap;               /* the wasm_rt_trap_t that ended the call */
+  void* unwind;               /* jmp_buf* of the innermost airssys_enter */
+  uint32_t memory_cap_pages;  /* limits applied to what instantiation allocates */
+  uint32_t table_cap;
+  wasm_rt_memory_t* memory;   /* the memory instantiation allocated, if any */
+} airssys_call_ctx;
+
+/* In compiled modules on x86-64 the metering's fuel counter lives in r15
+ * while native code runs (a GCC global register variable; r15 is
+ * callee-saved, so host code called from the module keeps it). It is written
+ * back to the store's cell around the fuel function, at a trap and when the
+ * call returns. */
+#if defined(AIRSSYS_NATIVE_MODULE) && defined(__x86_64__)
+#define AIRSSYS_FUEL_REGISTER 1
+register uint64_t airssys_fuel __asm__("r15");
+#define AIRSSYS_FUEL_SAVE(ctx) (*(ctx)->fuel_cell = (int64_t)airssys_fuel)
+#define AIRSSYS_FUEL_LOAD(ctx) (airssys_fuel = (uint64_t)*(ctx)->fuel_cell)
+#else
+#define AIRSSYS_FUEL_REGISTER 0
+#define AIRSSYS_FUEL_SAVE(ctx) ((void)0)
+#define AIRSSYS_FUEL_LOAD(ctx) ((void)0)
+#endif
+
+static inline uintptr_t airssys_stack_pointer(void) {
+  uintptr_t sp;
+#if defined(__x86_64__)
+  __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+  __asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+  sp = (uintptr_t)__builtin_frame_address(0);
+#endif
+  return sp;
+}
+
+static inline airssys_call_ctx* airssys_ctx_of(uintptr_t sp) {
+  return (airssys_call_ctx*)((sp & ~(uintptr_t)(AIRSSYS_STACK_SIZE - 1)) + AIRSSYS_CTX_OFFSET);
+}
+
+/* One value crossing between the host and native code. */
+typedef union {
+  uint32_t i32;
+  uint64_t i64;
+  float f32;
+  double f64;
+  wasm_rt_funcref_t funcref;
+  wasm_rt_externref_t externref;
+} airssys_slot;
+
+typedef struct airssys_host_api {
+  /* Interns a function type: one id per signature in the whole process. */
+  uint32_t (*register_func_type)(uint32_t params, uint32_t results, const uint8_t* types);
+  /* Calls import `index` of the instance; 0 on success, else the host has
+   * recorded an error for the call and the caller traps. */
+  int (*call_import)(void* host_instance, uint32_t index, airssys_slot* io);
+} airssys_host_api;
+
+typedef void (*airssys_thunk)(void*, void*);
+typedef void* (*airssys_pointer_fn)(void*);
+
+/* What every compiled module exports, under the symbol "airssys_module". */
+typedef struct airssys_module_desc {
+  uint32_t abi;
+  uint32_t instance_size;
+  uint32_t import_count;
+  uint32_t export_count;
+  void (*bind)(const airssys_host_api*);
+  airssys_thunk instantiate;  /* (instance, imports) */
+  void (*free_instance)(void*);
+  /* Runs fn(a, b) and returns 0, or the trap that ended it. */
+  int (*enter)(airssys_thunk fn, void* a, void* b);
+  const airssys_thunk* export_calls;                 /* (instance, io); functions */
+  const wasm_rt_function_ptr_t* export_functions;    /* typed entry; functions */
+  const airssys_pointer_fn* export_pointers;         /* globals, memories, tables */
+} airssys_module_desc;
+
+/* The imports a compiled module's instance sees: its own address first, so a
+ * pointer to the instance's field holding it leads to it too. */
+typedef struct airssys_imports {
+  struct airssys_imports* self;
+  void* host_instance;
+  /* By import index. A function: its typed entry and the instance it closes
+   * over, or NULL entry to call the host. A global, memory or table: where it
+   * lives. */
+  struct {
+    void* pointer;
+    void* instance;
+  } items[];
+} airssys_imports;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AIRSSYS_NATIVE_H_ */

@@ -1,0 +1,194 @@
+/* The airssys-wasm implementation of the wasm2c runtime interface
+ * (wasm-rt.h), built into every natively compiled module. It keeps no state
+ * of its own beyond the host's function table: a trap unwinds to the call's
+ * own entry point, found through the call's stack (airssys-native.h). */
+#define AIRSSYS_NATIVE_MODULE 1
+#include <stdarg.h>
+#include <sys/mman.h>
+
+#include "airssys-native.h"
+
+#define AIRSSYS_PAGE_BYTES 65536u
+#define AIRSSYS_MAX_PAGES 65535u /* the size must fit wasm_rt_memory_t's 32 bits */
+
+const airssys_host_api* airssys_host;
+
+void wasm_rt_init(void) {}
+bool wasm_rt_is_initialized(void) { return true; }
+void wasm_rt_free(void) {}
+
+WASM_RT_NO_RETURN void wasm_rt_trap(wasm_rt_trap_t code) {
+  airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
+  if (ctx->magic != AIRSSYS_CTX_MAGIC || !ctx->unwind) abort(); /* not on a call's stack */
+  AIRSSYS_FUEL_SAVE(ctx);
+  ctx->trap = (int32_t)code;
+  longjmp(*(jmp_buf*)ctx->unwind, 1);
+}
+
+/* Runs fn(a, b) with the fuel in its register; the caller's value of that
+ * register is restored on the way out (by longjmp after a trap). */
+int airssys_enter(airssys_thunk fn, void* a, void* b) {
+  airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
+  if (ctx->magic != AIRSSYS_CTX_MAGIC || ctx->unwind) abort();
+#if AIRSSYS_FUEL_REGISTER
+  uint64_t caller_r15 = airssys_fuel;
+#endif
+  jmp_buf env;
+  if (setjmp(env)) {
+    ctx->unwind = NULL;
+    return ctx->trap ? ctx->trap : WASM_RT_TRAP_HOST;
+  }
+  ctx->unwind = &env;
+  AIRSSYS_FUEL_LOAD(ctx);
+  fn(a, b);
+  AIRSSYS_FUEL_SAVE(ctx);
+#if AIRSSYS_FUEL_REGISTER
+  airssys_fuel = caller_r15;
+#endif
+  ctx->unwind = NULL;
+  return 0;
+}
+
+const char* wasm_rt_strerror(wasm_rt_trap_t trap) {
+  switch (trap) {
+    case WASM_RT_TRAP_NONE: return "no trap";
+    case WASM_RT_TRAP_OOB: return "out of bounds memory access";
+    case WASM_RT_TRAP_INT_OVERFLOW: return "integer overflow";
+    case WASM_RT_TRAP_DIV_BY_ZERO: return "integer divide by zero";
+    case WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
+    case WASM_RT_TRAP_UNREACHABLE: return "unreachable executed";
+    case WASM_RT_TRAP_CALL_INDIRECT: return "indirect call failed";
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
+    case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
+    case WASM_RT_TRAP_TABLE_OOB: return "out of bounds table access";
+    case WASM_RT_TRAP_UNINIT_ELEM: return "uninitialized table element";
+    case WASM_RT_TRAP_SIG_MISMATCH: return "indirect call signature mismatch";
+    case WASM_RT_TRAP_HOST: return "host error";
+    case WASM_RT_TRAP_RESOURCE: return "out of memory";
+  }
+  return "trap";
+}
+
+uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
+  uint8_t types[256];
+  uint32_t count = params + results;
+  if (count > sizeof types) abort(); /* the module was checked before it was compiled */
+  va_list args;
+  va_start(args, results);
+  for (uint32_t i = 0; i < count; ++i) types[i] = (uint8_t)va_arg(args, int);
+  va_end(args);
+  return airssys_host->register_func_type(params, results, types);
+}
+
+/* Linear memory is one reservation of its maximum size; growing makes more of
+ * it accessible, so the data never moves. */
+void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages,
+                             uint32_t max_pages) {
+  airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
+  uint32_t cap = ctx->memory_cap_pages < AIRSSYS_MAX_PAGES ? ctx->memory_cap_pages
+                                                           : AIRSSYS_MAX_PAGES;
+  if (max_pages > cap) max_pages = cap;
+  if (initial_pages > max_pages) wasm_rt_trap(WASM_RT_TRAP_RESOURCE); /* refused before */
+  memory->data = NULL;
+  memory->pages = 0;
+  memory->size = 0;
+  memory->max_pages = max_pages;
+  size_t reserve = (size_t)max_pages * AIRSSYS_PAGE_BYTES;
+  if (reserve) {
+    void* base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+    memory->data = (uint8_t*)base;
+  }
+  if (!ctx->memory) ctx->memory = memory;
+  if (initial_pages && wasm_rt_grow_memory(memory, initial_pages) == UINT32_MAX) {
+    wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  }
+}
+
+uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
+  uint32_t old = memory->pages;
+  if (delta == 0) return old;
+  if ((uint64_t)old + delta > memory->max_pages) return UINT32_MAX;
+  if (mprotect(memory->data + (size_t)old * AIRSSYS_PAGE_BYTES,
+               (size_t)delta * AIRSSYS_PAGE_BYTES, PROT_READ | PROT_WRITE) != 0) {
+    return UINT32_MAX;
+  }
+  memory->pages = old + delta;
+  memory->size = memory->pages * AIRSSYS_PAGE_BYTES;
+  return old;
+}
+
+void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
+  if (memory->data) munmap(memory->data, (size_t)memory->max_pages * AIRSSYS_PAGE_BYTES);
+  memory->data = NULL;
+  memory->pages = memory->size = 0;
+}
+
+static uint32_t table_max(uint32_t max_elements) {
+  airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
+  return max_elements < ctx->table_cap ? max_elements : ctx->table_cap;
+}
+
+void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* table, uint32_t elements,
+                                    uint32_t max_elements) {
+  table->max_size = table_max(max_elements);
+  if (elements > table->max_size) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  table->size = elements;
+  table->data = NULL;
+  if (elements) {
+    table->data = (wasm_rt_funcref_t*)calloc(elements, sizeof(wasm_rt_funcref_t));
+    if (!table->data) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  }
+}
+
+void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* table) {
+  free(table->data);
+  table->data = NULL;
+  table->size = 0;
+}
+
+void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t* table, uint32_t elements,
+                                      uint32_t max_elements) {
+  table->max_size = table_max(max_elements);
+  if (elements > table->max_size) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  table->size = elements;
+  table->data = NULL;
+  if (elements) {
+    table->data = (wasm_rt_externref_t*)calloc(elements, sizeof(wasm_rt_externref_t));
+    if (!table->data) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  }
+}
+
+void wasm_rt_free_externref_table(wasm_rt_externref_table_t* table) {
+  free(table->data);
+  table->data = NULL;
+  table->size = 0;
+}
+
+uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t* table, uint32_t delta,
+                                    wasm_rt_funcref_t init) {
+  uint32_t old = table->size;
+  if ((uint64_t)old + delta > table->max_size) return UINT32_MAX;
+  if (delta == 0) return old;
+  wasm_rt_funcref_t* data =
+      (wasm_rt_funcref_t*)realloc(table->data, ((size_t)old + delta) * sizeof *data);
+  if (!data) return UINT32_MAX;
+  for (uint32_t i = old; i < old + delta; ++i) data[i] = init;
+  table->data = data;
+  table->size = old + delta;
+  return old;
+}
+
+uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t* table, uint32_t delta,
+                                      wasm_rt_externref_t init) {
+  uint32_t old = table->size;
+  if ((uint64_t)old + delta > table->max_size) return UINT32_MAX;
+  if (delta == 0) return old;
+  wasm_rt_externref_t* data =
+      (wasm_rt_externref_t*)realloc(table->data, ((size_t)old + delta) * sizeof *data);
+  if (!data) return UINT32_MAX;
+  for (uint32_t i = old; i < old + delta; ++i) data[i] = init;
+  table->data = data;
+  table->size = old + delta;
+  return old;
+}

@@ -1,0 +1,1097 @@
+// The native backend of the engine interface.
+//
+// A module is validated and described exactly as the interpreter does it,
+// rewritten by the same metering pass, and compiled to a shared object
+// (native_codegen.hpp) that is loaded from verified bytes. Native code runs
+// only on fiber stacks aligned to their size: the runtime inside the object
+// finds the running call's state by masking the stack pointer, so a trap
+// unwinds to its own call on whatever thread the call runs (airssys-native.h).
+// Fuel works as in the interpreter: one fuel cell per store, which the
+// metered code decrements, and an imported function that refills the next
+// slice, suspends the fiber, or ends the call with the out-of-fuel trap.
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <wabt/binary-writer.h>
+#include <wabt/ir.h>
+#include <wabt/stream.h>
+#include <wabt/validator.h>
+#include <wabt/wast-lexer.h>
+#include <wabt/wast-parser.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <boost/context/fiber.hpp>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <unordered_map>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#include <fmt/format.h>
+
+#include "airssys-native.h"
+#include "airssys/wasm/engine/engine.hpp"
+#include "metering.hpp"
+#include "native_codegen.hpp"
+
+namespace airssys::wasm::engine {
+namespace {
+
+namespace ctx = boost::context;
+namespace fs = std::filesystem;
+
+#if defined(__SANITIZE_ADDRESS__)
+struct FiberSwitch {
+  static void start(void** fake_stack, const void* bottom, size_t size) {
+    __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+  }
+  static void finish(void* fake_stack, const void** bottom, size_t* size) {
+    __sanitizer_finish_switch_fiber(fake_stack, bottom, size);
+  }
+};
+#else
+struct FiberSwitch {
+  static void start(void**, const void*, size_t) {}
+  static void finish(void*, const void**, size_t*) {}
+};
+#endif
+
+constexpr size_t kStackSize = AIRSSYS_STACK_SIZE;
+constexpr size_t kPage = AIRSSYS_STACK_PAGE;
+constexpr uint32_t kMaxPages = 65535;  // the runtime's 32-bit memory size
+
+// Stacks of kStackSize bytes aligned to kStackSize: guard page, call state
+// page, then the stack proper. Kept for reuse by one store.
+class StackPool {
+ public:
+  static constexpr size_t kMaxIdle = 4;
+  ~StackPool() {
+    for (char* base : idle_) ::munmap(base, kStackSize);
+  }
+  char* take() {
+    if (!idle_.empty()) {
+      char* base = idle_.back();
+      idle_.pop_back();
+      return base;
+    }
+    void* raw = ::mmap(nullptr, 2 * kStackSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    auto start = reinterpret_cast<uintptr_t>(raw);
+    uintptr_t base = (start + kStackSize - 1) & ~(uintptr_t{kStackSize} - 1);
+    if (base > start) ::munmap(raw, base - start);
+    uintptr_t end = start + 2 * kStackSize;
+    if (end > base + kStackSize) ::munmap(reinterpret_cast<void*>(base + kStackSize), end - base - kStackSize);
+    ::mprotect(reinterpret_cast<void*>(base), kPage, PROT_NONE);
+    return reinterpret_cast<char*>(base);
+  }
+  void give_back(char* base) noexcept {
+    if (idle_.size() < kMaxIdle) {
+      idle_.push_back(base);
+    } else {
+      ::munmap(base, kStackSize);
+    }
+  }
+
+ private:
+  std::vector<char*> idle_;
+};
+
+struct PooledStack {
+  StackPool* pool;
+  char** base_out;
+  ctx::stack_context allocate() {
+    char* base = pool->take();
+    *base_out = base;
+    ctx::stack_context sc;
+    sc.sp = base + kStackSize;
+    sc.size = kStackSize - 2 * kPage;
+    return sc;
+  }
+  void deallocate(ctx::stack_context& sc) noexcept {
+    pool->give_back(static_cast<char*>(sc.sp) - kStackSize);
+  }
+};
+
+// One id per function signature in the process, shared by every compiled
+// module, so call_indirect across modules compares like with like.
+uint32_t register_func_type(uint32_t params, uint32_t results, const uint8_t* types) {
+  static std::mutex mutex;
+  static std::map<std::string, uint32_t> ids;
+  std::string key;
+  key += static_cast<char>(params & 0xff);
+  key += static_cast<char>(params >> 8);
+  key.append(reinterpret_cast<const char*>(types), params + results);
+  std::lock_guard lock(mutex);
+  auto [it, added] = ids.emplace(std::move(key), static_cast<uint32_t>(ids.size() + 1));
+  return it->second;
+}
+
+int call_import(void* host_instance, uint32_t index, airssys_slot* io);
+
+const airssys_host_api kHostApi{register_func_type, call_import};
+
+// A compiled module loaded from verified bytes.
+class LoadedObject {
+ public:
+  ~LoadedObject() {
+    if (handle_) ::dlclose(handle_);
+  }
+  // The bytes were verified against their recorded hash; they are written
+  // to a fresh file of the private cache directory, loaded from there and the
+  // file removed again. A name of its own per load: the dynamic loader hands
+  // back an object already loaded under the same name.
+  static Result<std::shared_ptr<LoadedObject>> load(const std::vector<uint8_t>& bytes,
+                                                    const detail::NativePlan& plan,
+                                                    const fs::path& dir, std::string_view name) {
+    static std::atomic<uint64_t> sequence{0};
+    fs::path path = dir / fmt::format(".load-{}-{}.so", ::getpid(), sequence.fetch_add(1));
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return make_error(ErrorCode::IoError,
+                        fmt::format("{}: cannot write the native object to {}: {}", name,
+                                    path.string(), std::strerror(errno)));
+    }
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ::close(fd);
+        ::unlink(path.c_str());
+        return make_error(ErrorCode::IoError, fmt::format("{}: cannot write the native object", name));
+      }
+      done += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    auto object = std::make_shared<LoadedObject>();
+    object->handle_ = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    ::unlink(path.c_str());
+    if (!object->handle_) {
+      const char* why = ::dlerror();
+      return make_error(ErrorCode::CompileFailed,
+                        fmt::format("{}: the native object did not load: {}", name,
+                                    why ? why : "unknown reason"));
+    }
+    object->desc_ = static_cast<const airssys_module_desc*>(::dlsym(object->handle_, "airssys_module"));
+    if (!object->desc_ || object->desc_->abi != AIRSSYS_NATIVE_ABI ||
+        object->desc_->import_count != plan.imports.size() ||
+        object->desc_->export_count != plan.exports.size()) {
+      return make_error(ErrorCode::CompileFailed,
+                        fmt::format("{}: the native object does not match the module", name));
+    }
+    object->desc_->bind(&kHostApi);
+    return object;
+  }
+  const airssys_module_desc& desc() const { return *desc_; }
+
+ private:
+  void* handle_ = nullptr;
+  const airssys_module_desc* desc_ = nullptr;
+};
+
+class NativeModule final : public Module, public std::enable_shared_from_this<NativeModule> {
+ public:
+  std::string name_;
+  std::vector<ImportInfo> imports_;
+  std::vector<ExportInfo> exports_;
+  detail::NativePlan plan_;
+  std::unordered_map<std::string, uint32_t> export_index_;
+  std::shared_ptr<LoadedObject> object_;
+
+  std::string_view name() const override { return name_; }
+  const std::vector<ImportInfo>& imports() const override { return imports_; }
+  const std::vector<ExportInfo>& exports() const override { return exports_; }
+  const airssys_module_desc& desc() const { return object_->desc(); }
+};
+
+class NativeRun;
+
+struct ExecState {
+  uint64_t budget = kUnlimitedFuel;
+  uint64_t slice = 100'000;
+  uint64_t used = 0;
+  int64_t slice_set = 0;
+  NativeRun* fiber = nullptr;  // set for a suspendable call
+  bool cancel = false;
+};
+
+class StoreState {
+ public:
+  int64_t fuel = 0;  // the metered code's fuel global, shared by the store's instances
+  ExecState* active = nullptr;
+  std::optional<Error> pending;  // a typed error raised inside the guest's call
+  StackPool stacks;
+  std::vector<wasm_rt_funcref_t> funcrefs;  // funcref handles given to the host
+
+  void start_slice(ExecState& exec) {
+    uint64_t remaining = exec.budget == kUnlimitedFuel
+                             ? kUnlimitedFuel
+                             : exec.budget - std::min(exec.used, exec.budget);
+    uint64_t next = std::min<uint64_t>({exec.slice, remaining, uint64_t{INT64_MAX}});
+    exec.slice_set = static_cast<int64_t>(std::max<uint64_t>(next, 1));
+    fuel = exec.slice_set;
+  }
+  void account(ExecState& exec) {
+    exec.used += static_cast<uint64_t>(exec.slice_set - fuel);
+    exec.slice_set = fuel;
+  }
+  // False when the call must end; `pending` then says why.
+  bool on_fuel_exhausted();
+
+  uint64_t funcref_handle(const wasm_rt_funcref_t& ref) {
+    for (size_t i = 0; i < funcrefs.size(); ++i) {
+      const auto& r = funcrefs[i];
+      if (r.func == ref.func && r.module_instance == ref.module_instance &&
+          r.func_type == ref.func_type) {
+        return i + 1;
+      }
+    }
+    funcrefs.push_back(ref);
+    return funcrefs.size();
+  }
+};
+
+Value from_slot(StoreState& state, ValType type, const airssys_slot& s) {
+  switch (type) {
+    case ValType::I32: return Value::i32(static_cast<int32_t>(s.i32));
+    case ValType::I64: return Value::i64(static_cast<int64_t>(s.i64));
+    case ValType::F32: return Value::f32_bits(std::bit_cast<uint32_t>(s.f32));
+    case ValType::F64: return Value::f64_bits(std::bit_cast<uint64_t>(s.f64));
+    case ValType::FuncRef:
+      if (!s.funcref.func) return Value::funcref(RefValue{});
+      return Value::funcref(RefValue{false, state.funcref_handle(s.funcref)});
+    case ValType::ExternRef:
+      if (!s.externref) return Value::externref(RefValue{});
+      return Value::externref(RefValue{false, reinterpret_cast<uint64_t>(s.externref) - 1});
+    case ValType::V128: break;
+  }
+  return Value::i32(0);
+}
+
+airssys_slot to_slot(StoreState& state, const Value& v) {
+  airssys_slot s{};
+  switch (v.type()) {
+    case ValType::I32: s.i32 = static_cast<uint32_t>(v.as_i32()); break;
+    case ValType::I64: s.i64 = static_cast<uint64_t>(v.as_i64()); break;
+    case ValType::F32: s.f32 = std::bit_cast<float>(v.f32_bits()); break;
+    case ValType::F64: s.f64 = std::bit_cast<double>(v.f64_bits()); break;
+    case ValType::FuncRef: {
+      auto r = v.as_ref();
+      s.funcref = wasm_rt_funcref_null_value;
+      if (!r.is_null && r.handle >= 1 && r.handle <= state.funcrefs.size()) {
+        s.funcref = state.funcrefs[r.handle - 1];
+      }
+      break;
+    }
+    case ValType::ExternRef: {
+      auto r = v.as_ref();
+      s.externref = r.is_null ? nullptr : reinterpret_cast<void*>(r.handle + 1);
+      break;
+    }
+    case ValType::V128: break;
+  }
+  return s;
+}
+
+ErrorCode trap_code(int trap) {
+  switch (trap) {
+    case WASM_RT_TRAP_OOB: return ErrorCode::TrapMemoryOutOfBounds;
+    case WASM_RT_TRAP_INT_OVERFLOW: return ErrorCode::TrapIntegerOverflow;
+    case WASM_RT_TRAP_DIV_BY_ZERO: return ErrorCode::TrapDivideByZero;
+    case WASM_RT_TRAP_INVALID_CONVERSION: return ErrorCode::TrapInvalidConversion;
+    case WASM_RT_TRAP_UNREACHABLE: return ErrorCode::TrapUnreachable;
+    case WASM_RT_TRAP_CALL_INDIRECT: return ErrorCode::TrapIndirectCallMismatch;
+    case WASM_RT_TRAP_EXHAUSTION: return ErrorCode::TrapCallStackExhausted;
+    case WASM_RT_TRAP_TABLE_OOB: return ErrorCode::TrapTableOutOfBounds;
+    case WASM_RT_TRAP_UNINIT_ELEM: return ErrorCode::TrapUninitializedElement;
+    case WASM_RT_TRAP_SIG_MISMATCH: return ErrorCode::TrapIndirectCallMismatch;
+    default: return ErrorCode::TrapOther;
+  }
+}
+
+const char* trap_message(int trap) {
+  switch (trap) {
+    case WASM_RT_TRAP_OOB: return "out of bounds memory access";
+    case WASM_RT_TRAP_INT_OVERFLOW: return "integer overflow";
+    case WASM_RT_TRAP_DIV_BY_ZERO: return "integer divide by zero";
+    case WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
+    case WASM_RT_TRAP_UNREACHABLE: return "unreachable executed";
+    case WASM_RT_TRAP_CALL_INDIRECT: return "indirect call signature mismatch";
+    case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
+    case WASM_RT_TRAP_TABLE_OOB: return "out of bounds table access";
+    case WASM_RT_TRAP_UNINIT_ELEM: return "uninitialized table element";
+    case WASM_RT_TRAP_SIG_MISMATCH: return "indirect call signature mismatch";
+    case WASM_RT_TRAP_RESOURCE: return "memory for the instance could not be allocated";
+    default: return "trap";
+  }
+}
+
+// Native code running on one fiber: an export call, or an instantiation.
+class NativeRun {
+ public:
+  struct Entry {
+    const airssys_module_desc* desc;
+    airssys_thunk fn;
+    void* a;
+    void* b;
+    uint32_t memory_cap_pages = 0;
+    uint32_t table_cap = 0;
+  };
+
+  NativeRun(StoreState& state, Entry entry) : state_(state), entry_(entry) {}
+  NativeRun(const NativeRun&) = delete;
+  NativeRun& operator=(const NativeRun&) = delete;
+
+  // Runs until the code finishes or suspends.
+  void switch_in() {
+    if (!started_) {
+      started_ = true;
+      fiber_ = ctx::fiber(std::allocator_arg, PooledStack{&state_.stacks, &base_},
+                          [this](ctx::fiber&& caller) {
+                            FiberSwitch::finish(nullptr, &caller_bottom_, &caller_size_);
+                            caller_ = std::move(caller);
+                            body();
+                            FiberSwitch::start(nullptr, caller_bottom_, caller_size_);
+                            return std::move(caller_);
+                          });
+    }
+    void* fake_stack = nullptr;
+    FiberSwitch::start(&fake_stack, base_ + 2 * kPage, kStackSize - 2 * kPage);
+    fiber_ = std::move(fiber_).resume();
+    FiberSwitch::finish(fake_stack, nullptr, nullptr);
+  }
+
+  // Called on the fiber, at the end of a slice.
+  void suspend() {
+    void* fake_stack = nullptr;
+    FiberSwitch::start(&fake_stack, caller_bottom_, caller_size_);
+    caller_ = std::move(caller_).resume();
+    FiberSwitch::finish(fake_stack, &caller_bottom_, &caller_size_);
+  }
+
+  bool started() const { return started_; }
+  bool done() const { return done_; }
+  int trap() const { return trap_; }
+  wasm_rt_memory_t* allocated_memory() const { return memory_; }
+
+ private:
+  void body() {
+    auto* call_ctx = reinterpret_cast<airssys_call_ctx*>(base_ + AIRSSYS_CTX_OFFSET);
+    *call_ctx = airssys_call_ctx{};
+    call_ctx->magic = AIRSSYS_CTX_MAGIC;
+    call_ctx->fuel_cell = &state_.fuel;
+    call_ctx->memory_cap_pages = entry_.memory_cap_pages;
+    call_ctx->table_cap = entry_.table_cap;
+    trap_ = entry_.desc->enter(entry_.fn, entry_.a, entry_.b);
+    memory_ = call_ctx->memory;
+    call_ctx->magic = 0;
+    done_ = true;
+  }
+
+  StoreState& state_;
+  Entry entry_;
+  ctx::fiber fiber_;
+  ctx::fiber caller_;
+  char* base_ = nullptr;
+  const void* caller_bottom_ = nullptr;
+  size_t caller_size_ = 0;
+  bool started_ = false;
+  bool done_ = false;
+  int trap_ = 0;
+  wasm_rt_memory_t* memory_ = nullptr;
+};
+
+bool StoreState::on_fuel_exhausted() {
+  ExecState* exec = active;
+  if (!exec) {
+    pending = Error{ErrorCode::InternalError, "fuel ran out with no execution on record", {}, 0};
+    return false;
+  }
+  account(*exec);
+  if (exec->budget != kUnlimitedFuel && exec->used >= exec->budget) {
+    pending = Error{ErrorCode::TrapOutOfFuel,
+                    fmt::format("out of fuel: the call used its budget of {} instructions",
+                                exec->budget),
+                    {},
+                    0};
+    return false;
+  }
+  if (exec->fiber) {
+    exec->fiber->suspend();
+    if (exec->cancel) {
+      pending = Error{ErrorCode::CallCancelled, "call cancelled", {}, 0};
+      return false;
+    }
+  }
+  start_slice(*exec);
+  return true;
+}
+
+class HostCallImpl final : public HostCall {
+ public:
+  HostCallImpl(wasm_rt_memory_t* memory, void* user_data) : memory_(memory), user_data_(user_data) {}
+  Result<std::span<uint8_t>> memory(uint64_t offset, uint64_t length) override {
+    uint64_t size = memory_size();
+    if (offset > size || length > size - offset) {
+      return make_error(ErrorCode::TrapMemoryOutOfBounds,
+                        fmt::format("host call: guest range [{}, {}+{}) is outside memory of {} bytes",
+                                    offset, offset, length, size));
+    }
+    return std::span<uint8_t>(memory_->data + offset, length);
+  }
+  uint64_t memory_size() const override { return memory_ ? memory_->size : 0; }
+  void* user_data() const override { return user_data_; }
+
+ private:
+  wasm_rt_memory_t* memory_;
+  void* user_data_;
+};
+
+static_assert(std::is_trivially_destructible_v<Value> && std::is_trivially_copyable_v<Value>);
+
+// Room for N values, constructed only as far as used.
+template <size_t N>
+class ValueBuffer {
+ public:
+  ValueBuffer() {}
+  std::span<Value> take(size_t count, std::vector<Value>& heap) {
+    if (count > N) {
+      heap.resize(count);
+      return heap;
+    }
+    return std::span<Value>(values_, count);
+  }
+
+ private:
+  union {
+    Value values_[N];
+  };
+};
+
+struct ImportTarget {
+  enum class Kind : uint8_t { Fuel, Host, Other } kind = Kind::Other;
+  HostFn fn;
+  FuncSig sig;
+};
+
+class NativeInstance final : public Instance, public std::enable_shared_from_this<NativeInstance> {
+ public:
+  NativeInstance(std::shared_ptr<StoreState> state, std::shared_ptr<const NativeModule> module,
+                 void* user_data)
+      : state_(std::move(state)), module_(std::move(module)), user_data_(user_data) {}
+  ~NativeInstance() override {
+    if (raw_) {
+      module_->desc().free_instance(raw_);
+      std::free(raw_);
+    }
+    std::free(imports_);
+  }
+
+  const Module& module() const override { return *module_; }
+  Result<std::vector<Value>> call(std::string_view export_name, std::span<const Value> args,
+                                  const CallOptions& options) override;
+  Result<std::unique_ptr<Call>> start_call(std::string_view export_name,
+                                           std::span<const Value> args,
+                                           const CallOptions& options) override;
+  Result<Value> global(std::string_view export_name) const override;
+  uint64_t memory_bytes() const override { return memory_ ? memory_->size : 0; }
+  uint64_t fuel_used() const override { return fuel_used_; }
+
+  Result<void> write_memory(uint64_t offset, std::span<const uint8_t> bytes) override {
+    auto range = memory_range(offset, bytes.size());
+    if (!range) return std::unexpected(range.error());
+    if (!bytes.empty()) std::memcpy(*range, bytes.data(), bytes.size());
+    return {};
+  }
+  Result<std::vector<uint8_t>> read_memory(uint64_t offset, uint64_t length) const override {
+    auto range = memory_range(offset, length);
+    if (!range) return std::unexpected(range.error());
+    return std::vector<uint8_t>(*range, *range + length);
+  }
+  Result<uint8_t*> memory_range(uint64_t offset, uint64_t length) const {
+    uint64_t size = memory_bytes();
+    if (offset > size || length > size - offset) {
+      return make_error(ErrorCode::TrapMemoryOutOfBounds,
+                        fmt::format("range [{}, {}+{}) is outside memory of {} bytes", offset,
+                                    offset, length, size));
+    }
+    return memory_->data + offset;
+  }
+
+  Result<uint32_t> export_of(std::string_view name, ExternKind kind) const {
+    auto it = module_->export_index_.find(std::string(name));
+    if (it == module_->export_index_.end()) {
+      return make_error(ErrorCode::MissingExport,
+                        fmt::format("module '{}' has no export named '{}'", module_->name_, name));
+    }
+    if (module_->plan_.exports[it->second].kind != kind) {
+      return make_error(ErrorCode::MissingExport,
+                        fmt::format("export '{}' of module '{}' is not a {}", name, module_->name_,
+                                    kind == ExternKind::Func ? "function" : extern_kind_name(kind)));
+    }
+    return it->second;
+  }
+
+  // The io slots for a call of export `index` with `args`, checked.
+  Result<std::vector<airssys_slot>> prepare(std::string_view name, std::span<const Value> args,
+                                            uint32_t* index);
+  Error trap_error(int trap);
+
+  // Called by the compiled code for an import that the host provides.
+  int dispatch(uint32_t index, airssys_slot* io);
+
+  std::shared_ptr<StoreState> state_;
+  std::shared_ptr<const NativeModule> module_;
+  void* user_data_;
+  void* raw_ = nullptr;
+  airssys_imports* imports_ = nullptr;
+  std::vector<ImportTarget> targets_;
+  std::vector<std::shared_ptr<const Instance>> providers_;  // kept alive: we point into them
+  wasm_rt_memory_t* memory_ = nullptr;
+  uint64_t fuel_used_ = 0;
+};
+
+int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
+  StoreState& state = *state_;
+  try {
+    if (index >= targets_.size()) {
+      state.pending = Error{ErrorCode::InternalError, "call of an unknown import", {}, 0};
+      return 1;
+    }
+    const ImportTarget& target = targets_[index];
+    if (target.kind == ImportTarget::Kind::Fuel) return state.on_fuel_exhausted() ? 0 : 1;
+    if (target.kind != ImportTarget::Kind::Host) {
+      state.pending = Error{ErrorCode::InternalError, "import is not a host function", {}, 0};
+      return 1;
+    }
+    const FuncSig& sig = target.sig;
+    // Values for the common small signatures live in uninitialized storage:
+    // constructing a full array of them per call cost more than the call.
+    ValueBuffer<16> arg_buffer;
+    ValueBuffer<8> result_buffer;
+    std::vector<Value> arg_heap;
+    std::vector<Value> result_heap;
+    std::span<Value> args = arg_buffer.take(sig.params.size(), arg_heap);
+    std::span<Value> out = result_buffer.take(sig.results.size(), result_heap);
+    for (size_t i = 0; i < sig.params.size(); ++i) {
+      new (&args[i]) Value(from_slot(state, sig.params[i], io[i]));
+    }
+    for (size_t i = 0; i < sig.results.size(); ++i) new (&out[i]) Value(Value::zero(sig.results[i]));
+    HostCallImpl call(memory_, user_data_);
+    auto outcome = target.fn(call, args, out);
+    if (!outcome) {
+      state.pending = std::move(outcome).error();
+      return 1;
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i].type() != sig.results[i]) {
+        state.pending =
+            Error{ErrorCode::InternalError, "host function returned a value of the wrong type", {}, 0};
+        return 1;
+      }
+      io[i] = to_slot(state, out[i]);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    state.pending = Error{ErrorCode::InternalError,
+                          fmt::format("host function threw: {}", e.what()), {}, 0};
+    return 1;
+  } catch (...) {
+    state.pending = Error{ErrorCode::InternalError, "host function threw", {}, 0};
+    return 1;
+  }
+}
+
+int call_import(void* host_instance, uint32_t index, airssys_slot* io) {
+  return static_cast<NativeInstance*>(host_instance)->dispatch(index, io);
+}
+
+Error NativeInstance::trap_error(int trap) {
+  StoreState& state = *state_;
+  if (trap == WASM_RT_TRAP_HOST) {
+    if (state.pending) {
+      Error e = std::move(*state.pending);
+      state.pending.reset();
+      return e;
+    }
+    return Error{ErrorCode::InternalError, "the call ended without a recorded error", {}, 0};
+  }
+  state.pending.reset();
+  return Error{trap_code(trap), trap_message(trap), {}, 0};
+}
+
+Result<std::vector<airssys_slot>> NativeInstance::prepare(std::string_view name,
+                                                          std::span<const Value> args,
+                                                          uint32_t* index) {
+  auto k = export_of(name, ExternKind::Func);
+  if (!k) return std::unexpected(k.error());
+  const FuncSig& sig = module_->plan_.exports[*k].sig;
+  bool match = sig.params.size() == args.size();
+  for (size_t i = 0; match && i < args.size(); ++i) match = args[i].type() == sig.params[i];
+  if (!match) {
+    FuncSig given;
+    for (const auto& a : args) given.params.push_back(a.type());
+    return make_error(ErrorCode::SignatureMismatch,
+                      fmt::format("export '{}' takes {}, but was called with ({})", name,
+                                  sig.to_string(),
+                                  given.to_string().substr(0, given.to_string().find(" ->"))));
+  }
+  std::vector<airssys_slot> io(std::max<size_t>({1, sig.params.size(), sig.results.size()}));
+  for (size_t i = 0; i < args.size(); ++i) io[i] = to_slot(*state_, args[i]);
+  *index = *k;
+  return io;
+}
+
+Result<std::vector<Value>> NativeInstance::call(std::string_view export_name,
+                                                std::span<const Value> args,
+                                                const CallOptions& options) {
+  StoreState& state = *state_;
+  if (state.active) {
+    return make_error(ErrorCode::CallInProgress,
+                      "a call is already running on this store (re-entrant calls are refused)");
+  }
+  uint32_t index = 0;
+  auto io = prepare(export_name, args, &index);
+  if (!io) return std::unexpected(io.error());
+  ExecState exec;
+  exec.budget = options.fuel;
+  exec.slice = std::max<uint64_t>(options.slice, 1);
+  state.active = &exec;
+  state.start_slice(exec);
+  NativeRun run(state, {&module_->desc(), module_->desc().export_calls[index], raw_, io->data()});
+  run.switch_in();
+  state.account(exec);
+  state.active = nullptr;
+  fuel_used_ += exec.used;
+  if (run.trap()) return std::unexpected(trap_error(run.trap()));
+  const auto& results = module_->plan_.exports[index].sig.results;
+  std::vector<Value> out;
+  out.reserve(results.size());
+  for (size_t i = 0; i < results.size(); ++i) out.push_back(from_slot(state, results[i], (*io)[i]));
+  return out;
+}
+
+class NativeCall final : public Call {
+ public:
+  NativeCall(std::shared_ptr<NativeInstance> instance, uint32_t index,
+             std::vector<airssys_slot> io, const CallOptions& options)
+      : instance_(std::move(instance)),
+        index_(index),
+        io_(std::move(io)),
+        run_(*instance_->state_, {&instance_->module_->desc(),
+                                  instance_->module_->desc().export_calls[index], instance_->raw_,
+                                  io_.data()}) {
+    exec_.budget = options.fuel;
+    exec_.slice = std::max<uint64_t>(options.slice, 1);
+    exec_.fiber = &run_;
+  }
+
+  ~NativeCall() override {
+    if (run_.started() && !done_) {
+      // The fuel function sees the cancel flag and ends the call; its frames
+      // unwind and the fiber finishes.
+      exec_.cancel = true;
+      auto& state = *instance_->state_;
+      state.active = &exec_;
+      run_.switch_in();
+      state.active = nullptr;
+      state.pending.reset();
+    }
+  }
+
+  Result<State> resume() override {
+    if (done_) {
+      if (error_) return std::unexpected(*error_);
+      return State::Finished;
+    }
+    auto& state = *instance_->state_;
+    if (state.active) {
+      return make_error(ErrorCode::CallInProgress,
+                        "another call is running on this store; resume it from outside");
+    }
+    state.active = &exec_;
+    if (!run_.started()) state.start_slice(exec_);
+    run_.switch_in();
+    state.active = nullptr;
+    if (!run_.done()) return State::Suspended;
+    done_ = true;
+    state.account(exec_);
+    instance_->fuel_used_ += exec_.used;
+    if (run_.trap()) {
+      error_ = instance_->trap_error(run_.trap());
+      return std::unexpected(*error_);
+    }
+    const auto& types = instance_->module_->plan_.exports[index_].sig.results;
+    for (size_t i = 0; i < types.size(); ++i) {
+      results_.push_back(from_slot(state, types[i], io_[i]));
+    }
+    return State::Finished;
+  }
+
+  std::span<const Value> results() const override { return results_; }
+  uint64_t fuel_used() const override { return exec_.used; }
+
+ private:
+  std::shared_ptr<NativeInstance> instance_;
+  uint32_t index_;
+  std::vector<airssys_slot> io_;
+  ExecState exec_;
+  NativeRun run_;
+  std::vector<Value> results_;
+  std::optional<Error> error_;
+  bool done_ = false;
+};
+
+Result<std::unique_ptr<Call>> NativeInstance::start_call(std::string_view export_name,
+                                                         std::span<const Value> args,
+                                                         const CallOptions& options) {
+  uint32_t index = 0;
+  auto io = prepare(export_name, args, &index);
+  if (!io) return std::unexpected(io.error());
+  return std::make_unique<NativeCall>(shared_from_this(), index, std::move(*io), options);
+}
+
+Result<Value> NativeInstance::global(std::string_view export_name) const {
+  auto k = export_of(export_name, ExternKind::Global);
+  if (!k) {
+    if (k.error().code == ErrorCode::MissingExport &&
+        module_->export_index_.contains(std::string(export_name))) {
+      return make_error(ErrorCode::MissingExport,
+                        fmt::format("export '{}' is not a global", export_name));
+    }
+    return std::unexpected(k.error());
+  }
+  void* cell = module_->desc().export_pointers[*k](raw_);
+  airssys_slot s{};
+  ValType type = module_->plan_.exports[*k].type;
+  switch (type) {
+    case ValType::I32: std::memcpy(&s.i32, cell, 4); break;
+    case ValType::I64: std::memcpy(&s.i64, cell, 8); break;
+    case ValType::F32: std::memcpy(&s.f32, cell, 4); break;
+    case ValType::F64: std::memcpy(&s.f64, cell, 8); break;
+    case ValType::FuncRef: std::memcpy(&s.funcref, cell, sizeof s.funcref); break;
+    case ValType::ExternRef: std::memcpy(&s.externref, cell, sizeof s.externref); break;
+    case ValType::V128: break;
+  }
+  return from_slot(*state_, type, s);
+}
+
+std::string describe(const detail::NativeImport& import) {
+  if (import.kind == ExternKind::Func) {
+    return fmt::format("'{}'.'{}' (func {})", import.module, import.name, import.sig.to_string());
+  }
+  return fmt::format("'{}'.'{}' ({})", import.module, import.name, extern_kind_name(import.kind));
+}
+
+bool limits_match(uint64_t size, std::optional<uint64_t> max, const detail::NativeLimits& wanted) {
+  if (size < wanted.initial) return false;
+  if (wanted.has_max && (!max || *max > wanted.max)) return false;
+  return true;
+}
+
+class NativeStore final : public Store {
+ public:
+  NativeStore() : state_(std::make_shared<StoreState>()) {}
+  Result<std::shared_ptr<Instance>> instantiate(const Module& module, const Linker& linker,
+                                                const InstanceOptions& options) override;
+
+ private:
+  Result<void> resolve(NativeInstance& instance, size_t k, const Linker& linker);
+  std::shared_ptr<StoreState> state_;
+  // Every instance made here, as the interpreter's store keeps them: a table
+  // may hold a function of an instance nobody else refers to any more (even
+  // of one whose instantiation failed after it wrote into an imported table).
+  std::vector<std::shared_ptr<NativeInstance>> instances_;
+};
+
+Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Linker& linker) {
+  const auto& import = instance.module_->plan_.imports[k];
+  auto& item = instance.imports_->items[k];
+  auto& target = instance.targets_[k];
+  if (import.module == kReservedModule) {
+    if (import.name == detail::kFuelGlobalName) {
+      item.pointer = &state_->fuel;
+    } else {
+      target.kind = ImportTarget::Kind::Fuel;
+    }
+    return {};
+  }
+  if (const Instance* provider = linker.find_instance(import.module)) {
+    auto* other = dynamic_cast<const NativeInstance*>(provider);
+    if (!other || other->state_ != state_) {
+      return make_error(ErrorCode::UnknownImport,
+                        fmt::format("import {}: the instance registered as '{}' belongs to "
+                                    "another store",
+                                    describe(import), import.module));
+    }
+    auto it = other->module_->export_index_.find(import.name);
+    if (it != other->module_->export_index_.end()) {
+      const auto& exp = other->module_->plan_.exports[it->second];
+      const auto& desc = other->module_->desc();
+      auto mismatch = [&](std::string_view why) {
+        return make_error(ErrorCode::IncompatibleImport,
+                          fmt::format("import {}: {}", describe(import), why));
+      };
+      if (exp.kind != import.kind) return mismatch("the export is of another kind");
+      switch (import.kind) {
+        case ExternKind::Func:
+          if (exp.sig != import.sig) {
+            return mismatch(fmt::format("the export has type {}", exp.sig.to_string()));
+          }
+          item.pointer = reinterpret_cast<void*>(desc.export_functions[it->second]);
+          item.instance = other->raw_;
+          break;
+        case ExternKind::Global:
+          if (exp.type != import.type || exp.mutable_ != import.mutable_) {
+            return mismatch("the global's type differs");
+          }
+          item.pointer = desc.export_pointers[it->second](other->raw_);
+          break;
+        case ExternKind::Memory: {
+          auto* memory = static_cast<wasm_rt_memory_t*>(desc.export_pointers[it->second](other->raw_));
+          std::optional<uint64_t> max;
+          if (exp.limits.has_max) max = memory->max_pages;
+          if (!limits_match(memory->pages, max, import.limits)) {
+            return mismatch("the memory's limits do not match");
+          }
+          item.pointer = memory;
+          break;
+        }
+        case ExternKind::Table: {
+          void* table = desc.export_pointers[it->second](other->raw_);
+          uint64_t size = exp.type == ValType::FuncRef
+                              ? static_cast<wasm_rt_funcref_table_t*>(table)->size
+                              : static_cast<wasm_rt_externref_table_t*>(table)->size;
+          std::optional<uint64_t> max;
+          if (exp.limits.has_max) max = exp.limits.max;
+          if (exp.type != import.type || !limits_match(size, max, import.limits)) {
+            return mismatch("the table's type or limits do not match");
+          }
+          item.pointer = table;
+          break;
+        }
+        case ExternKind::Tag: return mismatch("tags are not supported");
+      }
+      instance.providers_.push_back(other->shared_from_this());
+      return {};
+    }
+    if (!linker.find_function(import.module, import.name)) {
+      return make_error(ErrorCode::UnknownImport,
+                        fmt::format("import {}: module '{}' exports nothing by that name",
+                                    describe(import), import.module));
+    }
+  }
+  const HostFunction* host = linker.find_function(import.module, import.name);
+  if (!host || import.kind != ExternKind::Func) {
+    return make_error(ErrorCode::UnknownImport,
+                      fmt::format("import {} is not provided by the host", describe(import)));
+  }
+  if (host->sig != import.sig) {
+    return make_error(ErrorCode::IncompatibleImport,
+                      fmt::format("import {}: the host function has type {}", describe(import),
+                                  host->sig.to_string()));
+  }
+  target.kind = ImportTarget::Kind::Host;
+  target.fn = host->fn;
+  target.sig = host->sig;
+  return {};
+}
+
+Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
+                                                           const Linker& linker,
+                                                           const InstanceOptions& options) {
+  auto* native = dynamic_cast<const NativeModule*>(&module);
+  if (!native) {
+    return make_error(ErrorCode::InvalidArgument, "module was loaded by another engine backend");
+  }
+  auto& state = *state_;
+  if (state.active) {
+    return make_error(ErrorCode::CallInProgress, "cannot instantiate while a call is running");
+  }
+  const uint64_t page_cap =
+      std::min<uint64_t>(options.limits.max_memory_bytes / kWasmPageSize, kMaxPages);
+  const auto& plan = native->plan_;
+  for (size_t i = 0; i < plan.memories.size(); ++i) {
+    if (plan.memories[i].initial > page_cap) {
+      return make_error(
+          ErrorCode::LimitExceeded,
+          fmt::format("module '{}': memory {} starts at {} pages ({}), over the instance's "
+                      "memory limit of {}",
+                      native->name_, i, plan.memories[i].initial,
+                      format_byte_size(plan.memories[i].initial * kWasmPageSize),
+                      format_byte_size(options.limits.max_memory_bytes)));
+    }
+  }
+  for (size_t i = 0; i < plan.tables.size(); ++i) {
+    if (plan.tables[i].initial > options.limits.max_table_elements) {
+      return make_error(ErrorCode::LimitExceeded,
+                        fmt::format("module '{}': table {} starts with {} elements, over the "
+                                    "instance's limit of {}",
+                                    native->name_, i, plan.tables[i].initial,
+                                    options.limits.max_table_elements));
+    }
+  }
+
+  auto instance = std::make_shared<NativeInstance>(state_, native->shared_from_this(),
+                                                   options.user_data);
+  instances_.push_back(instance);
+  const auto& desc = native->desc();
+  const size_t n = plan.imports.size();
+  instance->imports_ = static_cast<airssys_imports*>(
+      std::calloc(1, sizeof(airssys_imports) + n * sizeof(instance->imports_->items[0])));
+  instance->raw_ = std::calloc(1, desc.instance_size);
+  if (!instance->imports_ || !instance->raw_) throw std::bad_alloc();
+  instance->imports_->self = instance->imports_;
+  instance->imports_->host_instance = instance.get();
+  instance->targets_.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    if (auto ok = resolve(*instance, k, linker); !ok) return std::unexpected(ok.error());
+    if (plan.imports[k].kind == ExternKind::Memory && !instance->memory_) {
+      instance->memory_ = static_cast<wasm_rt_memory_t*>(instance->imports_->items[k].pointer);
+    }
+  }
+
+  ExecState exec;
+  exec.budget = options.start_fuel;
+  state.active = &exec;
+  state.start_slice(exec);
+  NativeRun run(state, {&desc, desc.instantiate, instance->raw_, instance->imports_,
+                        static_cast<uint32_t>(page_cap),
+                        static_cast<uint32_t>(std::min<uint64_t>(options.limits.max_table_elements,
+                                                                 UINT32_MAX))});
+  run.switch_in();
+  state.account(exec);
+  state.active = nullptr;
+  instance->fuel_used_ += exec.used;
+  if (!instance->memory_) instance->memory_ = run.allocated_memory();
+  if (run.trap()) {
+    Error e = instance->trap_error(run.trap());
+    e.message = fmt::format("instantiating '{}': {}", native->name_, e.message);
+    return std::unexpected(std::move(e));
+  }
+  return instance;
+}
+
+std::string binary_errors(std::string_view name, const wabt::Errors& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += "; ";
+    out += fmt::format("{}:{}:{}: {}", name, e.loc.line, e.loc.first_column, e.message);
+  }
+  return out;
+}
+
+class NativeEngine final : public Engine {
+ public:
+  NativeEngine(std::unique_ptr<detail::NativeCompiler> compiler)
+      : interp_(Engine::interpreter()), compiler_(std::move(compiler)) {}
+
+  Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes,
+                                             std::string_view name) override;
+  Result<std::shared_ptr<const Module>> load_wat(std::string_view text,
+                                                 std::string_view name) override;
+  std::unique_ptr<Store> new_store() override { return std::make_unique<NativeStore>(); }
+  Tier tier() const override { return Tier::Native; }
+  EngineStats stats() const override {
+    auto s = compiler_->stats();
+    return {s.compiles, s.cache_hits, s.cache_refused};
+  }
+
+ private:
+  std::unique_ptr<Engine> interp_;
+  std::unique_ptr<detail::NativeCompiler> compiler_;
+};
+
+Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t> bytes,
+                                                         std::string_view name) {
+  // The interpreter's loader validates and describes the module, so both
+  // tiers accept and refuse exactly the same modules.
+  auto checked = interp_->load(bytes, name);
+  if (!checked) return std::unexpected(checked.error());
+  try {
+    auto metered = detail::add_metering(bytes, wabt::Features{});
+    if (!metered) return std::unexpected(metered.error());
+    auto plan = detail::plan_native(metered->bytes);
+    if (!plan) return std::unexpected(plan.error());
+    auto object = compiler_->object_for(*plan, name);
+    if (!object) return std::unexpected(object.error());
+    auto loaded = LoadedObject::load(*object, *plan, compiler_->cache_dir(), name);
+    if (!loaded) return std::unexpected(loaded.error());
+    auto module = std::make_shared<NativeModule>();
+    module->name_ = std::string(name);
+    module->imports_ = (*checked)->imports();
+    module->exports_ = (*checked)->exports();
+    module->plan_ = std::move(*plan);
+    module->object_ = std::move(*loaded);
+    for (uint32_t k = 0; k < module->plan_.exports.size(); ++k) {
+      module->export_index_.emplace(module->plan_.exports[k].name, k);
+    }
+    return module;
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::CompileFailed,
+                      fmt::format("{}: native compilation failed ({})", name, e.what()));
+  }
+}
+
+Result<std::shared_ptr<const Module>> NativeEngine::load_wat(std::string_view text,
+                                                             std::string_view name) {
+  wabt::Errors errors;
+  wabt::Features features;
+  auto lexer = wabt::WastLexer::CreateBufferLexer(name, text.data(), text.size(), &errors);
+  wabt::WastParseOptions parse_options(features);
+  std::unique_ptr<wabt::Module> module;
+  wabt::Result parsed = wabt::Result::Error;
+  try {
+    parsed = wabt::ParseWatModule(lexer.get(), &module, &errors, &parse_options);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::WatSyntax,
+                      fmt::format("{}: the text could not be parsed ({})", name, e.what()));
+  }
+  if (wabt::Failed(parsed)) return make_error(ErrorCode::WatSyntax, binary_errors(name, errors));
+  wabt::ValidateOptions validate_options(features);
+  if (wabt::Failed(wabt::ValidateModule(module.get(), &errors, validate_options))) {
+    return make_error(ErrorCode::InvalidModule, binary_errors(name, errors));
+  }
+  wabt::MemoryStream stream;
+  wabt::WriteBinaryOptions write_options(features, true, false, /*write_debug_names=*/true);
+  if (wabt::Failed(wabt::WriteBinaryModule(&stream, module.get(), write_options))) {
+    return make_error(ErrorCode::InternalError, fmt::format("{}: encoding failed", name));
+  }
+  return load(stream.output_buffer().data, name);
+}
+
+}  // namespace
+
+const char* tier_name(Tier tier) { return tier == Tier::Native ? "native" : "interp"; }
+
+fs::path default_native_cache_dir() {
+  if (const char* home = std::getenv("AIRSSYS_HOME"); home && *home) {
+    return fs::path(home) / "cache" / "native";
+  }
+  const char* user_home = std::getenv("HOME");
+  return fs::path(user_home && *user_home ? user_home : "/") / ".airssys" / "cache" / "native";
+}
+
+Result<std::unique_ptr<Engine>> Engine::native(NativeOptions options) {
+  detail::CompilerConfig config;
+  config.wasm2c = options.wasm2c.empty() ? fs::path(AIRSSYS_WASM2C_PATH) : options.wasm2c;
+  config.cc = options.compiler.empty() ? fs::path(AIRSSYS_NATIVE_CC_PATH) : options.compiler;
+  config.cache_dir = options.cache_dir.empty() ? default_native_cache_dir() : options.cache_dir;
+  config.timeout = options.compile_timeout;
+  config.memory_bytes = options.compile_memory_bytes;
+  config.cache_only = options.cache_only;
+  auto compiler = detail::NativeCompiler::create(std::move(config));
+  if (!compiler) return std::unexpected(compiler.error());
+  return std::unique_ptr<Engine>(std::make_unique<NativeEngine>(std::move(*compiler)));
+}
+
+}  // namespace airssys::wasm::engine

@@ -1,0 +1,804 @@
+#include "native_codegen.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <wabt/binary-reader-ir.h>
+#include <wabt/binary-reader.h>
+#include <wabt/binary-writer.h>
+#include <wabt/cast.h>
+#include <wabt/ir.h>
+#include <wabt/stream.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "metering.hpp"
+#include "native_runtime_sources.hpp"
+
+namespace airssys::wasm::engine::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Changes whenever the generated glue or the patches change: part of the key.
+constexpr std::string_view kGeneratorVersion = "airssys-native-glue-3";
+constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE1\n";  // 16 bytes
+constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
+constexpr size_t kMaxLog = 4096;
+
+ValType val_type(wabt::Type type) {
+  switch (type) {
+    case wabt::Type::I32: return ValType::I32;
+    case wabt::Type::I64: return ValType::I64;
+    case wabt::Type::F32: return ValType::F32;
+    case wabt::Type::F64: return ValType::F64;
+    case wabt::Type::V128: return ValType::V128;
+    case wabt::Type::FuncRef: return ValType::FuncRef;
+    default: return ValType::ExternRef;
+  }
+}
+
+FuncSig func_sig(const wabt::FuncSignature& sig) {
+  FuncSig out;
+  for (auto t : sig.param_types) out.params.push_back(val_type(t));
+  for (auto t : sig.result_types) out.results.push_back(val_type(t));
+  return out;
+}
+
+NativeLimits limits_of(const wabt::Limits& l) { return {l.initial, l.max, l.has_max}; }
+
+bool uses_v128(const FuncSig& sig) {
+  for (auto t : sig.params) if (t == ValType::V128) return true;
+  for (auto t : sig.results) if (t == ValType::V128) return true;
+  return false;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[kDigestBytes];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  std::string out;
+  for (auto b : digest) out += fmt::format("{:02x}", b);
+  return out;
+}
+
+// C spelling of a value type, the slot field holding it, and its letter in
+// wasm2c's multi-value struct names.
+const char* c_type(ValType t) {
+  switch (t) {
+    case ValType::I32: return "u32";
+    case ValType::I64: return "u64";
+    case ValType::F32: return "f32";
+    case ValType::F64: return "f64";
+    case ValType::FuncRef: return "wasm_rt_funcref_t";
+    case ValType::ExternRef: return "wasm_rt_externref_t";
+    case ValType::V128: break;
+  }
+  return "void";
+}
+const char* slot_field(ValType t) {
+  switch (t) {
+    case ValType::I32: return "i32";
+    case ValType::I64: return "i64";
+    case ValType::F32: return "f32";
+    case ValType::F64: return "f64";
+    case ValType::FuncRef: return "funcref";
+    case ValType::ExternRef: return "externref";
+    case ValType::V128: break;
+  }
+  return "i32";
+}
+char multi_letter(ValType t) {
+  switch (t) {
+    case ValType::I32: return 'i';
+    case ValType::I64: return 'j';
+    case ValType::F32: return 'f';
+    case ValType::F64: return 'd';
+    case ValType::FuncRef: return 'r';
+    case ValType::ExternRef: return 'e';
+    case ValType::V128: break;
+  }
+  return '?';
+}
+
+std::string return_type(const FuncSig& sig) {
+  if (sig.results.empty()) return "void";
+  if (sig.results.size() == 1) return c_type(sig.results[0]);
+  std::string name = "struct wasm_multi_";
+  for (auto t : sig.results) name += multi_letter(t);
+  return name;
+}
+
+// "T0 a0, T1 a1" (with a leading ", " when `leading`).
+std::string param_list(const FuncSig& sig, bool leading) {
+  std::string out;
+  for (size_t i = 0; i < sig.params.size(); ++i) {
+    if (leading || i) out += ", ";
+    out += fmt::format("{} a{}", c_type(sig.params[i]), i);
+  }
+  return out;
+}
+
+std::string arg_list(const FuncSig& sig, std::string_view prefix) {
+  std::string out;
+  for (size_t i = 0; i < sig.params.size(); ++i) out += fmt::format(", {}{}", prefix, i);
+  return out;
+}
+
+std::string result_field(const FuncSig& sig, size_t i) {
+  return fmt::format("{}{}", multi_letter(sig.results[i]), i);
+}
+
+// Replaces exactly one occurrence, or fails: the generated text is fixed by
+// the wabt version, so a miss means a wasm2c this code was not written for.
+Result<void> replace_once(std::string& text, std::string_view from, std::string_view to) {
+  auto at = text.find(from);
+  if (at == std::string::npos || text.find(from, at + 1) != std::string::npos) {
+    return make_error(ErrorCode::InternalError,
+                      fmt::format("native tier: wasm2c output differs from the expected form "
+                                  "(looking for '{}')",
+                                  from.substr(0, 40)));
+  }
+  text.replace(at, from.size(), to);
+  return {};
+}
+
+constexpr std::string_view kCallIndirectFrom = R"(#define CALL_INDIRECT(table, t, ft, x, ...)             \
+  (LIKELY((x) < table.size && table.data[x].func &&     \
+          table.data[x].func_type == func_types[ft]) || \
+       TRAP(CALL_INDIRECT),                             \
+   ((t)table.data[x].func)(__VA_ARGS__)))";
+
+constexpr std::string_view kCallIndirectTo = R"(#define CALL_INDIRECT(table, t, ft, x, ...)                          \
+  ((UNLIKELY((x) >= table.size) ? TRAP(TABLE_OOB) : 0),                \
+   (UNLIKELY(!table.data[x].func) ? TRAP(UNINIT_ELEM) : 0),            \
+   (UNLIKELY(table.data[x].func_type != func_types[ft]) ? TRAP(SIG_MISMATCH) : 0), \
+   ((t)table.data[x].func)(__VA_ARGS__)))";
+
+constexpr std::string_view kPrologueFrom = "#else\n#define FUNC_PROLOGUE\n";
+constexpr std::string_view kPrologueTo =
+    "#else\n#define FUNC_PROLOGUE                                                  \\\n"
+    "  if (UNLIKELY((airssys_stack_pointer() & (AIRSSYS_STACK_SIZE - 1)) <         \\\n"
+    "               AIRSSYS_STACK_RESERVE))                                        \\\n"
+    "    TRAP(EXHAUSTION)\n";
+
+constexpr std::string_view kTableHelpersStart = "typedef struct {\n  uint32_t func_type_index;";
+constexpr std::string_view kTableHelpersEnd = "static bool s_module_initialized";
+
+std::string import_glue(const NativePlan& plan) {
+  std::string out;
+  for (size_t k = 0; k < plan.imports.size(); ++k) {
+    const auto& imp = plan.imports[k];
+    const std::string fn = fmt::format("Z_aZ_i{}", k);
+    const std::string items = fmt::format("((airssys_imports*)p_)->self->items[{}]", k);
+    switch (imp.kind) {
+      case ExternKind::Func: {
+        const auto& sig = imp.sig;
+        std::string ret = return_type(sig);
+        out += fmt::format("{} {}(struct Z_a_instance_t* p_{}) {{\n", ret, fn,
+                           param_list(sig, true));
+        out += fmt::format("  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n");
+        out += fmt::format("  if (im_->items[{}].instance) {{\n", k);
+        std::string fptr = fmt::format("(({} (*)(void*{}))im_->items[{}].pointer)", ret,
+                                       [&] {
+                                         std::string s;
+                                         for (auto t : sig.params) s += fmt::format(", {}", c_type(t));
+                                         return s;
+                                       }(),
+                                       k);
+        if (sig.results.empty()) {
+          out += fmt::format("    {}(im_->items[{}].instance{});\n    return;\n  }}\n", fptr, k,
+                             arg_list(sig, "a"));
+        } else {
+          out += fmt::format("    return {}(im_->items[{}].instance{});\n  }}\n", fptr, k,
+                             arg_list(sig, "a"));
+        }
+        size_t slots = std::max<size_t>({1, sig.params.size(), sig.results.size()});
+        out += fmt::format("  airssys_slot io_[{}];\n", slots);
+        for (size_t i = 0; i < sig.params.size(); ++i) {
+          out += fmt::format("  io_[{}].{} = a{};\n", i, slot_field(sig.params[i]), i);
+        }
+        const bool fuel_function = imp.module == kReservedModule && imp.name == kFuelExhaustedName;
+        if (fuel_function) {
+          out += "  airssys_call_ctx* ctx_ = airssys_ctx_of(airssys_stack_pointer());\n";
+          out += "  AIRSSYS_FUEL_SAVE(ctx_);\n";
+        }
+        out += fmt::format(
+            "  if (airssys_host->call_import(im_->host_instance, {}, io_)) "
+            "wasm_rt_trap(WASM_RT_TRAP_HOST);\n",
+            k);
+        if (fuel_function) out += "  AIRSSYS_FUEL_LOAD(ctx_);\n";
+        if (sig.results.size() == 1) {
+          out += fmt::format("  return io_[0].{};\n", slot_field(sig.results[0]));
+        } else if (sig.results.size() > 1) {
+          out += fmt::format("  {} r_;\n", ret);
+          for (size_t i = 0; i < sig.results.size(); ++i) {
+            out += fmt::format("  r_.{} = io_[{}].{};\n", result_field(sig, i), i,
+                               slot_field(sig.results[i]));
+          }
+          out += "  return r_;\n";
+        }
+        out += "}\n";
+        break;
+      }
+      case ExternKind::Global:
+        out += fmt::format("{0}* {1}(struct Z_a_instance_t* p_) {{ return ({0}*){2}.pointer; }}\n",
+                           c_type(imp.type), fn, items);
+        break;
+      case ExternKind::Memory:
+        out += fmt::format(
+            "wasm_rt_memory_t* {}(struct Z_a_instance_t* p_) {{ return (wasm_rt_memory_t*){}.pointer; "
+            "}}\n",
+            fn, items);
+        break;
+      case ExternKind::Table: {
+        const char* t = imp.type == ValType::FuncRef ? "wasm_rt_funcref_table_t"
+                                                     : "wasm_rt_externref_table_t";
+        out += fmt::format("{0}* {1}(struct Z_a_instance_t* p_) {{ return ({0}*){2}.pointer; }}\n", t,
+                           fn, items);
+        break;
+      }
+      case ExternKind::Tag:
+        break;
+    }
+  }
+  return out;
+}
+
+std::string export_glue(const NativePlan& plan) {
+  std::string out;
+  std::string calls, entries, pointers;
+  for (size_t k = 0; k < plan.exports.size(); ++k) {
+    const auto& exp = plan.exports[k];
+    const std::string fn = fmt::format("Z_mZ_e{}", k);
+    if (exp.kind == ExternKind::Func) {
+      const auto& sig = exp.sig;
+      out += fmt::format("static void airssys_x{}(void* inst_, void* io_v) {{\n", k);
+      out += "  airssys_slot* io_ = (airssys_slot*)io_v;\n  (void)io_;\n";
+      std::string args;
+      for (size_t i = 0; i < sig.params.size(); ++i) {
+        args += fmt::format(", io_[{}].{}", i, slot_field(sig.params[i]));
+      }
+      std::string call = fmt::format("{}((Z_m_instance_t*)inst_{})", fn, args);
+      if (sig.results.empty()) {
+        out += fmt::format("  {};\n", call);
+      } else if (sig.results.size() == 1) {
+        out += fmt::format("  io_[0].{} = {};\n", slot_field(sig.results[0]), call);
+      } else {
+        out += fmt::format("  {} r_ = {};\n", return_type(sig), call);
+        for (size_t i = 0; i < sig.results.size(); ++i) {
+          out += fmt::format("  io_[{}].{} = r_.{};\n", i, slot_field(sig.results[i]),
+                             result_field(sig, i));
+        }
+      }
+      out += "}\n";
+      calls += fmt::format("airssys_x{}, ", k);
+      entries += fmt::format("(wasm_rt_function_ptr_t){}, ", fn);
+      pointers += "NULL, ";
+    } else {
+      out += fmt::format("static void* airssys_p{}(void* inst_) {{ return (void*){}((Z_m_instance_t*)inst_); }}\n",
+                         k, fn);
+      calls += "NULL, ";
+      entries += "NULL, ";
+      pointers += fmt::format("airssys_p{}, ", k);
+    }
+  }
+  out += fmt::format("static const airssys_thunk airssys_calls[] = {{{}NULL}};\n", calls);
+  out += fmt::format("static const wasm_rt_function_ptr_t airssys_entries[] = {{{}NULL}};\n",
+                     entries);
+  out += fmt::format("static const airssys_pointer_fn airssys_pointers[] = {{{}NULL}};\n",
+                     pointers);
+  return out;
+}
+
+// Reads a whole file; an empty optional when it cannot be opened.
+std::optional<std::string> read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+Result<void> write_file(const fs::path& path, std::string_view data, mode_t mode = 0600) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    return make_error(ErrorCode::IoError,
+                      fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)));
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      return make_error(ErrorCode::IoError,
+                        fmt::format("cannot write {}: {}", path.string(), std::strerror(err)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    return make_error(ErrorCode::IoError, fmt::format("cannot write {}", path.string()));
+  }
+  return {};
+}
+
+struct ChildOutcome {
+  int status = 0;
+  bool timed_out = false;
+  std::string log;
+};
+
+// Runs argv[0] with exactly `argv`, a fixed environment and resource limits,
+// in `dir`, its output going to `log`; kills it (and what it started) at the
+// deadline.
+Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::path& dir,
+                               const fs::path& log, const CompilerConfig& config) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::string tmp = "TMPDIR=" + dir.string();
+  std::array<const char*, 4> env{"PATH=/usr/bin:/bin", "LC_ALL=C", tmp.c_str(), nullptr};
+  int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (out < 0 || in < 0) {
+    if (out >= 0) ::close(out);
+    if (in >= 0) ::close(in);
+    return make_error(ErrorCode::IoError, fmt::format("cannot create {}", log.string()));
+  }
+  const rlim_t memory = config.memory_bytes;
+  const rlim_t cpu = static_cast<rlim_t>(config.timeout.count()) + 1;
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out);
+    ::close(in);
+    return make_error(ErrorCode::IoError, fmt::format("cannot start {}: {}", argv[0],
+                                                      std::strerror(errno)));
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls from here to exec.
+    ::setpgid(0, 0);
+    if (::chdir(dir.c_str()) != 0) ::_exit(126);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    struct rlimit as{memory, memory};
+    struct rlimit cpu_limit{cpu, cpu};
+    struct rlimit core{0, 0};
+    struct rlimit fsize{1ull << 30, 1ull << 30};
+    ::setrlimit(RLIMIT_AS, &as);
+    ::setrlimit(RLIMIT_CPU, &cpu_limit);
+    ::setrlimit(RLIMIT_CORE, &core);
+    ::setrlimit(RLIMIT_FSIZE, &fsize);
+    ::execve(args[0], args.data(), const_cast<char* const*>(env.data()));
+    ::_exit(127);
+  }
+  ::close(out);
+  ::close(in);
+  ChildOutcome outcome;
+  auto deadline = std::chrono::steady_clock::now() + config.timeout;
+  auto pause = std::chrono::microseconds(200);
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      outcome.status = status;
+      break;
+    }
+    if (r < 0 && errno != EINTR) {
+      return make_error(ErrorCode::InternalError,
+                        fmt::format("waiting for {}: {}", argv[0], std::strerror(errno)));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      outcome.status = status;
+      outcome.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(20));
+  }
+  auto text = read_text(log).value_or("");
+  if (text.size() > kMaxLog) text = text.substr(0, kMaxLog) + "...";
+  outcome.log = std::move(text);
+  return outcome;
+}
+
+Result<void> check_child(const ChildOutcome& o, std::string_view what, std::string_view name,
+                         const CompilerConfig& config) {
+  if (o.timed_out) {
+    return make_error(ErrorCode::CompileFailed,
+                      fmt::format("{}: {} did not finish within {} s", name, what,
+                                  config.timeout.count()));
+  }
+  if (WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0) return {};
+  std::string how = WIFSIGNALED(o.status) ? fmt::format("was killed by signal {}", WTERMSIG(o.status))
+                                          : fmt::format("failed with status {}",
+                                                        WEXITSTATUS(o.status));
+  return make_error(ErrorCode::CompileFailed,
+                    fmt::format("{}: {} {}{}{}", name, what, how, o.log.empty() ? "" : ": ",
+                                o.log));
+}
+
+// A private directory: created 0700 when missing; refused when it belongs to
+// someone else or others may enter it.
+Result<void> ensure_private_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir.parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error(ErrorCode::IoError, fmt::format("cannot create the native cache {}: {}",
+                                                      dir.string(), std::strerror(errno)));
+  }
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return make_error(ErrorCode::IoError,
+                      fmt::format("the native cache {} is not a directory", dir.string()));
+  }
+  if (st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    return make_error(ErrorCode::InvalidConfig,
+                      fmt::format("the native cache {} must be a directory of this user with "
+                                  "mode 0700 (it has {:o})",
+                                  dir.string(), st.st_mode & 0777));
+  }
+  return {};
+}
+
+// Removes a build directory and everything in it.
+struct TempDir {
+  fs::path path;
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+std::string parse_entry(std::string_view entry, bool* sound) {
+  *sound = false;
+  if (entry.size() < kEntryMagic.size() + 64 || entry.substr(0, kEntryMagic.size()) != kEntryMagic) {
+    return {};
+  }
+  std::string_view recorded = entry.substr(kEntryMagic.size(), 64);
+  std::string_view payload = entry.substr(kEntryMagic.size() + 64);
+  if (payload.empty() || sha256_hex(payload) != recorded) return {};
+  *sound = true;
+  return std::string(payload);
+}
+
+}  // namespace
+
+const std::vector<std::string>& native_cc_flags() {
+  static const std::vector<std::string> flags{
+      "-std=gnu11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
+      "-fsignaling-nans",
+      "-fno-strict-aliasing", "-fno-optimize-sibling-calls", "-DNDEBUG", "-w", "-I."};
+  return flags;
+}
+
+Result<NativePlan> plan_native(std::span<const uint8_t> metered) {
+  wabt::Errors errors;
+  wabt::Module module;
+  wabt::Features features;
+  wabt::ReadBinaryOptions options(features, nullptr, false, true, false);
+  if (wabt::Failed(wabt::ReadBinaryIr("module", metered.data(), metered.size(), options, &errors,
+                                      &module))) {
+    return make_error(ErrorCode::InternalError, "native tier: the metered module did not decode");
+  }
+  NativePlan plan;
+  for (size_t k = 0; k < module.imports.size(); ++k) {
+    wabt::Import* imp = module.imports[k];
+    NativeImport info;
+    info.module = imp->module_name;
+    info.name = imp->field_name;
+    switch (imp->kind()) {
+      case wabt::ExternalKind::Func:
+        info.kind = ExternKind::Func;
+        info.sig = func_sig(wabt::cast<wabt::FuncImport>(imp)->func.decl.sig);
+        break;
+      case wabt::ExternalKind::Global: {
+        auto& g = wabt::cast<wabt::GlobalImport>(imp)->global;
+        info.kind = ExternKind::Global;
+        info.type = val_type(g.type);
+        info.mutable_ = g.mutable_;
+        break;
+      }
+      case wabt::ExternalKind::Memory:
+        info.kind = ExternKind::Memory;
+        info.limits = limits_of(wabt::cast<wabt::MemoryImport>(imp)->memory.page_limits);
+        break;
+      case wabt::ExternalKind::Table: {
+        auto& t = wabt::cast<wabt::TableImport>(imp)->table;
+        info.kind = ExternKind::Table;
+        info.type = val_type(t.elem_type);
+        info.limits = limits_of(t.elem_limits);
+        break;
+      }
+      case wabt::ExternalKind::Tag:
+        return make_error(ErrorCode::CompileFailed,
+                          "native tier: exception tags are not supported");
+    }
+    if ((info.kind == ExternKind::Func && uses_v128(info.sig)) ||
+        (info.kind == ExternKind::Global && info.type == ValType::V128)) {
+      return make_error(ErrorCode::CompileFailed,
+                        "native tier: 128-bit vector (SIMD) values are not supported");
+    }
+    imp->module_name = "a";
+    imp->field_name = fmt::format("i{}", k);
+    plan.imports.push_back(std::move(info));
+  }
+  for (size_t k = 0; k < module.exports.size(); ++k) {
+    wabt::Export* exp = module.exports[k];
+    NativeExport info;
+    info.name = exp->name;
+    switch (exp->kind) {
+      case wabt::ExternalKind::Func:
+        info.kind = ExternKind::Func;
+        info.sig = func_sig(module.GetFunc(exp->var)->decl.sig);
+        break;
+      case wabt::ExternalKind::Global: {
+        auto* g = module.GetGlobal(exp->var);
+        info.kind = ExternKind::Global;
+        info.type = val_type(g->type);
+        info.mutable_ = g->mutable_;
+        break;
+      }
+      case wabt::ExternalKind::Memory:
+        info.kind = ExternKind::Memory;
+        info.limits = limits_of(module.GetMemory(exp->var)->page_limits);
+        break;
+      case wabt::ExternalKind::Table: {
+        auto* t = module.GetTable(exp->var);
+        info.kind = ExternKind::Table;
+        info.type = val_type(t->elem_type);
+        info.limits = limits_of(t->elem_limits);
+        break;
+      }
+      case wabt::ExternalKind::Tag:
+        return make_error(ErrorCode::CompileFailed,
+                          "native tier: exception tags are not supported");
+    }
+    if ((info.kind == ExternKind::Func && uses_v128(info.sig)) ||
+        (info.kind == ExternKind::Global && info.type == ValType::V128)) {
+      return make_error(ErrorCode::CompileFailed,
+                        "native tier: 128-bit vector (SIMD) values are not supported");
+    }
+    exp->name = fmt::format("e{}", k);
+    plan.exports.push_back(std::move(info));
+  }
+  for (size_t i = module.num_memory_imports; i < module.memories.size(); ++i) {
+    plan.memories.push_back(limits_of(module.memories[i]->page_limits));
+  }
+  for (size_t i = module.num_table_imports; i < module.tables.size(); ++i) {
+    plan.tables.push_back(limits_of(module.tables[i]->elem_limits));
+  }
+  for (const auto* type : module.types) {
+    auto* f = wabt::dyn_cast<wabt::FuncType>(type);
+    if (f && uses_v128(func_sig(f->sig))) {
+      return make_error(ErrorCode::CompileFailed,
+                        "native tier: 128-bit vector (SIMD) values are not supported");
+    }
+  }
+  for (const auto* f : module.funcs) {
+    for (auto t : f->local_types) {
+      if (t == wabt::Type::V128) {
+        return make_error(ErrorCode::CompileFailed,
+                          "native tier: 128-bit vector (SIMD) values are not supported");
+      }
+    }
+  }
+  wabt::MemoryStream stream;
+  wabt::WriteBinaryOptions write_options(features, true, false, false);
+  if (wabt::Failed(wabt::WriteBinaryModule(&stream, &module, write_options))) {
+    return make_error(ErrorCode::InternalError, "native tier: writing the renamed module failed");
+  }
+  plan.bytes = std::move(stream.output_buffer().data);
+  return plan;
+}
+
+Result<std::string> finish_c(std::string c, const NativePlan& plan) {
+  // The fuel global of the metering pass becomes the register variable
+  // (airssys-native.h) wherever the register exists.
+  for (size_t k = 0; k < plan.imports.size(); ++k) {
+    const auto& imp = plan.imports[k];
+    if (imp.module != kReservedModule || imp.name != kFuelGlobalName) continue;
+    const std::string use = fmt::format("(*instance->Z_aZ_i{})", k);
+    std::string replaced;
+    replaced.reserve(c.size());
+    size_t from = 0;
+    for (size_t at; (at = c.find(use, from)) != std::string::npos; from = at + use.size()) {
+      replaced.append(c, from, at - from);
+      replaced += "AIRSSYS_FUEL_VAR";
+    }
+    replaced.append(c, from);
+    c = std::move(replaced);
+    c = "#define AIRSSYS_NATIVE_MODULE 1\n#include \"airssys-native.h\"\n"
+        "#if AIRSSYS_FUEL_REGISTER\n#define AIRSSYS_FUEL_VAR airssys_fuel\n#else\n"
+        "#define AIRSSYS_FUEL_VAR (*(uint64_t*)airssys_ctx_of(airssys_stack_pointer())->fuel_cell)\n"
+        "#endif\n" + c;
+  }
+  AIRSSYS_TRY(replace_once(c, kCallIndirectFrom, kCallIndirectTo));
+  AIRSSYS_TRY(replace_once(c, kPrologueFrom, kPrologueTo));
+  auto start = c.find(kTableHelpersStart);
+  auto end = c.find(kTableHelpersEnd);
+  if (start == std::string::npos || end == std::string::npos || end < start) {
+    return make_error(ErrorCode::InternalError,
+                      "native tier: wasm2c output differs from the expected form (table helpers)");
+  }
+  std::string helpers = c.substr(start, end - start);
+  for (size_t at = 0; (at = helpers.find("TRAP(OOB)", at)) != std::string::npos;) {
+    helpers.replace(at, 9, "TRAP(TABLE_OOB)");
+  }
+  c.replace(start, end - start, helpers);
+
+  std::string glue = "\n/* airssys-wasm glue */\n#include \"airssys-native.h\"\n";
+  glue += "extern const airssys_host_api* airssys_host;\n";
+  glue += "int airssys_enter(airssys_thunk fn, void* a, void* b);\n";
+  glue += import_glue(plan);
+  glue += export_glue(plan);
+  glue += R"(static void airssys_bind(const airssys_host_api* api) {
+  airssys_host = api;
+  Z_m_init_module();
+}
+static void airssys_instantiate(void* inst, void* imports) {
+  Z_m_instantiate((Z_m_instance_t*)inst, (struct Z_a_instance_t*)imports);
+}
+static void airssys_free(void* inst) { Z_m_free((Z_m_instance_t*)inst); }
+)";
+  glue += fmt::format(
+      "__attribute__((visibility(\"default\"))) const airssys_module_desc airssys_module = {{\n"
+      "  AIRSSYS_NATIVE_ABI, sizeof(Z_m_instance_t), {}, {}, airssys_bind, airssys_instantiate,\n"
+      "  airssys_free, airssys_enter, airssys_calls, airssys_entries, airssys_pointers}};\n",
+      plan.imports.size(), plan.exports.size());
+  return c + glue;
+}
+
+Result<std::unique_ptr<NativeCompiler>> NativeCompiler::create(CompilerConfig config) {
+  if (sodium_init() < 0) return make_error(ErrorCode::InternalError, "libsodium failed to start");
+  for (const auto* tool : {&config.wasm2c, &config.cc}) {
+    if (tool->empty() || !tool->is_absolute() || ::access(tool->c_str(), X_OK) != 0) {
+      return make_error(ErrorCode::InvalidConfig,
+                        fmt::format("native tier: '{}' is not an executable given by absolute path",
+                                    tool->string()));
+    }
+  }
+  AIRSSYS_TRY(ensure_private_dir(config.cache_dir));
+  std::unique_ptr<NativeCompiler> compiler(new NativeCompiler(std::move(config)));
+  // The identity of everything besides the module that decides the object.
+  std::string identity{kGeneratorVersion};
+  auto tmp = compiler->config_.cache_dir / fmt::format("identity-{}.log", ::getpid());
+  for (const auto* tool : {&compiler->config_.wasm2c, &compiler->config_.cc}) {
+    auto outcome = run_child({tool->string(), "--version"}, compiler->config_.cache_dir, tmp,
+                             compiler->config_);
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    if (!outcome) return std::unexpected(outcome.error());
+    AIRSSYS_TRY(check_child(*outcome, fmt::format("{} --version", tool->string()), "native tier",
+                            compiler->config_));
+    identity += "\n" + fs::weakly_canonical(*tool).string() + "\n" + outcome->log;
+  }
+  for (const auto& f : native_cc_flags()) identity += " " + f;
+  identity += "\n";
+  identity += kNativeWasmRtH;
+  identity += kNativeAbiH;
+  identity += kNativeRuntimeC;
+  compiler->identity_ = std::move(identity);
+  return compiler;
+}
+
+std::string NativeCompiler::key(const NativePlan& plan) const {
+  std::string material = identity_;
+  material += '\0';
+  material.append(reinterpret_cast<const char*>(plan.bytes.data()), plan.bytes.size());
+  return sha256_hex(material);
+}
+
+fs::path NativeCompiler::entry_path(const NativePlan& plan) const {
+  return config_.cache_dir / (key(plan) + ".so");
+}
+
+CompileStats NativeCompiler::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+Result<std::vector<uint8_t>> NativeCompiler::object_for(const NativePlan& plan,
+                                                        std::string_view name) {
+  const fs::path entry = entry_path(plan);
+  if (auto text = read_text(entry)) {
+    bool sound = false;
+    std::string payload = parse_entry(*text, &sound);
+    if (sound) {
+      std::lock_guard lock(mutex_);
+      ++stats_.cache_hits;
+      return std::vector<uint8_t>(payload.begin(), payload.end());
+    }
+    // Changed, truncated or foreign: never loaded, rebuilt below.
+    std::error_code ec;
+    fs::remove(entry, ec);
+    std::lock_guard lock(mutex_);
+    ++stats_.cache_refused;
+  }
+  if (config_.cache_only) {
+    return make_error(ErrorCode::NotFound,
+                      fmt::format("{}: the native cache holds no compiled code for it", name));
+  }
+  auto object = compile(plan, name);
+  if (!object) return std::unexpected(object.error());
+  std::string data{kEntryMagic};
+  std::string_view payload(reinterpret_cast<const char*>(object->data()), object->size());
+  data += sha256_hex(payload);
+  data += payload;
+  // Published by rename, so a reader sees a whole entry or none.
+  auto tmp = config_.cache_dir /
+             fmt::format(".{}.{}.{}", entry.filename().string(), ::getpid(),
+                         std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  if (write_file(tmp, data)) {
+    fs::rename(tmp, entry, ec);
+    if (ec) fs::remove(tmp, ec);
+  }
+  return object;
+}
+
+Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan,
+                                                     std::string_view name) {
+  std::string pattern = (config_.cache_dir / "build-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) {
+    return make_error(ErrorCode::IoError,
+                      fmt::format("cannot create a build directory in {}: {}",
+                                  config_.cache_dir.string(), std::strerror(errno)));
+  }
+  TempDir dir{pattern};
+  const fs::path& d = dir.path;
+  std::string_view bytes(reinterpret_cast<const char*>(plan.bytes.data()), plan.bytes.size());
+  AIRSSYS_TRY(write_file(d / "module.wasm", bytes));
+
+  auto w2c = run_child({config_.wasm2c.string(), "module.wasm", "-n", "m", "-o", "module.c"}, d,
+                       d / "wasm2c.log", config_);
+  if (!w2c) return std::unexpected(w2c.error());
+  AIRSSYS_TRY(check_child(*w2c, "wasm2c", name, config_));
+  auto generated = read_text(d / "module.c");
+  if (!generated) {
+    return make_error(ErrorCode::CompileFailed, fmt::format("{}: wasm2c wrote no C", name));
+  }
+  auto c = finish_c(std::move(*generated), plan);
+  if (!c) return std::unexpected(c.error());
+  std::error_code ec;
+  fs::remove(d / "module.c", ec);
+  AIRSSYS_TRY(write_file(d / "module.c", *c));
+  AIRSSYS_TRY(write_file(d / "wasm-rt.h", kNativeWasmRtH));
+  AIRSSYS_TRY(write_file(d / "airssys-native.h", kNativeAbiH));
+  AIRSSYS_TRY(write_file(d / "airssys-rt.c", kNativeRuntimeC));
+
+  std::vector<std::string> argv{config_.cc.string()};
+  for (const auto& f : native_cc_flags()) argv.push_back(f);
+  for (const char* a : {"-o", "module.so", "module.c", "airssys-rt.c", "-Wl,-z,defs", "-lm"}) {
+    argv.emplace_back(a);
+  }
+  auto cc = run_child(argv, d, d / "cc.log", config_);
+  if (!cc) return std::unexpected(cc.error());
+  AIRSSYS_TRY(check_child(*cc, "the C compiler", name, config_));
+  auto object = read_text(d / "module.so");
+  if (!object || object->empty()) {
+    return make_error(ErrorCode::CompileFailed,
+                      fmt::format("{}: the C compiler wrote no shared object", name));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.compiles;
+  }
+  return std::vector<uint8_t>(object->begin(), object->end());
+}
+
+}  // namespace airssys::wasm::engine::detail

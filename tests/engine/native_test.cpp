@@ -1,0 +1,234 @@
+// The native tier's own concerns: its compile cache, the bounds on the
+// compiler, what it refuses, and traps on several threads at once. What it
+// shares with the interpreter is tested on both tiers in engine_test.cpp.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "airssys/wasm/engine/engine.hpp"
+#include "tiers.hpp"
+
+namespace airssys::wasm::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kFib = R"((module
+  (func $fib (export "fib") (param i32) (result i32)
+    local.get 0 i32.const 2 i32.lt_u
+    if (result i32) local.get 0
+    else local.get 0 i32.const 1 i32.sub call $fib
+         local.get 0 i32.const 2 i32.sub call $fib i32.add end)
+  (func (export "div") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)))";
+
+class NativeCacheTest : public ::testing::Test {
+ protected:
+  fs::path dir = testing::test_cache_dir() /
+                 ::testing::UnitTest::GetInstance()->current_test_info()->name();
+
+  std::unique_ptr<Engine> engine() {
+    NativeOptions options;
+    options.cache_dir = dir;
+    auto e = Engine::native(options);
+    EXPECT_TRUE(e.has_value()) << (e ? "" : e.error().to_string());
+    return e ? std::move(*e) : nullptr;
+  }
+
+  static int32_t fib(Engine& engine, int32_t n) {
+    auto m = engine.load_wat(kFib, "fib.wat");
+    EXPECT_TRUE(m.has_value()) << (m ? "" : m.error().to_string());
+    if (!m) return -1;
+    auto store = engine.new_store();
+    auto inst = store->instantiate(**m, Linker{}).value();
+    return inst->call("fib", std::vector{Value::i32(n)}).value()[0].as_i32();
+  }
+
+  std::vector<fs::path> entries() const {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      auto name = e.path().filename().string();
+      if (e.path().extension() == ".so" && !name.starts_with(".")) out.push_back(e.path());
+    }
+    return out;
+  }
+};
+
+TEST_F(NativeCacheTest, TheCacheIsPrivateAndSurvivesARestart) {
+  {
+    auto first = engine();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(fib(*first, 20), 6765);
+    EXPECT_EQ(first->stats().native_compiles, 1u);
+    EXPECT_EQ(first->stats().cache_hits, 0u);
+  }
+  struct stat st{};
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(entries().size(), 1u);
+  // Only the entry is left behind: no build directory, no loaded copy.
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++files;
+  EXPECT_EQ(files, 1u);
+
+  auto second = engine();  // a restart: nothing shared but the directory
+  ASSERT_TRUE(second);
+  EXPECT_EQ(fib(*second, 21), 10946);
+  EXPECT_EQ(second->stats().native_compiles, 0u);
+  EXPECT_EQ(second->stats().cache_hits, 1u);
+}
+
+TEST_F(NativeCacheTest, AChangedOrTruncatedEntryIsRefusedAndRebuilt) {
+  {
+    auto first = engine();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(fib(*first, 10), 55);
+  }
+  ASSERT_EQ(entries().size(), 1u);
+  const fs::path entry = entries()[0];
+  std::string original;
+  {
+    std::ifstream in(entry, std::ios::binary);
+    original.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_GT(original.size(), 1000u);
+
+  // One byte changed deep inside the object.
+  std::string changed = original;
+  changed[changed.size() / 2] ^= 0x40;
+  std::ofstream(entry, std::ios::binary | std::ios::trunc) << changed;
+  {
+    auto e = engine();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(fib(*e, 10), 55);
+    EXPECT_EQ(e->stats().cache_refused, 1u);
+    EXPECT_EQ(e->stats().native_compiles, 1u);
+    EXPECT_EQ(e->stats().cache_hits, 0u);
+  }
+  // Cut short.
+  std::ofstream(entry, std::ios::binary | std::ios::trunc) << original.substr(0, original.size() / 3);
+  {
+    auto e = engine();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(fib(*e, 11), 89);
+    EXPECT_EQ(e->stats().cache_refused, 1u);
+    EXPECT_EQ(e->stats().native_compiles, 1u);
+  }
+  // The rebuilt entry is sound again.
+  auto e = engine();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(fib(*e, 12), 144);
+  EXPECT_EQ(e->stats().cache_hits, 1u);
+  EXPECT_EQ(e->stats().cache_refused, 0u);
+}
+
+TEST_F(NativeCacheTest, ACacheDirectoryOthersCanEnterIsRefused) {
+  fs::create_directories(dir);
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  NativeOptions options;
+  options.cache_dir = dir;
+  auto e = Engine::native(options);
+  ASSERT_FALSE(e.has_value());
+  EXPECT_EQ(e.error().code, ErrorCode::InvalidConfig);
+  EXPECT_NE(e.error().message.find("0700"), std::string::npos) << e.error().message;
+}
+
+TEST_F(NativeCacheTest, ACompilerThatRunsTooLongIsStoppedAndReported) {
+  NativeOptions options;
+  options.cache_dir = dir;
+  options.compile_timeout = std::chrono::seconds(0);
+  auto e = Engine::native(options);  // the identity check is bounded too
+  ASSERT_FALSE(e.has_value());
+  EXPECT_EQ(e.error().code, ErrorCode::CompileFailed);
+  EXPECT_NE(e.error().message.find("did not finish"), std::string::npos) << e.error().message;
+}
+
+TEST_F(NativeCacheTest, ToolsMustBeGivenByAbsolutePath) {
+  NativeOptions options;
+  options.cache_dir = dir;
+  options.compiler = "gcc";
+  auto e = Engine::native(options);
+  ASSERT_FALSE(e.has_value());
+  EXPECT_EQ(e.error().code, ErrorCode::InvalidConfig);
+}
+
+TEST_F(NativeCacheTest, SimdModulesAreRefusedWithAReason) {
+  auto e = engine();
+  ASSERT_TRUE(e);
+  auto m = e->load_wat(R"((module (func (export "v") (result i32)
+    v128.const i32x4 1 2 3 4 i32x4.extract_lane 0)))",
+                       "simd.wat");
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, ErrorCode::CompileFailed);
+  // The interpreter runs the same module.
+  auto interp = Engine::interpreter();
+  auto mi = interp->load_wat(R"((module (func (export "v") (result i32)
+    v128.const i32x4 1 2 3 4 i32x4.extract_lane 0)))",
+                             "simd.wat");
+  ASSERT_TRUE(mi.has_value());
+}
+
+// Trap state lives with each call: calls trapping on several threads at once
+// each get their own outcome.
+TEST_F(NativeCacheTest, TrapsOnManyThreadsAtOnceStayWithTheirCalls) {
+  auto e = engine();
+  ASSERT_TRUE(e);
+  auto m = e->load_wat(kFib, "fib.wat").value();
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto store = e->new_store();
+      auto inst = store->instantiate(*m, Linker{}).value();
+      for (int i = 0; i < 300; ++i) {
+        bool trap = (i + t) % 2 == 0;
+        auto r = inst->call("div", std::vector{Value::i32(100), Value::i32(trap ? 0 : 4)});
+        if (trap ? (r.has_value() || r.error().code != ErrorCode::TrapDivideByZero)
+                 : (!r.has_value() || (*r)[0].as_i32() != 25)) {
+          ++wrong;
+        }
+        auto f = inst->call("fib", std::vector{Value::i32(12)});
+        if (!f || (*f)[0].as_i32() != 144) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+std::filesystem::path component(const char* name) {
+  return std::filesystem::path(AIRSSYS_TEST_COMPONENTS_DIR) / name;
+}
+
+// A component compiled from C gives the same results and fuel on both tiers.
+TEST_F(NativeCacheTest, ACComponentRunsAlikeOnBothTiers) {
+  auto native = engine();
+  ASSERT_TRUE(native);
+  auto interp = Engine::interpreter();
+  std::vector<std::vector<Value>> outcomes;
+  std::vector<uint64_t> fuel;
+  for (Engine* eng : {interp.get(), native.get()}) {
+    auto module = eng->load_file(component("compute.wasm"));
+    ASSERT_TRUE(module.has_value()) << module.error().to_string();
+    auto store = eng->new_store();
+    auto inst = store->instantiate(**module, Linker{}).value();
+    std::vector<Value> results;
+    results.push_back(inst->call("fib", std::vector{Value::i32(22)}).value()[0]);
+    results.push_back(inst->call("sum_to", std::vector{Value::i64(100'000)}).value()[0]);
+    auto crash = inst->call("crash", std::vector{Value::i32(1)});
+    ASSERT_FALSE(crash.has_value());
+    EXPECT_EQ(crash.error().code, ErrorCode::TrapUnreachable);
+    outcomes.push_back(results);
+    fuel.push_back(inst->fuel_used());
+  }
+  EXPECT_EQ(outcomes[0][0].as_i32(), 17711);
+  EXPECT_EQ(outcomes[1][0].as_i32(), 17711);
+  EXPECT_EQ(outcomes[0][1].as_i64(), outcomes[1][1].as_i64());
+  EXPECT_EQ(fuel[0], fuel[1]);  // the same metering: the same count
+}
+
+}  // namespace
+}  // namespace airssys::wasm::engine
