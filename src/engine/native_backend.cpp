@@ -188,14 +188,24 @@ class LoadedObject {
       return make_error(ErrorCode::CompileFailed,
                         fmt::format("{}: the native object does not match the module", name));
     }
+    // The object's own grow function: memory.grow routed through the host
+    // grows exactly as the runtime compiled into the object does.
+    object->grow_ = reinterpret_cast<GrowFn>(::dlsym(object->handle_, "wasm_rt_grow_memory"));
+    if (!object->grow_) {
+      return make_error(ErrorCode::CompileFailed,
+                        fmt::format("{}: the native object has no memory runtime", name));
+    }
     object->desc_->bind(&kHostApi);
     return object;
   }
   const airssys_module_desc& desc() const { return *desc_; }
+  using GrowFn = uint32_t (*)(wasm_rt_memory_t*, uint32_t);
+  GrowFn grow() const { return grow_; }
 
  private:
   void* handle_ = nullptr;
   const airssys_module_desc* desc_ = nullptr;
+  GrowFn grow_ = nullptr;
 };
 
 class NativeModule final : public Module, public std::enable_shared_from_this<NativeModule> {
@@ -211,6 +221,7 @@ class NativeModule final : public Module, public std::enable_shared_from_this<Na
   const std::vector<ImportInfo>& imports() const override { return imports_; }
   const std::vector<ExportInfo>& exports() const override { return exports_; }
   const airssys_module_desc& desc() const { return object_->desc(); }
+  LoadedObject::GrowFn grow() const { return object_->grow(); }
 };
 
 class NativeRun;
@@ -478,7 +489,7 @@ class ValueBuffer {
 };
 
 struct ImportTarget {
-  enum class Kind : uint8_t { Fuel, Host, Other } kind = Kind::Other;
+  enum class Kind : uint8_t { Fuel, MemoryGrow, Host, Other } kind = Kind::Other;
   HostFn fn;
   FuncSig sig;
 };
@@ -486,8 +497,11 @@ struct ImportTarget {
 class NativeInstance final : public Instance, public std::enable_shared_from_this<NativeInstance> {
  public:
   NativeInstance(std::shared_ptr<StoreState> state, std::shared_ptr<const NativeModule> module,
-                 void* user_data)
-      : state_(std::move(state)), module_(std::move(module)), user_data_(user_data) {}
+                 void* user_data, MemoryGrowHook on_grow = {})
+      : state_(std::move(state)),
+        module_(std::move(module)),
+        user_data_(user_data),
+        on_grow_(std::move(on_grow)) {}
   ~NativeInstance() override {
     if (raw_) {
       module_->desc().free_instance(raw_);
@@ -548,10 +562,12 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
 
   // Called by the compiled code for an import that the host provides.
   int dispatch(uint32_t index, airssys_slot* io);
+  int grow_memory(airssys_slot* io);
 
   std::shared_ptr<StoreState> state_;
   std::shared_ptr<const NativeModule> module_;
   void* user_data_;
+  MemoryGrowHook on_grow_;
   void* raw_ = nullptr;
   airssys_imports* imports_ = nullptr;
   std::vector<ImportTarget> targets_;
@@ -559,6 +575,33 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   wasm_rt_memory_t* memory_ = nullptr;
   uint64_t fuel_used_ = 0;
 };
+
+// memory.grow of memory 0 (the metering rewrite routes it here), exactly as
+// the instruction does it, then the embedder's hook with the outcome, as the
+// interpreter does.
+int NativeInstance::grow_memory(airssys_slot* io) {
+  // During instantiation the instance does not know its memory yet; the
+  // running call's context does.
+  wasm_rt_memory_t* memory =
+      memory_ ? memory_ : airssys_ctx_of(airssys_stack_pointer())->memory;
+  const uint32_t delta = io[0].i32;
+  if (!memory) {
+    io[0].i32 = UINT32_MAX;
+    return 0;
+  }
+  const uint64_t old_pages = memory->pages;
+  const uint32_t result = module_->grow()(memory, delta);
+  io[0].i32 = result;
+  if (on_grow_) {
+    MemoryGrowEvent event;
+    event.old_bytes = old_pages * kWasmPageSize;
+    event.requested_bytes = (old_pages + delta) * kWasmPageSize;
+    event.limit_bytes = uint64_t{memory->max_pages} * kWasmPageSize;
+    event.granted = result != UINT32_MAX;
+    on_grow_(event);
+  }
+  return 0;
+}
 
 int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
   StoreState& state = *state_;
@@ -569,6 +612,7 @@ int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
     }
     const ImportTarget& target = targets_[index];
     if (target.kind == ImportTarget::Kind::Fuel) return state.on_fuel_exhausted() ? 0 : 1;
+    if (target.kind == ImportTarget::Kind::MemoryGrow) return grow_memory(io);
     if (target.kind != ImportTarget::Kind::Host) {
       state.pending = Error{ErrorCode::InternalError, "import is not a host function", {}, 0};
       return 1;
@@ -820,6 +864,8 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
   if (import.module == kReservedModule) {
     if (import.name == detail::kFuelGlobalName) {
       item.pointer = &state_->fuel;
+    } else if (import.name == detail::kMemoryGrowName) {
+      target.kind = ImportTarget::Kind::MemoryGrow;
     } else {
       target.kind = ImportTarget::Kind::Fuel;
     }
@@ -942,7 +988,7 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   }
 
   auto instance = std::make_shared<NativeInstance>(state_, native->shared_from_this(),
-                                                   options.user_data);
+                                                   options.user_data, options.on_memory_grow);
   instances_.push_back(instance);
   const auto& desc = native->desc();
   const size_t n = plan.imports.size();

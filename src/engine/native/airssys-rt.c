@@ -105,7 +105,10 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages,
   }
 }
 
-uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
+/* Visible to the host too: memory.grow of memory 0 reaches the host first
+ * (to report it) and grows through this very function. */
+__attribute__((visibility("default"))) uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory,
+                                                                     uint32_t delta) {
   uint32_t old = memory->pages;
   if (delta == 0) return old;
   if ((uint64_t)old + delta > memory->max_pages) return UINT32_MAX;
