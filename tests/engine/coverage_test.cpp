@@ -332,6 +332,61 @@ TEST_F(EngineCoverage, AHostFunctionReturningTheWrongTypeTrapsTheGuest) {
       << r.error().backtrace.front();
 }
 
+// Six calls suspended at once hold six fiber stacks, more than the store keeps
+// for reuse; each ends cleanly (two finish, four are cancelled) and the store
+// still runs calls afterwards.
+TEST_F(EngineCoverage, ManySuspendedCallsEndCleanly) {
+  auto instance = instantiate(R"((module
+    (func (export "count") (param $n i32) (result i32) (local $i i32)
+      (loop $l
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+      (local.get $i))))");
+  ASSERT_TRUE(instance);
+  CallOptions options;
+  options.slice = 1'000;
+  std::vector<std::unique_ptr<Call>> calls;
+  for (int i = 0; i < 6; ++i) {
+    calls.push_back(instance->start_call("count", std::vector{Value::i32(100'000)}, options).value());
+    EXPECT_EQ(calls.back()->resume().value(), Call::State::Suspended);
+  }
+  for (int i = 0; i < 2; ++i) {
+    Result<Call::State> state = Call::State::Suspended;
+    while (state.has_value() && *state == Call::State::Suspended) state = calls[i]->resume();
+    ASSERT_TRUE(state.has_value()) << state.error().to_string();
+    EXPECT_EQ(calls[i]->results()[0].as_i32(), 100'000);
+  }
+  calls.clear();
+  EXPECT_EQ(instance->call("count", std::vector{Value::i32(10)}).value()[0].as_i32(), 10);
+}
+
+// The start function runs before the instance is complete; a host function
+// it calls still sees the instance's memory and user data.
+TEST_F(EngineCoverage, AHostFunctionCalledByTheStartFunctionSeesMemory) {
+  int marker = 0;
+  uint32_t seen = 0;
+  void* seen_data = nullptr;
+  linker.define({"env", "peek", {{}, {}},
+                 [&](HostCall& call, std::span<const Value>, std::span<Value>) -> Result<void> {
+                   seen_data = call.user_data();
+                   auto v = call.read_u32(16);
+                   if (!v) return std::unexpected(v.error());
+                   seen = *v;
+                   return {};
+                 }});
+  InstanceOptions o;
+  o.user_data = &marker;
+  auto instance = instantiate(R"((module (import "env" "peek" (func $peek))
+    (memory 1)
+    (data (i32.const 16) "\2a\00\00\00")
+    (func $init (call $peek))
+    (start $init)))",
+                              o);
+  ASSERT_TRUE(instance);
+  EXPECT_EQ(seen, 42u);
+  EXPECT_EQ(seen_data, &marker);
+}
+
 class ForeignModule final : public Module {
  public:
   std::string_view name() const override { return "foreign"; }

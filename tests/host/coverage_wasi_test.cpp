@@ -29,6 +29,7 @@
 #include "airssys/wasm/host/wasi.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/security/quota.hpp"
 
 namespace airssys::wasm::host {
 namespace {
@@ -473,6 +474,48 @@ TEST_F(WasiCoverage, APathNoPreopenHoldsIsRefusedAndAudited) {
   int32_t ro = preopen(tree / "ro");
   EXPECT_EQ(open(ro, "/etc/passwd", 0, kRead), -kAcces);
   EXPECT_TRUE(audited("denied filesystem.read /etc/passwd"));
+  // The same for a name to create: absolute, even when it points back inside.
+  EXPECT_EQ(path_call("path_create_directory", ro, tree / "ro/sub"), kAcces);
+  EXPECT_FALSE(fs::exists(tree / "ro/sub"));
+}
+
+TEST_F(WasiCoverage, ANameCreatedThroughASymlinkedDirectoryStaysInside) {
+  tree.write("outside/keep.txt", "keep");
+  fs::create_symlink("../outside", tree / "rw/out");
+  start_default();
+  int32_t rw = preopen(tree / "rw");
+  // "out/new" is beneath rw as written, but its parent resolves outside.
+  EXPECT_EQ(path_call("path_create_directory", rw, "out/new"), kAcces);
+  EXPECT_EQ(open(rw, "out/new.txt", kCreat, kWrite), -kAcces);
+  EXPECT_EQ(path_call("path_unlink_file", rw, "out/keep.txt"), kAcces);
+  EXPECT_FALSE(fs::exists(tree / "outside/new"));
+  EXPECT_FALSE(fs::exists(tree / "outside/new.txt"));
+  EXPECT_TRUE(fs::exists(tree / "outside/keep.txt"));
+  EXPECT_TRUE(audited("denied filesystem.write " + tree / "rw/out/new"));
+  // A parent that does not exist is just that.
+  EXPECT_EQ(path_call("path_create_directory", rw, "nodir/new"), kNoent);
+}
+
+TEST_F(WasiCoverage, ADescriptorWithoutRightsOnlyNamesItsFile) {
+  start_default();
+  int32_t rw = preopen(tree / "rw");
+  int32_t file = open(rw, "file.txt", 0, 0);
+  ASSERT_GT(file, 0);
+  EXPECT_EQ(call("fd_filestat_get", {Value::i32(file), Value::i32(kBuf)}), kSuccess);
+  EXPECT_EQ(u8_at(kBuf + 16), 4);
+  EXPECT_EQ(u64_at(kBuf + 32), 10u);
+  put_u32(kIov, kBuf);
+  put_u32(kIov + 4, 4);
+  EXPECT_EQ(call("fd_read", {Value::i32(file), Value::i32(kIov), Value::i32(1), Value::i32(kOut)}),
+            kBadf);
+  EXPECT_EQ(call("fd_write", {Value::i32(file), Value::i32(kIov), Value::i32(1), Value::i32(kOut)}),
+            kBadf);
+  EXPECT_EQ(tree.read("rw/file.txt"), "0123456789");
+  int32_t dir = open(rw, "dir", kDirectory, 0);
+  ASSERT_GT(dir, 0);
+  EXPECT_EQ(call("fd_readdir", {Value::i32(dir), Value::i32(kBuf), Value::i32(256), Value::i64(0),
+                                Value::i32(kOut)}),
+            kBadf);
 }
 
 TEST_F(WasiCoverage, ClockResolutionYieldAndAnAbsoluteRealtimeTimeout) {
@@ -585,6 +628,81 @@ TEST(KvWithoutAStore, AGrantedWriteIsUnavailableAndAnUngrantedOneDenied) {
   audit->flush();
   EXPECT_NE(std::find(audited.begin(), audited.end(), "denied them:a"), audited.end());
   EXPECT_NE(std::find(audited.begin(), audited.end(), "granted mine:a"), audited.end());
+}
+
+// A reservation settled for less gives the rest back, for more records the
+// excess; each rising crossing of 80 % and 95 % is logged at its level and
+// audited once.
+TEST(QuotaSettling, ReservationsSettleAndCrossingsAreLoggedAndAudited) {
+  security::PatternLists lists;
+  lists[static_cast<size_t>(Permission::StorageWrite)] = {"k:*"};
+  security::QuotaLimits limits;
+  limits.storage_bytes = 100;
+  auto caps = security::CapabilitySet::build(lists);
+  ASSERT_TRUE(caps.has_value());
+  auto created = security::WasmSecurityContext::create("quota-probe", std::move(*caps),
+                                                       security::TrustLevel::Trusted, limits);
+  ASSERT_TRUE(created.has_value()) << created.error().to_string();
+  std::vector<std::string> audited;
+  security::AuditLogOptions options;
+  options.subscriber = [&](const security::AuditRecord& r, std::string_view) {
+    audited.push_back(std::string(security::audit_result_name(r.result)) + " " + r.permission +
+                      " " + r.resource);
+  };
+  auto audit = security::AuditLog::without_file(std::move(options)).value();
+  auto tracker = std::make_shared<security::QuotaTracker>(limits);
+  ComponentContext context(WasiOptions{},
+                           SecurityBinding{*created, nullptr, audit.get(), {}, tracker});
+  std::vector<std::string> logged;
+  ComponentLog log("quota-probe", [&](const LogLine& l) {
+    logged.push_back(std::string(log_level_name(l.level)) + " " + std::string(l.source) + " " +
+                     std::string(l.text));
+  });
+  context.set_log(&log);
+  using security::QuotaKind;
+
+  ASSERT_TRUE(context.check_capability_with_quota(Permission::StorageWrite, "k:a",
+                                                  QuotaKind::Storage, 85)
+                  .has_value());
+  EXPECT_EQ(tracker->used(QuotaKind::Storage), 85u);
+  context.settle_quota(QuotaKind::Storage, 85, 40);  // wrote less than reserved
+  EXPECT_EQ(tracker->used(QuotaKind::Storage), 40u);
+  ASSERT_TRUE(context.check_capability_with_quota(Permission::StorageWrite, "k:b",
+                                                  QuotaKind::Storage, 50)
+                  .has_value());
+  context.settle_quota(QuotaKind::Storage, 50, 56);  // and more
+  EXPECT_EQ(tracker->used(QuotaKind::Storage), 96u);
+  context.settle_quota(QuotaKind::Storage, 4, 4);
+  EXPECT_EQ(tracker->used(QuotaKind::Storage), 96u);
+  // Past the limit: refused with the numbers, audited, nothing reserved.
+  auto refused = context.check_capability_with_quota(Permission::StorageWrite, "k:c",
+                                                     QuotaKind::Storage, 5);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::QuotaExceeded);
+  EXPECT_EQ(tracker->used(QuotaKind::Storage), 96u);
+
+  // 85 % rises to warning; settling at 40 % falls back (remembered, not
+  // reported); 90 % rises to warning again, 96 % to critical.
+  ASSERT_EQ(logged.size(), 3u);
+  EXPECT_EQ(logged[0].rfind("warn quota storage quota at 85%", 0), 0u) << logged[0];
+  EXPECT_EQ(logged[1].rfind("warn quota storage quota at 90%", 0), 0u) << logged[1];
+  EXPECT_EQ(logged[2].rfind("error quota storage quota at 96%", 0), 0u) << logged[2];
+  audit->flush();
+  auto has = [&](const std::string& line) {
+    return std::find(audited.begin(), audited.end(), line) != audited.end();
+  };
+  EXPECT_TRUE(has("granted quota.storage warning"));
+  EXPECT_TRUE(has("granted quota.storage critical"));
+  EXPECT_TRUE(has("denied storage.write k:c"));
+}
+
+TEST(QuotaSettling, WithoutASecurityContextEveryQuotaIsRefused) {
+  ComponentContext context(WasiOptions{});
+  auto r = context.consume_quota("network.connect", "example.com:80",
+                                 security::QuotaKind::Network, 1);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::QuotaExceeded);
+  EXPECT_NE(r.error().message.find("no quota tracker"), std::string::npos);
 }
 
 TEST(AbiErrors, EveryCodeHasTheNameTheAbiDocumentGivesIt) {
