@@ -67,8 +67,8 @@ TEST_F(EngineCoverage, ImportsAndExportsReportTheirKinds) {
   std::vector<std::string> kinds;
   for (const auto& i : (*module)->imports()) kinds.push_back(extern_kind_name(i.kind));
   for (const auto& e : (*module)->exports()) kinds.push_back(extern_kind_name(e.kind));
-  EXPECT_EQ(kinds, (std::vector<std::string>{"table", "global", "memory", "func", "global",
-                                             "table", "memory"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"table", "global", "memory", "func", "global", "table",
+                                             "memory"}));
   EXPECT_EQ((*module)->imports()[3].sig.to_string(), "(i32) -> (i64)");
   // Nothing provides them: the first missing import is named.
   auto instance = store->instantiate(**module, linker);
@@ -80,7 +80,9 @@ TEST_F(EngineCoverage, ImportsAndExportsReportTheirKinds) {
 
 TEST_F(EngineCoverage, ARedefinedHostFunctionReplacesTheFirst) {
   auto constant = [](int32_t v) {
-    return HostFunction{"env", "k", {{}, {ValType::I32}},
+    return HostFunction{"env",
+                        "k",
+                        {{}, {ValType::I32}},
                         [v](HostCall&, std::span<const Value>, std::span<Value> r) -> Result<void> {
                           r[0] = Value::i32(v);
                           return {};
@@ -129,7 +131,9 @@ TEST_F(EngineCoverage, LoadFileRefusesADirectoryAndAMissingFile) {
 // their sum back as a u64; its reads and writes are bounds-checked.
 TEST_F(EngineCoverage, HostCallReadsAndWritesAreBoundsChecked) {
   uint64_t seen_size = 0;
-  linker.define({"env", "sum", {{ValType::I32, ValType::I32}, {}},
+  linker.define({"env",
+                 "sum",
+                 {{ValType::I32, ValType::I32}, {}},
                  [&](HostCall& call, std::span<const Value> a, std::span<Value>) -> Result<void> {
                    seen_size = call.memory_size();
                    auto x = call.read_u32(static_cast<uint32_t>(a[0].as_i32()));
@@ -146,8 +150,7 @@ TEST_F(EngineCoverage, HostCallReadsAndWritesAreBoundsChecked) {
   ASSERT_TRUE(instance->write_memory(8, std::vector<uint8_t>{0, 0, 0, 0, 1, 0, 0, 0}).has_value());
   ASSERT_TRUE(instance->call("run", std::vector{Value::i32(0), Value::i32(8)}).has_value());
   EXPECT_EQ(seen_size, kWasmPageSize);
-  EXPECT_EQ(instance->read_memory(8, 8).value(),
-            (std::vector<uint8_t>{5, 0, 0, 0, 1, 0, 0, 0}));
+  EXPECT_EQ(instance->read_memory(8, 8).value(), (std::vector<uint8_t>{5, 0, 0, 0, 1, 0, 0, 0}));
   // The u32 straddles the end of memory; then the u64.
   for (auto args : {std::vector{Value::i32(65533), Value::i32(8)},
                     std::vector{Value::i32(0), Value::i32(65530)},
@@ -169,7 +172,9 @@ TEST_F(EngineCoverage, HostCallReadsAndWritesAreBoundsChecked) {
 
 TEST_F(EngineCoverage, AModuleWithoutMemoryHasNoBytesToReadOrWrite) {
   uint64_t seen_size = 1;
-  linker.define({"env", "peek", {{}, {ValType::I32}},
+  linker.define({"env",
+                 "peek",
+                 {{}, {ValType::I32}},
                  [&](HostCall& call, std::span<const Value>, std::span<Value> r) -> Result<void> {
                    seen_size = call.memory_size();
                    auto v = call.read_u32(0);
@@ -259,7 +264,9 @@ TEST_F(EngineCoverage, AHostFunctionCannotReenterItsStore) {
   std::shared_ptr<const Module> module_to_instantiate;
   Result<Call::State> resumed = Call::State::Finished;
   Result<std::shared_ptr<Instance>> nested = std::shared_ptr<Instance>();
-  linker.define({"env", "reenter", {{}, {}},
+  linker.define({"env",
+                 "reenter",
+                 {{}, {}},
                  [&](HostCall&, std::span<const Value>, std::span<Value>) -> Result<void> {
                    resumed = other->resume();
                    nested = store->instantiate(*module_to_instantiate, linker);
@@ -304,9 +311,9 @@ TEST_F(EngineCoverage, WideHostSignaturesPassEveryValue) {
   }
   for (int i = 0; i < 9; ++i) results += " i32";
   // The nine results folded: r1 - r2 + r3 - ... + r9 taken from the stack.
-  auto instance = instantiate(
-      "(module (import \"env\" \"wide\" (func $w (param" + params + ") (result" + results +
-      ")))\n (func (export \"run\") (result" + results + ") (call $w" + args + ")))");
+  auto instance = instantiate("(module (import \"env\" \"wide\" (func $w (param" + params +
+                              ") (result" + results + ")))\n (func (export \"run\") (result" +
+                              results + ") (call $w" + args + ")))");
   ASSERT_TRUE(instance);
   auto r = instance->call("run", {});
   ASSERT_TRUE(r.has_value()) << r.error().to_string();
@@ -315,7 +322,9 @@ TEST_F(EngineCoverage, WideHostSignaturesPassEveryValue) {
 }
 
 TEST_F(EngineCoverage, AHostFunctionReturningTheWrongTypeTrapsTheGuest) {
-  linker.define({"env", "liar", {{}, {ValType::I32}},
+  linker.define({"env",
+                 "liar",
+                 {{}, {ValType::I32}},
                  [](HostCall&, std::span<const Value>, std::span<Value> r) -> Result<void> {
                    r[0] = Value::f64(1.0);
                    return {};
@@ -347,7 +356,8 @@ TEST_F(EngineCoverage, ManySuspendedCallsEndCleanly) {
   options.slice = 1'000;
   std::vector<std::unique_ptr<Call>> calls;
   for (int i = 0; i < 6; ++i) {
-    calls.push_back(instance->start_call("count", std::vector{Value::i32(100'000)}, options).value());
+    calls.push_back(
+        instance->start_call("count", std::vector{Value::i32(100'000)}, options).value());
     EXPECT_EQ(calls.back()->resume().value(), Call::State::Suspended);
   }
   for (int i = 0; i < 2; ++i) {
@@ -366,7 +376,9 @@ TEST_F(EngineCoverage, AHostFunctionCalledByTheStartFunctionSeesMemory) {
   int marker = 0;
   uint32_t seen = 0;
   void* seen_data = nullptr;
-  linker.define({"env", "peek", {{}, {}},
+  linker.define({"env",
+                 "peek",
+                 {{}, {}},
                  [&](HostCall& call, std::span<const Value>, std::span<Value>) -> Result<void> {
                    seen_data = call.user_data();
                    auto v = call.read_u32(16);
@@ -407,9 +419,9 @@ TEST_F(EngineCoverage, AModuleFromAnotherBackendIsRefused) {
 
 TEST_F(EngineCoverage, AnInstanceOfAnotherStoreCannotBeLinked) {
   auto other_store = engine->new_store();
-  auto module = engine->load_wat(R"((module (func (export "v") (result i32) (i32.const 1))))",
-                                 "lib.wat")
-                    .value();
+  auto module =
+      engine->load_wat(R"((module (func (export "v") (result i32) (i32.const 1))))", "lib.wat")
+          .value();
   auto foreign = other_store->instantiate(*module, linker).value();
   linker.define_instance("lib", foreign);
   auto user = engine->load_wat(R"((module (import "lib" "v" (func (result i32)))))", "u.wat");

@@ -91,8 +91,9 @@ class Loopback {
 };
 
 std::string reply(int status, const std::string& extra, const std::string& body = "") {
-  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n" + extra + "\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(status) +
+         " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n" +
+         extra + "\r\n" + body;
 }
 
 // Memory: 0 method, 64 url, 4096 headers, 8192 buffer (256), 9000 response info.
@@ -140,9 +141,8 @@ class HttpRedirects : public ::testing::Test {
   // The status, or the negative AbiError.
   int32_t fetch(const std::string& method, const std::string& url, const std::string& headers) {
     auto put = [&](uint32_t at, const std::string& s) {
-      EXPECT_TRUE(
-          instance->write_memory(at, {reinterpret_cast<const uint8_t*>(s.data()), s.size()})
-              .has_value());
+      EXPECT_TRUE(instance->write_memory(at, {reinterpret_cast<const uint8_t*>(s.data()), s.size()})
+                      .has_value());
     };
     put(0, method);
     put(64, url);

@@ -5,6 +5,7 @@
 // directory entry, the errors the kernel reports for a path, trailing slashes,
 // paths no preopen holds, and host functions called without a context.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,8 +18,6 @@
 #include <map>
 #include <mutex>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/host/context.hpp"
@@ -157,9 +156,7 @@ class WasiCoverage : public ::testing::Test {
     o.user_data = context.get();
     instance = store->instantiate(*module, linker, o).value();
   }
-  void start_default() {
-    start({tree / "rw/**", tree / "ro/**"}, {tree / "rw/**"});
-  }
+  void start_default() { start({tree / "rw/**", tree / "ro/**"}, {tree / "rw/**"}); }
 
   int32_t call(std::string_view name, std::vector<Value> args) {
     auto r = instance->call(name, args);
@@ -186,7 +183,9 @@ class WasiCoverage : public ::testing::Test {
     std::memcpy(&v, b.data(), 8);
     return v;
   }
-  uint8_t u8_at(int32_t at) { return instance->read_memory(static_cast<uint32_t>(at), 1).value()[0]; }
+  uint8_t u8_at(int32_t at) {
+    return instance->read_memory(static_cast<uint32_t>(at), 1).value()[0];
+  }
   std::string bytes_at(int32_t at, uint32_t n) {
     auto b = instance->read_memory(static_cast<uint32_t>(at), n).value();
     return std::string(b.begin(), b.end());
@@ -211,10 +210,10 @@ class WasiCoverage : public ::testing::Test {
   int32_t open(int32_t dir, std::string_view path, int32_t oflags, int64_t rights,
                int32_t fdflags = 0, int32_t lookup = 1) {
     put(kPath, path);
-    int32_t e = call("path_open", {Value::i32(dir), Value::i32(lookup), Value::i32(kPath),
-                                   Value::i32(static_cast<int32_t>(path.size())),
-                                   Value::i32(oflags), Value::i64(rights), Value::i64(0),
-                                   Value::i32(fdflags), Value::i32(kOut)});
+    int32_t e = call("path_open",
+                     {Value::i32(dir), Value::i32(lookup), Value::i32(kPath),
+                      Value::i32(static_cast<int32_t>(path.size())), Value::i32(oflags),
+                      Value::i64(rights), Value::i64(0), Value::i32(fdflags), Value::i32(kOut)});
     return e == kSuccess ? static_cast<int32_t>(u32_at(kOut)) : -e;
   }
   int32_t path_call(std::string_view function, int32_t dir, std::string_view path) {
@@ -232,9 +231,9 @@ class WasiCoverage : public ::testing::Test {
   // path_filestat_get: the filetype byte, or -errno.
   int32_t filetype(int32_t dir, std::string_view path, int32_t lookup = 0) {
     put(kPath, path);
-    int32_t e = call("path_filestat_get", {Value::i32(dir), Value::i32(lookup), Value::i32(kPath),
-                                           Value::i32(static_cast<int32_t>(path.size())),
-                                           Value::i32(kBuf)});
+    int32_t e = call("path_filestat_get",
+                     {Value::i32(dir), Value::i32(lookup), Value::i32(kPath),
+                      Value::i32(static_cast<int32_t>(path.size())), Value::i32(kBuf)});
     return e == kSuccess ? u8_at(kBuf + 16) : -e;
   }
   // One iovec at kIov over `len` bytes at kBuf.
@@ -305,14 +304,14 @@ TEST_F(WasiCoverage, AnOpenFileIsWrittenAtOffsetsSyncedAndTruncated) {
   ASSERT_GT(fd, 0);
   put(kBuf, "abc");
   iovec(3);
-  EXPECT_EQ(call("fd_pwrite",
-                 {Value::i32(fd), Value::i32(kIov), Value::i32(1), Value::i64(4), Value::i32(kOut)}),
+  EXPECT_EQ(call("fd_pwrite", {Value::i32(fd), Value::i32(kIov), Value::i32(1), Value::i64(4),
+                               Value::i32(kOut)}),
             kSuccess);
   EXPECT_EQ(u32_at(kOut), 3u);
   EXPECT_EQ(tree.read("rw/file.txt"), "0123abc789");
   // Offsets past what a signed file offset holds are refused, the file untouched.
-  EXPECT_EQ(call("fd_pwrite", {Value::i32(fd), Value::i32(kIov), Value::i32(1),
-                               Value::i64(-1), Value::i32(kOut)}),
+  EXPECT_EQ(call("fd_pwrite", {Value::i32(fd), Value::i32(kIov), Value::i32(1), Value::i64(-1),
+                               Value::i32(kOut)}),
             kInval);
   // The result pointer is checked before anything is written.
   EXPECT_EQ(call("fd_pwrite", {Value::i32(fd), Value::i32(kIov), Value::i32(1), Value::i64(0),
@@ -331,8 +330,8 @@ TEST_F(WasiCoverage, AnOpenFileIsWrittenAtOffsetsSyncedAndTruncated) {
   // Opened for reading only: the kernel refuses writes and truncation.
   int32_t ro = open(rw, "file.txt", 0, kRead);
   ASSERT_GT(ro, 0);
-  EXPECT_EQ(call("fd_pwrite",
-                 {Value::i32(ro), Value::i32(kIov), Value::i32(1), Value::i64(0), Value::i32(kOut)}),
+  EXPECT_EQ(call("fd_pwrite", {Value::i32(ro), Value::i32(kIov), Value::i32(1), Value::i64(0),
+                               Value::i32(kOut)}),
             kBadf);
   EXPECT_EQ(call("fd_write", {Value::i32(ro), Value::i32(kIov), Value::i32(1), Value::i32(kOut)}),
             kBadf);
@@ -362,8 +361,8 @@ TEST_F(WasiCoverage, AppendAndNonblockAreTheOnlyFlagsThatChange) {
   EXPECT_EQ(call("fd_fdstat_get", {Value::i32(fd), Value::i32(kBuf)}), kSuccess);
   EXPECT_EQ(u8_at(kBuf + 2), 0);
   put(kBuf, "XY");
-  EXPECT_EQ(call("fd_pwrite",
-                 {Value::i32(fd), Value::i32(kIov), Value::i32(1), Value::i64(0), Value::i32(kOut)}),
+  EXPECT_EQ(call("fd_pwrite", {Value::i32(fd), Value::i32(kIov), Value::i32(1), Value::i64(0),
+                               Value::i32(kOut)}),
             kSuccess);
   EXPECT_EQ(tree.read("rw/file.txt"), "XY23456789XY");
   // A directory has no flags to change.
@@ -385,8 +384,8 @@ TEST_F(WasiCoverage, DirectoryEntriesOfEveryKindAreTyped) {
   int32_t rw = preopen(tree / "rw");
   int32_t dir = open(rw, ".", kDirectory, kRead);
   ASSERT_GT(dir, 0);
-  ASSERT_EQ(call("fd_readdir", {Value::i32(dir), Value::i32(kBuf), Value::i32(4096),
-                                Value::i64(0), Value::i32(kOut)}),
+  ASSERT_EQ(call("fd_readdir", {Value::i32(dir), Value::i32(kBuf), Value::i32(4096), Value::i64(0),
+                                Value::i32(kOut)}),
             kSuccess);
   std::map<std::string, int> types;
   uint32_t used = u32_at(kOut);
@@ -539,8 +538,8 @@ TEST_F(WasiCoverage, ClockResolutionYieldAndAnAbsoluteRealtimeTimeout) {
   std::memcpy(sub.data() + 24, &timeout, 8);
   std::memcpy(sub.data() + 40, &abstime, 2);
   put(kBuf, sub);
-  EXPECT_EQ(call("poll_oneoff", {Value::i32(kBuf), Value::i32(kBuf + 256), Value::i32(1),
-                                 Value::i32(kOut)}),
+  EXPECT_EQ(call("poll_oneoff",
+                 {Value::i32(kBuf), Value::i32(kBuf + 256), Value::i32(1), Value::i32(kOut)}),
             kSuccess);
   EXPECT_EQ(u32_at(kOut), 1u);
   EXPECT_EQ(u64_at(kBuf + 256), 77u);
@@ -568,8 +567,8 @@ TEST(HostWithoutContext, EveryAirssysFunctionFailsClosed) {
     std::string result = engine::val_type_name(f.sig.results.at(0));
     imports += fmt::format("(import \"airssys\" \"{0}\" (func ${0} (param{1}) (result {2})))\n",
                            f.name, params, result);
-    exports += fmt::format("(func (export \"{0}\") (result {1}) (call ${0}{2}))\n", f.name,
-                           result, args);
+    exports +=
+        fmt::format("(func (export \"{0}\") (result {1}) (call ${0}{2}))\n", f.name, result, args);
     names.push_back(f.name);
   }
   std::string wat = "(module\n" + imports + "(memory 1)\n" + exports + ")";
@@ -604,7 +603,8 @@ TEST(KvWithoutAStore, AGrantedWriteIsUnavailableAndAnUngrantedOneDenied) {
     audited.push_back(std::string(security::audit_result_name(r.result)) + " " + r.resource);
   };
   auto audit = security::AuditLog::without_file(std::move(options)).value();
-  ComponentContext context(WasiOptions{}, SecurityBinding{security, nullptr, audit.get(), {}, nullptr});
+  ComponentContext context(WasiOptions{},
+                           SecurityBinding{security, nullptr, audit.get(), {}, nullptr});
   auto module = engine->load_wat(R"((module
     (import "airssys" "kv_set" (func $set (param i32 i32 i32 i32) (result i32)))
     (memory 1)
@@ -661,22 +661,22 @@ TEST(QuotaSettling, ReservationsSettleAndCrossingsAreLoggedAndAudited) {
   context.set_log(&log);
   using security::QuotaKind;
 
-  ASSERT_TRUE(context.check_capability_with_quota(Permission::StorageWrite, "k:a",
-                                                  QuotaKind::Storage, 85)
-                  .has_value());
+  ASSERT_TRUE(
+      context.check_capability_with_quota(Permission::StorageWrite, "k:a", QuotaKind::Storage, 85)
+          .has_value());
   EXPECT_EQ(tracker->used(QuotaKind::Storage), 85u);
   context.settle_quota(QuotaKind::Storage, 85, 40);  // wrote less than reserved
   EXPECT_EQ(tracker->used(QuotaKind::Storage), 40u);
-  ASSERT_TRUE(context.check_capability_with_quota(Permission::StorageWrite, "k:b",
-                                                  QuotaKind::Storage, 50)
-                  .has_value());
+  ASSERT_TRUE(
+      context.check_capability_with_quota(Permission::StorageWrite, "k:b", QuotaKind::Storage, 50)
+          .has_value());
   context.settle_quota(QuotaKind::Storage, 50, 56);  // and more
   EXPECT_EQ(tracker->used(QuotaKind::Storage), 96u);
   context.settle_quota(QuotaKind::Storage, 4, 4);
   EXPECT_EQ(tracker->used(QuotaKind::Storage), 96u);
   // Past the limit: refused with the numbers, audited, nothing reserved.
-  auto refused = context.check_capability_with_quota(Permission::StorageWrite, "k:c",
-                                                     QuotaKind::Storage, 5);
+  auto refused =
+      context.check_capability_with_quota(Permission::StorageWrite, "k:c", QuotaKind::Storage, 5);
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, ErrorCode::QuotaExceeded);
   EXPECT_EQ(tracker->used(QuotaKind::Storage), 96u);
@@ -698,21 +698,25 @@ TEST(QuotaSettling, ReservationsSettleAndCrossingsAreLoggedAndAudited) {
 
 TEST(QuotaSettling, WithoutASecurityContextEveryQuotaIsRefused) {
   ComponentContext context(WasiOptions{});
-  auto r = context.consume_quota("network.connect", "example.com:80",
-                                 security::QuotaKind::Network, 1);
+  auto r =
+      context.consume_quota("network.connect", "example.com:80", security::QuotaKind::Network, 1);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::QuotaExceeded);
   EXPECT_NE(r.error().message.find("no quota tracker"), std::string::npos);
 }
 
 TEST(AbiErrors, EveryCodeHasTheNameTheAbiDocumentGivesIt) {
-  const std::pair<AbiError, const char*> names[] = {
-      {AbiError::Ok, "ok"},           {AbiError::Denied, "denied"},
-      {AbiError::Quota, "quota"},     {AbiError::TooLarge, "too-large"},
-      {AbiError::NotFound, "not-found"}, {AbiError::Full, "full"},
-      {AbiError::Invalid, "invalid"}, {AbiError::Timeout, "timeout"},
-      {AbiError::Buffer, "buffer"},   {AbiError::Unavailable, "unavailable"},
-      {AbiError::NoRequest, "no-request"}};
+  const std::pair<AbiError, const char*> names[] = {{AbiError::Ok, "ok"},
+                                                    {AbiError::Denied, "denied"},
+                                                    {AbiError::Quota, "quota"},
+                                                    {AbiError::TooLarge, "too-large"},
+                                                    {AbiError::NotFound, "not-found"},
+                                                    {AbiError::Full, "full"},
+                                                    {AbiError::Invalid, "invalid"},
+                                                    {AbiError::Timeout, "timeout"},
+                                                    {AbiError::Buffer, "buffer"},
+                                                    {AbiError::Unavailable, "unavailable"},
+                                                    {AbiError::NoRequest, "no-request"}};
   for (const auto& [code, name] : names) EXPECT_STREQ(abi_error_name(code), name);
   EXPECT_STREQ(abi_error_name(static_cast<AbiError>(-99)), "?");
 }
@@ -721,10 +725,13 @@ TEST(ComponentLogLines, LongLinesAreCutAndEndlessOnesLoggedInPieces) {
   std::vector<std::pair<std::string, std::string>> lines;
   LogOptions options;
   options.max_line_bytes = 8;
-  ComponentLog log("c", [&](const LogLine& l) {
-    lines.emplace_back(std::string(log_level_name(l.level)) + " " + std::string(l.source),
-                       std::string(l.text));
-  }, options);
+  ComponentLog log(
+      "c",
+      [&](const LogLine& l) {
+        lines.emplace_back(std::string(log_level_name(l.level)) + " " + std::string(l.source),
+                           std::string(l.text));
+      },
+      options);
   EXPECT_TRUE(log.write(LogLevel::Debug, "log", "0123456789abc"));
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0].first, "debug log");
