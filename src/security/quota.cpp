@@ -29,6 +29,16 @@ constexpr uint64_t current_count(uint64_t word, int64_t window) {
   return window_of(word) == (static_cast<uint64_t>(window) & kWindowMask) ? count_of(word) : 0;
 }
 
+// The window a change to `word` belongs in: `now`, or the word's own window
+// when that is newer. A thread that read the clock just before the window
+// turned must not move the word back to the old window, which would reset the
+// count of the new one and let it pass its limit.
+constexpr int64_t window_for(uint64_t word, int64_t now) {
+  const uint64_t ahead =
+      (window_of(word) - (static_cast<uint64_t>(now) & kWindowMask)) & kWindowMask;
+  return ahead != 0 && ahead <= (kWindowMask >> 1) ? now + static_cast<int64_t>(ahead) : now;
+}
+
 constexpr uint64_t saturating_add(uint64_t a, uint64_t b, uint64_t max) {
   return a > max - std::min(b, max) ? max : a + b;
 }
@@ -142,11 +152,12 @@ std::expected<void, QuotaError> QuotaTracker::try_consume(QuotaKind kind,
   if (quota_is_rate(kind)) {
     const int64_t now = window();
     for (;;) {
-      uint64_t current = current_count(word, now);
+      const int64_t at = window_for(word, now);
+      uint64_t current = current_count(word, at);
       if (amount > limit || current > limit - amount) {
         return std::unexpected(QuotaError{kind, current, amount, limit});
       }
-      if (state.compare_exchange_weak(word, pack(now, current + amount),
+      if (state.compare_exchange_weak(word, pack(at, current + amount),
                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
         return {};
       }
@@ -202,7 +213,8 @@ void QuotaTracker::record(QuotaKind kind, uint64_t amount) noexcept {
   if (quota_is_rate(kind)) {
     const int64_t now = window();
     for (;;) {
-      uint64_t next = pack(now, saturating_add(current_count(word, now), amount, kCountMax));
+      const int64_t at = window_for(word, now);
+      uint64_t next = pack(at, saturating_add(current_count(word, at), amount, kCountMax));
       if (state.compare_exchange_weak(word, next, std::memory_order_acq_rel,
                                       std::memory_order_relaxed)) {
         return;
