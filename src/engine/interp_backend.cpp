@@ -55,6 +55,18 @@ struct ThreadFramesTag {
 };
 template struct PrivateMember<&wi::Trap::trace_, TrapTraceTag>;
 template struct PrivateMember<&wi::Thread::frames_, ThreadFramesTag>;
+struct StoreObjectsTag {
+  friend constexpr auto member_of(StoreObjectsTag);
+};
+template struct PrivateMember<&wi::Store::objects_, StoreObjectsTag>;
+
+// Whether `ref` names a function of `store`. wabt's Store::Is does not check
+// the index against its object list, so a handle the store never issued
+// (from an embedder's Value) must be bounded here first.
+bool is_function_of(const wi::Store& store, wi::Ref ref) {
+  if (ref.index >= (store.*member_of(StoreObjectsTag{})).size()) return false;
+  return store.Is<wi::Func>(ref);
+}
 
 constexpr size_t kMaxBacktrace = 32;
 #if defined(__SANITIZE_ADDRESS__)
@@ -401,7 +413,7 @@ wi::Value to_interp(StoreState& state, const Value& v) {
       auto r = v.as_ref();
       if (r.is_null) return wi::Value::Make(wi::Ref::Null);
       wi::Ref ref(static_cast<size_t>(r.handle));
-      return wi::Value::Make(state.store.Is<wi::Func>(ref) ? ref : wi::Ref::Null);
+      return wi::Value::Make(is_function_of(state.store, ref) ? ref : wi::Ref::Null);
     }
     case ValType::ExternRef: {
       auto r = v.as_ref();

@@ -193,9 +193,10 @@ TEST_F(EngineCoverage, AModuleWithoutMemoryHasNoBytesToReadOrWrite) {
   EXPECT_EQ(instance->read_memory(0, 1).error().code, ErrorCode::TrapMemoryOutOfBounds);
 }
 
-// A function reference leaves the instance and comes back as the same function.
-// (A handle the store never issued is not tested here: wabt's Store::Is reads
-// its object list without a bounds check; see docs/coverage.md.)
+// A function reference leaves the instance and comes back as the same function;
+// a handle the store never issued comes in as null (regression: wabt's
+// Store::Is reads its object list without a bounds check, and the engine
+// read past it).
 TEST_F(EngineCoverage, AFunctionReferenceRoundTripsThroughTheEmbedder) {
   auto instance = instantiate(R"((module
     (func $f (result i32) (i32.const 42))
@@ -218,6 +219,10 @@ TEST_F(EngineCoverage, AFunctionReferenceRoundTripsThroughTheEmbedder) {
   auto r = instance->call("call", null);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::TrapUninitializedElement) << r.error().to_string();
+  for (uint64_t forged : {uint64_t{999999}, uint64_t{1} << 40, ~uint64_t{0} >> 1}) {
+    std::vector<Value> bad{Value::funcref(RefValue{false, forged})};
+    EXPECT_EQ(instance->call("is_null", bad).value()[0].as_i32(), 1) << forged;
+  }
 }
 
 TEST_F(EngineCoverage, ExportsOfTheWrongKindAreMissingExports) {
