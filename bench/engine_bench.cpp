@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "airssys/wasm/engine/engine.hpp"
+#include "bench_support.hpp"
 
 // tests/components/compute.c, compiled natively into this binary.
 extern "C" int32_t fib(int32_t n);
@@ -657,6 +658,7 @@ void print_summary(const SummaryReporter& reporter) {
       if (base && base->cpu_ns > 0) base_ns = base->cpu_ns / row.per;
       if (base_ns) {
         line += fmt::format("  {:>8.2f}x {:<11}", ns / *base_ns, row.baseline_label);
+        bench::headline("engine", row.label, ns, "ns", row.baseline_label, *base_ns);
       } else if (row.note != Note::None) {
         line += fmt::format("  {:>8} {:<11}", "", "");
       }

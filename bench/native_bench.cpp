@@ -12,6 +12,8 @@
 // directory, so the first load below is a real compilation.
 
 #include <fmt/format.h>
+
+#include "bench_support.hpp"
 #include <unistd.h>
 
 #include <algorithm>
@@ -228,6 +230,19 @@ int run(int argc, char** argv) {
   fmt::print("instantiate, interpreter:                      {}\n", format_time(interp_instantiate_ns));
   if (v8) fmt::print("instantiate, V8:                               {}\n", format_time(v8->ns["instantiate"]));
   fmt::print("targets: native/C <= 1.30x and native/V8 < 1.00x on every kernel\n");
+  using bench::headline;
+  for (const auto& r : rows) {
+    headline("compute", fmt::format("{}: native tier", r.name), r.native, "ns", "native C", r.c);
+    if (v8) headline("compute", fmt::format("{}: native tier", r.name), r.native, "ns", "V8", r.v8);
+    headline("compute", fmt::format("{}: interpreter", r.name), r.interp, "ns", "native C", r.c);
+  }
+  headline("compute", "native tier: instantiate", native_instantiate_ns, "ns", "interpreter",
+           interp_instantiate_ns);
+  if (v8) {
+    headline("compute", "native tier: instantiate", native_instantiate_ns, "ns", "V8",
+             v8->ns["instantiate"]);
+  }
+  headline("compute", "native tier: load from the cache", cache_load_ns, "ns");
   bool all_agree = std::all_of(rows.begin(), rows.end(), [](const Row& r) { return r.results_agree; });
   return all_agree ? 0 : 1;
 }

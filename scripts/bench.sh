@@ -34,6 +34,12 @@ fi
 "$root/scripts/build.sh" release "${names[@]/#/bench_}"
 
 for name in "${names[@]}"; do
+  if [[ $name == native ]]; then
+    # Not a Google Benchmark driver: medians of its own repetitions.
+    echo "=== bench_$name"
+    "$dir/bench/bench_$name" --reps 11
+    continue
+  fi
   # bench_messaging fixes its iteration counts and warms up on its own.
   timing=(--benchmark_min_time=0.2 --benchmark_min_warmup_time=0.05)
   [[ $name == messaging ]] && timing=()
