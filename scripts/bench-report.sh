@@ -31,7 +31,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
       return sprintf("%.4g %s", v, unit)
     }
     NF >= 4 {
-      ratio = ($5 != "" && $6 > 0) ? sprintf("%.2fx", $3 / $6) : "-"
+      r = ($6 > 0) ? $3 / $6 : 0
+      ratio = ($5 != "" && $6 > 0) ? sprintf(r < 0.1 ? "%.4fx" : "%.2fx", r) : "-"
       base = ($5 != "" && $6 > 0) ? show($6, $4) : "-"
       printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, show($3, $4), ($5 == "" ? "-" : $5), base, ratio
     }' "$headlines"
