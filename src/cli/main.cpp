@@ -38,8 +38,9 @@ int main(int argc, char** argv) {
       "fails, {} for a bad command line or a bad trust.toml or policy.toml, {} when a module, "
       "manifest or key file cannot be loaded, {} when it cannot be instantiated, {} when it "
       "traps, {} when signature, trust or approval refuse it.\nFiles: $AIRSSYS_HOME (default "
-      "~/.airssys) holds trust.toml, policy.toml, approvals.db and audit.log; a host (serve) "
-      "adds registry.db, state.db, components/ and admin.sock.",
+      "~/.airssys) holds trust.toml, policy.toml, approvals.db and audit.log; `up` and `serve` "
+      "add state.db (components' key-value state), `serve` also registry.db, components/ and "
+      "admin.sock; the native tier caches compiled modules in cache/native.",
       cli::kExitFailure, cli::kExitUsage, cli::kExitLoadFailed, cli::kExitLinkFailed,
       cli::kExitTrapped, cli::kExitRefused));
 
