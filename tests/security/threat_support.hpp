@@ -218,6 +218,17 @@ class ThreatTest : public ::testing::Test {
     keeper_alive();
   }
 
+  // Waits until the keeper has counted `accepted` more messages from someone
+  // else (a flood it accepted), so that the next keeper_alive() reads its own
+  // answer and not the tail of the flood: every one counted, exactly once.
+  void keeper_counted(int accepted) {
+    keeper_ticks += accepted;
+    const std::string line = "keeper tick = " + std::to_string(keeper_ticks);
+    // The keeper's lines count up one by one, so the first line with this
+    // prefix is this very number.
+    EXPECT_EQ(lines.wait(line, 0), line) << lines.dump();
+  }
+
   // The bystander still answers, and its counter went on from where it was:
   // nothing of its state was lost or changed by anyone else.
   void keeper_alive() {

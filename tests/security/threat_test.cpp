@@ -317,7 +317,7 @@ TEST_F(ThreatTest, T12_AMessageFloodStopsAtTheRateQuota) {
   auto denied = audited("hostile", "messaging.send", AuditResult::Denied, "keeper");
   ASSERT_FALSE(denied.empty());
   EXPECT_EQ(denied[0].layer, DecisionLayer::Quota);
-  keeper_ticks += ok;  // the keeper counts every message it accepts, each exactly once
+  keeper_counted(ok);  // the keeper counts every message it accepts, each exactly once
   keeper_alive();
 }
 
@@ -334,7 +334,7 @@ TEST_F(ThreatTest, T13_AFloodIntoAFullMailboxPushesBackWithoutGrowth) {
   auto denied = audited("hostile", "messaging.send", AuditResult::Denied, "keeper");
   ASSERT_FALSE(denied.empty());
   EXPECT_EQ(denied[0].reason, "the receiver's mailbox is full");
-  keeper_ticks += ok;  // every accepted message counted once, none lost
+  keeper_counted(ok);  // every accepted message counted once, none lost
   keeper_alive();
 }
 
