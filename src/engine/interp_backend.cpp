@@ -244,10 +244,19 @@ class ModuleImpl final : public Module, public std::enable_shared_from_this<Modu
   std::vector<std::string> func_names_;  // by original function index
   uint32_t fuel_import_index_ = 0;
   uint32_t reserved_func_imports_ = 1;  // fuel function (+ memory_grow)
+  std::string state_hazard_;            // why save_state cannot capture an instance
+  uint32_t global_imports_ = 0;         // the fuel global included
+  std::vector<uint32_t> state_globals_;  // mutable defined globals, by global index
 
   std::string_view name() const override { return name_; }
   const std::vector<ImportInfo>& imports() const override { return imports_; }
   const std::vector<ExportInfo>& exports() const override { return exports_; }
+  Result<void> state_transferable() const override {
+    if (state_hazard_.empty()) return {};
+    return make_error(ErrorCode::StateNotTransferable,
+                      fmt::format("module '{}': its state cannot be moved to another instance: {}",
+                                  name_, state_hazard_));
+  }
 
   // "module!name" for a function index of the metered module.
   std::string frame_name(uint32_t metered_index) const {
@@ -353,6 +362,8 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   Result<Value> global(std::string_view export_name) const override;
   uint64_t memory_bytes() const override { return memory_ ? memory_->ByteSize() : 0; }
   uint64_t fuel_used() const override { return fuel_used_; }
+  Result<InstanceState> save_state() const override;
+  Result<void> restore_state(const InstanceState& saved, uint64_t page_cap);
 
   Result<void> write_memory(uint64_t offset, std::span<const uint8_t> bytes) override {
     auto range = memory_range(offset, bytes.size());
@@ -395,6 +406,7 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   wi::Instance::Ptr instance_;
   wi::Memory* memory_ = nullptr;
   uint64_t fuel_used_ = 0;
+  int suspended_calls_ = 0;  // calls between two slices: their frames live here
 };
 
 wi::Value to_interp(StoreState& state, const Value& v) {
@@ -552,6 +564,7 @@ class CallImpl final : public Call {
   }
 
   ~CallImpl() override {
+    note_suspended(false);
     if (started_ && !done_) {
       // The fuel host function sees the cancel flag and traps; the guest's
       // frames unwind normally and the fiber ends.
@@ -590,6 +603,7 @@ class CallImpl final : public Call {
     }
     switch_in();
     state.active = nullptr;
+    note_suspended(!done_);
     if (!done_) return State::Suspended;
     if (error_) return std::unexpected(*error_);
     return State::Finished;
@@ -608,6 +622,13 @@ class CallImpl final : public Call {
   }
 
  private:
+  // Keeps the instance's count of calls suspended between slices.
+  void note_suspended(bool suspended) {
+    if (suspended == suspended_) return;
+    instance_->suspended_calls_ += suspended ? 1 : -1;
+    suspended_ = suspended;
+  }
+
   void switch_in() {
     void* fake_stack = nullptr;
     FiberSwitch::start(&fake_stack, static_cast<char*>(stack_.sp) - stack_.size, stack_.size);
@@ -650,6 +671,7 @@ class CallImpl final : public Call {
   const void* caller_bottom_ = nullptr;
   size_t caller_size_ = 0;
   bool started_ = false;
+  bool suspended_ = false;
   bool done_ = false;
 };
 
@@ -771,6 +793,68 @@ Result<Value> InstanceImpl::global(std::string_view export_name) const {
   }
   auto g = state_->store.UnsafeGet<wi::Global>(*ref);
   return from_interp(*state_, g->type().type, g->Get());
+}
+
+Result<InstanceState> InstanceImpl::save_state() const {
+  if (auto ok = module_->state_transferable(); !ok) return std::unexpected(ok.error());
+  if (state_->active || suspended_calls_ > 0) {
+    return make_error(ErrorCode::CallInProgress, "cannot save an instance's state during a call");
+  }
+  InstanceState saved;
+  if (memory_) saved.memory.assign(memory_->UnsafeData(), memory_->UnsafeData() + memory_->ByteSize());
+  const auto& globals = instance_->globals();
+  for (uint32_t index : module_->state_globals_) {
+    auto g = state_->store.UnsafeGet<wi::Global>(globals[index]);
+    saved.globals.push_back(from_interp(*state_, g->type().type, g->Get()));
+  }
+  return saved;
+}
+
+// The other half of save_state, right after an instantiation that skipped
+// the start function: the memory grows to the saved size, then both the
+// memory and the mutable globals take the saved values.
+Result<void> InstanceImpl::restore_state(const InstanceState& saved, uint64_t page_cap) {
+  const auto& wanted = module_->state_globals_;
+  if (saved.globals.size() != wanted.size()) {
+    return make_error(ErrorCode::StateNotTransferable,
+                      fmt::format("module '{}': the saved state has {} mutable globals, the module "
+                                  "{}",
+                                  module_->name_, saved.globals.size(), wanted.size()));
+  }
+  const auto& globals = instance_->globals();
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    auto g = state_->store.UnsafeGet<wi::Global>(globals[wanted[i]]);
+    if (to_wabt(saved.globals[i].type()) != g->type().type) {
+      return make_error(ErrorCode::StateNotTransferable,
+                        fmt::format("module '{}': saved global {} is of another type",
+                                    module_->name_, wanted[i]));
+    }
+  }
+  const uint64_t size = memory_ ? memory_->ByteSize() : 0;
+  if (saved.memory.size() % kWasmPageSize != 0 || saved.memory.size() < size ||
+      (!memory_ && !saved.memory.empty())) {
+    return make_error(ErrorCode::StateNotTransferable,
+                      fmt::format("module '{}': the saved memory of {} bytes does not fit a memory "
+                                  "of {} bytes",
+                                  module_->name_, saved.memory.size(), size));
+  }
+  if (memory_ && saved.memory.size() > size) {
+    const uint64_t pages = saved.memory.size() / kWasmPageSize;
+    if (pages > page_cap || wabt::Failed(memory_->Grow(pages - size / kWasmPageSize))) {
+      return make_error(ErrorCode::LimitExceeded,
+                        fmt::format("module '{}': the saved memory of {} is over the instance's "
+                                    "memory limit",
+                                    module_->name_, format_byte_size(saved.memory.size())));
+    }
+  }
+  if (!saved.memory.empty()) {
+    std::memcpy(memory_->UnsafeData(), saved.memory.data(), saved.memory.size());
+  }
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    auto g = state_->store.UnsafeGet<wi::Global>(globals[wanted[i]]);
+    g->UnsafeSet(to_interp(*state_, saved.globals[i]));
+  }
+  return {};
 }
 
 class StoreImpl final : public Store {
@@ -933,6 +1017,9 @@ Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
     }
   }
 
+  // A restored instance continues where its state was saved: the start
+  // function ran there already.
+  if (options.restore) desc.starts.clear();
   auto wmodule = wi::Module::New(state.store, std::move(desc));
   wi::RefVec imports;
   for (const auto& import : wmodule->import_types()) {
@@ -965,6 +1052,11 @@ Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
     instance->memory_ = state.store.UnsafeGet<wi::Memory>(winstance->memories()[0]).get();
   }
   instance->instance_ = std::move(winstance);
+  if (options.restore) {
+    if (auto ok = instance->restore_state(*options.restore, page_cap); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
   return instance;
 }
 
@@ -1046,11 +1138,20 @@ Result<std::shared_ptr<const Module>> InterpEngine::load_checked(std::span<const
   if (!metered) return std::unexpected(metered.error());
   module->fuel_import_index_ = metered->fuel_import_index;
   module->reserved_func_imports_ = metered->reserved_func_imports;
+  module->state_hazard_ = std::move(metered->state_hazard);
   if (wabt::Failed(wi::ReadBinaryInterp(name, metered->bytes.data(), metered->bytes.size(),
                                         options, &errors, &module->desc_))) {
     return make_error(ErrorCode::InternalError,
                       fmt::format("metered module failed validation: {}",
                                   binary_errors(name, errors)));
+  }
+  for (const auto& import : module->desc_.imports) {
+    if (import.type.type->kind == wabt::ExternalKind::Global) ++module->global_imports_;
+  }
+  for (uint32_t i = 0; i < module->desc_.globals.size(); ++i) {
+    if (module->desc_.globals[i].type.mut == wi::Mutability::Var) {
+      module->state_globals_.push_back(module->global_imports_ + i);
+    }
   }
   for (uint32_t i = 0; i < module->desc_.exports.size(); ++i) {
     const auto& t = module->desc_.exports[i].type;

@@ -86,6 +86,8 @@ class Instrumenter {
 
   uint32_t sites = 0;
   uint32_t grows = 0;   // memory.grow instructions routed through the host
+  // The first instruction that keeps state outside memory and globals.
+  std::string state_hazard;
   bool probes = false;  // whether a call to the stack probe was inserted
 
   // global.get $fuel; i64.const cost; i64.sub; global.set $fuel;
@@ -109,6 +111,7 @@ class Instrumenter {
   void visit(wabt::ExprList& exprs) {
     for (auto it = exprs.begin(); it != exprs.end(); ++it) {
       wabt::Expr& expr = *it;
+      note_state_hazard(expr);
       switch (expr.type()) {
         case wabt::ExprType::CallIndirect:
           // wabt 1.0.32 (Thread::DoCall) does not stop when a call_indirect
@@ -214,6 +217,29 @@ class Instrumenter {
   uint32_t bulk_sites = 0;
 
  private:
+  // Tables and the dropped state of segments are not carried by
+  // Instance::save_state; a module that can change them is not transferable.
+  void note_state_hazard(const wabt::Expr& expr) {
+    if (!state_hazard.empty()) return;
+    switch (expr.type()) {
+      case wabt::ExprType::TableSet:
+      case wabt::ExprType::TableGrow:
+      case wabt::ExprType::TableFill:
+      case wabt::ExprType::TableCopy:
+      case wabt::ExprType::TableInit:
+      case wabt::ExprType::ElemDrop:
+        state_hazard = "it changes its tables (table.set, table.grow, table.fill, table.copy, "
+                       "table.init or elem.drop)";
+        break;
+      case wabt::ExprType::DataDrop:
+      case wabt::ExprType::MemoryInit:
+        state_hazard = "it uses passive data segments (memory.init or data.drop)";
+        break;
+      default:
+        break;
+    }
+  }
+
   bool routes_grow(const wabt::MemoryGrowExpr& expr) const {
     wabt::Index index = module_.GetMemoryIndex(expr.memidx);
     return index == 0 && !module_.memories.empty() && !module_.memories[0]->page_limits.is_64;
@@ -253,6 +279,24 @@ void rebind(wabt::BindingHash& bindings, const std::vector<T*>& items) {
   for (wabt::Index i = 0; i < items.size(); ++i) {
     if (!items[i]->name.empty()) bindings.emplace(items[i]->name, wabt::Binding(i));
   }
+}
+
+// Why an instance's state is more than its first memory and its mutable
+// globals of number types (empty when it is not).
+std::string module_state_hazard(const wabt::Module& module) {
+  if (module.num_memory_imports + module.num_table_imports + module.num_global_imports > 0) {
+    return "it imports a memory, a table or a global";
+  }
+  if (module.memories.size() > 1) return "it has more than one memory";
+  if (!module.memories.empty() && module.memories[0]->page_limits.is_64) {
+    return "its memory is a 64-bit memory";
+  }
+  for (const auto* g : module.globals) {
+    if (g->mutable_ && (g->type.IsRef() || g->type == wabt::Type::V128)) {
+      return "it has a mutable global that holds a reference or a vector";
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -297,6 +341,8 @@ Result<MeteredModule> add_metering(std::span<const uint8_t> original,
   if (memory_stand_in) module.memories.pop_back();
   if (!applied) return make_error(ErrorCode::InternalError, "metering: naming pass failed");
 
+  out.state_hazard = module_state_hazard(module);
+
   wabt::Index empty_type = find_or_add_empty_func_type(module);
 
   // The fuel function goes after the last imported function, the fuel global
@@ -331,6 +377,7 @@ Result<MeteredModule> add_metering(std::span<const uint8_t> original,
   for (wabt::Index i = module.num_func_imports; i < module.funcs.size(); ++i) {
     instrumenter.instrument(*module.funcs[i]);
   }
+  if (out.state_hazard.empty()) out.state_hazard = std::move(instrumenter.state_hazard);
   out.metering_sites = instrumenter.sites;
   out.grow_sites = instrumenter.grows;
   if (instrumenter.grows > 0) {

@@ -32,6 +32,9 @@ struct MeteredModule {
   uint32_t reserved_func_imports = 1;
   uint32_t grow_sites = 0;         // memory.grow instructions routed through memory_grow
   uint32_t metering_sites = 0;     // function entries and loop headers instrumented
+  // Empty when an instance's whole state is its first memory and its mutable
+  // globals (Instance::save_state can carry it); else why not.
+  std::string state_hazard;
 };
 
 // Decodes `bytes` without validating them; fails on any malformed section.

@@ -217,9 +217,17 @@ class NativeModule final : public Module, public std::enable_shared_from_this<Na
   std::unordered_map<std::string, uint32_t> export_index_;
   std::shared_ptr<LoadedObject> object_;
 
+  std::string state_hazard_;  // why save_state cannot capture an instance
+
   std::string_view name() const override { return name_; }
   const std::vector<ImportInfo>& imports() const override { return imports_; }
   const std::vector<ExportInfo>& exports() const override { return exports_; }
+  Result<void> state_transferable() const override {
+    if (state_hazard_.empty()) return {};
+    return make_error(ErrorCode::StateNotTransferable,
+                      fmt::format("module '{}': its state cannot be moved to another instance: {}",
+                                  name_, state_hazard_));
+  }
   const airssys_module_desc& desc() const { return object_->desc(); }
   LoadedObject::GrowFn grow() const { return object_->grow(); }
 };
@@ -519,6 +527,10 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   Result<Value> global(std::string_view export_name) const override;
   uint64_t memory_bytes() const override { return memory_ ? memory_->size : 0; }
   uint64_t fuel_used() const override { return fuel_used_; }
+  Result<InstanceState> save_state() const override;
+  Result<void> restore_state(const InstanceState& saved);
+  // Runs export `index` (its io slots prepared) to completion within `fuel`.
+  Result<void> run_export(uint32_t index, airssys_slot* io, uint64_t fuel, uint64_t slice);
 
   Result<void> write_memory(uint64_t offset, std::span<const uint8_t> bytes) override {
     auto range = memory_range(offset, bytes.size());
@@ -574,6 +586,7 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   std::vector<std::shared_ptr<const Instance>> providers_;  // kept alive: we point into them
   wasm_rt_memory_t* memory_ = nullptr;
   uint64_t fuel_used_ = 0;
+  int suspended_calls_ = 0;  // calls between two slices: their frames live here
 };
 
 // memory.grow of memory 0 (the metering rewrite routes it here), exactly as
@@ -706,22 +719,114 @@ Result<std::vector<Value>> NativeInstance::call(std::string_view export_name,
   uint32_t index = 0;
   auto io = prepare(export_name, args, &index);
   if (!io) return std::unexpected(io.error());
-  ExecState exec;
-  exec.budget = options.fuel;
-  exec.slice = std::max<uint64_t>(options.slice, 1);
-  state.active = &exec;
-  state.start_slice(exec);
-  NativeRun run(state, {&module_->desc(), module_->desc().export_calls[index], raw_, io->data()});
-  run.switch_in();
-  state.account(exec);
-  state.active = nullptr;
-  fuel_used_ += exec.used;
-  if (run.trap()) return std::unexpected(trap_error(run.trap()));
+  if (auto ran = run_export(index, io->data(), options.fuel, options.slice); !ran) {
+    return std::unexpected(ran.error());
+  }
   const auto& results = module_->plan_.exports[index].sig.results;
   std::vector<Value> out;
   out.reserve(results.size());
   for (size_t i = 0; i < results.size(); ++i) out.push_back(from_slot(state, results[i], (*io)[i]));
   return out;
+}
+
+Result<void> NativeInstance::run_export(uint32_t index, airssys_slot* io, uint64_t fuel,
+                                        uint64_t slice) {
+  StoreState& state = *state_;
+  ExecState exec;
+  exec.budget = fuel;
+  exec.slice = std::max<uint64_t>(slice, 1);
+  state.active = &exec;
+  state.start_slice(exec);
+  NativeRun run(state, {&module_->desc(), module_->desc().export_calls[index], raw_, io});
+  run.switch_in();
+  state.account(exec);
+  state.active = nullptr;
+  fuel_used_ += exec.used;
+  if (run.trap()) return std::unexpected(trap_error(run.trap()));
+  return {};
+}
+
+// A cell of a global by its plan export, as a slot of its type.
+airssys_slot read_cell(const void* cell, ValType type) {
+  airssys_slot s{};
+  switch (type) {
+    case ValType::I32: std::memcpy(&s.i32, cell, 4); break;
+    case ValType::I64: std::memcpy(&s.i64, cell, 8); break;
+    case ValType::F32: std::memcpy(&s.f32, cell, 4); break;
+    case ValType::F64: std::memcpy(&s.f64, cell, 8); break;
+    case ValType::FuncRef: std::memcpy(&s.funcref, cell, sizeof s.funcref); break;
+    case ValType::ExternRef: std::memcpy(&s.externref, cell, sizeof s.externref); break;
+    case ValType::V128: break;
+  }
+  return s;
+}
+
+Result<InstanceState> NativeInstance::save_state() const {
+  if (auto ok = module_->state_transferable(); !ok) return std::unexpected(ok.error());
+  if (state_->active || suspended_calls_ > 0) {
+    return make_error(ErrorCode::CallInProgress, "cannot save an instance's state during a call");
+  }
+  InstanceState saved;
+  if (memory_) saved.memory.assign(memory_->data, memory_->data + memory_->size);
+  for (uint32_t k : module_->plan_.state_globals) {
+    const ValType type = module_->plan_.exports[k].type;
+    saved.globals.push_back(
+        from_slot(*state_, type, read_cell(module_->desc().export_pointers[k](raw_), type)));
+  }
+  return saved;
+}
+
+// The other half of save_state, right after an instantiation that skipped
+// the start function (see NativeStore::instantiate).
+Result<void> NativeInstance::restore_state(const InstanceState& saved) {
+  const auto& plan = module_->plan_;
+  if (saved.globals.size() != plan.state_globals.size()) {
+    return make_error(ErrorCode::StateNotTransferable,
+                      fmt::format("module '{}': the saved state has {} mutable globals, the module "
+                                  "{}",
+                                  module_->name_, saved.globals.size(), plan.state_globals.size()));
+  }
+  for (size_t i = 0; i < saved.globals.size(); ++i) {
+    const ValType type = plan.exports[plan.state_globals[i]].type;
+    if (saved.globals[i].type() != type || type == ValType::FuncRef ||
+        type == ValType::ExternRef || type == ValType::V128) {
+      return make_error(ErrorCode::StateNotTransferable,
+                        fmt::format("module '{}': saved global {} is of another type",
+                                    module_->name_, i));
+    }
+  }
+  const uint64_t size = memory_bytes();
+  if (saved.memory.size() % kWasmPageSize != 0 || saved.memory.size() < size ||
+      (!memory_ && !saved.memory.empty())) {
+    return make_error(ErrorCode::StateNotTransferable,
+                      fmt::format("module '{}': the saved memory of {} bytes does not fit a memory "
+                                  "of {} bytes",
+                                  module_->name_, saved.memory.size(), size));
+  }
+  if (memory_ && saved.memory.size() > size) {
+    const uint64_t delta = (saved.memory.size() - size) / kWasmPageSize;
+    if (delta > UINT32_MAX ||
+        module_->grow()(memory_, static_cast<uint32_t>(delta)) == UINT32_MAX) {
+      return make_error(ErrorCode::LimitExceeded,
+                        fmt::format("module '{}': the saved memory of {} is over the instance's "
+                                    "memory limit",
+                                    module_->name_, format_byte_size(saved.memory.size())));
+    }
+  }
+  if (!saved.memory.empty()) std::memcpy(memory_->data, saved.memory.data(), saved.memory.size());
+  for (size_t i = 0; i < saved.globals.size(); ++i) {
+    const uint32_t k = plan.state_globals[i];
+    airssys_slot s = to_slot(*state_, saved.globals[i]);
+    void* cell = module_->desc().export_pointers[k](raw_);
+    switch (plan.exports[k].type) {
+      case ValType::I32: std::memcpy(cell, &s.i32, 4); break;
+      case ValType::I64: std::memcpy(cell, &s.i64, 8); break;
+      case ValType::F32: std::memcpy(cell, &s.f32, 4); break;
+      case ValType::F64: std::memcpy(cell, &s.f64, 8); break;
+      default: break;  // refused above
+    }
+  }
+  return {};
 }
 
 class NativeCall final : public Call {
@@ -740,6 +845,7 @@ class NativeCall final : public Call {
   }
 
   ~NativeCall() override {
+    note_suspended(false);
     if (run_.started() && !done_) {
       // The fuel function sees the cancel flag and ends the call; its frames
       // unwind and the fiber finishes.
@@ -766,6 +872,7 @@ class NativeCall final : public Call {
     if (!run_.started()) state.start_slice(exec_);
     run_.switch_in();
     state.active = nullptr;
+    note_suspended(!run_.done());
     if (!run_.done()) return State::Suspended;
     done_ = true;
     state.account(exec_);
@@ -793,6 +900,14 @@ class NativeCall final : public Call {
   std::vector<Value> results_;
   std::optional<Error> error_;
   bool done_ = false;
+  bool suspended_ = false;
+
+  // Keeps the instance's count of calls suspended between slices.
+  void note_suspended(bool suspended) {
+    if (suspended == suspended_) return;
+    instance_->suspended_calls_ += suspended ? 1 : -1;
+    suspended_ = suspended;
+  }
 };
 
 Result<std::unique_ptr<Call>> NativeInstance::start_call(std::string_view export_name,
@@ -814,19 +929,8 @@ Result<Value> NativeInstance::global(std::string_view export_name) const {
     }
     return std::unexpected(k.error());
   }
-  void* cell = module_->desc().export_pointers[*k](raw_);
-  airssys_slot s{};
   ValType type = module_->plan_.exports[*k].type;
-  switch (type) {
-    case ValType::I32: std::memcpy(&s.i32, cell, 4); break;
-    case ValType::I64: std::memcpy(&s.i64, cell, 8); break;
-    case ValType::F32: std::memcpy(&s.f32, cell, 4); break;
-    case ValType::F64: std::memcpy(&s.f64, cell, 8); break;
-    case ValType::FuncRef: std::memcpy(&s.funcref, cell, sizeof s.funcref); break;
-    case ValType::ExternRef: std::memcpy(&s.externref, cell, sizeof s.externref); break;
-    case ValType::V128: break;
-  }
-  return from_slot(*state_, type, s);
+  return from_slot(*state_, type, read_cell(module_->desc().export_pointers[*k](raw_), type));
 }
 
 std::string describe(const detail::NativeImport& import) {
@@ -1019,10 +1123,24 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   state.active = nullptr;
   instance->fuel_used_ += exec.used;
   if (!instance->memory_) instance->memory_ = run.allocated_memory();
+  std::optional<Error> failed;
   if (run.trap()) {
-    Error e = instance->trap_error(run.trap());
-    e.message = fmt::format("instantiating '{}': {}", native->name_, e.message);
-    return std::unexpected(std::move(e));
+    failed = instance->trap_error(run.trap());
+  } else if (options.restore) {
+    // Continues from a saved state: the start function ran where it was saved.
+    if (auto ok = instance->restore_state(*options.restore); !ok) return std::unexpected(ok.error());
+  } else if (plan.start_export) {
+    airssys_slot io{};
+    const uint64_t left = options.start_fuel == kUnlimitedFuel
+                              ? kUnlimitedFuel
+                              : options.start_fuel - std::min(exec.used, options.start_fuel);
+    if (auto ran = instance->run_export(*plan.start_export, &io, left, exec.slice); !ran) {
+      failed = ran.error();
+    }
+  }
+  if (failed) {
+    failed->message = fmt::format("instantiating '{}': {}", native->name_, failed->message);
+    return std::unexpected(std::move(*failed));
   }
   return instance;
 }
@@ -1078,7 +1196,8 @@ Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t
     module->exports_ = (*checked)->exports();
     module->plan_ = std::move(*plan);
     module->object_ = std::move(*loaded);
-    for (uint32_t k = 0; k < module->plan_.exports.size(); ++k) {
+    module->state_hazard_ = std::move(metered->state_hazard);
+    for (uint32_t k = 0; k < module->plan_.guest_exports; ++k) {
       module->export_index_.emplace(module->plan_.exports[k].name, k);
     }
     return module;

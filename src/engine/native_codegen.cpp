@@ -575,6 +575,40 @@ Result<NativePlan> plan_native(std::span<const uint8_t> metered) {
     exp->name = fmt::format("e{}", k);
     plan.exports.push_back(std::move(info));
   }
+  // Exports the host uses and the guest never sees (not in Module::exports):
+  // each mutable defined global, so that Instance::save_state reaches it, and
+  // the start function, which the host runs after instantiation unless the
+  // instance continues from a saved state.
+  plan.guest_exports = plan.exports.size();
+  auto add_hidden = [&](wabt::ExternalKind kind, wabt::Index index) {
+    auto field = std::make_unique<wabt::ExportModuleField>();
+    field->export_.name = fmt::format("e{}", plan.exports.size());
+    field->export_.kind = kind;
+    field->export_.var = wabt::Var(index, {});
+    module.AppendField(std::move(field));
+  };
+  for (size_t i = module.num_global_imports; i < module.globals.size(); ++i) {
+    const auto* g = module.globals[i];
+    if (!g->mutable_) continue;
+    NativeExport info;
+    info.name = fmt::format("(global {})", i);
+    info.kind = ExternKind::Global;
+    info.type = val_type(g->type);
+    info.mutable_ = true;
+    plan.state_globals.push_back(static_cast<uint32_t>(plan.exports.size()));
+    add_hidden(wabt::ExternalKind::Global, static_cast<wabt::Index>(i));
+    plan.exports.push_back(std::move(info));
+  }
+  if (!module.starts.empty()) {
+    NativeExport info;
+    info.name = "(start)";
+    info.kind = ExternKind::Func;
+    plan.start_export = static_cast<uint32_t>(plan.exports.size());
+    info.sig = func_sig(module.GetFunc(*module.starts[0])->decl.sig);
+    add_hidden(wabt::ExternalKind::Func, module.GetFuncIndex(*module.starts[0]));
+    plan.exports.push_back(std::move(info));
+    module.starts.clear();
+  }
   for (size_t i = module.num_memory_imports; i < module.memories.size(); ++i) {
     plan.memories.push_back(limits_of(module.memories[i]->page_limits));
   }

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -50,7 +51,11 @@ struct NativeExport {
 struct NativePlan {
   std::vector<uint8_t> bytes;  // the metered module with fixed import/export names
   std::vector<NativeImport> imports;
+  // The guest's exports first, then those only the host uses (plan_native).
   std::vector<NativeExport> exports;
+  size_t guest_exports = 0;
+  std::vector<uint32_t> state_globals;   // exports: the mutable defined globals, in order
+  std::optional<uint32_t> start_export;  // export: the start function, run by the host
   std::vector<NativeLimits> memories;  // defined (not imported) ones
   std::vector<NativeLimits> tables;
 };

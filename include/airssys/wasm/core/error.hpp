@@ -43,6 +43,7 @@ enum class ErrorCategory : uint8_t {
   X(SignatureMismatch, Usage, "arguments do not match the function signature")          \
   X(CallInProgress, Usage, "a call is already running on this store")                   \
   X(InvalidTransition, Usage, "the state does not allow this transition")               \
+  X(StateNotTransferable, Usage, "instance state cannot move to another instance")      \
   X(InvalidConfig, Usage, "invalid configuration file")                                 \
   X(InvalidManifest, Usage, "invalid component manifest")                               \
   X(TrapUnreachable, Trap, "unreachable executed")                                      \

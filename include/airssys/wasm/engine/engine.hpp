@@ -72,11 +72,28 @@ struct MemoryGrowEvent {
 // Runs on the guest's thread, inside its call; must not call into the instance.
 using MemoryGrowHook = std::function<void(const MemoryGrowEvent&)>;
 
+// What moving a running component to a fresh instance of the same module
+// carries over (Instance::save_state): the first memory's bytes and the values
+// of the module's own mutable globals, in index order. Immutable globals,
+// tables and segments are rebuilt identically by instantiation, which is why
+// only modules that never change their tables or segments can be saved
+// (Module::state_transferable).
+struct InstanceState {
+  std::vector<uint8_t> memory;
+  std::vector<Value> globals;
+};
+
 struct InstanceOptions {
   InstanceLimits limits;
   uint64_t start_fuel = 1'000'000'000;  // fuel the start function may burn
   void* user_data = nullptr;             // handed to host functions in HostCall
   MemoryGrowHook on_memory_grow;         // none: growth is not reported
+  // When set, the instance continues from this saved state of an instance of
+  // the same module (on either tier) instead of starting afresh: the memory
+  // and mutable globals are restored and the start function does not run
+  // (it ran in the instance the state was saved from). The memory must fit
+  // `limits`; growing to its size is not reported to `on_memory_grow`.
+  const InstanceState* restore = nullptr;
 };
 
 struct CallOptions {
@@ -153,6 +170,10 @@ class Module {
   [[nodiscard]] virtual std::string_view name() const = 0;
   [[nodiscard]] virtual const std::vector<ImportInfo>& imports() const = 0;
   [[nodiscard]] virtual const std::vector<ExportInfo>& exports() const = 0;
+  // Whether an instance's whole state is its first memory and its mutable
+  // globals, so that Instance::save_state captures all of it; else why not
+  // (StateNotTransferable). Decided from the module's code at load.
+  [[nodiscard]] virtual Result<void> state_transferable() const = 0;
 };
 
 class Instance {
@@ -176,6 +197,9 @@ class Instance {
                                                   std::span<const uint8_t> bytes) = 0;
   [[nodiscard]] virtual Result<std::vector<uint8_t>> read_memory(uint64_t offset,
                                                                  uint64_t length) const = 0;
+  // The state InstanceOptions::restore continues from. Not during a call;
+  // StateNotTransferable when the module is not state_transferable().
+  [[nodiscard]] virtual Result<InstanceState> save_state() const = 0;
   // Fuel burned by this instance's calls since it was created.
   [[nodiscard]] virtual uint64_t fuel_used() const = 0;
 };
