@@ -94,6 +94,10 @@ class ComponentActor final : public actor::Behavior {
   enum class Stage { None, Initialize, Init, Alloc, Handle, Dealloc, Shutdown };
 
   Result<void> create();
+  engine::InstanceOptions instance_options();
+  void try_tier_up();
+  actor::StepResult idle();
+  void set_tier(engine::Tier tier);
   void account_cpu();
   actor::StepResult throttle(actor::ActorContext& ctx);
   int64_t window_of_throttle() const;
@@ -121,6 +125,12 @@ class ComponentActor final : public actor::Behavior {
   Stage stage_ = Stage::None;
   bool created_ = false;
   bool ready_ = false;
+  bool tier_up_done_ = false;  // the native build was taken up, or found unusable
+  bool tier_tick_pending_ = false;
+  // A timer message to the actor itself; correlation ids of requests start at 1.
+  static constexpr uint64_t kTierUpTick = 0;
+  static constexpr std::chrono::milliseconds kTierUpPoll{50};
+  engine::Tier tier_ = engine::Tier::Interp;
 
   // The message being delivered: guest-memory layout [sender][topic][payload].
   std::optional<actor::Envelope> delivering_;
@@ -134,6 +144,31 @@ class ComponentActor final : public actor::Behavior {
   std::unordered_map<uint64_t, actor::TimerId> awaiting_;       // my requests
   std::unordered_map<uint64_t, actor::Address> requesters_;     // requests I received
 };
+
+// --- NativeBuild ------------------------------------------------------------
+
+std::shared_ptr<NativeBuild> NativeBuild::start(std::shared_ptr<engine::Engine> engine,
+                                                std::vector<uint8_t> bytes, std::string name) {
+  std::shared_ptr<NativeBuild> build(new NativeBuild(std::move(engine)));
+  NativeBuild* self = build.get();
+  build->thread_ = std::thread([self, bytes = std::move(bytes), name = std::move(name)] {
+    auto loaded = self->engine_->load(bytes, name);
+    std::lock_guard lock(self->mutex_);
+    self->result_ = std::move(loaded);
+    self->finished_.store(true, std::memory_order_release);
+    self->done_.notify_all();
+  });
+  return build;
+}
+
+NativeBuild::~NativeBuild() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void NativeBuild::wait() const {
+  std::unique_lock lock(mutex_);
+  done_.wait(lock, [this] { return finished(); });
+}
 
 // --- ComponentPort ----------------------------------------------------------
 
@@ -309,19 +344,76 @@ Result<void> ComponentActor::create() {
   }
   context_->set_kv(system_.options_.kv);
 
+  // A native build that is ready by now (a restart, or a quick cache hit)
+  // is used from the start; otherwise the module as loaded.
+  engine::Engine* engine = spec.engine ? spec.engine.get() : system_.options_.engine.get();
+  const engine::Module* module = spec.module.get();
+  if (spec.tier_up && spec.tier_up->finished() && spec.tier_up->result()) {
+    engine = &spec.tier_up->engine();
+    module = spec.tier_up->result()->get();
+    tier_up_done_ = true;
+  }
+  store_ = engine->new_store();
+  auto instance = store_->instantiate(*module, system_.linker_, instance_options());
+  if (!instance) return std::unexpected(instance.error());
+  instance_ = std::move(*instance);
+  set_tier(engine->tier());
+  entry_->quota->set_used(security::QuotaKind::Memory, instance_->memory_bytes());
+  context_->report_quota(security::QuotaKind::Memory);
+  return {};
+}
+
+engine::InstanceOptions ComponentActor::instance_options() {
   engine::InstanceOptions options;
-  options.limits.max_memory_bytes = spec.security->quotas().memory_bytes;
+  options.limits.max_memory_bytes = entry_->spec.security->quotas().memory_bytes;
   options.user_data = context_.get();
   options.on_memory_grow = [context = context_.get()](const engine::MemoryGrowEvent& e) {
     context->on_memory_grow(e);
   };
-  store_ = system_.options_.engine->new_store();
-  auto instance = store_->instantiate(*spec.module, system_.linker_, options);
-  if (!instance) return std::unexpected(instance.error());
-  instance_ = std::move(*instance);
-  entry_->quota->set_used(security::QuotaKind::Memory, instance_->memory_bytes());
-  context_->report_quota(security::QuotaKind::Memory);
-  return {};
+  return options;
+}
+
+void ComponentActor::set_tier(engine::Tier tier) {
+  tier_ = tier;
+  std::lock_guard lock(system_.mutex_);
+  entry_->status.tier = tier;
+}
+
+// Between two messages (no guest call in progress): the running instance's
+// memory and globals move into an instance of the native build, which takes
+// over from the next message on. The mailbox is not touched, so nothing is
+// lost or reordered. When the build failed, or the module keeps state that
+// cannot move, the component stays on the interpreter, on record.
+void ComponentActor::try_tier_up() {
+  tier_up_done_ = true;
+  const auto& spec = entry_->spec;
+  const auto& built = spec.tier_up->result();
+  std::string why;
+  if (!built) {
+    why = built.error().to_string();
+  } else if (auto saved = instance_->save_state(); !saved) {
+    why = saved.error().to_string();
+  } else {
+    auto store = spec.tier_up->engine().new_store();
+    auto options = instance_options();
+    options.restore = &*saved;
+    auto next = store->instantiate(**built, system_.linker_, options);
+    if (next) {
+      instance_ = std::move(*next);
+      store_ = std::move(store);
+      set_tier(spec.tier_up->engine().tier());
+      system_.audit(*entry_, "lifecycle.tier", engine::tier_name(tier_), AuditResult::Granted,
+                    DecisionLayer::Component,
+                    fmt::format("'{}' moved to the {} tier ({} bytes of memory carried over)",
+                                spec.name, engine::tier_name(tier_), saved->memory.size()));
+      return;
+    }
+    why = next.error().to_string();
+  }
+  system_.audit(*entry_, "lifecycle.tier", "native", AuditResult::Denied,
+                DecisionLayer::Component,
+                fmt::format("'{}' stays on the {} tier: {}", spec.name, engine::tier_name(tier_),
+                            why));
 }
 
 // CPU time: the fuel the guest burned since the last look, converted by the
@@ -602,14 +694,20 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
   }
   if (!call_) {
     if (!ready_) return actor::StepResult::Yield;
-    if (entry_->hold.load(std::memory_order_acquire)) return actor::StepResult::Idle;
+    if (!tier_up_done_ && spec.tier_up && spec.tier_up->finished()) try_tier_up();
+    if (entry_->hold.load(std::memory_order_acquire)) return idle();
     auto envelope = ctx.receive();
-    if (!envelope) return actor::StepResult::Idle;
+    if (!envelope) return idle();
+    if (envelope->kind == actor::MessageKind::Timeout &&
+        envelope->correlation_id == kTierUpTick && envelope->sender.id == self_.id) {
+      tier_tick_pending_ = false;
+      return ctx.pending() > 0 ? actor::StepResult::Yield : idle();
+    }
     if (auto ok = begin_delivery(std::move(*envelope)); !ok) {
       system_.set_state(*entry_, ComponentState::Failed, ok.error());
       return std::unexpected(ok.error());
     }
-    if (!call_) return ctx.pending() > 0 ? actor::StepResult::Yield : actor::StepResult::Idle;
+    if (!call_) return ctx.pending() > 0 ? actor::StepResult::Yield : idle();
   }
   auto state = call_->resume();
   account_cpu();
@@ -630,6 +728,23 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
     return std::unexpected(ok.error());
   }
   if (call_ || !ready_ || ctx.pending() > 0) return actor::StepResult::Yield;
+  return idle();
+}
+
+// Nothing to do. While a tier-up build is still compiling, a timer brings the
+// actor back now and then to look (a message would as well), so an idle
+// component moves too.
+actor::StepResult ComponentActor::idle() {
+  const auto& build = entry_->spec.tier_up;
+  if (build && !tier_up_done_ && !tier_tick_pending_) {
+    actor::Envelope tick;
+    tick.kind = actor::MessageKind::Timeout;
+    tick.correlation_id = kTierUpTick;
+    tick.target = self_;
+    tick.sender = self_;
+    system_.scheduler_.send_after(kTierUpPoll, std::move(tick));
+    tier_tick_pending_ = true;
+  }
   return actor::StepResult::Idle;
 }
 
@@ -716,7 +831,7 @@ void ComponentSystem::stop() {
 
 Result<void> ComponentSystem::start(ComponentSpec spec) {
   if (!supervisor_) return make_error(ErrorCode::InternalError, "the supervisor did not start");
-  if (!options_.engine || !spec.module || !spec.security) {
+  if ((!options_.engine && !spec.engine) || !spec.module || !spec.security) {
     return make_error(ErrorCode::InvalidArgument,
                       "a component needs an engine, a module and a security context");
   }
@@ -810,7 +925,7 @@ Result<ComponentStatus> ComponentSystem::stop_component(std::string_view name,
 Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
                                                  std::chrono::milliseconds ready_timeout) {
   if (!supervisor_) return make_error(ErrorCode::InternalError, "the supervisor did not start");
-  if (!options_.engine || !next.module || !next.security) {
+  if ((!options_.engine && !next.engine) || !next.module || !next.security) {
     return make_error(ErrorCode::InvalidArgument,
                       "a component needs an engine, a module and a security context");
   }

@@ -864,7 +864,8 @@ class ManifestReader {
       int line = line_of(key.source());
       const toml::table* table = node.as_table();
       if (name == "component") has_component = true;
-      if (name == "component" || name == "capabilities" || name == "quota" || name == "config") {
+      if (name == "component" || name == "capabilities" || name == "quota" || name == "config" ||
+          name == "runtime") {
         if (!table) {
           add(line, std::string(name), fmt::format("must be a table ([{}])", name));
           continue;
@@ -879,12 +880,32 @@ class ManifestReader {
       } else if (name == "config") {
         check_.manifest.config = config_json(*table, "config");
         read_config_env(*table);
+      } else if (name == "runtime") {
+        read_runtime(*table);
       } else {
         add(line, display_key(name),
-            "unknown section or key (known: component, capabilities, quota, config)");
+            "unknown section or key (known: component, capabilities, quota, runtime, config)");
       }
     }
     if (!has_component) add(0, "component", "missing required section [component]");
+  }
+
+  void read_runtime(const toml::table& table) {
+    for (auto&& [key, node] : table) {
+      std::string full = "runtime." + display_key(key.str());
+      if (key.str() != "tier") {
+        add(line_of(key.source()), full, "unknown key (known: tier)");
+        continue;
+      }
+      auto value = string_value(node, full);
+      if (!value) continue;
+      check_.manifest.runtime.tier = parse_tier_choice(*value);
+      if (!check_.manifest.runtime.tier) {
+        add(line_of(node.source()), full,
+            fmt::format("\"{}\" is not a tier (known: interp, native, auto)",
+                        value->substr(0, 64)));
+      }
+    }
   }
 
   // [config.env] becomes the component's WASI environment: names a POSIX
@@ -1227,6 +1248,22 @@ std::vector<std::string> manifest_environment(const Manifest& manifest) {
     if (value.is_string()) env.push_back(name + "=" + value.get<std::string>());
   }
   return env;
+}
+
+const char* tier_choice_name(TierChoice tier) {
+  switch (tier) {
+    case TierChoice::Interp: return "interp";
+    case TierChoice::Native: return "native";
+    case TierChoice::Auto: return "auto";
+  }
+  return "?";
+}
+
+std::optional<TierChoice> parse_tier_choice(std::string_view text) {
+  if (text == "interp") return TierChoice::Interp;
+  if (text == "native") return TierChoice::Native;
+  if (text == "auto") return TierChoice::Auto;
+  return std::nullopt;
 }
 
 std::string canonical_capabilities(const Manifest& manifest) {

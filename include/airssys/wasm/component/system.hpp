@@ -24,6 +24,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -58,9 +59,52 @@ enum class GuestMessageKind : int32_t { Send = 0, Request = 1, Publish = 2 };
 enum class ComponentState : uint8_t { Creating, Starting, Ready, Stopping, Terminated, Failed };
 [[nodiscard]] const char* component_state_name(ComponentState state);
 
+// A native-tier build of a component's module, compiled on a thread of its
+// own while the component already runs on the interpreter (TierChoice::Auto).
+// The component moves to it between two messages: its memory and globals are
+// carried over (engine::Instance::save_state), its mailbox is untouched, so no
+// message is lost or reordered. Destroying the build waits for the compiler,
+// which the native engine bounds in time.
+class NativeBuild {
+ public:
+  // `engine` must be a native-tier engine.
+  [[nodiscard]] static std::shared_ptr<NativeBuild> start(std::shared_ptr<engine::Engine> engine,
+                                                          std::vector<uint8_t> bytes,
+                                                          std::string name);
+  ~NativeBuild();
+  NativeBuild(const NativeBuild&) = delete;
+  NativeBuild& operator=(const NativeBuild&) = delete;
+
+  // Whether the compile has ended, well or not. Cheap; safe from any thread.
+  [[nodiscard]] bool finished() const { return finished_.load(std::memory_order_acquire); }
+  // Once finished(): the module, or why there is none.
+  [[nodiscard]] const Result<std::shared_ptr<const engine::Module>>& result() const {
+    return result_;
+  }
+  [[nodiscard]] engine::Engine& engine() const { return *engine_; }
+  // Blocks until finished() (tests and orderly shutdown).
+  void wait() const;
+
+ private:
+  explicit NativeBuild(std::shared_ptr<engine::Engine> engine) : engine_(std::move(engine)) {}
+
+  std::shared_ptr<engine::Engine> engine_;
+  Result<std::shared_ptr<const engine::Module>> result_{nullptr};
+  std::atomic<bool> finished_{false};
+  mutable std::mutex mutex_;
+  mutable std::condition_variable done_;
+  std::thread thread_;
+};
+
 struct ComponentSpec {
   std::string name;  // must equal the security context's component id
+  // Loaded by `engine` (none: ComponentSystemOptions::engine).
   std::shared_ptr<const engine::Module> module;
+  std::shared_ptr<engine::Engine> engine;
+  // Tier-up: the same module being compiled to native code; once it is
+  // ready, the component continues on it from the next message on (or from
+  // its next start). None: the component stays on `module`'s tier.
+  std::shared_ptr<NativeBuild> tier_up;
   std::shared_ptr<const security::WasmSecurityContext> security;
   std::optional<std::string> signer_key_id;
   std::string config_json = "{}";  // handed to airssys_init
@@ -112,6 +156,7 @@ struct ComponentStatus {
   uint64_t restarts = 0;
   uint64_t throttled = 0;    // slices held back by the CPU-time quota
   uint64_t cpu_time_us = 0;  // CPU time used since the first start, restarts included
+  engine::Tier tier = engine::Tier::Interp;  // the tier its instance runs on now
   std::optional<Error> last_error;
   // Used, limit, available, percent and level of each quota, by QuotaKind.
   std::array<security::QuotaUsage, security::kQuotaKindCount> quotas{};

@@ -54,9 +54,26 @@ inline constexpr uint64_t kMaxCpuMsPerSecond = 64'000;                  // 64 co
 inline constexpr uint64_t kMinMemoryQuota = 64 * 1024;                  // one WebAssembly page
 inline constexpr uint64_t kMaxMemoryQuota = 4ull * 1024 * 1024 * 1024;  // wasm32 address space
 
+// Which engine tier runs a component: the interpreter, native code compiled
+// ahead of time, or the interpreter at once and native code as soon as a
+// background compile has finished (tier-up between two messages).
+enum class TierChoice : uint8_t { Interp, Native, Auto };
+[[nodiscard]] const char* tier_choice_name(TierChoice tier);
+// "interp", "native" or "auto"; nothing for anything else.
+[[nodiscard]] std::optional<TierChoice> parse_tier_choice(std::string_view text);
+
+// [runtime]: how the component would like to be run; the operator's command
+// line or host configuration may say otherwise.
+struct RuntimeSpec {
+  std::optional<TierChoice> tier;
+
+  bool operator==(const RuntimeSpec&) const = default;
+};
+
 struct Manifest {
   std::string file;  // as given to the parser, used in messages
   ComponentInfo component;
+  RuntimeSpec runtime;
   // Indexed by Permission; an absent permission is an empty list.
   std::array<std::vector<std::string>, kPermissionCount> capabilities;
   QuotaSpec quota;

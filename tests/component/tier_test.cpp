@@ -1,0 +1,229 @@
+// Engine tiers in the component layer, end to end with real components: a
+// component on the native tier, and tier-up (TierChoice::Auto): a component
+// that starts on the interpreter and moves to native code while numbered
+// messages keep arriving, with every message handled once and in order, its
+// state in memory carried over, and the move on record. A module whose state
+// cannot move stays on the interpreter, on record, and keeps working.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "airssys/wasm/actor/scheduler.hpp"
+#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/engine/engine.hpp"
+#include "airssys/wasm/security/audit.hpp"
+#include "airssys/wasm/security/context.hpp"
+#include "component_test_support.hpp"
+
+namespace airssys::wasm::component {
+namespace {
+
+using namespace std::chrono_literals;
+using security::AuditResult;
+using testing::Transcript;
+
+std::vector<uint8_t> read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::vector<uint8_t> text(const std::string& s) { return {s.begin(), s.end()}; }
+
+class TierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "airssys-tier-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    cache = pattern;
+    interp = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
+    engine::NativeOptions native_options;
+    native_options.cache_dir = cache / "native";
+    auto n = engine::Engine::native(native_options);
+    ASSERT_TRUE(n.has_value()) << n.error().to_string();
+    native = std::shared_ptr<engine::Engine>(std::move(*n));
+
+    security::AuditLogOptions audit_options;
+    audit_options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
+      transcript.add_record(r);
+    };
+    audit = security::AuditLog::without_file(audit_options).value();
+    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
+    ComponentSystemOptions options;
+    options.engine = interp;
+    options.audit = audit.get();
+    options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
+    system = std::make_unique<ComponentSystem>(*scheduler, options);
+  }
+
+  void TearDown() override {
+    if (system) system->stop();
+    if (scheduler) scheduler->shutdown();
+    system.reset();
+    scheduler.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(cache, ec);
+  }
+
+  ComponentSpec spec(const std::string& name, std::shared_ptr<const engine::Module> module) {
+    ComponentSpec s;
+    s.name = name;
+    s.module = std::move(module);
+    s.security = security::WasmSecurityContext::create(name, security::CapabilitySet{},
+                                                       security::TrustLevel::Trusted)
+                     .value();
+    s.slice = 10'000;
+    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add_output(name, b); };
+    s.stderr_sink = s.stdout_sink;
+    return s;
+  }
+
+  std::vector<security::AuditRecord> tier_records(const std::string& component) {
+    audit->flush();
+    std::vector<security::AuditRecord> out;
+    for (const auto& r : transcript.records()) {
+      if (r.component == component && r.permission == "lifecycle.tier") out.push_back(r);
+    }
+    return out;
+  }
+
+  void expect_stays(const std::string& name, const std::string& file,
+                    std::vector<uint8_t> build_bytes, const std::string& why);
+
+  engine::Tier tier_of(const std::string& name) {
+    auto status = system->status(name);
+    return status ? status->tier : engine::Tier::Interp;
+  }
+
+  std::filesystem::path cache;
+  std::shared_ptr<engine::Engine> interp;
+  std::shared_ptr<engine::Engine> native;
+  Transcript transcript;
+  std::unique_ptr<security::AuditLog> audit;
+  std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
+  std::unique_ptr<ComponentSystem> system;
+};
+
+TEST_F(TierTest, AComponentRunsOnTheNativeTier) {
+  auto module = native->load_file(testing::component("sequence.wasm"));
+  ASSERT_TRUE(module.has_value()) << module.error().to_string();
+  auto s = spec("seq", *module);
+  s.engine = native;
+  ASSERT_TRUE(system->start(std::move(s)).has_value());
+  ASSERT_TRUE(transcript.wait_line("seq ready")) << transcript.dump();
+  EXPECT_EQ(tier_of("seq"), engine::Tier::Native);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(system->send_from_host("seq", text(std::to_string(i))));
+  ASSERT_TRUE(system->send_from_host("seq", text("report")));
+  ASSERT_TRUE(transcript.wait_prefix("seq report received=100 gaps=0 sum=4950 last=99,98,97"))
+      << transcript.dump();
+}
+
+TEST_F(TierTest, TierUpMovesARunningComponentWithoutLosingOrReorderingAMessage) {
+  const auto path = testing::component("sequence.wasm");
+  auto module = interp->load_file(path);
+  ASSERT_TRUE(module.has_value()) << module.error().to_string();
+  auto s = spec("seq", *module);
+  s.tier_up = NativeBuild::start(native, read_bytes(path), "sequence.wasm");
+  auto build = s.tier_up;
+  ASSERT_TRUE(system->start(std::move(s)).has_value());
+  ASSERT_TRUE(transcript.wait_line("seq ready")) << transcript.dump();
+
+  // A steady stream while the compiler runs; the switch happens somewhere in it.
+  int sent = 0;
+  int sent_before_native = -1;
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (int i = 0; i < 20; ++i) {
+      auto delivered = system->send_from_host("seq", text(std::to_string(sent)));
+      if (!delivered && delivered.error().code == ErrorCode::MailboxFull) break;  // push-back
+      ASSERT_TRUE(delivered.has_value()) << delivered.error().to_string();
+      ++sent;
+    }
+    if (tier_of("seq") == engine::Tier::Native) {
+      if (sent_before_native < 0) sent_before_native = sent;
+      if (sent >= sent_before_native + 200) break;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  ASSERT_TRUE(build->finished());
+  ASSERT_TRUE(build->result().has_value()) << build->result().error().to_string();
+  ASSERT_EQ(tier_of("seq"), engine::Tier::Native) << "no tier-up within two minutes";
+  EXPECT_GT(sent_before_native, 0);
+
+  ASSERT_TRUE(system->send_from_host("seq", text("report")));
+  const long long sum = static_cast<long long>(sent) * (sent - 1) / 2;
+  const std::string expected = "seq report received=" + std::to_string(sent) +
+                               " gaps=0 sum=" + std::to_string(sum) + " last=" +
+                               std::to_string(sent - 1) + ",";
+  ASSERT_TRUE(transcript.wait_prefix(expected, 30s)) << expected << "\n" << transcript.dump();
+
+  auto records = tier_records("seq");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].result, AuditResult::Granted);
+  EXPECT_EQ(records[0].resource, "native");
+  auto status = system->status("seq").value();
+  EXPECT_EQ(status.messages_handled, static_cast<uint64_t>(sent) + 1);
+
+  // A restart after the move starts on native code at once (with fresh state,
+  // as any restart).
+  ASSERT_TRUE(system->send_from_host("seq", text("trap")));
+  ASSERT_TRUE(transcript.wait_count("seq ready", 2, 30s)) << transcript.dump();
+  EXPECT_EQ(tier_of("seq"), engine::Tier::Native);
+  ASSERT_TRUE(system->send_from_host("seq", text("0")));
+  ASSERT_TRUE(system->send_from_host("seq", text("report")));
+  ASSERT_TRUE(transcript.wait_prefix("seq report received=1 gaps=0 sum=0 last=0,"))
+      << transcript.dump();
+}
+
+// Starts `file` on the interpreter with a tier-up build of `build_bytes`,
+// sends it messages, and returns the tier-up's audit record.
+void TierTest::expect_stays(const std::string& name, const std::string& file,
+                            std::vector<uint8_t> build_bytes, const std::string& why) {
+  auto module = interp->load_file(testing::component(file.c_str()));
+  ASSERT_TRUE(module.has_value()) << module.error().to_string();
+  auto s = spec(name, *module);
+  s.tier_up = NativeBuild::start(native, std::move(build_bytes), file);
+  ASSERT_TRUE(system->start(std::move(s)).has_value());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(system->send_from_host(name, text("x")));
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (tier_records(name).empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  auto records = tier_records(name);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].result, AuditResult::Denied);
+  EXPECT_NE(records[0].reason.find("stays on the interp tier"), std::string::npos)
+      << records[0].reason;
+  EXPECT_NE(records[0].reason.find(why), std::string::npos) << records[0].reason;
+  EXPECT_EQ(tier_of(name), engine::Tier::Interp);
+  // It keeps working where it is.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(system->send_from_host(name, text("x")));
+  const auto handled_by = std::chrono::steady_clock::now() + 10s;
+  while (system->status(name)->messages_handled < 10 &&
+         std::chrono::steady_clock::now() < handled_by) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(system->status(name)->messages_handled, 10u);
+  EXPECT_EQ(system->status(name)->state, ComponentState::Ready);
+}
+
+TEST_F(TierTest, AModuleWhoseStateCannotMoveStaysOnTheInterpreterOnRecord) {
+  const auto path = testing::component("table_grower.wasm");
+  expect_stays("grower", "table_grower.wasm", read_bytes(path), "changes its tables");
+}
+
+TEST_F(TierTest, AFailedNativeBuildLeavesTheComponentOnTheInterpreterOnRecord) {
+  // Bytes that are no module: the build fails, the running component does not.
+  expect_stays("grower", "table_grower.wasm", text("not a module"), "bad magic");
+}
+
+}  // namespace
+}  // namespace airssys::wasm::component
