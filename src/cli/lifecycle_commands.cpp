@@ -112,8 +112,9 @@ void print_status(const json& all) {
     return;
   }
   for (const auto& c : all) {
-    fmt::print("{} ({}): {} messages, {} restarts, CPU {:.1f} ms, throttled {} times{}\n",
-               text_or(c, "name"), text_or(c, "state"), c.value("messages_handled", uint64_t{0}),
+    fmt::print("{} ({}, {} tier): {} messages, {} restarts, CPU {:.1f} ms, throttled {} times{}\n",
+               text_or(c, "name"), text_or(c, "state"), text_or(c, "tier", "interp"),
+               c.value("messages_handled", uint64_t{0}),
                c.value("restarts", uint64_t{0}), c.value("cpu_time_us", uint64_t{0}) / 1000.0,
                c.value("throttled", uint64_t{0}),
                c.contains("last_error") ? ", last error: " + text_or(c, "last_error") : "");
@@ -131,7 +132,9 @@ void print_info(const json& r) {
   line("status", text_or(r, "status") +
                      (r.contains("status_detail") ? " (" + text_or(r, "status_detail") + ")" : ""));
   line("desired", text_or(r, "desired"));
-  line("running", r.value("running", false) ? "yes" : "no");
+  line("running", r.value("running", false)
+                      ? "yes, on the " + text_or(r, "tier", "interp") + " tier"
+                      : "no");
   if (r.contains("last_error")) line("last error", text_or(r, "last_error"));
   line("module sha256", text_or(r, "module_hash"));
   line("trust", text_or(r, "trust") + " (" + text_or(r, "trust_reason") + ")");
@@ -223,7 +226,8 @@ int client_command(const ClientOptions& o, const json& request, bool offline_ok,
 
 std::atomic<bool> g_serving{false};
 
-int serve(const std::string& config_file, const std::string& data_dir, size_t workers) {
+int serve(const std::string& config_file, const std::string& data_dir, size_t workers,
+          const std::string& tier) {
   system::HostConfig config;
   if (!config_file.empty()) {
     auto loaded = system::HostConfig::load(config_file);
@@ -243,6 +247,7 @@ int serve(const std::string& config_file, const std::string& data_dir, size_t wo
     config.data_dir = *home;
   }
   if (workers) config.workers = workers;
+  if (!tier.empty()) config.tier_override = security::parse_tier_choice(tier);
 
   // SIGTERM and SIGINT are taken by this thread alone, with sigwait; every
   // thread the host starts inherits the blocked mask.
@@ -308,6 +313,7 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
     ClientOptions client;
     std::string config, data_dir, dir, name, text;
     size_t workers = 0;
+    std::string tier;
     bool approve = false;
     bool remove_state = false;
   };
@@ -322,7 +328,14 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
                         "Data directory (overrides the configuration; default $AIRSSYS_HOME)")
       ->type_name("DIR");
   serve_cmd->add_option("--workers", s->workers, "Worker threads (default: one per core)");
-  serve_cmd->callback([s, exit_code] { *exit_code = serve(s->config, s->data_dir, s->workers); });
+  serve_cmd->add_option("--tier", s->tier,
+                        "Execution tier for every component, over manifests and host.toml: "
+                        "interp, native or auto (default: each manifest's [runtime] tier, else "
+                        "host.toml's tier, else interp)")
+      ->check(CLI::IsMember({"interp", "native", "auto"}))
+      ->type_name("TIER");
+  serve_cmd->callback(
+      [s, exit_code] { *exit_code = serve(s->config, s->data_dir, s->workers, s->tier); });
 
   auto* install_cmd = app.add_subcommand(
       "install", "Install a component folder into the registry (signature verified, trust "

@@ -85,6 +85,13 @@ int main(int argc, char** argv) {
   up->add_option("--duration", duration_text, "Stop after this many milliseconds")
       ->type_name("MS");
   up->add_option("--workers", up_options.workers, "Worker threads (default: one per core)");
+  up->add_option("--tier", up_options.tier,
+                 "Execution tier for every component, over each manifest's [runtime] tier: "
+                 "interp, native (compiled ahead of time, cached in <data dir>/cache/native), "
+                 "or auto (the interpreter at once, native code from the next message on once "
+                 "a background compile has finished; default: the manifest's, else interp)")
+      ->check(CLI::IsMember({"interp", "native", "auto"}))
+      ->type_name("TIER");
   up->add_flag("--approve", up_options.approve,
                "Approve each pending component's exact module and capability set, on the record");
   cli::add_host_options(up, &up_options.paths);

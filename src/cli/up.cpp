@@ -111,7 +111,23 @@ int up_components(const UpOptions& options) {
     return kExitUsage;
   }
 
+  auto dir = data_dir(options.paths);
+  if (!dir) {
+    report(dir.error());
+    return exit_code_for(dir.error());
+  }
   std::shared_ptr<engine::Engine> engine(engine::Engine::interpreter());
+  // The native engine, made when the first component asks for it.
+  std::shared_ptr<engine::Engine> native;
+  auto native_engine = [&]() -> Result<std::shared_ptr<engine::Engine>> {
+    if (native) return native;
+    engine::NativeOptions native_options;
+    native_options.cache_dir = *dir / "cache" / "native";
+    auto made = engine::Engine::native(native_options);
+    if (!made) return std::unexpected(made.error());
+    native = std::move(*made);
+    return native;
+  };
   std::vector<component::ComponentSpec> specs;
   for (const auto& dir : dirs) {
     auto admitted = admit_component(**host, dir.string(), options.approve, std::nullopt);
@@ -120,14 +136,41 @@ int up_components(const UpOptions& options) {
       return admitted.error().category() == ErrorCategory::Trust ? kExitRefused
                                                                  : kExitLoadFailed;
     }
-    auto module = engine->load_file(admitted->files.module);
-    if (!module) {
-      report(module.error());
+    // The command line's tier, else the manifest's, else the interpreter.
+    auto tier = component::TierChoice::Interp;
+    if (!options.tier.empty()) {
+      tier = security::parse_tier_choice(options.tier).value_or(component::TierChoice::Interp);
+    } else if (admitted->manifest && admitted->manifest->runtime.tier) {
+      tier = *admitted->manifest->runtime.tier;
+    }
+    std::shared_ptr<engine::Engine> native_for;
+    if (tier != component::TierChoice::Interp) {
+      auto made = native_engine();
+      if (!made) {
+        report(made.error());
+        return exit_code_for(made.error());
+      }
+      native_for = *made;
+    }
+    auto bytes = engine::read_module_file(admitted->files.module);
+    if (!bytes) {
+      report(bytes.error());
+      return kExitLoadFailed;
+    }
+    auto loaded = component::load_tiered(tier, *bytes, admitted->files.module.filename().string(),
+                                         engine, native_for);
+    if (!loaded) {
+      report(loaded.error());
       return kExitLoadFailed;
     }
     component::ComponentSpec spec;
     spec.name = admitted->admission.context->component_id();
-    spec.module = std::move(*module);
+    spec.module = std::move(loaded->module);
+    spec.engine = std::move(loaded->engine);
+    spec.tier_up = std::move(loaded->tier_up);
+    if (tier != component::TierChoice::Interp) {
+      printer->log(fmt::format("{}: tier {}", spec.name, security::tier_choice_name(tier)));
+    }
     spec.security = admitted->admission.context;
     spec.signer_key_id = admitted->admission.signer_key_id;
     if (admitted->manifest) {
@@ -150,11 +193,6 @@ int up_components(const UpOptions& options) {
 
   // Each component's key-value state, in the data directory: it outlives
   // this run, like the audit log and the approvals.
-  auto dir = data_dir(options.paths);
-  if (!dir) {
-    report(dir.error());
-    return exit_code_for(dir.error());
-  }
   auto kv = storage::KeyValueStore::open({.data_dir = *dir});
   if (!kv) {
     report(kv.error());
@@ -216,9 +254,10 @@ int up_components(const UpOptions& options) {
   (*host)->audit->flush();
   for (const auto& name : system.names()) {
     auto status = system.status(name);
-    printer->log(fmt::format("{}: {}, {} messages handled, {} restarts{}", name,
+    printer->log(fmt::format("{}: {}, {} messages handled, {} restarts{}{}", name,
                              component::component_state_name(status->state),
                              status->messages_handled, status->restarts,
+                             status->tier == engine::Tier::Native ? ", native tier" : "",
                              status->last_error ? ", last error: " + status->last_error->message
                                                 : ""));
   }

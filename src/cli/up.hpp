@@ -15,6 +15,7 @@ struct UpOptions {
   uint64_t duration_ms = 0;                                   // 0: until interrupted
   size_t workers = 0;                                         // 0: one per core
   bool approve = false;
+  std::string tier;  // interp, native, auto; empty: each manifest's [runtime] tier, else interp
   HostPaths paths;
 };
 

@@ -145,31 +145,6 @@ class ComponentActor final : public actor::Behavior {
   std::unordered_map<uint64_t, actor::Address> requesters_;     // requests I received
 };
 
-// --- NativeBuild ------------------------------------------------------------
-
-std::shared_ptr<NativeBuild> NativeBuild::start(std::shared_ptr<engine::Engine> engine,
-                                                std::vector<uint8_t> bytes, std::string name) {
-  std::shared_ptr<NativeBuild> build(new NativeBuild(std::move(engine)));
-  NativeBuild* self = build.get();
-  build->thread_ = std::thread([self, bytes = std::move(bytes), name = std::move(name)] {
-    auto loaded = self->engine_->load(bytes, name);
-    std::lock_guard lock(self->mutex_);
-    self->result_ = std::move(loaded);
-    self->finished_.store(true, std::memory_order_release);
-    self->done_.notify_all();
-  });
-  return build;
-}
-
-NativeBuild::~NativeBuild() {
-  if (thread_.joinable()) thread_.join();
-}
-
-void NativeBuild::wait() const {
-  std::unique_lock lock(mutex_);
-  done_.wait(lock, [this] { return finished(); });
-}
-
 // --- ComponentPort ----------------------------------------------------------
 
 AbiError ComponentPort::deliver(std::string_view target, actor::Envelope envelope,
@@ -358,6 +333,12 @@ Result<void> ComponentActor::create() {
   if (!instance) return std::unexpected(instance.error());
   instance_ = std::move(*instance);
   set_tier(engine->tier());
+  if (tier_up_done_) {
+    system_.audit(*entry_, "lifecycle.tier", engine::tier_name(tier_), AuditResult::Granted,
+                  DecisionLayer::Component,
+                  fmt::format("'{}' started on the {} tier (its native build was ready)",
+                              spec.name, engine::tier_name(tier_)));
+  }
   entry_->quota->set_used(security::QuotaKind::Memory, instance_->memory_bytes());
   context_->report_quota(security::QuotaKind::Memory);
   return {};

@@ -128,7 +128,7 @@ const Instance* Linker::find_instance(std::string_view module) const {
   return nullptr;
 }
 
-Result<std::shared_ptr<const Module>> Engine::load_file(const std::filesystem::path& path) {
+Result<std::vector<uint8_t>> read_module_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     return make_error(ErrorCode::InvalidArgument,
@@ -140,6 +140,13 @@ Result<std::shared_ptr<const Module>> Engine::load_file(const std::filesystem::p
   }
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) return make_error(ErrorCode::IoError, fmt::format("cannot read {}", path.string()));
+  return bytes;
+}
+
+Result<std::shared_ptr<const Module>> Engine::load_file(const std::filesystem::path& path) {
+  auto read = read_module_file(path);
+  if (!read) return std::unexpected(read.error());
+  const auto& bytes = *read;
   std::string name = path.filename().string();
   if (path.extension() == ".wat") {
     return load_wat(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),

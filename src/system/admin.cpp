@@ -110,6 +110,7 @@ json status_json(std::string_view name, const component::ComponentStatus& status
               {"restarts", status.restarts},
               {"throttled", status.throttled},
               {"cpu_time_us", status.cpu_time_us},
+              {"tier", engine::tier_name(status.tier)},
               {"quotas", quotas_json(status)}};
   if (status.last_error) out["last_error"] = status.last_error->message;
   return out;
@@ -123,6 +124,7 @@ json to_json(const ComponentReport& r) {
   out["running"] = r.running;
   if (r.status) {
     out["state"] = component::component_state_name(r.status->state);
+    out["tier"] = engine::tier_name(r.status->tier);
     if (r.status->last_error) out["last_error"] = r.status->last_error->message;
   }
   out["messages_handled"] = r.messages_handled;

@@ -92,6 +92,12 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
       auto v = r.count(node, key, 1, 256);
       if (!v) return std::unexpected(v.error());
       config.workers = *v;
+    } else if (key == "tier") {
+      auto v = r.text(node, key);
+      if (!v) return std::unexpected(v.error());
+      auto tier = security::parse_tier_choice(*v);
+      if (!tier) return r.fail(node, key, "must be \"interp\", \"native\" or \"auto\"");
+      config.tier = *tier;
     } else if (key == "state_durability") {
       auto v = r.text(node, key);
       if (!v) return std::unexpected(v.error());
@@ -127,7 +133,7 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
       config.quota = *spec;
     } else {
       return r.fail(node, key,
-                    "unknown key (known: data_dir, trust_config, policy, audit_log, workers, "
+                    "unknown key (known: data_dir, trust_config, policy, audit_log, workers, tier, "
                     "state_durability, ready_timeout_ms, stop_timeout_ms, [admin], [quota])");
     }
   }

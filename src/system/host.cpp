@@ -111,6 +111,14 @@ HostBuilder& HostBuilder::workers(size_t count) {
   config_.workers = count;
   return *this;
 }
+HostBuilder& HostBuilder::tier(security::TierChoice tier, bool over_manifests) {
+  if (over_manifests) {
+    config_.tier_override = tier;
+  } else {
+    config_.tier = tier;
+  }
+  return *this;
+}
 HostBuilder& HostBuilder::default_quotas(security::QuotaLimits quotas) {
   config_.default_quotas = quotas;
   config_.quota = security::QuotaSpec{quotas.storage_bytes, quotas.messages_per_second,
@@ -172,6 +180,8 @@ struct Host::Impl {
   std::unique_ptr<Registry> registry;
   std::unique_ptr<storage::KeyValueStore> kv;
   std::shared_ptr<engine::Engine> engine;
+  std::mutex native_mutex;
+  std::shared_ptr<engine::Engine> native;  // guarded by native_mutex
   std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
   std::unique_ptr<component::ComponentSystem> system;  // destroyed before the scheduler
   mutable std::mutex lifecycle;
@@ -353,17 +363,45 @@ struct Host::Impl {
                         fmt::format("{}: the module changed after it was checked",
                                     (files / kModuleFile).string()));
     }
-    auto module = engine->load(*bytes, (files / kModuleFile).string());
-    if (!module) return std::unexpected(module.error());
+    const auto tier = config.tier_override.value_or(manifest.runtime.tier.value_or(config.tier));
+    std::shared_ptr<engine::Engine> native_for;
+    if (tier != security::TierChoice::Interp) {
+      auto made = native_engine();
+      if (made) {
+        native_for = *made;
+      } else if (tier == security::TierChoice::Native) {
+        return std::unexpected(made.error());
+      } else {
+        record(manifest.component.name, "lifecycle.tier", "native", AuditResult::Denied,
+               fmt::format("stays on the interp tier: {}", made.error().to_string()));
+      }
+    }
+    auto loaded = component::load_tiered(tier, *bytes, (files / kModuleFile).string(), engine,
+                                         native_for);
+    if (!loaded) return std::unexpected(loaded.error());
     component::ComponentSpec spec;
     spec.name = admission.context->component_id();
-    spec.module = std::move(*module);
+    spec.module = std::move(loaded->module);
+    spec.engine = std::move(loaded->engine);
+    spec.tier_up = std::move(loaded->tier_up);
     spec.security = admission.context;
     spec.signer_key_id = admission.signer_key_id;
     spec.config_json = manifest.config.dump();
     spec.env = security::manifest_environment(manifest);
     spec.log_sink = log_sink;
     return spec;
+  }
+
+  // The native tier's engine, made when a component first asks for it.
+  Result<std::shared_ptr<engine::Engine>> native_engine() {
+    std::lock_guard lock(native_mutex);
+    if (native) return native;
+    engine::NativeOptions options;
+    options.cache_dir = config.data_dir / "cache" / "native";
+    auto made = engine::Engine::native(options);
+    if (!made) return std::unexpected(made.error());
+    native = std::move(*made);
+    return native;
   }
 
   // Waits until the component is Ready; a failure stops it and is returned.

@@ -159,7 +159,7 @@ TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
     EXPECT_EQ(status[0]["quotas"]["cpu_time"]["limit"], 1'000'000);
     r = cli({"status"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_NE(r.out.find("counter (ready): 3 messages, 0 restarts"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("counter (ready, interp tier): 3 messages, 0 restarts"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("  memory "), std::string::npos) << r.out;
     r = cli({"status", "nobody"});
     EXPECT_NE(r.exit_code, 0);

@@ -64,6 +64,33 @@ TEST_F(UpTest, StartsEveryComponentDeliversFirstMessagesAndLogsDenials) {
   EXPECT_NE(log.find("\"permission\":\"messaging.send\""), std::string::npos);
 }
 
+// --tier overrides each manifest's [runtime] tier; native code is compiled
+// into <data dir>/cache/native.
+TEST_F(UpTest, TheTierComesFromTheCommandLineOrTheManifest) {
+  add("alpha", "scripted.wasm", "messaging.send = [\"beta\"]\n");
+  add("beta", "scripted.wasm", "messaging.receive = [\"alpha\"]\n");
+  std::ofstream(root_ / "components" / "beta" / "Component.toml", std::ios::app)
+      << "[runtime]\ntier = \"native\"\n";
+  auto r = up({"--approve", "--duration", "1500", "--send", "alpha=send beta hello"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[beta] beta got send from alpha: hello"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("beta: tier native"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("beta: terminated, 1 messages handled, 0 restarts, native tier"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("alpha: terminated, 1 messages handled, 0 restarts\n"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::is_empty(root_ / "home" / "cache" / "native"));
+
+  auto forced = up({"--duration", "1000", "--tier", "interp", "--send", "alpha=send beta again"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_EQ(forced.err.find("native tier"), std::string::npos) << forced.err;
+  EXPECT_NE(forced.out.find("[beta] beta got send from alpha: again"), std::string::npos)
+      << forced.out;
+  auto bad = up({"--tier", "jit"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
 TEST_F(UpTest, UnapprovedComponentsAreRefusedBeforeAnythingStarts) {
   add("alpha", "scripted.wasm", "messaging.send = [\"beta\"]\n");
   auto r = up({"--duration", "500"});

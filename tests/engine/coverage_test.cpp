@@ -409,6 +409,7 @@ class ForeignModule final : public Module {
   std::string_view name() const override { return "foreign"; }
   const std::vector<ImportInfo>& imports() const override { return imports_; }
   const std::vector<ExportInfo>& exports() const override { return exports_; }
+  Result<void> state_transferable() const override { return {}; }
 
  private:
   std::vector<ImportInfo> imports_;

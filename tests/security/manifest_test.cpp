@@ -94,6 +94,32 @@ TEST(Manifest, MinimalManifestRequestsNothing) {
   EXPECT_EQ(canonical_capabilities(*manifest), "");
 }
 
+TEST(Manifest, RuntimeTierIsReadAndCheckedAndOptional) {
+  auto none = parse_manifest(with_component(""), "Component.toml");
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(none->runtime.tier.has_value());
+  for (auto [text, tier] : {std::pair{"interp", TierChoice::Interp},
+                            std::pair{"native", TierChoice::Native},
+                            std::pair{"auto", TierChoice::Auto}}) {
+    auto m = parse_manifest(with_component(std::string("[runtime]\ntier = \"") + text + "\"\n"),
+                            "Component.toml");
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_EQ(m->runtime.tier, tier);
+    EXPECT_STREQ(tier_choice_name(tier), text);
+  }
+  auto bad = check_manifest(with_component("[runtime]\ntier = \"jit\"\nfast = true\n"),
+                            "Component.toml");
+  ASSERT_EQ(bad.problems.size(), 2u);
+  EXPECT_EQ(bad.problems[0].key, "runtime.tier");
+  EXPECT_NE(bad.problems[0].rule.find("\"jit\" is not a tier (known: interp, native, auto)"),
+            std::string::npos)
+      << bad.problems[0].to_string();
+  EXPECT_EQ(bad.problems[1].key, "runtime.fast");
+  auto not_string = check_manifest(with_component("[runtime]\ntier = 1\n"), "Component.toml");
+  ASSERT_EQ(not_string.problems.size(), 1u);
+  EXPECT_NE(not_string.problems[0].rule.find("must be a string"), std::string::npos);
+}
+
 TEST(Manifest, TableAndInlineFormsEqualDottedKeys) {
   auto dotted = parse_manifest(with_component(R"([capabilities]
 filesystem.read = ["/a", "/b/*"]

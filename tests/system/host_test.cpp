@@ -352,6 +352,38 @@ TEST_F(HostTest, LoadRunsAFolderWithoutInstallingIt) {
   EXPECT_FALSE(h.status("stranger"));
 }
 
+// A manifest's [runtime] tier decides, unless the operator overrides it; the
+// native code is cached in the data directory.
+TEST_F(HostTest, TheManifestChoosesTheTierAndTheOperatorMayOverrideIt) {
+  auto dir = make_component(root_.path() / "src-native", v1_,
+                            counter_manifest("counter", "1.0.0") + "\n[runtime]\ntier = \"native\"\n",
+                            &keys_);
+  {
+    auto host = open_host();
+    ASSERT_TRUE(host) << host.error().to_string();
+    Host& h = **host;
+    auto loaded = h.load(dir);
+    ASSERT_TRUE(loaded) << loaded.error().to_string();
+    ASSERT_TRUE(h.send("counter", bytes("tick")));
+    EXPECT_TRUE(wait_count(h, 1));
+    ASSERT_TRUE(h.status("counter"));
+    EXPECT_EQ(h.status("counter")->tier, engine::Tier::Native);
+    EXPECT_FALSE(fs::is_empty(data_ / "cache" / "native"));
+  }
+  auto host = HostBuilder()
+                  .data_dir(data_)
+                  .workers(2)
+                  .state_durability(storage::Durability::Normal)
+                  .on_log(lines_.sink())
+                  .tier(security::TierChoice::Interp, /*over_manifests=*/true)
+                  .build();
+  ASSERT_TRUE(host) << host.error().to_string();
+  ASSERT_TRUE((*host)->load(dir));
+  ASSERT_TRUE((*host)->send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(**host, 2));
+  EXPECT_EQ((*host)->status("counter")->tier, engine::Tier::Interp);
+}
+
 TEST_F(HostTest, TamperedComponentIsRefusedAtInstall) {
   auto host = open_host();
   ASSERT_TRUE(host) << host.error().to_string();
@@ -497,6 +529,7 @@ TEST(HostConfigTest, ReadsEveryKeyAndRefusesUnknownOnes) {
   auto config = HostConfig::parse(R"(
 data_dir = "data"
 workers = 3
+tier = "auto"
 state_durability = "normal"
 ready_timeout_ms = 500
 [admin]
@@ -510,6 +543,8 @@ memory = "1MB"
   ASSERT_TRUE(config) << config.error().to_string();
   EXPECT_EQ(config->data_dir, fs::path("/etc/airssys/data"));
   EXPECT_EQ(config->workers, 3u);
+  EXPECT_EQ(config->tier, security::TierChoice::Auto);
+  EXPECT_FALSE(config->tier_override.has_value());
   EXPECT_EQ(config->state_durability, storage::Durability::Normal);
   EXPECT_EQ(config->ready_timeout, 500ms);
   EXPECT_EQ(config->admin_socket, fs::path("/run/x/admin.sock"));
@@ -533,6 +568,12 @@ memory = "1MB"
   EXPECT_FALSE(HostConfig::parse("workers = 0\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("workers = \"2\"\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("state_durability = \"sometimes\"\n", "host.toml"));
+  auto tier = HostConfig::parse("tier = \"fast\"\n", "host.toml");
+  ASSERT_FALSE(tier);
+  EXPECT_NE(tier.error().message.find("host.toml:1: tier: must be \"interp\", \"native\" or "
+                                      "\"auto\""),
+            std::string::npos)
+      << tier.error().message;
 }
 
 // The host's default quotas: host.toml's [quota] first, then policy.toml's

@@ -30,6 +30,7 @@
 
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/actor/supervisor.hpp"
+#include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/log.hpp"
@@ -58,43 +59,6 @@ enum class GuestMessageKind : int32_t { Send = 0, Request = 1, Publish = 2 };
 
 enum class ComponentState : uint8_t { Creating, Starting, Ready, Stopping, Terminated, Failed };
 [[nodiscard]] const char* component_state_name(ComponentState state);
-
-// A native-tier build of a component's module, compiled on a thread of its
-// own while the component already runs on the interpreter (TierChoice::Auto).
-// The component moves to it between two messages: its memory and globals are
-// carried over (engine::Instance::save_state), its mailbox is untouched, so no
-// message is lost or reordered. Destroying the build waits for the compiler,
-// which the native engine bounds in time.
-class NativeBuild {
- public:
-  // `engine` must be a native-tier engine.
-  [[nodiscard]] static std::shared_ptr<NativeBuild> start(std::shared_ptr<engine::Engine> engine,
-                                                          std::vector<uint8_t> bytes,
-                                                          std::string name);
-  ~NativeBuild();
-  NativeBuild(const NativeBuild&) = delete;
-  NativeBuild& operator=(const NativeBuild&) = delete;
-
-  // Whether the compile has ended, well or not. Cheap; safe from any thread.
-  [[nodiscard]] bool finished() const { return finished_.load(std::memory_order_acquire); }
-  // Once finished(): the module, or why there is none.
-  [[nodiscard]] const Result<std::shared_ptr<const engine::Module>>& result() const {
-    return result_;
-  }
-  [[nodiscard]] engine::Engine& engine() const { return *engine_; }
-  // Blocks until finished() (tests and orderly shutdown).
-  void wait() const;
-
- private:
-  explicit NativeBuild(std::shared_ptr<engine::Engine> engine) : engine_(std::move(engine)) {}
-
-  std::shared_ptr<engine::Engine> engine_;
-  Result<std::shared_ptr<const engine::Module>> result_{nullptr};
-  std::atomic<bool> finished_{false};
-  mutable std::mutex mutex_;
-  mutable std::condition_variable done_;
-  std::thread thread_;
-};
 
 struct ComponentSpec {
   std::string name;  // must equal the security context's component id

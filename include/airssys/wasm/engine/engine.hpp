@@ -230,6 +230,10 @@ struct NativeOptions {
 
 [[nodiscard]] std::filesystem::path default_native_cache_dir();
 
+// A module file's bytes (IoError when it cannot be read, InvalidArgument for
+// a directory); what Engine::load_file reads.
+[[nodiscard]] Result<std::vector<uint8_t>> read_module_file(const std::filesystem::path& path);
+
 enum class Tier : uint8_t { Interp, Native };
 [[nodiscard]] const char* tier_name(Tier tier);
 

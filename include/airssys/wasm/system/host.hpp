@@ -56,6 +56,11 @@ struct HostConfig {
   std::filesystem::path audit_log;     // empty: <data_dir>/audit.log
   std::filesystem::path admin_socket;  // empty: <data_dir>/admin.sock (used by `serve`)
   size_t workers = 0;                  // 0: one per core
+  // The engine tier of components whose manifest names none ([runtime]
+  // tier; host.toml `tier`), and one that overrides every manifest
+  // (`serve --tier`). Native code is cached in <data_dir>/cache/native.
+  security::TierChoice tier = security::TierChoice::Interp;
+  std::optional<security::TierChoice> tier_override;
   // The host's default quotas, for what a component's manifest does not set:
   // `quota` (host.toml's [quota], or HostBuilder::default_quotas) first, then
   // the policy's [quota], then the built-in defaults. The host resolves
@@ -109,6 +114,9 @@ class HostBuilder {
   HostBuilder& policy(std::filesystem::path file);
   HostBuilder& audit_log(std::filesystem::path file);
   HostBuilder& workers(size_t count);
+  // The tier of components whose manifest names none; with `over_manifests`,
+  // of every component.
+  HostBuilder& tier(security::TierChoice tier, bool over_manifests = false);
   HostBuilder& default_quotas(security::QuotaLimits quotas);
   HostBuilder& state_durability(storage::Durability durability);
   HostBuilder& ready_timeout(std::chrono::milliseconds timeout);
