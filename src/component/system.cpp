@@ -676,7 +676,13 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
   if (!call_) {
     if (!ready_) return actor::StepResult::Yield;
     if (!tier_up_done_ && spec.tier_up && spec.tier_up->finished()) try_tier_up();
-    if (entry_->hold.load(std::memory_order_acquire)) return idle();
+    if (entry_->hold.load(std::memory_order_acquire)) {
+      // An upgraded version waits for the old one to drain: it looks again
+      // in a millisecond rather than spinning on a worker.
+      if (ctx.pending() == 0) return idle();
+      ctx.sleep_for(std::chrono::milliseconds(1));
+      return actor::StepResult::Sleep;
+    }
     auto envelope = ctx.receive();
     if (!envelope) return idle();
     if (envelope->kind == actor::MessageKind::Timeout &&
@@ -989,8 +995,8 @@ Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
     }
     (void)wait_gone(old->actor_name, options_.shutdown_timeout + std::chrono::seconds(10));
   }
-  // A held actor with queued messages stays in the run queue (Idle with a
-  // queued message), and one with none is woken by the next message.
+  // A held actor with queued messages looks again every millisecond, and
+  // one with none is woken by the next message.
   entry->hold.store(false, std::memory_order_release);
   std::lock_guard lock(mutex_);
   return old->status;
