@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -98,6 +99,21 @@ class Lines {
 
 using Grants = std::map<Permission, std::vector<std::string>>;
 
+// The engine every scenario runs on: the interpreter, or with
+// AIRSSYS_THREAT_NATIVE (the threat_native_test binary) the native tier, its
+// compiled modules cached in the build tree across the suite's processes.
+inline std::shared_ptr<engine::Engine> make_threat_engine() {
+#ifdef AIRSSYS_THREAT_NATIVE
+  engine::NativeOptions options;
+  options.cache_dir = AIRSSYS_THREAT_NATIVE_CACHE;
+  auto native = engine::Engine::native(options);
+  if (!native) throw std::runtime_error(native.error().to_string());
+  return std::shared_ptr<engine::Engine>(std::move(*native));
+#else
+  return std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
+#endif
+}
+
 class ThreatTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -108,7 +124,7 @@ class ThreatTest : public ::testing::Test {
     fs::create_directories(root / "outside");
     write(root / "grant/hello.txt", "hello");
     write(root / "outside/secret", "secret");
-    engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
+    engine = make_threat_engine();
     hostile_module = engine->load_file(built_component("hostile.wasm")).value();
     keeper_module = engine->load_file(built_component("counter.wasm")).value();
     auto s = storage::KeyValueStore::open({.data_dir = root / "data"});
