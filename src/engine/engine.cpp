@@ -1,5 +1,7 @@
 #include "airssys/wasm/engine/engine.hpp"
 
+#include "state.hpp"
+
 #include <fstream>
 #include <iterator>
 
@@ -154,5 +156,36 @@ Result<std::shared_ptr<const Module>> Engine::load_file(const std::filesystem::p
   }
   return load(bytes, name);
 }
+
+namespace detail {
+
+Result<uint64_t> check_saved_state(const InstanceState& saved, std::string_view module,
+                                   size_t globals, bool has_memory, uint64_t memory_bytes) {
+  if (saved.globals.size() != globals) {
+    return make_error(ErrorCode::StateNotTransferable,
+                      fmt::format("module '{}': the saved state has {} mutable globals, the module "
+                                  "{}",
+                                  module, saved.globals.size(), globals));
+  }
+  const uint64_t size = saved.memory.size();
+  if (size % kWasmPageSize != 0 || size < memory_bytes || (!has_memory && size != 0)) {
+    return make_error(ErrorCode::StateNotTransferable,
+                      fmt::format("module '{}': the saved memory of {} bytes does not fit a memory "
+                                  "of {} bytes",
+                                  module, size, memory_bytes));
+  }
+  return (size - memory_bytes) / kWasmPageSize;
+}
+
+Error saved_memory_over_limit(std::string_view module, uint64_t bytes) {
+  return Error{ErrorCode::LimitExceeded,
+               fmt::format("module '{}': the saved memory of {} is over the instance's memory "
+                           "limit",
+                           module, format_byte_size(bytes)),
+               {},
+               0};
+}
+
+}  // namespace detail
 
 }  // namespace airssys::wasm::engine

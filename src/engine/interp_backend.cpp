@@ -34,6 +34,7 @@
 
 #include "airssys/wasm/engine/engine.hpp"
 #include "metering.hpp"
+#include "state.hpp"
 
 namespace airssys::wasm::engine {
 namespace {
@@ -815,12 +816,9 @@ Result<InstanceState> InstanceImpl::save_state() const {
 // memory and the mutable globals take the saved values.
 Result<void> InstanceImpl::restore_state(const InstanceState& saved, uint64_t page_cap) {
   const auto& wanted = module_->state_globals_;
-  if (saved.globals.size() != wanted.size()) {
-    return make_error(ErrorCode::StateNotTransferable,
-                      fmt::format("module '{}': the saved state has {} mutable globals, the module "
-                                  "{}",
-                                  module_->name_, saved.globals.size(), wanted.size()));
-  }
+  auto grow = detail::check_saved_state(saved, module_->name_, wanted.size(), memory_ != nullptr,
+                                        memory_bytes());
+  if (!grow) return std::unexpected(grow.error());
   const auto& globals = instance_->globals();
   for (size_t i = 0; i < wanted.size(); ++i) {
     auto g = state_->store.UnsafeGet<wi::Global>(globals[wanted[i]]);
@@ -830,22 +828,9 @@ Result<void> InstanceImpl::restore_state(const InstanceState& saved, uint64_t pa
                                     module_->name_, wanted[i]));
     }
   }
-  const uint64_t size = memory_ ? memory_->ByteSize() : 0;
-  if (saved.memory.size() % kWasmPageSize != 0 || saved.memory.size() < size ||
-      (!memory_ && !saved.memory.empty())) {
-    return make_error(ErrorCode::StateNotTransferable,
-                      fmt::format("module '{}': the saved memory of {} bytes does not fit a memory "
-                                  "of {} bytes",
-                                  module_->name_, saved.memory.size(), size));
-  }
-  if (memory_ && saved.memory.size() > size) {
-    const uint64_t pages = saved.memory.size() / kWasmPageSize;
-    if (pages > page_cap || wabt::Failed(memory_->Grow(pages - size / kWasmPageSize))) {
-      return make_error(ErrorCode::LimitExceeded,
-                        fmt::format("module '{}': the saved memory of {} is over the instance's "
-                                    "memory limit",
-                                    module_->name_, format_byte_size(saved.memory.size())));
-    }
+  if (*grow > 0 && (saved.memory.size() / kWasmPageSize > page_cap ||
+                    wabt::Failed(memory_->Grow(static_cast<uint32_t>(*grow))))) {
+    return std::unexpected(detail::saved_memory_over_limit(module_->name_, saved.memory.size()));
   }
   if (!saved.memory.empty()) {
     std::memcpy(memory_->UnsafeData(), saved.memory.data(), saved.memory.size());

@@ -41,6 +41,7 @@
 #include "airssys/wasm/engine/engine.hpp"
 #include "metering.hpp"
 #include "native_codegen.hpp"
+#include "state.hpp"
 
 namespace airssys::wasm::engine {
 namespace {
@@ -780,12 +781,9 @@ Result<InstanceState> NativeInstance::save_state() const {
 // the start function (see NativeStore::instantiate).
 Result<void> NativeInstance::restore_state(const InstanceState& saved) {
   const auto& plan = module_->plan_;
-  if (saved.globals.size() != plan.state_globals.size()) {
-    return make_error(ErrorCode::StateNotTransferable,
-                      fmt::format("module '{}': the saved state has {} mutable globals, the module "
-                                  "{}",
-                                  module_->name_, saved.globals.size(), plan.state_globals.size()));
-  }
+  auto grow = detail::check_saved_state(saved, module_->name_, plan.state_globals.size(),
+                                        memory_ != nullptr, memory_bytes());
+  if (!grow) return std::unexpected(grow.error());
   for (size_t i = 0; i < saved.globals.size(); ++i) {
     const ValType type = plan.exports[plan.state_globals[i]].type;
     if (saved.globals[i].type() != type || type == ValType::FuncRef ||
@@ -795,23 +793,9 @@ Result<void> NativeInstance::restore_state(const InstanceState& saved) {
                                     module_->name_, i));
     }
   }
-  const uint64_t size = memory_bytes();
-  if (saved.memory.size() % kWasmPageSize != 0 || saved.memory.size() < size ||
-      (!memory_ && !saved.memory.empty())) {
-    return make_error(ErrorCode::StateNotTransferable,
-                      fmt::format("module '{}': the saved memory of {} bytes does not fit a memory "
-                                  "of {} bytes",
-                                  module_->name_, saved.memory.size(), size));
-  }
-  if (memory_ && saved.memory.size() > size) {
-    const uint64_t delta = (saved.memory.size() - size) / kWasmPageSize;
-    if (delta > UINT32_MAX ||
-        module_->grow()(memory_, static_cast<uint32_t>(delta)) == UINT32_MAX) {
-      return make_error(ErrorCode::LimitExceeded,
-                        fmt::format("module '{}': the saved memory of {} is over the instance's "
-                                    "memory limit",
-                                    module_->name_, format_byte_size(saved.memory.size())));
-    }
+  if (*grow > 0 &&
+      (*grow > UINT32_MAX || module_->grow()(memory_, static_cast<uint32_t>(*grow)) == UINT32_MAX)) {
+    return std::unexpected(detail::saved_memory_over_limit(module_->name_, saved.memory.size()));
   }
   if (!saved.memory.empty()) std::memcpy(memory_->data, saved.memory.data(), saved.memory.size());
   for (size_t i = 0; i < saved.globals.size(); ++i) {
