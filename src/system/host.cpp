@@ -847,54 +847,53 @@ Result<void> Host::uninstall(std::string_view name, UninstallOptions options) {
   return {};
 }
 
-Result<security::ApprovalEntry> Host::approve(std::string_view name,
-                                              std::string_view operator_name,
-                                              std::string_view reason) {
+// approve and deny: the operator's decision on a component's pending approval.
+Result<security::ApprovalEntry> Host::decide(std::string_view name,
+                                             std::string_view operator_name,
+                                             std::string_view reason, bool approve) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
   auto c = i.registry->get(name);
   if (!c) return std::unexpected(c.error());
   if (!c->current.approval_key) {
     return make_error(ErrorCode::InvalidTransition,
-                      fmt::format("'{}' asks for no capabilities: nothing to approve", name));
+                      fmt::format("'{}' asks for no capabilities: nothing to {}", name,
+                                  approve ? "approve" : "deny"));
   }
   Result<security::ApprovalEntry> entry;
   {
     std::lock_guard approvals(i.approvals_mutex);
-    entry = i.approvals->approve(*c->current.approval_key, operator_name,
-                                 reason.empty() ? "approved through the host" : reason);
+    const std::string_view why =
+        !reason.empty() ? reason
+                        : (approve ? "approved through the host" : "denied through the host");
+    entry = approve ? i.approvals->approve(*c->current.approval_key, operator_name, why)
+                    : i.approvals->deny(*c->current.approval_key, operator_name, why);
   }
   if (!entry) return entry;
-  i.record(name, "approval.approve", *c->current.approval_key, AuditResult::Granted,
-           fmt::format("approved by {} for module {} and the requested capabilities",
-                       operator_name, c->current.module_hash),
-           c->current.trust);
-  if (c->status == "pending-approval") (void)i.registry->set_status(name, "installed");
+  if (approve) {
+    i.record(name, "approval.approve", *c->current.approval_key, AuditResult::Granted,
+             fmt::format("approved by {} for module {} and the requested capabilities",
+                         operator_name, c->current.module_hash),
+             c->current.trust);
+    if (c->status == "pending-approval") (void)i.registry->set_status(name, "installed");
+  } else {
+    i.record(name, "approval.deny", *c->current.approval_key, AuditResult::Denied,
+             fmt::format("denied by {}", operator_name), c->current.trust);
+    if (i.is_running(name)) i.retire(name);
+    (void)i.registry->set_status(name, "denied");
+  }
   return entry;
+}
+
+Result<security::ApprovalEntry> Host::approve(std::string_view name,
+                                              std::string_view operator_name,
+                                              std::string_view reason) {
+  return decide(name, operator_name, reason, true);
 }
 
 Result<security::ApprovalEntry> Host::deny(std::string_view name, std::string_view operator_name,
                                            std::string_view reason) {
-  auto& i = *impl_;
-  std::lock_guard lock(i.lifecycle);
-  auto c = i.registry->get(name);
-  if (!c) return std::unexpected(c.error());
-  if (!c->current.approval_key) {
-    return make_error(ErrorCode::InvalidTransition,
-                      fmt::format("'{}' asks for no capabilities: nothing to deny", name));
-  }
-  Result<security::ApprovalEntry> entry;
-  {
-    std::lock_guard approvals(i.approvals_mutex);
-    entry = i.approvals->deny(*c->current.approval_key, operator_name,
-                              reason.empty() ? "denied through the host" : reason);
-  }
-  if (!entry) return entry;
-  i.record(name, "approval.deny", *c->current.approval_key, AuditResult::Denied,
-           fmt::format("denied by {}", operator_name), c->current.trust);
-  if (i.is_running(name)) i.retire(name);
-  (void)i.registry->set_status(name, "denied");
-  return entry;
+  return decide(name, operator_name, reason, false);
 }
 
 Result<void> Host::load(const fs::path& dir, InstallOptions options) {

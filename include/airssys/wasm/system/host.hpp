@@ -207,6 +207,9 @@ class Host {
  private:
   friend class HostBuilder;
   explicit Host(std::unique_ptr<Impl> impl);
+  [[nodiscard]] Result<security::ApprovalEntry> decide(std::string_view name,
+                                                       std::string_view operator_name,
+                                                       std::string_view reason, bool approve);
   std::unique_ptr<Impl> impl_;
 };
 
