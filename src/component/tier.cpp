@@ -1,26 +1,70 @@
 #include "airssys/wasm/component/tier.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <semaphore>
+#include <utility>
+
 #include <fmt/format.h>
+
+#include "airssys/wasm/security/signing.hpp"
 
 namespace airssys::wasm::component {
 
 // --- NativeBuild ------------------------------------------------------------
 
+namespace {
+
+// Compiles at once at most: one per core. A host starting many components
+// on `auto` queues their builds instead of running a compiler for each.
+std::counting_semaphore<256>& build_slots() {
+  static std::counting_semaphore<256> slots(
+      std::clamp<std::ptrdiff_t>(std::thread::hardware_concurrency(), 1, 256));
+  return slots;
+}
+
+// Builds in progress or done, by engine and module hash: components of the
+// same module share one build.
+std::mutex g_builds_mutex;
+std::map<std::pair<const engine::Engine*, std::string>, std::weak_ptr<NativeBuild>> g_builds;
+
+}  // namespace
+
 std::shared_ptr<NativeBuild> NativeBuild::start(std::shared_ptr<engine::Engine> engine,
                                                 std::vector<uint8_t> bytes, std::string name) {
+  auto key = std::make_pair(engine.get(), security::to_hex(security::sha256(bytes)));
+  std::lock_guard builds(g_builds_mutex);
+  if (auto shared = g_builds[key].lock()) return shared;
+  std::erase_if(g_builds, [](const auto& entry) { return entry.second.expired(); });
   std::shared_ptr<NativeBuild> build(new NativeBuild(std::move(engine)));
   NativeBuild* self = build.get();
   build->thread_ = std::thread([self, bytes = std::move(bytes), name = std::move(name)] {
-    auto loaded = self->engine_->load(bytes, name);
+    Result<std::shared_ptr<const engine::Module>> loaded{nullptr};
+    bool slot = false;
+    while (!slot && !self->cancelled_.load(std::memory_order_acquire)) {
+      slot = build_slots().try_acquire_for(std::chrono::milliseconds(50));
+    }
+    if (slot) {
+      loaded = self->engine_->load(bytes, name);
+      build_slots().release();
+    } else {
+      loaded = make_error(ErrorCode::CallCancelled,
+                          fmt::format("{}: the native build was cancelled", name));
+    }
     std::lock_guard lock(self->mutex_);
     self->result_ = std::move(loaded);
     self->finished_.store(true, std::memory_order_release);
     self->done_.notify_all();
   });
+  g_builds[key] = build;
   return build;
 }
 
 NativeBuild::~NativeBuild() {
+  // A build still waiting for a compile slot is not started; one compiling
+  // ends within the native engine's compile timeout.
+  cancelled_.store(true, std::memory_order_release);
   if (thread_.joinable()) thread_.join();
 }
 

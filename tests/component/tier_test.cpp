@@ -126,6 +126,20 @@ TEST_F(TierTest, AComponentRunsOnTheNativeTier) {
       << transcript.dump();
 }
 
+TEST_F(TierTest, ComponentsOfOneModuleShareOneBuild) {
+  const auto bytes = read_bytes(testing::component("sequence.wasm"));
+  auto a = NativeBuild::start(native, bytes, "a.wasm");
+  auto b = NativeBuild::start(native, bytes, "b.wasm");
+  EXPECT_EQ(a, b);
+  auto other = NativeBuild::start(native, read_bytes(testing::component("table_grower.wasm")),
+                                  "c.wasm");
+  EXPECT_NE(a, other);
+  a->wait();
+  other->wait();
+  ASSERT_TRUE(a->result().has_value()) << a->result().error().to_string();
+  EXPECT_EQ(native->stats().native_compiles + native->stats().cache_hits, 2u);
+}
+
 TEST_F(TierTest, TierUpMovesARunningComponentWithoutLosingOrReorderingAMessage) {
   const auto path = testing::component("sequence.wasm");
   auto module = interp->load_file(path);

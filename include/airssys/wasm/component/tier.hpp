@@ -32,8 +32,10 @@ using security::TierChoice;
 // own while the component already runs on the interpreter (TierChoice::Auto).
 // The component moves to it between two messages: its memory and globals are
 // carried over (engine::Instance::save_state), its mailbox is untouched, so no
-// message is lost or reordered. Destroying the build waits for the compiler,
-// which the native engine bounds in time.
+// message is lost or reordered. At most one build per core compiles at a
+// time (the others wait for a slot), and components of the same module share
+// one build. Destroying the build cancels it when it has not started, else
+// waits for the compiler, which the native engine bounds in time.
 class NativeBuild {
  public:
   // `engine` must be a native-tier engine.
@@ -60,6 +62,7 @@ class NativeBuild {
   std::shared_ptr<engine::Engine> engine_;
   Result<std::shared_ptr<const engine::Module>> result_{nullptr};
   std::atomic<bool> finished_{false};
+  std::atomic<bool> cancelled_{false};
   mutable std::mutex mutex_;
   mutable std::condition_variable done_;
   std::thread thread_;
