@@ -639,8 +639,9 @@ Result<actor::StepResult> ComponentActor::run_calls(actor::ActorContext& ctx) {
   uint64_t left = std::max<uint64_t>(spec.slice, 1);
   size_t messages = 0;
   while (true) {
-    // Over the CPU-time quota with work to do: wait for the next window.
-    if ((call_ || ctx.pending() > 0) && entry_->quota->exhausted(security::QuotaKind::CpuTime)) {
+    // Over the CPU-time quota with work to do: wait for the next window. The
+    // quota is read first: an atomic, where the mailbox is a lock.
+    if (entry_->quota->exhausted(security::QuotaKind::CpuTime) && (call_ || ctx.pending() > 0)) {
       return throttle(ctx);
     }
     if (!call_) {
