@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace airssys::wasm::actor {
 
 Result<void> Mailbox::push(Envelope&& envelope) {
@@ -10,21 +12,44 @@ Result<void> Mailbox::push(Envelope&& envelope) {
     return make_error(ErrorCode::ActorStopped,
                       fmt::format("{} accepts no more messages", envelope.target.to_string()));
   }
-  if (queue_.size() >= capacity_) {
+  if (count_ >= capacity_) {
     return make_error(ErrorCode::MailboxFull,
                       fmt::format("mailbox of {} is full ({} messages); retry later or drop",
                                   envelope.target.to_string(), capacity_));
   }
-  queue_.push_back(std::move(envelope));
+  if (count_ == ring_.size()) grow_locked();
+  ring_[(head_ + count_) % ring_.size()] = std::move(envelope);
+  ++count_;
   return {};
+}
+
+void Mailbox::grow_locked() {
+  // Doubles, from a few slots, never past the capacity.
+  constexpr size_t kFirstSlots = 8;
+  const size_t slots = std::min(capacity_, std::max(kFirstSlots, ring_.size() * 2));
+  std::vector<Envelope> next(slots);
+  for (size_t i = 0; i < count_; ++i) next[i] = std::move(ring_[(head_ + i) % ring_.size()]);
+  ring_ = std::move(next);
+  head_ = 0;
+}
+
+Envelope Mailbox::take_locked() {
+  Envelope front = std::move(ring_[head_]);
+  head_ = (head_ + 1) % ring_.size();
+  --count_;
+  if (count_ == 0) {
+    head_ = 0;
+    // A ring grown by a burst is given back once the burst is over.
+    constexpr size_t kKeptSlots = 16;
+    if (ring_.size() > kKeptSlots) ring_ = std::vector<Envelope>();
+  }
+  return front;
 }
 
 std::optional<Envelope> Mailbox::pop() {
   std::lock_guard lock(mutex_);
-  if (queue_.empty()) return std::nullopt;
-  Envelope front = std::move(queue_.front());
-  queue_.pop_front();
-  return front;
+  if (count_ == 0) return std::nullopt;
+  return take_locked();
 }
 
 void Mailbox::close() {
@@ -34,15 +59,15 @@ void Mailbox::close() {
 
 std::vector<Envelope> Mailbox::drain() {
   std::lock_guard lock(mutex_);
-  std::vector<Envelope> out(std::make_move_iterator(queue_.begin()),
-                            std::make_move_iterator(queue_.end()));
-  queue_.clear();
+  std::vector<Envelope> out;
+  out.reserve(count_);
+  while (count_ > 0) out.push_back(take_locked());
   return out;
 }
 
 size_t Mailbox::size() const {
   std::lock_guard lock(mutex_);
-  return queue_.size();
+  return count_;
 }
 
 bool Mailbox::closed() const {

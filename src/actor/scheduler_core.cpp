@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <thread>
 
 namespace airssys::wasm::actor::detail {
 namespace {
@@ -64,6 +65,7 @@ Result<Address> SchedulerCore::spawn(std::unique_ptr<Behavior> behavior, SpawnOp
   if (!address.name.empty()) names_.emplace(address.name, address.id);
   ++live_;
   run_queue_.push_back(std::move(cell));
+  queued_.store(run_queue_.size(), std::memory_order_release);
   work_cv_.notify_one();
   return address;
 }
@@ -81,10 +83,12 @@ std::shared_ptr<Cell> SchedulerCore::resolve(const Address& address) const {
   return cells_.at(name->second);
 }
 
-void SchedulerCore::make_ready(const std::shared_ptr<Cell>& cell) {
+void SchedulerCore::make_ready(const std::shared_ptr<Cell>& cell, bool by_worker) {
   cell->state = CellState::Queued;
+  const bool alone = run_queue_.empty();
   run_queue_.push_back(cell);
-  work_cv_.notify_one();
+  queued_.store(run_queue_.size(), std::memory_order_release);
+  if (!(by_worker && alone)) work_cv_.notify_one();
 }
 
 Result<void> SchedulerCore::send(Envelope&& envelope) {
@@ -168,12 +172,12 @@ std::optional<ExitReason> SchedulerCore::after_step(const std::shared_ptr<Cell>&
   }
   if (*result == StepResult::Yield || *result == StepResult::Sleep) {
     cell->yielded = true;
-    make_ready(cell);
+    make_ready(cell, true);
     return std::nullopt;
   }
   cell->yielded = false;
   if (!cell->mailbox.empty()) {
-    make_ready(cell);
+    make_ready(cell, true);
   } else if (cell->stop == StopMode::Drain) {
     return ExitReason{ExitKind::Stopped, std::nullopt};
   } else {
@@ -307,18 +311,39 @@ std::optional<Address> SchedulerCore::run_next() {
   if (run_queue_.empty()) return std::nullopt;
   auto cell = std::move(run_queue_.front());
   run_queue_.pop_front();
+  queued_.store(run_queue_.size(), std::memory_order_release);
   Address address = cell->address;
   run_cell(lock, std::move(cell));
   return address;
 }
 
+void SchedulerCore::spin_for_work(Lock& lock) {
+  // About 20 us: a reply or the next message of a conversation usually comes
+  // sooner, and a worker woken from the futex takes several microseconds.
+  constexpr int kSpins = 2000;
+  lock.unlock();
+  for (int i = 0; i < kSpins; ++i) {
+    if (queued_.load(std::memory_order_acquire) != 0 ||
+        stopping_threads_.load(std::memory_order_acquire)) {
+      break;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (i % 64 == 63) std::this_thread::yield();
+  }
+  lock.lock();
+}
+
 void SchedulerCore::worker_loop() {
   Lock lock(mutex_);
   while (true) {
+    if (run_queue_.empty() && !stop_threads_) spin_for_work(lock);
     work_cv_.wait(lock, [&] { return stop_threads_ || !run_queue_.empty(); });
     if (run_queue_.empty()) return;
     auto cell = std::move(run_queue_.front());
     run_queue_.pop_front();
+    queued_.store(run_queue_.size(), std::memory_order_release);
     run_cell(lock, std::move(cell));
   }
 }
@@ -407,6 +432,7 @@ bool SchedulerCore::wait_for_all_stopped(std::optional<Duration> timeout) {
 void SchedulerCore::stop_threads() {
   Lock lock(mutex_);
   stop_threads_ = true;
+  stopping_threads_.store(true, std::memory_order_release);
   work_cv_.notify_all();
   timer_cv_.notify_all();
 }

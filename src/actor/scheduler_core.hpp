@@ -103,7 +103,13 @@ class SchedulerCore {
   using TimerKey = std::pair<TimePoint, TimerId>;
 
   [[nodiscard]] std::shared_ptr<Cell> resolve(const Address& address) const;
-  void make_ready(const std::shared_ptr<Cell>& cell);
+  // Queues the cell and wakes a sleeping worker. `by_worker`: called by the
+  // worker that just ran it, which takes the head of the queue next, so a
+  // cell that joins an empty queue needs nobody woken.
+  void make_ready(const std::shared_ptr<Cell>& cell, bool by_worker = false);
+  // A worker with nothing to do spins briefly (lock released) before it
+  // sleeps: a message that arrives meanwhile costs no futex wake-up.
+  void spin_for_work(Lock& lock);
   // Lock held on entry and on return; released while the behaviour runs.
   void run_cell(Lock& lock, std::shared_ptr<Cell> cell);
   [[nodiscard]] std::optional<ExitReason> after_step(const std::shared_ptr<Cell>& cell,
@@ -130,6 +136,10 @@ class SchedulerCore {
   std::unordered_map<ActorId, std::shared_ptr<Cell>> cells_;
   std::map<std::string, ActorId, std::less<>> names_;
   std::deque<std::shared_ptr<Cell>> run_queue_;
+  // run_queue_.size() and stop_threads_, readable without the lock by
+  // spinning workers.
+  std::atomic<size_t> queued_{0};
+  std::atomic<bool> stopping_threads_{false};
   std::map<TimerKey, Timer> timers_;
   std::unordered_map<TimerId, TimePoint> timer_deadlines_;
   std::shared_ptr<const DeadLetterHandler> dead_letter_handler_;

@@ -1,6 +1,7 @@
 #include "airssys/wasm/component/system.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <deque>
 #include <thread>
@@ -101,8 +102,13 @@ class ComponentActor final : public actor::Behavior {
   void account_cpu();
   actor::StepResult throttle(actor::ActorContext& ctx);
   int64_t window_of_throttle() const;
-  Result<void> begin(std::string_view export_name, std::vector<engine::Value> args, Stage stage,
-                     uint64_t fuel);
+  Result<void> begin(std::string_view export_name, std::span<const engine::Value> args,
+                     Stage stage, uint64_t fuel);
+  Result<void> begin(std::string_view export_name, std::initializer_list<engine::Value> args,
+                     Stage stage, uint64_t fuel) {
+    return begin(export_name, std::span<const engine::Value>(args.begin(), args.size()), stage,
+                 fuel);
+  }
   Result<void> after(Stage stage, std::span<const engine::Value> results);
   Result<void> begin_delivery(actor::Envelope envelope);
   Result<void> begin_handler();
@@ -110,6 +116,16 @@ class ComponentActor final : public actor::Behavior {
   Result<void> open_inbox();
   Result<void> next_init_stage(Stage done);
   bool exports(std::string_view name) const;
+  // The exports every message looks for, found once per instance.
+  struct MessageExports {
+    bool handle_message = false;
+    bool handle_reply = false;
+    bool alloc = false;
+    bool dealloc = false;
+  };
+  const MessageExports& message_exports();
+  // One guest-call slice of the running call, then whatever follows it.
+  Result<actor::StepResult> run_calls(actor::ActorContext& ctx);
 
   ComponentSystem& system_;
   std::shared_ptr<ComponentSystem::Entry> entry_;
@@ -134,6 +150,8 @@ class ComponentActor final : public actor::Behavior {
 
   // The message being delivered: guest-memory layout [sender][topic][payload].
   std::optional<actor::Envelope> delivering_;
+  std::vector<uint8_t> staging_;  // [sender][topic][payload] on its way into guest memory
+  std::optional<MessageExports> message_exports_;
   uint32_t buffer_ = 0;
   uint32_t buffer_size_ = 0;
   uint32_t inbox_ = 0;       // the component's receive buffer (airssys_inbox), if any
@@ -295,6 +313,14 @@ bool ComponentActor::exports(std::string_view name) const {
   return false;
 }
 
+const ComponentActor::MessageExports& ComponentActor::message_exports() {
+  if (!message_exports_) {
+    message_exports_ = MessageExports{exports(kExportHandleMessage), exports(kExportHandleReply),
+                                      exports(kExportAlloc), exports(kExportDealloc)};
+  }
+  return *message_exports_;
+}
+
 Result<void> ComponentActor::create() {
   const auto& spec = entry_->spec;
   host::WasiOptions wasi;
@@ -435,8 +461,9 @@ int64_t ComponentActor::window_of_throttle() const {
   return security::quota_clock_now() / 1'000'000'000;
 }
 
-Result<void> ComponentActor::begin(std::string_view export_name, std::vector<engine::Value> args,
-                                   Stage stage, uint64_t fuel) {
+Result<void> ComponentActor::begin(std::string_view export_name,
+                                   std::span<const engine::Value> args, Stage stage,
+                                   uint64_t fuel) {
   engine::CallOptions options;
   options.fuel = fuel;
   options.slice = entry_->spec.slice;
@@ -486,7 +513,8 @@ Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
                         : static_cast<int32_t>(AbiError::Timeout);
   }
   std::string_view handler = is_reply ? kExportHandleReply : kExportHandleMessage;
-  if (!exports(handler)) {
+  const auto& found = message_exports();
+  if (!(is_reply ? found.handle_reply : found.handle_message)) {
     system_.audit(*entry_, "messaging.deliver", envelope.sender.to_string(), AuditResult::Denied,
                   DecisionLayer::Messaging,
                   fmt::format("'{}' exports no {}: message not delivered", spec.name, handler));
@@ -508,7 +536,7 @@ Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
     if (auto written = write_delivery(); !written) return written;
     return begin_handler();
   }
-  if (size == 0 || !exports(kExportAlloc)) {
+  if (size == 0 || !found.alloc) {
     if (size != 0) {
       return make_error(ErrorCode::MissingExport,
                         fmt::format("component '{}' receives messages but exports no {}",
@@ -522,8 +550,8 @@ Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
 
 // Writes [sender][topic][payload] (or the configuration) at buffer_.
 Result<void> ComponentActor::write_delivery() {
-  std::vector<uint8_t> bytes;
-  bytes.reserve(buffer_size_);
+  auto& bytes = staging_;  // keeps its capacity from message to message
+  bytes.clear();
   auto& env = *delivering_;
   bool is_reply =
       env.kind == actor::MessageKind::Reply || env.kind == actor::MessageKind::Timeout;
@@ -558,33 +586,35 @@ Result<void> ComponentActor::open_inbox() {
 Result<void> ComponentActor::begin_handler() {
   const auto& spec = entry_->spec;
   auto& env = *delivering_;
-  std::vector<engine::Value> args;
   if (!ready_) {  // airssys_init(config_ptr, config_len)
-    args = {engine::Value::i32(static_cast<int32_t>(buffer_)),
-            engine::Value::i32(static_cast<int32_t>(buffer_size_))};
-    return begin(kExportInit, std::move(args), Stage::Init, spec.fuel_per_message);
+    return begin(kExportInit,
+                 {engine::Value::i32(static_cast<int32_t>(buffer_)),
+                  engine::Value::i32(static_cast<int32_t>(buffer_size_))},
+                 Stage::Init, spec.fuel_per_message);
   }
   uint32_t at = buffer_;
   if (env.kind == actor::MessageKind::Reply || env.kind == actor::MessageKind::Timeout) {
-    args = {engine::Value::i64(static_cast<int64_t>(env.correlation_id)),
-            engine::Value::i32(reply_status_), engine::Value::i32(static_cast<int32_t>(at)),
-            engine::Value::i32(static_cast<int32_t>(env.payload.size()))};
-    return begin(kExportHandleReply, std::move(args), Stage::Handle, spec.fuel_per_message);
+    return begin(kExportHandleReply,
+                 {engine::Value::i64(static_cast<int64_t>(env.correlation_id)),
+                  engine::Value::i32(reply_status_), engine::Value::i32(static_cast<int32_t>(at)),
+                  engine::Value::i32(static_cast<int32_t>(env.payload.size()))},
+                 Stage::Handle, spec.fuel_per_message);
   }
   auto kind = env.topic ? GuestMessageKind::Publish
                         : env.kind == actor::MessageKind::Request ? GuestMessageKind::Request
                                                                   : GuestMessageKind::Send;
   uint32_t sender_len = static_cast<uint32_t>(env.sender.name.size());
   uint32_t topic_len = static_cast<uint32_t>(env.topic.value_or("").size());
-  args = {engine::Value::i32(static_cast<int32_t>(kind)),
-          engine::Value::i64(static_cast<int64_t>(env.correlation_id)),
-          engine::Value::i32(static_cast<int32_t>(at)),
-          engine::Value::i32(static_cast<int32_t>(sender_len)),
-          engine::Value::i32(static_cast<int32_t>(at + sender_len)),
-          engine::Value::i32(static_cast<int32_t>(topic_len)),
-          engine::Value::i32(static_cast<int32_t>(at + sender_len + topic_len)),
-          engine::Value::i32(static_cast<int32_t>(env.payload.size()))};
-  return begin(kExportHandleMessage, std::move(args), Stage::Handle, spec.fuel_per_message);
+  return begin(kExportHandleMessage,
+               {engine::Value::i32(static_cast<int32_t>(kind)),
+                engine::Value::i64(static_cast<int64_t>(env.correlation_id)),
+                engine::Value::i32(static_cast<int32_t>(at)),
+                engine::Value::i32(static_cast<int32_t>(sender_len)),
+                engine::Value::i32(static_cast<int32_t>(at + sender_len)),
+                engine::Value::i32(static_cast<int32_t>(topic_len)),
+                engine::Value::i32(static_cast<int32_t>(at + sender_len + topic_len)),
+                engine::Value::i32(static_cast<int32_t>(env.payload.size()))},
+               Stage::Handle, spec.fuel_per_message);
 }
 
 Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> results) {
@@ -633,7 +663,7 @@ Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> r
         in_inbox_ = false;
         buffer_ = 0;
       }
-      if (buffer_ != 0 && exports(kExportDealloc)) {
+      if (buffer_ != 0 && message_exports().dealloc) {
         auto ptr = buffer_;
         buffer_ = 0;
         return begin(kExportDealloc,
@@ -655,7 +685,6 @@ Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> r
 }
 
 Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
-  const auto& spec = entry_->spec;
   if (!created_) {
     created_ = true;
     self_ = ctx.self();
@@ -669,53 +698,84 @@ Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
       return std::unexpected(ok.error());
     }
   }
-  // Over the CPU-time quota with work to do: wait for the next window.
-  if ((call_ || ctx.pending() > 0) && entry_->quota->exhausted(security::QuotaKind::CpuTime)) {
-    return throttle(ctx);
-  }
-  if (!call_) {
-    if (!ready_) return actor::StepResult::Yield;
-    if (!tier_up_done_ && spec.tier_up && spec.tier_up->finished()) try_tier_up();
-    if (entry_->hold.load(std::memory_order_acquire)) {
-      // An upgraded version waits for the old one to drain: it looks again
-      // in a millisecond rather than spinning on a worker.
-      if (ctx.pending() == 0) return idle();
-      ctx.sleep_for(std::chrono::milliseconds(1));
-      return actor::StepResult::Sleep;
+  return run_calls(ctx);
+}
+
+// One step runs guest calls for at most one slice of fuel in all: the rest of
+// a suspended call, then, if fuel is left, the calls that follow it (a
+// message's alloc, handler and dealloc) and the next queued messages, up to
+// kMessagesPerStep. The fuel the step has left caps each call's next slice,
+// so a step never burns more than one slice, however many calls it runs.
+Result<actor::StepResult> ComponentActor::run_calls(actor::ActorContext& ctx) {
+  constexpr size_t kMessagesPerStep = 32;  // bounds the host's own work per step too
+  const auto& spec = entry_->spec;
+  uint64_t left = std::max<uint64_t>(spec.slice, 1);
+  size_t messages = 0;
+  while (true) {
+    // Over the CPU-time quota with work to do: wait for the next window. The
+    // quota is read first: an atomic, where the mailbox is a lock.
+    if (entry_->quota->exhausted(security::QuotaKind::CpuTime) && (call_ || ctx.pending() > 0)) {
+      return throttle(ctx);
     }
-    auto envelope = ctx.receive();
-    if (!envelope) return idle();
-    if (envelope->kind == actor::MessageKind::Timeout &&
-        envelope->correlation_id == kTierUpTick && envelope->sender.id == self_.id) {
-      tier_tick_pending_ = false;
-      return ctx.pending() > 0 ? actor::StepResult::Yield : idle();
+    if (!call_) {
+      if (!ready_) return actor::StepResult::Yield;
+      // Between two messages: the moment a finished native build takes over.
+      if (!tier_up_done_ && spec.tier_up && spec.tier_up->finished()) try_tier_up();
+      if (entry_->hold.load(std::memory_order_acquire)) {
+        // An upgraded version waits for the old one to drain: it looks again
+        // in a millisecond rather than spinning on a worker.
+        if (ctx.pending() == 0) return idle();
+        ctx.sleep_for(std::chrono::milliseconds(1));
+        return actor::StepResult::Sleep;
+      }
+      if (messages == kMessagesPerStep) {
+        return ctx.pending() > 0 ? actor::StepResult::Yield : idle();
+      }
+      auto envelope = ctx.receive();
+      if (!envelope) return idle();
+      if (envelope->kind == actor::MessageKind::Timeout &&
+          envelope->correlation_id == kTierUpTick && envelope->sender.id == self_.id) {
+        tier_tick_pending_ = false;
+        continue;
+      }
+      ++messages;
+      if (auto ok = begin_delivery(std::move(*envelope)); !ok) {
+        system_.set_state(*entry_, ComponentState::Failed, ok.error());
+        return std::unexpected(ok.error());
+      }
+      if (!call_) continue;  // nothing to run for this one (a late reply, no handler)
     }
-    if (auto ok = begin_delivery(std::move(*envelope)); !ok) {
+    call_->set_slice(left);
+    const uint64_t fuel_before = call_->fuel_used();
+    auto state = call_->resume();
+    const uint64_t burned = call_->fuel_used() - fuel_before;
+    left -= std::min(left, burned);
+    account_cpu();
+    if (!state) {
+      Error error = state.error();
+      error.message = fmt::format("component '{}': {}", spec.name, error.message);
+      call_.reset();
+      system_.set_state(*entry_, ComponentState::Failed, error);
+      return std::unexpected(std::move(error));
+    }
+    if (*state == engine::Call::State::Suspended) return actor::StepResult::Yield;
+    // The results outlive the call: after() may start the next one.
+    std::array<engine::Value, 4> kept;
+    const auto results = call_->results();
+    const size_t count = std::min(results.size(), kept.size());
+    std::copy_n(results.begin(), count, kept.begin());
+    Stage done = stage_;
+    call_.reset();
+    stage_ = Stage::None;
+    if (auto ok = after(done, std::span<const engine::Value>(kept.data(), count)); !ok) {
       system_.set_state(*entry_, ComponentState::Failed, ok.error());
       return std::unexpected(ok.error());
     }
-    if (!call_) return ctx.pending() > 0 ? actor::StepResult::Yield : idle();
+    if (left == 0) {
+      if (call_ || !ready_ || ctx.pending() > 0) return actor::StepResult::Yield;
+      return idle();
+    }
   }
-  auto state = call_->resume();
-  account_cpu();
-  if (!state) {
-    Error error = state.error();
-    error.message = fmt::format("component '{}': {}", spec.name, error.message);
-    call_.reset();
-    system_.set_state(*entry_, ComponentState::Failed, error);
-    return std::unexpected(std::move(error));
-  }
-  if (*state == engine::Call::State::Suspended) return actor::StepResult::Yield;
-  std::vector<engine::Value> results(call_->results().begin(), call_->results().end());
-  Stage done = stage_;
-  call_.reset();
-  stage_ = Stage::None;
-  if (auto ok = after(done, results); !ok) {
-    system_.set_state(*entry_, ComponentState::Failed, ok.error());
-    return std::unexpected(ok.error());
-  }
-  if (call_ || !ready_ || ctx.pending() > 0) return actor::StepResult::Yield;
-  return idle();
 }
 
 // Nothing to do. While a tier-up build is still compiling, a timer brings the
@@ -906,7 +966,7 @@ Result<ComponentStatus> ComponentSystem::stop_component(std::string_view name,
     (void)wait_gone(entry->actor_name, options_.shutdown_timeout + std::chrono::seconds(10));
   }
   std::lock_guard lock(mutex_);
-  return entry->status;
+  return status_locked(*entry);
 }
 
 Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
@@ -999,7 +1059,7 @@ Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
   // one with none is woken by the next message.
   entry->hold.store(false, std::memory_order_release);
   std::lock_guard lock(mutex_);
-  return old->status;
+  return status_locked(*old);
 }
 
 Result<void> ComponentSystem::send_from_host(std::string_view target,
@@ -1045,15 +1105,20 @@ void ComponentSystem::set_state(Entry& entry, ComponentState state, std::optiona
 }
 
 void ComponentSystem::count_handled(Entry& entry) {
-  std::lock_guard lock(mutex_);
-  ++entry.status.messages_handled;
+  entry.handled.fetch_add(1, std::memory_order_relaxed);
+}
+
+ComponentStatus ComponentSystem::status_locked(const Entry& entry) const {
+  ComponentStatus status = entry.status;
+  status.messages_handled = entry.handled.load(std::memory_order_relaxed);
+  return status;
 }
 
 std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) const {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(std::string(name));
   if (it == entries_.end()) return std::nullopt;
-  ComponentStatus status = it->second->status;
+  ComponentStatus status = status_locked(*it->second);
   status.quotas = it->second->quota->snapshot();
   status.cpu_time_us = it->second->cpu_time_us.load(std::memory_order_relaxed);
   return status;

@@ -39,6 +39,12 @@
 namespace airssys::wasm::engine {
 namespace {
 
+// Finds an export by a string_view name without building a std::string.
+struct ExportNameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+};
+
 namespace wi = wabt::interp;
 namespace ctx = boost::context;
 
@@ -241,7 +247,7 @@ class ModuleImpl final : public Module, public std::enable_shared_from_this<Modu
   wi::ModuleDesc desc_;  // the metered module, decoded once
   std::vector<ImportInfo> imports_;
   std::vector<ExportInfo> exports_;
-  std::unordered_map<std::string, uint32_t> export_index_;
+  std::unordered_map<std::string, uint32_t, ExportNameHash, std::equal_to<>> export_index_;
   std::vector<std::string> func_names_;  // by original function index
   uint32_t fuel_import_index_ = 0;
   uint32_t reserved_func_imports_ = 1;  // fuel function (+ memory_grow)
@@ -290,6 +296,9 @@ class StoreState {
   InstanceImpl* instantiating = nullptr;
   std::optional<Error> pending;  // a typed error raised inside the guest's call
   std::unique_ptr<wi::Thread> sync_thread;
+  // Interpreter threads of finished suspendable calls, kept for the next one:
+  // a thread reserves its value and call stacks when it is made.
+  std::vector<std::unique_ptr<wi::Thread>> idle_threads;
   FiberStackPool stacks;
 
   StoreState();
@@ -388,7 +397,7 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   }
 
   Result<wi::Ref> export_ref(std::string_view name) const {
-    auto it = module_->export_index_.find(std::string(name));
+    auto it = module_->export_index_.find(name);
     if (it == module_->export_index_.end()) {
       return make_error(ErrorCode::MissingExport,
                         fmt::format("module '{}' has no export named '{}'", module_->name_, name));
@@ -612,6 +621,7 @@ class CallImpl final : public Call {
 
   std::span<const Value> results() const override { return results_; }
   uint64_t fuel_used() const override { return exec_.used; }
+  void set_slice(uint64_t slice) override { exec_.slice = std::max<uint64_t>(slice, 1); }
 
   // Called on the fiber by the fuel host function at the end of a slice.
   void suspend() {
@@ -640,10 +650,20 @@ class CallImpl final : public Call {
 
   void run() {
     auto& state = *instance_->state_;
-    wi::Thread thread(state.store);
+    std::unique_ptr<wi::Thread> thread;
+    if (state.idle_threads.empty()) {
+      thread = std::make_unique<wi::Thread>(state.store);
+    } else {
+      thread = std::move(state.idle_threads.back());
+      state.idle_threads.pop_back();
+    }
     wi::Trap::Ptr trap;
     wi::Values raw;
-    auto result = func_->Call(thread, params_, raw, &trap);
+    auto result = func_->Call(*thread, params_, raw, &trap);
+    // A trap may leave frames behind: only a clean thread is kept.
+    if (!wabt::Failed(result) && state.idle_threads.size() < 2) {
+      state.idle_threads.push_back(std::move(thread));
+    }
     state.account(exec_);
     instance_->fuel_used_ += exec_.used;
     if (wabt::Failed(result)) {

@@ -46,6 +46,12 @@
 namespace airssys::wasm::engine {
 namespace {
 
+// Finds an export by a string_view name without building a std::string.
+struct ExportNameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+};
+
 namespace ctx = boost::context;
 namespace fs = std::filesystem;
 
@@ -215,7 +221,7 @@ class NativeModule final : public Module, public std::enable_shared_from_this<Na
   std::vector<ImportInfo> imports_;
   std::vector<ExportInfo> exports_;
   detail::NativePlan plan_;
-  std::unordered_map<std::string, uint32_t> export_index_;
+  std::unordered_map<std::string, uint32_t, ExportNameHash, std::equal_to<>> export_index_;
   std::shared_ptr<LoadedObject> object_;
 
   std::string state_hazard_;  // why save_state cannot capture an instance
@@ -555,7 +561,7 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   }
 
   Result<uint32_t> export_of(std::string_view name, ExternKind kind) const {
-    auto it = module_->export_index_.find(std::string(name));
+    auto it = module_->export_index_.find(name);
     if (it == module_->export_index_.end()) {
       return make_error(ErrorCode::MissingExport,
                         fmt::format("module '{}' has no export named '{}'", module_->name_, name));
@@ -874,6 +880,7 @@ class NativeCall final : public Call {
 
   std::span<const Value> results() const override { return results_; }
   uint64_t fuel_used() const override { return exec_.used; }
+  void set_slice(uint64_t slice) override { exec_.slice = std::max<uint64_t>(slice, 1); }
 
  private:
   std::shared_ptr<NativeInstance> instance_;
@@ -907,7 +914,7 @@ Result<Value> NativeInstance::global(std::string_view export_name) const {
   auto k = export_of(export_name, ExternKind::Global);
   if (!k) {
     if (k.error().code == ErrorCode::MissingExport &&
-        module_->export_index_.contains(std::string(export_name))) {
+        module_->export_index_.contains(export_name)) {
       return make_error(ErrorCode::MissingExport,
                         fmt::format("export '{}' is not a global", export_name));
     }

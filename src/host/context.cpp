@@ -109,8 +109,10 @@ Result<void> ComponentContext::deny(security::Permission permission, std::string
 
 Result<void> ComponentContext::authorize(security::Permission permission,
                                          std::string_view resource) const {
-  std::string reason;
-  if (auto denial = decide(permission, resource, &reason)) return deny(permission, resource, *denial);
+  std::string reason;  // only read for the audit record
+  if (auto denial = decide(permission, resource, security_.audit ? &reason : nullptr)) {
+    return deny(permission, resource, *denial);
+  }
   audit(security::permission_name(permission), resource, security::AuditResult::Granted,
         security::DecisionLayer::Component, reason);
   return {};

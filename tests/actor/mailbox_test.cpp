@@ -52,5 +52,50 @@ TEST(Mailbox, ClosedMailboxRefusesButKeepsWhatIsQueued) {
   EXPECT_TRUE(mailbox.empty());
 }
 
+// The ring wraps around, grows while it wraps, fills up to exactly its
+// capacity, and starts small again once emptied; order holds throughout.
+TEST(Mailbox, OrderHoldsWhileTheStorageWrapsGrowsAndShrinks) {
+  constexpr int kCapacity = 100;  // not a power of two: the last growth is capped
+  Mailbox mailbox(kCapacity);
+  int pushed = 0;
+  int popped = 0;
+  auto push = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(mailbox.push(to(Address::named("a"), std::to_string(pushed++))));
+    }
+  };
+  auto pop = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      auto e = mailbox.pop();
+      ASSERT_TRUE(e);
+      EXPECT_EQ(text(e->payload), std::to_string(popped++));
+    }
+  };
+  for (int round = 0; round < 3; ++round) {
+    push(5);
+    pop(3);
+    push(20);  // grows with the head in the middle of the ring
+    pop(10);
+    push(kCapacity - static_cast<int>(mailbox.size()));
+    EXPECT_EQ(mailbox.size(), static_cast<size_t>(kCapacity));
+    auto refused = mailbox.push(to(Address::named("a"), "over"));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::MailboxFull);
+    pop(kCapacity / 2);
+    push(7);
+    pop(static_cast<int>(mailbox.size()));
+    EXPECT_TRUE(mailbox.empty());
+    EXPECT_FALSE(mailbox.pop());
+  }
+  push(12);
+  pop(2);
+  auto rest = mailbox.drain();
+  ASSERT_EQ(rest.size(), 10u);
+  for (const auto& e : rest) EXPECT_EQ(text(e.payload), std::to_string(popped++));
+  EXPECT_TRUE(mailbox.empty());
+  push(1);
+  pop(1);
+}
+
 }  // namespace
 }  // namespace airssys::wasm::actor

@@ -303,6 +303,69 @@ TEST_F(MessagingTest, AnEndlessLoopDoesNotStopOthersFromExchangingMessages) {
   EXPECT_EQ(system->status("spinner")->state, ComponentState::Ready);
 }
 
+// One actor step runs queued messages back to back, but never more than 32
+// of them and never more than one slice of fuel in all. Driven slice by slice
+// on the deterministic scheduler; one unit of fuel is made one microsecond of
+// CPU time, so the status shows what each step burned.
+TEST_F(MessagingTest, QueuedMessagesShareAStepOfAtMostOneSliceInOrder) {
+  auto run_case = [&](uint64_t slice, const std::string& name) {
+    actor::DeterministicScheduler sched;
+    ComponentSystemOptions options;
+    options.engine = engine;
+    options.fuel_per_cpu_ms = 1'000;
+    auto local = std::make_unique<ComponentSystem>(sched, options);
+    security::QuotaLimits quotas;
+    quotas.cpu_ms_per_second = 1'000'000'000;  // the throttle is not what is tested here
+    auto s = spec(name, {}, quotas);
+    s.slice = slice;
+    ASSERT_TRUE(local->start(std::move(s)).has_value());
+    // Initialization, with nothing queued.
+    for (int i = 0; i < 1000 && local->status(name)->state != ComponentState::Ready; ++i) {
+      sched.step();
+    }
+    ASSERT_EQ(local->status(name)->state, ComponentState::Ready) << transcript.dump();
+    constexpr int kMessages = 40;
+    for (int i = 0; i < kMessages; ++i) {
+      std::string text = "noop" + std::to_string(i);
+      ASSERT_TRUE(local->send_from_host(name, {text.begin(), text.end()}).has_value());
+    }
+    std::vector<uint64_t> handled_per_step;
+    uint64_t handled = 0;
+    uint64_t max_burned = 0;
+    for (int steps = 0; handled < kMessages && steps < 10'000; ++steps) {
+      const auto before = *local->status(name);
+      ASSERT_TRUE(sched.step().has_value()) << "throttled " << before.throttled;
+      const auto after = *local->status(name);
+      handled_per_step.push_back(after.messages_handled - before.messages_handled);
+      handled = after.messages_handled;
+      max_burned = std::max(max_burned, after.cpu_time_us - before.cpu_time_us);
+    }
+    ASSERT_EQ(handled, uint64_t{kMessages}) << transcript.dump();
+    // Metering charges a region (a function's straight-line code, nested
+    // blocks included) in full on entry, so a slice may end up to one region
+    // late, as a single call's slice always could; printf's largest is about
+    // 2000. A step never gets a second slice.
+    EXPECT_LE(max_burned, slice + 2'500) << name;
+    EXPECT_LE(*std::max_element(handled_per_step.begin(), handled_per_step.end()), 32u);
+    auto lines = transcript.all_with_prefix(name + " unknown command noop");
+    ASSERT_EQ(lines.size(), size_t{kMessages});
+    for (int i = 0; i < kMessages; ++i) {
+      EXPECT_EQ(lines[i], fmt::format("{} unknown command noop{}", name, i));
+    }
+    if (slice >= 100'000'000) {
+      // Plenty of fuel: the 32-message bound ends the first step.
+      EXPECT_EQ(handled_per_step.front(), 32u);
+    } else {
+      // A small slice: more steps than messages would need with a large one.
+      EXPECT_GT(handled_per_step.size(), 2u);
+    }
+    sched.shutdown();
+    local->stop();
+  };
+  run_case(100'000'000, "batched");
+  run_case(5'000, "sliced");
+}
+
 TEST_F(MessagingTest, ShutdownReportsEveryQueuedMessage) {
   std::atomic<int> undelivered{0};
   scheduler->set_dead_letter_handler([&](actor::DeadLetter letter) {

@@ -358,6 +358,54 @@ TEST_P(EngineTest, ACallSuspendsAtEverySliceAndResumesToTheEnd) {
   EXPECT_GE((*call)->fuel_used(), 800'000u);
 }
 
+TEST_P(EngineTest, SetSliceChangesTheFuelOfTheSlicesThatFollow) {
+  auto inst = instantiate(kLoops);
+  ASSERT_TRUE(inst);
+  CallOptions options;
+  options.slice = 50'000;
+  auto call = inst->start_call("count", std::vector{Value::i32(100'000)}, options).value();
+  // A short first slice, as a scheduler gives a call that starts late in a step.
+  call->set_slice(2'000);
+  ASSERT_EQ(call->resume().value(), Call::State::Suspended);
+  const uint64_t first = call->fuel_used();
+  EXPECT_GE(first, 2'000u);
+  EXPECT_LT(first, 2'100u);
+  // Back to long slices: the next one burns about 50k.
+  call->set_slice(50'000);
+  ASSERT_EQ(call->resume().value(), Call::State::Suspended);
+  const uint64_t second = call->fuel_used() - first;
+  EXPECT_GE(second, 50'000u);
+  EXPECT_LT(second, 50'100u);
+  // Zero counts as one: the call still makes progress.
+  call->set_slice(0);
+  ASSERT_EQ(call->resume().value(), Call::State::Suspended);
+  EXPECT_GT(call->fuel_used(), first + second);
+  call->set_slice(kUnlimitedFuel);
+  ASSERT_EQ(call->resume().value(), Call::State::Finished);
+  EXPECT_EQ(call->results()[0].as_i32(), 100'000);
+}
+
+TEST_P(EngineTest, CallsAfterATrappedCallStartFromACleanState) {
+  auto inst = instantiate(kLoops);
+  ASSERT_TRUE(inst);
+  for (int round = 0; round < 3; ++round) {
+    CallOptions options;
+    options.fuel = 5'000;
+    auto trapped = inst->start_call("forever", {}, options).value();
+    Result<Call::State> state;
+    do {
+      state = trapped->resume();
+    } while (state.has_value() && *state == Call::State::Suspended);
+    ASSERT_FALSE(state.has_value());
+    EXPECT_EQ(state.error().code, ErrorCode::TrapOutOfFuel);
+    for (int i = 0; i < 3; ++i) {
+      auto call = inst->start_call("count", std::vector{Value::i32(1'000 + i)}).value();
+      ASSERT_EQ(call->resume().value(), Call::State::Finished);
+      EXPECT_EQ(call->results()[0].as_i32(), 1'000 + i);
+    }
+  }
+}
+
 TEST_P(EngineTest, SuspendedCallsInterleaveAndMoveBetweenThreads) {
   auto inst = instantiate(kLoops);
   ASSERT_TRUE(inst);

@@ -4,9 +4,12 @@
 // Back-pressure: push() on a full mailbox fails with MailboxFull and leaves the
 // envelope with the caller, who decides whether to retry later or to drop it
 // and report. A mailbox never grows past its capacity.
+//
+// Storage: a ring of envelopes that doubles when full (never past the
+// capacity) and is released once the mailbox is empty again, so a message
+// costs the mailbox no allocation of its own in the steady state.
 
 #include <cstddef>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -40,9 +43,16 @@ class Mailbox {
   [[nodiscard]] size_t capacity() const { return capacity_; }
 
  private:
+  // The ring has ring_.size() slots, the oldest envelope at head_, count_
+  // in all; mutex_ held.
+  void grow_locked();
+  Envelope take_locked();
+
   const size_t capacity_;
   mutable std::mutex mutex_;
-  std::deque<Envelope> queue_;
+  std::vector<Envelope> ring_;
+  size_t head_ = 0;
+  size_t count_ = 0;
   bool closed_ = false;
 };
 

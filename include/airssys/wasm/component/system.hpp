@@ -193,6 +193,7 @@ class ComponentSystem {
     // Outlives every restart: a crash resets neither a window nor a level.
     std::shared_ptr<security::QuotaTracker> quota;
     std::atomic<uint64_t> cpu_time_us{0};
+    std::atomic<uint64_t> handled{0};  // ComponentStatus::messages_handled, counted without a lock
   };
 
   [[nodiscard]] std::shared_ptr<Entry> find(std::string_view name) const;
@@ -201,6 +202,8 @@ class ComponentSystem {
              std::string_view reason) const;
   void set_state(Entry& entry, ComponentState state, std::optional<Error> error = {});
   void count_handled(Entry& entry);
+  // The entry's status with its counters; mutex_ held.
+  [[nodiscard]] ComponentStatus status_locked(const Entry& entry) const;
   void count_throttled(Entry& entry);
   [[nodiscard]] actor::ChildSpec child_spec(const std::shared_ptr<Entry>& entry);
   // Waits until the actor registered as `actor_name` is gone.

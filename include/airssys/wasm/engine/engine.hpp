@@ -162,6 +162,9 @@ class Call {
   [[nodiscard]] virtual Result<State> resume() = 0;
   [[nodiscard]] virtual std::span<const Value> results() const = 0;
   [[nodiscard]] virtual uint64_t fuel_used() const = 0;
+  // The fuel of the slices that follow (the next resume() and each slice
+  // after it), in place of CallOptions::slice; at least 1.
+  virtual void set_slice(uint64_t slice) = 0;
 };
 
 class Module {
