@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <new>
 
@@ -142,11 +143,36 @@ void BM_ContextAndTrackerBytes(benchmark::State& state, bool with_grants) {
   state.counters["context_sizeof"] = sizeof(security::WasmSecurityContext);
 }
 
-// Fuel per millisecond of thread CPU time of the interpreter on compute.wasm
-// (fib: calls, branches and arithmetic): the calibration
-// behind component::kDefaultFuelPerCpuMs. "ratio" is measured / default.
-void BM_FuelCalibration(benchmark::State& state, const char* kernel, int64_t arg) {
-  auto engine = engine::Engine::interpreter();
+// The native tier's engine, its cache in a private temporary directory.
+std::unique_ptr<engine::Engine> native_engine() {
+  static const std::filesystem::path dir = [] {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "airssys-bench-quota-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) std::abort();
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    });
+    return std::filesystem::path(pattern);
+  }();
+  engine::NativeOptions options;
+  options.cache_dir = dir / "native";
+  auto made = engine::Engine::native(options);
+  if (!made) return nullptr;
+  return std::move(*made);
+}
+
+// Fuel per millisecond of thread CPU time on compute.wasm (fib: calls,
+// branches and arithmetic), per tier: the calibrations behind
+// component::kDefaultFuelPerCpuMs and kDefaultNativeFuelPerCpuMs. "ratio" is
+// measured / default.
+void BM_FuelCalibration(benchmark::State& state, const char* kernel, int64_t arg,
+                        engine::Tier tier) {
+  auto engine = tier == engine::Tier::Native ? native_engine() : engine::Engine::interpreter();
+  if (!engine) {
+    state.SkipWithError("the native tier is not available");
+    return;
+  }
   auto module = engine->load_file(AIRSSYS_BENCH_COMPUTE_WASM).value();
   auto store = engine->new_store();
   engine::Linker linker;
@@ -174,7 +200,10 @@ void BM_FuelCalibration(benchmark::State& state, const char* kernel, int64_t arg
   const double per_ms = static_cast<double>(fuel) /
                         (static_cast<double>(spent.count()) / 1e6);
   state.counters["fuel_per_ms"] = per_ms;
-  state.counters["ratio"] = per_ms / static_cast<double>(component::kDefaultFuelPerCpuMs);
+  state.counters["ratio"] =
+      per_ms / static_cast<double>(tier == engine::Tier::Native
+                                       ? component::kDefaultNativeFuelPerCpuMs
+                                       : component::kDefaultFuelPerCpuMs);
 }
 
 }  // namespace
@@ -194,7 +223,10 @@ BENCHMARK(BM_BaselineAtomicAdd)->Threads(2);
 BENCHMARK(BM_BaselineMutexCounter)->Threads(2);
 BENCHMARK_CAPTURE(BM_ContextAndTrackerBytes, no_grants, false)->Iterations(1);
 BENCHMARK_CAPTURE(BM_ContextAndTrackerBytes, four_grants, true)->Iterations(1);
-BENCHMARK_CAPTURE(BM_FuelCalibration, fib, "fib", 25)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FuelCalibration, fib, "fib", 25, engine::Tier::Interp)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FuelCalibration, fib_native, "fib", 32, engine::Tier::Native)
+    ->Unit(benchmark::kMillisecond);
 
 // A summary of the medians, with the ratios against the baselines of this run.
 int main(int argc, char** argv) {
@@ -230,6 +262,10 @@ int main(int argc, char** argv) {
   if (const double* fuel = reporter.find("BM_FuelCalibration/fib", "fuel_per_ms")) {
     fmt::print("  {:<44} {:>8.0f} fuel/ms (default {})\n", "interpreter fuel per ms of CPU", *fuel,
                component::kDefaultFuelPerCpuMs);
+  }
+  if (const double* fuel = reporter.find("BM_FuelCalibration/fib_native", "fuel_per_ms")) {
+    fmt::print("  {:<44} {:>8.0f} fuel/ms (default {})\n", "native tier fuel per ms of CPU",
+               *fuel, component::kDefaultNativeFuelPerCpuMs);
   }
   benchmark::Shutdown();
   return 0;

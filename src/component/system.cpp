@@ -431,7 +431,10 @@ void ComponentActor::account_cpu() {
   const uint64_t burned = fuel - std::min(fuel, fuel_seen_);
   fuel_seen_ = fuel;
   if (burned == 0) return;
-  const uint64_t per_ms = std::max<uint64_t>(system_.options_.fuel_per_cpu_ms, 1);
+  const uint64_t per_ms = std::max<uint64_t>(tier_ == engine::Tier::Native
+                                                 ? system_.options_.native_fuel_per_cpu_ms
+                                                 : system_.options_.fuel_per_cpu_ms,
+                                             1);
   const uint64_t micros = (burned * 1000 + per_ms - 1) / per_ms;
   entry_->quota->record(security::QuotaKind::CpuTime, micros);
   entry_->cpu_time_us.fetch_add(micros, std::memory_order_relaxed);

@@ -95,6 +95,10 @@ struct ComponentSpec {
 // reference 2-core machine (77k-81k fuel per ms of thread CPU time);
 // docs/quotas.md explains how to recalibrate.
 inline constexpr uint64_t kDefaultFuelPerCpuMs = 80'000;
+// The same for components on the native tier, where an instruction costs
+// far less time; measured the same way on the native tier
+// (BM_FuelCalibration/fib_native).
+inline constexpr uint64_t kDefaultNativeFuelPerCpuMs = 16'000'000;
 
 struct ComponentSystemOptions {
   std::shared_ptr<engine::Engine> engine;        // required for start()
@@ -109,8 +113,10 @@ struct ComponentSystemOptions {
   // Where components keep their key-value state, one namespace each; none:
   // the kv_* functions return E_UNAVAILABLE. Must outlive the system.
   storage::KeyValueStore* kv = nullptr;
-  // The conversion of fuel into CPU time for the CPU-time quota.
+  // The conversion of fuel into CPU time for the CPU-time quota, for
+  // components on the interpreter and on the native tier.
   uint64_t fuel_per_cpu_ms = kDefaultFuelPerCpuMs;
+  uint64_t native_fuel_per_cpu_ms = kDefaultNativeFuelPerCpuMs;
 };
 
 // What the system reports about a component.
