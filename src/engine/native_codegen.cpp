@@ -34,7 +34,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Changes whenever the generated glue or the patches change: part of the key.
-constexpr std::string_view kGeneratorVersion = "airssys-native-glue-5";
+constexpr std::string_view kGeneratorVersion = "airssys-native-glue-6";
 constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE2\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;
@@ -198,6 +198,31 @@ std::string import_glue(const NativePlan& plan) {
         out += fmt::format("{} {}(struct Z_a_instance_t* p_{}) {{\n", ret, fn,
                            param_list(sig, true));
         out += fmt::format("  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n");
+        const bool direct = imp.module != kReservedModule && numbers_only(sig);
+        // A typed host function first: straight to its entry, the arguments
+        // in registers (NULL for anything but a host function made by
+        // host_function<F>()).
+        if (direct && sig.results.size() <= 1) {
+          std::string types, args;
+          for (size_t i = 0; i < sig.params.size(); ++i) {
+            types += fmt::format(", {}", c_type(sig.params[i]));
+            args += fmt::format(", a{}", i);
+          }
+          out += fmt::format("  if (im_->items[{}].typed != NULL) {{\n", k);
+          out += "    void* err_ = NULL;\n";
+          std::string call = fmt::format(
+              "(({} (*)(void*, void**{}))im_->items[{}].typed)(im_->items[{}].call, &err_{})", ret,
+              types, k, k, args);
+          if (sig.results.empty()) {
+            out += fmt::format("    {};\n", call);
+          } else {
+            out += fmt::format("    {} r_ = {};\n", ret, call);
+          }
+          out += "    if (UNLIKELY(err_ != NULL)) {\n"
+                 "      airssys_host->raise_error(im_->host_instance, err_);\n"
+                 "      wasm_rt_trap(WASM_RT_TRAP_HOST);\n    }\n";
+          out += sig.results.empty() ? "    return;\n  }\n" : "    return r_;\n  }\n";
+        }
         out += fmt::format("  if (im_->items[{}].instance) {{\n", k);
         std::string fptr = fmt::format("(({} (*)(void*{}))im_->items[{}].pointer)", ret,
                                        [&] {
@@ -214,29 +239,8 @@ std::string import_glue(const NativePlan& plan) {
                              arg_list(sig, "a"));
         }
         const bool fuel_function = imp.module == kReservedModule && imp.name == kFuelExhaustedName;
-        if (imp.module != kReservedModule && numbers_only(sig)) {
-          // Straight to the host function: its typed entry when it has one
-          // (arguments in registers), else raw 64-bit slots; no dispatch.
-          if (sig.results.size() <= 1) {
-            std::string types, args;
-            for (size_t i = 0; i < sig.params.size(); ++i) {
-              types += fmt::format(", {}", c_type(sig.params[i]));
-              args += fmt::format(", a{}", i);
-            }
-            out += fmt::format("  if (LIKELY(im_->items[{}].typed != NULL)) {{\n", k);
-            out += "    void* err_ = NULL;\n";
-            std::string call = fmt::format("(({} (*)(void*, void**{}))im_->items[{}].typed)(im_->items[{}].call, &err_{})",
-                                           ret, types, k, k, args);
-            if (sig.results.empty()) {
-              out += fmt::format("    {};\n", call);
-            } else {
-              out += fmt::format("    {} r_ = {};\n", ret, call);
-            }
-            out += "    if (UNLIKELY(err_ != NULL)) {\n"
-                   "      airssys_host->raise_error(im_->host_instance, err_);\n"
-                   "      wasm_rt_trap(WASM_RT_TRAP_HOST);\n    }\n";
-            out += sig.results.empty() ? "    return;\n  }\n" : "    return r_;\n  }\n";
-          }
+        if (direct) {
+          // Any other host function: raw 64-bit slots, no dispatch.
           out += fmt::format("  uint64_t args_[{}];\n  uint64_t res_[{}] = {{0}};\n",
                              std::max<size_t>(1, sig.params.size()),
                              std::max<size_t>(1, sig.results.size()));
