@@ -34,7 +34,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Changes whenever the generated glue or the patches change: part of the key.
-constexpr std::string_view kGeneratorVersion = "airssys-native-glue-6";
+constexpr std::string_view kGeneratorVersion = "airssys-native-glue-7";
 constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE2\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;
@@ -195,34 +195,43 @@ std::string import_glue(const NativePlan& plan) {
       case ExternKind::Func: {
         const auto& sig = imp.sig;
         std::string ret = return_type(sig);
-        out += fmt::format("{} {}(struct Z_a_instance_t* p_{}) {{\n", ret, fn,
-                           param_list(sig, true));
-        out += fmt::format("  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n");
         const bool direct = imp.module != kReservedModule && numbers_only(sig);
-        // A typed host function first: straight to its entry, the arguments
-        // in registers (NULL for anything but a host function made by
-        // host_function<F>()).
-        if (direct && sig.results.size() <= 1) {
+        // A typed host function (host_function<F>()) is called straight
+        // from the import's function, its arguments in registers; everything
+        // else that import may be is out of line, so the C compiler may
+        // inline the import's function where the guest calls it.
+        const bool typed = direct && sig.results.size() <= 1;
+        std::string typed_fn;
+        if (typed) {
+          typed_fn += fmt::format("{} {}(struct Z_a_instance_t* p_{}) {{\n", ret, fn,
+                                  param_list(sig, true));
+          typed_fn += "  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n";
           std::string types, args;
           for (size_t i = 0; i < sig.params.size(); ++i) {
             types += fmt::format(", {}", c_type(sig.params[i]));
             args += fmt::format(", a{}", i);
           }
-          out += fmt::format("  if (im_->items[{}].typed != NULL) {{\n", k);
-          out += "    void* err_ = NULL;\n";
+          typed_fn += fmt::format("  if (im_->items[{}].typed != NULL) {{\n", k);
+          typed_fn += "    void* err_ = NULL;\n";
           std::string call = fmt::format(
               "(({} (*)(void*, void**{}))im_->items[{}].typed)(im_->items[{}].call, &err_{})", ret,
               types, k, k, args);
           if (sig.results.empty()) {
-            out += fmt::format("    {};\n", call);
+            typed_fn += fmt::format("    {};\n", call);
           } else {
-            out += fmt::format("    {} r_ = {};\n", ret, call);
+            typed_fn += fmt::format("    {} r_ = {};\n", ret, call);
           }
-          out += "    if (UNLIKELY(err_ != NULL)) {\n"
-                 "      airssys_host->raise_error(im_->host_instance, err_);\n"
-                 "      wasm_rt_trap(WASM_RT_TRAP_HOST);\n    }\n";
-          out += sig.results.empty() ? "    return;\n  }\n" : "    return r_;\n  }\n";
+          typed_fn += "    if (UNLIKELY(err_ != NULL)) {\n"
+                      "      airssys_host->raise_error(im_->host_instance, err_);\n"
+                      "      wasm_rt_trap(WASM_RT_TRAP_HOST);\n    }\n";
+          typed_fn += sig.results.empty() ? "    return;\n  }\n" : "    return r_;\n  }\n";
+          typed_fn += fmt::format("  {}{}_other(p_{});\n}}\n",
+                                  sig.results.empty() ? "" : "return ", fn, arg_list(sig, "a"));
         }
+        out += fmt::format("{}{} {}{}(struct Z_a_instance_t* p_{}) {{\n",
+                           typed ? "static __attribute__((noinline)) " : "", ret, fn,
+                           typed ? "_other" : "", param_list(sig, true));
+        out += "  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n";
         out += fmt::format("  if (im_->items[{}].instance) {{\n", k);
         std::string fptr = fmt::format("(({} (*)(void*{}))im_->items[{}].pointer)", ret,
                                        [&] {
@@ -281,6 +290,7 @@ std::string import_glue(const NativePlan& plan) {
             out += "  return r_;\n";
           }
           out += "}\n";
+          out += typed_fn;
           break;
         }
         size_t slots = std::max<size_t>({1, sig.params.size(), sig.results.size()});
