@@ -108,8 +108,16 @@ std::optional<V8Result> run_v8(int reps) {
   return r;
 }
 
-Linker bench_linker() {
+Result<int32_t> bench_inc_host(HostCall&, int32_t v) { return v + 1; }
+
+// bench.inc as a typed host function (host_function<F>, the fast form), or
+// as a HostFn.
+Linker bench_linker(bool typed = true) {
   Linker linker;
+  if (typed) {
+    linker.define(host_function<bench_inc_host>("bench", "inc"));
+    return linker;
+  }
   linker.define(HostFunction{
       "bench", "inc", FuncSig{{ValType::I32}, {ValType::I32}},
       [](HostCall&, std::span<const Value> args, std::span<Value> results) -> Result<void> {
@@ -212,6 +220,16 @@ int run(int argc, char** argv) {
     rows.push_back({k.name, c_ns, v8_ns, interp_ns, native_ns, agree});
   }
 
+  // The host-call kernel once more with bench.inc given only as a HostFn.
+  auto plain_inst = store->instantiate(**native_module, bench_linker(false)).value();
+  const Kernel& calls = kKernels[2];
+  double plain_calls_ns = time_ns(reps, [&] {
+    if (plain_inst->call(calls.export_name, std::vector{Value::i32(calls.arg)}).value()[0].as_i32() !=
+        calls.arg) {
+      std::abort();
+    }
+  });
+
   fmt::print("native tier benchmark: medians of {} runs (interpreter kernels: 3)\n\n", reps);
   fmt::print("{:<7} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10} {:>10}  {}\n", "kernel", "native C",
              "V8 (node)", "interp", "native", "native/C", "native/V8", "interp/C", "results");
@@ -222,6 +240,8 @@ int run(int argc, char** argv) {
                v8 ? fmt::format("{:.2f}x", r.native / r.v8) : "n/a", r.interp / r.c,
                r.results_agree ? "agree" : "DIFFER");
   }
+  fmt::print("calls with bench.inc as a HostFn, not typed: native tier {} ({:.2f}x native C)\n",
+             format_time(plain_calls_ns), plain_calls_ns / rows[2].c);
   fmt::print("\nfirst load (compile: wasm2c + C compiler -O2): {}\n", format_time(compile_ns));
   fmt::print("load from a sound cache entry:                 {}  (target <= 1 ms)\n",
              format_time(cache_load_ns));

@@ -143,8 +143,9 @@ uint32_t register_func_type(uint32_t params, uint32_t results, const uint8_t* ty
 }
 
 int call_import(void* host_instance, uint32_t index, airssys_slot* io);
+void raise_error(void* host_instance, void* error);
 
-const airssys_host_api kHostApi{register_func_type, call_import};
+const airssys_host_api kHostApi{register_func_type, call_import, raise_error};
 
 // A compiled module loaded from verified bytes.
 class LoadedObject {
@@ -462,24 +463,37 @@ bool StoreState::on_fuel_exhausted() {
   return true;
 }
 
-class HostCallImpl final : public HostCall {
+class NativeInstance;
+
+// What a host function sees of its caller: the calling instance's memory at
+// the time of the call (during instantiation, the memory it is allocating,
+// which the running call's state knows) and its user data. One per import,
+// made at instantiation; used only on the call's stack.
+class NativeHostCall final : public HostCall {
  public:
-  HostCallImpl(wasm_rt_memory_t* memory, void* user_data) : memory_(memory), user_data_(user_data) {}
+  explicit NativeHostCall(NativeInstance* owner = nullptr) : owner_(owner) {}
   Result<std::span<uint8_t>> memory(uint64_t offset, uint64_t length) override {
-    uint64_t size = memory_size();
+    wasm_rt_memory_t* memory = current();
+    uint64_t size = memory ? memory->size : 0;
     if (offset > size || length > size - offset) {
       return make_error(ErrorCode::TrapMemoryOutOfBounds,
                         fmt::format("host call: guest range [{}, {}+{}) is outside memory of {} bytes",
                                     offset, offset, length, size));
     }
-    return std::span<uint8_t>(memory_->data + offset, length);
+    return std::span<uint8_t>(memory->data + offset, length);
   }
-  uint64_t memory_size() const override { return memory_ ? memory_->size : 0; }
-  void* user_data() const override { return user_data_; }
+  uint64_t memory_size() const override {
+    wasm_rt_memory_t* memory = current();
+    return memory ? memory->size : 0;
+  }
+  void* user_data() const override;
+  // While the owner's own instantiation runs (its start function).
+  void set_instantiating(bool on) { instantiating_ = on; }
 
  private:
-  wasm_rt_memory_t* memory_;
-  void* user_data_;
+  wasm_rt_memory_t* current() const;
+  NativeInstance* owner_;
+  bool instantiating_ = false;
 };
 
 static_assert(std::is_trivially_destructible_v<Value> && std::is_trivially_copyable_v<Value>);
@@ -507,6 +521,8 @@ struct ImportTarget {
   enum class Kind : uint8_t { Fuel, MemoryGrow, Host, Other } kind = Kind::Other;
   HostFn fn;
   FuncSig sig;
+  NativeInstance* owner = nullptr;  // host functions
+  NativeHostCall call;
 };
 
 class NativeInstance final : public Instance, public std::enable_shared_from_this<NativeInstance> {
@@ -650,8 +666,7 @@ int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
       new (&args[i]) Value(from_slot(state, sig.params[i], io[i]));
     }
     for (size_t i = 0; i < sig.results.size(); ++i) new (&out[i]) Value(Value::zero(sig.results[i]));
-    HostCallImpl call(memory_, user_data_);
-    auto outcome = target.fn(call, args, out);
+    auto outcome = target.fn(targets_[index].call, args, out);
     if (!outcome) {
       state.pending = std::move(outcome).error();
       return 1;
@@ -674,6 +689,84 @@ int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
     return 1;
   }
 }
+
+Value from_raw(ValType type, uint64_t raw) {
+  switch (type) {
+    case ValType::I32: return Value::i32(static_cast<int32_t>(static_cast<uint32_t>(raw)));
+    case ValType::I64: return Value::i64(static_cast<int64_t>(raw));
+    case ValType::F32: return Value::f32_bits(static_cast<uint32_t>(raw));
+    case ValType::F64: return Value::f64_bits(raw);
+    default: return Value::zero(type);
+  }
+}
+
+uint64_t to_raw(const Value& v) {
+  switch (v.type()) {
+    case ValType::I32: return static_cast<uint32_t>(v.as_i32());
+    case ValType::I64: return static_cast<uint64_t>(v.as_i64());
+    case ValType::F32: return v.f32_bits();
+    case ValType::F64: return v.f64_bits();
+    default: return 0;
+  }
+}
+
+// The compiled code's direct call of a host function given as a HostFn
+// whose types are all numbers (airssys_host_fn): Values made from the raw
+// slots. It ends as dispatch does: an error is recorded for the trap that
+// follows.
+int call_host_values(void* t, const uint64_t* raw_args, uint64_t* raw_results) {
+  auto& target = *static_cast<ImportTarget*>(t);
+  NativeInstance& instance = *target.owner;
+  StoreState& state = *instance.state_;
+  try {
+    const FuncSig& sig = target.sig;
+    ValueBuffer<16> arg_buffer;
+    ValueBuffer<8> result_buffer;
+    std::vector<Value> arg_heap;
+    std::vector<Value> result_heap;
+    std::span<Value> args = arg_buffer.take(sig.params.size(), arg_heap);
+    std::span<Value> out = result_buffer.take(sig.results.size(), result_heap);
+    for (size_t i = 0; i < sig.params.size(); ++i) {
+      new (&args[i]) Value(from_raw(sig.params[i], raw_args[i]));
+    }
+    for (size_t i = 0; i < sig.results.size(); ++i) new (&out[i]) Value(Value::zero(sig.results[i]));
+    auto outcome = target.fn(target.call, args, out);
+    if (!outcome) {
+      state.pending = std::move(outcome).error();
+      return 1;
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i].type() != sig.results[i]) {
+        state.pending =
+            Error{ErrorCode::InternalError, "host function returned a value of the wrong type", {}, 0};
+        return 1;
+      }
+      raw_results[i] = to_raw(out[i]);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    state.pending = Error{ErrorCode::InternalError,
+                          fmt::format("host function threw: {}", e.what()), {}, 0};
+    return 1;
+  } catch (...) {
+    state.pending = Error{ErrorCode::InternalError, "host function threw", {}, 0};
+    return 1;
+  }
+}
+
+void raise_error(void* host_instance, void* error) {
+  std::unique_ptr<Error> e(static_cast<Error*>(error));
+  static_cast<NativeInstance*>(host_instance)->state_->pending = std::move(*e);
+}
+
+wasm_rt_memory_t* NativeHostCall::current() const {
+  if (owner_->memory_ || !instantiating_) return owner_->memory_;
+  // Its start function runs: the memory this instantiation has allocated,
+  // which only the running call's state knows yet.
+  return airssys_ctx_of(airssys_stack_pointer())->memory;
+}
+
+void* NativeHostCall::user_data() const { return owner_->user_data_; }
 
 int call_import(void* host_instance, uint32_t index, airssys_slot* io) {
   return static_cast<NativeInstance*>(host_instance)->dispatch(index, io);
@@ -1044,6 +1137,18 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
   target.kind = ImportTarget::Kind::Host;
   target.fn = host->fn;
   target.sig = host->sig;
+  target.owner = &instance;
+  target.call = NativeHostCall(&instance);
+  // The glue of an import whose types are all numbers calls the host
+  // directly (native_codegen.cpp): the typed entry of host_function<F>()
+  // when there is one, else the HostFn through call_host_values. Others go
+  // through call_import.
+  item.host = &target;
+  item.pointer = reinterpret_cast<void*>(static_cast<airssys_host_fn>(call_host_values));
+  if (host->native_entry) {
+    item.typed = const_cast<void*>(host->native_entry);
+    item.call = static_cast<HostCall*>(&target.call);
+  }
   return {};
 }
 
@@ -1109,7 +1214,9 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
                         static_cast<uint32_t>(page_cap),
                         static_cast<uint32_t>(std::min<uint64_t>(options.limits.max_table_elements,
                                                                  UINT32_MAX))});
+  for (auto& target : instance->targets_) target.call.set_instantiating(true);
   run.switch_in();
+  for (auto& target : instance->targets_) target.call.set_instantiating(false);
   state.account(exec);
   state.active = nullptr;
   instance->fuel_used_ += exec.used;
@@ -1168,24 +1275,38 @@ class NativeEngine final : public Engine {
 
 Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t> bytes,
                                                          std::string_view name) {
-  // The interpreter's loader validates and describes the module, so both
-  // tiers accept and refuse exactly the same modules.
-  auto checked = interp_->load(bytes, name);
-  if (!checked) return std::unexpected(checked.error());
   try {
-    auto metered = detail::add_metering(bytes, wabt::Features{});
-    if (!metered) return std::unexpected(metered.error());
-    auto plan = detail::plan_native(metered->bytes);
-    if (!plan) return std::unexpected(plan.error());
-    auto object = compiler_->object_for(*plan, name);
-    if (!object) return std::unexpected(object.error());
-    auto loaded = LoadedObject::load(*object, *plan, compiler_->cache_dir(), name);
+    // A sound cache entry for exactly these bytes (and this compiler,
+    // runtime and pipeline) was written after they passed the whole pipeline
+    // below, and records what it found: nothing needs to run again.
+    const std::string key = compiler_->module_key(bytes);
+    std::optional<detail::NativeEntry> entry = compiler_->lookup(key);
+    if (!entry) {
+      // The interpreter's loader validates and describes the module, so both
+      // tiers accept and refuse exactly the same modules.
+      auto checked = interp_->load(bytes, name);
+      if (!checked) return std::unexpected(checked.error());
+      auto metered = detail::add_metering(bytes, wabt::Features{});
+      if (!metered) return std::unexpected(metered.error());
+      auto plan = detail::plan_native(metered->bytes);
+      if (!plan) return std::unexpected(plan.error());
+      entry.emplace();
+      entry->imports = (*checked)->imports();
+      entry->exports = (*checked)->exports();
+      entry->plan = std::move(*plan);
+      auto object = compiler_->build(key, *entry, name);
+      if (!object) return std::unexpected(object.error());
+      entry->object = std::move(*object);
+    }
+    auto loaded = LoadedObject::load(entry->object, entry->plan, compiler_->cache_dir(), name);
     if (!loaded) return std::unexpected(loaded.error());
     auto module = std::make_shared<NativeModule>();
     module->name_ = std::string(name);
-    module->imports_ = (*checked)->imports();
-    module->exports_ = (*checked)->exports();
-    module->plan_ = std::move(*plan);
+    module->imports_ = std::move(entry->imports);
+    module->exports_ = std::move(entry->exports);
+    module->plan_ = std::move(entry->plan);
+    module->plan_.bytes.clear();
+    module->plan_.bytes.shrink_to_fit();
     module->object_ = std::move(*loaded);
     module->state_hazard_ = std::move(metered->state_hazard);
     for (uint32_t k = 0; k < module->plan_.guest_exports; ++k) {

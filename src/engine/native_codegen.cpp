@@ -11,9 +11,11 @@
 #include <wabt/binary-reader.h>
 #include <wabt/binary-writer.h>
 #include <wabt/cast.h>
+#include <wabt/config.h>
 #include <wabt/ir.h>
 #include <wabt/stream.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -32,8 +34,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // Changes whenever the generated glue or the patches change: part of the key.
-constexpr std::string_view kGeneratorVersion = "airssys-native-glue-3";
-constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE1\n";  // 16 bytes
+constexpr std::string_view kGeneratorVersion = "airssys-native-glue-7";
+constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE2\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;
 
@@ -57,6 +59,14 @@ FuncSig func_sig(const wabt::FuncSignature& sig) {
 }
 
 NativeLimits limits_of(const wabt::Limits& l) { return {l.initial, l.max, l.has_max}; }
+
+bool numbers_only(const FuncSig& sig) {
+  auto number = [](ValType t) {
+    return t == ValType::I32 || t == ValType::I64 || t == ValType::F32 || t == ValType::F64;
+  };
+  return std::all_of(sig.params.begin(), sig.params.end(), number) &&
+         std::all_of(sig.results.begin(), sig.results.end(), number);
+}
 
 bool uses_v128(const FuncSig& sig) {
   for (auto t : sig.params) if (t == ValType::V128) return true;
@@ -185,9 +195,43 @@ std::string import_glue(const NativePlan& plan) {
       case ExternKind::Func: {
         const auto& sig = imp.sig;
         std::string ret = return_type(sig);
-        out += fmt::format("{} {}(struct Z_a_instance_t* p_{}) {{\n", ret, fn,
-                           param_list(sig, true));
-        out += fmt::format("  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n");
+        const bool direct = imp.module != kReservedModule && numbers_only(sig);
+        // A typed host function (host_function<F>()) is called straight
+        // from the import's function, its arguments in registers; everything
+        // else that import may be is out of line, so the C compiler may
+        // inline the import's function where the guest calls it.
+        const bool typed = direct && sig.results.size() <= 1;
+        std::string typed_fn;
+        if (typed) {
+          typed_fn += fmt::format("{} {}(struct Z_a_instance_t* p_{}) {{\n", ret, fn,
+                                  param_list(sig, true));
+          typed_fn += "  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n";
+          std::string types, args;
+          for (size_t i = 0; i < sig.params.size(); ++i) {
+            types += fmt::format(", {}", c_type(sig.params[i]));
+            args += fmt::format(", a{}", i);
+          }
+          typed_fn += fmt::format("  if (im_->items[{}].typed != NULL) {{\n", k);
+          typed_fn += "    void* err_ = NULL;\n";
+          std::string call = fmt::format(
+              "(({} (*)(void*, void**{}))im_->items[{}].typed)(im_->items[{}].call, &err_{})", ret,
+              types, k, k, args);
+          if (sig.results.empty()) {
+            typed_fn += fmt::format("    {};\n", call);
+          } else {
+            typed_fn += fmt::format("    {} r_ = {};\n", ret, call);
+          }
+          typed_fn += "    if (UNLIKELY(err_ != NULL)) {\n"
+                      "      airssys_host->raise_error(im_->host_instance, err_);\n"
+                      "      wasm_rt_trap(WASM_RT_TRAP_HOST);\n    }\n";
+          typed_fn += sig.results.empty() ? "    return;\n  }\n" : "    return r_;\n  }\n";
+          typed_fn += fmt::format("  {}{}_other(p_{});\n}}\n",
+                                  sig.results.empty() ? "" : "return ", fn, arg_list(sig, "a"));
+        }
+        out += fmt::format("{}{} {}{}(struct Z_a_instance_t* p_{}) {{\n",
+                           typed ? "static __attribute__((noinline)) " : "", ret, fn,
+                           typed ? "_other" : "", param_list(sig, true));
+        out += "  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n";
         out += fmt::format("  if (im_->items[{}].instance) {{\n", k);
         std::string fptr = fmt::format("(({} (*)(void*{}))im_->items[{}].pointer)", ret,
                                        [&] {
@@ -203,12 +247,57 @@ std::string import_glue(const NativePlan& plan) {
           out += fmt::format("    return {}(im_->items[{}].instance{});\n  }}\n", fptr, k,
                              arg_list(sig, "a"));
         }
+        const bool fuel_function = imp.module == kReservedModule && imp.name == kFuelExhaustedName;
+        if (direct) {
+          // Any other host function: raw 64-bit slots, no dispatch.
+          out += fmt::format("  uint64_t args_[{}];\n  uint64_t res_[{}] = {{0}};\n",
+                             std::max<size_t>(1, sig.params.size()),
+                             std::max<size_t>(1, sig.results.size()));
+          for (size_t i = 0; i < sig.params.size(); ++i) {
+            switch (sig.params[i]) {
+              case ValType::F32:
+                out += fmt::format("  {{ uint32_t b_; memcpy(&b_, &a{0}, 4); args_[{0}] = b_; }}\n", i);
+                break;
+              case ValType::F64:
+                out += fmt::format("  memcpy(&args_[{0}], &a{0}, 8);\n", i);
+                break;
+              default:
+                out += fmt::format("  args_[{0}] = (uint64_t)a{0};\n", i);
+                break;
+            }
+          }
+          out += fmt::format(
+              "  if (UNLIKELY(((airssys_host_fn)im_->items[{0}].pointer)(im_->items[{0}].host, "
+              "args_, res_))) wasm_rt_trap(WASM_RT_TRAP_HOST);\n",
+              k);
+          auto result = [&](size_t i) -> std::string {
+            switch (sig.results[i]) {
+              case ValType::F32:
+                return fmt::format("({{ uint32_t b_ = (uint32_t)res_[{0}]; f32 v_; memcpy(&v_, &b_, 4); v_; }})", i);
+              case ValType::F64:
+                return fmt::format("({{ f64 v_; memcpy(&v_, &res_[{0}], 8); v_; }})", i);
+              case ValType::I32: return fmt::format("(u32)res_[{}]", i);
+              default: return fmt::format("res_[{}]", i);
+            }
+          };
+          if (sig.results.size() == 1) {
+            out += fmt::format("  return {};\n", result(0));
+          } else if (sig.results.size() > 1) {
+            out += fmt::format("  {} r_;\n", ret);
+            for (size_t i = 0; i < sig.results.size(); ++i) {
+              out += fmt::format("  r_.{} = {};\n", result_field(sig, i), result(i));
+            }
+            out += "  return r_;\n";
+          }
+          out += "}\n";
+          out += typed_fn;
+          break;
+        }
         size_t slots = std::max<size_t>({1, sig.params.size(), sig.results.size()});
         out += fmt::format("  airssys_slot io_[{}];\n", slots);
         for (size_t i = 0; i < sig.params.size(); ++i) {
           out += fmt::format("  io_[{}].{} = a{};\n", i, slot_field(sig.params[i]), i);
         }
-        const bool fuel_function = imp.module == kReservedModule && imp.name == kFuelExhaustedName;
         if (fuel_function) {
           out += "  airssys_call_ctx* ctx_ = airssys_ctx_of(airssys_stack_pointer());\n";
           out += "  AIRSSYS_FUEL_SAVE(ctx_);\n";
@@ -301,11 +390,30 @@ std::string export_glue(const NativePlan& plan) {
   return out;
 }
 
-// Reads a whole file; an empty optional when it cannot be opened.
+// Reads a whole file; an empty optional when it cannot be opened or read.
 std::optional<std::string> read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string out;
+  struct stat st{};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    out.resize_and_overwrite(static_cast<size_t>(st.st_size), [](char*, size_t n) { return n; });
+  }
+  size_t done = 0;
+  for (;;) {
+    if (done == out.size()) out.resize(std::max<size_t>(out.size() * 2, 4096));
+    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  out.resize(done);
+  return out;
 }
 
 Result<void> write_file(const fs::path& path, std::string_view data, mode_t mode = 0600) {
@@ -463,26 +571,235 @@ struct TempDir {
   }
 };
 
-std::string parse_entry(std::string_view entry, bool* sound) {
-  *sound = false;
+// The body of an entry whose recorded digest matches; nothing otherwise.
+std::optional<std::string_view> verified_body(std::string_view entry) {
   if (entry.size() < kEntryMagic.size() + 64 || entry.substr(0, kEntryMagic.size()) != kEntryMagic) {
-    return {};
+    return std::nullopt;
   }
   std::string_view recorded = entry.substr(kEntryMagic.size(), 64);
-  std::string_view payload = entry.substr(kEntryMagic.size() + 64);
-  if (payload.empty() || sha256_hex(payload) != recorded) return {};
-  *sound = true;
-  return std::string(payload);
+  std::string_view body = entry.substr(kEntryMagic.size() + 64);
+  if (body.empty() || sha256_hex(body) != recorded) return std::nullopt;
+  return body;
 }
+
+// The entry's body encoding: little-endian integers, strings and byte runs
+// with a 32-bit (objects: 64-bit) length before them.
+class EntryWriter {
+ public:
+  void u8(uint8_t v) { out_ += static_cast<char>(v); }
+  void u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) u8(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  void u64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) u8(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  void str(std::string_view v) {
+    u32(static_cast<uint32_t>(v.size()));
+    out_ += v;
+  }
+  void types(const std::vector<ValType>& v) {
+    u32(static_cast<uint32_t>(v.size()));
+    for (auto t : v) u8(static_cast<uint8_t>(t));
+  }
+  void sig(const FuncSig& v) {
+    types(v.params);
+    types(v.results);
+  }
+  void limits(const NativeLimits& l) {
+    u64(l.initial);
+    u64(l.max);
+    u8(l.has_max);
+  }
+  std::string& out() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class EntryReader {
+ public:
+  explicit EntryReader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool at_end() const { return at_ == in_.size(); }
+  uint8_t u8() {
+    if (at_ >= in_.size()) return fail();
+    return static_cast<uint8_t>(in_[at_++]);
+  }
+  uint32_t u32() {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t{u8()} << (8 * i);
+    return v;
+  }
+  uint64_t u64() {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= uint64_t{u8()} << (8 * i);
+    return v;
+  }
+  std::string_view bytes(uint64_t n) {
+    if (!ok_ || n > in_.size() - at_) {
+      fail();
+      return {};
+    }
+    auto v = in_.substr(at_, n);
+    at_ += n;
+    return v;
+  }
+  std::string str() { return std::string(bytes(u32())); }
+  // A count of items each at least `min_bytes` long: bounded by what is left.
+  uint32_t count(size_t min_bytes) {
+    uint32_t n = u32();
+    if (ok_ && n > (in_.size() - at_) / min_bytes) fail();
+    return ok_ ? n : 0;
+  }
+  ValType type() {
+    uint8_t t = u8();
+    if (t > static_cast<uint8_t>(ValType::ExternRef)) fail();
+    return static_cast<ValType>(t);
+  }
+  ExternKind kind() {
+    uint8_t k = u8();
+    if (k > static_cast<uint8_t>(ExternKind::Tag)) fail();
+    return static_cast<ExternKind>(k);
+  }
+  bool flag() {
+    uint8_t f = u8();
+    if (f > 1) fail();
+    return f == 1;
+  }
+  std::vector<ValType> types() {
+    std::vector<ValType> out(count(1));
+    for (auto& t : out) t = type();
+    return out;
+  }
+  FuncSig sig() {
+    FuncSig s;
+    s.params = types();
+    s.results = types();
+    return s;
+  }
+  NativeLimits limits() {
+    NativeLimits l;
+    l.initial = u64();
+    l.max = u64();
+    l.has_max = flag();
+    return l;
+  }
+
+ private:
+  uint8_t fail() {
+    ok_ = false;
+    at_ = in_.size();
+    return 0;
+  }
+  std::string_view in_;
+  size_t at_ = 0;
+  bool ok_ = true;
+};
 
 }  // namespace
 
 const std::vector<std::string>& native_cc_flags() {
+  // The inliner's size limit for functions not declared inline is raised from
+  // -O2's 15 to 40: wasm2c's C of a small function carries the metering and
+  // the stack check besides, which kept it from the inlining (fib: of its own
+  // recursion) that the same function gets as C source (docs/design.md).
   static const std::vector<std::string> flags{
-      "-std=gnu11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
-      "-fsignaling-nans",
+      "-std=gnu11", "-O2", "--param=max-inline-insns-auto=40", "-fPIC", "-shared",
+      "-fvisibility=hidden", "-ffp-contract=off", "-fsignaling-nans",
       "-fno-strict-aliasing", "-fno-optimize-sibling-calls", "-DNDEBUG", "-w", "-I."};
   return flags;
+}
+
+std::string encode_entry(std::string_view key, const NativeEntry& entry) {
+  EntryWriter w;
+  w.str(key);
+  w.u32(static_cast<uint32_t>(entry.imports.size()));
+  for (const auto& i : entry.imports) {
+    w.str(i.module);
+    w.str(i.name);
+    w.u8(static_cast<uint8_t>(i.kind));
+    w.sig(i.sig);
+  }
+  w.u32(static_cast<uint32_t>(entry.exports.size()));
+  for (const auto& e : entry.exports) {
+    w.str(e.name);
+    w.u8(static_cast<uint8_t>(e.kind));
+    w.sig(e.sig);
+  }
+  const auto& plan = entry.plan;
+  w.u32(static_cast<uint32_t>(plan.imports.size()));
+  for (const auto& i : plan.imports) {
+    w.str(i.module);
+    w.str(i.name);
+    w.u8(static_cast<uint8_t>(i.kind));
+    w.sig(i.sig);
+    w.u8(static_cast<uint8_t>(i.type));
+    w.u8(i.mutable_);
+    w.limits(i.limits);
+  }
+  w.u32(static_cast<uint32_t>(plan.exports.size()));
+  for (const auto& e : plan.exports) {
+    w.str(e.name);
+    w.u8(static_cast<uint8_t>(e.kind));
+    w.sig(e.sig);
+    w.u8(static_cast<uint8_t>(e.type));
+    w.u8(e.mutable_);
+    w.limits(e.limits);
+  }
+  for (const auto* list : {&plan.memories, &plan.tables}) {
+    w.u32(static_cast<uint32_t>(list->size()));
+    for (const auto& l : *list) w.limits(l);
+  }
+  w.u64(entry.object.size());
+  w.out().append(reinterpret_cast<const char*>(entry.object.data()), entry.object.size());
+  return std::move(w.out());
+}
+
+std::optional<NativeEntry> decode_entry(std::string_view key, std::string_view body) {
+  EntryReader r(body);
+  if (r.str() != key || !r.ok()) return std::nullopt;
+  NativeEntry entry;
+  entry.imports.resize(r.count(8));
+  for (auto& i : entry.imports) {
+    i.module = r.str();
+    i.name = r.str();
+    i.kind = r.kind();
+    i.sig = r.sig();
+  }
+  entry.exports.resize(r.count(4));
+  for (auto& e : entry.exports) {
+    e.name = r.str();
+    e.kind = r.kind();
+    e.sig = r.sig();
+  }
+  auto& plan = entry.plan;
+  plan.imports.resize(r.count(8));
+  for (auto& i : plan.imports) {
+    i.module = r.str();
+    i.name = r.str();
+    i.kind = r.kind();
+    i.sig = r.sig();
+    i.type = r.type();
+    i.mutable_ = r.flag();
+    i.limits = r.limits();
+  }
+  plan.exports.resize(r.count(4));
+  for (auto& e : plan.exports) {
+    e.name = r.str();
+    e.kind = r.kind();
+    e.sig = r.sig();
+    e.type = r.type();
+    e.mutable_ = r.flag();
+    e.limits = r.limits();
+  }
+  for (auto* list : {&plan.memories, &plan.tables}) {
+    list->resize(r.count(17));
+    for (auto& l : *list) l = r.limits();
+  }
+  auto object = r.bytes(r.u64());
+  if (!r.ok() || !r.at_end() || object.empty()) return std::nullopt;
+  entry.object.assign(object.begin(), object.end());
+  return entry;
 }
 
 Result<NativePlan> plan_native(std::span<const uint8_t> metered) {
@@ -725,19 +1042,33 @@ Result<std::unique_ptr<NativeCompiler>> NativeCompiler::create(CompilerConfig co
   identity += kNativeWasmRtH;
   identity += kNativeAbiH;
   identity += kNativeRuntimeC;
+  // What runs before the compilers: a key of the module's own bytes must
+  // change with the loader, the metering and the code generation.
+  identity += fmt::format("\nwabt {} pipeline {}\n", WABT_VERSION_STRING, kNativePipelineDigest);
   compiler->identity_ = std::move(identity);
+  crypto_hash_sha256_init(&compiler->identity_state_);
+  crypto_hash_sha256_update(&compiler->identity_state_,
+                            reinterpret_cast<const unsigned char*>(compiler->identity_.data()),
+                            compiler->identity_.size());
+  const unsigned char separator = 0;
+  crypto_hash_sha256_update(&compiler->identity_state_, &separator, 1);
   return compiler;
 }
 
-std::string NativeCompiler::key(const NativePlan& plan) const {
-  std::string material = identity_;
-  material += '\0';
-  material.append(reinterpret_cast<const char*>(plan.bytes.data()), plan.bytes.size());
-  return sha256_hex(material);
+std::string NativeCompiler::module_key(std::span<const uint8_t> module_bytes) const {
+  // The identity and a separator are absorbed once, at creation.
+  crypto_hash_sha256_state state = identity_state_;
+  crypto_hash_sha256_update(&state, module_bytes.data(), module_bytes.size());
+  unsigned char digest[kDigestBytes];
+  crypto_hash_sha256_final(&state, digest);
+  std::string out;
+  out.reserve(2 * kDigestBytes);
+  for (auto b : digest) out += fmt::format("{:02x}", b);
+  return out;
 }
 
-fs::path NativeCompiler::entry_path(const NativePlan& plan) const {
-  return config_.cache_dir / (key(plan) + ".so");
+fs::path NativeCompiler::entry_path(const std::string& key) const {
+  return config_.cache_dir / (key + ".so");
 }
 
 CompileStats NativeCompiler::stats() const {
@@ -745,41 +1076,54 @@ CompileStats NativeCompiler::stats() const {
   return stats_;
 }
 
-Result<std::vector<uint8_t>> NativeCompiler::object_for(const NativePlan& plan,
-                                                        std::string_view name) {
-  const fs::path entry = entry_path(plan);
-  if (auto text = read_text(entry)) {
-    bool sound = false;
-    std::string payload = parse_entry(*text, &sound);
-    if (sound) {
+std::optional<NativeEntry> NativeCompiler::lookup(const std::string& key) {
+  const fs::path path = entry_path(key);
+  auto text = read_text(path);
+  if (!text) return std::nullopt;
+  if (auto body = verified_body(*text)) {
+    if (auto entry = decode_entry(key, *body)) {
       std::lock_guard lock(mutex_);
       ++stats_.cache_hits;
-      return std::vector<uint8_t>(payload.begin(), payload.end());
+      return entry;
     }
-    // Changed, truncated or foreign: never loaded, rebuilt below.
-    std::error_code ec;
-    fs::remove(entry, ec);
-    std::lock_guard lock(mutex_);
-    ++stats_.cache_refused;
   }
+  // Changed, truncated or foreign: never loaded, rebuilt by the caller.
+  std::error_code ec;
+  fs::remove(path, ec);
+  std::lock_guard lock(mutex_);
+  ++stats_.cache_refused;
+  return std::nullopt;
+}
+
+Result<std::vector<uint8_t>> NativeCompiler::build(const std::string& key, const NativeEntry& entry,
+                                                   std::string_view name) {
   if (config_.cache_only) {
     return make_error(ErrorCode::NotFound,
                       fmt::format("{}: the native cache holds no compiled code for it", name));
   }
-  auto object = compile(plan, name);
+  auto object = compile(entry.plan, name);
   if (!object) return std::unexpected(object.error());
+  NativeEntry stored;
+  stored.imports = entry.imports;
+  stored.exports = entry.exports;
+  stored.plan.imports = entry.plan.imports;
+  stored.plan.exports = entry.plan.exports;
+  stored.plan.memories = entry.plan.memories;
+  stored.plan.tables = entry.plan.tables;
+  stored.object = *object;
+  const std::string body = encode_entry(key, stored);
   std::string data{kEntryMagic};
-  std::string_view payload(reinterpret_cast<const char*>(object->data()), object->size());
-  data += sha256_hex(payload);
-  data += payload;
+  data += sha256_hex(body);
+  data += body;
   // Published by rename, so a reader sees a whole entry or none.
+  const fs::path path = entry_path(key);
   auto tmp = config_.cache_dir /
-             fmt::format(".{}.{}.{}", entry.filename().string(), ::getpid(),
+             fmt::format(".{}.{}.{}", path.filename().string(), ::getpid(),
                          std::hash<std::thread::id>{}(std::this_thread::get_id()));
   std::error_code ec;
   fs::remove(tmp, ec);
   if (write_file(tmp, data)) {
-    fs::rename(tmp, entry, ec);
+    fs::rename(tmp, path, ec);
     if (ec) fs::remove(tmp, ec);
   }
   return object;

@@ -15,7 +15,10 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <sodium/crypto_hash_sha256.h>
 
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/engine/engine.hpp"
@@ -82,28 +85,50 @@ struct CompileStats {
   uint64_t cache_refused = 0;
 };
 
+// A cache entry: everything a load needs besides the module's bytes, so a hit
+// skips validation, metering and planning.
+struct NativeEntry {
+  std::vector<ImportInfo> imports;  // as the loader described the module
+  std::vector<ExportInfo> exports;
+  NativePlan plan;                  // without its bytes
+  std::vector<uint8_t> object;      // the shared object, verified
+};
+
+// The entry's body (all but magic and digest) and back; the parser fails on
+// anything it did not write. Exposed for the tests.
+[[nodiscard]] std::string encode_entry(std::string_view key, const NativeEntry& entry);
+[[nodiscard]] std::optional<NativeEntry> decode_entry(std::string_view key, std::string_view body);
+
 // One per native engine: compiles plans into shared objects, through the
 // cache. Thread-safe.
+//
+// An entry is found by the key of the module's own bytes (module_key: the
+// SHA-256 of the compilers' identity, the flags, the runtime and pipeline
+// sources, and those bytes), looked up before anything else runs.
 class NativeCompiler {
  public:
   static Result<std::unique_ptr<NativeCompiler>> create(CompilerConfig config);
 
-  // The shared object's bytes for the plan, verified; from the cache when it
-  // holds a sound entry, else compiled (and cached).
-  [[nodiscard]] Result<std::vector<uint8_t>> object_for(const NativePlan& plan,
-                                                        std::string_view name);
-  // The cache file an entry for the plan lives in.
-  [[nodiscard]] std::filesystem::path entry_path(const NativePlan& plan) const;
+  [[nodiscard]] std::string module_key(std::span<const uint8_t> module_bytes) const;
+  // The sound entry under `key`, or nothing (a changed, truncated or foreign
+  // entry is removed, counted as refused, and nothing returned).
+  [[nodiscard]] std::optional<NativeEntry> lookup(const std::string& key);
+  // Compiles the plan (refused with NotFound when the cache alone may be
+  // used), stores the entry under `key` and returns the object.
+  [[nodiscard]] Result<std::vector<uint8_t>> build(const std::string& key, const NativeEntry& entry,
+                                                   std::string_view name);
+  // The cache file the entry of `key` lives in.
+  [[nodiscard]] std::filesystem::path entry_path(const std::string& key) const;
   [[nodiscard]] CompileStats stats() const;
   [[nodiscard]] const std::filesystem::path& cache_dir() const { return config_.cache_dir; }
 
  private:
   explicit NativeCompiler(CompilerConfig config) : config_(std::move(config)) {}
-  [[nodiscard]] std::string key(const NativePlan& plan) const;
   [[nodiscard]] Result<std::vector<uint8_t>> compile(const NativePlan& plan, std::string_view name);
 
   CompilerConfig config_;
-  std::string identity_;  // compilers, flags and runtime sources
+  std::string identity_;  // compilers, flags, runtime and pipeline sources
+  crypto_hash_sha256_state identity_state_{};  // SHA-256 of identity_ and a 0 byte, unfinished
   mutable std::mutex mutex_;
   CompileStats stats_;
 };

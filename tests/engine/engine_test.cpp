@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -668,6 +670,197 @@ TEST_P(EngineTest, ARunningCallRefusesReentry) {
   ASSERT_TRUE(self);
   EXPECT_EQ(call_error(*self, "f").code, ErrorCode::CallInProgress);
   self.reset();
+}
+
+// Typed host functions (host_function<F>): the native tier's compiled code
+// calls them directly. Every number type, floats by bit pattern (a NaN payload
+// survives), unsigned types as the same wasm integers.
+Result<double> typed_mix(HostCall&, int32_t a, uint64_t b, float c, double d) {
+  if (!std::isnan(c)) return make_error(ErrorCode::InternalError, "c is not a NaN");
+  return d + static_cast<double>(a) + static_cast<double>(b);
+}
+Result<float> typed_nan(HostCall&, float f) { return f; }
+Result<uint32_t> typed_wrap(HostCall&, uint32_t a, int64_t b) {
+  return a + static_cast<uint32_t>(b);
+}
+
+TEST_P(EngineTest, ATypedHostFunctionPassesEveryNumberType) {
+  linker.define(host_function<typed_mix>("env", "mix"));
+  linker.define(host_function<typed_nan>("env", "nan"));
+  linker.define(host_function<typed_wrap>("env", "wrap"));
+  EXPECT_EQ(linker.find_function("env", "mix")->sig.to_string(), "(i32, i64, f32, f64) -> (f64)");
+  auto inst = instantiate(R"((module
+    (import "env" "mix" (func $mix (param i32 i64 f32 f64) (result f64)))
+    (import "env" "nan" (func $nan (param f32) (result f32)))
+    (import "env" "wrap" (func $wrap (param i32 i64) (result i32)))
+    (func (export "mix") (param i32 i64 f32 f64) (result f64)
+      local.get 0 local.get 1 local.get 2 local.get 3 call $mix)
+    (func (export "nan") (param f32) (result f32) local.get 0 call $nan)
+    (func (export "wrap") (param i32 i64) (result i32) local.get 0 local.get 1 call $wrap)))");
+  ASSERT_TRUE(inst);
+  auto r = inst->call("mix", std::vector{Value::i32(-2), Value::i64(1ll << 40),
+                                         Value::f32(std::nanf("")), Value::f64(0.5)});
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ((*r)[0].as_f64(), 0.5 - 2 + static_cast<double>(1ll << 40));
+  const uint32_t payload = 0x7fa0'0001;  // a signalling NaN with a payload
+  auto n = inst->call("nan", std::vector{Value::f32_bits(payload)});
+  ASSERT_TRUE(n.has_value()) << n.error().to_string();
+  EXPECT_EQ((*n)[0].f32_bits(), payload);
+  auto w = inst->call("wrap", std::vector{Value::i32(-1), Value::i64(3)});
+  ASSERT_TRUE(w.has_value()) << w.error().to_string();
+  EXPECT_EQ((*w)[0].as_i32(), 2);
+}
+
+// Errors, memory bounds, user_data and the memory a start function sees work
+// for typed host functions as for HostFn.
+Result<uint32_t> typed_peek(HostCall& call, uint32_t at) {
+  if (call.user_data() == nullptr) return make_error(ErrorCode::InternalError, "no user data");
+  auto value = call.read_u32(at);
+  if (!value) return std::unexpected(value.error());
+  return *value + *static_cast<uint32_t*>(call.user_data());
+}
+Result<void> typed_leave(HostCall&, int32_t status) {
+  return std::unexpected(Error{ErrorCode::ProcExit, "exit", {}, status});
+}
+Result<void> typed_throw(HostCall&) { throw std::runtime_error("from the host"); }
+
+TEST_P(EngineTest, ATypedHostFunctionTrapsWithItsErrorAndChecksMemory) {
+  linker.define(host_function<typed_peek>("env", "peek"));
+  linker.define(host_function<typed_leave>("env", "leave"));
+  linker.define(host_function<typed_throw>("env", "throw"));
+  uint32_t user = 1000;
+  InstanceOptions options;
+  options.user_data = &user;
+  // The start function reads memory through the host before the instance is
+  // complete.
+  auto inst = instantiate(R"((module
+    (import "env" "peek" (func $peek (param i32) (result i32)))
+    (import "env" "leave" (func $leave (param i32)))
+    (import "env" "throw" (func $throw))
+    (memory 1)
+    (global $first (mut i32) (i32.const 0))
+    (data (i32.const 8) "\2a\00\00\00")
+    (func $init (global.set $first (call $peek (i32.const 8))))
+    (start $init)
+    (func (export "first") (result i32) global.get $first)
+    (func (export "peek") (param i32) (result i32) local.get 0 call $peek)
+    (func (export "leave") (param i32) local.get 0 call $leave unreachable)
+    (func (export "throw") call $throw unreachable)))",
+                          options);
+  ASSERT_TRUE(inst);
+  EXPECT_EQ(inst->call("first", {}).value()[0].as_i32(), 1042);
+  EXPECT_EQ(inst->call("peek", std::vector{Value::i32(8)}).value()[0].as_i32(), 1042);
+  EXPECT_EQ(call_error(*inst, "peek", {Value::i32(65533)}).code, ErrorCode::TrapMemoryOutOfBounds);
+  EXPECT_EQ(call_error(*inst, "peek", {Value::i32(-1)}).code, ErrorCode::TrapMemoryOutOfBounds);
+  auto exit = call_error(*inst, "leave", {Value::i32(7)});
+  EXPECT_EQ(exit.code, ErrorCode::ProcExit);
+  EXPECT_EQ(exit.exit_status, 7);
+  if (!interp()) {  // the interpreter lets a host function's exception through
+    auto threw = call_error(*inst, "throw");
+    EXPECT_EQ(threw.code, ErrorCode::InternalError);
+    EXPECT_NE(threw.message.find("from the host"), std::string::npos) << threw.message;
+  }
+  // The instance stays usable.
+  EXPECT_EQ(inst->call("peek", std::vector{Value::i32(8)}).value()[0].as_i32(), 1042);
+}
+
+// A HostFn called by a start function sees the memory being instantiated too.
+TEST_P(EngineTest, AHostFunctionCalledByTheStartFunctionSeesItsMemory) {
+  uint32_t seen = 0;
+  linker.define({"env", "peek", {{ValType::I32}, {ValType::I32}},
+                 [&](HostCall& call, std::span<const Value> a, std::span<Value> r) -> Result<void> {
+                   auto v = call.read_u32(static_cast<uint32_t>(a[0].as_i32()));
+                   if (!v) return std::unexpected(v.error());
+                   seen = *v;
+                   r[0] = Value::i32(static_cast<int32_t>(call.memory_size()));
+                   return {};
+                 }});
+  auto inst = instantiate(R"((module
+    (import "env" "peek" (func $peek (param i32) (result i32)))
+    (memory 2)
+    (data (i32.const 16) "\2a\00\00\00")
+    (func $init (drop (call $peek (i32.const 16))))
+    (start $init)))");
+  ASSERT_TRUE(inst);
+  EXPECT_EQ(seen, 42u);
+}
+
+// ... but a host function of an instance without memory, called from another
+// instance's start function, sees no memory, not the one being instantiated.
+TEST_P(EngineTest, AHostFunctionSeesOnlyItsOwnInstancesMemory) {
+  int64_t seen = -1;
+  linker.define({"env", "size", {{}, {}},
+                 [&](HostCall& call, std::span<const Value>, std::span<Value>) -> Result<void> {
+                   seen = static_cast<int64_t>(call.memory_size());
+                   return {};
+                 }});
+  auto plain = instantiate(R"((module
+    (import "env" "size" (func $size))
+    (func (export "size") call $size)))");
+  ASSERT_TRUE(plain);
+  linker.define_instance("plain", plain);
+  auto inst = instantiate(R"((module
+    (import "plain" "size" (func $size))
+    (memory 3)
+    (func $init call $size)
+    (start $init)))");
+  ASSERT_TRUE(inst);
+  EXPECT_EQ(seen, 0);
+}
+
+Result<int32_t> typed_inc(HostCall&, int32_t v) { return v + 1; }
+
+// A guest loop calling a typed host function burns the same fuel on both
+// tiers, suspends at every slice and runs out of fuel as a trap.
+TEST_P(EngineTest, ATypedHostFunctionInAMeteredLoopSuspendsAndRunsOutOfFuel) {
+  linker.define(host_function<typed_inc>("env", "inc"));
+  auto inst = instantiate(R"((module
+    (import "env" "inc" (func $inc (param i32) (result i32)))
+    (func (export "count") (param $n i32) (result i32) (local $i i32) (local $acc i32)
+      (loop $l
+        (local.set $acc (call $inc (local.get $acc)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+      (local.get $acc))))");
+  ASSERT_TRUE(inst);
+  CallOptions options;
+  options.slice = 10'000;
+  auto call = inst->start_call("count", std::vector{Value::i32(20'000)}, options);
+  ASSERT_TRUE(call.has_value()) << call.error().to_string();
+  int suspensions = 0;
+  for (;;) {
+    auto state = (*call)->resume();
+    ASSERT_TRUE(state.has_value()) << state.error().to_string();
+    if (*state == Call::State::Finished) break;
+    ASSERT_LT(++suspensions, 1000);
+  }
+  EXPECT_GE(suspensions, 20);
+  EXPECT_EQ((*call)->results()[0].as_i32(), 20'000);
+  // The same metering on both tiers: the same count.
+  EXPECT_EQ((*call)->fuel_used(), 240'003u);
+  CallOptions small;
+  small.fuel = 5'000;
+  EXPECT_EQ(call_error(*inst, "count", {Value::i32(20'000)}, small).code, ErrorCode::TrapOutOfFuel);
+}
+
+// A typed host function with several results is not possible; a HostFn with
+// several number results takes the raw-slot path on the native tier.
+TEST_P(EngineTest, AHostFnWithSeveralNumberResultsPassesThemAll) {
+  linker.define({"env", "swap", {{ValType::F64, ValType::I32}, {ValType::I32, ValType::F64}},
+                 [](HostCall&, std::span<const Value> a, std::span<Value> r) -> Result<void> {
+                   r[0] = a[1];
+                   r[1] = a[0];
+                   return {};
+                 }});
+  auto inst = instantiate(R"((module
+    (import "env" "swap" (func $swap (param f64 i32) (result i32 f64)))
+    (func (export "swap") (param f64 i32) (result i32 f64) local.get 0 local.get 1 call $swap)))");
+  ASSERT_TRUE(inst);
+  const uint64_t payload = 0x7ff4'0000'0000'0abcull;
+  auto r = inst->call("swap", std::vector{Value::f64_bits(payload), Value::i32(-5)});
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ((*r)[0].as_i32(), -5);
+  EXPECT_EQ((*r)[1].f64_bits(), payload);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiers, EngineTest, ::testing::Values(Tier::Interp, Tier::Native),

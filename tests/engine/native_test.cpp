@@ -9,6 +9,8 @@
 #include <iterator>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "airssys/wasm/engine/engine.hpp"
 #include "tiers.hpp"
 
@@ -123,6 +125,131 @@ TEST_F(NativeCacheTest, AChangedOrTruncatedEntryIsRefusedAndRebuilt) {
   EXPECT_EQ(fib(*e, 12), 144);
   EXPECT_EQ(e->stats().cache_hits, 1u);
   EXPECT_EQ(e->stats().cache_refused, 0u);
+}
+
+// An entry holds what a load needs besides the object (the module's imports
+// and exports and how to link them), so a hit runs none of the loader: it
+// must describe and link the module exactly as a first load does.
+TEST_F(NativeCacheTest, AnEntryDescribesAndLinksTheModuleAsAFirstLoadDoes) {
+  constexpr std::string_view kLinked = R"((module
+    (import "env" "add" (func $add (param i32 i64) (result i64)))
+    (import "env" "base" (global $base i32))
+    (memory (export "mem") 1 4)
+    (table (export "tab") 2 funcref)
+    (global $count (export "count") (mut i64) (i64.const 7))
+    (func (export "run") (param i32) (result i64)
+      local.get 0 global.get $base i32.add i64.const 5 call $add
+      global.get $count i64.add)
+    (func (export "pair") (result i32 f64) i32.const 3 f64.const 1.5)))";
+  constexpr std::string_view kProvider = R"((module
+    (global (export "base") i32 (i32.const 100))))";
+  auto describe = [](const Module& m) {
+    std::string out;
+    for (const auto& i : m.imports()) {
+      out += fmt::format("import {}.{} {} {};", i.module, i.name, extern_kind_name(i.kind),
+                         i.sig.to_string());
+    }
+    for (const auto& e : m.exports()) {
+      out += fmt::format("export {} {} {};", e.name, extern_kind_name(e.kind), e.sig.to_string());
+    }
+    return out;
+  };
+  auto run = [](Engine& engine, const Module& m) -> std::vector<std::string> {
+    auto store = engine.new_store();
+    auto provider = store->instantiate(*engine.load_wat(kProvider, "provider.wat").value(),
+                                       Linker{}).value();
+    Linker linker;
+    linker.define_instance("env", provider);
+    linker.define(HostFunction{"env", "add", FuncSig{{ValType::I32, ValType::I64}, {ValType::I64}},
+                               [](HostCall&, std::span<const Value> args, std::span<Value> out)
+                                   -> Result<void> {
+                                 out[0] = Value::i64(args[0].as_i32() + args[1].as_i64());
+                                 return {};
+                               }});
+    auto inst = store->instantiate(m, linker);
+    if (!inst) return {inst.error().to_string()};
+    std::vector<std::string> seen;
+    seen.push_back((*inst)->call("run", std::vector{Value::i32(1)}).value()[0].to_string());
+    auto pair = (*inst)->call("pair", {}).value();
+    seen.push_back(pair.at(0).to_string() + " " + pair.at(1).to_string());
+    seen.push_back((*inst)->global("count").value().to_string());
+    seen.push_back(std::to_string((*inst)->memory_bytes()));
+    return seen;
+  };
+  std::string first_description;
+  std::vector<std::string> first_run;
+  {
+    auto first = engine();
+    ASSERT_TRUE(first);
+    auto m = first->load_wat(kLinked, "linked.wat");
+    ASSERT_TRUE(m.has_value()) << m.error().to_string();
+    first_description = describe(**m);
+    first_run = run(*first, **m);
+    EXPECT_EQ(first->stats().native_compiles, 2u);
+  }
+  auto second = engine();
+  ASSERT_TRUE(second);
+  auto m = second->load_wat(kLinked, "linked.wat");
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  EXPECT_EQ(describe(**m), first_description);
+  EXPECT_EQ(run(*second, **m), first_run);
+  EXPECT_EQ(second->stats().native_compiles, 0u);
+  EXPECT_EQ(second->stats().cache_hits, 2u);
+  ASSERT_EQ(first_run.size(), 4u);
+  EXPECT_EQ(first_run[0], Value::i64(113).to_string());
+  EXPECT_EQ(first_run[3], std::to_string(kWasmPageSize));
+  EXPECT_NE(first_description.find("import env.add func (i32, i64) -> (i64)"), std::string::npos)
+      << first_description;
+}
+
+// An entry is bound to the exact bytes of its module: a sound entry of one
+// module put where another's belongs is refused, and the other compiled.
+TEST_F(NativeCacheTest, AnotherModulesEntryIsRefused) {
+  constexpr std::string_view kOther =
+      R"((module (func (export "fib") (param i32) (result i32) i32.const 42)))";
+  fs::path fib_entry, other_entry;
+  {
+    auto e = engine();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(fib(*e, 10), 55);
+    ASSERT_EQ(entries().size(), 1u);
+    fib_entry = entries()[0];
+    ASSERT_TRUE(e->load_wat(kOther, "other.wat").has_value());
+    ASSERT_EQ(entries().size(), 2u);
+    other_entry = entries()[0] == fib_entry ? entries()[1] : entries()[0];
+  }
+  EXPECT_NE(fib_entry.filename(), other_entry.filename());
+  fs::copy_file(fib_entry, other_entry, fs::copy_options::overwrite_existing);
+  auto e = engine();
+  ASSERT_TRUE(e);
+  auto m = e->load_wat(kOther, "other.wat");
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  EXPECT_EQ(e->stats().cache_refused, 1u);
+  EXPECT_EQ(e->stats().native_compiles, 1u);
+  auto store = e->new_store();
+  auto inst = store->instantiate(**m, Linker{}).value();
+  EXPECT_EQ(inst->call("fib", std::vector{Value::i32(10)}).value()[0].as_i32(), 42);
+}
+
+// With the cache alone allowed, a module the cache does not hold is still
+// validated first: a broken module is refused as broken, not as missing.
+TEST_F(NativeCacheTest, CacheOnlyStillValidatesWhatItDoesNotHold) {
+  NativeOptions options;
+  options.cache_dir = dir;
+  options.cache_only = true;
+  auto e = Engine::native(options);
+  ASSERT_TRUE(e.has_value()) << e.error().to_string();
+  // (module (func (result i32) i64.const 1)): well formed, invalid.
+  const std::vector<uint8_t> bad_bytes{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+                                       0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f,
+                                       0x03, 0x02, 0x01, 0x00,
+                                       0x0a, 0x06, 0x01, 0x04, 0x00, 0x42, 0x01, 0x0b};
+  auto bad = (*e)->load(bad_bytes, "bad.wasm");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::InvalidModule);
+  auto good = (*e)->load_wat(kFib, "fib.wat");
+  ASSERT_FALSE(good.has_value());
+  EXPECT_EQ(good.error().code, ErrorCode::NotFound);
 }
 
 TEST_F(NativeCacheTest, ACacheDirectoryOthersCanEnterIsRefused) {

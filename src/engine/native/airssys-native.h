@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define AIRSSYS_NATIVE_ABI 2u
+#define AIRSSYS_NATIVE_ABI 3u
 
 /* Native code runs only on fiber stacks of AIRSSYS_STACK_SIZE bytes aligned
  * to their size. The lowest page is a guard, the next holds the call's state
@@ -81,12 +81,24 @@ typedef union {
   wasm_rt_externref_t externref;
 } airssys_slot;
 
+/* Host functions whose types are all numbers are called directly by the
+ * compiled code, in one of two ways:
+ * - typed (at most one result): R entry(void* call, void** error, args...),
+ *   the arguments in registers; a non-NULL *error afterwards is an error the
+ *   host hands to raise_error, and the caller traps;
+ * - otherwise airssys_host_fn, each value in a 64-bit slot (f32 and f64 by
+ *   bit pattern); not 0: the host has recorded an error, the caller traps. */
+typedef int (*airssys_host_fn)(void* target, const uint64_t* args, uint64_t* results);
+
 typedef struct airssys_host_api {
   /* Interns a function type: one id per signature in the whole process. */
   uint32_t (*register_func_type)(uint32_t params, uint32_t results, const uint8_t* types);
   /* Calls import `index` of the instance; 0 on success, else the host has
    * recorded an error for the call and the caller traps. */
   int (*call_import)(void* host_instance, uint32_t index, airssys_slot* io);
+  /* Records the error a typed host function returned, for the trap that
+   * follows. */
+  void (*raise_error)(void* host_instance, void* error);
 } airssys_host_api;
 
 typedef void (*airssys_thunk)(void*, void*);
@@ -113,12 +125,18 @@ typedef struct airssys_module_desc {
 typedef struct airssys_imports {
   struct airssys_imports* self;
   void* host_instance;
-  /* By import index. A function: its typed entry and the instance it closes
-   * over, or NULL entry to call the host. A global, memory or table: where it
+  /* By import index. A function of another instance: its typed entry and
+   * the instance it closes over. A host function whose types are all
+   * numbers: instance NULL, an airssys_host_fn and its target, and when the
+   * host has one, the typed entry and its call (others go through
+   * airssys_host_api.call_import). A global, memory or table: where it
    * lives. */
   struct {
     void* pointer;
     void* instance;
+    void* host;
+    void* typed;
+    void* call;
   } items[];
 } airssys_imports;
 

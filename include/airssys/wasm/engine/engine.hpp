@@ -14,6 +14,7 @@
 // A Store and everything in it are used by one thread at a time; they may move
 // between threads between calls and between the slices of a suspended Call.
 
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -23,6 +24,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "airssys/wasm/core/error.hpp"
@@ -128,7 +131,129 @@ struct HostFunction {
   std::string name;
   FuncSig sig;
   HostFn fn;
+  // Set by host_function<F>() (below) and nothing else: the typed entry the
+  // native tier's compiled code calls directly. Null: the native tier calls
+  // `fn` (as the interpreter always does).
+  const void* native_entry = nullptr;
 };
+
+namespace detail {
+
+// The number types of a typed host function and their wasm types.
+template <class T>
+struct HostNumber;
+template <>
+struct HostNumber<int32_t> {
+  static constexpr ValType type = ValType::I32;
+  static int32_t get(const Value& v) { return v.as_i32(); }
+  static Value make(int32_t x) { return Value::i32(x); }
+};
+template <>
+struct HostNumber<uint32_t> {
+  static constexpr ValType type = ValType::I32;
+  static uint32_t get(const Value& v) { return static_cast<uint32_t>(v.as_i32()); }
+  static Value make(uint32_t x) { return Value::i32(static_cast<int32_t>(x)); }
+};
+template <>
+struct HostNumber<int64_t> {
+  static constexpr ValType type = ValType::I64;
+  static int64_t get(const Value& v) { return v.as_i64(); }
+  static Value make(int64_t x) { return Value::i64(x); }
+};
+template <>
+struct HostNumber<uint64_t> {
+  static constexpr ValType type = ValType::I64;
+  static uint64_t get(const Value& v) { return static_cast<uint64_t>(v.as_i64()); }
+  static Value make(uint64_t x) { return Value::i64(static_cast<int64_t>(x)); }
+};
+template <>
+struct HostNumber<float> {
+  static constexpr ValType type = ValType::F32;
+  static float get(const Value& v) { return std::bit_cast<float>(v.f32_bits()); }
+  static Value make(float x) { return Value::f32_bits(std::bit_cast<uint32_t>(x)); }
+};
+template <>
+struct HostNumber<double> {
+  static constexpr ValType type = ValType::F64;
+  static double get(const Value& v) { return std::bit_cast<double>(v.f64_bits()); }
+  static Value make(double x) { return Value::f64_bits(std::bit_cast<uint64_t>(x)); }
+};
+
+template <class F>
+struct HostSignature;
+template <class R, class... A>
+struct HostSignature<Result<R> (*)(HostCall&, A...)> {
+  static FuncSig sig() {
+    FuncSig s;
+    (s.params.push_back(HostNumber<A>::type), ...);
+    if constexpr (!std::is_void_v<R>) s.results.push_back(HostNumber<R>::type);
+    return s;
+  }
+  // The native tier's entry: the compiled code calls it with the arguments
+  // in registers; an error (or exception) goes to *error as a new Error the
+  // engine takes over, and the guest traps with it.
+  template <auto F>
+  static R native_entry(HostCall* call, void** error, A... args) noexcept {
+    try {
+      Result<R> r = F(*call, args...);
+      if (r) [[likely]] {
+        if constexpr (std::is_void_v<R>) {
+          return;
+        } else {
+          return *r;
+        }
+      }
+      *error = new Error(std::move(r).error());
+    } catch (const std::exception& e) {
+      *error = new Error{ErrorCode::InternalError, std::string("host function threw: ") + e.what(),
+                         {}, 0};
+    } catch (...) {
+      *error = new Error{ErrorCode::InternalError, "host function threw", {}, 0};
+    }
+    if constexpr (!std::is_void_v<R>) return R{};
+  }
+  template <auto F>
+  static HostFn values_fn() {
+    return [](HostCall& call, std::span<const Value> args, std::span<Value> results) -> Result<void> {
+      return invoke<F>(call, args, results, std::index_sequence_for<A...>{});
+    };
+  }
+  template <auto F, size_t... I>
+  static Result<void> invoke(HostCall& call, [[maybe_unused]] std::span<const Value> args,
+                             [[maybe_unused]] std::span<Value> results, std::index_sequence<I...>) {
+    Result<R> r = F(call, HostNumber<A>::get(args[I])...);
+    if (!r) return std::unexpected(std::move(r).error());
+    if constexpr (!std::is_void_v<R>) results[0] = HostNumber<R>::make(*r);
+    return {};
+  }
+};
+
+template <class R, class... A>
+struct HostSignature<Result<R> (*)(HostCall&, A...) noexcept>
+    : HostSignature<Result<R> (*)(HostCall&, A...)> {};
+
+}  // namespace detail
+
+// A host function from a plain function of numbers, the fast form:
+//
+//   Result<int32_t> inc(HostCall&, int32_t v) { return v + 1; }
+//   linker.define(host_function<inc>("bench", "inc"));
+//
+// F is a function (or a lambda without captures) taking HostCall& and then
+// int32_t, uint32_t, int64_t, uint64_t, float or double parameters, and
+// returning Result<T> for one such T or Result<void>; the wasm signature
+// follows from it (unsigned types are the same wasm integers). The native
+// tier's compiled code calls it directly, its arguments in registers, with no
+// Value, no std::function and no allocation; the interpreter calls it through
+// the HostFn this also sets. Errors, HostCall (memory checks, user_data) and
+// fuel work exactly as for a HostFn.
+template <auto F>
+HostFunction host_function(std::string module, std::string name) {
+  using Sig = detail::HostSignature<decltype(+F)>;
+  HostFunction f{std::move(module), std::move(name), Sig::sig(), Sig::template values_fn<F>()};
+  f.native_entry = reinterpret_cast<const void*>(&Sig::template native_entry<F>);
+  return f;
+}
 
 class Instance;
 
