@@ -1294,6 +1294,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t
       entry->imports = (*checked)->imports();
       entry->exports = (*checked)->exports();
       entry->plan = std::move(*plan);
+      entry->state_hazard = std::move(metered->state_hazard);
       auto object = compiler_->build(key, *entry, name);
       if (!object) return std::unexpected(object.error());
       entry->object = std::move(*object);
@@ -1308,7 +1309,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t
     module->plan_.bytes.clear();
     module->plan_.bytes.shrink_to_fit();
     module->object_ = std::move(*loaded);
-    module->state_hazard_ = std::move(metered->state_hazard);
+    module->state_hazard_ = std::move(entry->state_hazard);
     for (uint32_t k = 0; k < module->plan_.guest_exports; ++k) {
       module->export_index_.emplace(module->plan_.exports[k].name, k);
     }

@@ -34,7 +34,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Changes whenever the generated glue or the patches change: part of the key.
-constexpr std::string_view kGeneratorVersion = "airssys-native-glue-7";
+constexpr std::string_view kGeneratorVersion = "airssys-native-glue-8";
 constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE2\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;
@@ -750,6 +750,15 @@ std::string encode_entry(std::string_view key, const NativeEntry& entry) {
     w.u32(static_cast<uint32_t>(list->size()));
     for (const auto& l : *list) w.limits(l);
   }
+  // What the host alone uses: the guest's share of the exports, the hidden
+  // exports of the mutable globals and the start function, and whether the
+  // module's state can move (Instance::save_state).
+  w.u32(static_cast<uint32_t>(plan.guest_exports));
+  w.u32(static_cast<uint32_t>(plan.state_globals.size()));
+  for (uint32_t k : plan.state_globals) w.u32(k);
+  w.u8(plan.start_export.has_value());
+  w.u32(plan.start_export.value_or(0));
+  w.str(entry.state_hazard);
   w.u64(entry.object.size());
   w.out().append(reinterpret_cast<const char*>(entry.object.data()), entry.object.size());
   return std::move(w.out());
@@ -796,6 +805,26 @@ std::optional<NativeEntry> decode_entry(std::string_view key, std::string_view b
     list->resize(r.count(17));
     for (auto& l : *list) l = r.limits();
   }
+  plan.guest_exports = r.u32();
+  if (plan.guest_exports > plan.exports.size()) return std::nullopt;
+  plan.state_globals.resize(r.count(4));
+  for (auto& k : plan.state_globals) {
+    k = r.u32();
+    if (k >= plan.exports.size() || k < plan.guest_exports ||
+        plan.exports[k].kind != ExternKind::Global) {
+      return std::nullopt;
+    }
+  }
+  const bool has_start = r.flag();
+  const uint32_t start = r.u32();
+  if (has_start) {
+    if (start >= plan.exports.size() || start < plan.guest_exports ||
+        plan.exports[start].kind != ExternKind::Func) {
+      return std::nullopt;
+    }
+    plan.start_export = start;
+  }
+  entry.state_hazard = r.str();
   auto object = r.bytes(r.u64());
   if (!r.ok() || !r.at_end() || object.empty()) return std::nullopt;
   entry.object.assign(object.begin(), object.end());
@@ -1103,13 +1132,18 @@ Result<std::vector<uint8_t>> NativeCompiler::build(const std::string& key, const
   }
   auto object = compile(entry.plan, name);
   if (!object) return std::unexpected(object.error());
+  // Everything but the plan's module bytes, which a hit does not need.
   NativeEntry stored;
   stored.imports = entry.imports;
   stored.exports = entry.exports;
   stored.plan.imports = entry.plan.imports;
   stored.plan.exports = entry.plan.exports;
+  stored.plan.guest_exports = entry.plan.guest_exports;
+  stored.plan.state_globals = entry.plan.state_globals;
+  stored.plan.start_export = entry.plan.start_export;
   stored.plan.memories = entry.plan.memories;
   stored.plan.tables = entry.plan.tables;
+  stored.state_hazard = entry.state_hazard;
   stored.object = *object;
   const std::string body = encode_entry(key, stored);
   std::string data{kEntryMagic};

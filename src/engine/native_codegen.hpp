@@ -92,6 +92,7 @@ struct NativeEntry {
   std::vector<ExportInfo> exports;
   NativePlan plan;                  // without its bytes
   std::vector<uint8_t> object;      // the shared object, verified
+  std::string state_hazard;         // MeteredModule::state_hazard
 };
 
 // The entry's body (all but magic and digest) and back; the parser fails on

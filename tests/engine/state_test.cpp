@@ -264,6 +264,38 @@ TEST_P(StateRefusalTest, NoSaveWhileACallIsSuspended) {
   EXPECT_EQ(after->globals[0].as_i32(), 10);
 }
 
+// A module loaded from the native cache knows what a compiled one knows: its
+// start function, its mutable globals and whether its state can move.
+TEST(NativeStateCache, ACacheHitKeepsTheStartFunctionGlobalsAndTransferability) {
+  testing::TempCache cache;
+  NativeOptions options;
+  options.cache_dir = cache.path() / "native";
+  auto first = Engine::native(options).value();
+  auto second = Engine::native(options).value();
+  Started started;
+  Linker linker = counter_linker(started);
+  auto compiled = first->load_wat(kCounter, "counter.wat").value();
+  auto cached = second->load_wat(kCounter, "counter.wat").value();
+  EXPECT_EQ(second->stats().cache_hits, 1u);
+  EXPECT_EQ(second->stats().native_compiles, 0u);
+  auto store = second->new_store();
+  auto a = store->instantiate(*compiled, linker).value();
+  auto b = store->instantiate(*cached, linker).value();
+  EXPECT_EQ(started.count, 2) << "the cached module's start function did not run";
+  EXPECT_EQ(i32_of(*b, "count"), 10);
+  EXPECT_EQ(i32_of(*b, "bump", {Value::i32(1)}), 11);
+  auto saved = b->save_state().value();
+  EXPECT_EQ(saved.globals.size(), 3u);
+
+  constexpr std::string_view kGrower = R"((module (table 1 funcref)
+    (func (export "grow") (result i32) (table.grow 0 (ref.null func) (i32.const 1)))))";
+  ASSERT_TRUE(first->load_wat(kGrower, "grower.wat"));
+  auto grower = second->load_wat(kGrower, "grower.wat").value();
+  EXPECT_EQ(second->stats().cache_hits, 2u);
+  ASSERT_FALSE(grower->state_transferable());
+  EXPECT_EQ(grower->state_transferable().error().code, ErrorCode::StateNotTransferable);
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiers, StateRefusalTest,
                          ::testing::Values(Tier::Interp, Tier::Native), testing::tier_test_name);
 
