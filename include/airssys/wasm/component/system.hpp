@@ -97,8 +97,9 @@ struct ComponentSpec {
 inline constexpr uint64_t kDefaultFuelPerCpuMs = 80'000;
 // The same for components on the native tier, where an instruction costs
 // far less time; measured the same way on the native tier
-// (BM_FuelCalibration/fib_native).
-inline constexpr uint64_t kDefaultNativeFuelPerCpuMs = 16'000'000;
+// (BM_FuelCalibration/fib_native: 32-34.6 M fuel per ms of thread CPU time
+// on the reference machine, about 430 times the interpreter's rate).
+inline constexpr uint64_t kDefaultNativeFuelPerCpuMs = 32'000'000;
 
 struct ComponentSystemOptions {
   std::shared_ptr<engine::Engine> engine;        // required for start()
