@@ -253,6 +253,41 @@ TEST_F(QuotaTest, ACpuHogIsThrottledToItsShareWhileANeighbourStaysResponsive) {
   EXPECT_TRUE(records("neighbour", "cpu.time").empty());
 }
 
+// The same on the native tier, with its own fuel calibration: the hog is
+// held to its share there too.
+TEST_F(QuotaTest, ANativeCpuHogIsThrottledToItsShareToo) {
+  engine::NativeOptions native_options;
+  native_options.cache_dir = dir.path() / "native";
+  auto native = std::shared_ptr<engine::Engine>(engine::Engine::native(native_options).value());
+  security::ResourceQuota hog_quotas;
+  hog_quotas.cpu_ms_per_second = 50;
+  auto s = spec("hog", native->load_file(component("scripted.wasm")).value(), hog_quotas);
+  s.engine = native;
+  start(std::move(s));
+  ASSERT_EQ(system->status("hog")->tier, engine::Tier::Native);
+  start(spec("neighbour", scripted, {}));
+  const auto begin = std::chrono::steady_clock::now();
+  command("hog", "spin");
+  ASSERT_TRUE(transcript.wait_line("hog spinning")) << transcript.dump();
+  for (int i = 0; i < 6; ++i) {
+    const auto sent = std::chrono::steady_clock::now();
+    command("neighbour", "whoami");
+    ASSERT_TRUE(transcript.wait_line("neighbour whoami neighbour small=-8")) << transcript.dump();
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, 500ms);
+    std::this_thread::sleep_for(250ms);
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - begin;
+  auto status = system->status("hog");
+  ASSERT_TRUE(status);
+  EXPECT_GT(status->throttled, 0u);
+  EXPECT_NE(status->state, ComponentState::Failed);
+  const auto windows =
+      std::chrono::duration_cast<std::chrono::seconds>(elapsed).count() + 2;
+  EXPECT_LE(status->cpu_time_us, static_cast<uint64_t>(windows) * 52'000)
+      << "cpu_time_us=" << status->cpu_time_us << " over " << windows << " windows";
+  EXPECT_GE(status->cpu_time_us, 50'000u);
+}
+
 TEST_F(QuotaTest, AThrottledComponentStillFinishesItsWorkAndHandlesItsMessagesInOrder) {
   security::ResourceQuota quotas;
   quotas.cpu_ms_per_second = 100;
