@@ -50,4 +50,9 @@ for name in "${names[@]}"; do
     --benchmark_enable_random_interleaving=true \
     "${timing[@]}" \
     "${flags[@]}"
+  if [[ $name == messaging ]]; then
+    # The same components again, compiled to native code.
+    echo "=== bench_$name --engine=native"
+    "$dir/bench/bench_$name" --engine=native "${flags[@]}"
+  fi
 done
