@@ -34,7 +34,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Changes whenever the generated glue or the patches change: part of the key.
-constexpr std::string_view kGeneratorVersion = "airssys-native-glue-8";
+constexpr std::string_view kGeneratorVersion = "airssys-native-glue-9";
 constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE2\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;

@@ -22,19 +22,32 @@ WASM_RT_NO_RETURN void wasm_rt_trap(wasm_rt_trap_t code) {
   if (ctx->magic != AIRSSYS_CTX_MAGIC || !ctx->unwind) abort(); /* not on a call's stack */
   AIRSSYS_FUEL_SAVE(ctx);
   ctx->trap = (int32_t)code;
-  longjmp(*(jmp_buf*)ctx->unwind, 1);
+  __builtin_longjmp((void**)ctx->unwind, 1);
 }
 
 /* Runs fn(a, b) with the fuel in its register; the caller's value of that
- * register is restored on the way out (by longjmp after a trap). */
+ * register is restored on the way out, after a trap too.
+ *
+ * The unwinding uses the compiler's own __builtin_setjmp/__builtin_longjmp,
+ * not the C library's: a call may trap in a later slice, resumed on another
+ * thread than the one its entry ran on, and a sanitizer runtime that
+ * intercepts longjmp (ThreadSanitizer) looks for the buffer among the
+ * current thread's and aborts. The builtins save only what the jump needs
+ * (frame, stack, resume address; the compiler keeps every other register of
+ * this function in its frame), and r15, a global register variable the
+ * compiler leaves alone, is put back by hand. */
 int airssys_enter(airssys_thunk fn, void* a, void* b) {
   airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
   if (ctx->magic != AIRSSYS_CTX_MAGIC || ctx->unwind) abort();
 #if AIRSSYS_FUEL_REGISTER
-  uint64_t caller_r15 = airssys_fuel;
+  volatile uint64_t caller_r15 = airssys_fuel;
 #endif
-  jmp_buf env;
-  if (setjmp(env)) {
+  void* env[5];
+  if (__builtin_setjmp(env)) {
+    ctx = airssys_ctx_of(airssys_stack_pointer());
+#if AIRSSYS_FUEL_REGISTER
+    airssys_fuel = caller_r15;
+#endif
     ctx->unwind = NULL;
     return ctx->trap ? ctx->trap : WASM_RT_TRAP_HOST;
   }
