@@ -98,6 +98,18 @@ class TierTest : public ::testing::Test {
   void expect_stays(const std::string& name, const std::string& file,
                     std::vector<uint8_t> build_bytes, const std::string& why);
 
+  // A host message, retried while the mailbox pushes back (E_FULL).
+  void send(const std::string& name, const std::string& payload) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+      auto sent = system->send_from_host(name, text(payload));
+      if (sent) return;
+      ASSERT_EQ(sent.error().code, ErrorCode::MailboxFull) << sent.error().to_string();
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the mailbox stayed full";
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+
   engine::Tier tier_of(const std::string& name) {
     auto status = system->status(name);
     return status ? status->tier : engine::Tier::Interp;
@@ -120,8 +132,8 @@ TEST_F(TierTest, AComponentRunsOnTheNativeTier) {
   ASSERT_TRUE(system->start(std::move(s)).has_value());
   ASSERT_TRUE(transcript.wait_line("seq ready")) << transcript.dump();
   EXPECT_EQ(tier_of("seq"), engine::Tier::Native);
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE(system->send_from_host("seq", text(std::to_string(i))));
-  ASSERT_TRUE(system->send_from_host("seq", text("report")));
+  for (int i = 0; i < 100; ++i) send("seq", std::to_string(i));
+  send("seq", "report");
   ASSERT_TRUE(transcript.wait_prefix("seq report received=100 gaps=0 sum=4950 last=99,98,97"))
       << transcript.dump();
 }
@@ -172,7 +184,7 @@ TEST_F(TierTest, TierUpMovesARunningComponentWithoutLosingOrReorderingAMessage) 
   ASSERT_EQ(tier_of("seq"), engine::Tier::Native) << "no tier-up within two minutes";
   EXPECT_GT(sent_before_native, 0);
 
-  ASSERT_TRUE(system->send_from_host("seq", text("report")));
+  send("seq", "report");
   const long long sum = static_cast<long long>(sent) * (sent - 1) / 2;
   const std::string expected = "seq report received=" + std::to_string(sent) +
                                " gaps=0 sum=" + std::to_string(sum) + " last=" +
@@ -193,11 +205,11 @@ TEST_F(TierTest, TierUpMovesARunningComponentWithoutLosingOrReorderingAMessage) 
 
   // A restart after the move starts on native code at once (with fresh state,
   // as any restart).
-  ASSERT_TRUE(system->send_from_host("seq", text("trap")));
+  send("seq", "trap");
   ASSERT_TRUE(transcript.wait_count("seq ready", 2, 30s)) << transcript.dump();
   EXPECT_EQ(tier_of("seq"), engine::Tier::Native);
-  ASSERT_TRUE(system->send_from_host("seq", text("0")));
-  ASSERT_TRUE(system->send_from_host("seq", text("report")));
+  send("seq", "0");
+  send("seq", "report");
   ASSERT_TRUE(transcript.wait_prefix("seq report received=1 gaps=0 sum=0 last=0,"))
       << transcript.dump();
 }
