@@ -639,6 +639,39 @@ int NativeInstance::grow_memory(airssys_slot* io) {
   return 0;
 }
 
+// Calls a HostFn with Values made by `arg(i, type)` and hands each result to
+// `result(i, value)`; 0, or 1 with the error recorded for the trap that
+// follows. Shared by the indexed dispatch and the direct call of a HostFn of
+// numbers, which differ only in how values are stored.
+template <class Arg, class Out>
+int invoke_host_fn(StoreState& state, ImportTarget& target, Arg arg, Out result) {
+  const FuncSig& sig = target.sig;
+  // Values for the common small signatures live in uninitialized storage:
+  // constructing a full array of them per call cost more than the call.
+  ValueBuffer<16> arg_buffer;
+  ValueBuffer<8> result_buffer;
+  std::vector<Value> arg_heap;
+  std::vector<Value> result_heap;
+  std::span<Value> args = arg_buffer.take(sig.params.size(), arg_heap);
+  std::span<Value> out = result_buffer.take(sig.results.size(), result_heap);
+  for (size_t i = 0; i < sig.params.size(); ++i) new (&args[i]) Value(arg(i, sig.params[i]));
+  for (size_t i = 0; i < sig.results.size(); ++i) new (&out[i]) Value(Value::zero(sig.results[i]));
+  auto outcome = target.fn(target.call, args, out);
+  if (!outcome) {
+    state.pending = std::move(outcome).error();
+    return 1;
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].type() != sig.results[i]) {
+      state.pending =
+          Error{ErrorCode::InternalError, "host function returned a value of the wrong type", {}, 0};
+      return 1;
+    }
+    result(i, out[i]);
+  }
+  return 0;
+}
+
 int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
   StoreState& state = *state_;
   try {
@@ -646,40 +679,16 @@ int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
       state.pending = Error{ErrorCode::InternalError, "call of an unknown import", {}, 0};
       return 1;
     }
-    const ImportTarget& target = targets_[index];
+    ImportTarget& target = targets_[index];
     if (target.kind == ImportTarget::Kind::Fuel) return state.on_fuel_exhausted() ? 0 : 1;
     if (target.kind == ImportTarget::Kind::MemoryGrow) return grow_memory(io);
     if (target.kind != ImportTarget::Kind::Host) {
       state.pending = Error{ErrorCode::InternalError, "import is not a host function", {}, 0};
       return 1;
     }
-    const FuncSig& sig = target.sig;
-    // Values for the common small signatures live in uninitialized storage:
-    // constructing a full array of them per call cost more than the call.
-    ValueBuffer<16> arg_buffer;
-    ValueBuffer<8> result_buffer;
-    std::vector<Value> arg_heap;
-    std::vector<Value> result_heap;
-    std::span<Value> args = arg_buffer.take(sig.params.size(), arg_heap);
-    std::span<Value> out = result_buffer.take(sig.results.size(), result_heap);
-    for (size_t i = 0; i < sig.params.size(); ++i) {
-      new (&args[i]) Value(from_slot(state, sig.params[i], io[i]));
-    }
-    for (size_t i = 0; i < sig.results.size(); ++i) new (&out[i]) Value(Value::zero(sig.results[i]));
-    auto outcome = target.fn(targets_[index].call, args, out);
-    if (!outcome) {
-      state.pending = std::move(outcome).error();
-      return 1;
-    }
-    for (size_t i = 0; i < out.size(); ++i) {
-      if (out[i].type() != sig.results[i]) {
-        state.pending =
-            Error{ErrorCode::InternalError, "host function returned a value of the wrong type", {}, 0};
-        return 1;
-      }
-      io[i] = to_slot(state, out[i]);
-    }
-    return 0;
+    return invoke_host_fn(
+        state, target, [&](size_t i, ValType type) { return from_slot(state, type, io[i]); },
+        [&](size_t i, const Value& v) { io[i] = to_slot(state, v); });
   } catch (const std::exception& e) {
     state.pending = Error{ErrorCode::InternalError,
                           fmt::format("host function threw: {}", e.what()), {}, 0};
@@ -719,31 +728,9 @@ int call_host_values(void* t, const uint64_t* raw_args, uint64_t* raw_results) {
   NativeInstance& instance = *target.owner;
   StoreState& state = *instance.state_;
   try {
-    const FuncSig& sig = target.sig;
-    ValueBuffer<16> arg_buffer;
-    ValueBuffer<8> result_buffer;
-    std::vector<Value> arg_heap;
-    std::vector<Value> result_heap;
-    std::span<Value> args = arg_buffer.take(sig.params.size(), arg_heap);
-    std::span<Value> out = result_buffer.take(sig.results.size(), result_heap);
-    for (size_t i = 0; i < sig.params.size(); ++i) {
-      new (&args[i]) Value(from_raw(sig.params[i], raw_args[i]));
-    }
-    for (size_t i = 0; i < sig.results.size(); ++i) new (&out[i]) Value(Value::zero(sig.results[i]));
-    auto outcome = target.fn(target.call, args, out);
-    if (!outcome) {
-      state.pending = std::move(outcome).error();
-      return 1;
-    }
-    for (size_t i = 0; i < out.size(); ++i) {
-      if (out[i].type() != sig.results[i]) {
-        state.pending =
-            Error{ErrorCode::InternalError, "host function returned a value of the wrong type", {}, 0};
-        return 1;
-      }
-      raw_results[i] = to_raw(out[i]);
-    }
-    return 0;
+    return invoke_host_fn(
+        state, target, [&](size_t i, ValType type) { return from_raw(type, raw_args[i]); },
+        [&](size_t i, const Value& v) { raw_results[i] = to_raw(v); });
   } catch (const std::exception& e) {
     state.pending = Error{ErrorCode::InternalError,
                           fmt::format("host function threw: {}", e.what()), {}, 0};
