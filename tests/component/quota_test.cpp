@@ -98,6 +98,27 @@ class QuotaTest : public ::testing::Test {
     return system->status(name)->quotas[static_cast<size_t>(kind)];
   }
 
+  // Starts `hog` and a neighbour, sets the hog spinning, and checks `probes`
+  // times, `pause` apart, that the neighbour answers promptly meanwhile.
+  // Returns the time from the start of the spin to the last answer.
+  std::chrono::steady_clock::duration run_hog(ComponentSpec hog, int probes,
+                                              std::chrono::milliseconds pause) {
+    start(std::move(hog));
+    start(spec("neighbour", scripted, {}));
+    const auto begin = std::chrono::steady_clock::now();
+    command("hog", "spin");
+    EXPECT_TRUE(transcript.wait_line("hog spinning")) << transcript.dump();
+    for (int i = 0; i < probes; ++i) {
+      const auto sent = std::chrono::steady_clock::now();
+      command("neighbour", "whoami");
+      EXPECT_TRUE(transcript.wait_line("neighbour whoami neighbour small=-8"))
+          << transcript.dump();
+      EXPECT_LT(std::chrono::steady_clock::now() - sent, 500ms);
+      std::this_thread::sleep_for(pause);
+    }
+    return std::chrono::steady_clock::now() - begin;
+  }
+
   // Waits until the current 1-second quota window has at least 600 ms left,
   // so a short sequence of steps happens inside one window.
   static void align_to_window() {
@@ -217,20 +238,7 @@ TEST_F(QuotaTest, AStorageFloodIsRefusedBeforeAnyWriteAndDeletesReleaseBytes) {
 TEST_F(QuotaTest, ACpuHogIsThrottledToItsShareWhileANeighbourStaysResponsive) {
   security::ResourceQuota hog_quotas;
   hog_quotas.cpu_ms_per_second = 50;
-  start(spec("hog", scripted, hog_quotas));
-  start(spec("neighbour", scripted, {}));
-  const auto begin = std::chrono::steady_clock::now();
-  command("hog", "spin");
-  ASSERT_TRUE(transcript.wait_line("hog spinning")) << transcript.dump();
-  // The neighbour answers promptly, again and again, while the hog spins.
-  for (int i = 0; i < 10; ++i) {
-    const auto sent = std::chrono::steady_clock::now();
-    command("neighbour", "whoami");
-    ASSERT_TRUE(transcript.wait_line("neighbour whoami neighbour small=-8")) << transcript.dump();
-    EXPECT_LT(std::chrono::steady_clock::now() - sent, 500ms);
-    std::this_thread::sleep_for(150ms);
-  }
-  const auto elapsed = std::chrono::steady_clock::now() - begin;
+  const auto elapsed = run_hog(spec("hog", scripted, hog_quotas), 10, 150ms);
   auto status = system->status("hog");
   ASSERT_TRUE(status);
   EXPECT_GT(status->throttled, 0u);
@@ -263,20 +271,8 @@ TEST_F(QuotaTest, ANativeCpuHogIsThrottledToItsShareToo) {
   hog_quotas.cpu_ms_per_second = 50;
   auto s = spec("hog", native->load_file(component("scripted.wasm")).value(), hog_quotas);
   s.engine = native;
-  start(std::move(s));
+  const auto elapsed = run_hog(std::move(s), 6, 250ms);
   ASSERT_EQ(system->status("hog")->tier, engine::Tier::Native);
-  start(spec("neighbour", scripted, {}));
-  const auto begin = std::chrono::steady_clock::now();
-  command("hog", "spin");
-  ASSERT_TRUE(transcript.wait_line("hog spinning")) << transcript.dump();
-  for (int i = 0; i < 6; ++i) {
-    const auto sent = std::chrono::steady_clock::now();
-    command("neighbour", "whoami");
-    ASSERT_TRUE(transcript.wait_line("neighbour whoami neighbour small=-8")) << transcript.dump();
-    EXPECT_LT(std::chrono::steady_clock::now() - sent, 500ms);
-    std::this_thread::sleep_for(250ms);
-  }
-  const auto elapsed = std::chrono::steady_clock::now() - begin;
   auto status = system->status("hog");
   ASSERT_TRUE(status);
   EXPECT_GT(status->throttled, 0u);
