@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -78,6 +79,14 @@ class Transcript {
     std::lock_guard lock(mutex_);
     return std::count_if(lines_.begin(), lines_.end(),
                          [&](const std::string& l) { return l.starts_with(prefix); });
+  }
+  // An audit log in memory whose every record lands in this transcript.
+  std::unique_ptr<security::AuditLog> audit_log() {
+    security::AuditLogOptions options;
+    options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
+      add_record(r);
+    };
+    return security::AuditLog::without_file(options).value();
   }
   std::vector<security::AuditRecord> records() {
     std::lock_guard lock(mutex_);

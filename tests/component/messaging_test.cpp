@@ -37,11 +37,7 @@ class MessagingTest : public ::testing::Test {
   void SetUp() override {
     engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
     module = engine->load_file(component("scripted.wasm")).value();
-    security::AuditLogOptions audit_options;
-    audit_options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
-      transcript.add_record(r);
-    };
-    audit = security::AuditLog::without_file(audit_options).value();
+    audit = transcript.audit_log();
     scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
     ComponentSystemOptions options;
     options.engine = engine;

@@ -32,11 +32,7 @@ class QuotaTest : public ::testing::Test {
     engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
     scripted = engine->load_file(component("scripted.wasm")).value();
     counter = engine->load_file(component("counter.wasm")).value();
-    security::AuditLogOptions audit_options;
-    audit_options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
-      transcript.add_record(r);
-    };
-    audit = security::AuditLog::without_file(audit_options).value();
+    audit = transcript.audit_log();
     store = storage::KeyValueStore::open({.data_dir = dir.path() / "data"}).value();
     scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
     ComponentSystemOptions options;

@@ -9,8 +9,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,8 +29,7 @@ using security::AuditResult;
 using testing::Transcript;
 
 std::vector<uint8_t> read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
+  return engine::read_module_file(path).value();
 }
 
 std::vector<uint8_t> text(const std::string& s) { return {s.begin(), s.end()}; }
@@ -51,11 +48,7 @@ class TierTest : public ::testing::Test {
     ASSERT_TRUE(n.has_value()) << n.error().to_string();
     native = std::shared_ptr<engine::Engine>(std::move(*n));
 
-    security::AuditLogOptions audit_options;
-    audit_options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
-      transcript.add_record(r);
-    };
-    audit = security::AuditLog::without_file(audit_options).value();
+    audit = transcript.audit_log();
     scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
     ComponentSystemOptions options;
     options.engine = interp;
