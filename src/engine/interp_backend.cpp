@@ -33,17 +33,15 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/engine/engine.hpp"
+#include "backend_support.hpp"
 #include "metering.hpp"
 #include "state.hpp"
 
 namespace airssys::wasm::engine {
 namespace {
 
-// Finds an export by a string_view name without building a std::string.
-struct ExportNameHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
-};
+using detail::ExportNameHash;
+using detail::FiberSwitch;
 
 namespace wi = wabt::interp;
 namespace ctx = boost::context;
@@ -77,22 +75,9 @@ bool is_function_of(const wi::Store& store, wi::Ref ref) {
 
 constexpr size_t kMaxBacktrace = 32;
 #if defined(__SANITIZE_ADDRESS__)
-constexpr size_t kFiberStackSize = 4 * MiB;
-// Tells AddressSanitizer about each stack switch, so it tracks the right stack.
-struct FiberSwitch {
-  static void start(void** fake_stack, const void* bottom, size_t size) {
-    __sanitizer_start_switch_fiber(fake_stack, bottom, size);
-  }
-  static void finish(void* fake_stack, const void** bottom, size_t* size) {
-    __sanitizer_finish_switch_fiber(fake_stack, bottom, size);
-  }
-};
+constexpr size_t kFiberStackSize = 4 * MiB;  // ASan's redzones make frames larger
 #else
 constexpr size_t kFiberStackSize = 1 * MiB;
-struct FiberSwitch {
-  static void start(void**, const void*, size_t) {}
-  static void finish(void*, const void**, size_t*) {}
-};
 #endif
 
 // Tells ThreadSanitizer about each stack switch: each call's fiber is a TSan

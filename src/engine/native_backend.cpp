@@ -38,6 +38,7 @@
 #include <fmt/format.h>
 
 #include "airssys-native.h"
+#include "backend_support.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "metering.hpp"
 #include "native_codegen.hpp"
@@ -46,30 +47,11 @@
 namespace airssys::wasm::engine {
 namespace {
 
-// Finds an export by a string_view name without building a std::string.
-struct ExportNameHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
-};
+using detail::ExportNameHash;
+using detail::FiberSwitch;
 
 namespace ctx = boost::context;
 namespace fs = std::filesystem;
-
-#if defined(__SANITIZE_ADDRESS__)
-struct FiberSwitch {
-  static void start(void** fake_stack, const void* bottom, size_t size) {
-    __sanitizer_start_switch_fiber(fake_stack, bottom, size);
-  }
-  static void finish(void* fake_stack, const void** bottom, size_t* size) {
-    __sanitizer_finish_switch_fiber(fake_stack, bottom, size);
-  }
-};
-#else
-struct FiberSwitch {
-  static void start(void**, const void*, size_t) {}
-  static void finish(void*, const void**, size_t*) {}
-};
-#endif
 
 constexpr size_t kStackSize = AIRSSYS_STACK_SIZE;
 constexpr size_t kPage = AIRSSYS_STACK_PAGE;
