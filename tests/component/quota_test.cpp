@@ -2,6 +2,7 @@
 // and counter.c) exhaust each one on the thread-pool scheduler. Each case
 // checks what the guest sees, what the audit log records, what the status
 // reports, and that a crash does not reset a quota.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -334,6 +335,40 @@ TEST_F(QuotaTest, QuotasSurviveARestart) {
     return;
   }
   FAIL() << "no attempt fit in one quota window";
+}
+
+// Storage is counted from what the store holds, not from what the instance
+// remembers: a component that fills its quota and crashes comes back full.
+TEST_F(QuotaTest, AStorageQuotaSurvivesACrash) {
+  security::ResourceQuota quotas;
+  quotas.storage_bytes = 1000;
+  start(spec("hoarder", counter, quotas,
+             {{Permission::StorageWrite, "*"}, {Permission::StorageRead, "*"}}));
+  command("hoarder", "flood a 40 90");
+  ASSERT_TRUE(transcript.wait_prefix("hoarder flood ")) << transcript.dump();
+  const uint64_t held = store->usage("hoarder").value();
+  EXPECT_LE(held, 1000u);
+  EXPECT_GT(held, 800u);
+
+  const size_t inits = transcript.count_prefix("hoarder init");
+  command("hoarder", "trap");
+  ASSERT_TRUE(transcript.wait_count("hoarder init", inits + 1)) << transcript.dump();
+  EXPECT_GE(system->status("hoarder")->restarts, 1u);
+  EXPECT_EQ(usage("hoarder", QuotaKind::Storage).used, held);
+
+  const size_t denied_before = records("hoarder", "storage.write").size();
+  command("hoarder", "flood b 5 90");
+  ASSERT_TRUE(transcript.wait_count("hoarder flood ", 2)) << transcript.dump();
+  auto floods = transcript.all_with_prefix("hoarder flood ");
+  EXPECT_EQ(floods[1], fmt::format("hoarder flood ok=0 quota=5 other=0 usage={}", held));
+  EXPECT_EQ(store->usage("hoarder").value(), held);
+  auto writes = records("hoarder", "storage.write");
+  ASSERT_EQ(writes.size(), denied_before + 5);
+  for (size_t i = denied_before; i < writes.size(); ++i) {
+    EXPECT_EQ(writes[i].result, AuditResult::Denied);
+    EXPECT_EQ(writes[i].layer, DecisionLayer::Quota);
+    EXPECT_NE(writes[i].reason.find("limit 1000"), std::string::npos) << writes[i].reason;
+  }
 }
 
 TEST_F(QuotaTest, StatusReportsEveryQuota) {
