@@ -42,7 +42,7 @@ int32_t handle_message(int32_t kind, int64_t correlation, const char* sender, ui
   char value[32];
   int n = snprintf(value, sizeof value, "%ld", total);
   int32_t r = airssys_kv_set(kKey, sizeof kKey - 1, value, (uint32_t)n);
-  printf("counter: %.*s added %ld, total %ld (stored: %d)\n", (int)sender_len, sender,
-         step != 0 ? step : 1, total, r);
+  printf("counter: %.*s added %ld, total %ld (stored: %s)\n", (int)sender_len, sender,
+         step != 0 ? step : 1, total, airssys_status_name(r));
   return 0;
 }

@@ -18,7 +18,8 @@ static void fetch(const char* url, size_t url_len) {
   int32_t status = airssys_http_request("GET", 3, url, (uint32_t)url_len, "", 0, "", 0, body,
                                         sizeof body - 1, &response, 0, 5000);
   if (status < 0) {
-    printf("fetcher: GET %.*s refused or failed (%d)\n", (int)url_len, url, status);
+    printf("fetcher: GET %.*s refused or failed: %s\n", (int)url_len, url,
+           airssys_status_name(status));
     return;
   }
   size_t n = response.body_len < sizeof body - 1 ? response.body_len : sizeof body - 1;

@@ -24,7 +24,8 @@ static void attack(void) {
   if (f) fclose(f);
 
   int32_t r = airssys_send("ledger", 6, "order 666 widget 100", 20);
-  printf("hostile: 2. message the ledger: %s (%d)\n", r == AIRSSYS_OK ? "SENT" : "refused", r);
+  printf("hostile: 2. message the ledger: %s (%s)\n", r == AIRSSYS_OK ? "SENT" : "refused",
+         airssys_status_name(r));
 
   int ok = 0, refused = 0;
   for (int i = 0; i < 5000; ++i) {

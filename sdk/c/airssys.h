@@ -43,6 +43,18 @@ enum {
   AIRSSYS_E_NO_REQUEST = -10, /* reply to a correlation id that awaits none */
 };
 
+/* The name of a status for messages and logs: "ok", "denied", "quota", ...;
+ * "error" for a code outside the table. A positive status (a count, a
+ * length, a correlation id) is "ok". */
+static inline const char* airssys_status_name(int64_t status) {
+  static const char* const names[] = {"ok",      "denied",   "quota",       "too large",
+                                      "not found", "full",   "invalid",     "timeout",
+                                      "buffer too small", "unavailable", "no request"};
+  if (status >= 0) return names[0];
+  if (status < AIRSSYS_E_NO_REQUEST) return "error";
+  return names[-status];
+}
+
 /* Message kinds handed to airssys_handle_message. */
 enum { AIRSSYS_MSG_SEND = 0, AIRSSYS_MSG_REQUEST = 1, AIRSSYS_MSG_PUBLISH = 2 };
 

@@ -14,7 +14,7 @@ AIRSSYS_EXPORT("airssys_init") int32_t init(const char* config, uint32_t len) {
   (void)config;
   (void)len;
   int32_t r = airssys_subscribe("orders.accepted", 15);
-  printf("ledger: subscribed to orders.accepted (%d)\n", r);
+  printf("ledger: subscribed to orders.accepted: %s\n", airssys_status_name(r));
   return r == AIRSSYS_OK ? 0 : 1;
 }
 
@@ -38,7 +38,7 @@ int32_t handle_message(int32_t kind, int64_t correlation, const char* sender, ui
   total += o.quantity;
   int value_len = snprintf(value, sizeof value, "%ld", total);
   int32_t r = airssys_kv_set(key, (uint32_t)key_len, value, (uint32_t)value_len);
-  printf("ledger: order %d on %.*s: %s total now %ld (stored: %d)\n", o.id, (int)topic_len, topic,
-         o.item, total, r);
+  printf("ledger: order %d on %.*s: %s total now %ld (stored: %s)\n", o.id, (int)topic_len, topic,
+         o.item, total, airssys_status_name(r));
   return 0;
 }

@@ -40,8 +40,8 @@ int32_t handle_message(int32_t kind, int64_t correlation, const char* sender, ui
   }
   int64_t id = airssys_request("validator", 9, payload, payload_len, 1000);
   if (id <= 0) {
-    printf("orders: order %d could not be sent for validation (error %lld)\n", o.id,
-           (long long)id);
+    printf("orders: order %d could not be sent for validation: %s\n", o.id,
+           airssys_status_name(id));
     return 0;
   }
   for (int i = 0; i < MAX_PENDING; ++i) {
@@ -65,10 +65,15 @@ int32_t handle_reply(int64_t correlation, int32_t status, const uint8_t* payload
     struct order o;
     parse_order(pending[i].text, pending[i].len, &o);
     if (status != AIRSSYS_OK) {
-      printf("orders: order %d: no answer from the validator (%d)\n", o.id, status);
+      printf("orders: order %d: no answer from the validator: %s\n", o.id,
+             airssys_status_name(status));
     } else if (payload_len >= 2 && !memcmp(payload, "ok", 2)) {
       int32_t r = airssys_publish("orders.accepted", 15, pending[i].text, pending[i].len);
-      printf("orders: order %d accepted, published (%d)\n", o.id, r);
+      if (r >= 0) {
+        printf("orders: order %d accepted, published to %d subscriber(s)\n", o.id, r);
+      } else {
+        printf("orders: order %d accepted, not published: %s\n", o.id, airssys_status_name(r));
+      }
     } else {
       printf("orders: order %d %.*s\n", o.id, (int)payload_len, (const char*)payload);
     }

@@ -33,7 +33,12 @@ int32_t handle_message(int32_t kind, int64_t correlation, const char* sender, ui
                             ? check(&o)
                             : "rejected: not an order";
   int32_t r = airssys_reply(correlation, verdict, (uint32_t)strlen(verdict));
-  printf("validator: %.*s asked about order %d: %s (reply %d)\n", (int)sender_len, sender, o.id,
-         verdict, r);
+  if (r == AIRSSYS_OK) {
+    printf("validator: %.*s asked about order %d, answered: %s\n", (int)sender_len, sender, o.id,
+           verdict);
+  } else {
+    printf("validator: %.*s asked about order %d, answer not delivered: %s\n", (int)sender_len,
+           sender, o.id, airssys_status_name(r));
+  }
   return 0;
 }
