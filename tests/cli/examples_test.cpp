@@ -1,4 +1,4 @@
-// The examples of examples/, as built, run by the real binary: the demo (the
+// The examples of examples/, as built, run by the real binary: hello, the demo (the
 // order pipeline beside the hostile component), the key-value counter across
 // two runs, and the fetcher against loopback HTTP servers.
 #include <arpa/inet.h>
@@ -183,6 +183,22 @@ TEST_F(ExamplesTest, TheDemoRunsThePipelineAndContainsTheHostileComponent) {
   auto widget = (*store)->get("ledger", "ledger:widget").value();
   ASSERT_TRUE(widget.has_value());
   EXPECT_EQ(std::string(widget->begin(), widget->end()), "5");
+}
+
+// The WASI hello runs from its folder: its manifest asks for no capability,
+// so it needs no approval.
+TEST_F(ExamplesTest, HelloRunsWithItsManifestAndNoCapability) {
+  const fs::path hello = add("hello");
+  auto r = cli({"validate", hello.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "valid (hello 1.0.0, 0 capability patterns)")) << r.out;
+  r = cli({"run", "--data-dir", home().string(), hello.string(), "--", "one", "two"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "Hello from a WebAssembly component!\n  argument 1: one\n  argument 2: two\n");
+  r = cli({"inspect", "--json", hello.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(json::parse(r.out)["capabilities"].empty()) << r.out;
 }
 
 TEST_F(ExamplesTest, TheCounterKeepsItsTotalAcrossRuns) {
