@@ -65,6 +65,12 @@ class Daemon {
     }
     return -1;
   }
+  // SIGKILL: the host ends at once, without any of its shutdown steps.
+  void kill() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
   std::string log() const { return read_all(log_); }
 
  private:
@@ -105,6 +111,17 @@ class ServeTest : public ::testing::Test {
     auto r = cli({"info", name, "--json"});
     auto j = nlohmann::json::parse(r.out, nullptr, false);
     return j.is_discarded() ? nlohmann::json() : j;
+  }
+
+  // The counter's granted key-value writes in the audit log, as `audit` reads it.
+  size_t audited_writes() {
+    auto r = cli({"audit", "--component", "counter", "--permission", "storage.write", "--result",
+                  "granted", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    size_t n = 0;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) ++n;
+    return n;
   }
 
   fs::path component(const std::string& version, const fs::path& module) {
@@ -245,6 +262,51 @@ TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
   }
+}
+
+// A host killed outright (SIGKILL: no shutdown step runs) loses nothing it
+// had committed: the next host brings the component back with its key-value
+// state and keeps the audit trail, serving over the socket the dead one left.
+TEST_F(ServeTest, AKilledHostComesBackWithItsComponentStateAndAuditTrail) {
+  auto v1 = component("1.0.0", kComponents / "counter.wasm");
+  auto log = root_.path() / "serve.log";
+  {
+    Daemon daemon(config_, log);
+    ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+    ASSERT_EQ(cli({"install", v1.string()}).exit_code, 0);
+    ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+    for (int i = 0; i < 500 && daemon.log().find("counter tick = 20") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_NE(daemon.log().find("[counter] counter tick = 20"), std::string::npos)
+        << daemon.log();
+    // The audit writer runs a moment behind the component; once the log
+    // file holds the 20 writes, the host is killed.
+    for (int i = 0; i < 500 && audited_writes() < 20; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(audited_writes(), 20u);
+    daemon.kill();
+  }
+  EXPECT_TRUE(fs::exists(data_ / "admin.sock"));  // left behind by the dead host
+  auto r = cli({"list", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto listed = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(listed.is_array() && listed.size() == 1) << r.out;
+  EXPECT_EQ(listed[0]["desired"], "running");
+
+  fs::remove(log);
+  Daemon daemon(config_, log);
+  ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+  EXPECT_EQ(info("counter")["running"], true);
+  ASSERT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+  for (int i = 0; i < 500 && daemon.log().find("counter tick = 21") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(daemon.log().find("[counter] counter tick = 21"), std::string::npos) << daemon.log();
+  // The audit trail of the first host is still there, and the new one adds to it.
+  for (int i = 0; i < 500 && audited_writes() < 21; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(audited_writes(), 21u);
+  EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
 }
 
 TEST_F(ServeTest, BadConfigurationAndCommandLine) {
