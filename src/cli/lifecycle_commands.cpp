@@ -62,6 +62,11 @@ std::string text_or(const json& j, const char* key, std::string_view fallback = 
 void print_component_line(std::string_view verb, const json& c) {
   fmt::print("{} {} {} (trust {}, status {})\n", verb, text_or(c, "name"), text_or(c, "version"),
              text_or(c, "trust"), text_or(c, "status"));
+  if (text_or(c, "status") == "pending-approval") {
+    fmt::print("  it starts once approved: review its capabilities with `airssys-wasm approvals "
+               "list`, then `airssys-wasm approvals approve {}`\n",
+               text_or(c, "approval_key", "KEY"));
+  }
 }
 
 void print_list(const json& all) {

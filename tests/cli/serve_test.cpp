@@ -309,6 +309,26 @@ TEST_F(ServeTest, AKilledHostComesBackWithItsComponentStateAndAuditTrail) {
   EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
 }
 
+// An unsigned component from an untrusted folder waits for the operator, and
+// the install says how to approve it (the same key `approvals list` shows).
+TEST_F(ServeTest, AnUnknownComponentIsInstalledPendingWithItsApprovalKey) {
+  auto dir = make_component(root_.path() / "unsigned", kComponents / "counter.wasm",
+                            counter_manifest("counter", "1.0.0"));
+  auto r = cli({"install", dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto listed = cli({"approvals", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  const std::string key = listed.out.substr(0, listed.out.find(' '));
+  ASSERT_EQ(key.size(), 64u) << listed.out;
+  EXPECT_EQ(r.out,
+            "installed counter 1.0.0 (trust unknown, status pending-approval)\n"
+            "  it starts once approved: review its capabilities with `airssys-wasm approvals "
+            "list`, then `airssys-wasm approvals approve " +
+                key + "`\n");
+  ASSERT_EQ(cli({"approvals", "approve", key}).exit_code, 0);
+  EXPECT_EQ(info("counter")["approval"], "approved");
+}
+
 TEST_F(ServeTest, BadConfigurationAndCommandLine) {
   write_file(config_, "data_dir = \"data\"\nworkerz = 2\n");
   auto r = run_process({kCli, "serve", "--config", config_.string()}, 30s);
