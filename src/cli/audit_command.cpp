@@ -2,15 +2,16 @@
 // the filters, oldest first, as a table or as JSON lines.
 #include "audit_command.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <deque>
-#include <map>
-#include <tuple>
 #include <fstream>
-#include <string>
-
-#include <fmt/format.h>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <tuple>
 
 #include "airssys/wasm/security/audit.hpp"
 
@@ -19,18 +20,19 @@ namespace {
 
 struct AuditFilter {
   std::string component;
-  std::string result;      // granted | denied
-  std::string layer;       // component, host-policy, trust, approval, quota, messaging, audit
-  std::string permission;  // exact, or a prefix ending in '.' ("quota.")
-  std::string since;       // RFC 3339 text; records at or after it (string order is time order)
-  size_t last = 0;         // only the last N matches; 0: all
+  std::string result;           // granted | denied
+  std::string layer;            // component, host-policy, trust, approval, quota, messaging, audit
+  std::string permission;       // exact, or a prefix ending in '.' ("quota.")
+  std::string since;            // a UTC time or a date; records at or after it
+  std::optional<int64_t> last;  // only the last N matches
   bool json = false;
-  bool summary = false;    // counts per component, permission, result and layer
+  bool summary = false;  // counts per component, permission, result and layer
 };
 
 bool matches(const security::AuditRecord& r, const AuditFilter& f,
              std::optional<security::AuditResult> result,
-             std::optional<security::DecisionLayer> layer) {
+             std::optional<security::DecisionLayer> layer,
+             std::optional<std::chrono::system_clock::time_point> since) {
   if (!f.component.empty() && r.component != f.component) return false;
   if (result && r.result != *result) return false;
   if (layer && r.layer != *layer) return false;
@@ -40,8 +42,16 @@ bool matches(const security::AuditRecord& r, const AuditFilter& f,
       return false;
     }
   }
-  if (!f.since.empty() && security::format_audit_time(r.time) < f.since) return false;
+  if (since && r.time < *since) return false;
   return true;
+}
+
+// --since: a UTC time with or without milliseconds, or a date alone
+// (its midnight, UTC).
+std::optional<std::chrono::system_clock::time_point> parse_since(std::string text) {
+  if (text.size() == 10) text += "T00:00:00Z";
+  if (text.size() == 20 && text.back() == 'Z') text.insert(19, ".000");
+  return security::parse_audit_time(text);
 }
 
 int show_audit(const HostPaths& paths, const AuditFilter& f) {
@@ -50,7 +60,9 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
     result = security::parse_audit_result(f.result);
     if (!result) {
       report(Error{ErrorCode::InvalidArgument,
-                   fmt::format("--result: '{}' is neither granted nor denied", f.result), {}, 0});
+                   fmt::format("--result: '{}' is neither granted nor denied", f.result),
+                   {},
+                   0});
       return kExitUsage;
     }
   }
@@ -67,15 +79,38 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
       return kExitUsage;
     }
   }
+  if (f.last && *f.last < 1) {
+    report(Error{ErrorCode::InvalidArgument,
+                 fmt::format("--last: {} is not a count of records (at least 1)", *f.last),
+                 {},
+                 0});
+    return kExitUsage;
+  }
+  std::optional<std::chrono::system_clock::time_point> since;
+  if (!f.since.empty()) {
+    since = parse_since(f.since);
+    if (!since) {
+      report(Error{ErrorCode::InvalidArgument,
+                   fmt::format("--since: '{}' is not a UTC time such as 2026-11-25T16:00:00Z "
+                               "(milliseconds optional) or a date such as 2026-11-25",
+                               f.since),
+                   {},
+                   0});
+      return kExitUsage;
+    }
+  }
   auto file = audit_log_path(paths);
   if (!file) {
     report(file.error());
     return exit_code_for(file.error());
   }
-  std::ifstream in(*file);
-  if (!in) {
+  // The rotated files first, oldest first, then the current one.
+  const auto files = security::audit_log_files(*file);
+  if (files.empty()) {
     report(Error{ErrorCode::IoError,
-                 fmt::format("cannot read the audit log {}", file->string()), {}, 0});
+                 fmt::format("cannot read the audit log {}: it does not exist", file->string()),
+                 {},
+                 0});
     return kExitFailure;
   }
   std::deque<security::AuditRecord> shown;
@@ -84,38 +119,46 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
            std::pair<uint64_t, std::string>>
       counts;
   size_t malformed = 0;
-  size_t line_number = 0;
-  std::string line;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.empty()) continue;
-    auto record = security::parse_audit_line(line);
-    if (!record) {
-      // A damaged line is reported, never skipped silently.
-      if (++malformed <= 5) {
-        std::fprintf(stderr, "airssys-wasm: %s:%zu: not an audit record: %s\n",
-                     file->string().c_str(), line_number, record.error().message.c_str());
+  for (const auto& path : files) {
+    std::ifstream in(path);
+    if (!in) {
+      report(Error{
+          ErrorCode::IoError, fmt::format("cannot read the audit log {}", path.string()), {}, 0});
+      return kExitFailure;
+    }
+    size_t line_number = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+      ++line_number;
+      if (line.empty()) continue;
+      auto record = security::parse_audit_line(line);
+      if (!record) {
+        // A damaged line is reported, never skipped silently.
+        if (++malformed <= 5) {
+          std::fprintf(stderr, "airssys-wasm: %s:%zu: %s\n", path.string().c_str(), line_number,
+                       record.error().message.c_str());
+        }
+        continue;
       }
-      continue;
+      if (!matches(*record, f, result, layer, since)) continue;
+      if (f.summary) {
+        auto& [count, reason] = counts[{record->component, record->permission,
+                                        std::string(security::audit_result_name(record->result)),
+                                        std::string(security::decision_layer_name(record->layer))}];
+        if (count++ == 0) reason = record->reason;
+        continue;
+      }
+      shown.push_back(std::move(*record));
+      if (f.last && shown.size() > static_cast<size_t>(*f.last)) shown.pop_front();
     }
-    if (!matches(*record, f, result, layer)) continue;
-    if (f.summary) {
-      auto& [count, reason] = counts[{record->component, record->permission,
-                                      std::string(security::audit_result_name(record->result)),
-                                      std::string(security::decision_layer_name(record->layer))}];
-      if (count++ == 0) reason = record->reason;
-      continue;
-    }
-    shown.push_back(std::move(*record));
-    if (f.last != 0 && shown.size() > f.last) shown.pop_front();
   }
   if (f.summary) {
     for (const auto& [key, value] : counts) {
       const auto& [component, permission, result_name, layer_name] = key;
       if (f.json) {
         nlohmann::json j = {{"component", component}, {"permission", permission},
-                            {"result", result_name},   {"layer", layer_name},
-                            {"count", value.first},    {"example_reason", value.second}};
+                            {"result", result_name},  {"layer", layer_name},
+                            {"count", value.first},   {"example_reason", value.second}};
         fmt::print("{}\n", j.dump());
       } else {
         fmt::print("{:>7} x  {:<20} {:<24} {:<7} {:<11} e.g. {}\n", value.first, component,
@@ -133,8 +176,8 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
     }
   }
   if (malformed > 0) {
-    std::fprintf(stderr, "airssys-wasm: %zu damaged line(s) in %s\n", malformed,
-                 file->string().c_str());
+    std::fprintf(stderr, "airssys-wasm: %zu damaged line(s) in the audit log (each named above)\n",
+                 malformed);
     return kExitFailure;
   }
   return 0;
@@ -149,7 +192,9 @@ void add_audit_command(CLI::App& app, int* exit_code) {
   };
   auto s = std::make_shared<State>();
   auto* cmd = app.add_subcommand(
-      "audit", "Show audit records, oldest first: every grant, denial, quota event and refusal");
+      "audit",
+      "Show audit records, oldest first: every grant, denial, quota event and refusal, from the "
+      "rotated files (audit.log.N, highest first) through audit.log");
   cmd->add_option("--component", s->filter.component, "Only this component")->type_name("NAME");
   cmd->add_option("--result", s->filter.result, "Only granted or denied")->type_name("RESULT");
   cmd->add_option("--layer", s->filter.layer,
@@ -160,11 +205,12 @@ void add_audit_command(CLI::App& app, int* exit_code) {
                   "Only this permission or action, or a prefix ending in '.' (e.g. quota.)")
       ->type_name("NAME");
   cmd->add_option("--since", s->filter.since,
-                  "Only records at or after this UTC time (e.g. 2026-11-25T16:00:00Z)")
+                  "Only records at or after this UTC time (e.g. 2026-11-25T16:00:00Z, or a date: "
+                  "2026-11-25)")
       ->type_name("TIME");
-  cmd->add_option("--last", s->filter.last, "Only the last N matching records")->type_name("N");
-  cmd->add_option("--data-dir", s->paths.data_dir,
-                  "Where audit.log lives (default $AIRSSYS_HOME)")
+  cmd->add_option("--last", s->filter.last, "Only the last N matching records (N at least 1)")
+      ->type_name("N");
+  cmd->add_option("--data-dir", s->paths.data_dir, "Where audit.log lives (default $AIRSSYS_HOME)")
       ->type_name("DIR");
   cmd->add_option("--audit-log", s->paths.audit_log, "Audit log (default <data-dir>/audit.log)")
       ->type_name("FILE");

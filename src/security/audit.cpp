@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cerrno>
@@ -69,8 +72,6 @@ std::string format_audit_time(std::chrono::system_clock::time_point time) {
                      utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis);
 }
 
-namespace {
-
 std::optional<std::chrono::system_clock::time_point> parse_audit_time(std::string_view text) {
   // YYYY-MM-DDTHH:MM:SS.mmmZ
   if (text.size() != 24 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
@@ -96,8 +97,6 @@ std::optional<std::chrono::system_clock::time_point> parse_audit_time(std::strin
   return std::chrono::sys_days(date) + std::chrono::hours(*hour) + std::chrono::minutes(*minute) +
          std::chrono::seconds(*second) + std::chrono::milliseconds(*millis);
 }
-
-}  // namespace
 
 std::string to_json_line(const AuditRecord& record) {
   nlohmann::ordered_json line;
@@ -178,12 +177,23 @@ struct AuditLog::Writer {
 
   static constexpr size_t kBatch = 256;
 
+  // Only a regular file is rotated: never a device, a pipe or a terminal.
+  static bool regular_file(int fd) {
+    struct stat st {};
+    return fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  }
+
   Writer(int fd, std::string path, size_t capacity, AuditLogOptions options)
       : fd_(fd),
         path_(std::move(path)),
         slots_(std::make_unique<Slot[]>(capacity)),
         mask_(capacity - 1),
-        subscriber_(std::move(options.subscriber)) {
+        subscriber_(std::move(options.subscriber)),
+        rotate_bytes_(regular_file(fd) ? options.rotate_bytes : 0),
+        rotate_at_(rotate_bytes_),
+        keep_(options.keep) {
+    struct stat st {};
+    if (fd_ >= 0 && ::fstat(fd_, &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
     for (size_t i = 0; i < capacity; ++i) slots_[i].sequence.store(i, std::memory_order_relaxed);
     thread_ = std::thread([this] { run(); });
   }
@@ -243,6 +253,7 @@ struct AuditLog::Writer {
     s.overflow_reports = overflow_reports_.load(std::memory_order_relaxed);
     s.write_failures = write_failures_.load(std::memory_order_relaxed);
     s.subscriber_failures = subscriber_failures_.load(std::memory_order_relaxed);
+    s.rotations = rotations_.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -328,9 +339,72 @@ struct AuditLog::Writer {
   void write_or_count(const std::vector<AuditRecord>& batch) noexcept {
     try {
       write(batch);
+      if (rotate_bytes_ != 0 && size_ >= rotate_at_) rotate();
     } catch (...) {
       write_failures_.fetch_add(batch.size(), std::memory_order_relaxed);
     }
+  }
+
+  std::string rotated_name(uint32_t n) const { return fmt::format("{}.{}", path_, n); }
+
+  // Moves the full file to <path>.1 and begins a new one. The lock on the
+  // file's inode makes one process of those appending to it the one that
+  // rotates; the others find the name taken by a new file and follow it.
+  void rotate() {
+    sync();
+    if (::flock(fd_, LOCK_EX) != 0) return postpone_rotation(errno, "cannot lock it to rotate");
+    struct stat mine {}, named {};
+    const bool ours = ::fstat(fd_, &mine) == 0 && ::stat(path_.c_str(), &named) == 0 &&
+                      mine.st_ino == named.st_ino && mine.st_dev == named.st_dev;
+    std::string note;
+    if (ours) {
+      const std::string oldest = rotated_name(keep_);
+      if (::stat(oldest.c_str(), &named) == 0) {
+        if (::unlink(oldest.c_str()) != 0) {
+          ::flock(fd_, LOCK_UN);
+          return postpone_rotation(errno, "cannot remove its oldest file to rotate");
+        }
+        note = fmt::format("; {} removed ({} bytes)", oldest, named.st_size);
+      }
+      for (uint32_t n = keep_ - 1; n >= 1; --n) {
+        const std::string from = rotated_name(n);
+        if (::rename(from.c_str(), rotated_name(n + 1).c_str()) != 0 && errno != ENOENT) {
+          ::flock(fd_, LOCK_UN);
+          return postpone_rotation(errno, "cannot rename a rotated file");
+        }
+      }
+      if (::rename(path_.c_str(), rotated_name(1).c_str()) != 0) {
+        ::flock(fd_, LOCK_UN);
+        return postpone_rotation(errno, "cannot rename it to rotate");
+      }
+    }
+    // Created here, or by whichever process rotated it.
+    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    ::flock(fd_, LOCK_UN);
+    if (fd < 0) return postpone_rotation(errno, "cannot open a new file after rotating");
+    ::close(fd_);
+    fd_ = fd;
+    size_ = ::fstat(fd_, &named) == 0 ? static_cast<uint64_t>(named.st_size) : 0;
+    rotate_at_ = rotate_bytes_;
+    if (!ours) return;
+    rotations_.fetch_add(1, std::memory_order_relaxed);
+    AuditRecord record;
+    record.time = std::chrono::system_clock::now();
+    record.resource = path_;
+    record.permission = std::string(kAuditRotatePermission);
+    record.result = AuditResult::Granted;
+    record.reason = fmt::format("the log continues {} ({} bytes){}", rotated_name(1),
+                                mine.st_size, note);
+    record.layer = DecisionLayer::Audit;
+    write({record});
+  }
+
+  // Keeps appending to the current file; the next attempt waits until it
+  // has grown by another rotate_bytes.
+  void postpone_rotation(int error, std::string_view what) {
+    report_failure(error, what);
+    write_failures_.fetch_add(1, std::memory_order_relaxed);
+    rotate_at_ = size_ + rotate_bytes_;
   }
 
   // Appends the batch as one write where possible; a failed write counts every
@@ -347,13 +421,21 @@ struct AuditLog::Writer {
       line_ends_.push_back(buffer_.size());
     }
     size_t done = fd_ >= 0 ? append(buffer_) : buffer_.size();
+    size_ += done;
+    // The file's own size: other processes may append to it, or have
+    // rotated it away already (then it is past the limit and this writer
+    // follows them to the new file at once).
+    if (struct stat st {}; rotate_bytes_ != 0 && ::fstat(fd_, &st) == 0) {
+      size_ = static_cast<uint64_t>(st.st_size);
+    }
     if (fd_ >= 0 && done >= prefix) torn_line_ = false;
     size_t start = prefix;
     for (size_t i = 0; i < batch.size(); ++i) {
-      bool overflow =
-          batch[i].layer == DecisionLayer::Audit && batch[i].permission == kAuditOverflowPermission;
+      const bool own = batch[i].layer == DecisionLayer::Audit;
+      const bool overflow = own && batch[i].permission == kAuditOverflowPermission;
+      const bool rotation = own && batch[i].permission == kAuditRotatePermission;
       if (line_ends_[i] <= done) {
-        (overflow ? overflow_reports_ : written_).fetch_add(1, std::memory_order_relaxed);
+        if (!rotation) (overflow ? overflow_reports_ : written_).fetch_add(1, std::memory_order_relaxed);
       } else {
         write_failures_.fetch_add(1, std::memory_order_relaxed);
         if (done > start) torn_line_ = true;
@@ -404,7 +486,7 @@ struct AuditLog::Writer {
                path_, what, std::strerror(error));
   }
 
-  const int fd_;
+  int fd_;  // replaced by the writer thread when it rotates
   const std::string path_;
   std::unique_ptr<Slot[]> slots_;
   const uint64_t mask_;
@@ -421,6 +503,7 @@ struct AuditLog::Writer {
   std::atomic<uint64_t> overflow_reports_{0};
   std::atomic<uint64_t> write_failures_{0};
   std::atomic<uint64_t> subscriber_failures_{0};
+  std::atomic<uint64_t> rotations_{0};
 
   std::mutex progress_mutex_;
   std::condition_variable progress_;
@@ -431,6 +514,10 @@ struct AuditLog::Writer {
   uint64_t dropped_reported_ = 0;
   uint64_t flush_done_local_ = 0;
   bool torn_line_ = false;
+  uint64_t size_ = 0;  // of the current file, as this writer knows it
+  const uint64_t rotate_bytes_;  // 0: no rotation
+  uint64_t rotate_at_;           // the size that rotates; moved on by a failed attempt
+  const uint32_t keep_;
   bool failure_reported_ = false;
   std::string buffer_;
   std::vector<size_t> line_ends_;
@@ -451,6 +538,33 @@ Result<size_t> slot_count(size_t capacity) {
 
 }  // namespace
 
+std::vector<std::filesystem::path> audit_log_files(const std::filesystem::path& file) {
+  std::vector<std::pair<uint32_t, std::filesystem::path>> rotated;
+  const std::string prefix = file.filename().string() + ".";
+  std::error_code ec;
+  const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    std::string_view digits = std::string_view(name).substr(prefix.size());
+    uint32_t n = 0;
+    auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (error != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
+        digits[0] == '0' || n > kMaxAuditKeep) {
+      continue;
+    }
+    rotated.emplace_back(n, file.has_parent_path() ? file.parent_path() / name
+                                                   : std::filesystem::path(name));
+  }
+  std::sort(rotated.begin(), rotated.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first;
+  });
+  std::vector<std::filesystem::path> files;
+  for (auto& [n, path] : rotated) files.push_back(std::move(path));
+  if (std::filesystem::exists(file, ec)) files.push_back(file);
+  return files;
+}
+
 AuditLog::AuditLog(std::unique_ptr<Writer> writer) : writer_(std::move(writer)) {}
 AuditLog::~AuditLog() = default;
 
@@ -458,6 +572,16 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& fi
                                                  AuditLogOptions options) {
   auto slots = slot_count(options.capacity);
   if (!slots) return std::unexpected(slots.error());
+  if (options.rotate_bytes != 0 && options.rotate_bytes < kMinAuditRotateBytes) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("audit log rotation at {} bytes is under the minimum of {}",
+                                  options.rotate_bytes, kMinAuditRotateBytes));
+  }
+  if (options.rotate_bytes != 0 && (options.keep < 1 || options.keep > kMaxAuditKeep)) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("audit log rotation keeps {} files; 1-{} are allowed",
+                                  options.keep, kMaxAuditKeep));
+  }
   int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     return make_error(ErrorCode::IoError, fmt::format("cannot open audit log {}: {}", file.string(),

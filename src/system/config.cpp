@@ -88,6 +88,21 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
       if (key == "trust_config") config.trust_config = p;
       if (key == "policy") config.policy = p;
       if (key == "audit_log") config.audit_log = p;
+    } else if (key == "audit_rotate_size") {
+      if (node.is_integer() && *node.value<int64_t>() == 0) {
+        config.audit_rotate_bytes = 0;  // never
+        continue;
+      }
+      auto v = r.bytes(node, key);
+      if (!v) return std::unexpected(v.error());
+      if (*v < security::kMinAuditRotateBytes) {
+        return r.fail(node, key, "must be at least 64KB, or 0 for no rotation");
+      }
+      config.audit_rotate_bytes = *v;
+    } else if (key == "audit_keep") {
+      auto v = r.count(node, key, 1, security::kMaxAuditKeep);
+      if (!v) return std::unexpected(v.error());
+      config.audit_keep = static_cast<uint32_t>(*v);
     } else if (key == "workers") {
       auto v = r.count(node, key, 1, 256);
       if (!v) return std::unexpected(v.error());
@@ -133,8 +148,9 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
       config.quota = *spec;
     } else {
       return r.fail(node, key,
-                    "unknown key (known: data_dir, trust_config, policy, audit_log, workers, tier, "
-                    "state_durability, ready_timeout_ms, stop_timeout_ms, [admin], [quota])");
+                    "unknown key (known: data_dir, trust_config, policy, audit_log, "
+                    "audit_rotate_size, audit_keep, workers, tier, state_durability, "
+                    "ready_timeout_ms, stop_timeout_ms, [admin], [quota])");
     }
   }
   return config;

@@ -107,6 +107,11 @@ HostBuilder& HostBuilder::audit_log(fs::path file) {
   config_.audit_log = std::move(file);
   return *this;
 }
+HostBuilder& HostBuilder::audit_rotation(uint64_t bytes, uint32_t keep) {
+  config_.audit_rotate_bytes = bytes;
+  config_.audit_keep = keep;
+  return *this;
+}
 HostBuilder& HostBuilder::workers(size_t count) {
   config_.workers = count;
   return *this;
@@ -562,6 +567,8 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   Host::Impl* raw = impl.get();
   impl->user_audit = on_audit_;
   security::AuditLogOptions audit_options;
+  audit_options.rotate_bytes = config.audit_rotate_bytes;
+  audit_options.keep = config.audit_keep;
   audit_options.subscriber = [raw](const AuditRecord& r, std::string_view line) {
     if (r.result == AuditResult::Denied && !r.component.empty()) {
       raw->counters_for(r.component).denials.fetch_add(1, std::memory_order_relaxed);

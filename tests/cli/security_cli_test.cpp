@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/signing.hpp"
 #include "subprocess.hpp"
 
@@ -80,6 +81,19 @@ std::vector<std::string> lines_of(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+// A record for the rotation test, named by its resource.
+security::AuditRecord rotated_record(const std::string& resource) {
+  security::AuditRecord r;
+  r.time = std::chrono::system_clock::now();
+  r.component = "tester";
+  r.resource = resource;
+  r.permission = "test.rotation";
+  r.result = security::AuditResult::Granted;
+  r.reason = "written by the test";
+  r.layer = security::DecisionLayer::Component;
+  return r;
 }
 
 json parse_json(const std::string& text) {
@@ -427,9 +441,24 @@ TEST_F(SecurityCli, TheOperatorsQuotaDefaultsApplyAndTheAuditCommandShowsTheRefu
   EXPECT_TRUE(contains(r.out, "memory.grow")) << r.out;
   r = cli({"audit", "--layer", "quota", "--last", "1", "--json"});
   EXPECT_EQ(lines_of(r.out).size(), 1u) << r.out;
-  r = cli({"audit", "--permission", "quota.", "--since", "2999-01-01T00:00:00Z"});
+  r = cli({"audit", "--permission", "quota.", "--since", "2199-01-01T00:00:00Z"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "");
+
+  r = cli({"audit", "--permission", "memory.grow", "--since", "2000-01-01", "--json"});
+  EXPECT_EQ(lines_of(r.out).size(), lines.size()) << r.out;
+  for (const char* bad : {"yesterday", "2026-13-45T99:00:00Z", "2026-11-25 16:00"}) {
+    r = cli({"audit", "--since", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_TRUE(contains(r.err, "--since: '" + std::string(bad) + "' is not a UTC time")) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  for (const char* bad : {"0", "-1"}) {
+    r = cli({"audit", "--last", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_TRUE(contains(r.err, "--last")) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
 
   r = cli({"audit", "--result", "maybe"});
   EXPECT_EQ(r.exit_code, 2);
@@ -441,14 +470,32 @@ TEST_F(SecurityCli, TheOperatorsQuotaDefaultsApplyAndTheAuditCommandShowsTheRefu
   EXPECT_TRUE(contains(r.err, "missing.log")) << r.err;
 
   // A damaged line is reported, and the command says the log is not clean.
+  const size_t lines_in_log = lines_of(read_file(home_ / "audit.log")).size() + 1;
   {
     std::ofstream log(home_ / "audit.log", std::ios::app);
     log << "not json at all\n";
   }
   r = cli({"audit", "--layer", "quota"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.err, "not an audit record")) << r.err;
+  EXPECT_TRUE(contains(r.err, "audit.log:" + std::to_string(lines_in_log) + ": not an audit record"))
+      << r.err;
+  EXPECT_FALSE(contains(r.err, "not an audit record: not an audit record")) << r.err;
   EXPECT_TRUE(contains(r.out, "memory.grow")) << r.out;
+
+  // Rotated files are read first, highest number first.
+  fs::rename(home_ / "audit.log", home_ / "audit.log.2");
+  write_file(home_ / "audit.log.1", security::to_json_line(rotated_record("one")) + "\n");
+  write_file(home_ / "audit.log", security::to_json_line(rotated_record("now")) + "\n");
+  r = cli({"audit", "--permission", "test.rotation"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // the damaged line, now in audit.log.2
+  ASSERT_EQ(lines_of(r.out).size(), 2u) << r.out;
+  EXPECT_TRUE(contains(lines_of(r.out)[0], " one ")) << r.out;
+  EXPECT_TRUE(contains(lines_of(r.out)[1], " now ")) << r.out;
+  r = cli({"audit", "--last", "3", "--json"});
+  ASSERT_EQ(lines_of(r.out).size(), 3u) << r.out;
+  EXPECT_EQ(parse_json(lines_of(r.out)[2])["resource"], "now");
+  EXPECT_EQ(parse_json(lines_of(r.out)[1])["resource"], "one");
+  EXPECT_TRUE(contains(r.err, "audit.log.2:" + std::to_string(lines_in_log) + ": ")) << r.err;
 
   // A bad [quota] in policy.toml stops the host before anything runs.
   write_file(home_ / "policy.toml", "[quota]\nmemory = \"lots\"\n");

@@ -1,5 +1,6 @@
 #include "airssys/wasm/security/audit.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -415,6 +416,168 @@ TEST_F(AuditLogTest, WriteFailuresAreCountedAndReportedOnce) {
   EXPECT_EQ(err.find("audit log", err.find("audit log") + 1), std::string::npos) << err;
   // The live stream still sees every record.
   EXPECT_EQ(delivered.size(), 10u);
+}
+
+// --- rotation ----------------------------------------------------------------
+
+// Every line of a log, oldest file first.
+std::vector<std::string> read_all_files(const std::filesystem::path& path) {
+  std::vector<std::string> lines;
+  for (const auto& file : audit_log_files(path)) {
+    for (auto& line : read_lines(file)) lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+// A record of about 300 bytes whose resource is its number.
+AuditRecord numbered(int writer, int n) {
+  AuditRecord r = denial(fmt::format("/w{}/{:06}", writer, n));
+  r.reason = std::string(160, 'r');
+  return r;
+}
+
+TEST_F(AuditLogTest, AFullFileIsRotatedAndTheOldestBeyondKeepIsRemoved) {
+  std::vector<std::string> rotations;
+  {
+    auto log = open({.subscriber = [&](const AuditRecord& r, std::string_view) {
+                       if (r.permission == kAuditRotatePermission) rotations.push_back(r.reason);
+                     },
+                     .rotate_bytes = kMinAuditRotateBytes,
+                     .keep = 2});
+    ASSERT_TRUE(log);
+    for (int i = 0; i < 2000; ++i) {
+      log->record(numbered(0, i));
+      if (i % 100 == 99) log->flush();
+    }
+    log->flush();
+    auto stats = log->stats();
+    EXPECT_EQ(stats.written, 2000u);
+    EXPECT_EQ(stats.write_failures, 0u);
+    EXPECT_GE(stats.rotations, 5u);  // about 600 KB through files of 64 KiB
+    EXPECT_EQ(stats.rotations, rotations.size());
+  }
+  // The file, .1 and .2; nothing older.
+  auto files = audit_log_files(path_);
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0], dir_ / "audit.jsonl.2");
+  EXPECT_EQ(files[1], dir_ / "audit.jsonl.1");
+  EXPECT_EQ(files[2], path_);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "audit.jsonl.3"));
+  for (const auto& file : files) {
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << file;
+    // A batch may end past the limit; one batch is at most 256 records.
+    EXPECT_LT(static_cast<uint64_t>(st.st_size), kMinAuditRotateBytes + 256 * 400) << file;
+  }
+  // What is kept is the newest records, in order, none missing, each file
+  // after the first beginning with the record of its rotation.
+  std::vector<int> numbers;
+  for (const auto& file : files) {
+    auto lines = read_lines(file);
+    ASSERT_FALSE(lines.empty()) << file;
+    auto first = parse_audit_line(lines.front());
+    ASSERT_TRUE(first) << lines.front();
+    EXPECT_EQ(first->permission, kAuditRotatePermission) << file;
+    EXPECT_EQ(first->layer, DecisionLayer::Audit);
+    for (size_t i = 1; i < lines.size(); ++i) {
+      auto r = parse_audit_line(lines[i]);
+      ASSERT_TRUE(r) << lines[i];
+      ASSERT_EQ(r->permission, "filesystem.read") << lines[i];
+      numbers.push_back(std::stoi(r->resource.substr(4)));
+    }
+  }
+  ASSERT_FALSE(numbers.empty());
+  EXPECT_EQ(numbers.back(), 1999);
+  for (size_t i = 1; i < numbers.size(); ++i) ASSERT_EQ(numbers[i], numbers[i - 1] + 1) << i;
+  // The last rotation says which file it continues and which one it removed.
+  ASSERT_FALSE(rotations.empty());
+  EXPECT_NE(rotations.back().find("the log continues " + (dir_ / "audit.jsonl.1").string()),
+            std::string::npos)
+      << rotations.back();
+  EXPECT_NE(rotations.back().find((dir_ / "audit.jsonl.2").string() + " removed ("),
+            std::string::npos)
+      << rotations.back();
+}
+
+// Two logs on one file stand for two processes (a host and a command): one
+// rotates, the other follows it to the new file, and no record is lost.
+TEST_F(AuditLogTest, TwoWritersOfOneFileRotateItOnceAndLoseNothing) {
+  const AuditLogOptions options{.rotate_bytes = kMinAuditRotateBytes, .keep = kMaxAuditKeep};
+  auto a = open(options);
+  auto b = open(options);
+  ASSERT_TRUE(a && b);
+  std::thread ta([&] {
+    for (int i = 0; i < 1500; ++i) {
+      a->record(numbered(1, i));
+      if (i % 50 == 49) a->flush();
+    }
+  });
+  std::thread tb([&] {
+    for (int i = 0; i < 1500; ++i) {
+      b->record(numbered(2, i));
+      if (i % 50 == 49) b->flush();
+    }
+  });
+  ta.join();
+  tb.join();
+  a->flush();
+  b->flush();
+  const uint64_t rotations = a->stats().rotations + b->stats().rotations;
+  a.reset();
+  b.reset();
+  std::set<std::string> seen;
+  size_t rotation_records = 0;
+  for (const auto& line : read_all_files(path_)) {
+    auto r = parse_audit_line(line);
+    ASSERT_TRUE(r) << line;
+    if (r->permission == kAuditRotatePermission) {
+      ++rotation_records;
+      continue;
+    }
+    EXPECT_TRUE(seen.insert(r->resource).second) << "twice: " << r->resource;
+  }
+  EXPECT_EQ(seen.size(), 3000u);
+  EXPECT_EQ(rotation_records, rotations);
+  EXPECT_GE(rotations, 5u);
+  EXPECT_EQ(audit_log_files(path_).size(), rotations + 1);
+}
+
+TEST_F(AuditLogTest, RotationSettingsAreChecked) {
+  auto small = AuditLog::open(path_, {.rotate_bytes = 1000});
+  ASSERT_FALSE(small);
+  EXPECT_EQ(small.error().code, ErrorCode::InvalidArgument);
+  EXPECT_NE(small.error().message.find("under the minimum"), std::string::npos);
+  auto none = AuditLog::open(path_, {.rotate_bytes = kMinAuditRotateBytes, .keep = 0});
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("1-999"), std::string::npos) << none.error().message;
+  auto unbounded = AuditLog::open(path_, {.rotate_bytes = 0, .keep = 0});
+  EXPECT_TRUE(unbounded) << unbounded.error().message;
+}
+
+TEST_F(AuditLogTest, TheFilesOfALogAreListedOldestFirst) {
+  EXPECT_TRUE(audit_log_files(path_).empty());
+  for (const char* name : {"audit.jsonl", "audit.jsonl.1", "audit.jsonl.10", "audit.jsonl.2",
+                           "audit.jsonl.bak", "audit.jsonl.01", "audit.jsonl.1000", "other.1"}) {
+    std::ofstream(dir_ / name) << "x";
+  }
+  auto files = audit_log_files(path_);
+  std::vector<std::filesystem::path> expected = {dir_ / "audit.jsonl.10", dir_ / "audit.jsonl.2",
+                                                 dir_ / "audit.jsonl.1", path_};
+  EXPECT_EQ(files, expected);
+}
+
+// A device is never renamed, however much is written to it.
+TEST(AuditLogRotation, ADeviceIsNeverRotated) {
+  if (::access("/dev/null", W_OK) != 0) GTEST_SKIP() << "no writable /dev/null";
+  auto log = AuditLog::open("/dev/null", {.rotate_bytes = kMinAuditRotateBytes, .keep = 1});
+  ASSERT_TRUE(log) << log.error().message;
+  for (int i = 0; i < 1000; ++i) (*log)->record(numbered(0, i));
+  (*log)->flush();
+  EXPECT_EQ((*log)->stats().rotations, 0u);
+  EXPECT_EQ((*log)->stats().written, 1000u);
+  EXPECT_TRUE(std::filesystem::is_character_file("/dev/null"));
+  EXPECT_FALSE(std::filesystem::exists("/dev/null.1"));
 }
 
 TEST(AuditLogWithoutFile, DeliversToTheSubscriber) {

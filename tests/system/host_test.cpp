@@ -532,6 +532,8 @@ workers = 3
 tier = "auto"
 state_durability = "normal"
 ready_timeout_ms = 500
+audit_rotate_size = "16MB"
+audit_keep = 3
 [admin]
 socket = "/run/x/admin.sock"
 [quota]
@@ -547,6 +549,8 @@ memory = "1MB"
   EXPECT_FALSE(config->tier_override.has_value());
   EXPECT_EQ(config->state_durability, storage::Durability::Normal);
   EXPECT_EQ(config->ready_timeout, 500ms);
+  EXPECT_EQ(config->audit_rotate_bytes, 16u << 20);
+  EXPECT_EQ(config->audit_keep, 3u);
   EXPECT_EQ(config->admin_socket, fs::path("/run/x/admin.sock"));
   EXPECT_EQ(config->quota.storage_bytes, 10u * 1024 * 1024);
   EXPECT_EQ(config->quota.message_rate, 50u);
@@ -566,6 +570,16 @@ memory = "1MB"
       << bad.error().message;
   EXPECT_FALSE(HostConfig::parse("[quotas]\nmemory = \"1MB\"\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("workers = 0\n", "host.toml"));
+  EXPECT_EQ(HostConfig::parse("audit_rotate_size = 0\n", "host.toml")->audit_rotate_bytes, 0u);
+  EXPECT_EQ(HostConfig::parse("", "host.toml")->audit_rotate_bytes,
+            security::kDefaultAuditRotateBytes);
+  auto tiny = HostConfig::parse("audit_rotate_size = \"1KB\"\n", "host.toml");
+  ASSERT_FALSE(tiny);
+  EXPECT_NE(tiny.error().message.find("host.toml:1: audit_rotate_size: must be at least 64KB"),
+            std::string::npos)
+      << tiny.error().message;
+  EXPECT_FALSE(HostConfig::parse("audit_keep = 0\n", "host.toml"));
+  EXPECT_FALSE(HostConfig::parse("audit_keep = 1000\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("workers = \"2\"\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("state_durability = \"sometimes\"\n", "host.toml"));
   auto tier = HostConfig::parse("tier = \"fast\"\n", "host.toml");

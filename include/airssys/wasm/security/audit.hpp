@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/security/types.hpp"
@@ -62,6 +63,10 @@ struct AuditRecord {
 
 // RFC 3339 in UTC with milliseconds: "2024-05-01T12:34:56.789Z".
 [[nodiscard]] std::string format_audit_time(std::chrono::system_clock::time_point time);
+// The inverse of format_audit_time; nullopt for any other text, or a year
+// outside 1970-2200.
+[[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_audit_time(
+    std::string_view text);
 
 // One JSON object without the newline: time, component, resource, permission,
 // result, trust (null when absent), reason, layer, and dropped for overflow
@@ -72,6 +77,10 @@ struct AuditRecord {
 // when the line is not an audit record.
 [[nodiscard]] Result<AuditRecord> parse_audit_line(std::string_view line);
 
+// The files of a log, oldest first: the rotated ones (<file>.N, highest N
+// first) and then the file itself, each only when it exists.
+[[nodiscard]] std::vector<std::filesystem::path> audit_log_files(const std::filesystem::path& file);
+
 struct AuditStats {
   uint64_t recorded = 0;             // accepted into the queue
   uint64_t written = 0;              // accepted records written (delivered, without a file)
@@ -79,7 +88,16 @@ struct AuditStats {
   uint64_t overflow_reports = 0;     // audit.overflow records written
   uint64_t write_failures = 0;       // records that could not be appended, plus failed syncs
   uint64_t subscriber_failures = 0;  // subscriber calls that threw
+  uint64_t rotations = 0;            // files rotated by this log (each begins with audit.rotate)
 };
+
+// What a rotation's first record carries as its permission.
+inline constexpr std::string_view kAuditRotatePermission = "audit.rotate";
+
+inline constexpr uint64_t kDefaultAuditRotateBytes = uint64_t{64} << 20;  // 64 MiB
+inline constexpr uint64_t kMinAuditRotateBytes = uint64_t{64} << 10;      // 64 KiB
+inline constexpr uint32_t kDefaultAuditKeep = 8;
+inline constexpr uint32_t kMaxAuditKeep = 999;
 
 struct AuditLogOptions {
   // Queue slots, rounded up to a power of two; each holds one record.
@@ -88,6 +106,14 @@ struct AuditLogOptions {
   // attempt to append it; for tests and live audit streams. It must not call
   // flush() (that returns at once on the writer thread) and should be quick.
   std::function<void(const AuditRecord& record, std::string_view line)> subscriber = {};
+  // Rotation, so that the log cannot fill the disk: once the file holds
+  // rotate_bytes or more, it becomes <file>.1 (older ones move up to
+  // <file>.<keep>, and the one past keep is removed), and a new file begins
+  // with an audit.rotate record that says so. 0: the file only grows.
+  // Several processes may append to one log; one of them rotates it, the
+  // others follow to the new file.
+  uint64_t rotate_bytes = kDefaultAuditRotateBytes;
+  uint32_t keep = kDefaultAuditKeep;
 };
 
 inline constexpr size_t kMaxAuditCapacity = size_t{1} << 24;
@@ -96,7 +122,8 @@ class AuditLog {
  public:
   // Appends to file (opened O_APPEND, created with mode 0600). IoError when the
   // file cannot be opened for writing; InvalidArgument for a capacity of 0 or
-  // above kMaxAuditCapacity.
+  // above kMaxAuditCapacity, a rotate_bytes under kMinAuditRotateBytes (other
+  // than 0), or a keep outside 1-kMaxAuditKeep when rotating.
   [[nodiscard]] static Result<std::unique_ptr<AuditLog>> open(const std::filesystem::path& file,
                                                               AuditLogOptions options = {});
   // No file: records go to the subscriber only.

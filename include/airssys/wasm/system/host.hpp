@@ -54,6 +54,10 @@ struct HostConfig {
   std::filesystem::path trust_config;  // empty: <data_dir>/trust.toml (absent: nothing trusted)
   std::filesystem::path policy;        // empty: <data_dir>/policy.toml (absent: no rules)
   std::filesystem::path audit_log;     // empty: <data_dir>/audit.log
+  // The audit log becomes audit.log.1 at this size (0: never), and at most
+  // audit_keep such files are kept (security::AuditLogOptions).
+  uint64_t audit_rotate_bytes = security::kDefaultAuditRotateBytes;
+  uint32_t audit_keep = security::kDefaultAuditKeep;
   std::filesystem::path admin_socket;  // empty: <data_dir>/admin.sock (used by `serve`)
   size_t workers = 0;                  // 0: one per core
   // The engine tier of components whose manifest names none ([runtime]
@@ -113,6 +117,8 @@ class HostBuilder {
   HostBuilder& trust_config(std::filesystem::path file);
   HostBuilder& policy(std::filesystem::path file);
   HostBuilder& audit_log(std::filesystem::path file);
+  // Rotate the audit log at `bytes` (0: never), keeping `keep` old files.
+  HostBuilder& audit_rotation(uint64_t bytes, uint32_t keep);
   HostBuilder& workers(size_t count);
   // The tier of components whose manifest names none; with `over_manifests`,
   // of every component.
