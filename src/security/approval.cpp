@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "airssys/wasm/security/signing.hpp"
+#include "safe_file.hpp"
 
 namespace airssys::wasm::security {
 namespace {
@@ -414,6 +415,18 @@ Result<ApprovalStore> ApprovalStore::open(const std::filesystem::path& database,
     }
   }
   struct stat st {};
+  // Who can write the database, or replace it in its folder, can approve.
+  const auto folder = database.has_parent_path() ? database.parent_path() : ".";
+  if (::stat(folder.c_str(), &st) == 0 && (st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("the folder '{}' of the approval database is writable by group "
+                                  "or others (mode {:04o}), who could replace the database and "
+                                  "approve components: run `chmod go-w '{}'`",
+                                  folder.string(), st.st_mode & 07777, folder.string()));
+  }
+  if (::stat(database.c_str(), &st) == 0) {
+    AIRSSYS_TRY(detail::check_owner(st, database, "approval database"));
+  }
   if (::stat(database.c_str(), &st) == 0 && (st.st_mode & 022) != 0) {
     return make_error(ErrorCode::InvalidArgument,
                       fmt::format("approval database '{}' is writable by group or others (mode "

@@ -9,10 +9,13 @@
 #include <toml++/toml.h>
 
 #include "airssys/wasm/security/trust.hpp"
+#include "safe_file.hpp"
 #include "toml_support.hpp"
 
 namespace airssys::wasm::security {
 namespace {
+
+constexpr size_t kMaxPolicyBytes = size_t{1} << 20;
 
 constexpr std::string_view kNotAllowed = "not among the resources the host policy allows";
 
@@ -211,11 +214,12 @@ Result<HostPolicy> HostPolicy::load(const std::filesystem::path& file, bool miss
     }
     return make_error(ErrorCode::IoError, fmt::format("{}: no such file", file.string()));
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return make_error(ErrorCode::IoError, fmt::format("cannot read {}", file.string()));
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), file.string());
+  // The operator's hard limits: nobody but the host's user (or root) may
+  // have written them.
+  auto text = detail::read_small_file(file, kMaxPolicyBytes,
+                                      detail::FileAccessRule::NotOthersWritable, "host policy");
+  if (!text) return std::unexpected(text.error());
+  return parse(*text, file.string());
 }
 
 bool HostPolicy::applies(size_t index, const PolicySubject& subject,

@@ -42,6 +42,17 @@ void sync_directory(const std::filesystem::path& dir) {
 
 }  // namespace
 
+Result<void> check_owner(const struct ::stat& st, const std::filesystem::path& file,
+                         std::string_view what) {
+  const uid_t me = ::geteuid();
+  if (st.st_uid == me || st.st_uid == 0) return {};
+  return make_error(ErrorCode::InvalidArgument,
+                    fmt::format("{} '{}' belongs to another user (uid {}), who could have "
+                                "written it; only this user (uid {}) or root may own it: run "
+                                "`chown {} '{}'` if its contents are yours",
+                                what, file.string(), st.st_uid, me, me, file.string()));
+}
+
 Result<std::string> read_small_file(const std::filesystem::path& file, size_t max_bytes,
                                     FileAccessRule rule, std::string_view what) {
   FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
@@ -64,6 +75,7 @@ Result<std::string> read_small_file(const std::filesystem::path& file, size_t ma
                       fmt::format("{} '{}' is not a regular file", what, file.string()));
   }
   auto mode = static_cast<unsigned>(st.st_mode & 07777);
+  if (rule != FileAccessRule::Any) AIRSSYS_TRY(check_owner(st, file, what));
   if (rule == FileAccessRule::Private && (mode & 077) != 0) {
     return make_error(
         ErrorCode::InvalidArgument,

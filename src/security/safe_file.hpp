@@ -2,6 +2,8 @@
 // Small-file reads with permission checks and all-or-nothing writes, shared by
 // the key, signature and trust configuration files.
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <filesystem>
 #include <string>
@@ -16,6 +18,12 @@ enum class FileAccessRule {
   Private,           // refuse when group or others may read or write (secret keys)
   NotOthersWritable  // refuse when group or others may write (trust decisions)
 };
+
+// A file that decides what is trusted or granted must belong to this user or
+// to root: another user could have written it. InvalidArgument otherwise,
+// with the chown command that fixes it. `st` is the file's own status.
+[[nodiscard]] Result<void> check_owner(const struct ::stat& st, const std::filesystem::path& file,
+                                       std::string_view what);
 
 // NotFound when the file does not exist; IoError when it cannot be read, is not
 // a regular file or is larger than `max_bytes`; InvalidArgument when `rule`

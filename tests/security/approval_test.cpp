@@ -460,5 +460,30 @@ TEST_F(ApprovalTest, RefusesUnsafeOrForeignDatabases) {
             ErrorCode::InvalidArgument);
 }
 
+// Whoever may replace the database in its folder, or owns it, can approve.
+TEST_F(ApprovalTest, RefusesADatabaseAnotherUserOwnsOrMayReplace) {
+  { auto store = open(); }
+  ASSERT_EQ(::chmod(db_.parent_path().c_str(), 0777), 0);
+  auto open_folder = ApprovalStore::open(db_);
+  ASSERT_FALSE(open_folder);
+  EXPECT_EQ(open_folder.error().code, ErrorCode::InvalidArgument);
+  EXPECT_NE(open_folder.error().message.find("writable by group or others (mode 0777)"),
+            std::string::npos)
+      << open_folder.error().message;
+  ASSERT_EQ(::chmod(db_.parent_path().c_str(), 01777), 0);  // sticky, like /tmp: others cannot replace it
+  EXPECT_TRUE(ApprovalStore::open(db_)) << "a sticky folder";
+  ASSERT_EQ(::chmod(db_.parent_path().c_str(), 0700), 0);
+
+  if (::geteuid() != 0) GTEST_SKIP() << "changing a file's owner needs root";
+  ASSERT_EQ(::chown(db_.c_str(), 65534, 65534), 0);
+  auto foreign = ApprovalStore::open(db_);
+  ASSERT_FALSE(foreign);
+  EXPECT_NE(foreign.error().message.find("belongs to another user (uid 65534)"),
+            std::string::npos)
+      << foreign.error().message;
+  ASSERT_EQ(::chown(db_.c_str(), 0, 0), 0);
+  EXPECT_TRUE(ApprovalStore::open(db_));
+}
+
 }  // namespace
 }  // namespace airssys::wasm::security

@@ -1,10 +1,13 @@
 // The operator's host policy: deny rules win, allow rules narrow, and a
 // granted capability is refused by a host deny rule.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/policy.hpp"
+#include "trust_fixtures.hpp"
 
 namespace airssys::wasm::security {
 namespace {
@@ -196,6 +199,29 @@ TEST(HostPolicy, BadRulesAreRefusedWithFileLineKeyAndRule) {
     EXPECT_NE(r.error().message.find(expected), std::string::npos)
         << text << "\n---\n" << r.error().message;
   }
+}
+
+// The operator's hard limits: a file that others may write, or that another
+// user owns, could have had its deny rules removed; it is refused.
+TEST(HostPolicy, AFileOthersMayWriteOrAnotherUserOwnsIsRefused) {
+  using testing::TempDir;
+  using testing::write_file;
+  TempDir dir;
+  const auto file = dir / "policy.toml";
+  write_file(file, "[[rule]]\nname = \"x\"\neffect = \"deny\"\npermissions = [\"network.connect\"]\n");
+  ASSERT_TRUE(HostPolicy::load(file));
+  ASSERT_EQ(::chmod(file.c_str(), 0666), 0);
+  auto writable = HostPolicy::load(file);
+  ASSERT_FALSE(writable);
+  EXPECT_NE(writable.error().message.find("chmod go-w"), std::string::npos)
+      << writable.error().message;
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  if (::geteuid() != 0) GTEST_SKIP() << "changing a file's owner needs root";
+  ASSERT_EQ(::chown(file.c_str(), 65534, 65534), 0);
+  auto foreign = HostPolicy::load(file, true);
+  ASSERT_FALSE(foreign);
+  EXPECT_NE(foreign.error().message.find("belongs to another user"), std::string::npos)
+      << foreign.error().message;
 }
 
 TEST(HostPolicy, AMissingFileIsAnErrorUnlessAllowed) {

@@ -151,6 +151,19 @@ TEST(TrustConfig, AFileOthersMayWriteIsRefused) {
   EXPECT_TRUE(TrustConfig::load(dir / "trust.toml"));
 }
 
+TEST(TrustConfig, AFileAnotherUserOwnsIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "changing a file's owner needs root";
+  TempDir dir;
+  write_file(dir / "trust.toml", "dev_mode = true\n");
+  ASSERT_EQ(::chown((dir / "trust.toml").c_str(), 65534, 65534), 0);
+  auto config = TrustConfig::load(dir / "trust.toml");
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("belongs to another user (uid 65534)"), std::string::npos)
+      << config.error().message;
+  ASSERT_EQ(::chown((dir / "trust.toml").c_str(), 0, 0), 0);
+  EXPECT_TRUE(TrustConfig::load(dir / "trust.toml"));
+}
+
 TEST(TrustedPaths, MatchWholeDirectoryPaths) {
   struct Case {
     std::string_view pattern;
