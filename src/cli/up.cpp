@@ -214,6 +214,7 @@ int up_components(const UpOptions& options) {
     printer->log(fmt::format("supervisor: {}", e.to_string()));
   };
   component::ComponentSystem system(scheduler, system_options);
+  std::vector<std::string> names;
   for (auto& spec : specs) {
     std::string name = spec.name;
     if (auto ok = system.start(std::move(spec)); !ok) {
@@ -221,6 +222,22 @@ int up_components(const UpOptions& options) {
       return kExitLinkFailed;
     }
     printer->log(fmt::format("started {}", name));
+    names.push_back(std::move(name));
+  }
+  // The host's messages go out once every component has initialized (or
+  // failed, or 10 s passed): a subscription made in airssys_init is then in
+  // place before the first message that publishes to it.
+  const auto ready_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const auto& name : names) {
+    while (std::chrono::steady_clock::now() < ready_deadline) {
+      auto st = system.status(name);
+      if (!st || st->state == component::ComponentState::Ready ||
+          st->state == component::ComponentState::Failed ||
+          st->state == component::ComponentState::Terminated) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
   for (const auto& [target, text] : options.messages) {
     if (auto ok = system.send_from_host(target, std::vector<uint8_t>(text.begin(), text.end()));
