@@ -80,7 +80,10 @@ int exit_code_for(const Error& error) {
     case ErrorCategory::Link: return kExitLinkFailed;
     case ErrorCategory::Trust:
     case ErrorCategory::Capability: return kExitRefused;
-    default: return kExitTrapped;
+    case ErrorCategory::Trap: return kExitTrapped;
+    // The actor runtime (no such or a stopped component), a quota, a bug:
+    // the request failed, nothing trapped.
+    default: return kExitFailure;
   }
 }
 

@@ -34,12 +34,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", kVersion);
   app.require_subcommand(1);
   app.footer(fmt::format(
-      "Exit status: the component's own status when `run` runs it to its end; {} when a check "
-      "fails, {} for a bad command line or a bad trust.toml or policy.toml, {} when a module, "
-      "manifest or key file cannot be loaded, {} when it cannot be instantiated, {} when it "
-      "traps, {} when signature, trust or approval refuse it.\nFiles: $AIRSSYS_HOME (default "
-      "~/.airssys) holds trust.toml, policy.toml, approvals.db and audit.log; `up` and `serve` "
-      "add state.db (components' key-value state), `serve` also registry.db, components/ and "
+      "Exit status: 0 on success, or for `run` the component's own status when it runs to its "
+      "end; {} when a check or a request fails (no host running, a component that is not "
+      "running); {} for a bad command line or a bad trust.toml, policy.toml or host.toml; {} "
+      "when a module, manifest, key file or installed component cannot be found or loaded; {} "
+      "when it cannot be instantiated; {} when it traps; {} when signature, trust or approval "
+      "refuse it.\nFiles: $AIRSSYS_HOME (default ~/.airssys) holds trust.toml, policy.toml, "
+      "approvals.db and audit.log (with its rotated files audit.log.N); `up` and `serve` add "
+      "state.db (components' key-value state), `serve` also registry.db, components/ and "
       "admin.sock; the native tier caches compiled modules in cache/native.",
       cli::kExitFailure, cli::kExitUsage, cli::kExitLoadFailed, cli::kExitLinkFailed,
       cli::kExitTrapped, cli::kExitRefused));

@@ -298,6 +298,9 @@ TEST_F(ServeTest, AKilledHostComesBackWithItsComponentStateAndAuditTrail) {
   Daemon daemon(config_, log);
   ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
   EXPECT_EQ(info("counter")["running"], true);
+  auto nobody = cli({"send", "nobody", "tick"});
+  EXPECT_EQ(nobody.exit_code, 1) << nobody.err;  // a failed request, not a trap
+  EXPECT_NE(nobody.err.find("no component named 'nobody'"), std::string::npos) << nobody.err;
   ASSERT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
   for (int i = 0; i < 500 && daemon.log().find("counter tick = 21") == std::string::npos; ++i) {
     std::this_thread::sleep_for(10ms);
