@@ -103,6 +103,17 @@ int main(int argc, char** argv) {
   cli::add_audit_command(app, &exit_code);
   cli::add_lifecycle_commands(app, &exit_code);
 
+  // A word where the command belongs that names none: say so, rather than
+  // the parser's "a subcommand is required".
+  const auto named = [&](std::string_view word) {
+    for (const CLI::App* command : app.get_subcommands({})) {
+      if (command->check_name(std::string(word))) return true;
+    }
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !named(argv[1])) {
+    return usage_error(fmt::format("unknown command '{}'", argv[1]));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -128,6 +139,11 @@ int main(int argc, char** argv) {
       return usage_error(fmt::format("--max-memory: {} is over the 4GB a 32-bit memory can "
                                      "address",
                                      memory_text));
+    }
+    if (*memory < 64 * KiB) {
+      return usage_error(fmt::format("--max-memory: {} is less than one 64KB page of "
+                                     "WebAssembly memory (did you mean {}MB?)",
+                                     memory_text, memory_text));
     }
     run_options.max_memory = *memory;
     return cli::run_component(run_options);

@@ -34,11 +34,17 @@ Result<uint64_t> parse_byte_size(std::string_view text) {
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   if (digits == 0) {
     return make_error(ErrorCode::InvalidArgument,
-                      fmt::format("'{}' is not a size (expected e.g. 4096, 64KB, 256MB)", text));
+                      fmt::format("'{}' is not a size (expected a whole number and a unit, e.g. "
+                                  "64KB or 256MB)",
+                                  text));
   }
   auto number = parse_count(text.substr(0, digits));
   if (!number) return std::unexpected(number.error());
   std::string_view rest = text.substr(digits);
+  if (!rest.empty() && (rest.front() == '.' || rest.front() == ',')) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("'{}': sizes are whole numbers (write 1536KB, not 1.5MB)", text));
+  }
   while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
   std::string unit;
   for (char c : rest) unit += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

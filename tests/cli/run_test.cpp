@@ -217,6 +217,8 @@ TEST(RunCommand, BadOptionsAreUsageErrors) {
            {"run", "--max-memory", "5XB", component("spin.wasm")},
            {"run", "--max-memory", "5GB", component("spin.wasm")},
            {"run", "--max-memory", "-1MB", component("spin.wasm")},
+           {"run", "--max-memory", "16", component("spin.wasm")},
+           {"run", "--max-memory", "1.5MB", component("spin.wasm")},
            {"run"},
            {"frobnicate"},
            {},
@@ -226,6 +228,13 @@ TEST(RunCommand, BadOptionsAreUsageErrors) {
     EXPECT_NE(r.err.find("airssys-wasm: "), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
   }
+  EXPECT_NE(cli({"frobnicate"}).err.find("unknown command 'frobnicate'"), std::string::npos);
+  EXPECT_NE(cli({"run", "--max-memory", "16", component("spin.wasm")})
+                .err.find("less than one 64KB page"),
+            std::string::npos);
+  EXPECT_NE(cli({"run", "--max-memory", "1.5MB", component("spin.wasm")})
+                .err.find("sizes are whole numbers"),
+            std::string::npos);
 }
 
 TEST(RunCommand, HelpDescribesEveryOption) {

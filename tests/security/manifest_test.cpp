@@ -390,7 +390,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "must be a string with a unit (e.g. \"128MB\"), not an integer"},
         RuleCase{"[quota]\nstorage = \"0MB\"", 6, "quota.storage", "must be more than 0"},
         RuleCase{"[quota]\nstorage = \"-5MB\"", 6, "quota.storage", "is not a size"},
-        RuleCase{"[quota]\nstorage = \"1.5MB\"", 6, "quota.storage", "unknown unit"},
+        RuleCase{"[quota]\nstorage = \"1.5MB\"", 6, "quota.storage", "sizes are whole numbers"},
         RuleCase{"[quota]\nstorage = \"99999999999999999999TB\"", 6, "quota.storage", "too large"},
         RuleCase{"[quota]\nstorage = \"99999999TB\"", 6, "quota.storage", "too large"},
         RuleCase{"[quota]\nstorage = \"2000TB\"", 6, "quota.storage",
