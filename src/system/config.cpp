@@ -104,7 +104,7 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
       if (!v) return std::unexpected(v.error());
       config.audit_keep = static_cast<uint32_t>(*v);
     } else if (key == "workers") {
-      auto v = r.count(node, key, 1, 256);
+      auto v = r.count(node, key, 0, 256);  // 0: one per core
       if (!v) return std::unexpected(v.error());
       config.workers = *v;
     } else if (key == "tier") {

@@ -1013,7 +1013,8 @@ std::string Host::metrics() const {
                        label(n), r.refused);
   }
   family("airssys_denials_total", "counter",
-         "Audited denials concerning the component (capability, quota, messaging, trust).");
+         "Audited denials concerning the component (capability, host policy, quota, messaging, "
+         "trust, approval).");
   for (const auto& [n, r] : rows) {
     out += fmt::format("airssys_denials_total{{component=\"{}\"}} {}\n", label(n), r.denials);
   }

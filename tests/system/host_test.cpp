@@ -569,7 +569,8 @@ memory = "1MB"
   EXPECT_NE(bad.error().message.find("host.toml:3: quota.cpu_time"), std::string::npos)
       << bad.error().message;
   EXPECT_FALSE(HostConfig::parse("[quotas]\nmemory = \"1MB\"\n", "host.toml"));
-  EXPECT_FALSE(HostConfig::parse("workers = 0\n", "host.toml"));
+  EXPECT_EQ(HostConfig::parse("workers = 0\n", "host.toml")->workers, 0u);  // one per core
+  EXPECT_FALSE(HostConfig::parse("workers = 257\n", "host.toml"));
   EXPECT_EQ(HostConfig::parse("audit_rotate_size = 0\n", "host.toml")->audit_rotate_bytes, 0u);
   EXPECT_EQ(HostConfig::parse("", "host.toml")->audit_rotate_bytes,
             security::kDefaultAuditRotateBytes);
