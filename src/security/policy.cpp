@@ -1,6 +1,7 @@
 #include "airssys/wasm/security/policy.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -123,6 +124,12 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
     std::string where = fmt::format("rule[{}]", i);
     PolicyRule rule;
     rule.line = static_cast<int>(table.source().begin.line);
+    // A problem with a key is reported at the key's line; a missing key at
+    // the rule's.
+    auto at = [&](std::string_view key) -> const toml::node& {
+      const toml::node* node = table.get(key);
+      return node ? *node : static_cast<const toml::node&>(table);
+    };
     for (auto&& [key, node] : table) {
       if (std::find(std::begin(kKeys), std::end(kKeys), key.str()) == std::end(kKeys)) {
         reader.fail(node, fmt::format("{}.{}", where, key.str()), "unknown key");
@@ -132,7 +139,7 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
     if (!name || name->empty()) {
       reader.fail(table, where + ".name", "every rule needs a non-empty name");
     } else if (!names.insert(*name).second) {
-      reader.fail(table, where + ".name", fmt::format("duplicate rule name \"{}\"", *name));
+      reader.fail(at("name"), where + ".name", fmt::format("duplicate rule name \"{}\"", *name));
     } else {
       rule.name = *name;
     }
@@ -142,7 +149,7 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
     } else if (effect == "allow") {
       rule.effect = PolicyEffect::Allow;
     } else {
-      reader.fail(table, where + ".effect", "must be \"allow\" or \"deny\"");
+      reader.fail(at("effect"), where + ".effect", "must be \"allow\" or \"deny\"");
     }
     rule.reason = reader.string(table, "reason", where).value_or("");
 
@@ -153,11 +160,12 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
     for (const auto& text : permission_texts) {
       auto permission = parse_permission(text);
       if (!permission) {
-        reader.fail(table, where + ".permissions", fmt::format("unknown permission \"{}\"", text));
+        reader.fail(at("permissions"), where + ".permissions",
+                    fmt::format("unknown permission \"{}\"", text));
         continue;
       }
       if (kind && *kind != resource_kind(*permission)) {
-        reader.fail(table, where + ".permissions",
+        reader.fail(at("permissions"), where + ".permissions",
                     "all permissions of a rule must be of one resource kind");
       }
       kind = resource_kind(*permission);
@@ -180,7 +188,7 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
       if (set) {
         compiled.resources = std::move(*set);
       } else {
-        reader.fail(table, where + ".resources", set.error().message);
+        reader.fail(at("resources"), where + ".resources", set.error().message);
       }
     }
     if (!rule.components.empty()) {
@@ -190,13 +198,19 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
       if (set) {
         compiled.components = std::move(*set);
       } else {
-        reader.fail(table, where + ".components", set.error().message);
+        reader.fail(at("components"), where + ".components", set.error().message);
       }
     }
     policy.rules_.push_back(std::move(rule));
     policy.compiled_.push_back(std::move(compiled));
   }
   if (!problems.empty()) {
+    // In file order: "file:line: ...".
+    const auto line_of = [&](const std::string& p) {
+      return std::strtol(p.c_str() + file.size() + 1, nullptr, 10);
+    };
+    std::stable_sort(problems.begin(), problems.end(),
+                     [&](const auto& a, const auto& b) { return line_of(a) < line_of(b); });
     std::string message;
     for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;
     return make_error(ErrorCode::InvalidConfig, std::move(message));

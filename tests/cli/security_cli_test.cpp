@@ -1631,12 +1631,12 @@ TEST_F(SecurityCli, BadInputGivesOneClearErrorAndTheRightExitCode) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.out, "");
   EXPECT_TRUE(contains(r.err, "InvalidConfig: " + policy +
-                                  ":1: rule[0].effect: must be \"allow\" "
+                                  ":3: rule[0].effect: must be \"allow\" "
                                   "or \"deny\""))
       << r.err;
   r = cli({"run", "--policy", policy, dir});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.err, policy + ":1: rule[0].effect")) << r.err;
+  EXPECT_TRUE(contains(r.err, policy + ":3: rule[0].effect")) << r.err;
   write_file(policy, "[[rule]\n");
   r = cli({"policy", "check", "--policy", policy, dir, "filesystem.read", "/srv/data/x"});
   EXPECT_EQ(r.exit_code, 2);

@@ -175,14 +175,14 @@ struct BadPolicy {
 TEST(HostPolicy, BadRulesAreRefusedWithFileLineKeyAndRule) {
   for (auto [text, expected] : std::initializer_list<BadPolicy>{
            {"[[rule]]\nname='a'\neffect='maybe'\npermissions=['filesystem.read']",
-            "p.toml:1: rule[0].effect: must be \"allow\" or \"deny\""},
+            "p.toml:3: rule[0].effect: must be \"allow\" or \"deny\""},
            {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.delete']",
-            "unknown permission \"filesystem.delete\""},
+            "p.toml:4: rule[0].permissions: unknown permission \"filesystem.delete\""},
            {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read','network.connect']",
             "one resource kind"},
            {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read']\nresources=['etc']",
-            "rule[0].resources"},
-           {"[[rule]]\nname='a'\neffect='deny'", "every rule names its permissions"},
+            "p.toml:5: rule[0].resources"},
+           {"[[rule]]\nname='a'\neffect='deny'", "p.toml:1: rule[0].permissions: every rule names its permissions"},
            {"[[rule]]\neffect='deny'\npermissions=['filesystem.read']", "needs a non-empty name"},
            {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read']\ncolour='red'",
             "p.toml:5: rule[0].colour: unknown key"},
@@ -190,6 +190,9 @@ TEST(HostPolicy, BadRulesAreRefusedWithFileLineKeyAndRule) {
            {"[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read']\n"
             "[[rule]]\nname='a'\neffect='deny'\npermissions=['filesystem.read']",
             "duplicate rule name"},
+           {"[[rule]]\nname='a'\neffect='often'\npermissions=['filesystem.read']\n"
+            "[quota]\nmemory='lots'",
+            "p.toml:3: rule[0].effect: must be \"allow\" or \"deny\"\np.toml:6: quota.memory"},
            {"rules = 1", "unknown key"},
            {"[[rule]\n", "not valid TOML"},
        }) {
