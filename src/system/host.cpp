@@ -74,19 +74,6 @@ std::string label(std::string_view text) {
   return out;
 }
 
-// A path as one shell word: as it is when plain, double-quoted otherwise.
-std::string shell_word(const std::string& text) {
-  constexpr std::string_view kPlain =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:,=@";
-  if (!text.empty() && text.find_first_not_of(kPlain) == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 // --- HostBuilder ---------------------------------------------------------------
@@ -280,7 +267,7 @@ struct Host::Impl {
     r.default_quotas = config.default_quotas;
     r.approve = options.approve;
     r.operator_name = options.operator_name;
-    r.approve_options = " --data-dir " + shell_word(config.data_dir.string());
+    r.approve_options = " --data-dir " + security::shell_word(config.data_dir.string());
     std::lock_guard lock(approvals_mutex);
     r.approvals = &*approvals;
     return security::admit(r);
