@@ -32,13 +32,8 @@ Result<security::HostPolicy> load_policy(const HostPaths& paths) {
 // A manifest that cannot be loaded refuses the component: that is on record too.
 void audit_manifest_refusal(const HostPaths& paths, const ComponentFiles& files,
                             const Error& error) {
-  auto path = audit_log_path(paths);
-  if (!path) return;
-  auto log = security::AuditLog::open(*path);
-  if (!log) {
-    report(log.error());
-    return;
-  }
+  auto log = open_audit_log(paths);
+  if (!log) return;
   security::AdmissionRequest unnamed;  // no manifest: named after its module
   unnamed.module = files.module;
   security::AuditRecord record;
@@ -48,7 +43,7 @@ void audit_manifest_refusal(const HostPaths& paths, const ComponentFiles& files,
   record.result = security::AuditResult::Denied;
   record.reason = error.message;
   record.layer = security::DecisionLayer::Component;
-  (*log)->record(std::move(record));
+  log->record(std::move(record));
 }
 
 void print_dev_mode_warning(const security::TrustDecision& trust, const HostPaths& paths) {
