@@ -26,17 +26,9 @@
 namespace airssys::wasm::host {
 namespace {
 
-using engine::HostCall;
-using engine::ValType;
-using engine::Value;
-using security::AuditResult;
-using security::DecisionLayer;
 using security::NetworkEndpoint;
-using security::Permission;
-using Args = std::span<const Value>;
 using Clock = std::chrono::steady_clock;
 
-constexpr ValType I32 = ValType::I32;
 constexpr uint32_t kResponseInfoBytes = 12;  // {i32 status, u32 headers_len, u32 body_len}
 constexpr std::string_view kConnect = "network.connect";
 

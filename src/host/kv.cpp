@@ -15,16 +15,6 @@
 namespace airssys::wasm::host {
 namespace {
 
-using engine::HostCall;
-using engine::ValType;
-using engine::Value;
-using security::AuditResult;
-using security::DecisionLayer;
-using security::Permission;
-using Args = std::span<const Value>;
-
-constexpr ValType I32 = ValType::I32;
-constexpr ValType I64 = ValType::I64;
 constexpr size_t kListPage = 256;  // keys fetched from the store at a time
 
 int64_t code(AbiError e) {

@@ -10,17 +10,6 @@
 namespace airssys::wasm::host {
 namespace {
 
-using engine::HostCall;
-using engine::Value;
-using engine::ValType;
-using security::AuditResult;
-using security::DecisionLayer;
-using security::Permission;
-using Args = std::span<const Value>;
-
-constexpr ValType I32 = ValType::I32;
-constexpr ValType I64 = ValType::I64;
-
 // An outcome the guest sees: the value to return, never a trap.
 struct Refusal {
   AbiError code;
