@@ -69,6 +69,17 @@ Result<fs::path> audit_log_path(const HostPaths& paths) {
   return *dir / "audit.log";
 }
 
+std::unique_ptr<security::AuditLog> open_audit_log(const HostPaths& paths) {
+  auto path = audit_log_path(paths);
+  if (!path) return nullptr;
+  auto log = security::AuditLog::open(*path);
+  if (!log) {
+    report(log.error());
+    return nullptr;
+  }
+  return std::move(*log);
+}
+
 void report(const Error& error) { fmt::print(stderr, "airssys-wasm: {}\n", error.to_string()); }
 
 int exit_code_for(const Error& error) {

@@ -4,12 +4,14 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/manifest.hpp"
 
 namespace airssys::wasm::cli {
@@ -49,6 +51,9 @@ struct HostPaths {
 
 [[nodiscard]] Result<std::filesystem::path> data_dir(const HostPaths& paths);
 [[nodiscard]] Result<std::filesystem::path> audit_log_path(const HostPaths& paths);
+// The audit log for a record a command makes on its own; null when its path
+// cannot be found or the file cannot be opened (that is reported).
+[[nodiscard]] std::unique_ptr<security::AuditLog> open_audit_log(const HostPaths& paths);
 
 void report(const Error& error);
 int exit_code_for(const Error& error);

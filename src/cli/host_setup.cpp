@@ -7,6 +7,8 @@
 namespace airssys::wasm::cli {
 namespace {
 
+using security::shell_word;
+
 Result<security::TrustConfig> load_trust(const HostPaths& paths) {
   if (!paths.trust_config.empty()) {
     if (!std::filesystem::exists(paths.trust_config)) {
@@ -30,13 +32,8 @@ Result<security::HostPolicy> load_policy(const HostPaths& paths) {
 // A manifest that cannot be loaded refuses the component: that is on record too.
 void audit_manifest_refusal(const HostPaths& paths, const ComponentFiles& files,
                             const Error& error) {
-  auto path = audit_log_path(paths);
-  if (!path) return;
-  auto log = security::AuditLog::open(*path);
-  if (!log) {
-    report(log.error());
-    return;
-  }
+  auto log = open_audit_log(paths);
+  if (!log) return;
   security::AdmissionRequest unnamed;  // no manifest: named after its module
   unnamed.module = files.module;
   security::AuditRecord record;
@@ -46,21 +43,7 @@ void audit_manifest_refusal(const HostPaths& paths, const ComponentFiles& files,
   record.result = security::AuditResult::Denied;
   record.reason = error.message;
   record.layer = security::DecisionLayer::Component;
-  (*log)->record(std::move(record));
-}
-
-// A path as one shell word, double-quoted when needed (the message that
-// suggests the command puts it in single quotes).
-std::string shell_word(const std::string& text) {
-  constexpr std::string_view kPlain =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:,=@";
-  if (!text.empty() && text.find_first_not_of(kPlain) == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
-    out += c;
-  }
-  return out + "\"";
+  log->record(std::move(record));
 }
 
 void print_dev_mode_warning(const security::TrustDecision& trust, const HostPaths& paths) {

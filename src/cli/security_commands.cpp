@@ -48,13 +48,8 @@ Result<security::ApprovalStore> open_approvals(const HostPaths& paths) {
 
 void audit_operator_action(const HostPaths& paths, std::string component, std::string resource,
                            std::string action, std::string reason, security::DecisionLayer layer) {
-  auto path = audit_log_path(paths);
-  if (!path) return;
-  auto log = security::AuditLog::open(*path);
-  if (!log) {
-    report(log.error());
-    return;
-  }
+  auto log = open_audit_log(paths);
+  if (!log) return;
   security::AuditRecord record;
   record.component = std::move(component);
   record.resource = std::move(resource);
@@ -62,8 +57,8 @@ void audit_operator_action(const HostPaths& paths, std::string component, std::s
   record.result = security::AuditResult::Granted;
   record.reason = std::move(reason);
   record.layer = layer;
-  (*log)->record(std::move(record));
-  (*log)->flush();
+  log->record(std::move(record));
+  log->flush();
 }
 
 json capabilities_json(const security::Manifest& manifest) {

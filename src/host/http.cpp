@@ -21,27 +21,17 @@
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/messaging.hpp"
 #include "airssys/wasm/security/pattern.hpp"
+#include "airssys_functions.hpp"
 
 namespace airssys::wasm::host {
 namespace {
 
-using engine::HostCall;
-using engine::ValType;
-using engine::Value;
-using security::AuditResult;
-using security::DecisionLayer;
 using security::NetworkEndpoint;
-using security::Permission;
-using Args = std::span<const Value>;
 using Clock = std::chrono::steady_clock;
 
-constexpr ValType I32 = ValType::I32;
 constexpr uint32_t kResponseInfoBytes = 12;  // {i32 status, u32 headers_len, u32 body_len}
 constexpr std::string_view kConnect = "network.connect";
 
-uint32_t u32(const Value& v) {
-  return static_cast<uint32_t>(v.as_i32());
-}
 int32_t code(AbiError e) {
   return static_cast<int32_t>(e);
 }
@@ -387,7 +377,7 @@ int32_t perform(ComponentContext& ctx, const Target& target, const Request& req,
 
 // http_request(method, method_len, url, url_len, headers, headers_len, body,
 //              body_len, buf, buf_len, response, flags, timeout_ms) -> i32
-int32_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
+int64_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
   auto method = call.memory(u32(a[0]), u32(a[1]));
   auto url = call.memory(u32(a[2]), u32(a[3]));
   auto headers = call.memory(u32(a[4]), u32(a[5]));
@@ -510,17 +500,10 @@ int32_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
 }  // namespace
 
 void add_http(engine::Linker& linker) {
-  engine::FuncSig sig{std::vector<ValType>(13, I32), {I32}};
-  linker.define({std::string(kAirssysModule), "http_request", std::move(sig),
-                 [](HostCall& call, Args args, std::span<Value> results) -> Result<void> {
-                   auto* ctx = static_cast<ComponentContext*>(call.user_data());
-                   if (!ctx) {
-                     return make_error(ErrorCode::InternalError,
-                                       "airssys.http_request called without a component context");
-                   }
-                   results[0] = Value::i32(http_request(call, *ctx, args));
-                   return {};
-                 }});
+  static const std::vector<AirssysFunction> kFunctions = {
+      {"http_request", std::vector<ValType>(13, I32), I32, http_request},
+  };
+  define_airssys_functions(linker, kFunctions);
 }
 
 }  // namespace airssys::wasm::host

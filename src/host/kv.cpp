@@ -10,25 +10,13 @@
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/messaging.hpp"
 #include "airssys/wasm/security/pattern.hpp"
+#include "airssys_functions.hpp"
 
 namespace airssys::wasm::host {
 namespace {
 
-using engine::HostCall;
-using engine::ValType;
-using engine::Value;
-using security::AuditResult;
-using security::DecisionLayer;
-using security::Permission;
-using Args = std::span<const Value>;
-
-constexpr ValType I32 = ValType::I32;
-constexpr ValType I64 = ValType::I64;
 constexpr size_t kListPage = 256;  // keys fetched from the store at a time
 
-uint32_t u32(const Value& v) {
-  return static_cast<uint32_t>(v.as_i32());
-}
 int64_t code(AbiError e) {
   return static_cast<int64_t>(e);
 }
@@ -222,19 +210,10 @@ int64_t kv_usage(HostCall&, ComponentContext& ctx, Args) {
   return static_cast<int64_t>(*used);
 }
 
-using Body = int64_t (*)(HostCall&, ComponentContext&, Args);
-
-struct Function {
-  const char* name;
-  std::vector<ValType> params;
-  ValType result;
-  Body body;
-};
-
 }  // namespace
 
 void add_kv(engine::Linker& linker) {
-  static const std::vector<Function> kFunctions = {
+  static const std::vector<AirssysFunction> kFunctions = {
       {"kv_get", {I32, I32, I32, I32}, I64, kv_get},
       {"kv_set", {I32, I32, I32, I32}, I32, kv_set},
       {"kv_delete", {I32, I32}, I32, kv_delete},
@@ -242,26 +221,7 @@ void add_kv(engine::Linker& linker) {
       {"kv_list", {I32, I32, I32, I32, I32, I32}, I64, kv_list},
       {"kv_usage", {}, I64, kv_usage},
   };
-  for (const auto& f : kFunctions) {
-    engine::FuncSig sig{f.params, {f.result}};
-    Body body = f.body;
-    const char* name = f.name;
-    ValType result = f.result;
-    linker.define(
-        {std::string(kAirssysModule), name, std::move(sig),
-         [body, name, result](HostCall& call, Args args, std::span<Value> results) -> Result<void> {
-           auto* ctx = static_cast<ComponentContext*>(call.user_data());
-           if (!ctx) {
-             return make_error(ErrorCode::InternalError,
-                               fmt::format("airssys.{} called without a component "
-                                           "context",
-                                           name));
-           }
-           int64_t value = body(call, *ctx, args);
-           results[0] = result == I64 ? Value::i64(value) : Value::i32(static_cast<int32_t>(value));
-           return {};
-         }});
-  }
+  define_airssys_functions(linker, kFunctions);
 }
 
 }  // namespace airssys::wasm::host

@@ -5,22 +5,10 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/host/context.hpp"
+#include "airssys_functions.hpp"
 
 namespace airssys::wasm::host {
 namespace {
-
-using engine::HostCall;
-using engine::Value;
-using engine::ValType;
-using security::AuditResult;
-using security::DecisionLayer;
-using security::Permission;
-using Args = std::span<const Value>;
-
-constexpr ValType I32 = ValType::I32;
-constexpr ValType I64 = ValType::I64;
-
-uint32_t u32(const Value& v) { return static_cast<uint32_t>(v.as_i32()); }
 
 // An outcome the guest sees: the value to return, never a trap.
 struct Refusal {
@@ -136,15 +124,6 @@ int64_t unsubscribe(HostCall& call, ComponentContext& ctx, Args a) {
   return code(ctx.messaging()->unsubscribe(*filter));
 }
 
-using Body = int64_t (*)(HostCall&, ComponentContext&, Args);
-
-struct Function {
-  const char* name;
-  std::vector<ValType> params;
-  ValType result;
-  Body body;
-};
-
 }  // namespace
 
 const char* abi_error_name(AbiError error) {
@@ -165,7 +144,7 @@ const char* abi_error_name(AbiError error) {
 }
 
 void add_messaging(engine::Linker& linker) {
-  static const std::vector<Function> kFunctions = {
+  static const std::vector<AirssysFunction> kFunctions = {
       {"self_id", {I32, I32}, I32, self_id},
       {"send", {I32, I32, I32, I32}, I32, send},
       {"request", {I32, I32, I32, I32, I32}, I64, request},
@@ -174,22 +153,7 @@ void add_messaging(engine::Linker& linker) {
       {"subscribe", {I32, I32}, I32, subscribe},
       {"unsubscribe", {I32, I32}, I32, unsubscribe},
   };
-  for (const auto& f : kFunctions) {
-    engine::FuncSig sig{f.params, {f.result}};
-    Body body = f.body;
-    const char* name = f.name;
-    ValType result = f.result;
-    linker.define({std::string(kAirssysModule), name, std::move(sig),
-                   [body, name, result](HostCall& call, Args args,
-                                        std::span<Value> results) -> Result<void> {
-                     auto ctx = context_of(call, name);
-                     if (!ctx) return std::unexpected(ctx.error());
-                     int64_t value = body(call, **ctx, args);
-                     results[0] = result == I64 ? Value::i64(value)
-                                                : Value::i32(static_cast<int32_t>(value));
-                     return {};
-                   }});
-  }
+  define_airssys_functions(linker, kFunctions, context_of);
 }
 
 }  // namespace airssys::wasm::host

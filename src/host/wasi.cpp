@@ -109,22 +109,15 @@ Result<WasiErrno> fd_write(HostCall& call, ComponentContext& ctx, Args a) {
   uint64_t count = u32(a[2]);
   if (fd != 1 && fd != 2) return wasi::fd_write_file(call, ctx, a);
   if (count > wasi::kMaxIovecs) return WasiErrno::Inval;
-  auto table = call.memory(iovs, count * 8);
-  if (!table) return std::unexpected(table.error());
   uint64_t written = 0;
-  for (uint64_t i = 0; i < count; ++i) {
-    uint32_t ptr, len;
-    std::memcpy(&ptr, table->data() + i * 8, 4);
-    std::memcpy(&len, table->data() + i * 8 + 4, 4);
-    auto bytes = call.memory(ptr, len);
-    if (!bytes) return std::unexpected(bytes.error());
+  AIRSSYS_TRY(wasi::for_each_iovec(call, iovs, count, [&](std::span<const uint8_t> bytes) {
     if (fd == 1) {
-      ctx.write_stdout(*bytes);
+      ctx.write_stdout(bytes);
     } else {
-      ctx.write_stderr(*bytes);
+      ctx.write_stderr(bytes);
     }
-    written += len;
-  }
+    written += bytes.size();
+  }));
   AIRSSYS_TRY(call.write_u32(u32(a[3]), static_cast<uint32_t>(written)));
   return WasiErrno::Success;
 }

@@ -164,21 +164,13 @@ void put_u32(uint8_t* at, uint32_t value) {
 // The buffers of an iovec table, each checked against memory, at most
 // kMaxIoBytes in all (the rest is left for the guest's next call).
 Result<std::vector<iovec>> guest_iovecs(HostCall& call, uint64_t table_ptr, uint64_t count) {
-  auto table = call.memory(table_ptr, count * 8);
-  if (!table) return std::unexpected(table.error());
   std::vector<iovec> iovecs;
-  iovecs.reserve(count);
   size_t total = 0;
-  for (uint64_t i = 0; i < count; ++i) {
-    uint32_t ptr, len;
-    std::memcpy(&ptr, table->data() + i * 8, 4);
-    std::memcpy(&len, table->data() + i * 8 + 4, 4);
-    auto bytes = call.memory(ptr, len);
-    if (!bytes) return std::unexpected(bytes.error());
-    size_t take = std::min<size_t>(len, kMaxIoBytes - total);
-    if (take > 0) iovecs.push_back({bytes->data(), take});
+  AIRSSYS_TRY(for_each_iovec(call, table_ptr, count, [&](std::span<uint8_t> bytes) {
+    size_t take = std::min<size_t>(bytes.size(), kMaxIoBytes - total);
+    if (take > 0) iovecs.push_back({bytes.data(), take});
     total += take;
-  }
+  }));
   return iovecs;
 }
 

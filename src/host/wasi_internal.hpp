@@ -3,6 +3,7 @@
 // the file functions of wasi_files.cpp.
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "airssys/wasm/core/error.hpp"
@@ -28,6 +29,25 @@ inline uint64_t u64(const engine::Value& v) {
 
 // The most iovecs one read or write takes.
 inline constexpr uint64_t kMaxIovecs = 1024;
+
+// Calls `visit` with each buffer of the iovec table at `table_ptr` (`count`
+// entries of {u32 ptr, u32 len}), in order, each checked against guest
+// memory before it is visited.
+template <class Visit>
+[[nodiscard]] Result<void> for_each_iovec(engine::HostCall& call, uint64_t table_ptr,
+                                          uint64_t count, Visit&& visit) {
+  auto table = call.memory(table_ptr, count * 8);
+  if (!table) return std::unexpected(table.error());
+  for (uint64_t i = 0; i < count; ++i) {
+    uint32_t ptr, len;
+    std::memcpy(&ptr, table->data() + i * 8, 4);
+    std::memcpy(&len, table->data() + i * 8 + 4, 4);
+    auto bytes = call.memory(ptr, len);
+    if (!bytes) return std::unexpected(bytes.error());
+    visit(*bytes);
+  }
+  return {};
+}
 
 // fd 0-2 are the standard streams; fd_write to 1 and 2 stays in wasi.cpp.
 Result<WasiErrno> fd_read(engine::HostCall&, ComponentContext&, Args);

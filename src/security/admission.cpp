@@ -50,6 +50,20 @@ std::string component_name(const AdmissionRequest& request) {
   return name;
 }
 
+std::string shell_word(std::string_view text) {
+  constexpr std::string_view kPlain =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:,=@";
+  if (!text.empty() && text.find_first_not_of(kPlain) == std::string_view::npos) {
+    return std::string(text);
+  }
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
 QuotaLimits effective_quotas(const QuotaSpec& spec, const QuotaLimits& defaults) {
   QuotaLimits q = defaults;
   q.storage_bytes = spec.storage_bytes.value_or(q.storage_bytes);

@@ -74,19 +74,6 @@ std::string label(std::string_view text) {
   return out;
 }
 
-// A path as one shell word: as it is when plain, double-quoted otherwise.
-std::string shell_word(const std::string& text) {
-  constexpr std::string_view kPlain =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:,=@";
-  if (!text.empty() && text.find_first_not_of(kPlain) == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 // --- HostBuilder ---------------------------------------------------------------
@@ -271,6 +258,28 @@ struct Host::Impl {
     return staging;
   }
 
+  // A component folder copied to staging, with the manifest read from the copy.
+  struct Staged {
+    fs::path source;
+    fs::path staging;
+    security::Manifest manifest;
+  };
+
+  // The staging folder is removed again when the manifest cannot be read.
+  Result<Staged> stage_folder(const fs::path& dir) {
+    auto source = source_folder(dir);
+    if (!source) return std::unexpected(source.error());
+    auto staging = stage(*source);
+    if (!staging) return std::unexpected(staging.error());
+    auto manifest = manifest_of(*staging, *source);
+    if (!manifest) {
+      std::error_code ec;
+      fs::remove_all(*staging, ec);
+      return std::unexpected(manifest.error());
+    }
+    return Staged{std::move(*source), std::move(*staging), std::move(*manifest)};
+  }
+
   Result<security::Admission> admit(const fs::path& source_dir, const fs::path& files,
                                     const security::Manifest& manifest,
                                     const InstallOptions& options) {
@@ -285,7 +294,7 @@ struct Host::Impl {
     r.default_quotas = config.default_quotas;
     r.approve = options.approve;
     r.operator_name = options.operator_name;
-    r.approve_options = " --data-dir " + shell_word(config.data_dir.string());
+    r.approve_options = " --data-dir " + security::shell_word(config.data_dir.string());
     std::lock_guard lock(approvals_mutex);
     r.approvals = &*approvals;
     return security::admit(r);
@@ -636,31 +645,28 @@ Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions opt
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
   if (i.shut_down) return make_error(ErrorCode::SchedulerStopped, "the host is shut down");
-  auto source = i.source_folder(dir);
-  if (!source) return std::unexpected(source.error());
-  auto staging = i.stage(*source);
-  if (!staging) return std::unexpected(staging.error());
+  auto staged = i.stage_folder(dir);
+  if (!staged) return std::unexpected(staged.error());
+  const auto& [source, staging, manifest] = *staged;
   std::error_code ec;
   auto discard = [&](Error e) -> Result<InstalledComponent> {
-    fs::remove_all(*staging, ec);
+    fs::remove_all(staging, ec);
     return std::unexpected(std::move(e));
   };
-  auto manifest = i.manifest_of(*staging, *source);
-  if (!manifest) return discard(manifest.error());
-  const std::string name = manifest->component.name;
+  const std::string name = manifest.component.name;
   if (i.registry->get(name)) {
     return discard(Error{ErrorCode::InvalidTransition,
                          fmt::format("'{}' is installed already; upgrade it instead", name), {}, 0});
   }
-  auto admission = i.admit(*source, *staging, *manifest, options);
+  auto admission = i.admit(source, staging, manifest, options);
   bool pending = false;
   if (!admission) {
     if (admission.error().code != ErrorCode::ApprovalRequired) return discard(admission.error());
     pending = true;
   }
-  auto version = i.describe(*source, *staging, *manifest);
+  auto version = i.describe(source, staging, manifest);
   if (!version) return discard(version.error());
-  auto kept = i.keep(*staging, *version);
+  auto kept = i.keep(staging, *version);
   if (!kept) return discard(kept.error());
   version->store_dir = *kept;
   auto id = i.registry->add_version(*version);
@@ -672,7 +678,7 @@ Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions opt
   }
   AIRSSYS_TRY(i.registry->set_status(name, pending ? "pending-approval" : "installed",
                                      pending ? admission.error().message : ""));
-  i.record(name, "lifecycle.install", source->string(), AuditResult::Granted,
+  i.record(name, "lifecycle.install", source.string(), AuditResult::Granted,
            fmt::format("version {} ({}) installed{}", version->version, version->module_hash,
                        pending ? "; its approval is pending" : ""),
            version->trust);
@@ -739,24 +745,21 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
   if (i.shut_down) return make_error(ErrorCode::SchedulerStopped, "the host is shut down");
-  auto source = i.source_folder(dir);
-  if (!source) return std::unexpected(source.error());
-  auto staging = i.stage(*source);
-  if (!staging) return std::unexpected(staging.error());
+  auto staged = i.stage_folder(dir);
+  if (!staged) return std::unexpected(staged.error());
+  const auto& [source, staging, manifest] = *staged;
   std::error_code ec;
   auto discard = [&](Error e) -> Result<InstalledComponent> {
-    fs::remove_all(*staging, ec);
+    fs::remove_all(staging, ec);
     return std::unexpected(std::move(e));
   };
-  auto manifest = i.manifest_of(*staging, *source);
-  if (!manifest) return discard(manifest.error());
-  const std::string name = manifest->component.name;
+  const std::string name = manifest.component.name;
   auto installed = i.registry->get(name);
   if (!installed) {
     return discard(Error{ErrorCode::NotFound,
                          fmt::format("'{}' is not installed; install it first", name), {}, 0});
   }
-  auto version = i.describe(*source, *staging, *manifest);
+  auto version = i.describe(source, staging, manifest);
   if (!version) return discard(version.error());
   if (version->module_hash == installed->current.module_hash &&
       version->manifest == installed->current.manifest) {
@@ -768,16 +771,16 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
   }
   // A new version is admitted like an install; one waiting for approval is
   // queued, and the upgrade is refused until it is approved.
-  auto admission = i.admit(*source, *staging, *manifest, options);
+  auto admission = i.admit(source, staging, manifest, options);
   if (!admission) return discard(admission.error());
-  auto kept = i.keep(*staging, *version);
+  auto kept = i.keep(staging, *version);
   if (!kept) return discard(kept.error());
   version->store_dir = *kept;
   auto id = i.registry->add_version(*version);
   if (!id) return std::unexpected(id.error());
   std::optional<component::ComponentSpec> spec;
   if (i.is_running(name)) {
-    auto built = i.spec_from(*admission, *manifest, *kept, version->module_hash);
+    auto built = i.spec_from(*admission, manifest, *kept, version->module_hash);
     if (!built) {
       (void)i.registry->drop_version(*id);
       fs::remove_all(*kept, ec);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/signing.hpp"
 #include "trust_fixtures.hpp"
 
@@ -83,6 +84,14 @@ TEST(ApprovalKey, CoversNameModuleAndCapabilities) {
   // Field boundaries are part of the key.
   EXPECT_NE(ApprovalStore::key_for("ab", "c", ""), ApprovalStore::key_for("a", "bc", ""));
   EXPECT_NE(ApprovalStore::key_for("a", "", "b"), ApprovalStore::key_for("a", "b", ""));
+}
+
+// The approve command a refusal suggests names paths as single shell words.
+TEST(ApproveOptions, PathsBecomeOneShellWord) {
+  EXPECT_EQ(shell_word("/srv/airssys-1.0/data_dir"), "/srv/airssys-1.0/data_dir");
+  EXPECT_EQ(shell_word("/srv/my data"), "\"/srv/my data\"");
+  EXPECT_EQ(shell_word("a\"b\\c$d`e"), "\"a\\\"b\\\\c\\$d\\`e\"");
+  EXPECT_EQ(shell_word(""), "\"\"");
 }
 
 TEST(ApprovalStates, NamesRoundTripAndOnlyDecidedStatesRun) {

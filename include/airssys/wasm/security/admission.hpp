@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/security/approval.hpp"
@@ -51,6 +52,11 @@ struct Admission {
 
 // The component's name: the manifest's, or the module's file stem for a bare module.
 [[nodiscard]] std::string component_name(const AdmissionRequest& request);
+
+// A path as one shell word for the commands a message suggests (the approve
+// options, dev mode's off switch): as it is when plain, double-quoted
+// otherwise, so that a message may still put the whole command in single quotes.
+[[nodiscard]] std::string shell_word(std::string_view text);
 
 [[nodiscard]] Result<Admission> admit(const AdmissionRequest& request);
 
