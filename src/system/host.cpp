@@ -641,6 +641,22 @@ const HostConfig& Host::config() const { return impl_->config; }
 security::AuditLog& Host::audit() { return *impl_->audit; }
 storage::KeyValueStore& Host::state() { return *impl_->kv; }
 
+namespace {
+
+// Drops a staged copy after a refusal. The error names the operator's folder:
+// the copy is a byte copy of it, and its name means nothing to the operator.
+std::unexpected<Error> discard_staged(const fs::path& staging, const fs::path& source, Error e) {
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  const std::string from = staging.string(), to = source.string();
+  for (size_t at = 0; (at = e.message.find(from, at)) != std::string::npos; at += to.size()) {
+    e.message.replace(at, from.size(), to);
+  }
+  return std::unexpected(std::move(e));
+}
+
+}  // namespace
+
 Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions options) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
@@ -650,8 +666,7 @@ Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions opt
   const auto& [source, staging, manifest] = *staged;
   std::error_code ec;
   auto discard = [&](Error e) -> Result<InstalledComponent> {
-    fs::remove_all(staging, ec);
-    return std::unexpected(std::move(e));
+    return discard_staged(staging, source, std::move(e));
   };
   const std::string name = manifest.component.name;
   if (i.registry->get(name)) {
@@ -750,8 +765,7 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
   const auto& [source, staging, manifest] = *staged;
   std::error_code ec;
   auto discard = [&](Error e) -> Result<InstalledComponent> {
-    fs::remove_all(staging, ec);
-    return std::unexpected(std::move(e));
+    return discard_staged(staging, source, std::move(e));
   };
   const std::string name = manifest.component.name;
   auto installed = i.registry->get(name);

@@ -415,6 +415,11 @@ TEST_F(HostTest, TamperedComponentIsRefusedAtInstall) {
   auto refused2 = (*host)->install(dir2);
   ASSERT_FALSE(refused2);
   EXPECT_EQ(refused2.error().code, ErrorCode::SignatureInvalid);
+  // The refusal names the operator's folder, not the host's staging copy.
+  EXPECT_NE(refused2.error().message.find((dir2 / "Component.toml").string()), std::string::npos)
+      << refused2.error().message;
+  EXPECT_EQ(refused2.error().message.find(".staging"), std::string::npos)
+      << refused2.error().message;
 
   EXPECT_TRUE((*host)->list()->empty());
   for (const auto& entry : fs::directory_iterator(data_ / "components")) {
