@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
       ->type_name("N");
   run->add_option("--max-memory", memory_text,
                   "Cap on the component's linear memory; memory.grow past it returns -1 "
-                  "(default 256MB, or the manifest's memory quota if lower; units B, KB, MB, GB)")
+                  "(default 256MB, or the component's memory quota if lower: its manifest's, else "
+                  "the policy's [quota]; units B, KB, MB, GB)")
       ->type_name("SIZE");
   run->add_option("--tier", run_options.tier,
                   "Execution tier: interp (the interpreter), native (compiled ahead of time to "

@@ -21,7 +21,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-void print_json(const json& j) { fmt::print("{}\n", j.dump(2)); }
+void print_json(const json& j) {
+  fmt::print("{}\n", j.dump(2));
+}
 
 int fail(const Error& error) {
   report(error);
@@ -131,8 +133,8 @@ int inspect(const std::string& path, bool as_json) {
   auto engine = engine::Engine::interpreter();
   auto module = engine->load_file(files->module);
   if (!module) return fail(module.error());
-  auto signature = security::check_component_signature(files->module, files->manifest,
-                                                        files->signature);
+  auto signature =
+      security::check_component_signature(files->module, files->manifest, files->signature);
   json imports = json::array(), exports = json::array();
   for (const auto& i : (*module)->imports()) {
     imports.push_back({{"module", i.module},
@@ -171,12 +173,13 @@ int inspect(const std::string& path, bool as_json) {
   } else {
     fmt::print("component  (no Component.toml: runs with no capabilities)\n");
   }
-  fmt::print("signature  {}\n", out["signature"]["status"].get<std::string>() +
-                                    (out["signature"].contains("key_id")
-                                         ? " by key " + out["signature"]["key_id"].get<std::string>()
-                                         : out["signature"].contains("error")
-                                               ? ": " + out["signature"]["error"].get<std::string>()
-                                               : ""));
+  fmt::print("signature  {}\n",
+             out["signature"]["status"].get<std::string>() +
+                 (out["signature"].contains("key_id")
+                      ? " by key " + out["signature"]["key_id"].get<std::string>()
+                  : out["signature"].contains("error")
+                      ? ": " + out["signature"]["error"].get<std::string>()
+                      : ""));
   fmt::print("imports ({})\n", imports.size());
   for (const auto& i : imports) {
     fmt::print("  {}.{}  {} {}\n", i["module"].get<std::string>(), i["name"].get<std::string>(),
@@ -250,8 +253,8 @@ int sign(const std::string& path, const std::string& key_file, bool as_json) {
                 {"manifest_sha256", security::to_hex(record->manifest_sha256)}});
   } else {
     fmt::print("signed {} with key {}\n  module   sha256 {}\n  manifest sha256 {}\n",
-               files->signature.string(), record->key_id,
-               security::to_hex(record->module_sha256), security::to_hex(record->manifest_sha256));
+               files->signature.string(), record->key_id, security::to_hex(record->module_sha256),
+               security::to_hex(record->manifest_sha256));
   }
   return 0;
 }
@@ -364,12 +367,15 @@ int trust_command(const std::string& action, const std::vector<std::string>& arg
     }
     config->set_dev_mode(args[0] == "on");
     if (args[0] == "on") {
-      fmt::print(stderr, "WARNING: dev mode bypasses capability checks for every component "
-                         "started with this trust configuration.\n");
+      fmt::print(stderr,
+                 "WARNING: dev mode bypasses capability checks for every component "
+                 "started with this trust configuration.\n");
     }
   } else {
-    fmt::print(stderr, "airssys-wasm: unknown trust action '{}' (list, add-key, remove-key, "
-                       "add-path, remove-path, dev-mode)\n", action);
+    fmt::print(stderr,
+               "airssys-wasm: unknown trust action '{}' (list, add-key, remove-key, "
+               "add-path, remove-path, dev-mode)\n",
+               action);
     return kExitUsage;
   }
   if (!changed) return fail_usage(changed.error());
@@ -398,8 +404,8 @@ json approval_json(const security::ApprovalEntry& e) {
 }
 
 int approvals_command(const std::string& action, const std::vector<std::string>& args,
-                      const std::string& state, const std::string& reason,
-                      const HostPaths& paths, bool as_json) {
+                      const std::string& state, const std::string& reason, const HostPaths& paths,
+                      bool as_json) {
   auto store = open_approvals(paths);
   if (!store) return fail(store.error());
   if (action == "list") {
@@ -407,8 +413,10 @@ int approvals_command(const std::string& action, const std::vector<std::string>&
     if (!state.empty()) {
       filter = security::parse_approval_state(state);
       if (!filter) {
-        fmt::print(stderr, "airssys-wasm: unknown state '{}' (pending, approved, denied, "
-                           "auto-approved, bypassed)\n", state);
+        fmt::print(stderr,
+                   "airssys-wasm: unknown state '{}' (pending, approved, denied, "
+                   "auto-approved, bypassed)\n",
+                   state);
         return kExitUsage;
       }
     }
@@ -442,9 +450,8 @@ int approvals_command(const std::string& action, const std::vector<std::string>&
     fmt::print(stderr, "airssys-wasm: usage: airssys-wasm approvals {} KEY\n", action);
     return kExitUsage;
   }
-  std::string why = reason.empty() ? fmt::format("{} by the operator", action == "approve"
-                                                                            ? "approved"
-                                                                            : "denied")
+  std::string why = reason.empty() ? fmt::format("{} by the operator",
+                                                 action == "approve" ? "approved" : "denied")
                                    : reason;
   auto entry = action == "approve" ? store->approve(args[0], "operator", why)
                                    : store->deny(args[0], "operator", why);
@@ -475,8 +482,10 @@ int policy_check(const std::string& component, const std::string& permission_tex
                  bool as_json) {
   auto permission = security::parse_permission(permission_text);
   if (!permission) {
-    fmt::print(stderr, "airssys-wasm: unknown permission '{}' (e.g. filesystem.read, "
-                       "network.connect, messaging.send)\n", permission_text);
+    fmt::print(stderr,
+               "airssys-wasm: unknown permission '{}' (e.g. filesystem.read, "
+               "network.connect, messaging.send)\n",
+               permission_text);
     return kExitUsage;
   }
   fs::path policy_path;
@@ -624,8 +633,9 @@ void add_security_commands(CLI::App& app, int* exit_code) {
 
   auto* sign_cmd = app.add_subcommand(
       "sign", "Sign a component directory (SHA-256 of component.wasm and Component.toml)");
-  sign_cmd->add_option("--key", s->key, "Secret key file from keygen")->required()->type_name(
-      "FILE");
+  sign_cmd->add_option("--key", s->key, "Secret key file from keygen")
+      ->required()
+      ->type_name("FILE");
   sign_cmd->add_option("path", s->path, "The component directory")->required();
   sign_cmd->add_flag("--json", s->json, "Machine-readable output");
   sign_cmd->callback([s, exit_code] { *exit_code = sign(s->path, s->key, s->json); });
@@ -638,10 +648,13 @@ void add_security_commands(CLI::App& app, int* exit_code) {
   verify_cmd->callback([s, exit_code] { *exit_code = verify(s->path, s->paths, s->json); });
 
   auto* trust_cmd = app.add_subcommand(
-      "trust", "List or change trusted sources: list | add-key NAME FILE | remove-key NAME | "
-               "add-path PATTERN | remove-path PATTERN | dev-mode on|off");
-  trust_cmd->add_option("action", s->action, "list, add-key, remove-key, add-path, "
-                                              "remove-path or dev-mode")
+      "trust",
+      "List or change trusted sources: list | add-key NAME FILE | remove-key NAME_OR_KEY_ID | "
+      "add-path PATTERN | remove-path PATTERN | dev-mode on|off");
+  trust_cmd
+      ->add_option("action", s->action,
+                   "list, add-key, remove-key, add-path, "
+                   "remove-path or dev-mode")
       ->required();
   trust_cmd->add_option("args", s->args, "The action's arguments");
   add_host_path_options(trust_cmd, &s->paths, true, false, true);
@@ -667,8 +680,9 @@ void add_security_commands(CLI::App& app, int* exit_code) {
   auto* policy_cmd = app.add_subcommand("policy", "The host policy");
   auto* check_cmd = policy_cmd->add_subcommand(
       "check", "Would this component be allowed this resource, and by which rule?");
-  check_cmd->add_option("component", s->path,
-                        "A component directory (its grants are checked too) or a component name")
+  check_cmd
+      ->add_option("component", s->path,
+                   "A component directory (its grants are checked too) or a component name")
       ->required();
   check_cmd->add_option("permission", s->permission, "e.g. filesystem.write")->required();
   check_cmd->add_option("resource", s->resource, "e.g. /etc/passwd, api.example.com:443")
