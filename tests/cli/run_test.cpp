@@ -142,7 +142,20 @@ TEST(RunCommand, EveryTestComponentAndExampleRunsAlikeOnTheNativeTier) {
 }
 
 TEST(RunCommand, AutoTierRunsAtOnceAndUsesTheCacheNextTime) {
-  const fs::path cache = fs::path(std::getenv("AIRSSYS_HOME")) / "cache" / "native";
+  // A home of its own: another test of this program may have cached the module.
+  const std::string shared_home = std::getenv("AIRSSYS_HOME");
+  char tmpl[] = "/tmp/airssys-home-XXXXXX";
+  const fs::path home = mkdtemp(tmpl);
+  setenv("AIRSSYS_HOME", home.c_str(), 1);
+  struct Restore {
+    const std::string& shared;
+    const fs::path& own;
+    ~Restore() {
+      setenv("AIRSSYS_HOME", shared.c_str(), 1);
+      fs::remove_all(own);
+    }
+  } restore{shared_home, home};
+  const fs::path cache = home / "cache" / "native";
   auto count_entries = [&] {
     size_t n = 0;
     std::error_code ec;
