@@ -1087,6 +1087,12 @@ std::string Host::metrics() const {
   family("airssys_audit_dropped_total", "counter",
          "Audit records refused because the audit queue was full.");
   out += fmt::format("airssys_audit_dropped_total {}\n", stats.dropped);
+  family("airssys_audit_write_failures_total", "counter",
+         "Audit records that could not be written, and failed syncs and rotations.");
+  out += fmt::format("airssys_audit_write_failures_total {}\n", stats.write_failures);
+  family("airssys_audit_rotations_total", "counter",
+         "Times this host rotated the audit log (audit.log became audit.log.1).");
+  out += fmt::format("airssys_audit_rotations_total {}\n", stats.rotations);
   return out;
 }
 

@@ -188,6 +188,8 @@ TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
     EXPECT_NE(r.out.find("airssys_quota_limit{component=\"counter\",quota=\"cpu_time\"} 1000000"),
               std::string::npos)
         << r.out;
+    EXPECT_NE(r.out.find("\nairssys_audit_write_failures_total 0\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\nairssys_audit_rotations_total 0\n"), std::string::npos) << r.out;
 
     r = cli({"upgrade", v2.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
