@@ -141,9 +141,13 @@ class ThreatTest : public ::testing::Test {
 
   // A fresh audit log on the file (appending) and a fresh system.
   void boot(size_t audit_capacity = 16384,
-            actor::SupervisorOptions supervisor = immediate_restarts()) {
+            actor::SupervisorOptions supervisor = immediate_restarts(),
+            uint64_t audit_rotate_bytes = security::kDefaultAuditRotateBytes,
+            uint32_t audit_keep = security::kDefaultAuditKeep) {
     security::AuditLogOptions audit_options;
     audit_options.capacity = audit_capacity;
+    audit_options.rotate_bytes = audit_rotate_bytes;
+    audit_options.keep = audit_keep;
     auto log = security::AuditLog::open(audit_file(), audit_options);
     ASSERT_TRUE(log.has_value()) << log.error().to_string();
     audit = std::move(*log);
@@ -271,15 +275,18 @@ class ThreatTest : public ::testing::Test {
     return line;
   }
 
-  // Every record of the audit file, parsed line by line (every line must parse).
+  // Every record of the audit log (its rotated files first), parsed line by
+  // line (every line must parse).
   std::vector<AuditRecord> audit_records() {
     if (audit) audit->flush();
     std::vector<AuditRecord> out;
-    std::istringstream in(read(audit_file()));
-    for (std::string line; std::getline(in, line);) {
-      auto r = security::parse_audit_line(line);
-      EXPECT_TRUE(r.has_value()) << "not an audit record: " << line;
-      if (r) out.push_back(std::move(*r));
+    for (const auto& file : security::audit_log_files(audit_file())) {
+      std::istringstream in(read(file));
+      for (std::string line; std::getline(in, line);) {
+        auto r = security::parse_audit_line(line);
+        EXPECT_TRUE(r.has_value()) << "not an audit record: " << line;
+        if (r) out.push_back(std::move(*r));
+      }
     }
     return out;
   }

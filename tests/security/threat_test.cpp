@@ -842,5 +842,53 @@ TEST_F(ThreatTest, T33_AnAuditFloodOverflowsIntoACountedReport) {
   keeper_alive();
 }
 
+// Audit records cost the host disk: a component refused 20000 times (about
+// 5 MB of records) holds the log to its rotation limit, and what is kept is
+// the newest records, the flood's last refusal among them.
+TEST_F(ThreatTest, T40_AnAuditFloodCannotFillTheDisk) {
+  halt();
+  boot(16384, immediate_restarts(), /*audit_rotate_bytes=*/security::kMinAuditRotateBytes,
+       /*audit_keep=*/2);
+  start_keeper();
+  start_hostile({});  // no grants: every send is a denial to record
+  const std::string line = ask("hostile", "flood keeper 20000", "hostile flood ", 60s);
+  EXPECT_EQ(line, "hostile flood ok=0 quota=0 full=0 other=20000");
+  audit->flush();
+  const auto stats = audit->stats();
+  RecordProperty("audit_rotations", static_cast<int>(stats.rotations));
+  EXPECT_GE(stats.rotations, 20u);
+  EXPECT_EQ(stats.write_failures, 0u);
+  const auto files = security::audit_log_files(audit_file());
+  ASSERT_EQ(files.size(), 3u);  // audit.jsonl.2, .1 and the file itself
+  uint64_t bytes = 0;
+  for (const auto& f : files) bytes += fs::file_size(f);
+  // Three files of 64 KiB, each possibly one batch of records over it.
+  EXPECT_LT(bytes, 3 * (security::kMinAuditRotateBytes + 256 * 512)) << bytes;
+  const auto records = audit_records();
+  size_t rotations = 0, denials = 0;
+  for (const auto& r : records) {
+    if (r.permission == security::kAuditRotatePermission) ++rotations;
+    if (r.component == "hostile" && r.permission == "messaging.send") ++denials;
+  }
+  EXPECT_EQ(rotations, 3u);  // each kept file was begun by a rotation, and says so first
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    std::string first;
+    std::getline(in, first);
+    auto r = security::parse_audit_line(first);
+    ASSERT_TRUE(r) << first;
+    EXPECT_EQ(r->permission, security::kAuditRotatePermission) << f;
+  }
+  EXPECT_GT(denials, 0u);
+  EXPECT_LT(denials, 20000u);
+  // The flood's refusals came last; the newest of them is kept.
+  auto last = std::find_if(records.rbegin(), records.rend(), [](const AuditRecord& r) {
+    return r.component == "hostile" && r.permission == "messaging.send";
+  });
+  ASSERT_NE(last, records.rend());
+  EXPECT_EQ(last->result, AuditResult::Denied);
+  keeper_alive();
+}
+
 }  // namespace
 }  // namespace airssys::wasm::threat
