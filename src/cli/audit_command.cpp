@@ -55,48 +55,36 @@ std::optional<std::chrono::system_clock::time_point> parse_since(std::string tex
 }
 
 int show_audit(const HostPaths& paths, const AuditFilter& f) {
+  const auto bad_filter = [](std::string message) {
+    report(Error{ErrorCode::InvalidArgument, std::move(message), {}, 0});
+    return kExitUsage;
+  };
   std::optional<security::AuditResult> result;
   if (!f.result.empty()) {
     result = security::parse_audit_result(f.result);
     if (!result) {
-      report(Error{ErrorCode::InvalidArgument,
-                   fmt::format("--result: '{}' is neither granted nor denied", f.result),
-                   {},
-                   0});
-      return kExitUsage;
+      return bad_filter(fmt::format("--result: '{}' is neither granted nor denied", f.result));
     }
   }
   std::optional<security::DecisionLayer> layer;
   if (!f.layer.empty()) {
     layer = security::parse_decision_layer(f.layer);
     if (!layer) {
-      report(Error{ErrorCode::InvalidArgument,
-                   fmt::format("--layer: unknown layer '{}' (component, host-policy, trust, "
-                               "approval, quota, messaging, audit)",
-                               f.layer),
-                   {},
-                   0});
-      return kExitUsage;
+      return bad_filter(fmt::format("--layer: unknown layer '{}' (component, host-policy, trust, "
+                                    "approval, quota, messaging, audit)",
+                                    f.layer));
     }
   }
   if (f.last && *f.last < 1) {
-    report(Error{ErrorCode::InvalidArgument,
-                 fmt::format("--last: {} is not a count of records (at least 1)", *f.last),
-                 {},
-                 0});
-    return kExitUsage;
+    return bad_filter(fmt::format("--last: {} is not a count of records (at least 1)", *f.last));
   }
   std::optional<std::chrono::system_clock::time_point> since;
   if (!f.since.empty()) {
     since = parse_since(f.since);
     if (!since) {
-      report(Error{ErrorCode::InvalidArgument,
-                   fmt::format("--since: '{}' is not a UTC time such as 2026-11-25T16:00:00Z "
-                               "(milliseconds optional) or a date such as 2026-11-25",
-                               f.since),
-                   {},
-                   0});
-      return kExitUsage;
+      return bad_filter(fmt::format("--since: '{}' is not a UTC time such as 2026-11-25T16:00:00Z "
+                                    "(milliseconds optional) or a date such as 2026-11-25",
+                                    f.since));
     }
   }
   auto file = audit_log_path(paths);

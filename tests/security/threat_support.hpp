@@ -275,6 +275,17 @@ class ThreatTest : public ::testing::Test {
     return line;
   }
 
+  // A hostile component without grants sends 20000 messages to the keeper,
+  // each refused and audited; returns the audit log's counters afterwards.
+  security::AuditStats refused_flood() {
+    start_keeper();
+    start_hostile({});  // no grants: every send is a denial to record
+    const std::string line = ask("hostile", "flood keeper 20000", "hostile flood ", 60s);
+    EXPECT_EQ(line, "hostile flood ok=0 quota=0 full=0 other=20000");
+    audit->flush();
+    return audit->stats();
+  }
+
   // Every record of the audit log (its rotated files first), parsed line by
   // line (every line must parse).
   std::vector<AuditRecord> audit_records() {

@@ -819,12 +819,7 @@ TEST_F(ThreatTest, T32_ARestartLoopIsBoundedByBackOffAndIntensity) {
 TEST_F(ThreatTest, T33_AnAuditFloodOverflowsIntoACountedReport) {
   halt();
   boot(/*audit_capacity=*/16);
-  start_keeper();
-  start_hostile({});  // no grants: every send is a denial to record
-  const std::string line = ask("hostile", "flood keeper 20000", "hostile flood ", 60s);
-  EXPECT_EQ(line, "hostile flood ok=0 quota=0 full=0 other=20000");
-  audit->flush();
-  const auto stats = audit->stats();
+  const auto stats = refused_flood();
   RecordProperty("audit_dropped", static_cast<int>(stats.dropped));
   EXPECT_GT(stats.dropped, 0u) << "the flood did not overflow a queue of 16";
   uint64_t reported = 0;
@@ -849,12 +844,7 @@ TEST_F(ThreatTest, T40_AnAuditFloodCannotFillTheDisk) {
   halt();
   boot(16384, immediate_restarts(), /*audit_rotate_bytes=*/security::kMinAuditRotateBytes,
        /*audit_keep=*/2);
-  start_keeper();
-  start_hostile({});  // no grants: every send is a denial to record
-  const std::string line = ask("hostile", "flood keeper 20000", "hostile flood ", 60s);
-  EXPECT_EQ(line, "hostile flood ok=0 quota=0 full=0 other=20000");
-  audit->flush();
-  const auto stats = audit->stats();
+  const auto stats = refused_flood();
   RecordProperty("audit_rotations", static_cast<int>(stats.rotations));
   EXPECT_GE(stats.rotations, 20u);
   EXPECT_EQ(stats.write_failures, 0u);
