@@ -14,6 +14,7 @@
 #include "airssys/wasm/security/policy.hpp"
 #include "airssys/wasm/security/signing.hpp"
 #include "airssys/wasm/security/trust.hpp"
+#include "airssys/wasm/system/admin.hpp"
 
 namespace airssys::wasm::cli {
 namespace {
@@ -385,6 +386,15 @@ int trust_command(const std::string& action, const std::vector<std::string>& arg
       fmt::format("trust configuration changed: {} {}", action, args.empty() ? "" : args[0]),
       security::DecisionLayer::Trust);
   fmt::print("{}: saved\n", path->string());
+  // A running host decided trust with what it read when it started.
+  if (auto dir = data_dir(paths)) {
+    if (system::AdminClient::connect(*dir / "admin.sock")) {
+      fmt::print(stderr,
+                 "note: the host serving {} read its trust configuration when it started; "
+                 "restart it (SIGTERM, then serve) for this change to apply to it\n",
+                 dir->string());
+    }
+  }
   return 0;
 }
 

@@ -300,6 +300,12 @@ TEST_F(ServeTest, AKilledHostComesBackWithItsComponentStateAndAuditTrail) {
   Daemon daemon(config_, log);
   ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
   EXPECT_EQ(info("counter")["running"], true);
+  // A trust change while a host runs says when it applies.
+  auto trusted = cli({"trust", "add-path", (root_.path() / "srv" / "**").string()});
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+  EXPECT_NE(trusted.err.find("read its trust configuration when it started; restart it"),
+            std::string::npos)
+      << trusted.err;
   auto nobody = cli({"send", "nobody", "tick"});
   EXPECT_EQ(nobody.exit_code, 1) << nobody.err;  // a failed request, not a trap
   EXPECT_NE(nobody.err.find("no component named 'nobody'"), std::string::npos) << nobody.err;
@@ -332,6 +338,10 @@ TEST_F(ServeTest, AnUnknownComponentIsInstalledPendingWithItsApprovalKey) {
                 key + "`\n");
   ASSERT_EQ(cli({"approvals", "approve", key}).exit_code, 0);
   EXPECT_EQ(info("counter")["approval"], "approved");
+  // No host runs here: a trust change applies to the next command at once.
+  auto trusted = cli({"trust", "add-path", (root_.path() / "srv" / "**").string()});
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+  EXPECT_EQ(trusted.err, "");
 }
 
 TEST_F(ServeTest, BadConfigurationAndCommandLine) {
