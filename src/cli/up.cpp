@@ -228,17 +228,7 @@ int up_components(const UpOptions& options) {
   // failed, or 10 s passed): a subscription made in airssys_init is then in
   // place before the first message that publishes to it.
   const auto ready_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (const auto& name : names) {
-    while (std::chrono::steady_clock::now() < ready_deadline) {
-      auto st = system.status(name);
-      if (!st || st->state == component::ComponentState::Ready ||
-          st->state == component::ComponentState::Failed ||
-          st->state == component::ComponentState::Terminated) {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
+  for (const auto& name : names) (void)system.await_settled(name, ready_deadline);
   for (const auto& [target, text] : options.messages) {
     if (auto ok = system.send_from_host(target, std::vector<uint8_t>(text.begin(), text.end()));
         !ok) {

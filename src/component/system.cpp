@@ -1127,6 +1127,18 @@ std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) co
   return status;
 }
 
+std::optional<ComponentStatus> ComponentSystem::await_settled(
+    std::string_view name, std::chrono::steady_clock::time_point deadline) const {
+  for (;;) {
+    auto st = status(name);
+    if (!st || st->state == ComponentState::Ready || st->state == ComponentState::Failed ||
+        st->state == ComponentState::Terminated || std::chrono::steady_clock::now() >= deadline) {
+      return st;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 void ComponentSystem::count_throttled(Entry& entry) {
   std::lock_guard lock(mutex_);
   ++entry.status.throttled;

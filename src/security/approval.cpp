@@ -426,13 +426,13 @@ Result<ApprovalStore> ApprovalStore::open(const std::filesystem::path& database,
   }
   if (::stat(database.c_str(), &st) == 0) {
     AIRSSYS_TRY(detail::check_owner(st, database, "approval database"));
-  }
-  if (::stat(database.c_str(), &st) == 0 && (st.st_mode & 022) != 0) {
-    return make_error(ErrorCode::InvalidArgument,
-                      fmt::format("approval database '{}' is writable by group or others (mode "
-                                  "{:04o}), so anyone could approve components: run `chmod go-w "
-                                  "'{}'`",
-                                  database.string(), st.st_mode & 07777, database.string()));
+    if (st.st_mode & 022) {
+      return make_error(ErrorCode::InvalidArgument,
+                        fmt::format("approval database '{}' is writable by group or others (mode "
+                                    "{:04o}), so anyone could approve components: run `chmod go-w "
+                                    "'{}'`",
+                                    database.string(), st.st_mode & 07777, database.string()));
+    }
   }
 
   auto impl = std::make_unique<Impl>();

@@ -177,23 +177,20 @@ struct AuditLog::Writer {
 
   static constexpr size_t kBatch = 256;
 
-  // Only a regular file is rotated: never a device, a pipe or a terminal.
-  static bool regular_file(int fd) {
-    struct stat st {};
-    return fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-  }
-
   Writer(int fd, std::string path, size_t capacity, AuditLogOptions options)
       : fd_(fd),
         path_(std::move(path)),
         slots_(std::make_unique<Slot[]>(capacity)),
         mask_(capacity - 1),
         subscriber_(std::move(options.subscriber)),
-        rotate_bytes_(regular_file(fd) ? options.rotate_bytes : 0),
-        rotate_at_(rotate_bytes_),
+        rotate_bytes_(options.rotate_bytes),
         keep_(options.keep) {
+    // Only a regular file is rotated: never a device, a pipe or a terminal.
     struct stat st {};
-    if (fd_ >= 0 && ::fstat(fd_, &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
+    const bool regular = fd_ >= 0 && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+    if (regular) size_ = static_cast<uint64_t>(st.st_size);
+    if (!regular) rotate_bytes_ = 0;
+    rotate_at_ = rotate_bytes_;
     for (size_t i = 0; i < capacity; ++i) slots_[i].sequence.store(i, std::memory_order_relaxed);
     thread_ = std::thread([this] { run(); });
   }
@@ -515,8 +512,8 @@ struct AuditLog::Writer {
   uint64_t flush_done_local_ = 0;
   bool torn_line_ = false;
   uint64_t size_ = 0;  // of the current file, as this writer knows it
-  const uint64_t rotate_bytes_;  // 0: no rotation
-  uint64_t rotate_at_;           // the size that rotates; moved on by a failed attempt
+  uint64_t rotate_bytes_;  // 0: no rotation (set once, before the writer thread starts)
+  uint64_t rotate_at_ = 0;  // the size that rotates; moved on by a failed attempt
   const uint32_t keep_;
   bool failure_reported_ = false;
   std::string buffer_;

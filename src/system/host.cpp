@@ -420,25 +420,16 @@ struct Host::Impl {
 
   // Waits until the component is Ready; a failure stops it and is returned.
   Result<void> await_ready(std::string_view name) {
-    auto deadline = std::chrono::steady_clock::now() + config.ready_timeout;
-    for (;;) {
-      auto st = system->status(name);
-      if (!st) return make_error(ErrorCode::ActorNotFound, fmt::format("'{}' is gone", name));
-      if (st->state == component::ComponentState::Ready) return {};
-      if (st->state == component::ComponentState::Failed ||
-          st->state == component::ComponentState::Terminated ||
-          std::chrono::steady_clock::now() >= deadline) {
-        Error error = st->last_error.value_or(
-            Error{ErrorCode::InternalError,
-                  fmt::format("'{}' was not ready within {} ms", name,
-                              config.ready_timeout.count()),
-                  {},
-                  0});
-        retire(name);
-        return std::unexpected(std::move(error));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    auto st = system->await_settled(name, std::chrono::steady_clock::now() + config.ready_timeout);
+    if (!st) return make_error(ErrorCode::ActorNotFound, fmt::format("'{}' is gone", name));
+    if (st->state == component::ComponentState::Ready) return {};
+    Error error = st->last_error.value_or(
+        Error{ErrorCode::InternalError,
+              fmt::format("'{}' was not ready within {} ms", name, config.ready_timeout.count()),
+              {},
+              0});
+    retire(name);
+    return std::unexpected(std::move(error));
   }
 
   // Stops a running component and keeps its counts.

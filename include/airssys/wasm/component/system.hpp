@@ -177,6 +177,10 @@ class ComponentSystem {
                                             std::vector<uint8_t> payload);
 
   [[nodiscard]] std::optional<ComponentStatus> status(std::string_view name) const;
+  // Waits until `name` is Ready, Failed or Terminated, or `deadline` passes,
+  // and returns its status then; nullopt when no component has that name.
+  [[nodiscard]] std::optional<ComponentStatus> await_settled(
+      std::string_view name, std::chrono::steady_clock::time_point deadline) const;
   [[nodiscard]] std::vector<std::string> names() const;
   [[nodiscard]] actor::Supervisor* supervisor() { return supervisor_.get(); }
   [[nodiscard]] actor::Scheduler& scheduler() { return scheduler_; }
