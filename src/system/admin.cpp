@@ -352,22 +352,22 @@ struct AdminServer::Impl {
             fmt::format("peer uid {} (pid {}) is not the host's user (uid {})",
                         static_cast<long>(cred.uid), static_cast<long>(cred.pid),
                         static_cast<long>(::geteuid()));
+        // The refusal is on record before the peer learns of it.
+        audit_refusal(std::move(reason));
         (void)write_all(fd, fail(ErrorCode::CapabilityDenied,
                                  "the admin endpoint serves only the host's own user")
                                     .dump() +
                                 "\n");
         ::close(fd);
-        audit_refusal(std::move(reason));
         continue;
       }
       std::lock_guard lock(mutex);
       reap();
       if (connections.size() >= options.max_connections) {
-        (void)write_all(fd, fail(ErrorCode::MailboxFull,
-                                 fmt::format("more than {} admin connections",
-                                             options.max_connections))
-                                    .dump() +
-                                "\n");
+        std::string reason =
+            fmt::format("more than {} admin connections", options.max_connections);
+        audit_refusal(reason);
+        (void)write_all(fd, fail(ErrorCode::MailboxFull, reason).dump() + "\n");
         ::close(fd);
         continue;
       }

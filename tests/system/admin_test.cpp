@@ -181,6 +181,31 @@ TEST_F(AdminTest, BadRequestsGetTypedErrors) {
   EXPECT_TRUE(call({{"command", "ping"}})["ok"]);
 }
 
+// Past max_connections a connection is refused with a typed error, on record.
+TEST_F(AdminTest, ConnectionsPastTheLimitAreRefusedAndAudited) {
+  server_.reset();
+  auto server = AdminServer::start(*host_, socket_, AdminOptions{.max_connections = 1});
+  ASSERT_TRUE(server) << server.error().to_string();
+  server_ = std::move(*server);
+  auto held = AdminClient::connect(socket_);
+  ASSERT_TRUE(held);
+  auto pong = held->call({{"command", "ping"}});  // served: it holds the one slot
+  ASSERT_TRUE(pong && (*pong)["ok"]);
+  auto reply = json::parse(raw("{\"command\": \"ping\"}\n"), nullptr, false);
+  ASSERT_FALSE(reply.is_discarded());
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_EQ(reply["error"]["code"], "MailboxFull");
+  host_->audit().flush();
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_EQ(admin_denials_.size(), 1u);
+    EXPECT_EQ(admin_denials_[0], "more than 1 admin connections");
+  }
+  // The held connection still works, and a slot frees when it closes.
+  pong = held->call({{"command", "ping"}});
+  EXPECT_TRUE(pong && (*pong)["ok"]);
+}
+
 // Another user: the socket's mode keeps them out; with the mode opened up,
 // the SO_PEERCRED check still refuses them. Needs root to become that user.
 TEST_F(AdminTest, AnotherUserIsRefused) {
