@@ -62,6 +62,25 @@ Result<fs::path> data_dir(const HostPaths& paths) {
   return dir;
 }
 
+namespace {
+Result<fs::path> data_dir_file(const std::string& named, const HostPaths& paths,
+                               const char* file) {
+  if (!named.empty()) return fs::path(named);
+  if (!paths.data_dir.empty()) return fs::absolute(paths.data_dir) / file;
+  auto home = security::airssys_home();
+  if (!home) return std::unexpected(home.error());
+  return *home / file;
+}
+}  // namespace
+
+Result<fs::path> trust_config_path(const HostPaths& paths) {
+  return data_dir_file(paths.trust_config, paths, "trust.toml");
+}
+
+Result<fs::path> policy_path(const HostPaths& paths) {
+  return data_dir_file(paths.policy, paths, "policy.toml");
+}
+
 Result<fs::path> audit_log_path(const HostPaths& paths) {
   if (!paths.audit_log.empty()) return fs::path(paths.audit_log);
   auto dir = data_dir(paths);

@@ -44,12 +44,15 @@ struct ComponentFiles {
 // Options every command that touches host state shares.
 struct HostPaths {
   std::string data_dir;      // approvals.db, audit.log; default $AIRSSYS_HOME
-  std::string trust_config;  // default $AIRSSYS_HOME/trust.toml (absent: nothing trusted)
-  std::string policy;        // default $AIRSSYS_HOME/policy.toml (absent: no rules)
+  std::string trust_config;  // default <data_dir>/trust.toml (absent: nothing trusted)
+  std::string policy;        // default <data_dir>/policy.toml (absent: no rules)
   std::string audit_log;     // default <data_dir>/audit.log
 };
 
 [[nodiscard]] Result<std::filesystem::path> data_dir(const HostPaths& paths);
+// The file named, else the one in the data directory, as `serve` reads them.
+[[nodiscard]] Result<std::filesystem::path> trust_config_path(const HostPaths& paths);
+[[nodiscard]] Result<std::filesystem::path> policy_path(const HostPaths& paths);
 [[nodiscard]] Result<std::filesystem::path> audit_log_path(const HostPaths& paths);
 // The audit log for a record a command makes on its own; null when its path
 // cannot be found or the file cannot be opened (that is reported).

@@ -17,16 +17,15 @@ Result<security::TrustConfig> load_trust(const HostPaths& paths) {
     }
     return security::TrustConfig::load(paths.trust_config);
   }
-  auto path = security::default_trust_config_path();
+  auto path = trust_config_path(paths);
   if (!path) return std::unexpected(path.error());
   return security::TrustConfig::load(*path);  // absent: nothing trusted, dev mode off
 }
 
 Result<security::HostPolicy> load_policy(const HostPaths& paths) {
-  if (!paths.policy.empty()) return security::HostPolicy::load(paths.policy);
-  auto path = security::default_policy_path();
+  auto path = policy_path(paths);
   if (!path) return std::unexpected(path.error());
-  return security::HostPolicy::load(*path, /*missing_ok=*/true);
+  return security::HostPolicy::load(*path, /*missing_ok=*/paths.policy.empty());
 }
 
 // A manifest that cannot be loaded refuses the component: that is on record too.
@@ -75,7 +74,7 @@ Result<std::unique_ptr<HostSetup>> HostSetup::open(const HostPaths& paths,
   host->trust = std::move(*trust);
   auto policy = load_policy(paths);
   if (!policy) return std::unexpected(policy.error());
-  host->policy = std::move(*policy);
+  host->policy.replace(std::move(*policy));
   auto audit_path = audit_log_path(paths);
   if (!audit_path) return std::unexpected(audit_path.error());
   auto audit = security::AuditLog::open(*audit_path, std::move(audit_options));
@@ -129,7 +128,7 @@ Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& pa
   request.approve_options = approve_options(host.paths);
   // The host's defaults: built in, then the operator's [quota] in
   // policy.toml; a memory cap from the command line lowers the memory one.
-  request.default_quotas = security::effective_quotas(host.policy.quota_defaults(), {});
+  request.default_quotas = security::effective_quotas(host.policy.current().quota_defaults(), {});
   if (memory_cap) {
     request.default_quotas.memory_bytes = std::min(request.default_quotas.memory_bytes, *memory_cap);
   }

@@ -18,7 +18,7 @@ namespace airssys::wasm::cli {
 struct HostSetup {
   HostPaths paths;
   security::TrustConfig trust;
-  security::HostPolicy policy;
+  security::PolicySlot policy;
   std::unique_ptr<security::AuditLog> audit;
   std::optional<security::ApprovalStore> approvals;
 

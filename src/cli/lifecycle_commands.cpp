@@ -159,11 +159,27 @@ void print_info(const json& r) {
   print_quotas(r["quotas"], "  ");
 }
 
+void print_reload(const json& r) {
+  fmt::print("reloaded: policy {} ({} rules) from {}\n", r.value("policy_generation", 0),
+             r.value("policy_rules", 0), text_or(r, "policy"));
+  fmt::print("          trust: {} keys, {} paths{} from {}\n", r.value("trusted_keys", 0),
+             r.value("trusted_paths", 0), r.value("dev_mode", false) ? ", dev mode" : "",
+             text_or(r, "trust_config"));
+  for (const auto& t : r.value("trust_changes", json::array())) {
+    fmt::print("  {}: trust {} -> {} ({}){}\n", text_or(t, "name"), text_or(t, "from"),
+               text_or(t, "to"), text_or(t, "reason"),
+               t.value("running", false)
+                   ? "; it runs: stop and start it for the new trust to apply"
+                   : "; applies when it next starts");
+  }
+}
+
 // Sends the request to the running host, or handles it on the data directory
 // (with the host's configuration, when given) when no host runs and the
 // command allows it.
 int client_command(const ClientOptions& o, const json& request, bool offline_ok,
-                   const std::function<void(const json&)>& print) {
+                   const std::function<void(const json&)>& print,
+                   int (*exit_for)(const Error&) = exit_code_for) {
   // The host's configuration, when given, says where everything is.
   system::HostConfig config;
   if (!o.config.empty()) {
@@ -219,7 +235,7 @@ int client_command(const ClientOptions& o, const json& request, bool offline_ok,
   if (!reply.value("ok", false)) {
     Error e = error_from(reply);
     report(e);
-    return exit_code_for(e);
+    return exit_for(e);
   }
   if (o.json) {
     fmt::print("{}\n", reply["result"].dump(2));
@@ -254,12 +270,13 @@ int serve(const std::string& config_file, const std::string& data_dir, size_t wo
   if (workers) config.workers = workers;
   if (!tier.empty()) config.tier_override = security::parse_tier_choice(tier);
 
-  // SIGTERM and SIGINT are taken by this thread alone, with sigwait; every
-  // thread the host starts inherits the blocked mask.
+  // SIGTERM, SIGINT and SIGHUP are taken by this thread alone, with sigwait;
+  // every thread the host starts inherits the blocked mask.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto log = [](const std::string& text) {
@@ -290,7 +307,24 @@ int serve(const std::string& config_file, const std::string& data_dir, size_t wo
   log(fmt::format("serving {} on {} (pid {})", (*host)->config().data_dir.string(),
                   (*server)->path().string(), ::getpid()));
   int received = 0;
-  while (sigwait(&signals, &received) != 0) {
+  for (;;) {
+    if (sigwait(&signals, &received) != 0) continue;
+    if (received != SIGHUP) break;
+    // SIGHUP: read trust.toml and policy.toml again; a refused file changes nothing.
+    auto reloaded = (*host)->reload(fmt::format("SIGHUP (uid {})", ::geteuid()));
+    if (!reloaded) {
+      log("SIGHUP: reload refused, the configuration in force is unchanged: " +
+          reloaded.error().message);
+      continue;
+    }
+    log(fmt::format("SIGHUP: reloaded policy {} ({} rules) and trust ({} keys, {} paths)",
+                    reloaded->policy_generation, reloaded->policy_rules, reloaded->trusted_keys,
+                    reloaded->trusted_paths));
+    for (const auto& t : reloaded->trust_changes) {
+      log(fmt::format("{}: trust {} -> {} ({}); applies when it next starts", t.name,
+                      security::trust_level_name(t.from), security::trust_level_name(t.to),
+                      t.reason));
+    }
   }
   log(fmt::format("{}: stopping components", received == SIGTERM ? "SIGTERM" : "SIGINT"));
   (*server)->stop();
@@ -326,7 +360,8 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
 
   auto* serve_cmd = app.add_subcommand(
       "serve", "Run the host as a service: restore the installed components, serve the admin "
-               "socket, stop cleanly on SIGTERM");
+               "socket, read trust.toml and policy.toml again on SIGHUP, stop cleanly on "
+               "SIGTERM");
   serve_cmd->add_option("--config", s->config, "Host configuration (host.toml)")
       ->type_name("FILE");
   serve_cmd->add_option("--data-dir", s->data_dir,
@@ -450,6 +485,19 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
     json request = {{"command", "status"}};
     if (!s->name.empty()) request["name"] = s->name;
     *exit_code = client_command(s->client, request, false, print_status);
+  });
+
+  auto* reload_cmd = app.add_subcommand(
+      "reload", "Make the running host read trust.toml and policy.toml again (as SIGHUP to "
+                "serve does); a refused file changes nothing");
+  add_client_options(reload_cmd, &s->client);
+  reload_cmd->callback([s, exit_code] {
+    // A refused trust.toml or policy.toml is the operator's configuration: 2.
+    *exit_code = client_command(s->client, {{"command", "reload"}}, false, print_reload,
+                                [](const Error& e) {
+                                  return e.code == ErrorCode::InvalidConfig ? kExitUsage
+                                                                            : exit_code_for(e);
+                                });
   });
 
   auto* metrics_cmd = app.add_subcommand(

@@ -38,11 +38,6 @@ int fail_usage(const Error& error) {
   return kExitUsage;
 }
 
-Result<fs::path> trust_config_path(const HostPaths& paths) {
-  if (!paths.trust_config.empty()) return fs::path(paths.trust_config);
-  return security::default_trust_config_path();
-}
-
 Result<security::ApprovalStore> open_approvals(const HostPaths& paths) {
   auto dir = data_dir(paths);
   if (!dir) return std::unexpected(dir.error());
@@ -386,13 +381,13 @@ int trust_command(const std::string& action, const std::vector<std::string>& arg
       fmt::format("trust configuration changed: {} {}", action, args.empty() ? "" : args[0]),
       security::DecisionLayer::Trust);
   fmt::print("{}: saved\n", path->string());
-  // A running host decided trust with what it read when it started.
+  // A running host decides trust with what it last read, until it reloads.
   if (auto dir = data_dir(paths)) {
     if (system::AdminClient::connect(*dir / "admin.sock")) {
       fmt::print(stderr,
-                 "note: the host serving {} read its trust configuration when it started; "
-                 "restart it (SIGTERM, then serve) for this change to apply to it\n",
-                 dir->string());
+                 "note: the host serving {} still decides trust as before; run "
+                 "airssys-wasm reload --data-dir {} to put this change in force\n",
+                 dir->string(), security::shell_word(dir->string()));
     }
   }
   return 0;
@@ -498,17 +493,9 @@ int policy_check(const std::string& component, const std::string& permission_tex
                permission_text);
     return kExitUsage;
   }
-  fs::path policy_path;
-  bool missing_ok = false;
-  if (!paths.policy.empty()) {
-    policy_path = paths.policy;
-  } else {
-    auto p = security::default_policy_path();
-    if (!p) return fail(p.error());
-    policy_path = *p;
-    missing_ok = true;
-  }
-  auto policy = security::HostPolicy::load(policy_path, missing_ok);
+  auto file = policy_path(paths);
+  if (!file) return fail(file.error());
+  auto policy = security::HostPolicy::load(*file, /*missing_ok=*/paths.policy.empty());
   if (!policy) return fail_usage(policy.error());
 
   std::string name = component;
@@ -583,18 +570,19 @@ int policy_check(const std::string& component, const std::string& permission_tex
 void add_host_path_options(CLI::App* cmd, HostPaths* paths, bool trust, bool policy, bool data) {
   if (trust) {
     cmd->add_option("--trust-config", paths->trust_config,
-                    "Trust configuration (default $AIRSSYS_HOME/trust.toml, AIRSSYS_HOME "
-                    "defaulting to ~/.airssys)")
+                    "Trust configuration (default <data-dir>/trust.toml, the data directory "
+                    "defaulting to $AIRSSYS_HOME, else ~/.airssys)")
         ->type_name("FILE");
   }
   if (policy) {
     cmd->add_option("--policy", paths->policy,
-                    "Host policy (default $AIRSSYS_HOME/policy.toml; absent means no rules)")
+                    "Host policy (default <data-dir>/policy.toml; absent means no rules)")
         ->type_name("FILE");
   }
   if (data) {
     cmd->add_option("--data-dir", paths->data_dir,
-                    "Where approvals.db and audit.log live (default $AIRSSYS_HOME)")
+                    "Where trust.toml, policy.toml, approvals.db and audit.log live (default "
+                    "$AIRSSYS_HOME)")
         ->type_name("DIR");
   }
 }

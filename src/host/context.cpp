@@ -87,7 +87,7 @@ std::optional<ComponentContext::Denial> ComponentContext::decide(security::Permi
   if (security_.policy) {
     security::PolicySubject subject{ctx->component_id(), std::nullopt};
     if (security_.signer_key_id) subject.signer_key_id = *security_.signer_key_id;
-    auto verdict = security_.policy->check(subject, permission, resource);
+    auto verdict = security_.policy->current().check(subject, permission, resource);
     if (!verdict.allowed) {
       return Denial{DecisionLayer::HostPolicy,
                     verdict.rule ? fmt::format("rule '{}': {}", verdict.rule->name, verdict.reason)
@@ -213,7 +213,7 @@ bool ComponentContext::permits(security::Permission permission, std::string_view
   if (!ctx || !ctx->check(permission, resource).granted) return false;
   if (!security_.policy) return true;
   security::PolicySubject subject{ctx->component_id(), security_.signer_key_id};
-  return security_.policy->check(subject, permission, resource).allowed;
+  return security_.policy->current().check(subject, permission, resource).allowed;
 }
 
 void ComponentContext::set_kv(storage::KeyValueStore* store) {

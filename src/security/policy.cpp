@@ -294,4 +294,22 @@ Result<std::filesystem::path> default_policy_path() {
   return *home / "policy.toml";
 }
 
+PolicySlot::PolicySlot() : PolicySlot(HostPolicy{}) {}
+
+PolicySlot::PolicySlot(HostPolicy initial) {
+  kept_.push_back(std::make_unique<const HostPolicy>(std::move(initial)));
+  current_.store(kept_.back().get(), std::memory_order_release);
+}
+
+void PolicySlot::replace(HostPolicy next) {
+  std::lock_guard lock(mutex_);
+  kept_.push_back(std::make_unique<const HostPolicy>(std::move(next)));
+  current_.store(kept_.back().get(), std::memory_order_release);
+}
+
+uint64_t PolicySlot::generation() const noexcept {
+  std::lock_guard lock(mutex_);
+  return kept_.size() - 1;
+}
+
 }  // namespace airssys::wasm::security

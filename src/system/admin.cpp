@@ -147,6 +147,37 @@ json to_json(const ComponentReport& r) {
   return out;
 }
 
+json to_json(const ReloadReport& r) {
+  json quotas = json::object();
+  for (security::QuotaKind kind : security::kQuotaKinds) {
+    quotas[std::string(security::quota_name(kind))] = {{"limit", r.default_quotas.limit(kind)},
+                                                       {"unit", security::quota_unit(kind)}};
+  }
+  json changes = json::array();
+  for (const auto& t : r.trust_changes) {
+    changes.push_back({{"name", t.name},
+                       {"from", std::string(security::trust_level_name(t.from))},
+                       {"to", std::string(security::trust_level_name(t.to))},
+                       {"reason", t.reason},
+                       {"running", t.running}});
+  }
+  return {{"trust_config", r.trust_config.string()},
+          {"policy", r.policy.string()},
+          {"policy_rules", r.policy_rules},
+          {"policy_generation", r.policy_generation},
+          {"trusted_keys", r.trusted_keys},
+          {"trusted_paths", r.trusted_paths},
+          {"dev_mode", r.dev_mode},
+          {"default_quotas", quotas},
+          {"trust_changes", changes}};
+}
+
+namespace {
+constexpr std::string_view kAdminCommands =
+    "ping, list, info, install, start, stop, upgrade, rollback, uninstall, approve, deny, send, "
+    "metrics, status, reload";
+}  // namespace
+
 json handle_admin_request(Host& host, const json& request, std::string_view operator_name) {
   if (!request.is_object()) return fail(ErrorCode::InvalidArgument, "a request is a JSON object");
   const std::string* command = string_field(request, "command");
@@ -187,6 +218,11 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
     return {{"ok", true}, {"result", out}};
   }
   if (c == "metrics") return {{"ok", true}, {"result", host.metrics()}};
+  if (c == "reload") {
+    auto report = host.reload(operator_name);
+    if (!report) return {{"ok", false}, {"error", error_json(report.error())}};
+    return {{"ok", true}, {"result", to_json(*report)}};
+  }
   if (c == "status") {
     // Running components with their quota usage; one when "name" is given.
     json out = json::array();
@@ -218,9 +254,7 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
       return missing("name");
     }
     return fail(ErrorCode::InvalidArgument,
-                fmt::format("unknown command '{}' (known: ping, list, info, install, start, "
-                            "stop, upgrade, rollback, uninstall, approve, deny, send, metrics, status)",
-                            c));
+                fmt::format("unknown command '{}' (known: {})", c, kAdminCommands));
   }
   if (c == "info") {
     auto report = host.info(*name);
@@ -246,9 +280,7 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
     return done(host.send(*name, std::vector<uint8_t>(text->begin(), text->end())));
   }
   return fail(ErrorCode::InvalidArgument,
-              fmt::format("unknown command '{}' (known: ping, list, info, install, start, stop, "
-                          "upgrade, rollback, uninstall, approve, deny, send, metrics)",
-                          c));
+              fmt::format("unknown command '{}' (known: {})", c, kAdminCommands));
 }
 
 // --- the server ------------------------------------------------------------------

@@ -53,6 +53,14 @@ Result<std::vector<uint8_t>> read_bytes(const fs::path& file) {
   return std::vector<uint8_t>(text->begin(), text->end());
 }
 
+// The host's default quotas: host.toml's [quota] (or the builder's), then
+// the policy's [quota], then the built-in defaults.
+security::QuotaLimits host_default_quotas(const HostConfig& config,
+                                          const security::HostPolicy& policy) {
+  return security::effective_quotas(config.quota,
+                                    security::effective_quotas(policy.quota_defaults(), {}));
+}
+
 std::string random_suffix() {
   std::random_device rd;
   return fmt::format("{:08x}", rd());
@@ -164,8 +172,10 @@ struct Host::Impl {
   std::function<void(const AuditRecord&, std::string_view)> user_audit;
   host::LogSink log_sink;
 
-  security::TrustConfig trust;
-  security::HostPolicy policy;
+  security::TrustConfig trust;  // guarded by lifecycle once built
+  std::unique_ptr<security::PolicySlot> policy;
+  mutable std::mutex defaults_mutex;
+  security::QuotaLimits quota_defaults;  // guarded by defaults_mutex
   std::unique_ptr<security::AuditLog> audit;
   mutable std::mutex approvals_mutex;
   std::optional<security::ApprovalStore> approvals;
@@ -190,6 +200,20 @@ struct Host::Impl {
       it = counters.emplace(std::string(name), std::make_unique<Counters>()).first;
     }
     return *it->second;
+  }
+
+  security::QuotaLimits default_quotas() const {
+    std::lock_guard lock(defaults_mutex);
+    return quota_defaults;
+  }
+
+  // The trust the configuration decides for a copy of a component.
+  static Result<security::TrustDecision> decide_trust(const security::TrustConfig& config,
+                                                      const fs::path& source,
+                                                      const fs::path& files) {
+    auto signature = security::check_component_signature(
+        files / kModuleFile, files / kManifestFile, files / kSignatureFile);
+    return config.decide(source, signature);
   }
 
   void record(std::string_view component, std::string_view permission, std::string_view resource,
@@ -291,7 +315,7 @@ struct Host::Impl {
     r.signature_file = files / kSignatureFile;
     r.trust = &trust;
     r.audit = audit.get();
-    r.default_quotas = config.default_quotas;
+    r.default_quotas = default_quotas();
     r.approve = options.approve;
     r.operator_name = options.operator_name;
     r.approve_options = " --data-dir " + security::shell_word(config.data_dir.string());
@@ -560,9 +584,9 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   impl->trust = std::move(*trust);
   auto policy = security::HostPolicy::load(config.policy, /*missing_ok=*/true);
   if (!policy) return std::unexpected(policy.error());
-  impl->policy = std::move(*policy);
-  config.default_quotas = security::effective_quotas(
-      config.quota, security::effective_quotas(impl->policy.quota_defaults(), {}));
+  config.default_quotas = host_default_quotas(config, *policy);
+  impl->quota_defaults = config.default_quotas;
+  impl->policy = std::make_unique<security::PolicySlot>(std::move(*policy));
 
   Host::Impl* raw = impl.get();
   impl->user_audit = on_audit_;
@@ -603,7 +627,7 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   component::ComponentSystemOptions options;
   options.engine = impl->engine;
   options.audit = impl->audit.get();
-  options.policy = &impl->policy;
+  options.policy = impl->policy.get();
   options.kv = impl->kv.get();
   options.supervisor.on_event = on_supervisor_event_;
   impl->system = std::make_unique<component::ComponentSystem>(*impl->scheduler, options);
@@ -629,6 +653,71 @@ Host::Host(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Host::~Host() { shutdown(); }
 
 const HostConfig& Host::config() const { return impl_->config; }
+security::QuotaLimits Host::default_quotas() const { return impl_->default_quotas(); }
+
+Result<ReloadReport> Host::reload(std::string_view operator_name) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.lifecycle);
+  const std::string files =
+      fmt::format("{}, {}", i.config.trust_config.string(), i.config.policy.string());
+  auto audit = [&](AuditResult result, std::string reason) {
+    AuditRecord r;
+    r.permission = "host.reload";
+    r.resource = files;
+    r.result = result;
+    r.reason = fmt::format("by {}: {}", operator_name, reason);
+    r.layer = DecisionLayer::HostPolicy;
+    i.audit->record(std::move(r));
+  };
+  auto refuse = [&](Error e) -> Result<ReloadReport> {
+    audit(AuditResult::Denied, "nothing changed: " + e.message);
+    return std::unexpected(std::move(e));
+  };
+  if (i.shut_down) return refuse(make_error(ErrorCode::SchedulerStopped, "the host is shut down").error());
+  // Both files are read and checked before either is put in force.
+  auto trust = security::TrustConfig::load(i.config.trust_config);
+  if (!trust) return refuse(trust.error());
+  auto policy = security::HostPolicy::load(i.config.policy, /*missing_ok=*/true);
+  if (!policy) return refuse(policy.error());
+
+  ReloadReport report;
+  report.trust_config = i.config.trust_config;
+  report.policy = i.config.policy;
+  report.policy_rules = policy->rules().size();
+  report.trusted_keys = trust->keys().size();
+  report.trusted_paths = trust->paths().size();
+  report.dev_mode = trust->dev_mode();
+  report.default_quotas = host_default_quotas(i.config, *policy);
+  if (auto all = i.registry->list()) {
+    for (const auto& c : *all) {
+      auto decision = Impl::decide_trust(*trust, c.current.source_dir, c.current.store_dir);
+      if (decision && decision->level == c.current.trust) continue;
+      report.trust_changes.push_back(
+          {c.name, c.current.trust, decision ? decision->level : security::TrustLevel::Unknown,
+           decision ? decision->reason : decision.error().message, i.is_running(c.name)});
+    }
+  }
+
+  i.trust = std::move(*trust);
+  {
+    std::lock_guard defaults(i.defaults_mutex);
+    i.quota_defaults = report.default_quotas;
+  }
+  i.policy->replace(std::move(*policy));
+  report.policy_generation = i.policy->generation();
+
+  std::string changes;
+  for (const auto& t : report.trust_changes) {
+    changes += fmt::format("; {}: trust {} -> {}{}", t.name, security::trust_level_name(t.from),
+                           security::trust_level_name(t.to),
+                           t.running ? " (running: applies at its next start)" : "");
+  }
+  audit(AuditResult::Granted,
+        fmt::format("policy {} ({} rules), {} trusted keys, {} trusted paths{}{}",
+                    report.policy_generation, report.policy_rules, report.trusted_keys,
+                    report.trusted_paths, report.dev_mode ? ", dev mode" : "", changes));
+  return report;
+}
 security::AuditLog& Host::audit() { return *impl_->audit; }
 storage::KeyValueStore& Host::state() { return *impl_->kv; }
 
@@ -721,7 +810,7 @@ Result<ComponentReport> Host::info(std::string_view name) const {
   auto used = i.kv->usage(name);
   if (used) report.storage_used = *used;
   if (auto manifest = security::parse_manifest(current.manifest, "Component.toml")) {
-    report.quotas = security::effective_quotas(manifest->quota, i.config.default_quotas);
+    report.quotas = security::effective_quotas(manifest->quota, i.default_quotas());
   }
   return report;
 }
@@ -981,6 +1070,7 @@ std::string Host::metrics() const {
     security::QuotaLimits quotas;
   };
   std::map<std::string, Row> rows;
+  const security::QuotaLimits defaults = i.default_quotas();
   for (const auto& [name, c] : names) {
     auto& counters = i.counters_for(name);
     Row row{};
@@ -998,10 +1088,10 @@ std::string Host::metrics() const {
     row.refused = counters.host_refused.load();
     auto used = i.kv->usage(name);
     row.storage = used ? *used : 0;
-    row.quotas = i.config.default_quotas;
+    row.quotas = defaults;
     if (c) {
       if (auto m = security::parse_manifest(c->current.manifest, "Component.toml")) {
-        row.quotas = security::effective_quotas(m->quota, i.config.default_quotas);
+        row.quotas = security::effective_quotas(m->quota, row.quotas);
       }
     }
     rows.emplace(name, row);

@@ -72,6 +72,7 @@ class Daemon {
     pid_ = -1;
   }
   std::string log() const { return read_all(log_); }
+  void hangup() { ::kill(pid_, SIGHUP); }
 
  private:
   pid_t pid_ = -1;
@@ -303,7 +304,7 @@ TEST_F(ServeTest, AKilledHostComesBackWithItsComponentStateAndAuditTrail) {
   // A trust change while a host runs says when it applies.
   auto trusted = cli({"trust", "add-path", (root_.path() / "srv" / "**").string()});
   EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
-  EXPECT_NE(trusted.err.find("read its trust configuration when it started; restart it"),
+  EXPECT_NE(trusted.err.find("still decides trust as before; run airssys-wasm reload --data-dir"),
             std::string::npos)
       << trusted.err;
   auto nobody = cli({"send", "nobody", "tick"});
@@ -342,6 +343,96 @@ TEST_F(ServeTest, AnUnknownComponentIsInstalledPendingWithItsApprovalKey) {
   auto trusted = cli({"trust", "add-path", (root_.path() / "srv" / "**").string()});
   EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
   EXPECT_EQ(trusted.err, "");
+}
+
+// The operator changes policy.toml and trust.toml under a running host:
+// `reload` (and SIGHUP) put them in force at once, without stopping anything;
+// a refused file changes nothing; every reload is on record.
+TEST_F(ServeTest, ReloadPutsANewPolicyAndTrustInForceWithoutARestart) {
+  auto v1 = component("1.0.0", kComponents / "counter.wasm");
+  Daemon daemon(config_, root_.path() / "serve.log");
+  ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+  ASSERT_EQ(cli({"install", v1.string()}).exit_code, 0);
+  ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);
+  auto wait_log = [&](const std::string& text, size_t count = 1) {
+    auto seen = [&] {
+      std::string all = daemon.log();
+      size_t n = 0;
+      for (size_t at = 0; (at = all.find(text, at)) != std::string::npos; at += text.size()) ++n;
+      return n;
+    };
+    for (int i = 0; i < 1000 && seen() < count; ++i) std::this_thread::sleep_for(10ms);
+    return seen() >= count;
+  };
+  auto tick = [&] { EXPECT_EQ(cli({"send", "counter", "tick"}).exit_code, 0); };
+  tick();
+  ASSERT_TRUE(wait_log("[counter] counter tick = 1")) << daemon.log();
+
+  // A deny rule in force for the very next host call.
+  write_file(data_ / "policy.toml",
+             "[[rule]]\nname = \"freeze\"\neffect = \"deny\"\n"
+             "permissions = [\"storage.write\"]\nreason = \"frozen for the audit\"\n");
+  auto r = cli({"reload"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("reloaded: policy 1 (1 rules)"), std::string::npos) << r.out;
+  tick();
+  ASSERT_TRUE(wait_log("[counter] counter tick error")) << daemon.log();
+  auto denied = [&] {
+    auto a = cli({"audit", "--component", "counter", "--permission", "storage.write", "--result",
+                  "denied", "--layer", "host-policy"});
+    EXPECT_EQ(a.exit_code, 0) << a.err;
+    return a.out;
+  };
+  std::string refusals;
+  for (int i = 0; i < 500 && (refusals = denied()).empty(); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(refusals.find("rule 'freeze': frozen for the audit"), std::string::npos) << refusals;
+
+  // A broken policy is refused with its line; the rule in force stays.
+  write_file(data_ / "policy.toml", "[[rule]]\nname = \"broken\"\neffect = \"maybe\"\n");
+  r = cli({"reload"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("policy.toml:3"), std::string::npos) << r.err;
+  tick();
+  ASSERT_TRUE(wait_log("[counter] counter tick error", 2)) << daemon.log();
+
+  // SIGHUP with the file gone: no rules, writes are granted again.
+  fs::remove(data_ / "policy.toml");
+  daemon.hangup();
+  ASSERT_TRUE(wait_log("SIGHUP: reloaded policy 2 (0 rules)")) << daemon.log();
+  tick();
+  ASSERT_TRUE(wait_log("[counter] counter tick = 2")) << daemon.log();
+
+  // The signer's key leaves trust.toml: reload names the running component
+  // whose trust changes; it keeps running until it next starts.
+  r = cli({"trust", "remove-key", "release"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cli({"reload", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto report = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << r.out;
+  EXPECT_EQ(report["policy_generation"], 3);
+  EXPECT_EQ(report["trusted_keys"], 0);
+  ASSERT_EQ(report["trust_changes"].size(), 1u) << r.out;
+  EXPECT_EQ(report["trust_changes"][0]["name"], "counter");
+  EXPECT_EQ(report["trust_changes"][0]["from"], "trusted");
+  EXPECT_EQ(report["trust_changes"][0]["to"], "unknown");
+  EXPECT_EQ(report["trust_changes"][0]["running"], true);
+  EXPECT_EQ(info("counter")["running"], true);
+
+  // Every reload is on record: three put in force, one refused.
+  auto reloads = [&](const char* result) {
+    auto a = cli({"audit", "--permission", "host.reload", "--result", result, "--json"});
+    size_t n = 0;
+    std::istringstream lines(a.out);
+    for (std::string line; std::getline(lines, line);) ++n;
+    return n;
+  };
+  for (int i = 0; i < 500 && reloads("granted") < 3; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(reloads("granted"), 3u);
+  EXPECT_EQ(reloads("denied"), 1u);
+  EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
 }
 
 TEST_F(ServeTest, BadConfigurationAndCommandLine) {

@@ -194,7 +194,7 @@ class KeyValueSystemTest : public ::testing::Test {
   std::unique_ptr<security::AuditLog> audit;
   std::mutex records_mutex;
   std::vector<security::AuditRecord> records;
-  std::unique_ptr<security::HostPolicy> policy;
+  std::unique_ptr<security::PolicySlot> policy;
   std::unique_ptr<storage::KeyValueStore> store;
   std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
   std::unique_ptr<ComponentSystem> system;
@@ -437,7 +437,7 @@ permissions = ["storage.read"]
 resources = ["orders:secret:*"]
 reason = "secret orders stay with the operator"
 )";
-  policy = std::make_unique<security::HostPolicy>(
+  policy = std::make_unique<security::PolicySlot>(
       security::HostPolicy::parse(kPolicy, "policy.toml").value());
   start_host();
   start(spec("alpha", {.read = {"orders:*"}, .write = {"orders:*"}}));

@@ -359,7 +359,7 @@ class FilesComponent : public ::testing::Test {
   std::shared_ptr<const engine::Module> module;
   AuditSink sink;
   std::unique_ptr<security::AuditLog> audit;
-  const security::HostPolicy* policy = nullptr;
+  const security::PolicySlot* policy = nullptr;
 };
 
 TEST_F(FilesComponent, ReadsAndWritesInsideItsGrant) {
@@ -549,7 +549,8 @@ TEST_F(FilesComponent, TheHostPolicyHasTheLastWordOnTheRealPath) {
           g("locked") + "/**\"]\nreason = \"read only for everyone\"\n",
       "policy.toml");
   ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
-  policy = &*parsed;
+  security::PolicySlot slot(std::move(*parsed));
+  policy = &slot;
   std::string output = run({"read", g("locked/config"), "write", g("locked/config"), "v2", "write",
                             g("side-door/config"), "v3", "write", g("free.txt"), "ok"});
   EXPECT_EQ(output, "read " + g("locked/config") + ": v1\nwrite " + g("locked/config") +

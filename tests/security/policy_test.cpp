@@ -4,6 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/policy.hpp"
@@ -232,6 +236,50 @@ TEST(HostPolicy, AMissingFileIsAnErrorUnlessAllowed) {
   auto empty = HostPolicy::load("/nonexistent/policy.toml", true);
   ASSERT_TRUE(empty.has_value());
   EXPECT_TRUE(empty->rules().empty());
+}
+
+// Decisions on four threads while the policy is replaced 2000 times: each
+// one is made whole by one policy or the other (never a mix, never a freed
+// rule), and the last policy is the one in force.
+TEST(PolicySlot, DecisionsStayWholeWhileThePolicyIsReplaced) {
+  auto deny = [](const char* resource) {
+    auto p = HostPolicy::parse(std::string("[[rule]]\nname = \"r\"\neffect = \"deny\"\n"
+                                           "permissions = [\"filesystem.write\"]\nresources = [\"") +
+                                   resource + "\"]\nreason = \"" + resource + "\"\n",
+                               "policy.toml");
+    EXPECT_TRUE(p.has_value());
+    return std::move(*p);
+  };
+  PolicySlot slot(deny("/a/**"));
+  EXPECT_EQ(slot.generation(), 0u);
+  const PolicySubject subject{"c", std::nullopt};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> torn{0}, decisions{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        const HostPolicy& p = slot.current();
+        bool a = !p.check(subject, Permission::FsWrite, "/a/x").allowed;
+        bool b = !p.check(subject, Permission::FsWrite, "/b/x").allowed;
+        auto verdict = p.check(subject, Permission::FsWrite, a ? "/a/x" : "/b/x");
+        // Exactly one of the two is denied, and the rule that did it names it.
+        if (a == b || !verdict.rule || verdict.reason != (a ? "/a/**" : "/b/**")) ++torn;
+        decisions.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (int i = 0; i < 2000; ++i) slot.replace(deny(i % 2 ? "/a/**" : "/b/**"));
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(torn.load(), 0u);
+  EXPECT_GT(decisions.load(), 0u);
+  EXPECT_EQ(slot.generation(), 2000u);
+  // The last one (i = 1999) denies /a.
+  EXPECT_FALSE(slot.current().check(subject, Permission::FsWrite, "/a/x").allowed);
+  EXPECT_TRUE(slot.current().check(subject, Permission::FsWrite, "/b/x").allowed);
+  PolicySlot none;
+  EXPECT_TRUE(none.current().rules().empty());
 }
 
 }  // namespace

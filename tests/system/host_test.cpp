@@ -542,6 +542,88 @@ TEST_F(HostTest, MetricsInPrometheusText) {
                   std::string::npos);
 }
 
+// reload(): a new policy holds for the next host call of a running
+// component; its [quota] sets the defaults of the next start; trust changes
+// are named; a refused file changes nothing; each reload is audited.
+TEST_F(HostTest, ReloadPutsTheNewPolicyInForceForRunningComponents) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  ASSERT_TRUE(h.install(counter("1.0.0", v1_)));
+  ASSERT_TRUE(h.start("counter"));
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  ASSERT_TRUE(wait_count(h, 1));
+
+  std::ofstream(data_ / "policy.toml")
+      << "[[rule]]\nname = \"freeze\"\neffect = \"deny\"\npermissions = [\"storage.write\"]\n"
+         "reason = \"frozen\"\n\n[quota]\nstorage = \"2KB\"\n";
+  auto report = h.reload("alice");
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_EQ(report->policy_rules, 1u);
+  EXPECT_EQ(report->policy_generation, 1u);
+  EXPECT_EQ(report->trusted_keys, 1u);
+  EXPECT_TRUE(report->trust_changes.empty());
+  EXPECT_EQ(report->default_quotas.storage_bytes, 2048u);
+  EXPECT_EQ(h.default_quotas().storage_bytes, 2048u);
+  EXPECT_EQ(h.config().default_quotas.storage_bytes, 100u * MiB);  // as built
+
+  // The running version is refused by the new rule at its next write.
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  auto errors = [&](size_t n) {
+    for (int i = 0; i < 2000 && lines_.with_prefix("counter: counter tick error").size() < n; ++i) {
+      std::this_thread::sleep_for(5ms);
+    }
+    return lines_.with_prefix("counter: counter tick error").size();
+  };
+  EXPECT_EQ(errors(1), 1u);
+  h.audit().flush();
+  EXPECT_EQ(stored_count(h), 1u);
+  {
+    std::lock_guard lock(audit_.mutex);
+    EXPECT_TRUE(std::any_of(audit_.records.begin(), audit_.records.end(), [](const auto& r) {
+      return r.permission == "storage.write" && r.result == security::AuditResult::Denied &&
+             r.layer == security::DecisionLayer::HostPolicy &&
+             r.reason.find("rule 'freeze'") != std::string::npos;
+    }));
+  }
+  // It keeps the quotas it started with; its next start takes the new defaults.
+  EXPECT_EQ(h.status("counter")->quotas[0].limit, 100u * MiB);
+  ASSERT_TRUE(h.stop("counter"));
+  ASSERT_TRUE(h.start("counter"));
+  EXPECT_EQ(h.status("counter")->quotas[0].limit, 2048u);
+
+  // A broken policy: refused with its line, and the rule in force stays.
+  std::ofstream(data_ / "policy.toml") << "[[rule]]\nname = \"x\"\neffect = \"maybe\"\n";
+  auto refused = h.reload("alice");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::InvalidConfig);
+  EXPECT_NE(refused.error().message.find("policy.toml:3"), std::string::npos)
+      << refused.error().message;
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  EXPECT_EQ(errors(2), 2u);
+  EXPECT_EQ(stored_count(h), 1u);
+
+  // Trust: with the signer's key gone, the running counter is named.
+  fs::remove(data_ / "policy.toml");
+  security::TrustConfig empty;
+  ASSERT_TRUE(empty.save(data_ / "trust.toml"));
+  report = h.reload("alice");
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_EQ(report->policy_rules, 0u);
+  EXPECT_EQ(report->policy_generation, 2u);
+  ASSERT_EQ(report->trust_changes.size(), 1u);
+  EXPECT_EQ(report->trust_changes[0].name, "counter");
+  EXPECT_EQ(report->trust_changes[0].from, security::TrustLevel::Trusted);
+  EXPECT_EQ(report->trust_changes[0].to, security::TrustLevel::Unknown);
+  EXPECT_TRUE(report->trust_changes[0].running);
+  ASSERT_TRUE(h.send("counter", bytes("tick")));  // no rule: granted again
+  ASSERT_TRUE(wait_count(h, 2));
+  h.audit().flush();
+  EXPECT_EQ(audit_.count("host.reload", security::AuditResult::Granted), 2u);
+  EXPECT_EQ(audit_.count("host.reload", security::AuditResult::Denied), 1u);
+  h.shutdown();
+}
+
 TEST(HostConfigTest, ReadsEveryKeyAndRefusesUnknownOnes) {
   auto config = HostConfig::parse(R"(
 data_dir = "data"

@@ -104,7 +104,7 @@ inline constexpr uint64_t kDefaultNativeFuelPerCpuMs = 32'000'000;
 struct ComponentSystemOptions {
   std::shared_ptr<engine::Engine> engine;        // required for start()
   security::AuditLog* audit = nullptr;           // none: decisions are not recorded
-  const security::HostPolicy* policy = nullptr;  // none: no host-wide rules
+  const security::PolicySlot* policy = nullptr;  // none: no host-wide rules
   // Strategy, intensity, back-off, events. By default each component's
   // restarts are counted on their own (IntensityScope::Child): one
   // component in a restart loop is given up alone, the others keep running.

@@ -39,7 +39,7 @@ struct WasiOptions {
 // context every request is refused.
 struct SecurityBinding {
   std::shared_ptr<const security::WasmSecurityContext> context;
-  const security::HostPolicy* policy = nullptr;  // none: no host-wide rules
+  const security::PolicySlot* policy = nullptr;  // none: no host-wide rules
   security::AuditLog* audit = nullptr;           // none: decisions are not recorded
   std::optional<std::string> signer_key_id;      // the verified signer, if any
   // The component's quota usage; none: the context makes its own from the

@@ -29,7 +29,11 @@
 // - otherwise the host policy has no objection.
 // Deny rules hold in dev mode too: they are the operator's hard limits.
 
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,6 +108,33 @@ class HostPolicy {
   std::vector<CompiledRule> compiled_;
   QuotaSpec quota_defaults_;
   std::string source_;
+};
+
+// The host policy in force, which the operator may replace while components
+// run (`airssys-wasm reload`, or SIGHUP to `serve`). A decision reads the
+// current policy with one atomic load. A replaced policy is kept, unchanged,
+// until the slot is destroyed, so a decision under way (and the rule it
+// points to) never sees it freed; a reload is an operator's act, so the few
+// policies kept cost little.
+class PolicySlot {
+ public:
+  PolicySlot();  // no rules
+  explicit PolicySlot(HostPolicy initial);
+  PolicySlot(const PolicySlot&) = delete;
+  PolicySlot& operator=(const PolicySlot&) = delete;
+
+  [[nodiscard]] const HostPolicy& current() const noexcept {
+    return *current_.load(std::memory_order_acquire);
+  }
+  // Decisions from now on use `next`.
+  void replace(HostPolicy next);
+  // 0 for the first policy, one more for each replacement.
+  [[nodiscard]] uint64_t generation() const noexcept;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<const HostPolicy>> kept_;  // guarded by mutex_
+  std::atomic<const HostPolicy*> current_;
 };
 
 // The default location: $AIRSSYS_HOME/policy.toml.

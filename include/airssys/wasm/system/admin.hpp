@@ -36,6 +36,7 @@ struct AdminOptions {
 // The JSON form of what the registry records and of `info`.
 [[nodiscard]] nlohmann::json to_json(const InstalledComponent& component);
 [[nodiscard]] nlohmann::json to_json(const ComponentReport& report);
+[[nodiscard]] nlohmann::json to_json(const ReloadReport& report);
 [[nodiscard]] nlohmann::json error_json(const Error& error);
 // A running component's state, counters and quota usage (used, limit,
 // available, percent, level and unit of each quota), as `status` reports it.

@@ -106,6 +106,29 @@ struct ComponentReport {
   security::QuotaLimits quotas;   // the limits of the current version
 };
 
+// What `reload` put in force.
+struct ReloadReport {
+  std::filesystem::path trust_config;
+  std::filesystem::path policy;
+  size_t policy_rules = 0;
+  uint64_t policy_generation = 0;  // 1 after the first reload, and so on
+  size_t trusted_keys = 0;
+  size_t trusted_paths = 0;
+  bool dev_mode = false;
+  security::QuotaLimits default_quotas;  // for components started from now on
+  // Installed components whose trust the new configuration decides
+  // differently from their record; each start admits again, so a stop and
+  // start (or a restart of the host) applies it to a running one.
+  struct TrustChange {
+    std::string name;
+    security::TrustLevel from = security::TrustLevel::Unknown;
+    security::TrustLevel to = security::TrustLevel::Unknown;
+    std::string reason;  // the new decision's reason, or why none could be made
+    bool running = false;
+  };
+  std::vector<TrustChange> trust_changes;
+};
+
 class Host;
 
 class HostBuilder {
@@ -186,6 +209,15 @@ class Host {
                                                      std::string_view operator_name,
                                                      std::string_view reason = {});
 
+  // Reads the trust configuration and the host policy again (with the checks
+  // made when the host was built) and puts both in force together: host
+  // calls are decided by the new policy from their next decision on, and
+  // installs, starts and upgrades decide trust by the new configuration and
+  // take their default quotas from it (a running component keeps the quotas
+  // it started with). When either file is refused, neither changes and the
+  // error says why. Audited as host.reload, granted or denied.
+  [[nodiscard]] Result<ReloadReport> reload(std::string_view operator_name = "operator");
+
   // Runs a component folder without installing it (admission as install).
   [[nodiscard]] Result<void> load(const std::filesystem::path& dir, InstallOptions options = {});
 
@@ -198,7 +230,9 @@ class Host {
   // Prometheus text exposition format 0.0.4.
   [[nodiscard]] std::string metrics() const;
 
+  // As built; the default quotas in force after a reload are default_quotas().
   [[nodiscard]] const HostConfig& config() const;
+  [[nodiscard]] security::QuotaLimits default_quotas() const;
   [[nodiscard]] security::AuditLog& audit();
   [[nodiscard]] storage::KeyValueStore& state();
 
