@@ -136,12 +136,12 @@ int inspect(const std::string& path, bool as_json) {
     imports.push_back({{"module", i.module},
                        {"name", i.name},
                        {"kind", engine::extern_kind_name(i.kind)},
-                       {"type", i.kind == engine::ExternKind::Func ? i.sig.to_string() : ""}});
+                       {"type", i.to_string()}});
   }
   for (const auto& e : (*module)->exports()) {
     exports.push_back({{"name", e.name},
                        {"kind", engine::extern_kind_name(e.kind)},
-                       {"type", e.kind == engine::ExternKind::Func ? e.sig.to_string() : ""}});
+                       {"type", e.to_string()}});
   }
   json out = {{"module", files->module.string()}, {"imports", imports}, {"exports", exports}};
   if (!signature) {

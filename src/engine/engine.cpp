@@ -33,6 +33,21 @@ const char* extern_kind_name(ExternKind kind) {
   return "?";
 }
 
+std::string ExternType::to_string() const {
+  auto range = [](const ExternLimits& l) {
+    return l.max ? fmt::format("{}..{}", l.initial, *l.max) : fmt::format("{}..", l.initial);
+  };
+  switch (kind) {
+    case ExternKind::Func:
+    case ExternKind::Tag: return sig.to_string();
+    case ExternKind::Global:
+      return fmt::format("{}{}", mutable_global ? "mut " : "", val_type_name(value));
+    case ExternKind::Table: return fmt::format("{} {}", val_type_name(value), range(limits));
+    case ExternKind::Memory: return range(limits) + " pages";
+  }
+  return "?";
+}
+
 std::string Value::to_string() const {
   switch (type_) {
     case ValType::I32: return fmt::format("i32:{}", as_i32());

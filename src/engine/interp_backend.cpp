@@ -188,6 +188,29 @@ ExternKind kind_from_wabt(wabt::ExternalKind kind) {
   return ExternKind::Func;
 }
 
+// What wabt's description of an extern says, in the engine's terms.
+ExternType extern_type(const wi::ExternType& type) {
+  ExternType out;
+  out.kind = kind_from_wabt(type.kind);
+  auto limits = [](const wabt::Limits& l) {
+    return ExternLimits{l.initial, l.has_max ? std::optional<uint64_t>(l.max) : std::nullopt};
+  };
+  if (auto* f = wabt::dyn_cast<wi::FuncType>(&type)) {
+    out.sig = sig_from_wabt(*f);
+  } else if (auto* t = wabt::dyn_cast<wi::TableType>(&type)) {
+    out.value = from_wabt(t->element);
+    out.limits = limits(t->limits);
+  } else if (auto* m = wabt::dyn_cast<wi::MemoryType>(&type)) {
+    out.limits = limits(m->limits);
+  } else if (auto* g = wabt::dyn_cast<wi::GlobalType>(&type)) {
+    out.value = from_wabt(g->type);
+    out.mutable_global = g->mut == wi::Mutability::Var;
+  } else if (auto* tag = wabt::dyn_cast<wi::TagType>(&type)) {
+    for (auto p : tag->signature) out.sig.params.push_back(from_wabt(p));
+  }
+  return out;
+}
+
 std::string describe_import(const wi::ImportType& import) {
   std::string_view kind = wi::GetName(import.type->kind);
   if (auto* f = wabt::dyn_cast<wi::FuncType>(import.type.get())) {
@@ -1119,9 +1142,7 @@ Result<std::shared_ptr<const Module>> InterpEngine::load_checked(std::span<const
                         fmt::format("{}: import {} uses the module name reserved by the engine",
                                     name, describe_import(t)));
     }
-    ImportInfo info{t.module, t.name, kind_from_wabt(t.type->kind), {}};
-    if (auto* f = wabt::dyn_cast<wi::FuncType>(t.type.get())) info.sig = sig_from_wabt(*f);
-    module->imports_.push_back(std::move(info));
+    module->imports_.push_back(ImportInfo{extern_type(*t.type), t.module, t.name});
   }
 
   auto metered = detail::add_metering(bytes, features_);
@@ -1145,9 +1166,7 @@ Result<std::shared_ptr<const Module>> InterpEngine::load_checked(std::span<const
   }
   for (uint32_t i = 0; i < module->desc_.exports.size(); ++i) {
     const auto& t = module->desc_.exports[i].type;
-    ExportInfo info{t.name, kind_from_wabt(t.type->kind), {}};
-    if (auto* f = wabt::dyn_cast<wi::FuncType>(t.type.get())) info.sig = sig_from_wabt(*f);
-    module->exports_.push_back(std::move(info));
+    module->exports_.push_back(ExportInfo{extern_type(*t.type), t.name});
     module->export_index_.emplace(t.name, i);
   }
   return module;

@@ -35,7 +35,7 @@ namespace fs = std::filesystem;
 
 // Changes whenever the generated glue or the patches change: part of the key.
 constexpr std::string_view kGeneratorVersion = "airssys-native-glue-9";
-constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE2\n";  // 16 bytes
+constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE3\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;
 
@@ -610,6 +610,13 @@ class EntryWriter {
     u64(l.max);
     u8(l.has_max);
   }
+  void extern_type(const ExternType& t) {
+    u8(static_cast<uint8_t>(t.kind));
+    sig(t.sig);
+    u8(static_cast<uint8_t>(t.value));
+    u8(t.mutable_global);
+    limits(NativeLimits{t.limits.initial, t.limits.max.value_or(0), t.limits.max.has_value()});
+  }
   std::string& out() { return out_; }
 
  private:
@@ -684,6 +691,16 @@ class EntryReader {
     l.has_max = flag();
     return l;
   }
+  ExternType extern_type() {
+    ExternType t;
+    t.kind = kind();
+    t.sig = sig();
+    t.value = type();
+    t.mutable_global = flag();
+    NativeLimits l = limits();
+    t.limits = ExternLimits{l.initial, l.has_max ? std::optional<uint64_t>(l.max) : std::nullopt};
+    return t;
+  }
 
  private:
   uint8_t fail() {
@@ -717,14 +734,12 @@ std::string encode_entry(std::string_view key, const NativeEntry& entry) {
   for (const auto& i : entry.imports) {
     w.str(i.module);
     w.str(i.name);
-    w.u8(static_cast<uint8_t>(i.kind));
-    w.sig(i.sig);
+    w.extern_type(i);
   }
   w.u32(static_cast<uint32_t>(entry.exports.size()));
   for (const auto& e : entry.exports) {
     w.str(e.name);
-    w.u8(static_cast<uint8_t>(e.kind));
-    w.sig(e.sig);
+    w.extern_type(e);
   }
   const auto& plan = entry.plan;
   w.u32(static_cast<uint32_t>(plan.imports.size()));
@@ -772,14 +787,12 @@ std::optional<NativeEntry> decode_entry(std::string_view key, std::string_view b
   for (auto& i : entry.imports) {
     i.module = r.str();
     i.name = r.str();
-    i.kind = r.kind();
-    i.sig = r.sig();
+    static_cast<ExternType&>(i) = r.extern_type();
   }
   entry.exports.resize(r.count(4));
   for (auto& e : entry.exports) {
     e.name = r.str();
-    e.kind = r.kind();
-    e.sig = r.sig();
+    static_cast<ExternType&>(e) = r.extern_type();
   }
   auto& plan = entry.plan;
   plan.imports.resize(r.count(8));

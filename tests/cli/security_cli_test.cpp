@@ -1431,7 +1431,7 @@ TEST_F(SecurityCli, InspectShowsImportsExportsCapabilitiesQuotasAndSignature) {
       j["imports"].end())
       << j["imports"];
   EXPECT_EQ(j["exports"],
-            json::array({{{"name", "memory"}, {"kind", "memory"}, {"type", ""}},
+            json::array({{{"name", "memory"}, {"kind", "memory"}, {"type", "2.. pages"}},
                          {{"name", "_start"}, {"kind", "func"}, {"type", "() -> ()"}}}));
   EXPECT_EQ(j["capabilities"], json({{"filesystem.read", {"/srv/data/*"}},
                                      {"network.connect", {"api.example.com:443"}}}));

@@ -70,6 +70,11 @@ TEST_F(EngineCoverage, ImportsAndExportsReportTheirKinds) {
   EXPECT_EQ(kinds, (std::vector<std::string>{"table", "global", "memory", "func", "global", "table",
                                              "memory"}));
   EXPECT_EQ((*module)->imports()[3].sig.to_string(), "(i32) -> (i64)");
+  std::vector<std::string> types;
+  for (const auto& i : (*module)->imports()) types.push_back(i.to_string());
+  for (const auto& e : (*module)->exports()) types.push_back(e.to_string());
+  EXPECT_EQ(types, (std::vector<std::string>{"funcref 1..", "i32", "1.. pages", "(i32) -> (i64)",
+                                             "i32", "funcref 1..", "1.. pages"}));
   // Nothing provides them: the first missing import is named.
   auto instance = store->instantiate(**module, linker);
   ASSERT_FALSE(instance.has_value());

@@ -147,10 +147,10 @@ TEST_F(NativeCacheTest, AnEntryDescribesAndLinksTheModuleAsAFirstLoadDoes) {
     std::string out;
     for (const auto& i : m.imports()) {
       out += fmt::format("import {}.{} {} {};", i.module, i.name, extern_kind_name(i.kind),
-                         i.sig.to_string());
+                         i.to_string());
     }
     for (const auto& e : m.exports()) {
-      out += fmt::format("export {} {} {};", e.name, extern_kind_name(e.kind), e.sig.to_string());
+      out += fmt::format("export {} {} {};", e.name, extern_kind_name(e.kind), e.to_string());
     }
     return out;
   };
@@ -192,6 +192,14 @@ TEST_F(NativeCacheTest, AnEntryDescribesAndLinksTheModuleAsAFirstLoadDoes) {
   auto m = second->load_wat(kLinked, "linked.wat");
   ASSERT_TRUE(m.has_value()) << m.error().to_string();
   EXPECT_EQ(describe(**m), first_description);
+  // As the interpreter's loader describes it: every kind with its type.
+  EXPECT_EQ(first_description,
+            "import env.add func (i32, i64) -> (i64);import env.base global i32;"
+            "export mem memory 1..4 pages;export tab table funcref 2..;"
+            "export count global mut i64;export run func (i32) -> (i64);"
+            "export pair func () -> (i32, f64);");
+  EXPECT_EQ(describe(*Engine::interpreter()->load_wat(kLinked, "linked.wat").value()),
+            first_description);
   EXPECT_EQ(run(*second, **m), first_run);
   EXPECT_EQ(second->stats().native_compiles, 0u);
   EXPECT_EQ(second->stats().cache_hits, 2u);

@@ -21,6 +21,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,17 +45,33 @@ inline constexpr std::string_view kReservedModule = "airssys:engine";
 enum class ExternKind : uint8_t { Func, Table, Memory, Global, Tag };
 [[nodiscard]] const char* extern_kind_name(ExternKind kind);
 
-struct ImportInfo {
-  std::string module;
-  std::string name;
-  ExternKind kind;
-  FuncSig sig;  // functions only
+// The limits of a memory (in 64 KiB pages) or of a table (in elements).
+struct ExternLimits {
+  uint64_t initial = 0;
+  std::optional<uint64_t> max;
+  friend bool operator==(const ExternLimits&, const ExternLimits&) = default;
 };
 
-struct ExportInfo {
+// What an import or an export is: a function's (or a tag's) signature, a
+// global's value type and mutability, a table's element type and limits, a
+// memory's limits.
+struct ExternType {
+  ExternKind kind = ExternKind::Func;
+  FuncSig sig;                   // functions and tags
+  ValType value = ValType::I32;  // globals: the value type; tables: the element type
+  bool mutable_global = false;   // globals
+  ExternLimits limits;           // memories and tables
+  // "(i32) -> (i32)", "mut i64", "funcref 1..10", "1..16 pages", "2.. pages"
+  [[nodiscard]] std::string to_string() const;
+};
+
+struct ImportInfo : ExternType {
+  std::string module;
   std::string name;
-  ExternKind kind;
-  FuncSig sig;  // functions only
+};
+
+struct ExportInfo : ExternType {
+  std::string name;
 };
 
 // Limits one instance must live within. Defaults follow the quota defaults.
