@@ -618,6 +618,13 @@ TEST_F(HostTest, ReloadPutsTheNewPolicyInForceForRunningComponents) {
   EXPECT_TRUE(report->trust_changes[0].running);
   ASSERT_TRUE(h.send("counter", bytes("tick")));  // no rule: granted again
   ASSERT_TRUE(wait_count(h, 2));
+  // Its approval came from the key's trust: at its next start it waits for
+  // an operator instead.
+  ASSERT_TRUE(h.stop("counter"));
+  auto again = h.start("counter");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::ApprovalRequired) << again.error().to_string();
+  EXPECT_EQ(h.info("counter")->approval, security::ApprovalState::Pending);
   h.audit().flush();
   EXPECT_EQ(audit_.count("host.reload", security::AuditResult::Granted), 2u);
   EXPECT_EQ(audit_.count("host.reload", security::AuditResult::Denied), 1u);
