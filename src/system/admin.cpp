@@ -89,6 +89,18 @@ json to_json(const InstalledComponent& c) {
   return out;
 }
 
+namespace {
+// Each quota's limit and unit, by quota name.
+json limits_json(const security::QuotaLimits& limits) {
+  json out = json::object();
+  for (security::QuotaKind kind : security::kQuotaKinds) {
+    out[std::string(security::quota_name(kind))] = {{"limit", limits.limit(kind)},
+                                                    {"unit", security::quota_unit(kind)}};
+  }
+  return out;
+}
+}  // namespace
+
 json quotas_json(const component::ComponentStatus& status) {
   json out = json::object();
   for (const auto& q : status.quotas) {
@@ -136,23 +148,15 @@ json to_json(const ComponentReport& r) {
     out["cpu_time_us"] = r.status->cpu_time_us;
   } else {
     // Not running: what it holds in storage, and its limits.
-    json quotas = json::object();
-    for (security::QuotaKind kind : security::kQuotaKinds) {
-      json q = {{"limit", r.quotas.limit(kind)}, {"unit", security::quota_unit(kind)}};
-      if (kind == security::QuotaKind::Storage) q["used"] = r.storage_used;
-      quotas[std::string(security::quota_name(kind))] = q;
-    }
+    json quotas = limits_json(r.quotas);
+    quotas[std::string(security::quota_name(security::QuotaKind::Storage))]["used"] =
+        r.storage_used;
     out["quotas"] = quotas;
   }
   return out;
 }
 
 json to_json(const ReloadReport& r) {
-  json quotas = json::object();
-  for (security::QuotaKind kind : security::kQuotaKinds) {
-    quotas[std::string(security::quota_name(kind))] = {{"limit", r.default_quotas.limit(kind)},
-                                                       {"unit", security::quota_unit(kind)}};
-  }
   json changes = json::array();
   for (const auto& t : r.trust_changes) {
     changes.push_back({{"name", t.name},
@@ -168,7 +172,7 @@ json to_json(const ReloadReport& r) {
           {"trusted_keys", r.trusted_keys},
           {"trusted_paths", r.trusted_paths},
           {"dev_mode", r.dev_mode},
-          {"default_quotas", quotas},
+          {"default_quotas", limits_json(r.default_quotas)},
           {"trust_changes", changes}};
 }
 

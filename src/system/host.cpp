@@ -673,7 +673,7 @@ Result<ReloadReport> Host::reload(std::string_view operator_name) {
     audit(AuditResult::Denied, "nothing changed: " + e.message);
     return std::unexpected(std::move(e));
   };
-  if (i.shut_down) return refuse(make_error(ErrorCode::SchedulerStopped, "the host is shut down").error());
+  if (i.shut_down) return refuse(Error{ErrorCode::SchedulerStopped, "the host is shut down", {}, 0});
   // Both files are read and checked before either is put in force.
   auto trust = security::TrustConfig::load(i.config.trust_config);
   if (!trust) return refuse(trust.error());
