@@ -74,6 +74,9 @@ int run_component(const RunOptions& options) {
     report(module.error());
     return exit_code_for(module.error());
   }
+  for (const auto& warning : (*module)->warnings()) {
+    fmt::print(stderr, "airssys-wasm: warning: {}: {}\n", files.module.string(), warning);
+  }
 
   engine::Linker linker;
   host::add_wasi(linker);

@@ -79,10 +79,46 @@ json quotas_json(const security::QuotaLimits& q) {
 
 // --- validate ---------------------------------------------------------------
 
+// Whether `file` holds a module (the binary format's magic, or a .wat name)
+// rather than a Component.toml.
+bool is_module_file(const fs::path& file) {
+  if (file.extension() == ".wat" || file.extension() == ".wasm") return true;
+  std::ifstream in(file, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, sizeof magic) && std::string_view(magic, 4) == std::string_view("\0asm", 4);
+}
+
+// A module is decoded and validated as every start would; it says nothing
+// of a Component.toml.
+int validate_module(const fs::path& file, bool as_json) {
+  auto engine = engine::Engine::interpreter();
+  auto module = engine->load_file(file);
+  if (!module) return fail(module.error());
+  const auto& warnings = (*module)->warnings();
+  if (as_json) {
+    print_json({{"file", file.string()},
+                {"kind", "module"},
+                {"valid", true},
+                {"imports", (*module)->imports().size()},
+                {"exports", (*module)->exports().size()},
+                {"warnings", warnings}});
+    return 0;
+  }
+  for (const auto& w : warnings) fmt::print(stderr, "{}: warning: {}\n", file.string(), w);
+  fmt::print("{}: valid module ({} import{}, {} export{})\n", file.string(),
+             (*module)->imports().size(), (*module)->imports().size() == 1 ? "" : "s",
+             (*module)->exports().size(), (*module)->exports().size() == 1 ? "" : "s");
+  return 0;
+}
+
 int validate(const std::string& path, bool as_json) {
   fs::path file(path);
   std::error_code ec;
-  if (fs::is_directory(file, ec)) file /= "Component.toml";
+  if (fs::is_directory(file, ec)) {
+    file /= "Component.toml";
+  } else if (fs::is_regular_file(file, ec) && is_module_file(file)) {
+    return validate_module(file, as_json);
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     return fail(Error{ErrorCode::IoError,
@@ -143,7 +179,10 @@ int inspect(const std::string& path, bool as_json) {
                        {"kind", engine::extern_kind_name(e.kind)},
                        {"type", e.to_string()}});
   }
-  json out = {{"module", files->module.string()}, {"imports", imports}, {"exports", exports}};
+  json out = {{"module", files->module.string()},
+              {"imports", imports},
+              {"exports", exports},
+              {"warnings", (*module)->warnings()}};
   if (!signature) {
     out["signature"] = {{"status", "invalid"}, {"error", signature.error().message}};
   } else if (*signature) {
@@ -164,6 +203,7 @@ int inspect(const std::string& path, bool as_json) {
     return 0;
   }
   fmt::print("module     {}\n", files->module.string());
+  for (const auto& w : (*module)->warnings()) fmt::print("warning    {}\n", w);
   if (*manifest) {
     fmt::print("component  {} {}\n", (*manifest)->component.name, (*manifest)->component.version);
   } else {
@@ -609,8 +649,10 @@ void add_security_commands(CLI::App& app, int* exit_code) {
   };
   auto s = std::make_shared<State>();
 
-  auto* validate_cmd = app.add_subcommand("validate", "Check a Component.toml against every rule");
-  validate_cmd->add_option("path", s->path, "Component.toml, or the directory holding it")
+  auto* validate_cmd = app.add_subcommand(
+      "validate", "Check a Component.toml against every rule, or decode and validate a module");
+  validate_cmd->add_option("path", s->path,
+                           "Component.toml, the directory holding it, or a .wasm or .wat module")
       ->required();
   validate_cmd->add_flag("--json", s->json, "Machine-readable output");
   validate_cmd->callback([s, exit_code] { *exit_code = validate(s->path, s->json); });

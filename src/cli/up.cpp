@@ -163,6 +163,10 @@ int up_components(const UpOptions& options) {
       report(loaded.error());
       return kExitLoadFailed;
     }
+    for (const auto& warning : loaded->module->warnings()) {
+      printer->log(fmt::format("{}: warning: {}", admitted->admission.context->component_id(),
+                               warning));
+    }
     component::ComponentSpec spec;
     spec.name = admitted->admission.context->component_id();
     spec.module = std::move(loaded->module);

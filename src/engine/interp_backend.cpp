@@ -257,6 +257,7 @@ class ModuleImpl final : public Module, public std::enable_shared_from_this<Modu
   std::vector<ExportInfo> exports_;
   std::unordered_map<std::string, uint32_t, ExportNameHash, std::equal_to<>> export_index_;
   std::vector<std::string> func_names_;  // by original function index
+  std::vector<std::string> warnings_;    // Module::warnings
   uint32_t fuel_import_index_ = 0;
   uint32_t reserved_func_imports_ = 1;  // fuel function (+ memory_grow)
   std::string state_hazard_;            // why save_state cannot capture an instance
@@ -272,6 +273,7 @@ class ModuleImpl final : public Module, public std::enable_shared_from_this<Modu
                       fmt::format("module '{}': its state cannot be moved to another instance: {}",
                                   name_, state_hazard_));
   }
+  const std::vector<std::string>& warnings() const override { return warnings_; }
 
   // "module!name" for a function index of the metered module.
   std::string frame_name(uint32_t metered_index) const {
@@ -1097,15 +1099,6 @@ std::string binary_errors(std::string_view name, const wabt::Errors& errors) {
   return out;
 }
 
-std::string text_errors(const wabt::Errors& errors) {
-  std::string out;
-  for (const auto& e : errors) {
-    if (!out.empty()) out += "; ";
-    out += fmt::format("{}:{}:{}: {}", e.loc.filename, e.loc.line, e.loc.first_column, e.message);
-  }
-  return out;
-}
-
 Result<std::shared_ptr<const Module>> InterpEngine::load(std::span<const uint8_t> bytes,
                                                          std::string_view name) {
   // wabt reports problems as errors, but a third-party decoder that throws on
@@ -1122,14 +1115,16 @@ Result<std::shared_ptr<const Module>> InterpEngine::load_checked(std::span<const
                                                                  std::string_view name) {
   auto module = std::make_shared<ModuleImpl>();
   module->name_ = std::string(name);
-  if (auto ok = detail::check_well_formed(bytes, features_, &module->func_names_); !ok) {
-    return make_error(ErrorCode::MalformedModule,
-                      fmt::format("{}:{}", name, ok.error().message));
+  detail::ModuleNotes notes;
+  if (auto ok = detail::check_well_formed(bytes, features_, &notes); !ok) {
+    return make_error(ok.error().code, fmt::format("{}:{}", name, ok.error().message));
   }
+  module->func_names_ = std::move(notes.func_names);
+  module->warnings_ = std::move(notes.warnings);
   wabt::Errors errors;
   wabt::ReadBinaryOptions options(features_, nullptr, /*read_debug_names=*/false,
                                   /*stop_on_first_error=*/true,
-                                  /*fail_on_custom_section_error=*/true);
+                                  /*fail_on_custom_section_error=*/false);
   wi::ModuleDesc original;
   if (wabt::Failed(wi::ReadBinaryInterp(name, bytes.data(), bytes.size(), options, &errors,
                                         &original))) {
@@ -1174,30 +1169,9 @@ Result<std::shared_ptr<const Module>> InterpEngine::load_checked(std::span<const
 
 Result<std::shared_ptr<const Module>> InterpEngine::load_wat(std::string_view text,
                                                              std::string_view name) {
-  wabt::Errors errors;
-  auto lexer = wabt::WastLexer::CreateBufferLexer(name, text.data(), text.size(), &errors);
-  wabt::WastParseOptions parse_options(features_);
-  std::unique_ptr<wabt::Module> module;
-  wabt::Result parsed = wabt::Result::Error;
-  try {
-    parsed = wabt::ParseWatModule(lexer.get(), &module, &errors, &parse_options);
-  } catch (const std::exception& e) {
-    // wabt's text parser throws on some malformed input (e.g. a broken
-    // annotation makes it build an absurd string); found by fuzz_wat_loader.
-    return make_error(ErrorCode::WatSyntax,
-                      fmt::format("{}: the text could not be parsed ({})", name, e.what()));
-  }
-  if (wabt::Failed(parsed)) return make_error(ErrorCode::WatSyntax, text_errors(errors));
-  wabt::ValidateOptions validate_options(features_);
-  if (wabt::Failed(wabt::ValidateModule(module.get(), &errors, validate_options))) {
-    return make_error(ErrorCode::InvalidModule, text_errors(errors));
-  }
-  wabt::MemoryStream stream;
-  wabt::WriteBinaryOptions write_options(features_, true, false, /*write_debug_names=*/true);
-  if (wabt::Failed(wabt::WriteBinaryModule(&stream, module.get(), write_options))) {
-    return make_error(ErrorCode::InternalError, fmt::format("{}: encoding failed", name));
-  }
-  return load(stream.output_buffer().data, name);
+  auto bytes = detail::wat_to_binary(text, name, features_);
+  if (!bytes) return std::unexpected(bytes.error());
+  return load(*bytes, name);
 }
 
 }  // namespace

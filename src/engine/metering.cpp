@@ -14,7 +14,10 @@
 
 #include <fmt/format.h>
 
+#include <exception>
 #include <optional>
+
+#include <pthread.h>
 
 #include "airssys/wasm/engine/engine.hpp"
 
@@ -30,51 +33,133 @@ constexpr const char* kMemoryGrowVar = "$airssys.memory_grow";
 constexpr uint64_t kBulkMemoryShift = 6;
 constexpr uint64_t kBulkTableShift = 2;
 
-// Collects the function names of the name section, by function index.
+// Checks what the binary reader does not: how deep a function's blocks nest.
+// Custom-section problems arrive here as warnings and are collected.
+class StructureChecker : public wabt::BinaryReaderNop {
+ public:
+  wabt::Result BeginFunctionBody(wabt::Index index, wabt::Offset) override {
+    func_ = index;
+    depth_ = 0;
+    return wabt::Result::Ok;
+  }
+  wabt::Result OnBlockExpr(wabt::Type) override { return enter(); }
+  wabt::Result OnLoopExpr(wabt::Type) override { return enter(); }
+  wabt::Result OnIfExpr(wabt::Type) override { return enter(); }
+  wabt::Result OnTryExpr(wabt::Type) override { return enter(); }
+  wabt::Result OnEndExpr() override {
+    if (depth_ > 0) --depth_;
+    return wabt::Result::Ok;
+  }
+  wabt::Result OnDelegateExpr(wabt::Index) override { return OnEndExpr(); }
+  bool OnError(const wabt::Error& error) override {
+    if (error.error_level == wabt::ErrorLevel::Warning) {
+      warnings_.push_back(fmt::format("custom section at {:#x}: {}; the section is ignored",
+                                      error.loc.offset, error.message));
+    } else if (message_.empty()) {
+      message_ = fmt::format("{:#x}: {}", error.loc.offset, error.message);
+    }
+    return true;
+  }
+  const std::string& message() const { return message_; }
+  std::vector<std::string>& warnings() { return warnings_; }
+  bool too_deep() const { return too_deep_; }
+  wabt::Index func() const { return func_; }
+  wabt::Offset offset() const { return offset_; }
+
+ private:
+  wabt::Result enter() {
+    if (++depth_ > kMaxBlockNesting) {
+      too_deep_ = true;
+      offset_ = state ? state->offset : 0;
+      return wabt::Result::Error;
+    }
+    return wabt::Result::Ok;
+  }
+
+  wabt::Index func_ = 0;
+  uint32_t depth_ = 0;
+  bool too_deep_ = false;
+  wabt::Offset offset_ = 0;
+  std::string message_;
+  std::vector<std::string> warnings_;
+};
+
+// Collects the function names of the name section, by function index; any
+// problem in that section is remembered, and the caller drops every name.
 class NameCollector : public wabt::BinaryReaderNop {
  public:
   explicit NameCollector(std::vector<std::string>* names) : names_(names) {}
   wabt::Result OnFunctionName(wabt::Index index, std::string_view name) override {
-    if (index < 1'000'000) {
-      if (names_->size() <= index) names_->resize(index + 1);
-      (*names_)[index] = std::string(name);
-    }
+    if (index >= kMaxNamedFunctions) return fail_at(index);
+    if (names_->size() <= index) names_->resize(index + 1);
+    (*names_)[index] = std::string(name);
     return wabt::Result::Ok;
   }
+  wabt::Result BeginSection(wabt::Index, wabt::BinarySection, wabt::Offset) override {
+    in_name_section_ = false;
+    return wabt::Result::Ok;
+  }
+  wabt::Result BeginCustomSection(wabt::Index, wabt::Offset,
+                                  std::string_view section_name) override {
+    in_name_section_ = section_name == "name";
+    return wabt::Result::Ok;
+  }
+  // The first pass reported other custom sections already; what fails here
+  // is the name section, or a section after it (names must come last).
   bool OnError(const wabt::Error& error) override {
-    if (message_.empty()) message_ = fmt::format("{:#x}: {}", error.loc.offset, error.message);
+    if (error.error_level == wabt::ErrorLevel::Warning && !in_name_section_) return true;
+    if (problem_.empty()) {
+      problem_ = fmt::format("name section at {:#x}: {}", error.loc.offset, error.message);
+    }
     return true;
   }
-  const std::string& message() const { return message_; }
+  const std::string& problem() const { return problem_; }
 
  private:
+  static constexpr wabt::Index kMaxNamedFunctions = 1'000'000;
+  wabt::Result fail_at(wabt::Index index) {
+    if (problem_.empty()) {
+      problem_ = fmt::format("name section: a name for function {}, past the {} the engine keeps",
+                             index, kMaxNamedFunctions);
+    }
+    return wabt::Result::Error;
+  }
   std::vector<std::string>* names_;
-  std::string message_;
+  std::string problem_;
+  bool in_name_section_ = false;
 };
 
 // The straight-line cost of a list: every instruction counts one, nested
 // blocks count their contents, a nested loop counts one (it meters itself).
+// Walked with a stack of its own: nesting is bounded by kMaxBlockNesting, not
+// by the thread's stack.
 uint64_t region_cost(const wabt::ExprList& exprs) {
   uint64_t cost = 0;
-  for (const wabt::Expr& expr : exprs) {
-    ++cost;
-    switch (expr.type()) {
-      case wabt::ExprType::Block:
-        cost += region_cost(wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
-        break;
-      case wabt::ExprType::If: {
-        auto* e = wabt::cast<wabt::IfExpr>(&expr);
-        cost += region_cost(e->true_.exprs) + region_cost(e->false_);
-        break;
+  std::vector<const wabt::ExprList*> pending{&exprs};
+  while (!pending.empty()) {
+    const wabt::ExprList* list = pending.back();
+    pending.pop_back();
+    for (const wabt::Expr& expr : *list) {
+      ++cost;
+      switch (expr.type()) {
+        case wabt::ExprType::Block:
+          pending.push_back(&wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
+          break;
+        case wabt::ExprType::If: {
+          auto* e = wabt::cast<wabt::IfExpr>(&expr);
+          pending.push_back(&e->true_.exprs);
+          pending.push_back(&e->false_);
+          break;
+        }
+        case wabt::ExprType::Try: {
+          auto* e = wabt::cast<wabt::TryExpr>(&expr);
+          pending.push_back(&e->block.exprs);
+          for (const auto& c : e->catches) pending.push_back(&c.exprs);
+          break;
+        }
+        default:
+          break;
       }
-      case wabt::ExprType::Try: {
-        auto* e = wabt::cast<wabt::TryExpr>(&expr);
-        cost += region_cost(e->block.exprs);
-        for (const auto& c : e->catches) cost += region_cost(c.exprs);
-        break;
-      }
-      default:
-        break;
     }
   }
   return cost;
@@ -108,66 +193,74 @@ class Instrumenter {
     exprs.splice(exprs.begin(), check);
   }
 
-  void visit(wabt::ExprList& exprs) {
-    for (auto it = exprs.begin(); it != exprs.end(); ++it) {
-      wabt::Expr& expr = *it;
-      note_state_hazard(expr);
-      switch (expr.type()) {
-        case wabt::ExprType::CallIndirect:
-          // wabt 1.0.32 (Thread::DoCall) does not stop when a call_indirect
-          // finds the call stack full: it records the trap but carries on
-          // after the call with the arguments left where the results belong.
-          // The stack is still full right after such a call, so a direct
-          // call to an empty function there traps as it should.
-          it = exprs.insert(std::next(it),
-                            std::make_unique<wabt::CallExpr>(wabt::Var(kStackProbeVar, {})));
-          probes = true;
-          break;
-        case wabt::ExprType::MemoryCopy:
-        case wabt::ExprType::MemoryFill:
-        case wabt::ExprType::MemoryInit:
-          if (!module_.memories.empty() && module_.memories[0]->page_limits.is_64) break;
-          charge_length(exprs, it, kBulkMemoryShift);
-          break;
-        case wabt::ExprType::TableCopy:
-        case wabt::ExprType::TableFill:
-        case wabt::ExprType::TableInit:
-          charge_length(exprs, it, kBulkTableShift);
-          break;
-        case wabt::ExprType::MemoryGrow:
-          // memory.grow of the first 32-bit memory becomes a call of the
-          // engine's grow function: same operand, same result, and the
-          // embedder learns of every growth and every refusal.
-          if (routes_grow(*wabt::cast<wabt::MemoryGrowExpr>(&expr))) {
-            it = exprs.insert(exprs.erase(it),
-                              std::make_unique<wabt::CallExpr>(wabt::Var(kMemoryGrowVar, {})));
-            ++grows;
+  // Every list of the function, each once, with a stack of its own (nesting
+  // is bounded by kMaxBlockNesting, not by the thread's stack).
+  void visit(wabt::ExprList& root) {
+    std::vector<wabt::ExprList*> pending{&root};
+    while (!pending.empty()) {
+      wabt::ExprList& exprs = *pending.back();
+      pending.pop_back();
+      for (auto it = exprs.begin(); it != exprs.end(); ++it) {
+        wabt::Expr& expr = *it;
+        note_state_hazard(expr);
+        switch (expr.type()) {
+          case wabt::ExprType::CallIndirect:
+            // wabt 1.0.32 (Thread::DoCall) does not stop when a call_indirect
+            // finds the call stack full: it records the trap but carries on
+            // after the call with the arguments left where the results belong.
+            // The stack is still full right after such a call, so a direct
+            // call to an empty function there traps as it should.
+            it = exprs.insert(std::next(it),
+                              std::make_unique<wabt::CallExpr>(wabt::Var(kStackProbeVar, {})));
+            probes = true;
+            break;
+          case wabt::ExprType::MemoryCopy:
+          case wabt::ExprType::MemoryFill:
+          case wabt::ExprType::MemoryInit:
+            if (!module_.memories.empty() && module_.memories[0]->page_limits.is_64) break;
+            charge_length(exprs, it, kBulkMemoryShift);
+            break;
+          case wabt::ExprType::TableCopy:
+          case wabt::ExprType::TableFill:
+          case wabt::ExprType::TableInit:
+            charge_length(exprs, it, kBulkTableShift);
+            break;
+          case wabt::ExprType::MemoryGrow:
+            // memory.grow of the first 32-bit memory becomes a call of the
+            // engine's grow function: same operand, same result, and the
+            // embedder learns of every growth and every refusal.
+            if (routes_grow(*wabt::cast<wabt::MemoryGrowExpr>(&expr))) {
+              it = exprs.insert(exprs.erase(it),
+                                std::make_unique<wabt::CallExpr>(wabt::Var(kMemoryGrowVar, {})));
+              ++grows;
+            }
+            break;
+          case wabt::ExprType::Block:
+            pending.push_back(&wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
+            break;
+          case wabt::ExprType::Loop: {
+            // The body's cost is counted before anything is inserted into
+            // it; the check put first in it is walked with it, harmlessly.
+            auto& body = wabt::cast<wabt::LoopExpr>(&expr)->block.exprs;
+            prepend_check(body, region_cost(body) + 1);
+            pending.push_back(&body);
+            break;
           }
-          break;
-        case wabt::ExprType::Block:
-          visit(wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
-          break;
-        case wabt::ExprType::Loop: {
-          auto& body = wabt::cast<wabt::LoopExpr>(&expr)->block.exprs;
-          uint64_t cost = region_cost(body) + 1;
-          visit(body);
-          prepend_check(body, cost);
-          break;
+          case wabt::ExprType::If: {
+            auto* e = wabt::cast<wabt::IfExpr>(&expr);
+            pending.push_back(&e->true_.exprs);
+            pending.push_back(&e->false_);
+            break;
+          }
+          case wabt::ExprType::Try: {
+            auto* e = wabt::cast<wabt::TryExpr>(&expr);
+            pending.push_back(&e->block.exprs);
+            for (auto& c : e->catches) pending.push_back(&c.exprs);
+            break;
+          }
+          default:
+            break;
         }
-        case wabt::ExprType::If: {
-          auto* e = wabt::cast<wabt::IfExpr>(&expr);
-          visit(e->true_.exprs);
-          visit(e->false_);
-          break;
-        }
-        case wabt::ExprType::Try: {
-          auto* e = wabt::cast<wabt::TryExpr>(&expr);
-          visit(e->block.exprs);
-          for (auto& c : e->catches) visit(c.exprs);
-          break;
-        }
-        default:
-          break;
       }
     }
   }
@@ -302,19 +395,79 @@ std::string module_state_hazard(const wabt::Module& module) {
 }  // namespace
 
 Result<void> check_well_formed(std::span<const uint8_t> bytes, const wabt::Features& features,
-                               std::vector<std::string>* names) {
-  wabt::ReadBinaryOptions options(features, nullptr, /*read_debug_names=*/true,
+                               ModuleNotes* notes) {
+  // The module without its names: any problem outside a custom section is
+  // fatal, one inside a custom section is a warning and skips that section.
+  wabt::ReadBinaryOptions options(features, nullptr, /*read_debug_names=*/false,
                                   /*stop_on_first_error=*/true,
-                                  /*fail_on_custom_section_error=*/true);
-  NameCollector collector(names);
-  if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &collector, options))) {
-    return make_error(ErrorCode::MalformedModule, collector.message());
+                                  /*fail_on_custom_section_error=*/false);
+  StructureChecker checker;
+  if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &checker, options))) {
+    if (checker.too_deep()) {
+      return make_error(ErrorCode::ModuleTooComplex,
+                        fmt::format("{:#x}: function {} nests blocks deeper than {} levels, "
+                                    "the most the engine accepts",
+                                    checker.offset(), checker.func(), kMaxBlockNesting));
+    }
+    return make_error(ErrorCode::MalformedModule, checker.message());
+  }
+  notes->warnings = std::move(checker.warnings());
+  // Then the names alone (function bodies skipped): a name section that
+  // cannot be read is dropped whole, and backtraces use function indices.
+  wabt::ReadBinaryOptions name_options(features, nullptr, /*read_debug_names=*/true,
+                                       /*stop_on_first_error=*/false,
+                                       /*fail_on_custom_section_error=*/false);
+  name_options.skip_function_bodies = true;
+  std::vector<std::string> names;
+  NameCollector collector(&names);
+  const bool read = wabt::Succeeded(wabt::ReadBinary(bytes.data(), bytes.size(), &collector,
+                                                     name_options));
+  if (read && collector.problem().empty()) {
+    notes->func_names = std::move(names);
+  } else {
+    notes->func_names.clear();
+    notes->warnings.push_back(fmt::format(
+        "{}; the name section is ignored and backtraces show function indices",
+        collector.problem().empty() ? std::string("name section: unreadable")
+                                    : collector.problem()));
   }
   return {};
 }
 
-Result<MeteredModule> add_metering(std::span<const uint8_t> original,
-                                   const wabt::Features& features) {
+bool run_on_large_stack(const std::function<void()>& fn) {
+  // Virtual address space only: pages are committed as the stack is used.
+  constexpr size_t kStackBytes = size_t{256} << 20;
+  struct Job {
+    const std::function<void()>* fn;
+    std::exception_ptr error;
+  } job{&fn, nullptr};
+  pthread_attr_t attr;
+  if (::pthread_attr_init(&attr) != 0) return false;
+  ::pthread_attr_setstacksize(&attr, kStackBytes);
+  pthread_t thread;
+  const int started = ::pthread_create(
+      &thread, &attr,
+      [](void* arg) -> void* {
+        auto* j = static_cast<Job*>(arg);
+        try {
+          (*j->fn)();
+        } catch (...) {
+          j->error = std::current_exception();
+        }
+        return nullptr;
+      },
+      &job);
+  ::pthread_attr_destroy(&attr);
+  if (started != 0) return false;
+  ::pthread_join(thread, nullptr);
+  if (job.error) std::rethrow_exception(job.error);
+  return true;
+}
+
+namespace {
+
+Result<MeteredModule> add_metering_here(std::span<const uint8_t> original,
+                                        const wabt::Features& features) {
   MeteredModule out;
   wabt::Errors errors;
   wabt::Module module;
@@ -419,6 +572,19 @@ Result<MeteredModule> add_metering(std::span<const uint8_t> original,
   }
   out.bytes = std::move(stream.output_buffer().data);
   return out;
+}
+
+}  // namespace
+
+Result<MeteredModule> add_metering(std::span<const uint8_t> original,
+                                   const wabt::Features& features) {
+  // The module's IR is built, written and destroyed by recursive code of the
+  // toolkit: on a stack of its own, sized for kMaxBlockNesting.
+  std::optional<Result<MeteredModule>> out;
+  if (!run_on_large_stack([&] { out.emplace(add_metering_here(original, features)); })) {
+    return make_error(ErrorCode::InternalError, "metering: cannot start the metering thread");
+  }
+  return std::move(*out);
 }
 
 }  // namespace airssys::wasm::engine::detail

@@ -7,8 +7,10 @@
 // growth and every refusal is seen by the embedder.
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "airssys/wasm/core/error.hpp"
@@ -37,11 +39,43 @@ struct MeteredModule {
   std::string state_hazard;
 };
 
-// Decodes `bytes` without validating them; fails on any malformed section.
-// Fills `names` with the function names of the name section, by index.
+// How deep blocks, loops, ifs and trys may nest in one function. Every pass
+// over a module's code is bounded by it: a deeper function is refused at load
+// with ModuleTooComplex, naming the function and the depth.
+inline constexpr uint32_t kMaxBlockNesting = 10'000;
+
+// What a load learns of a module besides its code.
+struct ModuleNotes {
+  std::vector<std::string> func_names;  // of the name section, by function index
+  // Custom sections that could not be read (the name section among them),
+  // each named with its offset; the module loads without them.
+  std::vector<std::string> warnings;
+};
+
+// Decodes `bytes` without validating them; fails on any malformed section
+// other than a custom one, and on a function nested deeper than
+// kMaxBlockNesting (ModuleTooComplex). A custom section that cannot be read
+// never fails the module: a bad name section is dropped whole, with a warning.
 [[nodiscard]] Result<void> check_well_formed(std::span<const uint8_t> bytes,
-                                             const wabt::Features& features,
-                                             std::vector<std::string>* names);
+                                             const wabt::Features& features, ModuleNotes* notes);
+
+// The deepest nesting of parentheses and plain blocks in WebAssembly text,
+// an upper bound of what the text parser recurses through.
+[[nodiscard]] uint64_t text_nesting(std::string_view text);
+
+// Parses, validates and encodes a module in the text format; refuses text
+// nested deeper than kMaxBlockNesting allows (ModuleTooComplex) before
+// parsing it.
+[[nodiscard]] Result<std::vector<uint8_t>> wat_to_binary(std::string_view text,
+                                                         std::string_view name,
+                                                         const wabt::Features& features);
+
+// Runs `fn` on a thread of its own with a stack large enough for any pass
+// over a module within kMaxBlockNesting (the IR passes of the toolkit the
+// engine is built on recurse once per nesting level), whatever the caller's
+// stack. Returns once `fn` has; an exception `fn` throws is thrown here.
+// False when no such thread could be started (nothing ran).
+[[nodiscard]] bool run_on_large_stack(const std::function<void()>& fn);
 
 // `original` must already have passed validation.
 [[nodiscard]] Result<MeteredModule> add_metering(std::span<const uint8_t> original,

@@ -111,17 +111,26 @@ struct PooledStack {
 };
 
 // One id per function signature in the process, shared by every compiled
-// module, so call_indirect across modules compares like with like.
-uint32_t register_func_type(uint32_t params, uint32_t results, const uint8_t* types) {
+// module, so call_indirect across modules compares like with like. The key
+// holds both counts in full, so no two signatures share an id however long
+// they are. 0 (never a valid id) when the registry cannot grow.
+uint32_t register_func_type(uint32_t params, uint32_t results, const uint8_t* types) noexcept {
   static std::mutex mutex;
   static std::map<std::string, uint32_t> ids;
-  std::string key;
-  key += static_cast<char>(params & 0xff);
-  key += static_cast<char>(params >> 8);
-  key.append(reinterpret_cast<const char*>(types), params + results);
-  std::lock_guard lock(mutex);
-  auto [it, added] = ids.emplace(std::move(key), static_cast<uint32_t>(ids.size() + 1));
-  return it->second;
+  try {
+    std::string key;
+    key.reserve(8 + static_cast<size_t>(params) + results);
+    for (uint32_t count : {params, results}) {
+      for (int shift = 0; shift < 32; shift += 8) key += static_cast<char>((count >> shift) & 0xff);
+    }
+    key.append(reinterpret_cast<const char*>(types), static_cast<size_t>(params) + results);
+    std::lock_guard lock(mutex);
+    if (ids.size() >= UINT32_MAX - 1) return 0;
+    auto [it, added] = ids.emplace(std::move(key), static_cast<uint32_t>(ids.size() + 1));
+    return it->second;
+  } catch (const std::bad_alloc&) {
+    return 0;
+  }
 }
 
 int call_import(void* host_instance, uint32_t index, airssys_slot* io);
@@ -185,7 +194,11 @@ class LoadedObject {
       return make_error(ErrorCode::CompileFailed,
                         fmt::format("{}: the native object has no memory runtime", name));
     }
-    object->desc_->bind(&kHostApi);
+    if (object->desc_->bind(&kHostApi) != 0) {
+      return make_error(ErrorCode::LimitExceeded,
+                        fmt::format("{}: the native object could not register its function types",
+                                    name));
+    }
     return object;
   }
   const airssys_module_desc& desc() const { return *desc_; }
@@ -208,6 +221,7 @@ class NativeModule final : public Module, public std::enable_shared_from_this<Na
   std::shared_ptr<LoadedObject> object_;
 
   std::string state_hazard_;  // why save_state cannot capture an instance
+  std::vector<std::string> warnings_;  // Module::warnings
 
   std::string_view name() const override { return name_; }
   const std::vector<ImportInfo>& imports() const override { return imports_; }
@@ -218,6 +232,7 @@ class NativeModule final : public Module, public std::enable_shared_from_this<Na
                       fmt::format("module '{}': its state cannot be moved to another instance: {}",
                                   name_, state_hazard_));
   }
+  const std::vector<std::string>& warnings() const override { return warnings_; }
   const airssys_module_desc& desc() const { return object_->desc(); }
   LoadedObject::GrowFn grow() const { return object_->grow(); }
 };
@@ -1212,15 +1227,6 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   return instance;
 }
 
-std::string binary_errors(std::string_view name, const wabt::Errors& errors) {
-  std::string out;
-  for (const auto& e : errors) {
-    if (!out.empty()) out += "; ";
-    out += fmt::format("{}:{}:{}: {}", name, e.loc.line, e.loc.first_column, e.message);
-  }
-  return out;
-}
-
 class NativeEngine final : public Engine {
  public:
   NativeEngine(std::unique_ptr<detail::NativeCompiler> compiler)
@@ -1264,6 +1270,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t
       entry->exports = (*checked)->exports();
       entry->plan = std::move(*plan);
       entry->state_hazard = std::move(metered->state_hazard);
+      entry->warnings = (*checked)->warnings();
       auto object = compiler_->build(key, *entry, name);
       if (!object) return std::unexpected(object.error());
       entry->object = std::move(*object);
@@ -1279,6 +1286,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t
     module->plan_.bytes.shrink_to_fit();
     module->object_ = std::move(*loaded);
     module->state_hazard_ = std::move(entry->state_hazard);
+    module->warnings_ = std::move(entry->warnings);
     for (uint32_t k = 0; k < module->plan_.guest_exports; ++k) {
       module->export_index_.emplace(module->plan_.exports[k].name, k);
     }
@@ -1291,29 +1299,9 @@ Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t
 
 Result<std::shared_ptr<const Module>> NativeEngine::load_wat(std::string_view text,
                                                              std::string_view name) {
-  wabt::Errors errors;
-  wabt::Features features;
-  auto lexer = wabt::WastLexer::CreateBufferLexer(name, text.data(), text.size(), &errors);
-  wabt::WastParseOptions parse_options(features);
-  std::unique_ptr<wabt::Module> module;
-  wabt::Result parsed = wabt::Result::Error;
-  try {
-    parsed = wabt::ParseWatModule(lexer.get(), &module, &errors, &parse_options);
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::WatSyntax,
-                      fmt::format("{}: the text could not be parsed ({})", name, e.what()));
-  }
-  if (wabt::Failed(parsed)) return make_error(ErrorCode::WatSyntax, binary_errors(name, errors));
-  wabt::ValidateOptions validate_options(features);
-  if (wabt::Failed(wabt::ValidateModule(module.get(), &errors, validate_options))) {
-    return make_error(ErrorCode::InvalidModule, binary_errors(name, errors));
-  }
-  wabt::MemoryStream stream;
-  wabt::WriteBinaryOptions write_options(features, true, false, /*write_debug_names=*/true);
-  if (wabt::Failed(wabt::WriteBinaryModule(&stream, module.get(), write_options))) {
-    return make_error(ErrorCode::InternalError, fmt::format("{}: encoding failed", name));
-  }
-  return load(stream.output_buffer().data, name);
+  auto bytes = detail::wat_to_binary(text, name, wabt::Features{});
+  if (!bytes) return std::unexpected(bytes.error());
+  return load(*bytes, name);
 }
 
 }  // namespace

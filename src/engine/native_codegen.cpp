@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -723,7 +724,8 @@ const std::vector<std::string>& native_cc_flags() {
   static const std::vector<std::string> flags{
       "-std=gnu11", "-O2", "--param=max-inline-insns-auto=40", "-fPIC", "-shared",
       "-fvisibility=hidden", "-ffp-contract=off", "-fsignaling-nans",
-      "-fno-strict-aliasing", "-fno-optimize-sibling-calls", "-DNDEBUG", "-w", "-I."};
+      "-fno-strict-aliasing", "-fno-optimize-sibling-calls", "-fstack-usage", "-DNDEBUG",
+      "-w", "-I."};
   return flags;
 }
 
@@ -774,6 +776,8 @@ std::string encode_entry(std::string_view key, const NativeEntry& entry) {
   w.u8(plan.start_export.has_value());
   w.u32(plan.start_export.value_or(0));
   w.str(entry.state_hazard);
+  w.u32(static_cast<uint32_t>(entry.warnings.size()));
+  for (const auto& warning : entry.warnings) w.str(warning);
   w.u64(entry.object.size());
   w.out().append(reinterpret_cast<const char*>(entry.object.data()), entry.object.size());
   return std::move(w.out());
@@ -838,13 +842,17 @@ std::optional<NativeEntry> decode_entry(std::string_view key, std::string_view b
     plan.start_export = start;
   }
   entry.state_hazard = r.str();
+  entry.warnings.resize(r.count(4));
+  for (auto& warning : entry.warnings) warning = r.str();
   auto object = r.bytes(r.u64());
   if (!r.ok() || !r.at_end() || object.empty()) return std::nullopt;
   entry.object.assign(object.begin(), object.end());
   return entry;
 }
 
-Result<NativePlan> plan_native(std::span<const uint8_t> metered) {
+namespace {
+
+Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
   wabt::Errors errors;
   wabt::Module module;
   wabt::Features features;
@@ -998,6 +1006,18 @@ Result<NativePlan> plan_native(std::span<const uint8_t> metered) {
   return plan;
 }
 
+}  // namespace
+
+Result<NativePlan> plan_native(std::span<const uint8_t> metered) {
+  // The module's IR is built, written and destroyed by recursive code of the
+  // toolkit: on a stack of its own, sized for kMaxBlockNesting.
+  std::optional<Result<NativePlan>> out;
+  if (!run_on_large_stack([&] { out.emplace(plan_native_here(metered)); })) {
+    return make_error(ErrorCode::InternalError, "native tier: cannot start the planning thread");
+  }
+  return std::move(*out);
+}
+
 Result<std::string> finish_c(std::string c, const NativePlan& plan) {
   // The fuel global of the metering pass becomes the register variable
   // (airssys-native.h) wherever the register exists.
@@ -1036,11 +1056,14 @@ Result<std::string> finish_c(std::string c, const NativePlan& plan) {
   std::string glue = "\n/* airssys-wasm glue */\n#include \"airssys-native.h\"\n";
   glue += "extern const airssys_host_api* airssys_host;\n";
   glue += "int airssys_enter(airssys_thunk fn, void* a, void* b);\n";
+  glue += "extern int airssys_bind_failed;\n";
   glue += import_glue(plan);
   glue += export_glue(plan);
-  glue += R"(static void airssys_bind(const airssys_host_api* api) {
+  glue += R"(static int airssys_bind(const airssys_host_api* api) {
   airssys_host = api;
+  airssys_bind_failed = 0;
   Z_m_init_module();
+  return airssys_bind_failed;
 }
 static void airssys_instantiate(void* inst, void* imports) {
   Z_m_instantiate((Z_m_instance_t*)inst, (struct Z_a_instance_t*)imports);
@@ -1176,6 +1199,52 @@ Result<std::vector<uint8_t>> NativeCompiler::build(const std::string& key, const
   return object;
 }
 
+Result<void> check_stack_frames(const fs::path& dir, std::string_view name) {
+  bool reported = false;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".su") continue;
+    reported = true;
+    auto text = read_text(entry.path());
+    if (!text) continue;  // an empty report: no function of that source
+    size_t at = 0;
+    while (at < text->size()) {
+      size_t end = text->find('\n', at);
+      if (end == std::string::npos) end = text->size();
+      std::string_view line(text->data() + at, end - at);
+      at = end + 1;
+      if (line.empty()) continue;
+      // "file:line:column:function<TAB>bytes<TAB>static|dynamic[,bounded]"
+      size_t tab = line.find('\t');
+      size_t tab2 = tab == std::string_view::npos ? tab : line.find('\t', tab + 1);
+      if (tab2 == std::string_view::npos) {
+        return make_error(ErrorCode::CompileFailed,
+                          fmt::format("{}: the C compiler's stack report cannot be read", name));
+      }
+      uint64_t bytes = 0;
+      auto digits = line.substr(tab + 1, tab2 - tab - 1);
+      auto [ptr, parsed] = std::from_chars(digits.data(), digits.data() + digits.size(), bytes);
+      std::string_view kind = line.substr(tab2 + 1);
+      // "dynamic,bounded": at most the bytes given; "dynamic" alone: unknown.
+      if (parsed != std::errc() || ptr != digits.data() + digits.size() ||
+          bytes > kMaxNativeFrameBytes || kind == "dynamic") {
+        std::string_view function = line.substr(0, tab);
+        function = function.substr(function.rfind(':') + 1);
+        return make_error(
+            ErrorCode::CompileFailed,
+            fmt::format("{}: native tier: function {} needs a stack frame of {} bytes ({}); the "
+                        "native tier allows {} (the interpreter runs it)",
+                        name, function, digits, kind, kMaxNativeFrameBytes));
+      }
+    }
+  }
+  if (!reported) {
+    return make_error(ErrorCode::CompileFailed,
+                      fmt::format("{}: the C compiler wrote no stack report", name));
+  }
+  return {};
+}
+
 Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan,
                                                      std::string_view name) {
   std::string pattern = (config_.cache_dir / "build-XXXXXX").string();
@@ -1214,6 +1283,7 @@ Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan,
   auto cc = run_child(argv, d, d / "cc.log", config_);
   if (!cc) return std::unexpected(cc.error());
   AIRSSYS_TRY(check_child(*cc, "the C compiler", name, config_));
+  AIRSSYS_TRY(check_stack_frames(d, name));
   auto object = read_text(d / "module.so");
   if (!object || object->empty()) {
     return make_error(ErrorCode::CompileFailed,

@@ -93,6 +93,7 @@ struct NativeEntry {
   NativePlan plan;                  // without its bytes
   std::vector<uint8_t> object;      // the shared object, verified
   std::string state_hazard;         // MeteredModule::state_hazard
+  std::vector<std::string> warnings;  // Module::warnings
 };
 
 // The entry's body (all but magic and digest) and back; the parser fails on
@@ -133,6 +134,20 @@ class NativeCompiler {
   mutable std::mutex mutex_;
   CompileStats stats_;
 };
+
+// The largest stack frame a compiled function may have: a quarter of the
+// room the stack check keeps in reserve (AIRSSYS_STACK_RESERVE), so that no
+// frame can reach below the stack before the check at its entry runs.
+inline constexpr uint64_t kMaxNativeFrameBytes = 128u << 10;
+
+// The compiled code checks the room left on its stack at every function
+// entry, before the frame is used; a frame larger than the room that check
+// keeps in reserve could reach below the stack before the check runs. The
+// compiler's stack-usage reports (-fstack-usage, the *.su files in `dir`)
+// name every function's frame: one past kMaxNativeFrameBytes, or of a size
+// only known at run time, refuses the module for this tier (CompileFailed).
+[[nodiscard]] Result<void> check_stack_frames(const std::filesystem::path& dir,
+                                              std::string_view name);
 
 // The fixed flags every module is compiled with.
 [[nodiscard]] const std::vector<std::string>& native_cc_flags();

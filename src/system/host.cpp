@@ -417,6 +417,12 @@ struct Host::Impl {
     auto loaded = component::load_tiered(tier, *bytes, (files / kModuleFile).string(), engine,
                                          native_for);
     if (!loaded) return std::unexpected(loaded.error());
+    // What the loader could do without (an unreadable custom section) is on
+    // record, once per start.
+    for (const auto& warning : loaded->module->warnings()) {
+      record(manifest.component.name, "lifecycle.load", (files / kModuleFile).string(),
+             AuditResult::Granted, "loaded with a warning: " + warning);
+    }
     component::ComponentSpec spec;
     spec.name = admission.context->component_id();
     spec.module = std::move(loaded->module);

@@ -367,6 +367,34 @@ x = 1
       << r.err;
 }
 
+// A module says one thing about itself and is never read as a manifest: the
+// official preview1 adapter's core module (whose name section is unreadable)
+// is valid with a warning; a module cut short is a decode error.
+TEST_F(SecurityCli, ValidateOfAModuleChecksTheModuleAlone) {
+  const std::string adapter =
+      std::string(AIRSSYS_SOURCE_DIR) + "/tests/outside/preview1-adapter.core.wasm";
+  auto r = cli({"validate", adapter});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, adapter + ": valid module (")) << r.out;
+  EXPECT_TRUE(contains(r.err, adapter + ": warning: name section at 0x")) << r.err;
+  EXPECT_FALSE(contains(r.err, "TOML")) << r.err;
+  r = cli({"validate", "--json", adapter});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  json j = parse_json(r.out);
+  EXPECT_EQ(j["kind"], "module");
+  EXPECT_EQ(j["valid"], true);
+  EXPECT_EQ(j["warnings"].size(), 1u) << r.out;
+
+  std::ifstream in(adapter, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string cut = (root_ / "cut.wasm").string();
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  r = cli({"validate", cut});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_TRUE(contains(r.err, "MalformedModule")) << r.err;
+  EXPECT_FALSE(contains(r.err, "TOML")) << r.err;
+}
+
 // 2 -------------------------------------------------------------------------
 
 TEST_F(SecurityCli, ABareModuleOrAManifestThatAsksForNothingRunsWithoutApproval) {

@@ -118,5 +118,38 @@ TEST_F(UpTest, AnEmptyFolderIsAnError) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
+// A component whose blocks nest 50,000 deep is refused at load with a typed
+// error, on either tier; the host process exits cleanly, it does not crash.
+TEST_F(UpTest, AModuleNestedTooDeepIsRefusedWithoutCrashingTheHost) {
+  add("alpha", "scripted.wasm", "");
+  auto dir = root_ / "components" / "deep";
+  fs::create_directories(dir);
+  std::string body(1, '\0');
+  for (int i = 0; i < 50'000; ++i) body += "\x02\x40";
+  body += std::string(50'000, '\x0b') + "\x0b";
+  auto leb = [](uint64_t v) {
+    std::string out;
+    do {
+      uint8_t b = v & 0x7f;
+      v >>= 7;
+      out.push_back(static_cast<char>(b | (v ? 0x80 : 0)));
+    } while (v);
+    return out;
+  };
+  std::string code = "\x01" + leb(body.size()) + body;
+  std::ofstream(dir / "component.wasm", std::ios::binary)
+      << std::string("\0asm\1\0\0\0\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00", 18) << "\x0a"
+      << leb(code.size()) << code;
+  std::ofstream(dir / "Component.toml") << "[component]\nname = \"deep\"\nversion = \"1.0.0\"\n";
+  for (const char* tier : {"interp", "native"}) {
+    SCOPED_TRACE(tier);
+    auto r = up({"--approve", "--duration", "500", "--tier", tier});
+    EXPECT_EQ(r.signal, 0) << r.err;
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("ModuleTooComplex"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("function 0"), std::string::npos) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace airssys::wasm

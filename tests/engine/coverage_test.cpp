@@ -415,8 +415,10 @@ class ForeignModule final : public Module {
   const std::vector<ImportInfo>& imports() const override { return imports_; }
   const std::vector<ExportInfo>& exports() const override { return exports_; }
   Result<void> state_transferable() const override { return {}; }
+  const std::vector<std::string>& warnings() const override { return warnings_; }
 
  private:
+  std::vector<std::string> warnings_;
   std::vector<ImportInfo> imports_;
   std::vector<ExportInfo> exports_;
 };

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/engine/engine.hpp"
+#include "native_codegen.hpp"
 #include "tiers.hpp"
 
 namespace airssys::wasm::engine {
@@ -279,6 +280,40 @@ TEST_F(NativeCacheTest, ACompilerThatRunsTooLongIsStoppedAndReported) {
   ASSERT_FALSE(e.has_value());
   EXPECT_EQ(e.error().code, ErrorCode::CompileFailed);
   EXPECT_NE(e.error().message.find("did not finish"), std::string::npos) << e.error().message;
+}
+
+// Every compile writes the C compiler's stack report; a function whose frame
+// is larger than the stack check's reserve allows, or sized at run time,
+// refuses the module for the native tier. Read here from reports written as
+// the compiler writes them.
+TEST(NativeFrames, AFrameLargerThanTheNativeTierAllowsIsRefused) {
+  testing::TempCache dir;
+  auto report = [&](const std::string& text) {
+    for (const auto& e : fs::directory_iterator(dir.path())) fs::remove(e.path());
+    std::ofstream(dir.path() / "module.so-module.su") << text;
+    std::ofstream(dir.path() / "module.so-airssys-rt.su")
+        << "airssys-rt.c:40:5:airssys_enter\t96\tstatic\n";
+    return detail::check_stack_frames(dir.path(), "frames.wasm");
+  };
+  const uint64_t max = detail::kMaxNativeFrameBytes;
+  EXPECT_TRUE(report(fmt::format("module.c:10:13:w2c_m_f0\t48\tstatic\n"
+                                 "module.c:99:13:w2c_m_f1\t{}\tstatic\n",
+                                 max)));
+  auto big = report(fmt::format("module.c:10:13:w2c_m_f0\t48\tstatic\n"
+                                "module.c:99:13:w2c_m_big\t{}\tstatic\n",
+                                max + 16));
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, ErrorCode::CompileFailed);
+  EXPECT_NE(big.error().message.find("w2c_m_big"), std::string::npos) << big.error().message;
+  EXPECT_TRUE(report("module.c:7:6:w2c_m_args\t64\tdynamic,bounded\n"));
+  auto dynamic = report("module.c:7:6:w2c_m_alloca\t64\tdynamic\n");
+  ASSERT_FALSE(dynamic);
+  EXPECT_NE(dynamic.error().message.find("dynamic"), std::string::npos);
+  auto garbled = report("module.c:7:6:w2c_m_f\tmany\tstatic\n");
+  EXPECT_FALSE(garbled);
+  for (const auto& e : fs::directory_iterator(dir.path())) fs::remove(e.path());
+  auto missing = detail::check_stack_frames(dir.path(), "frames.wasm");
+  ASSERT_FALSE(missing) << "no report at all fails closed";
 }
 
 TEST_F(NativeCacheTest, ToolsMustBeGivenByAbsolutePath) {

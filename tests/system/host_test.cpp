@@ -345,6 +345,65 @@ TEST_F(HostTest, AComponentFailingToStartHarmsNoOther) {
   EXPECT_TRUE(h.info("counter")->running);
 }
 
+// A module whose blocks nest 50,000 deep (past the engine's limit of 10,000)
+// is refused with a typed error on either tier, at install and at start,
+// while the host and a running neighbour carry on; a module with a name
+// section it cannot read starts, with the warning on record.
+TEST_F(HostTest, AModuleNestedTooDeepIsRefusedAndHarmsNoOther) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  ASSERT_TRUE(h.install(counter("1.0.0", v1_)));
+  { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+
+  std::string deep("\0asm\1\0\0\0\x01\x05\x01\x60\x00\x01\x7f\x03\x02\x01\x00", 19);
+  std::string body(1, '\0');
+  for (int i = 0; i < 50'000; ++i) body += "\x02\x40";
+  body += std::string(50'000, '\x0b') + "\x41\x07\x0b";
+  std::string code(1, '\x01');
+  for (uint64_t v = body.size();; ) {  // the body's size, LEB128
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    code.push_back(static_cast<char>(b | (v ? 0x80 : 0)));
+    if (!v) break;
+  }
+  code += body;
+  std::string section(1, '\x0a');
+  for (uint64_t v = code.size();; ) {
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    section.push_back(static_cast<char>(b | (v ? 0x80 : 0)));
+    if (!v) break;
+  }
+  write_file(root_.path() / "deep.wasm", deep + section + code);
+  for (const char* tier : {"interp", "native"}) {
+    SCOPED_TRACE(tier);
+    std::string name = fmt::format("deep-{}", tier);
+    auto dir = make_component(root_.path() / name, root_.path() / "deep.wasm",
+                              counter_manifest(name, "1.0.0") +
+                                  fmt::format("\n[runtime]\ntier = \"{}\"\n", tier),
+                              &keys_);
+    auto loaded = h.load(dir);
+    ASSERT_FALSE(loaded);
+    EXPECT_EQ(loaded.error().code, ErrorCode::ModuleTooComplex) << loaded.error().to_string();
+    EXPECT_NE(loaded.error().message.find("10000"), std::string::npos);
+  }
+
+  // counter.wasm with a name section appended whose entries are out of order.
+  std::ifstream in(v1_, std::ios::binary);
+  std::string counter_bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  write_file(root_.path() / "badnames.wasm",
+             counter_bytes + std::string("\x00\x0e\x04name\x01\x07\x02\x01\x01x\x00\x01y", 16));
+  ASSERT_TRUE(h.install(make_component(root_.path() / "src-badnames", root_.path() / "badnames.wasm",
+                                       counter_manifest("badnames", "1.0.0"), &keys_)));
+  { auto started_ = h.start("badnames"); ASSERT_TRUE(started_) << started_.error().to_string(); }
+  EXPECT_GE(audit_.count("lifecycle.load", security::AuditResult::Granted), 1u);
+
+  ASSERT_TRUE(h.send("counter", bytes("tick")));
+  EXPECT_TRUE(wait_count(h, 1));
+  EXPECT_TRUE(h.info("counter")->running);
+}
+
 TEST_F(HostTest, LoadRunsAFolderWithoutInstallingIt) {
   auto host = open_host();
   ASSERT_TRUE(host) << host.error().to_string();

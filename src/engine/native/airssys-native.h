@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define AIRSSYS_NATIVE_ABI 3u
+#define AIRSSYS_NATIVE_ABI 4u
 
 /* Native code runs only on fiber stacks of AIRSSYS_STACK_SIZE bytes aligned
  * to their size. The lowest page is a guard, the next holds the call's state
@@ -110,7 +110,9 @@ typedef struct airssys_module_desc {
   uint32_t instance_size;
   uint32_t import_count;
   uint32_t export_count;
-  void (*bind)(const airssys_host_api*);
+  /* Sets up the object once after loading; non-zero when it cannot be used
+   * (a function type the host could not register). */
+  int (*bind)(const airssys_host_api*);
   airssys_thunk instantiate;  /* (instance, imports) */
   void (*free_instance)(void*);
   /* Runs fn(a, b) and returns 0, or the trap that ended it. */

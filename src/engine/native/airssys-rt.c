@@ -12,6 +12,9 @@
 #define AIRSSYS_MAX_PAGES 65535u /* the size must fit wasm_rt_memory_t's 32 bits */
 
 const airssys_host_api* airssys_host;
+/* Set when something the object needs at bind time could not be had; bind
+ * runs outside any call, where there is nothing to trap to. */
+int airssys_bind_failed;
 
 void wasm_rt_init(void) {}
 bool wasm_rt_is_initialized(void) { return true; }
@@ -82,15 +85,29 @@ const char* wasm_rt_strerror(wasm_rt_trap_t trap) {
   return "trap";
 }
 
+/* A module may declare a function type of any length the validator accepts:
+ * the types go to the host in one buffer, on the stack when short, else from
+ * the heap, and a type the heap cannot hold ends the instantiation with a
+ * resource trap, never the process. */
 uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
-  uint8_t types[256];
-  uint32_t count = params + results;
-  if (count > sizeof types) abort(); /* the module was checked before it was compiled */
+  uint8_t small[64];
+  uint64_t count = (uint64_t)params + results;
+  uint8_t* types = small;
+  if (count > sizeof small) {
+    types = count <= SIZE_MAX ? (uint8_t*)malloc((size_t)count) : NULL;
+    if (!types) {
+      airssys_bind_failed = 1;
+      return 0;
+    }
+  }
   va_list args;
   va_start(args, results);
-  for (uint32_t i = 0; i < count; ++i) types[i] = (uint8_t)va_arg(args, int);
+  for (uint64_t i = 0; i < count; ++i) types[i] = (uint8_t)va_arg(args, int);
   va_end(args);
-  return airssys_host->register_func_type(params, results, types);
+  uint32_t id = airssys_host->register_func_type(params, results, types);
+  if (types != small) free(types);
+  if (id == 0) airssys_bind_failed = 1;
+  return id;
 }
 
 /* Linear memory is one reservation of its maximum size; growing makes more of

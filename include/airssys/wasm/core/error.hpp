@@ -34,6 +34,7 @@ enum class ErrorCategory : uint8_t {
   X(MalformedModule, Decode, "malformed module")                                        \
   X(WatSyntax, Decode, "syntax error in WebAssembly text")                              \
   X(InvalidModule, Validate, "invalid module")                                          \
+  X(ModuleTooComplex, Validate, "module exceeds an implementation limit of the engine")  \
   X(UnknownImport, Link, "unknown import")                                              \
   X(IncompatibleImport, Link, "incompatible import type")                               \
   X(ReservedImport, Link, "import of a reserved engine module")                         \

@@ -319,6 +319,10 @@ class Module {
   // globals, so that Instance::save_state captures all of it; else why not
   // (StateNotTransferable). Decided from the module's code at load.
   [[nodiscard]] virtual Result<void> state_transferable() const = 0;
+  // What the load found wrong but could do without: custom sections that
+  // could not be read (a bad name section is dropped whole), each with its
+  // offset. Empty for most modules.
+  [[nodiscard]] virtual const std::vector<std::string>& warnings() const = 0;
 };
 
 class Instance {
