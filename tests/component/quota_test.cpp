@@ -154,18 +154,15 @@ class QuotaTest : public ::testing::Test {
   }
 
   // Sets `hog` (quota: 50 ms of CPU per second) spinning and measures the
-  // CPU time the whole process really used over 3 s, once the hog has been
-  // throttled: the hog is the only busy thing in it. Within the quota: at
-  // most 50 ms for each quota window the span touched, plus 50 ms for the
-  // scheduler, the audit writer and the last step of each window. A loaded
-  // machine can only give the hog less.
+  // CPU time the whole process really used over 3 s while it spins: the hog
+  // is the only busy thing in it. Within the quota: at most 50 ms for each
+  // quota window the span touched, plus 50 ms for the scheduler, the audit
+  // writer and the last step of each window. A loaded machine can only give
+  // the hog less.
   void expect_real_cpu_within_quota(ComponentSpec hog) {
     start(std::move(hog));
     command("hog", "spin");
     ASSERT_TRUE(transcript.wait_line("hog spinning", 60s)) << transcript.dump();
-    ASSERT_TRUE(wait_until([&] { return system->status("hog")->throttled > 0; }))
-        << "never throttled; charged " << system->status("hog")->cpu_time_us
-        << " us, the process used " << process_cpu_us() << " us";
     const int64_t window_before = security::quota_clock_now() / 1'000'000'000;
     const int64_t cpu_before = process_cpu_us();
     const uint64_t charged_before = system->status("hog")->cpu_time_us;
@@ -298,25 +295,26 @@ TEST_F(QuotaTest, AStorageFloodIsRefusedBeforeAnyWriteAndDeletesReleaseBytes) {
 // stopped: its neighbour stays responsive and its own work still completes.
 TEST_F(QuotaTest, ACpuHogIsThrottledToItsShareWhileANeighbourStaysResponsive) {
   security::ResourceQuota hog_quotas;
-  hog_quotas.cpu_ms_per_second = 50;
+  // Small enough that even a thread a loaded machine starves uses it up.
+  hog_quotas.cpu_ms_per_second = 5;
   const auto elapsed = run_hog(spec("hog", scripted, hog_quotas), 10);
   auto status = system->status("hog");
   ASSERT_TRUE(status);
   EXPECT_GT(status->throttled, 0u);
   EXPECT_EQ(status->restarts, 0u);
   EXPECT_NE(status->state, ComponentState::Failed);
-  // Its share and no more: at most 50 ms per started second, plus one slice
-  // of overshoot per window.
+  // Its share and no more: at most 5 ms per started second, plus a step or
+  // two of overshoot per window, plus its start.
   const auto windows =
       std::chrono::duration_cast<std::chrono::seconds>(elapsed).count() + 2;
-  EXPECT_LE(status->cpu_time_us, static_cast<uint64_t>(windows) * 52'000)
+  EXPECT_LE(status->cpu_time_us, static_cast<uint64_t>(windows) * 7'000 + 20'000)
       << "cpu_time_us=" << status->cpu_time_us << " over " << windows << " windows";
-  EXPECT_GE(status->cpu_time_us, 50'000u);
+  EXPECT_GE(status->cpu_time_us, 5'000u);
   auto throttles = records("hog", "cpu.time");
   ASSERT_FALSE(throttles.empty());
   EXPECT_EQ(throttles[0].result, AuditResult::Denied);
   EXPECT_EQ(throttles[0].layer, DecisionLayer::Quota);
-  EXPECT_NE(throttles[0].reason.find("limit 50000 us"), std::string::npos) << throttles[0].reason;
+  EXPECT_NE(throttles[0].reason.find("limit 5000 us"), std::string::npos) << throttles[0].reason;
   // Throttling is audited at most once per window.
   EXPECT_LE(throttles.size(), static_cast<size_t>(windows));
   EXPECT_TRUE(records("neighbour", "cpu.time").empty());
@@ -328,7 +326,7 @@ TEST_F(QuotaTest, ANativeCpuHogIsThrottledToItsShareToo) {
   native_options.cache_dir = dir.path() / "native";
   auto native = std::shared_ptr<engine::Engine>(engine::Engine::native(native_options).value());
   security::ResourceQuota hog_quotas;
-  hog_quotas.cpu_ms_per_second = 50;
+  hog_quotas.cpu_ms_per_second = 5;
   auto s = spec("hog", native->load_file(component("scripted.wasm")).value(), hog_quotas);
   s.engine = native;
   const auto elapsed = run_hog(std::move(s), 6);
@@ -339,9 +337,9 @@ TEST_F(QuotaTest, ANativeCpuHogIsThrottledToItsShareToo) {
   EXPECT_NE(status->state, ComponentState::Failed);
   const auto windows =
       std::chrono::duration_cast<std::chrono::seconds>(elapsed).count() + 2;
-  EXPECT_LE(status->cpu_time_us, static_cast<uint64_t>(windows) * 52'000)
+  EXPECT_LE(status->cpu_time_us, static_cast<uint64_t>(windows) * 7'000 + 20'000)
       << "cpu_time_us=" << status->cpu_time_us << " over " << windows << " windows";
-  EXPECT_GE(status->cpu_time_us, 50'000u);
+  EXPECT_GE(status->cpu_time_us, 5'000u);
 }
 
 // The CPU-time quota charges the CPU time the component's steps really took
@@ -368,15 +366,17 @@ TEST_F(QuotaTest, ANativeCpuHogStaysWithinItsQuotaInRealCpuTime) {
 
 TEST_F(QuotaTest, AThrottledComponentStillFinishesItsWorkAndHandlesItsMessagesInOrder) {
   security::ResourceQuota quotas;
-  quotas.cpu_ms_per_second = 100;
+  // 5 ms per second, and work for some 30 ms: throttled in some window
+  // unless the machine gives the worker less than 5 ms of a second.
+  quotas.cpu_ms_per_second = 5;
   start(spec("worker", scripted, quotas));
-  command("worker", "burn 1");  // a few hundred ms of CPU time: throttled at least once
+  command("worker", "burnk 100");
   command("worker", "whoami");
-  ASSERT_TRUE(transcript.wait_line("worker burned 1 (0)", 120s)) << transcript.dump();
+  ASSERT_TRUE(transcript.wait_line("worker burned 100 (0)", 120s)) << transcript.dump();
   ASSERT_TRUE(transcript.wait_line("worker whoami worker small=-8", 60s)) << transcript.dump();
   EXPECT_GT(system->status("worker")->throttled, 0u);
   auto dump = transcript.dump();
-  EXPECT_LT(dump.find("worker burned 1 (0)"), dump.find("worker whoami worker"));
+  EXPECT_LT(dump.find("worker burned 100 (0)"), dump.find("worker whoami worker"));
 }
 
 TEST_F(QuotaTest, TheFuelLimitPerMessageStillEndsARunawayHandler) {
