@@ -163,9 +163,8 @@ std::unique_ptr<engine::Engine> native_engine() {
 }
 
 // Fuel per millisecond of thread CPU time on compute.wasm (fib: calls,
-// branches and arithmetic), per tier: the calibrations behind
-// component::kDefaultFuelPerCpuMs and kDefaultNativeFuelPerCpuMs. "ratio" is
-// measured / default.
+// branches and arithmetic), per tier: how much guest work one slice of fuel
+// is (the CPU-time quota itself charges the thread's CPU clock, not fuel).
 void BM_FuelCalibration(benchmark::State& state, const char* kernel, int64_t arg,
                         engine::Tier tier) {
   auto engine = tier == engine::Tier::Native ? native_engine() : engine::Engine::interpreter();
@@ -200,10 +199,6 @@ void BM_FuelCalibration(benchmark::State& state, const char* kernel, int64_t arg
   const double per_ms = static_cast<double>(fuel) /
                         (static_cast<double>(spent.count()) / 1e6);
   state.counters["fuel_per_ms"] = per_ms;
-  state.counters["ratio"] =
-      per_ms / static_cast<double>(tier == engine::Tier::Native
-                                       ? component::kDefaultNativeFuelPerCpuMs
-                                       : component::kDefaultFuelPerCpuMs);
 }
 
 }  // namespace
@@ -260,12 +255,10 @@ int main(int argc, char** argv) {
     headline("quota", "security context + quota tracker", *bytes, "bytes");
   }
   if (const double* fuel = reporter.find("BM_FuelCalibration/fib", "fuel_per_ms")) {
-    fmt::print("  {:<44} {:>8.0f} fuel/ms (default {})\n", "interpreter fuel per ms of CPU", *fuel,
-               component::kDefaultFuelPerCpuMs);
+    fmt::print("  {:<44} {:>8.0f} fuel/ms\n", "interpreter fuel per ms of CPU", *fuel);
   }
   if (const double* fuel = reporter.find("BM_FuelCalibration/fib_native", "fuel_per_ms")) {
-    fmt::print("  {:<44} {:>8.0f} fuel/ms (default {})\n", "native tier fuel per ms of CPU",
-               *fuel, component::kDefaultNativeFuelPerCpuMs);
+    fmt::print("  {:<44} {:>8.0f} fuel/ms\n", "native tier fuel per ms of CPU", *fuel);
   }
   benchmark::Shutdown();
   return 0;

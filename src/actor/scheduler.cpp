@@ -23,6 +23,10 @@ Result<void> Scheduler::stop(const Address& address, StopMode mode) {
   return core_->stop(address, mode);
 }
 
+bool Scheduler::release(std::string_view name) {
+  return core_->release(name);
+}
+
 std::optional<Address> Scheduler::lookup(std::string_view name) const {
   return core_->lookup(name);
 }

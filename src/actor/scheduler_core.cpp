@@ -58,9 +58,27 @@ Result<Address> SchedulerCore::spawn(std::unique_ptr<Behavior> behavior, SpawnOp
     return make_error(ErrorCode::ActorNameTaken,
                       fmt::format("an actor named '{}' is already running", options.name));
   }
+  const bool kept = options.mailbox != nullptr;
+  if (kept && options.mailbox->closed()) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("cannot spawn '{}': its kept mailbox is closed", options.name));
+  }
+  if (auto reserved = reserved_.find(options.name); reserved != reserved_.end()) {
+    // Only the kept mailbox that holds the name may take it back.
+    if (reserved->second.mailbox != options.mailbox) {
+      return make_error(ErrorCode::ActorNameTaken,
+                        fmt::format("the name '{}' is held by the mailbox of an actor waiting "
+                                    "to be restarted",
+                                    options.name));
+    }
+    reserved_.erase(reserved);
+  }
+  auto box = kept ? std::move(options.mailbox)
+                  : std::make_shared<Mailbox>(options.mailbox_capacity);
   Address address{next_id_++, std::move(options.name)};
-  auto cell = std::make_shared<Cell>(address, std::move(behavior), options.mailbox_capacity,
-                                     std::move(options.on_exit));
+  auto cell = std::make_shared<Cell>(address, std::move(behavior), std::move(box), kept,
+                                     std::move(options.on_exit),
+                                     std::move(options.on_undelivered));
   cells_.emplace(address.id, cell);
   if (!address.name.empty()) names_.emplace(address.name, address.id);
   ++live_;
@@ -95,6 +113,11 @@ Result<void> SchedulerCore::send(Envelope&& envelope) {
   Lock lock(mutex_);
   auto cell = resolve(envelope.target);
   if (!cell) {
+    if (envelope.target.id == 0 && !envelope.target.name.empty()) {
+      // Between two instances of a restarted actor: its kept mailbox queues.
+      auto reserved = reserved_.find(envelope.target.name);
+      if (reserved != reserved_.end()) return reserved->second.mailbox->push(std::move(envelope));
+    }
     return make_error(ErrorCode::ActorNotFound,
                       fmt::format("no actor at {}", envelope.target.to_string()));
   }
@@ -121,6 +144,33 @@ std::optional<Address> SchedulerCore::lookup(std::string_view name) const {
   auto it = names_.find(name);
   if (it == names_.end()) return std::nullopt;
   return Address{it->second, it->first};
+}
+
+bool SchedulerCore::release(std::string_view name) {
+  Reservation reservation;
+  {
+    Lock lock(mutex_);
+    auto it = reserved_.find(name);
+    if (it == reserved_.end()) return false;
+    reservation = std::move(it->second);
+    reserved_.erase(it);
+  }
+  discard(std::string(name), std::move(reservation));
+  return true;
+}
+
+void SchedulerCore::discard(const std::string& name, Reservation reservation) {
+  reservation.mailbox->close();
+  std::vector<DeadLetter> letters;
+  for (auto& envelope : reservation.mailbox->drain()) {
+    letters.push_back(DeadLetter{
+        std::move(envelope),
+        error_of(ErrorCode::ActorStopped,
+                 fmt::format("'{}' ended and was not started again before the message was "
+                             "delivered",
+                             name))});
+  }
+  report(std::move(letters), reservation.on_undelivered);
 }
 
 bool SchedulerCore::alive(const Address& address) const {
@@ -188,12 +238,20 @@ std::optional<ExitReason> SchedulerCore::after_step(const std::shared_ptr<Cell>&
 
 void SchedulerCore::retire(Cell& cell) {
   cell.state = CellState::Done;
-  cell.mailbox.close();
   cells_.erase(cell.address.id);
   if (!cell.address.name.empty()) {
     auto it = names_.find(cell.address.name);
     if (it != names_.end() && it->second == cell.address.id) names_.erase(it);
   }
+  // A kept mailbox of an actor nobody asked to stop keeps its messages and
+  // the name, for the next instance; any other mailbox closes.
+  if (cell.kept && accepting_ && !cell.address.name.empty() && !cell.mailbox.closed() &&
+      !names_.contains(cell.address.name) && !reserved_.contains(cell.address.name)) {
+    reserved_.emplace(cell.address.name, Reservation{cell.box, cell.on_undelivered});
+    cell.reserved = true;
+    return;
+  }
+  cell.mailbox.close();
 }
 
 void SchedulerCore::finish(Lock& lock, const std::shared_ptr<Cell>& cell, ExitReason reason) {
@@ -203,14 +261,17 @@ void SchedulerCore::finish(Lock& lock, const std::shared_ptr<Cell>& cell, ExitRe
     invoke_on_stop(*cell->behavior, ctx, reason);
   }
   std::vector<DeadLetter> letters;
-  for (auto& envelope : cell->mailbox.drain()) {
-    letters.push_back(
-        DeadLetter{std::move(envelope),
-                   error_of(ErrorCode::ActorStopped,
-                            fmt::format("{} stopped ({}) before the message was delivered",
-                                        cell->address.to_string(), exit_kind_name(reason.kind)))});
+  // What a reserved kept mailbox holds waits for the next instance.
+  if (!cell->reserved) {
+    for (auto& envelope : cell->mailbox.drain()) {
+      letters.push_back(DeadLetter{
+          std::move(envelope),
+          error_of(ErrorCode::ActorStopped,
+                   fmt::format("{} stopped ({}) before the message was delivered",
+                               cell->address.to_string(), exit_kind_name(reason.kind)))});
+    }
   }
-  report(std::move(letters));
+  report(std::move(letters), cell->on_undelivered);
   cell->behavior.reset();
   if (cell->on_exit) {
     ExitCallback on_exit = std::move(cell->on_exit);
@@ -220,9 +281,11 @@ void SchedulerCore::finish(Lock& lock, const std::shared_ptr<Cell>& cell, ExitRe
   if (--live_ == 0) stopped_cv_.notify_all();
 }
 
-void SchedulerCore::report(std::vector<DeadLetter> letters) {
+void SchedulerCore::report(std::vector<DeadLetter> letters,
+                           const UndeliveredHandler& on_undelivered) {
   if (letters.empty()) return;
   dead_letters_.fetch_add(letters.size());
+  if (on_undelivered) on_undelivered(letters);
   std::shared_ptr<const DeadLetterHandler> handler;
   {
     Lock lock(mutex_);
@@ -396,9 +459,12 @@ bool SchedulerCore::advance_to_next_timer() {
 
 void SchedulerCore::begin_shutdown() {
   std::vector<DeadLetter> letters;
+  std::map<std::string, Reservation, std::less<>> reserved;
   {
     Lock lock(mutex_);
     accepting_ = false;
+    reserved = std::move(reserved_);
+    reserved_.clear();
     for (auto& [key, timer] : timers_) {
       if (!timer.envelope) continue;
       letters.push_back(
@@ -417,6 +483,7 @@ void SchedulerCore::begin_shutdown() {
     }
   }
   report(std::move(letters));
+  for (auto& [name, reservation] : reserved) discard(name, std::move(reservation));
 }
 
 bool SchedulerCore::wait_for_all_stopped(std::optional<Duration> timeout) {

@@ -38,16 +38,26 @@ enum class CellState : uint8_t {
 // One actor. The behaviour and on_exit are touched only by the worker that
 // holds the cell in state Running, so they need no lock.
 struct Cell {
-  Cell(Address address, std::unique_ptr<Behavior> behavior, size_t capacity, ExitCallback on_exit)
+  Cell(Address address, std::unique_ptr<Behavior> behavior, std::shared_ptr<Mailbox> box,
+       bool kept, ExitCallback on_exit, UndeliveredHandler on_undelivered)
       : address(std::move(address)),
         behavior(std::move(behavior)),
-        mailbox(capacity),
-        on_exit(std::move(on_exit)) {}
+        box(std::move(box)),
+        mailbox(*this->box),
+        kept(kept),
+        on_exit(std::move(on_exit)),
+        on_undelivered(std::move(on_undelivered)) {}
 
   const Address address;
   std::unique_ptr<Behavior> behavior;
-  Mailbox mailbox;
+  const std::shared_ptr<Mailbox> box;
+  Mailbox& mailbox;
+  const bool kept;  // SpawnOptions::mailbox: it may outlive the actor
   ExitCallback on_exit;
+  const UndeliveredHandler on_undelivered;
+  // Set by retire(): the kept mailbox now holds the name's reservation and
+  // keeps what is queued.
+  bool reserved = false;
   // Guarded by SchedulerCore::mutex_.
   CellState state = CellState::Queued;
   bool yielded = true;  // ready without a message: new, or its last step yielded
@@ -67,6 +77,7 @@ class SchedulerCore {
   [[nodiscard]] Result<Address> spawn(std::unique_ptr<Behavior> behavior, SpawnOptions options);
   [[nodiscard]] Result<void> send(Envelope&& envelope);
   [[nodiscard]] Result<void> stop(const Address& address, StopMode mode);
+  bool release(std::string_view name);
   [[nodiscard]] std::optional<Address> lookup(std::string_view name) const;
   [[nodiscard]] bool alive(const Address& address) const;
   [[nodiscard]] size_t actor_count() const;
@@ -121,7 +132,7 @@ class SchedulerCore {
   void retire(Cell& cell);
   void finish(Lock& lock, const std::shared_ptr<Cell>& cell, ExitReason reason);
   void fire(Timer timer);
-  void report(std::vector<DeadLetter> letters);
+  void report(std::vector<DeadLetter> letters, const UndeliveredHandler& on_undelivered = {});
   [[nodiscard]] std::optional<std::pair<TimePoint, Timer>> pop_due_timer(TimePoint limit);
 
   Scheduler& owner_;
@@ -135,6 +146,14 @@ class SchedulerCore {
   std::condition_variable stopped_cv_;
   std::unordered_map<ActorId, std::shared_ptr<Cell>> cells_;
   std::map<std::string, ActorId, std::less<>> names_;
+  // Names held by a kept mailbox whose actor has ended (SpawnOptions::mailbox).
+  struct Reservation {
+    std::shared_ptr<Mailbox> mailbox;
+    UndeliveredHandler on_undelivered;
+  };
+  std::map<std::string, Reservation, std::less<>> reserved_;
+  // Closes a released reservation's mailbox and reports what it held; no lock held.
+  void discard(const std::string& name, Reservation reservation);
   std::deque<std::shared_ptr<Cell>> run_queue_;
   // run_queue_.size() and stop_threads_, readable without the lock by
   // spinning workers.

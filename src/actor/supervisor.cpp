@@ -151,6 +151,7 @@ struct Supervisor::State : std::enable_shared_from_this<Supervisor::State> {
     bool remove_on_exit = false;  // remove_child while Terminating
     Duration pending_delay{};
     std::deque<TimePoint> restarts;  // this child's, within the intensity period
+    std::shared_ptr<Mailbox> mailbox;  // ChildSpec::keep_mailbox: kept across restarts
   };
 
   State(Scheduler& scheduler, SupervisorOptions options)
@@ -177,6 +178,9 @@ struct Supervisor::State : std::enable_shared_from_this<Supervisor::State> {
   std::thread::id emitter;
   bool detached = false;
   std::condition_variable emit_cv;
+  // Kept mailboxes of children that will not start again, released by
+  // flush_events() once the lock is dropped (a release reports to callbacks).
+  std::vector<std::string> releases;
 
   Child* find(std::string_view name) {
     for (auto& child : children)
@@ -188,7 +192,14 @@ struct Supervisor::State : std::enable_shared_from_this<Supervisor::State> {
     return static_cast<size_t>(&child - children.data());
   }
 
+  // The child will not start again: its kept mailbox, if it holds the
+  // child's name, gives up what it holds.
+  void release_mailbox(const Child& child) {
+    if (child.spec.keep_mailbox) releases.push_back(child.spec.name);
+  }
+
   void erase(const Child& child) {
+    release_mailbox(child);
     children.erase(children.begin() + static_cast<std::ptrdiff_t>(index_of(child)));
   }
 
@@ -210,6 +221,13 @@ struct Supervisor::State : std::enable_shared_from_this<Supervisor::State> {
 
   void flush_events() {
     std::unique_lock lock(mutex);
+    while (!releases.empty()) {
+      std::vector<std::string> names = std::move(releases);
+      releases.clear();
+      lock.unlock();
+      for (const auto& name : names) (void)scheduler.release(name);
+      lock.lock();
+    }
     if (emitting) return;
     emitting = true;
     emitter = std::this_thread::get_id();
@@ -249,6 +267,14 @@ struct Supervisor::State : std::enable_shared_from_this<Supervisor::State> {
                                  if (auto self = weak.lock())
                                    self->on_child_exit(name, incarnation, address, reason);
                                }};
+    if (child.spec.keep_mailbox) {
+      // A mailbox closed by a stop request reported its messages: a new one.
+      if (!child.mailbox || child.mailbox->closed()) {
+        child.mailbox = std::make_shared<Mailbox>(child.spec.mailbox_capacity);
+      }
+      spawn_options.mailbox = child.mailbox;
+    }
+    spawn_options.on_undelivered = child.spec.on_undelivered;
     auto address = scheduler.spawn(std::move(*behavior), std::move(spawn_options));
     if (!address) return address;
     child.status = ChildStatus::Running;
@@ -297,8 +323,10 @@ struct Supervisor::State : std::enable_shared_from_this<Supervisor::State> {
       if (it->status == ChildStatus::Running) {
         it->status = ChildStatus::Terminating;
         (void)scheduler.stop(it->address);
-      } else if (it->status == ChildStatus::AwaitingRestart) {
-        it->status = ChildStatus::Down;
+      } else {
+        // Down for good now, the child that made the supervisor give up too.
+        if (it->status == ChildStatus::AwaitingRestart) it->status = ChildStatus::Down;
+        if (it->status == ChildStatus::Down) release_mailbox(*it);
       }
     }
     std::erase_if(children, [](const Child& c) {
@@ -474,6 +502,8 @@ struct Supervisor::State : std::enable_shared_from_this<Supervisor::State> {
       } else if (phase != SupervisorState::Running) {
         if (child->remove_on_exit || child->spec.policy == RestartPolicy::Temporary) {
           erase(*child);
+        } else {
+          release_mailbox(*child);
         }
         finish_if_all_down();
       } else if (was == ChildStatus::Terminating) {
@@ -487,7 +517,11 @@ struct Supervisor::State : std::enable_shared_from_this<Supervisor::State> {
         }
         schedule_group_if_ready();
       } else if (!restarts_after(child->spec.policy, reason)) {
-        if (child->spec.policy == RestartPolicy::Temporary) erase(*child);
+        if (child->spec.policy == RestartPolicy::Temporary) {
+          erase(*child);
+        } else {
+          release_mailbox(*child);
+        }
       } else {
         trigger_restart(*child, reason.error);
       }
@@ -594,7 +628,7 @@ Result<void> Supervisor::remove_child(std::string_view name, StopMode mode) {
       case State::ChildStatus::AwaitingRestart:
       case State::ChildStatus::Down:
         if (child->restart_timer != 0) (void)state_->scheduler.cancel(child->restart_timer);
-        state_->erase(*child);
+        state_->erase(*child);  // releases its kept mailbox
         break;
     }
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <thread>
 
@@ -99,7 +100,9 @@ class ComponentActor final : public actor::Behavior {
   void try_tier_up();
   actor::StepResult idle();
   void set_tier(engine::Tier tier);
-  void account_cpu();
+  // Charges the CPU time this thread spent on the step (nanoseconds).
+  void account_cpu(int64_t spent_ns);
+  Result<actor::StepResult> run_step(actor::ActorContext& ctx);
   actor::StepResult throttle(actor::ActorContext& ctx);
   int64_t window_of_throttle() const;
   Result<void> begin(std::string_view export_name, std::span<const engine::Value> args,
@@ -136,7 +139,7 @@ class ComponentActor final : public actor::Behavior {
   std::unique_ptr<engine::Store> store_;
   std::shared_ptr<engine::Instance> instance_;
   std::unique_ptr<engine::Call> call_;
-  uint64_t fuel_seen_ = 0;  // of call_, already counted as CPU time
+  int64_t cpu_carry_ns_ = 0;  // spent, not yet charged: less than a microsecond
   std::optional<int64_t> throttled_window_;  // the last window a throttle was audited in
   Stage stage_ = Stage::None;
   bool created_ = false;
@@ -423,22 +426,30 @@ void ComponentActor::try_tier_up() {
                             why));
 }
 
-// CPU time: the fuel the guest burned since the last look, converted by the
-// system's calibration (microseconds, rounded up so that no slice is free).
-void ComponentActor::account_cpu() {
-  if (!call_) return;
-  const uint64_t fuel = call_->fuel_used();
-  const uint64_t burned = fuel - std::min(fuel, fuel_seen_);
-  fuel_seen_ = fuel;
-  if (burned == 0) return;
-  const uint64_t per_ms = std::max<uint64_t>(tier_ == engine::Tier::Native
-                                                 ? system_.options_.native_fuel_per_cpu_ms
-                                                 : system_.options_.fuel_per_cpu_ms,
-                                             1);
-  const uint64_t micros = (burned * 1000 + per_ms - 1) / per_ms;
+namespace {
+
+// The CPU time this thread has used, in nanoseconds: time it ran, not time
+// it waited for a core, so load on the machine does not count.
+int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+// CPU time: what the worker thread really spent on the component's step
+// (guest code, its host calls, the host's delivery work), read from the
+// thread's CPU clock. Charged in whole microseconds; the remainder carries
+// over to the next step, so no step is free.
+void ComponentActor::account_cpu(int64_t spent_ns) {
+  cpu_carry_ns_ += std::max<int64_t>(spent_ns, 0);
+  const auto micros = static_cast<uint64_t>(cpu_carry_ns_ / 1000);
+  cpu_carry_ns_ %= 1000;
+  if (micros == 0) return;
   entry_->quota->record(security::QuotaKind::CpuTime, micros);
   entry_->cpu_time_us.fetch_add(micros, std::memory_order_relaxed);
-  context_->report_quota(security::QuotaKind::CpuTime);
+  if (context_) context_->report_quota(security::QuotaKind::CpuTime);
 }
 
 // Over its CPU time in this window: no slice until the next window. The
@@ -473,7 +484,6 @@ Result<void> ComponentActor::begin(std::string_view export_name,
   auto call = instance_->start_call(export_name, args, options);
   if (!call) return std::unexpected(call.error());
   call_ = std::move(*call);
-  fuel_seen_ = 0;
   stage_ = stage;
   return {};
 }
@@ -688,6 +698,15 @@ Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> r
 }
 
 Result<actor::StepResult> ComponentActor::step(actor::ActorContext& ctx) {
+  // The thread's CPU clock around the whole step: fuel only decides when a
+  // step ends (preemption); the CPU-time quota is charged what it cost.
+  const int64_t before = thread_cpu_ns();
+  auto result = run_step(ctx);
+  account_cpu(thread_cpu_ns() - before);
+  return result;
+}
+
+Result<actor::StepResult> ComponentActor::run_step(actor::ActorContext& ctx) {
   if (!created_) {
     created_ = true;
     self_ = ctx.self();
@@ -753,7 +772,7 @@ Result<actor::StepResult> ComponentActor::run_calls(actor::ActorContext& ctx) {
     auto state = call_->resume();
     const uint64_t burned = call_->fuel_used() - fuel_before;
     left -= std::min(left, burned);
-    account_cpu();
+    entry_->fuel_used.fetch_add(burned, std::memory_order_relaxed);
     if (!state) {
       Error error = state.error();
       error.message = fmt::format("component '{}': {}", spec.name, error.message);
@@ -814,9 +833,15 @@ void ComponentActor::on_stop(actor::ActorContext& ctx, const actor::ExitReason& 
   }
   if (reason.kind == actor::ExitKind::Failed) {
     // A crash, a refused start or a trap is on record, not only in the status.
+    std::string what = reason.error ? reason.error->to_string() : "the component failed";
+    if (ready_ && delivering_) {
+      // The message it failed on is not delivered again (it would fail
+      // again); the ones queued behind it wait for the restart.
+      what += fmt::format("; the message from '{}' it was handling is dropped",
+                          delivering_->sender.name);
+    }
     system_.audit(*entry_, "lifecycle.failed", spec.name, AuditResult::Denied,
-                  DecisionLayer::Component,
-                  reason.error ? reason.error->to_string() : "the component failed");
+                  DecisionLayer::Component, what);
     system_.set_state(*entry_, ComponentState::Failed, reason.error);
   } else {
     system_.set_state(*entry_, ComponentState::Terminated);
@@ -874,9 +899,39 @@ void ComponentSystem::stop() {
   if (supervisor_) supervisor_->stop();
   // Actors refer to this system until they are gone: wait for the last one
   // to finish its slice and be destroyed by the scheduler.
-  std::unique_lock lock(live_mutex_);
-  live_changed_.wait_for(lock, options_.shutdown_timeout + std::chrono::seconds(10),
-                         [this] { return live_actors_ == 0; });
+  {
+    std::unique_lock lock(live_mutex_);
+    live_changed_.wait_for(lock, options_.shutdown_timeout + std::chrono::seconds(10),
+                           [this] { return live_actors_ == 0; });
+  }
+  // A component that failed just as the supervisor stopped may still hold
+  // its name with a kept mailbox: what it holds is reported now, while this
+  // system can still count and audit it.
+  std::vector<std::string> actors;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, entry] : entries_) actors.push_back(entry->actor_name);
+  }
+  for (const auto& actor_name : actors) (void)scheduler_.release(actor_name);
+}
+
+void ComponentSystem::count_undelivered(Entry& entry,
+                                        const std::vector<actor::DeadLetter>& letters) {
+  // The component's own request timeouts and timer ticks are not messages
+  // anyone sent it.
+  const auto count = static_cast<uint64_t>(
+      std::count_if(letters.begin(), letters.end(), [](const actor::DeadLetter& letter) {
+        return letter.envelope.kind != actor::MessageKind::Timeout;
+      }));
+  if (count == 0) return;
+  const uint64_t total = entry.undelivered.fetch_add(count, std::memory_order_relaxed) + count;
+  const auto first = std::find_if(letters.begin(), letters.end(), [](const auto& letter) {
+    return letter.envelope.kind != actor::MessageKind::Timeout;
+  });
+  audit(entry, "messaging.deliver", entry.spec.name, AuditResult::Denied,
+        DecisionLayer::Messaging,
+        fmt::format("{} queued message{} to '{}' dropped undelivered ({} in all): {}", count,
+                    count == 1 ? "" : "s", entry.spec.name, total, first->reason.message));
 }
 
 Result<void> ComponentSystem::start(ComponentSpec spec) {
@@ -917,6 +972,13 @@ actor::ChildSpec ComponentSystem::child_spec(const std::shared_ptr<Entry>& entry
   child.name = entry->actor_name;
   child.policy = entry->spec.restart;
   child.mailbox_capacity = entry->spec.mailbox_capacity;
+  // The mailbox belongs to the component, not to one instance: what is
+  // queued behind a trap is delivered after the restart, and a sender during
+  // the restart meets the mailbox's back-pressure, not a missing receiver.
+  child.keep_mailbox = true;
+  child.on_undelivered = [this, entry](const std::vector<actor::DeadLetter>& letters) {
+    count_undelivered(*entry, letters);
+  };
   // Every start, first or restart, builds a fresh actor around the same entry:
   // the same security context object, the same quota limits.
   child.factory = [this, entry]() -> Result<std::unique_ptr<actor::Behavior>> {
@@ -996,6 +1058,7 @@ Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
   entry->quota = std::make_shared<security::QuotaTracker>(entry->spec.security->quotas());
   entry->quota->carry_over(*old->quota);
   entry->cpu_time_us.store(old->cpu_time_us.load(std::memory_order_relaxed));
+  entry->fuel_used.store(old->fuel_used.load(std::memory_order_relaxed));
   entry->hold.store(true, std::memory_order_release);
   {
     std::lock_guard lock(mutex_);
@@ -1114,6 +1177,7 @@ void ComponentSystem::count_handled(Entry& entry) {
 ComponentStatus ComponentSystem::status_locked(const Entry& entry) const {
   ComponentStatus status = entry.status;
   status.messages_handled = entry.handled.load(std::memory_order_relaxed);
+  status.undelivered = entry.undelivered.load(std::memory_order_relaxed);
   return status;
 }
 
@@ -1124,6 +1188,7 @@ std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) co
   ComponentStatus status = status_locked(*it->second);
   status.quotas = it->second->quota->snapshot();
   status.cpu_time_us = it->second->cpu_time_us.load(std::memory_order_relaxed);
+  status.fuel_used = it->second->fuel_used.load(std::memory_order_relaxed);
   return status;
 }
 

@@ -122,6 +122,7 @@ json status_json(std::string_view name, const component::ComponentStatus& status
               {"restarts", status.restarts},
               {"throttled", status.throttled},
               {"cpu_time_us", status.cpu_time_us},
+              {"undelivered", status.undelivered},
               {"tier", engine::tier_name(status.tier)},
               {"quotas", quotas_json(status)}};
   if (status.last_error) out["last_error"] = status.last_error->message;
@@ -192,9 +193,18 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
     const std::string* value = string_field(request, key);
     return value && !value->empty() ? value : nullptr;
   };
+  // A flag is true or false; anything else ("yes", 1) is refused rather
+  // than read as false.
+  for (const char* key : {"approve", "remove_state"}) {
+    auto it = request.find(key);
+    if (it != request.end() && !it->is_boolean()) {
+      return fail(ErrorCode::InvalidArgument,
+                  fmt::format("\"{}\" is true or false, not {}", key, it->dump()));
+    }
+  }
   auto flag = [&](const char* key) {
     auto it = request.find(key);
-    return it != request.end() && it->is_boolean() && it->get<bool>();
+    return it != request.end() && it->get<bool>();
   };
   auto missing = [&](const char* key) {
     return fail(ErrorCode::InvalidArgument,
@@ -319,7 +329,15 @@ struct AdminServer::Impl {
     host.audit().record(std::move(r));
   }
 
+  // Serves one connection until the peer closes it, it stays idle too long
+  // or it sends a line too long; then the connection is shut down at once
+  // (its slot is freed at the next accept).
   void serve(Connection& c, uid_t uid) {
+    serve_lines(c, uid);
+    ::shutdown(c.fd, SHUT_RDWR);
+  }
+
+  void serve_lines(Connection& c, uid_t uid) {
     std::string op = fmt::format("admin (uid {})", uid);
     std::string buffer;
     char chunk[4096];
@@ -328,12 +346,27 @@ struct AdminServer::Impl {
       while ((eol = buffer.find('\n')) == std::string::npos) {
         if (buffer.size() > kMaxAdminLine) {
           (void)write_all(c.fd, fail(ErrorCode::InvalidArgument,
-                                     fmt::format("a request line is longer than {} bytes",
+                                     fmt::format("a request line is longer than {} bytes; "
+                                                 "the connection is closed",
                                                  kMaxAdminLine))
                                         .dump() +
                                     "\n");
           return;
         }
+        // A connection that sends nothing holds a slot: it is closed once
+        // idle for options.idle_timeout.
+        pollfd readable{c.fd, POLLIN, 0};
+        const int ready = ::poll(&readable, 1, static_cast<int>(options.idle_timeout.count()));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) {
+          (void)write_all(c.fd, fail(ErrorCode::IoError,
+                                     fmt::format("no request for {} ms; the connection is closed",
+                                                 options.idle_timeout.count()))
+                                        .dump() +
+                                    "\n");
+          return;
+        }
+        if (ready < 0) return;
         ssize_t n = ::recv(c.fd, chunk, sizeof chunk, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return;
@@ -534,9 +567,10 @@ AdminClient::~AdminClient() {
 }
 
 Result<json> AdminClient::call(const json& request) {
-  if (!write_all(fd_, request.dump() + "\n")) {
-    return make_error(ErrorCode::IoError, "the host closed the admin connection");
-  }
+  // A host that refuses the connection (too many, or another user) sends
+  // its refusal and closes at once, maybe before this request is written:
+  // a failed write still reads that refusal, which is the answer.
+  (void)write_all(fd_, request.dump() + "\n");
   size_t eol;
   char chunk[4096];
   while ((eol = buffer_.find('\n')) == std::string::npos) {

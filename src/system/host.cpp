@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -548,6 +550,53 @@ struct Host::Impl {
 
 // --- Host ------------------------------------------------------------------------------
 
+namespace {
+
+// This process's command line, as `ps` shows it, for the holder record.
+std::string own_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!raw.empty() && raw.back() == '\0') raw.pop_back();
+  std::replace(raw.begin(), raw.end(), '\0', ' ');
+  constexpr size_t kMax = 200;
+  if (raw.size() > kMax) raw = raw.substr(0, kMax) + "...";
+  return raw.empty() ? "?" : raw;
+}
+
+// Takes host.lock. A short-lived holder (a CLI command reading the data
+// directory offline) is waited for, up to config.lock_wait; past that, the
+// refusal names the holder, which each holder writes into the lock file.
+Result<void> lock_data_dir(int fd, const HostConfig& config) {
+  const auto deadline = std::chrono::steady_clock::now() + config.lock_wait;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return make_error(ErrorCode::IoError,
+                        fmt::format("cannot lock {}: {}", (config.data_dir / "host.lock").string(),
+                                    std::strerror(errno)));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string holder(512, '\0');
+      ssize_t n = ::pread(fd, holder.data(), holder.size(), 0);
+      holder.resize(n > 0 ? static_cast<size_t>(n) : 0);
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) {
+        holder.pop_back();
+      }
+      return make_error(
+          ErrorCode::InvalidTransition,
+          fmt::format("another process is using the data directory {} (waited {} ms): {}",
+                      config.data_dir.string(), config.lock_wait.count(),
+                      holder.empty() ? "it did not say which" : holder));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string holder =
+      fmt::format("pid {}: {}\n", static_cast<long>(::getpid()), own_command_line());
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, holder.data(), holder.size(), 0);
+  return {};
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Host>> HostBuilder::build() {
   auto impl = std::make_unique<Host::Impl>();
   impl->config = config_;
@@ -579,10 +628,8 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
     return make_error(ErrorCode::IoError,
                       fmt::format("cannot open {}: {}", lock_path.string(), std::strerror(errno)));
   }
-  if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    return make_error(ErrorCode::InvalidTransition,
-                      fmt::format("another host is using the data directory {}",
-                                  config.data_dir.string()));
+  if (auto locked = lock_data_dir(impl->lock_fd, config); !locked) {
+    return std::unexpected(locked.error());
   }
 
   auto trust = security::TrustConfig::load(config.trust_config);

@@ -243,6 +243,115 @@ TEST_F(SupervisorTest, QueuedMessagesOfAFailedChildAreReported) {
   EXPECT_TRUE(scheduler.lookup("a"));
 }
 
+// A child with a kept mailbox fails with messages queued behind the failing
+// one, and more arrive while it waits out its back-off: the next instance
+// receives every one, in order, and nothing is reported undelivered.
+TEST_F(SupervisorTest, AKeptMailboxCarriesItsQueueOverARestart) {
+  auto spec = child("a");
+  spec.keep_mailbox = true;
+  auto supervisor = start(options(RestartStrategy::OneForOne, Backoff{BackoffKind::Linear, 100ms,
+                                                                      1.0, 1s}),
+                          {std::move(spec)});
+  ASSERT_TRUE(supervisor);
+  for (const char* m : {"x", "fail", "y", "z"}) {
+    ASSERT_TRUE(scheduler.send(to(Address::named("a"), m)));
+  }
+  scheduler.run();
+  EXPECT_EQ(received["a"], (std::vector<std::string>{"x"}));
+  ASSERT_FALSE(supervisor->child_address("a"));  // waiting for its restart
+  EXPECT_FALSE(scheduler.lookup("a"));
+  auto during = scheduler.send(to(Address::named("a"), "w"));
+  ASSERT_TRUE(during) << during.error().to_string();
+  scheduler.advance(100ms);
+  scheduler.run();
+  ASSERT_TRUE(supervisor->child_address("a"));
+  EXPECT_EQ(builds["a"], 2);
+  EXPECT_EQ(received["a"], (std::vector<std::string>{"x", "y", "z", "w"}));
+  EXPECT_TRUE(dead.empty());
+  EXPECT_EQ(scheduler.dead_letter_count(), 0u);
+}
+
+// While the child waits for its restart, its full mailbox pushes back
+// (MailboxFull) rather than saying it does not exist.
+TEST_F(SupervisorTest, AFullKeptMailboxPushesBackDuringTheRestart) {
+  auto spec = child("a");
+  spec.keep_mailbox = true;
+  spec.mailbox_capacity = 2;
+  auto supervisor = start(options(RestartStrategy::OneForOne, Backoff{BackoffKind::Linear, 100ms,
+                                                                      1.0, 1s}),
+                          {std::move(spec)});
+  ASSERT_TRUE(supervisor);
+  tell("a", "fail");
+  ASSERT_TRUE(scheduler.send(to(Address::named("a"), "x")));
+  ASSERT_TRUE(scheduler.send(to(Address::named("a"), "y")));
+  auto full = scheduler.send(to(Address::named("a"), "z"));
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().code, ErrorCode::MailboxFull);
+  scheduler.advance(100ms);
+  scheduler.run();
+  EXPECT_EQ(received["a"], (std::vector<std::string>{"x", "y"}));
+}
+
+// A child that is not started again gives up what its kept mailbox holds:
+// every message is reported undelivered, to the child's own handler first,
+// and later messages are refused.
+TEST_F(SupervisorTest, AKeptMailboxNotRestartedReportsWhatItHolds) {
+  std::vector<std::string> undelivered;
+  auto make = [&](const std::string& name, RestartPolicy policy) {
+    auto spec = child(name, policy);
+    spec.keep_mailbox = true;
+    spec.on_undelivered = [&undelivered](const std::vector<DeadLetter>& letters) {
+      for (const auto& l : letters) undelivered.push_back(text(l.envelope.payload));
+    };
+    return spec;
+  };
+  auto o = options(RestartStrategy::OneForOne);
+  o.intensity.max_restarts = 1;
+  o.intensity.scope = IntensityScope::Child;
+  auto supervisor = start(std::move(o), {make("t", RestartPolicy::Transient),
+                                         make("g", RestartPolicy::Permanent)});
+  ASSERT_TRUE(supervisor);
+  // Transient and ending normally: not restarted.
+  for (const char* m : {"stop", "t1", "t2"}) ASSERT_TRUE(scheduler.send(to(Address::named("t"), m)));
+  scheduler.run();
+  // Over its own intensity at the second failure: given up.
+  for (const char* m : {"fail", "fail", "g1"}) ASSERT_TRUE(scheduler.send(to(Address::named("g"), m)));
+  scheduler.run();
+  EXPECT_EQ(undelivered, (std::vector<std::string>{"t1", "t2", "g1"}));
+  ASSERT_EQ(dead.size(), 3u);
+  EXPECT_EQ(dead[0].reason.code, ErrorCode::ActorStopped);
+  EXPECT_EQ(scheduler.send(to(Address::named("t"), "late")).error().code,
+            ErrorCode::ActorNotFound);
+  EXPECT_EQ(scheduler.send(to(Address::named("g"), "late")).error().code,
+            ErrorCode::ActorNotFound);
+  EXPECT_EQ(builds["g"], 2);
+}
+
+// Only the kept mailbox that holds a name may take it back.
+TEST(KeptMailbox, AReservedNameIsRefusedToAnotherMailboxAndReleasedAtShutdown) {
+  DeterministicScheduler scheduler;
+  size_t dead = 0;
+  scheduler.set_dead_letter_handler([&](DeadLetter) { ++dead; });
+  auto kept = std::make_shared<Mailbox>(4);
+  auto failing = [] {
+    return make_handler_behavior([](ActorContext&, Envelope&&) -> Result<StepResult> {
+      return make_error(ErrorCode::TrapUnreachable, "trapped");
+    });
+  };
+  ASSERT_TRUE(scheduler.spawn(failing(), {.name = "k", .mailbox = kept}));
+  ASSERT_TRUE(scheduler.send(to(Address::named("k"), "boom")));
+  scheduler.run();
+  ASSERT_TRUE(scheduler.send(to(Address::named("k"), "kept")));
+  auto other = scheduler.spawn(failing(), {.name = "k"});
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, ErrorCode::ActorNameTaken);
+  EXPECT_EQ(kept->size(), 1u);
+  scheduler.shutdown();
+  EXPECT_EQ(dead, 1u);
+  EXPECT_TRUE(kept->closed());
+  EXPECT_FALSE(scheduler.release("k"));
+}
+
 TEST_F(SupervisorTest, GivesUpAfterTooManyRestartsAndStopsEveryChild) {
   auto supervisor = start(options(RestartStrategy::OneForOne), {child("a"), child("b")});
   ASSERT_TRUE(supervisor);

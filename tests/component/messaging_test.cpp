@@ -301,14 +301,12 @@ TEST_F(MessagingTest, AnEndlessLoopDoesNotStopOthersFromExchangingMessages) {
 
 // One actor step runs queued messages back to back, but never more than 32
 // of them and never more than one slice of fuel in all. Driven slice by slice
-// on the deterministic scheduler; one unit of fuel is made one microsecond of
-// CPU time, so the status shows what each step burned.
+// on the deterministic scheduler; the status shows the fuel each step burned.
 TEST_F(MessagingTest, QueuedMessagesShareAStepOfAtMostOneSliceInOrder) {
   auto run_case = [&](uint64_t slice, const std::string& name) {
     actor::DeterministicScheduler sched;
     ComponentSystemOptions options;
     options.engine = engine;
-    options.fuel_per_cpu_ms = 1'000;
     auto local = std::make_unique<ComponentSystem>(sched, options);
     security::QuotaLimits quotas;
     quotas.cpu_ms_per_second = 1'000'000'000;  // the throttle is not what is tested here
@@ -334,7 +332,7 @@ TEST_F(MessagingTest, QueuedMessagesShareAStepOfAtMostOneSliceInOrder) {
       const auto after = *local->status(name);
       handled_per_step.push_back(after.messages_handled - before.messages_handled);
       handled = after.messages_handled;
-      max_burned = std::max(max_burned, after.cpu_time_us - before.cpu_time_us);
+      max_burned = std::max(max_burned, after.fuel_used - before.fuel_used);
     }
     ASSERT_EQ(handled, uint64_t{kMessages}) << transcript.dump();
     // Metering charges a region (a function's straight-line code, nested
@@ -360,6 +358,62 @@ TEST_F(MessagingTest, QueuedMessagesShareAStepOfAtMostOneSliceInOrder) {
   };
   run_case(100'000'000, "batched");
   run_case(5'000, "sliced");
+}
+
+// The mailbox belongs to the component, not to the instance that traps:
+// messages queued behind the trapping one and messages sent while the
+// component waits out its restart back-off are all delivered, in order, by
+// the next instance; none is refused as sent to a missing component.
+TEST_F(MessagingTest, MessagesQueuedBehindATrapAreDeliveredAfterTheRestart) {
+  system->stop();
+  ComponentSystemOptions options;
+  options.engine = engine;
+  options.audit = audit.get();
+  options.supervisor.backoff = {actor::BackoffKind::Linear, 300ms, 1.0, 300ms};
+  system = std::make_unique<ComponentSystem>(*scheduler, options);
+  start(spec("beta", {}));
+  command("beta", "burn 1");  // busy, so that what follows queues behind the trap
+  command("beta", "trap");
+  for (int i = 0; i < 5; ++i) command("beta", fmt::format("q{}", i));
+  ASSERT_TRUE(transcript.wait_line("beta trapping", 60s)) << transcript.dump();
+  for (int i = 0; i < 60'000; ++i) {
+    auto st = system->status("beta");
+    if (st->state == ComponentState::Failed || st->restarts > 0) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  command("beta", "late");  // while it fails or waits for its restart
+  ASSERT_TRUE(transcript.wait_line("beta unknown command late", 60s)) << transcript.dump();
+  EXPECT_EQ(transcript.all_with_prefix("beta unknown command"),
+            (std::vector<std::string>{"beta unknown command q0", "beta unknown command q1",
+                                      "beta unknown command q2", "beta unknown command q3",
+                                      "beta unknown command q4", "beta unknown command late"}));
+  EXPECT_EQ(transcript.count_prefix("beta init "), 2u);
+  auto st = system->status("beta");
+  EXPECT_EQ(st->restarts, 1u);
+  EXPECT_EQ(st->undelivered, 0u);
+  auto failed = audit_record("beta", "lifecycle.failed", security::AuditResult::Denied);
+  ASSERT_TRUE(failed);
+  EXPECT_NE(failed->reason.find("the message from 'host' it was handling is dropped"),
+            std::string::npos)
+      << failed->reason;
+  EXPECT_FALSE(audit_record("beta", "messaging.deliver", security::AuditResult::Denied));
+}
+
+// Messages that are dropped all the same (the component is stopped with
+// them queued) are counted in its status and on record.
+TEST_F(MessagingTest, MessagesDroppedAtAStopAreCountedAndAudited) {
+  start(spec("beta", {}));
+  command("beta", "spin");
+  ASSERT_TRUE(transcript.wait_line("beta spinning", 60s)) << transcript.dump();
+  for (int i = 0; i < 3; ++i) command("beta", fmt::format("q{}", i));
+  auto final = system->stop_component("beta", 100ms);
+  ASSERT_TRUE(final) << final.error().to_string();
+  EXPECT_EQ(final->undelivered, 3u);
+  auto dropped = audit_record("beta", "messaging.deliver", security::AuditResult::Denied);
+  ASSERT_TRUE(dropped);
+  EXPECT_NE(dropped->reason.find("3 queued messages to 'beta' dropped undelivered"),
+            std::string::npos)
+      << dropped->reason;
 }
 
 TEST_F(MessagingTest, ShutdownReportsEveryQueuedMessage) {

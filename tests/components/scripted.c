@@ -6,6 +6,7 @@
 //   send T TEXT | request T TIMEOUT_MS TEXT | publish TOPIC TEXT
 //   subscribe FILTER | flood T N | big T BYTES | spin | trap | whoami
 //   grow MIB (allocate up to MIB MiB in 64 KiB steps) | burn N (N million loop turns)
+//   burnk N (N thousand loop turns)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,9 +89,9 @@ static void command(const char* text) {
     }
     printf("%s grow kib=%ld refused=%d pages=%lu\n", name, got * 64, got < want ? 1 : 0,
            (unsigned long)__builtin_wasm_memory_size(0));
-  } else if (!strcmp(verb, "burn")) {
+  } else if (!strcmp(verb, "burn") || !strcmp(verb, "burnk")) {
     next_word(&p, a, sizeof a);
-    unsigned long n = (unsigned long)atol(a) * 1000000ul;
+    unsigned long n = (unsigned long)atol(a) * (verb[4] ? 1000ul : 1000000ul);
     volatile unsigned long acc = 0;
     for (unsigned long i = 0; i < n; ++i) acc += i;
     printf("%s burned %s (%lu)\n", name, a, (unsigned long)acc & 1);

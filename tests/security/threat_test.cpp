@@ -321,6 +321,22 @@ TEST_F(ThreatTest, T12_AMessageFloodStopsAtTheRateQuota) {
   keeper_alive();
 }
 
+// T12 reads the audit log while the writer may still append: a last line
+// without its newline is a record being written, left for the next read,
+// not a damaged record.
+TEST_F(ThreatTest, AReaderOfTheLiveAuditLogLeavesTheLineBeingWritten) {
+  start_keeper();
+  const size_t complete = audit_records().size();
+  ASSERT_GT(complete, 0u);
+  const auto size = fs::file_size(audit_file());
+  {
+    std::ofstream out(audit_file(), std::ios::binary | std::ios::app);
+    out << R"({"time":"2026-12-07T05:00:00.000Z","component":"kee)";
+  }
+  EXPECT_EQ(audit_records().size(), complete);
+  fs::resize_file(audit_file(), size);  // the writer's next record starts a line of its own
+}
+
 TEST_F(ThreatTest, T13_AFloodIntoAFullMailboxPushesBackWithoutGrowth) {
   start_keeper({{Permission::MsgReceive, {"hostile"}}}, /*mailbox=*/8);
   start_hostile({{Permission::MsgSend, {"keeper"}}}, {.messages_per_second = 1'000'000});

@@ -4,6 +4,7 @@
 
 #include "airssys/wasm/system/admin.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -80,6 +81,51 @@ class AdminTest : public ::testing::Test {
     while (::recv(fd, &c, 1, 0) == 1 && c != '\n') out += c;
     ::close(fd);
     return out;
+  }
+
+  // A raw connection, nothing sent.
+  int open_raw() {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, socket_.c_str());
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  }
+
+  // Reads one line from `fd` (without its newline); nullopt at EOF or when
+  // nothing came for 30 s.
+  static std::optional<std::string> read_line(int fd) {
+    std::string out;
+    for (;;) {
+      pollfd readable{fd, POLLIN, 0};
+      if (::poll(&readable, 1, 30'000) <= 0) return std::nullopt;
+      char c;
+      if (::recv(fd, &c, 1, 0) != 1) return std::nullopt;
+      if (c == '\n') return out;
+      out += c;
+    }
+  }
+
+  // True when the peer has closed `fd` (EOF or reset) within 30 s.
+  static bool closed_by_peer(int fd) {
+    pollfd readable{fd, POLLIN, 0};
+    if (::poll(&readable, 1, 30'000) <= 0) return false;
+    char c;
+    return ::recv(fd, &c, 1, 0) <= 0;
+  }
+
+  void restart_server(AdminOptions options) {
+    server_.reset();
+    auto server = AdminServer::start(*host_, socket_, options);
+    ASSERT_TRUE(server) << server.error().to_string();
+    server_ = std::move(*server);
+  }
+
+  size_t denials() {
+    host_->audit().flush();
+    std::lock_guard lock(mutex_);
+    return admin_denials_.size();
   }
 
   TempDir root_;
@@ -179,6 +225,81 @@ TEST_F(AdminTest, BadRequestsGetTypedErrors) {
   EXPECT_EQ(code(huge), "InvalidArgument");
   // The server still answers afterwards.
   EXPECT_TRUE(call({{"command", "ping"}})["ok"]);
+}
+
+// A request line past the limit gets its error, then the connection is
+// closed: the client is not left waiting on an open socket.
+TEST_F(AdminTest, AnOverlongRequestIsAnsweredAndTheConnectionClosed) {
+  int fd = open_raw();
+  std::string huge(kMaxAdminLine + 10, 'x');
+  size_t off = 0;
+  while (off < huge.size()) {
+    ssize_t n = ::send(fd, huge.data() + off, huge.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  auto line = read_line(fd);
+  ASSERT_TRUE(line);
+  auto reply = json::parse(*line, nullptr, false);
+  ASSERT_FALSE(reply.is_discarded()) << *line;
+  EXPECT_EQ(reply["error"]["code"], "InvalidArgument");
+  EXPECT_TRUE(closed_by_peer(fd));
+  ::close(fd);
+}
+
+// A flag is a JSON boolean: "yes" or 1 is refused, not read as false.
+TEST_F(AdminTest, AFlagThatIsNotABooleanIsRefused) {
+  for (const char* request :
+       {R"({"command": "uninstall", "name": "nobody", "remove_state": "yes"})",
+        R"({"command": "uninstall", "name": "nobody", "remove_state": 1})",
+        R"({"command": "start", "name": "nobody", "approve": "true"})"}) {
+    auto reply = call(json::parse(request));
+    EXPECT_EQ(reply["ok"], false) << request;
+    EXPECT_EQ(reply["error"]["code"], "InvalidArgument") << request << " " << reply.dump();
+  }
+  auto reply = call(json::parse(R"({"command": "uninstall", "name": "nobody", "remove_state": true})"));
+  EXPECT_EQ(reply["error"]["code"], "NotFound") << reply.dump();
+}
+
+// An idle connection is closed after the idle timeout, with a line that says
+// so, and its slot serves the next client.
+TEST_F(AdminTest, AnIdleConnectionIsClosedAndItsSlotFreed) {
+  restart_server(AdminOptions{.max_connections = 1, .idle_timeout = std::chrono::milliseconds(300)});
+  int idle = open_raw();  // holds the only slot, says nothing
+  auto line = read_line(idle);
+  ASSERT_TRUE(line) << "the idle connection was not closed";
+  EXPECT_NE(line->find("no request for 300 ms"), std::string::npos) << *line;
+  EXPECT_TRUE(closed_by_peer(idle));
+  ::close(idle);
+  auto client = AdminClient::connect(socket_);
+  ASSERT_TRUE(client);
+  auto pong = client->call({{"command", "ping"}});
+  ASSERT_TRUE(pong) << pong.error().to_string();
+  EXPECT_EQ((*pong)["ok"], true) << pong->dump();
+}
+
+// A refused client reads the refusal, even when the host closed the
+// connection before the client wrote its request.
+TEST_F(AdminTest, ARefusedClientReadsTheRefusal) {
+  restart_server(AdminOptions{.max_connections = 1});
+  auto held = AdminClient::connect(socket_);
+  ASSERT_TRUE(held);
+  auto pong = held->call({{"command", "ping"}});  // served: it holds the one slot
+  ASSERT_TRUE(pong && (*pong)["ok"]);
+  auto refused = AdminClient::connect(socket_);
+  ASSERT_TRUE(refused);
+  // A third connection, refused after the second: once its refusal is on
+  // record, the host has long written and closed the second one.
+  int third = open_raw();
+  for (int i = 0; i < 30'000 && denials() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(denials(), 2u);
+  auto reply = refused->call({{"command", "ping"}});
+  ASSERT_TRUE(reply) << reply.error().to_string();
+  EXPECT_EQ((*reply)["ok"], false);
+  EXPECT_EQ((*reply)["error"]["code"], "MailboxFull") << reply->dump();
+  ::close(third);
 }
 
 // Past max_connections a connection is refused with a typed error, on record.

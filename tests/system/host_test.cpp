@@ -5,8 +5,13 @@
 
 #include "airssys/wasm/system/host.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
+#include <future>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -324,6 +329,51 @@ TEST_F(HostTest, FailingUpgradeKeepsTheRunningVersion) {
   ASSERT_TRUE(h.send("counter", bytes("tick")));
   EXPECT_TRUE(wait_count(h, 3));
   EXPECT_EQ(h.info("counter")->restarts, 0u);
+}
+
+// A data directory held by another process (a CLI command reading it, say)
+// is waited for; past the wait, the refusal names the holder, which every
+// holder writes into host.lock.
+TEST_F(HostTest, ABusyDataDirectoryIsWaitedForAndItsHolderNamed) {
+  const fs::path lock_path = data_ / "host.lock";
+  int held = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);
+  const std::string holder = "pid 4242: airssys-wasm list\n";
+  ASSERT_EQ(::pwrite(held, holder.data(), holder.size(), 0),
+            static_cast<ssize_t>(holder.size()));
+  HostConfig config;
+  config.data_dir = data_;
+  config.workers = 2;
+  config.lock_wait = std::chrono::milliseconds(100);
+  auto refused = HostBuilder(config).build();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::InvalidTransition);
+  EXPECT_NE(refused.error().message.find("pid 4242: airssys-wasm list"), std::string::npos)
+      << refused.error().message;
+
+  // A holder that lets go while the host waits: the host starts.
+  config.lock_wait = std::chrono::seconds(60);
+  auto pending = std::async(std::launch::async, [config] { return HostBuilder(config).build(); });
+  auto opened_by_both = [&] {  // the builder has opened host.lock too: it is waiting
+    const auto target = fs::weakly_canonical(lock_path);
+    int count = 0;
+    std::error_code ec;
+    for (const auto& fd : fs::directory_iterator("/proc/self/fd", ec)) {
+      if (fs::read_symlink(fd.path(), ec) == target) ++count;
+    }
+    return count >= 2;
+  };
+  for (int i = 0; i < 30'000 && !opened_by_both(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(opened_by_both());
+  ::close(held);
+  auto host = pending.get();
+  ASSERT_TRUE(host) << host.error().to_string();
+  std::ifstream in(lock_path);
+  std::string record((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(record.rfind(fmt::format("pid {}: ", ::getpid()), 0), 0u) << record;
 }
 
 TEST_F(HostTest, AComponentFailingToStartHarmsNoOther) {

@@ -44,13 +44,38 @@ class SchedulerCore;
 }
 
 // Called once per actor, after its last slice and on_stop(), when its name is
-// already released and every undelivered message has been reported.
+// already released (or reserved for its kept mailbox) and every undelivered
+// message has been reported.
 using ExitCallback = std::function<void(const Address&, const ExitReason&)>;
+
+// A message the runtime could not deliver: still queued when its target
+// stopped, or a delayed message whose target was gone, full or shut down,
+// or still queued in a kept mailbox that was released.
+struct DeadLetter {
+  Envelope envelope;
+  Error reason;
+};
+using DeadLetterHandler = std::function<void(DeadLetter)>;
+// Told of an actor's own messages as they are reported undelivered, before
+// the scheduler's dead-letter handler sees them. Must not block.
+using UndeliveredHandler = std::function<void(const std::vector<DeadLetter>&)>;
 
 struct SpawnOptions {
   std::string name = {};  // unique among live actors; empty: anonymous
   size_t mailbox_capacity = kDefaultMailboxCapacity;
   ExitCallback on_exit = {};
+  // A kept mailbox (mailbox_capacity is then ignored): one that outlives the
+  // actor, for an actor that is restarted. When a named actor with a kept
+  // mailbox ends without having been asked to stop (it failed, or returned
+  // Stop), what is queued stays queued and its name stays reserved for the
+  // mailbox: a send by name is queued there (MailboxFull when full, the
+  // back-pressure signal) instead of failing with ActorNotFound, until an
+  // actor is spawned under that name with the same mailbox, which then
+  // receives everything in order, or until release() reports it undelivered.
+  // An actor asked to stop refuses new messages as any other and reports
+  // what is left. None: the actor's own mailbox, gone with it.
+  std::shared_ptr<Mailbox> mailbox = {};
+  UndeliveredHandler on_undelivered = {};
 };
 
 enum class StopMode : uint8_t {
@@ -61,14 +86,6 @@ enum class StopMode : uint8_t {
   // with an empty mailbox.
   Drain,
 };
-
-// A message the runtime could not deliver: still queued when its target
-// stopped, or a delayed message whose target was gone, full or shut down.
-struct DeadLetter {
-  Envelope envelope;
-  Error reason;
-};
-using DeadLetterHandler = std::function<void(DeadLetter)>;
 
 // 0 is never a valid timer.
 using TimerId = uint64_t;
@@ -89,7 +106,13 @@ class Scheduler {
   [[nodiscard]] Result<void> send(Envelope&& envelope);
   // The actor finishes its current slice first. ActorNotFound when not alive.
   [[nodiscard]] Result<void> stop(const Address& address, StopMode mode = StopMode::Immediate);
+  // Ends the reservation of `name` by a kept mailbox whose actor has ended
+  // (SpawnOptions::mailbox): the mailbox refuses every later message and
+  // what it holds is reported undelivered. False when the name is not
+  // reserved.
+  bool release(std::string_view name);
 
+  // A live actor only: nothing for a name reserved by a kept mailbox.
   [[nodiscard]] std::optional<Address> lookup(std::string_view name) const;
   [[nodiscard]] bool alive(const Address& address) const;
   [[nodiscard]] size_t actor_count() const;
@@ -111,7 +134,8 @@ class Scheduler {
   void set_dead_letter_handler(DeadLetterHandler handler);
   [[nodiscard]] uint64_t dead_letter_count() const;
 
-  // Refuses new actors, stops every actor (StopMode::Immediate), reports the
+  // Refuses new actors, stops every actor (StopMode::Immediate), releases
+  // every reserved name (release()), reports the
   // messages of pending send_after timers as dead letters, drops pending
   // callbacks, and returns when every actor has stopped. Idempotent. Never call
   // it from inside an actor or a callback.

@@ -90,6 +90,17 @@ struct ChildSpec {
   BehaviorFactory factory = {};
   RestartPolicy policy = RestartPolicy::Permanent;
   size_t mailbox_capacity = kDefaultMailboxCapacity;
+  // Keep the child's mailbox across its restarts (SpawnOptions::mailbox):
+  // what is queued behind a failure is delivered by the next instance, and
+  // a message sent while the child waits for its restart is queued (or
+  // refused with MailboxFull) rather than refused with ActorNotFound. When
+  // the child is not started again (its policy, its intensity, remove_child,
+  // stop), what is left is reported undelivered. A child stopped by anyone
+  // (a group restart, Scheduler::stop) reports its queue as usual and
+  // starts again with an empty mailbox.
+  bool keep_mailbox = false;
+  // Told of each of the child's messages reported undelivered.
+  UndeliveredHandler on_undelivered = {};
 };
 
 enum class SupervisorEventKind : uint8_t {

@@ -88,19 +88,6 @@ struct ComponentSpec {
   host::LogOptions log_limits;
 };
 
-// CPU time is metered in fuel (instructions of the interpreter); this many
-// units of fuel count as one millisecond of CPU time. Calibrated with
-// bench/quota_bench.cpp (BM_FuelCalibration: fuel burned per millisecond by
-// mixed integer, memory and call-heavy guest code, Release build) on the
-// reference 2-core machine (77k-81k fuel per ms of thread CPU time);
-// docs/quotas.md explains how to recalibrate.
-inline constexpr uint64_t kDefaultFuelPerCpuMs = 80'000;
-// The same for components on the native tier, where an instruction costs
-// far less time; measured the same way on the native tier
-// (BM_FuelCalibration/fib_native: 32-34.6 M fuel per ms of thread CPU time
-// on the reference machine, about 430 times the interpreter's rate).
-inline constexpr uint64_t kDefaultNativeFuelPerCpuMs = 32'000'000;
-
 struct ComponentSystemOptions {
   std::shared_ptr<engine::Engine> engine;        // required for start()
   security::AuditLog* audit = nullptr;           // none: decisions are not recorded
@@ -114,10 +101,6 @@ struct ComponentSystemOptions {
   // Where components keep their key-value state, one namespace each; none:
   // the kv_* functions return E_UNAVAILABLE. Must outlive the system.
   storage::KeyValueStore* kv = nullptr;
-  // The conversion of fuel into CPU time for the CPU-time quota, for
-  // components on the interpreter and on the native tier.
-  uint64_t fuel_per_cpu_ms = kDefaultFuelPerCpuMs;
-  uint64_t native_fuel_per_cpu_ms = kDefaultNativeFuelPerCpuMs;
 };
 
 // What the system reports about a component.
@@ -126,7 +109,14 @@ struct ComponentStatus {
   uint64_t messages_handled = 0;
   uint64_t restarts = 0;
   uint64_t throttled = 0;    // slices held back by the CPU-time quota
-  uint64_t cpu_time_us = 0;  // CPU time used since the first start, restarts included
+  // CPU time used since the first start, restarts included: what the
+  // worker threads spent on its steps, by their CPU clocks.
+  uint64_t cpu_time_us = 0;
+  uint64_t fuel_used = 0;  // fuel (instructions) burned since the first start
+  // Messages dropped without being delivered (the component was stopped, or
+  // not started again, with them still queued), restarts included. Each drop
+  // is also on record in the audit log.
+  uint64_t undelivered = 0;
   engine::Tier tier = engine::Tier::Interp;  // the tier its instance runs on now
   std::optional<Error> last_error;
   // Used, limit, available, percent and level of each quota, by QuotaKind.
@@ -204,7 +194,9 @@ class ComponentSystem {
     // Outlives every restart: a crash resets neither a window nor a level.
     std::shared_ptr<security::QuotaTracker> quota;
     std::atomic<uint64_t> cpu_time_us{0};
+    std::atomic<uint64_t> fuel_used{0};
     std::atomic<uint64_t> handled{0};  // ComponentStatus::messages_handled, counted without a lock
+    std::atomic<uint64_t> undelivered{0};  // ComponentStatus::undelivered
   };
 
   [[nodiscard]] std::shared_ptr<Entry> find(std::string_view name) const;
@@ -217,6 +209,8 @@ class ComponentSystem {
   [[nodiscard]] ComponentStatus status_locked(const Entry& entry) const;
   void count_throttled(Entry& entry);
   [[nodiscard]] actor::ChildSpec child_spec(const std::shared_ptr<Entry>& entry);
+  // Counts and audits messages of `entry` dropped undelivered.
+  void count_undelivered(Entry& entry, const std::vector<actor::DeadLetter>& letters);
   // Waits until the actor registered as `actor_name` is gone.
   bool wait_gone(const std::string& actor_name, std::chrono::milliseconds timeout);
   [[nodiscard]] uint64_t next_correlation() { return ++correlation_; }

@@ -13,6 +13,7 @@
 //   auto reply = client->call({{"command", "list"}});
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -28,6 +29,9 @@ inline constexpr size_t kMaxAdminLine = 1024 * 1024;
 
 struct AdminOptions {
   size_t max_connections = 16;  // more are refused with an error line
+  // A connection with no request for this long is closed (with an error
+  // line), so idle clients cannot hold the slots.
+  std::chrono::milliseconds idle_timeout{60'000};
 };
 
 // Answers one request (for the server, and for tests of the protocol).

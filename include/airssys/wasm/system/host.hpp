@@ -74,6 +74,9 @@ struct HostConfig {
   storage::Durability state_durability = storage::Durability::Full;
   std::chrono::milliseconds ready_timeout{10'000};  // a started version must be Ready in time
   std::chrono::milliseconds stop_timeout{10'000};   // draining a stopped version's mailbox
+  // How long build() waits for the data directory's lock (host.lock) while
+  // another process holds it, such as a CLI command reading it offline.
+  std::chrono::milliseconds lock_wait{5'000};
 
   // Reads a host.toml. Relative paths are relative to the file's folder.
   // InvalidConfig with "file:line: key: rule" for unknown keys or bad values.
