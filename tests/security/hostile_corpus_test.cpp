@@ -206,13 +206,13 @@ std::vector<Case> corpus() {
                      false, 50'000'000, "16MB", 4});
   }
   {
-    // 5,000 distinct function types.
+    // 2,000 distinct function types.
     std::string many;
-    for (int i = 0; i < 5000; ++i) {
+    for (int i = 0; i < 2000; ++i) {
       std::string results;
       for (int k = 0; k <= i % 7; ++k) results += " i32";
       std::string params;
-      for (int k = 0; k <= i / 7 % 100; ++k) params += (k % 2 ? " i64" : " f32");
+      for (int k = 0; k <= i / 7 % 40; ++k) params += (k % 2 ? " i64" : " f32");
       many += fmt::format("(type (func (param{}) (result{})))\n", params, results);
     }
     cases.push_back({"many-types", command(many, "i32.const 9"), false, 50'000'000, "16MB", 9});
@@ -297,10 +297,13 @@ TEST_F(HostileCorpus, EveryModuleEndsTheSameWayOnBothTiersAndNeverKillsTheHost) 
     std::ofstream(file, std::ios::binary) << c.content;
     ProcessResult interp = run(c, file, "interp");
     ProcessResult native = run(c, file, "native");
+    bool ended = true;
     for (const auto* r : {&interp, &native}) {
-      ASSERT_FALSE(r->timed_out);
-      ASSERT_EQ(r->signal, 0) << "the host died of signal " << r->signal << "\n" << r->err;
+      EXPECT_FALSE(r->timed_out);
+      EXPECT_EQ(r->signal, 0) << "the host died of signal " << r->signal << "\n" << r->err;
+      ended = ended && !r->timed_out && r->signal == 0;
     }
+    if (!ended) continue;
     EXPECT_EQ(interp.exit_code, native.exit_code)
         << "interp: " << interp.err << "\nnative: " << native.err;
     EXPECT_EQ(error_type(interp.err), error_type(native.err))
