@@ -569,13 +569,15 @@ TEST_F(HostTest, TheHostsMessagesNeedTheReceiversGrant) {
 // unknown component without capabilities wait for an approval.
 TEST_F(HostTest, CeilingsRefuseMoreAndQuotasAboveTheDefaultsNeedAnApproval) {
   std::ofstream(data_ / "policy.toml") << "[quota]\nmemory = \"4MB\"\n";
+  security::QuotaSpec ceilings;
+  ceilings.memory_bytes = 8 * MiB;
   auto host = HostBuilder()
                   .data_dir(data_)
                   .workers(2)
                   .state_durability(storage::Durability::Normal)
                   .on_log(lines_.sink())
                   .on_audit(audit_.subscriber())
-                  .quota_ceilings({.memory_bytes = 8 * MiB})
+                  .quota_ceilings(ceilings)
                   .build();
   ASSERT_TRUE(host) << host.error().to_string();
   Host& h = **host;
@@ -764,6 +766,17 @@ memory = "1MB"
   EXPECT_NE(bad.error().message.find("host.toml:3: quota.cpu_time"), std::string::npos)
       << bad.error().message;
   EXPECT_FALSE(HostConfig::parse("[quotas]\nmemory = \"1MB\"\n", "host.toml"));
+  // [ceiling]: the keys and units of [quota], its problems named ceiling.KEY.
+  auto ceiling = HostConfig::parse("[ceiling]\nmemory = \"512MB\"\ncpu_time = \"250ms/s\"\n",
+                                   "host.toml");
+  ASSERT_TRUE(ceiling) << ceiling.error().to_string();
+  EXPECT_EQ(ceiling->ceiling.memory_bytes, 512u * 1024 * 1024);
+  EXPECT_EQ(ceiling->ceiling.cpu_ms_per_second, 250u);
+  EXPECT_FALSE(ceiling->ceiling.storage_bytes);
+  auto bad_ceiling = HostConfig::parse("[ceiling]\nmemory = \"lots\"\n", "host.toml");
+  ASSERT_FALSE(bad_ceiling);
+  EXPECT_NE(bad_ceiling.error().message.find("host.toml:2: ceiling.memory"), std::string::npos)
+      << bad_ceiling.error().message;
   EXPECT_EQ(HostConfig::parse("workers = 0\n", "host.toml")->workers, 0u);  // one per core
   EXPECT_FALSE(HostConfig::parse("workers = 257\n", "host.toml"));
   EXPECT_EQ(HostConfig::parse("audit_rotate_size = 0\n", "host.toml")->audit_rotate_bytes, 0u);
