@@ -102,6 +102,8 @@ std::unique_ptr<security::AuditLog> open_audit_log(const HostPaths& paths) {
 void report(const Error& error) { fmt::print(stderr, "airssys-wasm: {}\n", error.to_string()); }
 
 int exit_code_for(const Error& error) {
+  // A manifest over the operator's quota ceilings is refused at admission.
+  if (error.code == ErrorCode::QuotaExceeded) return kExitRefused;
   switch (error.category()) {
     case ErrorCategory::Io:
     case ErrorCategory::Decode:

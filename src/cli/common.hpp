@@ -23,7 +23,7 @@ inline constexpr int kExitUsage = 2;        // bad command line
 inline constexpr int kExitLoadFailed = 3;   // unreadable, malformed or invalid module or manifest
 inline constexpr int kExitLinkFailed = 4;   // imports or limits refuse instantiation
 inline constexpr int kExitTrapped = 5;      // the component trapped (out of fuel included)
-inline constexpr int kExitRefused = 6;      // signature, trust or approval refused the component
+inline constexpr int kExitRefused = 6;      // signature, trust, approval or a ceiling refused it
 
 // Where a component lives: a directory with component.wasm, Component.toml
 // and component.sig, or a bare module file with an optional <stem>.sig.

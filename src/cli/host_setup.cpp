@@ -105,8 +105,13 @@ Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& pa
     return std::unexpected(manifest.error());
   }
   out.manifest = std::move(*manifest);
+  // The host's defaults: built in, then the operator's [quota] in
+  // policy.toml; its [ceiling] bounds every manifest.
+  const auto& policy = host.policy.current();
+  const security::QuotaLimits defaults = security::clamp_to_ceilings(
+      security::effective_quotas(policy.quota_defaults(), {}), policy.quota_ceilings());
   security::ApprovalStore* approvals = nullptr;
-  if (out.manifest && out.manifest->requests_capabilities()) {
+  if (out.manifest && security::needs_approval(*out.manifest, defaults)) {
     auto store = host.approval_store();
     if (!store) {
       Error e = store.error();
@@ -126,12 +131,10 @@ Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& pa
   request.audit = host.audit.get();
   request.approve = approve;
   request.approve_options = approve_options(host.paths);
-  // The host's defaults: built in, then the operator's [quota] in
-  // policy.toml; a memory cap from the command line lowers the memory one.
-  request.default_quotas = security::effective_quotas(host.policy.current().quota_defaults(), {});
-  if (memory_cap) {
-    request.default_quotas.memory_bytes = std::min(request.default_quotas.memory_bytes, *memory_cap);
-  }
+  request.default_quotas = defaults;
+  request.quota_ceilings = policy.quota_ceilings();
+  // A memory cap from the command line lowers the memory of this run only.
+  request.memory_cap = memory_cap;
   auto admission = security::admit(request);
   if (!admission) return std::unexpected(admission.error());
   if (admission->trust.level == security::TrustLevel::DevMode) {

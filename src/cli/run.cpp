@@ -23,7 +23,8 @@ int run_component(const RunOptions& options) {
     report(admitted.error());
     const auto& e = admitted.error();
     if (e.code == ErrorCode::InvalidConfig) return kExitUsage;
-    return e.category() == ErrorCategory::Trust || e.category() == ErrorCategory::Capability
+    return e.category() == ErrorCategory::Trust || e.category() == ErrorCategory::Capability ||
+                   e.category() == ErrorCategory::Quota
                ? kExitRefused
                : kExitLoadFailed;
   }

@@ -436,12 +436,25 @@ int trust_command(const std::string& action, const std::vector<std::string>& arg
 // --- approvals --------------------------------------------------------------
 
 json approval_json(const security::ApprovalEntry& e) {
+  // The stored text is every term of the approval; its capability lines are
+  // those that begin with a permission.
+  std::string capabilities;
+  for (size_t start = 0; start < e.capabilities.size();) {
+    size_t end = e.capabilities.find('\n', start);
+    if (end == std::string::npos) end = e.capabilities.size();
+    std::string_view line(e.capabilities.data() + start, end - start);
+    if (security::parse_permission(line.substr(0, line.find(' ')))) {
+      capabilities += std::string(line) + "\n";
+    }
+    start = end + 1;
+  }
   return {{"key", e.key},
           {"name", e.name},
           {"version", e.version},
           {"module_sha256", e.module_hash},
           {"state", security::approval_state_name(e.state)},
-          {"capabilities", e.capabilities},
+          {"capabilities", capabilities},
+          {"terms", e.capabilities},
           {"requested_at", security::format_audit_time(e.requested_at)},
           {"decided_by", e.decided_by},
           {"decided_at", e.decided_at ? security::format_audit_time(*e.decided_at) : ""},

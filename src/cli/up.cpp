@@ -133,8 +133,10 @@ int up_components(const UpOptions& options) {
     auto admitted = admit_component(**host, dir.string(), options.approve, std::nullopt);
     if (!admitted) {
       report(admitted.error());
-      return admitted.error().category() == ErrorCategory::Trust ? kExitRefused
-                                                                 : kExitLoadFailed;
+      const auto category = admitted.error().category();
+      return category == ErrorCategory::Trust || category == ErrorCategory::Quota
+                 ? kExitRefused
+                 : kExitLoadFailed;
     }
     // The command line's tier, else the manifest's, else the interpreter.
     auto tier = component::TierChoice::Interp;

@@ -13,6 +13,7 @@
 #include "airssys/wasm/host/http.hpp"
 #include "airssys/wasm/host/kv.hpp"
 #include "airssys/wasm/host/wasi.hpp"
+#include "airssys/wasm/security/manifest.hpp"
 
 namespace airssys::wasm::component {
 
@@ -1135,9 +1136,22 @@ Result<void> ComponentSystem::send_from_host(std::string_view target,
   if (!entry) {
     return make_error(ErrorCode::ActorNotFound, fmt::format("no component named '{}'", target));
   }
+  // The host is a sender like any other: the receiver admits it by name
+  // (messaging.receive = ["host"], a name no component may take) or not at all.
+  const std::string_view host = security::kHostSenderName;
+  if (auto admitted = entry->spec.security->check(Permission::MsgReceive, host);
+      !admitted.granted) {
+    std::string reason = fmt::format(
+        "'{}' does not admit messages from the host (messaging.receive: {}); grant "
+        "messaging.receive = [\"{}\"] in its Component.toml to accept them",
+        target, admitted.reason_text(), host);
+    audit(*entry, "messaging.receive", host, AuditResult::Denied, DecisionLayer::Messaging,
+          reason);
+    return make_error(ErrorCode::CapabilityDenied, std::move(reason));
+  }
   actor::Envelope envelope;
   envelope.kind = actor::MessageKind::Send;
-  envelope.sender = actor::Address::named("host");
+  envelope.sender = actor::Address::named(std::string(host));
   envelope.target = actor::Address::named(entry->actor_name);
   envelope.payload = std::move(payload);
   return scheduler_.send(std::move(envelope));

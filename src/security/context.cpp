@@ -1,4 +1,5 @@
 #include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/security/manifest.hpp"
 
 #include <fmt/format.h>
 
@@ -19,6 +20,12 @@ Result<std::shared_ptr<const WasmSecurityContext>> WasmSecurityContext::create(
     return make_error(ErrorCode::InvalidArgument,
                       fmt::format("\"{}\" is not a component name: 3 to 64 characters of a-z, "
                                   "0-9 and '-', not starting or ending with '-'",
+                                  component_id));
+  }
+  if (component_id == kHostSenderName) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("\"{}\" is reserved for the host's own messages; a component "
+                                  "cannot take that name",
                                   component_id));
   }
   return std::shared_ptr<const WasmSecurityContext>(

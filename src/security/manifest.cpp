@@ -705,13 +705,14 @@ namespace {
 
 class QuotaTableReader {
  public:
-  QuotaTableReader(QuotaSpec& quota, const detail::QuotaProblemFn& add) : quota_(quota), add(add) {}
+  QuotaTableReader(QuotaSpec& quota, const detail::QuotaProblemFn& add, std::string_view table)
+      : quota_(quota), add(add), table_(table) {}
 
   void read(const toml::table& table) {
     QuotaSpec& quota = quota_;
     for (auto&& [key, node] : table) {
       std::string_view name = key.str();
-      std::string full = "quota." + display_key(name);
+      std::string full = table_ + "." + display_key(name);
       int line = line_of(node.source());
       if (name == "message_rate") {
         const auto* integer = node.as_integer();
@@ -791,6 +792,7 @@ class QuotaTableReader {
  private:
   QuotaSpec& quota_;
   const detail::QuotaProblemFn& add;
+  std::string table_;
 };
 
 }  // namespace
@@ -964,7 +966,11 @@ class ManifestReader {
       if (name == "version") has_version = true;
       if (!value) continue;
       if (name == "name") {
-        if (is_component_name(*value)) {
+        if (*value == kHostSenderName) {
+          add(line, full,
+              fmt::format("\"{}\" is reserved: it is the sender of the host's own messages",
+                          kHostSenderName));
+        } else if (is_component_name(*value)) {
           info.name = std::string(*value);
         } else {
           add(line, full,
@@ -1282,17 +1288,43 @@ std::string canonical_capabilities(const Manifest& manifest) {
   return out;
 }
 
-void detail::read_quota_table(const toml::table& table, QuotaSpec& quota,
-                              const QuotaProblemFn& add) {
-  QuotaTableReader(quota, add).read(table);
+std::string canonical_approval_terms(const Manifest& manifest) {
+  std::string out = canonical_capabilities(manifest);
+  const QuotaSpec& q = manifest.quota;
+  auto line = [&](std::string_view key, const std::optional<uint64_t>& value,
+                  std::string_view unit) {
+    if (value) out += fmt::format("quota {} {} {}\n", key, *value, unit);
+  };
+  // Exact numbers, not rounded sizes: two different values never read alike.
+  line("storage", q.storage_bytes, "B");
+  line("message_rate", q.message_rate, "/s");
+  line("network_bandwidth", q.network_bytes_per_second, "B/s");
+  line("cpu_time", q.cpu_ms_per_second, "ms/s");
+  line("memory", q.memory_bytes, "B");
+  if (manifest.runtime.tier) {
+    out += fmt::format("runtime tier {}\n", tier_choice_name(*manifest.runtime.tier));
+  }
+  // nlohmann::json keeps object keys sorted and escapes control characters,
+  // so the dump is one line and the same for the same configuration.
+  if (!manifest.config.empty()) out += "config " + manifest.config.dump() + "\n";
+  return out;
 }
 
-Result<QuotaSpec> read_quota_table(const toml::table& table, std::string_view file) {
+void detail::read_quota_table(const toml::table& table, QuotaSpec& quota,
+                              const QuotaProblemFn& add, std::string_view table_name) {
+  QuotaTableReader(quota, add, table_name).read(table);
+}
+
+Result<QuotaSpec> read_quota_table(const toml::table& table, std::string_view file,
+                                   std::string_view table_name) {
   QuotaSpec quota;
   std::vector<std::string> problems;
-  detail::read_quota_table(table, quota, [&](int line, std::string key, std::string rule) {
-    problems.push_back(fmt::format("{}:{}: {}: {}", file, line, key, rule));
-  });
+  detail::read_quota_table(
+      table, quota,
+      [&](int line, std::string key, std::string rule) {
+        problems.push_back(fmt::format("{}:{}: {}: {}", file, line, key, rule));
+      },
+      table_name);
   if (!problems.empty()) {
     std::string message;
     for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;

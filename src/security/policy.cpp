@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/trust.hpp"
 #include "safe_file.hpp"
 #include "toml_support.hpp"
@@ -95,8 +96,8 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
   HostPolicy policy;
   policy.source_ = std::string(file);
   for (auto&& [key, node] : root) {
-    if (key.str() != "rule" && key.str() != "quota") {
-      reader.fail(node, key.str(), "unknown key (expected [[rule]] or [quota])");
+    if (key.str() != "rule" && key.str() != "quota" && key.str() != "ceiling") {
+      reader.fail(node, key.str(), "unknown key (expected [[rule]], [quota] or [ceiling])");
     }
   }
   if (const toml::node* quota = root.get("quota")) {
@@ -107,6 +108,28 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
                                });
     } else {
       reader.fail(*quota, "quota", "must be a table ([quota])");
+    }
+  }
+  if (const toml::node* ceiling = root.get("ceiling")) {
+    if (const toml::table* table = ceiling->as_table()) {
+      detail::read_quota_table(
+          *table, policy.quota_ceilings_,
+          [&](int line, std::string key, std::string rule) {
+            problems.push_back(fmt::format("{}:{}: {}: {}", file, line, key, rule));
+          },
+          "ceiling");
+      // A default above its own file's ceiling is a contradiction, not a
+      // default to lower silently.
+      for (const auto& over : quotas_above(policy.quota_defaults_, policy.quota_ceilings_)) {
+        const toml::node* at = root["quota"][over.key].node();
+        problems.push_back(fmt::format(
+            "{}:{}: quota.{}: the default is above the ceiling ({}); lower it to the ceiling "
+            "or below",
+            file, at ? at->source().begin.line : ceiling->source().begin.line, over.key,
+            over.to_string()));
+      }
+    } else {
+      reader.fail(*ceiling, "ceiling", "must be a table ([ceiling])");
     }
   }
   const toml::node* rules = root.get("rule");

@@ -30,8 +30,10 @@ namespace airssys::wasm::security::detail {
 
 // Reads a [quota] table (storage, message_rate, network_bandwidth, cpu_time,
 // memory, with their units) into `quota`; every problem goes to `add` as
-// (line, "quota.key", rule). Shared by Component.toml and policy.toml.
+// (line, "quota.key", rule). Shared by Component.toml and policy.toml; a
+// policy's [ceiling] has the same keys and names its problems "ceiling.key".
 using QuotaProblemFn = std::function<void(int line, std::string key, std::string rule)>;
-void read_quota_table(const toml::table& table, QuotaSpec& quota, const QuotaProblemFn& add);
+void read_quota_table(const toml::table& table, QuotaSpec& quota, const QuotaProblemFn& add,
+                      std::string_view table_name = "quota");
 
 }  // namespace airssys::wasm::security::detail

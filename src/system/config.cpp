@@ -146,11 +146,18 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
       auto spec = security::read_quota_table(*table, r.file);
       if (!spec) return std::unexpected(spec.error());
       config.quota = *spec;
+    } else if (key == "ceiling") {
+      // The most any manifest may ask for; policy.toml's [ceiling] holds too.
+      auto* table = node.as_table();
+      if (!table) return r.fail(node, key, "must be a table ([ceiling])");
+      auto spec = security::read_quota_table(*table, r.file, "ceiling");
+      if (!spec) return std::unexpected(spec.error());
+      config.ceiling = *spec;
     } else {
       return r.fail(node, key,
                     "unknown key (known: data_dir, trust_config, policy, audit_log, "
                     "audit_rotate_size, audit_keep, workers, tier, state_durability, "
-                    "ready_timeout_ms, stop_timeout_ms, [admin], [quota])");
+                    "ready_timeout_ms, stop_timeout_ms, [admin], [quota], [ceiling])");
     }
   }
   return config;

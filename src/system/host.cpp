@@ -55,12 +55,21 @@ Result<std::vector<uint8_t>> read_bytes(const fs::path& file) {
   return std::vector<uint8_t>(text->begin(), text->end());
 }
 
+// The operator's ceilings: host.toml's [ceiling] (or the builder's) and the
+// policy's, the lower of the two for each quota.
+security::QuotaSpec host_quota_ceilings(const HostConfig& config,
+                                        const security::HostPolicy& policy) {
+  return security::tighter_ceilings(config.ceiling, policy.quota_ceilings());
+}
+
 // The host's default quotas: host.toml's [quota] (or the builder's), then
-// the policy's [quota], then the built-in defaults.
+// the policy's [quota], then the built-in defaults; each lowered to its ceiling.
 security::QuotaLimits host_default_quotas(const HostConfig& config,
                                           const security::HostPolicy& policy) {
-  return security::effective_quotas(config.quota,
-                                    security::effective_quotas(policy.quota_defaults(), {}));
+  return security::clamp_to_ceilings(
+      security::effective_quotas(config.quota,
+                                 security::effective_quotas(policy.quota_defaults(), {})),
+      host_quota_ceilings(config, policy));
 }
 
 std::string random_suffix() {
@@ -128,6 +137,10 @@ HostBuilder& HostBuilder::default_quotas(security::QuotaLimits quotas) {
                                       quotas.memory_bytes};
   return *this;
 }
+HostBuilder& HostBuilder::quota_ceilings(security::QuotaSpec ceilings) {
+  config_.ceiling = ceilings;
+  return *this;
+}
 HostBuilder& HostBuilder::state_durability(storage::Durability durability) {
   config_.state_durability = durability;
   return *this;
@@ -178,6 +191,7 @@ struct Host::Impl {
   std::unique_ptr<security::PolicySlot> policy;
   mutable std::mutex defaults_mutex;
   security::QuotaLimits quota_defaults;  // guarded by defaults_mutex
+  security::QuotaSpec quota_ceilings;    // guarded by defaults_mutex
   std::unique_ptr<security::AuditLog> audit;
   mutable std::mutex approvals_mutex;
   std::optional<security::ApprovalStore> approvals;
@@ -207,6 +221,21 @@ struct Host::Impl {
   security::QuotaLimits default_quotas() const {
     std::lock_guard lock(defaults_mutex);
     return quota_defaults;
+  }
+
+  security::QuotaSpec ceilings() const {
+    std::lock_guard lock(defaults_mutex);
+    return quota_ceilings;
+  }
+
+  // The approval key of an installed version, from its manifest and module,
+  // when it needs an approval under the host's current defaults: the key the
+  // next admission asks for (a key recorded at install may be older).
+  std::optional<std::string> approval_key_of(const ComponentVersion& v) const {
+    auto manifest = security::parse_manifest(v.manifest, "Component.toml");
+    if (!manifest || !security::needs_approval(*manifest, default_quotas())) return std::nullopt;
+    return security::ApprovalStore::key_for(v.name, v.module_hash,
+                                            security::canonical_approval_terms(*manifest));
   }
 
   // The trust the configuration decides for a copy of a component.
@@ -318,6 +347,7 @@ struct Host::Impl {
     r.trust = &trust;
     r.audit = audit.get();
     r.default_quotas = default_quotas();
+    r.quota_ceilings = ceilings();
     r.approve = options.approve;
     r.operator_name = options.operator_name;
     r.approve_options = " --data-dir " + security::shell_word(config.data_dir.string());
@@ -352,9 +382,9 @@ struct Host::Impl {
       v.trust = decision->level;
       v.trust_reason = decision->reason;
     }
-    if (manifest.requests_capabilities()) {
+    if (security::needs_approval(manifest, default_quotas())) {
       v.approval_key = security::ApprovalStore::key_for(
-          v.name, v.module_hash, security::canonical_capabilities(manifest));
+          v.name, v.module_hash, security::canonical_approval_terms(manifest));
     }
     v.source_dir = source;
     v.installed_at = std::chrono::system_clock::now();
@@ -639,6 +669,7 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   if (!policy) return std::unexpected(policy.error());
   config.default_quotas = host_default_quotas(config, *policy);
   impl->quota_defaults = config.default_quotas;
+  impl->quota_ceilings = host_quota_ceilings(config, *policy);
   impl->policy = std::make_unique<security::PolicySlot>(std::move(*policy));
 
   Host::Impl* raw = impl.get();
@@ -741,6 +772,7 @@ Result<ReloadReport> Host::reload(std::string_view operator_name) {
   report.trusted_paths = trust->paths().size();
   report.dev_mode = trust->dev_mode();
   report.default_quotas = host_default_quotas(i.config, *policy);
+  report.quota_ceilings = host_quota_ceilings(i.config, *policy);
   if (auto all = i.registry->list()) {
     for (const auto& c : *all) {
       auto decision = Impl::decide_trust(*trust, c.current.source_dir, c.current.store_dir);
@@ -755,6 +787,7 @@ Result<ReloadReport> Host::reload(std::string_view operator_name) {
   {
     std::lock_guard defaults(i.defaults_mutex);
     i.quota_defaults = report.default_quotas;
+    i.quota_ceilings = report.quota_ceilings;
   }
   i.policy->replace(std::move(*policy));
   report.policy_generation = i.policy->generation();
@@ -841,11 +874,14 @@ Result<ComponentReport> Host::info(std::string_view name) const {
   if (!c) return std::unexpected(c.error());
   ComponentReport report;
   report.installed = std::move(*c);
-  const auto& current = report.installed.current;
-  if (current.approval_key) {
+  auto& current = report.installed.current;
+  // The key the next admission asks for, under the current defaults; the
+  // one recorded at install may predate them or the terms an approval covers.
+  current.approval_key = i.approval_key_of(current);
+  if (const auto& key = current.approval_key) {
     std::lock_guard lock(i.approvals_mutex);
-    auto entry = i.approvals->get(*current.approval_key);
-    if (entry) report.approval = entry->state;
+    auto entry = i.approvals->get(*key);
+    report.approval = entry ? entry->state : security::ApprovalState::Pending;
   }
   report.status = i.system->status(name);
   report.running = report.status && report.status->state == component::ComponentState::Ready;
@@ -1012,10 +1048,12 @@ Result<security::ApprovalEntry> Host::decide(std::string_view name,
   std::lock_guard lock(i.lifecycle);
   auto c = i.registry->get(name);
   if (!c) return std::unexpected(c.error());
-  if (!c->current.approval_key) {
+  const auto key = i.approval_key_of(c->current);
+  if (!key) {
     return make_error(ErrorCode::InvalidTransition,
-                      fmt::format("'{}' asks for no capabilities: nothing to {}", name,
-                                  approve ? "approve" : "deny"));
+                      fmt::format("'{}' asks for no capabilities and no quota above the host's "
+                                  "defaults: nothing to {}",
+                                  name, approve ? "approve" : "deny"));
   }
   Result<security::ApprovalEntry> entry;
   {
@@ -1023,18 +1061,29 @@ Result<security::ApprovalEntry> Host::decide(std::string_view name,
     const std::string_view why =
         !reason.empty() ? reason
                         : (approve ? "approved through the host" : "denied through the host");
-    entry = approve ? i.approvals->approve(*c->current.approval_key, operator_name, why)
-                    : i.approvals->deny(*c->current.approval_key, operator_name, why);
+    // A version installed when it needed no approval (or under older terms)
+    // is queued now, so that the operator's decision has an entry to land on.
+    if (!i.approvals->get(*key)) {
+      auto manifest = security::parse_manifest(c->current.manifest, "Component.toml");
+      if (!manifest) return std::unexpected(manifest.error());
+      auto queued = i.approvals->request(
+          {c->current.name, c->current.version, c->current.module_hash,
+           security::canonical_approval_terms(*manifest)},
+          security::TrustLevel::Unknown, c->current.trust_reason);
+      if (!queued) return std::unexpected(queued.error());
+    }
+    entry = approve ? i.approvals->approve(*key, operator_name, why)
+                    : i.approvals->deny(*key, operator_name, why);
   }
   if (!entry) return entry;
   if (approve) {
-    i.record(name, "approval.approve", *c->current.approval_key, AuditResult::Granted,
-             fmt::format("approved by {} for module {} and the requested capabilities",
+    i.record(name, "approval.approve", *key, AuditResult::Granted,
+             fmt::format("approved by {} for module {} and what its manifest asks for",
                          operator_name, c->current.module_hash),
              c->current.trust);
     if (c->status == "pending-approval") (void)i.registry->set_status(name, "installed");
   } else {
-    i.record(name, "approval.deny", *c->current.approval_key, AuditResult::Denied,
+    i.record(name, "approval.deny", *key, AuditResult::Denied,
              fmt::format("denied by {}", operator_name), c->current.trust);
     if (i.is_running(name)) i.retire(name);
     (void)i.registry->set_status(name, "denied");

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "airssys/wasm/security/approval.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/signing.hpp"
 #include "subprocess.hpp"
@@ -533,6 +534,109 @@ TEST_F(SecurityCli, TheOperatorsQuotaDefaultsApplyAndTheAuditCommandShowsTheRefu
   EXPECT_EQ(r.out, "");
 }
 
+// The operator bounds what a manifest asks for: [ceiling] refuses more,
+// whoever approves; a quota above [quota]'s default needs an approval even
+// without capabilities; and an approval covers the quotas, [config],
+// [config.env] and [runtime] tier, so a change to any of them needs a new one.
+TEST_F(SecurityCli, CeilingsBoundEveryManifestAndAnApprovalCoversQuotasConfigAndTier) {
+  write_file(home_ / "policy.toml", "[quota]\nmemory = \"2MB\"\n");
+  const std::string base = "[component]\nname = \"hog\"\nversion = \"1.0.0\"\n\n";
+  auto hog = component("hog", "grow.wasm", base + "[quota]\nmemory = \"8MB\"\n");
+
+  // No capability, but more memory than the operator's default: it waits.
+  auto r = cli({"run", hog});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(contains(r.err, "asks for quotas above the host's defaults (memory 8 MiB, over "
+                              "2 MiB); its approval is pending"))
+      << r.err;
+  const std::string key = key_to_approve(r.err);
+  auto entry = approval_entry(approvals(), key);
+  EXPECT_EQ(entry["state"], "pending");
+  EXPECT_EQ(entry["terms"], "quota memory 8388608 B\n");
+  EXPECT_EQ(entry["capabilities"], "");
+  ASSERT_EQ(cli({"approvals", "approve", key}).exit_code, 0);
+  r = cli({"run", hog});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "allocated 7 MiB before malloc failed\n");
+  // At or under the default, nothing to approve.
+  write_file(fs::path(hog) / "Component.toml", base + "[quota]\nmemory = \"2MB\"\n");
+  r = cli({"run", hog});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "allocated 1 MiB before malloc failed\n");
+
+  // Each widening after the approval is a new request: a higher quota, a
+  // [config], a [config.env], a [runtime] tier.
+  std::set<std::string> keys = {key};
+  for (const std::string extra :
+       {"[quota]\nmemory = \"16MB\"\n",
+        "[quota]\nmemory = \"8MB\"\n\n[config]\nmode = \"fast\"\n",
+        "[quota]\nmemory = \"8MB\"\n\n[config.env]\nMODE = \"fast\"\n",
+        "[quota]\nmemory = \"8MB\"\n\n[runtime]\ntier = \"interp\"\n"}) {
+    write_file(fs::path(hog) / "Component.toml", base + extra);
+    r = cli({"run", hog});
+    EXPECT_EQ(r.exit_code, 6) << extra << r.err;
+    EXPECT_EQ(r.out, "") << extra;
+    EXPECT_TRUE(contains(r.err, "its approval is pending")) << extra << r.err;
+    EXPECT_TRUE(keys.insert(key_to_approve(r.err)).second) << extra << r.err;
+  }
+  write_file(fs::path(hog) / "Component.toml", base + "[quota]\nmemory = \"8MB\"\n");
+  EXPECT_EQ(cli({"run", hog}).exit_code, 0);  // the approved terms still run
+
+  // A ceiling holds over an approval and over --approve: refused, with the
+  // quota, the value asked and the ceiling, and audited.
+  write_file(home_ / "policy.toml", "[quota]\nmemory = \"2MB\"\n\n[ceiling]\nmemory = \"4MB\"\n");
+  const size_t approved_before = approvals({"--state", "approved"}).size();
+  r = cli({"run", "--approve", hog});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(contains(r.err, "quota.memory asks for 8 MiB, the ceiling is 4 MiB")) << r.err;
+  EXPECT_EQ(approvals({"--state", "approved"}).size(), approved_before);
+  auto refusals = audit_records_for("quota.ceiling");
+  ASSERT_EQ(refusals.size(), 1u);
+  EXPECT_EQ(refusals[0]["component"], "hog");
+  EXPECT_EQ(refusals[0]["result"], "denied");
+  EXPECT_EQ(refusals[0]["layer"], "host-policy");
+  EXPECT_TRUE(contains(refusals[0]["reason"], "quota.memory asks for 8 MiB, the ceiling is 4 MiB"))
+      << refusals[0];
+  // The defaults are lowered to a ceiling below them; a default above the
+  // ceiling of the same file is a configuration error.
+  write_file(home_ / "policy.toml", "[ceiling]\nmemory = \"1MB\"\nstorage = \"1MB\"\n");
+  write_file(fs::path(hog) / "Component.toml", base);
+  r = cli({"run", hog});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "allocated 0 MiB before malloc failed\n");
+  write_file(home_ / "policy.toml", "[quota]\nmemory = \"8MB\"\n\n[ceiling]\nmemory = \"4MB\"\n");
+  r = cli({"run", hog});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "policy.toml:2: quota.memory: the default is above the ceiling"))
+      << r.err;
+}
+
+// Approvals recorded before they covered quotas, [config] and tier hold only
+// for manifests that set none of them: any other is asked for again.
+TEST_F(SecurityCli, AnApprovalOfOnlyTheCapabilitiesDoesNotCoverQuotasOrConfig) {
+  const std::string manifest = std::string(kProbeManifest) + "\n[config]\nmode = \"fast\"\n";
+  auto dir = component("probe", "exit_code.wasm", manifest);
+  {
+    auto store = security::ApprovalStore::open(home_ / "approvals.db");
+    ASSERT_TRUE(store) << store.error().to_string();
+    auto old = store->request({"exit-probe", "1.2.0", sha256_hex(fs::path(dir) / "component.wasm"),
+                               kProbeCapabilities},
+                              security::TrustLevel::Unknown, "not trusted");
+    ASSERT_TRUE(old) << old.error().to_string();
+    ASSERT_TRUE(store->approve(old->key, "operator", "approved before"));
+  }
+  auto r = cli({"run", dir, "--", "7"});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_TRUE(contains(r.err, "its approval is pending")) << r.err;
+  auto entry = approval_entry(approvals(), key_to_approve(r.err));
+  EXPECT_EQ(entry["capabilities"], kProbeCapabilities);
+  EXPECT_EQ(entry["terms"], std::string(kProbeCapabilities) +
+                                "quota storage 52428800 B\nquota memory 16777216 B\n"
+                                "config {\"mode\":\"fast\"}\n");
+}
+
 // 3 -------------------------------------------------------------------------
 
 TEST_F(SecurityCli, AnUnknownComponentThatAsksForCapabilitiesWaitsForAnApproval) {
@@ -562,7 +666,9 @@ TEST_F(SecurityCli, AnUnknownComponentThatAsksForCapabilitiesWaitsForAnApproval)
   EXPECT_EQ(r.out, key +
                        "  pending       exit-probe 1.2.0\n"
                        "    filesystem.read /srv/data/*\n"
-                       "    network.connect api.example.com:443\n");
+                       "    network.connect api.example.com:443\n"
+                       "    quota storage 52428800 B\n"
+                       "    quota memory 16777216 B\n");
   json list = approvals();
   ASSERT_EQ(list.size(), 1u) << list;
   EXPECT_EQ(list[0]["key"], key);
@@ -705,7 +811,7 @@ TEST_F(SecurityCli, ApproveAtStartCoversExactlyThisModuleAndCapabilitySet) {
   EXPECT_EQ(approved[0]["trust"], "unknown");
   EXPECT_EQ(approved[0]["layer"], "approval");
   EXPECT_EQ(approved[0]["reason"], "approved by operator at start for module " + module_hash +
-                                       " and the requested capabilities");
+                                       " and what its manifest asks for");
 
   // The approval stands for later starts without --approve.
   r = cli({"run", dir, "--", "42"});

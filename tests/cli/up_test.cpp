@@ -3,6 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
 
 #include "subprocess.hpp"
 
@@ -47,8 +50,8 @@ class UpTest : public ::testing::Test {
 };
 
 TEST_F(UpTest, StartsEveryComponentDeliversFirstMessagesAndLogsDenials) {
-  add("alpha", "scripted.wasm", "messaging.send = [\"beta\"]\n");
-  add("beta", "scripted.wasm", "messaging.receive = [\"alpha\"]\n");
+  add("alpha", "scripted.wasm", "messaging.send = [\"beta\"]\nmessaging.receive = [\"host\"]\n");
+  add("beta", "scripted.wasm", "messaging.receive = [\"alpha\", \"host\"]\n");
   auto r = up({"--approve", "--duration", "1500", "--send", "alpha=send beta hello", "--send",
                "beta=send alpha not-allowed"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -67,7 +70,7 @@ TEST_F(UpTest, StartsEveryComponentDeliversFirstMessagesAndLogsDenials) {
 // --tier overrides each manifest's [runtime] tier; native code is compiled
 // into <data dir>/cache/native.
 TEST_F(UpTest, TheTierComesFromTheCommandLineOrTheManifest) {
-  add("alpha", "scripted.wasm", "messaging.send = [\"beta\"]\n");
+  add("alpha", "scripted.wasm", "messaging.send = [\"beta\"]\nmessaging.receive = [\"host\"]\n");
   add("beta", "scripted.wasm", "messaging.receive = [\"alpha\"]\n");
   std::ofstream(root_ / "components" / "beta" / "Component.toml", std::ios::app)
       << "[runtime]\ntier = \"native\"\n";
@@ -89,6 +92,38 @@ TEST_F(UpTest, TheTierComesFromTheCommandLineOrTheManifest) {
       << forced.out;
   auto bad = up({"--tier", "jit"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+// The host's own messages are admitted like any sender's: by the receiver's
+// messaging.receive grant naming "host"; otherwise refused and audited.
+TEST_F(UpTest, TheHostsMessagesReachOnlyComponentsThatAdmitTheHost) {
+  add("alpha", "scripted.wasm", "messaging.receive = [\"host\"]\n");
+  add("beta", "scripted.wasm", "messaging.receive = [\"alpha\"]\n");
+  add("gamma", "scripted.wasm", "");
+  auto r = up({"--approve", "--duration", "1500", "--send", "alpha=whoami", "--send",
+               "beta=whoami", "--send", "gamma=whoami"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[alpha] alpha whoami alpha"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("[beta] beta whoami"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("[gamma] gamma whoami"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("'beta' does not admit messages from the host"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("'gamma' does not admit messages from the host"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("beta: terminated, 0 messages handled"), std::string::npos) << r.err;
+  std::ifstream in(root_ / "home" / "audit.log");
+  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* name : {"beta", "gamma"}) {
+    bool found = false;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+      found |= line.find("\"component\":\"" + std::string(name) + "\"") != std::string::npos &&
+               line.find("\"permission\":\"messaging.receive\"") != std::string::npos &&
+               line.find("\"resource\":\"host\"") != std::string::npos &&
+               line.find("\"result\":\"denied\"") != std::string::npos;
+    }
+    EXPECT_TRUE(found) << name << "\n" << log;
+  }
 }
 
 TEST_F(UpTest, UnapprovedComponentsAreRefusedBeforeAnythingStarts) {

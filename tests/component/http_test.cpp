@@ -237,6 +237,7 @@ class HttpSystemTest : public ::testing::Test {
              security::QuotaLimits quotas = {}) {
     security::PatternLists lists;
     lists[static_cast<size_t>(Permission::NetConnect)] = std::move(grants);
+    lists[static_cast<size_t>(Permission::MsgReceive)] = {"host"};  // its commands
     ComponentSpec s;
     s.name = name;
     s.module = module;

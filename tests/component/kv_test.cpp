@@ -142,6 +142,7 @@ class KeyValueSystemTest : public ::testing::Test {
     lists[static_cast<size_t>(Permission::StorageRead)] = grants.read;
     lists[static_cast<size_t>(Permission::StorageWrite)] = grants.write;
     lists[static_cast<size_t>(Permission::StorageDelete)] = grants.remove;
+    lists[static_cast<size_t>(Permission::MsgReceive)] = {"host"};  // its commands
     ComponentSpec s;
     s.name = name;
     s.module = module;

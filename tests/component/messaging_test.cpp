@@ -58,6 +58,8 @@ class MessagingTest : public ::testing::Test {
     security::PatternLists lists;
     lists[static_cast<size_t>(Permission::MsgSend)] = grants.send;
     lists[static_cast<size_t>(Permission::MsgReceive)] = grants.receive;
+    // Every component here takes its commands from the host.
+    lists[static_cast<size_t>(Permission::MsgReceive)].push_back("host");
     lists[static_cast<size_t>(Permission::MsgPublish)] = grants.publish;
     lists[static_cast<size_t>(Permission::MsgSubscribe)] = grants.subscribe;
     return security::WasmSecurityContext::create(name, security::CapabilitySet::build(lists).value(),

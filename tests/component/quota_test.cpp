@@ -60,6 +60,7 @@ class QuotaTest : public ::testing::Test {
     for (auto& [permission, pattern] : grants) {
       lists[static_cast<size_t>(permission)].push_back(pattern);
     }
+    lists[static_cast<size_t>(Permission::MsgReceive)].push_back("host");  // its commands
     ComponentSpec s;
     s.name = name;
     s.module = std::move(module);

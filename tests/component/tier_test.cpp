@@ -70,8 +70,11 @@ class TierTest : public ::testing::Test {
     ComponentSpec s;
     s.name = name;
     s.module = std::move(module);
-    s.security = security::WasmSecurityContext::create(name, security::CapabilitySet{},
-                                                       security::TrustLevel::Trusted)
+    security::PatternLists lists;
+    lists[static_cast<size_t>(security::Permission::MsgReceive)] = {"host"};  // its messages
+    s.security = security::WasmSecurityContext::create(
+                     name, security::CapabilitySet::build(lists).value(),
+                     security::TrustLevel::Trusted)
                      .value();
     s.slice = 10'000;
     s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add_output(name, b); };

@@ -26,7 +26,7 @@ step(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 file(MAKE_DIRECTORY ${WORK_DIR}/counter ${WORK_DIR}/data)
 file(COPY_FILE ${COMPONENT} ${WORK_DIR}/counter/component.wasm)
 file(WRITE ${WORK_DIR}/counter/Component.toml
-"[component]\nname = \"counter\"\nversion = \"1.0.0\"\n\n[capabilities]\nstorage.read = [\"counter:*\"]\nstorage.write = [\"counter:*\"]\n")
+"[component]\nname = \"counter\"\nversion = \"1.0.0\"\n\n[capabilities]\nstorage.read = [\"counter:*\"]\nstorage.write = [\"counter:*\"]\nmessaging.receive = [\"host\"]\n")
 file(CHMOD ${WORK_DIR}/data DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
 execute_process(COMMAND ${WORK_DIR}/build/embed_host ${WORK_DIR}/data ${WORK_DIR}/counter
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)

@@ -162,6 +162,55 @@ read = ["a:*", "b:*"]
   EXPECT_EQ(canonical_capabilities(*a), canonical_capabilities(*b));
 }
 
+// What an approval covers: the capabilities, then every quota the manifest
+// sets, its tier and its [config] (with [config.env]); nothing of that kind
+// set, the capabilities alone.
+TEST(Manifest, ApprovalTermsCoverQuotasTierAndConfig) {
+  auto plain = parse_manifest(with_component("[capabilities]\nstorage.read = [\"a:*\"]\n"), "a");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(canonical_approval_terms(*plain), canonical_capabilities(*plain));
+  auto full = parse_manifest(with_component(R"([capabilities]
+storage.read = ["a:*"]
+
+[runtime]
+tier = "native"
+
+[quota]
+memory = "4GB"
+cpu_time = "250ms/s"
+message_rate = 7
+network_bandwidth = "1KB/s"
+storage = "3B"
+
+[config]
+b = 1
+a = "x\ny"
+
+[config.env]
+MODE = "fast"
+)"),
+                             "b");
+  ASSERT_TRUE(full) << full.error().message;
+  EXPECT_EQ(canonical_approval_terms(*full),
+            "storage.read a:*\n"
+            "quota storage 3 B\nquota message_rate 7 /s\nquota network_bandwidth 1024 B/s\n"
+            "quota cpu_time 250 ms/s\nquota memory 4294967296 B\n"
+            "runtime tier native\n"
+            "config {\"a\":\"x\\ny\",\"b\":1,\"env\":{\"MODE\":\"fast\"}}\n");
+}
+
+// "host" is the sender of the host's own messages: no component takes it.
+TEST(Manifest, TheHostsSenderNameIsReserved) {
+  auto check = check_manifest("[component]\nname = \"host\"\nversion = \"1.0.0\"\n", "h.toml");
+  ASSERT_EQ(check.problems.size(), 1u);
+  EXPECT_EQ(check.problems[0].key, "component.name");
+  EXPECT_NE(check.problems[0].rule.find("reserved"), std::string::npos) << check.problems[0].rule;
+  EXPECT_TRUE(parse_manifest("[component]\nname = \"hosts\"\nversion = \"1.0.0\"\n", "ok"));
+  // A grant may name it: that is how a component admits the host's messages.
+  EXPECT_TRUE(parse_manifest(with_component("[capabilities]\nmessaging.receive = [\"host\"]\n"),
+                             "r.toml"));
+}
+
 TEST(Manifest, ConfigBecomesJson) {
   auto manifest = parse_manifest(with_component(R"([config]
 threshold = 10

@@ -77,6 +77,46 @@ memory = "64MB"
   EXPECT_TRUE(HostPolicy::parse("", "empty.toml")->quota_defaults() == QuotaSpec{});
 }
 
+// [ceiling]: the most a manifest may ask for, with the keys of [quota];
+// a default above its ceiling in the same file is refused with its line.
+TEST(HostPolicy, CeilingsAreReadAndADefaultAboveItsCeilingIsRefused) {
+  auto p = HostPolicy::parse("[quota]\nmemory = \"64MB\"\n\n[ceiling]\nmemory = \"512MB\"\n"
+                             "cpu_time = \"500ms/s\"\n",
+                             "policy.toml");
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  EXPECT_EQ(p->quota_ceilings().memory_bytes, 512 * MiB);
+  EXPECT_EQ(p->quota_ceilings().cpu_ms_per_second, 500u);
+  EXPECT_FALSE(p->quota_ceilings().storage_bytes);
+  QuotaSpec asked;
+  asked.memory_bytes = 4 * GiB;
+  asked.cpu_ms_per_second = 100;
+  auto over = quotas_above(asked, p->quota_ceilings());
+  ASSERT_EQ(over.size(), 1u);
+  EXPECT_EQ(over[0].key, "memory");
+  EXPECT_EQ(over[0].to_string(), "memory 4 GiB, over 512 MiB");
+  // A ceiling lowers a default above it; the tighter of two ceilings wins.
+  QuotaSpec low;
+  low.memory_bytes = 32 * MiB;
+  auto both = tighter_ceilings(p->quota_ceilings(), low);
+  EXPECT_EQ(both.memory_bytes, 32 * MiB);
+  EXPECT_EQ(both.cpu_ms_per_second, 500u);
+  EXPECT_EQ(clamp_to_ceilings(QuotaLimits{}, both).memory_bytes, 32 * MiB);
+  EXPECT_EQ(clamp_to_ceilings(QuotaLimits{}, both).storage_bytes, QuotaLimits{}.storage_bytes);
+
+  auto bad = HostPolicy::parse("[quota]\nmemory = \"1GB\"\n\n[ceiling]\nmemory = \"512MB\"\n"
+                               "speed = 3\n",
+                               "policy.toml");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::InvalidConfig);
+  EXPECT_NE(bad.error().message.find("policy.toml:2: quota.memory: the default is above the "
+                                     "ceiling (memory 1 GiB, over 512 MiB)"),
+            std::string::npos)
+      << bad.error().message;
+  EXPECT_NE(bad.error().message.find("policy.toml:6: ceiling.speed: unknown key"),
+            std::string::npos)
+      << bad.error().message;
+}
+
 TEST(HostPolicy, BadQuotaDefaultsAreRefusedWithTheirLine) {
   auto p = HostPolicy::parse("[quota]\nstorage = \"10\"\ncpu_time = \"5s\"\nturbo = 1\n",
                              "policy.toml");

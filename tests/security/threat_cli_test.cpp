@@ -291,5 +291,56 @@ TEST_F(ThreatCli, T38_AnApprovalCoversExactlyOneModuleAndCapabilitySet) {
   EXPECT_GE(audit("approval.check", AuditResult::Denied).size(), 3u);
 }
 
+// A manifest cannot raise its own quotas past the operator: above the
+// default it waits for an approval (no capability asked or not), and above a
+// ceiling it is refused whoever approves, in dev mode too. grow.wasm
+// allocates until refused and prints how much it got: it prints nothing when
+// it never ran.
+TEST_F(ThreatCli, T50_AManifestCannotRaiseItsOwnQuotasPastTheOperator) {
+  write_file(home / "policy.toml", "[quota]\nmemory = \"8MB\"\n");
+  fs::path dir = root / "hog";
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "grow.wasm", dir / "component.wasm");
+  const std::string head = "[component]\nname = \"hog\"\nversion = \"1.0.0\"\n\n[quota]\n";
+  write_file(dir / "Component.toml", head + "memory = \"64MB\"\n");
+  auto r = cli({"run", dir.string()});
+  EXPECT_EQ(r.exit_code, kTrustExit) << r.err;
+  EXPECT_TRUE(contains(r.err, "ApprovalRequired")) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(audit("approval.check", AuditResult::Denied).size(), 1u);
+
+  write_file(home / "policy.toml", "[quota]\nmemory = \"8MB\"\n\n[ceiling]\nmemory = \"16MB\"\n");
+  r = cli({"run", "--approve", dir.string()});
+  EXPECT_EQ(r.exit_code, kTrustExit) << r.err;
+  EXPECT_TRUE(contains(r.err, "QuotaExceeded")) << r.err;
+  EXPECT_TRUE(contains(r.err, "quota.memory asks for 64 MiB, the ceiling is 16 MiB")) << r.err;
+  EXPECT_EQ(r.out, "");
+  ASSERT_EQ(cli({"trust", "dev-mode", "on"}).exit_code, 0);
+  r = cli({"run", dir.string()});
+  EXPECT_EQ(r.exit_code, kTrustExit) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(audit("quota.ceiling", AuditResult::Denied).size(), 2u);
+  ASSERT_EQ(cli({"trust", "dev-mode", "off"}).exit_code, 0);
+
+  // The control: within the default, it runs, with exactly the default.
+  write_file(dir / "Component.toml", head + "memory = \"8MB\"\n");
+  r = cli({"run", dir.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "allocated 7 MiB before malloc failed\n");
+}
+
+// The host's own messages carry the sender "host": no component may take
+// that name, so none can pose as the host to a component that admits it.
+TEST_F(ThreatCli, T51_NoComponentCanPoseAsTheHost) {
+  auto dir = component("impostor");
+  write_file(dir / "Component.toml",
+             "[component]\nname = \"host\"\nversion = \"1.0.0\"\n\n[capabilities]\n"
+             "messaging.send = [\"*\"]\n");
+  auto r = cli({"run", "--approve", dir.string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(contains(r.err, "\"host\" is reserved")) << r.err;
+  EXPECT_EQ(audit("manifest.load", AuditResult::Denied).size(), 1u);
+}
+
 }  // namespace
 }  // namespace airssys::wasm::threat

@@ -194,6 +194,8 @@ class ThreatTest : public ::testing::Test {
     for (const auto& [permission, patterns] : grants) {
       lists[static_cast<size_t>(permission)] = patterns;
     }
+    // Every component here takes its commands from the host.
+    lists[static_cast<size_t>(security::Permission::MsgReceive)].push_back("host");
     auto caps = security::CapabilitySet::build(lists);
     EXPECT_TRUE(caps.has_value()) << caps.error().to_string();
     return security::WasmSecurityContext::create(name, *caps, security::TrustLevel::Trusted, quotas)

@@ -248,13 +248,13 @@ TEST_F(HostTest, UpgradeLosesNoMessageFromAnotherComponent) {
   ASSERT_TRUE(host) << host.error().to_string();
   Host& h = **host;
   auto manifest = [](std::string_view version) {
-    return counter_manifest("counter", version) + "messaging.receive = [\"pump\"]\n";
+    return counter_manifest("counter", version, "\"pump\", \"host\"");
   };
   ASSERT_TRUE(h.install(make_component(root_.path() / "c1", v1_, manifest("1.0.0"), &keys_)));
   ASSERT_TRUE(h.install(make_component(
       root_.path() / "pump", kComponents / "scripted.wasm",
       "[component]\nname = \"pump\"\nversion = \"1.0.0\"\n\n[capabilities]\n"
-      "messaging.send = [\"counter\"]\n",
+      "messaging.send = [\"counter\"]\nmessaging.receive = [\"host\"]\n",
       &keys_)));
   { auto started_ = h.start("counter"); ASSERT_TRUE(started_) << started_.error().to_string(); }
   { auto started_ = h.start("pump"); ASSERT_TRUE(started_) << started_.error().to_string(); }
@@ -651,6 +651,97 @@ TEST_F(HostTest, MetricsInPrometheusText) {
                   std::string::npos);
 }
 
+// Host::send is a message from the sender "host": refused, typed and audited,
+// to a component whose messaging.receive does not admit it.
+TEST_F(HostTest, TheHostsMessagesNeedTheReceiversGrant) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  ASSERT_TRUE(h.install(make_component(root_.path() / "deaf", v1_,
+                                       counter_manifest("counter", "1.0.0", "\"pump\""), &keys_)));
+  { auto started = h.start("counter"); ASSERT_TRUE(started) << started.error().to_string(); }
+  auto refused = h.send("counter", bytes("tick"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::CapabilityDenied);
+  EXPECT_NE(refused.error().message.find("'counter' does not admit messages from the host"),
+            std::string::npos)
+      << refused.error().message;
+  h.audit().flush();
+  EXPECT_EQ(audit_.count("messaging.receive", security::AuditResult::Denied), 1u);
+  EXPECT_NE(h.metrics().find("airssys_host_messages_total{component=\"counter\",result=\"refused\"} 1"),
+            std::string::npos);
+  EXPECT_EQ(stored_count(h), 0u);
+}
+
+// The operator's ceilings (the builder's or host.toml's, and the policy's)
+// refuse a manifest that asks for more; a quota above the defaults makes an
+// unknown component without capabilities wait for an approval.
+TEST_F(HostTest, CeilingsRefuseMoreAndQuotasAboveTheDefaultsNeedAnApproval) {
+  std::ofstream(data_ / "policy.toml") << "[quota]\nmemory = \"4MB\"\n";
+  security::QuotaSpec ceilings;
+  ceilings.memory_bytes = 8 * MiB;
+  auto host = HostBuilder()
+                  .data_dir(data_)
+                  .workers(2)
+                  .state_durability(storage::Durability::Normal)
+                  .on_log(lines_.sink())
+                  .on_audit(audit_.subscriber())
+                  .quota_ceilings(ceilings)
+                  .build();
+  ASSERT_TRUE(host) << host.error().to_string();
+  Host& h = **host;
+  auto manifest = [](std::string_view memory) {
+    return fmt::format("[component]\nname = \"big\"\nversion = \"1.0.0\"\n\n[quota]\nmemory = "
+                       "\"{}\"\n",
+                       memory);
+  };
+  // Above the builder's ceiling: refused, audited, not installed.
+  auto refused = h.install(make_component(root_.path() / "too-big", v1_, manifest("16MB")));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::QuotaExceeded);
+  EXPECT_NE(refused.error().message.find("quota.memory asks for 16 MiB, the ceiling is 8 MiB"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_FALSE(h.info("big"));
+  h.audit().flush();
+  EXPECT_EQ(audit_.count("quota.ceiling", security::AuditResult::Denied), 1u);
+
+  // Above the policy's default, under the ceiling, no capability: it waits.
+  auto installed = h.install(make_component(root_.path() / "big", v1_, manifest("6MB")));
+  ASSERT_TRUE(installed) << installed.error().to_string();
+  EXPECT_EQ(installed->status, "pending-approval");
+  auto info = h.info("big");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->approval, security::ApprovalState::Pending);
+  auto waiting = h.start("big");
+  ASSERT_FALSE(waiting);
+  EXPECT_EQ(waiting.error().code, ErrorCode::ApprovalRequired);
+  EXPECT_NE(waiting.error().message.find("memory 6 MiB, over 4 MiB"), std::string::npos)
+      << waiting.error().message;
+  ASSERT_TRUE(h.approve("big", "alice"));
+  { auto started = h.start("big"); ASSERT_TRUE(started) << started.error().to_string(); }
+  auto status = h.status("big");
+  ASSERT_TRUE(status);
+  auto memory = std::find_if(status->quotas.begin(), status->quotas.end(), [](const auto& q) {
+    return q.quota == security::QuotaKind::Memory;
+  });
+  ASSERT_NE(memory, status->quotas.end());
+  EXPECT_EQ(memory->limit, 6 * MiB);
+
+  // The policy's own [ceiling], put in force by a reload, holds at the next start.
+  ASSERT_TRUE(h.stop("big"));
+  std::ofstream(data_ / "policy.toml") << "[quota]\nmemory = \"4MB\"\n\n[ceiling]\nmemory = \"5MB\"\n";
+  auto report = h.reload("alice");
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_EQ(report->quota_ceilings.memory_bytes, 5 * MiB);
+  auto lowered = h.start("big");
+  ASSERT_FALSE(lowered);
+  EXPECT_EQ(lowered.error().code, ErrorCode::QuotaExceeded);
+  EXPECT_NE(lowered.error().message.find("quota.memory asks for 6 MiB, the ceiling is 5 MiB"),
+            std::string::npos)
+      << lowered.error().message;
+}
+
 // reload(): a new policy holds for the next host call of a running
 // component; its [quota] sets the defaults of the next start; trust changes
 // are named; a refused file changes nothing; each reload is audited.
@@ -784,6 +875,17 @@ memory = "1MB"
   EXPECT_NE(bad.error().message.find("host.toml:3: quota.cpu_time"), std::string::npos)
       << bad.error().message;
   EXPECT_FALSE(HostConfig::parse("[quotas]\nmemory = \"1MB\"\n", "host.toml"));
+  // [ceiling]: the keys and units of [quota], its problems named ceiling.KEY.
+  auto ceiling = HostConfig::parse("[ceiling]\nmemory = \"512MB\"\ncpu_time = \"250ms/s\"\n",
+                                   "host.toml");
+  ASSERT_TRUE(ceiling) << ceiling.error().to_string();
+  EXPECT_EQ(ceiling->ceiling.memory_bytes, 512u * 1024 * 1024);
+  EXPECT_EQ(ceiling->ceiling.cpu_ms_per_second, 250u);
+  EXPECT_FALSE(ceiling->ceiling.storage_bytes);
+  auto bad_ceiling = HostConfig::parse("[ceiling]\nmemory = \"lots\"\n", "host.toml");
+  ASSERT_FALSE(bad_ceiling);
+  EXPECT_NE(bad_ceiling.error().message.find("host.toml:2: ceiling.memory"), std::string::npos)
+      << bad_ceiling.error().message;
   EXPECT_EQ(HostConfig::parse("workers = 0\n", "host.toml")->workers, 0u);  // one per core
   EXPECT_FALSE(HostConfig::parse("workers = 257\n", "host.toml"));
   EXPECT_EQ(HostConfig::parse("audit_rotate_size = 0\n", "host.toml")->audit_rotate_bytes, 0u);

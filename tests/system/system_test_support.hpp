@@ -53,11 +53,13 @@ inline void write_file(const fs::path& file, std::string_view text) {
   out << text;
 }
 
-inline std::string counter_manifest(std::string_view name, std::string_view version) {
+// The counter takes its commands from the host, and from `receive` too.
+inline std::string counter_manifest(std::string_view name, std::string_view version,
+                                    std::string_view receive = "\"host\"") {
   return "[component]\nname = \"" + std::string(name) + "\"\nversion = \"" +
          std::string(version) +
          "\"\n\n[capabilities]\nstorage.read = [\"counter:*\"]\nstorage.write = "
-         "[\"counter:*\"]\n";
+         "[\"counter:*\"]\nmessaging.receive = [" + std::string(receive) + "]\n";
 }
 
 // A component folder: the module, its manifest, and a signature when `keys`.

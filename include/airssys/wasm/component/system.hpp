@@ -162,7 +162,9 @@ class ComponentSystem {
   [[nodiscard]] Result<ComponentStatus> upgrade(
       ComponentSpec next, std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
 
-  // A message from the host itself (not subject to a sender's grants).
+  // A message from the host itself, sender "host" (security::kHostSenderName):
+  // delivered only when the receiver's messaging.receive admits "host";
+  // otherwise CapabilityDenied, audited as messaging.receive denied.
   [[nodiscard]] Result<void> send_from_host(std::string_view target,
                                             std::vector<uint8_t> payload);
 

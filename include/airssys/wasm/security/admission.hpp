@@ -1,8 +1,9 @@
 #pragma once
 // Admission: the decision whether a component may start, and with what.
 // Signature, trust level, approval and the immutable security context, each
-// decision audited. Nothing unknown that asks for capabilities runs without
-// an approval on record.
+// decision audited. Nothing unknown that asks for capabilities, or for more
+// than the host's default quotas, runs without an approval on record; no
+// manifest gets more than the operator's quota ceilings, whoever approved it.
 //
 // Example:
 //   AdmissionRequest request{.component_dir = dir, .module = dir / "component.wasm",
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/security/approval.hpp"
@@ -32,9 +34,15 @@ struct AdmissionRequest {
   std::filesystem::path manifest_file;   // signed together with the module
   std::filesystem::path signature_file;  // absent file: unsigned
   const TrustConfig* trust = nullptr;    // required
-  ApprovalStore* approvals = nullptr;    // required when the manifest asks for capabilities
+  ApprovalStore* approvals = nullptr;    // required when needs_approval() holds
   AuditLog* audit = nullptr;             // required
   QuotaLimits default_quotas;            // the host's defaults; the manifest's [quota] overrides
+  // The operator's ceilings ([ceiling] of policy.toml and host.toml): a
+  // manifest quota above one is refused; the defaults are lowered to them.
+  QuotaSpec quota_ceilings;
+  // Lowers the memory quota of this one admission (`run --max-memory`),
+  // after the approval decision: it narrows, it is not a default.
+  std::optional<uint64_t> memory_cap;
   bool approve = false;                  // approve exactly this module hash and capability set
   std::string operator_name = "operator";
   // Options a refusal adds to the approve command it suggests, so that it
@@ -47,8 +55,34 @@ struct Admission {
   TrustDecision trust;
   std::optional<std::string> signer_key_id;
   std::string module_sha256;                // hex
-  std::optional<ApprovalEntry> approval;    // when capabilities were asked for
+  std::optional<ApprovalEntry> approval;    // when needs_approval() held
 };
+
+// A quota of a manifest above a bound: its [quota] key ("memory",
+// "network_bandwidth", ...), the value asked and the bound, in the
+// manifest's units (bytes, messages/s, bytes/s, ms/s).
+struct QuotaOverrun {
+  std::string_view key;
+  uint64_t asked = 0;
+  uint64_t bound = 0;
+
+  // "memory 4 GB, over 64 MB"
+  [[nodiscard]] std::string to_string() const;
+};
+
+// The quotas `asked` sets above `bounds` (an unset bound bounds nothing).
+[[nodiscard]] std::vector<QuotaOverrun> quotas_above(const QuotaSpec& asked,
+                                                     const QuotaSpec& bounds);
+// The limits as a spec that sets every quota.
+[[nodiscard]] QuotaSpec quota_spec_of(const QuotaLimits& limits);
+// The lower of two ceilings for each quota (unset: no ceiling).
+[[nodiscard]] QuotaSpec tighter_ceilings(const QuotaSpec& a, const QuotaSpec& b);
+// The limits, each lowered to its ceiling.
+[[nodiscard]] QuotaLimits clamp_to_ceilings(QuotaLimits limits, const QuotaSpec& ceilings);
+
+// Whether the manifest needs an approval before it runs: it asks for
+// capabilities, or sets a quota above the host's defaults.
+[[nodiscard]] bool needs_approval(const Manifest& manifest, const QuotaLimits& defaults);
 
 // The component's name: the manifest's, or the module's file stem for a bare module.
 [[nodiscard]] std::string component_name(const AdmissionRequest& request);

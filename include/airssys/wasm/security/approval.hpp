@@ -2,8 +2,10 @@
 // The approval workflow: a component that is not trusted waits in a persistent
 // queue until an operator approves or denies it. Entries live in SQLite (WAL)
 // and are keyed by what was approved: the component name, the SHA-256 of its
-// module and its canonical capability text. A new module or more capabilities
-// is a new key, hence a new approval. Call request() with the current trust
+// module and the canonical text of its terms (canonical_approval_terms: the
+// capabilities, the quotas the manifest sets, its [runtime] tier and its
+// [config] with [config.env]). A new module, more capabilities, another
+// quota, tier or configuration is a new key, hence a new approval. Call request() with the current trust
 // decision at every start and run only what may_run() accepts: that is how an
 // auto-approval or a dev-mode bypass ends when the trust that gave it does.
 //
@@ -43,7 +45,9 @@ struct ApprovalRequest {
   std::string name;
   std::string version;
   std::string module_hash;   // SHA-256 of the .wasm, 64 hex digits
-  std::string capabilities;  // the canonical capability text
+  // What is approved: canonical_approval_terms() of the manifest (the
+  // capability lines alone for a manifest that sets no quota, tier or config).
+  std::string capabilities;
 };
 
 using Clock = std::chrono::system_clock;

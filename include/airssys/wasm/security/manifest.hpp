@@ -25,6 +25,11 @@ namespace airssys::wasm::security {
 // Larger manifests are refused before parsing.
 inline constexpr size_t kMaxManifestBytes = 1024 * 1024;
 
+// The sender of the host's own messages (`up --send`, `send`, Host::send):
+// reserved, no component may take the name, so `messaging.receive =
+// ["host"]` names the host and nothing else.
+inline constexpr std::string_view kHostSenderName = "host";
+
 struct ComponentInfo {
   std::string name;     // ^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$
   std::string version;  // SemVer 2.0.0
@@ -114,6 +119,14 @@ struct ManifestCheck {
 // The requested capabilities as sorted lines "permission pattern\n": the same
 // requests always give the same text, whatever their order in the file.
 [[nodiscard]] std::string canonical_capabilities(const Manifest& manifest);
+
+// Everything an approval covers, as canonical text: the capability lines of
+// canonical_capabilities(), then one line per quota the manifest sets
+// ("quota memory 4294967296 B"), its [runtime] tier ("runtime tier native")
+// and its [config] with [config.env] ("config {...}", compact JSON with
+// sorted keys). A manifest that sets none of these gives exactly
+// canonical_capabilities(). No line of one kind can read as another.
+[[nodiscard]] std::string canonical_approval_terms(const Manifest& manifest);
 
 // The component's WASI environment from `[config.env]` ("NAME=value", sorted
 // by name); empty without that table. Validation has checked every entry.

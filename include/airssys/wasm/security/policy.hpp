@@ -28,6 +28,12 @@
 //   them, or the request is refused;
 // - otherwise the host policy has no objection.
 // Deny rules hold in dev mode too: they are the operator's hard limits.
+//
+// [quota] sets the default quotas of components; [ceiling] (same keys) the
+// most any manifest may ask for:
+//   [ceiling]
+//   memory = "512MB"
+//   cpu_time = "500ms/s"
 
 #include <atomic>
 #include <cstdint>
@@ -90,6 +96,10 @@ class HostPolicy {
   // The operator's default quotas ([quota], same keys and units as a
   // manifest's): they apply where a component's manifest sets none.
   [[nodiscard]] const QuotaSpec& quota_defaults() const { return quota_defaults_; }
+  // The operator's ceilings ([ceiling], same keys and units): no component
+  // gets more, whatever its manifest asks and whoever approved it; a default
+  // above its ceiling is lowered to it.
+  [[nodiscard]] const QuotaSpec& quota_ceilings() const { return quota_ceilings_; }
   [[nodiscard]] const std::string& source() const { return source_; }
 
  private:
@@ -107,6 +117,7 @@ class HostPolicy {
   std::vector<PolicyRule> rules_;
   std::vector<CompiledRule> compiled_;
   QuotaSpec quota_defaults_;
+  QuotaSpec quota_ceilings_;
   std::string source_;
 };
 

@@ -13,7 +13,9 @@
 namespace airssys::wasm::security {
 
 // The quotas the table sets; InvalidConfig listing every problem as
-// "file:line: quota.key: rule".
-[[nodiscard]] Result<QuotaSpec> read_quota_table(const toml::table& table, std::string_view file);
+// "file:line: quota.key: rule" ("ceiling.key" with table_name "ceiling": a
+// [ceiling] table has the same keys, units and bounds).
+[[nodiscard]] Result<QuotaSpec> read_quota_table(const toml::table& table, std::string_view file,
+                                                 std::string_view table_name = "quota");
 
 }  // namespace airssys::wasm::security

@@ -71,6 +71,11 @@ struct HostConfig {
   // `default_quotas` from them when it is built.
   security::QuotaSpec quota;
   security::QuotaLimits default_quotas;
+  // The most a manifest may ask for (host.toml's [ceiling], or
+  // HostBuilder::quota_ceilings); the policy's [ceiling] holds too, and the
+  // lower of the two wins. A manifest above a ceiling is refused, and the
+  // defaults are lowered to the ceilings.
+  security::QuotaSpec ceiling;
   storage::Durability state_durability = storage::Durability::Full;
   std::chrono::milliseconds ready_timeout{10'000};  // a started version must be Ready in time
   std::chrono::milliseconds stop_timeout{10'000};   // draining a stopped version's mailbox
@@ -119,6 +124,7 @@ struct ReloadReport {
   size_t trusted_paths = 0;
   bool dev_mode = false;
   security::QuotaLimits default_quotas;  // for components started from now on
+  security::QuotaSpec quota_ceilings;     // host.toml's and the policy's, the lower
   // Installed components whose trust the new configuration decides
   // differently from their record; each start admits again, so a stop and
   // start (or a restart of the host) applies it to a running one.
@@ -150,6 +156,7 @@ class HostBuilder {
   // of every component.
   HostBuilder& tier(security::TierChoice tier, bool over_manifests = false);
   HostBuilder& default_quotas(security::QuotaLimits quotas);
+  HostBuilder& quota_ceilings(security::QuotaSpec ceilings);
   HostBuilder& state_durability(storage::Durability durability);
   HostBuilder& ready_timeout(std::chrono::milliseconds timeout);
   // Every audit record and its JSON line, on the audit writer's thread.
