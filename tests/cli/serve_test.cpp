@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <fstream>
@@ -433,6 +434,40 @@ TEST_F(ServeTest, ReloadPutsANewPolicyAndTrustInForceWithoutARestart) {
   EXPECT_EQ(reloads("granted"), 3u);
   EXPECT_EQ(reloads("denied"), 1u);
   EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
+}
+
+// A state.db damaged in the middle (bytes overwritten) is refused when the
+// host starts, with a message that names the file and what to do; the host
+// does not come up to fail every key-value call of its components.
+TEST_F(ServeTest, ADamagedStateDatabaseIsRefusedAtStart) {
+  // The commands create state.db when no host runs; 2000 entries fill it.
+  ASSERT_EQ(cli({"list"}).exit_code, 0);
+  const auto file = data_ / "state.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db,
+                           "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+                           "WHERE i < 1999) INSERT INTO kv (component, key, value) "
+                           "SELECT 'counter', CAST('k:' || i AS BLOB), zeroblob(100) FROM n",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);  // the last connection checkpoints the WAL into state.db
+  }
+  const auto size = fs::file_size(file);
+  ASSERT_GT(size, 40u * 4096u);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096));
+    const std::string junk(4096, '\xa5');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto r = run_process({kCli, "serve", "--config", config_.string()}, 30s);
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(file.string() + " is damaged"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("backup"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(data_ / "admin.sock"));
 }
 
 TEST_F(ServeTest, BadConfigurationAndCommandLine) {
