@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../system/system_test_support.hpp"
+#include "airssys/wasm/security/audit.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm::system::test {
@@ -433,6 +434,67 @@ TEST_F(ServeTest, ReloadPutsANewPolicyAndTrustInForceWithoutARestart) {
   for (int i = 0; i < 500 && reloads("granted") < 3; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(reloads("granted"), 3u);
   EXPECT_EQ(reloads("denied"), 1u);
+  EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
+}
+
+// The audit log under a running host: moved away by a log rotation tool (then
+// SIGHUP), or removed. Either way the host goes on in a new file at the
+// log's path, which begins with an audit.reopen record that says why.
+TEST_F(ServeTest, AnAuditLogMovedAwayOrRemovedIsOpenedAgain) {
+  auto v1 = component("1.0.0", kComponents / "counter.wasm");
+  Daemon daemon(config_, root_.path() / "serve.log");
+  ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+  ASSERT_EQ(cli({"install", v1.string()}).exit_code, 0);
+  ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);
+  auto wait_log = [&](const std::string& text) {
+    for (int i = 0; i < 3000 && daemon.log().find(text) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    return daemon.log().find(text) != std::string::npos;
+  };
+  // The records of the audit log file itself (not its rotated files).
+  auto records_of = [&](const fs::path& file, std::string_view permission) {
+    std::vector<security::AuditRecord> out;
+    auto all = security::read_audit_records(file);
+    EXPECT_TRUE(all) << all.error().message;
+    if (!all) return out;
+    for (auto& r : *all) {
+      if (r.permission == permission) out.push_back(std::move(r));
+    }
+    return out;
+  };
+  EXPECT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+  ASSERT_TRUE(wait_log("[counter] counter tick = 1")) << daemon.log();
+
+  fs::rename(data_ / "audit.log", data_ / "audit.log-moved");
+  daemon.hangup();
+  ASSERT_TRUE(wait_log("SIGHUP: reloaded")) << daemon.log();
+  ASSERT_TRUE(fs::exists(data_ / "audit.log"));
+  // The reload's own record follows the reopening.
+  for (int i = 0; i < 3000 && records_of(data_ / "audit.log", "host.reload").empty(); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto reopened = records_of(data_ / "audit.log", security::kAuditReopenPermission);
+  ASSERT_EQ(reopened.size(), 1u);
+  EXPECT_NE(reopened[0].reason.find("moved away"), std::string::npos) << reopened[0].reason;
+  EXPECT_EQ(records_of(data_ / "audit.log", "host.reload").size(), 1u);
+  EXPECT_TRUE(records_of(data_ / "audit.log-moved", "host.reload").empty());
+
+  fs::remove(data_ / "audit.log");
+  EXPECT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+  ASSERT_TRUE(wait_log("[counter] counter tick = 2")) << daemon.log();
+  // The tick's records are written after it printed its line.
+  for (int i = 0; i < 3000 && (!fs::exists(data_ / "audit.log") ||
+                               records_of(data_ / "audit.log", "storage.write").empty());
+       ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  reopened = records_of(data_ / "audit.log", security::kAuditReopenPermission);
+  ASSERT_EQ(reopened.size(), 1u);
+  EXPECT_NE(reopened[0].reason.find("was removed"), std::string::npos) << reopened[0].reason;
+  EXPECT_EQ(records_of(data_ / "audit.log", "storage.write").size(), 1u);
+  auto r = cli({"audit", "--permission", "audit.reopen"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
 }
 
