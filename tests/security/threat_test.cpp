@@ -888,7 +888,7 @@ TEST_F(ThreatTest, T40_AnAuditFloodCannotFillTheDisk) {
 // the bystander made during the flood is in the log.
 TEST_F(ThreatTest, T41_AMemoryGrowFloodCannotPushOutOthersAuditRecords) {
   halt();
-  boot(/*audit_capacity=*/256);
+  boot(/*audit_capacity=*/1024);
   start_keeper();
   start_hostile({}, {.memory_bytes = 8 * 1024 * 1024});
   const size_t from = lines.size();
