@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -106,40 +105,33 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
   std::map<std::tuple<std::string, std::string, std::string, std::string>,
            std::pair<uint64_t, std::string>>
       counts;
-  size_t malformed = 0;
-  for (const auto& path : files) {
-    std::ifstream in(path);
-    if (!in) {
-      report(Error{
-          ErrorCode::IoError, fmt::format("cannot read the audit log {}", path.string()), {}, 0});
-      return kExitFailure;
+  // A live log is read as it stands: a last line still being written is
+  // left out, never taken for damage.
+  auto read = security::read_audit_log(*file, [&](security::AuditRecord&& record) {
+    if (!matches(record, f, result, layer, since)) return;
+    if (f.summary) {
+      auto& [count, reason] = counts[{record.component, record.permission,
+                                      std::string(security::audit_result_name(record.result)),
+                                      std::string(security::decision_layer_name(record.layer))}];
+      if (count == 0) reason = record.reason;
+      // A summary of repeated refusals counts as the refusals it stands for.
+      count += record.repeats != 0 ? record.repeats : 1;
+      return;
     }
-    size_t line_number = 0;
-    std::string line;
-    while (std::getline(in, line)) {
-      ++line_number;
-      if (line.empty()) continue;
-      auto record = security::parse_audit_line(line);
-      if (!record) {
-        // A damaged line is reported, never skipped silently.
-        if (++malformed <= 5) {
-          std::fprintf(stderr, "airssys-wasm: %s:%zu: %s\n", path.string().c_str(), line_number,
-                       record.error().message.c_str());
-        }
-        continue;
-      }
-      if (!matches(*record, f, result, layer, since)) continue;
-      if (f.summary) {
-        auto& [count, reason] = counts[{record->component, record->permission,
-                                        std::string(security::audit_result_name(record->result)),
-                                        std::string(security::decision_layer_name(record->layer))}];
-        if (count++ == 0) reason = record->reason;
-        continue;
-      }
-      shown.push_back(std::move(*record));
-      if (f.last && shown.size() > static_cast<size_t>(*f.last)) shown.pop_front();
-    }
+    shown.push_back(std::move(record));
+    if (f.last && shown.size() > static_cast<size_t>(*f.last)) shown.pop_front();
+  });
+  if (!read) {
+    report(read.error());
+    return kExitFailure;
   }
+  // A damaged line is reported, never skipped silently.
+  for (size_t i = 0; i < read->damage.size() && i < 5; ++i) {
+    const auto& d = read->damage[i];
+    std::fprintf(stderr, "airssys-wasm: %s:%zu: %s\n", d.file.string().c_str(), d.line,
+                 d.error.c_str());
+  }
+  const uint64_t malformed = read->damaged;
   if (f.summary) {
     for (const auto& [key, value] : counts) {
       const auto& [component, permission, result_name, layer_name] = key;
@@ -164,8 +156,9 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
     }
   }
   if (malformed > 0) {
-    std::fprintf(stderr, "airssys-wasm: %zu damaged line(s) in the audit log (each named above)\n",
-                 malformed);
+    std::fprintf(stderr,
+                 "airssys-wasm: %llu damaged line(s) in the audit log (the first named above)\n",
+                 static_cast<unsigned long long>(malformed));
     return kExitFailure;
   }
   return 0;

@@ -103,8 +103,13 @@ int64_t kv_set(HostCall& call, ComponentContext& ctx, Args a) {
     const uint64_t new_size = key->size() + value_len;
     growth = new_size > *old_size ? new_size - *old_size : 0;
   }
-  if (auto ok = ctx.check_capability_with_quota(Permission::StorageWrite, *key,
-                                                security::QuotaKind::Storage, growth);
+  // A write that does not grow the namespace needs the grant only: it always
+  // passes the quota, also one lowered below what the namespace holds, so
+  // that a component over its quota can shrink its state.
+  if (auto ok = growth == 0
+                    ? ctx.authorize(Permission::StorageWrite, *key)
+                    : ctx.check_capability_with_quota(Permission::StorageWrite, *key,
+                                                      security::QuotaKind::Storage, growth);
       !ok) {
     return refusal(ok.error());
   }

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstring>
+#include <algorithm>
 #include <limits>
 #include <mutex>
 #include <system_error>
@@ -240,6 +241,38 @@ struct KeyValueStore::Impl {
     return result;
   }
 
+  // Reads every page of the database once (PRAGMA quick_check): a file
+  // damaged in the middle would otherwise open, and then fail every call
+  // that reaches the damaged pages.
+  Result<void> check_integrity(Connection& c) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(c.db, "PRAGMA quick_check(3)", -1, &stmt, nullptr);
+    std::string problems;
+    if (rc == SQLITE_OK) {
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const unsigned char* text = sqlite3_column_text(stmt, 0);
+        std::string row = text ? reinterpret_cast<const char*>(text) : "";
+        if (row == "ok") continue;
+        // "*** in database main ***\nPage 34: ..." on one line, without the header.
+        constexpr std::string_view kHeader = "*** in database main ***";
+        if (row.starts_with(kHeader)) row.erase(0, kHeader.size());
+        std::replace(row.begin(), row.end(), '\n', ' ');
+        const size_t start = row.find_first_not_of(' ');
+        if (start == std::string::npos) continue;
+        if (!problems.empty()) problems += "; ";
+        problems += row.substr(start);
+      }
+    }
+    if (rc != SQLITE_DONE && problems.empty()) problems = sqlite_message(c.db, rc);
+    sqlite3_finalize(stmt);
+    if (problems.empty()) return {};
+    return make_error(ErrorCode::IoError,
+                      fmt::format("key-value store {} is damaged ({}); nothing was changed. "
+                                  "Restore it from a backup, or move it away to start with "
+                                  "empty component state",
+                                  path.string(), problems));
+  }
+
   Result<std::unique_ptr<Connection>> take() {
     {
       std::lock_guard lock(pool_mutex);
@@ -384,6 +417,7 @@ Result<std::unique_ptr<KeyValueStore>> KeyValueStore::open(KeyValueOptions optio
   impl->options = std::move(options);
   auto first = impl->connect();
   if (!first) return std::unexpected(first.error());
+  AIRSSYS_TRY(impl->check_integrity(**first));
   AIRSSYS_TRY(impl->ensure_schema(**first));
   AIRSSYS_TRY(impl->prepare(**first));
   impl->give_back(std::move(*first));

@@ -678,8 +678,12 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   audit_options.rotate_bytes = config.audit_rotate_bytes;
   audit_options.keep = config.audit_keep;
   audit_options.subscriber = [raw](const AuditRecord& r, std::string_view line) {
-    if (r.result == AuditResult::Denied && !r.component.empty()) {
-      raw->counters_for(r.component).denials.fetch_add(1, std::memory_order_relaxed);
+    // A summary of repeated refusals counts every refusal it stands for; the
+    // log's own records (an overflow naming a component) are no denials.
+    if (r.result == AuditResult::Denied && !r.component.empty() &&
+        r.layer != DecisionLayer::Audit) {
+      raw->counters_for(r.component)
+          .denials.fetch_add(r.repeats != 0 ? r.repeats : 1, std::memory_order_relaxed);
     }
     if (raw->user_audit) raw->user_audit(r, line);
   };
@@ -742,6 +746,9 @@ security::QuotaLimits Host::default_quotas() const { return impl_->default_quota
 Result<ReloadReport> Host::reload(std::string_view operator_name) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
+  // The audit log first, so that this reload's record goes to the file now
+  // at its path (moved away by a log rotation tool, or removed).
+  i.audit->reopen();
   const std::string files =
       fmt::format("{}, {}", i.config.trust_config.string(), i.config.policy.string());
   auto audit = [&](AuditResult result, std::string reason) {
@@ -1268,8 +1275,15 @@ std::string Host::metrics() const {
   family("airssys_audit_records_total", "counter", "Audit records accepted by the audit log.");
   out += fmt::format("airssys_audit_records_total {}\n", stats.recorded);
   family("airssys_audit_dropped_total", "counter",
-         "Audit records refused because the audit queue was full.");
+         "Audit records refused because the audit queue was full, or their source held its "
+         "share of it.");
   out += fmt::format("airssys_audit_dropped_total {}\n", stats.dropped);
+  family("airssys_audit_coalesced_total", "counter",
+         "Repeated refusals counted in summary records instead of written one by one.");
+  out += fmt::format("airssys_audit_coalesced_total {}\n", stats.coalesced);
+  family("airssys_audit_reopens_total", "counter",
+         "Times the audit log began a new file after its file was removed or moved away.");
+  out += fmt::format("airssys_audit_reopens_total {}\n", stats.reopens);
   family("airssys_audit_write_failures_total", "counter",
          "Audit records that could not be written, and failed syncs and rotations.");
   out += fmt::format("airssys_audit_write_failures_total {}\n", stats.write_failures);

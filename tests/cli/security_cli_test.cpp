@@ -639,6 +639,29 @@ TEST_F(SecurityCli, AnApprovalOfOnlyTheCapabilitiesDoesNotCoverQuotasOrConfig) {
 
 // 3 -------------------------------------------------------------------------
 
+// `audit` on a live log: the writer's last line may be half written when the
+// command reads it. It is left out, not reported as damage; a summary of
+// repeated refusals counts as the refusals it stands for.
+TEST_F(SecurityCli, TheAuditCommandReadsALiveLogWithoutCallingItsLastLineDamage) {
+  auto refused = rotated_record("one");
+  refused.permission = "memory.grow";
+  refused.result = security::AuditResult::Denied;
+  auto summary = refused;
+  summary.repeats = 41;
+  const std::string next = security::to_json_line(rotated_record("two"));
+  write_file(home_ / "audit.log", security::to_json_line(refused) + "\n" +
+                                      security::to_json_line(summary) + "\n" +
+                                      next.substr(0, next.size() / 2));
+  auto r = cli({"audit", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out).size(), 2u) << r.out;
+  EXPECT_FALSE(contains(r.err, "not an audit record")) << r.err;
+  r = cli({"audit", "--summary", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(lines_of(r.out).size(), 1u) << r.out;
+  EXPECT_EQ(parse_json(lines_of(r.out)[0])["count"], 42);
+}
+
 TEST_F(SecurityCli, AnUnknownComponentThatAsksForCapabilitiesWaitsForAnApproval) {
   auto dir = component("probe", "exit_code.wasm");
   const std::string module_hash = sha256_hex(dir + "/component.wasm");

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../system/system_test_support.hpp"
+#include "airssys/wasm/security/audit.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm::system::test {
@@ -433,6 +435,101 @@ TEST_F(ServeTest, ReloadPutsANewPolicyAndTrustInForceWithoutARestart) {
   EXPECT_EQ(reloads("granted"), 3u);
   EXPECT_EQ(reloads("denied"), 1u);
   EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
+}
+
+// The audit log under a running host: moved away by a log rotation tool (then
+// SIGHUP), or removed. Either way the host goes on in a new file at the
+// log's path, which begins with an audit.reopen record that says why.
+TEST_F(ServeTest, AnAuditLogMovedAwayOrRemovedIsOpenedAgain) {
+  auto v1 = component("1.0.0", kComponents / "counter.wasm");
+  Daemon daemon(config_, root_.path() / "serve.log");
+  ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+  ASSERT_EQ(cli({"install", v1.string()}).exit_code, 0);
+  ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);
+  auto wait_log = [&](const std::string& text) {
+    for (int i = 0; i < 3000 && daemon.log().find(text) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    return daemon.log().find(text) != std::string::npos;
+  };
+  // The records of the audit log file itself (not its rotated files).
+  auto records_of = [&](const fs::path& file, std::string_view permission) {
+    std::vector<security::AuditRecord> out;
+    auto all = security::read_audit_records(file);
+    EXPECT_TRUE(all) << all.error().message;
+    if (!all) return out;
+    for (auto& r : *all) {
+      if (r.permission == permission) out.push_back(std::move(r));
+    }
+    return out;
+  };
+  EXPECT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+  ASSERT_TRUE(wait_log("[counter] counter tick = 1")) << daemon.log();
+
+  fs::rename(data_ / "audit.log", data_ / "audit.log-moved");
+  daemon.hangup();
+  ASSERT_TRUE(wait_log("SIGHUP: reloaded")) << daemon.log();
+  ASSERT_TRUE(fs::exists(data_ / "audit.log"));
+  // The reload's own record follows the reopening.
+  for (int i = 0; i < 3000 && records_of(data_ / "audit.log", "host.reload").empty(); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto reopened = records_of(data_ / "audit.log", security::kAuditReopenPermission);
+  ASSERT_EQ(reopened.size(), 1u);
+  EXPECT_NE(reopened[0].reason.find("moved away"), std::string::npos) << reopened[0].reason;
+  EXPECT_EQ(records_of(data_ / "audit.log", "host.reload").size(), 1u);
+  EXPECT_TRUE(records_of(data_ / "audit.log-moved", "host.reload").empty());
+
+  fs::remove(data_ / "audit.log");
+  EXPECT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+  ASSERT_TRUE(wait_log("[counter] counter tick = 2")) << daemon.log();
+  // The tick's records are written after it printed its line.
+  for (int i = 0; i < 3000 && (!fs::exists(data_ / "audit.log") ||
+                               records_of(data_ / "audit.log", "storage.write").empty());
+       ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  reopened = records_of(data_ / "audit.log", security::kAuditReopenPermission);
+  ASSERT_EQ(reopened.size(), 1u);
+  EXPECT_NE(reopened[0].reason.find("was removed"), std::string::npos) << reopened[0].reason;
+  EXPECT_EQ(records_of(data_ / "audit.log", "storage.write").size(), 1u);
+  auto r = cli({"audit", "--permission", "audit.reopen"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
+}
+
+// A state.db damaged in the middle (bytes overwritten) is refused when the
+// host starts, with a message that names the file and what to do; the host
+// does not come up to fail every key-value call of its components.
+TEST_F(ServeTest, ADamagedStateDatabaseIsRefusedAtStart) {
+  // The commands create state.db when no host runs; 2000 entries fill it.
+  ASSERT_EQ(cli({"list"}).exit_code, 0);
+  const auto file = data_ / "state.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db,
+                           "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+                           "WHERE i < 1999) INSERT INTO kv (component, key, value) "
+                           "SELECT 'counter', CAST('k:' || i AS BLOB), zeroblob(100) FROM n",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);  // the last connection checkpoints the WAL into state.db
+  }
+  const auto size = fs::file_size(file);
+  ASSERT_GT(size, 40u * 4096u);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096));
+    const std::string junk(4096, '\xa5');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto r = run_process({kCli, "serve", "--config", config_.string()}, 30s);
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(file.string() + " is damaged"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("backup"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(data_ / "admin.sock"));
 }
 
 TEST_F(ServeTest, BadConfigurationAndCommandLine) {

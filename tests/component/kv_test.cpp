@@ -396,6 +396,40 @@ TEST_F(KeyValueSystemTest, AStorageFloodStopsAtTheQuota) {
   EXPECT_TRUE(lines.wait_line("alpha usage = " + std::to_string(held))) << lines.dump();
 }
 
+// A quota lowered under what the namespace holds: every write that grows the
+// usage is refused, and a write that shrinks a value (or keeps its size)
+// still passes, so the component can bring itself back under the quota.
+TEST_F(KeyValueSystemTest, AShrinkingWritePassesOverALoweredQuota) {
+  const StorageGrants all{.read = {"*"}, .write = {"*"}, .remove = {"*"}};
+  start(spec("alpha", all));
+  command("alpha", "set big:a " + std::string(600, 'a'));
+  command("alpha", "set big:b " + std::string(246, 'b'));
+  ASSERT_TRUE(lines.wait_line("alpha set big:b = 0")) << lines.dump();
+  EXPECT_TRUE(lines.wait_line("alpha set big:a = 0")) << lines.dump();
+  ASSERT_EQ(store->usage("alpha").value(), 856u);
+
+  restart_host();
+  security::QuotaLimits lowered;
+  lowered.storage_bytes = 512;
+  start(spec("alpha", all, lowered));
+  // In this order, each while the namespace holds 856 bytes.
+  command("alpha", "set big:c x");                         // grows: refused
+  command("alpha", "set big:b " + std::string(246, 'c'));  // the same size
+  command("alpha", "set big:a " + std::string(100, 'a'));  // 605 -> 105 bytes
+  ASSERT_TRUE(lines.wait_line("alpha set big:c = -2")) << lines.dump();
+  // Each key's second write, after the restart.
+  ASSERT_TRUE(lines.wait_count("alpha set big:a = ", 2)) << lines.dump();
+  ASSERT_TRUE(lines.wait_count("alpha set big:b = ", 2)) << lines.dump();
+  EXPECT_EQ(lines.with_prefix("alpha set big:a = ").back(), "alpha set big:a = 0");
+  EXPECT_EQ(lines.with_prefix("alpha set big:b = ").back(), "alpha set big:b = 0");
+  EXPECT_EQ(store->usage("alpha").value(), 856u - 500u);
+  EXPECT_EQ(store->get("alpha", "big:a").value(), std::optional(std::vector<uint8_t>(100, 'a')));
+  auto denied = audit_records("alpha", "storage.write", AuditResult::Denied);
+  ASSERT_EQ(denied.size(), 1u);
+  EXPECT_EQ(denied[0].resource, "big:c");
+  EXPECT_TRUE(audited("alpha", "storage.write", AuditResult::Granted, "big:a"));
+}
+
 TEST_F(KeyValueSystemTest, AValueOverTheMaximumIsTooLarge) {
   start(spec("alpha", {.read = {"*"}, .write = {"*"}}));
   command("alpha", "flood big 1 " + std::to_string(storage::kMaxValueBytes + 1));

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <future>
 #include <latch>
+#include <mutex>
+#include <condition_variable>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -201,7 +203,7 @@ TEST_F(AuditLogTest, TheFileIsCreated0600AndAppendedTo) {
 TEST_F(AuditLogTest, ConcurrentWritersLoseNothingUnderCapacity) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 5000;
-  auto log = open({.capacity = kThreads * kPerThread});
+  auto log = open({.capacity = kThreads * kPerThread, .repeat_limit = 0});
   std::latch start(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -260,7 +262,12 @@ TEST_F(AuditLogTest, OverflowIsCountedAndReportedByAnOverflowRecord) {
   log->record(denial("/first"));
   writer_blocked.wait();
   // The writer holds no slot now: four records fit, the rest are refused.
-  for (int i = 0; i < 100; ++i) log->record(denial("/burst/" + std::to_string(i)));
+  // (Each from a component of its own: none of them holds more than its share.)
+  for (int i = 0; i < 100; ++i) {
+    AuditRecord record = denial("/burst/" + std::to_string(i));
+    record.component = "burst-" + std::to_string(i);
+    log->record(std::move(record));
+  }
   auto during = log->stats();
   EXPECT_EQ(during.recorded, 5u);
   EXPECT_EQ(during.dropped, 96u);
@@ -319,7 +326,7 @@ TEST_F(AuditLogTest, FlushWaitsForEverythingRecordedBefore) {
 }
 
 TEST_F(AuditLogTest, FlushFromSeveralThreadsWhileRecording) {
-  auto log = open();
+  auto log = open({.repeat_limit = 0});
   std::atomic<bool> done{false};
   std::thread recorder([&] {
     for (int i = 0; i < 20000; ++i) log->record(denial("/r"));
@@ -344,7 +351,7 @@ TEST_F(AuditLogTest, FlushFromSeveralThreadsWhileRecording) {
 
 TEST_F(AuditLogTest, DestructionWritesWhatIsQueued) {
   {
-    auto log = open();
+    auto log = open({.repeat_limit = 0});
     for (int i = 0; i < 1000; ++i) log->record(denial("/d"));
   }
   EXPECT_EQ(read_lines(path_).size(), 1000u);
@@ -418,6 +425,303 @@ TEST_F(AuditLogTest, WriteFailuresAreCountedAndReportedOnce) {
   EXPECT_EQ(delivered.size(), 10u);
 }
 
+// --- one source cannot push out another ------------------------------------------
+
+// A refusal of `permission` by `component`.
+AuditRecord refusal(std::string component, std::string permission, int n) {
+  AuditRecord r = denial("/n/" + std::to_string(n));
+  r.component = std::move(component);
+  r.permission = std::move(permission);
+  r.layer = DecisionLayer::Quota;
+  return r;
+}
+
+TEST(AuditLogRepeats, RefusalsOverTheLimitAreCountedInSummaryRecords) {
+  std::mutex mutex;
+  std::vector<AuditRecord> seen;
+  auto log = AuditLog::without_file(
+      {.subscriber = [&](const AuditRecord& r, std::string_view line) {
+         std::lock_guard lock(mutex);
+         seen.push_back(r);
+         EXPECT_EQ(parse_audit_line(line)->repeats, r.repeats);
+       },
+       .repeat_limit = 10});
+  ASSERT_TRUE(log);
+  const auto began = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5000; ++i) (*log)->record(refusal("hog", "memory.grow", i));
+  for (int i = 0; i < 8; ++i) (*log)->record(refusal("hog", "storage.write", i));
+  for (int i = 0; i < 8; ++i) (*log)->record(refusal("calm", "memory.grow", i));
+  for (int i = 0; i < 300; ++i) {
+    AuditRecord granted = refusal("hog", "storage.read", i);
+    granted.result = AuditResult::Granted;
+    (*log)->record(std::move(granted));
+  }
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - began);
+  (*log)->flush();  // writes the summaries of the current second too
+  std::lock_guard lock(mutex);
+  uint64_t one_by_one = 0, summarized = 0, summaries = 0;
+  size_t others = 0, granted = 0;
+  for (const auto& r : seen) {
+    if (r.component == "hog" && r.permission == "memory.grow") {
+      if (r.repeats != 0) {
+        ++summaries;
+        summarized += r.repeats;
+        EXPECT_EQ(r.result, AuditResult::Denied);
+        EXPECT_EQ(r.layer, DecisionLayer::Quota);
+        EXPECT_EQ(r.trust, TrustLevel::Trusted);
+        EXPECT_NE(r.reason.find("more denials of memory.grow by hog since "), std::string::npos)
+            << r.reason;
+        EXPECT_NE(r.reason.find("no grant matches"), std::string::npos) << r.reason;
+      } else {
+        ++one_by_one;
+      }
+    } else if (r.result == AuditResult::Granted) {
+      ++granted;
+    } else {
+      EXPECT_EQ(r.repeats, 0u);
+      ++others;
+    }
+  }
+  // Every refusal is written or counted; at most 10 a second are written.
+  EXPECT_EQ(one_by_one + summarized, 5000u);
+  EXPECT_LE(one_by_one, 10u * static_cast<uint64_t>(seconds.count() + 2));
+  EXPECT_GE(summaries, 1u);
+  EXPECT_EQ(others, 16u);    // other permissions, other components: their own limits
+  EXPECT_EQ(granted, 300u);  // grants are not refusals
+  const auto stats = (*log)->stats();
+  EXPECT_EQ(stats.coalesced, summarized);
+  EXPECT_EQ(stats.summaries, summaries);
+  EXPECT_EQ(stats.written, one_by_one + others + granted);
+  EXPECT_EQ(stats.dropped, 0u);
+}
+
+// The summary of a second comes when the second has ended, without a flush.
+TEST(AuditLogRepeats, ASummaryFollowsTheEndOfItsSecondUnasked) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  uint64_t summarized = 0;
+  auto log = AuditLog::without_file({.subscriber =
+                                         [&](const AuditRecord& r, std::string_view) {
+                                           std::lock_guard lock(mutex);
+                                           summarized += r.repeats;
+                                           changed.notify_all();
+                                         },
+                                     .repeat_limit = 1});
+  ASSERT_TRUE(log);
+  for (int i = 0; i < 50; ++i) (*log)->record(refusal("hog", "memory.grow", i));
+  std::unique_lock lock(mutex);
+  // 49 or 48 (the loop may cross into a second second): all but those written.
+  EXPECT_TRUE(changed.wait_for(lock, 30s, [&] { return summarized >= 48; })) << summarized;
+}
+
+// A source floods while the writer is held up: it gets at most the free
+// slots' worth of the queue, and a component that records now and then finds
+// room for every record.
+TEST(AuditLogShare, AFloodingSourceCannotPushOutAnothersRecords) {
+  std::latch writer_blocked(1);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::mutex mutex;
+  std::vector<AuditRecord> seen;
+  bool first = true;
+  auto log = AuditLog::without_file(
+      {.capacity = 64, .subscriber = [&](const AuditRecord& r, std::string_view) {
+         {
+           std::lock_guard lock(mutex);
+           seen.push_back(r);
+         }
+         if (first) {
+           first = false;
+           writer_blocked.count_down();
+           released.wait();
+         }
+       }});
+  ASSERT_TRUE(log);
+  auto granted = [](std::string component, int n) {
+    AuditRecord r = refusal(std::move(component), "storage.read", n);
+    r.result = AuditResult::Granted;
+    return r;
+  };
+  (*log)->record(granted("flood", -1));
+  writer_blocked.wait();
+  for (int i = 0; i < 1000; ++i) (*log)->record(granted("flood", i));
+  for (int i = 0; i < 10; ++i) (*log)->record(granted("calm", i));
+  const auto during = (*log)->stats();
+  // The flood stops at 52 queued: 52 >= 4 * (64 - 52) free slots.
+  EXPECT_EQ(during.recorded, 1u + 52u + 10u);
+  EXPECT_EQ(during.dropped, 1000u - 52u);
+  release.set_value();
+  (*log)->flush();
+  std::lock_guard lock(mutex);
+  size_t calm = 0, flood = 0;
+  uint64_t reported = 0;
+  for (const auto& r : seen) {
+    if (r.permission == kAuditOverflowPermission) {
+      EXPECT_EQ(r.component, "flood");
+      EXPECT_EQ(r.layer, DecisionLayer::Audit);
+      EXPECT_NE(r.reason.find("flood held its share of the queue of 64 records"),
+                std::string::npos)
+          << r.reason;
+      reported += r.dropped;
+    } else if (r.component == "calm") {
+      ++calm;
+    } else {
+      ++flood;
+    }
+  }
+  EXPECT_EQ(calm, 10u);
+  EXPECT_EQ(flood, 53u);
+  EXPECT_EQ(reported, 1000u - 52u);
+  EXPECT_EQ((*log)->stats().overflow_reports, 1u);
+}
+
+// --- the file under the log ----------------------------------------------------------
+
+TEST_F(AuditLogTest, ARemovedLogIsCreatedAgainAndSaysSo) {
+  auto log = open();
+  log->record(denial("/before"));
+  log->flush();
+  std::filesystem::remove(path_);
+  log->record(denial("/after"));
+  log->flush();
+  ASSERT_TRUE(std::filesystem::exists(path_));
+  auto records = read_audit_records(path_);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[0].permission, kAuditReopenPermission);
+  EXPECT_EQ((*records)[0].layer, DecisionLayer::Audit);
+  EXPECT_NE((*records)[0].reason.find("was removed"), std::string::npos) << (*records)[0].reason;
+  EXPECT_EQ((*records)[1].resource, "/after");
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const auto stats = log->stats();
+  EXPECT_EQ(stats.reopens, 1u);
+  EXPECT_EQ(stats.written, 2u);
+  EXPECT_EQ(stats.write_failures, 0u);
+}
+
+TEST_F(AuditLogTest, ALogThatCannotBeCreatedAgainCountsWhatItLoses) {
+  path_ = dir_ / "logs" / "audit.jsonl";
+  std::filesystem::create_directories(path_.parent_path());
+  testing::internal::CaptureStderr();
+  auto log = open();
+  log->record(denial("/kept"));
+  log->flush();
+  std::filesystem::remove_all(path_.parent_path());
+  for (int i = 0; i < 3; ++i) log->record(denial("/lost/" + std::to_string(i)));
+  log->flush();
+  EXPECT_EQ(log->stats().write_failures, 3u);
+  EXPECT_EQ(log->stats().written, 1u);
+  // Back once the directory is.
+  std::filesystem::create_directories(path_.parent_path());
+  log->record(denial("/back"));
+  log->flush();
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("cannot open it again"), std::string::npos) << err;
+  auto records = read_audit_records(path_);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[0].permission, kAuditReopenPermission);
+  EXPECT_NE((*records)[0].reason.find("3 write failures so far"), std::string::npos)
+      << (*records)[0].reason;
+  EXPECT_EQ((*records)[1].resource, "/back");
+  EXPECT_EQ(log->stats().write_failures, 3u);
+  EXPECT_EQ(log->stats().reopens, 1u);
+}
+
+// A log rotation tool moves the file away, then asks for a reopen (SIGHUP).
+TEST_F(AuditLogTest, ReopenContinuesInANewFileAfterTheOldOneWasMovedAway) {
+  auto log = open();
+  log->record(denial("/old"));
+  log->flush();
+  std::filesystem::rename(path_, dir_ / "audit.jsonl-20261207");
+  log->reopen();
+  log->record(denial("/new"));
+  log->flush();
+  auto old = read_lines(dir_ / "audit.jsonl-20261207");
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(parse_audit_line(old[0])->resource, "/old");
+  auto records = read_audit_records(path_);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[0].permission, kAuditReopenPermission);
+  EXPECT_NE((*records)[0].reason.find("moved away"), std::string::npos) << (*records)[0].reason;
+  EXPECT_EQ((*records)[1].resource, "/new");
+  // A reopen of the same file changes nothing and writes nothing.
+  log->reopen();
+  log->record(denial("/same"));
+  log->flush();
+  EXPECT_EQ(read_lines(path_).size(), 3u);
+  EXPECT_EQ(log->stats().reopens, 1u);
+}
+
+// A crash (or a full disk) left half a line: the next record starts a line
+// of its own, and the cut line stays, named as damage.
+TEST_F(AuditLogTest, APartialLastLineIsEndedBeforeTheNextRecord) {
+  const std::string whole = to_json_line(denial("/whole"));
+  const std::string cut = to_json_line(denial("/cut")).substr(0, 40);
+  {
+    std::ofstream out(path_, std::ios::binary);
+    out << whole << "\n" << cut;
+  }
+  {
+    auto log = open();
+    log->record(denial("/next"));
+    log->flush();
+  }
+  auto lines = read_lines(path_);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1], cut);
+  EXPECT_EQ(parse_audit_line(lines[2]).value().resource, "/next");
+  std::vector<std::string> resources;
+  auto read = read_audit_log(path_, [&](AuditRecord&& r) { resources.push_back(r.resource); });
+  ASSERT_TRUE(read);
+  EXPECT_EQ(resources, (std::vector<std::string>{"/whole", "/next"}));
+  EXPECT_EQ(read->damaged, 1u);
+  ASSERT_EQ(read->damage.size(), 1u);
+  EXPECT_EQ(read->damage[0].line, 2u);
+}
+
+// A reader of a live log may find the writer's last line half written: that
+// line is left out, and is not damage.
+TEST_F(AuditLogTest, AReaderLeavesOutTheLineStillBeingWritten) {
+  const std::string first = to_json_line(denial("/1"));
+  const std::string second = to_json_line(denial("/2"));
+  {
+    std::ofstream out(path_, std::ios::binary);
+    out << first << "\n" << second.substr(0, second.size() / 2);
+  }
+  auto records = read_audit_records(path_);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].resource, "/1");
+  auto read = read_audit_log(path_, [](AuditRecord&&) {});
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->damaged, 0u);
+  EXPECT_EQ(read->unfinished, std::vector<std::filesystem::path>{path_});
+  // The rest of the line arrives: now it is a record.
+  {
+    std::ofstream out(path_, std::ios::binary | std::ios::app);
+    out << second.substr(second.size() / 2) << "\n";
+  }
+  records = read_audit_records(path_);
+  ASSERT_TRUE(records);
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[1].resource, "/2");
+  // A damaged line in the middle is an error for read_audit_records.
+  {
+    std::ofstream out(path_, std::ios::binary | std::ios::app);
+    out << "not a record\n" << first << "\n";
+  }
+  records = read_audit_records(path_);
+  ASSERT_FALSE(records);
+  EXPECT_NE(records.error().message.find(path_.string() + ":3: not an audit record"),
+            std::string::npos)
+      << records.error().message;
+}
+
 // --- rotation ----------------------------------------------------------------
 
 // Every line of a log, oldest file first.
@@ -443,7 +747,8 @@ TEST_F(AuditLogTest, AFullFileIsRotatedAndTheOldestBeyondKeepIsRemoved) {
                        if (r.permission == kAuditRotatePermission) rotations.push_back(r.reason);
                      },
                      .rotate_bytes = kMinAuditRotateBytes,
-                     .keep = 2});
+                     .keep = 2,
+                     .repeat_limit = 0});
     ASSERT_TRUE(log);
     for (int i = 0; i < 2000; ++i) {
       log->record(numbered(0, i));
@@ -503,7 +808,8 @@ TEST_F(AuditLogTest, AFullFileIsRotatedAndTheOldestBeyondKeepIsRemoved) {
 // Two logs on one file stand for two processes (a host and a command): one
 // rotates, the other follows it to the new file, and no record is lost.
 TEST_F(AuditLogTest, TwoWritersOfOneFileRotateItOnceAndLoseNothing) {
-  const AuditLogOptions options{.rotate_bytes = kMinAuditRotateBytes, .keep = kMaxAuditKeep};
+  const AuditLogOptions options{
+      .rotate_bytes = kMinAuditRotateBytes, .keep = kMaxAuditKeep, .repeat_limit = 0};
   auto a = open(options);
   auto b = open(options);
   ASSERT_TRUE(a && b);
@@ -570,7 +876,8 @@ TEST_F(AuditLogTest, TheFilesOfALogAreListedOldestFirst) {
 // A device is never renamed, however much is written to it.
 TEST(AuditLogRotation, ADeviceIsNeverRotated) {
   if (::access("/dev/null", W_OK) != 0) GTEST_SKIP() << "no writable /dev/null";
-  auto log = AuditLog::open("/dev/null", {.rotate_bytes = kMinAuditRotateBytes, .keep = 1});
+  auto log = AuditLog::open("/dev/null",
+                            {.rotate_bytes = kMinAuditRotateBytes, .keep = 1, .repeat_limit = 0});
   ASSERT_TRUE(log) << log.error().message;
   for (int i = 0; i < 1000; ++i) (*log)->record(numbered(0, i));
   (*log)->flush();

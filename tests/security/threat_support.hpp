@@ -143,11 +143,13 @@ class ThreatTest : public ::testing::Test {
   void boot(size_t audit_capacity = 16384,
             actor::SupervisorOptions supervisor = immediate_restarts(),
             uint64_t audit_rotate_bytes = security::kDefaultAuditRotateBytes,
-            uint32_t audit_keep = security::kDefaultAuditKeep) {
+            uint32_t audit_keep = security::kDefaultAuditKeep,
+            uint32_t audit_repeat_limit = security::kDefaultAuditRepeatLimit) {
     security::AuditLogOptions audit_options;
     audit_options.capacity = audit_capacity;
     audit_options.rotate_bytes = audit_rotate_bytes;
     audit_options.keep = audit_keep;
+    audit_options.repeat_limit = audit_repeat_limit;
     auto log = security::AuditLog::open(audit_file(), audit_options);
     ASSERT_TRUE(log.has_value()) << log.error().to_string();
     audit = std::move(*log);

@@ -834,7 +834,9 @@ TEST_F(ThreatTest, T32_ARestartLoopIsBoundedByBackOffAndIntensity) {
 
 TEST_F(ThreatTest, T33_AnAuditFloodOverflowsIntoACountedReport) {
   halt();
-  boot(/*audit_capacity=*/16);
+  // Every refusal written one by one (no repeat limit), into a queue of 16.
+  boot(/*audit_capacity=*/16, immediate_restarts(), security::kDefaultAuditRotateBytes,
+       security::kDefaultAuditKeep, /*audit_repeat_limit=*/0);
   const auto stats = refused_flood();
   RecordProperty("audit_dropped", static_cast<int>(stats.dropped));
   EXPECT_GT(stats.dropped, 0u) << "the flood did not overflow a queue of 16";
@@ -859,7 +861,7 @@ TEST_F(ThreatTest, T33_AnAuditFloodOverflowsIntoACountedReport) {
 TEST_F(ThreatTest, T40_AnAuditFloodCannotFillTheDisk) {
   halt();
   boot(16384, immediate_restarts(), /*audit_rotate_bytes=*/security::kMinAuditRotateBytes,
-       /*audit_keep=*/2);
+       /*audit_keep=*/2, /*audit_repeat_limit=*/0);
   const auto stats = refused_flood();
   RecordProperty("audit_rotations", static_cast<int>(stats.rotations));
   EXPECT_GE(stats.rotations, 20u);
@@ -893,6 +895,60 @@ TEST_F(ThreatTest, T40_AnAuditFloodCannotFillTheDisk) {
   });
   ASSERT_NE(last, records.rend());
   EXPECT_EQ(last->result, AuditResult::Denied);
+  keeper_alive();
+}
+
+// One component refused memory 100000 times in one message, beside a
+// bystander at work: the refusals are written up to the repeat limit and the
+// rest counted in summary records, nothing is dropped, and every record of
+// the bystander made during the flood is in the log.
+TEST_F(ThreatTest, T41_AMemoryGrowFloodCannotPushOutOthersAuditRecords) {
+  halt();
+  boot(/*audit_capacity=*/1024);
+  start_keeper();
+  start_hostile({}, {.memory_bytes = 8 * 1024 * 1024});
+  const size_t from = lines.size();
+  const auto began = std::chrono::steady_clock::now();
+  ASSERT_TRUE(system->send_from_host("hostile", bytes("growflood 100000")).has_value());
+  constexpr int kTicks = 50;
+  for (int i = 0; i < kTicks; ++i) {
+    ASSERT_TRUE(system->send_from_host("keeper", bytes("tick")).has_value());
+  }
+  EXPECT_EQ(lines.wait("hostile growflood ", from, 120s), "hostile growflood refused=100000")
+      << lines.dump();
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - began);
+  keeper_counted(kTicks);
+  audit->flush();
+  const auto stats = audit->stats();
+  EXPECT_EQ(stats.dropped, 0u);
+  uint64_t one_by_one = 0, summarized = 0;
+  size_t summaries = 0;
+  int keeper_writes = 0;
+  for (const auto& r : audit_records()) {
+    if (r.component == "hostile" && r.permission == "memory.grow") {
+      EXPECT_EQ(r.result, AuditResult::Denied);
+      EXPECT_EQ(r.layer, DecisionLayer::Quota);
+      if (r.repeats != 0) {
+        summarized += r.repeats;
+        ++summaries;
+        EXPECT_NE(r.reason.find("more denials of memory.grow by hostile"), std::string::npos)
+            << r.reason;
+      } else {
+        ++one_by_one;
+      }
+    }
+    if (r.component == "keeper" && r.permission == "storage.write" &&
+        r.result == AuditResult::Granted) {
+      ++keeper_writes;
+    }
+  }
+  EXPECT_EQ(one_by_one + summarized, 100000u);
+  EXPECT_EQ(summarized, stats.coalesced);
+  EXPECT_EQ(summaries, stats.summaries);
+  // At most the repeat limit in each second the flood touched.
+  EXPECT_LE(one_by_one, security::kDefaultAuditRepeatLimit * (seconds.count() + 2));
+  EXPECT_EQ(keeper_writes, keeper_ticks);  // one write per tick, none lost
   keeper_alive();
 }
 

@@ -16,6 +16,7 @@
 //   publish TOPIC | subscribe FILTER | reply ID
 //   kvget HEX | kvset HEX VALUE | kvflood N SIZE
 //   grow                                 malloc, then memory.grow, until refused
+//   growflood N                          N memory.grow calls past the memory quota
 //   spin | recurse                       an endless loop, a deep recursion
 //   oob                                  bad pointers and lengths to every host function
 //   http METHOD URL [HEADER]             airssys.http_request
@@ -172,6 +173,16 @@ static void grow(void) {
   printf("%s grow mallocs=%ld pages=%ld refused=%ld size=%lu\n", name, mallocs, pages, r,
          (unsigned long)__builtin_wasm_memory_size(0));
   while (mallocs > 0) free(blocks[--mallocs]);  // room again for the next message
+}
+
+// memory.grow past the memory quota, `count` times: every refusal is one
+// the host audits.
+static void growflood(long count) {
+  long refused = 0;
+  for (long i = 0; i < count; ++i) {
+    if (__builtin_wasm_memory_grow(0, 4096) == (size_t)-1) ++refused;  // 256 MiB more
+  }
+  printf("%s growflood refused=%ld\n", name, refused);
 }
 
 static int (*volatile recurse_next)(int);
@@ -358,6 +369,8 @@ static void command(const char* text) {
            (long long)airssys_kv_usage());
   } else if (!strcmp(verb, "grow")) {
     grow();
+  } else if (!strcmp(verb, "growflood")) {
+    growflood(atol(p));
   } else if (!strcmp(verb, "spin")) {
     printf("%s spinning\n", name);
     fflush(stdout);

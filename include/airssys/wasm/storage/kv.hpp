@@ -56,7 +56,8 @@ class KeyValueStore {
  public:
   // Creates the data directory and the database when missing. Fails (IoError)
   // when the directory is writable by group or others, when the file is not a
-  // database of this schema, or when WAL mode is unavailable.
+  // database of this schema, when it is damaged (every page is checked once,
+  // with SQLite's quick_check), or when WAL mode is unavailable.
   [[nodiscard]] static Result<std::unique_ptr<KeyValueStore>> open(KeyValueOptions options);
 
   ~KeyValueStore();

@@ -225,7 +225,9 @@ class Host {
   // installs, starts and upgrades decide trust by the new configuration and
   // take their default quotas from it (a running component keeps the quotas
   // it started with). When either file is refused, neither changes and the
-  // error says why. Audited as host.reload, granted or denied.
+  // error says why. Audited as host.reload, granted or denied. The audit
+  // log is opened again first, whatever the outcome (a log rotation tool
+  // moves the file away and sends SIGHUP).
   [[nodiscard]] Result<ReloadReport> reload(std::string_view operator_name = "operator");
 
   // Runs a component folder without installing it (admission as install).
