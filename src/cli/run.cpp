@@ -13,11 +13,26 @@
 namespace airssys::wasm::cli {
 
 int run_component(const RunOptions& options) {
-  auto host = HostSetup::open(options.paths);
+  // Denials go to stderr as `up` prints them (a flood shown once, then counted).
+  auto printer = std::make_shared<LinePrinter>();
+  security::AuditLogOptions audit_options;
+  audit_options.subscriber = [printer](const security::AuditRecord& r, std::string_view) {
+    if (r.result == security::AuditResult::Denied) printer->denial(denial_line(r));
+  };
+  struct FlushAtExit {
+    std::shared_ptr<LinePrinter> printer;
+    std::unique_ptr<HostSetup>* host = nullptr;
+    ~FlushAtExit() {
+      if (*host && (*host)->audit) (*host)->audit->flush();  // the subscriber has run
+      printer->flush();
+    }
+  };
+  auto host = HostSetup::open(options.paths, std::move(audit_options));
   if (!host) {
     report(host.error());
     return kExitUsage;
   }
+  FlushAtExit flush_at_exit{printer, &*host};
   auto admitted = admit_component(**host, options.path, options.approve, options.max_memory);
   if (!admitted) {
     report(admitted.error());
@@ -73,6 +88,22 @@ int run_component(const RunOptions& options) {
   if (!module) {
     report(module.error());
     return exit_code_for(module.error());
+  }
+
+  // `run` links WASI only: a module that needs the host's messaging, state
+  // or HTTP functions runs as a component of `up` or `serve`.
+  for (const auto& import : (*module)->imports()) {
+    if (import.module != "airssys") continue;
+    report(
+        Error{ErrorCode::UnknownImport,
+              fmt::format("{} imports airssys.{} (messages, key-value state, HTTP), which "
+                          "`run` does not provide: run it as a component with 'airssys-wasm "
+                          "up DIR', or install it on a host ('airssys-wasm serve', 'airssys-wasm "
+                          "install DIR')",
+                          files.module.string(), import.name),
+              {},
+              0});
+    return kExitLinkFailed;
   }
 
   engine::Linker linker;
