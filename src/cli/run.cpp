@@ -1,5 +1,6 @@
 #include "run.hpp"
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -13,11 +14,16 @@
 namespace airssys::wasm::cli {
 
 int run_component(const RunOptions& options) {
-  // Denials go to stderr as `up` prints them (a flood shown once, then counted).
+  // Denials while the component runs go to stderr as `up` prints them (a
+  // flood shown once, then counted); a refused admission is the error itself.
   auto printer = std::make_shared<LinePrinter>();
+  auto admitted_at = std::make_shared<std::atomic<bool>>(false);
   security::AuditLogOptions audit_options;
-  audit_options.subscriber = [printer](const security::AuditRecord& r, std::string_view) {
-    if (r.result == security::AuditResult::Denied) printer->denial(denial_line(r));
+  audit_options.subscriber = [printer, admitted_at](const security::AuditRecord& r,
+                                                    std::string_view) {
+    if (r.result == security::AuditResult::Denied && admitted_at->load()) {
+      printer->denial(denial_line(r));
+    }
   };
   struct FlushAtExit {
     std::shared_ptr<LinePrinter> printer;
@@ -42,6 +48,8 @@ int run_component(const RunOptions& options) {
                ? kExitRefused
                : kExitLoadFailed;
   }
+  (*host)->audit->flush();  // the admission's records are not the run's
+  admitted_at->store(true);
   const auto& files = admitted->files;
   const auto& admission = admitted->admission;
   auto& policy = (*host)->policy;

@@ -440,8 +440,8 @@ Result<std::string> full_approval_key(security::ApprovalStore& store, const std:
   }
   if (matches.empty()) {
     return make_error(ErrorCode::NotFound,
-                      fmt::format("no approval request has a key starting '{}' "
-                                  "(`airssys-wasm approvals list` shows the keys)",
+                      fmt::format("no approval request has the key '{}', nor a key starting "
+                                  "with it (`airssys-wasm approvals list` shows the keys)",
                                   given));
   }
   return matches.front();
