@@ -87,8 +87,8 @@ int up_components(const UpOptions& options) {
   std::sort(dirs.begin(), dirs.end());
   if (dirs.empty()) {
     report(Error{ErrorCode::NotFound,
-                 fmt::format("{} is no component folder (Component.toml and component.wasm) and "
-                             "holds none",
+                 fmt::format("{} is no component folder and holds no component folder "
+                             "(Component.toml and component.wasm)",
                              options.dir),
                  {},
                  0});

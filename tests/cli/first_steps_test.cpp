@@ -265,8 +265,8 @@ TEST_F(FirstStepsTest, UpRunsASingleComponentFolder) {
   fs::create_directories(empty);
   auto none = cli({"up", empty.string(), "--data-dir", data_.string()});
   EXPECT_EQ(none.exit_code, 3);
-  EXPECT_NE(none.err.find("is no component folder (Component.toml and component.wasm) and holds "
-                          "none"),
+  EXPECT_NE(none.err.find("is no component folder and holds no component folder (Component.toml "
+                          "and component.wasm)"),
             std::string::npos)
       << none.err;
 }
