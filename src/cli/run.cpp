@@ -3,7 +3,9 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -14,23 +16,31 @@
 namespace airssys::wasm::cli {
 
 int run_component(const RunOptions& options) {
-  // Denials while the component runs go to stderr as `up` prints them (a
-  // flood shown once, then counted); a refused admission is the error itself.
-  auto printer = std::make_shared<LinePrinter>();
-  auto admitted_at = std::make_shared<std::atomic<bool>>(false);
-  security::AuditLogOptions audit_options;
-  audit_options.subscriber = [printer, admitted_at](const security::AuditRecord& r,
-                                                    std::string_view) {
-    if (r.result == security::AuditResult::Denied && admitted_at->load()) {
-      printer->denial(denial_line(r));
-    }
+  // The denials of the run go to stderr as `up` prints them (a flood shown
+  // once, then counted), after the component's own output, in the order
+  // they were recorded; a refused admission is the error itself.
+  struct Denials {
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    std::atomic<bool> admitted{false};
   };
-  struct FlushAtExit {
-    std::shared_ptr<LinePrinter> printer;
+  auto denials = std::make_shared<Denials>();
+  security::AuditLogOptions audit_options;
+  audit_options.subscriber = [denials](const security::AuditRecord& r, std::string_view) {
+    if (r.result != security::AuditResult::Denied || !denials->admitted.load()) return;
+    std::lock_guard lock(denials->mutex);
+    denials->lines.push_back(denial_line(r));
+  };
+  struct PrintAtExit {
+    std::shared_ptr<Denials> denials;
     std::unique_ptr<HostSetup>* host = nullptr;
-    ~FlushAtExit() {
-      if (*host && (*host)->audit) (*host)->audit->flush();  // the subscriber has run
-      printer->flush();
+    ~PrintAtExit() {
+      if (*host && (*host)->audit) (*host)->audit->flush();  // every record has been seen
+      std::fflush(stdout);
+      LinePrinter printer;
+      std::lock_guard lock(denials->mutex);
+      for (const auto& line : denials->lines) printer.denial(line);
+      printer.flush();
     }
   };
   auto host = HostSetup::open(options.paths, std::move(audit_options));
@@ -38,7 +48,7 @@ int run_component(const RunOptions& options) {
     report(host.error());
     return kExitUsage;
   }
-  FlushAtExit flush_at_exit{printer, &*host};
+  PrintAtExit print_at_exit{denials, &*host};
   auto admitted = admit_component(**host, options.path, options.approve, options.max_memory);
   if (!admitted) {
     report(admitted.error());
@@ -49,7 +59,7 @@ int run_component(const RunOptions& options) {
                : kExitLoadFailed;
   }
   (*host)->audit->flush();  // the admission's records are not the run's
-  admitted_at->store(true);
+  denials->admitted.store(true);
   const auto& files = admitted->files;
   const auto& admission = admitted->admission;
   auto& policy = (*host)->policy;
