@@ -1,7 +1,8 @@
 # `cmake --install` lays out a package that find_package(airssys-wasm) finds:
 # the layer libraries as airssys::<layer> (airssys::system links everything an
 # embedding application needs), the public headers, the airssys-wasm command
-# and the SDK header for components.
+# and, for components, the SDK header and airssys_add_component()
+# (cmake/AirssysComponent.cmake).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -21,11 +22,14 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/airssys DESTINATION ${CMAKE_INST
 install(FILES ${PROJECT_SOURCE_DIR}/sdk/c/airssys.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/airssys/sdk)
 
 set(_airssys_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/airssys-wasm)
+set(AIRSSYS_SDK_INSTALL_DIR ${CMAKE_INSTALL_INCLUDEDIR}/airssys/sdk)
 install(EXPORT airssys-wasmTargets NAMESPACE airssys:: DESTINATION ${_airssys_cmake_dir})
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/airssys-wasmConfig.cmake.in
-  ${PROJECT_BINARY_DIR}/airssys-wasmConfig.cmake INSTALL_DESTINATION ${_airssys_cmake_dir})
+  ${PROJECT_BINARY_DIR}/airssys-wasmConfig.cmake INSTALL_DESTINATION ${_airssys_cmake_dir}
+  PATH_VARS AIRSSYS_SDK_INSTALL_DIR)
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/airssys-wasmConfigVersion.cmake
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/airssys-wasmConfig.cmake
               ${PROJECT_BINARY_DIR}/airssys-wasmConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/AirssysComponent.cmake
         DESTINATION ${_airssys_cmake_dir})

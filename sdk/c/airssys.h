@@ -10,10 +10,15 @@
  * key-value state; see docs/abi.md for every import and export, their
  * meaning and error codes.
  *
- * A component that takes part in messaging is built as a reactor
- * (clang --target=wasm32-wasi -mexec-model=reactor) and exports the
- * functions below that it needs; AIRSSYS_DEFINE_ALLOCATOR() provides the two
- * memory exports the host uses to hand over payloads.
+ * A component that takes part in messaging has no main(): it is built as a
+ * reactor and exports the functions below that it needs;
+ * AIRSSYS_DEFINE_ALLOCATOR() provides the two memory exports the host uses
+ * to hand over payloads. Build it with
+ *   clang --target=wasm32-wasi -mexec-model=reactor -O2 -I<prefix>/include/airssys/sdk
+ *     echo.c -o component.wasm
+ * (without -mexec-model=reactor the link fails: undefined symbol: main), or
+ * with airssys_add_component() of the installed CMake package; docs/abi.md,
+ * "Building a component", has a first component.
  */
 #ifndef AIRSSYS_H
 #define AIRSSYS_H

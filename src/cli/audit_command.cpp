@@ -93,6 +93,9 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
   }
   // The rotated files first, oldest first, then the current one.
   const auto files = security::audit_log_files(*file);
+  // A data directory where nothing has been recorded yet has no audit log:
+  // no records. A log named on the command line must exist.
+  if (files.empty() && paths.audit_log.empty()) return 0;
   if (files.empty()) {
     report(Error{ErrorCode::IoError,
                  fmt::format("cannot read the audit log {}: it does not exist", file->string()),
@@ -191,6 +194,9 @@ void add_audit_command(CLI::App& app, int* exit_code) {
       ->type_name("TIME");
   cmd->add_option("--last", s->filter.last, "Only the last N matching records (N at least 1)")
       ->type_name("N");
+  cmd->add_option("--config", s->paths.config,
+                  "The host's configuration (host.toml): its data directory and audit log")
+      ->type_name("FILE");
   cmd->add_option("--data-dir", s->paths.data_dir, "Where audit.log lives (default $AIRSSYS_HOME)")
       ->type_name("DIR");
   cmd->add_option("--audit-log", s->paths.audit_log, "Audit log (default <data-dir>/audit.log)")

@@ -2,7 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <vector>
+
 #include "airssys/wasm/security/trust.hpp"
+#include "airssys/wasm/system/host.hpp"
 
 namespace airssys::wasm::cli {
 
@@ -40,49 +46,88 @@ Result<std::optional<security::Manifest>> load_component_manifest(const Componen
   return std::optional<security::Manifest>(std::move(*manifest));
 }
 
-Result<fs::path> data_dir(const HostPaths& paths) {
-  fs::path dir;
-  if (!paths.data_dir.empty()) {
-    dir = paths.data_dir;
-  } else {
+Result<void> create_private_directory(const fs::path& dir) {
+  std::error_code ec;
+  fs::path target = fs::absolute(dir, ec);
+  std::vector<fs::path> missing;
+  for (fs::path p = target; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) {
+      return make_error(ErrorCode::IoError, fmt::format("cannot create the data directory {}: {}",
+                                                        dir.string(), std::strerror(errno)));
+    }
+  }
+  return {};
+}
+
+namespace {
+
+// The paths with what the host's configuration says filled in where the
+// command line says nothing; the data directory made absolute.
+Result<HostPaths> effective_paths(const HostPaths& given) {
+  HostPaths paths = given;
+  std::optional<system::HostConfig> config;
+  if (!paths.config.empty()) {
+    auto loaded = system::HostConfig::load(paths.config);
+    if (!loaded) return std::unexpected(loaded.error());
+    config = std::move(*loaded);
+    if (paths.data_dir.empty() && !config->data_dir.empty()) {
+      paths.data_dir = config->data_dir.string();
+    }
+  }
+  if (paths.data_dir.empty()) {
     auto home = security::airssys_home();
     if (!home) return std::unexpected(home.error());
-    dir = *home;
+    paths.data_dir = home->string();
   }
   std::error_code ec;
+  paths.data_dir = fs::absolute(paths.data_dir, ec).string();
+  if (config) {
+    config->data_dir = paths.data_dir;
+    config->resolve_paths();
+    if (paths.trust_config.empty()) paths.trust_config = config->trust_config.string();
+    if (paths.policy.empty()) paths.policy = config->policy.string();
+    if (paths.audit_log.empty()) paths.audit_log = config->audit_log.string();
+  }
+  return paths;
+}
+
+Result<fs::path> data_dir_file(const std::string HostPaths::*member, const HostPaths& given,
+                               const char* file) {
+  auto paths = effective_paths(given);
+  if (!paths) return std::unexpected(paths.error());
+  if (!((*paths).*member).empty()) return fs::path((*paths).*member);
+  return fs::path(paths->data_dir) / file;
+}
+
+}  // namespace
+
+Result<fs::path> data_dir(const HostPaths& given) {
+  auto paths = effective_paths(given);
+  if (!paths) return std::unexpected(paths.error());
+  fs::path dir = paths->data_dir;
+  std::error_code ec;
   if (!fs::exists(dir, ec)) {
-    fs::create_directories(dir, ec);
-    if (ec) {
-      return make_error(ErrorCode::IoError,
-                        fmt::format("cannot create the data directory {}: {}", dir.string(),
-                                    ec.message()));
-    }
-    ::chmod(dir.c_str(), 0700);
+    if (auto made = create_private_directory(dir); !made) return std::unexpected(made.error());
   }
   return dir;
 }
 
-namespace {
-Result<fs::path> data_dir_file(const std::string& named, const HostPaths& paths,
-                               const char* file) {
-  if (!named.empty()) return fs::path(named);
-  if (!paths.data_dir.empty()) return fs::absolute(paths.data_dir) / file;
-  auto home = security::airssys_home();
-  if (!home) return std::unexpected(home.error());
-  return *home / file;
-}
-}  // namespace
-
 Result<fs::path> trust_config_path(const HostPaths& paths) {
-  return data_dir_file(paths.trust_config, paths, "trust.toml");
+  return data_dir_file(&HostPaths::trust_config, paths, "trust.toml");
 }
 
 Result<fs::path> policy_path(const HostPaths& paths) {
-  return data_dir_file(paths.policy, paths, "policy.toml");
+  return data_dir_file(&HostPaths::policy, paths, "policy.toml");
 }
 
 Result<fs::path> audit_log_path(const HostPaths& paths) {
-  if (!paths.audit_log.empty()) return fs::path(paths.audit_log);
+  auto named = effective_paths(paths);
+  if (!named) return std::unexpected(named.error());
+  if (!named->audit_log.empty()) return fs::path(named->audit_log);
   auto dir = data_dir(paths);
   if (!dir) return std::unexpected(dir.error());
   return *dir / "audit.log";
@@ -99,7 +144,81 @@ std::unique_ptr<security::AuditLog> open_audit_log(const HostPaths& paths) {
   return std::move(*log);
 }
 
-void report(const Error& error) { fmt::print(stderr, "airssys-wasm: {}\n", error.to_string()); }
+namespace {
+bool g_json_errors = false;
+}  // namespace
+
+void report_errors_as_json(bool on) {
+  g_json_errors = on;
+}
+bool errors_as_json() {
+  return g_json_errors;
+}
+
+void report(const Error& error) {
+  if (g_json_errors) {
+    nlohmann::json e = {
+        {"code", std::string(error_code_name(error.code))},
+        {"category", std::string(error_category_name(error.category()))},
+        {"message",
+         error.message.empty() ? std::string(error_code_message(error.code)) : error.message}};
+    if (!error.backtrace.empty()) e["backtrace"] = error.backtrace;
+    fmt::print(stderr, "{}\n", nlohmann::json{{"error", e}}.dump());
+    return;
+  }
+  fmt::print(stderr, "airssys-wasm: {}\n", error.to_string());
+}
+
+void report_usage(const std::string& message) {
+  if (g_json_errors) {
+    report(Error{ErrorCode::InvalidArgument, message, {}, 0});
+    return;
+  }
+  fmt::print(stderr, "airssys-wasm: {}\n", message);
+}
+
+void LinePrinter::line(FILE* stream, const std::string& text) {
+  std::lock_guard lock(mutex_);
+  flush_repeats();
+  fmt::print(stream, "{}\n", text);
+  std::fflush(stream);
+}
+
+void LinePrinter::log(const std::string& line) {
+  std::lock_guard lock(mutex_);
+  flush_repeats();
+  fmt::print(stderr, "{}\n", line);
+}
+
+void LinePrinter::denial(const std::string& line) {
+  std::lock_guard lock(mutex_);
+  if (line == last_denial_) {
+    ++repeats_;
+    return;
+  }
+  flush_repeats();
+  last_denial_ = line;
+  fmt::print(stderr, "{}\n", line);
+}
+
+void LinePrinter::flush() {
+  std::lock_guard lock(mutex_);
+  flush_repeats();
+}
+
+void LinePrinter::flush_repeats() {
+  if (repeats_ > 0) {
+    fmt::print(stderr, "  ... the same denial {} more time{} (all in the audit log)\n", repeats_,
+               repeats_ == 1 ? "" : "s");
+  }
+  repeats_ = 0;
+  last_denial_.clear();
+}
+
+std::string denial_line(const security::AuditRecord& r) {
+  return fmt::format("denied: {} {} {} ({}: {})", r.component, r.permission, r.resource,
+                     security::decision_layer_name(r.layer), r.reason);
+}
 
 int exit_code_for(const Error& error) {
   // A manifest over the operator's quota ceilings is refused at admission.

@@ -58,6 +58,7 @@ void print_dev_mode_warning(const security::TrustDecision& trust, const HostPath
 // What `approvals approve` needs to reach the same approval store and audit log.
 std::string approve_options(const HostPaths& paths) {
   std::string options;
+  if (!paths.config.empty()) options += " --config " + shell_word(paths.config);
   if (!paths.data_dir.empty()) options += " --data-dir " + shell_word(paths.data_dir);
   if (!paths.audit_log.empty()) options += " --audit-log " + shell_word(paths.audit_log);
   return options;

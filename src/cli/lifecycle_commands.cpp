@@ -63,9 +63,11 @@ void print_component_line(std::string_view verb, const json& c) {
   fmt::print("{} {} {} (trust {}, status {})\n", verb, text_or(c, "name"), text_or(c, "version"),
              text_or(c, "trust"), text_or(c, "status"));
   if (text_or(c, "status") == "pending-approval") {
-    fmt::print("  it starts once approved: review its capabilities with `airssys-wasm approvals "
-               "list`, then `airssys-wasm approvals approve {}`\n",
-               text_or(c, "approval_key", "KEY"));
+    fmt::print(
+        "  it needs an approval: review its capabilities with `airssys-wasm approvals "
+        "list`, approve it with `airssys-wasm approvals approve {}`, then start it with "
+        "`airssys-wasm start {}`\n",
+        text_or(c, "approval_key", "KEY"), text_or(c, "name"));
   }
 }
 
@@ -198,10 +200,10 @@ int client_command(const ClientOptions& o, const json& request, bool offline_ok,
     }
     config.data_dir = *dir;
   }
+  config.data_dir = fs::absolute(config.data_dir);
+  config.resolve_paths();
   const fs::path* dir = &config.data_dir;
-  fs::path socket = !o.socket.empty()              ? fs::path(o.socket)
-                    : !config.admin_socket.empty() ? config.admin_socket
-                                                   : *dir / "admin.sock";
+  fs::path socket = !o.socket.empty() ? fs::path(o.socket) : config.admin_socket;
   json reply;
   auto client = system::AdminClient::connect(socket);
   if (client) {

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -20,13 +21,22 @@ constexpr const char* kVersion = "0.1.0";
 constexpr uint64_t kMaxLinearMemory = 4 * GiB;
 
 int usage_error(const std::string& message) {
-  fmt::print(stderr, "airssys-wasm: {}\nRun 'airssys-wasm --help' for usage.\n", message);
+  if (cli::errors_as_json()) {
+    cli::report_usage(message);
+  } else {
+    fmt::print(stderr, "airssys-wasm: {}\nRun 'airssys-wasm --help' for usage.\n", message);
+  }
   return cli::kExitUsage;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // With --json (before a `--` that starts a component's arguments), errors
+  // are JSON as well.
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+    if (std::string_view(argv[i]) == "--json") cli::report_errors_as_json(true);
+  }
   CLI::App app{
       "airssys-wasm runs untrusted WebAssembly components as isolated, metered actors under "
       "deny-by-default capabilities."};

@@ -1,8 +1,11 @@
 #include "run.hpp"
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -13,11 +16,39 @@
 namespace airssys::wasm::cli {
 
 int run_component(const RunOptions& options) {
-  auto host = HostSetup::open(options.paths);
+  // The denials of the run go to stderr as `up` prints them (a flood shown
+  // once, then counted), after the component's own output, in the order
+  // they were recorded; a refused admission is the error itself.
+  struct Denials {
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    std::atomic<bool> admitted{false};
+  };
+  auto denials = std::make_shared<Denials>();
+  security::AuditLogOptions audit_options;
+  audit_options.subscriber = [denials](const security::AuditRecord& r, std::string_view) {
+    if (r.result != security::AuditResult::Denied || !denials->admitted.load()) return;
+    std::lock_guard lock(denials->mutex);
+    denials->lines.push_back(denial_line(r));
+  };
+  struct PrintAtExit {
+    std::shared_ptr<Denials> denials;
+    std::unique_ptr<HostSetup>* host = nullptr;
+    ~PrintAtExit() {
+      if (*host && (*host)->audit) (*host)->audit->flush();  // every record has been seen
+      std::fflush(stdout);
+      LinePrinter printer;
+      std::lock_guard lock(denials->mutex);
+      for (const auto& line : denials->lines) printer.denial(line);
+      printer.flush();
+    }
+  };
+  auto host = HostSetup::open(options.paths, std::move(audit_options));
   if (!host) {
     report(host.error());
     return kExitUsage;
   }
+  PrintAtExit print_at_exit{denials, &*host};
   auto admitted = admit_component(**host, options.path, options.approve, options.max_memory);
   if (!admitted) {
     report(admitted.error());
@@ -28,6 +59,8 @@ int run_component(const RunOptions& options) {
                ? kExitRefused
                : kExitLoadFailed;
   }
+  (*host)->audit->flush();  // the admission's records are not the run's
+  denials->admitted.store(true);
   const auto& files = admitted->files;
   const auto& admission = admitted->admission;
   auto& policy = (*host)->policy;
@@ -77,6 +110,22 @@ int run_component(const RunOptions& options) {
   }
   for (const auto& warning : (*module)->warnings()) {
     fmt::print(stderr, "airssys-wasm: warning: {}: {}\n", files.module.string(), warning);
+  }
+
+  // `run` links WASI only: a module that needs the host's messaging, state
+  // or HTTP functions runs as a component of `up` or `serve`.
+  for (const auto& import : (*module)->imports()) {
+    if (import.module != "airssys") continue;
+    report(
+        Error{ErrorCode::UnknownImport,
+              fmt::format("{} imports airssys.{} (messages, key-value state, HTTP), which "
+                          "`run` does not provide: run it as a component with 'airssys-wasm "
+                          "up DIR', or install it on a host ('airssys-wasm serve', 'airssys-wasm "
+                          "install DIR')",
+                          files.module.string(), import.name),
+              {},
+              0});
+    return kExitLinkFailed;
   }
 
   engine::Linker linker;

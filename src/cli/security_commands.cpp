@@ -352,7 +352,7 @@ int trust_command(const std::string& action, const std::vector<std::string>& arg
   if (!config) return fail_usage(config.error());
   auto need = [&](size_t n, const char* usage) -> std::optional<int> {
     if (args.size() == n) return std::nullopt;
-    fmt::print(stderr, "airssys-wasm: usage: airssys-wasm trust {}\n", usage);
+    report_usage(fmt::format("usage: airssys-wasm trust {}", usage));
     return kExitUsage;
   };
   Result<void> changed;
@@ -398,7 +398,7 @@ int trust_command(const std::string& action, const std::vector<std::string>& arg
   } else if (action == "dev-mode") {
     if (auto bad = need(1, "dev-mode on|off")) return *bad;
     if (args[0] != "on" && args[0] != "off") {
-      fmt::print(stderr, "airssys-wasm: trust dev-mode takes 'on' or 'off'\n");
+      report_usage("trust dev-mode takes 'on' or 'off'");
       return kExitUsage;
     }
     config->set_dev_mode(args[0] == "on");
@@ -408,13 +408,20 @@ int trust_command(const std::string& action, const std::vector<std::string>& arg
                  "started with this trust configuration.\n");
     }
   } else {
-    fmt::print(stderr,
-               "airssys-wasm: unknown trust action '{}' (list, add-key, remove-key, "
-               "add-path, remove-path, dev-mode)\n",
-               action);
+    report_usage(
+        fmt::format("unknown trust action '{}' (list, add-key, remove-key, "
+                    "add-path, remove-path, dev-mode)",
+                    action));
     return kExitUsage;
   }
   if (!changed) return fail_usage(changed.error());
+  // The folder of the trust configuration (the data directory, by default)
+  // is made 0700 like every data directory.
+  if (!path->parent_path().empty() && !fs::exists(path->parent_path())) {
+    if (auto made = create_private_directory(path->parent_path()); !made) {
+      return fail(made.error());
+    }
+  }
   if (auto ok = config->save(*path); !ok) return fail(ok.error());
   audit_operator_action(
       paths, "", path->string(), "trust." + action,
@@ -461,6 +468,38 @@ json approval_json(const security::ApprovalEntry& e) {
           {"reason", e.reason}};
 }
 
+// The request a key names: the whole key, or a prefix of at least 8
+// characters that only one request's key starts with.
+constexpr size_t kMinKeyPrefix = 8;
+
+Result<std::string> full_approval_key(security::ApprovalStore& store, const std::string& given) {
+  auto entries = store.list(std::nullopt);
+  if (!entries) return std::unexpected(entries.error());
+  std::vector<std::string> matches;
+  for (const auto& e : *entries) {
+    if (e.key == given) return e.key;
+    if (e.key.starts_with(given)) matches.push_back(e.key);
+  }
+  if (given.size() < kMinKeyPrefix && !matches.empty()) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("'{}' is too short a key: give at least {} characters of it "
+                                  "(`airssys-wasm approvals list` shows the keys)",
+                                  given, kMinKeyPrefix));
+  }
+  if (matches.size() > 1) {
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("'{}' is the start of {} approval keys: give more of it", given,
+                                  matches.size()));
+  }
+  if (matches.empty()) {
+    return make_error(ErrorCode::NotFound,
+                      fmt::format("no approval request has the key '{}', nor a key starting "
+                                  "with it (`airssys-wasm approvals list` shows the keys)",
+                                  given));
+  }
+  return matches.front();
+}
+
 int approvals_command(const std::string& action, const std::vector<std::string>& args,
                       const std::string& state, const std::string& reason, const HostPaths& paths,
                       bool as_json) {
@@ -471,10 +510,10 @@ int approvals_command(const std::string& action, const std::vector<std::string>&
     if (!state.empty()) {
       filter = security::parse_approval_state(state);
       if (!filter) {
-        fmt::print(stderr,
-                   "airssys-wasm: unknown state '{}' (pending, approved, denied, "
-                   "auto-approved, bypassed)\n",
-                   state);
+        report_usage(
+            fmt::format("unknown state '{}' (pending, approved, denied, "
+                        "auto-approved, bypassed)",
+                        state));
         return kExitUsage;
       }
     }
@@ -500,19 +539,20 @@ int approvals_command(const std::string& action, const std::vector<std::string>&
     return 0;
   }
   if (action != "approve" && action != "deny") {
-    fmt::print(stderr, "airssys-wasm: unknown approvals action '{}' (list, approve, deny)\n",
-               action);
+    report_usage(fmt::format("unknown approvals action '{}' (list, approve, deny)", action));
     return kExitUsage;
   }
   if (args.size() != 1) {
-    fmt::print(stderr, "airssys-wasm: usage: airssys-wasm approvals {} KEY\n", action);
+    report_usage(fmt::format("usage: airssys-wasm approvals {} KEY", action));
     return kExitUsage;
   }
   std::string why = reason.empty() ? fmt::format("{} by the operator",
                                                  action == "approve" ? "approved" : "denied")
                                    : reason;
-  auto entry = action == "approve" ? store->approve(args[0], "operator", why)
-                                   : store->deny(args[0], "operator", why);
+  auto key = full_approval_key(*store, args[0]);
+  if (!key) return fail_usage(key.error());
+  auto entry = action == "approve" ? store->approve(*key, "operator", why)
+                                   : store->deny(*key, "operator", why);
   if (!entry) {
     // An unknown key is a bad argument; a refused transition is a failed check.
     if (entry.error().code == ErrorCode::NotFound) return fail_usage(entry.error());
@@ -540,10 +580,10 @@ int policy_check(const std::string& component, const std::string& permission_tex
                  bool as_json) {
   auto permission = security::parse_permission(permission_text);
   if (!permission) {
-    fmt::print(stderr,
-               "airssys-wasm: unknown permission '{}' (e.g. filesystem.read, "
-               "network.connect, messaging.send)\n",
-               permission_text);
+    report_usage(
+        fmt::format("unknown permission '{}' (e.g. filesystem.read, "
+                    "network.connect, messaging.send)",
+                    permission_text));
     return kExitUsage;
   }
   auto file = policy_path(paths);
@@ -621,6 +661,10 @@ int policy_check(const std::string& component, const std::string& permission_tex
 }
 
 void add_host_path_options(CLI::App* cmd, HostPaths* paths, bool trust, bool policy, bool data) {
+  cmd->add_option("--config", paths->config,
+                  "The host's configuration (host.toml): its data directory and the files it "
+                  "names, unless the options below name others")
+      ->type_name("FILE");
   if (trust) {
     cmd->add_option("--trust-config", paths->trust_config,
                     "Trust configuration (default <data-dir>/trust.toml, the data directory "
@@ -743,7 +787,7 @@ void add_security_commands(CLI::App& app, int* exit_code) {
   check_cmd->add_option("--signer", s->signer,
                         "The key id the component is signed with (default for a directory: the "
                         "key of its verified signature)");
-  add_host_path_options(check_cmd, &s->paths, false, true, false);
+  add_host_path_options(check_cmd, &s->paths, false, true, true);
   check_cmd->add_flag("--json", s->json, "Machine-readable output");
   check_cmd->callback([s, exit_code] {
     *exit_code = policy_check(s->path, s->permission, s->resource, s->signer, s->paths, s->json);

@@ -1,5 +1,6 @@
 #include "up.hpp"
 
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -9,11 +10,11 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "airssys/wasm/actor/scheduler.hpp"
+#include "airssys/wasm/actor/supervisor.hpp"
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/storage/kv.hpp"
 #include "host_setup.hpp"
@@ -27,50 +28,44 @@ std::atomic<bool> g_interrupted{false};
 
 void on_signal(int) { g_interrupted.store(true); }
 
-// Log lines and host messages, one whole line at a time, from any worker thread.
-class LinePrinter {
- public:
-  void line(FILE* stream, const std::string& text) {
-    std::lock_guard lock(mutex_);
-    flush_repeats();
-    fmt::print(stream, "{}\n", text);
-    std::fflush(stream);
-  }
-  void log(const std::string& line) {
-    std::lock_guard lock(mutex_);
-    flush_repeats();
-    fmt::print(stderr, "{}\n", line);
-  }
-  // A denial; a run of the same one (a flood) is shown once, then counted.
-  void denial(const std::string& line) {
-    std::lock_guard lock(mutex_);
-    if (line == last_denial_) {
-      ++repeats_;
-      return;
-    }
-    flush_repeats();
-    last_denial_ = line;
-    fmt::print(stderr, "{}\n", line);
-  }
-  void flush() {
-    std::lock_guard lock(mutex_);
-    flush_repeats();
-  }
+bool is_component_folder(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "Component.toml", ec) &&
+         fs::is_regular_file(dir / "component.wasm", ec);
+}
 
- private:
-  void flush_repeats() {
-    if (repeats_ > 0) {
-      fmt::print(stderr, "  ... the same denial {} more time{} (all in the audit log)\n", repeats_,
-                 repeats_ == 1 ? "" : "s");
-    }
-    repeats_ = 0;
-    last_denial_.clear();
+// The component a supervisor event is about: its actor is named after it,
+// with "~N" after an upgrade.
+std::string component_of(const std::string& actor_name) {
+  auto tilde = actor_name.rfind('~');
+  if (tilde == std::string::npos || tilde + 1 == actor_name.size()) return actor_name;
+  for (size_t i = tilde + 1; i < actor_name.size(); ++i) {
+    if (actor_name[i] < '0' || actor_name[i] > '9') return actor_name;
   }
+  return actor_name.substr(0, tilde);
+}
 
-  std::mutex mutex_;
-  std::string last_denial_;
-  uint64_t repeats_ = 0;
-};
+// What the operator sees of the supervisor: failures, restarts and giving up,
+// by component name. A first start is printed as "started NAME" once the
+// component is admitted and running; stops are in the final summary.
+std::optional<std::string> supervisor_line(const actor::SupervisorEvent& e) {
+  const std::string name = component_of(e.child);
+  const std::string error = e.error ? ": " + e.error->to_string() : "";
+  switch (e.kind) {
+    case actor::SupervisorEventKind::ChildFailed:
+      return fmt::format("supervisor: '{}' failed{}", name, error);
+    case actor::SupervisorEventKind::ChildRestarted:
+      return fmt::format("supervisor: restarted '{}' after {} ms (restart {} in period)", name,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count(),
+                         e.restarts);
+    case actor::SupervisorEventKind::ChildGaveUp:
+      return fmt::format("supervisor: gave up on '{}'{}", name, error);
+    case actor::SupervisorEventKind::GaveUp:
+      return fmt::format("supervisor: gave up{}", error);
+    default:
+      return std::nullopt;
+  }
+}
 
 }  // namespace
 
@@ -80,17 +75,20 @@ int up_components(const UpOptions& options) {
     report(Error{ErrorCode::IoError, fmt::format("{}: not a directory", options.dir), {}, 0});
     return kExitLoadFailed;
   }
+  // DIR is one component folder, or holds component folders.
   std::vector<fs::path> dirs;
-  for (const auto& entry : fs::directory_iterator(options.dir, ec)) {
-    if (entry.is_directory() && fs::exists(entry.path() / "Component.toml") &&
-        fs::exists(entry.path() / "component.wasm")) {
-      dirs.push_back(entry.path());
+  if (is_component_folder(options.dir)) {
+    dirs.push_back(options.dir);
+  } else {
+    for (const auto& entry : fs::directory_iterator(options.dir, ec)) {
+      if (entry.is_directory() && is_component_folder(entry.path())) dirs.push_back(entry.path());
     }
   }
   std::sort(dirs.begin(), dirs.end());
   if (dirs.empty()) {
     report(Error{ErrorCode::NotFound,
-                 fmt::format("{} holds no component folder (Component.toml and component.wasm)",
+                 fmt::format("{} is no component folder and holds no component folder "
+                             "(Component.toml and component.wasm)",
                              options.dir),
                  {},
                  0});
@@ -100,10 +98,16 @@ int up_components(const UpOptions& options) {
   auto printer = std::make_shared<LinePrinter>();
   security::AuditLogOptions audit_options;
   audit_options.subscriber = [printer](const security::AuditRecord& r, std::string_view) {
-    if (r.result == security::AuditResult::Denied) {
-      printer->denial(fmt::format("denied: {} {} {} ({}: {})", r.component, r.permission,
-                                  r.resource, security::decision_layer_name(r.layer), r.reason));
+    if (r.result != security::AuditResult::Denied) return;
+    // A component's failure is on record as lifecycle.*, but it is no denial:
+    // the supervisor's line says it.
+    if (r.permission.starts_with("lifecycle.")) {
+      if (r.permission != "lifecycle.failed" && r.permission != "lifecycle.restart") {
+        printer->log(fmt::format("{}: {}: {}", r.component, r.permission, r.reason));
+      }
+      return;
     }
+    printer->denial(denial_line(r));
   };
   auto host = HostSetup::open(options.paths, audit_options);
   if (!host) {
@@ -165,6 +169,21 @@ int up_components(const UpOptions& options) {
       report(loaded.error());
       return kExitLoadFailed;
     }
+    // A WASI command's _start would never run here: say so rather than
+    // start it and wait for nothing.
+    for (const auto& e : loaded->module->exports()) {
+      if (e.name != "_start" || e.kind != engine::ExternKind::Func) continue;
+      report(Error{ErrorCode::InvalidArgument,
+                   fmt::format("{}: the module is a WASI command (it exports _start), which `up` "
+                               "does not run: run it with 'airssys-wasm run {}', or build it as a "
+                               "reactor that exports airssys_handle_message "
+                               "(-mexec-model=reactor, see docs/abi.md)",
+                               admitted->admission.context->component_id(),
+                               security::shell_word(dir.string())),
+                   {},
+                   0});
+      return kExitLinkFailed;
+    }
     for (const auto& warning : loaded->module->warnings()) {
       printer->log(fmt::format("{}: warning: {}", admitted->admission.context->component_id(),
                                warning));
@@ -217,7 +236,7 @@ int up_components(const UpOptions& options) {
         e.kind == actor::SupervisorEventKind::ChildGaveUp) {
       gave_up.store(true);
     }
-    printer->log(fmt::format("supervisor: {}", e.to_string()));
+    if (auto line = supervisor_line(e)) printer->log(*line);
   };
   component::ComponentSystem system(scheduler, system_options);
   std::vector<std::string> names;

@@ -83,11 +83,12 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
       auto v = r.text(node, key);
       if (!v) return std::unexpected(v.error());
       if (v->empty()) return r.fail(node, key, "must not be empty");
-      fs::path p = r.path(*v, base);
-      if (key == "data_dir") config.data_dir = p;
-      if (key == "trust_config") config.trust_config = p;
-      if (key == "policy") config.policy = p;
-      if (key == "audit_log") config.audit_log = p;
+      // data_dir is relative to this file; the others stay as written, for
+      // resolve_paths() to put in the data directory.
+      if (key == "data_dir") config.data_dir = r.path(*v, base);
+      if (key == "trust_config") config.trust_config = *v;
+      if (key == "policy") config.policy = *v;
+      if (key == "audit_log") config.audit_log = *v;
     } else if (key == "audit_rotate_size") {
       if (node.is_integer() && *node.value<int64_t>() == 0) {
         config.audit_rotate_bytes = 0;  // never
@@ -137,7 +138,7 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
         auto v = r.text(an, akey);
         if (!v) return std::unexpected(v.error());
         if (v->empty()) return r.fail(an, akey, "must not be empty");
-        config.admin_socket = r.path(*v, base);
+        config.admin_socket = *v;
       }
     } else if (key == "quota") {
       // The same keys, units and bounds as a manifest's [quota].
@@ -161,6 +162,16 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
     }
   }
   return config;
+}
+
+void HostConfig::resolve_paths() {
+  auto place = [this](fs::path& file, const char* name) {
+    file = file.empty() ? data_dir / name : data_dir / file;  // an absolute file stays
+  };
+  place(trust_config, "trust.toml");
+  place(policy, "policy.toml");
+  place(audit_log, "audit.log");
+  place(admin_socket, "admin.sock");
 }
 
 }  // namespace airssys::wasm::system

@@ -646,10 +646,7 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
     }
     ::chmod(config.data_dir.c_str(), 0700);
   }
-  if (config.trust_config.empty()) config.trust_config = config.data_dir / "trust.toml";
-  if (config.policy.empty()) config.policy = config.data_dir / "policy.toml";
-  if (config.audit_log.empty()) config.audit_log = config.data_dir / "audit.log";
-  if (config.admin_socket.empty()) config.admin_socket = config.data_dir / "admin.sock";
+  config.resolve_paths();
 
   // One host per data directory: the registry, the state and the socket are its own.
   auto lock_path = config.data_dir / "host.lock";
@@ -1140,6 +1137,15 @@ Result<void> Host::send(std::string_view name, std::vector<uint8_t> payload) {
   auto sent = i.system->send_from_host(name, std::move(payload));
   auto& c = i.counters_for(name);
   (sent ? c.host_accepted : c.host_refused).fetch_add(1, std::memory_order_relaxed);
+  if (!sent && sent.error().code == ErrorCode::ActorNotFound) {
+    // Installed but not running is not "no such component".
+    if (auto installed = i.registry->get(name)) {
+      return make_error(ErrorCode::ActorStopped,
+                        fmt::format("component '{}' is installed but not running (status {}); "
+                                    "start it with 'airssys-wasm start {}'",
+                                    name, installed->status, name));
+    }
+  }
   return sent;
 }
 

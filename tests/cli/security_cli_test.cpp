@@ -400,10 +400,14 @@ TEST_F(SecurityCli, ValidateOfAModuleChecksTheModuleAlone) {
 
 TEST_F(SecurityCli, ABareModuleOrAManifestThatAsksForNothingRunsWithoutApproval) {
   auto bare = component("bare", "wasi_probe.wasm", std::nullopt);
+  // The probe's try at /etc/passwd is a denial, printed as `up` prints it,
+  // after the component's own output.
+  const std::string denied_passwd =
+      "denied: component filesystem.read /etc/passwd (component: permission not granted)\n";
   auto r = cli({"run", bare, "--", "hello"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, kWasiProbeOutput);
-  EXPECT_EQ(r.err, "to stderr\n");
+  EXPECT_EQ(r.err, "to stderr\n" + denied_passwd);
   r = cli({"run", bare + "/component.wasm", "--", "hello"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, kWasiProbeOutput);
@@ -422,7 +426,9 @@ greeting = "hi"
   r = cli({"run", quiet, "--", "hello"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, kWasiProbeOutput);
-  EXPECT_EQ(r.err, "to stderr\n");
+  const std::string denied_quiet =
+      "denied: quiet-probe filesystem.read /etc/passwd (component: permission not granted)\n";
+  EXPECT_EQ(r.err, "to stderr\n" + denied_quiet);
 
   r = cli({"approvals", "list"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -336,9 +336,9 @@ TEST_F(ServeTest, AnUnknownComponentIsInstalledPendingWithItsApprovalKey) {
   ASSERT_EQ(key.size(), 64u) << listed.out;
   EXPECT_EQ(r.out,
             "installed counter 1.0.0 (trust unknown, status pending-approval)\n"
-            "  it starts once approved: review its capabilities with `airssys-wasm approvals "
-            "list`, then `airssys-wasm approvals approve " +
-                key + "`\n");
+            "  it needs an approval: review its capabilities with `airssys-wasm approvals "
+            "list`, approve it with `airssys-wasm approvals approve " +
+                key + "`, then start it with `airssys-wasm start counter`\n");
   ASSERT_EQ(cli({"approvals", "approve", key}).exit_code, 0);
   EXPECT_EQ(info("counter")["approval"], "approved");
   // No host runs here: a trust change applies to the next command at once.

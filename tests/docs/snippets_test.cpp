@@ -35,6 +35,15 @@
 //       Every `airssys-wasm COMMAND ... --option` must name a command of the
 //       real binary and only options that its `COMMAND --help` lists
 //       (`policy check` is one command).
+//   any block with a word file=PATH, and sh run
+//       A guide's walk-through, run as it stands: the blocks with file=PATH
+//       are written to PATH in a fresh folder, then the `sh run` block runs
+//       there as a shell script (clang the one that builds the components,
+//       airssys-wasm the real binary, /opt/airssys a prefix holding the SDK
+//       header as the package installs it, $AIRSSYS_HOME a fresh data
+//       directory). It must exit 0, and every line of the `text output` block
+//       after it must be among what it printed. A c block with file= is a
+//       whole file: it is not part of the guide's c translation unit.
 //   cmake, text and the rest: not checked.
 //
 // Links between the guides ([text](other.md#heading)) must reach a guide and
@@ -81,6 +90,13 @@ struct Block {
     return false;
   }
   [[nodiscard]] std::string lang() const { return info.empty() ? "" : info[0]; }
+  // The word file=PATH: the walk-through writes the block to PATH.
+  [[nodiscard]] std::string file_name() const {
+    for (const auto& w : info) {
+      if (w.starts_with("file=")) return w.substr(5);
+    }
+    return "";
+  }
   [[nodiscard]] std::string where() const { return file + ":" + std::to_string(line); }
 };
 
@@ -491,7 +507,7 @@ std::string translation_unit(const Guide& g, const std::string& lang, const std:
                              const std::string& function, int* blocks) {
   std::string includes, body;
   for (const auto& b : g.blocks) {
-    if (b.lang() != lang) continue;
+    if (b.lang() != lang || !b.file_name().empty()) continue;
     ++*blocks;
     auto ls = lines_of(b.text);
     for (size_t i = 0; i < ls.size(); ++i) {
@@ -551,6 +567,52 @@ TEST(DocsSnippets, CBlocksCompileAgainstTheSdk) {
             tu, tmp.path() / (fs::path(g.file).stem().string() + ".c"));
   }
   EXPECT_GE(blocks, 1);
+}
+
+// --- walk-throughs, run ---------------------------------------------------------
+
+TEST(DocsSnippets, WalkThroughsRunAsTheyStand) {
+  int scripts = 0;
+  for (const auto& g : all_guides()) {
+    for (const auto& b : g.blocks) {
+      if (b.lang() != "sh" || !b.has("run")) continue;
+      ++scripts;
+      SCOPED_TRACE(b.where());
+      TempDir tmp;
+      const fs::path& dir = tmp.path();
+      for (const auto& f : g.blocks) {
+        if (f.file_name().empty()) continue;
+        fs::create_directories((dir / f.file_name()).parent_path());
+        std::ofstream(dir / f.file_name()) << f.text;
+      }
+      fs::create_directories(dir / ".bin");
+      fs::create_symlink(AIRSSYS_WASM_CLANG, dir / ".bin" / "clang");
+      fs::create_symlink(AIRSSYS_CLI, dir / ".bin" / "airssys-wasm");
+      fs::path prefix = dir / ".prefix";
+      fs::create_directories(prefix / "include" / "airssys" / "sdk");
+      fs::copy_file(fs::path(AIRSSYS_SOURCE_DIR) / "sdk" / "c" / "airssys.h",
+                    prefix / "include" / "airssys" / "sdk" / "airssys.h");
+      fs::create_directories(dir / ".home");
+      ::chmod((dir / ".home").c_str(), 0700);
+      std::string script = b.text;
+      for (size_t at = 0; (at = script.find("/opt/airssys", at)) != std::string::npos;) {
+        script.replace(at, 12, prefix.string());
+        at += prefix.string().size();
+      }
+      std::ofstream(dir / ".run.sh") << "set -e\n" << script;
+      auto r = run("cd " + quote(dir.string()) + " && PATH=" + quote((dir / ".bin").string()) +
+                   ":\"$PATH\" AIRSSYS_HOME=" + quote((dir / ".home").string()) + " sh .run.sh");
+      EXPECT_EQ(r.status, 0) << "the walk-through fails:\n" << r.output;
+      const Block* out = next_block(g, b);
+      ASSERT_TRUE(out && out->lang() == "text" && out->has("output"))
+          << "a `sh run` block is followed by its `text output`";
+      for (const auto& line : nonempty_lines(out->text)) {
+        EXPECT_NE(r.output.find(line), std::string::npos)
+            << "the walk-through did not print \"" << line << "\":\n" << r.output;
+      }
+    }
+  }
+  EXPECT_GE(scripts, 1);
 }
 
 // --- links between the guides ---------------------------------------------------

@@ -1,7 +1,8 @@
 # Installs the build into a fresh prefix, configures and builds the embedding
-# application against it with find_package(airssys-wasm), and runs it on a
-# real component. Variables: BINARY_DIR, SOURCE_DIR, WORK_DIR, COMPONENT,
-# BUILD_TYPE, CXX_FLAGS, LINK_FLAGS.
+# application against it with find_package(airssys-wasm), builds the counter
+# component from C with the installed airssys_add_component(), and runs the
+# application on it. Variables: BINARY_DIR, SOURCE_DIR, WORK_DIR,
+# COUNTER_SOURCE, BUILD_TYPE, CXX_FLAGS, LINK_FLAGS.
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 
@@ -19,12 +20,16 @@ if(NOT EXISTS ${WORK_DIR}/prefix/lib/cmake/airssys-wasm/airssys-wasmConfig.cmake
 endif()
 step(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/embedding -B ${WORK_DIR}/build -G Ninja
      -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
-     "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${LINK_FLAGS}")
+     "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${LINK_FLAGS}"
+     -DCOUNTER_SOURCE=${COUNTER_SOURCE})
 step(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 
-# A component folder: the counter and a manifest asking for its own keys.
+# A component folder: the counter built above and a manifest asking for its own keys.
+if(NOT EXISTS ${WORK_DIR}/build/counter/component.wasm)
+  message(FATAL_ERROR "the installed airssys_add_component() built no component.wasm")
+endif()
 file(MAKE_DIRECTORY ${WORK_DIR}/counter ${WORK_DIR}/data)
-file(COPY_FILE ${COMPONENT} ${WORK_DIR}/counter/component.wasm)
+file(COPY_FILE ${WORK_DIR}/build/counter/component.wasm ${WORK_DIR}/counter/component.wasm)
 file(WRITE ${WORK_DIR}/counter/Component.toml
 "[component]\nname = \"counter\"\nversion = \"1.0.0\"\n\n[capabilities]\nstorage.read = [\"counter:*\"]\nstorage.write = [\"counter:*\"]\nmessaging.receive = [\"host\"]\n")
 file(CHMOD ${WORK_DIR}/data DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)

@@ -83,11 +83,18 @@ struct HostConfig {
   // another process holds it, such as a CLI command reading it offline.
   std::chrono::milliseconds lock_wait{5'000};
 
-  // Reads a host.toml. Relative paths are relative to the file's folder.
+  // Reads a host.toml. A relative data_dir is relative to the file's folder;
+  // the other paths are kept as written and resolve_paths() puts a relative
+  // one in the data directory (docs/commands.md, "Where the files live").
   // InvalidConfig with "file:line: key: rule" for unknown keys or bad values.
   [[nodiscard]] static Result<HostConfig> load(const std::filesystem::path& file);
   [[nodiscard]] static Result<HostConfig> parse(std::string_view text,
                                                 const std::filesystem::path& file);
+  // Every file of the host in its data directory (which must be set): an
+  // empty trust_config, policy, audit_log or admin_socket becomes its default
+  // name there (trust.toml, policy.toml, audit.log, admin.sock), a relative
+  // one is taken relative to it; an absolute one stays.
+  void resolve_paths();
 };
 
 struct InstallOptions {
