@@ -1,11 +1,17 @@
 #pragma once
-// Pieces both engine backends use: the export index's hash and the
-// AddressSanitizer notes around a switch between the caller's stack and a
-// call's fiber.
+// Pieces both engine backends use: the export index's hash, the sizes an
+// instance's tables may reach, and the AddressSanitizer notes around a switch
+// between the caller's stack and a call's fiber.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <span>
 #include <string_view>
+#include <vector>
+
+#include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/engine/engine.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -18,6 +24,17 @@ struct ExportNameHash {
   using is_transparent = void;
   size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
 };
+
+// The most elements each of an instance's own (not imported) tables may hold,
+// in the order given (`tables`: their initial sizes and maximums), so that all
+// of them together stay within what `limits` allows (InstanceLimits): the
+// room the initial sizes leave is shared out equally among the tables that
+// may grow, up to each one's own maximum; what a table cannot take goes to
+// the others. LimitExceeded, naming `module`, when the initial sizes alone are
+// over it. Both tiers apply the result before they allocate any table.
+[[nodiscard]] Result<std::vector<uint32_t>> table_caps(std::string_view module,
+                                                       std::span<const ExternLimits> tables,
+                                                       const InstanceLimits& limits);
 
 #if defined(__SANITIZE_ADDRESS__)
 // Tells AddressSanitizer about each stack switch, so it tracks the right stack.

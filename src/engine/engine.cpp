@@ -1,7 +1,9 @@
 #include "airssys/wasm/engine/engine.hpp"
 
+#include "backend_support.hpp"
 #include "state.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -199,6 +201,61 @@ Error saved_memory_over_limit(std::string_view module, uint64_t bytes) {
                            module, format_byte_size(bytes)),
                {},
                0};
+}
+
+Result<std::vector<uint32_t>> table_caps(std::string_view module,
+                                         std::span<const ExternLimits> tables,
+                                         const InstanceLimits& limits) {
+  const uint64_t by_memory = limits.max_memory_bytes / kTableElementBytes;
+  const uint64_t budget = std::min<uint64_t>(limits.max_table_elements, by_memory);
+  uint64_t initial = 0;
+  for (const auto& t : tables) initial += t.initial;
+  if (initial > budget) {
+    const std::string what =
+        tables.size() == 1 ? "its table starts" : fmt::format("its {} tables start", tables.size());
+    if (budget == by_memory) {
+      return make_error(ErrorCode::LimitExceeded,
+                        fmt::format("module '{}': {} with {} elements ({}), over the {} elements "
+                                    "the instance's memory limit of {} allows its tables "
+                                    "({} bytes an element)",
+                                    module, what, initial,
+                                    format_byte_size(initial * kTableElementBytes), budget,
+                                    format_byte_size(limits.max_memory_bytes),
+                                    kTableElementBytes));
+    }
+    return make_error(ErrorCode::LimitExceeded,
+                      fmt::format("module '{}': {} with {} elements, over the instance's limit "
+                                  "of {} table elements",
+                                  module, what, initial, budget));
+  }
+  std::vector<uint32_t> caps(tables.size());
+  std::vector<uint64_t> want(tables.size());  // how much more each may still be given
+  std::vector<size_t> open;                  // the tables that may be given more
+  for (size_t i = 0; i < tables.size(); ++i) {
+    caps[i] = static_cast<uint32_t>(tables[i].initial);
+    const uint64_t max = std::min<uint64_t>(tables[i].max.value_or(UINT32_MAX), UINT32_MAX);
+    want[i] = max > tables[i].initial ? max - tables[i].initial : 0;
+    if (want[i] > 0) open.push_back(i);
+  }
+  uint64_t room = budget - initial;
+  while (room > 0 && !open.empty()) {
+    const uint64_t share = room / open.size();
+    if (share == 0) {
+      // Fewer elements left than tables that want them: one each, in order.
+      for (size_t i = 0; i < room; ++i) ++caps[open[i]];
+      break;
+    }
+    std::vector<size_t> still_open;
+    for (size_t i : open) {
+      const uint64_t given = std::min(want[i], share);
+      caps[i] += static_cast<uint32_t>(given);
+      want[i] -= given;
+      room -= given;
+      if (want[i] > 0) still_open.push_back(i);
+    }
+    open = std::move(still_open);
+  }
+  return caps;
 }
 
 }  // namespace detail

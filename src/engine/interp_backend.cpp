@@ -29,6 +29,7 @@
 #endif
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -1016,18 +1017,22 @@ Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
       limits.has_max = true;
     }
   }
+  // Tables count against the memory limit: each gets its share of the
+  // instance's table budget as its maximum, so that table.grow past it
+  // returns -1, and tables over the budget are refused before wabt allocates
+  // them.
+  std::vector<ExternLimits> tables;
+  tables.reserve(desc.tables.size());
+  for (const auto& table : desc.tables) {
+    const auto& limits = table.type.limits;
+    tables.push_back({limits.initial, limits.has_max ? std::optional(limits.max) : std::nullopt});
+  }
+  auto caps = detail::table_caps(impl_module->name_, tables, options.limits);
+  if (!caps) return std::unexpected(caps.error());
   for (size_t i = 0; i < desc.tables.size(); ++i) {
     auto& limits = desc.tables[i].type.limits;
-    const uint64_t cap = options.limits.max_table_elements;
-    if (limits.initial > cap) {
-      return make_error(ErrorCode::LimitExceeded,
-                        fmt::format("module '{}': table {} starts with {} elements, over the "
-                                    "instance's limit of {}",
-                                    impl_module->name_, i, limits.initial, cap));
-    }
-    uint64_t max = limits.has_max ? limits.max : UINT32_MAX;
-    if (cap < max) {
-      limits.max = cap;
+    if (!limits.has_max || (*caps)[i] < limits.max) {
+      limits.max = (*caps)[i];
       limits.has_max = true;
     }
   }

@@ -274,21 +274,27 @@ class Instrumenter {
   }
 
   // Bulk memory and table instructions do work in proportion to their length
-  // operand, so one instruction must not cost one unit of fuel: before each,
-  // its length (the i32 on top of the stack) is charged, shifted right by
-  // `shift` (one unit per 2^shift bytes or elements), and checked.
-  //   local.set $len  global.get $fuel  local.get $len  i64.extend_i32_u
-  //   i64.const shift  i64.shr_u  i64.sub  global.set $fuel
+  // operand, so one instruction must not cost one unit of fuel: its length
+  // (the i32 on top of the stack) is kept in a local and charged right after
+  // the instruction, shifted right by `shift` (one unit per 2^shift bytes or
+  // elements), and checked. After, not before: the instruction checks its
+  // bounds first, so a range outside the memory or table traps at once as the
+  // specification requires, whatever its length, instead of being charged a
+  // length it never works through (and ending out of fuel); a range inside
+  // does work bounded by the size of the memory or table, which the
+  // instance's limits bound.
+  //   local.tee $len  <instruction>
+  //   global.get $fuel  local.get $len  i64.extend_i32_u  i64.const shift
+  //   i64.shr_u  i64.sub  global.set $fuel
   //   global.get $fuel  i64.const 0  i64.lt_s  if call $fuel_exhausted end
-  //   local.get $len
   void charge_length(wabt::ExprList& exprs, wabt::ExprList::iterator at, uint64_t shift) {
     if (!length_local_) {
       length_local_ = func_->GetNumParamsAndLocals();
       func_->local_types.AppendDecl(wabt::Type::I32, 1);
     }
     const wabt::Var len(*length_local_, {});
+    exprs.insert(at, std::make_unique<wabt::LocalTeeExpr>(len));
     wabt::ExprList charge;
-    charge.push_back(std::make_unique<wabt::LocalSetExpr>(len));
     charge.push_back(std::make_unique<wabt::GlobalGetExpr>(wabt::Var(kFuelGlobalVar, {})));
     charge.push_back(std::make_unique<wabt::LocalGetExpr>(len));
     charge.push_back(std::make_unique<wabt::ConvertExpr>(wabt::Opcode::I64ExtendI32U));
@@ -302,8 +308,7 @@ class Instrumenter {
     auto branch = std::make_unique<wabt::IfExpr>();
     branch->true_.exprs.push_back(std::make_unique<wabt::CallExpr>(wabt::Var(kFuelFuncVar, {})));
     charge.push_back(std::move(branch));
-    charge.push_back(std::make_unique<wabt::LocalGetExpr>(len));
-    exprs.splice(at, charge);
+    exprs.splice(std::next(at), charge);
     ++bulk_sites;
   }
 

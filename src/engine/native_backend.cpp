@@ -368,7 +368,8 @@ class NativeRun {
     void* a;
     void* b;
     uint32_t memory_cap_pages = 0;
-    uint32_t table_cap = 0;
+    // Instantiation: the most each of the module's own tables may hold.
+    std::span<const uint32_t> table_caps = {};
   };
 
   NativeRun(StoreState& state, Entry entry) : state_(state), entry_(entry) {}
@@ -414,7 +415,8 @@ class NativeRun {
     call_ctx->magic = AIRSSYS_CTX_MAGIC;
     call_ctx->fuel_cell = &state_.fuel;
     call_ctx->memory_cap_pages = entry_.memory_cap_pages;
-    call_ctx->table_cap = entry_.table_cap;
+    call_ctx->table_caps = entry_.table_caps.data();
+    call_ctx->table_count = static_cast<uint32_t>(entry_.table_caps.size());
     trap_ = entry_.desc->enter(entry_.fn, entry_.a, entry_.b);
     memory_ = call_ctx->memory;
     call_ctx->magic = 0;
@@ -1161,15 +1163,16 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
                       format_byte_size(options.limits.max_memory_bytes)));
     }
   }
-  for (size_t i = 0; i < plan.tables.size(); ++i) {
-    if (plan.tables[i].initial > options.limits.max_table_elements) {
-      return make_error(ErrorCode::LimitExceeded,
-                        fmt::format("module '{}': table {} starts with {} elements, over the "
-                                    "instance's limit of {}",
-                                    native->name_, i, plan.tables[i].initial,
-                                    options.limits.max_table_elements));
-    }
+  // Tables count against the memory limit: the runtime gives each table its
+  // share of the instance's table budget as its maximum (airssys-rt.c), and
+  // tables over the budget are refused here, before anything is allocated.
+  std::vector<ExternLimits> tables;
+  tables.reserve(plan.tables.size());
+  for (const auto& t : plan.tables) {
+    tables.push_back({t.initial, t.has_max ? std::optional(t.max) : std::nullopt});
   }
+  auto table_caps = detail::table_caps(native->name_, tables, options.limits);
+  if (!table_caps) return std::unexpected(table_caps.error());
 
   auto instance = std::make_shared<NativeInstance>(state_, native->shared_from_this(),
                                                    options.user_data, options.on_memory_grow);
@@ -1195,9 +1198,7 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   state.active = &exec;
   state.start_slice(exec);
   NativeRun run(state, {&desc, desc.instantiate, instance->raw_, instance->imports_,
-                        static_cast<uint32_t>(page_cap),
-                        static_cast<uint32_t>(std::min<uint64_t>(options.limits.max_table_elements,
-                                                                 UINT32_MAX))});
+                        static_cast<uint32_t>(page_cap), *table_caps});
   for (auto& target : instance->targets_) target.call.set_instantiating(true);
   run.switch_in();
   for (auto& target : instance->targets_) target.call.set_instantiating(false);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <sstream>
 
 #include "threat_support.hpp"
@@ -540,6 +541,92 @@ TEST_F(RefusedModule, T22_AnUnknownHostFunctionIsRefused) {
 
 TEST_F(RefusedModule, T23_AMistypedImportIsRefused) {
   expect_refused("mistyped_import.wasm", ErrorCode::IncompatibleImport);
+}
+
+// --- tables --------------------------------------------------------------------------
+
+// The process's resident memory, from /proc/self/statm.
+uint64_t resident_bytes() {
+  std::ifstream in("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  in >> size >> resident;
+  EXPECT_TRUE(in) << "/proc/self/statm";
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+TEST_F(ThreatTest, T41_HundredHugeTablesNeverInstantiateNorTakeHostMemory) {
+  start_keeper();
+  const uint64_t before = resident_bytes();
+  auto module = engine->load_file(built_component("many_tables.wasm")).value();
+  auto s = spec("tables", {}, {.memory_bytes = 64 * 1024}, module);
+  s.restart = actor::RestartPolicy::Temporary;
+  ASSERT_TRUE(system->start(std::move(s)).has_value());
+  auto status = wait_state("tables", ComponentState::Failed);
+  ASSERT_TRUE(status && status->last_error);
+  EXPECT_EQ(status->last_error->code, ErrorCode::LimitExceeded)
+      << status->last_error->to_string();
+  // Tables count against the memory quota: 64 KiB allows 2730 elements.
+  EXPECT_NE(status->last_error->message.find("2730 elements"), std::string::npos)
+      << status->last_error->message;
+  EXPECT_EQ(status->messages_handled, 0u);
+  const uint64_t after = resident_bytes();
+  EXPECT_LT(after > before ? after - before : 0, 64u << 20) << "resident memory grew";
+  EXPECT_EQ(audited("tables", "lifecycle.failed", AuditResult::Denied).size(), 1u);
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T42_ATableGrowBombStopsAtTheMemoryQuota) {
+  start_keeper();
+  auto module = engine->load_file(built_component("table_bomb.wasm")).value();
+  start(spec("tables", {}, {.memory_bytes = 1024 * 1024}, module));
+  const std::string line = ask("tables", "grow", "tables grew ");
+  long funcs = 0, refs = 0, other = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "tables grew funcref=%ld externref=%ld other=%ld", &funcs,
+                        &refs, &other),
+            3)
+      << line;
+  // Each table grew until table.grow returned -1 (the line is printed only
+  // then); all three together hold exactly what 1 MiB allows at 24 bytes an
+  // element, shared out among them.
+  EXPECT_EQ(funcs + refs + other, 1024 * 1024 / 24) << line;
+  EXPECT_GT(funcs, 4096) << line;
+  EXPECT_GT(refs, 4096) << line;
+  EXPECT_GT(other, 4096) << line;
+  // The component survived its own bomb and answers again, at the same sizes.
+  EXPECT_EQ(ask("tables", "grow", "tables grew "), line);
+  EXPECT_EQ(system->status("tables")->restarts, 0u);
+  keeper_alive();
+}
+
+TEST_F(ThreatTest, T43_OutOfBoundsTableFillCopyAndInitTrapAtOnce) {
+  start_keeper();
+  auto module = engine->load_file(built_component("table_bomb.wasm")).value();
+  auto s = spec("tables", {}, {}, module);
+  // A length of 0xFFFFFFFF charged before the bounds were checked would cost
+  // a billion units of fuel: far over this budget.
+  s.fuel_per_message = 1'000'000;
+  start(std::move(s));
+  uint32_t restarts = 0;
+  for (const char* verb : {"fill", "copy", "init"}) {
+    const size_t from = lines.size();
+    ASSERT_TRUE(system->send_from_host("tables", bytes(verb)).has_value()) << verb;
+    ++restarts;
+    auto until = std::chrono::steady_clock::now() + 30s;
+    while (system->status("tables")->restarts < restarts &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(10ms);
+    }
+    auto status = system->status("tables");
+    ASSERT_EQ(status->restarts, restarts) << verb;
+    ASSERT_TRUE(status->last_error.has_value()) << verb;
+    // Out of bounds at once, as the specification requires; not out of fuel.
+    EXPECT_EQ(status->last_error->code, ErrorCode::TrapTableOutOfBounds)
+        << verb << ": " << status->last_error->to_string();
+    // Restarted with the same context, it is ready for the next one.
+    ASSERT_NE(lines.wait("tables init", from), "") << verb << "\n" << lines.dump();
+  }
+  EXPECT_EQ(audited("tables", "lifecycle.failed", AuditResult::Denied, "tables").size(), 3u);
+  keeper_alive();
 }
 
 // --- the host ABI ---------------------------------------------------------------------

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define AIRSSYS_NATIVE_ABI 4u
+#define AIRSSYS_NATIVE_ABI 5u
 
 /* Native code runs only on fiber stacks of AIRSSYS_STACK_SIZE bytes aligned
  * to their size. The lowest page is a guard, the next holds the call's state
@@ -35,7 +35,11 @@ typedef struct airssys_call_ctx {
   int32_t trap;               /* the wasm_rt_trap_t that ended the call */
   void* unwind;               /* jmp_buf* of the innermost airssys_enter */
   uint32_t memory_cap_pages;  /* limits applied to what instantiation allocates */
-  uint32_t table_cap;
+  /* The most elements each table instantiation allocates may hold, in the
+   * order it allocates them (the module's own tables, by index). */
+  const uint32_t* table_caps;
+  uint32_t table_count;
+  uint32_t tables_allocated;  /* how many of them instantiation allocated so far */
   wasm_rt_memory_t* memory;   /* the memory instantiation allocated, if any */
 } airssys_call_ctx;
 

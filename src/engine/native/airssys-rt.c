@@ -157,15 +157,25 @@ void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
   memory->pages = memory->size = 0;
 }
 
-static uint32_t table_max(uint32_t max_elements) {
+/* The maximum of the next table instantiation allocates: its own, lowered to
+ * the share of the instance's table budget the host gave it (tables count
+ * against the memory limit). A table the host gave no share, or one larger
+ * than its share, is refused (the host refuses those before, so this only
+ * fails closed). */
+static uint32_t table_max(uint32_t elements, uint32_t max_elements) {
   airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
-  return max_elements < ctx->table_cap ? max_elements : ctx->table_cap;
+  if (!ctx->table_caps || ctx->tables_allocated >= ctx->table_count) {
+    wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  }
+  uint32_t cap = ctx->table_caps[ctx->tables_allocated++];
+  uint32_t max = max_elements < cap ? max_elements : cap;
+  if (elements > max) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  return max;
 }
 
 void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* table, uint32_t elements,
                                     uint32_t max_elements) {
-  table->max_size = table_max(max_elements);
-  if (elements > table->max_size) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  table->max_size = table_max(elements, max_elements);
   table->size = elements;
   table->data = NULL;
   if (elements) {
@@ -182,8 +192,7 @@ void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* table) {
 
 void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t* table, uint32_t elements,
                                       uint32_t max_elements) {
-  table->max_size = table_max(max_elements);
-  if (elements > table->max_size) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  table->max_size = table_max(elements, max_elements);
   table->size = elements;
   table->data = NULL;
   if (elements) {

@@ -74,10 +74,26 @@ struct ExportInfo : ExternType {
   std::string name;
 };
 
+// What one table element counts for against InstanceLimits::max_memory_bytes:
+// the size of a function reference on the native tier, the larger of the two
+// tiers' elements.
+inline constexpr uint64_t kTableElementBytes = 24;
+
 // Limits one instance must live within. Defaults follow the quota defaults.
+//
+// Tables count against the memory limit too: all the instance's own tables
+// together (at instantiation and after every table.grow) hold at most
+// max_memory_bytes / kTableElementBytes elements, and at most
+// max_table_elements. Tables whose initial sizes are over that refuse to
+// instantiate (LimitExceeded) before anything is allocated; the room their
+// initial sizes leave is shared out equally, at instantiation, among the
+// tables that may grow (up to each one's own maximum), and a table.grow past
+// a table's share returns -1. The table storage is bounded apart from the
+// linear memory: an instance's memory and tables together take at most twice
+// max_memory_bytes.
 struct InstanceLimits {
   uint64_t max_memory_bytes = 256 * MiB;  // linear memory, rounded down to pages
-  uint32_t max_table_elements = 1u << 20;
+  uint32_t max_table_elements = 1u << 20;  // all the instance's own tables together
 };
 
 // One memory.grow of the instance's first memory, granted or refused (by
