@@ -554,7 +554,7 @@ uint64_t resident_bytes() {
   return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-TEST_F(ThreatTest, T41_HundredHugeTablesNeverInstantiateNorTakeHostMemory) {
+TEST_F(ThreatTest, T42_HundredHugeTablesNeverInstantiateNorTakeHostMemory) {
   start_keeper();
   const uint64_t before = resident_bytes();
   auto module = engine->load_file(built_component("many_tables.wasm")).value();
@@ -575,7 +575,7 @@ TEST_F(ThreatTest, T41_HundredHugeTablesNeverInstantiateNorTakeHostMemory) {
   keeper_alive();
 }
 
-TEST_F(ThreatTest, T42_ATableGrowBombStopsAtTheMemoryQuota) {
+TEST_F(ThreatTest, T43_ATableGrowBombStopsAtTheMemoryQuota) {
   start_keeper();
   auto module = engine->load_file(built_component("table_bomb.wasm")).value();
   start(spec("tables", {}, {.memory_bytes = 1024 * 1024}, module));
@@ -598,7 +598,7 @@ TEST_F(ThreatTest, T42_ATableGrowBombStopsAtTheMemoryQuota) {
   keeper_alive();
 }
 
-TEST_F(ThreatTest, T43_OutOfBoundsTableFillCopyAndInitTrapAtOnce) {
+TEST_F(ThreatTest, T44_OutOfBoundsTableFillCopyAndInitTrapAtOnce) {
   start_keeper();
   auto module = engine->load_file(built_component("table_bomb.wasm")).value();
   auto s = spec("tables", {}, {}, module);

@@ -1,7 +1,7 @@
 ;; 100 tables of 1,048,576 elements in a module of a few hundred bytes, which
 ;; would take 836 MB of host memory on the interpreter from a component whose
 ;; memory quota is 64 KiB. Tables count against the memory quota: the
-;; component must not start, and nothing big may be allocated (threat T41).
+;; component must not start, and nothing big may be allocated (threat T42).
 (module
   (table 1048576 funcref)
   (table 1048576 funcref)

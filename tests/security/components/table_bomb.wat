@@ -1,4 +1,4 @@
-;; A component that attacks through its tables (threat suite T42, T43). Its
+;; A component that attacks through its tables (threat suite T43, T44). Its
 ;; messages, by their first byte:
 ;;   "grow"  grows its three tables (two of function references, one of
 ;;           external references) 4096 elements at a time, then one at a time,
