@@ -74,6 +74,9 @@ struct HostConfig {
   storage::Durability state_durability = storage::Durability::Full;
   std::chrono::milliseconds ready_timeout{10'000};  // a started version must be Ready in time
   std::chrono::milliseconds stop_timeout{10'000};   // draining a stopped version's mailbox
+  // The native compile's bounds (host.toml [native]): its time and memory,
+  // and what may be sent to the compilers. cache_dir is <data_dir>/cache/native.
+  engine::NativeOptions native;
 
   // Reads a host.toml. Relative paths are relative to the file's folder.
   // InvalidConfig with "file:line: key: rule" for unknown keys or bad values.
@@ -239,8 +242,12 @@ class Host {
   // Stops the components (last started first, each draining its mailbox),
   // then the scheduler, and flushes the audit log. The registry keeps what
   // the operator asked for, so the next host starts the same components.
-  // Idempotent.
+  // Idempotent. Native compiles are stopped first (stop_compiles).
   void shutdown();
+  // Kills every native compile in progress (its whole process group) and
+  // refuses those that follow: a start that was compiling fails with
+  // CallCancelled at once. The first step of stopping the host.
+  void stop_compiles();
 
   struct Impl;
 
