@@ -68,14 +68,19 @@ inline std::vector<uint8_t> straight_line_stores(uint32_t count) {
   return module_with_start(stores_body(count));
 }
 
-// `_start` holds one br_table of `targets` targets.
-inline std::vector<uint8_t> wide_br_table(uint32_t targets) {
+// One br_table of `targets` targets (on local 0, an i32), in a block.
+inline std::vector<uint8_t> br_table_body(uint32_t targets) {
   std::vector<uint8_t> body{0x02, 0x40, 0x20, 0x00, 0x0e};  // block; local.get 0; br_table
   put_leb(body, targets);
   body.insert(body.end(), targets, 0x00);
   body.push_back(0x00);  // default
   body.push_back(0x0b);  // end of the block
-  return module_with_start(body);
+  return body;
+}
+
+// `_start` holds one br_table of `targets` targets.
+inline std::vector<uint8_t> wide_br_table(uint32_t targets) {
+  return module_with_start(br_table_body(targets));
 }
 
 inline uint64_t read_leb(const std::vector<uint8_t>& in, size_t& at) {
