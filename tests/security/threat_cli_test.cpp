@@ -292,12 +292,12 @@ TEST_F(ThreatCli, T38_AnApprovalCoversExactlyOneModuleAndCapabilitySet) {
   EXPECT_GE(audit("approval.check", AuditResult::Denied).size(), 3u);
 }
 
-// T42: a module built to exhaust the native tier's C compiler (one function
+// T41: a module built to exhaust the native tier's C compiler (one function
 // of 9000 straight-line stores, past the default function bound; one
 // br_table of 20000 targets, past the default br_table bound), asking for the
 // native tier itself. Nothing reaches a compiler: the component runs on the
 // interpreter, on record, and no native code is cached.
-TEST_F(ThreatCli, T42_AModuleBuiltToExhaustTheCompilerRunsOnTheInterpreter) {
+TEST_F(ThreatCli, T41_AModuleBuiltToExhaustTheCompilerRunsOnTheInterpreter) {
   namespace hostile = airssys::wasm::testing;
   std::vector<uint8_t> files;
   {
