@@ -511,7 +511,7 @@ Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::p
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != host) kill_own_group(0);  // the host went before the line above
-    ::setpriority(PRIO_PROCESS, 0, 10);
+    ::setpriority(PRIO_PROCESS, 0, 5);
     if (::chdir(dir.c_str()) != 0) ::_exit(126);
     ::dup2(in, 0);
     ::dup2(out, 1);

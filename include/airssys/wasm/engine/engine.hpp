@@ -358,7 +358,7 @@ class Store {
 };
 
 // The native compile's default bounds (NativeOptions; host.toml [native]).
-inline constexpr std::chrono::milliseconds kDefaultCompileTimeout{60'000};
+inline constexpr std::chrono::milliseconds kDefaultCompileTimeout{300'000};
 inline constexpr uint64_t kDefaultCompileMemoryBytes = 1ull << 30;
 inline constexpr uint64_t kDefaultMaxCompileModuleBytes = 8ull << 20;
 inline constexpr uint64_t kDefaultMaxCompileFunctionBytes = 64ull << 10;
