@@ -294,7 +294,7 @@ TEST_F(ThreatCli, T38_AnApprovalCoversExactlyOneModuleAndCapabilitySet) {
 
 // T41: a module built to exhaust the native tier's C compiler (one function
 // of 9000 straight-line stores, past the default function bound; one
-// br_table of 20000 targets, past the default br_table bound), asking for the
+// br_table of 40000 targets, past the default br_table bound), asking for the
 // native tier itself. Nothing reaches a compiler: the component runs on the
 // interpreter, on record, and no native code is cached.
 TEST_F(ThreatCli, T41_AModuleBuiltToExhaustTheCompilerRunsOnTheInterpreter) {
@@ -311,7 +311,7 @@ TEST_F(ThreatCli, T41_AModuleBuiltToExhaustTheCompilerRunsOnTheInterpreter) {
     std::string bound;
   };
   std::vector<Case> cases{{"stores", hostile::stores_body(9000), "max_function_size"},
-                          {"brtable", hostile::br_table_body(20000), "max_br_table_targets"}};
+                          {"brtable", hostile::br_table_body(40000), "max_br_table_targets"}};
   for (const auto& c : cases) {
     for (const char* tier : {"native", "auto"}) {
       SCOPED_TRACE(c.name + " " + tier);

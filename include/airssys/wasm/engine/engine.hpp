@@ -362,7 +362,7 @@ inline constexpr std::chrono::milliseconds kDefaultCompileTimeout{300'000};
 inline constexpr uint64_t kDefaultCompileMemoryBytes = 1ull << 30;
 inline constexpr uint64_t kDefaultMaxCompileModuleBytes = 8ull << 20;
 inline constexpr uint64_t kDefaultMaxCompileFunctionBytes = 64ull << 10;
-inline constexpr uint64_t kDefaultMaxCompileBrTableTargets = 16'384;
+inline constexpr uint64_t kDefaultMaxCompileBrTableTargets = 32'768;
 
 // The native tier: modules compiled ahead of time to native code (wasm2c and
 // the system C compiler), kept in a private cache. Same semantics as the
