@@ -329,6 +329,8 @@ int serve(const std::string& config_file, const std::string& data_dir, size_t wo
     }
   }
   log(fmt::format("{}: stopping components", received == SIGTERM ? "SIGTERM" : "SIGINT"));
+  // A request that is compiling ends at once, so the server stops in time.
+  (*host)->stop_compiles();
   (*server)->stop();
   (*host)->shutdown();
   log("stopped; audit log and state flushed");

@@ -91,6 +91,17 @@ int run_component(const RunOptions& options) {
     if (loaded) {
       engine = std::move(*native);
       module_ptr = std::move(*loaded);
+    } else if (loaded.error().code == ErrorCode::CompileLimit) {
+      // Past a native compile bound: the interpreter runs it, on record.
+      security::AuditRecord r;
+      r.component = admission.context->component_id();
+      r.permission = "lifecycle.tier";
+      r.resource = "native";
+      r.result = security::AuditResult::Denied;
+      r.layer = security::DecisionLayer::Component;
+      r.reason = fmt::format("runs on the interp tier: {}", loaded.error().to_string());
+      std::fprintf(stderr, "airssys-wasm: %s\n", r.reason.c_str());
+      audit->record(std::move(r));
     } else if (options.tier == "native" || loaded.error().code != ErrorCode::NotFound) {
       report(loaded.error());
       return exit_code_for(loaded.error());

@@ -188,6 +188,19 @@ int up_components(const UpOptions& options) {
       printer->log(fmt::format("{}: warning: {}", admitted->admission.context->component_id(),
                                warning));
     }
+    if (loaded->native_refused) {
+      const auto& component = admitted->admission.context->component_id();
+      const std::string why =
+          fmt::format("runs on the interp tier: {}", loaded->native_refused->to_string());
+      security::AuditRecord r;
+      r.component = component;
+      r.permission = "lifecycle.tier";
+      r.resource = "native";
+      r.result = security::AuditResult::Denied;
+      r.layer = security::DecisionLayer::Component;
+      r.reason = why;
+      (*host)->audit->record(std::move(r));  // printed by the subscriber, as a denial
+    }
     component::ComponentSpec spec;
     spec.name = admitted->admission.context->component_id();
     spec.module = std::move(loaded->module);

@@ -16,11 +16,13 @@ namespace airssys::wasm::component {
 
 namespace {
 
-// Compiles at once at most: one per core. A host starting many components
-// on `auto` queues their builds instead of running a compiler for each.
+// Compiles at once at most: one per two cores, so that the running
+// components keep the rest (the compilers also run at a lower priority). A
+// host starting many components on `auto` queues their builds instead of
+// running a compiler for each.
 std::counting_semaphore<256>& build_slots() {
   static std::counting_semaphore<256> slots(
-      std::clamp<std::ptrdiff_t>(std::thread::hardware_concurrency(), 1, 256));
+      std::clamp<std::ptrdiff_t>(std::thread::hardware_concurrency() / 2, 1, 256));
   return slots;
 }
 
@@ -46,7 +48,7 @@ std::shared_ptr<NativeBuild> NativeBuild::start(std::shared_ptr<engine::Engine> 
       slot = build_slots().try_acquire_for(std::chrono::milliseconds(50));
     }
     if (slot) {
-      loaded = self->engine_->load(bytes, name);
+      loaded = self->engine_->load_cancellable(bytes, name, &self->cancelled_);
       build_slots().release();
     } else {
       loaded = make_error(ErrorCode::CallCancelled,
@@ -62,8 +64,9 @@ std::shared_ptr<NativeBuild> NativeBuild::start(std::shared_ptr<engine::Engine> 
 }
 
 NativeBuild::~NativeBuild() {
-  // A build still waiting for a compile slot is not started; one compiling
-  // ends within the native engine's compile timeout.
+  // Nothing waits for the result any more: a build still waiting for a
+  // compile slot is not started, one compiling is killed with its process
+  // group.
   cancelled_.store(true, std::memory_order_release);
   if (thread_.joinable()) thread_.join();
 }
@@ -84,10 +87,14 @@ Result<TieredModule> load_tiered(TierChoice tier, std::span<const uint8_t> bytes
                         fmt::format("{}: the native tier is not available here", name));
     }
     auto module = native->load(bytes, name);
-    if (!module) return std::unexpected(module.error());
-    out.module = std::move(*module);
-    out.engine = native;
-    return out;
+    if (module) {
+      out.module = std::move(*module);
+      out.engine = native;
+      return out;
+    }
+    // Past a compile bound the module runs on the interpreter, on record.
+    if (module.error().code != ErrorCode::CompileLimit) return std::unexpected(module.error());
+    out.native_refused = module.error();
   }
   auto module = interp->load(bytes, name);
   if (!module) return std::unexpected(module.error());

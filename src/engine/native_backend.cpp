@@ -1234,9 +1234,15 @@ class NativeEngine final : public Engine {
       : interp_(Engine::interpreter()), compiler_(std::move(compiler)) {}
 
   Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes,
-                                             std::string_view name) override;
+                                             std::string_view name) override {
+    return load_cancellable(bytes, name, nullptr);
+  }
+  Result<std::shared_ptr<const Module>> load_cancellable(std::span<const uint8_t> bytes,
+                                                         std::string_view name,
+                                                         const std::atomic<bool>* cancel) override;
   Result<std::shared_ptr<const Module>> load_wat(std::string_view text,
                                                  std::string_view name) override;
+  void cancel_compiles() override { compiler_->cancel_all(); }
   std::unique_ptr<Store> new_store() override { return std::make_unique<NativeStore>(); }
   Tier tier() const override { return Tier::Native; }
   EngineStats stats() const override {
@@ -1249,8 +1255,8 @@ class NativeEngine final : public Engine {
   std::unique_ptr<detail::NativeCompiler> compiler_;
 };
 
-Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t> bytes,
-                                                         std::string_view name) {
+Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
+    std::span<const uint8_t> bytes, std::string_view name, const std::atomic<bool>* cancel) {
   try {
     // A sound cache entry for exactly these bytes (and this compiler,
     // runtime and pipeline) was written after they passed the whole pipeline
@@ -1262,6 +1268,8 @@ Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t
       // tiers accept and refuse exactly the same modules.
       auto checked = interp_->load(bytes, name);
       if (!checked) return std::unexpected(checked.error());
+      // Nothing past the bounds reaches the compilers.
+      AIRSSYS_TRY(compiler_->check_bounds(bytes, name));
       auto metered = detail::add_metering(bytes, wabt::Features{});
       if (!metered) return std::unexpected(metered.error());
       auto plan = detail::plan_native(metered->bytes);
@@ -1272,7 +1280,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load(std::span<const uint8_t
       entry->plan = std::move(*plan);
       entry->state_hazard = std::move(metered->state_hazard);
       entry->warnings = (*checked)->warnings();
-      auto object = compiler_->build(key, *entry, name);
+      auto object = compiler_->build(key, *entry, name, cancel);
       if (!object) return std::unexpected(object.error());
       entry->object = std::move(*object);
     }
@@ -1324,6 +1332,9 @@ Result<std::unique_ptr<Engine>> Engine::native(NativeOptions options) {
   config.cache_dir = options.cache_dir.empty() ? default_native_cache_dir() : options.cache_dir;
   config.timeout = options.compile_timeout;
   config.memory_bytes = options.compile_memory_bytes;
+  config.max_module_bytes = options.max_module_bytes;
+  config.max_function_bytes = options.max_function_bytes;
+  config.max_br_table_targets = options.max_br_table_targets;
   config.cache_only = options.cache_only;
   auto compiler = detail::NativeCompiler::create(std::move(config));
   if (!compiler) return std::unexpected(compiler.error());

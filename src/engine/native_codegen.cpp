@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <wabt/binary-reader-ir.h>
+#include <wabt/binary-reader-nop.h>
 #include <wabt/binary-reader.h>
 #include <wabt/binary-writer.h>
 #include <wabt/cast.h>
@@ -444,14 +446,30 @@ Result<void> write_file(const fs::path& path, std::string_view data, mode_t mode
 struct ChildOutcome {
   int status = 0;
   bool timed_out = false;
+  bool cancelled = false;
   std::string log;
 };
 
+// The guard's answer to the host's death (PR_SET_PDEATHSIG): the whole
+// process group goes, the guard with it.
+void kill_own_group(int) { ::kill(0, SIGKILL); }
+
 // Runs argv[0] with exactly `argv`, a fixed environment and resource limits,
-// in `dir`, its output going to `log`; kills it (and what it started) at the
-// deadline.
+// in `dir`, its output going to `log`.
+//
+// The tool runs in a process group of its own, under a guard process that
+// leads the group: the guard starts with a clean signal mask and default
+// dispositions (a host that blocks signals in its threads passes neither
+// on), lowers its priority below the components', sets the limits, starts
+// the tool and waits for it. The group (the guard, the tool and whatever the
+// tool started) is killed at the deadline, when `cancel` or `stopping`
+// becomes true, and, through the guard, when the thread that started it (or
+// the whole host) dies by any means.
 Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::path& dir,
-                               const fs::path& log, const CompilerConfig& config) {
+                               const fs::path& log, const CompilerConfig& config,
+                               std::chrono::steady_clock::time_point deadline,
+                               const std::atomic<bool>* cancel,
+                               const std::atomic<bool>* stopping) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -464,8 +482,11 @@ Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::p
     if (in >= 0) ::close(in);
     return make_error(ErrorCode::IoError, fmt::format("cannot create {}", log.string()));
   }
+  const auto left = std::chrono::ceil<std::chrono::seconds>(
+      std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration{}));
   const rlim_t memory = config.memory_bytes;
-  const rlim_t cpu = static_cast<rlim_t>(config.timeout.count()) + 1;
+  const rlim_t cpu = static_cast<rlim_t>(left.count()) + 1;
+  const pid_t host = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(out);
@@ -476,6 +497,22 @@ Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::p
   if (pid == 0) {
     // Only async-signal-safe calls from here to exec.
     ::setpgid(0, 0);
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    ::sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+    }
+    struct sigaction on_host_death{};
+    on_host_death.sa_handler = kill_own_group;
+    ::sigfillset(&on_host_death.sa_mask);
+    ::sigaction(SIGTERM, &on_host_death, nullptr);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != host) kill_own_group(0);  // the host went before the line above
+    ::setpriority(PRIO_PROCESS, 0, 5);
     if (::chdir(dir.c_str()) != 0) ::_exit(126);
     ::dup2(in, 0);
     ::dup2(out, 1);
@@ -488,13 +525,26 @@ Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::p
     ::setrlimit(RLIMIT_CPU, &cpu_limit);
     ::setrlimit(RLIMIT_CORE, &core);
     ::setrlimit(RLIMIT_FSIZE, &fsize);
-    ::execve(args[0], args.data(), const_cast<char* const*>(env.data()));
-    ::_exit(127);
+    pid_t tool = ::fork();
+    if (tool < 0) ::_exit(126);
+    if (tool == 0) {
+      ::signal(SIGTERM, SIG_DFL);
+      ::execve(args[0], args.data(), const_cast<char* const*>(env.data()));
+      ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(tool, &status, 0) < 0) {
+      if (errno != EINTR) ::_exit(126);
+    }
+    if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+    // The tool's signal, passed on as the guard's own.
+    ::signal(WTERMSIG(status), SIG_DFL);
+    ::kill(::getpid(), WTERMSIG(status));
+    ::_exit(128 + WTERMSIG(status));
   }
   ::close(out);
   ::close(in);
   ChildOutcome outcome;
-  auto deadline = std::chrono::steady_clock::now() + config.timeout;
   auto pause = std::chrono::microseconds(200);
   for (;;) {
     int status = 0;
@@ -504,20 +554,25 @@ Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::p
       break;
     }
     if (r < 0 && errno != EINTR) {
+      ::kill(-pid, SIGKILL);
       return make_error(ErrorCode::InternalError,
                         fmt::format("waiting for {}: {}", argv[0], std::strerror(errno)));
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    const bool stop = (cancel && cancel->load(std::memory_order_acquire)) ||
+                      (stopping && stopping->load(std::memory_order_acquire));
+    if (stop || std::chrono::steady_clock::now() >= deadline) {
       ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
       outcome.status = status;
-      outcome.timed_out = true;
+      outcome.cancelled = stop;
+      outcome.timed_out = !stop;
       break;
     }
     std::this_thread::sleep_for(pause);
     pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(20));
   }
+  // What the tool started may still run in the group: it goes too.
+  ::kill(-pid, SIGKILL);
   auto text = read_text(log).value_or("");
   if (text.size() > kMaxLog) text = text.substr(0, kMaxLog) + "...";
   outcome.log = std::move(text);
@@ -526,12 +581,31 @@ Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::p
 
 Result<void> check_child(const ChildOutcome& o, std::string_view what, std::string_view name,
                          const CompilerConfig& config) {
+  if (o.cancelled) {
+    return make_error(ErrorCode::CallCancelled,
+                      fmt::format("{}: the native compile was stopped ({} killed)", name, what));
+  }
   if (o.timed_out) {
-    return make_error(ErrorCode::CompileFailed,
-                      fmt::format("{}: {} did not finish within {} s", name, what,
-                                  config.timeout.count()));
+    return make_error(ErrorCode::CompileLimit,
+                      fmt::format("{}: {} did not finish within the native compile time bound "
+                                  "of {} ms",
+                                  name, what, config.timeout.count()));
   }
   if (WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0) return {};
+  if (WIFSIGNALED(o.status) && (WTERMSIG(o.status) == SIGXCPU || WTERMSIG(o.status) == SIGKILL)) {
+    return make_error(ErrorCode::CompileLimit,
+                      fmt::format("{}: {} was killed by signal {} at the native compile CPU "
+                                  "bound",
+                                  name, what, WTERMSIG(o.status)));
+  }
+  for (std::string_view full : {"out of memory", "memory exhausted", "Cannot allocate memory"}) {
+    if (o.log.find(full) != std::string::npos) {
+      return make_error(ErrorCode::CompileLimit,
+                        fmt::format("{}: {} ran out of the native compile memory bound of {} "
+                                    "bytes",
+                                    name, what, config.memory_bytes));
+    }
+  }
   std::string how = WIFSIGNALED(o.status) ? fmt::format("was killed by signal {}", WTERMSIG(o.status))
                                           : fmt::format("failed with status {}",
                                                         WEXITSTATUS(o.status));
@@ -539,6 +613,39 @@ Result<void> check_child(const ChildOutcome& o, std::string_view what, std::stri
                     fmt::format("{}: {} {}{}{}", name, what, how, o.log.empty() ? "" : ": ",
                                 o.log));
 }
+
+// Reads the code section's shape without building anything from it: one
+// event per function body and per br_table, no recursion.
+class BoundsReader final : public wabt::BinaryReaderNop {
+ public:
+  explicit BoundsReader(const CompilerConfig& config) : config_(config) {}
+
+  wabt::Result BeginFunctionBody(wabt::Index index, wabt::Offset size) override {
+    function_ = index;
+    if (config_.max_function_bytes != 0 && size > config_.max_function_bytes) {
+      refusal_ = fmt::format("function {} has a body of {} bytes, over the native compile "
+                             "bound of {} bytes (max_function_size)",
+                             index, size, config_.max_function_bytes);
+      return wabt::Result::Error;
+    }
+    return wabt::Result::Ok;
+  }
+  wabt::Result OnBrTableExpr(wabt::Index num_targets, wabt::Index*, wabt::Index) override {
+    if (config_.max_br_table_targets != 0 && num_targets > config_.max_br_table_targets) {
+      refusal_ = fmt::format("function {} has a br_table of {} targets, over the native compile "
+                             "bound of {} (max_br_table_targets)",
+                             function_, num_targets, config_.max_br_table_targets);
+      return wabt::Result::Error;
+    }
+    return wabt::Result::Ok;
+  }
+  [[nodiscard]] const std::string& refusal() const { return refusal_; }
+
+ private:
+  const CompilerConfig& config_;
+  wabt::Index function_ = 0;
+  std::string refusal_;
+};
 
 // A private directory: created 0700 when missing; refused when it belongs to
 // someone else or others may enter it.
@@ -1094,7 +1201,9 @@ Result<std::unique_ptr<NativeCompiler>> NativeCompiler::create(CompilerConfig co
   auto tmp = compiler->config_.cache_dir / fmt::format("identity-{}.log", ::getpid());
   for (const auto* tool : {&compiler->config_.wasm2c, &compiler->config_.cc}) {
     auto outcome = run_child({tool->string(), "--version"}, compiler->config_.cache_dir, tmp,
-                             compiler->config_);
+                             compiler->config_,
+                             std::chrono::steady_clock::now() + compiler->config_.timeout,
+                             nullptr, nullptr);
     std::error_code ec;
     fs::remove(tmp, ec);
     if (!outcome) return std::unexpected(outcome.error());
@@ -1160,13 +1269,36 @@ std::optional<NativeEntry> NativeCompiler::lookup(const std::string& key) {
   return std::nullopt;
 }
 
+Result<void> NativeCompiler::check_bounds(std::span<const uint8_t> bytes,
+                                          std::string_view name) const {
+  if (config_.max_module_bytes != 0 && bytes.size() > config_.max_module_bytes) {
+    return make_error(ErrorCode::CompileLimit,
+                      fmt::format("{}: the module has {} bytes, over the native compile bound "
+                                  "of {} bytes (max_module_size)",
+                                  name, bytes.size(), config_.max_module_bytes));
+  }
+  BoundsReader reader(config_);
+  wabt::ReadBinaryOptions options(wabt::Features{}, nullptr, false, true, false);
+  if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &reader, options))) {
+    if (!reader.refusal().empty()) {
+      return make_error(ErrorCode::CompileLimit, fmt::format("{}: {}", name, reader.refusal()));
+    }
+    return make_error(ErrorCode::MalformedModule,
+                      fmt::format("{}: the module could not be read", name));
+  }
+  return {};
+}
+
+void NativeCompiler::cancel_all() { stopping_.store(true, std::memory_order_release); }
+
 Result<std::vector<uint8_t>> NativeCompiler::build(const std::string& key, const NativeEntry& entry,
-                                                   std::string_view name) {
+                                                   std::string_view name,
+                                                   const std::atomic<bool>* cancel) {
   if (config_.cache_only) {
     return make_error(ErrorCode::NotFound,
                       fmt::format("{}: the native cache holds no compiled code for it", name));
   }
-  auto object = compile(entry.plan, name);
+  auto object = compile(entry.plan, name, cancel);
   if (!object) return std::unexpected(object.error());
   // Everything but the plan's module bytes, which a hit does not need.
   NativeEntry stored;
@@ -1245,8 +1377,14 @@ Result<void> check_stack_frames(const fs::path& dir, std::string_view name) {
   return {};
 }
 
-Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan,
-                                                     std::string_view name) {
+Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan, std::string_view name,
+                                                     const std::atomic<bool>* cancel) {
+  // One deadline for the whole compile, whatever tools it takes.
+  const auto deadline = std::chrono::steady_clock::now() + config_.timeout;
+  if (stopping_.load(std::memory_order_acquire)) {
+    return make_error(ErrorCode::CallCancelled,
+                      fmt::format("{}: the native compile was stopped (the host stops)", name));
+  }
   std::string pattern = (config_.cache_dir / "build-XXXXXX").string();
   if (!::mkdtemp(pattern.data())) {
     return make_error(ErrorCode::IoError,
@@ -1259,7 +1397,7 @@ Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan,
   AIRSSYS_TRY(write_file(d / "module.wasm", bytes));
 
   auto w2c = run_child({config_.wasm2c.string(), "module.wasm", "-n", "m", "-o", "module.c"}, d,
-                       d / "wasm2c.log", config_);
+                       d / "wasm2c.log", config_, deadline, cancel, &stopping_);
   if (!w2c) return std::unexpected(w2c.error());
   AIRSSYS_TRY(check_child(*w2c, "wasm2c", name, config_));
   auto generated = read_text(d / "module.c");
@@ -1280,7 +1418,7 @@ Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan,
   for (const char* a : {"-o", "module.so", "module.c", "airssys-rt.c", "-Wl,-z,defs", "-lm"}) {
     argv.emplace_back(a);
   }
-  auto cc = run_child(argv, d, d / "cc.log", config_);
+  auto cc = run_child(argv, d, d / "cc.log", config_, deadline, cancel, &stopping_);
   if (!cc) return std::unexpected(cc.error());
   AIRSSYS_TRY(check_child(*cc, "the C compiler", name, config_));
   AIRSSYS_TRY(check_stack_frames(d, name));

@@ -7,6 +7,7 @@
 // known without repeating wasm2c's name mangling, and no name a component
 // chose reaches the C code or any command line.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -74,8 +75,11 @@ struct CompilerConfig {
   std::filesystem::path wasm2c;
   std::filesystem::path cc;
   std::filesystem::path cache_dir;
-  std::chrono::seconds timeout{300};
-  uint64_t memory_bytes = 4ull << 30;
+  std::chrono::milliseconds timeout{kDefaultCompileTimeout};  // one module's whole compile
+  uint64_t memory_bytes = kDefaultCompileMemoryBytes;         // each tool's address space
+  uint64_t max_module_bytes = kDefaultMaxCompileModuleBytes;  // 0: no bound
+  uint64_t max_function_bytes = kDefaultMaxCompileFunctionBytes;
+  uint64_t max_br_table_targets = kDefaultMaxCompileBrTableTargets;
   bool cache_only = false;
 };
 
@@ -115,10 +119,18 @@ class NativeCompiler {
   // The sound entry under `key`, or nothing (a changed, truncated or foreign
   // entry is removed, counted as refused, and nothing returned).
   [[nodiscard]] std::optional<NativeEntry> lookup(const std::string& key);
+  // CompileLimit when the module is past a bound on what may be sent to the
+  // compilers (module size, function body size, br_table width).
+  [[nodiscard]] Result<void> check_bounds(std::span<const uint8_t> bytes,
+                                          std::string_view name) const;
   // Compiles the plan (refused with NotFound when the cache alone may be
-  // used), stores the entry under `key` and returns the object.
+  // used), stores the entry under `key` and returns the object. The compile
+  // is killed, with CallCancelled, when `*cancel` or cancel_all() comes.
   [[nodiscard]] Result<std::vector<uint8_t>> build(const std::string& key, const NativeEntry& entry,
-                                                   std::string_view name);
+                                                   std::string_view name,
+                                                   const std::atomic<bool>* cancel = nullptr);
+  // Kills the compiles in progress and refuses those that follow.
+  void cancel_all();
   // The cache file the entry of `key` lives in.
   [[nodiscard]] std::filesystem::path entry_path(const std::string& key) const;
   [[nodiscard]] CompileStats stats() const;
@@ -126,13 +138,15 @@ class NativeCompiler {
 
  private:
   explicit NativeCompiler(CompilerConfig config) : config_(std::move(config)) {}
-  [[nodiscard]] Result<std::vector<uint8_t>> compile(const NativePlan& plan, std::string_view name);
+  [[nodiscard]] Result<std::vector<uint8_t>> compile(const NativePlan& plan, std::string_view name,
+                                                     const std::atomic<bool>* cancel);
 
   CompilerConfig config_;
   std::string identity_;  // compilers, flags, runtime and pipeline sources
   crypto_hash_sha256_state identity_state_{};  // SHA-256 of identity_ and a 0 byte, unfinished
   mutable std::mutex mutex_;
   CompileStats stats_;
+  std::atomic<bool> stopping_{false};
 };
 
 // The largest stack frame a compiled function may have: a quarter of the

@@ -140,6 +140,36 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
         if (v->empty()) return r.fail(an, akey, "must not be empty");
         config.admin_socket = *v;
       }
+    } else if (key == "native") {
+      auto* table = node.as_table();
+      if (!table) return r.fail(node, key, "must be a table ([native])");
+      for (const auto& [nk, nn] : *table) {
+        std::string nkey = "native." + std::string(nk.str());
+        const std::string_view name = nk.str();
+        if (name == "compile_timeout_ms") {
+          auto v = r.count(nn, nkey, 1, 3'600'000);
+          if (!v) return std::unexpected(v.error());
+          config.native.compile_timeout = std::chrono::milliseconds(*v);
+        } else if (name == "compile_memory") {
+          auto v = r.bytes(nn, nkey);
+          if (!v) return std::unexpected(v.error());
+          if (*v < (64ull << 20)) return r.fail(nn, nkey, "must be at least 64MB");
+          config.native.compile_memory_bytes = *v;
+        } else if (name == "max_module_size" || name == "max_function_size") {
+          auto v = r.bytes(nn, nkey);
+          if (!v) return std::unexpected(v.error());
+          (name == "max_module_size" ? config.native.max_module_bytes
+                                     : config.native.max_function_bytes) = *v;
+        } else if (name == "max_br_table_targets") {
+          auto v = r.count(nn, nkey, 1, UINT32_MAX);
+          if (!v) return std::unexpected(v.error());
+          config.native.max_br_table_targets = *v;
+        } else {
+          return r.fail(nn, nkey,
+                        "unknown key (known: compile_timeout_ms, compile_memory, "
+                        "max_module_size, max_function_size, max_br_table_targets)");
+        }
+      }
     } else if (key == "quota") {
       // The same keys, units and bounds as a manifest's [quota].
       auto* table = node.as_table();
@@ -158,7 +188,7 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
       return r.fail(node, key,
                     "unknown key (known: data_dir, trust_config, policy, audit_log, "
                     "audit_rotate_size, audit_keep, workers, tier, state_durability, "
-                    "ready_timeout_ms, stop_timeout_ms, [admin], [quota], [ceiling])");
+                    "ready_timeout_ms, stop_timeout_ms, [admin], [native], [quota], [ceiling])");
     }
   }
   return config;

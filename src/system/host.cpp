@@ -200,6 +200,7 @@ struct Host::Impl {
   std::shared_ptr<engine::Engine> engine;
   std::mutex native_mutex;
   std::shared_ptr<engine::Engine> native;  // guarded by native_mutex
+  bool compiles_stopped = false;           // guarded by native_mutex
   std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
   std::unique_ptr<component::ComponentSystem> system;  // destroyed before the scheduler
   mutable std::mutex lifecycle;
@@ -455,6 +456,10 @@ struct Host::Impl {
       record(manifest.component.name, "lifecycle.load", (files / kModuleFile).string(),
              AuditResult::Granted, "loaded with a warning: " + warning);
     }
+    if (loaded->native_refused) {
+      record(manifest.component.name, "lifecycle.tier", "native", AuditResult::Denied,
+             fmt::format("runs on the interp tier: {}", loaded->native_refused->to_string()));
+    }
     component::ComponentSpec spec;
     spec.name = admission.context->component_id();
     spec.module = std::move(loaded->module);
@@ -471,8 +476,11 @@ struct Host::Impl {
   // The native tier's engine, made when a component first asks for it.
   Result<std::shared_ptr<engine::Engine>> native_engine() {
     std::lock_guard lock(native_mutex);
+    if (compiles_stopped) {
+      return make_error(ErrorCode::CallCancelled, "the host stops: no native compile starts");
+    }
     if (native) return native;
-    engine::NativeOptions options;
+    engine::NativeOptions options = config.native;
     options.cache_dir = config.data_dir / "cache" / "native";
     auto made = engine::Engine::native(options);
     if (!made) return std::unexpected(made.error());
@@ -1299,8 +1307,17 @@ std::string Host::metrics() const {
   return out;
 }
 
+void Host::stop_compiles() {
+  auto& i = *impl_;
+  std::lock_guard lock(i.native_mutex);
+  i.compiles_stopped = true;
+  if (i.native) i.native->cancel_compiles();
+}
+
 void Host::shutdown() {
   auto& i = *impl_;
+  // First, so that a lifecycle call compiling does not hold the host up.
+  stop_compiles();
   std::lock_guard lock(i.lifecycle);
   if (i.shut_down) return;
   i.shut_down = true;

@@ -10,6 +10,8 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <future>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -19,6 +21,7 @@
 
 #include "../system/system_test_support.hpp"
 #include "airssys/wasm/security/audit.hpp"
+#include "../support/hostile_modules.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm::system::test {
@@ -75,6 +78,7 @@ class Daemon {
   }
   std::string log() const { return read_all(log_); }
   void hangup() { ::kill(pid_, SIGHUP); }
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
@@ -321,6 +325,100 @@ TEST_F(ServeTest, AKilledHostComesBackWithItsComponentStateAndAuditTrail) {
   for (int i = 0; i < 500 && audited_writes() < 21; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(audited_writes(), 21u);
   EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
+}
+
+namespace hostile = airssys::wasm::testing;
+
+// The module's bytes written to `file`.
+void write_module(const fs::path& file, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Under `serve`, beside a bystander that keeps working: a component past a
+// native compile bound runs on the interpreter with the reason on record,
+// and a compile in progress (started by `start`, which waits for it) runs in
+// its own process group with a clean signal mask, and is killed when the
+// host stops on SIGTERM, within its stop timeout.
+TEST_F(ServeTest, NativeCompilesAreBoundedAndDoNotOutliveTheHost) {
+  write_file(config_,
+             "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\n"
+             "stop_timeout_ms = 5000\n"
+             "[native]\nmax_module_size = \"400KB\"\nmax_function_size = \"1MB\"\n"
+             "compile_timeout_ms = 600000\n");
+  std::vector<uint8_t> counter;
+  {
+    std::ifstream in(kComponents / "counter.wasm", std::ios::binary);
+    counter.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_FALSE(counter.empty());
+  const auto big_module = root_.path() / "big.wasm";
+  write_module(big_module, hostile::with_custom_section(counter, 300 << 10));
+  const auto slow_module = root_.path() / "slow.wasm";
+  write_module(slow_module,
+               hostile::with_exported_function(counter, "fill", hostile::stores_body(8000)));
+  const std::string native = "\n[runtime]\ntier = \"native\"\n";
+  auto bystander = component("1.0.0", kComponents / "counter.wasm");
+  auto big = make_component(root_.path() / "big", big_module,
+                            counter_manifest("big", "1.0.0") + native, &keys_);
+  auto slow = make_component(root_.path() / "slow", slow_module,
+                             counter_manifest("slow", "1.0.0") + native, &keys_);
+  auto log = root_.path() / "serve.log";
+  Daemon daemon(config_, log);
+  ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+  ASSERT_EQ(cli({"install", bystander.string()}).exit_code, 0);
+  ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);
+
+  // Past max_module_size: the interpreter, on record.
+  ASSERT_EQ(cli({"install", big.string()}).exit_code, 0);
+  auto r = cli({"start", "big"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(cli({"send", "big", "tick"}).exit_code, 0);
+  EXPECT_EQ(info("big")["tier"], "interp") << info("big").dump();
+  r = cli({"audit", "--component", "big", "--permission", "lifecycle.tier", "--json"});
+  EXPECT_NE(r.out.find("CompileLimit"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max_module_size"), std::string::npos) << r.out;
+
+  // A slow compile: `start` waits for it; the host stops anyway.
+  ASSERT_EQ(cli({"install", slow.string()}).exit_code, 0);
+  auto starting = std::async(std::launch::async, [&] { return cli({"start", "slow"}); });
+  std::set<int> groups;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (groups.empty() && std::chrono::steady_clock::now() < deadline) {
+    for (int g : hostile::compile_groups(daemon.pid())) {
+      if (hostile::group_members(g).size() >= 3) groups.insert(g);
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_FALSE(groups.empty()) << "no compiler started\n" << daemon.log();
+  for (int g : groups) {
+    for (const auto& p : hostile::group_members(g)) {
+      auto blocked = hostile::status_field(p.pid, "SigBlk");
+      if (blocked) {
+        EXPECT_EQ(*blocked, "0000000000000000") << "process " << p.pid;
+      }
+    }
+  }
+  // The bystander keeps working while the compiler runs.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+  for (int i = 0; i < 1000 && daemon.log().find("counter tick = 3") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(daemon.log().find("[counter] counter tick = 3"), std::string::npos) << daemon.log();
+
+  const auto began = std::chrono::steady_clock::now();
+  EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 5s + 3s) << "beyond the stop timeout";
+  ASSERT_EQ(starting.wait_for(60s), std::future_status::ready);
+  EXPECT_NE(starting.get().exit_code, 0);  // the start did not complete
+  const auto gone_by = std::chrono::steady_clock::now() + 10s;
+  bool gone = false;
+  while (!gone && std::chrono::steady_clock::now() < gone_by) {
+    gone = true;
+    for (int g : groups) gone &= hostile::group_members(g).empty();
+    if (!gone) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(gone) << "a compiler outlived the host";
 }
 
 // An unsigned component from an untrusted folder waits for the operator, and

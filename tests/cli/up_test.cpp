@@ -1,12 +1,21 @@
 // `airssys-wasm up DIR`: real components from a folder, under one supervisor.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
+#include "../support/hostile_modules.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm {
@@ -183,6 +192,138 @@ TEST_F(UpTest, AModuleNestedTooDeepIsRefusedWithoutCrashingTheHost) {
     EXPECT_EQ(r.exit_code, 3) << r.err;
     EXPECT_NE(r.err.find("ModuleTooComplex"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("function 0"), std::string::npos) << r.err;
+  }
+}
+
+// --- Native compiles end with `up` ----------------------------------------
+
+namespace hostile = airssys::wasm::testing;
+using namespace std::chrono_literals;
+
+// `up` in the background, its output in a file, stopped with a signal.
+class Background {
+ public:
+  Background(const std::vector<std::string>& args, const fs::path& log) : log_(log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> argv;
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Background() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  std::string log() const {
+    std::ifstream in(log_);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // Sends `sig`; true when the process ended within `limit`.
+  bool stop(int sig, std::chrono::seconds limit) {
+    ::kill(pid_, sig);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return true;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  fs::path log_;
+};
+
+// The compile groups of `host` once one holds the compiler proper.
+std::set<int> wait_compiling(pid_t host) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (int g : hostile::compile_groups(host)) {
+      if (hostile::group_members(g).size() >= 3) return {g};
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return {};
+}
+
+bool groups_gone(const std::set<int>& groups) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    bool any = false;
+    for (int g : groups) any |= !hostile::group_members(g).empty();
+    if (!any) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+class UpCompileTest : public UpTest {
+ protected:
+  // A counter with one more exported function that takes its C compiler long.
+  void add_slow(const std::string& name, const std::string& tier) {
+    std::ifstream in(fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "counter.wasm", std::ios::binary);
+    std::vector<uint8_t> counter((std::istreambuf_iterator<char>(in)),
+                                 std::istreambuf_iterator<char>());
+    ASSERT_FALSE(counter.empty());
+    auto bytes = hostile::with_exported_function(counter, "fill", hostile::stores_body(6000));
+    auto dir = root_ / "components" / name;
+    fs::create_directories(dir);
+    std::ofstream(dir / "component.wasm", std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(dir / "Component.toml")
+        << "[component]\nname = \"" << name << "\"\nversion = \"1.0.0\"\n"
+        << "[capabilities]\nstorage.read = [\"counter:*\"]\nstorage.write = [\"counter:*\"]\n"
+        << "[runtime]\ntier = \"" << tier << "\"\n";
+  }
+  std::vector<std::string> args() {
+    return {AIRSSYS_CLI, "up", (root_ / "components").string(), "--data-dir",
+            (root_ / "home").string(), "--trust-config",
+            (root_ / "home" / "trust.toml").string(), "--approve", "--send", "counter=tick"};
+  }
+};
+
+// On `auto`, the compile runs while the components do; SIGTERM stops `up`
+// at once and the compile with it.
+TEST_F(UpCompileTest, SigtermStopsATierUpCompileBesideARunningBystander) {
+  add("counter", "counter.wasm",
+      "storage.read = [\"counter:*\"]\nstorage.write = [\"counter:*\"]\n");
+  add_slow("slow", "auto");
+  Background up(args(), root_ / "up.log");
+  auto groups = wait_compiling(up.pid());
+  ASSERT_FALSE(groups.empty()) << "no compiler started\n" << up.log();
+  for (int i = 0; i < 1000 && up.log().find("[counter] counter tick = 1") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(up.log().find("[counter] counter tick = 1"), std::string::npos) << up.log();
+  EXPECT_TRUE(up.stop(SIGTERM, 15s)) << "up waited for the compile\n" << up.log();
+  EXPECT_TRUE(groups_gone(groups)) << "a compiler outlived up";
+}
+
+// On `native`, `up` compiles before anything starts, with the default
+// SIGTERM action: `up` ends, and its compiler with it.
+TEST_F(UpCompileTest, AHostKilledDuringANativeCompileTakesTheCompilerWithIt) {
+  add_slow("slow", "native");
+  for (int sig : {SIGTERM, SIGKILL}) {
+    fs::remove_all(root_ / "home" / "cache");
+    Background up(args(), root_ / "up.log");
+    auto groups = wait_compiling(up.pid());
+    ASSERT_FALSE(groups.empty()) << "no compiler started\n" << up.log();
+    EXPECT_TRUE(up.stop(sig, 15s)) << up.log();
+    EXPECT_TRUE(groups_gone(groups)) << "a compiler outlived up (signal " << sig << ")";
   }
 }
 

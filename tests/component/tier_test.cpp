@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
+#include "../support/hostile_modules.hpp"
 #include "component_test_support.hpp"
 
 namespace airssys::wasm::component {
@@ -250,6 +252,141 @@ TEST_F(TierTest, AModuleWhoseStateCannotMoveStaysOnTheInterpreterOnRecord) {
 TEST_F(TierTest, AFailedNativeBuildLeavesTheComponentOnTheInterpreterOnRecord) {
   // Bytes that are no module: the build fails, the running component does not.
   expect_stays("grower", "table_grower.wasm", text("not a module"), "bad magic");
+}
+
+// --- Compile bounds and killed compiles, beside a bystander ----------------
+
+namespace hostile = airssys::wasm::testing;
+
+TEST_F(TierTest, ANativeComponentPastACompileBoundRunsOnTheInterpreterWithTheReason) {
+  const auto bytes = read_bytes(testing::component("sequence.wasm"));
+  engine::NativeOptions bounded;
+  bounded.cache_dir = cache / "bounded";
+  bounded.max_module_bytes = bytes.size() - 1;
+  auto small = engine::Engine::native(bounded);
+  ASSERT_TRUE(small.has_value()) << small.error().to_string();
+  std::shared_ptr<engine::Engine> tight(std::move(*small));
+
+  auto bystander = native->load_file(testing::component("sequence.wasm"));
+  ASSERT_TRUE(bystander.has_value()) << bystander.error().to_string();
+  auto b = spec("bystander", *bystander);
+  b.engine = native;
+  ASSERT_TRUE(system->start(std::move(b)).has_value());
+
+  for (auto tier : {TierChoice::Native, TierChoice::Auto}) {
+    const std::string name = tier == TierChoice::Native ? "big" : "bigauto";
+    auto loaded = load_tiered(tier, bytes, name + ".wasm", interp, tight);
+    ASSERT_TRUE(loaded.has_value()) << loaded.error().to_string();
+    EXPECT_EQ(loaded->engine, interp);
+    if (tier == TierChoice::Native) {
+      ASSERT_TRUE(loaded->native_refused.has_value());
+      EXPECT_EQ(loaded->native_refused->code, ErrorCode::CompileLimit);
+      EXPECT_NE(loaded->native_refused->message.find("max_module_size"), std::string::npos)
+          << loaded->native_refused->message;
+    } else {
+      ASSERT_TRUE(loaded->tier_up);  // fails on the bound; the component stays, on record
+    }
+    auto s = spec(name, loaded->module);
+    s.engine = loaded->engine;
+    s.tier_up = loaded->tier_up;
+    ASSERT_TRUE(system->start(std::move(s)).has_value());
+    ASSERT_TRUE(transcript.wait_line(name + " ready")) << transcript.dump();
+    for (int i = 0; i < 10; ++i) send(name, std::to_string(i));
+    send(name, "report");
+    ASSERT_TRUE(transcript.wait_prefix(name + " report received=10 gaps=0"))
+        << transcript.dump();
+    EXPECT_EQ(tier_of(name), engine::Tier::Interp);
+  }
+  // The Auto build failed on the bound: on record, and the component stayed.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (tier_records("bigauto").empty() && std::chrono::steady_clock::now() < deadline) {
+    send("bigauto", "report");
+    std::this_thread::sleep_for(20ms);
+  }
+  auto records = tier_records("bigauto");
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back().result, AuditResult::Denied);
+  EXPECT_NE(records.back().reason.find("CompileLimit"), std::string::npos)
+      << records.back().reason;
+  EXPECT_EQ(tier_of("bigauto"), engine::Tier::Interp);
+  EXPECT_EQ(tight->stats().native_compiles, 0u);
+  ASSERT_TRUE(transcript.wait_line("bystander ready")) << transcript.dump();
+  for (int i = 0; i < 10; ++i) send("bystander", std::to_string(i));
+  send("bystander", "report");
+  ASSERT_TRUE(transcript.wait_prefix("bystander report received=10 gaps=0"))
+      << transcript.dump();
+  EXPECT_EQ(tier_of("bystander"), engine::Tier::Native);
+}
+
+// Waits until a compile group of this process holds the compiler proper;
+// returns the groups seen.
+std::set<int> wait_compiling() {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (int g : hostile::compile_groups(::getpid())) {
+      if (hostile::group_members(g).size() >= 3) return {g};
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return {};
+}
+
+bool groups_gone(const std::set<int>& groups) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    bool any = false;
+    for (int g : groups) any |= !hostile::group_members(g).empty();
+    if (!any) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+engine::NativeOptions slow_options(const std::filesystem::path& dir) {
+  engine::NativeOptions options;
+  options.cache_dir = dir;
+  options.max_function_bytes = 1 << 20;  // lets a slow compile through
+  return options;
+}
+
+TEST_F(TierTest, ABuildNothingWaitsForAnyMoreKillsItsCompile) {
+  auto slow = engine::Engine::native(slow_options(cache / "slow"));
+  ASSERT_TRUE(slow.has_value()) << slow.error().to_string();
+  std::shared_ptr<engine::Engine> engine(std::move(*slow));
+  auto build = NativeBuild::start(engine, hostile::straight_line_stores(5000), "slow.wasm");
+  auto groups = wait_compiling();
+  ASSERT_FALSE(groups.empty()) << "no compiler started";
+  const auto began = std::chrono::steady_clock::now();
+  build.reset();  // the last reference
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 10s);
+  EXPECT_TRUE(groups_gone(groups)) << "a compiler outlived its build";
+}
+
+TEST_F(TierTest, StoppingAComponentKillsTheCompileOfItsTierUp) {
+  auto slow = engine::Engine::native(slow_options(cache / "slow"));
+  ASSERT_TRUE(slow.has_value()) << slow.error().to_string();
+  std::shared_ptr<engine::Engine> engine(std::move(*slow));
+  auto bystander = interp->load_file(testing::component("sequence.wasm"));
+  ASSERT_TRUE(bystander.has_value());
+  ASSERT_TRUE(system->start(spec("bystander", *bystander)).has_value());
+
+  const auto bytes = hostile::straight_line_stores(5001);
+  auto loaded = load_tiered(TierChoice::Auto, bytes, "slow.wasm", interp, engine);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().to_string();
+  auto s = spec("slow", loaded->module);
+  s.engine = loaded->engine;
+  s.tier_up = std::move(loaded->tier_up);
+  loaded->module.reset();
+  ASSERT_TRUE(system->start(std::move(s)).has_value());
+  auto groups = wait_compiling();
+  ASSERT_FALSE(groups.empty()) << "no compiler started";
+  ASSERT_TRUE(system->stop_component("slow", 10s).has_value());
+  EXPECT_TRUE(groups_gone(groups)) << "a compiler outlived its component";
+  ASSERT_TRUE(transcript.wait_line("bystander ready")) << transcript.dump();
+  for (int i = 0; i < 10; ++i) send("bystander", std::to_string(i));
+  send("bystander", "report");
+  ASSERT_TRUE(transcript.wait_prefix("bystander report received=10 gaps=0"))
+      << transcript.dump();
 }
 
 }  // namespace

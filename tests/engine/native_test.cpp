@@ -2,9 +2,14 @@
 // compiler, what it refuses, and traps on several threads at once. What it
 // shares with the interpreter is tested on both tiers in engine_test.cpp.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <future>
+#include <set>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -13,12 +18,14 @@
 
 #include "airssys/wasm/engine/engine.hpp"
 #include "native_codegen.hpp"
+#include "../support/hostile_modules.hpp"
 #include "tiers.hpp"
 
 namespace airssys::wasm::engine {
 namespace {
 
 namespace fs = std::filesystem;
+namespace hostile = airssys::wasm::testing;
 
 constexpr std::string_view kFib = R"((module
   (func $fib (export "fib") (param i32) (result i32)
@@ -278,7 +285,7 @@ TEST_F(NativeCacheTest, ACompilerThatRunsTooLongIsStoppedAndReported) {
   options.compile_timeout = std::chrono::seconds(0);
   auto e = Engine::native(options);  // the identity check is bounded too
   ASSERT_FALSE(e.has_value());
-  EXPECT_EQ(e.error().code, ErrorCode::CompileFailed);
+  EXPECT_EQ(e.error().code, ErrorCode::CompileLimit);
   EXPECT_NE(e.error().message.find("did not finish"), std::string::npos) << e.error().message;
 }
 
@@ -314,6 +321,197 @@ TEST(NativeFrames, AFrameLargerThanTheNativeTierAllowsIsRefused) {
   for (const auto& e : fs::directory_iterator(dir.path())) fs::remove(e.path());
   auto missing = detail::check_stack_frames(dir.path(), "frames.wasm");
   ASSERT_FALSE(missing) << "no report at all fails closed";
+}
+
+// --- What is sent to the compilers, and how long they may take -------------
+
+// `_start` of a module runs on `engine` (a check that the module works).
+void run_start(Engine& engine, std::span<const uint8_t> bytes) {
+  auto m = engine.load(bytes, "hostile.wasm");
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  auto store = engine.new_store();
+  auto inst = store->instantiate(**m, Linker{});
+  ASSERT_TRUE(inst.has_value()) << inst.error().to_string();
+  auto r = (*inst)->call("_start", {});
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+}
+
+TEST_F(NativeCacheTest, ModulesPastACompileBoundAreRefusedBeforeAnyCompilerRuns) {
+  NativeOptions options;
+  options.cache_dir = dir;
+  options.max_module_bytes = 32 << 10;
+  options.max_function_bytes = 8 << 10;
+  options.max_br_table_targets = 1000;
+  auto native = Engine::native(options);
+  ASSERT_TRUE(native.has_value()) << native.error().to_string();
+  auto interp = Engine::interpreter();
+  struct Case {
+    std::vector<uint8_t> bytes;
+    std::string why;
+  };
+  std::vector<Case> cases{
+      {hostile::straight_line_stores(2000), "function 0 has a body of"},
+      {hostile::wide_br_table(5000), "function 0 has a br_table of 5000 targets"},
+      {hostile::straight_line_stores(7000), "the module has"},
+  };
+  for (const auto& c : cases) {
+    auto m = (*native)->load(c.bytes, "hostile.wasm");
+    ASSERT_FALSE(m.has_value());
+    EXPECT_EQ(m.error().code, ErrorCode::CompileLimit);
+    EXPECT_NE(m.error().message.find(c.why), std::string::npos) << m.error().message;
+    run_start(*interp, c.bytes);  // the interpreter runs them
+  }
+  EXPECT_EQ((*native)->stats().native_compiles, 0u);
+  // Within the bounds, the same shapes compile and run.
+  run_start(**native, hostile::straight_line_stores(100));
+  run_start(**native, hostile::wide_br_table(500));
+  EXPECT_EQ((*native)->stats().native_compiles, 2u);
+}
+
+// A compile that takes long (a C compiler's time grows much faster than the
+// function), within every size bound.
+constexpr uint32_t kSlowStores = 5000;
+
+NativeOptions slow_options(const fs::path& dir) {
+  NativeOptions options;
+  options.cache_dir = dir;
+  options.max_function_bytes = 1 << 20;
+  return options;
+}
+
+// Watches this process's compile groups while `done` is false; `seen`
+// collects them, `compiling` turns true once one holds the compiler proper
+// (the guard, the driver and the compiler it started).
+struct GroupWatch {
+  std::atomic<bool> done{false};
+  std::atomic<bool> compiling{false};
+  std::mutex mutex;
+  std::set<int> seen;
+  std::vector<int> members;  // of the compiling group, when first seen
+  std::thread thread;
+
+  GroupWatch() {
+    thread = std::thread([this] {
+      while (!done.load()) {
+        for (int g : hostile::compile_groups(::getpid())) {
+          auto in = hostile::group_members(g);
+          std::lock_guard lock(mutex);
+          seen.insert(g);
+          if (in.size() >= 3 && !compiling.load()) {
+            for (const auto& p : in) members.push_back(p.pid);
+            compiling.store(true);
+          }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
+  ~GroupWatch() { stop(); }
+  void stop() {
+    done.store(true);
+    if (thread.joinable()) thread.join();
+  }
+  bool wait_compiling(std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!compiling.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return compiling.load();
+  }
+  // Whether every process of every group seen is gone (within `limit`: a
+  // killed process takes a moment to be reaped).
+  bool all_gone(std::chrono::seconds limit) {
+    stop();
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      bool any = false;
+      for (int g : seen) any |= !hostile::group_members(g).empty();
+      if (!any) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+};
+
+TEST_F(NativeCacheTest, ACompilePastItsTimeBoundIsKilledWithItsWholeProcessGroup) {
+  auto options = slow_options(dir);
+  options.compile_timeout = std::chrono::milliseconds(1500);
+  auto native = Engine::native(options);
+  ASSERT_TRUE(native.has_value()) << native.error().to_string();
+  GroupWatch watch;
+  const auto bytes = hostile::straight_line_stores(kSlowStores);
+  const auto began = std::chrono::steady_clock::now();
+  auto m = (*native)->load(bytes, "slow.wasm");
+  const auto took = std::chrono::steady_clock::now() - began;
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, ErrorCode::CompileLimit);
+  EXPECT_NE(m.error().message.find("did not finish within the native compile time bound"),
+            std::string::npos)
+      << m.error().message;
+  EXPECT_LT(took, std::chrono::seconds(15));
+  EXPECT_TRUE(watch.all_gone(std::chrono::seconds(10)))
+      << "a compiler outlived its compile";
+  EXPECT_FALSE(watch.seen.empty());
+}
+
+TEST_F(NativeCacheTest, ACancelledLoadKillsItsCompileAtOnce) {
+  auto native = Engine::native(slow_options(dir));
+  ASSERT_TRUE(native.has_value()) << native.error().to_string();
+  GroupWatch watch;
+  std::atomic<bool> cancel{false};
+  const auto bytes = hostile::straight_line_stores(kSlowStores + 1);
+  auto loading = std::async(std::launch::async, [&] {
+    return (*native)->load_cancellable(bytes, "slow.wasm", &cancel);
+  });
+  ASSERT_TRUE(watch.wait_compiling(std::chrono::seconds(60))) << "no compiler started";
+  cancel.store(true);
+  ASSERT_EQ(loading.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto m = loading.get();
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, ErrorCode::CallCancelled) << m.error().to_string();
+  EXPECT_TRUE(watch.all_gone(std::chrono::seconds(10))) << "a compiler outlived its compile";
+  // cancel_compiles() stops what runs and what follows, engine-wide.
+  (*native)->cancel_compiles();
+  auto later = (*native)->load(hostile::straight_line_stores(10), "later.wasm");
+  ASSERT_FALSE(later.has_value());
+  EXPECT_EQ(later.error().code, ErrorCode::CallCancelled);
+}
+
+TEST_F(NativeCacheTest, CompilersStartWithACleanSignalMaskAndALowerPriority) {
+  auto native = Engine::native(slow_options(dir));
+  ASSERT_TRUE(native.has_value()) << native.error().to_string();
+  GroupWatch watch;
+  std::atomic<bool> cancel{false};
+  const auto bytes = hostile::straight_line_stores(kSlowStores + 2);
+  // A thread with the signals `serve` keeps for its signal thread blocked.
+  auto loading = std::async(std::launch::async, [&] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    return (*native)->load_cancellable(bytes, "slow.wasm", &cancel);
+  });
+  ASSERT_TRUE(watch.wait_compiling(std::chrono::seconds(60))) << "no compiler started";
+  std::vector<int> members;
+  {
+    std::lock_guard lock(watch.mutex);
+    members = watch.members;
+  }
+  size_t looked = 0;
+  for (int pid : members) {
+    auto blocked = hostile::status_field(pid, "SigBlk");
+    if (!blocked) continue;  // gone meanwhile
+    ++looked;
+    EXPECT_EQ(*blocked, "0000000000000000") << "process " << pid;
+    errno = 0;
+    EXPECT_GE(::getpriority(PRIO_PROCESS, pid), 5) << "process " << pid;
+  }
+  EXPECT_GT(looked, 0u);
+  cancel.store(true);
+  ASSERT_EQ(loading.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(watch.all_gone(std::chrono::seconds(10)));
 }
 
 TEST_F(NativeCacheTest, ToolsMustBeGivenByAbsolutePath) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "airssys/wasm/security/audit.hpp"
+#include "../support/hostile_modules.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm::threat {
@@ -340,6 +341,58 @@ TEST_F(ThreatCli, T51_NoComponentCanPoseAsTheHost) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_TRUE(contains(r.err, "\"host\" is reserved")) << r.err;
   EXPECT_EQ(audit("manifest.load", AuditResult::Denied).size(), 1u);
+}
+
+// T45: a module built to exhaust the native tier's C compiler (one function
+// of 9000 straight-line stores, past the default function bound; one
+// br_table of 40000 targets, past the default br_table bound), asking for the
+// native tier itself. Nothing reaches a compiler: the component runs on the
+// interpreter, on record, and no native code is cached.
+TEST_F(ThreatCli, T45_AModuleBuiltToExhaustTheCompilerRunsOnTheInterpreter) {
+  namespace hostile = airssys::wasm::testing;
+  std::vector<uint8_t> files;
+  {
+    std::ifstream in(fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "files.wasm", std::ios::binary);
+    files.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_FALSE(files.empty());
+  struct Case {
+    std::string name;
+    std::vector<uint8_t> body;
+    std::string bound;
+  };
+  std::vector<Case> cases{{"stores", hostile::stores_body(9000), "max_function_size"},
+                          {"brtable", hostile::br_table_body(40000), "max_br_table_targets"}};
+  for (const auto& c : cases) {
+    for (const char* tier : {"native", "auto"}) {
+      SCOPED_TRACE(c.name + " " + tier);
+      auto dir = component(c.name);
+      auto bytes = hostile::with_exported_function(files, "bomb", c.body);
+      std::ofstream(dir / "component.wasm", std::ios::binary | std::ios::trunc)
+          .write(reinterpret_cast<const char*>(bytes.data()),
+                 static_cast<std::streamsize>(bytes.size()));
+      const std::string marker = c.name + "-" + tier;
+      auto r = attack(dir, marker, {"--tier", tier, "--approve"});
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_TRUE(ran(marker)) << r.err;
+      EXPECT_TRUE(contains(r.err, "runs on the interp tier")) << r.err;
+      EXPECT_TRUE(contains(r.err, c.bound)) << r.err;
+      bool recorded = false;
+      for (const auto& record : audit("lifecycle.tier", AuditResult::Denied)) {
+        recorded |= contains(record.reason, "CompileLimit") && contains(record.reason, c.bound);
+      }
+      EXPECT_TRUE(recorded);
+      fs::remove_all(dir);
+    }
+  }
+  // Nothing was compiled into the cache.
+  size_t objects = 0;
+  if (fs::exists(home / "cache" / "native")) {
+    for (const auto& e : fs::directory_iterator(home / "cache" / "native")) {
+      objects += e.path().extension() == ".so";
+    }
+  }
+  EXPECT_EQ(objects, 0u);
 }
 
 }  // namespace

@@ -908,6 +908,45 @@ memory = "1MB"
       << tier.error().message;
 }
 
+// [native]: the native compile's bounds, with the engine's defaults for what
+// is not set.
+TEST(HostConfigTest, ReadsTheNativeCompileBounds) {
+  auto defaults = HostConfig::parse("", "host.toml");
+  ASSERT_TRUE(defaults) << defaults.error().to_string();
+  EXPECT_EQ(defaults->native.compile_timeout, engine::kDefaultCompileTimeout);
+  EXPECT_EQ(defaults->native.compile_memory_bytes, engine::kDefaultCompileMemoryBytes);
+  EXPECT_EQ(defaults->native.max_module_bytes, engine::kDefaultMaxCompileModuleBytes);
+  EXPECT_EQ(defaults->native.max_function_bytes, engine::kDefaultMaxCompileFunctionBytes);
+  EXPECT_EQ(defaults->native.max_br_table_targets, engine::kDefaultMaxCompileBrTableTargets);
+  auto config = HostConfig::parse(R"(
+[native]
+compile_timeout_ms = 20000
+compile_memory = "512MB"
+max_module_size = "2MB"
+max_function_size = "32KB"
+max_br_table_targets = 4096
+)",
+                                  "host.toml");
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->native.compile_timeout, 20s);
+  EXPECT_EQ(config->native.compile_memory_bytes, 512u << 20);
+  EXPECT_EQ(config->native.max_module_bytes, 2u << 20);
+  EXPECT_EQ(config->native.max_function_bytes, 32u << 10);
+  EXPECT_EQ(config->native.max_br_table_targets, 4096u);
+  auto unknown = HostConfig::parse("[native]\ntimeout = 5\n", "host.toml");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("host.toml:2: native.timeout: unknown key"),
+            std::string::npos)
+      << unknown.error().message;
+  auto small = HostConfig::parse("[native]\ncompile_memory = \"1MB\"\n", "host.toml");
+  ASSERT_FALSE(small);
+  EXPECT_NE(small.error().message.find("must be at least 64MB"), std::string::npos)
+      << small.error().message;
+  EXPECT_FALSE(HostConfig::parse("[native]\ncompile_timeout_ms = 0\n", "host.toml"));
+  EXPECT_FALSE(HostConfig::parse("[native]\nmax_br_table_targets = 0\n", "host.toml"));
+  EXPECT_FALSE(HostConfig::parse("native = 3\n", "host.toml"));
+}
+
 // The host's default quotas: host.toml's [quota] first, then policy.toml's
 // [quota], then the built-in defaults.
 TEST(HostConfigTest, DefaultQuotasComeFromHostTomlThenPolicyThenBuiltIn) {

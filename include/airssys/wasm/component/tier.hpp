@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,10 +33,10 @@ using security::TierChoice;
 // own while the component already runs on the interpreter (TierChoice::Auto).
 // The component moves to it between two messages: its memory and globals are
 // carried over (engine::Instance::save_state), its mailbox is untouched, so no
-// message is lost or reordered. At most one build per core compiles at a
-// time (the others wait for a slot), and components of the same module share
-// one build. Destroying the build cancels it when it has not started, else
-// waits for the compiler, which the native engine bounds in time.
+// message is lost or reordered. At most one build per two cores compiles at
+// a time (the others wait for a slot), and components of the same module share
+// one build. Destroying the build (nothing waits for it any more) cancels
+// it: a compile in progress is killed with its whole process group.
 class NativeBuild {
  public:
   // `engine` must be a native-tier engine.
@@ -73,10 +74,16 @@ struct TieredModule {
   std::shared_ptr<const engine::Module> module;
   std::shared_ptr<engine::Engine> engine;  // the engine `module` was loaded by
   std::shared_ptr<NativeBuild> tier_up;    // Auto only
+  // Native only: why the module was loaded by the interpreter instead (it is
+  // past a native compile bound, CompileLimit); the caller records it.
+  std::optional<Error> native_refused;
 };
 
 // Interp: `bytes` loaded by `interp`. Native: by `native` (compiled, or taken
-// from its cache); an error when `native` is null or compiling fails. Auto:
+// from its cache); an error when `native` is null or compiling fails, except
+// past a native compile bound (CompileLimit: too large for the compilers, or
+// out of compile time or memory), where `interp` loads it and
+// `native_refused` says why. Auto:
 // loaded by `interp`, with a NativeBuild started on `native`; without a
 // native engine, Auto is Interp.
 [[nodiscard]] Result<TieredModule> load_tiered(TierChoice tier, std::span<const uint8_t> bytes,

@@ -41,6 +41,7 @@ enum class ErrorCategory : uint8_t {
   X(LimitExceeded, Link, "module exceeds an instance limit")                            \
   X(MissingExport, Link, "export not found")                                            \
   X(CompileFailed, Link, "native compilation failed")                                   \
+  X(CompileLimit, Link, "module exceeds a native compile bound")                        \
   X(SignatureMismatch, Usage, "arguments do not match the function signature")          \
   X(CallInProgress, Usage, "a call is already running on this store")                   \
   X(InvalidTransition, Usage, "the state does not allow this transition")               \

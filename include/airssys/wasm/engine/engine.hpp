@@ -14,6 +14,7 @@
 // A Store and everything in it are used by one thread at a time; they may move
 // between threads between calls and between the slices of a suspended Call.
 
+#include <atomic>
 #include <bit>
 #include <chrono>
 #include <cstdint>
@@ -376,6 +377,13 @@ class Store {
       const Module& module, const Linker& linker, const InstanceOptions& options = {}) = 0;
 };
 
+// The native compile's default bounds (NativeOptions; host.toml [native]).
+inline constexpr std::chrono::milliseconds kDefaultCompileTimeout{300'000};
+inline constexpr uint64_t kDefaultCompileMemoryBytes = 1ull << 30;
+inline constexpr uint64_t kDefaultMaxCompileModuleBytes = 8ull << 20;
+inline constexpr uint64_t kDefaultMaxCompileFunctionBytes = 64ull << 10;
+inline constexpr uint64_t kDefaultMaxCompileBrTableTargets = 32'768;
+
 // The native tier: modules compiled ahead of time to native code (wasm2c and
 // the system C compiler), kept in a private cache. Same semantics as the
 // interpreter: fuel, slices, traps and limits behave identically.
@@ -386,8 +394,19 @@ struct NativeOptions {
   // Empty: the tools found when the project was built. Absolute paths.
   std::filesystem::path wasm2c;
   std::filesystem::path compiler;
-  std::chrono::seconds compile_timeout{300};  // per tool run, wall clock
-  uint64_t compile_memory_bytes = 4ull << 30;  // address space of each tool process
+  // What one module's compile may take: wall-clock time for the whole compile
+  // (wasm2c and the C compiler together; it also bounds their CPU time), and
+  // the address space of each tool process. Past either, the compile is
+  // killed with its whole process group and the load fails with
+  // CompileFailed.
+  std::chrono::milliseconds compile_timeout{kDefaultCompileTimeout};
+  uint64_t compile_memory_bytes = kDefaultCompileMemoryBytes;
+  // What may be sent to the compilers at all (the C compiler's time and
+  // memory grow much faster than these); past one the load fails with
+  // CompileLimit before any tool runs, naming the bound. 0: no bound.
+  uint64_t max_module_bytes = kDefaultMaxCompileModuleBytes;      // the module
+  uint64_t max_function_bytes = kDefaultMaxCompileFunctionBytes;  // one function's body
+  uint64_t max_br_table_targets = kDefaultMaxCompileBrTableTargets;  // one br_table
   // Load only what the cache holds: a module without a sound cache entry is
   // refused with NotFound instead of being compiled.
   bool cache_only = false;
@@ -425,6 +444,17 @@ class Engine {
                                                                    std::string_view name) = 0;
   [[nodiscard]] virtual Result<std::shared_ptr<const Module>> load_wat(std::string_view text,
                                                                        std::string_view name) = 0;
+  // load() that stops when `*cancel` becomes true (from another thread): a
+  // native compile in progress is killed with its whole process group and
+  // the load fails with CallCancelled. The interpreter loads at once.
+  [[nodiscard]] virtual Result<std::shared_ptr<const Module>> load_cancellable(
+      std::span<const uint8_t> bytes, std::string_view name, const std::atomic<bool>* cancel) {
+    (void)cancel;
+    return load(bytes, name);
+  }
+  // Kills every native compile in progress and refuses those that follow
+  // (CallCancelled): for a host that stops. The interpreter has none.
+  virtual void cancel_compiles() {}
   // A .wat file is parsed as text; anything else must be a binary module.
   [[nodiscard]] Result<std::shared_ptr<const Module>> load_file(const std::filesystem::path& path);
 

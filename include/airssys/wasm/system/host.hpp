@@ -82,6 +82,9 @@ struct HostConfig {
   // How long build() waits for the data directory's lock (host.lock) while
   // another process holds it, such as a CLI command reading it offline.
   std::chrono::milliseconds lock_wait{5'000};
+  // The native compile's bounds (host.toml [native]): its time and memory,
+  // and what may be sent to the compilers. cache_dir is <data_dir>/cache/native.
+  engine::NativeOptions native;
 
   // Reads a host.toml. A relative data_dir is relative to the file's folder;
   // the other paths are kept as written and resolve_paths() puts a relative
@@ -258,8 +261,12 @@ class Host {
   // Stops the components (last started first, each draining its mailbox),
   // then the scheduler, and flushes the audit log. The registry keeps what
   // the operator asked for, so the next host starts the same components.
-  // Idempotent.
+  // Idempotent. Native compiles are stopped first (stop_compiles).
   void shutdown();
+  // Kills every native compile in progress (its whole process group) and
+  // refuses those that follow: a start that was compiling fails with
+  // CallCancelled at once. The first step of stopping the host.
+  void stop_compiles();
 
   struct Impl;
 
