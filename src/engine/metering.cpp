@@ -407,7 +407,12 @@ Result<void> check_well_formed(std::span<const uint8_t> bytes, const wabt::Featu
                                   /*stop_on_first_error=*/true,
                                   /*fail_on_custom_section_error=*/false);
   StructureChecker checker;
-  if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &checker, options))) {
+  // An error outside a custom section's contents fails the module even where
+  // the reader carries on past it: a custom section's name (malformed UTF-8,
+  // a length past the end) is part of the binary format, not of the section.
+  const bool decoded =
+      wabt::Succeeded(wabt::ReadBinary(bytes.data(), bytes.size(), &checker, options));
+  if (!decoded || !checker.message().empty()) {
     if (checker.too_deep()) {
       return make_error(ErrorCode::ModuleTooComplex,
                         fmt::format("{:#x}: function {} nests blocks deeper than {} levels, "

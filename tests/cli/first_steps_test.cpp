@@ -255,7 +255,8 @@ TEST_F(FirstStepsTest, TrustCreatesAMissingDataDirectoryPrivate) {
 // `up DIR` with DIR a component folder runs that component.
 TEST_F(FirstStepsTest, UpRunsASingleComponentFolder) {
   auto dir = folder("counter", "counter.wasm", "storage.read = [\"counter:*\"]\n"
-                                               "storage.write = [\"counter:*\"]\n");
+                                               "storage.write = [\"counter:*\"]\n"
+                                               "messaging.receive = [\"host\"]\n");
   auto r = cli({"up", dir.string(), "--data-dir", data_.string(), "--approve", "--duration", "1500",
                 "--send", "counter=tick"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -357,7 +358,8 @@ TEST_F(FirstStepsTest, SendToAStoppedComponentSaysItIsNotRunning) {
 // start is printed once; no internal actor name shows.
 TEST_F(FirstStepsTest, UpPrintsACrashAsAFailureByTheComponentsName) {
   folder("counter-svc", "counter.wasm", "storage.read = [\"counter:*\"]\n"
-                                       "storage.write = [\"counter:*\"]\n");
+                                       "storage.write = [\"counter:*\"]\n"
+                                       "messaging.receive = [\"host\"]\n");
   auto r = cli({"up", (root_.path() / "components").string(), "--data-dir", data_.string(), "--approve", "--duration",
                 "5000", "--send", "counter-svc=trap"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -286,6 +286,7 @@ class UpCompileTest : public UpTest {
     std::ofstream(dir / "Component.toml")
         << "[component]\nname = \"" << name << "\"\nversion = \"1.0.0\"\n"
         << "[capabilities]\nstorage.read = [\"counter:*\"]\nstorage.write = [\"counter:*\"]\n"
+        << "messaging.receive = [\"host\"]\n"
         << "[runtime]\ntier = \"" << tier << "\"\n";
   }
   std::vector<std::string> args() {
@@ -299,7 +300,8 @@ class UpCompileTest : public UpTest {
 // at once and the compile with it.
 TEST_F(UpCompileTest, SigtermStopsATierUpCompileBesideARunningBystander) {
   add("counter", "counter.wasm",
-      "storage.read = [\"counter:*\"]\nstorage.write = [\"counter:*\"]\n");
+      "storage.read = [\"counter:*\"]\nstorage.write = [\"counter:*\"]\n"
+      "messaging.receive = [\"host\"]\n");
   add_slow("slow", "auto");
   Background up(args(), root_ / "up.log");
   auto groups = wait_compiling(up.pid());
