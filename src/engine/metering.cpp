@@ -16,6 +16,7 @@
 
 #include <exception>
 #include <optional>
+#include <type_traits>
 
 #include <pthread.h>
 
@@ -129,6 +130,34 @@ class NameCollector : public wabt::BinaryReaderNop {
   bool in_name_section_ = false;
 };
 
+// Puts the lists nested in a block, an if or a try on `pending` (a loop's
+// body is left to the caller: it meters itself). Const or not, as `expr`.
+template <class E, class List>
+void push_nested(E& expr, std::vector<List*>& pending) {
+  using Block = std::conditional_t<std::is_const_v<E>, const wabt::BlockExpr, wabt::BlockExpr>;
+  using If = std::conditional_t<std::is_const_v<E>, const wabt::IfExpr, wabt::IfExpr>;
+  using Try = std::conditional_t<std::is_const_v<E>, const wabt::TryExpr, wabt::TryExpr>;
+  switch (expr.type()) {
+    case wabt::ExprType::Block:
+      pending.push_back(&wabt::cast<Block>(&expr)->block.exprs);
+      break;
+    case wabt::ExprType::If: {
+      auto* e = wabt::cast<If>(&expr);
+      pending.push_back(&e->true_.exprs);
+      pending.push_back(&e->false_);
+      break;
+    }
+    case wabt::ExprType::Try: {
+      auto* e = wabt::cast<Try>(&expr);
+      pending.push_back(&e->block.exprs);
+      for (auto& c : e->catches) pending.push_back(&c.exprs);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
 // The straight-line cost of a list: every instruction counts one, nested
 // blocks count their contents, a nested loop counts one (it meters itself).
 // Walked with a stack of its own: nesting is bounded by kMaxBlockNesting, not
@@ -141,25 +170,7 @@ uint64_t region_cost(const wabt::ExprList& exprs) {
     pending.pop_back();
     for (const wabt::Expr& expr : *list) {
       ++cost;
-      switch (expr.type()) {
-        case wabt::ExprType::Block:
-          pending.push_back(&wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
-          break;
-        case wabt::ExprType::If: {
-          auto* e = wabt::cast<wabt::IfExpr>(&expr);
-          pending.push_back(&e->true_.exprs);
-          pending.push_back(&e->false_);
-          break;
-        }
-        case wabt::ExprType::Try: {
-          auto* e = wabt::cast<wabt::TryExpr>(&expr);
-          pending.push_back(&e->block.exprs);
-          for (const auto& c : e->catches) pending.push_back(&c.exprs);
-          break;
-        }
-        default:
-          break;
-      }
+      push_nested(expr, pending);
     }
   }
   return cost;
@@ -236,7 +247,9 @@ class Instrumenter {
             }
             break;
           case wabt::ExprType::Block:
-            pending.push_back(&wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
+          case wabt::ExprType::If:
+          case wabt::ExprType::Try:
+            push_nested(expr, pending);
             break;
           case wabt::ExprType::Loop: {
             // The body's cost is counted before anything is inserted into
@@ -244,18 +257,6 @@ class Instrumenter {
             auto& body = wabt::cast<wabt::LoopExpr>(&expr)->block.exprs;
             prepend_check(body, region_cost(body) + 1);
             pending.push_back(&body);
-            break;
-          }
-          case wabt::ExprType::If: {
-            auto* e = wabt::cast<wabt::IfExpr>(&expr);
-            pending.push_back(&e->true_.exprs);
-            pending.push_back(&e->false_);
-            break;
-          }
-          case wabt::ExprType::Try: {
-            auto* e = wabt::cast<wabt::TryExpr>(&expr);
-            pending.push_back(&e->block.exprs);
-            for (auto& c : e->catches) pending.push_back(&c.exprs);
             break;
           }
           default:
