@@ -390,7 +390,13 @@ TEST_F(MessagingTest, MessagesQueuedBehindATrapAreDeliveredAfterTheRestart) {
                                       "beta unknown command q2", "beta unknown command q3",
                                       "beta unknown command q4", "beta unknown command late"}));
   EXPECT_EQ(transcript.count_prefix("beta init "), 2u);
+  // The supervisor counts the restart once the new instance is up, which may
+  // be after it has already handled messages: wait for the count.
   auto st = system->status("beta");
+  for (int i = 0; i < 60'000 && st->restarts == 0; ++i) {
+    std::this_thread::sleep_for(1ms);
+    st = system->status("beta");
+  }
   EXPECT_EQ(st->restarts, 1u);
   EXPECT_EQ(st->undelivered, 0u);
   auto failed = audit_record("beta", "lifecycle.failed", security::AuditResult::Denied);
