@@ -246,29 +246,6 @@ class Background {
   fs::path log_;
 };
 
-// The compile groups of `host` once one holds the compiler proper.
-std::set<int> wait_compiling(pid_t host) {
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    for (int g : hostile::compile_groups(host)) {
-      if (hostile::group_members(g).size() >= 3) return {g};
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return {};
-}
-
-bool groups_gone(const std::set<int>& groups) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  for (;;) {
-    bool any = false;
-    for (int g : groups) any |= !hostile::group_members(g).empty();
-    if (!any) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
 class UpCompileTest : public UpTest {
  protected:
   // A counter with one more exported function that takes its C compiler long.
@@ -304,7 +281,7 @@ TEST_F(UpCompileTest, SigtermStopsATierUpCompileBesideARunningBystander) {
       "messaging.receive = [\"host\"]\n");
   add_slow("slow", "auto");
   Background up(args(), root_ / "up.log");
-  auto groups = wait_compiling(up.pid());
+  auto groups = hostile::wait_compiling(up.pid());
   ASSERT_FALSE(groups.empty()) << "no compiler started\n" << up.log();
   for (int i = 0; i < 1000 && up.log().find("[counter] counter tick = 1") == std::string::npos;
        ++i) {
@@ -312,7 +289,7 @@ TEST_F(UpCompileTest, SigtermStopsATierUpCompileBesideARunningBystander) {
   }
   EXPECT_NE(up.log().find("[counter] counter tick = 1"), std::string::npos) << up.log();
   EXPECT_TRUE(up.stop(SIGTERM, 15s)) << "up waited for the compile\n" << up.log();
-  EXPECT_TRUE(groups_gone(groups)) << "a compiler outlived up";
+  EXPECT_TRUE(hostile::groups_gone(groups)) << "a compiler outlived up";
 }
 
 // On `native`, `up` compiles before anything starts, with the default
@@ -322,10 +299,10 @@ TEST_F(UpCompileTest, AHostKilledDuringANativeCompileTakesTheCompilerWithIt) {
   for (int sig : {SIGTERM, SIGKILL}) {
     fs::remove_all(root_ / "home" / "cache");
     Background up(args(), root_ / "up.log");
-    auto groups = wait_compiling(up.pid());
+    auto groups = hostile::wait_compiling(up.pid());
     ASSERT_FALSE(groups.empty()) << "no compiler started\n" << up.log();
     EXPECT_TRUE(up.stop(sig, 15s)) << up.log();
-    EXPECT_TRUE(groups_gone(groups)) << "a compiler outlived up (signal " << sig << ")";
+    EXPECT_TRUE(hostile::groups_gone(groups)) << "a compiler outlived up (signal " << sig << ")";
   }
 }
 

@@ -318,30 +318,6 @@ TEST_F(TierTest, ANativeComponentPastACompileBoundRunsOnTheInterpreterWithTheRea
   EXPECT_EQ(tier_of("bystander"), engine::Tier::Native);
 }
 
-// Waits until a compile group of this process holds the compiler proper;
-// returns the groups seen.
-std::set<int> wait_compiling() {
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    for (int g : hostile::compile_groups(::getpid())) {
-      if (hostile::group_members(g).size() >= 3) return {g};
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return {};
-}
-
-bool groups_gone(const std::set<int>& groups) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  for (;;) {
-    bool any = false;
-    for (int g : groups) any |= !hostile::group_members(g).empty();
-    if (!any) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
 engine::NativeOptions slow_options(const std::filesystem::path& dir) {
   engine::NativeOptions options;
   options.cache_dir = dir;
@@ -354,12 +330,12 @@ TEST_F(TierTest, ABuildNothingWaitsForAnyMoreKillsItsCompile) {
   ASSERT_TRUE(slow.has_value()) << slow.error().to_string();
   std::shared_ptr<engine::Engine> engine(std::move(*slow));
   auto build = NativeBuild::start(engine, hostile::straight_line_stores(5000), "slow.wasm");
-  auto groups = wait_compiling();
+  auto groups = hostile::wait_compiling(::getpid());
   ASSERT_FALSE(groups.empty()) << "no compiler started";
   const auto began = std::chrono::steady_clock::now();
   build.reset();  // the last reference
   EXPECT_LT(std::chrono::steady_clock::now() - began, 10s);
-  EXPECT_TRUE(groups_gone(groups)) << "a compiler outlived its build";
+  EXPECT_TRUE(hostile::groups_gone(groups)) << "a compiler outlived its build";
 }
 
 TEST_F(TierTest, StoppingAComponentKillsTheCompileOfItsTierUp) {
@@ -378,10 +354,10 @@ TEST_F(TierTest, StoppingAComponentKillsTheCompileOfItsTierUp) {
   s.tier_up = std::move(loaded->tier_up);
   loaded->module.reset();
   ASSERT_TRUE(system->start(std::move(s)).has_value());
-  auto groups = wait_compiling();
+  auto groups = hostile::wait_compiling(::getpid());
   ASSERT_FALSE(groups.empty()) << "no compiler started";
   ASSERT_TRUE(system->stop_component("slow", 10s).has_value());
-  EXPECT_TRUE(groups_gone(groups)) << "a compiler outlived its component";
+  EXPECT_TRUE(hostile::groups_gone(groups)) << "a compiler outlived its component";
   ASSERT_TRUE(transcript.wait_line("bystander ready")) << transcript.dump();
   for (int i = 0; i < 10; ++i) send("bystander", std::to_string(i));
   send("bystander", "report");

@@ -12,30 +12,19 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/engine/engine.hpp"
+#include "../support/hostile_modules.hpp"
 #include "tiers.hpp"
 
 namespace airssys::wasm::engine {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-
-void put_leb(Bytes& out, uint64_t v) {
-  do {
-    uint8_t byte = v & 0x7f;
-    v >>= 7;
-    out.push_back(byte | (v ? 0x80 : 0));
-  } while (v);
-}
+using airssys::wasm::testing::put_leb;
+using airssys::wasm::testing::put_section;
 
 void put_name(Bytes& out, std::string_view s) {
   put_leb(out, s.size());
   out.insert(out.end(), s.begin(), s.end());
-}
-
-void put_section(Bytes& out, uint8_t id, const Bytes& content) {
-  out.push_back(id);
-  put_leb(out, content.size());
-  out.insert(out.end(), content.begin(), content.end());
 }
 
 // Function 0, exported as "run", calls function 1, which executes

@@ -6,12 +6,14 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace airssys::wasm::testing {
@@ -247,6 +249,31 @@ inline std::vector<ProcessInfo> group_members(int pgid) {
     if (p.pgid == pgid) out.push_back(p);
   }
   return out;
+}
+
+// The compile group under `parent` once its compiler runs (the guard, the
+// tool and the tool's own child: three members); empty after 60 s.
+inline std::set<int> wait_compiling(int parent) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (int g : compile_groups(parent)) {
+      if (group_members(g).size() >= 3) return {g};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return {};
+}
+
+// Whether every process of `groups` is gone within 10 s.
+inline bool groups_gone(const std::set<int>& groups) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    bool any = false;
+    for (int g : groups) any |= !group_members(g).empty();
+    if (!any) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 // A line of /proc/<pid>/status ("SigBlk", "SigIgn", ...), without its name.
