@@ -19,6 +19,9 @@
 
 namespace airssys::wasm::engine::detail {
 
+// The most guest frames a trap's backtrace lists; the rest are counted.
+inline constexpr size_t kMaxBacktrace = 32;
+
 // Finds an export by a string_view name without building a std::string.
 struct ExportNameHash {
   using is_transparent = void;

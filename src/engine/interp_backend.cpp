@@ -42,6 +42,7 @@ namespace airssys::wasm::engine {
 namespace {
 
 using detail::ExportNameHash;
+using detail::kMaxBacktrace;
 using detail::FiberSwitch;
 
 namespace wi = wabt::interp;
@@ -74,7 +75,6 @@ bool is_function_of(const wi::Store& store, wi::Ref ref) {
   return store.Is<wi::Func>(ref);
 }
 
-constexpr size_t kMaxBacktrace = 32;
 #if defined(__SANITIZE_ADDRESS__)
 constexpr size_t kFiberStackSize = 4 * MiB;  // ASan's redzones make frames larger
 #else

@@ -30,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <type_traits>
+#include <unwind.h>
 #include <unordered_map>
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -42,12 +43,14 @@
 #include "airssys/wasm/engine/engine.hpp"
 #include "metering.hpp"
 #include "native_codegen.hpp"
+#include "native_frames.hpp"
 #include "state.hpp"
 
 namespace airssys::wasm::engine {
 namespace {
 
 using detail::ExportNameHash;
+using detail::kMaxBacktrace;
 using detail::FiberSwitch;
 
 namespace ctx = boost::context;
@@ -199,9 +202,19 @@ class LoadedObject {
                         fmt::format("{}: the native object could not register its function types",
                                     name));
     }
+    Dl_info where{};
+    if (::dladdr(object->desc_, &where) != 0 && where.dli_fbase) {
+      std::vector<detail::NativeFrames::Entry> code;
+      for (const airssys_code_entry* e = object->desc_->code; e && e->address; ++e) {
+        code.push_back({reinterpret_cast<uintptr_t>(e->address), e->function, e->glue != 0});
+      }
+      object->frames_ = detail::NativeFrames::read(
+          bytes, reinterpret_cast<uintptr_t>(where.dli_fbase), code);
+    }
     return object;
   }
   const airssys_module_desc& desc() const { return *desc_; }
+  const detail::NativeFrames& frames() const { return frames_; }
   using GrowFn = uint32_t (*)(wasm_rt_memory_t*, uint32_t);
   GrowFn grow() const { return grow_; }
 
@@ -209,6 +222,7 @@ class LoadedObject {
   void* handle_ = nullptr;
   const airssys_module_desc* desc_ = nullptr;
   GrowFn grow_ = nullptr;
+  detail::NativeFrames frames_;
 };
 
 class NativeModule final : public Module, public std::enable_shared_from_this<NativeModule> {
@@ -222,6 +236,36 @@ class NativeModule final : public Module, public std::enable_shared_from_this<Na
 
   std::string state_hazard_;  // why save_state cannot capture an instance
   std::vector<std::string> warnings_;  // Module::warnings
+  std::vector<std::string> func_names_;  // of the name section, by function index
+  uint32_t func_imports_ = 0;            // the guest's: defined functions follow them
+
+  // "module!name" (or "module!func[N]") for each return address of a trap
+  // that lies in a function the module defines, innermost first. Functions
+  // the C compiler inlined into their callers have no frame of their own.
+  std::vector<std::string> backtrace(std::span<const uintptr_t> frames) const {
+    std::vector<std::string> out;
+    std::optional<uint32_t> inner;  // the function of the frame listed last
+    for (size_t k = 0; k < frames.size(); ++k) {
+      // A return address may follow the last instruction of a function whose
+      // final call never returns (a trap): look one byte back.
+      auto frame = object_->frames().function_at(frames[k] - 1);
+      if (!frame) continue;
+      // The export glue is its function's own frame, unless that is listed.
+      if (frame->glue && inner == frame->function) continue;
+      inner = frame->function;
+      if (out.size() == kMaxBacktrace) {
+        out.push_back(fmt::format("... {} more frames", frames.size() - k));
+        break;
+      }
+      const uint32_t index = func_imports_ + frame->function;
+      if (index < func_names_.size() && !func_names_[index].empty()) {
+        out.push_back(fmt::format("{}!{}", name_, func_names_[index]));
+      } else {
+        out.push_back(fmt::format("{}!func[{}]", name_, index));
+      }
+    }
+    return out;
+  }
 
   std::string_view name() const override { return name_; }
   const std::vector<ImportInfo>& imports() const override { return imports_; }
@@ -359,6 +403,26 @@ const char* trap_message(int trap) {
   }
 }
 
+// A trap's frames, recorded on the call's stack before it unwinds: the
+// return addresses from the trap up to the call's entry (unwind_stop),
+// through the unwind tables the C compiler writes for the object.
+_Unwind_Reason_Code record_trap_frame(_Unwind_Context* context, void* arg) {
+  auto* ctx = static_cast<airssys_call_ctx*>(arg);
+  const uintptr_t ip = _Unwind_GetIP(context);
+  if (ip == 0) return _URC_END_OF_STACK;
+  if (_Unwind_FindEnclosingFunction(reinterpret_cast<void*>(ip)) == ctx->unwind_stop) {
+    return _URC_END_OF_STACK;
+  }
+  if (ctx->trap_frame_count == AIRSSYS_MAX_TRAP_FRAMES) return _URC_END_OF_STACK;
+  ctx->trap_frames[ctx->trap_frame_count++] = reinterpret_cast<void*>(ip);
+  return _URC_NO_REASON;
+}
+
+void record_trap_frames(airssys_call_ctx* ctx) {
+  ctx->trap_frame_count = 0;
+  _Unwind_Backtrace(record_trap_frame, ctx);
+}
+
 // Native code running on one fiber: an export call, or an instantiation.
 class NativeRun {
  public:
@@ -406,6 +470,8 @@ class NativeRun {
   bool started() const { return started_; }
   bool done() const { return done_; }
   int trap() const { return trap_; }
+  // The return addresses a trap recorded, innermost first.
+  std::span<const uintptr_t> trap_frames() const { return trap_frames_; }
   wasm_rt_memory_t* allocated_memory() const { return memory_; }
 
  private:
@@ -417,7 +483,15 @@ class NativeRun {
     call_ctx->memory_cap_pages = entry_.memory_cap_pages;
     call_ctx->table_caps = entry_.table_caps.data();
     call_ctx->table_count = static_cast<uint32_t>(entry_.table_caps.size());
+    call_ctx->on_trap = record_trap_frames;
+    call_ctx->unwind_stop = reinterpret_cast<const void*>(entry_.desc->enter);
     trap_ = entry_.desc->enter(entry_.fn, entry_.a, entry_.b);
+    if (trap_) {
+      const uint32_t count = std::min(call_ctx->trap_frame_count, AIRSSYS_MAX_TRAP_FRAMES);
+      for (uint32_t k = 0; k < count; ++k) {
+        trap_frames_.push_back(reinterpret_cast<uintptr_t>(call_ctx->trap_frames[k]));
+      }
+    }
     memory_ = call_ctx->memory;
     call_ctx->magic = 0;
     done_ = true;
@@ -433,6 +507,7 @@ class NativeRun {
   bool started_ = false;
   bool done_ = false;
   int trap_ = 0;
+  std::vector<uintptr_t> trap_frames_;
   wasm_rt_memory_t* memory_ = nullptr;
 };
 
@@ -592,7 +667,7 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   // The io slots for a call of export `index` with `args`, checked.
   Result<std::vector<airssys_slot>> prepare(std::string_view name, std::span<const Value> args,
                                             uint32_t* index);
-  Error trap_error(int trap);
+  Error trap_error(int trap, std::span<const uintptr_t> frames);
 
   // Called by the compiled code for an import that the host provides.
   int dispatch(uint32_t index, airssys_slot* io);
@@ -758,18 +833,17 @@ int call_import(void* host_instance, uint32_t index, airssys_slot* io) {
   return static_cast<NativeInstance*>(host_instance)->dispatch(index, io);
 }
 
-Error NativeInstance::trap_error(int trap) {
+Error NativeInstance::trap_error(int trap, std::span<const uintptr_t> frames) {
   StoreState& state = *state_;
+  Error e{ErrorCode::InternalError, "the call ended without a recorded error", {}, 0};
   if (trap == WASM_RT_TRAP_HOST) {
-    if (state.pending) {
-      Error e = std::move(*state.pending);
-      state.pending.reset();
-      return e;
-    }
-    return Error{ErrorCode::InternalError, "the call ended without a recorded error", {}, 0};
+    if (state.pending) e = std::move(*state.pending);
+  } else {
+    e = Error{trap_code(trap), trap_message(trap), {}, 0};
   }
   state.pending.reset();
-  return Error{trap_code(trap), trap_message(trap), {}, 0};
+  if (e.backtrace.empty()) e.backtrace = module_->backtrace(frames);
+  return e;
 }
 
 Result<std::vector<airssys_slot>> NativeInstance::prepare(std::string_view name,
@@ -828,7 +902,7 @@ Result<void> NativeInstance::run_export(uint32_t index, airssys_slot* io, uint64
   state.account(exec);
   state.active = nullptr;
   fuel_used_ += exec.used;
-  if (run.trap()) return std::unexpected(trap_error(run.trap()));
+  if (run.trap()) return std::unexpected(trap_error(run.trap(), run.trap_frames()));
   return {};
 }
 
@@ -947,7 +1021,7 @@ class NativeCall final : public Call {
     state.account(exec_);
     instance_->fuel_used_ += exec_.used;
     if (run_.trap()) {
-      error_ = instance_->trap_error(run_.trap());
+      error_ = instance_->trap_error(run_.trap(), run_.trap_frames());
       return std::unexpected(*error_);
     }
     const auto& types = instance_->module_->plan_.exports[index_].sig.results;
@@ -1208,7 +1282,7 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   if (!instance->memory_) instance->memory_ = run.allocated_memory();
   std::optional<Error> failed;
   if (run.trap()) {
-    failed = instance->trap_error(run.trap());
+    failed = instance->trap_error(run.trap(), run.trap_frames());
   } else if (options.restore) {
     // Continues from a saved state: the start function ran where it was saved.
     if (auto ok = instance->restore_state(*options.restore); !ok) return std::unexpected(ok.error());
@@ -1243,6 +1317,10 @@ class NativeEngine final : public Engine {
   Result<std::shared_ptr<const Module>> load_wat(std::string_view text,
                                                  std::string_view name) override;
   void cancel_compiles() override { compiler_->cancel_all(); }
+  bool compiles(std::span<const uint8_t> bytes) override {
+    return !compiler_->holds(compiler_->module_key(bytes)) &&
+           compiler_->check_bounds(bytes, "module").has_value();
+  }
   std::unique_ptr<Store> new_store() override { return std::make_unique<NativeStore>(); }
   Tier tier() const override { return Tier::Native; }
   EngineStats stats() const override {
@@ -1280,6 +1358,11 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
       entry->plan = std::move(*plan);
       entry->state_hazard = std::move(metered->state_hazard);
       entry->warnings = (*checked)->warnings();
+      // The function names, for the backtraces of traps.
+      detail::ModuleNotes notes;
+      if (detail::check_well_formed(bytes, wabt::Features{}, &notes)) {
+        entry->func_names = std::move(notes.func_names);
+      }
       auto object = compiler_->build(key, *entry, name, cancel);
       if (!object) return std::unexpected(object.error());
       entry->object = std::move(*object);
@@ -1296,6 +1379,10 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
     module->object_ = std::move(*loaded);
     module->state_hazard_ = std::move(entry->state_hazard);
     module->warnings_ = std::move(entry->warnings);
+    module->func_names_ = std::move(entry->func_names);
+    for (const auto& imp : module->plan_.imports) {
+      if (imp.kind == ExternKind::Func && imp.module != kReservedModule) ++module->func_imports_;
+    }
     for (uint32_t k = 0; k < module->plan_.guest_exports; ++k) {
       module->export_index_.emplace(module->plan_.exports[k].name, k);
     }

@@ -18,6 +18,7 @@
 #include <wabt/stream.h>
 
 #include <algorithm>
+#include <map>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -37,8 +38,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // Changes whenever the generated glue or the patches change: part of the key.
-constexpr std::string_view kGeneratorVersion = "airssys-native-glue-9";
-constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE3\n";  // 16 bytes
+constexpr std::string_view kGeneratorVersion = "airssys-native-glue-10";
+constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE4\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;
 
@@ -885,6 +886,8 @@ std::string encode_entry(std::string_view key, const NativeEntry& entry) {
   w.str(entry.state_hazard);
   w.u32(static_cast<uint32_t>(entry.warnings.size()));
   for (const auto& warning : entry.warnings) w.str(warning);
+  w.u32(static_cast<uint32_t>(entry.func_names.size()));
+  for (const auto& name : entry.func_names) w.str(name);
   w.u64(entry.object.size());
   w.out().append(reinterpret_cast<const char*>(entry.object.data()), entry.object.size());
   return std::move(w.out());
@@ -951,6 +954,8 @@ std::optional<NativeEntry> decode_entry(std::string_view key, std::string_view b
   entry.state_hazard = r.str();
   entry.warnings.resize(r.count(4));
   for (auto& warning : entry.warnings) warning = r.str();
+  entry.func_names.resize(r.count(4));
+  for (auto& name : entry.func_names) name = r.str();
   auto object = r.bytes(r.u64());
   if (!r.ok() || !r.at_end() || object.empty()) return std::nullopt;
   entry.object.assign(object.begin(), object.end());
@@ -1125,6 +1130,51 @@ Result<NativePlan> plan_native(std::span<const uint8_t> metered) {
   return std::move(*out);
 }
 
+namespace {
+
+// The C names of the functions the module defines, in index order, from
+// wasm2c's declarations of them.
+std::vector<std::string> defined_function_names(std::string_view c) {
+  std::vector<std::string> names;
+  constexpr std::string_view kParams = "(Z_m_instance_t*";
+  size_t line_start = 0;
+  while (line_start < c.size()) {
+    size_t line_end = c.find('\n', line_start);
+    if (line_end == std::string_view::npos) line_end = c.size();
+    std::string_view line = c.substr(line_start, line_end - line_start);
+    line_start = line_end + 1;
+    if (!line.starts_with("static ") || !line.ends_with(");")) continue;
+    const size_t params = line.find(kParams);
+    if (params == std::string_view::npos) continue;
+    const size_t name_start = line.rfind(' ', params);
+    if (name_start == std::string_view::npos) continue;
+    std::string_view name = line.substr(name_start + 1, params - name_start - 1);
+    if (name.starts_with("w2c_")) names.emplace_back(name);
+  }
+  return names;
+}
+
+// The defined function an export's wrapper calls ("w2c_NAME"), from the
+// wrapper's body as wasm2c writes it: "T WRAPPER(Z_m_instance_t* instance,
+// ...) {" and on the next line the call. Empty when it calls none.
+std::string export_target(std::string_view c, std::string_view wrapper) {
+  const std::string head = fmt::format(" {}(Z_m_instance_t* instance", wrapper);
+  const size_t at = c.find(head);
+  if (at == std::string_view::npos) return {};
+  const size_t body = c.find('\n', at);
+  if (body == std::string_view::npos) return {};
+  const size_t body_end = c.find('\n', body + 1);
+  std::string_view line = c.substr(body + 1, body_end == std::string_view::npos
+                                                 ? std::string_view::npos
+                                                 : body_end - body - 1);
+  const size_t name = line.find("w2c_");
+  const size_t open = line.find("(instance");
+  if (name == std::string_view::npos || open == std::string_view::npos || open < name) return {};
+  return std::string(line.substr(name, open - name));
+}
+
+}  // namespace
+
 Result<std::string> finish_c(std::string c, const NativePlan& plan) {
   // The fuel global of the metering pass becomes the register variable
   // (airssys-native.h) wherever the register exists.
@@ -1166,6 +1216,25 @@ Result<std::string> finish_c(std::string c, const NativePlan& plan) {
   glue += "extern int airssys_bind_failed;\n";
   glue += import_glue(plan);
   glue += export_glue(plan);
+  // Where each defined function's code begins, for the backtraces of traps:
+  // its own entry, and the export glue that calls it (the C compiler may
+  // inline the function there).
+  const auto defined = defined_function_names(c);
+  std::map<std::string, uint32_t, std::less<>> index_of;
+  for (uint32_t k = 0; k < defined.size(); ++k) index_of.emplace(defined[k], k);
+  glue += "static const airssys_code_entry airssys_code[] = {";
+  for (uint32_t k = 0; k < defined.size(); ++k) {
+    glue += fmt::format("\n  {{(const void*)&{}, {}, 0}},", defined[k], k);
+  }
+  for (size_t k = 0; k < plan.exports.size(); ++k) {
+    if (plan.exports[k].kind != ExternKind::Func) continue;
+    auto target = index_of.find(export_target(c, fmt::format("Z_mZ_e{}", k)));
+    if (target == index_of.end()) continue;  // an import exported again
+    glue += fmt::format(
+        "\n  {{(const void*)&airssys_x{0}, {1}, 1}}, {{(const void*)&Z_mZ_e{0}, {1}, 1}},", k,
+        target->second);
+  }
+  glue += "\n  {0, 0, 0}};\n";
   glue += R"(static int airssys_bind(const airssys_host_api* api) {
   airssys_host = api;
   airssys_bind_failed = 0;
@@ -1180,7 +1249,8 @@ static void airssys_free(void* inst) { Z_m_free((Z_m_instance_t*)inst); }
   glue += fmt::format(
       "__attribute__((visibility(\"default\"))) const airssys_module_desc airssys_module = {{\n"
       "  AIRSSYS_NATIVE_ABI, sizeof(Z_m_instance_t), {}, {}, airssys_bind, airssys_instantiate,\n"
-      "  airssys_free, airssys_enter, airssys_calls, airssys_entries, airssys_pointers}};\n",
+      "  airssys_free, airssys_enter, airssys_calls, airssys_entries, airssys_pointers,\n"
+      "  airssys_code}};\n",
       plan.imports.size(), plan.exports.size());
   return c + glue;
 }
@@ -1269,6 +1339,13 @@ std::optional<NativeEntry> NativeCompiler::lookup(const std::string& key) {
   return std::nullopt;
 }
 
+bool NativeCompiler::holds(const std::string& key) const {
+  auto text = read_text(entry_path(key));
+  if (!text) return false;
+  auto body = verified_body(*text);
+  return body && decode_entry(key, *body).has_value();
+}
+
 Result<void> NativeCompiler::check_bounds(std::span<const uint8_t> bytes,
                                           std::string_view name) const {
   if (config_.max_module_bytes != 0 && bytes.size() > config_.max_module_bytes) {
@@ -1312,6 +1389,8 @@ Result<std::vector<uint8_t>> NativeCompiler::build(const std::string& key, const
   stored.plan.memories = entry.plan.memories;
   stored.plan.tables = entry.plan.tables;
   stored.state_hazard = entry.state_hazard;
+  stored.warnings = entry.warnings;
+  stored.func_names = entry.func_names;
   stored.object = *object;
   const std::string body = encode_entry(key, stored);
   std::string data{kEntryMagic};

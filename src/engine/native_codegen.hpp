@@ -98,6 +98,7 @@ struct NativeEntry {
   std::vector<uint8_t> object;      // the shared object, verified
   std::string state_hazard;         // MeteredModule::state_hazard
   std::vector<std::string> warnings;  // Module::warnings
+  std::vector<std::string> func_names;  // of the name section, by function index
 };
 
 // The entry's body (all but magic and digest) and back; the parser fails on
@@ -119,6 +120,8 @@ class NativeCompiler {
   // The sound entry under `key`, or nothing (a changed, truncated or foreign
   // entry is removed, counted as refused, and nothing returned).
   [[nodiscard]] std::optional<NativeEntry> lookup(const std::string& key);
+  // Whether a sound entry is under `key`; nothing counted, nothing removed.
+  [[nodiscard]] bool holds(const std::string& key) const;
   // CompileLimit when the module is past a bound on what may be sent to the
   // compilers (module size, function body size, br_table width).
   [[nodiscard]] Result<void> check_bounds(std::span<const uint8_t> bytes,

@@ -5,6 +5,7 @@
 #include <string>
 #include <thread>
 
+#include "../support/backtrace.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "tiers.hpp"
 
@@ -207,9 +208,13 @@ TEST_P(EngineTest, AHostErrorReachesTheCallerUnchangedWithABacktrace) {
   auto e = call_error(*inst, "outer");
   EXPECT_EQ(e.code, ErrorCode::ProcExit);
   EXPECT_EQ(e.exit_status, 3);
-  if (interp()) {  // the native tier reports no guest frames (docs/design.md)
+  if (interp()) {
     ASSERT_GE(e.backtrace.size(), 2u);
     EXPECT_EQ(e.backtrace[0], "test.wat!leave");
+  } else {
+    // Native code shows the frames the C compiler kept: a function inlined
+    // into its caller is shown as the caller (docs/design.md).
+    wasm::testing::expect_frames_within(e, {"test.wat!leave", "test.wat!func[2]"}, "test.wat!func[2]");
   }
   // The instance stays usable after a trap.
   EXPECT_EQ(call_error(*inst, "leave").exit_status, 3);
@@ -250,10 +255,15 @@ TEST_P(EngineTest, EveryTrapIsTyped) {
     EXPECT_EQ(e.code, code) << name << ": " << e.to_string();
     EXPECT_TRUE(e.is_trap()) << name;
   }
-  if (interp()) {
-    auto e = call_error(*inst, "unreachable");
-    ASSERT_FALSE(e.backtrace.empty());
-    EXPECT_EQ(e.backtrace[0], "test.wat!unreach");
+  auto e = call_error(*inst, "unreachable");
+  ASSERT_FALSE(e.backtrace.empty());
+  EXPECT_EQ(e.backtrace[0], "test.wat!unreach");
+  // Every frame of a trap in a module named in the backtrace, on both tiers.
+  for (const char* name : {"div0", "oob", "table_oob", "mismatch"}) {
+    auto trapped = call_error(*inst, name);
+    ASSERT_EQ(trapped.backtrace.size(), 1u) << name << ": " << trapped.to_string();
+    EXPECT_NE(trapped.backtrace[0].find("test.wat!func["), std::string::npos)
+        << name << ": " << trapped.backtrace[0];
   }
 }
 
@@ -305,10 +315,8 @@ TEST_P(EngineTest, AnEndlessLoopStopsWithTheOutOfFuelTrap) {
   EXPECT_EQ(e.code, ErrorCode::TrapOutOfFuel) << e.to_string();
   EXPECT_GE(inst->fuel_used(), 1'000'000u);
   EXPECT_LT(inst->fuel_used(), 1'000'100u);
-  if (interp()) {
-    ASSERT_FALSE(e.backtrace.empty());
-    EXPECT_EQ(e.backtrace[0], "test.wat!func[0]");
-  }
+  ASSERT_FALSE(e.backtrace.empty());
+  EXPECT_EQ(e.backtrace[0], "test.wat!func[0]");
 }
 
 TEST_P(EngineTest, RecursionWithoutLoopsIsMeteredToo) {
@@ -545,11 +553,9 @@ TEST_P(EngineTest, EveryMemoryGrowIsReportedToTheHook) {
   auto trapped = inst->call("grow", std::vector{Value::i32(0), Value::i32(1)});
   ASSERT_FALSE(trapped);
   EXPECT_EQ(trapped.error().code, ErrorCode::TrapUnreachable);
-  if (interp()) {  // the native tier has no guest backtraces
-    ASSERT_FALSE(trapped.error().backtrace.empty());
-    EXPECT_NE(trapped.error().backtrace[0].find("grow_then"), std::string::npos)
-        << trapped.error().backtrace[0];
-  }
+  ASSERT_FALSE(trapped.error().backtrace.empty());
+  EXPECT_NE(trapped.error().backtrace[0].find("grow_then"), std::string::npos)
+      << trapped.error().backtrace[0];
 }
 
 TEST_P(EngineTest, InitialMemoryOverTheCapRefusesToInstantiate) {

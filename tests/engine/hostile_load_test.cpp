@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "../support/backtrace.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "../support/hostile_modules.hpp"
 #include "tiers.hpp"
@@ -212,9 +213,11 @@ TEST_P(HostileLoad, AGoodNameSectionNamesTheFrames) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::TrapUnreachable);
   if (GetParam() == Tier::Interp) {
-    ASSERT_FALSE(r.error().backtrace.empty());
+    ASSERT_EQ(r.error().backtrace.size(), 2u);
     EXPECT_EQ(r.error().backtrace[0], "named.wasm!inner");
   }
+  wasm::testing::expect_frames_within(r.error(), {"named.wasm!inner", "named.wasm!outer"},
+                                "named.wasm!outer");
 }
 
 struct BadCustom {

@@ -18,6 +18,7 @@
 
 #include "airssys/wasm/engine/engine.hpp"
 #include "native_codegen.hpp"
+#include "../support/backtrace.hpp"
 #include "../support/hostile_modules.hpp"
 #include "tiers.hpp"
 
@@ -596,6 +597,30 @@ TEST_F(NativeCacheTest, ACComponentRunsAlikeOnBothTiers) {
   EXPECT_EQ(outcomes[1][0].as_i32(), 17711);
   EXPECT_EQ(outcomes[0][1].as_i64(), outcomes[1][1].as_i64());
   EXPECT_EQ(fuel[0], fuel[1]);  // the same metering: the same count
+}
+
+// A trap names the C functions on the native tier too, on a first load and
+// from the cache (which keeps the names). crash_inner is noinline in C, but
+// the C compiler of the native tier may still inline its wasm function.
+TEST_F(NativeCacheTest, ATrapNamesTheFunctionsOfItsBacktrace) {
+  for (int load = 0; load < 2; ++load) {
+    auto native = engine();
+    ASSERT_TRUE(native);
+    auto module = native->load_file(component("compute.wasm"));
+    ASSERT_TRUE(module.has_value()) << module.error().to_string();
+    EXPECT_EQ(native->stats().cache_hits, load == 0 ? 0u : 1u);
+    auto store = native->new_store();
+    auto inst = store->instantiate(**module, Linker{}).value();
+    auto crash = inst->call("crash", std::vector{Value::i32(1)});
+    ASSERT_FALSE(crash.has_value());
+    EXPECT_EQ(crash.error().code, ErrorCode::TrapUnreachable);
+    wasm::testing::expect_frames_within(crash.error(),
+                                  {"compute.wasm!crash_inner", "compute.wasm!crash"},
+                                  "compute.wasm!crash");
+    // The rendered error lists them as the interpreter's does.
+    EXPECT_NE(crash.error().to_string().find("compute.wasm!crash"), std::string::npos)
+        << crash.error().to_string();
+  }
 }
 
 }  // namespace

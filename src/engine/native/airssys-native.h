@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define AIRSSYS_NATIVE_ABI 5u
+#define AIRSSYS_NATIVE_ABI 6u
 
 /* Native code runs only on fiber stacks of AIRSSYS_STACK_SIZE bytes aligned
  * to their size. The lowest page is a guard, the next holds the call's state
@@ -28,6 +28,8 @@ extern "C" {
  * host functions called from the guest run within it. */
 #define AIRSSYS_STACK_RESERVE (512u << 10)
 #define AIRSSYS_CTX_MAGIC 0x41575343u
+/* The most return addresses a trap records for its backtrace. */
+#define AIRSSYS_MAX_TRAP_FRAMES 48u
 
 typedef struct airssys_call_ctx {
   uint32_t magic;
@@ -41,6 +43,12 @@ typedef struct airssys_call_ctx {
   uint32_t table_count;
   uint32_t tables_allocated;  /* how many of them instantiation allocated so far */
   wasm_rt_memory_t* memory;   /* the memory instantiation allocated, if any */
+  /* Called by a trap, on the call's stack before it unwinds, to record the
+   * return addresses of the frames (innermost first) in trap_frames. */
+  void (*on_trap)(struct airssys_call_ctx*);
+  const void* unwind_stop;    /* the frames end at this function's (enter) */
+  uint32_t trap_frame_count;
+  void* trap_frames[AIRSSYS_MAX_TRAP_FRAMES];
 } airssys_call_ctx;
 
 /* In compiled modules on x86-64 the metering's fuel counter lives in r15
@@ -106,6 +114,14 @@ typedef struct airssys_host_api {
 } airssys_host_api;
 
 typedef void (*airssys_thunk)(void*, void*);
+
+/* Code of a function the module defines, by its index among them: its own
+ * entry (glue 0), and the export glue that calls it (glue 1). */
+typedef struct airssys_code_entry {
+  const void* address;
+  uint32_t function;
+  uint32_t glue;
+} airssys_code_entry;
 typedef void* (*airssys_pointer_fn)(void*);
 
 /* What every compiled module exports, under the symbol "airssys_module". */
@@ -124,6 +140,9 @@ typedef struct airssys_module_desc {
   const airssys_thunk* export_calls;                 /* (instance, io); functions */
   const wasm_rt_function_ptr_t* export_functions;    /* typed entry; functions */
   const airssys_pointer_fn* export_pointers;         /* globals, memories, tables */
+  /* Where the functions the module defines begin (the host maps a trap's
+   * frames to functions with them); the list ends with a NULL address. */
+  const airssys_code_entry* code;
 } airssys_module_desc;
 
 /* The imports a compiled module's instance sees: its own address first, so a

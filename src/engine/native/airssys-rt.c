@@ -25,6 +25,7 @@ WASM_RT_NO_RETURN void wasm_rt_trap(wasm_rt_trap_t code) {
   if (ctx->magic != AIRSSYS_CTX_MAGIC || !ctx->unwind) abort(); /* not on a call's stack */
   AIRSSYS_FUEL_SAVE(ctx);
   ctx->trap = (int32_t)code;
+  if (ctx->on_trap) ctx->on_trap(ctx);
   __builtin_longjmp((void**)ctx->unwind, 1);
 }
 
