@@ -9,8 +9,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -119,6 +121,11 @@ void print_status(const json& all) {
     return;
   }
   for (const auto& c : all) {
+    if (text_or(c, "state") == "compiling") {
+      fmt::print("{} (compiling native code, {:.0f} s): starts when the compile ends\n",
+                 text_or(c, "name"), c.value("compiling_ms", int64_t{0}) / 1000.0);
+      continue;
+    }
     fmt::print("{} ({}, {} tier): {} messages, {} restarts, CPU {:.1f} ms, throttled {} times{}\n",
                text_or(c, "name"), text_or(c, "state"), text_or(c, "tier", "interp"),
                c.value("messages_handled", uint64_t{0}),
@@ -337,6 +344,55 @@ int serve(const std::string& config_file, const std::string& data_dir, size_t wo
   return 0;
 }
 
+// What `start` says once the host took it. A start that waits for a native
+// compile is followed until the component runs or fails, when asked
+// (--wait) or on a terminal (with a progress line); otherwise it says that
+// the component starts when its compile ends.
+int report_start(const ClientOptions& o, const std::string& name, bool wait, json started) {
+  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+  if (text_or(started, "status") != "compiling" || !(wait || terminal)) {
+    if (o.json) {
+      fmt::print("{}\n", started.dump(2));
+    } else if (text_or(started, "status") == "compiling") {
+      fmt::print("compiling {} for the native tier; it starts when the compile ends "
+                 "('airssys-wasm status {}' shows it)\n",
+                 name, name);
+    } else {
+      fmt::print("started {}\n", name);
+    }
+    return 0;
+  }
+  ClientOptions quiet = o;
+  quiet.json = false;
+  while (text_or(started, "status") == "compiling") {
+    if (terminal && !o.json) {
+      fmt::print("\rcompiling {} for the native tier: {:.0f} s", name,
+                 started.value("compiling_ms", int64_t{0}) / 1000.0);
+      std::fflush(stdout);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    json info;
+    int code = client_command(quiet, {{"command", "info"}, {"name", name}}, false,
+                              [&info](const json& r) { info = r; });
+    if (code != 0) return code;
+    started = std::move(info);
+  }
+  if (terminal && !o.json) fmt::print("\r\033[K");
+  if (o.json) fmt::print("{}\n", started.dump(2));
+  if (started.value("running", false)) {
+    if (!o.json) fmt::print("started {}\n", name);
+    return 0;
+  }
+  report(Error{ErrorCode::ActorStopped,
+               fmt::format("'{}' did not start (status {}{})", name, text_or(started, "status"),
+                           started.contains("status_detail")
+                               ? ": " + text_or(started, "status_detail")
+                               : ""),
+               {},
+               0});
+  return kExitFailure;
+}
+
 void add_client_options(CLI::App* cmd, ClientOptions* o, bool json = true) {
   cmd->add_option("--config", o->config,
                   "The host's configuration (host.toml): its data directory, socket and, "
@@ -359,6 +415,7 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
     std::string tier;
     bool approve = false;
     bool remove_state = false;
+    bool wait = false;
   };
   auto s = std::make_shared<State>();
 
@@ -418,10 +475,16 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
                       "Approve exactly this module and capability set, on the record, if its "
                       "approval is pending");
   add_client_options(start_cmd, &s->client);
+  start_cmd->add_flag("--wait", s->wait,
+                      "When the component's module must first be compiled for the native tier, "
+                      "wait until it runs (on a terminal this is the default, with progress)");
   start_cmd->callback([s, exit_code] {
     json request = {{"command", "start"}, {"name", s->name}, {"approve", s->approve}};
+    json started;
     *exit_code = client_command(s->client, request, false,
-                                [s](const json&) { fmt::print("started {}\n", s->name); });
+                                [&started](const json& r) { started = r; });
+    if (*exit_code != 0) return;
+    *exit_code = report_start(s->client, s->name, s->wait, started);
   });
 
   auto* stop_cmd = app.add_subcommand(
@@ -482,7 +545,8 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
 
   auto* status_cmd = app.add_subcommand(
       "status", "Show the running components with their quota usage (used, limit, percent, "
-                "warning at 80%, critical at 95%)");
+                "warning at 80%, critical at 95%), and those whose start waits for a native "
+                "compile");
   status_cmd->add_option("name", s->name, "Only this component");
   add_client_options(status_cmd, &s->client);
   status_cmd->callback([s, exit_code] {

@@ -76,6 +76,11 @@ void NativeBuild::wait() const {
   done_.wait(lock, [this] { return finished(); });
 }
 
+bool NativeBuild::wait_for(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return done_.wait_for(lock, timeout, [this] { return finished(); });
+}
+
 Result<TieredModule> load_tiered(TierChoice tier, std::span<const uint8_t> bytes,
                                  std::string_view name,
                                  const std::shared_ptr<engine::Engine>& interp,

@@ -135,6 +135,7 @@ json to_json(const ComponentReport& r) {
   out["approval"] =
       r.approval ? json(std::string(security::approval_state_name(*r.approval))) : json();
   out["running"] = r.running;
+  if (r.compiling_for) out["compiling_ms"] = r.compiling_for->count();
   if (r.status) {
     out["state"] = component::component_state_name(r.status->state);
     out["tier"] = engine::tier_name(r.status->tier);
@@ -245,6 +246,10 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
       if (only && !only->empty() && name != *only) continue;
       if (auto st = host.status(name)) out.push_back(status_json(name, *st));
     }
+    for (const auto& [name, elapsed] : host.compiling()) {
+      if (only && !only->empty() && name != *only) continue;
+      out.push_back({{"name", name}, {"state", "compiling"}, {"compiling_ms", elapsed.count()}});
+    }
     if (only && !only->empty() && out.empty()) {
       return fail(ErrorCode::NotFound, fmt::format("no running component named '{}'", *only));
     }
@@ -275,7 +280,17 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
     if (!report) return {{"ok", false}, {"error", error_json(report.error())}};
     return {{"ok", true}, {"result", to_json(*report)}};
   }
-  if (c == "start") return done(host.start(*name, install));
+  if (c == "start") {
+    // A start that needs a native compile returns once it is under way,
+    // unless the caller asks to wait ("wait": true); `info` and `status`
+    // then say "compiling".
+    install.wait_for_compile = flag("wait");
+    auto started = host.start(*name, install);
+    if (!started) return done(started);
+    auto report = host.info(*name);
+    if (!report) return {{"ok", false}, {"error", error_json(report.error())}};
+    return {{"ok", true}, {"result", to_json(*report)}};
+  }
   if (c == "stop") return done(host.stop(*name));
   if (c == "rollback") return component(host.rollback(*name));
   if (c == "uninstall") return done(host.uninstall(*name, {.remove_state = flag("remove_state")}));

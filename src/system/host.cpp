@@ -90,6 +90,7 @@ Result<ComponentReport> Host::info(std::string_view name) const {
     report.approval = entry ? entry->state : security::ApprovalState::Pending;
   }
   report.status = i.system->status(name);
+  report.compiling_for = i.compiling_for(name);
   report.running = report.status && report.status->state == component::ComponentState::Ready;
   auto& counters = i.counters_for(name);
   {

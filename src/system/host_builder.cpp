@@ -231,7 +231,7 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
     if (!all) return std::unexpected(all.error());
     for (const auto& c : *all) {
       if (c.desired != DesiredState::Running) continue;
-      if (auto ok = i.start_locked(c.name); !ok) {
+      if (auto ok = i.start_locked(c.name, {.wait_for_compile = false}); !ok) {
         i.record(c.name, "lifecycle.restore", c.current.version, AuditResult::Denied,
                  ok.error().message, c.current.trust);
       }

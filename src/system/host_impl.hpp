@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -19,10 +20,12 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/manifest.hpp"
@@ -177,12 +180,25 @@ struct Host::Impl {
 
   // Admits an installed version again (its copy may have been changed on disk:
   // the signature and hash checks see it) and builds its spec.
+  // How a start loads the module: what a background compile made for it,
+  // or, past a compile bound, the interpreter.
+  struct StartMode {
+    std::shared_ptr<const engine::Module> compiled;  // native, for compiled_hash
+    std::string compiled_hash;
+    std::optional<Error> native_refused;
+  };
+
   Result<component::ComponentSpec> spec_for(const ComponentVersion& v,
-                                            const InstallOptions& options = {});
+                                            const InstallOptions& options = {},
+                                            const StartMode& mode = {});
 
   Result<component::ComponentSpec> spec_from(const security::Admission& admission,
                                              const security::Manifest& manifest,
-                                             const fs::path& files, std::string_view expected_hash);
+                                             const fs::path& files, std::string_view expected_hash,
+                                             const StartMode& mode = {});
+
+  // The tier a component runs on: `serve --tier`, its manifest, the host's.
+  security::TierChoice tier_of(const security::Manifest& manifest) const;
 
   // The native tier's engine, made when a component first asks for it.
   Result<std::shared_ptr<engine::Engine>> native_engine();
@@ -197,13 +213,52 @@ struct Host::Impl {
 
   bool is_running(std::string_view name) const { return system->status(name).has_value(); }
 
-  Result<void> start_locked(std::string_view name, const InstallOptions& options = {});
+  // Admits the current version and starts it; with options.wait_for_compile
+  // false, a native start that needs a compile returns once it is under way.
+  Result<void> start_locked(std::string_view name, const InstallOptions& options = {},
+                            StartMode mode = {});
 
   // Runs `next` in place of the running version, or records it when stopped.
   Result<void> switch_running(std::string_view name, const ComponentVersion& next,
                               std::optional<component::ComponentSpec> spec);
 
   void remove_files(const std::vector<ComponentVersion>& versions);
+
+  // --- native compiles a start waits for (host_compile.cpp) ---------------
+  // A component started on the native tier whose module is not compiled yet
+  // has the registry status "compiling" while a thread of its own compiles
+  // it (in a compile slot, as tier-up builds); then the start goes on,
+  // admitted again, with lifecycle held.
+  struct CompileJob {
+    std::string name;
+    InstallOptions options;
+    std::string module_hash;
+    std::chrono::steady_clock::time_point started;
+    std::atomic<bool> cancelled{false};  // set under lifecycle
+    std::atomic<bool> ended{false};      // its thread holds nothing any more
+    std::thread thread;
+  };
+  mutable std::mutex jobs_mutex;
+  std::map<std::string, std::shared_ptr<CompileJob>, std::less<>> compiling;  // jobs_mutex
+  std::vector<std::shared_ptr<CompileJob>> job_threads;  // jobs_mutex; not joined yet
+
+  // Admits `c`'s current version; when it runs on the native tier and its
+  // module is not compiled, starts the compile and returns true. Lifecycle held.
+  Result<bool> compile_first(const InstalledComponent& c, const InstallOptions& options);
+  void run_compile_job(const std::shared_ptr<CompileJob>& job, std::vector<uint8_t> bytes,
+                       std::shared_ptr<engine::Engine> native, std::string label);
+  void finish_compile_job(CompileJob& job,
+                          std::optional<Result<std::shared_ptr<const engine::Module>>> outcome);
+  // Cancels the compile a start of `name` waits for; whether there was one.
+  bool cancel_compile(std::string_view name);
+  // InvalidTransition, saying it cannot be `what`, while a start of `name`
+  // waits for its compile.
+  Result<void> refuse_while_compiling(std::string_view name, std::string_view what) const;
+  // How long the compile a start of `name` waits for has run, if any.
+  std::optional<std::chrono::milliseconds> compiling_for(std::string_view name) const;
+  std::vector<std::pair<std::string, std::chrono::milliseconds>> compiles() const;
+  // Cancels every such compile and joins their threads. Lifecycle NOT held.
+  void end_compile_jobs();
 };
 
 }  // namespace airssys::wasm::system

@@ -23,18 +23,24 @@ std::unexpected<Error> discard_staged(const fs::path& staging, const fs::path& s
 // Admits an installed version again (its copy may have been changed on disk:
 // the signature and hash checks see it) and builds its spec.
 Result<component::ComponentSpec> Host::Impl::spec_for(const ComponentVersion& v,
-                                                      const InstallOptions& options) {
+                                                      const InstallOptions& options,
+                                                      const StartMode& mode) {
   auto manifest = security::load_manifest(v.store_dir / kManifestFile);
   if (!manifest) return std::unexpected(manifest.error());
   auto admission = admit(v.source_dir, v.store_dir, *manifest, options);
   if (!admission) return std::unexpected(admission.error());
-  return spec_from(*admission, *manifest, v.store_dir, v.module_hash);
+  return spec_from(*admission, *manifest, v.store_dir, v.module_hash, mode);
+}
+
+security::TierChoice Host::Impl::tier_of(const security::Manifest& manifest) const {
+  return config.tier_override.value_or(manifest.runtime.tier.value_or(config.tier));
 }
 
 Result<component::ComponentSpec> Host::Impl::spec_from(const security::Admission& admission,
                                                        const security::Manifest& manifest,
                                                        const fs::path& files,
-                                                       std::string_view expected_hash) {
+                                                       std::string_view expected_hash,
+                                                       const StartMode& mode) {
   auto bytes = detail::read_bytes(files / kModuleFile);
   if (!bytes) return std::unexpected(bytes.error());
   // The bytes loaded are the bytes admitted: nothing changes in between.
@@ -46,7 +52,13 @@ Result<component::ComponentSpec> Host::Impl::spec_from(const security::Admission
         ErrorCode::SignatureInvalid,
         fmt::format("{}: the module changed after it was checked", (files / kModuleFile).string()));
   }
-  const auto tier = config.tier_override.value_or(manifest.runtime.tier.value_or(config.tier));
+  auto tier = tier_of(manifest);
+  if (mode.native_refused) {
+    // The compile a start waited for stopped at a bound: the interpreter.
+    record(manifest.component.name, "lifecycle.tier", "native", AuditResult::Denied,
+           fmt::format("runs on the interp tier: {}", mode.native_refused->to_string()));
+    tier = security::TierChoice::Interp;
+  }
   std::shared_ptr<engine::Engine> native_for;
   if (tier != security::TierChoice::Interp) {
     auto made = native_engine();
@@ -59,8 +71,16 @@ Result<component::ComponentSpec> Host::Impl::spec_from(const security::Admission
              fmt::format("stays on the interp tier: {}", made.error().to_string()));
     }
   }
-  auto loaded =
-      component::load_tiered(tier, *bytes, (files / kModuleFile).string(), engine, native_for);
+  Result<component::TieredModule> loaded{};
+  if (tier == security::TierChoice::Native && native_for && mode.compiled &&
+      hash == mode.compiled_hash) {
+    // Compiled in the background for exactly these bytes.
+    loaded->module = mode.compiled;
+    loaded->engine = native_for;
+  } else {
+    loaded =
+        component::load_tiered(tier, *bytes, (files / kModuleFile).string(), engine, native_for);
+  }
   if (!loaded) return std::unexpected(loaded.error());
   // What the loader could do without (an unreadable custom section) is on
   // record, once per start.
@@ -130,17 +150,31 @@ void Host::Impl::absorb(std::string_view name, const component::ComponentStatus&
   c.restarts_base += st.restarts;
 }
 
-Result<void> Host::Impl::start_locked(std::string_view name, const InstallOptions& options) {
+Result<void> Host::Impl::start_locked(std::string_view name, const InstallOptions& options,
+                                      StartMode mode) {
   auto c = registry->get(name);
   if (!c) return std::unexpected(c.error());
   if (is_running(name)) {
     return make_error(ErrorCode::InvalidTransition, fmt::format("'{}' is running already", name));
   }
-  auto spec = spec_for(c->current, options);
+  AIRSSYS_TRY(refuse_while_compiling(name, "started again"));
+  auto refused = [&](const Error& e) {
+    bool pending = e.code == ErrorCode::ApprovalRequired;
+    (void)registry->set_status(name, pending ? "pending-approval" : "refused", e.message);
+  };
+  if (!options.wait_for_compile && !mode.compiled && !mode.native_refused) {
+    // A native start whose module is not compiled yet returns at once; the
+    // start goes on when the compile ends (host_compile.cpp).
+    auto launched = compile_first(*c, options);
+    if (!launched) {
+      refused(launched.error());
+      return std::unexpected(launched.error());
+    }
+    if (*launched) return {};
+  }
+  auto spec = spec_for(c->current, options, mode);
   if (!spec) {
-    bool pending = spec.error().code == ErrorCode::ApprovalRequired;
-    (void)registry->set_status(name, pending ? "pending-approval" : "refused",
-                               spec.error().message);
+    refused(spec.error());
     return std::unexpected(spec.error());
   }
   // On probation until Ready: a version that fails to start is not
@@ -241,10 +275,13 @@ Result<void> Host::stop(std::string_view name) {
   if (!c) return std::unexpected(c.error());
   bool was_running = i.is_running(name);
   if (was_running) i.retire(name);
+  const bool was_compiling = i.cancel_compile(name);
   AIRSSYS_TRY(i.registry->set_desired(name, DesiredState::Stopped));
   AIRSSYS_TRY(i.registry->set_status(name, "stopped"));
   i.record(name, "lifecycle.stop", c->current.version, AuditResult::Granted,
-           was_running ? "stopped after delivering its queued messages" : "was not running",
+           was_running     ? "stopped after delivering its queued messages"
+           : was_compiling ? "was not running yet: its native compile is cancelled"
+                           : "was not running",
            c->current.trust);
   return {};
 }
@@ -265,6 +302,9 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
   if (!installed) {
     return discard(Error{
         ErrorCode::NotFound, fmt::format("'{}' is not installed; install it first", name), {}, 0});
+  }
+  if (auto busy = i.refuse_while_compiling(name, "upgraded"); !busy) {
+    return discard(busy.error());
   }
   auto version = i.describe(source, staging, manifest);
   if (!version) return discard(version.error());
@@ -322,6 +362,7 @@ Result<InstalledComponent> Host::rollback(std::string_view name) {
     return make_error(ErrorCode::InvalidTransition,
                       fmt::format("'{}' has no previous version to roll back to", name));
   }
+  AIRSSYS_TRY(i.refuse_while_compiling(name, "rolled back"));
   if (auto ok = i.switch_running(name, *c->previous, std::nullopt); !ok) {
     i.record(name, "lifecycle.rollback", c->previous->version, AuditResult::Denied,
              ok.error().message, c->previous->trust);
@@ -340,6 +381,7 @@ Result<void> Host::uninstall(std::string_view name, UninstallOptions options) {
   auto c = i.registry->get(name);
   if (!c) return std::unexpected(c.error());
   if (i.is_running(name)) i.retire(name);
+  (void)i.cancel_compile(name);
   auto versions = i.registry->remove(name);
   if (!versions) return std::unexpected(versions.error());
   std::error_code ec;
@@ -409,6 +451,7 @@ Result<security::ApprovalEntry> Host::decide(std::string_view name, std::string_
     i.record(name, "approval.deny", *key, AuditResult::Denied,
              fmt::format("denied by {}", operator_name), c->current.trust);
     if (i.is_running(name)) i.retire(name);
+    (void)i.cancel_compile(name);
     (void)i.registry->set_status(name, "denied");
   }
   return entry;
@@ -461,6 +504,8 @@ void Host::shutdown() {
   auto& i = *impl_;
   // First, so that a lifecycle call compiling does not hold the host up.
   stop_compiles();
+  // Then the starts that wait for a compile: theirs has been killed.
+  i.end_compile_jobs();
   std::lock_guard lock(i.lifecycle);
   if (i.shut_down) return;
   i.shut_down = true;

@@ -10,7 +10,6 @@
 #include <sqlite3.h>
 
 #include <chrono>
-#include <future>
 #include <set>
 #include <fstream>
 #include <sstream>
@@ -379,17 +378,36 @@ TEST_F(ServeTest, NativeCompilesAreBoundedAndDoNotOutliveTheHost) {
   EXPECT_NE(r.out.find("CompileLimit"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("max_module_size"), std::string::npos) << r.out;
 
-  // A slow compile: `start` waits for it; the host stops anyway.
+  // A slow compile: `start` returns at once and the status says so.
   ASSERT_EQ(cli({"install", slow.string()}).exit_code, 0);
-  auto starting = std::async(std::launch::async, [&] { return cli({"start", "slow"}); });
-  std::set<int> groups;
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (groups.empty() && std::chrono::steady_clock::now() < deadline) {
-    for (int g : hostile::compile_groups(daemon.pid())) {
-      if (hostile::group_members(g).size() >= 3) groups.insert(g);
+  r = cli({"start", "slow"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("compiling slow for the native tier"), std::string::npos) << r.out;
+  EXPECT_EQ(info("slow")["status"], "compiling") << info("slow").dump();
+  r = cli({"status", "slow"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("slow (compiling native code"), std::string::npos) << r.out;
+  auto compilers = [&] {
+    std::set<int> found;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (found.empty() && std::chrono::steady_clock::now() < deadline) {
+      for (int g : hostile::compile_groups(daemon.pid())) {
+        if (hostile::group_members(g).size() >= 3) found.insert(g);
+      }
+      std::this_thread::sleep_for(5ms);
     }
-    std::this_thread::sleep_for(5ms);
-  }
+    return found;
+  };
+  auto all_gone = [](const std::set<int>& gs) {
+    const auto gone_by = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+      bool gone = true;
+      for (int g : gs) gone &= hostile::group_members(g).empty();
+      if (gone || std::chrono::steady_clock::now() >= gone_by) return gone;
+      std::this_thread::sleep_for(20ms);
+    }
+  };
+  std::set<int> groups = compilers();
   ASSERT_FALSE(groups.empty()) << "no compiler started\n" << daemon.log();
   for (int g : groups) {
     for (const auto& p : hostile::group_members(g)) {
@@ -405,20 +423,78 @@ TEST_F(ServeTest, NativeCompilesAreBoundedAndDoNotOutliveTheHost) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_NE(daemon.log().find("[counter] counter tick = 3"), std::string::npos) << daemon.log();
+  // Stopping it kills its compile; nothing waits for the result any more.
+  r = cli({"stop", "slow"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(all_gone(groups)) << "a compiler outlived the stop";
+  EXPECT_EQ(info("slow")["status"], "stopped") << info("slow").dump();
+  r = cli({"audit", "--component", "slow", "--permission", "lifecycle.stop", "--json"});
+  EXPECT_NE(r.out.find("native compile is cancelled"), std::string::npos) << r.out;
 
+  // Started again, it compiles again, and the host stops anyway.
+  ASSERT_EQ(cli({"start", "slow"}).exit_code, 0);
+  groups = compilers();
+  ASSERT_FALSE(groups.empty()) << "no compiler started\n" << daemon.log();
   const auto began = std::chrono::steady_clock::now();
   EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
   EXPECT_LT(std::chrono::steady_clock::now() - began, 5s + 3s) << "beyond the stop timeout";
-  ASSERT_EQ(starting.wait_for(60s), std::future_status::ready);
-  EXPECT_NE(starting.get().exit_code, 0);  // the start did not complete
-  const auto gone_by = std::chrono::steady_clock::now() + 10s;
-  bool gone = false;
-  while (!gone && std::chrono::steady_clock::now() < gone_by) {
-    gone = true;
-    for (int g : groups) gone &= hostile::group_members(g).empty();
-    if (!gone) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(all_gone(groups)) << "a compiler outlived the host";
+}
+
+// A start that needs a native compile returns at once; the component runs
+// when the compile ends, and `start --wait` waits for that.
+TEST_F(ServeTest, ANativeStartReturnsAtOnceAndRunsWhenItsCompileEnds) {
+  write_file(config_, "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\n");
+  std::vector<uint8_t> counter;
+  {
+    std::ifstream in(kComponents / "counter.wasm", std::ios::binary);
+    counter.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  EXPECT_TRUE(gone) << "a compiler outlived the host";
+  ASSERT_FALSE(counter.empty());
+  const std::string native = "\n[runtime]\ntier = \"native\"\n";
+  // Two modules the native cache cannot hold yet (a fresh data directory).
+  const auto one = root_.path() / "one.wasm";
+  write_module(one, hostile::with_custom_section(counter, 64));
+  const auto two = root_.path() / "two.wasm";
+  write_module(two, hostile::with_custom_section(counter, 96));
+  auto first = make_component(root_.path() / "one", one,
+                              counter_manifest("one", "1.0.0") + native, &keys_);
+  auto second = make_component(root_.path() / "two", two,
+                               counter_manifest("two", "1.0.0") + native, &keys_);
+  Daemon daemon(config_, root_.path() / "serve.log");
+  ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+  ASSERT_EQ(cli({"install", first.string()}).exit_code, 0);
+  ASSERT_EQ(cli({"install", second.string()}).exit_code, 0);
+
+  auto r = cli({"start", "one"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("compiling one for the native tier"), std::string::npos) << r.out;
+  // A second start while it compiles is refused, and says why.
+  r = cli({"start", "one"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("waits for its native compile"), std::string::npos) << r.err;
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (info("one")["status"] == "compiling" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  auto report = info("one");
+  ASSERT_EQ(report["status"], "running") << report.dump();
+  EXPECT_EQ(report["tier"], "native") << report.dump();
+  ASSERT_EQ(cli({"send", "one", "tick"}).exit_code, 0);
+  for (int i = 0; i < 2000 && daemon.log().find("[one] one tick = 1") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(daemon.log().find("[one] one tick = 1"), std::string::npos) << daemon.log();
+  r = cli({"audit", "--component", "one", "--permission", "lifecycle.compile", "--json"});
+  EXPECT_NE(r.out.find("for the native tier before it starts"), std::string::npos) << r.out;
+
+  // --wait: the command returns once the component runs.
+  r = cli({"start", "two", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "started two\n");
+  EXPECT_EQ(info("two")["status"], "running") << info("two").dump();
+  EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
 }
 
 // An unsigned component from an untrusted folder waits for the operator, and

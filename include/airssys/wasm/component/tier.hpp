@@ -10,6 +10,7 @@
 //   spec.tier_up = loaded->tier_up;
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -56,6 +57,8 @@ class NativeBuild {
   [[nodiscard]] engine::Engine& engine() const { return *engine_; }
   // Blocks until finished() (tests and orderly shutdown).
   void wait() const;
+  // Blocks until finished() or `timeout` has passed; returns finished().
+  [[nodiscard]] bool wait_for(std::chrono::milliseconds timeout) const;
 
  private:
   explicit NativeBuild(std::shared_ptr<engine::Engine> engine) : engine_(std::move(engine)) {}

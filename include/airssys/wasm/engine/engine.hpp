@@ -455,6 +455,13 @@ class Engine {
   // Kills every native compile in progress and refuses those that follow
   // (CallCancelled): for a host that stops. The interpreter has none.
   virtual void cancel_compiles() {}
+  // Whether load() would run a compiler for `bytes`: the native cache holds
+  // no sound entry for exactly these bytes, and they are within the compile
+  // bounds (past one, load() refuses at once). Never for the interpreter.
+  [[nodiscard]] virtual bool compiles(std::span<const uint8_t> bytes) {
+    (void)bytes;
+    return false;
+  }
   // A .wat file is parsed as text; anything else must be a binary module.
   [[nodiscard]] Result<std::shared_ptr<const Module>> load_file(const std::filesystem::path& path);
 

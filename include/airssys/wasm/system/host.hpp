@@ -34,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "airssys/wasm/component/system.hpp"
@@ -105,6 +106,13 @@ struct InstallOptions {
   // its approval would otherwise wait in the queue.
   bool approve = false;
   std::string operator_name = "operator";
+  // start: when false, a component on the native tier whose module is not
+  // compiled yet is not waited for: start() returns once its compile is
+  // under way (status "compiling", ComponentReport::compiling_for), and the
+  // component starts when the compile ends; a failure then is on the
+  // registry's status and in the audit log. The admin endpoint's `start`,
+  // and the host's restore at build(), do not wait.
+  bool wait_for_compile = true;
 };
 
 struct UninstallOptions {
@@ -122,6 +130,8 @@ struct ComponentReport {
   uint64_t denials = 0;           // audited denials since the host started
   uint64_t storage_used = 0;      // key-value bytes held
   security::QuotaLimits quotas;   // the limits of the current version
+  // While a start waits for its native compile: how long it has run.
+  std::optional<std::chrono::milliseconds> compiling_for;
 };
 
 // What `reload` put in force.
@@ -249,6 +259,8 @@ class Host {
   [[nodiscard]] Result<void> send(std::string_view name, std::vector<uint8_t> payload);
   [[nodiscard]] std::optional<component::ComponentStatus> status(std::string_view name) const;
   [[nodiscard]] std::vector<std::string> running() const;
+  // Components whose start waits for a native compile, with how long it has run.
+  [[nodiscard]] std::vector<std::pair<std::string, std::chrono::milliseconds>> compiling() const;
   // Prometheus text exposition format 0.0.4.
   [[nodiscard]] std::string metrics() const;
 
