@@ -11,6 +11,11 @@
 
 namespace airssys::wasm::security::detail {
 
+// The 1-based line a node or key starts on.
+[[nodiscard]] inline int line_of(const toml::source_region& region) {
+  return static_cast<int>(region.begin.line);
+}
+
 // "a string", "an array", ... for messages that say what was found.
 [[nodiscard]] inline std::string_view toml_type_name(const toml::node& node) {
   switch (node.type()) {
