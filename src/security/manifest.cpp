@@ -15,18 +15,14 @@
 #include "airssys/wasm/security/pattern.hpp"
 #include "manifest_fields.hpp"
 #include "message_text.hpp"
-#include "toml_support.hpp"
+#include "quota_toml.hpp"
+#include "toml_reader.hpp"
 
 namespace airssys::wasm::security {
 namespace {
 
 constexpr size_t kMaxDescriptionChars = 500;
 constexpr size_t kMaxAuthorChars = 200;
-// toml++ recurses once per nested table, and a key line with tens of thousands
-// of dots exhausts the stack; every level of nesting beyond the 256 nested
-// values toml++ itself allows needs a '.' on a single line.
-constexpr size_t kMaxDotsPerLine = 1000;
-constexpr size_t kMaxReportedProblems = 1000;
 
 using detail::control_character_problem;
 using detail::count_code_points;
@@ -39,62 +35,23 @@ using detail::toml_type_name;
 
 class ManifestReader {
  public:
-  explicit ManifestReader(std::string_view file) { check_.manifest.file = std::string(file); }
+  explicit ManifestReader(std::string_view file) : reader_(std::string(file)) {
+    check_.manifest.file = std::string(file);
+    reader_.limit_size(kMaxManifestBytes, "a manifest");
+  }
 
   ManifestCheck run(std::string_view text) {
-    if (text.size() > kMaxManifestBytes) {
-      add(0, "",
-          fmt::format("the file is larger than {}, the most a manifest may have",
-                      format_byte_size(kMaxManifestBytes)));
-      return finish();
-    }
-    if (!nesting_is_bounded(text)) return finish();
-    toml::table root;
-    try {
-      root = toml::parse(text, check_.manifest.file);
-    } catch (const toml::parse_error& e) {
-      add(line_of(e.source()), "",
-          fmt::format("TOML syntax error at column {}: {}", e.source().begin.column,
-                      e.description()));
-      return finish();
-    }
-    read_root(root);
-    return finish();
-  }
-
- private:
-  void add(int line, std::string key, std::string rule) {
-    check_.problems.push_back(
-        ManifestProblem{check_.manifest.file, line, std::move(key), std::move(rule)});
-  }
-
-  ManifestCheck finish() {
-    auto& problems = check_.problems;
-    std::stable_sort(problems.begin(), problems.end(),
-                     [](const auto& a, const auto& b) { return a.line < b.line; });
-    if (problems.size() > kMaxReportedProblems) {
-      size_t more = problems.size() - kMaxReportedProblems;
-      problems.resize(kMaxReportedProblems);
-      add(0, "", fmt::format("{} more problems not shown", more));
+    if (auto root = reader_.parse(text)) read_root(*root);
+    for (auto& problem : reader_.take_problems()) {
+      check_.problems.push_back(ManifestProblem{check_.manifest.file, problem.line,
+                                                std::move(problem.key), std::move(problem.rule)});
     }
     return std::move(check_);
   }
 
-  bool nesting_is_bounded(std::string_view text) {
-    int line = 1;
-    size_t dots = 0;
-    for (char c : text) {
-      if (c == '\n') {
-        ++line;
-        dots = 0;
-      } else if (c == '.' && ++dots > kMaxDotsPerLine) {
-        add(line, "",
-            fmt::format("more than {} '.' on one line: keys nested this deep are refused",
-                        kMaxDotsPerLine));
-        return false;
-      }
-    }
-    return true;
+ private:
+  void add(int line, std::string key, std::string rule) {
+    reader_.add(line, std::move(key), std::move(rule));
   }
 
   void read_root(const toml::table& root) {
@@ -346,10 +303,7 @@ class ManifestReader {
   }
 
   void read_quota(const toml::table& table) {
-    detail::read_quota_table(table, check_.manifest.quota,
-                             [this](int line, std::string key, std::string rule) {
-                               add(line, std::move(key), std::move(rule));
-                             });
+    detail::read_quota_table(table, check_.manifest.quota, reader_);
   }
 
   nlohmann::json config_json(const toml::node& node, const std::string& key) {
@@ -395,6 +349,7 @@ class ManifestReader {
     return nullptr;
   }
 
+  detail::TomlReader reader_;
   ManifestCheck check_;
 };
 
@@ -406,15 +361,7 @@ bool Manifest::requests_capabilities() const {
 }
 
 std::string ManifestProblem::to_string() const {
-  std::string out = file;
-  if (line > 0) out += fmt::format(":{}", line);
-  out += ": ";
-  if (!key.empty()) {
-    out += key;
-    out += ": ";
-  }
-  out += rule;
-  return out;
+  return detail::TomlReader::format(file, detail::TomlProblem{line, key, rule});
 }
 
 bool is_semver(std::string_view version) {

@@ -1,6 +1,6 @@
 // The [quota] table of Component.toml, policy.toml and host.toml: its keys,
 // units and bounds (docs/quotas.md).
-#include "airssys/wasm/security/quota_toml.hpp"
+#include "quota_toml.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -9,20 +9,13 @@
 
 #include "airssys/wasm/core/units.hpp"
 #include "message_text.hpp"
-#include "toml_support.hpp"
 
-namespace airssys::wasm::security {
+namespace airssys::wasm::security::detail {
 namespace {
 
 constexpr size_t kMaxQuotaTextBytes = 64;
 constexpr std::string_view kUnitList = "B, KB, MB, GB, TB";
 
-using detail::control_character_problem;
-using detail::display_key;
-using detail::is_digit;
-using detail::line_of;
-using detail::quote_value;
-using detail::toml_type_name;
 
 using QuotaValue = std::expected<uint64_t, std::string>;
 
@@ -86,8 +79,8 @@ QuotaValue quota_cpu_time(std::string_view text) {
 
 class QuotaTableReader {
  public:
-  QuotaTableReader(QuotaSpec& quota, const detail::QuotaProblemFn& add, std::string_view table)
-      : quota_(quota), add(add), table_(table) {}
+  QuotaTableReader(QuotaSpec& quota, TomlReader& reader, std::string_view table)
+      : quota_(quota), reader_(reader), table_(table) {}
 
   void read(const toml::table& table) {
     QuotaSpec& quota = quota_;
@@ -169,35 +162,21 @@ class QuotaTableReader {
     return *value;
   }
 
-
  private:
+  void add(int line, std::string key, std::string rule) {
+    reader_.add(line, std::move(key), std::move(rule));
+  }
+
   QuotaSpec& quota_;
-  const detail::QuotaProblemFn& add;
+  TomlReader& reader_;
   std::string table_;
 };
+
 }  // namespace
 
-void detail::read_quota_table(const toml::table& table, QuotaSpec& quota,
-                              const QuotaProblemFn& add, std::string_view table_name) {
-  QuotaTableReader(quota, add, table_name).read(table);
+void read_quota_table(const toml::table& table, QuotaSpec& quota, TomlReader& reader,
+                      std::string_view table_name) {
+  QuotaTableReader(quota, reader, table_name).read(table);
 }
 
-Result<QuotaSpec> read_quota_table(const toml::table& table, std::string_view file,
-                                   std::string_view table_name) {
-  QuotaSpec quota;
-  std::vector<std::string> problems;
-  detail::read_quota_table(
-      table, quota,
-      [&](int line, std::string key, std::string rule) {
-        problems.push_back(fmt::format("{}:{}: {}: {}", file, line, key, rule));
-      },
-      table_name);
-  if (!problems.empty()) {
-    std::string message;
-    for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;
-    return make_error(ErrorCode::InvalidConfig, std::move(message));
-  }
-  return quota;
-}
-
-}  // namespace airssys::wasm::security
+}  // namespace airssys::wasm::security::detail
