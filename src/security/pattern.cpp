@@ -683,11 +683,21 @@ bool StorageKeyPattern::matches(std::string_view key) const noexcept {
   return is_valid_storage_key(key) && matches_valid(key);
 }
 
+namespace {
+
+// An exact pattern, or a prefix followed by '*' that matches one or more
+// characters more (storage keys, component names).
+bool prefix_matches(const std::string& prefix, bool wildcard, std::string_view candidate) noexcept {
+  if (wildcard) return candidate.size() > prefix.size() && candidate.starts_with(prefix);
+  return candidate == prefix;
+}
+
+}  // namespace
+
 bool StorageKeyPattern::matches_valid(std::string_view key) const noexcept {
   // A valid key has no empty segment, so whatever follows the prefix (which
   // ends with ':') is one or more whole segments.
-  if (wildcard_) return key.size() > prefix_.size() && key.starts_with(prefix_);
-  return key == prefix_;
+  return prefix_matches(prefix_, wildcard_, key);
 }
 
 // ---- Component names -------------------------------------------------------
@@ -730,8 +740,7 @@ Result<ComponentNamePattern> ComponentNamePattern::compile(std::string_view text
   }
   if (!pattern.wildcard_ && !is_valid_component_name(prefix)) {
     return refuse(kKind, text,
-                  "not a component name: 3 to 64 characters of a-z, 0-9 and '-', not starting "
-                  "or ending with '-'");
+                  fmt::format("not a component name: {}", kComponentNameRule));
   }
   pattern.prefix_ = std::string(prefix);
   return pattern;
@@ -742,8 +751,7 @@ bool ComponentNamePattern::matches(std::string_view name) const noexcept {
 }
 
 bool ComponentNamePattern::matches_valid(std::string_view name) const noexcept {
-  if (wildcard_) return name.size() > prefix_.size() && name.starts_with(prefix_);
-  return name == prefix_;
+  return prefix_matches(prefix_, wildcard_, name);
 }
 
 // ---- Topics ----------------------------------------------------------------
