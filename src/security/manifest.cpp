@@ -11,7 +11,6 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "airssys/wasm/core/units.hpp"
 #include "airssys/wasm/security/pattern.hpp"
 #include "manifest_fields.hpp"
 #include "message_text.hpp"
@@ -24,14 +23,12 @@ namespace {
 constexpr size_t kMaxDescriptionChars = 500;
 constexpr size_t kMaxAuthorChars = 200;
 
-using detail::control_character_problem;
 using detail::count_code_points;
 using detail::display_key;
 using detail::is_control;
 using detail::line_of;
 using detail::quote_value;
 using detail::toml_type_name;
-
 
 class ManifestReader {
  public:

@@ -211,7 +211,6 @@ void read_entries(detail::TomlReader& input, TrustConfig& config, const std::str
         input.add(value, fmt::format("{}.{}", where, field.str()),
                   fmt::format("unknown key (a {} entry has only: {})", name,
                               fmt::join(required, ", ")));
-        complete = false;
       }
     }
     for (std::string_view field : required) {

@@ -151,6 +151,8 @@ TEST(TrustConfig, EveryProblemIsReportedInFileOrder) {
             "trust.toml:1: dev_mode: must be true or false, found a string\n"
             "trust.toml:4: trusted_keys[0].public_key: is not an Ed25519 public key (standard "
             "base64 of 32 bytes, as printed by keygen)\n"
+            "trust.toml:6: trusted_paths[0].pattern: trusted path pattern 'srv/x' is not an "
+            "absolute path (it must start with '/')\n"
             "trust.toml:7: trusted_paths[0].glob: unknown key (a trusted_paths entry has only: "
             "pattern)");
   std::string deep;
