@@ -6,6 +6,7 @@
 #include <array>
 
 #include "airssys/wasm/core/units.hpp"
+#include "airssys/wasm/security/pattern.hpp"
 #include "airssys/wasm/security/signing.hpp"
 
 namespace airssys::wasm::security {
@@ -50,7 +51,7 @@ std::string component_name(const AdmissionRequest& request) {
   }
   if (name.size() > 64) name.resize(64);
   while (!name.empty() && name.back() == '-') name.pop_back();
-  if (name.size() < 3 || name == kHostSenderName) {
+  if (!is_valid_component_name(name) || name == kHostSenderName) {
     name = name.empty() ? "module" : "module-" + name;
   }
   return name;

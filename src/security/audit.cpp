@@ -1,3 +1,7 @@
+// The audit log: the record's JSON line, the writer and the readers. Longer
+// than 900 lines because the writer (ring, per-source shares, repeat
+// summaries, rotation, reopening) is one object whose invariants span all of
+// its parts; the line format and the readers beside it are small.
 #include "airssys/wasm/security/audit.hpp"
 
 #include <fcntl.h>

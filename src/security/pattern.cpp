@@ -1,3 +1,7 @@
+// Capability patterns: the matchers of the five kinds and the rules of their
+// text. Longer than 900 lines because it is the one grammar of patterns: the
+// rules a person's pattern must keep (pattern_violations) and the matchers
+// that must enforce whatever those rules accept are read and changed together.
 #include "airssys/wasm/security/pattern.hpp"
 
 #include <arpa/inet.h>
@@ -10,6 +14,8 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+
+#include "message_text.hpp"
 
 namespace airssys::wasm::security {
 namespace {
@@ -26,26 +32,10 @@ constexpr size_t kMaxLabelLength = 63;
 template <class T>
 using Checked = std::expected<T, std::string>;
 
-std::string printable(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      out += fmt::format("\\x{:02x}", u);
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::unexpected<Error> refuse(PatternKind kind, std::string_view text, std::string_view rule) {
   return make_error(
       ErrorCode::InvalidArgument,
-      fmt::format("invalid {} pattern \"{}\": {}", pattern_kind_name(kind), printable(text), rule));
+      fmt::format("invalid {} pattern \"{}\": {}", pattern_kind_name(kind), detail::escape_text(text), rule));
 }
 
 // Checks what every pattern kind refuses; the rule, if any.
@@ -60,9 +50,7 @@ bool is_printable_ascii(char c) {
   return c > 0x20 && c < 0x7f;
 }
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+using detail::is_digit;
 
 char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -356,7 +344,7 @@ Result<PathPattern> PathPattern::compile(std::string_view text) {
       const std::string rule = expanded.size() == 1
                                    ? segments.error()
                                    : fmt::format("in its expansion \"{}\": {}",
-                                                 printable(alternative), segments.error());
+                                                 detail::escape_text(alternative), segments.error());
       return refuse(PatternKind::Path, text, rule);
     }
     pattern.alternatives_.push_back(std::move(*segments));
@@ -695,11 +683,21 @@ bool StorageKeyPattern::matches(std::string_view key) const noexcept {
   return is_valid_storage_key(key) && matches_valid(key);
 }
 
+namespace {
+
+// An exact pattern, or a prefix followed by '*' that matches one or more
+// characters more (storage keys, component names).
+bool prefix_matches(const std::string& prefix, bool wildcard, std::string_view candidate) noexcept {
+  if (wildcard) return candidate.size() > prefix.size() && candidate.starts_with(prefix);
+  return candidate == prefix;
+}
+
+}  // namespace
+
 bool StorageKeyPattern::matches_valid(std::string_view key) const noexcept {
   // A valid key has no empty segment, so whatever follows the prefix (which
   // ends with ':') is one or more whole segments.
-  if (wildcard_) return key.size() > prefix_.size() && key.starts_with(prefix_);
-  return key == prefix_;
+  return prefix_matches(prefix_, wildcard_, key);
 }
 
 // ---- Component names -------------------------------------------------------
@@ -742,8 +740,7 @@ Result<ComponentNamePattern> ComponentNamePattern::compile(std::string_view text
   }
   if (!pattern.wildcard_ && !is_valid_component_name(prefix)) {
     return refuse(kKind, text,
-                  "not a component name: 3 to 64 characters of a-z, 0-9 and '-', not starting "
-                  "or ending with '-'");
+                  fmt::format("not a component name: {}", kComponentNameRule));
   }
   pattern.prefix_ = std::string(prefix);
   return pattern;
@@ -754,8 +751,7 @@ bool ComponentNamePattern::matches(std::string_view name) const noexcept {
 }
 
 bool ComponentNamePattern::matches_valid(std::string_view name) const noexcept {
-  if (wildcard_) return name.size() > prefix_.size() && name.starts_with(prefix_);
-  return name == prefix_;
+  return prefix_matches(prefix_, wildcard_, name);
 }
 
 // ---- Topics ----------------------------------------------------------------
@@ -942,6 +938,339 @@ Result<void> validate_pattern(PatternKind kind, std::string_view text) {
       return check(TopicPattern::compile(text));
   }
   return make_error(ErrorCode::InternalError, "unknown pattern kind");
+}
+
+// ---- The rules of pattern text -----------------------------------------------
+//
+// What a person may write as a pattern of each kind, as phrases that follow
+// the quoted pattern ("is not an absolute path"). Each kind reports every rule
+// its text breaks; the matchers' own refusal above comes after, for text that
+// passes these rules but that no matcher of its kind could enforce (found by
+// fuzzing: the two once disagreed).
+
+namespace {
+
+using detail::all_digits;
+using detail::display_char;
+using detail::is_alnum;
+using detail::is_lower_alnum;
+using detail::quote_value;
+using detail::split;
+using Violations = std::vector<std::string>;
+
+// Checks '[...]' and '{...}' balance; a backslash escapes the next character.
+void check_glob_brackets(std::string_view segment, Violations& out) {
+  int brace_depth = 0;
+  for (size_t i = 0; i < segment.size(); ++i) {
+    char c = segment[i];
+    if (c == '\\') {
+      ++i;
+    } else if (c == '[') {
+      size_t j = i + 1;
+      if (j < segment.size() && (segment[j] == '!' || segment[j] == '^')) ++j;
+      if (j < segment.size() && segment[j] == ']') ++j;
+      size_t close = segment.find(']', j);
+      if (close == npos) {
+        out.push_back("has a '[' without a closing ']' in the same path segment");
+        return;
+      }
+      i = close;
+    } else if (c == '{') {
+      ++brace_depth;
+    } else if (c == '}') {
+      if (--brace_depth < 0) {
+        out.push_back("has a '}' without an opening '{'");
+        return;
+      }
+    }
+  }
+  if (brace_depth > 0) out.push_back("has a '{' without a closing '}'");
+}
+
+Violations path_violations(std::string_view pattern) {
+  Violations out;
+  if (pattern[0] != '/') {
+    out.push_back("is not an absolute path");
+  }
+  if (pattern.find("//") != npos) {
+    out.push_back("contains '//' (an empty path segment)");
+  }
+  if (pattern.size() > 1 && pattern.back() == '/') {
+    out.push_back("ends with '/' (write /dir/** for everything below a directory)");
+  }
+  auto segments = split(pattern, '/');
+  bool dot = false;
+  bool dot_dot = false;
+  bool inner_globstar = false;
+  for (auto segment : segments) {
+    dot = dot || segment == ".";
+    dot_dot = dot_dot || segment == "..";
+    inner_globstar = inner_globstar || (segment != "**" && segment.find("**") != npos);
+  }
+  if (dot_dot) out.push_back("has a '..' segment");
+  if (dot) out.push_back("has a '.' segment");
+  if (inner_globstar) out.push_back("uses '**' inside a segment ('**' must be a whole segment)");
+  size_t before = out.size();
+  for (auto segment : segments) {
+    check_glob_brackets(segment, out);
+    if (out.size() != before) break;
+  }
+  return out;
+}
+
+std::optional<std::string> ipv4_problem(std::string_view host) {
+  auto parts = split(host, '.');
+  if (parts.size() != 4) return "is not an IPv4 address (it needs four numbers)";
+  for (auto part : parts) {
+    if (!all_digits(part) || part.size() > 3 || (part.size() > 1 && part[0] == '0')) {
+      return fmt::format("is not an IPv4 address ('{}' is not a number 0-255)", part);
+    }
+    if (std::stoi(std::string(part)) > 255) {
+      return fmt::format("is not an IPv4 address ({} is above 255)", part);
+    }
+  }
+  return std::nullopt;
+}
+
+void check_dns_name(std::string_view host, Violations& out) {
+  if (host.size() > kMaxHostLength) {
+    out.push_back(fmt::format("has a host longer than {} bytes", kMaxHostLength));
+    return;
+  }
+  for (auto label : split(host, '.')) {
+    if (label.empty()) {
+      out.push_back("has an empty host label");
+      return;
+    }
+    if (label.size() > kMaxLabelLength) {
+      out.push_back(fmt::format("has a host label longer than {} bytes", kMaxLabelLength));
+      return;
+    }
+    for (char c : label) {
+      if (c >= 'A' && c <= 'Z') {
+        out.push_back("has uppercase letters in the host (write host names in lowercase)");
+        return;
+      }
+      if (!is_lower_alnum(c) && c != '-') {
+        out.push_back(fmt::format("has {} in the host, outside [a-z0-9-]", display_char(c)));
+        return;
+      }
+    }
+    if (label.front() == '-' || label.back() == '-') {
+      out.push_back("has a host label that starts or ends with '-'");
+      return;
+    }
+  }
+}
+
+void check_port(std::string_view port, Violations& out) {
+  if (port.empty()) {
+    out.push_back("has an empty port (write host:port)");
+  } else if (port.find('*') != npos) {
+    out.push_back("has a wildcard port (ports are exact numbers 1-65535)");
+  } else if (!all_digits(port)) {
+    out.push_back(fmt::format("has port {}, which is not a number", quote_value(port)));
+  } else if (port.size() > 1 && port[0] == '0') {
+    out.push_back(fmt::format("has port '{}' with a leading zero", port));
+  } else if (port.size() > 5 || std::stoul(std::string(port)) > 65535 || port == "0") {
+    out.push_back(fmt::format("has port {} outside 1-65535",
+                              port.size() > 5 ? quote_value(port) : std::string(port)));
+  }
+}
+
+Violations host_port_violations(std::string_view pattern) {
+  Violations out;
+  std::string_view host;
+  std::string_view port;
+  if (pattern[0] == '[') {
+    size_t close = pattern.find(']');
+    if (close == npos) {
+      out.push_back("has a '[' without ']' (write IPv6 addresses as [::1]:443)");
+      return out;
+    }
+    host = pattern.substr(1, close - 1);
+    std::string_view rest = pattern.substr(close + 1);
+    if (rest.empty() || rest[0] != ':') {
+      out.push_back("has no port after the IPv6 address (write [::1]:443)");
+      return out;
+    }
+    port = rest.substr(1);
+    in6_addr address;
+    if (host.find('*') != npos) {
+      out.push_back("has a wildcard in an IPv6 address (only host names take a leading '*.')");
+    } else if (inet_pton(AF_INET6, std::string(host).c_str(), &address) != 1) {
+      out.push_back(fmt::format("has {}, which is not an IPv6 address", quote_value(host)));
+    }
+    check_port(port, out);
+    return out;
+  }
+  size_t colon = pattern.rfind(':');
+  if (colon == npos) {
+    out.push_back("has no port (write host:port, e.g. api.example.com:443)");
+    return out;
+  }
+  host = pattern.substr(0, colon);
+  port = pattern.substr(colon + 1);
+  if (host.find(':') != npos) {
+    out.push_back("has ':' in the host (write IPv6 addresses in brackets: [::1]:443)");
+    return out;
+  }
+  if (host.empty()) {
+    out.push_back("has an empty host");
+  } else {
+    std::string_view name = host;
+    bool wildcard = host.starts_with("*.");
+    if (wildcard) name.remove_prefix(2);
+    if (name.find('*') != npos || host == "*") {
+      out.push_back(
+          "has a host wildcard that is not a leading '*.' label (write e.g. *.example.com)");
+    } else if (std::all_of(name.begin(), name.end(),
+                           [](char c) { return detail::is_digit(c) || c == '.'; })) {
+      if (wildcard) {
+        out.push_back("has a wildcard on an IP address (only host names take a leading '*.')");
+      } else if (auto p = ipv4_problem(name)) {
+        out.push_back(fmt::format("has host '{}', which {}", name, *p));
+      }
+    } else {
+      check_dns_name(name, out);
+    }
+  }
+  check_port(port, out);
+  return out;
+}
+
+// Storage keys and topics are both separated parts with whole-part
+// wildcards; they differ in the separator, the wildcards and the characters.
+struct SeparatedGrammar {
+  char separator;
+  std::string_view empty_part;    // the rule an empty part breaks
+  std::string_view any_part;      // a wildcard allowed as any whole part ("" for none)
+  std::string_view last_part;     // a wildcard allowed only as the last whole part
+  std::string_view last_too_early;
+  std::string_view wildcards;     // the characters of both wildcards
+  std::string_view inside_part;   // the rule a wildcard inside a part breaks
+  bool (*allowed)(char);
+  std::string_view allowed_set;
+};
+
+bool storage_char(char c) {
+  return is_lower_alnum(c) || c == '_' || c == '-';
+}
+bool topic_char(char c) {
+  return is_alnum(c) || c == '_' || c == '-';
+}
+
+constexpr SeparatedGrammar kStorageGrammar{
+    ':',
+    "has an empty segment (segments are separated by a single ':')",
+    "",
+    "*",
+    "uses '*' before the last segment ('*' is allowed only as the last one)",
+    "*",
+    "uses '*' inside a segment ('*' must be the whole last segment)",
+    storage_char,
+    "[a-z0-9_-]"};
+
+constexpr SeparatedGrammar kTopicGrammar{
+    '.',
+    "has an empty level (levels are separated by a single '.')",
+    "*",
+    "#",
+    "uses '#' before the last level ('#' matches the rest, so it comes last)",
+    "*#",
+    "uses '*' or '#' inside a level (a wildcard must be a whole level)",
+    topic_char,
+    "[a-zA-Z0-9_-]"};
+
+Violations separated_violations(std::string_view pattern, const SeparatedGrammar& grammar) {
+  Violations out;
+  auto parts = split(pattern, grammar.separator);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    auto part = parts[i];
+    if (part.empty()) {
+      out.emplace_back(grammar.empty_part);
+      break;
+    }
+    if (!grammar.any_part.empty() && part == grammar.any_part) continue;
+    if (part == grammar.last_part) {
+      if (i + 1 != parts.size()) {
+        out.emplace_back(grammar.last_too_early);
+        break;
+      }
+      continue;
+    }
+    if (part.find_first_of(grammar.wildcards) != npos) {
+      out.emplace_back(grammar.inside_part);
+      break;
+    }
+    auto bad = std::find_if_not(part.begin(), part.end(), grammar.allowed);
+    if (bad != part.end()) {
+      out.push_back(fmt::format("has {}, outside {}", display_char(*bad), grammar.allowed_set));
+      break;
+    }
+  }
+  return out;
+}
+
+Violations component_name_violations(std::string_view pattern) {
+  Violations out;
+  if (pattern == "*") return out;
+  std::string_view prefix = pattern;
+  bool wildcard = prefix.ends_with('*');
+  if (wildcard) prefix.remove_suffix(1);
+  if (prefix.find('*') != npos) {
+    out.push_back("uses '*' other than as a single trailing '*' (e.g. audit-*)");
+    return out;
+  }
+  if (!wildcard) {
+    if (!is_valid_component_name(pattern)) {
+      out.push_back(fmt::format("is not a component name ({})", kComponentNameRule));
+    }
+    return out;
+  }
+  bool valid = prefix.size() <= 63 && is_lower_alnum(prefix.front()) &&
+               std::all_of(prefix.begin(), prefix.end(),
+                           [](char c) { return is_lower_alnum(c) || c == '-'; });
+  if (!valid) {
+    out.push_back(
+        "is not a component-name prefix followed by '*' (the prefix has at most 63 characters "
+        "of a-z, 0-9 and '-', starting with a letter or digit)");
+  }
+  return out;
+}
+
+Violations rule_violations(PatternKind kind, std::string_view pattern) {
+  switch (kind) {
+    case PatternKind::Path:
+      return path_violations(pattern);
+    case PatternKind::HostPort:
+      return host_port_violations(pattern);
+    case PatternKind::StorageKey:
+      return separated_violations(pattern, kStorageGrammar);
+    case PatternKind::ComponentName:
+      return component_name_violations(pattern);
+    case PatternKind::Topic:
+      return separated_violations(pattern, kTopicGrammar);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> pattern_violations(PatternKind kind, std::string_view text) {
+  if (text.empty()) return {"is empty"};
+  if (text.size() > kMaxPatternLength) {
+    return {fmt::format("is longer than {} bytes", kMaxPatternLength)};
+  }
+  if (auto problem = detail::control_character_problem(text)) return {*problem};
+  Violations out = rule_violations(kind, text);
+  if (out.empty()) {
+    if (auto ok = validate_pattern(kind, text); !ok) {
+      out.push_back(fmt::format("is refused by the {} matcher: {}", pattern_kind_name(kind),
+                                ok.error().message));
+    }
+  }
+  return out;
 }
 
 }  // namespace airssys::wasm::security

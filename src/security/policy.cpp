@@ -12,7 +12,8 @@
 #include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/trust.hpp"
 #include "safe_file.hpp"
-#include "toml_support.hpp"
+#include "quota_toml.hpp"
+#include "toml_reader.hpp"
 
 namespace airssys::wasm::security {
 namespace {
@@ -23,11 +24,10 @@ constexpr std::string_view kNotAllowed = "not among the resources the host polic
 
 class RuleReader {
  public:
-  RuleReader(std::string_view file, std::vector<std::string>* problems)
-      : file_(file), problems_(problems) {}
+  explicit RuleReader(detail::TomlReader& toml) : toml_(toml) {}
 
   void fail(const toml::node& node, std::string_view key, std::string_view rule) {
-    problems_->push_back(fmt::format("{}:{}: {}: {}", file_, node.source().begin.line, key, rule));
+    toml_.add(node, std::string(key), std::string(rule));
   }
 
   std::optional<std::string> string(const toml::table& table, std::string_view key,
@@ -72,8 +72,7 @@ class RuleReader {
   }
 
  private:
-  std::string_view file_;
-  std::vector<std::string>* problems_;
+  detail::TomlReader& toml_;
 };
 
 bool contains(const std::vector<std::string>& list, std::string_view value) {
@@ -83,16 +82,11 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 }  // namespace
 
 Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view file) {
-  toml::table root;
-  try {
-    root = toml::parse(text, file);
-  } catch (const toml::parse_error& e) {
-    return make_error(ErrorCode::InvalidConfig,
-                      fmt::format("{}:{}: (syntax): not valid TOML: {}", file,
-                                  e.source().begin.line, e.description()));
-  }
-  std::vector<std::string> problems;
-  RuleReader reader(file, &problems);
+  detail::TomlReader input{std::string(file)};
+  auto parsed = input.parse(text);
+  if (!parsed) return std::unexpected(input.error(ErrorCode::InvalidConfig));
+  const toml::table& root = *parsed;
+  RuleReader reader(input);
   HostPolicy policy;
   policy.source_ = std::string(file);
   for (auto&& [key, node] : root) {
@@ -102,31 +96,22 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
   }
   if (const toml::node* quota = root.get("quota")) {
     if (const toml::table* table = quota->as_table()) {
-      detail::read_quota_table(*table, policy.quota_defaults_,
-                               [&](int line, std::string key, std::string rule) {
-                                 problems.push_back(fmt::format("{}:{}: {}: {}", file, line, key, rule));
-                               });
+      detail::read_quota_table(*table, policy.quota_defaults_, input);
     } else {
       reader.fail(*quota, "quota", "must be a table ([quota])");
     }
   }
   if (const toml::node* ceiling = root.get("ceiling")) {
     if (const toml::table* table = ceiling->as_table()) {
-      detail::read_quota_table(
-          *table, policy.quota_ceilings_,
-          [&](int line, std::string key, std::string rule) {
-            problems.push_back(fmt::format("{}:{}: {}: {}", file, line, key, rule));
-          },
-          "ceiling");
+      detail::read_quota_table(*table, policy.quota_ceilings_, input, "ceiling");
       // A default above its own file's ceiling is a contradiction, not a
       // default to lower silently.
       for (const auto& over : quotas_above(policy.quota_defaults_, policy.quota_ceilings_)) {
         const toml::node* at = root["quota"][over.key].node();
-        problems.push_back(fmt::format(
-            "{}:{}: quota.{}: the default is above the ceiling ({}); lower it to the ceiling "
-            "or below",
-            file, at ? at->source().begin.line : ceiling->source().begin.line, over.key,
-            over.to_string()));
+        input.add(at ? *at : *ceiling, fmt::format("quota.{}", over.key),
+                 fmt::format("the default is above the ceiling ({}); lower it to the ceiling "
+                             "or below",
+                             over.to_string()));
       }
     } else {
       reader.fail(*ceiling, "ceiling", "must be a table ([ceiling])");
@@ -227,17 +212,7 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
     policy.rules_.push_back(std::move(rule));
     policy.compiled_.push_back(std::move(compiled));
   }
-  if (!problems.empty()) {
-    // In file order: "file:line: ...".
-    const auto line_of = [&](const std::string& p) {
-      return std::strtol(p.c_str() + file.size() + 1, nullptr, 10);
-    };
-    std::stable_sort(problems.begin(), problems.end(),
-                     [&](const auto& a, const auto& b) { return line_of(a) < line_of(b); });
-    std::string message;
-    for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;
-    return make_error(ErrorCode::InvalidConfig, std::move(message));
-  }
+  if (!input.ok()) return std::unexpected(input.error(ErrorCode::InvalidConfig));
   return policy;
 }
 

@@ -5,7 +5,7 @@
 #include <fnmatch.h>
 #include <toml++/toml.h>
 
-#include "toml_support.hpp"
+#include "toml_reader.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -19,12 +19,6 @@ namespace {
 
 constexpr size_t kMaxConfigBytes = 1024 * 1024;
 constexpr size_t kMaxPatternLength = 4096;
-
-std::string config_error_text(std::string_view source, uint32_t line, std::string_view key,
-                              std::string_view rule) {
-  return fmt::format("{}:{}: {}: {}", source.empty() ? "<trust configuration>" : source, line, key,
-                     rule);
-}
 
 bool valid_key_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -86,25 +80,6 @@ std::string quote_toml(std::string_view text) {
 }
 
 using detail::toml_type_name;
-
-struct ParseContext {
-  std::string_view source;
-
-  [[nodiscard]] std::unexpected<Error> fail(const toml::node& node, std::string_view key,
-                                            std::string_view rule) const {
-    return make_error(ErrorCode::InvalidConfig,
-                      config_error_text(source, node.source().begin.line, key, rule));
-  }
-};
-
-Result<std::string> string_value(const ParseContext& ctx, const toml::node& node,
-                                 std::string_view key) {
-  const auto* value = node.as_string();
-  if (value == nullptr) {
-    return ctx.fail(node, key, fmt::format("must be a string, found {}", toml_type_name(node)));
-  }
-  return value->get();
-}
 
 }  // namespace
 
@@ -208,86 +183,96 @@ Result<TrustConfig> TrustConfig::load(const std::filesystem::path& file) {
   return parse(*text, file.string());
 }
 
-Result<TrustConfig> TrustConfig::parse(std::string_view text, std::string_view source_name) {
-  ParseContext ctx{source_name};
-  toml::table root;
-  try {
-    root = toml::parse(text, source_name);
-  } catch (const toml::parse_error& e) {
-    return make_error(ErrorCode::InvalidConfig,
-                      config_error_text(source_name, e.source().begin.line, "(syntax)",
-                                        fmt::format("not valid TOML: {}", e.description())));
-  }
-  TrustConfig config;
-  config.source_ = std::string(source_name);
-  for (auto&& [key, node] : root) {
-    std::string_view name = key.str();
-    if (name == "dev_mode") {
-      const auto* value = node.as_boolean();
-      if (value == nullptr) {
-        return ctx.fail(node, name,
-                        fmt::format("must be true or false, found {}", toml_type_name(node)));
+namespace {
+
+// The [[trusted_keys]] or [[trusted_paths]] entries, into `config`.
+void read_entries(detail::TomlReader& input, TrustConfig& config, const std::string& name,
+                  const toml::array& array) {
+  // The string at `key` of an entry, or a problem.
+  auto string_at = [&](const toml::node& node, const std::string& key) -> const std::string* {
+    if (const auto* value = node.as_string()) return &value->get();
+    input.add(node, key, fmt::format("must be a string, found {}", toml_type_name(node)));
+    return nullptr;
+  };
+  const std::vector<std::string_view> required =
+      name == "trusted_keys" ? std::vector<std::string_view>{"name", "public_key"}
+                             : std::vector<std::string_view>{"pattern"};
+  for (size_t i = 0; i < array.size(); ++i) {
+    const toml::node& element = *array.get(i);
+    const std::string where = fmt::format("{}[{}]", name, i);
+    const auto* table = element.as_table();
+    if (table == nullptr) {
+      input.add(element, where, fmt::format("must be a table ([[{}]] section)", name));
+      continue;
+    }
+    bool complete = true;
+    for (auto&& [field, value] : *table) {
+      if (std::find(required.begin(), required.end(), field.str()) == required.end()) {
+        input.add(value, fmt::format("{}.{}", where, field.str()),
+                  fmt::format("unknown key (a {} entry has only: {})", name,
+                              fmt::join(required, ", ")));
       }
-      config.dev_mode_ = value->get();
-    } else if (name == "trusted_keys" || name == "trusted_paths") {
-      const auto* array = node.as_array();
-      if (array == nullptr) {
-        return ctx.fail(node, name,
-                        fmt::format("must be an array of tables ([[{}]] sections)", name));
+    }
+    for (std::string_view field : required) {
+      if (!table->contains(field)) {
+        input.add(element, fmt::format("{}.{}", where, field), "is required");
+        complete = false;
       }
-      for (size_t i = 0; i < array->size(); ++i) {
-        const toml::node& element = *array->get(i);
-        std::string where = fmt::format("{}[{}]", name, i);
-        const auto* table = element.as_table();
-        if (table == nullptr) {
-          return ctx.fail(element, where, fmt::format("must be a table ([[{}]] section)", name));
-        }
-        std::vector<std::string_view> required =
-            name == "trusted_keys" ? std::vector<std::string_view>{"name", "public_key"}
-                                   : std::vector<std::string_view>{"pattern"};
-        for (auto&& [field, value] : *table) {
-          if (std::find(required.begin(), required.end(), field.str()) == required.end()) {
-            return ctx.fail(value, fmt::format("{}.{}", where, field.str()),
-                            fmt::format("unknown key (a {} entry has only: {})", name,
-                                        fmt::join(required, ", ")));
-          }
-        }
-        for (std::string_view field : required) {
-          if (!table->contains(field)) {
-            return ctx.fail(element, fmt::format("{}.{}", where, field), "is required");
-          }
-        }
-        if (name == "trusted_keys") {
-          const toml::node& name_node = *table->get("name");
-          auto key_name = string_value(ctx, name_node, where + ".name");
-          if (!key_name) return std::unexpected(key_name.error());
-          const toml::node& key_node = *table->get("public_key");
-          auto key_text = string_value(ctx, key_node, where + ".public_key");
-          if (!key_text) return std::unexpected(key_text.error());
-          auto public_key = parse_public_key(*key_text);
-          if (!public_key) {
-            return ctx.fail(key_node, where + ".public_key",
-                            "is not an Ed25519 public key (standard base64 of 32 bytes, as "
-                            "printed by keygen)");
-          }
-          if (auto added = config.add_key(*key_name, *public_key); !added) {
-            return ctx.fail(name_node, where, added.error().message);
-          }
-        } else {
-          const toml::node& pattern_node = *table->get("pattern");
-          auto pattern = string_value(ctx, pattern_node, where + ".pattern");
-          if (!pattern) return std::unexpected(pattern.error());
-          if (auto added = config.add_path(*pattern); !added) {
-            return ctx.fail(pattern_node, where + ".pattern", added.error().message);
-          }
-        }
+    }
+    if (!complete) continue;
+    if (name == "trusted_keys") {
+      const toml::node& name_node = *table->get("name");
+      const toml::node& key_node = *table->get("public_key");
+      const std::string* key_name = string_at(name_node, where + ".name");
+      const std::string* key_text = string_at(key_node, where + ".public_key");
+      if (key_name == nullptr || key_text == nullptr) continue;
+      auto public_key = parse_public_key(*key_text);
+      if (!public_key) {
+        input.add(key_node, where + ".public_key",
+                  "is not an Ed25519 public key (standard base64 of 32 bytes, as printed by "
+                  "keygen)");
+      } else if (auto added = config.add_key(*key_name, *public_key); !added) {
+        input.add(name_node, where, added.error().message);
       }
     } else {
-      return ctx.fail(node, name,
-                      "unknown key (known keys: dev_mode, trusted_keys, trusted_paths)");
+      const toml::node& pattern_node = *table->get("pattern");
+      const std::string* pattern = string_at(pattern_node, where + ".pattern");
+      if (pattern == nullptr) continue;
+      if (auto added = config.add_path(*pattern); !added) {
+        input.add(pattern_node, where + ".pattern", added.error().message);
+      }
     }
   }
-  return config;
+}
+
+}  // namespace
+
+Result<TrustConfig> TrustConfig::parse(std::string_view text, std::string_view source_name) {
+  detail::TomlReader input(source_name.empty() ? std::string("<trust configuration>")
+                                               : std::string(source_name));
+  auto parsed = input.parse(text);
+  if (!parsed) return std::unexpected(input.error(ErrorCode::InvalidConfig));
+  TrustConfig config;
+  config.source_ = std::string(source_name);
+  for (auto&& [key, node] : *parsed) {
+    std::string name(key.str());
+    if (name == "dev_mode") {
+      if (const auto* value = node.as_boolean()) {
+        config.dev_mode_ = value->get();
+      } else {
+        input.add(node, name, fmt::format("must be true or false, found {}", toml_type_name(node)));
+      }
+    } else if (name == "trusted_keys" || name == "trusted_paths") {
+      if (const auto* array = node.as_array()) {
+        read_entries(input, config, name, *array);
+      } else {
+        input.add(node, name, fmt::format("must be an array of tables ([[{}]] sections)", name));
+      }
+    } else {
+      input.add(node, name, "unknown key (known keys: dev_mode, trusted_keys, trusted_paths)");
+    }
+  }
+  return input.result(std::move(config), ErrorCode::InvalidConfig);
 }
 
 std::string TrustConfig::to_toml() const {

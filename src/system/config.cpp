@@ -6,8 +6,9 @@
 #include <toml++/toml.h>
 
 #include "airssys/wasm/core/units.hpp"
-#include "airssys/wasm/security/quota_toml.hpp"
 #include "airssys/wasm/system/host.hpp"
+#include "security/quota_toml.hpp"
+#include "security/toml_reader.hpp"
 
 namespace airssys::wasm::system {
 
@@ -15,42 +16,98 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// host.toml's values, read through the one TOML reader: a value that breaks
+// its rule is a problem of the file and nothing, and reading goes on.
 struct Reader {
-  std::string file;
+  security::detail::TomlReader& input;
 
-  std::unexpected<Error> fail(const toml::node& node, std::string_view key,
-                              std::string_view rule) const {
-    return make_error(ErrorCode::InvalidConfig,
-                      fmt::format("{}:{}: {}: {}", file, node.source().begin.line, key, rule));
+  void fail(const toml::node& node, std::string_view key, std::string_view rule) const {
+    input.add(node, std::string(key), std::string(rule));
   }
-  Result<std::string> text(const toml::node& node, std::string_view key) const {
-    auto v = node.value<std::string>();
-    if (!node.is_string() || !v) return fail(node, key, "must be a string");
-    return *v;
+  std::optional<std::string> text(const toml::node& node, std::string_view key) const {
+    if (const auto* v = node.as_string()) return v->get();
+    fail(node, key, "must be a string");
+    return std::nullopt;
   }
-  Result<uint64_t> count(const toml::node& node, std::string_view key, uint64_t min,
-                         uint64_t max) const {
-    if (!node.is_integer()) return fail(node, key, "must be an integer");
+  // A string that is not empty.
+  std::optional<std::string> name(const toml::node& node, std::string_view key) const {
+    auto v = text(node, key);
+    if (v && v->empty()) {
+      fail(node, key, "must not be empty");
+      return std::nullopt;
+    }
+    return v;
+  }
+  std::optional<uint64_t> count(const toml::node& node, std::string_view key, uint64_t min,
+                                uint64_t max) const {
+    if (!node.is_integer()) {
+      fail(node, key, "must be an integer");
+      return std::nullopt;
+    }
     int64_t v = *node.value<int64_t>();
     if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max) {
-      return fail(node, key, fmt::format("must be between {} and {}", min, max));
+      fail(node, key, fmt::format("must be between {} and {}", min, max));
+      return std::nullopt;
     }
     return static_cast<uint64_t>(v);
   }
   // "256MB" or a number of bytes.
-  Result<uint64_t> bytes(const toml::node& node, std::string_view key) const {
+  std::optional<uint64_t> bytes(const toml::node& node, std::string_view key) const {
     if (node.is_integer()) return count(node, key, 1, UINT64_MAX >> 1);
-    auto t = text(node, key);
-    if (!t) return fail(node, key, "must be a size such as \"256MB\" or a number of bytes");
-    auto size = parse_byte_size(*t);
-    if (!size) return fail(node, key, size.error().message);
+    const auto* t = node.as_string();
+    if (!t) {
+      fail(node, key, "must be a size such as \"256MB\" or a number of bytes");
+      return std::nullopt;
+    }
+    auto size = parse_byte_size(t->get());
+    if (!size) {
+      fail(node, key, size.error().message);
+      return std::nullopt;
+    }
     return *size;
   }
-  fs::path path(const std::string& value, const fs::path& base) const {
-    fs::path p(value);
-    return p.is_absolute() ? p : base / p;
+  // The table, or a problem "must be a table ([key])".
+  const toml::table* table(const toml::node& node, std::string_view key) const {
+    const auto* t = node.as_table();
+    if (!t) fail(node, key, fmt::format("must be a table ([{}])", key));
+    return t;
   }
 };
+
+fs::path path(const std::string& value, const fs::path& base) {
+  fs::path p(value);
+  return p.is_absolute() ? p : base / p;
+}
+
+void read_native(const Reader& r, const toml::table& table, engine::NativeOptions& native) {
+  for (const auto& [nk, nn] : table) {
+    std::string nkey = "native." + std::string(nk.str());
+    const std::string_view name = nk.str();
+    if (name == "compile_timeout_ms") {
+      if (auto v = r.count(nn, nkey, 1, 3'600'000)) {
+        native.compile_timeout = std::chrono::milliseconds(*v);
+      }
+    } else if (name == "compile_memory") {
+      if (auto v = r.bytes(nn, nkey)) {
+        if (*v < (64ull << 20)) {
+          r.fail(nn, nkey, "must be at least 64MB");
+        } else {
+          native.compile_memory_bytes = *v;
+        }
+      }
+    } else if (name == "max_module_size" || name == "max_function_size") {
+      if (auto v = r.bytes(nn, nkey)) {
+        (name == "max_module_size" ? native.max_module_bytes : native.max_function_bytes) = *v;
+      }
+    } else if (name == "max_br_table_targets") {
+      if (auto v = r.count(nn, nkey, 1, UINT32_MAX)) native.max_br_table_targets = *v;
+    } else {
+      r.fail(nn, nkey,
+             "unknown key (known: compile_timeout_ms, compile_memory, max_module_size, "
+             "max_function_size, max_br_table_targets)");
+    }
+  }
+}
 
 }  // namespace
 
@@ -66,132 +123,97 @@ Result<HostConfig> HostConfig::load(const fs::path& file) {
 }
 
 Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file) {
-  Reader r{file.string()};
-  toml::table root;
-  try {
-    root = toml::parse(text, r.file);
-  } catch (const toml::parse_error& e) {
-    return make_error(ErrorCode::InvalidConfig,
-                      fmt::format("{}:{}: {}", r.file, e.source().begin.line, e.description()));
-  }
+  security::detail::TomlReader input(file.string());
+  auto root = input.parse(text);
+  if (!root) return std::unexpected(input.error(ErrorCode::InvalidConfig));
+  const Reader r{input};
   std::error_code ec;
   fs::path base = fs::absolute(file, ec).parent_path();
   HostConfig config;
-  for (const auto& [k, node] : root) {
+  for (const auto& [k, node] : *root) {
     std::string key(k.str());
     if (key == "data_dir" || key == "trust_config" || key == "policy" || key == "audit_log") {
-      auto v = r.text(node, key);
-      if (!v) return std::unexpected(v.error());
-      if (v->empty()) return r.fail(node, key, "must not be empty");
+      auto v = r.name(node, key);
+      if (!v) continue;
       // data_dir is relative to this file; the others stay as written, for
       // resolve_paths() to put in the data directory.
-      if (key == "data_dir") config.data_dir = r.path(*v, base);
+      if (key == "data_dir") config.data_dir = path(*v, base);
       if (key == "trust_config") config.trust_config = *v;
       if (key == "policy") config.policy = *v;
       if (key == "audit_log") config.audit_log = *v;
     } else if (key == "audit_rotate_size") {
       if (node.is_integer() && *node.value<int64_t>() == 0) {
         config.audit_rotate_bytes = 0;  // never
-        continue;
-      }
-      auto v = r.bytes(node, key);
-      if (!v) return std::unexpected(v.error());
-      if (*v < security::kMinAuditRotateBytes) {
-        return r.fail(node, key, "must be at least 64KB, or 0 for no rotation");
-      }
-      config.audit_rotate_bytes = *v;
-    } else if (key == "audit_keep") {
-      auto v = r.count(node, key, 1, security::kMaxAuditKeep);
-      if (!v) return std::unexpected(v.error());
-      config.audit_keep = static_cast<uint32_t>(*v);
-    } else if (key == "workers") {
-      auto v = r.count(node, key, 0, 256);  // 0: one per core
-      if (!v) return std::unexpected(v.error());
-      config.workers = *v;
-    } else if (key == "tier") {
-      auto v = r.text(node, key);
-      if (!v) return std::unexpected(v.error());
-      auto tier = security::parse_tier_choice(*v);
-      if (!tier) return r.fail(node, key, "must be \"interp\", \"native\" or \"auto\"");
-      config.tier = *tier;
-    } else if (key == "state_durability") {
-      auto v = r.text(node, key);
-      if (!v) return std::unexpected(v.error());
-      if (*v == "full") {
-        config.state_durability = storage::Durability::Full;
-      } else if (*v == "normal") {
-        config.state_durability = storage::Durability::Normal;
-      } else {
-        return r.fail(node, key, "must be \"full\" or \"normal\"");
-      }
-    } else if (key == "ready_timeout_ms" || key == "stop_timeout_ms") {
-      auto v = r.count(node, key, 1, 3'600'000);
-      if (!v) return std::unexpected(v.error());
-      (key == "ready_timeout_ms" ? config.ready_timeout : config.stop_timeout) =
-          std::chrono::milliseconds(*v);
-    } else if (key == "admin") {
-      auto* table = node.as_table();
-      if (!table) return r.fail(node, key, "must be a table");
-      for (const auto& [ak, an] : *table) {
-        std::string akey = "admin." + std::string(ak.str());
-        if (ak.str() != "socket") return r.fail(an, akey, "unknown key (known: socket)");
-        auto v = r.text(an, akey);
-        if (!v) return std::unexpected(v.error());
-        if (v->empty()) return r.fail(an, akey, "must not be empty");
-        config.admin_socket = *v;
-      }
-    } else if (key == "native") {
-      auto* table = node.as_table();
-      if (!table) return r.fail(node, key, "must be a table ([native])");
-      for (const auto& [nk, nn] : *table) {
-        std::string nkey = "native." + std::string(nk.str());
-        const std::string_view name = nk.str();
-        if (name == "compile_timeout_ms") {
-          auto v = r.count(nn, nkey, 1, 3'600'000);
-          if (!v) return std::unexpected(v.error());
-          config.native.compile_timeout = std::chrono::milliseconds(*v);
-        } else if (name == "compile_memory") {
-          auto v = r.bytes(nn, nkey);
-          if (!v) return std::unexpected(v.error());
-          if (*v < (64ull << 20)) return r.fail(nn, nkey, "must be at least 64MB");
-          config.native.compile_memory_bytes = *v;
-        } else if (name == "max_module_size" || name == "max_function_size") {
-          auto v = r.bytes(nn, nkey);
-          if (!v) return std::unexpected(v.error());
-          (name == "max_module_size" ? config.native.max_module_bytes
-                                     : config.native.max_function_bytes) = *v;
-        } else if (name == "max_br_table_targets") {
-          auto v = r.count(nn, nkey, 1, UINT32_MAX);
-          if (!v) return std::unexpected(v.error());
-          config.native.max_br_table_targets = *v;
+      } else if (auto v = r.bytes(node, key)) {
+        if (*v < security::kMinAuditRotateBytes) {
+          r.fail(node, key, "must be at least 64KB, or 0 for no rotation");
         } else {
-          return r.fail(nn, nkey,
-                        "unknown key (known: compile_timeout_ms, compile_memory, "
-                        "max_module_size, max_function_size, max_br_table_targets)");
+          config.audit_rotate_bytes = *v;
         }
       }
+    } else if (key == "audit_keep") {
+      if (auto v = r.count(node, key, 1, security::kMaxAuditKeep)) {
+        config.audit_keep = static_cast<uint32_t>(*v);
+      }
+    } else if (key == "workers") {
+      if (auto v = r.count(node, key, 0, 256)) config.workers = *v;  // 0: one per core
+    } else if (key == "tier") {
+      if (auto v = r.text(node, key)) {
+        if (auto tier = security::parse_tier_choice(*v)) {
+          config.tier = *tier;
+        } else {
+          r.fail(node, key, "must be \"interp\", \"native\" or \"auto\"");
+        }
+      }
+    } else if (key == "state_durability") {
+      if (auto v = r.text(node, key)) {
+        if (*v == "full") {
+          config.state_durability = storage::Durability::Full;
+        } else if (*v == "normal") {
+          config.state_durability = storage::Durability::Normal;
+        } else {
+          r.fail(node, key, "must be \"full\" or \"normal\"");
+        }
+      }
+    } else if (key == "ready_timeout_ms" || key == "stop_timeout_ms") {
+      if (auto v = r.count(node, key, 1, 3'600'000)) {
+        (key == "ready_timeout_ms" ? config.ready_timeout : config.stop_timeout) =
+            std::chrono::milliseconds(*v);
+      }
+    } else if (key == "admin") {
+      const auto* table = node.as_table();
+      if (!table) {
+        r.fail(node, key, "must be a table");
+        continue;
+      }
+      for (const auto& [ak, an] : *table) {
+        std::string akey = "admin." + std::string(ak.str());
+        if (ak.str() != "socket") {
+          r.fail(an, akey, "unknown key (known: socket)");
+        } else if (auto v = r.name(an, akey)) {
+          config.admin_socket = *v;
+        }
+      }
+    } else if (key == "native") {
+      if (const auto* table = r.table(node, key)) read_native(r, *table, config.native);
     } else if (key == "quota") {
       // The same keys, units and bounds as a manifest's [quota].
-      auto* table = node.as_table();
-      if (!table) return r.fail(node, key, "must be a table ([quota])");
-      auto spec = security::read_quota_table(*table, r.file);
-      if (!spec) return std::unexpected(spec.error());
-      config.quota = *spec;
+      if (const auto* table = r.table(node, key)) {
+        security::detail::read_quota_table(*table, config.quota, input);
+      }
     } else if (key == "ceiling") {
       // The most any manifest may ask for; policy.toml's [ceiling] holds too.
-      auto* table = node.as_table();
-      if (!table) return r.fail(node, key, "must be a table ([ceiling])");
-      auto spec = security::read_quota_table(*table, r.file, "ceiling");
-      if (!spec) return std::unexpected(spec.error());
-      config.ceiling = *spec;
+      if (const auto* table = r.table(node, key)) {
+        security::detail::read_quota_table(*table, config.ceiling, input, "ceiling");
+      }
     } else {
-      return r.fail(node, key,
-                    "unknown key (known: data_dir, trust_config, policy, audit_log, "
-                    "audit_rotate_size, audit_keep, workers, tier, state_durability, "
-                    "ready_timeout_ms, stop_timeout_ms, [admin], [native], [quota], [ceiling])");
+      r.fail(node, key,
+             "unknown key (known: data_dir, trust_config, policy, audit_log, "
+             "audit_rotate_size, audit_keep, workers, tier, state_durability, "
+             "ready_timeout_ms, stop_timeout_ms, [admin], [native], [quota], [ceiling])");
     }
   }
-  return config;
+  return input.result(std::move(config), ErrorCode::InvalidConfig);
 }
 
 void HostConfig::resolve_paths() {

@@ -1,5 +1,6 @@
 #include "airssys/wasm/security/pattern.hpp"
 
+#include <fmt/format.h>
 #include <fnmatch.h>
 #include <gtest/gtest.h>
 
@@ -880,6 +881,34 @@ TEST(PatternKind, ValidatePatternReportsTheRule) {
   auto nul = validate_pattern(PatternKind::Path, "/a\0b"sv);
   ASSERT_FALSE(nul.has_value());
   EXPECT_NE(nul.error().message.find("\"/a\\x00b\""), std::string::npos) << nul.error().message;
+}
+
+// The rules of pattern text list every rule a pattern breaks; text that keeps
+// them all is still compiled, so whatever they accept a matcher enforces.
+TEST(PatternViolations, ListEveryRuleAndEndWithTheMatcher) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(pattern_violations(PatternKind::Path, "/srv/**"), V{});
+  EXPECT_EQ(pattern_violations(PatternKind::Path, "srv//../x/"),
+            (V{"is not an absolute path", "contains '//' (an empty path segment)",
+               "ends with '/' (write /dir/** for everything below a directory)",
+               "has a '..' segment"}));
+  EXPECT_EQ(pattern_violations(PatternKind::HostPort, "API.example.com:0443"),
+            (V{"has uppercase letters in the host (write host names in lowercase)",
+               "has port '0443' with a leading zero"}));
+  EXPECT_EQ(pattern_violations(PatternKind::StorageKey, "orders:*:x"),
+            V{"uses '*' before the last segment ('*' is allowed only as the last one)"});
+  EXPECT_EQ(pattern_violations(PatternKind::Topic, "a.#.b"),
+            V{"uses '#' before the last level ('#' matches the rest, so it comes last)"});
+  EXPECT_EQ(pattern_violations(PatternKind::ComponentName, "ab"),
+            V{fmt::format("is not a component name ({})", kComponentNameRule)});
+  EXPECT_EQ(pattern_violations(PatternKind::Topic, std::string(4097, 'a')),
+            V{"is longer than 4096 bytes"});
+  EXPECT_EQ(pattern_violations(PatternKind::Path, "/a\tb"),
+            V{"contains a control character (byte 0x09)"});
+  // Every written rule kept, but no class of a path matcher runs backwards.
+  EXPECT_EQ(pattern_violations(PatternKind::Path, "/x/[z-a]"),
+            V{"is refused by the path matcher: invalid path pattern \"/x/[z-a]\": the range "
+              "z-a is reversed"});
 }
 
 }  // namespace

@@ -238,7 +238,7 @@ TEST(HostPolicy, BadRulesAreRefusedWithFileLineKeyAndRule) {
             "[quota]\nmemory='lots'",
             "p.toml:3: rule[0].effect: must be \"allow\" or \"deny\"\np.toml:6: quota.memory"},
            {"rules = 1", "unknown key"},
-           {"[[rule]\n", "not valid TOML"},
+           {"[[rule]\n", "TOML syntax error at column"},
        }) {
     auto r = HostPolicy::parse(text, "p.toml");
     ASSERT_FALSE(r.has_value()) << text;
@@ -246,6 +246,18 @@ TEST(HostPolicy, BadRulesAreRefusedWithFileLineKeyAndRule) {
     EXPECT_NE(r.error().message.find(expected), std::string::npos)
         << text << "\n---\n" << r.error().message;
   }
+}
+
+// toml++ recurses once per level of dotted keys; a line deep enough to
+// exhaust the stack is refused before parsing.
+TEST(HostPolicy, KeysNestedTooDeepAreRefusedBeforeParsing) {
+  std::string deep;
+  for (int i = 0; i < 200'000; ++i) deep += "a.";
+  auto r = HostPolicy::parse("\n" + deep + "a = 1\n", "p.toml");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidConfig);
+  EXPECT_EQ(r.error().message,
+            "p.toml:2: more than 1000 '.' on one line: keys nested this deep are refused");
 }
 
 // The operator's hard limits: a file that others may write, or that another

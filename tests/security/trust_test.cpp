@@ -135,8 +135,32 @@ TEST(TrustConfig, BadValuesFailClosedNamingFileLineKeyAndRule) {
                       "already present");
   expect_config_error("[[trusted_paths]]\nglob = \"/a\"\n", "trusted_paths[0].glob: unknown key");
   expect_config_error("dev_mode = true\ndev_mode = false\n",
-                      "trust.toml:2: (syntax): not valid TOML");
+                      "trust.toml:2: TOML syntax error at column");
   expect_config_error("dev_mode = \n", "trust.toml:1:");
+}
+
+TEST(TrustConfig, EveryProblemIsReportedInFileOrder) {
+  auto config = TrustConfig::parse(
+      "dev_mode = \"yes\"\n[[trusted_keys]]\nname = \"a\"\npublic_key = \"abc\"\n"
+      "[[trusted_paths]]\npattern = \"srv/x\"\nglob = 1\n",
+      "trust.toml");
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().code, ErrorCode::InvalidConfig);
+  const std::string& message = config.error().message;
+  EXPECT_EQ(message,
+            "trust.toml:1: dev_mode: must be true or false, found a string\n"
+            "trust.toml:4: trusted_keys[0].public_key: is not an Ed25519 public key (standard "
+            "base64 of 32 bytes, as printed by keygen)\n"
+            "trust.toml:6: trusted_paths[0].pattern: trusted path pattern 'srv/x' is not an "
+            "absolute path (it must start with '/')\n"
+            "trust.toml:7: trusted_paths[0].glob: unknown key (a trusted_paths entry has only: "
+            "pattern)");
+  std::string deep;
+  for (int i = 0; i < 200'000; ++i) deep += "a.";
+  auto nested = TrustConfig::parse(deep + "a = 1\n", "trust.toml");
+  ASSERT_FALSE(nested);
+  EXPECT_EQ(nested.error().message,
+            "trust.toml:1: more than 1000 '.' on one line: keys nested this deep are refused");
 }
 
 TEST(TrustConfig, AFileOthersMayWriteIsRefused) {

@@ -910,6 +910,34 @@ memory = "1MB"
 
 // [native]: the native compile's bounds, with the engine's defaults for what
 // is not set.
+// host.toml is read like every other configuration file: every problem is
+// reported, in file order, and keys nested deep enough to exhaust toml++'s
+// stack are refused before parsing.
+TEST(HostConfigTest, ReportsEveryProblemAndRefusesDeepNesting) {
+  auto bad = HostConfig::parse(
+      "workers = \"many\"\ntier = \"fast\"\n[admin]\nsocket = \"\"\n[native]\ncolour = 1\n",
+      "host.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::InvalidConfig);
+  EXPECT_EQ(bad.error().message,
+            "host.toml:1: workers: must be an integer\n"
+            "host.toml:2: tier: must be \"interp\", \"native\" or \"auto\"\n"
+            "host.toml:4: admin.socket: must not be empty\n"
+            "host.toml:6: native.colour: unknown key (known: compile_timeout_ms, compile_memory, "
+            "max_module_size, max_function_size, max_br_table_targets)");
+  std::string deep;
+  for (int i = 0; i < 200'000; ++i) deep += "a.";
+  deep += "a = 1\n";
+  auto nested = HostConfig::parse("workers = 2\n" + deep, "host.toml");
+  ASSERT_FALSE(nested);
+  EXPECT_EQ(nested.error().message,
+            "host.toml:2: more than 1000 '.' on one line: keys nested this deep are refused");
+  auto syntax = HostConfig::parse("workers = \n", "host.toml");
+  ASSERT_FALSE(syntax);
+  EXPECT_TRUE(syntax.error().message.starts_with("host.toml:1: TOML syntax error at column "))
+      << syntax.error().message;
+}
+
 TEST(HostConfigTest, ReadsTheNativeCompileBounds) {
   auto defaults = HostConfig::parse("", "host.toml");
   ASSERT_TRUE(defaults) << defaults.error().to_string();

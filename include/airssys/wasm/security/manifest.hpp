@@ -132,8 +132,8 @@ struct ManifestCheck {
 // by name); empty without that table. Validation has checked every entry.
 [[nodiscard]] std::vector<std::string> manifest_environment(const Manifest& manifest);
 
-// The rules of the manifest, for callers that take names and versions elsewhere.
-[[nodiscard]] bool is_component_name(std::string_view name);
+// The rules of the manifest, for callers that take versions elsewhere (a
+// component name is tested by is_valid_component_name, in pattern.hpp).
 [[nodiscard]] bool is_semver(std::string_view version);
 // [A-Za-z_][A-Za-z0-9_]*, 1-256 bytes: a `[config.env]` key.
 [[nodiscard]] bool is_environment_name(std::string_view name);

@@ -36,6 +36,13 @@ enum class PatternKind : uint8_t {
 // validation). The error is InvalidArgument and its message names the rule.
 [[nodiscard]] Result<void> validate_pattern(PatternKind kind, std::string_view text);
 
+// Every rule the pattern text of a kind breaks, each a phrase that follows the
+// quoted pattern ("is not an absolute path", "has a '..' segment"); empty when
+// the pattern is valid. Text that keeps every written rule but that the
+// matcher of its kind still refuses gives "is refused by the <kind> matcher:
+// ...". The manifest reports these; a pattern with none compiles.
+[[nodiscard]] std::vector<std::string> pattern_violations(PatternKind kind, std::string_view text);
+
 // ---- Filesystem ------------------------------------------------------------
 
 // True for "/" and for "/seg/seg..." without empty, "." or ".." segments,
@@ -238,8 +245,12 @@ class StorageKeyPattern {
 
 // ---- Component names -------------------------------------------------------
 
-// A component name: ^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$
+// A component name: ^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$. The one test of a
+// name, wherever a name is taken (manifests, grants, contexts, the host).
 [[nodiscard]] bool is_valid_component_name(std::string_view name) noexcept;
+// The same rule in words, for messages.
+inline constexpr std::string_view kComponentNameRule =
+    "3-64 characters of a-z, 0-9 and '-', starting and ending with a letter or digit";
 
 // Messaging peers by component name: an exact name, `prefix*` (the prefix
 // followed by one or more characters), or `*` (any valid name). Names are
