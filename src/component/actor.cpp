@@ -31,19 +31,16 @@ ComponentActor::~ComponentActor() {
   system_.live_changed_.notify_all();
 }
 
-bool ComponentActor::exports(std::string_view name) const {
-  for (const auto& e : entry_->spec.module->exports()) {
-    if (e.name == name && e.kind == engine::ExternKind::Func) return true;
-  }
-  return false;
-}
-
-const ComponentActor::MessageExports& ComponentActor::message_exports() {
-  if (!message_exports_) {
-    message_exports_ = MessageExports{exports(kExportHandleMessage), exports(kExportHandleReply),
-                                      exports(kExportAlloc), exports(kExportDealloc)};
-  }
-  return *message_exports_;
+void ComponentActor::resolve_exports() {
+  auto find = [this](std::string_view name) -> std::optional<engine::ExportHandle> {
+    auto handle = instance_->resolve(name);
+    if (!handle) return std::nullopt;  // not a function the module exports
+    return *handle;
+  };
+  exports_ = Exports{find(kExportInitialize),    find(kExportInit),
+                     find(kExportAlloc),         find(kExportDealloc),
+                     find(kExportHandleMessage), find(kExportHandleReply),
+                     find(kExportShutdown),      find(kExportInbox)};
 }
 
 Result<void> ComponentActor::create() {
@@ -83,6 +80,7 @@ Result<void> ComponentActor::create() {
   auto instance = store_->instantiate(*module, system_.linker_, instance_options());
   if (!instance) return std::unexpected(instance.error());
   instance_ = std::move(*instance);
+  resolve_exports();
   set_tier(engine->tier());
   if (tier_up_done_) {
     system_.audit(*entry_, "lifecycle.tier", engine::tier_name(tier_), AuditResult::Granted,
@@ -133,6 +131,7 @@ void ComponentActor::try_tier_up() {
     if (next) {
       instance_ = std::move(*next);
       store_ = std::move(store);
+      resolve_exports();
       set_tier(spec.tier_up->engine().tier());
       system_.audit(*entry_, "lifecycle.tier", engine::tier_name(tier_), AuditResult::Granted,
                     DecisionLayer::Component,
@@ -321,11 +320,11 @@ void ComponentActor::on_stop(actor::ActorContext& ctx, const actor::ExitReason& 
   (void)ctx;
   const auto& spec = entry_->spec;
   call_.reset();  // a call suspended mid-slice is cancelled cleanly
-  if (instance_ && ready_ && reason.kind != actor::ExitKind::Failed && exports(kExportShutdown)) {
+  if (instance_ && ready_ && reason.kind != actor::ExitKind::Failed && exports_.shutdown) {
     engine::CallOptions options;
     // The shutdown export gets a bounded budget: about the given timeout's worth.
     options.fuel = 50'000ull * static_cast<uint64_t>(system_.options_.shutdown_timeout.count());
-    auto r = instance_->call(kExportShutdown, {}, options);
+    auto r = instance_->call(*exports_.shutdown, {}, options);
     if (!r) {
       system_.audit(*entry_, "lifecycle.shutdown", spec.name, AuditResult::Denied,
                     DecisionLayer::Component, r.error().to_string());

@@ -62,12 +62,11 @@ class ComponentActor final : public actor::Behavior {
   Result<actor::StepResult> run_step(actor::ActorContext& ctx);
   actor::StepResult throttle(actor::ActorContext& ctx);
   int64_t window_of_throttle() const;
-  Result<void> begin(std::string_view export_name, std::span<const engine::Value> args,
+  Result<void> begin(engine::ExportHandle handle, std::span<const engine::Value> args,
                      Stage stage, uint64_t fuel);
-  Result<void> begin(std::string_view export_name, std::initializer_list<engine::Value> args,
+  Result<void> begin(engine::ExportHandle handle, std::initializer_list<engine::Value> args,
                      Stage stage, uint64_t fuel) {
-    return begin(export_name, std::span<const engine::Value>(args.begin(), args.size()), stage,
-                 fuel);
+    return begin(handle, std::span<const engine::Value>(args.begin(), args.size()), stage, fuel);
   }
   Result<void> after(Stage stage, std::span<const engine::Value> results);
   Result<void> begin_delivery(actor::Envelope envelope);
@@ -75,15 +74,20 @@ class ComponentActor final : public actor::Behavior {
   Result<void> write_delivery();
   Result<void> open_inbox();
   Result<void> next_init_stage(Stage done);
-  bool exports(std::string_view name) const;
-  // The exports every message looks for, found once per instance.
-  struct MessageExports {
-    bool handle_message = false;
-    bool handle_reply = false;
-    bool alloc = false;
-    bool dealloc = false;
+  // The exports the actor calls (docs/abi.md), each resolved once per
+  // instance: when it is created and when a tier-up replaces it. None: the
+  // module does not export that function.
+  struct Exports {
+    std::optional<engine::ExportHandle> initialize;
+    std::optional<engine::ExportHandle> init;
+    std::optional<engine::ExportHandle> alloc;
+    std::optional<engine::ExportHandle> dealloc;
+    std::optional<engine::ExportHandle> handle_message;
+    std::optional<engine::ExportHandle> handle_reply;
+    std::optional<engine::ExportHandle> shutdown;
+    std::optional<engine::ExportHandle> inbox;
   };
-  const MessageExports& message_exports();
+  void resolve_exports();
   // One guest-call slice of the running call, then whatever follows it.
   Result<actor::StepResult> run_calls(actor::ActorContext& ctx);
 
@@ -111,7 +115,7 @@ class ComponentActor final : public actor::Behavior {
   // The message being delivered: guest-memory layout [sender][topic][payload].
   std::optional<actor::Envelope> delivering_;
   std::vector<uint8_t> staging_;  // [sender][topic][payload] on its way into guest memory
-  std::optional<MessageExports> message_exports_;
+  Exports exports_;  // of instance_
   uint32_t buffer_ = 0;
   uint32_t buffer_size_ = 0;
   uint32_t inbox_ = 0;       // the component's receive buffer (airssys_inbox), if any

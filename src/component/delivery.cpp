@@ -15,13 +15,13 @@ using host::AbiError;
 using security::AuditResult;
 using security::DecisionLayer;
 
-Result<void> ComponentActor::begin(std::string_view export_name,
+Result<void> ComponentActor::begin(engine::ExportHandle handle,
                                    std::span<const engine::Value> args, Stage stage,
                                    uint64_t fuel) {
   engine::CallOptions options;
   options.fuel = fuel;
   options.slice = entry_->spec.slice;
-  auto call = instance_->start_call(export_name, args, options);
+  auto call = instance_->start_call(handle, args, options);
   if (!call) return std::unexpected(call.error());
   call_ = std::move(*call);
   stage_ = stage;
@@ -30,20 +30,20 @@ Result<void> ComponentActor::begin(std::string_view export_name,
 
 Result<void> ComponentActor::next_init_stage(Stage done) {
   const auto& spec = entry_->spec;
-  if (done == Stage::None && exports(kExportInitialize)) {
-    return begin(kExportInitialize, {}, Stage::Initialize, spec.fuel_per_message);
+  if (done == Stage::None && exports_.initialize) {
+    return begin(*exports_.initialize, {}, Stage::Initialize, spec.fuel_per_message);
   }
-  if ((done == Stage::None || done == Stage::Initialize) && exports(kExportInit)) {
+  if ((done == Stage::None || done == Stage::Initialize) && exports_.init) {
     // The configuration travels like a message payload: allocate, write, call.
     delivering_ = actor::Envelope{};
     delivering_->payload.assign(spec.config_json.begin(), spec.config_json.end());
-    if (!exports(kExportAlloc)) {
+    if (!exports_.alloc) {
       return make_error(ErrorCode::MissingExport,
                         fmt::format("component '{}' exports {} but not {}", spec.name,
                                     kExportInit, kExportAlloc));
     }
     buffer_size_ = static_cast<uint32_t>(delivering_->payload.size());
-    return begin(kExportAlloc, {engine::Value::i32(static_cast<int32_t>(buffer_size_))},
+    return begin(*exports_.alloc, {engine::Value::i32(static_cast<int32_t>(buffer_size_))},
                  Stage::Alloc, spec.fuel_per_message);
   }
   ready_ = true;
@@ -65,9 +65,8 @@ Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
                         ? 0
                         : static_cast<int32_t>(AbiError::Timeout);
   }
-  std::string_view handler = is_reply ? kExportHandleReply : kExportHandleMessage;
-  const auto& found = message_exports();
-  if (!(is_reply ? found.handle_reply : found.handle_message)) {
+  if (!(is_reply ? exports_.handle_reply : exports_.handle_message)) {
+    std::string_view handler = is_reply ? kExportHandleReply : kExportHandleMessage;
     system_.audit(*entry_, "messaging.deliver", envelope.sender.to_string(), AuditResult::Denied,
                   DecisionLayer::Messaging,
                   fmt::format("'{}' exports no {}: message not delivered", spec.name, handler));
@@ -89,7 +88,7 @@ Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
     if (auto written = write_delivery(); !written) return written;
     return begin_handler();
   }
-  if (size == 0 || !found.alloc) {
+  if (size == 0 || !exports_.alloc) {
     if (size != 0) {
       return make_error(ErrorCode::MissingExport,
                         fmt::format("component '{}' receives messages but exports no {}",
@@ -97,7 +96,7 @@ Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
     }
     return begin_handler();
   }
-  return begin(kExportAlloc, {engine::Value::i32(static_cast<int32_t>(size))}, Stage::Alloc,
+  return begin(*exports_.alloc, {engine::Value::i32(static_cast<int32_t>(size))}, Stage::Alloc,
                spec.fuel_per_message);
 }
 
@@ -117,10 +116,10 @@ Result<void> ComponentActor::write_delivery() {
 }
 
 Result<void> ComponentActor::open_inbox() {
-  if (!exports(kExportInbox)) return {};
+  if (!exports_.inbox) return {};
   engine::CallOptions options;
   options.fuel = 1'000'000;
-  auto r = instance_->call(kExportInbox, {}, options);
+  auto r = instance_->call(*exports_.inbox, {}, options);
   if (!r) return std::unexpected(r.error());
   uint64_t packed = r->empty() ? 0 : static_cast<uint64_t>((*r)[0].as_i64());
   uint32_t ptr = static_cast<uint32_t>(packed >> 32);
@@ -140,14 +139,14 @@ Result<void> ComponentActor::begin_handler() {
   const auto& spec = entry_->spec;
   auto& env = *delivering_;
   if (!ready_) {  // airssys_init(config_ptr, config_len)
-    return begin(kExportInit,
+    return begin(*exports_.init,
                  {engine::Value::i32(static_cast<int32_t>(buffer_)),
                   engine::Value::i32(static_cast<int32_t>(buffer_size_))},
                  Stage::Init, spec.fuel_per_message);
   }
   uint32_t at = buffer_;
   if (env.kind == actor::MessageKind::Reply || env.kind == actor::MessageKind::Timeout) {
-    return begin(kExportHandleReply,
+    return begin(*exports_.handle_reply,
                  {engine::Value::i64(static_cast<int64_t>(env.correlation_id)),
                   engine::Value::i32(reply_status_), engine::Value::i32(static_cast<int32_t>(at)),
                   engine::Value::i32(static_cast<int32_t>(env.payload.size()))},
@@ -158,7 +157,7 @@ Result<void> ComponentActor::begin_handler() {
                                                                   : GuestMessageKind::Send;
   uint32_t sender_len = static_cast<uint32_t>(env.sender.name.size());
   uint32_t topic_len = static_cast<uint32_t>(env.topic.value_or("").size());
-  return begin(kExportHandleMessage,
+  return begin(*exports_.handle_message,
                {engine::Value::i32(static_cast<int32_t>(kind)),
                 engine::Value::i64(static_cast<int64_t>(env.correlation_id)),
                 engine::Value::i32(static_cast<int32_t>(at)),
@@ -216,10 +215,10 @@ Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> r
         in_inbox_ = false;
         buffer_ = 0;
       }
-      if (buffer_ != 0 && message_exports().dealloc) {
+      if (buffer_ != 0 && exports_.dealloc) {
         auto ptr = buffer_;
         buffer_ = 0;
-        return begin(kExportDealloc,
+        return begin(*exports_.dealloc,
                      {engine::Value::i32(static_cast<int32_t>(ptr)),
                       engine::Value::i32(static_cast<int32_t>(buffer_size_))},
                      Stage::Dealloc, spec.fuel_per_message);
