@@ -147,6 +147,46 @@ const Instance* Linker::find_instance(std::string_view module) const {
   return nullptr;
 }
 
+namespace {
+std::atomic<uint64_t> last_instance_id{0};
+}  // namespace
+
+Instance::Instance() : id_(last_instance_id.fetch_add(1, std::memory_order_relaxed) + 1) {}
+
+Result<uint32_t> Instance::export_index(ExportHandle handle) const {
+  const auto& exports = module().exports();
+  if (handle.instance != id_) {
+    return make_error(ErrorCode::InvalidHandle,
+                      handle.instance == 0
+                          ? std::string("the export handle was never resolved")
+                          : fmt::format("the export handle was resolved by instance {}, not by "
+                                        "this one ({}) of module '{}'",
+                                        handle.instance, id_, module().name()));
+  }
+  if (handle.index >= exports.size() || exports[handle.index].kind != ExternKind::Func) {
+    return make_error(ErrorCode::InvalidHandle,
+                      fmt::format("module '{}' has no function export at index {}",
+                                  module().name(), handle.index));
+  }
+  return handle.index;
+}
+
+Result<std::vector<Value>> Instance::call(std::string_view export_name,
+                                          std::span<const Value> args,
+                                          const CallOptions& options) {
+  auto handle = resolve(export_name);
+  if (!handle) return std::unexpected(std::move(handle).error());
+  return call(*handle, args, options);
+}
+
+Result<std::unique_ptr<Call>> Instance::start_call(std::string_view export_name,
+                                                   std::span<const Value> args,
+                                                   const CallOptions& options) {
+  auto handle = resolve(export_name);
+  if (!handle) return std::unexpected(std::move(handle).error());
+  return start_call(*handle, args, options);
+}
+
 Result<std::vector<uint8_t>> read_module_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {

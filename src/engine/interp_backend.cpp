@@ -375,9 +375,12 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
         on_grow_(std::move(on_grow)) {}
 
   const Module& module() const override { return *module_; }
-  Result<std::vector<Value>> call(std::string_view export_name, std::span<const Value> args,
+  using Instance::call;
+  using Instance::start_call;
+  Result<ExportHandle> resolve(std::string_view export_name) const override;
+  Result<std::vector<Value>> call(ExportHandle export_handle, std::span<const Value> args,
                                   const CallOptions& options) override;
-  Result<std::unique_ptr<Call>> start_call(std::string_view export_name,
+  Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle,
                                            std::span<const Value> args,
                                            const CallOptions& options) override;
   Result<Value> global(std::string_view export_name) const override;
@@ -416,7 +419,7 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
     return instance_->exports()[it->second];
   }
 
-  Result<wi::Func::Ptr> prepare(std::string_view name, std::span<const Value> args,
+  Result<wi::Func::Ptr> prepare(ExportHandle handle, std::span<const Value> args,
                                 wi::Values* params);
   Result<std::vector<Value>> convert_results(const wi::Func& func, const wi::Values& raw) const;
 
@@ -734,16 +737,32 @@ wabt::Result StoreState::on_fuel_exhausted(wi::Thread& thread, wi::Trap::Ptr* ou
   return wabt::Result::Ok;
 }
 
-Result<wi::Func::Ptr> InstanceImpl::prepare(std::string_view name, std::span<const Value> args,
-                                            wi::Values* params) {
-  auto ref = export_ref(name);
-  if (!ref) return std::unexpected(ref.error());
-  if (!state_->store.Is<wi::Func>(*ref)) {
+Result<ExportHandle> InstanceImpl::resolve(std::string_view export_name) const {
+  auto it = module_->export_index_.find(export_name);
+  if (it == module_->export_index_.end()) {
+    return make_error(ErrorCode::MissingExport, fmt::format("module '{}' has no export named '{}'",
+                                                            module_->name_, export_name));
+  }
+  if (module_->exports_[it->second].kind != ExternKind::Func) {
     return make_error(ErrorCode::MissingExport,
-                      fmt::format("export '{}' of module '{}' is not a function", name,
+                      fmt::format("export '{}' of module '{}' is not a function", export_name,
                                   module_->name_));
   }
-  auto func = state_->store.UnsafeGet<wi::Func>(*ref);
+  return ExportHandle{id(), it->second};
+}
+
+Result<wi::Func::Ptr> InstanceImpl::prepare(ExportHandle handle, std::span<const Value> args,
+                                            wi::Values* params) {
+  auto index = export_index(handle);
+  if (!index) return std::unexpected(index.error());
+  const std::string& name = module_->exports_[*index].name;
+  const wi::Ref ref = instance_->exports()[*index];
+  if (!state_->store.Is<wi::Func>(ref)) {
+    return make_error(ErrorCode::InternalError,
+                      fmt::format("export '{}' of module '{}' is not a function in its instance",
+                                  name, module_->name_));
+  }
+  auto func = state_->store.UnsafeGet<wi::Func>(ref);
   const auto& type = func->type();
   bool match = type.params.size() == args.size();
   for (size_t i = 0; match && i < args.size(); ++i) {
@@ -775,7 +794,7 @@ Result<std::vector<Value>> InstanceImpl::convert_results(const wi::Func& func,
   return out;
 }
 
-Result<std::vector<Value>> InstanceImpl::call(std::string_view export_name,
+Result<std::vector<Value>> InstanceImpl::call(ExportHandle export_handle,
                                               std::span<const Value> args,
                                               const CallOptions& options) {
   auto& state = *state_;
@@ -784,7 +803,7 @@ Result<std::vector<Value>> InstanceImpl::call(std::string_view export_name,
                       "a call is already running on this store (re-entrant calls are refused)");
   }
   wi::Values params;
-  auto func = prepare(export_name, args, &params);
+  auto func = prepare(export_handle, args, &params);
   if (!func) return std::unexpected(func.error());
 
   ExecState exec;
@@ -806,11 +825,11 @@ Result<std::vector<Value>> InstanceImpl::call(std::string_view export_name,
   return convert_results(**func, raw);
 }
 
-Result<std::unique_ptr<Call>> InstanceImpl::start_call(std::string_view export_name,
+Result<std::unique_ptr<Call>> InstanceImpl::start_call(ExportHandle export_handle,
                                                        std::span<const Value> args,
                                                        const CallOptions& options) {
   wi::Values params;
-  auto func = prepare(export_name, args, &params);
+  auto func = prepare(export_handle, args, &params);
   if (!func) return std::unexpected(func.error());
   return std::make_unique<CallImpl>(shared_from_this(), std::move(*func), std::move(params),
                                     options);

@@ -616,9 +616,12 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   }
 
   const Module& module() const override { return *module_; }
-  Result<std::vector<Value>> call(std::string_view export_name, std::span<const Value> args,
+  using Instance::call;
+  using Instance::start_call;
+  Result<ExportHandle> resolve(std::string_view export_name) const override;
+  Result<std::vector<Value>> call(ExportHandle export_handle, std::span<const Value> args,
                                   const CallOptions& options) override;
-  Result<std::unique_ptr<Call>> start_call(std::string_view export_name,
+  Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle,
                                            std::span<const Value> args,
                                            const CallOptions& options) override;
   Result<Value> global(std::string_view export_name) const override;
@@ -664,8 +667,9 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
     return it->second;
   }
 
-  // The io slots for a call of export `index` with `args`, checked.
-  Result<std::vector<airssys_slot>> prepare(std::string_view name, std::span<const Value> args,
+  // The io slots for a call of the export `handle` names with `args`, checked;
+  // its index in the plan in *index.
+  Result<std::vector<airssys_slot>> prepare(ExportHandle handle, std::span<const Value> args,
                                             uint32_t* index);
   Error trap_error(int trap, std::span<const uintptr_t> frames);
 
@@ -846,11 +850,27 @@ Error NativeInstance::trap_error(int trap, std::span<const uintptr_t> frames) {
   return e;
 }
 
-Result<std::vector<airssys_slot>> NativeInstance::prepare(std::string_view name,
+Result<ExportHandle> NativeInstance::resolve(std::string_view export_name) const {
+  auto k = export_of(export_name, ExternKind::Func);
+  if (!k) return std::unexpected(k.error());
+  return ExportHandle{id(), *k};
+}
+
+Result<std::vector<airssys_slot>> NativeInstance::prepare(ExportHandle handle,
                                                           std::span<const Value> args,
                                                           uint32_t* index) {
-  auto k = export_of(name, ExternKind::Func);
+  auto k = export_index(handle);
   if (!k) return std::unexpected(k.error());
+  // The guest's exports come first in the plan, in the order of
+  // Module::exports(); the host's own (the start function, the mutable
+  // globals) follow and are never called by handle.
+  if (*k >= module_->plan_.guest_exports ||
+      module_->plan_.exports[*k].kind != ExternKind::Func) {
+    return make_error(ErrorCode::InvalidHandle,
+                      fmt::format("module '{}' has no function export at index {}",
+                                  module_->name_, *k));
+  }
+  const std::string& name = module_->plan_.exports[*k].name;
   const FuncSig& sig = module_->plan_.exports[*k].sig;
   bool match = sig.params.size() == args.size();
   for (size_t i = 0; match && i < args.size(); ++i) match = args[i].type() == sig.params[i];
@@ -868,7 +888,7 @@ Result<std::vector<airssys_slot>> NativeInstance::prepare(std::string_view name,
   return io;
 }
 
-Result<std::vector<Value>> NativeInstance::call(std::string_view export_name,
+Result<std::vector<Value>> NativeInstance::call(ExportHandle export_handle,
                                                 std::span<const Value> args,
                                                 const CallOptions& options) {
   StoreState& state = *state_;
@@ -877,7 +897,7 @@ Result<std::vector<Value>> NativeInstance::call(std::string_view export_name,
                       "a call is already running on this store (re-entrant calls are refused)");
   }
   uint32_t index = 0;
-  auto io = prepare(export_name, args, &index);
+  auto io = prepare(export_handle, args, &index);
   if (!io) return std::unexpected(io.error());
   if (auto ran = run_export(index, io->data(), options.fuel, options.slice); !ran) {
     return std::unexpected(ran.error());
@@ -1054,11 +1074,11 @@ class NativeCall final : public Call {
   }
 };
 
-Result<std::unique_ptr<Call>> NativeInstance::start_call(std::string_view export_name,
+Result<std::unique_ptr<Call>> NativeInstance::start_call(ExportHandle export_handle,
                                                          std::span<const Value> args,
                                                          const CallOptions& options) {
   uint32_t index = 0;
-  auto io = prepare(export_name, args, &index);
+  auto io = prepare(export_handle, args, &index);
   if (!io) return std::unexpected(io.error());
   return std::make_unique<NativeCall>(shared_from_this(), index, std::move(*io), options);
 }

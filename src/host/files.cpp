@@ -217,7 +217,9 @@ std::string join_normalized(std::string_view base, std::string_view path) {
 }
 
 FileTable::FileTable(const std::vector<std::string>& preopens, Resolver resolver)
-    : resolver_(resolver) {
+    // Room for every preopen and the root besides the open files; add()
+    // counts the open files against kMaxOpenFiles first.
+    : table_(kFirstFd, preopens.size() + 1 + kMaxOpenFiles), resolver_(resolver) {
   for (const auto& directory : preopens) {
     UniqueFd fd(::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!fd) continue;
@@ -227,7 +229,7 @@ FileTable::FileTable(const std::vector<std::string>& preopens, Resolver resolver
     file.fd = std::move(fd);
     file.kind = FileKind::Directory;
     file.preopen = directory;
-    slots_.emplace_back(std::move(file));
+    if (!table_.insert(std::move(file))) break;
     ++preopens_;
   }
   bool has_root = std::find(preopens.begin(), preopens.end(), "/") != preopens.end();
@@ -235,47 +237,36 @@ FileTable::FileTable(const std::vector<std::string>& preopens, Resolver resolver
     OpenFile root;
     root.preopen = "/";
     root.root = true;
-    slots_.emplace_back(std::move(root));
-    ++preopens_;
+    if (table_.insert(std::move(root))) ++preopens_;
   }
 }
 
 OpenFile* FileTable::preopen_holding(std::string_view path) {
   OpenFile* best = nullptr;
-  for (auto& slot : slots_) {
-    if (!slot || slot->preopen.empty() || slot->root) continue;
-    const std::string& dir = slot->preopen;
+  table_.for_each([&](uint32_t, OpenFile& file) {
+    if (file.preopen.empty() || file.root) return;
+    const std::string& dir = file.preopen;
     bool holds = dir == "/" || path == dir ||
                  (path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/');
-    if (holds && (!best || dir.size() > best->preopen.size())) best = &*slot;
-  }
+    if (holds && (!best || dir.size() > best->preopen.size())) best = &file;
+  });
   return best;
 }
 
-OpenFile* FileTable::get(uint32_t fd) {
-  if (fd < kFirstFd || fd - kFirstFd >= slots_.size()) return nullptr;
-  auto& slot = slots_[fd - kFirstFd];
-  return slot ? &*slot : nullptr;
-}
+OpenFile* FileTable::get(uint32_t fd) { return table_.find(fd); }
 
 std::expected<uint32_t, int> FileTable::add(OpenFile file) {
   if (opened_ >= kMaxOpenFiles) return std::unexpected(EMFILE);
-  auto free_slot = std::find_if(slots_.begin(), slots_.end(), [](const auto& s) { return !s; });
-  size_t index = static_cast<size_t>(free_slot - slots_.begin());
-  if (free_slot == slots_.end()) {
-    slots_.emplace_back(std::move(file));
-  } else {
-    *free_slot = std::move(file);
-  }
+  auto fd = table_.insert(std::move(file));
+  if (!fd) return std::unexpected(EMFILE);
   ++opened_;
-  return static_cast<uint32_t>(kFirstFd + index);
+  return *fd;
 }
 
 bool FileTable::close(uint32_t fd) {
-  OpenFile* file = get(fd);
+  auto file = table_.remove(fd);
   if (!file) return false;
   if (file->preopen.empty()) --opened_;
-  slots_[fd - kFirstFd].reset();
   return true;
 }
 

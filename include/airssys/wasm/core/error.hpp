@@ -44,6 +44,7 @@ enum class ErrorCategory : uint8_t {
   X(CompileLimit, Link, "module exceeds a native compile bound")                        \
   X(SignatureMismatch, Usage, "arguments do not match the function signature")          \
   X(CallInProgress, Usage, "a call is already running on this store")                   \
+  X(InvalidHandle, Usage, "no such handle")                                             \
   X(InvalidTransition, Usage, "the state does not allow this transition")               \
   X(StateNotTransferable, Usage, "instance state cannot move to another instance")      \
   X(InvalidConfig, Usage, "invalid configuration file")                                 \

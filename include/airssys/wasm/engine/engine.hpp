@@ -342,18 +342,46 @@ class Module {
   [[nodiscard]] virtual const std::vector<std::string>& warnings() const = 0;
 };
 
+// A function export resolved once (Instance::resolve), to be called without
+// looking its name up again: the export's index in Module::exports(), tagged
+// with the instance that resolved it. A handle is good for that instance
+// only: every other instance (one of the same module, and one that took its
+// place after a tier-up or a restart) refuses it with InvalidHandle, as it
+// refuses an index past Module::exports(), an export that is not a function
+// and a default-made handle. A plain value: copying it costs nothing, and a
+// call checks it with three comparisons.
+struct ExportHandle {
+  uint64_t instance = 0;  // Instance::id() of the instance that resolved it; 0: none
+  uint32_t index = 0;     // in Module::exports()
+  friend bool operator==(const ExportHandle&, const ExportHandle&) = default;
+};
+
 class Instance {
  public:
   virtual ~Instance() = default;
   [[nodiscard]] virtual const Module& module() const = 0;
+  // A number no other instance of this process has had; never 0.
+  [[nodiscard]] uint64_t id() const { return id_; }
+  // The function export `export_name`, resolved for calls by handle;
+  // MissingExport when the module exports no function by that name.
+  [[nodiscard]] virtual Result<ExportHandle> resolve(std::string_view export_name) const = 0;
   // Runs the export to completion within options.fuel.
-  [[nodiscard]] virtual Result<std::vector<Value>> call(std::string_view export_name,
+  [[nodiscard]] virtual Result<std::vector<Value>> call(ExportHandle export_handle,
                                                         std::span<const Value> args,
                                                         const CallOptions& options = {}) = 0;
   // Prepares the export as a suspendable call; nothing runs until resume().
-  [[nodiscard]] virtual Result<std::unique_ptr<Call>> start_call(std::string_view export_name,
+  [[nodiscard]] virtual Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle,
                                                                  std::span<const Value> args,
                                                                  const CallOptions& options = {}) = 0;
+  // The same by name: resolve(), then the call by handle. For a caller that
+  // calls an export once (a command's _start); one that calls it again and
+  // again resolves it once.
+  [[nodiscard]] Result<std::vector<Value>> call(std::string_view export_name,
+                                                std::span<const Value> args,
+                                                const CallOptions& options = {});
+  [[nodiscard]] Result<std::unique_ptr<Call>> start_call(std::string_view export_name,
+                                                         std::span<const Value> args,
+                                                         const CallOptions& options = {});
   [[nodiscard]] virtual Result<Value> global(std::string_view export_name) const = 0;
   // Current size of the default linear memory in bytes (0 without memory).
   [[nodiscard]] virtual uint64_t memory_bytes() const = 0;
@@ -368,6 +396,15 @@ class Instance {
   [[nodiscard]] virtual Result<InstanceState> save_state() const = 0;
   // Fuel burned by this instance's calls since it was created.
   [[nodiscard]] virtual uint64_t fuel_used() const = 0;
+
+ protected:
+  Instance();
+  // The index `handle` names when it is this instance's handle of a function
+  // export; InvalidHandle otherwise.
+  [[nodiscard]] Result<uint32_t> export_index(ExportHandle handle) const;
+
+ private:
+  const uint64_t id_;
 };
 
 class Store {

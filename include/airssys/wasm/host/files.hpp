@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "airssys/wasm/core/handle_table.hpp"
 #include "airssys/wasm/security/capability.hpp"
 
 namespace airssys::wasm::host {
@@ -101,7 +102,9 @@ struct OpenFile {
 
 // A component's open descriptors: 0-2 are the standard streams (not held
 // here), the preopened directories follow from 3 (the root last), then the
-// files the component opens, at most kMaxOpenFiles at a time.
+// files the component opens, at most kMaxOpenFiles at a time. A HandleTable
+// (core/handle_table.hpp) keeps them: a closed descriptor's number is taken
+// again by the next open, the lowest first, as POSIX does.
 class FileTable {
  public:
   static constexpr uint32_t kFirstFd = 3;
@@ -127,7 +130,7 @@ class FileTable {
   [[nodiscard]] Resolver resolver() const { return resolver_; }
 
  private:
-  std::vector<std::optional<OpenFile>> slots_;  // slot i is descriptor kFirstFd + i
+  HandleTable<OpenFile> table_;  // the preopens and the open files, from kFirstFd
   size_t preopens_ = 0;
   size_t opened_ = 0;  // open slots that are not preopens
   Resolver resolver_;

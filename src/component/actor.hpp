@@ -1,0 +1,130 @@
+#pragma once
+// One component instance as an actor (actor::Behavior): it owns the
+// component's store, instance and host context, runs every guest call in fuel
+// slices, charges its CPU time and moves to the native tier between two
+// messages. actor.cpp holds its life (create, steps, tier-up, stop),
+// delivery.cpp how a message becomes guest calls. Private to the component
+// layer.
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "airssys/wasm/actor/behavior.hpp"
+#include "airssys/wasm/actor/message.hpp"
+#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/engine/engine.hpp"
+#include "airssys/wasm/host/context.hpp"
+#include "airssys/wasm/host/log.hpp"
+#include "port.hpp"
+
+namespace airssys::wasm::component {
+
+// One component instance as an actor: every guest call runs in fuel slices on
+// a suspendable engine call, and the actor yields after each slice.
+class ComponentActor final : public actor::Behavior {
+ public:
+  ComponentActor(ComponentSystem& system, std::shared_ptr<ComponentSystem::Entry> entry);
+  ~ComponentActor() override;
+
+  Result<actor::StepResult> step(actor::ActorContext& ctx) override;
+  void on_stop(actor::ActorContext& ctx, const actor::ExitReason& reason) override;
+
+  // Called by the port, on this actor's own step.
+  void expect_reply(uint64_t correlation, actor::TimerId timer) { awaiting_[correlation] = timer; }
+  std::optional<actor::Address> take_requester(uint64_t correlation) {
+    auto it = requesters_.find(correlation);
+    if (it == requesters_.end()) return std::nullopt;
+    auto address = std::move(it->second);
+    requesters_.erase(it);
+    return address;
+  }
+  const actor::Address& self() const { return self_; }
+  // The component's host context; exists whenever the guest runs.
+  host::ComponentContext& context() { return *context_; }
+
+ private:
+  enum class Stage { None, Initialize, Init, Alloc, Handle, Dealloc, Shutdown };
+
+  Result<void> create();
+  engine::InstanceOptions instance_options();
+  void try_tier_up();
+  actor::StepResult idle();
+  void set_tier(engine::Tier tier);
+  // Charges the CPU time this thread spent on the step (nanoseconds).
+  void account_cpu(int64_t spent_ns);
+  Result<actor::StepResult> run_step(actor::ActorContext& ctx);
+  actor::StepResult throttle(actor::ActorContext& ctx);
+  int64_t window_of_throttle() const;
+  Result<void> begin(engine::ExportHandle handle, std::span<const engine::Value> args,
+                     Stage stage, uint64_t fuel);
+  Result<void> begin(engine::ExportHandle handle, std::initializer_list<engine::Value> args,
+                     Stage stage, uint64_t fuel) {
+    return begin(handle, std::span<const engine::Value>(args.begin(), args.size()), stage, fuel);
+  }
+  Result<void> after(Stage stage, std::span<const engine::Value> results);
+  Result<void> begin_delivery(actor::Envelope envelope);
+  Result<void> begin_handler();
+  Result<void> write_delivery();
+  Result<void> open_inbox();
+  Result<void> next_init_stage(Stage done);
+  // The exports the actor calls (docs/abi.md), each resolved once per
+  // instance: when it is created and when a tier-up replaces it. None: the
+  // module does not export that function.
+  struct Exports {
+    std::optional<engine::ExportHandle> initialize;
+    std::optional<engine::ExportHandle> init;
+    std::optional<engine::ExportHandle> alloc;
+    std::optional<engine::ExportHandle> dealloc;
+    std::optional<engine::ExportHandle> handle_message;
+    std::optional<engine::ExportHandle> handle_reply;
+    std::optional<engine::ExportHandle> shutdown;
+    std::optional<engine::ExportHandle> inbox;
+  };
+  void resolve_exports();
+  // One guest-call slice of the running call, then whatever follows it.
+  Result<actor::StepResult> run_calls(actor::ActorContext& ctx);
+
+  ComponentSystem& system_;
+  std::shared_ptr<ComponentSystem::Entry> entry_;
+  ComponentPort port_;
+  actor::Address self_;
+  std::unique_ptr<host::ComponentLog> log_;  // outlives context_, which points to it
+  std::unique_ptr<host::ComponentContext> context_;
+  std::unique_ptr<engine::Store> store_;
+  std::shared_ptr<engine::Instance> instance_;
+  std::unique_ptr<engine::Call> call_;
+  int64_t cpu_carry_ns_ = 0;  // spent, not yet charged: less than a microsecond
+  std::optional<int64_t> throttled_window_;  // the last window a throttle was audited in
+  Stage stage_ = Stage::None;
+  bool created_ = false;
+  bool ready_ = false;
+  bool tier_up_done_ = false;  // the native build was taken up, or found unusable
+  bool tier_tick_pending_ = false;
+  // A timer message to the actor itself; correlation ids of requests start at 1.
+  static constexpr uint64_t kTierUpTick = 0;
+  static constexpr std::chrono::milliseconds kTierUpPoll{50};
+  engine::Tier tier_ = engine::Tier::Interp;
+
+  // The message being delivered: guest-memory layout [sender][topic][payload].
+  std::optional<actor::Envelope> delivering_;
+  std::vector<uint8_t> staging_;  // [sender][topic][payload] on its way into guest memory
+  Exports exports_;  // of instance_
+  uint32_t buffer_ = 0;
+  uint32_t buffer_size_ = 0;
+  uint32_t inbox_ = 0;       // the component's receive buffer (airssys_inbox), if any
+  uint32_t inbox_size_ = 0;
+  bool in_inbox_ = false;
+  int32_t reply_status_ = 0;
+
+  std::unordered_map<uint64_t, actor::TimerId> awaiting_;       // my requests
+  std::unordered_map<uint64_t, actor::Address> requesters_;     // requests I received
+};
+
+}  // namespace airssys::wasm::component
