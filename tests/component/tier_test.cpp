@@ -21,6 +21,7 @@
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "../support/hostile_modules.hpp"
+#include "../support/temp_dir.hpp"
 #include "component_test_support.hpp"
 
 namespace airssys::wasm::component {
@@ -39,10 +40,7 @@ std::vector<uint8_t> text(const std::string& s) { return {s.begin(), s.end()}; }
 class TierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "airssys-tier-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    cache = pattern;
+    cache = tmp.path();
     interp = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
     engine::NativeOptions native_options;
     native_options.cache_dir = cache / "native";
@@ -64,8 +62,6 @@ class TierTest : public ::testing::Test {
     if (scheduler) scheduler->shutdown();
     system.reset();
     scheduler.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(cache, ec);
   }
 
   ComponentSpec spec(const std::string& name, std::shared_ptr<const engine::Module> module) {
@@ -79,7 +75,7 @@ class TierTest : public ::testing::Test {
                      security::TrustLevel::Trusted)
                      .value();
     s.slice = 10'000;
-    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add_output(name, b); };
+    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add(name, b); };
     s.stderr_sink = s.stdout_sink;
     return s;
   }
@@ -113,6 +109,7 @@ class TierTest : public ::testing::Test {
     return status ? status->tier : engine::Tier::Interp;
   }
 
+  airssys::wasm::test::TempDir tmp{"tier"};
   std::filesystem::path cache;
   std::shared_ptr<engine::Engine> interp;
   std::shared_ptr<engine::Engine> native;
