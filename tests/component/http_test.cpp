@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/line_log.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/security/audit.hpp"
@@ -161,48 +162,7 @@ class TestServer {
   std::vector<std::thread> workers_;
 };
 
-class Lines {
- public:
-  void add(std::span<const uint8_t> bytes) {
-    std::lock_guard lock(mutex_);
-    pending_.append(bytes.begin(), bytes.end());
-    size_t nl;
-    while ((nl = pending_.find('\n')) != std::string::npos) {
-      lines_.push_back(pending_.substr(0, nl));
-      pending_.erase(0, nl + 1);
-    }
-    changed_.notify_all();
-  }
-  // Waits for the n-th (1-based) line starting with `prefix` and returns it.
-  std::string wait_nth(const std::string& prefix, size_t n,
-                       std::chrono::milliseconds timeout = 15s) {
-    std::unique_lock lock(mutex_);
-    std::string found;
-    changed_.wait_for(lock, timeout, [&] {
-      size_t seen = 0;
-      for (const auto& l : lines_) {
-        if (l.starts_with(prefix) && ++seen == n) {
-          found = l;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-  std::string dump() {
-    std::lock_guard lock(mutex_);
-    std::string out;
-    for (const auto& l : lines_) out += l + "\n";
-    return out;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::string pending_;
-  std::vector<std::string> lines_;
-};
+using Lines = airssys::wasm::test::LineLog;
 
 class HttpSystemTest : public ::testing::Test {
  protected:

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "../support/line_log.hpp"
 #include "../storage/storage_test_support.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
@@ -27,54 +28,7 @@ using security::DecisionLayer;
 using security::Permission;
 
 // Lines the components print, split per component.
-class Lines {
- public:
-  void add(const std::string& source, std::span<const uint8_t> bytes) {
-    std::lock_guard lock(mutex_);
-    std::string& pending = pending_[source];
-    pending.append(bytes.begin(), bytes.end());
-    size_t nl;
-    while ((nl = pending.find('\n')) != std::string::npos) {
-      lines_.push_back(pending.substr(0, nl));
-      pending.erase(0, nl + 1);
-    }
-    changed_.notify_all();
-  }
-  bool wait_line(const std::string& line, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return count_locked(line, true) > 0; });
-  }
-  // Waits until `n` lines start with `prefix`.
-  bool wait_count(const std::string& prefix, size_t n, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return count_locked(prefix, false) >= n; });
-  }
-  std::vector<std::string> with_prefix(const std::string& prefix) {
-    std::lock_guard lock(mutex_);
-    std::vector<std::string> out;
-    for (const auto& l : lines_) {
-      if (l.starts_with(prefix)) out.push_back(l);
-    }
-    return out;
-  }
-  std::string dump() {
-    std::lock_guard lock(mutex_);
-    std::string out;
-    for (const auto& l : lines_) out += l + "\n";
-    return out;
-  }
-
- private:
-  size_t count_locked(const std::string& text, bool whole) const {
-    return static_cast<size_t>(std::count_if(lines_.begin(), lines_.end(), [&](const auto& l) {
-      return whole ? l == text : l.starts_with(text);
-    }));
-  }
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::map<std::string, std::string> pending_;
-  std::vector<std::string> lines_;
-};
+using Lines = airssys::wasm::test::LineLog;
 
 struct StorageGrants {
   std::vector<std::string> read = {};

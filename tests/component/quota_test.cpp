@@ -69,7 +69,7 @@ class QuotaTest : public ::testing::Test {
                      security::TrustLevel::Trusted, quotas)
                      .value();
     s.slice = 10'000;
-    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add_output(name, b); };
+    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add(name, b); };
     s.stderr_sink = s.stdout_sink;
     return s;
   }
@@ -414,7 +414,7 @@ TEST_F(QuotaTest, QuotasSurviveARestart) {
     command("crasher", "flood sink 8");
     ASSERT_TRUE(transcript.wait_count("crasher flood ", floods + 2)) << transcript.dump();
     if (security::quota_clock_now() / 1'000'000'000 != window) continue;  // a slow machine
-    auto all = transcript.all_with_prefix("crasher flood ");
+    auto all = transcript.with_prefix("crasher flood ");
     EXPECT_EQ(all[floods], "crasher flood ok=8 quota=0 full=0 other=0");
     EXPECT_EQ(all[floods + 1], "crasher flood ok=2 quota=6 full=0 other=0");
     EXPECT_GE(system->status("crasher")->restarts, 1u);
@@ -445,7 +445,7 @@ TEST_F(QuotaTest, AStorageQuotaSurvivesACrash) {
   const size_t denied_before = records("hoarder", "storage.write").size();
   command("hoarder", "flood b 5 90");
   ASSERT_TRUE(transcript.wait_count("hoarder flood ", 2)) << transcript.dump();
-  auto floods = transcript.all_with_prefix("hoarder flood ");
+  auto floods = transcript.with_prefix("hoarder flood ");
   EXPECT_EQ(floods[1], fmt::format("hoarder flood ok=0 quota=5 other=0 usage={}", held));
   EXPECT_EQ(store->usage("hoarder").value(), held);
   auto writes = records("hoarder", "storage.write");
