@@ -24,6 +24,9 @@ Expected<ComponentSpec> component_spec(const std::string& name,
   security::PatternLists lists;
   lists[static_cast<size_t>(security::Permission::MsgSend)] = peers;
   lists[static_cast<size_t>(security::Permission::MsgReceive)] = peers;
+  // The benchmark's commands come from the host, which a receiver must admit.
+  lists[static_cast<size_t>(security::Permission::MsgReceive)].push_back(
+      std::string(security::kHostSenderName));
   auto capabilities = security::CapabilitySet::build(lists);
   if (!capabilities) return std::unexpected(capabilities.error().to_string());
   security::QuotaLimits quotas;
