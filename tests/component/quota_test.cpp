@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "../storage/storage_test_support.hpp"
+#include "../support/component_system.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/security/audit.hpp"
@@ -37,20 +38,26 @@ class QuotaTest : public ::testing::Test {
     counter = engine->load_file(component("counter.wasm")).value();
     audit = transcript.audit_log();
     store = storage::KeyValueStore::open({.data_dir = dir.path() / "data"}).value();
-    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
+    start_system(2);
+  }
+
+  void TearDown() override {
+    harness->stop();
+    audit->flush();
+  }
+
+  // The quotas are measured in real CPU time, on real threads: the thread
+  // pool, with `workers` workers.
+  void start_system(size_t workers) {
+    if (harness) harness->stop();
+    harness = std::make_unique<test::ComponentSystemHarness>(test::Scheduling::ThreadPool, workers);
     ComponentSystemOptions options;
     options.engine = engine;
     options.audit = audit.get();
     options.kv = store.get();
     options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
     options.supervisor.intensity.max_restarts = 100;
-    system = std::make_unique<ComponentSystem>(*scheduler, options);
-  }
-
-  void TearDown() override {
-    system->stop();
-    scheduler->shutdown();
-    audit->flush();
+    system = &harness->start_system(options);
   }
 
   ComponentSpec spec(const std::string& name, std::shared_ptr<const engine::Module> module,
@@ -101,19 +108,7 @@ class QuotaTest : public ::testing::Test {
   // Runs the components on a scheduler with a single worker: whatever the
   // neighbour does while the hog spins, it does because the hog gave the
   // worker up, however slow the machine is.
-  void use_one_worker() {
-    system->stop();
-    system.reset();
-    scheduler->shutdown();
-    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{1});
-    ComponentSystemOptions options;
-    options.engine = engine;
-    options.audit = audit.get();
-    options.kv = store.get();
-    options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
-    options.supervisor.intensity.max_restarts = 100;
-    system = std::make_unique<ComponentSystem>(*scheduler, options);
-  }
+  void use_one_worker() { start_system(1); }
 
   // Starts `hog` and a neighbour on one worker, sets the hog spinning, and
   // checks that the neighbour answers `probes` messages meanwhile, and that
@@ -192,9 +187,9 @@ class QuotaTest : public ::testing::Test {
   std::shared_ptr<const engine::Module> counter;
   std::unique_ptr<security::AuditLog> audit;
   std::unique_ptr<storage::KeyValueStore> store;
-  std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
-  std::unique_ptr<ComponentSystem> system;
   Transcript transcript;
+  std::unique_ptr<test::ComponentSystemHarness> harness;
+  ComponentSystem* system = nullptr;
 };
 
 TEST_F(QuotaTest, MemoryGrowthPastTheQuotaFailsAtTheGuestAndIsAudited) {

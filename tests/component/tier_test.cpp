@@ -21,6 +21,7 @@
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "../support/hostile_modules.hpp"
+#include "../support/component_system.hpp"
 #include "../support/temp_dir.hpp"
 #include "component_test_support.hpp"
 
@@ -49,20 +50,15 @@ class TierTest : public ::testing::Test {
     native = std::shared_ptr<engine::Engine>(std::move(*n));
 
     audit = transcript.audit_log();
-    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
     ComponentSystemOptions options;
     options.engine = interp;
     options.audit = audit.get();
     options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
-    system = std::make_unique<ComponentSystem>(*scheduler, options);
+    // Tier-up compiles beside running components: real threads.
+    system = &harness.start_system(options);
   }
 
-  void TearDown() override {
-    if (system) system->stop();
-    if (scheduler) scheduler->shutdown();
-    system.reset();
-    scheduler.reset();
-  }
+  void TearDown() override { harness.stop(); }
 
   ComponentSpec spec(const std::string& name, std::shared_ptr<const engine::Module> module) {
     ComponentSpec s;
@@ -115,8 +111,8 @@ class TierTest : public ::testing::Test {
   std::shared_ptr<engine::Engine> native;
   Transcript transcript;
   std::unique_ptr<security::AuditLog> audit;
-  std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
-  std::unique_ptr<ComponentSystem> system;
+  test::ComponentSystemHarness harness{test::Scheduling::ThreadPool};
+  ComponentSystem* system = nullptr;
 };
 
 TEST_F(TierTest, AComponentRunsOnTheNativeTier) {
