@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "airssys/wasm/engine/engine.hpp"
-#include "bench_support.hpp"
+#include "support/report.hpp"
 
 // tests/components/compute.c, compiled natively into this binary.
 extern "C" int32_t fib(int32_t n);
@@ -428,73 +428,9 @@ BENCHMARK_CAPTURE(BM_FibMetered, resume_slice100, MeteringCase{true, false, 100}
 
 // ---- Summary ---------------------------------------------------------------
 
-struct Measured {
-  double cpu_ns = 0;
-  double cpu_stddev_ns = 0;  // across the repetitions; 0 for a single run
-  int64_t repetitions = 1;
-  std::map<std::string, double> counters;
-};
-
-double ns_per(benchmark::TimeUnit unit) {
-  switch (unit) {
-    case benchmark::kNanosecond:
-      return 1;
-    case benchmark::kMicrosecond:
-      return 1e3;
-    case benchmark::kMillisecond:
-      return 1e6;
-    case benchmark::kSecond:
-      return 1e9;
-  }
-  return 1;
-}
-
-// The console output as usual, and the median (or only) run of each benchmark kept.
-class SummaryReporter final : public benchmark::ConsoleReporter {
- public:
-  using ConsoleReporter::ConsoleReporter;
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& run : runs) {
-      if (run.error_occurred) continue;
-      if (run.run_type == Run::RT_Aggregate && run.aggregate_name == "stddev") {
-        measured_[name_of(run)].cpu_stddev_ns = run.GetAdjustedCPUTime() * ns_per(run.time_unit);
-        continue;
-      }
-      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-      const bool only = run.run_type == Run::RT_Iteration && run.repetitions <= 1;
-      if (!median && !only) continue;
-      Measured& m = measured_[name_of(run)];
-      m.cpu_ns = run.GetAdjustedCPUTime() * ns_per(run.time_unit);
-      m.repetitions = run.repetitions;
-      for (const auto& [counter, value] : run.counters) m.counters[counter] = value.value;
-    }
-  }
-
-  static std::string name_of(const Run& run) {
-    std::string name = run.run_name.function_name;
-    if (!run.run_name.args.empty()) name += "/" + run.run_name.args;
-    return name;
-  }
-
-  const Measured* find(std::string_view name) const {
-    auto it = measured_.find(std::string(name));
-    return it == measured_.end() ? nullptr : &it->second;
-  }
-  int64_t repetitions() const {
-    return measured_.empty() ? 0 : measured_.begin()->second.repetitions;
-  }
-
- private:
-  std::map<std::string, Measured> measured_;
-};
-
-std::string format_ns(double ns) {
-  if (ns >= 1e6) return fmt::format("{:.2f} ms", ns / 1e6);
-  if (ns >= 1e3) return fmt::format("{:.2f} us", ns / 1e3);
-  return fmt::format("{:.1f} ns", ns);
-}
+using bench::format_ns;
+using bench::Measured;
+using bench::SummaryReporter;
 
 // What a row adds after its ratio.
 enum class Note {
@@ -652,7 +588,7 @@ void print_summary(const SummaryReporter& reporter) {
         continue;
       }
       const double ns = m->cpu_ns / row.per;
-      std::string line = fmt::format("  {:<36} {:>10}", row.label, format_ns(ns));
+      std::string line = fmt::format("  {:<36} {:>10}", row.label, format_ns(ns, 1));
       const Measured* base = row.baseline ? reporter.find(row.baseline) : nullptr;
       std::optional<double> base_ns;
       if (base && base->cpu_ns > 0) base_ns = base->cpu_ns / row.per;
@@ -706,9 +642,7 @@ int main(int argc, char** argv) {
   }
   engine::g_fixtures = std::move(*fixtures);
 
-  engine::SummaryReporter reporter(isatty(STDOUT_FILENO)
-                                       ? benchmark::ConsoleReporter::OO_ColorTabular
-                                       : benchmark::ConsoleReporter::OO_Tabular);
+  airssys::wasm::bench::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   engine::print_summary(reporter);
   engine::g_fixtures.reset();

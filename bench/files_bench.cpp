@@ -19,7 +19,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "bench_support.hpp"
+#include "support/report.hpp"
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <stdlib.h>
@@ -175,8 +175,7 @@ class ReadTimes {
   }
   ~ReadTimes() {
     if (seconds_.empty()) return;
-    std::sort(seconds_.begin(), seconds_.end());
-    const double median = seconds_[seconds_.size() / 2];
+    const double median = bench::percentile(seconds_, 50);
     state_.counters["p50_ms"] = median * 1e3;
     state_.counters["MiB_per_s"] = kFileBytes / kMiB / median;
     state_.SetBytesProcessed(static_cast<int64_t>(seconds_.size() * kFileBytes));
@@ -243,14 +242,14 @@ struct Measured {
   double p50_ms = 0;
 };
 
-std::optional<Measured> measured(const bench::CounterReporter& reporter, const std::string& name) {
-  const double* rate = reporter.find(name, "MiB_per_s");
-  const double* p50 = reporter.find(name, "p50_ms");
+std::optional<Measured> measured(const bench::SummaryReporter& reporter, const std::string& name) {
+  const double* rate = reporter.counter(name, "MiB_per_s");
+  const double* p50 = reporter.counter(name, "p50_ms");
   if (!rate || !p50) return std::nullopt;
   return Measured{*rate, *p50};
 }
 
-void print_summary(const bench::CounterReporter& reporter) {
+void print_summary(const bench::SummaryReporter& reporter) {
   const int64_t reps = reporter.repetitions();
   fmt::print(
       "\nSummary: reads of a {} MiB file in {} KiB chunks (page cache), median read, {}; "
@@ -291,8 +290,7 @@ int main(int argc, char** argv) {
     host::g_fixtures.reset();
     return 1;
   }
-  airssys::wasm::bench::CounterReporter reporter(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_ColorTabular
-                                                       : benchmark::ConsoleReporter::OO_Tabular);
+  airssys::wasm::bench::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   host::print_summary(reporter);
   host::g_fixtures.reset();

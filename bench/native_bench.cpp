@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "bench_support.hpp"
+#include "support/report.hpp"
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,10 +51,6 @@ struct Kernel {
 constexpr Kernel kKernels[] = {
     {"fib", "k_fib", 30}, {"sort", "k_sort", 1 << 20}, {"calls", "k_calls", 1'000'000}};
 
-double median(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs[xs.size() / 2];
-}
 
 // Median wall time of `reps` runs of fn, in nanoseconds.
 double time_ns(int reps, const std::function<void()>& fn) {
@@ -64,15 +60,10 @@ double time_ns(int reps, const std::function<void()>& fn) {
     fn();
     times.push_back(std::chrono::duration<double, std::nano>(Clock::now() - t0).count());
   }
-  return median(times);
+  return bench::percentile(std::move(times), 50);
 }
 
-std::string format_time(double ns) {
-  if (ns < 1e3) return fmt::format("{:.0f} ns", ns);
-  if (ns < 1e6) return fmt::format("{:.2f} us", ns / 1e3);
-  if (ns < 1e9) return fmt::format("{:.2f} ms", ns / 1e6);
-  return fmt::format("{:.2f} s", ns / 1e9);
-}
+using bench::format_ns;
 
 struct V8Result {
   std::map<std::string, double> ns;
@@ -235,20 +226,20 @@ int run(int argc, char** argv) {
              "V8 (node)", "interp", "native", "native/C", "native/V8", "interp/C", "results");
   for (const auto& r : rows) {
     fmt::print("{:<7} {:>11} {:>11} {:>11} {:>11} {:>9.2f}x {:>10} {:>9.0f}x  {}\n", r.name,
-               format_time(r.c), v8 ? format_time(r.v8) : "n/a", format_time(r.interp),
-               format_time(r.native), r.native / r.c,
+               format_ns(r.c), v8 ? format_ns(r.v8) : "n/a", format_ns(r.interp),
+               format_ns(r.native), r.native / r.c,
                v8 ? fmt::format("{:.2f}x", r.native / r.v8) : "n/a", r.interp / r.c,
                r.results_agree ? "agree" : "DIFFER");
   }
   fmt::print("calls with bench.inc as a HostFn, not typed: native tier {} ({:.2f}x native C)\n",
-             format_time(plain_calls_ns), plain_calls_ns / rows[2].c);
-  fmt::print("\nfirst load (compile: wasm2c + C compiler -O2): {}\n", format_time(compile_ns));
+             format_ns(plain_calls_ns), plain_calls_ns / rows[2].c);
+  fmt::print("\nfirst load (compile: wasm2c + C compiler -O2): {}\n", format_ns(compile_ns));
   fmt::print("load from a sound cache entry:                 {}  (target <= 1 ms)\n",
-             format_time(cache_load_ns));
+             format_ns(cache_load_ns));
   fmt::print("instantiate, native tier:                      {}  (target <= 10 us)\n",
-             format_time(native_instantiate_ns));
-  fmt::print("instantiate, interpreter:                      {}\n", format_time(interp_instantiate_ns));
-  if (v8) fmt::print("instantiate, V8:                               {}\n", format_time(v8->ns["instantiate"]));
+             format_ns(native_instantiate_ns));
+  fmt::print("instantiate, interpreter:                      {}\n", format_ns(interp_instantiate_ns));
+  if (v8) fmt::print("instantiate, V8:                               {}\n", format_ns(v8->ns["instantiate"]));
   fmt::print("targets: native/C <= 1.30x and native/V8 < 1.00x on every kernel\n");
   using bench::headline;
   for (const auto& r : rows) {

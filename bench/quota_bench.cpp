@@ -4,6 +4,7 @@
 // security context and tracker take; and the calibration of fuel into CPU
 // time (how much fuel the interpreter burns per millisecond).
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 
 #include <atomic>
 #include <chrono>
@@ -19,7 +20,7 @@
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/quota.hpp"
-#include "bench_support.hpp"
+#include "support/report.hpp"
 
 namespace {
 
@@ -227,9 +228,7 @@ BENCHMARK_CAPTURE(BM_FuelCalibration, fib_native, "fib", 32, engine::Tier::Nativ
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  airssys::wasm::bench::CounterReporter reporter(isatty(STDOUT_FILENO)
-                                                     ? benchmark::ConsoleReporter::OO_ColorTabular
-                                                     : benchmark::ConsoleReporter::OO_Tabular);
+  airssys::wasm::bench::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   using airssys::wasm::bench::headline;
   const double* base = reporter.time("BM_BaselineAtomicAdd");
@@ -250,14 +249,14 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (const double* bytes = reporter.find("BM_ContextAndTrackerBytes/no_grants", "bytes")) {
+  if (const double* bytes = reporter.counter("BM_ContextAndTrackerBytes/no_grants", "bytes")) {
     fmt::print("  {:<44} {:>8.0f} bytes\n", "context + tracker, no grants", *bytes);
     headline("quota", "security context + quota tracker", *bytes, "bytes");
   }
-  if (const double* fuel = reporter.find("BM_FuelCalibration/fib", "fuel_per_ms")) {
+  if (const double* fuel = reporter.counter("BM_FuelCalibration/fib", "fuel_per_ms")) {
     fmt::print("  {:<44} {:>8.0f} fuel/ms\n", "interpreter fuel per ms of CPU", *fuel);
   }
-  if (const double* fuel = reporter.find("BM_FuelCalibration/fib_native", "fuel_per_ms")) {
+  if (const double* fuel = reporter.counter("BM_FuelCalibration/fib_native", "fuel_per_ms")) {
     fmt::print("  {:<44} {:>8.0f} fuel/ms\n", "native tier fuel per ms of CPU", *fuel);
   }
   benchmark::Shutdown();

@@ -10,7 +10,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "bench_support.hpp"
+#include "support/report.hpp"
 #include <toml++/toml.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -352,41 +352,9 @@ BENCHMARK(BM_PolicyCheckSlotDuringReloads);
 
 // ---- Summary ---------------------------------------------------------------
 
-// The console output as usual; keeps the median (or the only run) of each
-// benchmark, in nanoseconds of CPU time.
-class MedianReporter final : public benchmark::ConsoleReporter {
- public:
-  using ConsoleReporter::ConsoleReporter;
+using bench::SummaryReporter;
 
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& run : runs) {
-      if (run.error_occurred) continue;
-      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-      const bool single = run.run_type == Run::RT_Iteration && run.repetitions <= 1;
-      if (!median && !single) continue;
-      const double scale = run.time_unit == benchmark::kNanosecond    ? 1
-                           : run.time_unit == benchmark::kMicrosecond ? 1e3
-                           : run.time_unit == benchmark::kMillisecond ? 1e6
-                                                                      : 1e9;
-      medians_[run.run_name.function_name + "/" + run.run_name.args] =
-          run.GetAdjustedCPUTime() * scale;
-      repetitions_ = run.repetitions;
-    }
-  }
-
-  const double* find(const std::string& name) const {
-    auto it = medians_.find(name);
-    return it == medians_.end() ? nullptr : &it->second;
-  }
-  int64_t repetitions() const { return repetitions_; }
-
- private:
-  std::map<std::string, double> medians_;
-  int64_t repetitions_ = 1;
-};
-
-void print_summary(const MedianReporter& reporter) {
+void print_summary(const SummaryReporter& reporter) {
   fmt::print(
       "\nSummary: {} CPU time per check{}; ratio against exact string comparison "
       "over as many strings, same run\n",
@@ -399,8 +367,8 @@ void print_summary(const MedianReporter& reporter) {
   auto row = [&](const std::string& label, const std::string& bench) {
     fmt::print("  {:<28}", label);
     for (int64_t n : kSizes) {
-      const double* ns = reporter.find(fmt::format("{}/{}", bench, n));
-      const double* base = reporter.find(fmt::format("BM_BaselineExactCompare/{}", n));
+      const double* ns = reporter.time(fmt::format("{}/{}", bench, n));
+      const double* base = reporter.time(fmt::format("BM_BaselineExactCompare/{}", n));
       if (!ns) {
         fmt::print(" {:>22}", "not run");
       } else if (base && *base > 0 && bench != "BM_BaselineExactCompare") {
@@ -418,10 +386,10 @@ void print_summary(const MedianReporter& reporter) {
     for (const char* outcome : {"granted", "denied"}) {
       const std::string bench = fmt::format("BM_Check{}/{}", kind, outcome);
       row(fmt::format("{} {}", kind, outcome), bench);
-      if (const double* ns = reporter.find(bench + "/10")) {
+      if (const double* ns = reporter.time(bench + "/10")) {
         ++measured;
         if (*ns > kTargetNs) ++over;
-        if (const double* base = reporter.find("BM_BaselineExactCompare/10")) {
+        if (const double* base = reporter.time("BM_BaselineExactCompare/10")) {
           airssys::wasm::bench::headline(
               "security", fmt::format("capability check, {} {}, 10 patterns", kind, outcome),
               *ns, "ns", "exact string compare", *base);
@@ -433,9 +401,9 @@ void print_summary(const MedianReporter& reporter) {
     fmt::print("\nTarget: at most {:.0f} ns with 10 patterns: {} of {} over\n", kTargetNs, over,
                measured);
   }
-  const double* direct = reporter.find("BM_PolicyCheckDirect/");
-  const double* slot = reporter.find("BM_PolicyCheckSlot/");
-  const double* reloading = reporter.find("BM_PolicyCheckSlotDuringReloads/");
+  const double* direct = reporter.time("BM_PolicyCheckDirect");
+  const double* slot = reporter.time("BM_PolicyCheckSlot");
+  const double* reloading = reporter.time("BM_PolicyCheckSlotDuringReloads");
   if (direct && slot && reloading) {
     fmt::print("\nHost policy, 10 rules, allowed (every rule tried)\n");
     fmt::print("  {:<40} {:>10.1f} ns\n", "the policy itself (baseline)", *direct);
@@ -446,9 +414,9 @@ void print_summary(const MedianReporter& reporter) {
     airssys::wasm::bench::headline("security", "host policy check through the reloadable slot",
                                    *slot, "ns", "the same policy checked directly", *direct);
   }
-  const double* toml_only = reporter.find("BM_ParseTomlOnly/");
-  const double* manifest = reporter.find("BM_ParseManifest/");
-  const double* context = reporter.find("BM_ParseManifestAndBuildContext/");
+  const double* toml_only = reporter.time("BM_ParseTomlOnly");
+  const double* manifest = reporter.time("BM_ParseManifest");
+  const double* context = reporter.time("BM_ParseManifestAndBuildContext");
   if (toml_only && manifest && context) {
     fmt::print("\nManifest (the specification's example)\n");
     fmt::print("  {:<40} {:>10.1f} us\n", "toml++ parse only (baseline)", *toml_only / 1e3);
@@ -468,9 +436,7 @@ int main(int argc, char** argv) {
   namespace security = airssys::wasm::security;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  security::MedianReporter reporter(isatty(STDOUT_FILENO)
-                                        ? benchmark::ConsoleReporter::OO_ColorTabular
-                                        : benchmark::ConsoleReporter::OO_Tabular);
+  airssys::wasm::bench::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   security::print_summary(reporter);
   benchmark::Shutdown();

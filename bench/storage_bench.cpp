@@ -17,7 +17,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "bench_support.hpp"
+#include "support/report.hpp"
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -213,9 +213,8 @@ class Latencies {
   }
   ~Latencies() {
     if (ns_.empty()) return;
-    std::sort(ns_.begin(), ns_.end());
-    state_.counters["p50_ns"] = ns_[ns_.size() / 2];
-    state_.counters["p99_ns"] = ns_[std::min(ns_.size() - 1, ns_.size() * 99 / 100)];
+    state_.counters["p50_ns"] = bench::percentile(ns_, 50);
+    state_.counters["p99_ns"] = bench::percentile(ns_, 99);
   }
 
  private:
@@ -298,20 +297,16 @@ struct Measured {
   double p99 = 0;
 };
 
-std::optional<Measured> measured(const bench::CounterReporter& reporter, const std::string& name) {
-  const double* p50 = reporter.find(name, "p50_ns");
-  const double* p99 = reporter.find(name, "p99_ns");
+std::optional<Measured> measured(const bench::SummaryReporter& reporter, const std::string& name) {
+  const double* p50 = reporter.counter(name, "p50_ns");
+  const double* p99 = reporter.counter(name, "p99_ns");
   if (!p50 || !p99) return std::nullopt;
   return Measured{*p50, *p99};
 }
 
-std::string format_ns(double ns) {
-  if (ns >= 1e6) return fmt::format("{:.2f} ms", ns / 1e6);
-  if (ns >= 1e3) return fmt::format("{:.2f} us", ns / 1e3);
-  return fmt::format("{:.0f} ns", ns);
-}
+using bench::format_ns;
 
-void print_summary(const bench::CounterReporter& reporter) {
+void print_summary(const bench::SummaryReporter& reporter) {
   const int64_t reps = reporter.repetitions();
   fmt::print("\nSummary: single operations, {}; ratios against direct SQLite in this run\n",
              reps > 1 ? fmt::format("medians of {} repetitions", reps) : "one run");
@@ -365,9 +360,7 @@ int main(int argc, char** argv) {
     storage::g_fixtures.reset();
     return 1;
   }
-  airssys::wasm::bench::CounterReporter reporter(isatty(STDOUT_FILENO)
-                                        ? benchmark::ConsoleReporter::OO_ColorTabular
-                                        : benchmark::ConsoleReporter::OO_Tabular);
+  airssys::wasm::bench::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   storage::print_summary(reporter);
   storage::g_fixtures.reset();

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "airssys/wasm/storage/kv.hpp"
+#include "../support/temp_dir.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm {
@@ -82,13 +83,11 @@ class HelloServer {
 class ExamplesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/airssys-examples-XXXXXX";
-    root_ = ::mkdtemp(tmpl);
+    root_ = tmp_.path();
     fs::create_directories(home());
     fs::permissions(home(), fs::perms::owner_all, fs::perm_options::replace);
     fs::create_directories(components());
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   fs::path home() const { return root_ / "home"; }
   fs::path components() const { return root_ / "components"; }
@@ -129,6 +128,7 @@ class ExamplesTest : public ::testing::Test {
     return out;
   }
 
+  airssys::wasm::test::TempDir tmp_{"examples"};
   fs::path root_;
 };
 

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/home.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm {
@@ -42,25 +43,19 @@ std::string read_file(const fs::path& path) {
 class FilesCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/airssys-filescli-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = fs::canonical(tmpl);
+    tmp_.emplace("filescli");
+    root_ = tmp_->path();
     home_ = root_ / "home";
     fs::create_directory(home_);
     ::chmod(home_.c_str(), 0700);
-    if (const char* old = std::getenv("AIRSSYS_HOME")) saved_home_ = old;
-    setenv("AIRSSYS_HOME", home_.c_str(), 1);
+    scoped_home_.emplace(home_);
     write_file(root_ / "data/hello.txt", "hello");
     write_file(root_ / "outside/secret", "secret");
   }
 
   void TearDown() override {
-    if (saved_home_) {
-      setenv("AIRSSYS_HOME", saved_home_->c_str(), 1);
-    } else {
-      unsetenv("AIRSSYS_HOME");
-    }
-    fs::remove_all(root_);
+    scoped_home_.reset();
+    tmp_.reset();
   }
 
   // root/component/{component.wasm, Component.toml}; `capabilities` and
@@ -121,7 +116,8 @@ class FilesCli : public ::testing::Test {
 
   fs::path root_;
   fs::path home_;
-  std::optional<std::string> saved_home_;
+  std::optional<airssys::wasm::test::TempDir> tmp_;
+  std::optional<airssys::wasm::test::ScopedHome> scoped_home_;
 };
 
 TEST_F(FilesCli, WithinItsGrantAComponentReadsWritesListsAndRenames) {

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../system/system_test_support.hpp"
+#include "daemon.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm::system::test {
@@ -27,6 +28,7 @@ namespace {
 
 using nlohmann::json;
 using testing::ProcessResult;
+using testing::Daemon;
 using testing::run_process;
 
 const std::string kCli = AIRSSYS_CLI;
@@ -67,58 +69,6 @@ std::string doc_block(const std::string& guide, const std::string& info) {
   return "";
 }
 
-// `serve --config FILE` in the background, its output in a file.
-class Daemon {
- public:
-  Daemon(const fs::path& config, const fs::path& log) : log_(log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-      ::execl(kCli.c_str(), kCli.c_str(), "serve", "--config", config.c_str(), nullptr);
-      ::_exit(127);
-    }
-  }
-  ~Daemon() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // Until the log says it serves and `socket` exists; false after 30 s.
-  bool wait_serving(const fs::path& socket) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (fs::exists(socket) && log().find("serving") != std::string::npos) return true;
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
-  // SIGTERM, then the exit status (-1 when it did not exit within 30 s).
-  int terminate() {
-    ::kill(pid_, SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
-  std::string log() const { return read_all(log_); }
-
- private:
-  pid_t pid_ = -1;
-  fs::path log_;
-};
 
 class FirstStepsTest : public ::testing::Test {
  protected:
@@ -165,7 +115,7 @@ TEST_F(FirstStepsTest, TheDocumentedHostTomlPutsEveryFileInTheDataDirectory) {
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_TRUE(fs::exists(data_ / "trust.toml"));
 
-  Daemon daemon(config, root_.path() / "serve.log");
+  Daemon daemon(kCli, config, root_.path() / "serve.log");
   ASSERT_TRUE(daemon.wait_serving(data_ / "admin.sock")) << daemon.log();
 
   // The host reads the trust.toml `trust add-key` wrote.
@@ -218,7 +168,7 @@ TEST_F(FirstStepsTest, RelativePathsInHostTomlAreInTheDataDirectory) {
   auto added = cli({"trust", "add-path", "/srv/**", "--config", config.string()});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_TRUE(fs::exists(data_ / "conf" / "trust.toml"));
-  Daemon daemon(config, root_.path() / "serve.log");
+  Daemon daemon(kCli, config, root_.path() / "serve.log");
   ASSERT_TRUE(daemon.wait_serving(data_ / "run" / "admin.sock")) << daemon.log();
   auto reloaded = cli({"reload", "--config", config.string(), "--json"});
   ASSERT_EQ(reloaded.exit_code, 0) << reloaded.err;
@@ -338,7 +288,7 @@ TEST_F(FirstStepsTest, ApprovalKeysCanBeAbbreviated) {
 TEST_F(FirstStepsTest, SendToAStoppedComponentSaysItIsNotRunning) {
   fs::path config = root_.path() / "host.toml";
   write_file(config, "data_dir = \"data\"\nworkers = 1\n");
-  Daemon daemon(config, root_.path() / "serve.log");
+  Daemon daemon(kCli, config, root_.path() / "serve.log");
   ASSERT_TRUE(daemon.wait_serving(data_ / "admin.sock")) << daemon.log();
   auto dir = folder("counter", "counter.wasm");  // no capabilities: no approval
   auto installed = cli({"install", dir.string(), "--data-dir", data_.string()});

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../support/home.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm {
@@ -18,19 +19,8 @@ std::string component(const char* name) {
 
 // Every run of the binary keeps its trust configuration, approvals and audit
 // log in a private AIRSSYS_HOME.
-class PrivateHome : public ::testing::Environment {
- public:
-  void SetUp() override {
-    char tmpl[] = "/tmp/airssys-home-XXXXXX";
-    home_ = mkdtemp(tmpl);
-    setenv("AIRSSYS_HOME", home_.c_str(), 1);
-  }
-  void TearDown() override { fs::remove_all(home_); }
-
- private:
-  fs::path home_;
-};
-[[maybe_unused]] auto* const kPrivateHome = ::testing::AddGlobalTestEnvironment(new PrivateHome);
+[[maybe_unused]] auto* const kPrivateHome =
+    ::testing::AddGlobalTestEnvironment(new airssys::wasm::test::PrivateHome);
 
 testing::ProcessResult cli(std::vector<std::string> args) {
   args.insert(args.begin(), AIRSSYS_CLI);
@@ -40,22 +30,15 @@ testing::ProcessResult cli(std::vector<std::string> args) {
   return r;
 }
 
-class TempDir {
+// A temporary directory the tests write their files into.
+class TempDir : public airssys::wasm::test::TempDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/airssys-cli-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path_); }
+  TempDir() : airssys::wasm::test::TempDir("cli") {}
   std::string write(const std::string& name, const std::string& content) const {
-    auto p = path_ / name;
+    auto p = path() / name;
     std::ofstream(p, std::ios::binary) << content;
     return p.string();
   }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
 };
 
 TEST(RunCommand, HelloPrintsItsGreetingFromItsDirectory) {
@@ -143,18 +126,9 @@ TEST(RunCommand, EveryTestComponentAndExampleRunsAlikeOnTheNativeTier) {
 
 TEST(RunCommand, AutoTierRunsAtOnceAndUsesTheCacheNextTime) {
   // A home of its own: another test of this program may have cached the module.
-  const std::string shared_home = std::getenv("AIRSSYS_HOME");
-  char tmpl[] = "/tmp/airssys-home-XXXXXX";
-  const fs::path home = mkdtemp(tmpl);
-  setenv("AIRSSYS_HOME", home.c_str(), 1);
-  struct Restore {
-    const std::string& shared;
-    const fs::path& own;
-    ~Restore() {
-      setenv("AIRSSYS_HOME", shared.c_str(), 1);
-      fs::remove_all(own);
-    }
-  } restore{shared_home, home};
+  const airssys::wasm::test::TempDir own_home("home");
+  const fs::path home = own_home.path();
+  const airssys::wasm::test::ScopedHome scoped_home(home);
   const fs::path cache = home / "cache" / "native";
   auto count_entries = [&] {
     size_t n = 0;

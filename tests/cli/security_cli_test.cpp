@@ -20,6 +20,7 @@
 #include "airssys/wasm/security/approval.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/signing.hpp"
+#include "../support/home.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm {
@@ -32,19 +33,8 @@ using testing::run_process;
 
 // No run of the binary ever touches the real ~/.airssys, even outside a test
 // fixture; each fixture below narrows this to a home of its own.
-class PrivateHome : public ::testing::Environment {
- public:
-  void SetUp() override {
-    char tmpl[] = "/tmp/airssys-home-XXXXXX";
-    home_ = mkdtemp(tmpl);
-    setenv("AIRSSYS_HOME", home_.c_str(), 1);
-  }
-  void TearDown() override { fs::remove_all(home_); }
-
- private:
-  fs::path home_;
-};
-[[maybe_unused]] auto* const kPrivateHome = ::testing::AddGlobalTestEnvironment(new PrivateHome);
+[[maybe_unused]] auto* const kPrivateHome =
+    ::testing::AddGlobalTestEnvironment(new airssys::wasm::test::PrivateHome);
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -136,24 +126,18 @@ constexpr const char* kWasiProbeOutput =
 class SecurityCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/airssys-seccli-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = fs::canonical(tmpl);
+    tmp_.emplace("seccli");
+    root_ = tmp_->path();
     home_ = root_ / "home";
     fs::create_directory(home_);
     fs::create_directory(root_ / "keys");
     ::chmod(home_.c_str(), 0700);
-    if (const char* old = std::getenv("AIRSSYS_HOME")) saved_home_ = old;
-    setenv("AIRSSYS_HOME", home_.c_str(), 1);
+    scoped_home_.emplace(home_);
   }
 
   void TearDown() override {
-    if (saved_home_) {
-      setenv("AIRSSYS_HOME", saved_home_->c_str(), 1);
-    } else {
-      unsetenv("AIRSSYS_HOME");
-    }
-    fs::remove_all(root_);
+    scoped_home_.reset();
+    tmp_.reset();
   }
 
   static ProcessResult cli(std::vector<std::string> args) {
@@ -256,7 +240,8 @@ class SecurityCli : public ::testing::Test {
 
   fs::path root_;
   fs::path home_;
-  std::optional<std::string> saved_home_;
+  std::optional<airssys::wasm::test::TempDir> tmp_;
+  std::optional<airssys::wasm::test::ScopedHome> scoped_home_;
 };
 
 // 1 -------------------------------------------------------------------------

@@ -21,11 +21,13 @@
 #include "../system/system_test_support.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "../support/hostile_modules.hpp"
+#include "daemon.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm::system::test {
 namespace {
 
+using testing::Daemon;
 using testing::run_process;
 
 const std::string kCli = AIRSSYS_CLI;
@@ -37,52 +39,6 @@ std::string read_all(const fs::path& file) {
   return out.str();
 }
 
-// `serve` in the background, its stderr in a file.
-class Daemon {
- public:
-  Daemon(const fs::path& config, const fs::path& log) : log_(log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-      ::execl(kCli.c_str(), kCli.c_str(), "serve", "--config", config.c_str(), nullptr);
-      ::_exit(127);
-    }
-  }
-  ~Daemon() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // SIGTERM, then the exit status (-1 when it did not exit within 20 s).
-  int terminate() {
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 2000; ++i) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
-  }
-  // SIGKILL: the host ends at once, without any of its shutdown steps.
-  void kill() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  std::string log() const { return read_all(log_); }
-  void hangup() { ::kill(pid_, SIGHUP); }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-  fs::path log_;
-};
 
 class ServeTest : public ::testing::Test {
  protected:
@@ -102,16 +58,7 @@ class ServeTest : public ::testing::Test {
     return run_process(args, 60s);
   }
 
-  bool wait_serving(Daemon& daemon) {
-    for (int i = 0; i < 1000; ++i) {
-      if (fs::exists(data_ / "admin.sock") &&
-          daemon.log().find("serving") != std::string::npos) {
-        return true;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
-  }
+  bool wait_serving(Daemon& daemon) { return daemon.wait_serving(data_ / "admin.sock"); }
 
   nlohmann::json info(const std::string& name) {
     auto r = cli({"info", name, "--json"});
@@ -146,7 +93,7 @@ TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
   auto v2 = component("2.0.0", kComponents / "counter_v2.wasm");
   auto log = root_.path() / "serve.log";
   {
-    Daemon daemon(config_, log);
+    Daemon daemon(kCli, config_, log);
     ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
 
     auto r = cli({"install", v1.string()});
@@ -246,7 +193,7 @@ TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
   // A new host brings the component back with its state.
   fs::remove(log);
   {
-    Daemon daemon(config_, log);
+    Daemon daemon(kCli, config_, log);
     ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
     auto i = info("counter");
     EXPECT_EQ(i["running"], true) << i.dump();
@@ -279,7 +226,7 @@ TEST_F(ServeTest, AKilledHostComesBackWithItsComponentStateAndAuditTrail) {
   auto v1 = component("1.0.0", kComponents / "counter.wasm");
   auto log = root_.path() / "serve.log";
   {
-    Daemon daemon(config_, log);
+    Daemon daemon(kCli, config_, log);
     ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
     ASSERT_EQ(cli({"install", v1.string()}).exit_code, 0);
     ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);
@@ -303,7 +250,7 @@ TEST_F(ServeTest, AKilledHostComesBackWithItsComponentStateAndAuditTrail) {
   EXPECT_EQ(listed[0]["desired"], "running");
 
   fs::remove(log);
-  Daemon daemon(config_, log);
+  Daemon daemon(kCli, config_, log);
   ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
   EXPECT_EQ(info("counter")["running"], true);
   // A trust change while a host runs says when it applies.
@@ -363,7 +310,7 @@ TEST_F(ServeTest, NativeCompilesAreBoundedAndDoNotOutliveTheHost) {
   auto slow = make_component(root_.path() / "slow", slow_module,
                              counter_manifest("slow", "1.0.0") + native, &keys_);
   auto log = root_.path() / "serve.log";
-  Daemon daemon(config_, log);
+  Daemon daemon(kCli, config_, log);
   ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
   ASSERT_EQ(cli({"install", bystander.string()}).exit_code, 0);
   ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);
@@ -526,7 +473,7 @@ TEST_F(ServeTest, AnUnknownComponentIsInstalledPendingWithItsApprovalKey) {
 // a refused file changes nothing; every reload is on record.
 TEST_F(ServeTest, ReloadPutsANewPolicyAndTrustInForceWithoutARestart) {
   auto v1 = component("1.0.0", kComponents / "counter.wasm");
-  Daemon daemon(config_, root_.path() / "serve.log");
+  Daemon daemon(kCli, config_, root_.path() / "serve.log");
   ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
   ASSERT_EQ(cli({"install", v1.string()}).exit_code, 0);
   ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);
@@ -616,7 +563,7 @@ TEST_F(ServeTest, ReloadPutsANewPolicyAndTrustInForceWithoutARestart) {
 // log's path, which begins with an audit.reopen record that says why.
 TEST_F(ServeTest, AnAuditLogMovedAwayOrRemovedIsOpenedAgain) {
   auto v1 = component("1.0.0", kComponents / "counter.wasm");
-  Daemon daemon(config_, root_.path() / "serve.log");
+  Daemon daemon(kCli, config_, root_.path() / "serve.log");
   ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
   ASSERT_EQ(cli({"install", v1.string()}).exit_code, 0);
   ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);

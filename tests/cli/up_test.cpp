@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "../support/hostile_modules.hpp"
+#include "../support/temp_dir.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm {
@@ -26,14 +27,12 @@ namespace fs = std::filesystem;
 class UpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/airssys-up-XXXXXX";
-    root_ = mkdtemp(tmpl);
+    root_ = tmp_.path();
     fs::create_directories(root_ / "home");
     fs::create_directories(root_ / "components");
     std::ofstream(root_ / "home" / "trust.toml") << "dev_mode = false\n";
     fs::permissions(root_ / "home" / "trust.toml", fs::perms::owner_read | fs::perms::owner_write);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   void add(const std::string& name, const std::string& wasm, const std::string& capabilities) {
     auto dir = root_ / "components" / name;
@@ -55,6 +54,7 @@ class UpTest : public ::testing::Test {
     return r;
   }
 
+  airssys::wasm::test::TempDir tmp_{"up"};
   fs::path root_;
 };
 

@@ -18,9 +18,11 @@
 #include <thread>
 #include <vector>
 
+#include "../support/component_system.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/security/audit.hpp"
+#include "component_test_support.hpp"
 
 namespace airssys::wasm::component {
 namespace {
@@ -161,48 +163,6 @@ class TestServer {
   std::vector<std::thread> workers_;
 };
 
-class Lines {
- public:
-  void add(std::span<const uint8_t> bytes) {
-    std::lock_guard lock(mutex_);
-    pending_.append(bytes.begin(), bytes.end());
-    size_t nl;
-    while ((nl = pending_.find('\n')) != std::string::npos) {
-      lines_.push_back(pending_.substr(0, nl));
-      pending_.erase(0, nl + 1);
-    }
-    changed_.notify_all();
-  }
-  // Waits for the n-th (1-based) line starting with `prefix` and returns it.
-  std::string wait_nth(const std::string& prefix, size_t n,
-                       std::chrono::milliseconds timeout = 15s) {
-    std::unique_lock lock(mutex_);
-    std::string found;
-    changed_.wait_for(lock, timeout, [&] {
-      size_t seen = 0;
-      for (const auto& l : lines_) {
-        if (l.starts_with(prefix) && ++seen == n) {
-          found = l;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-  std::string dump() {
-    std::lock_guard lock(mutex_);
-    std::string out;
-    for (const auto& l : lines_) out += l + "\n";
-    return out;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::string pending_;
-  std::vector<std::string> lines_;
-};
 
 class HttpSystemTest : public ::testing::Test {
  protected:
@@ -210,25 +170,18 @@ class HttpSystemTest : public ::testing::Test {
     engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
     module = engine->load_file(std::filesystem::path(AIRSSYS_TEST_COMPONENTS_DIR) / "fetcher.wasm")
                  .value();
-    security::AuditLogOptions audit_options;
-    audit_options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
-      std::lock_guard lock(records_mutex);
-      records.push_back(r);
-    };
-    audit = security::AuditLog::without_file(audit_options).value();
-    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
+    audit = lines.audit_log();
     ComponentSystemOptions options;
     options.engine = engine;
     options.audit = audit.get();
     options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
-    system = std::make_unique<ComponentSystem>(*scheduler, options);
+    // Real sockets and real time: the thread pool.
+    harness = std::make_unique<test::ComponentSystemHarness>(test::Scheduling::ThreadPool);
+    system = &harness->start_system(options);
   }
 
   void TearDown() override {
-    system->stop();
-    scheduler->shutdown();
-    system.reset();
-    scheduler.reset();
+    harness->stop();
     audit->flush();
   }
 
@@ -266,8 +219,7 @@ class HttpSystemTest : public ::testing::Test {
   bool audited(const std::string& component, AuditResult result, const std::string& resource,
                std::optional<DecisionLayer> layer = std::nullopt) {
     audit->flush();
-    std::lock_guard lock(records_mutex);
-    for (const auto& r : records) {
+    for (const auto& r : lines.records()) {
       if (r.component == component && r.permission == "network.connect" && r.result == result &&
           r.resource == resource && (!layer || r.layer == *layer)) {
         return true;
@@ -276,14 +228,12 @@ class HttpSystemTest : public ::testing::Test {
     return false;
   }
 
+  testing::Transcript lines;  // what the fetchers print, and the audit records
   std::shared_ptr<engine::Engine> engine;
   std::shared_ptr<const engine::Module> module;
   std::unique_ptr<security::AuditLog> audit;
-  std::mutex records_mutex;
-  std::vector<security::AuditRecord> records;
-  std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
-  std::unique_ptr<ComponentSystem> system;
-  Lines lines;
+  std::unique_ptr<test::ComponentSystemHarness> harness;
+  ComponentSystem* system = nullptr;
   std::map<std::string, size_t> fetches;
   TestServer server;
   TestServer other;  // never granted

@@ -13,10 +13,12 @@
 #include <mutex>
 #include <thread>
 
+#include "../support/component_system.hpp"
 #include "../storage/storage_test_support.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/security/audit.hpp"
+#include "component_test_support.hpp"
 
 namespace airssys::wasm::component {
 namespace {
@@ -26,55 +28,6 @@ using security::AuditResult;
 using security::DecisionLayer;
 using security::Permission;
 
-// Lines the components print, split per component.
-class Lines {
- public:
-  void add(const std::string& source, std::span<const uint8_t> bytes) {
-    std::lock_guard lock(mutex_);
-    std::string& pending = pending_[source];
-    pending.append(bytes.begin(), bytes.end());
-    size_t nl;
-    while ((nl = pending.find('\n')) != std::string::npos) {
-      lines_.push_back(pending.substr(0, nl));
-      pending.erase(0, nl + 1);
-    }
-    changed_.notify_all();
-  }
-  bool wait_line(const std::string& line, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return count_locked(line, true) > 0; });
-  }
-  // Waits until `n` lines start with `prefix`.
-  bool wait_count(const std::string& prefix, size_t n, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return count_locked(prefix, false) >= n; });
-  }
-  std::vector<std::string> with_prefix(const std::string& prefix) {
-    std::lock_guard lock(mutex_);
-    std::vector<std::string> out;
-    for (const auto& l : lines_) {
-      if (l.starts_with(prefix)) out.push_back(l);
-    }
-    return out;
-  }
-  std::string dump() {
-    std::lock_guard lock(mutex_);
-    std::string out;
-    for (const auto& l : lines_) out += l + "\n";
-    return out;
-  }
-
- private:
-  size_t count_locked(const std::string& text, bool whole) const {
-    return static_cast<size_t>(std::count_if(lines_.begin(), lines_.end(), [&](const auto& l) {
-      return whole ? l == text : l.starts_with(text);
-    }));
-  }
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::map<std::string, std::string> pending_;
-  std::vector<std::string> lines_;
-};
 
 struct StorageGrants {
   std::vector<std::string> read = {};
@@ -88,12 +41,7 @@ class KeyValueSystemTest : public ::testing::Test {
     engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
     module = engine->load_file(std::filesystem::path(AIRSSYS_TEST_COMPONENTS_DIR) / "counter.wasm")
                  .value();
-    security::AuditLogOptions audit_options;
-    audit_options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
-      std::lock_guard lock(records_mutex);
-      records.push_back(r);
-    };
-    audit = security::AuditLog::without_file(audit_options).value();
+    audit = lines.audit_log();
     open_store();
     start_host();
   }
@@ -110,22 +58,21 @@ class KeyValueSystemTest : public ::testing::Test {
   }
 
   void start_host(bool with_store = true) {
-    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
+    harness = std::make_unique<test::ComponentSystemHarness>(test::Scheduling::ThreadPool);
     ComponentSystemOptions options;
     options.engine = engine;
     options.audit = audit.get();
     options.policy = policy.get();
     options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
     options.kv = with_store ? store.get() : nullptr;
-    system = std::make_unique<ComponentSystem>(*scheduler, options);
+    system = &harness->start_system(options);
   }
 
   void stop_host() {
-    if (!system) return;
-    system->stop();
-    scheduler->shutdown();
-    system.reset();
-    scheduler.reset();
+    if (!harness) return;
+    harness->stop();
+    harness.reset();
+    system = nullptr;
   }
 
   // Everything the host holds goes away, and comes back from the data directory.
@@ -171,9 +118,8 @@ class KeyValueSystemTest : public ::testing::Test {
                                                    const std::string& permission,
                                                    AuditResult result) {
     audit->flush();
-    std::lock_guard lock(records_mutex);
     std::vector<security::AuditRecord> out;
-    for (const auto& r : records) {
+    for (const auto& r : lines.records()) {
       if (r.component == component && r.permission == permission && r.result == result) {
         out.push_back(r);
       }
@@ -190,16 +136,14 @@ class KeyValueSystemTest : public ::testing::Test {
   }
 
   storage::test::TempDir dir;
+  testing::Transcript lines;  // what the components print, and the audit records
   std::shared_ptr<engine::Engine> engine;
   std::shared_ptr<const engine::Module> module;
   std::unique_ptr<security::AuditLog> audit;
-  std::mutex records_mutex;
-  std::vector<security::AuditRecord> records;
   std::unique_ptr<security::PolicySlot> policy;
   std::unique_ptr<storage::KeyValueStore> store;
-  std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
-  std::unique_ptr<ComponentSystem> system;
-  Lines lines;
+  std::unique_ptr<test::ComponentSystemHarness> harness;
+  ComponentSystem* system = nullptr;
 };
 
 const StorageGrants kCounterGrants{.read = {"counter:*"}, .write = {"counter:*"}};
@@ -221,9 +165,7 @@ TEST_F(KeyValueSystemTest, TheCounterKeepsItsValueAcrossARestartOfTheComponent) 
   command("alpha", "trap");
   ASSERT_TRUE(lines.wait_line("alpha trapping"));
   ASSERT_TRUE(lines.wait_line("alpha init count=3")) << lines.dump();
-  for (int i = 0; i < 500 && system->status("alpha")->restarts == 0; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  EXPECT_TRUE(harness->run_until([&] { return system->status("alpha")->restarts > 0; }));
   EXPECT_EQ(system->status("alpha")->restarts, 1u);
   command("alpha", "tick");
   EXPECT_TRUE(lines.wait_line("alpha tick = 4")) << lines.dump();

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "../storage/storage_test_support.hpp"
+#include "../support/component_system.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/security/audit.hpp"
@@ -37,20 +38,26 @@ class QuotaTest : public ::testing::Test {
     counter = engine->load_file(component("counter.wasm")).value();
     audit = transcript.audit_log();
     store = storage::KeyValueStore::open({.data_dir = dir.path() / "data"}).value();
-    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
+    start_system(2);
+  }
+
+  void TearDown() override {
+    harness->stop();
+    audit->flush();
+  }
+
+  // The quotas are measured in real CPU time, on real threads: the thread
+  // pool, with `workers` workers.
+  void start_system(size_t workers) {
+    if (harness) harness->stop();
+    harness = std::make_unique<test::ComponentSystemHarness>(test::Scheduling::ThreadPool, workers);
     ComponentSystemOptions options;
     options.engine = engine;
     options.audit = audit.get();
     options.kv = store.get();
     options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
     options.supervisor.intensity.max_restarts = 100;
-    system = std::make_unique<ComponentSystem>(*scheduler, options);
-  }
-
-  void TearDown() override {
-    system->stop();
-    scheduler->shutdown();
-    audit->flush();
+    system = &harness->start_system(options);
   }
 
   ComponentSpec spec(const std::string& name, std::shared_ptr<const engine::Module> module,
@@ -69,7 +76,7 @@ class QuotaTest : public ::testing::Test {
                      security::TrustLevel::Trusted, quotas)
                      .value();
     s.slice = 10'000;
-    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add_output(name, b); };
+    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add(name, b); };
     s.stderr_sink = s.stdout_sink;
     return s;
   }
@@ -101,19 +108,7 @@ class QuotaTest : public ::testing::Test {
   // Runs the components on a scheduler with a single worker: whatever the
   // neighbour does while the hog spins, it does because the hog gave the
   // worker up, however slow the machine is.
-  void use_one_worker() {
-    system->stop();
-    system.reset();
-    scheduler->shutdown();
-    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{1});
-    ComponentSystemOptions options;
-    options.engine = engine;
-    options.audit = audit.get();
-    options.kv = store.get();
-    options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
-    options.supervisor.intensity.max_restarts = 100;
-    system = std::make_unique<ComponentSystem>(*scheduler, options);
-  }
+  void use_one_worker() { start_system(1); }
 
   // Starts `hog` and a neighbour on one worker, sets the hog spinning, and
   // checks that the neighbour answers `probes` messages meanwhile, and that
@@ -192,9 +187,9 @@ class QuotaTest : public ::testing::Test {
   std::shared_ptr<const engine::Module> counter;
   std::unique_ptr<security::AuditLog> audit;
   std::unique_ptr<storage::KeyValueStore> store;
-  std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
-  std::unique_ptr<ComponentSystem> system;
   Transcript transcript;
+  std::unique_ptr<test::ComponentSystemHarness> harness;
+  ComponentSystem* system = nullptr;
 };
 
 TEST_F(QuotaTest, MemoryGrowthPastTheQuotaFailsAtTheGuestAndIsAudited) {
@@ -414,7 +409,7 @@ TEST_F(QuotaTest, QuotasSurviveARestart) {
     command("crasher", "flood sink 8");
     ASSERT_TRUE(transcript.wait_count("crasher flood ", floods + 2)) << transcript.dump();
     if (security::quota_clock_now() / 1'000'000'000 != window) continue;  // a slow machine
-    auto all = transcript.all_with_prefix("crasher flood ");
+    auto all = transcript.with_prefix("crasher flood ");
     EXPECT_EQ(all[floods], "crasher flood ok=8 quota=0 full=0 other=0");
     EXPECT_EQ(all[floods + 1], "crasher flood ok=2 quota=6 full=0 other=0");
     EXPECT_GE(system->status("crasher")->restarts, 1u);
@@ -445,7 +440,7 @@ TEST_F(QuotaTest, AStorageQuotaSurvivesACrash) {
   const size_t denied_before = records("hoarder", "storage.write").size();
   command("hoarder", "flood b 5 90");
   ASSERT_TRUE(transcript.wait_count("hoarder flood ", 2)) << transcript.dump();
-  auto floods = transcript.all_with_prefix("hoarder flood ");
+  auto floods = transcript.with_prefix("hoarder flood ");
   EXPECT_EQ(floods[1], fmt::format("hoarder flood ok=0 quota=5 other=0 usage={}", held));
   EXPECT_EQ(store->usage("hoarder").value(), held);
   auto writes = records("hoarder", "storage.write");

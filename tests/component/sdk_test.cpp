@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "../support/temp_dir.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/storage/kv.hpp"
@@ -33,8 +34,8 @@ TEST(Sdk, AComponentUsingEveryFunctionLinksAndEachCallBehaves) {
                                        "kv_usage", "http_request", "log"};
   EXPECT_EQ(imported, every);
 
-  char tmpl[] = "/tmp/airssys-sdk-XXXXXX";
-  std::filesystem::path dir = mkdtemp(tmpl);
+  const airssys::wasm::test::TempDir tmp("sdk");
+  const std::filesystem::path dir = tmp.path();
   auto store = storage::KeyValueStore::open({.data_dir = dir / "data"});
   ASSERT_TRUE(store.has_value()) << store.error().to_string();
 
@@ -85,7 +86,6 @@ TEST(Sdk, AComponentUsingEveryFunctionLinksAndEachCallBehaves) {
     system.stop();
   }
   scheduler.shutdown();
-  std::filesystem::remove_all(dir);
 
   // "airssys_xxx(...) = value" by function name.
   std::map<std::string, std::string> results;

@@ -21,6 +21,8 @@
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "../support/hostile_modules.hpp"
+#include "../support/component_system.hpp"
+#include "../support/temp_dir.hpp"
 #include "component_test_support.hpp"
 
 namespace airssys::wasm::component {
@@ -39,10 +41,7 @@ std::vector<uint8_t> text(const std::string& s) { return {s.begin(), s.end()}; }
 class TierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "airssys-tier-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    cache = pattern;
+    cache = tmp.path();
     interp = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
     engine::NativeOptions native_options;
     native_options.cache_dir = cache / "native";
@@ -51,22 +50,15 @@ class TierTest : public ::testing::Test {
     native = std::shared_ptr<engine::Engine>(std::move(*n));
 
     audit = transcript.audit_log();
-    scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
     ComponentSystemOptions options;
     options.engine = interp;
     options.audit = audit.get();
     options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
-    system = std::make_unique<ComponentSystem>(*scheduler, options);
+    // Tier-up compiles beside running components: real threads.
+    system = &harness.start_system(options);
   }
 
-  void TearDown() override {
-    if (system) system->stop();
-    if (scheduler) scheduler->shutdown();
-    system.reset();
-    scheduler.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(cache, ec);
-  }
+  void TearDown() override { harness.stop(); }
 
   ComponentSpec spec(const std::string& name, std::shared_ptr<const engine::Module> module) {
     ComponentSpec s;
@@ -79,7 +71,7 @@ class TierTest : public ::testing::Test {
                      security::TrustLevel::Trusted)
                      .value();
     s.slice = 10'000;
-    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add_output(name, b); };
+    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add(name, b); };
     s.stderr_sink = s.stdout_sink;
     return s;
   }
@@ -113,13 +105,14 @@ class TierTest : public ::testing::Test {
     return status ? status->tier : engine::Tier::Interp;
   }
 
+  airssys::wasm::test::TempDir tmp{"tier"};
   std::filesystem::path cache;
   std::shared_ptr<engine::Engine> interp;
   std::shared_ptr<engine::Engine> native;
   Transcript transcript;
   std::unique_ptr<security::AuditLog> audit;
-  std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
-  std::unique_ptr<ComponentSystem> system;
+  test::ComponentSystemHarness harness{test::Scheduling::ThreadPool};
+  ComponentSystem* system = nullptr;
 };
 
 TEST_F(TierTest, AComponentRunsOnTheNativeTier) {

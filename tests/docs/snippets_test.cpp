@@ -72,6 +72,8 @@
 #include "airssys/wasm/system/admin.hpp"
 #include "airssys/wasm/system/host.hpp"
 
+#include "../support/temp_dir.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -283,21 +285,7 @@ TEST(DocsSnippets, TomlBlocksLoadWithTheRealLoaders) {
 
 // --- JSON -------------------------------------------------------------------
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "airssys-docs-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using airssys::wasm::test::TempDir;
 
 TEST(DocsSnippets, JsonBlocksParseAndLoad) {
   TempDir tmp;

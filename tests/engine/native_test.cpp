@@ -295,7 +295,7 @@ TEST_F(NativeCacheTest, ACompilerThatRunsTooLongIsStoppedAndReported) {
 // refuses the module for the native tier. Read here from reports written as
 // the compiler writes them.
 TEST(NativeFrames, AFrameLargerThanTheNativeTierAllowsIsRefused) {
-  testing::TempCache dir;
+  const airssys::wasm::test::TempDir dir("native");
   auto report = [&](const std::string& text) {
     for (const auto& e : fs::directory_iterator(dir.path())) fs::remove(e.path());
     std::ofstream(dir.path() / "module.so-module.su") << text;

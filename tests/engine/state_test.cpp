@@ -267,7 +267,7 @@ TEST_P(StateRefusalTest, NoSaveWhileACallIsSuspended) {
 // A module loaded from the native cache knows what a compiled one knows: its
 // start function, its mutable globals and whether its state can move.
 TEST(NativeStateCache, ACacheHitKeepsTheStartFunctionGlobalsAndTransferability) {
-  testing::TempCache cache;
+  const airssys::wasm::test::TempDir cache("native");
   NativeOptions options;
   options.cache_dir = cache.path() / "native";
   auto first = Engine::native(options).value();

@@ -13,26 +13,13 @@
 
 #include "airssys/wasm/engine/engine.hpp"
 
+#include "../support/temp_dir.hpp"
+
 namespace airssys::wasm::engine::testing {
 
-class TempCache {
- public:
-  TempCache() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "airssys-native-XXXXXX").string();
-    if (::mkdtemp(pattern.data())) path_ = pattern;
-  }
-  ~TempCache() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline const std::filesystem::path& test_cache_dir() {
-  static TempCache cache;
+  static const airssys::wasm::test::TempDir cache("native");
   return cache.path();
 }
 

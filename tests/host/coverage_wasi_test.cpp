@@ -30,6 +30,8 @@
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/quota.hpp"
 
+#include "../support/temp_dir.hpp"
+
 namespace airssys::wasm::host {
 namespace {
 
@@ -99,11 +101,7 @@ std::string wasi_module() {
 
 class TempTree {
  public:
-  TempTree() {
-    char tmpl[] = "/tmp/airssys-cov-XXXXXX";
-    root_ = fs::canonical(mkdtemp(tmpl));
-  }
-  ~TempTree() { fs::remove_all(root_); }
+  TempTree() : root_(dir_.path()) {}
   std::string operator/(const std::string& relative) const { return (root_ / relative).string(); }
   void write(const std::string& relative, const std::string& content) const {
     fs::create_directories((root_ / relative).parent_path());
@@ -117,6 +115,7 @@ class TempTree {
   }
 
  private:
+  airssys::wasm::test::TempDir dir_{"cov"};
   fs::path root_;
 };
 

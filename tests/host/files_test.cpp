@@ -25,6 +25,8 @@
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/policy.hpp"
 
+#include "../support/temp_dir.hpp"
+
 namespace airssys::wasm::host {
 namespace {
 
@@ -72,11 +74,7 @@ TEST(PreopenDirectories, AreSortedDeduplicatedAndNestedOnesFolded) {
 // A directory tree under /tmp, its path canonical (no symlink in it).
 class TempTree {
  public:
-  TempTree() {
-    char tmpl[] = "/tmp/airssys-files-XXXXXX";
-    root_ = fs::canonical(mkdtemp(tmpl));
-  }
-  ~TempTree() { fs::remove_all(root_); }
+  TempTree() : root_(dir_.path()) {}
   const fs::path& root() const { return root_; }
   fs::path operator/(const std::string& relative) const { return root_ / relative; }
   void write(const std::string& relative, const std::string& content) const {
@@ -95,6 +93,7 @@ class TempTree {
   }
 
  private:
+  airssys::wasm::test::TempDir dir_{"files"};
   fs::path root_;
 };
 

@@ -16,6 +16,8 @@
 #include <set>
 #include <thread>
 
+#include "../support/temp_dir.hpp"
+
 namespace airssys::wasm::security {
 namespace {
 
@@ -41,14 +43,9 @@ AuditRecord denial(std::string resource) {
 class AuditLogTest : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("airssys-audit-test-" + std::to_string(::getpid()) + "-" +
-            testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = tmp_.path();
     path_ = dir_ / "audit.jsonl";
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<AuditLog> open(AuditLogOptions options = {}) {
     auto log = AuditLog::open(path_, std::move(options));
@@ -56,6 +53,7 @@ class AuditLogTest : public testing::Test {
     return log ? std::move(*log) : nullptr;
   }
 
+  airssys::wasm::test::TempDir tmp_{"audit"};
   std::filesystem::path dir_;
   std::filesystem::path path_;
 };

@@ -21,6 +21,8 @@
 
 #include <fmt/format.h>
 
+#include "../support/hostile_modules.hpp"
+#include "../support/temp_dir.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm::threat {
@@ -52,39 +54,35 @@ std::string command(const std::string& decls, const std::string& body) {
 }
 
 using Bytes = std::string;
-void put_leb(Bytes& out, uint64_t v) {
-  do {
-    uint8_t byte = v & 0x7f;
-    v >>= 7;
-    out.push_back(static_cast<char>(byte | (v ? 0x80 : 0)));
-  } while (v);
-}
-void put_section(Bytes& out, uint8_t id, const Bytes& content) {
-  out.push_back(static_cast<char>(id));
-  put_leb(out, content.size());
-  out += content;
+using testing::put_leb;
+using testing::put_section;
+using Wasm = std::vector<uint8_t>;
+
+Wasm wasm_of(std::string_view bytes) {
+  return Wasm(bytes.begin(), bytes.end());
 }
 
 // A WASI command in the binary format whose _start nests `depth` blocks,
 // then exits with 42; a `custom` section is appended as given.
 Bytes nested_command(uint32_t depth, const Bytes& custom = {}) {
-  Bytes m("\0asm\1\0\0\0", 8);
-  put_section(m, 1, Bytes("\x02\x60\x01\x7f\x00\x60\x00\x00", 8));
-  Bytes import("\x01\x16wasi_snapshot_preview1\x09proc_exit\x00\x00", 1 + 1 + 22 + 1 + 9 + 2);
-  put_section(m, 2, import);
-  put_section(m, 3, Bytes("\x01\x01", 2));
-  put_section(m, 5, Bytes("\x01\x00\x01", 3));
-  put_section(m, 7, Bytes("\x02\x06_start\x00\x01\x06memory\x02\x00", 2 + 6 + 2 + 1 + 6 + 2));
-  Bytes body(1, '\0');
-  for (uint32_t i = 0; i < depth; ++i) body += Bytes("\x02\x40", 2);
-  body += Bytes(depth, '\x0b');
-  body += Bytes("\x41\x2a\x10\x00\x0b", 5);  // i32.const 42, call $exit, end
-  Bytes code(1, '\x01');
+  Wasm m = wasm_of(std::string_view("\0asm\1\0\0\0", 8));
+  put_section(m, 1, wasm_of(std::string_view("\x02\x60\x01\x7f\x00\x60\x00\x00", 8)));
+  put_section(m, 2, wasm_of(std::string_view("\x01\x16wasi_snapshot_preview1\x09proc_exit\x00\x00",
+                                             1 + 1 + 22 + 1 + 9 + 2)));
+  put_section(m, 3, {0x01, 0x01});
+  put_section(m, 5, {0x01, 0x00, 0x01});
+  put_section(m, 7, wasm_of(std::string_view("\x02\x06_start\x00\x01\x06memory\x02\x00",
+                                             2 + 6 + 2 + 1 + 6 + 2)));
+  Wasm body{0x00};
+  for (uint32_t i = 0; i < depth; ++i) body.insert(body.end(), {0x02, 0x40});
+  body.insert(body.end(), depth, 0x0b);
+  body.insert(body.end(), {0x41, 0x2a, 0x10, 0x00, 0x0b});  // i32.const 42, call $exit, end
+  Wasm code{0x01};
   put_leb(code, body.size());
-  code += body;
+  code.insert(code.end(), body.begin(), body.end());
   put_section(m, 10, code);
-  if (!custom.empty()) put_section(m, 0, custom);
-  return m;
+  if (!custom.empty()) put_section(m, 0, wasm_of(custom));
+  return Bytes(m.begin(), m.end());
 }
 
 // The seeded program generator. Expressions are i32 in folded form.
@@ -267,18 +265,11 @@ std::string error_type(const std::string& err) {
 class HostileCorpus : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/airssys-corpus-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root = tmpl;
+    root = tmp.path();
     fs::create_directories(root / "home");
     ::chmod((root / "home").c_str(), 0700);
     setenv("AIRSSYS_HOME", (root / "home").c_str(), 1);
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-
   ProcessResult run(const Case& c, const fs::path& file, const char* tier) {
     return testing::run_process({AIRSSYS_CLI, "run", "--tier", tier, "--fuel",
                                  std::to_string(c.fuel), "--max-memory", c.max_memory,
@@ -286,6 +277,7 @@ class HostileCorpus : public ::testing::Test {
                                 std::chrono::seconds(240));
   }
 
+  airssys::wasm::test::TempDir tmp{"corpus"};
   fs::path root;
 };
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "../support/temp_dir.hpp"
 #include "airssys/wasm/core/units.hpp"
 
 namespace airssys::wasm::security {
@@ -807,11 +808,9 @@ TEST(Manifest, RandomMutationsOfAValidManifestNeverCrash) {
 class ManifestFile : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("airssys-manifest-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
+    dir_ = tmp_.path();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  airssys::wasm::test::TempDir tmp_{"manifest"};
   std::filesystem::path dir_;
 };
 

@@ -21,6 +21,7 @@
 
 #include "airssys/wasm/security/audit.hpp"
 #include "../support/hostile_modules.hpp"
+#include "../support/home.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm::threat {
@@ -46,25 +47,18 @@ bool contains(const std::string& text, const std::string& part) {
 class ThreatCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/airssys-threat-cli-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root = fs::canonical(tmpl);
+    tmp.emplace("threat-cli");
+    root = tmp->path();
     home = root / "home";
     fs::create_directories(home);
     ::chmod(home.c_str(), 0700);
     fs::create_directories(root / "box");
     fs::create_directories(root / "keys");
-    if (const char* old = std::getenv("AIRSSYS_HOME")) saved_home = old;
-    setenv("AIRSSYS_HOME", home.c_str(), 1);
+    scoped_home.emplace(home);
   }
   void TearDown() override {
-    if (saved_home) {
-      setenv("AIRSSYS_HOME", saved_home->c_str(), 1);
-    } else {
-      unsetenv("AIRSSYS_HOME");
-    }
-    std::error_code ec;
-    fs::remove_all(root, ec);
+    scoped_home.reset();
+    tmp.reset();
   }
 
   static ProcessResult cli(std::vector<std::string> args) {
@@ -127,7 +121,8 @@ class ThreatCli : public ::testing::Test {
 
   fs::path root;
   fs::path home;
-  std::optional<std::string> saved_home;
+  std::optional<airssys::wasm::test::TempDir> tmp;
+  std::optional<airssys::wasm::test::ScopedHome> scoped_home;
 };
 
 constexpr int kTrustExit = 6;

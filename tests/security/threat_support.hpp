@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "../support/line_log.hpp"
+#include "../support/temp_dir.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/system.hpp"
 #include "airssys/wasm/security/audit.hpp"
@@ -36,66 +38,7 @@ inline fs::path built_component(const char* name) {
 }
 
 // Lines the components print, in order, across threads.
-class Lines {
- public:
-  void add(const std::string& source, std::span<const uint8_t> bytes) {
-    std::lock_guard lock(mutex_);
-    std::string& pending = pending_[source];
-    pending.append(bytes.begin(), bytes.end());
-    size_t nl;
-    while ((nl = pending.find('\n')) != std::string::npos) {
-      lines_.push_back(pending.substr(0, nl));
-      pending.erase(0, nl + 1);
-    }
-    changed_.notify_all();
-  }
-  void add_line(std::string line) {
-    std::lock_guard lock(mutex_);
-    lines_.push_back(std::move(line));
-    changed_.notify_all();
-  }
-  // The first line that starts with `prefix` and was added after the
-  // `from`-th line, waiting for it; "" after the timeout.
-  std::string wait(const std::string& prefix, size_t from = 0,
-                   std::chrono::milliseconds timeout = 15s) {
-    std::unique_lock lock(mutex_);
-    std::string found;
-    changed_.wait_for(lock, timeout, [&] {
-      for (size_t i = from; i < lines_.size(); ++i) {
-        if (lines_[i].starts_with(prefix)) {
-          found = lines_[i];
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-  size_t size() {
-    std::lock_guard lock(mutex_);
-    return lines_.size();
-  }
-  std::vector<std::string> with_prefix(const std::string& prefix) {
-    std::lock_guard lock(mutex_);
-    std::vector<std::string> out;
-    for (const auto& l : lines_) {
-      if (l.starts_with(prefix)) out.push_back(l);
-    }
-    return out;
-  }
-  std::string dump() {
-    std::lock_guard lock(mutex_);
-    std::string out;
-    for (const auto& l : lines_) out += l + "\n";
-    return out;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::map<std::string, std::string> pending_;
-  std::vector<std::string> lines_;
-};
+using Lines = airssys::wasm::test::LineLog;
 
 using Grants = std::map<Permission, std::vector<std::string>>;
 
@@ -117,9 +60,7 @@ inline std::shared_ptr<engine::Engine> make_threat_engine() {
 class ThreatTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/airssys-threat-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root = fs::canonical(tmpl);
+    root = tmp.path();
     fs::create_directories(root / "grant");
     fs::create_directories(root / "outside");
     write(root / "grant/hello.txt", "hello");
@@ -135,8 +76,6 @@ class ThreatTest : public ::testing::Test {
 
   void TearDown() override {
     halt();
-    std::error_code ec;
-    fs::remove_all(root, ec);
   }
 
   // A fresh audit log on the file (appending) and a fresh system.
@@ -339,6 +278,7 @@ class ThreatTest : public ::testing::Test {
     return system->status(name);
   }
 
+  airssys::wasm::test::TempDir tmp{"threat"};
   fs::path root;
   std::shared_ptr<engine::Engine> engine;
   std::shared_ptr<const engine::Module> hostile_module;

@@ -11,30 +11,11 @@
 #include <string>
 #include <string_view>
 
+#include "../support/temp_dir.hpp"
+
 namespace airssys::wasm::security::testing {
 
-// A fresh directory under the system temporary directory, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "airssys-trust-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = templ;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-  [[nodiscard]] std::filesystem::path operator/(std::string_view name) const {
-    return path_ / name;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using airssys::wasm::test::TempDir;
 
 inline void write_file(const std::filesystem::path& file, std::string_view contents) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);

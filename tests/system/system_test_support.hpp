@@ -18,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/line_log.hpp"
+#include "../support/temp_dir.hpp"
 #include "airssys/wasm/host/log.hpp"
 #include "airssys/wasm/security/signing.hpp"
 #include "airssys/wasm/security/trust.hpp"
@@ -29,24 +31,7 @@ using namespace std::chrono_literals;
 
 inline const fs::path kComponents = AIRSSYS_TEST_COMPONENTS_DIR;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "airssys-sys-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using airssys::wasm::test::TempDir;
 
 inline void write_file(const fs::path& file, std::string_view text) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
@@ -88,43 +73,14 @@ inline security::KeyPair trusted_keys(const fs::path& data_dir) {
   return std::move(*keys);
 }
 
-// Lines the components print, as a LogSink.
-class Lines {
+// Lines the components print ("<component>: <text>"), as a LogSink.
+class Lines : public airssys::wasm::test::LineLog {
  public:
   host::LogSink sink() {
     return [this](const host::LogLine& line) {
-      std::lock_guard lock(mutex_);
-      lines_.push_back(std::string(line.component) + ": " + std::string(line.text));
-      changed_.notify_all();
+      add_line(std::string(line.component) + ": " + std::string(line.text));
     };
   }
-  bool wait_line(const std::string& text, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] {
-      return std::find(lines_.begin(), lines_.end(), text) != lines_.end();
-    });
-  }
-  size_t count(const std::string& text) {
-    std::lock_guard lock(mutex_);
-    return static_cast<size_t>(std::count(lines_.begin(), lines_.end(), text));
-  }
-  std::vector<std::string> with_prefix(const std::string& prefix) {
-    std::lock_guard lock(mutex_);
-    std::vector<std::string> out;
-    for (const auto& l : lines_) {
-      if (l.starts_with(prefix)) out.push_back(l);
-    }
-    return out;
-  }
-  void clear() {
-    std::lock_guard lock(mutex_);
-    lines_.clear();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<std::string> lines_;
 };
 
 }  // namespace airssys::wasm::system::test

@@ -1,0 +1,171 @@
+// The benchmarks of bench_messaging and their registration, in the order they
+// run: one-way latency, round trip, flood and spawn on every implementation,
+// then the pieces of a component's spawn and delivery.
+
+#include "messaging/common.hpp"
+
+namespace airssys::wasm::component::messaging_bench {
+namespace {
+
+Expected<std::unique_ptr<Pair>> make_pair(Impl impl) {
+  switch (impl) {
+    case Impl::Wasm:
+      return start_wasm_pair(false);
+    case Impl::WasmBuffer:
+      return start_wasm_pair(true);
+    case Impl::Runtime:
+      return start_runtime_pair(false);
+    case Impl::RuntimeTimer:
+      return start_runtime_pair(true);
+    case Impl::Caf:
+      return start_caf_pair();
+    case Impl::Plain:
+      return start_plain_pair();
+  }
+  return std::unexpected("unknown implementation");
+}
+
+std::unique_ptr<Spawner> make_spawner(Impl impl) {
+  switch (impl) {
+    case Impl::Wasm:
+    case Impl::WasmBuffer:
+      return make_wasm_spawner();
+    case Impl::Runtime:
+    case Impl::RuntimeTimer:
+      return make_runtime_spawner();
+    case Impl::Caf:
+      return make_caf_spawner();
+    case Impl::Plain:
+      return make_plain_spawner();
+  }
+  return nullptr;
+}
+
+
+using LatencyFn = Expected<Samples> (Pair::*)(uint32_t);
+
+void BM_Latency(benchmark::State& state, Metric metric, Impl impl, LatencyFn fn) {
+  auto pair = make_pair(impl);
+  if (!pair) return fail(state, metric, impl, pair.error());
+  if (auto warm = ((**pair).*fn)(kWarmupBatch); !warm) {
+    return fail(state, metric, impl, warm.error());
+  }
+  std::vector<double> values;
+  for (auto _ : state) {
+    auto samples = ((**pair).*fn)(kLatencyBatch);
+    if (!samples) return fail(state, metric, impl, samples.error());
+    double total = 0;
+    for (uint64_t ns : *samples) {
+      values.push_back(static_cast<double>(ns));
+      total += static_cast<double>(ns);
+    }
+    state.SetIterationTime(total * 1e-9);
+  }
+  pool(state, metric, impl, values);
+}
+
+void BM_OneWay(benchmark::State& state, Impl impl) {
+  BM_Latency(state, Metric::OneWay, impl, &Pair::one_way);
+}
+
+void BM_RoundTrip(benchmark::State& state, Impl impl) {
+  BM_Latency(state, Metric::RoundTrip, impl, &Pair::round_trip);
+}
+
+void BM_Flood(benchmark::State& state, Impl impl) {
+  auto pair = make_pair(impl);
+  if (!pair) return fail(state, Metric::Flood, impl, pair.error());
+  if (auto warm = (*pair)->flood(kFloodMessages / 10); !warm) {
+    return fail(state, Metric::Flood, impl, warm.error());
+  }
+  auto& pooled = g_pooled[{Metric::Flood, impl}];
+  double rates = 0;
+  for (auto _ : state) {
+    auto result = (*pair)->flood(kFloodMessages);
+    if (!result) return fail(state, Metric::Flood, impl, result.error());
+    const double rate = kFloodMessages / result->seconds;
+    pooled.values.push_back(rate);
+    pooled.sender_rates.push_back(kFloodMessages / result->sender_seconds);
+    pooled.retries += result->retries;
+    rates += rate;
+    state.SetIterationTime(result->seconds);
+  }
+  state.counters["msgs_per_s"] = rates / static_cast<double>(state.iterations());
+}
+
+void BM_Spawn(benchmark::State& state, Impl impl) {
+  auto spawner = make_spawner(impl);
+  std::vector<double> values;
+  for (auto _ : state) {
+    auto ns = spawner->spawn_one();
+    if (!ns) return fail(state, Metric::Spawn, impl, ns.error());
+    values.push_back(static_cast<double>(*ns));
+    state.SetIterationTime(static_cast<double>(*ns) * 1e-9);
+  }
+  pool(state, Metric::Spawn, impl, values);
+}
+
+#define AIRSSYS_LATENCY_BENCH(fn, name, impl) \
+  BENCHMARK_CAPTURE(fn, name, impl)           \
+      ->UseManualTime()                       \
+      ->Iterations(kLatencyIterations)        \
+      ->Unit(benchmark::kMillisecond)
+
+AIRSSYS_LATENCY_BENCH(BM_OneWay, wasm, Impl::Wasm);
+AIRSSYS_LATENCY_BENCH(BM_OneWay, wasm_buffer, Impl::WasmBuffer);
+AIRSSYS_LATENCY_BENCH(BM_OneWay, runtime, Impl::Runtime);
+AIRSSYS_LATENCY_BENCH(BM_OneWay, caf, Impl::Caf);
+AIRSSYS_LATENCY_BENCH(BM_OneWay, plain, Impl::Plain);
+AIRSSYS_LATENCY_BENCH(BM_RoundTrip, wasm, Impl::Wasm);
+AIRSSYS_LATENCY_BENCH(BM_RoundTrip, wasm_buffer, Impl::WasmBuffer);
+AIRSSYS_LATENCY_BENCH(BM_RoundTrip, runtime, Impl::Runtime);
+AIRSSYS_LATENCY_BENCH(BM_RoundTrip, runtime_timer, Impl::RuntimeTimer);
+AIRSSYS_LATENCY_BENCH(BM_RoundTrip, caf, Impl::Caf);
+AIRSSYS_LATENCY_BENCH(BM_RoundTrip, plain, Impl::Plain);
+
+#define AIRSSYS_FLOOD_BENCH(name, impl)   \
+  BENCHMARK_CAPTURE(BM_Flood, name, impl) \
+      ->UseManualTime()                   \
+      ->Iterations(kFloodIterations)      \
+      ->Unit(benchmark::kMillisecond)
+
+AIRSSYS_FLOOD_BENCH(wasm, Impl::Wasm);
+AIRSSYS_FLOOD_BENCH(wasm_buffer, Impl::WasmBuffer);
+AIRSSYS_FLOOD_BENCH(runtime, Impl::Runtime);
+AIRSSYS_FLOOD_BENCH(caf, Impl::Caf);
+AIRSSYS_FLOOD_BENCH(plain, Impl::Plain);
+
+#define AIRSSYS_SPAWN_BENCH(name, impl)   \
+  BENCHMARK_CAPTURE(BM_Spawn, name, impl) \
+      ->UseManualTime()                   \
+      ->Iterations(kSpawnIterations)      \
+      ->Unit(benchmark::kMicrosecond)
+
+AIRSSYS_SPAWN_BENCH(wasm, Impl::Wasm);
+AIRSSYS_SPAWN_BENCH(runtime, Impl::Runtime);
+AIRSSYS_SPAWN_BENCH(caf, Impl::Caf);
+AIRSSYS_SPAWN_BENCH(plain, Impl::Plain);
+
+BENCHMARK(BM_SpawnLinker)
+    ->UseManualTime()
+    ->Iterations(kSpawnPieceIterations)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SpawnInstantiate)
+    ->UseManualTime()
+    ->Iterations(kSpawnPieceIterations)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SpawnInitCalls)
+    ->UseManualTime()
+    ->Iterations(kSpawnPieceIterations)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_DeliverCalls, sdk_allocator, Impl::Wasm)
+    ->UseManualTime()
+    ->Iterations(kDeliverIterations)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_DeliverCalls, receive_buffer, Impl::WasmBuffer)
+    ->UseManualTime()
+    ->Iterations(kDeliverIterations)
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace airssys::wasm::component::messaging_bench
