@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/wasi.hpp"
 #include "host_setup.hpp"
@@ -80,7 +81,9 @@ int run_component(const RunOptions& options) {
     }
   } join_at_exit{&background_compile};
   if (options.tier == "native" || options.tier == "auto") {
-    engine::NativeOptions native_options;
+    // The policy's [native] bounds what a compile may take.
+    engine::NativeOptions native_options =
+        component::with_native_bounds({}, policy.current().native_bounds(), true);
     native_options.cache_only = options.tier == "auto";
     auto native = engine::Engine::native(native_options);
     if (!native) {
@@ -106,8 +109,9 @@ int run_component(const RunOptions& options) {
       report(loaded.error());
       return exit_code_for(loaded.error());
     } else {
-      background_compile = std::thread([path = files.module] {
-        auto compiler = engine::Engine::native();
+      native_options.cache_only = false;
+      background_compile = std::thread([path = files.module, native_options] {
+        auto compiler = engine::Engine::native(native_options);
         if (compiler) (void)(*compiler)->load_file(path);
       });
     }

@@ -13,9 +13,10 @@
 #include <optional>
 #include <thread>
 
+#include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/actor/supervisor.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/storage/kv.hpp"
 #include "host_setup.hpp"
 
@@ -125,7 +126,8 @@ int up_components(const UpOptions& options) {
   std::shared_ptr<engine::Engine> native;
   auto native_engine = [&]() -> Result<std::shared_ptr<engine::Engine>> {
     if (native) return native;
-    engine::NativeOptions native_options;
+    engine::NativeOptions native_options =
+        component::with_native_bounds({}, (*host)->policy.current().native_bounds(), true);
     native_options.cache_dir = *dir / "cache" / "native";
     auto made = engine::Engine::native(native_options);
     if (!made) return std::unexpected(made.error());
@@ -239,7 +241,7 @@ int up_components(const UpOptions& options) {
 
   actor::ThreadPoolScheduler scheduler(actor::ThreadPoolOptions{options.workers});
   std::atomic<bool> gave_up{false};
-  component::ComponentSystemOptions system_options;
+  component::ComponentRuntimeOptions system_options;
   system_options.engine = engine;
   system_options.audit = (*host)->audit.get();
   system_options.policy = &(*host)->policy;
@@ -251,7 +253,7 @@ int up_components(const UpOptions& options) {
     }
     if (auto line = supervisor_line(e)) printer->log(*line);
   };
-  component::ComponentSystem system(scheduler, system_options);
+  component::ComponentRuntime system(scheduler, system_options);
   std::vector<std::string> names;
   for (auto& spec : specs) {
     std::string name = spec.name;

@@ -1,12 +1,12 @@
 #include "airssys/wasm/component/tier.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <map>
 #include <semaphore>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "airssys/wasm/security/signing.hpp"
 
@@ -79,6 +79,22 @@ void NativeBuild::wait() const {
 bool NativeBuild::wait_for(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
   return done_.wait_for(lock, timeout, [this] { return finished(); });
+}
+
+engine::NativeOptions with_native_bounds(engine::NativeOptions options,
+                                         const security::NativeCompileBounds& bounds,
+                                         bool lower_only) {
+  auto put = [lower_only](auto& option, const auto& bound, bool zero_is_unbounded) {
+    if (!bound) return;
+    const bool unbounded = zero_is_unbounded && option == std::decay_t<decltype(option)>{};
+    if (!lower_only || unbounded || *bound < option) option = *bound;
+  };
+  put(options.compile_timeout, bounds.compile_timeout, false);
+  put(options.compile_memory_bytes, bounds.compile_memory_bytes, false);
+  put(options.max_module_bytes, bounds.max_module_bytes, true);
+  put(options.max_function_bytes, bounds.max_function_bytes, true);
+  put(options.max_br_table_targets, bounds.max_br_table_targets, true);
+  return options;
 }
 
 Result<TieredModule> load_tiered(TierChoice tier, std::span<const uint8_t> bytes,

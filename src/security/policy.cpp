@@ -12,6 +12,7 @@
 #include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/trust.hpp"
 #include "safe_file.hpp"
+#include "native_toml.hpp"
 #include "quota_toml.hpp"
 #include "toml_reader.hpp"
 
@@ -90,8 +91,17 @@ Result<HostPolicy> HostPolicy::parse(std::string_view text, std::string_view fil
   HostPolicy policy;
   policy.source_ = std::string(file);
   for (auto&& [key, node] : root) {
-    if (key.str() != "rule" && key.str() != "quota" && key.str() != "ceiling") {
-      reader.fail(node, key.str(), "unknown key (expected [[rule]], [quota] or [ceiling])");
+    if (key.str() != "rule" && key.str() != "quota" && key.str() != "ceiling" &&
+        key.str() != "native") {
+      reader.fail(node, key.str(),
+                  "unknown key (expected [[rule]], [quota], [ceiling] or [native])");
+    }
+  }
+  if (const toml::node* native = root.get("native")) {
+    if (const toml::table* table = native->as_table()) {
+      detail::read_native_table(*table, policy.native_bounds_, input);
+    } else {
+      reader.fail(*native, "native", "must be a table ([native])");
     }
   }
   if (const toml::node* quota = root.get("quota")) {

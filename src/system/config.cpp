@@ -1,12 +1,14 @@
 // host.toml: the configuration of a long-running host (`airssys-wasm serve`).
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/core/units.hpp"
 #include "airssys/wasm/system/host.hpp"
+#include "security/native_toml.hpp"
 #include "security/quota_toml.hpp"
 #include "security/toml_reader.hpp"
 
@@ -77,36 +79,6 @@ struct Reader {
 fs::path path(const std::string& value, const fs::path& base) {
   fs::path p(value);
   return p.is_absolute() ? p : base / p;
-}
-
-void read_native(const Reader& r, const toml::table& table, engine::NativeOptions& native) {
-  for (const auto& [nk, nn] : table) {
-    std::string nkey = "native." + std::string(nk.str());
-    const std::string_view name = nk.str();
-    if (name == "compile_timeout_ms") {
-      if (auto v = r.count(nn, nkey, 1, 3'600'000)) {
-        native.compile_timeout = std::chrono::milliseconds(*v);
-      }
-    } else if (name == "compile_memory") {
-      if (auto v = r.bytes(nn, nkey)) {
-        if (*v < (64ull << 20)) {
-          r.fail(nn, nkey, "must be at least 64MB");
-        } else {
-          native.compile_memory_bytes = *v;
-        }
-      }
-    } else if (name == "max_module_size" || name == "max_function_size") {
-      if (auto v = r.bytes(nn, nkey)) {
-        (name == "max_module_size" ? native.max_module_bytes : native.max_function_bytes) = *v;
-      }
-    } else if (name == "max_br_table_targets") {
-      if (auto v = r.count(nn, nkey, 1, UINT32_MAX)) native.max_br_table_targets = *v;
-    } else {
-      r.fail(nn, nkey,
-             "unknown key (known: compile_timeout_ms, compile_memory, max_module_size, "
-             "max_function_size, max_br_table_targets)");
-    }
-  }
 }
 
 }  // namespace
@@ -195,7 +167,11 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
         }
       }
     } else if (key == "native") {
-      if (const auto* table = r.table(node, key)) read_native(r, *table, config.native);
+      if (const auto* table = r.table(node, key)) {
+        security::NativeCompileBounds bounds;
+        security::detail::read_native_table(*table, bounds, input);
+        config.native = component::with_native_bounds(config.native, bounds, false);
+      }
     } else if (key == "quota") {
       // The same keys, units and bounds as a manifest's [quota].
       if (const auto* table = r.table(node, key)) {

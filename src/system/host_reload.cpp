@@ -26,7 +26,7 @@ Result<ReloadReport> Host::reload(std::string_view operator_name) {
     return std::unexpected(std::move(e));
   };
   if (i.shut_down)
-    return refuse(Error{ErrorCode::SchedulerStopped, "the host is shut down", {}, 0});
+    return refuse(Error{ErrorCode::HostShutDown, "the host is shut down", {}, 0});
   // Both files are read and checked before either is put in force.
   auto trust = security::TrustConfig::load(i.config.trust_config);
   if (!trust) return refuse(trust.error());
@@ -58,8 +58,16 @@ Result<ReloadReport> Host::reload(std::string_view operator_name) {
     i.quota_defaults = report.default_quotas;
     i.quota_ceilings = report.quota_ceilings;
   }
+  const bool native_bounds_changed = policy->native_bounds() != i.policy->current().native_bounds();
   i.policy->replace(std::move(*policy));
   report.policy_generation = i.policy->generation();
+  if (native_bounds_changed) {
+    // The next native compile runs under the new [native] bounds; those
+    // under way end under the old ones.
+    std::lock_guard native(i.native_mutex);
+    if (i.native) i.retired_natives.push_back(std::move(i.native));
+    i.native.reset();
+  }
 
   std::string changes;
   for (const auto& t : report.trust_changes) {

@@ -148,6 +148,22 @@ TEST(RunCommand, AutoTierRunsAtOnceAndUsesTheCacheNextTime) {
   EXPECT_NE(cli({"run", "--tier", "jit", component("exit_code.wasm")}).exit_code, 0);
 }
 
+// policy.toml's [native] binds `run`: past its bound the interpreter runs
+// the module, and says why.
+TEST(RunCommand, ThePolicysNativeBoundsHoldForRun) {
+  const airssys::wasm::test::TempDir own_home("home");
+  const airssys::wasm::test::ScopedHome scoped_home(own_home.path());
+  std::ofstream(own_home.path() / "policy.toml") << "[native]\nmax_module_size = \"1KB\"\n";
+  auto r = cli({"run", "--tier", "native", component("exit_code.wasm"), "--", "7"});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_NE(r.err.find("runs on the interp tier"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("max_module_size"), std::string::npos) << r.err;
+  std::ofstream(own_home.path() / "policy.toml") << "[native]\nmax_modules = 1\n";
+  r = cli({"run", "--tier", "native", component("exit_code.wasm")});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("native.max_modules: unknown key"), std::string::npos) << r.err;
+}
+
 TEST(RunCommand, TextModulesRunToo) {
   auto r = cli({"run", std::string(AIRSSYS_SOURCE_DIR) + "/tests/components/trap.wat"});
   EXPECT_EQ(r.exit_code, 5);

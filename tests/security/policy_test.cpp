@@ -117,6 +117,50 @@ TEST(HostPolicy, CeilingsAreReadAndADefaultAboveItsCeilingIsRefused) {
       << bad.error().message;
 }
 
+// [native] bounds native compiles for every host reading the policy; its
+// keys are host.toml's, and every problem is reported with its line.
+TEST(HostPolicy, NativeCompileBoundsAreReadAndCheckedLikeHostToml) {
+  auto policy = HostPolicy::parse(R"([native]
+compile_timeout_ms = 60000
+compile_memory = "512MB"
+max_module_size = "4MB"
+max_function_size = 65536
+max_br_table_targets = 1000
+)",
+                                  "policy.toml");
+  ASSERT_TRUE(policy) << policy.error().to_string();
+  const auto& b = policy->native_bounds();
+  EXPECT_EQ(b.compile_timeout, std::chrono::milliseconds(60000));
+  EXPECT_EQ(b.compile_memory_bytes, 512ull << 20);
+  EXPECT_EQ(b.max_module_bytes, 4ull << 20);
+  EXPECT_EQ(b.max_function_bytes, 65536u);
+  EXPECT_EQ(b.max_br_table_targets, 1000u);
+  EXPECT_EQ(HostPolicy{}.native_bounds(), NativeCompileBounds{});
+
+  auto bad = HostPolicy::parse(R"([native]
+compile_memory = "1MB"
+max_threads = 4
+compile_timeout_ms = 0
+)",
+                               "policy.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::InvalidConfig);
+  EXPECT_NE(bad.error().message.find("policy.toml:2: native.compile_memory: must be at least 64MB"),
+            std::string::npos)
+      << bad.error().message;
+  EXPECT_NE(bad.error().message.find("policy.toml:3: native.max_threads: unknown key"),
+            std::string::npos)
+      << bad.error().message;
+  EXPECT_NE(bad.error().message.find("policy.toml:4: native.compile_timeout_ms: must be between"),
+            std::string::npos)
+      << bad.error().message;
+  auto not_table = HostPolicy::parse("native = 3\n", "policy.toml");
+  ASSERT_FALSE(not_table);
+  EXPECT_NE(not_table.error().message.find("native: must be a table ([native])"),
+            std::string::npos)
+      << not_table.error().message;
+}
+
 TEST(HostPolicy, BadQuotaDefaultsAreRefusedWithTheirLine) {
   auto p = HostPolicy::parse("[quota]\nstorage = \"10\"\ncpu_time = \"5s\"\nturbo = 1\n",
                              "policy.toml");

@@ -25,6 +25,7 @@
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/manifest.hpp"
+#include "airssys/wasm/security/policy.hpp"
 
 namespace airssys::wasm::component {
 
@@ -71,6 +72,14 @@ class NativeBuild {
   mutable std::condition_variable done_;
   std::thread thread_;
 };
+
+// `options` with what `bounds` sets: in place of the option's value
+// (host.toml's [native]), or only where it is lower (policy.toml's [native],
+// `lower_only`). A size bound of 0 in `options` is no bound, so any set
+// bound is lower.
+[[nodiscard]] engine::NativeOptions with_native_bounds(engine::NativeOptions options,
+                                                       const security::NativeCompileBounds& bounds,
+                                                       bool lower_only);
 
 // A component's module loaded for a tier.
 struct TieredModule {

@@ -36,6 +36,7 @@
 //   cpu_time = "500ms/s"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -78,6 +79,20 @@ struct PolicyDecision {
   std::string_view reason;           // static text or the rule's reason
 };
 
+// What one native-tier compile may take ([native] in policy.toml and
+// host.toml; docs/commands.md): its wall-clock time, the address space of
+// each compiler process, and what may be sent to the compilers at all. Unset:
+// no bound from this file. Where both files set one, the lower holds.
+struct NativeCompileBounds {
+  std::optional<std::chrono::milliseconds> compile_timeout;
+  std::optional<uint64_t> compile_memory_bytes;
+  std::optional<uint64_t> max_module_bytes;
+  std::optional<uint64_t> max_function_bytes;
+  std::optional<uint64_t> max_br_table_targets;
+
+  bool operator==(const NativeCompileBounds&) const = default;
+};
+
 class HostPolicy {
  public:
   HostPolicy() = default;  // no rules: no objection to anything
@@ -100,6 +115,9 @@ class HostPolicy {
   // gets more, whatever its manifest asks and whoever approved it; a default
   // above its ceiling is lowered to it.
   [[nodiscard]] const QuotaSpec& quota_ceilings() const { return quota_ceilings_; }
+  // The operator's bounds on native compiles ([native]), for every host that
+  // reads this policy: serve, up and run.
+  [[nodiscard]] const NativeCompileBounds& native_bounds() const { return native_bounds_; }
   [[nodiscard]] const std::string& source() const { return source_; }
 
  private:
@@ -118,6 +136,7 @@ class HostPolicy {
   std::vector<CompiledRule> compiled_;
   QuotaSpec quota_defaults_;
   QuotaSpec quota_ceilings_;
+  NativeCompileBounds native_bounds_;
   std::string source_;
 };
 
