@@ -1,6 +1,6 @@
 // Messaging benchmarks: two real WebAssembly components with empty handlers
 // (bench/components/pinger.c and ponger.c) exchanging messages on a
-// ComponentSystem with two worker threads, against baselines measured in the
+// ComponentRuntime with two worker threads, against baselines measured in the
 // same run:
 //   runtime  the actor runtime alone: two actor::Behavior, no WebAssembly
 //   CAF      two actors of the C++ Actor Framework (libcaf-dev), two workers
@@ -26,7 +26,7 @@
 // The files, one room each (bench/messaging/):
 //   common.hpp            batch sizes, what is pooled, Pair and Spawner, the
 //                         probe encoding, the factories below
-//   components.cpp        the measured side: the components on a ComponentSystem
+//   components.cpp        the measured side: the components on a ComponentRuntime
 //   runtime_baseline.cpp  the actor runtime alone
 //   caf_baseline.cpp      the C++ Actor Framework
 //   plain_baseline.cpp    two threads and two queues

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/quota.hpp"

@@ -219,7 +219,7 @@ inline void spin_until(const std::atomic<bool>& flag) {
 // ---- The parties, one file each ----------------------------------------------
 
 // The components (messaging/components.cpp): pinger.wasm and ponger.wasm, or
-// with `inbox` their builds with the SDK inbox, on a ComponentSystem.
+// with `inbox` their builds with the SDK inbox, on a ComponentRuntime.
 Expected<std::unique_ptr<Pair>> start_wasm_pair(bool inbox);
 std::unique_ptr<Spawner> make_wasm_spawner();
 // The actor runtime alone (messaging/runtime_baseline.cpp); with `timer`,

@@ -2,7 +2,7 @@
 // own, as ComponentActor does them: the linker, instantiation, the init calls,
 // and the three guest calls that receive one message.
 
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/messaging.hpp"
 #include "airssys/wasm/host/wasi.hpp"

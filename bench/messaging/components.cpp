@@ -1,5 +1,5 @@
 // The measured side: pinger.wasm and ponger.wasm (bench/components) on a
-// ComponentSystem with two worker threads; they report through binary records
+// ComponentRuntime with two worker threads; they report through binary records
 // on stdout (bench_protocol.h).
 #include <stdlib.h>
 
@@ -7,7 +7,7 @@
 #include <deque>
 
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/messaging.hpp"
 #include "airssys/wasm/security/capability.hpp"
@@ -41,7 +41,7 @@ Expected<ComponentSpec> component_spec(const std::string& name,
   return spec;
 }
 
-std::string describe(const ComponentSystem& system, const std::string& name) {
+std::string describe(const ComponentRuntime& system, const std::string& name) {
   auto status = system.status(name);
   if (!status) return fmt::format("'{}' is unknown", name);
   return fmt::format("'{}' is {}{}", name, component_state_name(status->state),
@@ -49,7 +49,7 @@ std::string describe(const ComponentSystem& system, const std::string& name) {
 }
 
 // Waits, spinning, until the component is Ready (or Failed).
-Expected<void> wait_ready(const ComponentSystem& system, const std::string& name) {
+Expected<void> wait_ready(const ComponentRuntime& system, const std::string& name) {
   const auto deadline = std::chrono::steady_clock::now() + kResultTimeout;
   while (true) {
     auto status = system.status(name);
@@ -141,9 +141,9 @@ class WasmPair final : public Pair {
  public:
   static Expected<std::unique_ptr<Pair>> start(bool receive_buffer) {
     std::unique_ptr<WasmPair> pair(new WasmPair());
-    ComponentSystemOptions options;
+    ComponentRuntimeOptions options;
     options.engine = g_wasm->engine;
-    pair->system_ = std::make_unique<ComponentSystem>(pair->scheduler_, options);
+    pair->system_ = std::make_unique<ComponentRuntime>(pair->scheduler_, options);
     auto ponger = component_spec(
         BENCH_PONGER, receive_buffer ? g_wasm->ponger_buffer : g_wasm->ponger, {BENCH_PINGER});
     auto pinger = component_spec(
@@ -209,15 +209,15 @@ class WasmPair final : public Pair {
 
   Records records_;  // outlives the system whose components write to it
   actor::ThreadPoolScheduler scheduler_;
-  std::unique_ptr<ComponentSystem> system_;
+  std::unique_ptr<ComponentRuntime> system_;
 };
 
 class WasmSpawner final : public Spawner {
  public:
   WasmSpawner() : scheduler_(actor::ThreadPoolOptions{kWorkers}) {
-    ComponentSystemOptions options;
+    ComponentRuntimeOptions options;
     options.engine = g_wasm->engine;
-    system_ = std::make_unique<ComponentSystem>(scheduler_, options);
+    system_ = std::make_unique<ComponentRuntime>(scheduler_, options);
   }
   ~WasmSpawner() override {
     system_->stop();
@@ -250,7 +250,7 @@ class WasmSpawner final : public Spawner {
 
  private:
   actor::ThreadPoolScheduler scheduler_;
-  std::unique_ptr<ComponentSystem> system_;
+  std::unique_ptr<ComponentRuntime> system_;
   uint64_t spawned_ = 0;
 };
 

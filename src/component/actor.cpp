@@ -14,8 +14,8 @@ namespace airssys::wasm::component {
 using security::AuditResult;
 using security::DecisionLayer;
 
-ComponentActor::ComponentActor(ComponentSystem& system,
-                               std::shared_ptr<ComponentSystem::Entry> entry)
+ComponentActor::ComponentActor(ComponentRuntime& system,
+                               std::shared_ptr<ComponentRuntime::Entry> entry)
     : system_(system), entry_(std::move(entry)), port_(system, entry_, *this) {
   std::lock_guard lock(system_.live_mutex_);
   ++system_.live_actors_;
@@ -57,7 +57,7 @@ Result<void> ComponentActor::create() {
   context_->set_messaging(&port_);
   if (spec.log_sink) {
     auto entry = entry_;
-    ComponentSystem* system = &system_;
+    ComponentRuntime* system = &system_;
     log_ = std::make_unique<host::ComponentLog>(
         spec.name, spec.log_sink, spec.log_limits, [system, entry](uint64_t dropped) {
           system->audit(*entry, "log.write", "log", AuditResult::Denied, DecisionLayer::Quota,

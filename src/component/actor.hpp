@@ -18,7 +18,7 @@
 
 #include "airssys/wasm/actor/behavior.hpp"
 #include "airssys/wasm/actor/message.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/log.hpp"
@@ -30,7 +30,7 @@ namespace airssys::wasm::component {
 // a suspendable engine call, and the actor yields after each slice.
 class ComponentActor final : public actor::Behavior {
  public:
-  ComponentActor(ComponentSystem& system, std::shared_ptr<ComponentSystem::Entry> entry);
+  ComponentActor(ComponentRuntime& system, std::shared_ptr<ComponentRuntime::Entry> entry);
   ~ComponentActor() override;
 
   Result<actor::StepResult> step(actor::ActorContext& ctx) override;
@@ -91,8 +91,8 @@ class ComponentActor final : public actor::Behavior {
   // One guest-call slice of the running call, then whatever follows it.
   Result<actor::StepResult> run_calls(actor::ActorContext& ctx);
 
-  ComponentSystem& system_;
-  std::shared_ptr<ComponentSystem::Entry> entry_;
+  ComponentRuntime& system_;
+  std::shared_ptr<ComponentRuntime::Entry> entry_;
   ComponentPort port_;
   actor::Address self_;
   std::unique_ptr<host::ComponentLog> log_;  // outlives context_, which points to it

@@ -12,7 +12,7 @@
 #include <utility>
 
 #include "airssys/wasm/actor/message.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/host/messaging.hpp"
 
 namespace airssys::wasm::component {
@@ -21,7 +21,7 @@ class ComponentActor;
 
 class ComponentPort final : public host::MessagingPort {
  public:
-  ComponentPort(ComponentSystem& system, std::shared_ptr<ComponentSystem::Entry> self,
+  ComponentPort(ComponentRuntime& system, std::shared_ptr<ComponentRuntime::Entry> self,
                 ComponentActor& actor)
       : system_(system), self_(std::move(self)), actor_(actor) {}
 
@@ -37,8 +37,8 @@ class ComponentPort final : public host::MessagingPort {
  private:
   host::AbiError deliver(std::string_view target, actor::Envelope envelope, std::string_view what);
 
-  ComponentSystem& system_;
-  std::shared_ptr<ComponentSystem::Entry> self_;
+  ComponentRuntime& system_;
+  std::shared_ptr<ComponentRuntime::Entry> self_;
   ComponentActor& actor_;
 };
 

@@ -1,4 +1,4 @@
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 
 #include <algorithm>
 #include <mutex>
@@ -32,7 +32,7 @@ const char* component_state_name(ComponentState state) {
   return "?";
 }
 
-ComponentSystem::ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOptions options)
+ComponentRuntime::ComponentRuntime(actor::Scheduler& scheduler, ComponentRuntimeOptions options)
     : scheduler_(scheduler), options_(std::move(options)) {
   // One linker for every instance: the host functions find their component
   // through the instance's user data, so they are the same for all.
@@ -75,9 +75,9 @@ ComponentSystem::ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOpt
   if (supervisor) supervisor_ = std::move(*supervisor);
 }
 
-ComponentSystem::~ComponentSystem() { stop(); }
+ComponentRuntime::~ComponentRuntime() { stop(); }
 
-void ComponentSystem::stop() {
+void ComponentRuntime::stop() {
   if (supervisor_) supervisor_->stop();
   // Actors refer to this system until they are gone: wait for the last one
   // to finish its slice and be destroyed by the scheduler.
@@ -97,7 +97,7 @@ void ComponentSystem::stop() {
   for (const auto& actor_name : actors) (void)scheduler_.release(actor_name);
 }
 
-void ComponentSystem::count_undelivered(Entry& entry,
+void ComponentRuntime::count_undelivered(Entry& entry,
                                         const std::vector<actor::DeadLetter>& letters) {
   // The component's own request timeouts and timer ticks are not messages
   // anyone sent it.
@@ -116,7 +116,7 @@ void ComponentSystem::count_undelivered(Entry& entry,
                     count == 1 ? "" : "s", entry.spec.name, total, first->reason.message));
 }
 
-Result<void> ComponentSystem::start(ComponentSpec spec) {
+Result<void> ComponentRuntime::start(ComponentSpec spec) {
   if (!supervisor_) return make_error(ErrorCode::InternalError, "the supervisor did not start");
   if ((!options_.engine && !spec.engine) || !spec.module || !spec.security) {
     return make_error(ErrorCode::InvalidArgument,
@@ -149,7 +149,7 @@ Result<void> ComponentSystem::start(ComponentSpec spec) {
   return {};
 }
 
-actor::ChildSpec ComponentSystem::child_spec(const std::shared_ptr<Entry>& entry) {
+actor::ChildSpec ComponentRuntime::child_spec(const std::shared_ptr<Entry>& entry) {
   actor::ChildSpec child;
   child.name = entry->actor_name;
   child.policy = entry->spec.restart;
@@ -174,7 +174,7 @@ actor::ChildSpec ComponentSystem::child_spec(const std::shared_ptr<Entry>& entry
   return child;
 }
 
-bool ComponentSystem::wait_gone(const std::string& actor_name,
+bool ComponentRuntime::wait_gone(const std::string& actor_name,
                                 std::chrono::milliseconds timeout) {
   // Gone from the scheduler's names and forgotten by the supervisor (which
   // learns of an exit after the name is released), so the name can be reused.
@@ -191,7 +191,7 @@ bool ComponentSystem::wait_gone(const std::string& actor_name,
   return true;
 }
 
-Result<ComponentStatus> ComponentSystem::stop_component(std::string_view name,
+Result<ComponentStatus> ComponentRuntime::stop_component(std::string_view name,
                                                         std::chrono::milliseconds timeout) {
   if (!supervisor_) return make_error(ErrorCode::InternalError, "the supervisor did not start");
   std::shared_ptr<Entry> entry;
@@ -216,7 +216,7 @@ Result<ComponentStatus> ComponentSystem::stop_component(std::string_view name,
   return status_locked(*entry);
 }
 
-Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
+Result<ComponentStatus> ComponentRuntime::upgrade(ComponentSpec next,
                                                  std::chrono::milliseconds ready_timeout) {
   if (!supervisor_) return make_error(ErrorCode::InternalError, "the supervisor did not start");
   if ((!options_.engine && !next.engine) || !next.module || !next.security) {
@@ -310,7 +310,7 @@ Result<ComponentStatus> ComponentSystem::upgrade(ComponentSpec next,
   return status_locked(*old);
 }
 
-Result<void> ComponentSystem::send_from_host(std::string_view target,
+Result<void> ComponentRuntime::send_from_host(std::string_view target,
                                              std::vector<uint8_t> payload) {
   std::shared_lock route(route_mutex_);
   auto entry = find(target);
@@ -338,13 +338,13 @@ Result<void> ComponentSystem::send_from_host(std::string_view target,
   return scheduler_.send(std::move(envelope));
 }
 
-std::shared_ptr<ComponentSystem::Entry> ComponentSystem::find(std::string_view name) const {
+std::shared_ptr<ComponentRuntime::Entry> ComponentRuntime::find(std::string_view name) const {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(std::string(name));
   return it == entries_.end() ? nullptr : it->second;
 }
 
-void ComponentSystem::audit(const Entry& who, std::string_view permission,
+void ComponentRuntime::audit(const Entry& who, std::string_view permission,
                             std::string_view resource, AuditResult result, DecisionLayer layer,
                             std::string_view reason) const {
   if (!options_.audit) return;
@@ -359,24 +359,24 @@ void ComponentSystem::audit(const Entry& who, std::string_view permission,
   options_.audit->record(std::move(r));
 }
 
-void ComponentSystem::set_state(Entry& entry, ComponentState state, std::optional<Error> error) {
+void ComponentRuntime::set_state(Entry& entry, ComponentState state, std::optional<Error> error) {
   std::lock_guard lock(mutex_);
   entry.status.state = state;
   if (error) entry.status.last_error = std::move(error);
 }
 
-void ComponentSystem::count_handled(Entry& entry) {
+void ComponentRuntime::count_handled(Entry& entry) {
   entry.handled.fetch_add(1, std::memory_order_relaxed);
 }
 
-ComponentStatus ComponentSystem::status_locked(const Entry& entry) const {
+ComponentStatus ComponentRuntime::status_locked(const Entry& entry) const {
   ComponentStatus status = entry.status;
   status.messages_handled = entry.handled.load(std::memory_order_relaxed);
   status.undelivered = entry.undelivered.load(std::memory_order_relaxed);
   return status;
 }
 
-std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) const {
+std::optional<ComponentStatus> ComponentRuntime::status(std::string_view name) const {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(std::string(name));
   if (it == entries_.end()) return std::nullopt;
@@ -387,7 +387,7 @@ std::optional<ComponentStatus> ComponentSystem::status(std::string_view name) co
   return status;
 }
 
-std::optional<ComponentStatus> ComponentSystem::await_settled(
+std::optional<ComponentStatus> ComponentRuntime::await_settled(
     std::string_view name, std::chrono::steady_clock::time_point deadline) const {
   for (;;) {
     auto st = status(name);
@@ -399,12 +399,12 @@ std::optional<ComponentStatus> ComponentSystem::await_settled(
   }
 }
 
-void ComponentSystem::count_throttled(Entry& entry) {
+void ComponentRuntime::count_throttled(Entry& entry) {
   std::lock_guard lock(mutex_);
   ++entry.status.throttled;
 }
 
-std::vector<std::string> ComponentSystem::names() const {
+std::vector<std::string> ComponentRuntime::names() const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
   for (const auto& [name, entry] : entries_) out.push_back(name);

@@ -1,6 +1,7 @@
 #include "airssys/wasm/system/admin.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -8,14 +9,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <list>
 #include <mutex>
 #include <thread>
-
-#include <cmath>
-
-#include <fmt/format.h>
 
 #include "airssys/wasm/security/types.hpp"
 
@@ -347,8 +345,11 @@ struct AdminServer::Impl {
   // Serves one connection until the peer closes it, it stays idle too long
   // or it sends a line too long; then the connection is shut down at once
   // (its slot is freed at the next accept).
+  // The slot is free before the peer sees the end of its connection, so a
+  // client that saw it closed may connect again at once.
   void serve(Connection& c, uid_t uid) {
     serve_lines(c, uid);
+    c.done.store(true);
     ::shutdown(c.fd, SHUT_RDWR);
   }
 
@@ -429,13 +430,11 @@ struct AdminServer::Impl {
       if (fd < 0) continue;
       ucred cred{};
       socklen_t len = sizeof cred;
-      if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-          cred.uid != ::geteuid()) {
+      if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != ::geteuid()) {
         refused.fetch_add(1);
-        std::string reason =
-            fmt::format("peer uid {} (pid {}) is not the host's user (uid {})",
-                        static_cast<long>(cred.uid), static_cast<long>(cred.pid),
-                        static_cast<long>(::geteuid()));
+        std::string reason = fmt::format("peer uid {} (pid {}) is not the host's user (uid {})",
+                                         static_cast<long>(cred.uid), static_cast<long>(cred.pid),
+                                         static_cast<long>(::geteuid()));
         // The refusal is on record before the peer learns of it.
         audit_refusal(std::move(reason));
         (void)write_all(fd, fail(ErrorCode::CapabilityDenied,
@@ -448,8 +447,7 @@ struct AdminServer::Impl {
       std::lock_guard lock(mutex);
       reap();
       if (connections.size() >= options.max_connections) {
-        std::string reason =
-            fmt::format("more than {} admin connections", options.max_connections);
+        std::string reason = fmt::format("more than {} admin connections", options.max_connections);
         audit_refusal(reason);
         (void)write_all(fd, fail(ErrorCode::MailboxFull, reason).dump() + "\n");
         ::close(fd);
@@ -458,17 +456,15 @@ struct AdminServer::Impl {
       auto& c = connections.emplace_back();
       c.fd = fd;
       uid_t uid = cred.uid;
-      c.thread = std::thread([this, &c, uid] {
-        serve(c, uid);
-        c.done.store(true);
-      });
+      c.thread = std::thread([this, &c, uid] { serve(c, uid); });
     }
   }
-
 };
 
 AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
 Result<std::unique_ptr<AdminServer>> AdminServer::start(Host& host, const fs::path& socket,
                                                         AdminOptions options) {
@@ -479,8 +475,8 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(Host& host, const fs::pa
   struct stat dir {};
   auto parent = socket.parent_path().empty() ? fs::path(".") : socket.parent_path();
   if (::stat(parent.c_str(), &dir) != 0) {
-    return make_error(ErrorCode::IoError, fmt::format("{}: {}", parent.string(),
-                                                      std::strerror(errno)));
+    return make_error(ErrorCode::IoError,
+                      fmt::format("{}: {}", parent.string(), std::strerror(errno)));
   }
   if (dir.st_uid != ::geteuid() || (dir.st_mode & 022) != 0) {
     return make_error(ErrorCode::InvalidConfig,
@@ -544,8 +540,12 @@ void AdminServer::stop() {
   ::unlink(i.path.c_str());
 }
 
-const fs::path& AdminServer::path() const { return impl_->path; }
-uint64_t AdminServer::refused_peers() const { return impl_->refused.load(); }
+const fs::path& AdminServer::path() const {
+  return impl_->path;
+}
+uint64_t AdminServer::refused_peers() const {
+  return impl_->refused.load();
+}
 
 // --- the client ------------------------------------------------------------------
 
@@ -553,13 +553,13 @@ Result<AdminClient> AdminClient::connect(const fs::path& socket) {
   auto addr = socket_address(socket);
   if (!addr) return std::unexpected(addr.error());
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return make_error(ErrorCode::IoError, fmt::format("socket: {}", std::strerror(errno)));
+  if (fd < 0)
+    return make_error(ErrorCode::IoError, fmt::format("socket: {}", std::strerror(errno)));
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
     int e = errno;
     ::close(fd);
     if (e == ENOENT || e == ECONNREFUSED) {
-      return make_error(ErrorCode::NotFound,
-                        fmt::format("no host listens on {}", socket.string()));
+      return make_error(ErrorCode::NotFound, fmt::format("no host listens on {}", socket.string()));
     }
     return make_error(ErrorCode::IoError,
                       fmt::format("{}: cannot connect: {}", socket.string(), std::strerror(e)));

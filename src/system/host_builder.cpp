@@ -215,13 +215,13 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   impl->engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
   impl->scheduler =
       std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{config.workers});
-  component::ComponentSystemOptions options;
+  component::ComponentRuntimeOptions options;
   options.engine = impl->engine;
   options.audit = impl->audit.get();
   options.policy = impl->policy.get();
   options.kv = impl->kv.get();
   options.supervisor.on_event = on_supervisor_event_;
-  impl->system = std::make_unique<component::ComponentSystem>(*impl->scheduler, options);
+  impl->system = std::make_unique<component::ComponentRuntime>(*impl->scheduler, options);
 
   std::unique_ptr<Host> host(new Host(std::move(impl)));
   if (restore_) {

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/admission.hpp"
@@ -93,9 +93,12 @@ struct Host::Impl {
   std::shared_ptr<engine::Engine> engine;
   std::mutex native_mutex;
   std::shared_ptr<engine::Engine> native;  // guarded by native_mutex
+  // Engines a reload replaced (the policy's [native] changed), whose compiles
+  // under way a stop still kills; guarded by native_mutex.
+  std::vector<std::shared_ptr<engine::Engine>> retired_natives;
   bool compiles_stopped = false;           // guarded by native_mutex
   std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
-  std::unique_ptr<component::ComponentSystem> system;  // destroyed before the scheduler
+  std::unique_ptr<component::ComponentRuntime> system;  // destroyed before the scheduler
   mutable std::mutex lifecycle;
   bool shut_down = false;  // guarded by lifecycle
 

@@ -112,7 +112,9 @@ Result<std::shared_ptr<engine::Engine>> Host::Impl::native_engine() {
     return make_error(ErrorCode::CallCancelled, "the host stops: no native compile starts");
   }
   if (native) return native;
-  engine::NativeOptions options = config.native;
+  // host.toml's [native], lowered to the policy's.
+  engine::NativeOptions options =
+      component::with_native_bounds(config.native, policy->current().native_bounds(), true);
   options.cache_dir = config.data_dir / "cache" / "native";
   auto made = engine::Engine::native(options);
   if (!made) return std::unexpected(made.error());
@@ -220,7 +222,7 @@ Result<void> Host::Impl::switch_running(std::string_view name, const ComponentVe
 Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions options) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  if (i.shut_down) return make_error(ErrorCode::SchedulerStopped, "the host is shut down");
+  if (i.shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
   auto staged = i.stage_folder(dir);
   if (!staged) return std::unexpected(staged.error());
   const auto& [source, staging, manifest] = *staged;
@@ -264,7 +266,7 @@ Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions opt
 
 Result<void> Host::start(std::string_view name, InstallOptions options) {
   std::lock_guard lock(impl_->lifecycle);
-  if (impl_->shut_down) return make_error(ErrorCode::SchedulerStopped, "the host is shut down");
+  if (impl_->shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
   return impl_->start_locked(name, options);
 }
 
@@ -289,7 +291,7 @@ Result<void> Host::stop(std::string_view name) {
 Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions options) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  if (i.shut_down) return make_error(ErrorCode::SchedulerStopped, "the host is shut down");
+  if (i.shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
   auto staged = i.stage_folder(dir);
   if (!staged) return std::unexpected(staged.error());
   const auto& [source, staging, manifest] = *staged;
@@ -355,7 +357,7 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
 Result<InstalledComponent> Host::rollback(std::string_view name) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  if (i.shut_down) return make_error(ErrorCode::SchedulerStopped, "the host is shut down");
+  if (i.shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
   auto c = i.registry->get(name);
   if (!c) return std::unexpected(c.error());
   if (!c->previous) {
@@ -470,7 +472,7 @@ Result<security::ApprovalEntry> Host::deny(std::string_view name, std::string_vi
 Result<void> Host::load(const fs::path& dir, InstallOptions options) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  if (i.shut_down) return make_error(ErrorCode::SchedulerStopped, "the host is shut down");
+  if (i.shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
   auto source = i.source_folder(dir);
   if (!source) return std::unexpected(source.error());
   auto manifest = i.manifest_of(*source, *source);
@@ -498,6 +500,7 @@ void Host::stop_compiles() {
   std::lock_guard lock(i.native_mutex);
   i.compiles_stopped = true;
   if (i.native) i.native->cancel_compiles();
+  for (auto& retired : i.retired_natives) retired->cancel_compiles();
 }
 
 void Host::shutdown() {

@@ -408,7 +408,7 @@ TEST_F(ServeTest, ANativeStartReturnsAtOnceAndRunsWhenItsCompileEnds) {
                               counter_manifest("one", "1.0.0") + native, &keys_);
   auto second = make_component(root_.path() / "two", two,
                                counter_manifest("two", "1.0.0") + native, &keys_);
-  Daemon daemon(config_, root_.path() / "serve.log");
+  Daemon daemon(kCli, config_, root_.path() / "serve.log");
   ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
   ASSERT_EQ(cli({"install", first.string()}).exit_code, 0);
   ASSERT_EQ(cli({"install", second.string()}).exit_code, 0);

@@ -18,9 +18,9 @@
 #include <thread>
 #include <vector>
 
-#include "../support/component_system.hpp"
+#include "../support/component_runtime.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "component_test_support.hpp"
 
@@ -171,12 +171,12 @@ class HttpSystemTest : public ::testing::Test {
     module = engine->load_file(std::filesystem::path(AIRSSYS_TEST_COMPONENTS_DIR) / "fetcher.wasm")
                  .value();
     audit = lines.audit_log();
-    ComponentSystemOptions options;
+    ComponentRuntimeOptions options;
     options.engine = engine;
     options.audit = audit.get();
     options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
     // Real sockets and real time: the thread pool.
-    harness = std::make_unique<test::ComponentSystemHarness>(test::Scheduling::ThreadPool);
+    harness = std::make_unique<test::ComponentRuntimeHarness>(test::Scheduling::ThreadPool);
     system = &harness->start_system(options);
   }
 
@@ -232,8 +232,8 @@ class HttpSystemTest : public ::testing::Test {
   std::shared_ptr<engine::Engine> engine;
   std::shared_ptr<const engine::Module> module;
   std::unique_ptr<security::AuditLog> audit;
-  std::unique_ptr<test::ComponentSystemHarness> harness;
-  ComponentSystem* system = nullptr;
+  std::unique_ptr<test::ComponentRuntimeHarness> harness;
+  ComponentRuntime* system = nullptr;
   std::map<std::string, size_t> fetches;
   TestServer server;
   TestServer other;  // never granted

@@ -13,10 +13,10 @@
 #include <mutex>
 #include <thread>
 
-#include "../support/component_system.hpp"
+#include "../support/component_runtime.hpp"
 #include "../storage/storage_test_support.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "component_test_support.hpp"
 
@@ -58,8 +58,8 @@ class KeyValueSystemTest : public ::testing::Test {
   }
 
   void start_host(bool with_store = true) {
-    harness = std::make_unique<test::ComponentSystemHarness>(test::Scheduling::ThreadPool);
-    ComponentSystemOptions options;
+    harness = std::make_unique<test::ComponentRuntimeHarness>(test::Scheduling::ThreadPool);
+    ComponentRuntimeOptions options;
     options.engine = engine;
     options.audit = audit.get();
     options.policy = policy.get();
@@ -142,8 +142,8 @@ class KeyValueSystemTest : public ::testing::Test {
   std::unique_ptr<security::AuditLog> audit;
   std::unique_ptr<security::PolicySlot> policy;
   std::unique_ptr<storage::KeyValueStore> store;
-  std::unique_ptr<test::ComponentSystemHarness> harness;
-  ComponentSystem* system = nullptr;
+  std::unique_ptr<test::ComponentRuntimeHarness> harness;
+  ComponentRuntime* system = nullptr;
 };
 
 const StorageGrants kCounterGrants{.read = {"counter:*"}, .write = {"counter:*"}};

@@ -13,9 +13,9 @@
 #include <thread>
 
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/security/audit.hpp"
-#include "../support/component_system.hpp"
+#include "../support/component_runtime.hpp"
 #include "component_test_support.hpp"
 
 #include <fmt/format.h>
@@ -42,8 +42,8 @@ class MessagingTest : public ::testing::Test {
   virtual test::Scheduling scheduling() const { return test::Scheduling::ThreadPool; }
   // What the fixture's system is started with; a test may change it before
   // start_system().
-  virtual ComponentSystemOptions system_options() {
-    ComponentSystemOptions options;
+  virtual ComponentRuntimeOptions system_options() {
+    ComponentRuntimeOptions options;
     options.engine = engine;
     options.audit = audit.get();
     options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
@@ -54,7 +54,7 @@ class MessagingTest : public ::testing::Test {
     engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
     module = engine->load_file(component("scripted.wasm")).value();
     audit = transcript.audit_log();
-    harness = std::make_unique<test::ComponentSystemHarness>(scheduling());
+    harness = std::make_unique<test::ComponentRuntimeHarness>(scheduling());
     scheduler = &harness->scheduler();
     system = &harness->start_system(system_options());
   }
@@ -128,9 +128,9 @@ class MessagingTest : public ::testing::Test {
   std::shared_ptr<const engine::Module> module;
   std::unique_ptr<security::AuditLog> audit;
   Transcript transcript;
-  std::unique_ptr<test::ComponentSystemHarness> harness;
+  std::unique_ptr<test::ComponentRuntimeHarness> harness;
   actor::Scheduler* scheduler = nullptr;
-  ComponentSystem* system = nullptr;
+  ComponentRuntime* system = nullptr;
 };
 
 // The same components on the deterministic scheduler: one thread, a virtual
@@ -332,10 +332,10 @@ TEST_F(MessagingTest, AnEndlessLoopDoesNotStopOthersFromExchangingMessages) {
 // on the deterministic scheduler; the status shows the fuel each step burned.
 TEST_F(MessagingOnOneThread, QueuedMessagesShareAStepOfAtMostOneSliceInOrder) {
   auto run_case = [&](uint64_t slice, const std::string& name) {
-    test::ComponentSystemHarness local_harness(test::Scheduling::Deterministic);
-    ComponentSystemOptions options;
+    test::ComponentRuntimeHarness local_harness(test::Scheduling::Deterministic);
+    ComponentRuntimeOptions options;
     options.engine = engine;
-    ComponentSystem* local = &local_harness.start_system(options);
+    ComponentRuntime* local = &local_harness.start_system(options);
     actor::DeterministicScheduler& sched = local_harness.stepper();
     security::QuotaLimits quotas;
     quotas.cpu_ms_per_second = 1'000'000'000;  // the throttle is not what is tested here
@@ -395,7 +395,7 @@ TEST_F(MessagingOnOneThread, QueuedMessagesShareAStepOfAtMostOneSliceInOrder) {
 // A restart back-off of 300 ms, on the virtual clock.
 class MessagingWithBackoff : public MessagingOnOneThread {
  protected:
-  ComponentSystemOptions system_options() override {
+  ComponentRuntimeOptions system_options() override {
     auto options = MessagingOnOneThread::system_options();
     options.supervisor.backoff = {actor::BackoffKind::Linear, 300ms, 1.0, 300ms};
     return options;

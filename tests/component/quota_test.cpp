@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "../storage/storage_test_support.hpp"
-#include "../support/component_system.hpp"
+#include "../support/component_runtime.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/storage/kv.hpp"
 #include "component_test_support.hpp"
@@ -50,8 +50,8 @@ class QuotaTest : public ::testing::Test {
   // pool, with `workers` workers.
   void start_system(size_t workers) {
     if (harness) harness->stop();
-    harness = std::make_unique<test::ComponentSystemHarness>(test::Scheduling::ThreadPool, workers);
-    ComponentSystemOptions options;
+    harness = std::make_unique<test::ComponentRuntimeHarness>(test::Scheduling::ThreadPool, workers);
+    ComponentRuntimeOptions options;
     options.engine = engine;
     options.audit = audit.get();
     options.kv = store.get();
@@ -188,8 +188,8 @@ class QuotaTest : public ::testing::Test {
   std::unique_ptr<security::AuditLog> audit;
   std::unique_ptr<storage::KeyValueStore> store;
   Transcript transcript;
-  std::unique_ptr<test::ComponentSystemHarness> harness;
-  ComponentSystem* system = nullptr;
+  std::unique_ptr<test::ComponentRuntimeHarness> harness;
+  ComponentRuntime* system = nullptr;
 };
 
 TEST_F(QuotaTest, MemoryGrowthPastTheQuotaFailsAtTheGuestAndIsAudited) {

@@ -11,7 +11,7 @@
 
 #include "../support/temp_dir.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/storage/kv.hpp"
 
 namespace airssys::wasm::component {
@@ -58,10 +58,10 @@ TEST(Sdk, AComponentUsingEveryFunctionLinksAndEachCallBehaves) {
   std::vector<std::string> lines;
   actor::ThreadPoolScheduler scheduler(actor::ThreadPoolOptions{2});
   {
-    ComponentSystemOptions options;
+    ComponentRuntimeOptions options;
     options.engine = engine;
     options.kv = store->get();
-    ComponentSystem system(scheduler, options);
+    ComponentRuntime system(scheduler, options);
     ComponentSpec spec;
     spec.name = "sdk-all";
     spec.module = module;

@@ -16,12 +16,12 @@
 #include <vector>
 
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "../support/hostile_modules.hpp"
-#include "../support/component_system.hpp"
+#include "../support/component_runtime.hpp"
 #include "../support/temp_dir.hpp"
 #include "component_test_support.hpp"
 
@@ -50,7 +50,7 @@ class TierTest : public ::testing::Test {
     native = std::shared_ptr<engine::Engine>(std::move(*n));
 
     audit = transcript.audit_log();
-    ComponentSystemOptions options;
+    ComponentRuntimeOptions options;
     options.engine = interp;
     options.audit = audit.get();
     options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
@@ -111,8 +111,8 @@ class TierTest : public ::testing::Test {
   std::shared_ptr<engine::Engine> native;
   Transcript transcript;
   std::unique_ptr<security::AuditLog> audit;
-  test::ComponentSystemHarness harness{test::Scheduling::ThreadPool};
-  ComponentSystem* system = nullptr;
+  test::ComponentRuntimeHarness harness{test::Scheduling::ThreadPool};
+  ComponentRuntime* system = nullptr;
 };
 
 TEST_F(TierTest, AComponentRunsOnTheNativeTier) {

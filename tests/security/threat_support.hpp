@@ -1,5 +1,5 @@
 #pragma once
-// The fixture of the threat suite: a real ComponentSystem on the thread-pool
+// The fixture of the threat suite: a real ComponentRuntime on the thread-pool
 // scheduler, a real key-value store and a real audit log file in a private
 // directory, the hostile component (tests/security/components/hostile.c) and
 // a bystander, "keeper" (tests/components/counter.c), whose counter proves
@@ -20,7 +20,7 @@
 #include "../support/line_log.hpp"
 #include "../support/temp_dir.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/storage/kv.hpp"
 
@@ -93,12 +93,12 @@ class ThreatTest : public ::testing::Test {
     ASSERT_TRUE(log.has_value()) << log.error().to_string();
     audit = std::move(*log);
     scheduler = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{2});
-    component::ComponentSystemOptions options;
+    component::ComponentRuntimeOptions options;
     options.engine = engine;
     options.audit = audit.get();
     options.kv = store.get();
     options.supervisor = std::move(supervisor);
-    system = std::make_unique<component::ComponentSystem>(*scheduler, options);
+    system = std::make_unique<component::ComponentRuntime>(*scheduler, options);
   }
 
   void halt() {
@@ -286,7 +286,7 @@ class ThreatTest : public ::testing::Test {
   std::unique_ptr<storage::KeyValueStore> store;
   std::unique_ptr<security::AuditLog> audit;
   std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
-  std::unique_ptr<component::ComponentSystem> system;
+  std::unique_ptr<component::ComponentRuntime> system;
   Lines lines;
   int keeper_ticks = 0;
 };

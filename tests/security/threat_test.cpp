@@ -1,6 +1,6 @@
 // The threat suite: each test is one scenario of docs/security-audit.md, a
 // real hostile component (tests/security/components) attacking through the
-// real host functions of a real ComponentSystem, or through the real
+// real host functions of a real ComponentRuntime, or through the real
 // airssys-wasm binary (threat_cli_test.cpp). Each asserts that the attack is
 // contained, what typed error the guest or the host sees, the record in the
 // real JSON-lines audit file, and that the bystander ("keeper", a counter in

@@ -1,5 +1,5 @@
 #pragma once
-// One ComponentSystem on a scheduler of the test's choice, for the component
+// One ComponentRuntime on a scheduler of the test's choice, for the component
 // tests: the thread pool (real threads, real time) for what tests real
 // concurrency, or the deterministic scheduler (one thread, a virtual clock)
 // for what needs neither, so that such a test runs the same way every time
@@ -18,15 +18,15 @@
 #include <utility>
 
 #include "airssys/wasm/actor/scheduler.hpp"
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 
 namespace airssys::wasm::test {
 
 enum class Scheduling { ThreadPool, Deterministic };
 
-class ComponentSystemHarness {
+class ComponentRuntimeHarness {
  public:
-  explicit ComponentSystemHarness(Scheduling scheduling = Scheduling::ThreadPool,
+  explicit ComponentRuntimeHarness(Scheduling scheduling = Scheduling::ThreadPool,
                                   size_t workers = 2) {
     if (scheduling == Scheduling::Deterministic) {
       auto scheduler = std::make_unique<actor::DeterministicScheduler>();
@@ -36,24 +36,24 @@ class ComponentSystemHarness {
       scheduler_ = std::make_unique<actor::ThreadPoolScheduler>(actor::ThreadPoolOptions{workers});
     }
   }
-  ~ComponentSystemHarness() { stop(); }
-  ComponentSystemHarness(const ComponentSystemHarness&) = delete;
-  ComponentSystemHarness& operator=(const ComponentSystemHarness&) = delete;
+  ~ComponentRuntimeHarness() { stop(); }
+  ComponentRuntimeHarness(const ComponentRuntimeHarness&) = delete;
+  ComponentRuntimeHarness& operator=(const ComponentRuntimeHarness&) = delete;
 
   // A system with `options` on this scheduler. On the thread pool a system
   // started before is stopped first; the deterministic scheduler holds one
   // system for its life (a stop waits for actors only a running scheduler
   // ends).
-  component::ComponentSystem& start_system(component::ComponentSystemOptions options) {
+  component::ComponentRuntime& start_system(component::ComponentRuntimeOptions options) {
     if (system_) {
       if (deterministic_) throw std::logic_error("one system per deterministic scheduler");
       system_->stop();
     }
-    system_ = std::make_unique<component::ComponentSystem>(*scheduler_, std::move(options));
+    system_ = std::make_unique<component::ComponentRuntime>(*scheduler_, std::move(options));
     return *system_;
   }
 
-  [[nodiscard]] component::ComponentSystem& system() { return *system_; }
+  [[nodiscard]] component::ComponentRuntime& system() { return *system_; }
   [[nodiscard]] actor::Scheduler& scheduler() { return *scheduler_; }
   [[nodiscard]] bool deterministic() const { return deterministic_ != nullptr; }
   // The deterministic scheduler, for a test that drives it slice by slice.
@@ -96,7 +96,7 @@ class ComponentSystemHarness {
  private:
   std::unique_ptr<actor::Scheduler> scheduler_;
   actor::DeterministicScheduler* deterministic_ = nullptr;
-  std::unique_ptr<component::ComponentSystem> system_;
+  std::unique_ptr<component::ComponentRuntime> system_;
   bool stopped_ = false;
 };
 

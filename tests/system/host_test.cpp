@@ -158,6 +158,25 @@ TEST_F(HostTest, InstallRecordsTrustSignatureAndApproval) {
   EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
 }
 
+// After shutdown every lifecycle call is refused with its own code.
+TEST_F(HostTest, AShutDownHostRefusesLifecycleCallsWithItsOwnCode) {
+  auto host = open_host();
+  ASSERT_TRUE(host) << host.error().to_string();
+  ASSERT_TRUE((*host)->install(counter("1.0.0", v1_)));
+  (*host)->shutdown();
+  for (auto refused : {(*host)->start("counter"), (*host)->load(counter("1.0.0", v1_))}) {
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::HostShutDown) << refused.error().to_string();
+    EXPECT_EQ(refused.error().message, "the host is shut down");
+  }
+  auto reload = (*host)->reload();
+  ASSERT_FALSE(reload);
+  EXPECT_EQ(reload.error().code, ErrorCode::HostShutDown);
+  auto install = (*host)->install(counter("1.0.1", v1_));
+  ASSERT_FALSE(install);
+  EXPECT_EQ(install.error().code, ErrorCode::HostShutDown);
+}
+
 TEST_F(HostTest, UpgradeUnderSteadyStreamLosesNothingThenRollbackAndUninstall) {
   auto host = open_host();
   ASSERT_TRUE(host) << host.error().to_string();

@@ -1,5 +1,5 @@
 #pragma once
-// Components as actors. A ComponentSystem runs components on an actor
+// Components as actors. A ComponentRuntime runs components on an actor
 // scheduler under one supervisor, routes their messages by name, and checks
 // every message: the sender's messaging.send grant (in the host function),
 // the receiver's messaging.receive admission, the payload size, the sender's
@@ -8,7 +8,7 @@
 //
 // Example:
 //   actor::ThreadPoolScheduler scheduler;
-//   ComponentSystem system(scheduler, {.audit = audit_log.get()});
+//   ComponentRuntime system(scheduler, {.audit = audit_log.get()});
 //   system.start({.name = "ping", .module = module, .security = context});
 //   system.send_from_host("ping", bytes);
 
@@ -62,7 +62,7 @@ enum class ComponentState : uint8_t { Creating, Starting, Ready, Stopping, Termi
 
 struct ComponentSpec {
   std::string name;  // must equal the security context's component id
-  // Loaded by `engine` (none: ComponentSystemOptions::engine).
+  // Loaded by `engine` (none: ComponentRuntimeOptions::engine).
   std::shared_ptr<const engine::Module> module;
   std::shared_ptr<engine::Engine> engine;
   // Tier-up: the same module being compiled to native code; once it is
@@ -88,7 +88,7 @@ struct ComponentSpec {
   host::LogOptions log_limits;
 };
 
-struct ComponentSystemOptions {
+struct ComponentRuntimeOptions {
   std::shared_ptr<engine::Engine> engine;        // required for start()
   security::AuditLog* audit = nullptr;           // none: decisions are not recorded
   const security::PolicySlot* policy = nullptr;  // none: no host-wide rules
@@ -127,12 +127,12 @@ struct ComponentStatus {
 class ComponentActor;
 class ComponentPort;
 
-class ComponentSystem {
+class ComponentRuntime {
  public:
-  ComponentSystem(actor::Scheduler& scheduler, ComponentSystemOptions options);
-  ~ComponentSystem();
-  ComponentSystem(const ComponentSystem&) = delete;
-  ComponentSystem& operator=(const ComponentSystem&) = delete;
+  ComponentRuntime(actor::Scheduler& scheduler, ComponentRuntimeOptions options);
+  ~ComponentRuntime();
+  ComponentRuntime(const ComponentRuntime&) = delete;
+  ComponentRuntime& operator=(const ComponentRuntime&) = delete;
 
   // Registers the component and starts it under the system's supervisor.
   [[nodiscard]] Result<void> start(ComponentSpec spec);
@@ -218,7 +218,7 @@ class ComponentSystem {
   [[nodiscard]] uint64_t next_correlation() { return ++correlation_; }
 
   actor::Scheduler& scheduler_;
-  ComponentSystemOptions options_;
+  ComponentRuntimeOptions options_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
   // Held shared while a name is resolved and the message enqueued, exclusive

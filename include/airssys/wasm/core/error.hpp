@@ -76,6 +76,7 @@ enum class ErrorCategory : uint8_t {
   X(ActorNameTaken, Actor, "actor name already registered")                             \
   X(SchedulerStopped, Actor, "scheduler is shut down")                                  \
   X(SupervisorGaveUp, Actor, "restart intensity exceeded; supervisor gave up")          \
+  X(HostShutDown, Actor, "the host is shut down")                                       \
   X(InternalError, Internal, "internal error")
 
 enum class ErrorCode : uint16_t {

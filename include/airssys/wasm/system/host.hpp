@@ -2,7 +2,7 @@
 // The host: the composition root that embeds everything below it. A Host owns
 // a data directory (registry, approvals, key-value state, audit log), a trust
 // configuration and host policy, a scheduler with its workers, and one
-// ComponentSystem. Components are installed into the registry (signature
+// ComponentRuntime. Components are installed into the registry (signature
 // verified, trust decided, queued for approval when unknown), started,
 // stopped, upgraded without losing a message, rolled back and uninstalled;
 // or loaded straight from a folder without being installed.
@@ -37,7 +37,7 @@
 #include <utility>
 #include <vector>
 
-#include "airssys/wasm/component/system.hpp"
+#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/host/log.hpp"
 #include "airssys/wasm/security/approval.hpp"
