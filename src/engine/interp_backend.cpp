@@ -41,7 +41,8 @@
 namespace airssys::wasm::engine {
 namespace {
 
-using detail::ExportNameHash;
+using detail::from_wabt;
+using detail::to_wabt;
 using detail::kMaxBacktrace;
 using detail::FiberSwitch;
 
@@ -146,36 +147,8 @@ struct FiberStack {
 
 wabt::Features engine_features() { return wabt::Features{}; }
 
-ValType from_wabt(wabt::Type type) {
-  switch (type) {
-    case wabt::Type::I32: return ValType::I32;
-    case wabt::Type::I64: return ValType::I64;
-    case wabt::Type::F32: return ValType::F32;
-    case wabt::Type::F64: return ValType::F64;
-    case wabt::Type::V128: return ValType::V128;
-    case wabt::Type::FuncRef: return ValType::FuncRef;
-    default: return ValType::ExternRef;
-  }
-}
-
 FuncSig sig_from_wabt(const wi::FuncType& type) {
-  FuncSig sig;
-  for (auto t : type.params) sig.params.push_back(from_wabt(t));
-  for (auto t : type.results) sig.results.push_back(from_wabt(t));
-  return sig;
-}
-
-wabt::Type to_wabt(ValType type) {
-  switch (type) {
-    case ValType::I32: return wabt::Type::I32;
-    case ValType::I64: return wabt::Type::I64;
-    case ValType::F32: return wabt::Type::F32;
-    case ValType::F64: return wabt::Type::F64;
-    case ValType::V128: return wabt::Type::V128;
-    case ValType::FuncRef: return wabt::Type::FuncRef;
-    case ValType::ExternRef: return wabt::Type::ExternRef;
-  }
-  return wabt::Type::I32;
+  return detail::sig_from_wabt(type.params, type.results);
 }
 
 ExternKind kind_from_wabt(wabt::ExternalKind kind) {
@@ -256,7 +229,7 @@ class ModuleImpl final : public Module, public std::enable_shared_from_this<Modu
   wi::ModuleDesc desc_;  // the metered module, decoded once
   std::vector<ImportInfo> imports_;
   std::vector<ExportInfo> exports_;
-  std::unordered_map<std::string, uint32_t, ExportNameHash, std::equal_to<>> export_index_;
+  detail::ExportIndex export_index_;
   std::vector<std::string> func_names_;  // by original function index
   std::vector<std::string> warnings_;    // Module::warnings
   uint32_t fuel_import_index_ = 0;
@@ -390,32 +363,17 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   Result<void> restore_state(const InstanceState& saved, uint64_t page_cap);
 
   Result<void> write_memory(uint64_t offset, std::span<const uint8_t> bytes) override {
-    auto range = memory_range(offset, bytes.size());
-    if (!range) return std::unexpected(range.error());
-    if (!bytes.empty()) std::memcpy(*range, bytes.data(), bytes.size());
-    return {};
+    return detail::write_memory_at(memory_data(), memory_bytes(), offset, bytes);
   }
   Result<std::vector<uint8_t>> read_memory(uint64_t offset, uint64_t length) const override {
-    auto range = memory_range(offset, length);
-    if (!range) return std::unexpected(range.error());
-    return std::vector<uint8_t>(*range, *range + length);
+    return detail::read_memory_at(memory_data(), memory_bytes(), offset, length);
   }
-  Result<uint8_t*> memory_range(uint64_t offset, uint64_t length) const {
-    uint64_t size = memory_bytes();
-    if (offset > size || length > size - offset) {
-      return make_error(ErrorCode::TrapMemoryOutOfBounds,
-                        fmt::format("range [{}, {}+{}) is outside memory of {} bytes", offset,
-                                    offset, length, size));
-    }
-    return memory_->UnsafeData() + offset;
-  }
+  uint8_t* memory_data() const { return memory_ ? memory_->UnsafeData() : nullptr; }
 
-  Result<wi::Ref> export_ref(std::string_view name) const {
+  // The instance's export `name`, of any kind.
+  std::optional<wi::Ref> export_ref(std::string_view name) const {
     auto it = module_->export_index_.find(name);
-    if (it == module_->export_index_.end()) {
-      return make_error(ErrorCode::MissingExport,
-                        fmt::format("module '{}' has no export named '{}'", module_->name_, name));
-    }
+    if (it == module_->export_index_.end()) return std::nullopt;
     return instance_->exports()[it->second];
   }
 
@@ -607,10 +565,7 @@ class CallImpl final : public Call {
       return State::Finished;
     }
     auto& state = *instance_->state_;
-    if (state.active) {
-      return make_error(ErrorCode::CallInProgress,
-                        "another call is running on this store; resume it from outside");
-    }
+    if (state.active) return detail::resume_inside_call();
     state.active = &exec_;
     if (!started_) {
       started_ = true;
@@ -738,17 +693,10 @@ wabt::Result StoreState::on_fuel_exhausted(wi::Thread& thread, wi::Trap::Ptr* ou
 }
 
 Result<ExportHandle> InstanceImpl::resolve(std::string_view export_name) const {
-  auto it = module_->export_index_.find(export_name);
-  if (it == module_->export_index_.end()) {
-    return make_error(ErrorCode::MissingExport, fmt::format("module '{}' has no export named '{}'",
-                                                            module_->name_, export_name));
-  }
-  if (module_->exports_[it->second].kind != ExternKind::Func) {
-    return make_error(ErrorCode::MissingExport,
-                      fmt::format("export '{}' of module '{}' is not a function", export_name,
-                                  module_->name_));
-  }
-  return ExportHandle{id(), it->second};
+  auto k = detail::function_export(module_->name_, module_->export_index_, module_->exports_,
+                                   export_name);
+  if (!k) return std::unexpected(k.error());
+  return ExportHandle{id(), *k};
 }
 
 Result<wi::Func::Ptr> InstanceImpl::prepare(ExportHandle handle, std::span<const Value> args,
@@ -763,19 +711,7 @@ Result<wi::Func::Ptr> InstanceImpl::prepare(ExportHandle handle, std::span<const
                                   name, module_->name_));
   }
   auto func = state_->store.UnsafeGet<wi::Func>(ref);
-  const auto& type = func->type();
-  bool match = type.params.size() == args.size();
-  for (size_t i = 0; match && i < args.size(); ++i) {
-    match = to_wabt(args[i].type()) == type.params[i];
-  }
-  if (!match) {
-    FuncSig given;
-    for (const auto& a : args) given.params.push_back(a.type());
-    return make_error(ErrorCode::SignatureMismatch,
-                      fmt::format("export '{}' takes {}, but was called with ({})", name,
-                                  sig_from_wabt(type).to_string(),
-                                  given.to_string().substr(0, given.to_string().find(" ->"))));
-  }
+  AIRSSYS_TRY(detail::check_args(module_->exports_[*index], args));
   params->clear();
   params->reserve(args.size());
   for (const auto& a : args) params->push_back(to_interp(*state_, a));
@@ -798,10 +734,7 @@ Result<std::vector<Value>> InstanceImpl::call(ExportHandle export_handle,
                                               std::span<const Value> args,
                                               const CallOptions& options) {
   auto& state = *state_;
-  if (state.active) {
-    return make_error(ErrorCode::CallInProgress,
-                      "a call is already running on this store (re-entrant calls are refused)");
-  }
+  if (state.active) return detail::reentrant_call();
   wi::Values params;
   auto func = prepare(export_handle, args, &params);
   if (!func) return std::unexpected(func.error());
@@ -836,13 +769,16 @@ Result<std::unique_ptr<Call>> InstanceImpl::start_call(ExportHandle export_handl
 }
 
 Result<Value> InstanceImpl::global(std::string_view export_name) const {
-  auto ref = export_ref(export_name);
-  if (!ref) return std::unexpected(ref.error());
-  if (!state_->store.Is<wi::Global>(*ref)) {
-    return make_error(ErrorCode::MissingExport,
-                      fmt::format("export '{}' is not a global", export_name));
+  auto k = detail::global_export(module_->name_, module_->export_index_, module_->exports_,
+                                 export_name);
+  if (!k) return std::unexpected(k.error());
+  const wi::Ref ref = instance_->exports()[*k];
+  if (!state_->store.Is<wi::Global>(ref)) {
+    return make_error(ErrorCode::InternalError,
+                      fmt::format("export '{}' of module '{}' is not a global in its instance",
+                                  export_name, module_->name_));
   }
-  auto g = state_->store.UnsafeGet<wi::Global>(*ref);
+  auto g = state_->store.UnsafeGet<wi::Global>(ref);
   return from_interp(*state_, g->type().type, g->Get());
 }
 

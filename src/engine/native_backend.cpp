@@ -49,7 +49,6 @@
 namespace airssys::wasm::engine {
 namespace {
 
-using detail::ExportNameHash;
 using detail::kMaxBacktrace;
 using detail::FiberSwitch;
 
@@ -231,7 +230,7 @@ class NativeModule final : public Module, public std::enable_shared_from_this<Na
   std::vector<ImportInfo> imports_;
   std::vector<ExportInfo> exports_;
   detail::NativePlan plan_;
-  std::unordered_map<std::string, uint32_t, ExportNameHash, std::equal_to<>> export_index_;
+  detail::ExportIndex export_index_;
   std::shared_ptr<LoadedObject> object_;
 
   std::string state_hazard_;  // why save_state cannot capture an instance
@@ -633,39 +632,12 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   Result<void> run_export(uint32_t index, airssys_slot* io, uint64_t fuel, uint64_t slice);
 
   Result<void> write_memory(uint64_t offset, std::span<const uint8_t> bytes) override {
-    auto range = memory_range(offset, bytes.size());
-    if (!range) return std::unexpected(range.error());
-    if (!bytes.empty()) std::memcpy(*range, bytes.data(), bytes.size());
-    return {};
+    return detail::write_memory_at(memory_data(), memory_bytes(), offset, bytes);
   }
   Result<std::vector<uint8_t>> read_memory(uint64_t offset, uint64_t length) const override {
-    auto range = memory_range(offset, length);
-    if (!range) return std::unexpected(range.error());
-    return std::vector<uint8_t>(*range, *range + length);
+    return detail::read_memory_at(memory_data(), memory_bytes(), offset, length);
   }
-  Result<uint8_t*> memory_range(uint64_t offset, uint64_t length) const {
-    uint64_t size = memory_bytes();
-    if (offset > size || length > size - offset) {
-      return make_error(ErrorCode::TrapMemoryOutOfBounds,
-                        fmt::format("range [{}, {}+{}) is outside memory of {} bytes", offset,
-                                    offset, length, size));
-    }
-    return memory_->data + offset;
-  }
-
-  Result<uint32_t> export_of(std::string_view name, ExternKind kind) const {
-    auto it = module_->export_index_.find(name);
-    if (it == module_->export_index_.end()) {
-      return make_error(ErrorCode::MissingExport,
-                        fmt::format("module '{}' has no export named '{}'", module_->name_, name));
-    }
-    if (module_->plan_.exports[it->second].kind != kind) {
-      return make_error(ErrorCode::MissingExport,
-                        fmt::format("export '{}' of module '{}' is not a {}", name, module_->name_,
-                                    kind == ExternKind::Func ? "function" : extern_kind_name(kind)));
-    }
-    return it->second;
-  }
+  uint8_t* memory_data() const { return memory_ ? memory_->data : nullptr; }
 
   // The io slots for a call of the export `handle` names with `args`, checked;
   // its index in the plan in *index.
@@ -851,7 +823,8 @@ Error NativeInstance::trap_error(int trap, std::span<const uintptr_t> frames) {
 }
 
 Result<ExportHandle> NativeInstance::resolve(std::string_view export_name) const {
-  auto k = export_of(export_name, ExternKind::Func);
+  auto k = detail::function_export(module_->name_, module_->export_index_, module_->exports_,
+                                   export_name);
   if (!k) return std::unexpected(k.error());
   return ExportHandle{id(), *k};
 }
@@ -870,18 +843,8 @@ Result<std::vector<airssys_slot>> NativeInstance::prepare(ExportHandle handle,
                       fmt::format("module '{}' has no function export at index {}",
                                   module_->name_, *k));
   }
-  const std::string& name = module_->plan_.exports[*k].name;
+  AIRSSYS_TRY(detail::check_args(module_->exports_[*k], args));
   const FuncSig& sig = module_->plan_.exports[*k].sig;
-  bool match = sig.params.size() == args.size();
-  for (size_t i = 0; match && i < args.size(); ++i) match = args[i].type() == sig.params[i];
-  if (!match) {
-    FuncSig given;
-    for (const auto& a : args) given.params.push_back(a.type());
-    return make_error(ErrorCode::SignatureMismatch,
-                      fmt::format("export '{}' takes {}, but was called with ({})", name,
-                                  sig.to_string(),
-                                  given.to_string().substr(0, given.to_string().find(" ->"))));
-  }
   std::vector<airssys_slot> io(std::max<size_t>({1, sig.params.size(), sig.results.size()}));
   for (size_t i = 0; i < args.size(); ++i) io[i] = to_slot(*state_, args[i]);
   *index = *k;
@@ -892,10 +855,7 @@ Result<std::vector<Value>> NativeInstance::call(ExportHandle export_handle,
                                                 std::span<const Value> args,
                                                 const CallOptions& options) {
   StoreState& state = *state_;
-  if (state.active) {
-    return make_error(ErrorCode::CallInProgress,
-                      "a call is already running on this store (re-entrant calls are refused)");
-  }
+  if (state.active) return detail::reentrant_call();
   uint32_t index = 0;
   auto io = prepare(export_handle, args, &index);
   if (!io) return std::unexpected(io.error());
@@ -1027,10 +987,7 @@ class NativeCall final : public Call {
       return State::Finished;
     }
     auto& state = *instance_->state_;
-    if (state.active) {
-      return make_error(ErrorCode::CallInProgress,
-                        "another call is running on this store; resume it from outside");
-    }
+    if (state.active) return detail::resume_inside_call();
     state.active = &exec_;
     if (!run_.started()) state.start_slice(exec_);
     run_.switch_in();
@@ -1084,15 +1041,9 @@ Result<std::unique_ptr<Call>> NativeInstance::start_call(ExportHandle export_han
 }
 
 Result<Value> NativeInstance::global(std::string_view export_name) const {
-  auto k = export_of(export_name, ExternKind::Global);
-  if (!k) {
-    if (k.error().code == ErrorCode::MissingExport &&
-        module_->export_index_.contains(export_name)) {
-      return make_error(ErrorCode::MissingExport,
-                        fmt::format("export '{}' is not a global", export_name));
-    }
-    return std::unexpected(k.error());
-  }
+  auto k = detail::global_export(module_->name_, module_->export_index_, module_->exports_,
+                                 export_name);
+  if (!k) return std::unexpected(k.error());
   ValType type = module_->plan_.exports[*k].type;
   return from_slot(*state_, type, read_cell(module_->desc().export_pointers[*k](raw_), type));
 }

@@ -29,6 +29,7 @@
 
 #include <fmt/format.h>
 
+#include "backend_support.hpp"
 #include "metering.hpp"
 #include "native_runtime_sources.hpp"
 
@@ -43,23 +44,8 @@ constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE4\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
 constexpr size_t kMaxLog = 4096;
 
-ValType val_type(wabt::Type type) {
-  switch (type) {
-    case wabt::Type::I32: return ValType::I32;
-    case wabt::Type::I64: return ValType::I64;
-    case wabt::Type::F32: return ValType::F32;
-    case wabt::Type::F64: return ValType::F64;
-    case wabt::Type::V128: return ValType::V128;
-    case wabt::Type::FuncRef: return ValType::FuncRef;
-    default: return ValType::ExternRef;
-  }
-}
-
 FuncSig func_sig(const wabt::FuncSignature& sig) {
-  FuncSig out;
-  for (auto t : sig.param_types) out.params.push_back(val_type(t));
-  for (auto t : sig.result_types) out.results.push_back(val_type(t));
-  return out;
+  return sig_from_wabt(sig.param_types, sig.result_types);
 }
 
 NativeLimits limits_of(const wabt::Limits& l) { return {l.initial, l.max, l.has_max}; }
@@ -987,7 +973,7 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
       case wabt::ExternalKind::Global: {
         auto& g = wabt::cast<wabt::GlobalImport>(imp)->global;
         info.kind = ExternKind::Global;
-        info.type = val_type(g.type);
+        info.type = from_wabt(g.type);
         info.mutable_ = g.mutable_;
         break;
       }
@@ -998,7 +984,7 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
       case wabt::ExternalKind::Table: {
         auto& t = wabt::cast<wabt::TableImport>(imp)->table;
         info.kind = ExternKind::Table;
-        info.type = val_type(t.elem_type);
+        info.type = from_wabt(t.elem_type);
         info.limits = limits_of(t.elem_limits);
         break;
       }
@@ -1027,7 +1013,7 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
       case wabt::ExternalKind::Global: {
         auto* g = module.GetGlobal(exp->var);
         info.kind = ExternKind::Global;
-        info.type = val_type(g->type);
+        info.type = from_wabt(g->type);
         info.mutable_ = g->mutable_;
         break;
       }
@@ -1038,7 +1024,7 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
       case wabt::ExternalKind::Table: {
         auto* t = module.GetTable(exp->var);
         info.kind = ExternKind::Table;
-        info.type = val_type(t->elem_type);
+        info.type = from_wabt(t->elem_type);
         info.limits = limits_of(t->elem_limits);
         break;
       }
@@ -1072,7 +1058,7 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
     NativeExport info;
     info.name = fmt::format("(global {})", i);
     info.kind = ExternKind::Global;
-    info.type = val_type(g->type);
+    info.type = from_wabt(g->type);
     info.mutable_ = true;
     plan.state_globals.push_back(static_cast<uint32_t>(plan.exports.size()));
     add_hidden(wabt::ExternalKind::Global, static_cast<wabt::Index>(i));
