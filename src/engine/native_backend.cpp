@@ -1171,7 +1171,7 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
   target.owner = &instance;
   target.call = NativeHostCall(&instance);
   // The glue of an import whose types are all numbers calls the host
-  // directly (native_codegen.cpp): the typed entry of host_function<F>()
+  // directly (native_glue.cpp): the typed entry of host_function<F>()
   // when there is one, else the HostFn through call_host_values. Others go
   // through call_import.
   item.host = &target;
