@@ -38,6 +38,20 @@ FuncSig sig_from_wabt(std::span<const wabt::Type> params, std::span<const wabt::
   return sig;
 }
 
+Result<void> ModuleBase::state_transferable() const {
+  if (state_hazard_.empty()) return {};
+  return make_error(ErrorCode::StateNotTransferable,
+                    fmt::format("module '{}': its state cannot be moved to another instance: {}",
+                                name_, state_hazard_));
+}
+
+std::string ModuleBase::function_frame(uint32_t index) const {
+  if (index < func_names_.size() && !func_names_[index].empty()) {
+    return fmt::format("{}!{}", name_, func_names_[index]);
+  }
+  return fmt::format("{}!func[{}]", name_, index);
+}
+
 namespace {
 
 Result<uint32_t> find_export(std::string_view module, const ExportIndex& index,

@@ -37,6 +37,30 @@ struct ExportNameHash {
 // A module's exports by name: the index in Module::exports().
 using ExportIndex = std::unordered_map<std::string, uint32_t, ExportNameHash, std::equal_to<>>;
 
+// What both tiers' modules know of a module besides its code, and the
+// Module interface over it.
+class ModuleBase : public Module {
+ public:
+  std::string name_;
+  std::vector<ImportInfo> imports_;
+  std::vector<ExportInfo> exports_;
+  ExportIndex export_index_;
+  std::vector<std::string> warnings_;    // Module::warnings
+  std::string state_hazard_;             // why save_state cannot capture an instance
+  std::vector<std::string> func_names_;  // of the name section, by function index
+
+  std::string_view name() const override { return name_; }
+  const std::vector<ImportInfo>& imports() const override { return imports_; }
+  const std::vector<ExportInfo>& exports() const override { return exports_; }
+  Result<void> state_transferable() const override;
+  const std::vector<std::string>& warnings() const override { return warnings_; }
+
+  // "module!name" for function `index` of the module as loaded, or
+  // "module!func[N]" when the name section gives it no name: a frame of a
+  // trap's backtrace.
+  [[nodiscard]] std::string function_frame(uint32_t index) const;
+};
+
 // The engine's value type of a wabt type (the reference types wabt has
 // besides funcref count as externref), and back.
 [[nodiscard]] ValType from_wabt(wabt::Type type);

@@ -79,41 +79,21 @@ class StoreState;
 class InstanceImpl;
 class CallImpl;
 
-class ModuleImpl final : public Module, public std::enable_shared_from_this<ModuleImpl> {
+class ModuleImpl final : public detail::ModuleBase,
+                         public std::enable_shared_from_this<ModuleImpl> {
  public:
-  std::string name_;
   wi::ModuleDesc desc_;  // the metered module, decoded once
-  std::vector<ImportInfo> imports_;
-  std::vector<ExportInfo> exports_;
-  detail::ExportIndex export_index_;
-  std::vector<std::string> func_names_;  // by original function index
-  std::vector<std::string> warnings_;    // Module::warnings
   uint32_t fuel_import_index_ = 0;
   uint32_t reserved_func_imports_ = 1;  // fuel function (+ memory_grow)
-  std::string state_hazard_;            // why save_state cannot capture an instance
   uint32_t global_imports_ = 0;         // the fuel global included
   std::vector<uint32_t> state_globals_;  // mutable defined globals, by global index
-
-  std::string_view name() const override { return name_; }
-  const std::vector<ImportInfo>& imports() const override { return imports_; }
-  const std::vector<ExportInfo>& exports() const override { return exports_; }
-  Result<void> state_transferable() const override {
-    if (state_hazard_.empty()) return {};
-    return make_error(ErrorCode::StateNotTransferable,
-                      fmt::format("module '{}': its state cannot be moved to another instance: {}",
-                                  name_, state_hazard_));
-  }
-  const std::vector<std::string>& warnings() const override { return warnings_; }
 
   // "module!name" for a function index of the metered module.
   std::string frame_name(uint32_t metered_index) const {
     uint32_t original = metered_index >= fuel_import_index_ + reserved_func_imports_
                             ? metered_index - reserved_func_imports_
                             : metered_index;
-    if (original < func_names_.size() && !func_names_[original].empty()) {
-      return fmt::format("{}!{}", name_, func_names_[original]);
-    }
-    return fmt::format("{}!func[{}]", name_, original);
+    return function_frame(original);
   }
 };
 

@@ -97,19 +97,12 @@ class LoadedObject {
   detail::NativeFrames frames_;
 };
 
-class NativeModule final : public Module, public std::enable_shared_from_this<NativeModule> {
+class NativeModule final : public detail::ModuleBase,
+                           public std::enable_shared_from_this<NativeModule> {
  public:
-  std::string name_;
-  std::vector<ImportInfo> imports_;
-  std::vector<ExportInfo> exports_;
   detail::NativePlan plan_;
-  detail::ExportIndex export_index_;
   std::shared_ptr<LoadedObject> object_;
-
-  std::string state_hazard_;  // why save_state cannot capture an instance
-  std::vector<std::string> warnings_;  // Module::warnings
-  std::vector<std::string> func_names_;  // of the name section, by function index
-  uint32_t func_imports_ = 0;            // the guest's: defined functions follow them
+  uint32_t func_imports_ = 0;  // the guest's: defined functions follow them
 
   // "module!name" (or "module!func[N]") for each return address of a trap
   // that lies in a function the module defines, innermost first. Functions
@@ -129,26 +122,11 @@ class NativeModule final : public Module, public std::enable_shared_from_this<Na
         out.push_back(fmt::format("... {} more frames", frames.size() - k));
         break;
       }
-      const uint32_t index = func_imports_ + frame->function;
-      if (index < func_names_.size() && !func_names_[index].empty()) {
-        out.push_back(fmt::format("{}!{}", name_, func_names_[index]));
-      } else {
-        out.push_back(fmt::format("{}!func[{}]", name_, index));
-      }
+      out.push_back(function_frame(func_imports_ + frame->function));
     }
     return out;
   }
 
-  std::string_view name() const override { return name_; }
-  const std::vector<ImportInfo>& imports() const override { return imports_; }
-  const std::vector<ExportInfo>& exports() const override { return exports_; }
-  Result<void> state_transferable() const override {
-    if (state_hazard_.empty()) return {};
-    return make_error(ErrorCode::StateNotTransferable,
-                      fmt::format("module '{}': its state cannot be moved to another instance: {}",
-                                  name_, state_hazard_));
-  }
-  const std::vector<std::string>& warnings() const override { return warnings_; }
   const airssys_module_desc& desc() const { return object_->desc(); }
   LoadedObject::GrowFn grow() const { return object_->grow(); }
 };
