@@ -108,6 +108,10 @@ std::unexpected<Error> reentrant_call() {
                     "a call is already running on this store (re-entrant calls are refused)");
 }
 
+std::unexpected<Error> instantiate_during_call() {
+  return make_error(ErrorCode::CallInProgress, "cannot instantiate while a call is running");
+}
+
 std::unexpected<Error> resume_inside_call() {
   return make_error(ErrorCode::CallInProgress,
                     "another call is running on this store; resume it from outside");

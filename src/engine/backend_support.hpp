@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -61,6 +62,25 @@ class ModuleBase : public Module {
   [[nodiscard]] std::string function_frame(uint32_t index) const;
 };
 
+// What both tiers' suspendable calls keep of their end: its results or its
+// error, and whether it has ended.
+class CallEnd : public Call {
+ public:
+  std::span<const Value> results() const override { return results_; }
+
+ protected:
+  // What resume() answers once the call has ended; nothing while it runs.
+  [[nodiscard]] std::optional<Result<State>> ended() const {
+    if (!done_) return std::nullopt;
+    if (error_) return std::unexpected(*error_);
+    return State::Finished;
+  }
+
+  std::vector<Value> results_;
+  std::optional<Error> error_;
+  bool done_ = false;
+};
+
 // The engine's value type of a wabt type (the reference types wabt has
 // besides funcref count as externref), and back.
 [[nodiscard]] ValType from_wabt(wabt::Type type);
@@ -83,10 +103,22 @@ class ModuleBase : public Module {
 // (SignatureMismatch naming both otherwise): the check before every call.
 [[nodiscard]] Result<void> check_args(const ExportInfo& target, std::span<const Value> args);
 
-// CallInProgress: a call while another runs on the same store, and a
-// suspended call resumed from inside another one.
+// CallInProgress: a call while another runs on the same store, a suspended
+// call resumed from inside another one, an instantiation during a call.
 [[nodiscard]] std::unexpected<Error> reentrant_call();
 [[nodiscard]] std::unexpected<Error> resume_inside_call();
+[[nodiscard]] std::unexpected<Error> instantiate_during_call();
+
+// `module` as the tier's own module class `T`; InvalidArgument when another
+// engine backend loaded it.
+template <class T>
+[[nodiscard]] Result<const T*> own_module(const Module& module) {
+  auto* own = dynamic_cast<const T*>(&module);
+  if (!own) {
+    return make_error(ErrorCode::InvalidArgument, "module was loaded by another engine backend");
+  }
+  return own;
+}
 
 // The embedder's reads and writes of an instance's memory (`data`, `size`
 // bytes): TrapMemoryOutOfBounds, with nothing copied, when any byte of

@@ -266,7 +266,7 @@ Error StoreState::take_error(const wi::Trap::Ptr& trap) {
   return e;
 }
 
-class CallImpl final : public Call {
+class CallImpl final : public detail::CallEnd {
  public:
   CallImpl(std::shared_ptr<InstanceImpl> instance, wi::Func::Ptr func, wi::Values params,
            const CallOptions& options)
@@ -291,10 +291,7 @@ class CallImpl final : public Call {
   }
 
   Result<State> resume() override {
-    if (done_) {
-      if (error_) return std::unexpected(*error_);
-      return State::Finished;
-    }
+    if (auto end = ended()) return *end;
     auto& state = *instance_->state_;
     if (state.active) return detail::resume_inside_call();
     state.active = &exec_;
@@ -315,11 +312,9 @@ class CallImpl final : public Call {
     state.active = nullptr;
     note_suspended(!done_);
     if (!done_) return State::Suspended;
-    if (error_) return std::unexpected(*error_);
-    return State::Finished;
+    return *ended();
   }
 
-  std::span<const Value> results() const override { return results_; }
   uint64_t fuel_used() const override { return exec_.used; }
   void set_slice(uint64_t slice) override { exec_.slice = std::max<uint64_t>(slice, 1); }
 
@@ -382,8 +377,6 @@ class CallImpl final : public Call {
   std::shared_ptr<InstanceImpl> instance_;
   wi::Func::Ptr func_;
   wi::Values params_;
-  std::vector<Value> results_;
-  std::optional<Error> error_;
   ExecState exec_;
   ctx::fiber fiber_;
   ctx::fiber caller_;
@@ -393,7 +386,6 @@ class CallImpl final : public Call {
   size_t caller_size_ = 0;
   bool started_ = false;
   bool suspended_ = false;
-  bool done_ = false;
 };
 
 wabt::Result StoreState::on_fuel_exhausted(wi::Thread& thread, wi::Trap::Ptr* out_trap) {

@@ -135,14 +135,11 @@ Result<wi::Ref> StoreImpl::resolve(const wi::ImportType& import, const Linker& l
 Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
                                                          const Linker& linker,
                                                          const InstanceOptions& options) {
-  auto* impl_module = dynamic_cast<const ModuleImpl*>(&module);
-  if (!impl_module) {
-    return make_error(ErrorCode::InvalidArgument, "module was loaded by another engine backend");
-  }
+  auto own = detail::own_module<ModuleImpl>(module);
+  if (!own) return std::unexpected(own.error());
+  const ModuleImpl* impl_module = *own;
   auto& state = *state_;
-  if (state.active) {
-    return make_error(ErrorCode::CallInProgress, "cannot instantiate while a call is running");
-  }
+  if (state.active) return detail::instantiate_during_call();
 
   wi::ModuleDesc desc = impl_module->desc_;
   const uint64_t page_cap = options.limits.max_memory_bytes / kWasmPageSize;

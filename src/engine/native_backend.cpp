@@ -386,7 +386,7 @@ Result<void> NativeInstance::restore_state(const InstanceState& saved) {
   return {};
 }
 
-class NativeCall final : public Call {
+class NativeCall final : public detail::CallEnd {
  public:
   NativeCall(std::shared_ptr<NativeInstance> instance, uint32_t index,
              std::vector<airssys_slot> io, const CallOptions& options)
@@ -416,10 +416,7 @@ class NativeCall final : public Call {
   }
 
   Result<State> resume() override {
-    if (done_) {
-      if (error_) return std::unexpected(*error_);
-      return State::Finished;
-    }
+    if (auto end = ended()) return *end;
     auto& state = *instance_->state_;
     if (state.active) return detail::resume_inside_call();
     state.active = &exec_;
@@ -442,7 +439,6 @@ class NativeCall final : public Call {
     return State::Finished;
   }
 
-  std::span<const Value> results() const override { return results_; }
   uint64_t fuel_used() const override { return exec_.used; }
   void set_slice(uint64_t slice) override { exec_.slice = std::max<uint64_t>(slice, 1); }
 
@@ -452,9 +448,6 @@ class NativeCall final : public Call {
   std::vector<airssys_slot> io_;
   ExecState exec_;
   NativeRun run_;
-  std::vector<Value> results_;
-  std::optional<Error> error_;
-  bool done_ = false;
   bool suspended_ = false;
 
   // Keeps the instance's count of calls suspended between slices.

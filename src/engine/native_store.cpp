@@ -156,14 +156,11 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
 Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
                                                            const Linker& linker,
                                                            const InstanceOptions& options) {
-  auto* native = dynamic_cast<const NativeModule*>(&module);
-  if (!native) {
-    return make_error(ErrorCode::InvalidArgument, "module was loaded by another engine backend");
-  }
+  auto own = detail::own_module<NativeModule>(module);
+  if (!own) return std::unexpected(own.error());
+  const NativeModule* native = *own;
   auto& state = *state_;
-  if (state.active) {
-    return make_error(ErrorCode::CallInProgress, "cannot instantiate while a call is running");
-  }
+  if (state.active) return detail::instantiate_during_call();
   const uint64_t page_cap =
       std::min<uint64_t>(options.limits.max_memory_bytes / kWasmPageSize, kMaxPages);
   const auto& plan = native->plan_;
