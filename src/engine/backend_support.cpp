@@ -145,4 +145,15 @@ Result<std::vector<uint8_t>> read_memory_at(uint8_t* data, uint64_t size, uint64
   return std::vector<uint8_t>(*range, *range + length);
 }
 
+Result<std::span<uint8_t>> guest_range(uint8_t* data, uint64_t size, uint64_t offset,
+                                       uint64_t length) {
+  if (offset > size || length > size - offset) {
+    return make_error(ErrorCode::TrapMemoryOutOfBounds,
+                      fmt::format("host call: guest range [{}, {}+{}) is outside memory of {} "
+                                  "bytes",
+                                  offset, offset, length, size));
+  }
+  return std::span<uint8_t>(data + offset, length);
+}
+
 }  // namespace airssys::wasm::engine::detail

@@ -125,6 +125,10 @@ template <class T>
 // [offset, offset + length) lies outside it (64-bit arithmetic).
 [[nodiscard]] Result<void> write_memory_at(uint8_t* data, uint64_t size, uint64_t offset,
                                            std::span<const uint8_t> bytes);
+// A host function's view of its caller's memory: the bytes of [offset,
+// offset + length), or TrapMemoryOutOfBounds when any lies outside it.
+[[nodiscard]] Result<std::span<uint8_t>> guest_range(uint8_t* data, uint64_t size,
+                                                     uint64_t offset, uint64_t length);
 [[nodiscard]] Result<std::vector<uint8_t>> read_memory_at(uint8_t* data, uint64_t size,
                                                           uint64_t offset, uint64_t length);
 

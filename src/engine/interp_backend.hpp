@@ -155,13 +155,8 @@ class HostCallImpl final : public HostCall {
   HostCallImpl(wi::Memory* memory, void* user_data) : memory_(memory), user_data_(user_data) {}
 
   Result<std::span<uint8_t>> memory(uint64_t offset, uint64_t length) override {
-    uint64_t size = memory_ ? memory_->ByteSize() : 0;
-    if (offset > size || length > size - offset) {
-      return make_error(ErrorCode::TrapMemoryOutOfBounds,
-                        fmt::format("host call: guest range [{}, {}+{}) is outside memory of {} bytes",
-                                    offset, offset, length, size));
-    }
-    return std::span<uint8_t>(memory_->UnsafeData() + offset, length);
+    return detail::guest_range(memory_ ? memory_->UnsafeData() : nullptr, memory_size(), offset,
+                               length);
   }
   uint64_t memory_size() const override { return memory_ ? memory_->ByteSize() : 0; }
   void* user_data() const override { return user_data_; }

@@ -244,13 +244,8 @@ class NativeHostCall final : public HostCall {
   explicit NativeHostCall(NativeInstance* owner = nullptr) : owner_(owner) {}
   Result<std::span<uint8_t>> memory(uint64_t offset, uint64_t length) override {
     wasm_rt_memory_t* memory = current();
-    uint64_t size = memory ? memory->size : 0;
-    if (offset > size || length > size - offset) {
-      return make_error(ErrorCode::TrapMemoryOutOfBounds,
-                        fmt::format("host call: guest range [{}, {}+{}) is outside memory of {} bytes",
-                                    offset, offset, length, size));
-    }
-    return std::span<uint8_t>(memory->data + offset, length);
+    return detail::guest_range(memory ? memory->data : nullptr, memory ? memory->size : 0, offset,
+                               length);
   }
   uint64_t memory_size() const override {
     wasm_rt_memory_t* memory = current();
