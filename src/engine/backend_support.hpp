@@ -1,14 +1,21 @@
 #pragma once
-// Pieces both engine backends use: the export index's hash, the sizes an
-// instance's tables may reach, and the AddressSanitizer notes around a switch
-// between the caller's stack and a call's fiber.
+// Pieces both engine backends use: the wabt type mapping, the export index
+// and the checks of a call's export and arguments, the range checks of the
+// embedder's memory reads and writes, the sizes an instance's tables may
+// reach, and the AddressSanitizer notes around a switch between the caller's
+// stack and a call's fiber (backend_support.cpp, table_caps in engine.cpp).
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
+
+#include <wabt/type.h>
 
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/engine/engine.hpp"
@@ -27,6 +34,103 @@ struct ExportNameHash {
   using is_transparent = void;
   size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
 };
+
+// A module's exports by name: the index in Module::exports().
+using ExportIndex = std::unordered_map<std::string, uint32_t, ExportNameHash, std::equal_to<>>;
+
+// What both tiers' modules know of a module besides its code, and the
+// Module interface over it.
+class ModuleBase : public Module {
+ public:
+  std::string name_;
+  std::vector<ImportInfo> imports_;
+  std::vector<ExportInfo> exports_;
+  ExportIndex export_index_;
+  std::vector<std::string> warnings_;    // Module::warnings
+  std::string state_hazard_;             // why save_state cannot capture an instance
+  std::vector<std::string> func_names_;  // of the name section, by function index
+
+  std::string_view name() const override { return name_; }
+  const std::vector<ImportInfo>& imports() const override { return imports_; }
+  const std::vector<ExportInfo>& exports() const override { return exports_; }
+  Result<void> state_transferable() const override;
+  const std::vector<std::string>& warnings() const override { return warnings_; }
+
+  // "module!name" for function `index` of the module as loaded, or
+  // "module!func[N]" when the name section gives it no name: a frame of a
+  // trap's backtrace.
+  [[nodiscard]] std::string function_frame(uint32_t index) const;
+};
+
+// What both tiers' suspendable calls keep of their end: its results or its
+// error, and whether it has ended.
+class CallEnd : public Call {
+ public:
+  std::span<const Value> results() const override { return results_; }
+
+ protected:
+  // What resume() answers once the call has ended; nothing while it runs.
+  [[nodiscard]] std::optional<Result<State>> ended() const {
+    if (!done_) return std::nullopt;
+    if (error_) return std::unexpected(*error_);
+    return State::Finished;
+  }
+
+  std::vector<Value> results_;
+  std::optional<Error> error_;
+  bool done_ = false;
+};
+
+// The engine's value type of a wabt type (the reference types wabt has
+// besides funcref count as externref), and back.
+[[nodiscard]] ValType from_wabt(wabt::Type type);
+[[nodiscard]] wabt::Type to_wabt(ValType type);
+// The signature of wabt's parameter and result type lists.
+[[nodiscard]] FuncSig sig_from_wabt(std::span<const wabt::Type> params,
+                                    std::span<const wabt::Type> results);
+
+// The index of the function export `name` of `module` (its `exports`, found
+// through `index`); MissingExport when there is none or it is no function.
+[[nodiscard]] Result<uint32_t> function_export(std::string_view module, const ExportIndex& index,
+                                               std::span<const ExportInfo> exports,
+                                               std::string_view name);
+// The same for a global export.
+[[nodiscard]] Result<uint32_t> global_export(std::string_view module, const ExportIndex& index,
+                                             std::span<const ExportInfo> exports,
+                                             std::string_view name);
+
+// Whether `args` match the parameters of the function export `target`
+// (SignatureMismatch naming both otherwise): the check before every call.
+[[nodiscard]] Result<void> check_args(const ExportInfo& target, std::span<const Value> args);
+
+// CallInProgress: a call while another runs on the same store, a suspended
+// call resumed from inside another one, an instantiation during a call.
+[[nodiscard]] std::unexpected<Error> reentrant_call();
+[[nodiscard]] std::unexpected<Error> resume_inside_call();
+[[nodiscard]] std::unexpected<Error> instantiate_during_call();
+
+// `module` as the tier's own module class `T`; InvalidArgument when another
+// engine backend loaded it.
+template <class T>
+[[nodiscard]] Result<const T*> own_module(const Module& module) {
+  auto* own = dynamic_cast<const T*>(&module);
+  if (!own) {
+    return make_error(ErrorCode::InvalidArgument, "module was loaded by another engine backend");
+  }
+  return own;
+}
+
+// The embedder's reads and writes of an instance's memory (`data`, `size`
+// bytes): TrapMemoryOutOfBounds, with nothing copied, when any byte of
+// [offset, offset + length) lies outside it (64-bit arithmetic).
+[[nodiscard]] Result<void> write_memory_at(uint8_t* data, uint64_t size, uint64_t offset,
+                                           std::span<const uint8_t> bytes);
+// A host function's view of its caller's memory: the bytes of [offset,
+// offset + length), or TrapMemoryOutOfBounds when any lies outside it.
+[[nodiscard]] Result<std::span<uint8_t>> guest_range(uint8_t* data, uint64_t size,
+                                                     uint64_t offset, uint64_t length);
+[[nodiscard]] Result<std::vector<uint8_t>> read_memory_at(uint8_t* data, uint64_t size,
+                                                          uint64_t offset, uint64_t length);
 
 // The most elements each of an instance's own (not imported) tables may hold,
 // in the order given (`tables`: their initial sizes and maximums), so that all

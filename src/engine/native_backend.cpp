@@ -9,324 +9,25 @@
 // Fuel works as in the interpreter: one fuel cell per store, which the
 // metered code decrements, and an imported function that refills the next
 // slice, suspends the fiber, or ends the call with the out-of-fuel trap.
-
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-#include <wabt/binary-writer.h>
-#include <wabt/ir.h>
-#include <wabt/stream.h>
-#include <wabt/validator.h>
-#include <wabt/wast-lexer.h>
-#include <wabt/wast-parser.h>
+// This file holds the instances and their calls (native_backend.hpp).
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
-#include <boost/context/fiber.hpp>
 #include <cstdlib>
-#include <map>
-#include <mutex>
+#include <cstring>
 #include <optional>
 #include <type_traits>
-#include <unwind.h>
-#include <unordered_map>
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
-#endif
 
 #include <fmt/format.h>
 
 #include "airssys-native.h"
-#include "backend_support.hpp"
 #include "airssys/wasm/engine/engine.hpp"
+#include "backend_support.hpp"
+#include "native_backend.hpp"
 #include "metering.hpp"
-#include "native_codegen.hpp"
-#include "native_frames.hpp"
 #include "state.hpp"
 
-namespace airssys::wasm::engine {
-namespace {
-
-using detail::ExportNameHash;
-using detail::kMaxBacktrace;
-using detail::FiberSwitch;
-
-namespace ctx = boost::context;
-namespace fs = std::filesystem;
-
-constexpr size_t kStackSize = AIRSSYS_STACK_SIZE;
-constexpr size_t kPage = AIRSSYS_STACK_PAGE;
-constexpr uint32_t kMaxPages = 65535;  // the runtime's 32-bit memory size
-
-// Stacks of kStackSize bytes aligned to kStackSize: guard page, call state
-// page, then the stack proper. Kept for reuse by one store.
-class StackPool {
- public:
-  static constexpr size_t kMaxIdle = 4;
-  ~StackPool() {
-    for (char* base : idle_) ::munmap(base, kStackSize);
-  }
-  char* take() {
-    if (!idle_.empty()) {
-      char* base = idle_.back();
-      idle_.pop_back();
-      return base;
-    }
-    void* raw = ::mmap(nullptr, 2 * kStackSize, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw == MAP_FAILED) throw std::bad_alloc();
-    auto start = reinterpret_cast<uintptr_t>(raw);
-    uintptr_t base = (start + kStackSize - 1) & ~(uintptr_t{kStackSize} - 1);
-    if (base > start) ::munmap(raw, base - start);
-    uintptr_t end = start + 2 * kStackSize;
-    if (end > base + kStackSize) ::munmap(reinterpret_cast<void*>(base + kStackSize), end - base - kStackSize);
-    ::mprotect(reinterpret_cast<void*>(base), kPage, PROT_NONE);
-    return reinterpret_cast<char*>(base);
-  }
-  void give_back(char* base) noexcept {
-    if (idle_.size() < kMaxIdle) {
-      idle_.push_back(base);
-    } else {
-      ::munmap(base, kStackSize);
-    }
-  }
-
- private:
-  std::vector<char*> idle_;
-};
-
-struct PooledStack {
-  StackPool* pool;
-  char** base_out;
-  ctx::stack_context allocate() {
-    char* base = pool->take();
-    *base_out = base;
-    ctx::stack_context sc;
-    sc.sp = base + kStackSize;
-    sc.size = kStackSize - 2 * kPage;
-    return sc;
-  }
-  void deallocate(ctx::stack_context& sc) noexcept {
-    pool->give_back(static_cast<char*>(sc.sp) - kStackSize);
-  }
-};
-
-// One id per function signature in the process, shared by every compiled
-// module, so call_indirect across modules compares like with like. The key
-// holds both counts in full, so no two signatures share an id however long
-// they are. 0 (never a valid id) when the registry cannot grow.
-uint32_t register_func_type(uint32_t params, uint32_t results, const uint8_t* types) noexcept {
-  static std::mutex mutex;
-  static std::map<std::string, uint32_t> ids;
-  try {
-    std::string key;
-    key.reserve(8 + static_cast<size_t>(params) + results);
-    for (uint32_t count : {params, results}) {
-      for (int shift = 0; shift < 32; shift += 8) key += static_cast<char>((count >> shift) & 0xff);
-    }
-    key.append(reinterpret_cast<const char*>(types), static_cast<size_t>(params) + results);
-    std::lock_guard lock(mutex);
-    if (ids.size() >= UINT32_MAX - 1) return 0;
-    auto [it, added] = ids.emplace(std::move(key), static_cast<uint32_t>(ids.size() + 1));
-    return it->second;
-  } catch (const std::bad_alloc&) {
-    return 0;
-  }
-}
-
-int call_import(void* host_instance, uint32_t index, airssys_slot* io);
-void raise_error(void* host_instance, void* error);
-
-const airssys_host_api kHostApi{register_func_type, call_import, raise_error};
-
-// A compiled module loaded from verified bytes.
-class LoadedObject {
- public:
-  ~LoadedObject() {
-    if (handle_) ::dlclose(handle_);
-  }
-  // The bytes were verified against their recorded hash; they are written
-  // to a fresh file of the private cache directory, loaded from there and the
-  // file removed again. A name of its own per load: the dynamic loader hands
-  // back an object already loaded under the same name.
-  static Result<std::shared_ptr<LoadedObject>> load(const std::vector<uint8_t>& bytes,
-                                                    const detail::NativePlan& plan,
-                                                    const fs::path& dir, std::string_view name) {
-    static std::atomic<uint64_t> sequence{0};
-    fs::path path = dir / fmt::format(".load-{}-{}.so", ::getpid(), sequence.fetch_add(1));
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      return make_error(ErrorCode::IoError,
-                        fmt::format("{}: cannot write the native object to {}: {}", name,
-                                    path.string(), std::strerror(errno)));
-    }
-    size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        ::close(fd);
-        ::unlink(path.c_str());
-        return make_error(ErrorCode::IoError, fmt::format("{}: cannot write the native object", name));
-      }
-      done += static_cast<size_t>(n);
-    }
-    ::close(fd);
-    auto object = std::make_shared<LoadedObject>();
-    object->handle_ = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    ::unlink(path.c_str());
-    if (!object->handle_) {
-      const char* why = ::dlerror();
-      return make_error(ErrorCode::CompileFailed,
-                        fmt::format("{}: the native object did not load: {}", name,
-                                    why ? why : "unknown reason"));
-    }
-    object->desc_ = static_cast<const airssys_module_desc*>(::dlsym(object->handle_, "airssys_module"));
-    if (!object->desc_ || object->desc_->abi != AIRSSYS_NATIVE_ABI ||
-        object->desc_->import_count != plan.imports.size() ||
-        object->desc_->export_count != plan.exports.size()) {
-      return make_error(ErrorCode::CompileFailed,
-                        fmt::format("{}: the native object does not match the module", name));
-    }
-    // The object's own grow function: memory.grow routed through the host
-    // grows exactly as the runtime compiled into the object does.
-    object->grow_ = reinterpret_cast<GrowFn>(::dlsym(object->handle_, "wasm_rt_grow_memory"));
-    if (!object->grow_) {
-      return make_error(ErrorCode::CompileFailed,
-                        fmt::format("{}: the native object has no memory runtime", name));
-    }
-    if (object->desc_->bind(&kHostApi) != 0) {
-      return make_error(ErrorCode::LimitExceeded,
-                        fmt::format("{}: the native object could not register its function types",
-                                    name));
-    }
-    Dl_info where{};
-    if (::dladdr(object->desc_, &where) != 0 && where.dli_fbase) {
-      std::vector<detail::NativeFrames::Entry> code;
-      for (const airssys_code_entry* e = object->desc_->code; e && e->address; ++e) {
-        code.push_back({reinterpret_cast<uintptr_t>(e->address), e->function, e->glue != 0});
-      }
-      object->frames_ = detail::NativeFrames::read(
-          bytes, reinterpret_cast<uintptr_t>(where.dli_fbase), code);
-    }
-    return object;
-  }
-  const airssys_module_desc& desc() const { return *desc_; }
-  const detail::NativeFrames& frames() const { return frames_; }
-  using GrowFn = uint32_t (*)(wasm_rt_memory_t*, uint32_t);
-  GrowFn grow() const { return grow_; }
-
- private:
-  void* handle_ = nullptr;
-  const airssys_module_desc* desc_ = nullptr;
-  GrowFn grow_ = nullptr;
-  detail::NativeFrames frames_;
-};
-
-class NativeModule final : public Module, public std::enable_shared_from_this<NativeModule> {
- public:
-  std::string name_;
-  std::vector<ImportInfo> imports_;
-  std::vector<ExportInfo> exports_;
-  detail::NativePlan plan_;
-  std::unordered_map<std::string, uint32_t, ExportNameHash, std::equal_to<>> export_index_;
-  std::shared_ptr<LoadedObject> object_;
-
-  std::string state_hazard_;  // why save_state cannot capture an instance
-  std::vector<std::string> warnings_;  // Module::warnings
-  std::vector<std::string> func_names_;  // of the name section, by function index
-  uint32_t func_imports_ = 0;            // the guest's: defined functions follow them
-
-  // "module!name" (or "module!func[N]") for each return address of a trap
-  // that lies in a function the module defines, innermost first. Functions
-  // the C compiler inlined into their callers have no frame of their own.
-  std::vector<std::string> backtrace(std::span<const uintptr_t> frames) const {
-    std::vector<std::string> out;
-    std::optional<uint32_t> inner;  // the function of the frame listed last
-    for (size_t k = 0; k < frames.size(); ++k) {
-      // A return address may follow the last instruction of a function whose
-      // final call never returns (a trap): look one byte back.
-      auto frame = object_->frames().function_at(frames[k] - 1);
-      if (!frame) continue;
-      // The export glue is its function's own frame, unless that is listed.
-      if (frame->glue && inner == frame->function) continue;
-      inner = frame->function;
-      if (out.size() == kMaxBacktrace) {
-        out.push_back(fmt::format("... {} more frames", frames.size() - k));
-        break;
-      }
-      const uint32_t index = func_imports_ + frame->function;
-      if (index < func_names_.size() && !func_names_[index].empty()) {
-        out.push_back(fmt::format("{}!{}", name_, func_names_[index]));
-      } else {
-        out.push_back(fmt::format("{}!func[{}]", name_, index));
-      }
-    }
-    return out;
-  }
-
-  std::string_view name() const override { return name_; }
-  const std::vector<ImportInfo>& imports() const override { return imports_; }
-  const std::vector<ExportInfo>& exports() const override { return exports_; }
-  Result<void> state_transferable() const override {
-    if (state_hazard_.empty()) return {};
-    return make_error(ErrorCode::StateNotTransferable,
-                      fmt::format("module '{}': its state cannot be moved to another instance: {}",
-                                  name_, state_hazard_));
-  }
-  const std::vector<std::string>& warnings() const override { return warnings_; }
-  const airssys_module_desc& desc() const { return object_->desc(); }
-  LoadedObject::GrowFn grow() const { return object_->grow(); }
-};
-
-class NativeRun;
-
-struct ExecState {
-  uint64_t budget = kUnlimitedFuel;
-  uint64_t slice = 100'000;
-  uint64_t used = 0;
-  int64_t slice_set = 0;
-  NativeRun* fiber = nullptr;  // set for a suspendable call
-  bool cancel = false;
-};
-
-class StoreState {
- public:
-  int64_t fuel = 0;  // the metered code's fuel global, shared by the store's instances
-  ExecState* active = nullptr;
-  std::optional<Error> pending;  // a typed error raised inside the guest's call
-  StackPool stacks;
-  std::vector<wasm_rt_funcref_t> funcrefs;  // funcref handles given to the host
-
-  void start_slice(ExecState& exec) {
-    uint64_t remaining = exec.budget == kUnlimitedFuel
-                             ? kUnlimitedFuel
-                             : exec.budget - std::min(exec.used, exec.budget);
-    uint64_t next = std::min<uint64_t>({exec.slice, remaining, uint64_t{INT64_MAX}});
-    exec.slice_set = static_cast<int64_t>(std::max<uint64_t>(next, 1));
-    fuel = exec.slice_set;
-  }
-  void account(ExecState& exec) {
-    exec.used += static_cast<uint64_t>(exec.slice_set - fuel);
-    exec.slice_set = fuel;
-  }
-  // False when the call must end; `pending` then says why.
-  bool on_fuel_exhausted();
-
-  uint64_t funcref_handle(const wasm_rt_funcref_t& ref) {
-    for (size_t i = 0; i < funcrefs.size(); ++i) {
-      const auto& r = funcrefs[i];
-      if (r.func == ref.func && r.module_instance == ref.module_instance &&
-          r.func_type == ref.func_type) {
-        return i + 1;
-      }
-    }
-    funcrefs.push_back(ref);
-    return funcrefs.size();
-  }
-};
+namespace airssys::wasm::engine::native {
 
 Value from_slot(StoreState& state, ValType type, const airssys_slot& s) {
   switch (type) {
@@ -370,205 +71,7 @@ airssys_slot to_slot(StoreState& state, const Value& v) {
   return s;
 }
 
-ErrorCode trap_code(int trap) {
-  switch (trap) {
-    case WASM_RT_TRAP_OOB: return ErrorCode::TrapMemoryOutOfBounds;
-    case WASM_RT_TRAP_INT_OVERFLOW: return ErrorCode::TrapIntegerOverflow;
-    case WASM_RT_TRAP_DIV_BY_ZERO: return ErrorCode::TrapDivideByZero;
-    case WASM_RT_TRAP_INVALID_CONVERSION: return ErrorCode::TrapInvalidConversion;
-    case WASM_RT_TRAP_UNREACHABLE: return ErrorCode::TrapUnreachable;
-    case WASM_RT_TRAP_CALL_INDIRECT: return ErrorCode::TrapIndirectCallMismatch;
-    case WASM_RT_TRAP_EXHAUSTION: return ErrorCode::TrapCallStackExhausted;
-    case WASM_RT_TRAP_TABLE_OOB: return ErrorCode::TrapTableOutOfBounds;
-    case WASM_RT_TRAP_UNINIT_ELEM: return ErrorCode::TrapUninitializedElement;
-    case WASM_RT_TRAP_SIG_MISMATCH: return ErrorCode::TrapIndirectCallMismatch;
-    default: return ErrorCode::TrapOther;
-  }
-}
-
-const char* trap_message(int trap) {
-  switch (trap) {
-    case WASM_RT_TRAP_OOB: return "out of bounds memory access";
-    case WASM_RT_TRAP_INT_OVERFLOW: return "integer overflow";
-    case WASM_RT_TRAP_DIV_BY_ZERO: return "integer divide by zero";
-    case WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
-    case WASM_RT_TRAP_UNREACHABLE: return "unreachable executed";
-    case WASM_RT_TRAP_CALL_INDIRECT: return "indirect call signature mismatch";
-    case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
-    case WASM_RT_TRAP_TABLE_OOB: return "out of bounds table access";
-    case WASM_RT_TRAP_UNINIT_ELEM: return "uninitialized table element";
-    case WASM_RT_TRAP_SIG_MISMATCH: return "indirect call signature mismatch";
-    case WASM_RT_TRAP_RESOURCE: return "memory for the instance could not be allocated";
-    default: return "trap";
-  }
-}
-
-// A trap's frames, recorded on the call's stack before it unwinds: the
-// return addresses from the trap up to the call's entry (unwind_stop),
-// through the unwind tables the C compiler writes for the object.
-_Unwind_Reason_Code record_trap_frame(_Unwind_Context* context, void* arg) {
-  auto* ctx = static_cast<airssys_call_ctx*>(arg);
-  const uintptr_t ip = _Unwind_GetIP(context);
-  if (ip == 0) return _URC_END_OF_STACK;
-  if (_Unwind_FindEnclosingFunction(reinterpret_cast<void*>(ip)) == ctx->unwind_stop) {
-    return _URC_END_OF_STACK;
-  }
-  if (ctx->trap_frame_count == AIRSSYS_MAX_TRAP_FRAMES) return _URC_END_OF_STACK;
-  ctx->trap_frames[ctx->trap_frame_count++] = reinterpret_cast<void*>(ip);
-  return _URC_NO_REASON;
-}
-
-void record_trap_frames(airssys_call_ctx* ctx) {
-  ctx->trap_frame_count = 0;
-  _Unwind_Backtrace(record_trap_frame, ctx);
-}
-
-// Native code running on one fiber: an export call, or an instantiation.
-class NativeRun {
- public:
-  struct Entry {
-    const airssys_module_desc* desc;
-    airssys_thunk fn;
-    void* a;
-    void* b;
-    uint32_t memory_cap_pages = 0;
-    // Instantiation: the most each of the module's own tables may hold.
-    std::span<const uint32_t> table_caps = {};
-  };
-
-  NativeRun(StoreState& state, Entry entry) : state_(state), entry_(entry) {}
-  NativeRun(const NativeRun&) = delete;
-  NativeRun& operator=(const NativeRun&) = delete;
-
-  // Runs until the code finishes or suspends.
-  void switch_in() {
-    if (!started_) {
-      started_ = true;
-      fiber_ = ctx::fiber(std::allocator_arg, PooledStack{&state_.stacks, &base_},
-                          [this](ctx::fiber&& caller) {
-                            FiberSwitch::finish(nullptr, &caller_bottom_, &caller_size_);
-                            caller_ = std::move(caller);
-                            body();
-                            FiberSwitch::start(nullptr, caller_bottom_, caller_size_);
-                            return std::move(caller_);
-                          });
-    }
-    void* fake_stack = nullptr;
-    FiberSwitch::start(&fake_stack, base_ + 2 * kPage, kStackSize - 2 * kPage);
-    fiber_ = std::move(fiber_).resume();
-    FiberSwitch::finish(fake_stack, nullptr, nullptr);
-  }
-
-  // Called on the fiber, at the end of a slice.
-  void suspend() {
-    void* fake_stack = nullptr;
-    FiberSwitch::start(&fake_stack, caller_bottom_, caller_size_);
-    caller_ = std::move(caller_).resume();
-    FiberSwitch::finish(fake_stack, &caller_bottom_, &caller_size_);
-  }
-
-  bool started() const { return started_; }
-  bool done() const { return done_; }
-  int trap() const { return trap_; }
-  // The return addresses a trap recorded, innermost first.
-  std::span<const uintptr_t> trap_frames() const { return trap_frames_; }
-  wasm_rt_memory_t* allocated_memory() const { return memory_; }
-
- private:
-  void body() {
-    auto* call_ctx = reinterpret_cast<airssys_call_ctx*>(base_ + AIRSSYS_CTX_OFFSET);
-    *call_ctx = airssys_call_ctx{};
-    call_ctx->magic = AIRSSYS_CTX_MAGIC;
-    call_ctx->fuel_cell = &state_.fuel;
-    call_ctx->memory_cap_pages = entry_.memory_cap_pages;
-    call_ctx->table_caps = entry_.table_caps.data();
-    call_ctx->table_count = static_cast<uint32_t>(entry_.table_caps.size());
-    call_ctx->on_trap = record_trap_frames;
-    call_ctx->unwind_stop = reinterpret_cast<const void*>(entry_.desc->enter);
-    trap_ = entry_.desc->enter(entry_.fn, entry_.a, entry_.b);
-    if (trap_) {
-      const uint32_t count = std::min(call_ctx->trap_frame_count, AIRSSYS_MAX_TRAP_FRAMES);
-      for (uint32_t k = 0; k < count; ++k) {
-        trap_frames_.push_back(reinterpret_cast<uintptr_t>(call_ctx->trap_frames[k]));
-      }
-    }
-    memory_ = call_ctx->memory;
-    call_ctx->magic = 0;
-    done_ = true;
-  }
-
-  StoreState& state_;
-  Entry entry_;
-  ctx::fiber fiber_;
-  ctx::fiber caller_;
-  char* base_ = nullptr;
-  const void* caller_bottom_ = nullptr;
-  size_t caller_size_ = 0;
-  bool started_ = false;
-  bool done_ = false;
-  int trap_ = 0;
-  std::vector<uintptr_t> trap_frames_;
-  wasm_rt_memory_t* memory_ = nullptr;
-};
-
-bool StoreState::on_fuel_exhausted() {
-  ExecState* exec = active;
-  if (!exec) {
-    pending = Error{ErrorCode::InternalError, "fuel ran out with no execution on record", {}, 0};
-    return false;
-  }
-  account(*exec);
-  if (exec->budget != kUnlimitedFuel && exec->used >= exec->budget) {
-    pending = Error{ErrorCode::TrapOutOfFuel,
-                    fmt::format("out of fuel: the call used its budget of {} instructions",
-                                exec->budget),
-                    {},
-                    0};
-    return false;
-  }
-  if (exec->fiber) {
-    exec->fiber->suspend();
-    if (exec->cancel) {
-      pending = Error{ErrorCode::CallCancelled, "call cancelled", {}, 0};
-      return false;
-    }
-  }
-  start_slice(*exec);
-  return true;
-}
-
-class NativeInstance;
-
-// What a host function sees of its caller: the calling instance's memory at
-// the time of the call (during instantiation, the memory it is allocating,
-// which the running call's state knows) and its user data. One per import,
-// made at instantiation; used only on the call's stack.
-class NativeHostCall final : public HostCall {
- public:
-  explicit NativeHostCall(NativeInstance* owner = nullptr) : owner_(owner) {}
-  Result<std::span<uint8_t>> memory(uint64_t offset, uint64_t length) override {
-    wasm_rt_memory_t* memory = current();
-    uint64_t size = memory ? memory->size : 0;
-    if (offset > size || length > size - offset) {
-      return make_error(ErrorCode::TrapMemoryOutOfBounds,
-                        fmt::format("host call: guest range [{}, {}+{}) is outside memory of {} bytes",
-                                    offset, offset, length, size));
-    }
-    return std::span<uint8_t>(memory->data + offset, length);
-  }
-  uint64_t memory_size() const override {
-    wasm_rt_memory_t* memory = current();
-    return memory ? memory->size : 0;
-  }
-  void* user_data() const override;
-  // While the owner's own instantiation runs (its start function).
-  void set_instantiating(bool on) { instantiating_ = on; }
-
- private:
-  wasm_rt_memory_t* current() const;
-  NativeInstance* owner_;
-  bool instantiating_ = false;
-};
+namespace {
 
 static_assert(std::is_trivially_destructible_v<Value> && std::is_trivially_copyable_v<Value>);
 
@@ -591,104 +94,7 @@ class ValueBuffer {
   };
 };
 
-struct ImportTarget {
-  enum class Kind : uint8_t { Fuel, MemoryGrow, Host, Other } kind = Kind::Other;
-  HostFn fn;
-  FuncSig sig;
-  NativeInstance* owner = nullptr;  // host functions
-  NativeHostCall call;
-};
-
-class NativeInstance final : public Instance, public std::enable_shared_from_this<NativeInstance> {
- public:
-  NativeInstance(std::shared_ptr<StoreState> state, std::shared_ptr<const NativeModule> module,
-                 void* user_data, MemoryGrowHook on_grow = {})
-      : state_(std::move(state)),
-        module_(std::move(module)),
-        user_data_(user_data),
-        on_grow_(std::move(on_grow)) {}
-  ~NativeInstance() override {
-    if (raw_) {
-      module_->desc().free_instance(raw_);
-      std::free(raw_);
-    }
-    std::free(imports_);
-  }
-
-  const Module& module() const override { return *module_; }
-  using Instance::call;
-  using Instance::start_call;
-  Result<ExportHandle> resolve(std::string_view export_name) const override;
-  Result<std::vector<Value>> call(ExportHandle export_handle, std::span<const Value> args,
-                                  const CallOptions& options) override;
-  Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle,
-                                           std::span<const Value> args,
-                                           const CallOptions& options) override;
-  Result<Value> global(std::string_view export_name) const override;
-  uint64_t memory_bytes() const override { return memory_ ? memory_->size : 0; }
-  uint64_t fuel_used() const override { return fuel_used_; }
-  Result<InstanceState> save_state() const override;
-  Result<void> restore_state(const InstanceState& saved);
-  // Runs export `index` (its io slots prepared) to completion within `fuel`.
-  Result<void> run_export(uint32_t index, airssys_slot* io, uint64_t fuel, uint64_t slice);
-
-  Result<void> write_memory(uint64_t offset, std::span<const uint8_t> bytes) override {
-    auto range = memory_range(offset, bytes.size());
-    if (!range) return std::unexpected(range.error());
-    if (!bytes.empty()) std::memcpy(*range, bytes.data(), bytes.size());
-    return {};
-  }
-  Result<std::vector<uint8_t>> read_memory(uint64_t offset, uint64_t length) const override {
-    auto range = memory_range(offset, length);
-    if (!range) return std::unexpected(range.error());
-    return std::vector<uint8_t>(*range, *range + length);
-  }
-  Result<uint8_t*> memory_range(uint64_t offset, uint64_t length) const {
-    uint64_t size = memory_bytes();
-    if (offset > size || length > size - offset) {
-      return make_error(ErrorCode::TrapMemoryOutOfBounds,
-                        fmt::format("range [{}, {}+{}) is outside memory of {} bytes", offset,
-                                    offset, length, size));
-    }
-    return memory_->data + offset;
-  }
-
-  Result<uint32_t> export_of(std::string_view name, ExternKind kind) const {
-    auto it = module_->export_index_.find(name);
-    if (it == module_->export_index_.end()) {
-      return make_error(ErrorCode::MissingExport,
-                        fmt::format("module '{}' has no export named '{}'", module_->name_, name));
-    }
-    if (module_->plan_.exports[it->second].kind != kind) {
-      return make_error(ErrorCode::MissingExport,
-                        fmt::format("export '{}' of module '{}' is not a {}", name, module_->name_,
-                                    kind == ExternKind::Func ? "function" : extern_kind_name(kind)));
-    }
-    return it->second;
-  }
-
-  // The io slots for a call of the export `handle` names with `args`, checked;
-  // its index in the plan in *index.
-  Result<std::vector<airssys_slot>> prepare(ExportHandle handle, std::span<const Value> args,
-                                            uint32_t* index);
-  Error trap_error(int trap, std::span<const uintptr_t> frames);
-
-  // Called by the compiled code for an import that the host provides.
-  int dispatch(uint32_t index, airssys_slot* io);
-  int grow_memory(airssys_slot* io);
-
-  std::shared_ptr<StoreState> state_;
-  std::shared_ptr<const NativeModule> module_;
-  void* user_data_;
-  MemoryGrowHook on_grow_;
-  void* raw_ = nullptr;
-  airssys_imports* imports_ = nullptr;
-  std::vector<ImportTarget> targets_;
-  std::vector<std::shared_ptr<const Instance>> providers_;  // kept alive: we point into them
-  wasm_rt_memory_t* memory_ = nullptr;
-  uint64_t fuel_used_ = 0;
-  int suspended_calls_ = 0;  // calls between two slices: their frames live here
-};
+}  // namespace
 
 // memory.grow of memory 0 (the metering rewrite routes it here), exactly as
 // the instruction does it, then the embedder's hook with the outcome, as the
@@ -851,7 +257,8 @@ Error NativeInstance::trap_error(int trap, std::span<const uintptr_t> frames) {
 }
 
 Result<ExportHandle> NativeInstance::resolve(std::string_view export_name) const {
-  auto k = export_of(export_name, ExternKind::Func);
+  auto k = detail::function_export(module_->name_, module_->export_index_, module_->exports_,
+                                   export_name);
   if (!k) return std::unexpected(k.error());
   return ExportHandle{id(), *k};
 }
@@ -870,18 +277,8 @@ Result<std::vector<airssys_slot>> NativeInstance::prepare(ExportHandle handle,
                       fmt::format("module '{}' has no function export at index {}",
                                   module_->name_, *k));
   }
-  const std::string& name = module_->plan_.exports[*k].name;
+  AIRSSYS_TRY(detail::check_args(module_->exports_[*k], args));
   const FuncSig& sig = module_->plan_.exports[*k].sig;
-  bool match = sig.params.size() == args.size();
-  for (size_t i = 0; match && i < args.size(); ++i) match = args[i].type() == sig.params[i];
-  if (!match) {
-    FuncSig given;
-    for (const auto& a : args) given.params.push_back(a.type());
-    return make_error(ErrorCode::SignatureMismatch,
-                      fmt::format("export '{}' takes {}, but was called with ({})", name,
-                                  sig.to_string(),
-                                  given.to_string().substr(0, given.to_string().find(" ->"))));
-  }
   std::vector<airssys_slot> io(std::max<size_t>({1, sig.params.size(), sig.results.size()}));
   for (size_t i = 0; i < args.size(); ++i) io[i] = to_slot(*state_, args[i]);
   *index = *k;
@@ -892,10 +289,7 @@ Result<std::vector<Value>> NativeInstance::call(ExportHandle export_handle,
                                                 std::span<const Value> args,
                                                 const CallOptions& options) {
   StoreState& state = *state_;
-  if (state.active) {
-    return make_error(ErrorCode::CallInProgress,
-                      "a call is already running on this store (re-entrant calls are refused)");
-  }
+  if (state.active) return detail::reentrant_call();
   uint32_t index = 0;
   auto io = prepare(export_handle, args, &index);
   if (!io) return std::unexpected(io.error());
@@ -992,7 +386,7 @@ Result<void> NativeInstance::restore_state(const InstanceState& saved) {
   return {};
 }
 
-class NativeCall final : public Call {
+class NativeCall final : public detail::CallEnd {
  public:
   NativeCall(std::shared_ptr<NativeInstance> instance, uint32_t index,
              std::vector<airssys_slot> io, const CallOptions& options)
@@ -1022,15 +416,9 @@ class NativeCall final : public Call {
   }
 
   Result<State> resume() override {
-    if (done_) {
-      if (error_) return std::unexpected(*error_);
-      return State::Finished;
-    }
+    if (auto end = ended()) return *end;
     auto& state = *instance_->state_;
-    if (state.active) {
-      return make_error(ErrorCode::CallInProgress,
-                        "another call is running on this store; resume it from outside");
-    }
+    if (state.active) return detail::resume_inside_call();
     state.active = &exec_;
     if (!run_.started()) state.start_slice(exec_);
     run_.switch_in();
@@ -1051,7 +439,6 @@ class NativeCall final : public Call {
     return State::Finished;
   }
 
-  std::span<const Value> results() const override { return results_; }
   uint64_t fuel_used() const override { return exec_.used; }
   void set_slice(uint64_t slice) override { exec_.slice = std::max<uint64_t>(slice, 1); }
 
@@ -1061,9 +448,6 @@ class NativeCall final : public Call {
   std::vector<airssys_slot> io_;
   ExecState exec_;
   NativeRun run_;
-  std::vector<Value> results_;
-  std::optional<Error> error_;
-  bool done_ = false;
   bool suspended_ = false;
 
   // Keeps the instance's count of calls suspended between slices.
@@ -1084,368 +468,11 @@ Result<std::unique_ptr<Call>> NativeInstance::start_call(ExportHandle export_han
 }
 
 Result<Value> NativeInstance::global(std::string_view export_name) const {
-  auto k = export_of(export_name, ExternKind::Global);
-  if (!k) {
-    if (k.error().code == ErrorCode::MissingExport &&
-        module_->export_index_.contains(export_name)) {
-      return make_error(ErrorCode::MissingExport,
-                        fmt::format("export '{}' is not a global", export_name));
-    }
-    return std::unexpected(k.error());
-  }
+  auto k = detail::global_export(module_->name_, module_->export_index_, module_->exports_,
+                                 export_name);
+  if (!k) return std::unexpected(k.error());
   ValType type = module_->plan_.exports[*k].type;
   return from_slot(*state_, type, read_cell(module_->desc().export_pointers[*k](raw_), type));
 }
 
-std::string describe(const detail::NativeImport& import) {
-  if (import.kind == ExternKind::Func) {
-    return fmt::format("'{}'.'{}' (func {})", import.module, import.name, import.sig.to_string());
-  }
-  return fmt::format("'{}'.'{}' ({})", import.module, import.name, extern_kind_name(import.kind));
-}
-
-bool limits_match(uint64_t size, std::optional<uint64_t> max, const detail::NativeLimits& wanted) {
-  if (size < wanted.initial) return false;
-  if (wanted.has_max && (!max || *max > wanted.max)) return false;
-  return true;
-}
-
-class NativeStore final : public Store {
- public:
-  NativeStore() : state_(std::make_shared<StoreState>()) {}
-  Result<std::shared_ptr<Instance>> instantiate(const Module& module, const Linker& linker,
-                                                const InstanceOptions& options) override;
-
- private:
-  Result<void> resolve(NativeInstance& instance, size_t k, const Linker& linker);
-  std::shared_ptr<StoreState> state_;
-  // Every instance made here, as the interpreter's store keeps them: a table
-  // may hold a function of an instance nobody else refers to any more (even
-  // of one whose instantiation failed after it wrote into an imported table).
-  std::vector<std::shared_ptr<NativeInstance>> instances_;
-};
-
-Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Linker& linker) {
-  const auto& import = instance.module_->plan_.imports[k];
-  auto& item = instance.imports_->items[k];
-  auto& target = instance.targets_[k];
-  if (import.module == kReservedModule) {
-    if (import.name == detail::kFuelGlobalName) {
-      item.pointer = &state_->fuel;
-    } else if (import.name == detail::kMemoryGrowName) {
-      target.kind = ImportTarget::Kind::MemoryGrow;
-    } else {
-      target.kind = ImportTarget::Kind::Fuel;
-    }
-    return {};
-  }
-  if (const Instance* provider = linker.find_instance(import.module)) {
-    auto* other = dynamic_cast<const NativeInstance*>(provider);
-    if (!other || other->state_ != state_) {
-      return make_error(ErrorCode::UnknownImport,
-                        fmt::format("import {}: the instance registered as '{}' belongs to "
-                                    "another store",
-                                    describe(import), import.module));
-    }
-    auto it = other->module_->export_index_.find(import.name);
-    if (it != other->module_->export_index_.end()) {
-      const auto& exp = other->module_->plan_.exports[it->second];
-      const auto& desc = other->module_->desc();
-      auto mismatch = [&](std::string_view why) {
-        return make_error(ErrorCode::IncompatibleImport,
-                          fmt::format("import {}: {}", describe(import), why));
-      };
-      if (exp.kind != import.kind) return mismatch("the export is of another kind");
-      switch (import.kind) {
-        case ExternKind::Func:
-          if (exp.sig != import.sig) {
-            return mismatch(fmt::format("the export has type {}", exp.sig.to_string()));
-          }
-          item.pointer = reinterpret_cast<void*>(desc.export_functions[it->second]);
-          item.instance = other->raw_;
-          break;
-        case ExternKind::Global:
-          if (exp.type != import.type || exp.mutable_ != import.mutable_) {
-            return mismatch("the global's type differs");
-          }
-          item.pointer = desc.export_pointers[it->second](other->raw_);
-          break;
-        case ExternKind::Memory: {
-          auto* memory = static_cast<wasm_rt_memory_t*>(desc.export_pointers[it->second](other->raw_));
-          std::optional<uint64_t> max;
-          if (exp.limits.has_max) max = memory->max_pages;
-          if (!limits_match(memory->pages, max, import.limits)) {
-            return mismatch("the memory's limits do not match");
-          }
-          item.pointer = memory;
-          break;
-        }
-        case ExternKind::Table: {
-          void* table = desc.export_pointers[it->second](other->raw_);
-          uint64_t size = exp.type == ValType::FuncRef
-                              ? static_cast<wasm_rt_funcref_table_t*>(table)->size
-                              : static_cast<wasm_rt_externref_table_t*>(table)->size;
-          std::optional<uint64_t> max;
-          if (exp.limits.has_max) max = exp.limits.max;
-          if (exp.type != import.type || !limits_match(size, max, import.limits)) {
-            return mismatch("the table's type or limits do not match");
-          }
-          item.pointer = table;
-          break;
-        }
-        case ExternKind::Tag: return mismatch("tags are not supported");
-      }
-      instance.providers_.push_back(other->shared_from_this());
-      return {};
-    }
-    if (!linker.find_function(import.module, import.name)) {
-      return make_error(ErrorCode::UnknownImport,
-                        fmt::format("import {}: module '{}' exports nothing by that name",
-                                    describe(import), import.module));
-    }
-  }
-  const HostFunction* host = linker.find_function(import.module, import.name);
-  if (!host || import.kind != ExternKind::Func) {
-    return make_error(ErrorCode::UnknownImport,
-                      fmt::format("import {} is not provided by the host", describe(import)));
-  }
-  if (host->sig != import.sig) {
-    return make_error(ErrorCode::IncompatibleImport,
-                      fmt::format("import {}: the host function has type {}", describe(import),
-                                  host->sig.to_string()));
-  }
-  target.kind = ImportTarget::Kind::Host;
-  target.fn = host->fn;
-  target.sig = host->sig;
-  target.owner = &instance;
-  target.call = NativeHostCall(&instance);
-  // The glue of an import whose types are all numbers calls the host
-  // directly (native_codegen.cpp): the typed entry of host_function<F>()
-  // when there is one, else the HostFn through call_host_values. Others go
-  // through call_import.
-  item.host = &target;
-  item.pointer = reinterpret_cast<void*>(static_cast<airssys_host_fn>(call_host_values));
-  if (host->native_entry) {
-    item.typed = const_cast<void*>(host->native_entry);
-    item.call = static_cast<HostCall*>(&target.call);
-  }
-  return {};
-}
-
-Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
-                                                           const Linker& linker,
-                                                           const InstanceOptions& options) {
-  auto* native = dynamic_cast<const NativeModule*>(&module);
-  if (!native) {
-    return make_error(ErrorCode::InvalidArgument, "module was loaded by another engine backend");
-  }
-  auto& state = *state_;
-  if (state.active) {
-    return make_error(ErrorCode::CallInProgress, "cannot instantiate while a call is running");
-  }
-  const uint64_t page_cap =
-      std::min<uint64_t>(options.limits.max_memory_bytes / kWasmPageSize, kMaxPages);
-  const auto& plan = native->plan_;
-  for (size_t i = 0; i < plan.memories.size(); ++i) {
-    if (plan.memories[i].initial > page_cap) {
-      return make_error(
-          ErrorCode::LimitExceeded,
-          fmt::format("module '{}': memory {} starts at {} pages ({}), over the instance's "
-                      "memory limit of {}",
-                      native->name_, i, plan.memories[i].initial,
-                      format_byte_size(plan.memories[i].initial * kWasmPageSize),
-                      format_byte_size(options.limits.max_memory_bytes)));
-    }
-  }
-  // Tables count against the memory limit: the runtime gives each table its
-  // share of the instance's table budget as its maximum (airssys-rt.c), and
-  // tables over the budget are refused here, before anything is allocated.
-  std::vector<ExternLimits> tables;
-  tables.reserve(plan.tables.size());
-  for (const auto& t : plan.tables) {
-    tables.push_back({t.initial, t.has_max ? std::optional(t.max) : std::nullopt});
-  }
-  auto table_caps = detail::table_caps(native->name_, tables, options.limits);
-  if (!table_caps) return std::unexpected(table_caps.error());
-
-  auto instance = std::make_shared<NativeInstance>(state_, native->shared_from_this(),
-                                                   options.user_data, options.on_memory_grow);
-  instances_.push_back(instance);
-  const auto& desc = native->desc();
-  const size_t n = plan.imports.size();
-  instance->imports_ = static_cast<airssys_imports*>(
-      std::calloc(1, sizeof(airssys_imports) + n * sizeof(instance->imports_->items[0])));
-  instance->raw_ = std::calloc(1, desc.instance_size);
-  if (!instance->imports_ || !instance->raw_) throw std::bad_alloc();
-  instance->imports_->self = instance->imports_;
-  instance->imports_->host_instance = instance.get();
-  instance->targets_.resize(n);
-  for (size_t k = 0; k < n; ++k) {
-    if (auto ok = resolve(*instance, k, linker); !ok) return std::unexpected(ok.error());
-    if (plan.imports[k].kind == ExternKind::Memory && !instance->memory_) {
-      instance->memory_ = static_cast<wasm_rt_memory_t*>(instance->imports_->items[k].pointer);
-    }
-  }
-
-  ExecState exec;
-  exec.budget = options.start_fuel;
-  state.active = &exec;
-  state.start_slice(exec);
-  NativeRun run(state, {&desc, desc.instantiate, instance->raw_, instance->imports_,
-                        static_cast<uint32_t>(page_cap), *table_caps});
-  for (auto& target : instance->targets_) target.call.set_instantiating(true);
-  run.switch_in();
-  for (auto& target : instance->targets_) target.call.set_instantiating(false);
-  state.account(exec);
-  state.active = nullptr;
-  instance->fuel_used_ += exec.used;
-  if (!instance->memory_) instance->memory_ = run.allocated_memory();
-  std::optional<Error> failed;
-  if (run.trap()) {
-    failed = instance->trap_error(run.trap(), run.trap_frames());
-  } else if (options.restore) {
-    // Continues from a saved state: the start function ran where it was saved.
-    if (auto ok = instance->restore_state(*options.restore); !ok) return std::unexpected(ok.error());
-  } else if (plan.start_export) {
-    airssys_slot io{};
-    const uint64_t left = options.start_fuel == kUnlimitedFuel
-                              ? kUnlimitedFuel
-                              : options.start_fuel - std::min(exec.used, options.start_fuel);
-    if (auto ran = instance->run_export(*plan.start_export, &io, left, exec.slice); !ran) {
-      failed = ran.error();
-    }
-  }
-  if (failed) {
-    failed->message = fmt::format("instantiating '{}': {}", native->name_, failed->message);
-    return std::unexpected(std::move(*failed));
-  }
-  return instance;
-}
-
-class NativeEngine final : public Engine {
- public:
-  NativeEngine(std::unique_ptr<detail::NativeCompiler> compiler)
-      : interp_(Engine::interpreter()), compiler_(std::move(compiler)) {}
-
-  Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes,
-                                             std::string_view name) override {
-    return load_cancellable(bytes, name, nullptr);
-  }
-  Result<std::shared_ptr<const Module>> load_cancellable(std::span<const uint8_t> bytes,
-                                                         std::string_view name,
-                                                         const std::atomic<bool>* cancel) override;
-  Result<std::shared_ptr<const Module>> load_wat(std::string_view text,
-                                                 std::string_view name) override;
-  void cancel_compiles() override { compiler_->cancel_all(); }
-  bool compiles(std::span<const uint8_t> bytes) override {
-    return !compiler_->holds(compiler_->module_key(bytes)) &&
-           compiler_->check_bounds(bytes, "module").has_value();
-  }
-  std::unique_ptr<Store> new_store() override { return std::make_unique<NativeStore>(); }
-  Tier tier() const override { return Tier::Native; }
-  EngineStats stats() const override {
-    auto s = compiler_->stats();
-    return {s.compiles, s.cache_hits, s.cache_refused};
-  }
-
- private:
-  std::unique_ptr<Engine> interp_;
-  std::unique_ptr<detail::NativeCompiler> compiler_;
-};
-
-Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
-    std::span<const uint8_t> bytes, std::string_view name, const std::atomic<bool>* cancel) {
-  try {
-    // A sound cache entry for exactly these bytes (and this compiler,
-    // runtime and pipeline) was written after they passed the whole pipeline
-    // below, and records what it found: nothing needs to run again.
-    const std::string key = compiler_->module_key(bytes);
-    std::optional<detail::NativeEntry> entry = compiler_->lookup(key);
-    if (!entry) {
-      // The interpreter's loader validates and describes the module, so both
-      // tiers accept and refuse exactly the same modules.
-      auto checked = interp_->load(bytes, name);
-      if (!checked) return std::unexpected(checked.error());
-      // Nothing past the bounds reaches the compilers.
-      AIRSSYS_TRY(compiler_->check_bounds(bytes, name));
-      auto metered = detail::add_metering(bytes, wabt::Features{});
-      if (!metered) return std::unexpected(metered.error());
-      auto plan = detail::plan_native(metered->bytes);
-      if (!plan) return std::unexpected(plan.error());
-      entry.emplace();
-      entry->imports = (*checked)->imports();
-      entry->exports = (*checked)->exports();
-      entry->plan = std::move(*plan);
-      entry->state_hazard = std::move(metered->state_hazard);
-      entry->warnings = (*checked)->warnings();
-      // The function names, for the backtraces of traps.
-      detail::ModuleNotes notes;
-      if (detail::check_well_formed(bytes, wabt::Features{}, &notes)) {
-        entry->func_names = std::move(notes.func_names);
-      }
-      auto object = compiler_->build(key, *entry, name, cancel);
-      if (!object) return std::unexpected(object.error());
-      entry->object = std::move(*object);
-    }
-    auto loaded = LoadedObject::load(entry->object, entry->plan, compiler_->cache_dir(), name);
-    if (!loaded) return std::unexpected(loaded.error());
-    auto module = std::make_shared<NativeModule>();
-    module->name_ = std::string(name);
-    module->imports_ = std::move(entry->imports);
-    module->exports_ = std::move(entry->exports);
-    module->plan_ = std::move(entry->plan);
-    module->plan_.bytes.clear();
-    module->plan_.bytes.shrink_to_fit();
-    module->object_ = std::move(*loaded);
-    module->state_hazard_ = std::move(entry->state_hazard);
-    module->warnings_ = std::move(entry->warnings);
-    module->func_names_ = std::move(entry->func_names);
-    for (const auto& imp : module->plan_.imports) {
-      if (imp.kind == ExternKind::Func && imp.module != kReservedModule) ++module->func_imports_;
-    }
-    for (uint32_t k = 0; k < module->plan_.guest_exports; ++k) {
-      module->export_index_.emplace(module->plan_.exports[k].name, k);
-    }
-    return module;
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::CompileFailed,
-                      fmt::format("{}: native compilation failed ({})", name, e.what()));
-  }
-}
-
-Result<std::shared_ptr<const Module>> NativeEngine::load_wat(std::string_view text,
-                                                             std::string_view name) {
-  auto bytes = detail::wat_to_binary(text, name, wabt::Features{});
-  if (!bytes) return std::unexpected(bytes.error());
-  return load(*bytes, name);
-}
-
-}  // namespace
-
-const char* tier_name(Tier tier) { return tier == Tier::Native ? "native" : "interp"; }
-
-fs::path default_native_cache_dir() {
-  if (const char* home = std::getenv("AIRSSYS_HOME"); home && *home) {
-    return fs::path(home) / "cache" / "native";
-  }
-  const char* user_home = std::getenv("HOME");
-  return fs::path(user_home && *user_home ? user_home : "/") / ".airssys" / "cache" / "native";
-}
-
-Result<std::unique_ptr<Engine>> Engine::native(NativeOptions options) {
-  detail::CompilerConfig config;
-  config.wasm2c = options.wasm2c.empty() ? fs::path(AIRSSYS_WASM2C_PATH) : options.wasm2c;
-  config.cc = options.compiler.empty() ? fs::path(AIRSSYS_NATIVE_CC_PATH) : options.compiler;
-  config.cache_dir = options.cache_dir.empty() ? default_native_cache_dir() : options.cache_dir;
-  config.timeout = options.compile_timeout;
-  config.memory_bytes = options.compile_memory_bytes;
-  config.max_module_bytes = options.max_module_bytes;
-  config.max_function_bytes = options.max_function_bytes;
-  config.max_br_table_targets = options.max_br_table_targets;
-  config.cache_only = options.cache_only;
-  auto compiler = detail::NativeCompiler::create(std::move(config));
-  if (!compiler) return std::unexpected(compiler.error());
-  return std::unique_ptr<Engine>(std::make_unique<NativeEngine>(std::move(*compiler)));
-}
-
-}  // namespace airssys::wasm::engine
+}  // namespace airssys::wasm::engine::native

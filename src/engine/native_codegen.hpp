@@ -1,6 +1,9 @@
 #pragma once
 // The native tier's compiler: turns a metered module into a shared object
 // through wasm2c and the system C compiler, and keeps the results in a cache.
+// Its rooms: the plan (native_plan.cpp), the C glue (native_glue.cpp), the
+// cache (native_cache.cpp), the compiler child processes (native_compile.hpp,
+// native_compile.cpp).
 //
 // The module's imports and exports are renamed to fixed names (imports
 // "a"."i<k>", exports "e<k>") before wasm2c sees it, so the C names are
@@ -64,11 +67,15 @@ struct NativePlan {
   std::vector<NativeLimits> tables;
 };
 
-// `metered` is the output of add_metering for a module that passed validation.
+// `metered` is the output of add_metering for a module that passed validation
+// (native_plan.cpp).
 [[nodiscard]] Result<NativePlan> plan_native(std::span<const uint8_t> metered);
 
+// Changes whenever the generated glue or the patches change: part of the key.
+inline constexpr std::string_view kGeneratorVersion = "airssys-native-glue-10";
+
 // The C that wasm2c made of a plan's module, patched for this runtime, with
-// the glue between it and the host appended.
+// the glue between it and the host appended (native_glue.cpp).
 [[nodiscard]] Result<std::string> finish_c(std::string generated, const NativePlan& plan);
 
 struct CompilerConfig {

@@ -522,6 +522,23 @@ TEST_P(EngineTest, BulkMemoryAndTableInstructionsAreChargedByLength) {
   EXPECT_EQ(inst->read_memory(0, 1).value()[0], 1);
 }
 
+// An instance without memory reads and writes an empty range at 0 as nothing
+// and refuses every other range (regression: both tiers dereferenced the
+// missing memory for the empty range).
+TEST_P(EngineTest, AnInstanceWithoutMemoryTakesTheEmptyRangeAndRefusesAnyOther) {
+  auto inst = instantiate(kAdd);
+  ASSERT_TRUE(inst);
+  EXPECT_EQ(inst->memory_bytes(), 0u);
+  auto read = inst->read_memory(0, 0);
+  ASSERT_TRUE(read.has_value()) << read.error().to_string();
+  EXPECT_TRUE(read->empty());
+  EXPECT_TRUE(inst->write_memory(0, {}).has_value());
+  EXPECT_EQ(inst->read_memory(0, 1).error().code, ErrorCode::TrapMemoryOutOfBounds);
+  EXPECT_EQ(inst->read_memory(1, 0).error().code, ErrorCode::TrapMemoryOutOfBounds);
+  const std::vector<uint8_t> one{7};
+  EXPECT_EQ(inst->write_memory(0, one).error().code, ErrorCode::TrapMemoryOutOfBounds);
+}
+
 TEST_P(EngineTest, EveryMemoryGrowIsReportedToTheHook) {
   std::vector<MemoryGrowEvent> events;
   InstanceOptions options;

@@ -1,0 +1,177 @@
+// The interpreter tier's loader: a module is checked, validated, described
+// in the engine's terms, rewritten for metering (metering.hpp) and decoded
+// once into the immutable ModuleDesc every instantiation copies.
+
+#include <wabt/binary-reader.h>
+#include <wabt/interp/binary-reader-interp.h>
+#include <wabt/interp/interp.h>
+
+#include <fmt/format.h>
+
+#include "airssys/wasm/engine/engine.hpp"
+#include "backend_support.hpp"
+#include "interp_backend.hpp"
+#include "metering.hpp"
+
+namespace airssys::wasm::engine::interp {
+namespace {
+
+ExternKind kind_from_wabt(wabt::ExternalKind kind) {
+  switch (kind) {
+    case wabt::ExternalKind::Func: return ExternKind::Func;
+    case wabt::ExternalKind::Table: return ExternKind::Table;
+    case wabt::ExternalKind::Memory: return ExternKind::Memory;
+    case wabt::ExternalKind::Global: return ExternKind::Global;
+    case wabt::ExternalKind::Tag: return ExternKind::Tag;
+  }
+  return ExternKind::Func;
+}
+
+}  // namespace
+
+FuncSig sig_from_wabt(const wi::FuncType& type) {
+  return detail::sig_from_wabt(type.params, type.results);
+}
+
+// What wabt's description of an extern says, in the engine's terms.
+ExternType extern_type(const wi::ExternType& type) {
+  ExternType out;
+  out.kind = kind_from_wabt(type.kind);
+  auto limits = [](const wabt::Limits& l) {
+    return ExternLimits{l.initial, l.has_max ? std::optional<uint64_t>(l.max) : std::nullopt};
+  };
+  if (auto* f = wabt::dyn_cast<wi::FuncType>(&type)) {
+    out.sig = sig_from_wabt(*f);
+  } else if (auto* t = wabt::dyn_cast<wi::TableType>(&type)) {
+    out.value = from_wabt(t->element);
+    out.limits = limits(t->limits);
+  } else if (auto* m = wabt::dyn_cast<wi::MemoryType>(&type)) {
+    out.limits = limits(m->limits);
+  } else if (auto* g = wabt::dyn_cast<wi::GlobalType>(&type)) {
+    out.value = from_wabt(g->type);
+    out.mutable_global = g->mut == wi::Mutability::Var;
+  } else if (auto* tag = wabt::dyn_cast<wi::TagType>(&type)) {
+    for (auto p : tag->signature) out.sig.params.push_back(from_wabt(p));
+  }
+  return out;
+}
+
+std::string describe_import(const wi::ImportType& import) {
+  std::string_view kind = wi::GetName(import.type->kind);
+  if (auto* f = wabt::dyn_cast<wi::FuncType>(import.type.get())) {
+    return fmt::format("'{}'.'{}' ({} {})", import.module, import.name, kind,
+                       sig_from_wabt(*f).to_string());
+  }
+  return fmt::format("'{}'.'{}' ({})", import.module, import.name, kind);
+}
+
+namespace {
+
+class InterpEngine final : public Engine {
+ public:
+  Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes,
+                                             std::string_view name) override;
+  Result<std::shared_ptr<const Module>> load_wat(std::string_view text,
+                                                 std::string_view name) override;
+  std::unique_ptr<Store> new_store() override { return interp::new_store(); }
+  Tier tier() const override { return Tier::Interp; }
+
+ private:
+  Result<std::shared_ptr<const Module>> load_checked(std::span<const uint8_t> bytes,
+                                                     std::string_view name);
+  wabt::Features features_ = engine_features();
+};
+
+std::string binary_errors(std::string_view name, const wabt::Errors& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += "; ";
+    out += fmt::format("{}:{:#x}: {}", name, e.loc.offset, e.message);
+  }
+  return out;
+}
+
+Result<std::shared_ptr<const Module>> InterpEngine::load(std::span<const uint8_t> bytes,
+                                                         std::string_view name) {
+  // wabt reports problems as errors, but a third-party decoder that throws on
+  // hostile bytes must not end the host: refuse the module instead.
+  try {
+    return load_checked(bytes, name);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::MalformedModule,
+                      fmt::format("{}: the module could not be decoded ({})", name, e.what()));
+  }
+}
+
+Result<std::shared_ptr<const Module>> InterpEngine::load_checked(std::span<const uint8_t> bytes,
+                                                                 std::string_view name) {
+  auto module = std::make_shared<ModuleImpl>();
+  module->name_ = std::string(name);
+  detail::ModuleNotes notes;
+  if (auto ok = detail::check_well_formed(bytes, features_, &notes); !ok) {
+    return make_error(ok.error().code, fmt::format("{}:{}", name, ok.error().message));
+  }
+  module->func_names_ = std::move(notes.func_names);
+  module->warnings_ = std::move(notes.warnings);
+  wabt::Errors errors;
+  wabt::ReadBinaryOptions options(features_, nullptr, /*read_debug_names=*/false,
+                                  /*stop_on_first_error=*/true,
+                                  /*fail_on_custom_section_error=*/false);
+  wi::ModuleDesc original;
+  if (wabt::Failed(wi::ReadBinaryInterp(name, bytes.data(), bytes.size(), options, &errors,
+                                        &original))) {
+    return make_error(ErrorCode::InvalidModule, binary_errors(name, errors));
+  }
+  for (const auto& import : original.imports) {
+    const auto& t = import.type;
+    if (t.module == kReservedModule) {
+      return make_error(ErrorCode::ReservedImport,
+                        fmt::format("{}: import {} uses the module name reserved by the engine",
+                                    name, describe_import(t)));
+    }
+    module->imports_.push_back(ImportInfo{extern_type(*t.type), t.module, t.name});
+  }
+
+  auto metered = detail::add_metering(bytes, features_);
+  if (!metered) return std::unexpected(metered.error());
+  module->fuel_import_index_ = metered->fuel_import_index;
+  module->reserved_func_imports_ = metered->reserved_func_imports;
+  module->state_hazard_ = std::move(metered->state_hazard);
+  if (wabt::Failed(wi::ReadBinaryInterp(name, metered->bytes.data(), metered->bytes.size(),
+                                        options, &errors, &module->desc_))) {
+    return make_error(ErrorCode::InternalError,
+                      fmt::format("metered module failed validation: {}",
+                                  binary_errors(name, errors)));
+  }
+  for (const auto& import : module->desc_.imports) {
+    if (import.type.type->kind == wabt::ExternalKind::Global) ++module->global_imports_;
+  }
+  for (uint32_t i = 0; i < module->desc_.globals.size(); ++i) {
+    if (module->desc_.globals[i].type.mut == wi::Mutability::Var) {
+      module->state_globals_.push_back(module->global_imports_ + i);
+    }
+  }
+  for (uint32_t i = 0; i < module->desc_.exports.size(); ++i) {
+    const auto& t = module->desc_.exports[i].type;
+    module->exports_.push_back(ExportInfo{extern_type(*t.type), t.name});
+    module->export_index_.emplace(t.name, i);
+  }
+  return module;
+}
+
+Result<std::shared_ptr<const Module>> InterpEngine::load_wat(std::string_view text,
+                                                             std::string_view name) {
+  auto bytes = detail::wat_to_binary(text, name, features_);
+  if (!bytes) return std::unexpected(bytes.error());
+  return load(*bytes, name);
+}
+
+}  // namespace
+
+}  // namespace airssys::wasm::engine::interp
+
+namespace airssys::wasm::engine {
+
+std::unique_ptr<Engine> Engine::interpreter() { return std::make_unique<interp::InterpEngine>(); }
+
+}  // namespace airssys::wasm::engine

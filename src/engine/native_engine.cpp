@@ -1,0 +1,153 @@
+// The native tier's engine: a module is found in the cache by its bytes, or
+// loaded by the interpreter's loader, bounded, metered, planned and compiled;
+// the engine's options and its cache directory.
+
+#include <wabt/feature.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "airssys-native.h"
+#include "airssys/wasm/engine/engine.hpp"
+#include "backend_support.hpp"
+#include "native_backend.hpp"
+#include "metering.hpp"
+
+namespace airssys::wasm::engine::native {
+namespace {
+
+class NativeEngine final : public Engine {
+ public:
+  NativeEngine(std::unique_ptr<detail::NativeCompiler> compiler)
+      : interp_(Engine::interpreter()), compiler_(std::move(compiler)) {}
+
+  Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes,
+                                             std::string_view name) override {
+    return load_cancellable(bytes, name, nullptr);
+  }
+  Result<std::shared_ptr<const Module>> load_cancellable(std::span<const uint8_t> bytes,
+                                                         std::string_view name,
+                                                         const std::atomic<bool>* cancel) override;
+  Result<std::shared_ptr<const Module>> load_wat(std::string_view text,
+                                                 std::string_view name) override;
+  void cancel_compiles() override { compiler_->cancel_all(); }
+  bool compiles(std::span<const uint8_t> bytes) override {
+    return !compiler_->holds(compiler_->module_key(bytes)) &&
+           compiler_->check_bounds(bytes, "module").has_value();
+  }
+  std::unique_ptr<Store> new_store() override { return native::new_store(); }
+  Tier tier() const override { return Tier::Native; }
+  EngineStats stats() const override {
+    auto s = compiler_->stats();
+    return {s.compiles, s.cache_hits, s.cache_refused};
+  }
+
+ private:
+  std::unique_ptr<Engine> interp_;
+  std::unique_ptr<detail::NativeCompiler> compiler_;
+};
+
+Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
+    std::span<const uint8_t> bytes, std::string_view name, const std::atomic<bool>* cancel) {
+  try {
+    // A sound cache entry for exactly these bytes (and this compiler,
+    // runtime and pipeline) was written after they passed the whole pipeline
+    // below, and records what it found: nothing needs to run again.
+    const std::string key = compiler_->module_key(bytes);
+    std::optional<detail::NativeEntry> entry = compiler_->lookup(key);
+    if (!entry) {
+      // The interpreter's loader validates and describes the module, so both
+      // tiers accept and refuse exactly the same modules.
+      auto checked = interp_->load(bytes, name);
+      if (!checked) return std::unexpected(checked.error());
+      // Nothing past the bounds reaches the compilers.
+      AIRSSYS_TRY(compiler_->check_bounds(bytes, name));
+      auto metered = detail::add_metering(bytes, wabt::Features{});
+      if (!metered) return std::unexpected(metered.error());
+      auto plan = detail::plan_native(metered->bytes);
+      if (!plan) return std::unexpected(plan.error());
+      entry.emplace();
+      entry->imports = (*checked)->imports();
+      entry->exports = (*checked)->exports();
+      entry->plan = std::move(*plan);
+      entry->state_hazard = std::move(metered->state_hazard);
+      entry->warnings = (*checked)->warnings();
+      // The function names, for the backtraces of traps.
+      detail::ModuleNotes notes;
+      if (detail::check_well_formed(bytes, wabt::Features{}, &notes)) {
+        entry->func_names = std::move(notes.func_names);
+      }
+      auto object = compiler_->build(key, *entry, name, cancel);
+      if (!object) return std::unexpected(object.error());
+      entry->object = std::move(*object);
+    }
+    auto loaded = LoadedObject::load(entry->object, entry->plan, compiler_->cache_dir(), name);
+    if (!loaded) return std::unexpected(loaded.error());
+    auto module = std::make_shared<NativeModule>();
+    module->name_ = std::string(name);
+    module->imports_ = std::move(entry->imports);
+    module->exports_ = std::move(entry->exports);
+    module->plan_ = std::move(entry->plan);
+    module->plan_.bytes.clear();
+    module->plan_.bytes.shrink_to_fit();
+    module->object_ = std::move(*loaded);
+    module->state_hazard_ = std::move(entry->state_hazard);
+    module->warnings_ = std::move(entry->warnings);
+    module->func_names_ = std::move(entry->func_names);
+    for (const auto& imp : module->plan_.imports) {
+      if (imp.kind == ExternKind::Func && imp.module != kReservedModule) ++module->func_imports_;
+    }
+    for (uint32_t k = 0; k < module->plan_.guest_exports; ++k) {
+      module->export_index_.emplace(module->plan_.exports[k].name, k);
+    }
+    return module;
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::CompileFailed,
+                      fmt::format("{}: native compilation failed ({})", name, e.what()));
+  }
+}
+
+Result<std::shared_ptr<const Module>> NativeEngine::load_wat(std::string_view text,
+                                                             std::string_view name) {
+  auto bytes = detail::wat_to_binary(text, name, wabt::Features{});
+  if (!bytes) return std::unexpected(bytes.error());
+  return load(*bytes, name);
+}
+
+}  // namespace
+
+}  // namespace airssys::wasm::engine::native
+
+namespace airssys::wasm::engine {
+
+namespace fs = std::filesystem;
+
+const char* tier_name(Tier tier) { return tier == Tier::Native ? "native" : "interp"; }
+
+fs::path default_native_cache_dir() {
+  if (const char* home = std::getenv("AIRSSYS_HOME"); home && *home) {
+    return fs::path(home) / "cache" / "native";
+  }
+  const char* user_home = std::getenv("HOME");
+  return fs::path(user_home && *user_home ? user_home : "/") / ".airssys" / "cache" / "native";
+}
+
+Result<std::unique_ptr<Engine>> Engine::native(NativeOptions options) {
+  detail::CompilerConfig config;
+  config.wasm2c = options.wasm2c.empty() ? fs::path(AIRSSYS_WASM2C_PATH) : options.wasm2c;
+  config.cc = options.compiler.empty() ? fs::path(AIRSSYS_NATIVE_CC_PATH) : options.compiler;
+  config.cache_dir = options.cache_dir.empty() ? default_native_cache_dir() : options.cache_dir;
+  config.timeout = options.compile_timeout;
+  config.memory_bytes = options.compile_memory_bytes;
+  config.max_module_bytes = options.max_module_bytes;
+  config.max_function_bytes = options.max_function_bytes;
+  config.max_br_table_targets = options.max_br_table_targets;
+  config.cache_only = options.cache_only;
+  auto compiler = detail::NativeCompiler::create(std::move(config));
+  if (!compiler) return std::unexpected(compiler.error());
+  return std::unique_ptr<Engine>(std::make_unique<native::NativeEngine>(std::move(*compiler)));
+}
+
+}  // namespace airssys::wasm::engine
