@@ -102,6 +102,12 @@ struct Host::Impl {
   mutable std::mutex lifecycle;
   bool shut_down = false;  // guarded by lifecycle
 
+  // HostShutDown once shutdown() has run; lifecycle held.
+  Result<void> refuse_if_shut_down() const {
+    if (shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
+    return {};
+  }
+
   ~Impl() {
     if (lock_fd >= 0) ::close(lock_fd);
   }

@@ -222,7 +222,7 @@ Result<void> Host::Impl::switch_running(std::string_view name, const ComponentVe
 Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions options) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  if (i.shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
+  AIRSSYS_TRY(i.refuse_if_shut_down());
   auto staged = i.stage_folder(dir);
   if (!staged) return std::unexpected(staged.error());
   const auto& [source, staging, manifest] = *staged;
@@ -266,7 +266,7 @@ Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions opt
 
 Result<void> Host::start(std::string_view name, InstallOptions options) {
   std::lock_guard lock(impl_->lifecycle);
-  if (impl_->shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
+  AIRSSYS_TRY(impl_->refuse_if_shut_down());
   return impl_->start_locked(name, options);
 }
 
@@ -291,7 +291,7 @@ Result<void> Host::stop(std::string_view name) {
 Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions options) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  if (i.shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
+  AIRSSYS_TRY(i.refuse_if_shut_down());
   auto staged = i.stage_folder(dir);
   if (!staged) return std::unexpected(staged.error());
   const auto& [source, staging, manifest] = *staged;
@@ -357,7 +357,7 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
 Result<InstalledComponent> Host::rollback(std::string_view name) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  if (i.shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
+  AIRSSYS_TRY(i.refuse_if_shut_down());
   auto c = i.registry->get(name);
   if (!c) return std::unexpected(c.error());
   if (!c->previous) {
@@ -472,7 +472,7 @@ Result<security::ApprovalEntry> Host::deny(std::string_view name, std::string_vi
 Result<void> Host::load(const fs::path& dir, InstallOptions options) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  if (i.shut_down) return make_error(ErrorCode::HostShutDown, "the host is shut down");
+  AIRSSYS_TRY(i.refuse_if_shut_down());
   auto source = i.source_folder(dir);
   if (!source) return std::unexpected(source.error());
   auto manifest = i.manifest_of(*source, *source);

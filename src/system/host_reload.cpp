@@ -25,8 +25,7 @@ Result<ReloadReport> Host::reload(std::string_view operator_name) {
     audit(AuditResult::Denied, "nothing changed: " + e.message);
     return std::unexpected(std::move(e));
   };
-  if (i.shut_down)
-    return refuse(Error{ErrorCode::HostShutDown, "the host is shut down", {}, 0});
+  if (auto open = i.refuse_if_shut_down(); !open) return refuse(open.error());
   // Both files are read and checked before either is put in force.
   auto trust = security::TrustConfig::load(i.config.trust_config);
   if (!trust) return refuse(trust.error());
