@@ -33,7 +33,10 @@ enum class ErrorCategory : uint8_t {
   X(IoError, Io, "input/output error")                                                  \
   X(MalformedModule, Decode, "malformed module")                                        \
   X(WatSyntax, Decode, "syntax error in WebAssembly text")                              \
+  X(MalformedComponent, Decode, "malformed component")                                  \
   X(InvalidModule, Validate, "invalid module")                                          \
+  X(InvalidComponent, Validate, "invalid component")                                    \
+  X(UnsupportedFeature, Validate, "feature past the Component Model MVP")                 \
   X(ModuleTooComplex, Validate, "module exceeds an implementation limit of the engine")  \
   X(UnknownImport, Link, "unknown import")                                              \
   X(IncompatibleImport, Link, "incompatible import type")                               \
@@ -60,6 +63,7 @@ enum class ErrorCategory : uint8_t {
   X(TrapUninitializedElement, Trap, "uninitialized table element")                      \
   X(TrapOutOfFuel, Trap, "out of fuel")                                                 \
   X(TrapHost, Trap, "host function raised a trap")                                      \
+  X(TrapCanonical, Trap, "invalid value or handle at a component boundary")              \
   X(TrapOther, Trap, "trap")                                                            \
   X(CallCancelled, Trap, "call cancelled before it finished")                           \
   X(ProcExit, Exit, "component exited")                                                 \
