@@ -108,6 +108,36 @@ std::unexpected<Error> reentrant_call() {
                     "a call is already running on this store (re-entrant calls are refused)");
 }
 
+std::unexpected<Error> nested_call_elsewhere() {
+  return make_error(ErrorCode::InvalidArgument,
+                    "a nested call may only call an instance of the caller's own store");
+}
+
+std::unexpected<Error> nested_call_outside_call() {
+  return make_error(ErrorCode::InternalError,
+                    "a nested call was made while no call of its store is running");
+}
+
+std::unexpected<Error> nested_calls_too_deep() {
+  return make_error(ErrorCode::TrapCallStackExhausted,
+                    fmt::format("nested calls between instances go deeper than {}",
+                                kMaxNestedCalls));
+}
+
+Error no_memory_export(std::string_view module, std::string_view name) {
+  return Error{ErrorCode::MissingExport,
+               fmt::format("module '{}' exports no memory named '{}'", module, name), {}, 0};
+}
+
+std::string export_not_found(std::string_view import, std::string_view module, bool aliased,
+                             std::string_view export_name) {
+  if (aliased) {
+    return fmt::format("import {}: the instance bound to it exports nothing named '{}'", import,
+                       export_name);
+  }
+  return fmt::format("import {}: module '{}' exports nothing by that name", import, module);
+}
+
 std::unexpected<Error> instantiate_during_call() {
   return make_error(ErrorCode::CallInProgress, "cannot instantiate while a call is running");
 }

@@ -106,6 +106,15 @@ class CallEnd : public Call {
 // CallInProgress: a call while another runs on the same store, a suspended
 // call resumed from inside another one, an instantiation during a call.
 [[nodiscard]] std::unexpected<Error> reentrant_call();
+// The refusals of HostCall::call and Instance::memory_view.
+[[nodiscard]] std::unexpected<Error> nested_call_elsewhere();
+[[nodiscard]] std::unexpected<Error> nested_call_outside_call();
+[[nodiscard]] std::unexpected<Error> nested_calls_too_deep();
+[[nodiscard]] Error no_memory_export(std::string_view module, std::string_view name);
+// An import bound to an instance (by module name, or by Linker::define_export
+// when `aliased`) that the instance does not export.
+[[nodiscard]] std::string export_not_found(std::string_view import, std::string_view module,
+                                           bool aliased, std::string_view export_name);
 [[nodiscard]] std::unexpected<Error> resume_inside_call();
 [[nodiscard]] std::unexpected<Error> instantiate_during_call();
 

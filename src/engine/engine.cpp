@@ -140,6 +140,27 @@ const HostFunction* Linker::find_function(std::string_view module, std::string_v
   return nullptr;
 }
 
+void Linker::define_export(std::string module, std::string name,
+                           std::shared_ptr<Instance> instance, std::string export_name) {
+  for (auto& e : exports_) {
+    if (e.module == module && e.name == name) {
+      e.instance = std::move(instance);
+      e.export_name = std::move(export_name);
+      return;
+    }
+  }
+  exports_.push_back({std::move(module), std::move(name), std::move(instance),
+                      std::move(export_name)});
+}
+
+const Linker::ExportAlias* Linker::find_export(std::string_view module,
+                                               std::string_view name) const {
+  for (const auto& e : exports_) {
+    if (e.module == module && e.name == name) return &e;
+  }
+  return nullptr;
+}
+
 const Instance* Linker::find_instance(std::string_view module) const {
   for (const auto& [name, inst] : instances_) {
     if (name == module) return inst.get();

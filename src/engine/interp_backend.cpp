@@ -22,6 +22,7 @@
 #endif
 #include <cstring>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -345,20 +346,11 @@ class CallImpl final : public detail::CallEnd {
 
   void run() {
     auto& state = *instance_->state_;
-    std::unique_ptr<wi::Thread> thread;
-    if (state.idle_threads.empty()) {
-      thread = std::make_unique<wi::Thread>(state.store);
-    } else {
-      thread = std::move(state.idle_threads.back());
-      state.idle_threads.pop_back();
-    }
+    std::unique_ptr<wi::Thread> thread = state.take_thread();
     wi::Trap::Ptr trap;
     wi::Values raw;
     auto result = func_->Call(*thread, params_, raw, &trap);
-    // A trap may leave frames behind: only a clean thread is kept.
-    if (!wabt::Failed(result) && state.idle_threads.size() < 2) {
-      state.idle_threads.push_back(std::move(thread));
-    }
+    if (!wabt::Failed(result)) state.give_back(std::move(thread));
     state.account(exec_);
     instance_->fuel_used_ += exec_.used;
     if (wabt::Failed(result)) {
@@ -489,6 +481,64 @@ Result<std::unique_ptr<Call>> InstanceImpl::start_call(ExportHandle export_handl
   if (!func) return std::unexpected(func.error());
   return std::make_unique<CallImpl>(shared_from_this(), std::move(*func), std::move(params),
                                     options);
+}
+
+Result<std::vector<Value>> HostCallImpl::call(Instance& instance, ExportHandle handle,
+                                              std::span<const Value> args) {
+  auto* impl = dynamic_cast<InstanceImpl*>(&instance);
+  if (!impl || impl->state_.get() != state_) return detail::nested_call_elsewhere();
+  return impl->call_nested(handle, args);
+}
+
+// A nested call runs on an interpreter thread of its own (a wabt thread runs
+// until its frame stack is empty, so the caller's thread cannot take a second
+// call), within the running call's fuel and without suspending: the fiber of
+// a suspendable call is set aside while it runs.
+Result<std::vector<Value>> InstanceImpl::call_nested(ExportHandle handle,
+                                                     std::span<const Value> args) {
+  auto& state = *state_;
+  ExecState* exec = state.active;
+  if (!exec) return detail::nested_call_outside_call();
+  if (state.nested >= kMaxNestedCalls) return detail::nested_calls_too_deep();
+  wi::Values params;
+  auto func = prepare(handle, args, &params);
+  if (!func) return std::unexpected(func.error());
+  CallImpl* fiber = std::exchange(exec->fiber, nullptr);
+  ++state.nested;
+  std::unique_ptr<wi::Thread> thread = state.take_thread();
+  wi::Trap::Ptr trap;
+  wi::Values raw;
+  auto result = (*func)->Call(*thread, params, raw, &trap);
+  --state.nested;
+  exec->fiber = fiber;
+  if (wabt::Failed(result)) return std::unexpected(state.take_error(trap));
+  state.give_back(std::move(thread));
+  return convert_results(**func, raw);
+}
+
+namespace {
+class InterpMemoryView final : public MemoryView {
+ public:
+  InterpMemoryView(std::shared_ptr<const InstanceImpl> owner, wi::Memory::Ptr memory)
+      : owner_(std::move(owner)), memory_(std::move(memory)) {}
+  std::span<uint8_t> bytes() const override {
+    return {memory_->UnsafeData(), static_cast<size_t>(memory_->ByteSize())};
+  }
+
+ private:
+  std::shared_ptr<const InstanceImpl> owner_;
+  wi::Memory::Ptr memory_;
+};
+}  // namespace
+
+Result<std::shared_ptr<const MemoryView>> InstanceImpl::memory_view(
+    std::string_view export_name) const {
+  auto ref = export_ref(export_name);
+  if (!ref || !state_->store.Is<wi::Memory>(*ref)) {
+    return std::unexpected(detail::no_memory_export(module_->name_, export_name));
+  }
+  return std::make_shared<InterpMemoryView>(shared_from_this(),
+                                            state_->store.UnsafeGet<wi::Memory>(*ref));
 }
 
 Result<Value> InstanceImpl::global(std::string_view export_name) const {

@@ -120,6 +120,19 @@ class StoreState {
   // a thread reserves its value and call stacks when it is made.
   std::vector<std::unique_ptr<wi::Thread>> idle_threads;
   FiberStackPool stacks;
+  uint32_t nested = 0;  // nested calls (HostCall::call) running now
+
+  // An interpreter thread with no frames: an idle one, or a new one.
+  std::unique_ptr<wi::Thread> take_thread() {
+    if (idle_threads.empty()) return std::make_unique<wi::Thread>(store);
+    auto thread = std::move(idle_threads.back());
+    idle_threads.pop_back();
+    return thread;
+  }
+  // A thread whose call returned normally (a trap may leave frames behind).
+  void give_back(std::unique_ptr<wi::Thread> thread) {
+    if (idle_threads.size() < 2) idle_threads.push_back(std::move(thread));
+  }
 
   StoreState();
 
@@ -152,7 +165,8 @@ class StoreState {
 
 class HostCallImpl final : public HostCall {
  public:
-  HostCallImpl(wi::Memory* memory, void* user_data) : memory_(memory), user_data_(user_data) {}
+  HostCallImpl(StoreState* state, wi::Memory* memory, void* user_data)
+      : state_(state), memory_(memory), user_data_(user_data) {}
 
   Result<std::span<uint8_t>> memory(uint64_t offset, uint64_t length) override {
     return detail::guest_range(memory_ ? memory_->UnsafeData() : nullptr, memory_size(), offset,
@@ -160,8 +174,11 @@ class HostCallImpl final : public HostCall {
   }
   uint64_t memory_size() const override { return memory_ ? memory_->ByteSize() : 0; }
   void* user_data() const override { return user_data_; }
+  Result<std::vector<Value>> call(Instance& instance, ExportHandle handle,
+                                  std::span<const Value> args) override;
 
  private:
+  StoreState* state_;
   wi::Memory* memory_;
   void* user_data_;
 };
@@ -188,6 +205,9 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
                                            std::span<const Value> args,
                                            const CallOptions& options) override;
   Result<Value> global(std::string_view export_name) const override;
+  Result<std::shared_ptr<const MemoryView>> memory_view(std::string_view export_name) const override;
+  // HostCall::call of an export of this instance, inside the store's running call.
+  Result<std::vector<Value>> call_nested(ExportHandle handle, std::span<const Value> args);
   uint64_t memory_bytes() const override { return memory_ ? memory_->ByteSize() : 0; }
   uint64_t fuel_used() const override { return fuel_used_; }
   Result<InstanceState> save_state() const override;

@@ -38,7 +38,11 @@ Result<wi::Ref> StoreImpl::resolve(const wi::ImportType& import, const Linker& l
     if (import.name == detail::kMemoryGrowName) return state_->grow_func.ref();
     return state_->fuel_func.ref();
   }
-  if (const Instance* provider = linker.find_instance(import.module)) {
+  const Linker::ExportAlias* alias = linker.find_export(import.module, import.name);
+  const Instance* provider = alias ? alias->instance.get() : linker.find_instance(import.module);
+  const std::string_view export_name = alias ? std::string_view(alias->export_name)
+                                        : std::string_view(import.name);
+  if (provider) {
     auto* impl = dynamic_cast<const InstanceImpl*>(provider);
     if (!impl || impl->state_ != state_) {
       return make_error(ErrorCode::UnknownImport,
@@ -48,7 +52,7 @@ Result<wi::Ref> StoreImpl::resolve(const wi::ImportType& import, const Linker& l
     }
     // A name the instance does not export may still be a host function
     // defined under the same module name (the spec tests' "spectest").
-    if (auto ref = impl->export_ref(import.name)) {
+    if (auto ref = impl->export_ref(export_name)) {
       auto ext = store.UnsafeGet<wi::Extern>(*ref);
       wi::Trap::Ptr trap;
       if (wabt::Failed(ext->Match(store, import, &trap))) {
@@ -58,10 +62,10 @@ Result<wi::Ref> StoreImpl::resolve(const wi::ImportType& import, const Linker& l
       }
       return *ref;
     }
-    if (!linker.find_function(import.module, import.name)) {
+    if (alias || !linker.find_function(import.module, import.name)) {
       return make_error(ErrorCode::UnknownImport,
-                        fmt::format("import {}: module '{}' exports nothing by that name",
-                                    describe_import(import), import.module));
+                        detail::export_not_found(describe_import(import), import.module,
+                                                 alias != nullptr, export_name));
     }
   }
   const HostFunction* host = linker.find_function(import.module, import.name);
@@ -112,7 +116,7 @@ Result<wi::Ref> StoreImpl::resolve(const wi::ImportType& import, const Linker& l
           memory = state->store.UnsafeGet<wi::Memory>(thread.GetCallerInstance()->memories()[0])
                        .get();
         }
-        HostCallImpl call(memory, caller ? caller->user_data_ : nullptr);
+        HostCallImpl call(state, memory, caller ? caller->user_data_ : nullptr);
         auto outcome = fn(call, args, out);
         if (!outcome) return state->raise(thread, std::move(outcome).error(), out_trap);
         results.resize(out.size());

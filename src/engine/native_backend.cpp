@@ -17,6 +17,7 @@
 #include <cstring>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -301,6 +302,67 @@ Result<std::vector<Value>> NativeInstance::call(ExportHandle export_handle,
   out.reserve(results.size());
   for (size_t i = 0; i < results.size(); ++i) out.push_back(from_slot(state, results[i], (*io)[i]));
   return out;
+}
+
+Result<std::vector<Value>> NativeHostCall::call(Instance& instance, ExportHandle handle,
+                                                std::span<const Value> args) {
+  auto* target = dynamic_cast<NativeInstance*>(&instance);
+  if (!target || !owner_ || target->state_ != owner_->state_) {
+    return detail::nested_call_elsewhere();
+  }
+  return target->call_nested(handle, args);
+}
+
+// A nested call runs on a fiber of its own, like every call of this tier,
+// within the running call's fuel and without suspending: the fiber of a
+// suspendable call is set aside while it runs.
+Result<std::vector<Value>> NativeInstance::call_nested(ExportHandle handle,
+                                                       std::span<const Value> args) {
+  StoreState& state = *state_;
+  ExecState* exec = state.active;
+  if (!exec) return detail::nested_call_outside_call();
+  if (state.nested >= kMaxNestedCalls) return detail::nested_calls_too_deep();
+  uint32_t index = 0;
+  auto io = prepare(handle, args, &index);
+  if (!io) return std::unexpected(io.error());
+  NativeRun* fiber = std::exchange(exec->fiber, nullptr);
+  ++state.nested;
+  NativeRun run(state, {&module_->desc(), module_->desc().export_calls[index], raw_, io->data()});
+  run.switch_in();
+  --state.nested;
+  exec->fiber = fiber;
+  if (run.trap()) return std::unexpected(trap_error(run.trap(), run.trap_frames()));
+  const auto& results = module_->plan_.exports[index].sig.results;
+  std::vector<Value> out;
+  out.reserve(results.size());
+  for (size_t i = 0; i < results.size(); ++i) out.push_back(from_slot(state, results[i], (*io)[i]));
+  return out;
+}
+
+namespace {
+class NativeMemoryView final : public MemoryView {
+ public:
+  NativeMemoryView(std::shared_ptr<const NativeInstance> owner, wasm_rt_memory_t* memory)
+      : owner_(std::move(owner)), memory_(memory) {}
+  std::span<uint8_t> bytes() const override {
+    return {memory_->data, static_cast<size_t>(memory_->size)};
+  }
+
+ private:
+  std::shared_ptr<const NativeInstance> owner_;
+  wasm_rt_memory_t* memory_;
+};
+}  // namespace
+
+Result<std::shared_ptr<const MemoryView>> NativeInstance::memory_view(
+    std::string_view export_name) const {
+  auto it = module_->export_index_.find(export_name);
+  if (it == module_->export_index_.end() || it->second >= module_->plan_.guest_exports ||
+      module_->plan_.exports[it->second].kind != ExternKind::Memory) {
+    return std::unexpected(detail::no_memory_export(module_->name_, export_name));
+  }
+  auto* memory = static_cast<wasm_rt_memory_t*>(module_->desc().export_pointers[it->second](raw_));
+  return std::make_shared<NativeMemoryView>(shared_from_this(), memory);
 }
 
 Result<void> NativeInstance::run_export(uint32_t index, airssys_slot* io, uint64_t fuel,

@@ -146,6 +146,7 @@ class StoreState {
  public:
   int64_t fuel = 0;  // the metered code's fuel global, shared by the store's instances
   ExecState* active = nullptr;
+  uint32_t nested = 0;  // nested calls (HostCall::call) running now
   std::optional<Error> pending;  // a typed error raised inside the guest's call
   StackPool stacks;
   std::vector<wasm_rt_funcref_t> funcrefs;  // funcref handles given to the host
@@ -252,6 +253,8 @@ class NativeHostCall final : public HostCall {
     return memory ? memory->size : 0;
   }
   void* user_data() const override;
+  Result<std::vector<Value>> call(Instance& instance, ExportHandle handle,
+                                  std::span<const Value> args) override;
   // While the owner's own instantiation runs (its start function).
   void set_instantiating(bool on) { instantiating_ = on; }
 
@@ -295,6 +298,9 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
                                            std::span<const Value> args,
                                            const CallOptions& options) override;
   Result<Value> global(std::string_view export_name) const override;
+  Result<std::shared_ptr<const MemoryView>> memory_view(std::string_view export_name) const override;
+  // HostCall::call of an export of this instance, inside the store's running call.
+  Result<std::vector<Value>> call_nested(ExportHandle handle, std::span<const Value> args);
   uint64_t memory_bytes() const override { return memory_ ? memory_->size : 0; }
   uint64_t fuel_used() const override { return fuel_used_; }
   Result<InstanceState> save_state() const override;

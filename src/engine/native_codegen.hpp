@@ -72,7 +72,7 @@ struct NativePlan {
 [[nodiscard]] Result<NativePlan> plan_native(std::span<const uint8_t> metered);
 
 // Changes whenever the generated glue or the patches change: part of the key.
-inline constexpr std::string_view kGeneratorVersion = "airssys-native-glue-10";
+inline constexpr std::string_view kGeneratorVersion = "airssys-native-glue-11";
 
 // The C that wasm2c made of a plan's module, patched for this runtime, with
 // the glue between it and the host appended (native_glue.cpp).

@@ -14,6 +14,17 @@
 namespace airssys::wasm::engine::detail {
 namespace {
 
+// Around every call into the host the fuel goes from its register to the
+// store's cell and back: the fuel function reads and refills it there, and
+// a host function may call into the store again (HostCall::call), whose
+// compiled code takes the fuel from the cell and leaves what is left there.
+constexpr std::string_view kFuelToCell =
+    "  { airssys_call_ctx* ctx_ = airssys_ctx_of(airssys_stack_pointer()); (void)ctx_;\n"
+    "    AIRSSYS_FUEL_SAVE(ctx_); }\n";
+constexpr std::string_view kFuelFromCell =
+    "  { airssys_call_ctx* ctx_ = airssys_ctx_of(airssys_stack_pointer()); (void)ctx_;\n"
+    "    AIRSSYS_FUEL_LOAD(ctx_); }\n";
+
 bool numbers_only(const FuncSig& sig) {
   auto number = [](ValType t) {
     return t == ValType::I32 || t == ValType::I64 || t == ValType::F32 || t == ValType::F64;
@@ -157,11 +168,13 @@ std::string import_glue(const NativePlan& plan) {
           std::string call = fmt::format(
               "(({} (*)(void*, void**{}))im_->items[{}].typed)(im_->items[{}].call, &err_{})", ret,
               types, k, k, args);
+          typed_fn += kFuelToCell;
           if (sig.results.empty()) {
             typed_fn += fmt::format("    {};\n", call);
           } else {
             typed_fn += fmt::format("    {} r_ = {};\n", ret, call);
           }
+          typed_fn += kFuelFromCell;
           typed_fn += "    if (UNLIKELY(err_ != NULL)) {\n"
                       "      airssys_host->raise_error(im_->host_instance, err_);\n"
                       "      wasm_rt_trap(WASM_RT_TRAP_HOST);\n    }\n";
@@ -188,7 +201,6 @@ std::string import_glue(const NativePlan& plan) {
           out += fmt::format("    return {}(im_->items[{}].instance{});\n  }}\n", fptr, k,
                              arg_list(sig, "a"));
         }
-        const bool fuel_function = imp.module == kReservedModule && imp.name == kFuelExhaustedName;
         if (direct) {
           // Any other host function: raw 64-bit slots, no dispatch.
           out += fmt::format("  uint64_t args_[{}];\n  uint64_t res_[{}] = {{0}};\n",
@@ -207,10 +219,13 @@ std::string import_glue(const NativePlan& plan) {
                 break;
             }
           }
+          out += kFuelToCell;
           out += fmt::format(
-              "  if (UNLIKELY(((airssys_host_fn)im_->items[{0}].pointer)(im_->items[{0}].host, "
-              "args_, res_))) wasm_rt_trap(WASM_RT_TRAP_HOST);\n",
+              "  int failed_ = ((airssys_host_fn)im_->items[{0}].pointer)(im_->items[{0}].host, "
+              "args_, res_);\n",
               k);
+          out += kFuelFromCell;
+          out += "  if (UNLIKELY(failed_)) wasm_rt_trap(WASM_RT_TRAP_HOST);\n";
           auto result = [&](size_t i) -> std::string {
             switch (sig.results[i]) {
               case ValType::F32:
@@ -239,15 +254,11 @@ std::string import_glue(const NativePlan& plan) {
         for (size_t i = 0; i < sig.params.size(); ++i) {
           out += fmt::format("  io_[{}].{} = a{};\n", i, slot_field(sig.params[i]), i);
         }
-        if (fuel_function) {
-          out += "  airssys_call_ctx* ctx_ = airssys_ctx_of(airssys_stack_pointer());\n";
-          out += "  AIRSSYS_FUEL_SAVE(ctx_);\n";
-        }
+        out += kFuelToCell;
         out += fmt::format(
-            "  if (airssys_host->call_import(im_->host_instance, {}, io_)) "
-            "wasm_rt_trap(WASM_RT_TRAP_HOST);\n",
-            k);
-        if (fuel_function) out += "  AIRSSYS_FUEL_LOAD(ctx_);\n";
+            "  int failed_ = airssys_host->call_import(im_->host_instance, {}, io_);\n", k);
+        out += kFuelFromCell;
+        out += "  if (failed_) wasm_rt_trap(WASM_RT_TRAP_HOST);\n";
         if (sig.results.size() == 1) {
           out += fmt::format("  return io_[0].{};\n", slot_field(sig.results[0]));
         } else if (sig.results.size() > 1) {

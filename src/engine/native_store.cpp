@@ -60,7 +60,11 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
     }
     return {};
   }
-  if (const Instance* provider = linker.find_instance(import.module)) {
+  const Linker::ExportAlias* alias = linker.find_export(import.module, import.name);
+  const Instance* provider = alias ? alias->instance.get() : linker.find_instance(import.module);
+  const std::string_view export_name = alias ? std::string_view(alias->export_name)
+                                        : std::string_view(import.name);
+  if (provider) {
     auto* other = dynamic_cast<const NativeInstance*>(provider);
     if (!other || other->state_ != state_) {
       return make_error(ErrorCode::UnknownImport,
@@ -68,7 +72,7 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
                                     "another store",
                                     describe(import), import.module));
     }
-    auto it = other->module_->export_index_.find(import.name);
+    auto it = other->module_->export_index_.find(export_name);
     if (it != other->module_->export_index_.end()) {
       const auto& exp = other->module_->plan_.exports[it->second];
       const auto& desc = other->module_->desc();
@@ -119,10 +123,10 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
       instance.providers_.push_back(other->shared_from_this());
       return {};
     }
-    if (!linker.find_function(import.module, import.name)) {
+    if (alias || !linker.find_function(import.module, import.name)) {
       return make_error(ErrorCode::UnknownImport,
-                        fmt::format("import {}: module '{}' exports nothing by that name",
-                                    describe(import), import.module));
+                        detail::export_not_found(describe(import), import.module,
+                                                 alias != nullptr, export_name));
     }
   }
   const HostFunction* host = linker.find_function(import.module, import.name);

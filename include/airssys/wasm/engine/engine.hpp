@@ -138,6 +138,26 @@ struct CallOptions {
   uint64_t slice = 100'000;        // instructions per slice (Call::resume)
 };
 
+// A function export resolved once (Instance::resolve), to be called without
+// looking its name up again: the export's index in Module::exports(), tagged
+// with the instance that resolved it. A handle is good for that instance
+// only: every other instance (one of the same module, and one that took its
+// place after a tier-up or a restart) refuses it with InvalidHandle, as it
+// refuses an index past Module::exports(), an export that is not a function
+// and a default-made handle. A plain value: copying it costs nothing, and a
+// call checks it with three comparisons.
+struct ExportHandle {
+  uint64_t instance = 0;  // Instance::id() of the instance that resolved it; 0: none
+  uint32_t index = 0;     // in Module::exports()
+  friend bool operator==(const ExportHandle&, const ExportHandle&) = default;
+};
+
+class Instance;
+
+// The deepest a chain of nested calls (HostCall::call) may go; one more is
+// TrapCallStackExhausted.
+inline constexpr uint32_t kMaxNestedCalls = 64;
+
 // What a host function sees of its caller. Valid only during the host call.
 class HostCall {
  public:
@@ -148,6 +168,16 @@ class HostCall {
   [[nodiscard]] virtual uint64_t memory_size() const = 0;
   // InstanceOptions::user_data of the calling instance.
   [[nodiscard]] virtual void* user_data() const = 0;
+  // Calls a function export of `instance`, an instance of the caller's own
+  // store, from inside this host call (what an adapter between instances
+  // does: a component's realloc, an export of another core instance), and
+  // returns its results. The call runs within the current call's fuel budget
+  // and is never suspended between slices; its trap comes back as the error
+  // (the host function usually returns it, and the guest traps with it).
+  // Nested calls go at most kMaxNestedCalls deep (TrapCallStackExhausted);
+  // an instance of another store or tier is InvalidArgument.
+  [[nodiscard]] virtual Result<std::vector<Value>> call(Instance& instance, ExportHandle handle,
+                                                        std::span<const Value> args) = 0;
 
   [[nodiscard]] Result<uint32_t> read_u32(uint64_t offset);
   [[nodiscard]] Result<uint64_t> read_u64(uint64_t offset);
@@ -289,8 +319,6 @@ HostFunction host_function(std::string module, std::string name) {
   return f;
 }
 
-class Instance;
-
 // Resolves imports by (module, name): host functions, and the exports of
 // instances registered under a module name (same store only). When a module
 // name has both, an instance's export wins over a host function.
@@ -298,16 +326,42 @@ class Linker {
  public:
   void define(HostFunction function);
   void define_instance(std::string module_name, std::shared_ptr<Instance> instance);
+  // The import (module, name) is the export `export_name` of `instance`, of
+  // any kind (same store only). Wins over define_instance and define for
+  // that one name.
+  void define_export(std::string module, std::string name, std::shared_ptr<Instance> instance,
+                     std::string export_name);
+
+  struct ExportAlias {
+    std::string module;
+    std::string name;
+    std::shared_ptr<Instance> instance;
+    std::string export_name;
+  };
 
   [[nodiscard]] const HostFunction* find_function(std::string_view module,
                                                   std::string_view name) const;
   [[nodiscard]] const Instance* find_instance(std::string_view module) const;
+  [[nodiscard]] const ExportAlias* find_export(std::string_view module,
+                                               std::string_view name) const;
   // Every host function defined, in definition order.
   [[nodiscard]] const std::vector<HostFunction>& functions() const { return functions_; }
 
  private:
   std::vector<HostFunction> functions_;
   std::vector<std::pair<std::string, std::shared_ptr<Instance>>> instances_;
+  std::vector<ExportAlias> exports_;
+};
+
+// A linear memory an instance exports, for an embedder that reads and writes
+// it while a call of the same store runs (a host function lifting or
+// lowering values). bytes() is the whole memory as it is at that moment:
+// guest code that runs afterwards may grow the memory and move it, so read
+// bytes() again after every call into the guest. Keeps its instance alive.
+class MemoryView {
+ public:
+  virtual ~MemoryView() = default;
+  [[nodiscard]] virtual std::span<uint8_t> bytes() const = 0;
 };
 
 // A call running in slices. resume() runs one slice of fuel and returns
@@ -342,19 +396,6 @@ class Module {
   [[nodiscard]] virtual const std::vector<std::string>& warnings() const = 0;
 };
 
-// A function export resolved once (Instance::resolve), to be called without
-// looking its name up again: the export's index in Module::exports(), tagged
-// with the instance that resolved it. A handle is good for that instance
-// only: every other instance (one of the same module, and one that took its
-// place after a tier-up or a restart) refuses it with InvalidHandle, as it
-// refuses an index past Module::exports(), an export that is not a function
-// and a default-made handle. A plain value: copying it costs nothing, and a
-// call checks it with three comparisons.
-struct ExportHandle {
-  uint64_t instance = 0;  // Instance::id() of the instance that resolved it; 0: none
-  uint32_t index = 0;     // in Module::exports()
-  friend bool operator==(const ExportHandle&, const ExportHandle&) = default;
-};
 
 class Instance {
  public:
@@ -383,6 +424,10 @@ class Instance {
                                                          std::span<const Value> args,
                                                          const CallOptions& options = {});
   [[nodiscard]] virtual Result<Value> global(std::string_view export_name) const = 0;
+  // The memory exported as `export_name`; MissingExport when there is no
+  // memory export by that name.
+  [[nodiscard]] virtual Result<std::shared_ptr<const MemoryView>> memory_view(
+      std::string_view export_name) const = 0;
   // Current size of the default linear memory in bytes (0 without memory).
   [[nodiscard]] virtual uint64_t memory_bytes() const = 0;
   // Copies bytes into / out of the default linear memory, bounds-checked in
