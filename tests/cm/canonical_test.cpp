@@ -15,6 +15,7 @@
 #include <string>
 
 #include "airssys/wasm/cm/canonical.hpp"
+#include "airssys/wasm/engine/engine.hpp"
 
 namespace airssys::wasm::cm {
 namespace {
@@ -975,6 +976,100 @@ TEST_F(Resources, CallLoweredLendsForTheCallAndWritesSpilledResults) {
   EXPECT_EQ(*result, items(Kind::Tuple, {u32(7), Val::string("ok")}));
   expect_trap(call_lowered(type, opts, inst, callee, std::array{Value::i32(9), Value::i32(16)}),
               "unknown handle index 9");
+}
+
+// ---------------------------------------------------------------- real guests
+
+// A guest's memory as a host function sees it during the call.
+class HostCallMemory final : public GuestMemory {
+ public:
+  explicit HostCallMemory(engine::HostCall& call) : call_(call) {}
+  std::span<uint8_t> bytes() override {
+    auto m = call_.memory(0, call_.memory_size());
+    return m ? *m : std::span<uint8_t>{};
+  }
+
+ private:
+  engine::HostCall& call_;
+};
+
+constexpr std::string_view kGuest = R"((module
+  (import "cm" "count" (func $count (param i32 i32) (result i32)))
+  (import "cm" "pair" (func $pair (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "h\c3\b6\e2\98\83")
+  (data (i32.const 32) "\ff")
+  (func (export "good") (result i32) (call $count (i32.const 16) (i32.const 6)))
+  (func (export "bad") (result i32) (call $count (i32.const 32) (i32.const 1)))
+  (func (export "oob") (result i32) (call $count (i32.const 65535) (i32.const 2)))
+  (func (export "spill") (result i64)
+    (call $pair (i32.const 16) (i32.const 6) (i32.const 64))
+    (i64.load (i32.const 64)))
+  (func (export "misaligned") (call $pair (i32.const 16) (i32.const 6) (i32.const 66))))
+)";
+
+// Core wasm calls lowered functions (`canon lower`) whose strings are lifted
+// from its real linear memory, and whose spilled results are stored there.
+TEST(CanonicalGuest, LoweredImportsLiftFromAndStoreIntoRealGuestMemory) {
+  ResourceTypes types;
+  InstanceState state(types);
+  auto code_points = [](std::string_view s) {
+    uint32_t n = 0;
+    for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    return n;
+  };
+  auto lowered = [&](FuncType type, ComponentFunction callee) {
+    return [&state, type, callee](engine::HostCall& call, std::span<const Value> args,
+                                  std::span<Value> results) -> Result<void> {
+      HostCallMemory memory(call);
+      CanonOptions opts;
+      opts.memory = &memory;
+      auto flat = call_lowered(type, opts, state, callee, args);
+      if (!flat) return std::unexpected(flat.error());
+      for (size_t i = 0; i < flat->size(); ++i) results[i] = (*flat)[i];
+      return {};
+    };
+  };
+  using F = FlatType;
+  engine::Linker linker;
+  FuncType count{{{"s", t(Kind::String)}}, t(Kind::U32)};
+  linker.define({"cm", "count", flatten_functype(count, FlattenContext::Lower),
+                 lowered(count, [&](InstanceState*, std::span<const Val> args) -> Result<std::vector<Val>> {
+                   return std::vector<Val>{u32(code_points(args[0].text))};
+                 })});
+  FuncType pair{{{"s", t(Kind::String)}}, tuple_of({t(Kind::U32), t(Kind::U32)})};
+  EXPECT_EQ(flatten_functype(pair, FlattenContext::Lower).params, (std::vector<F>{F::I32, F::I32, F::I32}));
+  linker.define({"cm", "pair", flatten_functype(pair, FlattenContext::Lower),
+                 lowered(pair, [&](InstanceState*, std::span<const Val> args) -> Result<std::vector<Val>> {
+                   const std::string& s = args[0].text;
+                   return std::vector<Val>{items(Kind::Tuple, {u32(s.size()), u32(code_points(s))})};
+                 })});
+  auto engine = engine::Engine::interpreter();
+  auto module = engine->load_wat(kGuest, "guest.wat");
+  ASSERT_TRUE(module) << module.error().to_string();
+  auto store = engine->new_store();
+  auto instance = store->instantiate(**module, linker);
+  ASSERT_TRUE(instance) << instance.error().to_string();
+
+  auto good = (*instance)->call("good", {});
+  ASSERT_TRUE(good) << good.error().to_string();
+  EXPECT_EQ((*good)[0].as_i32(), 3);
+  auto spill = (*instance)->call("spill", {});
+  ASSERT_TRUE(spill) << spill.error().to_string();
+  EXPECT_EQ((*spill)[0].as_i64(), (int64_t{3} << 32) | 6);
+
+  auto bad = (*instance)->call("bad", {});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::TrapCanonical);
+  EXPECT_NE(bad.error().message.find("invalid utf-8"), std::string::npos) << bad.error().message;
+  auto oob = (*instance)->call("oob", {});
+  ASSERT_FALSE(oob);
+  EXPECT_EQ(oob.error().code, ErrorCode::TrapCanonical);
+  EXPECT_NE(oob.error().message.find("string content out-of-bounds"), std::string::npos);
+  auto misaligned = (*instance)->call("misaligned", {});
+  ASSERT_FALSE(misaligned);
+  EXPECT_EQ(misaligned.error().code, ErrorCode::TrapCanonical);
+  EXPECT_NE(misaligned.error().message.find("unaligned pointer"), std::string::npos);
 }
 
 }  // namespace
