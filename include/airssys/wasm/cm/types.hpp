@@ -87,8 +87,9 @@ struct ValType {
   std::vector<std::string> labels;
   TypeRef ok;
   TypeRef err;
-  // Which resource type a handle is of. In a decoded component, the index of
-  // the resource type in the component's type index space; in a running
+  // Which resource type a handle is of. In a decoded component, the resource
+  // id the decoder gave the resource type (see ast.hpp: unique in the decoded
+  // tree, its origin in Component::resources); in a running
   // component instance, an id unique in the process for each resource type
   // the instance defines or imports (two instantiations of one component
   // define different resource types).
