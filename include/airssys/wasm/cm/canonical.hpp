@@ -47,11 +47,6 @@ namespace airssys::wasm::cm {
 
 // ---------------------------------------------------------------- options
 
-enum class StringEncoding : uint8_t { Utf8, Utf16, Latin1Utf16 };
-
-// "utf8", "utf16", "latin1+utf16"
-[[nodiscard]] const char* string_encoding_name(StringEncoding encoding);
-
 // A guest's linear memory: the whole memory as it is now. The span is valid
 // until the guest runs again (a realloc may grow and move it).
 class GuestMemory {

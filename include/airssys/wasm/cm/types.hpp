@@ -87,8 +87,9 @@ struct ValType {
   std::vector<std::string> labels;
   TypeRef ok;
   TypeRef err;
-  // Which resource type a handle is of. In a decoded component, the index of
-  // the resource type in the component's type index space; in a running
+  // Which resource type a handle is of. In a decoded component, the resource
+  // id the decoder gave the resource type (see ast.hpp: unique in the decoded
+  // tree, its origin in Component::resources); in a running
   // component instance, an id unique in the process for each resource type
   // the instance defines or imports (two instantiations of one component
   // define different resource types).
@@ -114,6 +115,12 @@ struct ValType {
 
 // Structural equality (resource ids compared as numbers).
 [[nodiscard]] bool same_type(const ValType& a, const ValType& b);
+
+// How a lifted or lowered function's strings are encoded in its memory
+// (the canonopts string-encoding=).
+enum class StringEncoding : uint8_t { Utf8, Utf16, Latin1Utf16 };
+// "utf8", "utf16", "latin1+utf16"
+[[nodiscard]] const char* string_encoding_name(StringEncoding encoding);
 
 // A component-level function type: named parameters and at most one result.
 struct FuncType {

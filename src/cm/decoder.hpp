@@ -1,0 +1,200 @@
+#pragma once
+// The component decoder's inner parts, shared by decode.cpp (sections),
+// decode_types.cpp (type definitions) and typecheck.cpp (type equality,
+// subtyping, substitution and external visibility).
+//
+// A failure deep inside the decoder is thrown as a Failure and caught once,
+// in decode_component, which turns it into the Error it returns: no
+// exception leaves the layer.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "airssys/wasm/cm/ast.hpp"
+#include "airssys/wasm/core/error.hpp"
+#include "names.hpp"
+
+namespace airssys::wasm::cm::detail {
+
+// Bounds on what hostile input can make the decoder build.
+inline constexpr size_t kMaxNesting = 100;        // components and component/instance types
+inline constexpr uint32_t kMaxTypeDepth = 100;    // a type inside a type inside ...
+inline constexpr uint64_t kMaxTypeSize = 100000;  // nodes of one type, shared parts counted each time
+
+struct Failure {
+  ErrorCode code;
+  std::string message;
+};
+
+[[noreturn]] void fail(ErrorCode code, uint64_t offset, std::string message);
+[[noreturn]] inline void malformed(uint64_t offset, std::string message) {
+  fail(ErrorCode::MalformedComponent, offset, std::move(message));
+}
+[[noreturn]] inline void invalid(uint64_t offset, std::string message) {
+  fail(ErrorCode::InvalidComponent, offset, std::move(message));
+}
+[[noreturn]] inline void unsupported(uint64_t offset, std::string feature) {
+  fail(ErrorCode::UnsupportedFeature, offset, std::move(feature));
+}
+
+[[nodiscard]] bool valid_utf8(std::string_view s);
+
+// Reads the binary format's primitives from a span whose first byte lies at
+// `base` in the whole component binary.
+class Reader {
+ public:
+  Reader(std::span<const uint8_t> bytes, uint64_t base) : bytes_(bytes), base_(base) {}
+
+  [[nodiscard]] uint64_t offset() const { return base_ + pos_; }
+  [[nodiscard]] bool at_end() const { return pos_ >= bytes_.size(); }
+  [[nodiscard]] size_t remaining() const { return bytes_.size() - pos_; }
+
+  uint8_t u8();
+  uint8_t peek();
+  uint32_t u32();
+  int64_t s33();
+  std::string name();  // len:u32 then that many bytes of UTF-8
+  std::span<const uint8_t> take(size_t n);
+  Reader sub(size_t n);
+  // A vector's length, refused when even `min_item_bytes` per item would
+  // not fit in what is left: no allocation is sized by an unchecked count.
+  uint32_t count(const char* what, size_t min_item_bytes = 1);
+
+ private:
+  std::span<const uint8_t> bytes_;
+  uint64_t base_;
+  size_t pos_ = 0;
+};
+
+// A scope: a component definition, or a component or instance type being
+// declared. Outer aliases count scopes outward.
+struct Scope {
+  enum class Kind : uint8_t { Component, ComponentType, InstanceType };
+  Kind kind = Kind::Component;
+  Component* component = nullptr;  // Component scopes
+  IndexSpaces own_spaces;          // type scopes
+  IndexSpaces* spaces = nullptr;
+
+  std::vector<NamedExtern> imports;
+  std::vector<NamedExtern> exports;
+  std::set<std::string> import_keys;
+  std::set<std::string> export_keys;
+  // Resource names: label key -> resource id, of type imports and exports.
+  std::map<std::string, uint64_t> import_resources;
+  std::map<std::string, uint64_t> export_resources;
+  // Resource ids bound by this scope's imports (with nested instance
+  // types) and exports, and (components) defined here.
+  std::vector<uint64_t> imported_resources;
+  std::vector<uint64_t> exported_resources;
+  std::set<uint64_t> defined_resources;
+};
+
+using Subst = std::unordered_map<uint64_t, uint64_t>;
+
+class Decoder {
+ public:
+  explicit Decoder(engine::Engine& engine) : engine_(engine) {}
+
+  std::shared_ptr<Component> component(Reader& r, std::string name);
+
+  // ---- decode.cpp
+  void section(Reader& r, uint8_t id, Scope& scope);
+  void core_module(Reader& r, Scope& scope);
+  void core_instance(Reader& r, Scope& scope);
+  void instance(Reader& r, Scope& scope);
+  void alias(Reader& r, Scope& scope, bool declarator);
+  void canon(Reader& r, Scope& scope);
+  void start(Reader& r, Scope& scope);
+  void import(Reader& r, Scope& scope, bool declarator);
+  void export_(Reader& r, Scope& scope);
+  void export_decl(Reader& r, Scope& scope);
+  std::string name_attributes(Reader& r);
+  Sort sort(Reader& r);
+  Sort core_sort(Reader& r);
+  ExternDesc desc_of(uint64_t offset, Scope& scope, SortIdx target);
+  void add_entry(Scope& scope, const ExternDesc& desc, Origin origin);
+  ExternDesc name_type(uint64_t at, ExternDesc desc, bool fresh, const char* what, const std::string& name);
+  void check_name(uint64_t offset, Scope& scope, const std::string& name, const ExternDesc& desc,
+                  bool is_import, ExternName& parsed);
+
+  // ---- decode_types.cpp
+  void core_type(Reader& r, Scope& scope, Origin origin, std::vector<CoreTypeRef>* defs);
+  CoreModuleTypeRef module_type(Reader& r, Scope& scope);
+  engine::ValType core_valtype(Reader& r);
+  engine::ExternType core_externtype(Reader& r, const std::vector<CoreTypeRef>& types);
+  DefTypeRef deftype(Reader& r, Scope& scope, TypeDef* def);
+  TypeRef valtype(Reader& r, Scope& scope);
+  TypeRef defvaltype(Reader& r, Scope& scope, uint8_t code);
+  FuncTypeRef functype(Reader& r, Scope& scope);
+  ComponentTypeRef component_type(Reader& r, Scope& scope);
+  InstanceTypeRef instance_type(Reader& r, Scope& scope);
+  void declarators(Reader& r, Scope& inner, bool component_type);
+  // `fresh` (when given) says whether the desc is a `(sub resource)` bound
+  // that made a fresh resource id.
+  ExternDesc externdesc(Reader& r, Scope& scope, bool* fresh = nullptr);
+  std::string label(Reader& r, const char* what);
+
+  // ---- typecheck.cpp
+  // Structural equality with resource ids read through `s` on both sides;
+  // on mismatch, `why` says where.
+  bool eq_val(const ValType& a, const ValType& b, const Subst& s, std::string& why);
+  bool eq_func(const FuncType& a, const FuncType& b, const Subst& s, std::string& why);
+  bool eq_deftype(const DefType& a, const DefType& b, Subst& s,
+                  std::unordered_set<uint64_t>& bindable, std::string& why);
+  // Whether `actual` may be given where `expected` is wanted; binds the
+  // expected side's abstract resources in `bindable` to the actual ones.
+  bool sub_extern(const ExternDesc& actual, const ExternDesc& expected, Subst& s,
+                  std::unordered_set<uint64_t>& bindable, std::string& why);
+  bool sub_instance(const InstanceType& a, const InstanceType& b, Subst& s,
+                    std::unordered_set<uint64_t>& bindable, std::string& why);
+  bool sub_component(const ComponentType& a, const ComponentType& b, Subst& s,
+                     std::unordered_set<uint64_t>& bindable, std::string& why);
+  static bool sub_core_extern(const engine::ExternType& actual, const engine::ExternType& expected,
+                              std::string& why);
+  bool sub_core_module(const CoreModuleType& a, const CoreModuleType& b, std::string& why);
+
+  TypeRef subst_val(const TypeRef& t, const Subst& s);
+  FuncTypeRef subst_func(const FuncTypeRef& f, const Subst& s);
+  DefTypeRef subst_def(const DefTypeRef& d, const Subst& s);
+  InstanceTypeRef subst_instance(const InstanceTypeRef& i, const Subst& s);
+  ComponentTypeRef subst_component(const ComponentTypeRef& c, const Subst& s);
+  ExternDesc subst_desc(const ExternDesc& d, const Subst& s);
+  // Fresh ids for `ids`, recorded in `s`.
+  void freshen(const std::vector<uint64_t>& ids, Subst& s);
+
+  bool visible(const ValType& t) const;
+  bool visible_children(const ValType& t) const;
+  bool visible_func(const FuncType& f) const;
+  bool visible_desc(const ExternDesc& d) const;
+  bool mentions_resource(const DefType& d) const;
+  bool mentions_resource(const ValType& t) const;
+
+  // Registers a type built by the decoder: its depth and size, checked
+  // against the bounds, and (when `named`) its external name.
+  TypeRef keep(ValType t, uint64_t offset, bool named = false);
+  DefTypeRef keep_def(DefType d, uint64_t offset);
+  uint32_t depth_of(const void* p) const;
+  uint64_t size_of(const void* p) const;
+  void note(const void* p, uint32_t depth, uint64_t size, uint64_t offset);
+  void resource_paths(const InstanceTypeRef& it, std::vector<std::string>& path,
+                      std::map<uint64_t, std::vector<std::string>>& out);
+
+  uint64_t new_resource() { return next_resource_++; }
+
+  engine::Engine& engine_;
+  std::vector<Scope*> scopes_;
+  uint64_t next_resource_ = 1;
+  std::unordered_set<const void*> named_;
+  std::vector<std::shared_ptr<const void>> kept_;
+  std::unordered_map<const void*, std::pair<uint32_t, uint64_t>> info_;
+};
+
+}  // namespace airssys::wasm::cm::detail
