@@ -1,0 +1,129 @@
+#pragma once
+// A running component: the whole instance graph of a decoded component
+// (nested components included) instantiated over the engine's core
+// instances, and its exported functions called with component values.
+//
+// Example:
+//   auto core = engine::Engine::interpreter();
+//   auto component = cm::decode_component(bytes, "app.wasm", *core);
+//   cm::HostInstance imports;                    // what the host provides
+//   auto instance = cm::ComponentInstance::instantiate(*component, *core, imports);
+//   auto results = (*instance)->call("greet", std::vector{cm::Val::string("world")});
+//
+// Every core module of the component is instantiated in one engine store
+// on the engine the component was decoded with (that engine's tier), so one
+// fuel budget covers a call wherever it goes in the graph; lifted and
+// lowered functions between core instances run the canonical ABI
+// (canonical.hpp). Threading: one thread at a time, like an engine store.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "airssys/wasm/cm/ast.hpp"
+#include "airssys/wasm/cm/canonical.hpp"
+#include "airssys/wasm/cm/types.hpp"
+#include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/engine/engine.hpp"
+
+namespace airssys::wasm::cm {
+
+// A function the host provides for a component's import. It gets the
+// arguments lifted into values and returns the results, which are lowered
+// into the caller. An error traps the calling component with it.
+using HostFn = std::function<Result<std::vector<Val>>(std::span<const Val> args)>;
+
+// What the host provides for a component's imports: functions, resource
+// types and nested instances, by name. The root is the namespace of the
+// component's own imports ("wasi:cli/stdout@0.2.0" names an instance in it,
+// "log" a function). Resource types are defined in the linker's
+// ResourceTypes, so that handles of them mean the same in every component
+// instantiated against it.
+class HostInstance {
+ public:
+  struct Item {
+    Sort sort = Sort::Func;  // Func, Type (a resource) or Instance
+    std::shared_ptr<const FuncType> type;
+    HostFn fn;
+    const ResourceType* resource = nullptr;
+    std::shared_ptr<HostInstance> instance;
+  };
+
+  HostInstance();
+  explicit HostInstance(std::shared_ptr<ResourceTypes> resources);
+
+  // Later definitions of a name replace earlier ones.
+  void define_func(std::string name, FuncType type, HostFn fn);
+  // A resource type of the host; `dtor` runs when the last own handle of one
+  // of its resources is dropped. Returns the type (its id is what own<> and
+  // borrow<> types of host functions name).
+  const ResourceType& define_resource(std::string name, Destructor dtor = {});
+  // A nested instance; it shares this one's resource types.
+  HostInstance& define_instance(std::string name);
+
+  [[nodiscard]] const Item* find(std::string_view name) const;
+  [[nodiscard]] const std::vector<std::pair<std::string, Item>>& items() const { return items_; }
+  [[nodiscard]] const std::shared_ptr<ResourceTypes>& resource_types() const { return resources_; }
+
+ private:
+  Item& slot(std::string name);
+  std::shared_ptr<ResourceTypes> resources_;
+  std::vector<std::pair<std::string, Item>> items_;
+};
+
+struct ComponentOptions {
+  // The limits of each core instance of the component.
+  engine::InstanceLimits limits;
+  // Fuel that instantiation (every core start function and the component's
+  // start function together) may burn.
+  uint64_t start_fuel = 1'000'000'000;
+  void* user_data = nullptr;  // handed to the host functions of core instances
+};
+
+// An exported function of a running component.
+struct ExportedFunc {
+  std::string name;  // "run", or "wasi:cli/run@0.2.0#run" inside an exported instance
+  FuncType type;
+};
+
+class ComponentInstance {
+ public:
+  ComponentInstance(const ComponentInstance&) = delete;
+  ComponentInstance& operator=(const ComponentInstance&) = delete;
+  ~ComponentInstance();
+
+  // Instantiates `component` (decoded with `core_engine`) against the host's
+  // `imports`. An import the host does not provide is UnknownImport naming
+  // it; one of another kind is IncompatibleImport. A trap of a start
+  // function fails the instantiation with that trap.
+  [[nodiscard]] static Result<std::unique_ptr<ComponentInstance>> instantiate(
+      std::shared_ptr<const Component> component, engine::Engine& core_engine,
+      const HostInstance& imports, const ComponentOptions& options = {});
+
+  // The exported functions, the ones of exported instances included (named
+  // "instance#func"), in export order.
+  [[nodiscard]] const std::vector<ExportedFunc>& functions() const;
+  [[nodiscard]] const ExportedFunc* function(std::string_view name) const;
+
+  // Calls the exported function `name` (as functions() names it) with
+  // `args`, which must be values of its parameter types (InvalidArgument
+  // otherwise), within `options.fuel` for the whole call wherever it goes.
+  // Returns its results (none or one).
+  [[nodiscard]] Result<std::vector<Val>> call(std::string_view name, std::span<const Val> args,
+                                              const engine::CallOptions& options = {});
+
+  // Fuel burned by all the component's core instances since it was made.
+  [[nodiscard]] uint64_t fuel_used() const;
+
+  struct Impl;
+
+ private:
+  explicit ComponentInstance(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace airssys::wasm::cm
