@@ -6,7 +6,7 @@
 // `assert_trap` must trap. (cm_spec_runner runs the decoding and validation
 // commands.)
 //
-// Usage: cm_spec_exec [--verbose] [--tier interp|native] SUITE_DIR [FOLDER/NAME.json...]
+// Usage: cm_spec_exec [--verbose] [--tier interp|native] SUITE_DIR [FOLDER | FOLDER/NAME.json...]
 //
 // A command whose component was refused (cm_spec_runner counts that
 // refusal: a feature past the MVP, or a failure of its own) is skipped here
@@ -382,7 +382,7 @@ int main(int argc, char** argv) {
   if (args.empty() || (tier != "interp" && tier != "native")) {
     fmt::print(stderr,
                "usage: cm_spec_exec [--verbose] [--tier interp|native] SUITE_DIR "
-               "[FOLDER/NAME.json...]\n");
+               "[FOLDER | FOLDER/NAME.json...]\n");
     return 2;
   }
   fs::path suite = args[0];
@@ -391,21 +391,38 @@ int main(int argc, char** argv) {
     fmt::print("SKIP: the Component Model test suite is not at {}\n", suite.string());
     return kExitSkipped;
   }
-  std::vector<std::string> files(args.begin() + 1, args.end());
-  if (files.empty()) {
+  // The files named, the files of the folders named, or every file.
+  std::vector<std::string> files;
+  std::vector<fs::path> folders;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i].ends_with(".json")) {
+      files.push_back(args[i]);
+    } else {
+      folders.push_back(suite / args[i]);
+    }
+  }
+  if (files.empty() && folders.empty()) {
     for (const auto& folder : fs::directory_iterator(suite)) {
-      if (!folder.is_directory() || folder.path().filename() == "spec") continue;
-      for (const auto& f : fs::directory_iterator(folder.path())) {
-        if (f.path().extension() == ".json") {
-          files.push_back((folder.path().filename() / f.path().filename()).string());
-        }
+      if (folder.is_directory() && folder.path().filename() != "spec") folders.push_back(folder.path());
+    }
+  }
+  for (const auto& folder : folders) {
+    if (!fs::is_directory(folder)) {
+      fmt::print(stderr, "cm_spec_exec: no folder {}\n", folder.string());
+      return 2;
+    }
+    for (const auto& f : fs::directory_iterator(folder)) {
+      if (f.path().extension() == ".json") {
+        files.push_back((folder.filename() / f.path().filename()).string());
       }
     }
-    std::ranges::sort(files);
   }
+  std::ranges::sort(files);
   std::unique_ptr<engine::Engine> core;
   if (tier == "native") {
     engine::NativeOptions options;
+    // The compiled modules are kept where AIRSSYS_SPEC_NATIVE_CACHE says
+    // (the build tree, for the test), else in the user's native cache.
     if (const char* dir = std::getenv("AIRSSYS_SPEC_NATIVE_CACHE"); dir && *dir) options.cache_dir = dir;
     auto native = engine::Engine::native(options);
     if (!native) {
