@@ -1,0 +1,115 @@
+# Component test material made by jco, npm's WebAssembly component tools, at
+# the version tools/jco/package-lock.json pins. scripts/setup.sh installs them
+# into tools/jco/node_modules; only the tests use them, never the product.
+#
+# After include(AirssysJco):
+#   AIRSSYS_JCO          the jco program, or empty when it is not installed
+#   AIRSSYS_NODE         node, which runs it
+#   AIRSSYS_JCO_VERSION  the pinned version (tools/jco/package.json)
+#   AIRSSYS_JCO_COMMAND_ADAPTER  the WASI preview 1 command adapter jco ships,
+#                        checked against tools/jco/adapters.sha256
+#
+# airssys_jco_new(<name> MODULE <core.wasm> OUTPUT <component.wasm> [DEPENDS <targets...>])
+#   wraps a WASI preview 1 command (a core module built by the build) into a
+#   command component with the adapter: `jco new --wasi-command`.
+# airssys_jco_parse(<name> WAT <file.wat> OUTPUT <file.wasm>)
+#   assembles a component in the component text format: `jco parse`.
+# Each adds a target <name> built by default. Without jco both only say so
+# once and add nothing: the tests that need the files skip with that reason.
+#
+# A build directory configured before jco was installed finds it when CMake
+# runs again (`cmake build/release`, or any change to a CMakeLists.txt).
+
+set(AIRSSYS_JCO_DIR ${PROJECT_SOURCE_DIR}/tools/jco)
+file(READ ${AIRSSYS_JCO_DIR}/package.json _airssys_jco_package)
+string(JSON AIRSSYS_JCO_VERSION GET "${_airssys_jco_package}" dependencies @bytecodealliance/jco)
+set(_airssys_jco_home ${AIRSSYS_JCO_DIR}/node_modules/@bytecodealliance/jco)
+
+find_program(AIRSSYS_NODE node)
+set(AIRSSYS_JCO "")
+set(_airssys_jco_missing "")
+set(_airssys_jco_program ${AIRSSYS_JCO_DIR}/node_modules/.bin/jco)
+if(NOT AIRSSYS_NODE)
+  set(_airssys_jco_missing "node is not installed")
+elseif(NOT EXISTS ${_airssys_jco_program} OR NOT EXISTS ${_airssys_jco_home}/package.json)
+  set(_airssys_jco_missing "jco is not installed in tools/jco (scripts/setup.sh installs it)")
+else()
+  file(READ ${_airssys_jco_home}/package.json _airssys_jco_installed)
+  string(JSON _airssys_jco_installed_version GET "${_airssys_jco_installed}" version)
+  if(NOT _airssys_jco_installed_version STREQUAL AIRSSYS_JCO_VERSION)
+    set(_airssys_jco_missing
+        "tools/jco holds jco ${_airssys_jco_installed_version}, not ${AIRSSYS_JCO_VERSION} (scripts/setup.sh installs the pinned one)")
+  endif()
+endif()
+
+if(_airssys_jco_missing)
+  message(STATUS "Component test material: skipped, ${_airssys_jco_missing}")
+else()
+  set(AIRSSYS_JCO ${_airssys_jco_program})
+  # The adapter decides what every command component does: a different one
+  # under the same jco version is an error, not a silent change of the tests.
+  file(STRINGS ${AIRSSYS_JCO_DIR}/adapters.sha256 _airssys_jco_pins)
+  set(AIRSSYS_JCO_COMMAND_ADAPTER_SHA256 "")
+  foreach(pin IN LISTS _airssys_jco_pins)
+    if(pin MATCHES "^([0-9a-f]+)  (.*wasi_snapshot_preview1\\.command\\.wasm)$")
+      set(AIRSSYS_JCO_COMMAND_ADAPTER_SHA256 ${CMAKE_MATCH_1})
+      set(AIRSSYS_JCO_COMMAND_ADAPTER ${AIRSSYS_JCO_DIR}/${CMAKE_MATCH_2})
+    endif()
+  endforeach()
+  if(NOT AIRSSYS_JCO_COMMAND_ADAPTER_SHA256)
+    message(FATAL_ERROR "tools/jco/adapters.sha256 names no command adapter")
+  endif()
+  file(SHA256 ${AIRSSYS_JCO_COMMAND_ADAPTER} _airssys_jco_adapter_sha256)
+  if(NOT _airssys_jco_adapter_sha256 STREQUAL AIRSSYS_JCO_COMMAND_ADAPTER_SHA256)
+    message(FATAL_ERROR "The WASI preview 1 command adapter of jco ${AIRSSYS_JCO_VERSION} changed:\n"
+      "  ${AIRSSYS_JCO_COMMAND_ADAPTER}\n  has SHA-256 ${_airssys_jco_adapter_sha256},\n"
+      "  tools/jco/adapters.sha256 pins ${AIRSSYS_JCO_COMMAND_ADAPTER_SHA256}.\n"
+      "Reinstall with scripts/setup.sh, or pin the new adapter on purpose (docs/testing.md).")
+  endif()
+  message(STATUS "Component test material: jco ${AIRSSYS_JCO_VERSION}, command adapter ${AIRSSYS_JCO_COMMAND_ADAPTER_SHA256}")
+endif()
+
+function(airssys_jco_new name)
+  cmake_parse_arguments(ARG "" "MODULE;OUTPUT" "DEPENDS" ${ARGN})
+  if(NOT ARG_MODULE OR NOT ARG_OUTPUT)
+    message(FATAL_ERROR "airssys_jco_new(${name}): MODULE and OUTPUT are required")
+  endif()
+  if(NOT AIRSSYS_JCO)
+    return()
+  endif()
+  get_filename_component(out_dir ${ARG_OUTPUT} DIRECTORY)
+  add_custom_command(
+    OUTPUT ${ARG_OUTPUT}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+    COMMAND ${CMAKE_COMMAND} -DFILE=${AIRSSYS_JCO_COMMAND_ADAPTER}
+            -DSHA256=${AIRSSYS_JCO_COMMAND_ADAPTER_SHA256}
+            -P ${PROJECT_SOURCE_DIR}/cmake/AirssysCheckSha256.cmake
+    COMMAND ${AIRSSYS_JCO} new ${ARG_MODULE} --wasi-command -o ${ARG_OUTPUT}
+    DEPENDS ${ARG_MODULE} ${AIRSSYS_JCO_COMMAND_ADAPTER} ${AIRSSYS_JCO_DIR}/adapters.sha256
+    COMMENT "jco new --wasi-command ${name}"
+    VERBATIM)
+  add_custom_target(${name} ALL DEPENDS ${ARG_OUTPUT})
+  if(ARG_DEPENDS)
+    add_dependencies(${name} ${ARG_DEPENDS})
+  endif()
+endfunction()
+
+function(airssys_jco_parse name)
+  cmake_parse_arguments(ARG "" "WAT;OUTPUT" "" ${ARGN})
+  if(NOT ARG_WAT OR NOT ARG_OUTPUT)
+    message(FATAL_ERROR "airssys_jco_parse(${name}): WAT and OUTPUT are required")
+  endif()
+  if(NOT AIRSSYS_JCO)
+    return()
+  endif()
+  get_filename_component(wat ${ARG_WAT} ABSOLUTE)
+  get_filename_component(out_dir ${ARG_OUTPUT} DIRECTORY)
+  add_custom_command(
+    OUTPUT ${ARG_OUTPUT}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+    COMMAND ${AIRSSYS_JCO} parse ${wat} -o ${ARG_OUTPUT}
+    DEPENDS ${wat}
+    COMMENT "jco parse ${name}"
+    VERBATIM)
+  add_custom_target(${name} ALL DEPENDS ${ARG_OUTPUT})
+endfunction()
