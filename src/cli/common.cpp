@@ -4,9 +4,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "airssys/wasm/cm/decode.hpp"
 #include "airssys/wasm/security/trust.hpp"
 #include "airssys/wasm/system/host.hpp"
 
@@ -37,6 +39,13 @@ Result<ComponentFiles> locate_component(const std::string& path) {
   files.dir = files.module.parent_path();
   files.signature = files.dir / (files.module.stem().string() + ".sig");
   return files;
+}
+
+bool is_component_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  uint8_t head[8] = {};
+  if (!in.read(reinterpret_cast<char*>(head), sizeof head)) return false;
+  return cm::is_component(head);
 }
 
 Result<std::optional<security::Manifest>> load_component_manifest(const ComponentFiles& files) {
