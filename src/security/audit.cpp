@@ -948,13 +948,13 @@ Result<AuditReadReport> read_audit_log(const std::filesystem::path& file,
 
 Result<std::vector<AuditRecord>> read_audit_records(const std::filesystem::path& file) {
   std::vector<AuditRecord> records;
-  auto report = read_audit_log(file, [&](AuditRecord&& r) { records.push_back(std::move(r)); });
-  if (!report) return std::unexpected(report.error());
-  if (report->damaged != 0) {
-    const auto& first = report->damage.front();
+  AIRSSYS_TRY_ASSIGN(
+      auto report, read_audit_log(file, [&](AuditRecord&& r) { records.push_back(std::move(r)); }));
+  if (report.damaged != 0) {
+    const auto& first = report.damage.front();
     return make_error(ErrorCode::InvalidArgument,
                       fmt::format("{}:{}: {} ({} damaged lines in all)", first.file.string(),
-                                  first.line, first.error, report->damaged));
+                                  first.line, first.error, report.damaged));
   }
   return records;
 }
@@ -964,8 +964,7 @@ AuditLog::~AuditLog() = default;
 
 Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& file,
                                                  AuditLogOptions options) {
-  auto slots = slot_count(options.capacity);
-  if (!slots) return std::unexpected(slots.error());
+  AIRSSYS_TRY_ASSIGN(auto slots, slot_count(options.capacity));
   if (options.rotate_bytes != 0 && options.rotate_bytes < kMinAuditRotateBytes) {
     return make_error(ErrorCode::InvalidArgument,
                       fmt::format("audit log rotation at {} bytes is under the minimum of {}",
@@ -983,7 +982,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& fi
   }
   std::unique_ptr<Writer> writer;
   try {
-    writer = std::make_unique<Writer>(fd, file.string(), *slots, std::move(options));
+    writer = std::make_unique<Writer>(fd, file.string(), slots, std::move(options));
   } catch (const std::exception& e) {
     ::close(fd);  // a writer that was never constructed does not own it
     return make_error(ErrorCode::InternalError,
@@ -993,11 +992,10 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& fi
 }
 
 Result<std::unique_ptr<AuditLog>> AuditLog::without_file(AuditLogOptions options) {
-  auto slots = slot_count(options.capacity);
-  if (!slots) return std::unexpected(slots.error());
+  AIRSSYS_TRY_ASSIGN(auto slots, slot_count(options.capacity));
   std::unique_ptr<Writer> writer;
   try {
-    writer = std::make_unique<Writer>(-1, "(no file)", *slots, std::move(options));
+    writer = std::make_unique<Writer>(-1, "(no file)", slots, std::move(options));
   } catch (const std::exception& e) {
     return make_error(ErrorCode::InternalError,
                       fmt::format("cannot start the audit writer: {}", e.what()));

@@ -87,7 +87,9 @@ std::string QuotaError::to_string() const {
                      current, quota_unit(quota), requested, limit);
 }
 
-Error QuotaError::to_error() const { return Error{ErrorCode::QuotaExceeded, to_string(), {}, 0}; }
+Error QuotaError::to_error() const {
+  return Error::of(ErrorCode::QuotaExceeded, to_string());
+}
 
 std::string_view quota_level_name(QuotaLevel level) {
   switch (level) {

@@ -131,7 +131,9 @@ using Result = std::expected<T, Error>;
 // AIRSSYS_TRY_ASSIGN(lhs, expr): propagates the error, or moves the value into
 // `lhs`, which either declares a variable in the enclosing scope
 // (`AIRSSYS_TRY_ASSIGN(auto module, decode(bytes));`, `const auto`, a type) or
-// names one that exists (`AIRSSYS_TRY_ASSIGN(module, decode(bytes));`).
+// names one that exists (`AIRSSYS_TRY_ASSIGN(module, decode(bytes));`). The
+// value is moved out of the temporary, which lives on to the end of the
+// scope; `auto&& x` binds it where it lies instead (a secret wiped in place).
 //
 // AIRSSYS_TRY_ASSIGN_OR_RETURN(lhs, expr, wrap): the same, but on failure
 // returns `wrap(error)` instead, for an error that is handed on as something
