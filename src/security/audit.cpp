@@ -26,45 +26,41 @@
 #include <thread>
 #include <vector>
 
+#include "airssys/wasm/core/enum_names.hpp"
+
 namespace airssys::wasm::security {
 
+// X(value, name): one table per enum, both directions made from it.
+#define AIRSSYS_AUDIT_RESULTS(X)     \
+  X(AuditResult::Granted, "granted") \
+  X(AuditResult::Denied, "denied")
+
+#define AIRSSYS_DECISION_LAYERS(X)            \
+  X(DecisionLayer::Component, "component")    \
+  X(DecisionLayer::HostPolicy, "host-policy") \
+  X(DecisionLayer::Trust, "trust")            \
+  X(DecisionLayer::Approval, "approval")      \
+  X(DecisionLayer::Quota, "quota")            \
+  X(DecisionLayer::Messaging, "messaging")    \
+  X(DecisionLayer::Audit, "audit")
+
 std::string_view audit_result_name(AuditResult result) {
-  return result == AuditResult::Granted ? "granted" : "denied";
+  switch (result) { AIRSSYS_AUDIT_RESULTS(AIRSSYS_ENUM_NAME_CASE) }
+  return "denied";
 }
 
 std::optional<AuditResult> parse_audit_result(std::string_view text) {
-  for (auto r : {AuditResult::Granted, AuditResult::Denied}) {
-    if (audit_result_name(r) == text) return r;
-  }
+  AIRSSYS_AUDIT_RESULTS(AIRSSYS_ENUM_PARSE_IF)
   return std::nullopt;
 }
 
 std::string_view decision_layer_name(DecisionLayer layer) {
-  switch (layer) {
-    case DecisionLayer::Component:
-      return "component";
-    case DecisionLayer::HostPolicy:
-      return "host-policy";
-    case DecisionLayer::Trust:
-      return "trust";
-    case DecisionLayer::Approval:
-      return "approval";
-    case DecisionLayer::Quota:
-      return "quota";
-    case DecisionLayer::Messaging:
-      return "messaging";
-    case DecisionLayer::Audit:
-      return "audit";
-  }
+  switch (layer) { AIRSSYS_DECISION_LAYERS(AIRSSYS_ENUM_NAME_CASE) }
   return "?";
 }
 
 std::optional<DecisionLayer> parse_decision_layer(std::string_view text) {
-  for (auto l : {DecisionLayer::Component, DecisionLayer::HostPolicy, DecisionLayer::Trust,
-                 DecisionLayer::Approval, DecisionLayer::Quota, DecisionLayer::Messaging,
-                 DecisionLayer::Audit}) {
-    if (decision_layer_name(l) == text) return l;
-  }
+  AIRSSYS_DECISION_LAYERS(AIRSSYS_ENUM_PARSE_IF)
   return std::nullopt;
 }
 
