@@ -41,9 +41,8 @@ int fail_usage(const Error& error) {
 }
 
 Result<security::ApprovalStore> open_approvals(const HostPaths& paths) {
-  auto dir = data_dir(paths);
-  if (!dir) return std::unexpected(dir.error());
-  return security::ApprovalStore::open(*dir / "approvals.db");
+  AIRSSYS_TRY_ASSIGN(auto dir, data_dir(paths));
+  return security::ApprovalStore::open(dir / "approvals.db");
 }
 
 void audit_operator_action(const HostPaths& paths, std::string component, std::string resource,
@@ -155,10 +154,8 @@ int validate(const std::string& path, bool as_json) {
   }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return fail(Error{ErrorCode::IoError,
-                      fmt::format("cannot read {}: {}", file.string(), std::strerror(errno)),
-                      {},
-                      0});
+    return fail(Error::of(ErrorCode::IoError,
+                          fmt::format("cannot read {}: {}", file.string(), std::strerror(errno))));
   }
   std::stringstream text;
   text << in.rdbuf();
@@ -350,12 +347,10 @@ int sign(const std::string& path, const std::string& key_file, bool as_json) {
   auto files = locate_component(path);
   if (!files) return fail(files.error());
   if (!files->has_manifest) {
-    return fail(Error{ErrorCode::NotFound,
-                      fmt::format("{}: a component directory with Component.toml is signed "
-                                  "(module and manifest together)",
-                                  path),
-                      {},
-                      0});
+    return fail(Error::of(ErrorCode::NotFound,
+                          fmt::format("{}: a component directory with Component.toml is signed "
+                                      "(module and manifest together)",
+                                      path)));
   }
   auto keys = security::read_secret_key_file(key_file);
   if (!keys) return fail(keys.error());
@@ -555,10 +550,9 @@ json approval_json(const security::ApprovalEntry& e) {
 constexpr size_t kMinKeyPrefix = 8;
 
 Result<std::string> full_approval_key(security::ApprovalStore& store, const std::string& given) {
-  auto entries = store.list(std::nullopt);
-  if (!entries) return std::unexpected(entries.error());
+  AIRSSYS_TRY_ASSIGN(auto entries, store.list(std::nullopt));
   std::vector<std::string> matches;
-  for (const auto& e : *entries) {
+  for (const auto& e : entries) {
     if (e.key == given) return e.key;
     if (e.key.starts_with(given)) matches.push_back(e.key);
   }
