@@ -355,6 +355,14 @@ TEST_F(Canonical, Utf8StringsLiftAndTrapOnInvalidBytes) {
   expect_trap(load_string_from_range(cx, 16, 4), "invalid utf-8");
   std::memcpy(heap.mem.data() + 16, "\xf4\x90\x80\x80", 4);  // past U+10FFFF
   expect_trap(load_string_from_range(cx, 16, 4), "invalid utf-8");
+  // Long ASCII runs are checked a word at a time; what follows them still is.
+  std::memcpy(heap.mem.data() + 64, "abcdefghijklmnopq\xc3\xb6rstuvwxyz0123456789", 38);
+  auto long_text = load_string_from_range(cx, 64, 38);
+  ASSERT_TRUE(long_text);
+  EXPECT_EQ(*long_text, "abcdefghijklmnopq\xc3\xb6rstuvwxyz0123456789");
+  heap.mem[64 + 35] = 0x80;
+  expect_trap(load_string_from_range(cx, 64, 38), "invalid utf-8: byte 0x80 at offset 35");
+  expect_invalid(store_string_into_range(cx, "abcdefgh12345678\xc3"), "incomplete utf-8");
 }
 
 TEST_F(Canonical, StringsOutOfBoundsTrapEvenWhenEmpty) {
