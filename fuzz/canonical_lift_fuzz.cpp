@@ -3,10 +3,12 @@
 // and borrow handles. Oracles: lifting never crashes (ASan, UBSan) and fails
 // only with a canonical trap; whatever lifts, lowered into a fresh memory
 // and lifted back, is the same value.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "airssys/wasm/cm/canonical.hpp"
