@@ -214,10 +214,11 @@ Result<void> resource_drop(InstanceState& inst, const ResourceType& type, uint32
       --removed->borrow_scope->num_borrows_;
     return {};
   }
-  if (!type.dtor) return {};
-  if (type.impl == nullptr) return type.dtor(removed->rep);
+  // The destructor is called as a component call into the defining
+  // instance, with or without a destructor: entering it must be allowed.
+  if (type.impl == nullptr) return type.dtor ? type.dtor(removed->rep) : Result<void>{};
   AIRSSYS_TRY(type.impl->enter_from(&inst));
-  auto done = type.dtor(removed->rep);
+  auto done = type.dtor ? type.dtor(removed->rep) : Result<void>{};
   type.impl->leave_to(&inst);
   return done;
 }

@@ -858,6 +858,19 @@ TEST_F(Resources, DestructorsEnterTheirInstance) {
   ASSERT_TRUE(resource_drop(user, rt, *h2));
   EXPECT_EQ(destroyed, std::vector<uint32_t>{4});
   EXPECT_TRUE(inst.may_enter);
+  // Without a destructor the drop still enters the defining instance.
+  const ResourceType& plain = types.define(&inst);
+  auto h3 = lower_own_handle(ucx, 5, *own_of(plain.id));
+  ASSERT_TRUE(h3);
+  inst.may_enter = false;
+  expect_trap(resource_drop(user, plain, *h3), "cannot enter component instance");
+  inst.may_enter = true;
+  // An instance drops the handles of resources it defines itself.
+  auto mine = resource_new(inst, plain, 6);
+  ASSERT_TRUE(mine);
+  inst.may_enter = false;
+  EXPECT_TRUE(resource_drop(inst, plain, *mine).has_value());
+  inst.may_enter = true;
 }
 
 // ---------------------------------------------------------------- calls
