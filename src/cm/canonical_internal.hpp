@@ -45,6 +45,9 @@ inline void write_le(std::span<uint8_t> mem, uint32_t ptr, uint32_t n, uint64_t 
 }
 
 // UTF-8 <-> code points; decoding fails with the reason ("invalid utf-8 ...").
+// next_utf8 decodes the code point at s[i] (i < s.size()) and moves past it.
+[[nodiscard]] Result<char32_t> next_utf8(std::string_view s, size_t& i);
+[[nodiscard]] Result<void> validate_utf8(std::string_view s);
 [[nodiscard]] Result<std::u32string> decode_utf8(std::string_view s);
 void append_utf8(std::string& out, char32_t c);
 // The UTF-16LE code units of `s` (valid UTF-8).

@@ -9,41 +9,61 @@
 namespace airssys::wasm::cm {
 namespace detail {
 
+Result<char32_t> next_utf8(std::string_view s, size_t& i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) {
+    ++i;
+    return c;
+  }
+  size_t n = 0;
+  char32_t cp = 0;
+  char32_t min = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 1, cp = c & 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 2, cp = c & 0x0F, min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 3, cp = c & 0x07, min = 0x10000;
+  } else {
+    return trap(fmt::format("invalid utf-8: byte 0x{:02x} at offset {}", c, i));
+  }
+  for (size_t k = 1; k <= n; ++k) {
+    if (i + k >= s.size())
+      return trap(fmt::format("invalid utf-8: incomplete utf-8 byte sequence at offset {}", i));
+    auto d = static_cast<unsigned char>(s[i + k]);
+    if ((d & 0xC0) != 0x80)
+      return trap(fmt::format("invalid utf-8: byte 0x{:02x} at offset {}", d, i + k));
+    cp = (cp << 6) | (d & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return trap(fmt::format("invalid utf-8: bad sequence at offset {}", i));
+  i += n + 1;
+  return cp;
+}
+
+Result<void> validate_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    // ASCII runs, eight bytes at a time.
+    while (i + 8 <= s.size()) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, 8);
+      if ((word & 0x8080808080808080ull) != 0) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
+    auto c = next_utf8(s, i);
+    if (!c) return std::unexpected(c.error());
+  }
+  return {};
+}
+
 Result<std::u32string> decode_utf8(std::string_view s) {
   std::u32string out;
   out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      out.push_back(c);
-      ++i;
-      continue;
-    }
-    size_t n = 0;
-    char32_t cp = 0;
-    char32_t min = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2, cp = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return trap(fmt::format("invalid utf-8: byte 0x{:02x} at offset {}", c, i));
-    }
-    for (size_t k = 1; k <= n; ++k) {
-      if (i + k >= s.size())
-        return trap(fmt::format("invalid utf-8: incomplete utf-8 byte sequence at offset {}", i));
-      auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80)
-        return trap(fmt::format("invalid utf-8: byte 0x{:02x} at offset {}", d, i + k));
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return trap(fmt::format("invalid utf-8: bad sequence at offset {}", i));
-    out.push_back(cp);
-    i += n + 1;
+  for (size_t i = 0; i < s.size();) {
+    auto c = next_utf8(s, i);
+    if (!c) return std::unexpected(c.error());
+    out.push_back(*c);
   }
   return out;
 }
@@ -158,8 +178,7 @@ Result<std::string> load_string_from_range(LiftLowerContext& cx, uint32_t ptr,
   switch (src) {
     case Src::Utf8: {
       std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-      auto check = detail::decode_utf8(text);
-      if (!check) return std::unexpected(check.error());
+      AIRSSYS_TRY(detail::validate_utf8(text));
       return std::string(text);
     }
     case Src::Utf16: return utf16_to_utf8(bytes);
@@ -173,11 +192,18 @@ Result<std::pair<uint32_t, uint32_t>> store_string_into_range(LiftLowerContext& 
   if (utf8.size() > kMaxStringByteLength)
     return detail::bad_value(fmt::format("string of {} bytes exceeds the limit of {}",
                                          utf8.size(), kMaxStringByteLength));
-  auto decoded = detail::decode_utf8(utf8);
-  if (!decoded) return detail::bad_value("string value: " + decoded.error().message);
-  const std::u32string& code_points = *decoded;
   // The Val's string is UTF-8: its code units are its bytes.
   auto src_code_units = static_cast<uint32_t>(utf8.size());
+  if (cx.opts.encoding == StringEncoding::Utf8) {
+    if (auto valid = detail::validate_utf8(utf8); !valid)
+      return detail::bad_value("string value: " + valid.error().message);
+  }
+  std::u32string code_points;
+  if (cx.opts.encoding != StringEncoding::Utf8) {
+    auto decoded = detail::decode_utf8(utf8);
+    if (!decoded) return detail::bad_value("string value: " + decoded.error().message);
+    code_points = std::move(*decoded);
+  }
 
   switch (cx.opts.encoding) {
     case StringEncoding::Utf8: {

@@ -39,14 +39,14 @@ const ResourceType& ResourceTypes::define(InstanceState* impl, Destructor dtor) 
   type->id = next_resource_id.fetch_add(1, std::memory_order_relaxed);
   type->impl = impl;
   type->dtor = std::move(dtor);
-  types_.push_back(std::move(type));
-  return *types_.back();
+  const ResourceType& out = *type;
+  types_.emplace(out.id, std::move(type));
+  return out;
 }
 
 const ResourceType* ResourceTypes::find(uint64_t id) const {
-  for (const auto& t : types_)
-    if (t->id == id) return t.get();
-  return nullptr;
+  auto it = types_.find(id);
+  return it == types_.end() ? nullptr : it->second.get();
 }
 
 // ---------------------------------------------------------------- handle table
@@ -214,10 +214,11 @@ Result<void> resource_drop(InstanceState& inst, const ResourceType& type, uint32
       --removed->borrow_scope->num_borrows_;
     return {};
   }
-  if (!type.dtor) return {};
-  if (type.impl == nullptr) return type.dtor(removed->rep);
+  // The destructor is called as a component call into the defining
+  // instance, with or without a destructor: entering it must be allowed.
+  if (type.impl == nullptr) return type.dtor ? type.dtor(removed->rep) : Result<void>{};
   AIRSSYS_TRY(type.impl->enter_from(&inst));
-  auto done = type.dtor(removed->rep);
+  auto done = type.dtor ? type.dtor(removed->rep) : Result<void>{};
   type.impl->leave_to(&inst);
   return done;
 }

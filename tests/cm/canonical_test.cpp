@@ -355,6 +355,14 @@ TEST_F(Canonical, Utf8StringsLiftAndTrapOnInvalidBytes) {
   expect_trap(load_string_from_range(cx, 16, 4), "invalid utf-8");
   std::memcpy(heap.mem.data() + 16, "\xf4\x90\x80\x80", 4);  // past U+10FFFF
   expect_trap(load_string_from_range(cx, 16, 4), "invalid utf-8");
+  // Long ASCII runs are checked a word at a time; what follows them still is.
+  std::memcpy(heap.mem.data() + 64, "abcdefghijklmnopq\xc3\xb6rstuvwxyz0123456789", 38);
+  auto long_text = load_string_from_range(cx, 64, 38);
+  ASSERT_TRUE(long_text);
+  EXPECT_EQ(*long_text, "abcdefghijklmnopq\xc3\xb6rstuvwxyz0123456789");
+  heap.mem[64 + 35] = 0x80;
+  expect_trap(load_string_from_range(cx, 64, 38), "invalid utf-8: byte 0x80 at offset 35");
+  expect_invalid(store_string_into_range(cx, "abcdefgh12345678\xc3"), "incomplete utf-8");
 }
 
 TEST_F(Canonical, StringsOutOfBoundsTrapEvenWhenEmpty) {
@@ -850,6 +858,19 @@ TEST_F(Resources, DestructorsEnterTheirInstance) {
   ASSERT_TRUE(resource_drop(user, rt, *h2));
   EXPECT_EQ(destroyed, std::vector<uint32_t>{4});
   EXPECT_TRUE(inst.may_enter);
+  // Without a destructor the drop still enters the defining instance.
+  const ResourceType& plain = types.define(&inst);
+  auto h3 = lower_own_handle(ucx, 5, *own_of(plain.id));
+  ASSERT_TRUE(h3);
+  inst.may_enter = false;
+  expect_trap(resource_drop(user, plain, *h3), "cannot enter component instance");
+  inst.may_enter = true;
+  // An instance drops the handles of resources it defines itself.
+  auto mine = resource_new(inst, plain, 6);
+  ASSERT_TRUE(mine);
+  inst.may_enter = false;
+  EXPECT_TRUE(resource_drop(inst, plain, *mine).has_value());
+  inst.may_enter = true;
 }
 
 // ---------------------------------------------------------------- calls

@@ -26,6 +26,12 @@
 // 0x7ff8000000000000); lowering writes that canonical NaN for every NaN too
 // (the specification's deterministic profile, one of the choices it allows).
 //
+// Strings: a Val holds UTF-8 only, so lowering always transcodes from UTF-8
+// (the source the specification's store_string calls 'utf8', with the byte
+// length as its code units). The bytes written are the same as from any other
+// source encoding; only the sizes passed to realloc on the way may differ
+// from those of a string that crossed in UTF-16 or Latin-1.
+//
 // Not thread-safe: an instance's state is used by one thread at a time.
 
 #include <cstddef>
@@ -36,6 +42,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -165,7 +172,7 @@ class ResourceTypes {
   [[nodiscard]] const ResourceType* find(uint64_t id) const;
 
  private:
-  std::vector<std::unique_ptr<ResourceType>> types_;
+  std::unordered_map<uint64_t, std::unique_ptr<ResourceType>> types_;
 };
 
 // One element of an instance's handle table.

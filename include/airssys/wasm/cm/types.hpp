@@ -143,7 +143,12 @@ struct FuncType {
 //   Option                   bits: 0 none, 1 some; items: the payload when some
 //   Result                   bits: 0 ok, 1 error; items: the payload when present
 //   Flags                    bits: bit i set when label i is
-//   Own, Borrow              bits: the handle index in the holder's table
+//   Own, Borrow              bits: the handle index in the holder's table; as
+//                            the canonical ABI lifts and lowers it (cm/
+//                            canonical.hpp), the resource's representation
+//                            (the rep given to resource.new; for a resource the
+//                            host defines, whatever the host chose), the
+//                            handle's type naming the resource type
 struct Val {
   Kind kind = Kind::Bool;
   uint64_t bits = 0;
