@@ -333,7 +333,7 @@ void Decoder::section(Reader& r, uint8_t id, Scope& scope) {
       return;
     }
     case 8: {
-      uint32_t n = r.count("canonical functions", 2);
+      uint32_t n = r.count("canonical functions", 1);
       for (uint32_t i = 0; i < n; ++i) canon(r, scope);
       return;
     }
@@ -375,6 +375,12 @@ void Decoder::core_module(Reader& r, Scope& scope) {
     fail(code, at, fmt::format("core module {}: {}", index, e.message));
   }
   def.module = *loaded;
+  std::set<std::pair<std::string, std::string>> import_names;
+  for (const auto& imp : def.module->imports()) {
+    if (!import_names.emplace(imp.module, imp.name).second) {
+      invalid(at, fmt::format("core module {}: duplicate import name `{}:{}`", index, imp.module, imp.name));
+    }
+  }
   auto type = std::make_shared<CoreModuleType>();
   type->imports = def.module->imports();
   type->exports = def.module->exports();
@@ -641,7 +647,7 @@ void Decoder::instance(Reader& r, Scope& scope) {
     std::vector<std::string> path;
     resource_paths(type, path, paths);
     for (uint64_t old : ct.exported_resources) {
-      uint64_t id = s.at(old);
+      uint64_t id = s.ids.at(old);
       ResourceOrigin o{id, ResourceOrigin::Kind::Instance, space_index, {}};
       if (auto p = paths.find(id); p != paths.end()) o.path = p->second;
       comp.resources.push_back(std::move(o));
@@ -665,14 +671,9 @@ void Decoder::instance(Reader& r, Scope& scope) {
       if (!is_exportable(e.target.sort)) {
         invalid(at, fmt::format("{} cannot be exported from an instance", sort_name(e.target.sort)));
       }
-      ExternDesc d = desc_of(at, scope, e.target);
-      if (d.sort == Sort::Type && d.type->kind == DefType::Kind::Value) {
-        // The export names the type: a new node with an external name.
-        DefType copy = *d.type;
-        copy.value = keep(*d.type->value, at, true);
-        d.type = keep_def(std::move(copy), at);
-      }
-      type->exports.push_back({e.name, std::move(d)});
+      // A bag of exports names nothing by itself: only exporting (or
+      // importing) the instance gives its types external names.
+      type->exports.push_back({e.name, desc_of(at, scope, e.target)});
       def.exports.push_back(std::move(e));
     }
   } else {
@@ -1133,32 +1134,44 @@ bool is_resource(const ExternDesc& d) { return d.sort == Sort::Type && d.type->k
 
 }  // namespace
 
-ExternDesc Decoder::name_type(uint64_t at, ExternDesc desc, bool fresh, const char* what, const std::string& name) {
+ExternDesc Decoder::name_type(uint64_t at, Scope& scope, ExternDesc desc, bool fresh, bool is_import,
+                              const std::string& name) {
+  const char* what = is_import ? "import" : "export";
+  // Instance types check visibility once they are imported or exported.
+  bool check = scope.kind != Scope::Kind::InstanceType;
+  Names names{&scope, is_import, {}};
   if (desc.sort != Sort::Type) {
-    if (!visible_desc(desc)) {
+    if (check && !visible_desc(desc, names)) {
       invalid(at, fmt::format("{} not valid to be used as {}: a type it uses has no name here ({} `{}`)",
                               sort_name(desc.sort), what, what, name));
     }
+    if (desc.sort == Sort::Instance) name_instance(scope, *desc.instance, is_import);
     return desc;
   }
   if (fresh) {
-    named_.insert(desc.type.get());
+    scope.named.emplace(desc.type.get(), is_import);
     return desc;
   }
   // The import or export names the type: a new node with an external name.
   DefType copy = *desc.type;
   if (copy.kind == DefType::Kind::Value) {
-    if (!visible_children(*copy.value)) {
+    if (check && !visible_children(*copy.value, names)) {
       invalid(at, fmt::format("type not valid to be used as {}: a type inside {} `{}` has no name here", what,
                               what, name));
     }
-    copy.value = keep(*copy.value, at, true);
-  } else if (copy.kind != DefType::Kind::Resource && !visible_desc(desc)) {
+    TypeRef original = copy.value;
+    copy.value = keep(*original, at);
+    if (auto a = handle_alias_.find(original.get()); a != handle_alias_.end()) {
+      handle_alias_[copy.value.get()] = a->second;
+    }
+  } else if (copy.kind != DefType::Kind::Resource && check && !visible_desc(desc, names)) {
     invalid(at, fmt::format("type not valid to be used as {}: a type inside {} `{}` has no name here", what, what,
                             name));
   }
   desc.type = keep_def(std::move(copy), at);
-  named_.insert(desc.type.get());
+  scope.named.emplace(desc.type.get(), is_import);
+  if (desc.type->value) scope.named.emplace(desc.type->value.get(), is_import);
+  if (desc.type->kind == DefType::Kind::Instance) name_instance(scope, *desc.type->instance, is_import);
   return desc;
 }
 
@@ -1185,7 +1198,7 @@ void Decoder::import(Reader& r, Scope& scope, bool declarator) {
     fresh.emplace_back(desc.type->resource, std::vector<std::string>{});
   }
   for (const auto& f : fresh) scope.imported_resources.push_back(f.first);
-  desc = name_type(at, std::move(desc), fresh_resource, "import", name);
+  desc = name_type(at, scope, std::move(desc), fresh_resource, true, name);
   ExternName parsed;
   check_name(at, scope, name, desc, true, parsed);
   if (is_resource(desc) && parsed.kind == ExternName::Kind::Label) {
@@ -1236,7 +1249,7 @@ void Decoder::export_(Reader& r, Scope& scope) {
     desc = subst_desc(*ascribed, s);
     e.ascribed = true;
   }
-  desc = name_type(at, std::move(desc), false, "export", e.name);
+  desc = name_type(at, scope, std::move(desc), false, false, e.name);
   ExternName parsed;
   check_name(at, scope, e.name, desc, false, parsed);
   if (is_resource(desc) && parsed.kind == ExternName::Kind::Label) {
@@ -1264,7 +1277,7 @@ void Decoder::export_decl(Reader& r, Scope& scope) {
   } else if (fresh_resource) {
     scope.exported_resources.push_back(desc.type->resource);
   }
-  desc = name_type(at, std::move(desc), fresh_resource, "export", name);
+  desc = name_type(at, scope, std::move(desc), fresh_resource, false, name);
   ExternName parsed;
   check_name(at, scope, name, desc, false, parsed);
   if (is_resource(desc) && parsed.kind == ExternName::Kind::Label) {

@@ -95,9 +95,39 @@ struct Scope {
   std::vector<uint64_t> imported_resources;
   std::vector<uint64_t> exported_resources;
   std::set<uint64_t> defined_resources;
+  // The types with an external name in this scope (Explainer.md: External
+  // Visibility of Types): value type nodes and resource entries that an
+  // import or export named, or that were aliased out of an imported or
+  // exported instance. The value: named by an import (imports may only
+  // use those).
+  std::unordered_map<const void*, bool> named;
 };
 
-using Subst = std::unordered_map<uint64_t, uint64_t>;
+// A substitution: resource ids to resource ids, and type nodes to the nodes
+// that replace them (type arguments of an instantiation, and the copies a
+// substitution made, so that a shared node is copied once).
+struct Subst {
+  std::unordered_map<uint64_t, uint64_t> ids;
+  mutable std::unordered_map<const void*, std::shared_ptr<const void>> memo;
+  [[nodiscard]] bool empty() const { return ids.empty() && memo.empty(); }
+  [[nodiscard]] uint64_t resolve(uint64_t id) const {
+    auto it = ids.find(id);
+    return it == ids.end() ? id : it->second;
+  }
+};
+
+// The names a visibility check may use: the scope's, plus those an instance
+// type gives its own exports.
+struct Names {
+  const Scope* scope = nullptr;
+  bool for_import = false;
+  std::unordered_set<const void*> extra;
+  [[nodiscard]] bool has(const void* p) const {
+    if (extra.contains(p)) return true;
+    auto it = scope->named.find(p);
+    return it != scope->named.end() && (!for_import || it->second);
+  }
+};
 
 class Decoder {
  public:
@@ -121,7 +151,8 @@ class Decoder {
   Sort core_sort(Reader& r);
   ExternDesc desc_of(uint64_t offset, Scope& scope, SortIdx target);
   void add_entry(Scope& scope, const ExternDesc& desc, Origin origin);
-  ExternDesc name_type(uint64_t at, ExternDesc desc, bool fresh, const char* what, const std::string& name);
+  ExternDesc name_type(uint64_t at, Scope& scope, ExternDesc desc, bool fresh, bool is_import,
+                       const std::string& name);
   void check_name(uint64_t offset, Scope& scope, const std::string& name, const ExternDesc& desc,
                   bool is_import, ExternName& parsed);
 
@@ -170,16 +201,19 @@ class Decoder {
   // Fresh ids for `ids`, recorded in `s`.
   void freshen(const std::vector<uint64_t>& ids, Subst& s);
 
-  bool visible(const ValType& t) const;
-  bool visible_children(const ValType& t) const;
-  bool visible_func(const FuncType& f) const;
-  bool visible_desc(const ExternDesc& d) const;
+  bool visible(const ValType& t, const Names& names) const;
+  bool visible_children(const ValType& t, const Names& names) const;
+  bool visible_func(const FuncType& f, const Names& names) const;
+  bool visible_instance(const InstanceType& it, const Names& names) const;
+  bool visible_desc(const ExternDesc& d, const Names& names) const;
+  // Names the types an instance exports in `scope` (deep).
+  void name_instance(Scope& scope, const InstanceType& it, bool by_import, uint32_t depth = 0);
   bool mentions_resource(const DefType& d) const;
   bool mentions_resource(const ValType& t) const;
 
   // Registers a type built by the decoder: its depth and size, checked
-  // against the bounds, and (when `named`) its external name.
-  TypeRef keep(ValType t, uint64_t offset, bool named = false);
+  // against the bounds.
+  TypeRef keep(ValType t, uint64_t offset);
   DefTypeRef keep_def(DefType d, uint64_t offset);
   uint32_t depth_of(const void* p) const;
   uint64_t size_of(const void* p) const;
@@ -192,7 +226,9 @@ class Decoder {
   engine::Engine& engine_;
   std::vector<Scope*> scopes_;
   uint64_t next_resource_ = 1;
-  std::unordered_set<const void*> named_;
+  // Own and borrow nodes -> the resource entry (type index) they were made
+  // from: a handle is visible where that entry has a name.
+  std::unordered_map<const ValType*, DefTypeRef> handle_alias_;
   std::vector<std::shared_ptr<const void>> kept_;
   std::unordered_map<const void*, std::pair<uint32_t, uint64_t>> info_;
 };
