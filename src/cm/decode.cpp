@@ -154,6 +154,8 @@ std::string sig_list(const std::vector<engine::ValType>& types) {
 
 bool is_exportable(Sort s) { return !is_core(s) || s == Sort::CoreModule; }
 
+bool is_resource(const ExternDesc& d) { return d.sort == Sort::Type && d.type->kind == DefType::Kind::Resource; }
+
 void collect_val(const ValType& t, std::set<uint64_t>& out, uint32_t depth) {
   if (depth > kMaxTypeDepth + 1) return;
   switch (t.kind) {
@@ -656,24 +658,24 @@ void Decoder::instance(Reader& r, Scope& scope) {
     def.instantiate = false;
     uint32_t n = r.count("inline exports", 4);
     std::set<std::string> keys;
+    std::map<std::string, const DefType*> resources;
     for (uint32_t i = 0; i < n; ++i) {
       InlineExport e;
       e.name = name_attributes(r);
       e.target.sort = sort(r);
       e.target.index = r.u32();
-      ExternName parsed;
-      if (std::string err = parse_extern_name(e.name, parsed); !err.empty()) {
-        invalid(at, fmt::format("{}: `{}` is not a valid extern name", err, e.name));
-      }
-      if (!keys.insert(parsed.key).second) {
-        invalid(at, fmt::format("export name `{}` conflicts with previous name", e.name));
-      }
       if (!is_exportable(e.target.sort)) {
         invalid(at, fmt::format("{} cannot be exported from an instance", sort_name(e.target.sort)));
       }
       // A bag of exports names nothing by itself: only exporting (or
-      // importing) the instance gives its types external names.
-      type->exports.push_back({e.name, desc_of(at, scope, e.target)});
+      // importing) the instance gives its types external names. A resource
+      // export is a new entry for the resource, which annotated names in
+      // the bag refer to.
+      ExternDesc d = desc_of(at, scope, e.target);
+      if (is_resource(d)) d.type = keep_def(*d.type, at);
+      ExternName parsed;
+      check_name(at, keys, resources, e.name, d, false, parsed);
+      type->exports.push_back({e.name, std::move(d)});
       def.exports.push_back(std::move(e));
     }
   } else {
@@ -1079,27 +1081,41 @@ std::string Decoder::name_attributes(Reader& r) {
   return name;
 }
 
-void Decoder::check_name(uint64_t at, Scope& scope, const std::string& name, const ExternDesc& desc,
-                         bool is_import, ExternName& parsed) {
+void Decoder::check_name(uint64_t at, std::set<std::string>& keys, std::map<std::string, const DefType*>& resources,
+                         const std::string& name, const ExternDesc& desc, bool is_import, ExternName& parsed) {
   const char* what = is_import ? "import" : "export";
   if (std::string err = parse_extern_name(name, parsed); !err.empty()) {
     invalid(at, fmt::format("{} name `{}` is not a valid extern name: {}", what, name, err));
   }
-  auto& keys = is_import ? scope.import_keys : scope.export_keys;
   if (!keys.insert(parsed.key).second) {
     invalid(at, fmt::format("{} name `{}` conflicts with previous name", what, name));
   }
+  bool is_resource = desc.sort == Sort::Type && desc.type->kind == DefType::Kind::Resource;
+  if (parsed.kind == ExternName::Kind::Label && is_resource) resources[parsed.key] = desc.type.get();
   if (parsed.kind == ExternName::Kind::Label || parsed.kind == ExternName::Kind::Interface) return;
   if (desc.sort != Sort::Func) invalid(at, fmt::format("`{}` is not a func", name));
-  auto& resources = is_import ? scope.import_resources : scope.export_resources;
   auto it = resources.find(label_key(parsed.resource));
   if (it == resources.end()) {
     invalid(at, fmt::format("{}resource name `{}` of `{}` is not known in this context",
                             parsed.kind == ExternName::Kind::Static ? "static " : "", parsed.resource, name));
   }
-  uint64_t id = it->second;
+  const DefType* resource = it->second;
+  // A handle of the named resource: made from that very import or export.
+  auto of_resource = [&](const TypeRef& t) {
+    auto a = handle_alias_.find(t.get());
+    return a != handle_alias_.end() && a->second.get() == resource;
+  };
+  auto unnamed = [&]() {
+    invalid(at, fmt::format("resource used in function `{}` does not have a name in this context: expected the "
+                            "resource `{}` as named here",
+                            name, parsed.resource));
+  };
   const FuncType& ft = *desc.func;
-  auto is_own = [&](const TypeRef& t) { return t && t->kind == Kind::Own && t->resource == id; };
+  auto is_own = [&](const TypeRef& t) {
+    if (!t || t->kind != Kind::Own) return false;
+    if (t->resource == resource->resource && !of_resource(t)) unnamed();
+    return t->resource == resource->resource;
+  };
   switch (parsed.kind) {
     case ExternName::Kind::Constructor: {
       const TypeRef& res = ft.result;
@@ -1117,7 +1133,8 @@ void Decoder::check_name(uint64_t at, Scope& scope, const std::string& name, con
         invalid(at, fmt::format("method `{}` should have a first argument called `self`", name));
       }
       const TypeRef& t = ft.params[0].type;
-      if (!(t->kind == Kind::Borrow && t->resource == id)) {
+      if (t->kind == Kind::Borrow && t->resource == resource->resource && !of_resource(t)) unnamed();
+      if (!(t->kind == Kind::Borrow && t->resource == resource->resource)) {
         invalid(at, fmt::format("method `{}` should take a first argument of `(borrow $T)` where $T is the "
                                 "resource `{}`",
                                 name, parsed.resource));
@@ -1128,11 +1145,6 @@ void Decoder::check_name(uint64_t at, Scope& scope, const std::string& name, con
   }
 }
 
-namespace {
-
-bool is_resource(const ExternDesc& d) { return d.sort == Sort::Type && d.type->kind == DefType::Kind::Resource; }
-
-}  // namespace
 
 ExternDesc Decoder::name_type(uint64_t at, Scope& scope, ExternDesc desc, bool fresh, bool is_import,
                               const std::string& name) {
@@ -1200,10 +1212,7 @@ void Decoder::import(Reader& r, Scope& scope, bool declarator) {
   for (const auto& f : fresh) scope.imported_resources.push_back(f.first);
   desc = name_type(at, scope, std::move(desc), fresh_resource, true, name);
   ExternName parsed;
-  check_name(at, scope, name, desc, true, parsed);
-  if (is_resource(desc) && parsed.kind == ExternName::Kind::Label) {
-    scope.import_resources[parsed.key] = desc.type->resource;
-  }
+  check_name(at, scope.import_keys, scope.import_resources, name, desc, true, parsed);
   Origin origin{DefKind::Import, import_index};
   add_entry(scope, desc, origin);
   scope.imports.push_back({name, desc});
@@ -1227,8 +1236,9 @@ void Decoder::export_(Reader& r, Scope& scope) {
   uint64_t oat = r.offset();
   uint8_t has = r.u8();
   std::optional<ExternDesc> ascribed;
+  bool ascribed_fresh = false;
   if (has == 0x01) {
-    ascribed = externdesc(r, scope);
+    ascribed = externdesc(r, scope, &ascribed_fresh);
   } else if (has != 0x00) {
     malformed(oat, fmt::format("invalid leading byte ({:#x}) for optional component export type", has));
   }
@@ -1246,18 +1256,20 @@ void Decoder::export_(Reader& r, Scope& scope) {
       invalid(at, fmt::format("ascribed type of export `{}` is not compatible with the type of {} {}: {}", e.name,
                               sort_name(e.target.sort), e.target.index, why));
     }
-    desc = subst_desc(*ascribed, s);
+    // A `(sub resource)` ascription makes the export a resource of its own
+    // as seen from outside, unequal to other exports of the same resource.
+    desc = ascribed_fresh ? *ascribed : subst_desc(*ascribed, s);
     e.ascribed = true;
   }
-  desc = name_type(at, scope, std::move(desc), false, false, e.name);
-  ExternName parsed;
-  check_name(at, scope, e.name, desc, false, parsed);
-  if (is_resource(desc) && parsed.kind == ExternName::Kind::Label) {
-    scope.export_resources[parsed.key] = desc.type->resource;
+  auto index = static_cast<uint32_t>(comp.exports.size());
+  if (ascribed_fresh) {
+    comp.resources.push_back({desc.type->resource, ResourceOrigin::Kind::Export, index, {}});
   }
+  desc = name_type(at, scope, std::move(desc), ascribed_fresh, false, e.name);
+  ExternName parsed;
+  check_name(at, scope.export_keys, scope.export_resources, e.name, desc, false, parsed);
   e.version = parsed.version;
   e.desc = desc;
-  auto index = static_cast<uint32_t>(comp.exports.size());
   add_entry(scope, desc, Origin{DefKind::Export, index});
   scope.exports.push_back({e.name, desc});
   comp.exports.push_back(std::move(e));
@@ -1279,10 +1291,7 @@ void Decoder::export_decl(Reader& r, Scope& scope) {
   }
   desc = name_type(at, scope, std::move(desc), fresh_resource, false, name);
   ExternName parsed;
-  check_name(at, scope, name, desc, false, parsed);
-  if (is_resource(desc) && parsed.kind == ExternName::Kind::Label) {
-    scope.export_resources[parsed.key] = desc.type->resource;
-  }
+  check_name(at, scope.export_keys, scope.export_resources, name, desc, false, parsed);
   add_entry(scope, desc, Origin{DefKind::Export, static_cast<uint32_t>(scope.exports.size())});
   scope.exports.push_back({name, desc});
 }

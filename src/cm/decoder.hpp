@@ -87,9 +87,10 @@ struct Scope {
   std::vector<NamedExtern> exports;
   std::set<std::string> import_keys;
   std::set<std::string> export_keys;
-  // Resource names: label key -> resource id, of type imports and exports.
-  std::map<std::string, uint64_t> import_resources;
-  std::map<std::string, uint64_t> export_resources;
+  // Resource names: label key -> the resource entry of that type import or
+  // export (what `[constructor]r`, `[method]r.m` and `[static]r.m` refer to).
+  std::map<std::string, const DefType*> import_resources;
+  std::map<std::string, const DefType*> export_resources;
   // Resource ids bound by this scope's imports (with nested instance
   // types) and exports, and (components) defined here.
   std::vector<uint64_t> imported_resources;
@@ -153,8 +154,11 @@ class Decoder {
   void add_entry(Scope& scope, const ExternDesc& desc, Origin origin);
   ExternDesc name_type(uint64_t at, Scope& scope, ExternDesc desc, bool fresh, bool is_import,
                        const std::string& name);
-  void check_name(uint64_t offset, Scope& scope, const std::string& name, const ExternDesc& desc,
-                  bool is_import, ExternName& parsed);
+  // Checks an import or export name: valid, strongly unique among `keys`,
+  // and an annotated one against the resources named in `resources`
+  // (updated when the name is a resource's).
+  void check_name(uint64_t offset, std::set<std::string>& keys, std::map<std::string, const DefType*>& resources,
+                  const std::string& name, const ExternDesc& desc, bool is_import, ExternName& parsed);
 
   // ---- decode_types.cpp
   void core_type(Reader& r, Scope& scope, Origin origin, std::vector<CoreTypeRef>* defs);

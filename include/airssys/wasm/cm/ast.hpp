@@ -179,6 +179,7 @@ struct ResourceOrigin {
     Defined,   // a resource type definition: types[index] (rep, dtor)
     Import,    // imports[index], then down `path` through instance exports
     Instance,  // component instance spaces.instances[index], down `path`
+    Export,    // exports[index], ascribed `(sub resource)`: the resource its target is
   };
   uint64_t id = 0;
   Kind kind = Kind::Defined;
