@@ -159,7 +159,9 @@ TEST_F(DecodeTest, EveryTruncationIsOneMalformedError) {
     // A prefix that ends after a whole section may still be invalid (an
     // export of a function that is not there); one inside a section is
     // malformed.
-    if (!at_boundary) EXPECT_EQ(r.error().code, ErrorCode::MalformedComponent) << len << ": " << r.error().message;
+    if (!at_boundary) {
+      EXPECT_EQ(r.error().code, ErrorCode::MalformedComponent) << len << ": " << r.error().message;
+    }
   }
 }
 
