@@ -47,6 +47,23 @@ struct Failure {
 
 [[nodiscard]] bool valid_utf8(std::string_view s);
 
+// Only core modules of the core sorts cross component boundaries.
+[[nodiscard]] inline bool is_exportable(Sort s) { return !is_core(s) || s == Sort::CoreModule; }
+[[nodiscard]] inline bool is_resource(const ExternDesc& d) {
+  return d.sort == Sort::Type && d.type->kind == DefType::Kind::Resource;
+}
+// Every resource id a desc mentions.
+void collect_resources(const ExternDesc& d, std::set<uint64_t>& out);
+// "[i32, i64]"
+[[nodiscard]] inline std::string sig_list(const std::vector<engine::ValType>& types) {
+  std::string out = "[";
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (i) out += ", ";
+    out += engine::val_type_name(types[i]);
+  }
+  return out + "]";
+}
+
 // Reads the binary format's primitives from a span whose first byte lies at
 // `base` in the whole component binary.
 class Reader {

@@ -29,6 +29,80 @@ std::string describe(const ValType& t) {
 
 }  // namespace
 
+namespace {
+
+void collect_val(const ValType& t, std::set<uint64_t>& out, uint32_t depth) {
+  if (depth > kMaxTypeDepth + 1) return;
+  switch (t.kind) {
+    case Kind::Own:
+    case Kind::Borrow: out.insert(t.resource); return;
+    case Kind::List:
+    case Kind::Option: collect_val(*t.element, out, depth + 1); return;
+    case Kind::Record:
+      for (const auto& f : t.fields) collect_val(*f.type, out, depth + 1);
+      return;
+    case Kind::Tuple:
+      for (const auto& i : t.items) collect_val(*i, out, depth + 1);
+      return;
+    case Kind::Variant:
+      for (const auto& c : t.cases) {
+        if (c.type) collect_val(*c.type, out, depth + 1);
+      }
+      return;
+    case Kind::Result:
+      if (t.ok) collect_val(*t.ok, out, depth + 1);
+      if (t.err) collect_val(*t.err, out, depth + 1);
+      return;
+    default: return;
+  }
+}
+
+void collect_desc(const ExternDesc& d, std::set<uint64_t>& out, uint32_t depth);
+
+void collect_def(const DefType& d, std::set<uint64_t>& out, uint32_t depth) {
+  if (depth > kMaxTypeDepth + 1) return;
+  switch (d.kind) {
+    case DefType::Kind::Value: collect_val(*d.value, out, depth + 1); return;
+    case DefType::Kind::Resource: out.insert(d.resource); return;
+    case DefType::Kind::Func:
+      for (const auto& p : d.func->params) collect_val(*p.type, out, depth + 1);
+      if (d.func->result) collect_val(*d.func->result, out, depth + 1);
+      return;
+    case DefType::Kind::Instance:
+      for (const auto& e : d.instance->exports) collect_desc(e.desc, out, depth + 1);
+      return;
+    case DefType::Kind::Component:
+      for (const auto& e : d.component->imports) collect_desc(e.desc, out, depth + 1);
+      for (const auto& e : d.component->exports) collect_desc(e.desc, out, depth + 1);
+      return;
+  }
+}
+
+void collect_desc(const ExternDesc& d, std::set<uint64_t>& out, uint32_t depth) {
+  DefType def;
+  switch (d.sort) {
+    case Sort::Func:
+      def.kind = DefType::Kind::Func;
+      def.func = d.func;
+      break;
+    case Sort::Type: collect_def(*d.type, out, depth + 1); return;
+    case Sort::Instance:
+      def.kind = DefType::Kind::Instance;
+      def.instance = d.instance;
+      break;
+    case Sort::Component:
+      def.kind = DefType::Kind::Component;
+      def.component = d.component;
+      break;
+    default: return;
+  }
+  collect_def(def, out, depth);
+}
+
+}  // namespace
+
+void collect_resources(const ExternDesc& d, std::set<uint64_t>& out) { collect_desc(d, out, 0); }
+
 // ------------------------------------------------------------ registration
 
 void Decoder::note(const void* p, uint32_t depth, uint64_t size, uint64_t offset) {
