@@ -133,18 +133,6 @@ uint32_t Reader::count(const char* what, size_t min_item_bytes) {
 
 // ------------------------------------------------------------------ sections
 
-namespace {
-
-struct ScopeGuard {
-  std::vector<Scope*>& scopes;
-  ScopeGuard(std::vector<Scope*>& s, Scope* scope) : scopes(s) { scopes.push_back(scope); }
-  ~ScopeGuard() { scopes.pop_back(); }
-  ScopeGuard(const ScopeGuard&) = delete;
-  ScopeGuard& operator=(const ScopeGuard&) = delete;
-};
-
-}  // namespace
-
 std::shared_ptr<Component> Decoder::component(Reader& r, std::string name) {
   uint64_t start = r.offset();
   if (scopes_.size() >= kMaxNesting) {
@@ -172,6 +160,7 @@ std::shared_ptr<Component> Decoder::component(Reader& r, std::string name) {
   ScopeGuard guard(scopes_, &scope);
   while (!r.at_end()) {
     uint64_t at = r.offset();
+    section_offset_ = at;
     uint8_t id = r.u8();
     uint32_t size = r.u32();
     if (size > r.remaining()) {
@@ -188,7 +177,7 @@ std::shared_ptr<Component> Decoder::component(Reader& r, std::string name) {
   comp->type.exports = scope.exports;
   comp->type.imported_resources = scope.imported_resources;
   std::set<uint64_t> in_exports;
-  for (const auto& e : scope.exports) collect_resources(e.desc, in_exports);
+  collect_resources(scope.exports, in_exports);
   std::set<uint64_t> imported(scope.imported_resources.begin(), scope.imported_resources.end());
   for (uint64_t id : in_exports) {
     if (!imported.contains(id)) comp->type.exported_resources.push_back(id);

@@ -12,14 +12,6 @@
 namespace airssys::wasm::cm::detail {
 namespace {
 
-struct ScopeGuard {
-  std::vector<Scope*>& scopes;
-  ScopeGuard(std::vector<Scope*>& s, Scope* scope) : scopes(s) { scopes.push_back(scope); }
-  ~ScopeGuard() { scopes.pop_back(); }
-  ScopeGuard(const ScopeGuard&) = delete;
-  ScopeGuard& operator=(const ScopeGuard&) = delete;
-};
-
 constexpr uint64_t kMaxElemSize = uint64_t{1} << 28;
 constexpr uint64_t kMaxPages32 = 65536;
 

@@ -18,6 +18,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "airssys/wasm/cm/ast.hpp"
 #include "airssys/wasm/core/error.hpp"
 #include "names.hpp"
@@ -28,6 +30,7 @@ namespace airssys::wasm::cm::detail {
 inline constexpr size_t kMaxNesting = 100;        // components and component/instance types
 inline constexpr uint32_t kMaxTypeDepth = 100;    // a type inside a type inside ...
 inline constexpr uint64_t kMaxTypeSize = 100000;  // nodes of one type, shared parts counted each time
+inline constexpr uint64_t kMaxWork = 50'000'000;  // type nodes visited by checks, in one decode
 
 struct Failure {
   ErrorCode code;
@@ -52,8 +55,8 @@ struct Failure {
 [[nodiscard]] inline bool is_resource(const ExternDesc& d) {
   return d.sort == Sort::Type && d.type->kind == DefType::Kind::Resource;
 }
-// Every resource id a desc mentions.
-void collect_resources(const ExternDesc& d, std::set<uint64_t>& out);
+// Every resource id the externs' types mention.
+void collect_resources(const std::vector<NamedExtern>& externs, std::set<uint64_t>& out);
 // "[i32, i64]"
 [[nodiscard]] inline std::string sig_list(const std::vector<engine::ValType>& types) {
   std::string out = "[";
@@ -119,6 +122,15 @@ struct Scope {
   // exported instance. The value: named by an import (imports may only
   // use those).
   std::unordered_map<const void*, bool> named;
+};
+
+// Pushes a scope for as long as it lives.
+struct ScopeGuard {
+  std::vector<Scope*>& scopes;
+  ScopeGuard(std::vector<Scope*>& s, Scope* scope) : scopes(s) { scopes.push_back(scope); }
+  ~ScopeGuard() { scopes.pop_back(); }
+  ScopeGuard(const ScopeGuard&) = delete;
+  ScopeGuard& operator=(const ScopeGuard&) = delete;
 };
 
 // A substitution: resource ids to resource ids, and type nodes to the nodes
@@ -243,9 +255,19 @@ class Decoder {
                       std::map<uint64_t, std::vector<std::string>>& out);
 
   uint64_t new_resource() { return next_resource_++; }
+  // Counts one step of a type walk; past kMaxWork the decode stops, so that
+  // many checks of one large shared type cannot take unbounded time.
+  void step() const {
+    if (++work_ > kMaxWork) {
+      invalid(section_offset_, fmt::format("validation takes more than {} steps: too complex a component",
+                                           kMaxWork));
+    }
+  }
 
   engine::Engine& engine_;
   std::vector<Scope*> scopes_;
+  mutable uint64_t work_ = 0;
+  uint64_t section_offset_ = 0;
   uint64_t next_resource_ = 1;
   // Own and borrow nodes -> the resource entry (type index) they were made
   // from: a handle is visible where that entry has a name.

@@ -31,8 +31,14 @@ std::string describe(const ValType& t) {
 
 namespace {
 
+std::unordered_set<const void*>& collect_seen() {
+  thread_local std::unordered_set<const void*> seen;
+  return seen;
+}
+
 void collect_val(const ValType& t, std::set<uint64_t>& out, uint32_t depth) {
-  if (depth > kMaxTypeDepth + 1) return;
+  // Shared parts are walked once per call of collect_resources.
+  if (depth > kMaxTypeDepth + 1 || !collect_seen().insert(&t).second) return;
   switch (t.kind) {
     case Kind::Own:
     case Kind::Borrow: out.insert(t.resource); return;
@@ -60,7 +66,7 @@ void collect_val(const ValType& t, std::set<uint64_t>& out, uint32_t depth) {
 void collect_desc(const ExternDesc& d, std::set<uint64_t>& out, uint32_t depth);
 
 void collect_def(const DefType& d, std::set<uint64_t>& out, uint32_t depth) {
-  if (depth > kMaxTypeDepth + 1) return;
+  if (depth > kMaxTypeDepth + 1 || !collect_seen().insert(&d).second) return;
   switch (d.kind) {
     case DefType::Kind::Value: collect_val(*d.value, out, depth + 1); return;
     case DefType::Kind::Resource: out.insert(d.resource); return;
@@ -101,7 +107,11 @@ void collect_desc(const ExternDesc& d, std::set<uint64_t>& out, uint32_t depth) 
 
 }  // namespace
 
-void collect_resources(const ExternDesc& d, std::set<uint64_t>& out) { collect_desc(d, out, 0); }
+void collect_resources(const std::vector<NamedExtern>& externs, std::set<uint64_t>& out) {
+  collect_seen().clear();
+  for (const auto& e : externs) collect_desc(e.desc, out, 0);
+  collect_seen().clear();
+}
 
 // ------------------------------------------------------------ registration
 
@@ -162,6 +172,7 @@ DefTypeRef Decoder::keep_def(DefType d, uint64_t offset) {
 // ------------------------------------------------------------------ equality
 
 bool Decoder::eq_val(const ValType& a, const ValType& b, const Subst& s, std::string& why) {
+  step();
   if (&a == &b && s.empty()) return true;
   if (a.kind != b.kind) {
     if ((is_primitive(a.kind) || a.kind == Kind::String) && (is_primitive(b.kind) || b.kind == Kind::String)) {
@@ -632,6 +643,7 @@ void Decoder::resource_paths(const InstanceTypeRef& it, std::vector<std::string>
 // ---------------------------------------------------------- external names
 
 bool Decoder::visible(const ValType& t, const Names& names) const {
+  step();
   if (names.has(&t)) return true;
   switch (t.kind) {
     case Kind::Record:
@@ -718,6 +730,7 @@ void Decoder::name_instance(Scope& scope, const InstanceType& it, bool by_import
 }
 
 bool Decoder::mentions_resource(const ValType& t) const {
+  step();
   switch (t.kind) {
     case Kind::Own:
     case Kind::Borrow: return true;
