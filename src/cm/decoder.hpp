@@ -30,7 +30,7 @@ namespace airssys::wasm::cm::detail {
 inline constexpr size_t kMaxNesting = 100;        // components and component/instance types
 inline constexpr uint32_t kMaxTypeDepth = 100;    // a type inside a type inside ...
 inline constexpr uint64_t kMaxTypeSize = 100000;  // nodes of one type, shared parts counted each time
-inline constexpr uint64_t kMaxWork = 50'000'000;  // type nodes visited by checks, in one decode
+inline constexpr uint64_t kMaxWork = 20'000'000;  // type nodes visited by checks, in one decode
 
 struct Failure {
   ErrorCode code;
