@@ -305,6 +305,25 @@ void Decoder::check_name(uint64_t at, std::set<std::string>& keys, std::map<std:
   if (parsed.kind == ExternName::Kind::Label && is_resource) resources[parsed.key] = desc.type.get();
   if (parsed.kind == ExternName::Kind::Label || parsed.kind == ExternName::Kind::Interface) return;
   if (desc.sort != Sort::Func) invalid(at, fmt::format("`{}` is not a func", name));
+  const FuncType& ft = *desc.func;
+  // The function's shape first, then the resource it names.
+  auto own_shape = [](const TypeRef& t) {
+    return t && (t->kind == Kind::Own || (t->kind == Kind::Result && t->ok && t->ok->kind == Kind::Own));
+  };
+  if (parsed.kind == ExternName::Kind::Constructor) {
+    if (!ft.result) invalid(at, fmt::format("constructor `{}` should return one value", name));
+    if (!own_shape(ft.result)) {
+      invalid(at, fmt::format("function `{}` should return `(own $T)` or `(result (own $T))`", name));
+    }
+  } else if (parsed.kind == ExternName::Kind::Method) {
+    if (ft.params.empty()) invalid(at, fmt::format("method `{}` should have at least one argument", name));
+    if (ft.params[0].name != "self") {
+      invalid(at, fmt::format("method `{}` should have a first argument called `self`", name));
+    }
+    if (ft.params[0].type->kind != Kind::Borrow) {
+      invalid(at, fmt::format("method `{}` should take a first argument of `(borrow $T)`", name));
+    }
+  }
   auto it = resources.find(label_key(parsed.resource));
   if (it == resources.end()) {
     invalid(at, fmt::format("{}resource name `{}` of `{}` is not known in this context",
@@ -321,7 +340,6 @@ void Decoder::check_name(uint64_t at, std::set<std::string>& keys, std::map<std:
                             "resource `{}` as named here",
                             name, parsed.resource));
   };
-  const FuncType& ft = *desc.func;
   auto is_own = [&](const TypeRef& t) {
     if (!t || t->kind != Kind::Own) return false;
     if (t->resource == resource->resource && !of_resource(t)) unnamed();
@@ -355,7 +373,6 @@ void Decoder::check_name(uint64_t at, std::set<std::string>& keys, std::map<std:
     default: break;
   }
 }
-
 
 ExternDesc Decoder::name_type(uint64_t at, Scope& scope, ExternDesc desc, bool fresh, bool is_import,
                               const std::string& name) {
