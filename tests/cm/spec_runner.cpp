@@ -2,6 +2,7 @@
 // test suite (converted to JSON plus binaries) through decode_component.
 //
 // Usage: cm_spec_runner [--verbose] SUITE_DIR [FOLDER/NAME.json...]
+//        cm_spec_runner --decode FILE.wasm...   (decode and validate files, print the outcome)
 //
 // For every <folder>/<name>.json of SUITE_DIR (or the files named), the
 // commands `component` and `component_definition` must decode and validate,
@@ -84,6 +85,23 @@ int main(int argc, char** argv) {
     } else {
       args.push_back(a);
     }
+  }
+  if (!args.empty() && args[0] == "--decode") {
+    auto engine = airssys::wasm::engine::Engine::interpreter();
+    int status = 0;
+    for (size_t i = 1; i < args.size(); ++i) {
+      auto bytes = read_file(args[i]);
+      auto result = airssys::wasm::cm::decode_component(bytes, args[i], *engine);
+      if (result) {
+        const auto& c = **result;
+        fmt::print("{}: valid: {} imports, {} exports, {} core modules, {} definitions\n", args[i],
+                   c.imports.size(), c.exports.size(), c.modules.size(), c.items.size());
+      } else {
+        fmt::print("{}: {}\n", args[i], result.error().to_string());
+        status = 1;
+      }
+    }
+    return status;
   }
   if (args.empty()) {
     fmt::print(stderr, "usage: cm_spec_runner [--verbose] SUITE_DIR [FOLDER/NAME.json...]\n");
