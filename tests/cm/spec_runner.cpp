@@ -3,6 +3,8 @@
 //
 // Usage: cm_spec_runner [--verbose] SUITE_DIR [FOLDER/NAME.json...]
 //        cm_spec_runner --decode FILE.wasm...   (decode and validate files, print the outcome)
+//        cm_spec_runner --mutate ROUNDS SUITE_DIR (decode ROUNDS random mutations of each binary of
+//                                                  the suite: each must decode or give one typed error)
 //
 // For every <folder>/<name>.json of SUITE_DIR (or the files named), the
 // commands `component` and `component_definition` must decode and validate,
@@ -27,6 +29,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -102,6 +105,36 @@ int main(int argc, char** argv) {
       }
     }
     return status;
+  }
+  if (args.size() == 3 && args[0] == "--mutate") {
+    auto engine = airssys::wasm::engine::Engine::interpreter();
+    int rounds = std::stoi(args[1]);
+    std::mt19937 rng(2024);
+    size_t runs = 0;
+    size_t refused = 0;
+    for (const auto& f : fs::recursive_directory_iterator(args[2])) {
+      if (f.path().extension() != ".wasm") continue;
+      auto base = read_file(f.path());
+      if (base.size() <= 8) continue;
+      for (int i = 0; i < rounds; ++i) {
+        auto bytes = base;
+        int flips = 1 + static_cast<int>(rng() % 8);
+        for (int k = 0; k < flips; ++k) bytes[8 + rng() % (bytes.size() - 8)] = static_cast<uint8_t>(rng());
+        if (rng() % 4 == 0) bytes.resize(8 + rng() % (bytes.size() - 8));
+        auto result = airssys::wasm::cm::decode_component(bytes, "mutant.wasm", *engine);
+        ++runs;
+        if (result) continue;
+        ++refused;
+        ErrorCode code = result.error().code;
+        if (code != ErrorCode::MalformedComponent && code != ErrorCode::InvalidComponent &&
+            code != ErrorCode::UnsupportedFeature) {
+          fmt::print("FAIL {} mutant {}: {}\n", f.path().string(), i, result.error().to_string());
+          return 1;
+        }
+      }
+    }
+    fmt::print("{} mutants decoded, {} refused with a typed error, none crashed\n", runs, refused);
+    return 0;
   }
   if (args.empty()) {
     fmt::print(stderr, "usage: cm_spec_runner [--verbose] SUITE_DIR [FOLDER/NAME.json...]\n");
