@@ -37,6 +37,15 @@ for t in "${targets[@]}"; do
   case "$t" in
     fuzz_module_loader) seeds=("$seed_dir/wasm") ;;
     fuzz_wat_loader) seeds=("$seed_dir/wat") ;;
+    fuzz_component_decoder)
+      # The converted Component Model test suite beside the checkout, when there.
+      suite="$root/../shared/component-model-testsuite"
+      if [[ -d "$suite" ]]; then
+        mkdir -p "$seed_dir/components"
+        find "$suite" -name '*.wasm' -exec cp {} "$seed_dir/components/" \;
+        seeds=("$seed_dir/components")
+      fi
+      ;;
   esac
   if [[ -d "$root/fuzz/seeds/$t" ]]; then seeds+=("$root/fuzz/seeds/$t"); fi
   log="$dir/$t.log"

@@ -133,97 +133,6 @@ uint32_t Reader::count(const char* what, size_t min_item_bytes) {
 
 // ------------------------------------------------------------------ sections
 
-namespace {
-
-struct ScopeGuard {
-  std::vector<Scope*>& scopes;
-  ScopeGuard(std::vector<Scope*>& s, Scope* scope) : scopes(s) { scopes.push_back(scope); }
-  ~ScopeGuard() { scopes.pop_back(); }
-  ScopeGuard(const ScopeGuard&) = delete;
-  ScopeGuard& operator=(const ScopeGuard&) = delete;
-};
-
-std::string sig_list(const std::vector<engine::ValType>& types) {
-  std::string out = "[";
-  for (size_t i = 0; i < types.size(); ++i) {
-    if (i) out += ", ";
-    out += engine::val_type_name(types[i]);
-  }
-  return out + "]";
-}
-
-bool is_exportable(Sort s) { return !is_core(s) || s == Sort::CoreModule; }
-
-void collect_val(const ValType& t, std::set<uint64_t>& out, uint32_t depth) {
-  if (depth > kMaxTypeDepth + 1) return;
-  switch (t.kind) {
-    case Kind::Own:
-    case Kind::Borrow: out.insert(t.resource); return;
-    case Kind::List:
-    case Kind::Option: collect_val(*t.element, out, depth + 1); return;
-    case Kind::Record:
-      for (const auto& f : t.fields) collect_val(*f.type, out, depth + 1);
-      return;
-    case Kind::Tuple:
-      for (const auto& i : t.items) collect_val(*i, out, depth + 1);
-      return;
-    case Kind::Variant:
-      for (const auto& c : t.cases) {
-        if (c.type) collect_val(*c.type, out, depth + 1);
-      }
-      return;
-    case Kind::Result:
-      if (t.ok) collect_val(*t.ok, out, depth + 1);
-      if (t.err) collect_val(*t.err, out, depth + 1);
-      return;
-    default: return;
-  }
-}
-
-void collect_desc(const ExternDesc& d, std::set<uint64_t>& out, uint32_t depth);
-
-void collect_def(const DefType& d, std::set<uint64_t>& out, uint32_t depth) {
-  if (depth > kMaxTypeDepth + 1) return;
-  switch (d.kind) {
-    case DefType::Kind::Value: collect_val(*d.value, out, depth + 1); return;
-    case DefType::Kind::Resource: out.insert(d.resource); return;
-    case DefType::Kind::Func:
-      for (const auto& p : d.func->params) collect_val(*p.type, out, depth + 1);
-      if (d.func->result) collect_val(*d.func->result, out, depth + 1);
-      return;
-    case DefType::Kind::Instance:
-      for (const auto& e : d.instance->exports) collect_desc(e.desc, out, depth + 1);
-      return;
-    case DefType::Kind::Component:
-      for (const auto& e : d.component->imports) collect_desc(e.desc, out, depth + 1);
-      for (const auto& e : d.component->exports) collect_desc(e.desc, out, depth + 1);
-      return;
-  }
-}
-
-void collect_desc(const ExternDesc& d, std::set<uint64_t>& out, uint32_t depth) {
-  DefType def;
-  switch (d.sort) {
-    case Sort::Func:
-      def.kind = DefType::Kind::Func;
-      def.func = d.func;
-      break;
-    case Sort::Type: collect_def(*d.type, out, depth + 1); return;
-    case Sort::Instance:
-      def.kind = DefType::Kind::Instance;
-      def.instance = d.instance;
-      break;
-    case Sort::Component:
-      def.kind = DefType::Kind::Component;
-      def.component = d.component;
-      break;
-    default: return;
-  }
-  collect_def(def, out, depth);
-}
-
-}  // namespace
-
 std::shared_ptr<Component> Decoder::component(Reader& r, std::string name) {
   uint64_t start = r.offset();
   if (scopes_.size() >= kMaxNesting) {
@@ -251,6 +160,7 @@ std::shared_ptr<Component> Decoder::component(Reader& r, std::string name) {
   ScopeGuard guard(scopes_, &scope);
   while (!r.at_end()) {
     uint64_t at = r.offset();
+    section_offset_ = at;
     uint8_t id = r.u8();
     uint32_t size = r.u32();
     if (size > r.remaining()) {
@@ -267,7 +177,7 @@ std::shared_ptr<Component> Decoder::component(Reader& r, std::string name) {
   comp->type.exports = scope.exports;
   comp->type.imported_resources = scope.imported_resources;
   std::set<uint64_t> in_exports;
-  for (const auto& e : scope.exports) collect_desc(e.desc, in_exports, 0);
+  collect_resources(scope.exports, in_exports);
   std::set<uint64_t> imported(scope.imported_resources.begin(), scope.imported_resources.end());
   for (uint64_t id : in_exports) {
     if (!imported.contains(id)) comp->type.exported_resources.push_back(id);
@@ -333,7 +243,7 @@ void Decoder::section(Reader& r, uint8_t id, Scope& scope) {
       return;
     }
     case 8: {
-      uint32_t n = r.count("canonical functions", 2);
+      uint32_t n = r.count("canonical functions", 1);
       for (uint32_t i = 0; i < n; ++i) canon(r, scope);
       return;
     }
@@ -375,6 +285,12 @@ void Decoder::core_module(Reader& r, Scope& scope) {
     fail(code, at, fmt::format("core module {}: {}", index, e.message));
   }
   def.module = *loaded;
+  std::set<std::pair<std::string, std::string>> import_names;
+  for (const auto& imp : def.module->imports()) {
+    if (!import_names.emplace(imp.module, imp.name).second) {
+      invalid(at, fmt::format("core module {}: duplicate import name `{}:{}`", index, imp.module, imp.name));
+    }
+  }
   auto type = std::make_shared<CoreModuleType>();
   type->imports = def.module->imports();
   type->exports = def.module->exports();
@@ -641,7 +557,7 @@ void Decoder::instance(Reader& r, Scope& scope) {
     std::vector<std::string> path;
     resource_paths(type, path, paths);
     for (uint64_t old : ct.exported_resources) {
-      uint64_t id = s.at(old);
+      uint64_t id = s.ids.at(old);
       ResourceOrigin o{id, ResourceOrigin::Kind::Instance, space_index, {}};
       if (auto p = paths.find(id); p != paths.end()) o.path = p->second;
       comp.resources.push_back(std::move(o));
@@ -650,28 +566,23 @@ void Decoder::instance(Reader& r, Scope& scope) {
     def.instantiate = false;
     uint32_t n = r.count("inline exports", 4);
     std::set<std::string> keys;
+    std::map<std::string, const DefType*> resources;
     for (uint32_t i = 0; i < n; ++i) {
       InlineExport e;
       e.name = name_attributes(r);
       e.target.sort = sort(r);
       e.target.index = r.u32();
-      ExternName parsed;
-      if (std::string err = parse_extern_name(e.name, parsed); !err.empty()) {
-        invalid(at, fmt::format("{}: `{}` is not a valid extern name", err, e.name));
-      }
-      if (!keys.insert(parsed.key).second) {
-        invalid(at, fmt::format("export name `{}` conflicts with previous name", e.name));
-      }
       if (!is_exportable(e.target.sort)) {
         invalid(at, fmt::format("{} cannot be exported from an instance", sort_name(e.target.sort)));
       }
+      // A bag of exports names nothing by itself: only exporting (or
+      // importing) the instance gives its types external names. A resource
+      // export is a new entry for the resource, which annotated names in
+      // the bag refer to.
       ExternDesc d = desc_of(at, scope, e.target);
-      if (d.sort == Sort::Type && d.type->kind == DefType::Kind::Value) {
-        // The export names the type: a new node with an external name.
-        DefType copy = *d.type;
-        copy.value = keep(*d.type->value, at, true);
-        d.type = keep_def(std::move(copy), at);
-      }
+      if (is_resource(d)) d.type = keep_def(*d.type, at);
+      ExternName parsed;
+      check_name(at, keys, resources, e.name, d, false, parsed);
       type->exports.push_back({e.name, std::move(d)});
       def.exports.push_back(std::move(e));
     }
@@ -777,7 +688,6 @@ void Decoder::alias(Reader& r, Scope& scope, bool declarator) {
         }
         case Sort::CoreType: {
           const CoreTypeRef& t = outer.spaces->core_types[a.index].type;
-          if (declarator && t->is_module && false) break;
           sp.core_types.push_back({origin, t});
           break;
         }
@@ -795,483 +705,6 @@ void Decoder::alias(Reader& r, Scope& scope, bool declarator) {
     scope.component->items.push_back(Item{DefKind::Alias, origin.index, at});
     scope.component->aliases.push_back(std::move(a));
   }
-}
-
-namespace {
-
-CanonOptionIndices read_options(Reader& r, uint64_t at) {
-  CanonOptionIndices o;
-  std::optional<StringEncoding> encoding;
-  uint32_t n = r.count("canonical options", 1);
-  for (uint32_t i = 0; i < n; ++i) {
-    uint64_t oat = r.offset();
-    uint8_t b = r.u8();
-    switch (b) {
-      case 0x00:
-      case 0x01:
-      case 0x02: {
-        auto e = static_cast<StringEncoding>(b);
-        if (encoding) {
-          invalid(at, fmt::format("canonical encoding option `{}` conflicts with option `{}`",
-                                  string_encoding_name(*encoding), string_encoding_name(e)));
-        }
-        encoding = e;
-        break;
-      }
-      case 0x03:
-        if (o.memory) invalid(at, "canonical option `memory` is specified more than once");
-        o.memory = r.u32();
-        break;
-      case 0x04:
-        if (o.realloc) invalid(at, "canonical option `realloc` is specified more than once");
-        o.realloc = r.u32();
-        break;
-      case 0x05:
-        if (o.post_return) invalid(at, "canonical option `post-return` is specified more than once");
-        o.post_return = r.u32();
-        break;
-      case 0x06: unsupported(oat, "the canonical option `async` is past the MVP (async)");
-      case 0x07: unsupported(oat, "the canonical option `callback` is past the MVP (async)");
-      default: malformed(oat, fmt::format("invalid leading byte ({:#x}) for canonical option", b));
-    }
-  }
-  if (encoding) o.string_encoding = *encoding;
-  return o;
-}
-
-const char* builtin_name(uint8_t op) {
-  switch (op) {
-    case 0x05: return "task.cancel (async)";
-    case 0x06: return "subtask.cancel (async)";
-    case 0x09: return "task.return (async)";
-    case 0x0a: return "context.get (async)";
-    case 0x0b: return "context.set (async)";
-    case 0x0c: return "thread.yield (async)";
-    case 0x0d: return "subtask.drop (async)";
-    case 0x0e: return "stream.new (streams)";
-    case 0x0f: return "stream.read (streams)";
-    case 0x10: return "stream.write (streams)";
-    case 0x11: return "stream.cancel-read (streams)";
-    case 0x12: return "stream.cancel-write (streams)";
-    case 0x13: return "stream.drop-readable (streams)";
-    case 0x14: return "stream.drop-writable (streams)";
-    case 0x15: return "future.new (futures)";
-    case 0x16: return "future.read (futures)";
-    case 0x17: return "future.write (futures)";
-    case 0x18: return "future.cancel-read (futures)";
-    case 0x19: return "future.cancel-write (futures)";
-    case 0x1a: return "future.drop-readable (futures)";
-    case 0x1b: return "future.drop-writable (futures)";
-    case 0x1c: return "error-context.new (error-context)";
-    case 0x1d: return "error-context.debug-message (error-context)";
-    case 0x1e: return "error-context.drop (error-context)";
-    case 0x1f: return "waitable-set.new (async)";
-    case 0x20: return "waitable-set.wait (async)";
-    case 0x21: return "waitable-set.poll (async)";
-    case 0x22: return "waitable-set.drop (async)";
-    case 0x23: return "waitable.join (async)";
-    case 0x24: return "backpressure.inc (async)";
-    case 0x25: return "backpressure.dec (async)";
-    case 0x26: return "thread.index (threads)";
-    case 0x27: return "thread.new-indirect (threads)";
-    case 0x28: return "thread.resume-later (threads)";
-    case 0x29: return "thread.suspend (threads)";
-    case 0x2a: return "thread.suspend-then-resume (threads)";
-    case 0x2b: return "thread.yield-then-resume (threads)";
-    case 0x2c: return "thread.suspend-then-promote (threads)";
-    case 0x2d: return "thread.yield-then-promote (threads)";
-    case 0x40: return "thread.spawn-ref (shared-everything threads)";
-    case 0x41: return "thread.spawn-indirect (shared-everything threads)";
-    case 0x42: return "thread.available-parallelism (shared-everything threads)";
-    default: return nullptr;
-  }
-}
-
-bool any_memory_data(const std::vector<Field>& params) {
-  return std::ranges::any_of(params, [](const Field& f) { return contains_memory_data(*f.type); });
-}
-
-}  // namespace
-
-void Decoder::canon(Reader& r, Scope& scope) {
-  Component& comp = *scope.component;
-  IndexSpaces& sp = *scope.spaces;
-  uint64_t at = r.offset();
-  uint8_t op = r.u8();
-  auto index = static_cast<uint32_t>(comp.canons.size());
-  Origin origin{DefKind::Canon, index};
-  Canon c;
-  using engine::ValType;
-  auto check_options = [&](const CanonOptionIndices& o) {
-    if (o.memory && *o.memory >= sp.core_memories.size()) {
-      invalid(at, fmt::format("unknown memory {}: memory index out of bounds ({} defined)", *o.memory,
-                              sp.core_memories.size()));
-    }
-    if (o.realloc) {
-      if (*o.realloc >= sp.core_funcs.size()) {
-        invalid(at, fmt::format("unknown core func {}: func index out of bounds", *o.realloc));
-      }
-      engine::FuncSig want{{ValType::I32, ValType::I32, ValType::I32, ValType::I32}, {ValType::I32}};
-      if (sp.core_funcs[*o.realloc].type != want) {
-        invalid(at, fmt::format("canonical option `realloc` uses a core function with an incorrect signature "
-                                "{}: expected {}",
-                                sp.core_funcs[*o.realloc].type.to_string(), want.to_string()));
-      }
-      if (!o.memory) invalid(at, "canonical option `realloc` requires `memory` to also be specified");
-    }
-    if (o.post_return && *o.post_return >= sp.core_funcs.size()) {
-      invalid(at, fmt::format("unknown core func {}: func index out of bounds", *o.post_return));
-    }
-  };
-  switch (op) {
-    case 0x00: {
-      uint64_t bat = r.offset();
-      if (uint8_t b = r.u8(); b != 0x00) {
-        malformed(bat, fmt::format("invalid leading byte ({:#x}) for canonical function lift", b));
-      }
-      c.kind = Canon::Kind::Lift;
-      c.func = r.u32();
-      c.options = read_options(r, at);
-      c.type_index = r.u32();
-      check_options(c.options);
-      if (c.func >= sp.core_funcs.size()) {
-        invalid(at, fmt::format("unknown core func {}: func index out of bounds ({} defined)", c.func,
-                                sp.core_funcs.size()));
-      }
-      if (c.type_index >= sp.types.size()) {
-        invalid(at, fmt::format("unknown type {}: type index out of bounds", c.type_index));
-      }
-      const DefType& dt = *sp.types[c.type_index].type;
-      if (dt.kind != DefType::Kind::Func) {
-        invalid(at, fmt::format("type index {} is not a function type", c.type_index));
-      }
-      c.type = dt.func;
-      FlatFunc flat = flatten_functype(*c.type, FlatContext::Lift);
-      const engine::FuncSig& core = sp.core_funcs[c.func].type;
-      if (core.params != flat.sig.params) {
-        invalid(at, fmt::format("lowered parameter types `{}` do not match parameter types `{}` of core func {}",
-                                sig_list(flat.sig.params), sig_list(core.params), c.func));
-      }
-      if (core.results != flat.sig.results) {
-        invalid(at, fmt::format("lowered result types `{}` do not match result types `{}` of core func {}",
-                                sig_list(flat.sig.results), sig_list(core.results), c.func));
-      }
-      bool params_data = any_memory_data(c.type->params) || flat.params_in_memory;
-      bool result_data = (c.type->result && contains_memory_data(*c.type->result)) || flat.results_in_memory;
-      if ((params_data || result_data) && !c.options.memory) {
-        invalid(at, "canonical option `memory` is required: the function passes lists or strings or spills to "
-                    "memory");
-      }
-      if (params_data && !c.options.realloc) {
-        invalid(at, "canonical option `realloc` is required: the parameters hold lists or strings or spill "
-                    "to memory");
-      }
-      if (c.options.post_return) {
-        engine::FuncSig want{flat.sig.results, {}};
-        if (sp.core_funcs[*c.options.post_return].type != want) {
-          invalid(at, fmt::format("canonical option `post-return` uses a core function with an incorrect "
-                                  "signature {}: expected {}",
-                                  sp.core_funcs[*c.options.post_return].type.to_string(), want.to_string()));
-        }
-      }
-      c.core_sig = core;
-      sp.funcs.push_back({origin, c.type});
-      break;
-    }
-    case 0x01: {
-      uint64_t bat = r.offset();
-      if (uint8_t b = r.u8(); b != 0x00) {
-        malformed(bat, fmt::format("invalid leading byte ({:#x}) for canonical function lower", b));
-      }
-      c.kind = Canon::Kind::Lower;
-      c.func = r.u32();
-      c.options = read_options(r, at);
-      check_options(c.options);
-      if (c.options.post_return) invalid(at, "canonical option `post-return` cannot be specified for lowerings");
-      if (c.func >= sp.funcs.size()) {
-        invalid(at, fmt::format("unknown func {}: func index out of bounds ({} defined)", c.func,
-                                sp.funcs.size()));
-      }
-      c.type = sp.funcs[c.func].type;
-      FlatFunc flat = flatten_functype(*c.type, FlatContext::Lower);
-      bool params_data = any_memory_data(c.type->params) || flat.params_in_memory;
-      bool result_data = c.type->result && contains_memory_data(*c.type->result);
-      if ((params_data || result_data || flat.results_in_memory) && !c.options.memory) {
-        invalid(at, "canonical option `memory` is required: the function passes lists or strings or spills to "
-                    "memory");
-      }
-      if (result_data && !c.options.realloc) {
-        invalid(at, "canonical option `realloc` is required: the result holds lists or strings");
-      }
-      c.core_sig = flat.sig;
-      sp.core_funcs.push_back({origin, c.core_sig});
-      break;
-    }
-    case 0x02:
-    case 0x03:
-    case 0x04: {
-      c.kind = op == 0x02 ? Canon::Kind::ResourceNew : op == 0x03 ? Canon::Kind::ResourceDrop
-                                                                  : Canon::Kind::ResourceRep;
-      c.type_index = r.u32();
-      if (c.type_index >= sp.types.size()) {
-        invalid(at, fmt::format("unknown type {}: type index out of bounds", c.type_index));
-      }
-      const DefType& dt = *sp.types[c.type_index].type;
-      if (dt.kind != DefType::Kind::Resource) {
-        invalid(at, fmt::format("type index {} is not a resource type", c.type_index));
-      }
-      c.resource = dt.resource;
-      if (op != 0x03 && !scope.defined_resources.contains(c.resource)) {
-        invalid(at, fmt::format("resource.{} needs a resource type defined in this component, type {} is not",
-                                op == 0x02 ? "new" : "rep", c.type_index));
-      }
-      c.core_sig = op == 0x03 ? engine::FuncSig{{ValType::I32}, {}}
-                              : engine::FuncSig{{ValType::I32}, {ValType::I32}};
-      sp.core_funcs.push_back({origin, c.core_sig});
-      break;
-    }
-    default:
-      if (const char* name = builtin_name(op)) {
-        unsupported(at, fmt::format("the canonical built-in {} is past the MVP", name));
-      }
-      malformed(at, fmt::format("invalid leading byte ({:#x}) for canonical function", op));
-  }
-  comp.canons.push_back(std::move(c));
-  comp.items.push_back(Item{DefKind::Canon, index, at});
-}
-
-void Decoder::start(Reader& r, Scope& scope) {
-  Component& comp = *scope.component;
-  IndexSpaces& sp = *scope.spaces;
-  uint64_t at = r.offset();
-  uint32_t f = r.u32();
-  uint32_t args = r.count("start arguments", 1);
-  if (args != 0) unsupported(at, "start functions taking values are past the MVP (values)");
-  uint32_t results = r.u32();
-  if (results != 0) unsupported(at, "start functions returning values are past the MVP (values)");
-  if (comp.start) invalid(at, "more than one start function");
-  if (f >= sp.funcs.size()) invalid(at, fmt::format("unknown func {}: func index out of bounds", f));
-  const FuncType& ft = *sp.funcs[f].type;
-  if (!ft.params.empty() || ft.result) {
-    invalid(at, fmt::format("start function {} has type {}: expected func() with no result", f, ft.to_string()));
-  }
-  comp.start = Start{f};
-  comp.items.push_back(Item{DefKind::Start, 0, at});
-}
-
-std::string Decoder::name_attributes(Reader& r) {
-  uint64_t at = r.offset();
-  uint8_t b = r.u8();
-  if (b == 0x00 || b == 0x01) return r.name();
-  if (b != 0x02) malformed(at, fmt::format("invalid leading byte ({:#x}) for component name", b));
-  std::string name = r.name();
-  uint32_t n = r.count("name attributes", 2);
-  for (uint32_t i = 0; i < n; ++i) {
-    uint64_t aat = r.offset();
-    uint8_t k = r.u8();
-    if (k > 0x02) malformed(aat, fmt::format("invalid leading byte ({:#x}) for name option", k));
-    (void)r.name();
-  }
-  if (n > 0) {
-    unsupported(at, "import and export attributes (implements, versionsuffix, external-id) are past the MVP");
-  }
-  return name;
-}
-
-void Decoder::check_name(uint64_t at, Scope& scope, const std::string& name, const ExternDesc& desc,
-                         bool is_import, ExternName& parsed) {
-  const char* what = is_import ? "import" : "export";
-  if (std::string err = parse_extern_name(name, parsed); !err.empty()) {
-    invalid(at, fmt::format("{} name `{}` is not a valid extern name: {}", what, name, err));
-  }
-  auto& keys = is_import ? scope.import_keys : scope.export_keys;
-  if (!keys.insert(parsed.key).second) {
-    invalid(at, fmt::format("{} name `{}` conflicts with previous name", what, name));
-  }
-  if (parsed.kind == ExternName::Kind::Label || parsed.kind == ExternName::Kind::Interface) return;
-  if (desc.sort != Sort::Func) invalid(at, fmt::format("`{}` is not a func", name));
-  auto& resources = is_import ? scope.import_resources : scope.export_resources;
-  auto it = resources.find(label_key(parsed.resource));
-  if (it == resources.end()) {
-    invalid(at, fmt::format("{}resource name `{}` of `{}` is not known in this context",
-                            parsed.kind == ExternName::Kind::Static ? "static " : "", parsed.resource, name));
-  }
-  uint64_t id = it->second;
-  const FuncType& ft = *desc.func;
-  auto is_own = [&](const TypeRef& t) { return t && t->kind == Kind::Own && t->resource == id; };
-  switch (parsed.kind) {
-    case ExternName::Kind::Constructor: {
-      const TypeRef& res = ft.result;
-      bool ok = is_own(res) || (res && res->kind == Kind::Result && is_own(res->ok));
-      if (!ok) {
-        invalid(at, fmt::format("function `{}` should return `(own $T)` or `(result (own $T))` where $T is "
-                                "the resource `{}`: does not match expected resource name",
-                                name, parsed.resource));
-      }
-      break;
-    }
-    case ExternName::Kind::Method: {
-      if (ft.params.empty()) invalid(at, fmt::format("method `{}` should have at least one argument", name));
-      if (ft.params[0].name != "self") {
-        invalid(at, fmt::format("method `{}` should have a first argument called `self`", name));
-      }
-      const TypeRef& t = ft.params[0].type;
-      if (!(t->kind == Kind::Borrow && t->resource == id)) {
-        invalid(at, fmt::format("method `{}` should take a first argument of `(borrow $T)` where $T is the "
-                                "resource `{}`",
-                                name, parsed.resource));
-      }
-      break;
-    }
-    default: break;
-  }
-}
-
-namespace {
-
-bool is_resource(const ExternDesc& d) { return d.sort == Sort::Type && d.type->kind == DefType::Kind::Resource; }
-
-}  // namespace
-
-ExternDesc Decoder::name_type(uint64_t at, ExternDesc desc, bool fresh, const char* what, const std::string& name) {
-  if (desc.sort != Sort::Type) {
-    if (!visible_desc(desc)) {
-      invalid(at, fmt::format("{} not valid to be used as {}: a type it uses has no name here ({} `{}`)",
-                              sort_name(desc.sort), what, what, name));
-    }
-    return desc;
-  }
-  if (fresh) {
-    named_.insert(desc.type.get());
-    return desc;
-  }
-  // The import or export names the type: a new node with an external name.
-  DefType copy = *desc.type;
-  if (copy.kind == DefType::Kind::Value) {
-    if (!visible_children(*copy.value)) {
-      invalid(at, fmt::format("type not valid to be used as {}: a type inside {} `{}` has no name here", what,
-                              what, name));
-    }
-    copy.value = keep(*copy.value, at, true);
-  } else if (copy.kind != DefType::Kind::Resource && !visible_desc(desc)) {
-    invalid(at, fmt::format("type not valid to be used as {}: a type inside {} `{}` has no name here", what, what,
-                            name));
-  }
-  desc.type = keep_def(std::move(copy), at);
-  named_.insert(desc.type.get());
-  return desc;
-}
-
-void Decoder::import(Reader& r, Scope& scope, bool declarator) {
-  uint64_t at = r.offset();
-  std::string name = name_attributes(r);
-  bool fresh_resource = false;
-  ExternDesc desc = externdesc(r, scope, &fresh_resource);
-  auto import_index = static_cast<uint32_t>(scope.imports.size());
-  // Fresh resources: a `(sub resource)` bound, and those of an instance type.
-  std::vector<std::pair<uint64_t, std::vector<std::string>>> fresh;
-  if (desc.sort == Sort::Instance && !desc.instance->resources.empty()) {
-    Subst s;
-    freshen(desc.instance->resources, s);
-    desc = subst_desc(desc, s);
-    std::map<uint64_t, std::vector<std::string>> paths;
-    std::vector<std::string> path;
-    resource_paths(desc.instance, path, paths);
-    for (uint64_t id : desc.instance->resources) {
-      auto p = paths.find(id);
-      fresh.emplace_back(id, p == paths.end() ? std::vector<std::string>{} : p->second);
-    }
-  } else if (fresh_resource) {
-    fresh.emplace_back(desc.type->resource, std::vector<std::string>{});
-  }
-  for (const auto& f : fresh) scope.imported_resources.push_back(f.first);
-  desc = name_type(at, std::move(desc), fresh_resource, "import", name);
-  ExternName parsed;
-  check_name(at, scope, name, desc, true, parsed);
-  if (is_resource(desc) && parsed.kind == ExternName::Kind::Label) {
-    scope.import_resources[parsed.key] = desc.type->resource;
-  }
-  Origin origin{DefKind::Import, import_index};
-  add_entry(scope, desc, origin);
-  scope.imports.push_back({name, desc});
-  if (!declarator && scope.component) {
-    Component& comp = *scope.component;
-    for (auto& f : fresh) {
-      comp.resources.push_back({f.first, ResourceOrigin::Kind::Import, import_index, std::move(f.second)});
-    }
-    comp.imports.push_back(Import{name, parsed.version, desc});
-    comp.items.push_back(Item{DefKind::Import, import_index, at});
-  }
-}
-
-void Decoder::export_(Reader& r, Scope& scope) {
-  Component& comp = *scope.component;
-  uint64_t at = r.offset();
-  Export e;
-  e.name = name_attributes(r);
-  e.target.sort = sort(r);
-  e.target.index = r.u32();
-  uint64_t oat = r.offset();
-  uint8_t has = r.u8();
-  std::optional<ExternDesc> ascribed;
-  if (has == 0x01) {
-    ascribed = externdesc(r, scope);
-  } else if (has != 0x00) {
-    malformed(oat, fmt::format("invalid leading byte ({:#x}) for optional component export type", has));
-  }
-  if (!is_exportable(e.target.sort)) {
-    invalid(at, fmt::format("{} cannot be exported: only core modules cross component boundaries",
-                            sort_name(e.target.sort)));
-  }
-  ExternDesc desc = desc_of(at, scope, e.target);
-  if (ascribed) {
-    Subst s;
-    std::unordered_set<uint64_t> bindable;
-    if (is_resource(*ascribed)) bindable.insert(ascribed->type->resource);
-    std::string why;
-    if (!sub_extern(desc, *ascribed, s, bindable, why)) {
-      invalid(at, fmt::format("ascribed type of export `{}` is not compatible with the type of {} {}: {}", e.name,
-                              sort_name(e.target.sort), e.target.index, why));
-    }
-    desc = subst_desc(*ascribed, s);
-    e.ascribed = true;
-  }
-  desc = name_type(at, std::move(desc), false, "export", e.name);
-  ExternName parsed;
-  check_name(at, scope, e.name, desc, false, parsed);
-  if (is_resource(desc) && parsed.kind == ExternName::Kind::Label) {
-    scope.export_resources[parsed.key] = desc.type->resource;
-  }
-  e.version = parsed.version;
-  e.desc = desc;
-  auto index = static_cast<uint32_t>(comp.exports.size());
-  add_entry(scope, desc, Origin{DefKind::Export, index});
-  scope.exports.push_back({e.name, desc});
-  comp.exports.push_back(std::move(e));
-  comp.items.push_back(Item{DefKind::Export, index, at});
-}
-
-void Decoder::export_decl(Reader& r, Scope& scope) {
-  uint64_t at = r.offset();
-  std::string name = name_attributes(r);
-  bool fresh_resource = false;
-  ExternDesc desc = externdesc(r, scope, &fresh_resource);
-  if (desc.sort == Sort::Instance && !desc.instance->resources.empty()) {
-    Subst s;
-    freshen(desc.instance->resources, s);
-    desc = subst_desc(desc, s);
-    for (uint64_t id : desc.instance->resources) scope.exported_resources.push_back(id);
-  } else if (fresh_resource) {
-    scope.exported_resources.push_back(desc.type->resource);
-  }
-  desc = name_type(at, std::move(desc), fresh_resource, "export", name);
-  ExternName parsed;
-  check_name(at, scope, name, desc, false, parsed);
-  if (is_resource(desc) && parsed.kind == ExternName::Kind::Label) {
-    scope.export_resources[parsed.key] = desc.type->resource;
-  }
-  add_entry(scope, desc, Origin{DefKind::Export, static_cast<uint32_t>(scope.exports.size())});
-  scope.exports.push_back({name, desc});
 }
 
 }  // namespace detail

@@ -12,14 +12,6 @@
 namespace airssys::wasm::cm::detail {
 namespace {
 
-struct ScopeGuard {
-  std::vector<Scope*>& scopes;
-  ScopeGuard(std::vector<Scope*>& s, Scope* scope) : scopes(s) { scopes.push_back(scope); }
-  ~ScopeGuard() { scopes.pop_back(); }
-  ScopeGuard(const ScopeGuard&) = delete;
-  ScopeGuard& operator=(const ScopeGuard&) = delete;
-};
-
 constexpr uint64_t kMaxElemSize = uint64_t{1} << 28;
 constexpr uint64_t kMaxPages32 = 65536;
 
@@ -283,9 +275,9 @@ TypeRef Decoder::defvaltype(Reader& r, Scope& scope, uint8_t code) {
     if (idx >= types.size()) invalid(iat, fmt::format("type index out of bounds: type {}", idx));
     const DefType& d = *types[idx].type;
     if (d.kind != DefType::Kind::Resource) invalid(iat, fmt::format("type index {} is not a resource type", idx));
-    return std::pair{d.resource, named_.contains(types[idx].type.get())};
+    return types[idx].type;
   };
-  bool named = false;
+  DefTypeRef handle_of;
   switch (code) {
     case 0x72: {
       t.kind = Kind::Record;
@@ -355,9 +347,8 @@ TypeRef Decoder::defvaltype(Reader& r, Scope& scope, uint8_t code) {
     case 0x69:
     case 0x68: {
       t.kind = code == 0x69 ? Kind::Own : Kind::Borrow;
-      auto [id, is_named] = resource_index();
-      t.resource = id;
-      named = is_named;
+      handle_of = resource_index();
+      t.resource = handle_of->resource;
       break;
     }
     case 0x66: unsupported(at, "the stream type is past the MVP (streams)");
@@ -366,7 +357,8 @@ TypeRef Decoder::defvaltype(Reader& r, Scope& scope, uint8_t code) {
     case 0x63: unsupported(at, "the map type is past the MVP (map)");
     default: malformed(at, fmt::format("invalid leading byte ({:#x}) for component defined type", code));
   }
-  TypeRef out = keep(std::move(t), at, named);
+  TypeRef out = keep(std::move(t), at);
+  if (handle_of) handle_alias_[out.get()] = handle_of;
   if (static_layout::elem_size(*out) >= kMaxElemSize) {
     invalid(at, fmt::format("type {} exceeds maximum byte size: its elements take {} bytes, at most 2^28 allowed",
                             kind_name(out->kind), static_layout::elem_size(*out)));

@@ -18,6 +18,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "airssys/wasm/cm/ast.hpp"
 #include "airssys/wasm/core/error.hpp"
 #include "names.hpp"
@@ -28,6 +30,7 @@ namespace airssys::wasm::cm::detail {
 inline constexpr size_t kMaxNesting = 100;        // components and component/instance types
 inline constexpr uint32_t kMaxTypeDepth = 100;    // a type inside a type inside ...
 inline constexpr uint64_t kMaxTypeSize = 100000;  // nodes of one type, shared parts counted each time
+inline constexpr uint64_t kMaxWork = 20'000'000;  // type nodes visited by checks, in one decode
 
 struct Failure {
   ErrorCode code;
@@ -46,6 +49,23 @@ struct Failure {
 }
 
 [[nodiscard]] bool valid_utf8(std::string_view s);
+
+// Only core modules of the core sorts cross component boundaries.
+[[nodiscard]] inline bool is_exportable(Sort s) { return !is_core(s) || s == Sort::CoreModule; }
+[[nodiscard]] inline bool is_resource(const ExternDesc& d) {
+  return d.sort == Sort::Type && d.type->kind == DefType::Kind::Resource;
+}
+// Every resource id the externs' types mention.
+void collect_resources(const std::vector<NamedExtern>& externs, std::set<uint64_t>& out);
+// "[i32, i64]"
+[[nodiscard]] inline std::string sig_list(const std::vector<engine::ValType>& types) {
+  std::string out = "[";
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (i) out += ", ";
+    out += engine::val_type_name(types[i]);
+  }
+  return out + "]";
+}
 
 // Reads the binary format's primitives from a span whose first byte lies at
 // `base` in the whole component binary.
@@ -87,17 +107,57 @@ struct Scope {
   std::vector<NamedExtern> exports;
   std::set<std::string> import_keys;
   std::set<std::string> export_keys;
-  // Resource names: label key -> resource id, of type imports and exports.
-  std::map<std::string, uint64_t> import_resources;
-  std::map<std::string, uint64_t> export_resources;
+  // Resource names: label key -> the resource entry of that type import or
+  // export (what `[constructor]r`, `[method]r.m` and `[static]r.m` refer to).
+  std::map<std::string, const DefType*> import_resources;
+  std::map<std::string, const DefType*> export_resources;
   // Resource ids bound by this scope's imports (with nested instance
   // types) and exports, and (components) defined here.
   std::vector<uint64_t> imported_resources;
   std::vector<uint64_t> exported_resources;
   std::set<uint64_t> defined_resources;
+  // The types with an external name in this scope (Explainer.md: External
+  // Visibility of Types): value type nodes and resource entries that an
+  // import or export named, or that were aliased out of an imported or
+  // exported instance. The value: named by an import (imports may only
+  // use those).
+  std::unordered_map<const void*, bool> named;
 };
 
-using Subst = std::unordered_map<uint64_t, uint64_t>;
+// Pushes a scope for as long as it lives.
+struct ScopeGuard {
+  std::vector<Scope*>& scopes;
+  ScopeGuard(std::vector<Scope*>& s, Scope* scope) : scopes(s) { scopes.push_back(scope); }
+  ~ScopeGuard() { scopes.pop_back(); }
+  ScopeGuard(const ScopeGuard&) = delete;
+  ScopeGuard& operator=(const ScopeGuard&) = delete;
+};
+
+// A substitution: resource ids to resource ids, and type nodes to the nodes
+// that replace them (type arguments of an instantiation, and the copies a
+// substitution made, so that a shared node is copied once).
+struct Subst {
+  std::unordered_map<uint64_t, uint64_t> ids;
+  mutable std::unordered_map<const void*, std::shared_ptr<const void>> memo;
+  [[nodiscard]] bool empty() const { return ids.empty() && memo.empty(); }
+  [[nodiscard]] uint64_t resolve(uint64_t id) const {
+    auto it = ids.find(id);
+    return it == ids.end() ? id : it->second;
+  }
+};
+
+// The names a visibility check may use: the scope's, plus those an instance
+// type gives its own exports.
+struct Names {
+  const Scope* scope = nullptr;
+  bool for_import = false;
+  std::unordered_set<const void*> extra;
+  [[nodiscard]] bool has(const void* p) const {
+    if (extra.contains(p)) return true;
+    auto it = scope->named.find(p);
+    return it != scope->named.end() && (!for_import || it->second);
+  }
+};
 
 class Decoder {
  public:
@@ -121,9 +181,13 @@ class Decoder {
   Sort core_sort(Reader& r);
   ExternDesc desc_of(uint64_t offset, Scope& scope, SortIdx target);
   void add_entry(Scope& scope, const ExternDesc& desc, Origin origin);
-  ExternDesc name_type(uint64_t at, ExternDesc desc, bool fresh, const char* what, const std::string& name);
-  void check_name(uint64_t offset, Scope& scope, const std::string& name, const ExternDesc& desc,
-                  bool is_import, ExternName& parsed);
+  ExternDesc name_type(uint64_t at, Scope& scope, ExternDesc desc, bool fresh, bool is_import,
+                       const std::string& name);
+  // Checks an import or export name: valid, strongly unique among `keys`,
+  // and an annotated one against the resources named in `resources`
+  // (updated when the name is a resource's).
+  void check_name(uint64_t offset, std::set<std::string>& keys, std::map<std::string, const DefType*>& resources,
+                  const std::string& name, const ExternDesc& desc, bool is_import, ExternName& parsed);
 
   // ---- decode_types.cpp
   void core_type(Reader& r, Scope& scope, Origin origin, std::vector<CoreTypeRef>* defs);
@@ -170,16 +234,19 @@ class Decoder {
   // Fresh ids for `ids`, recorded in `s`.
   void freshen(const std::vector<uint64_t>& ids, Subst& s);
 
-  bool visible(const ValType& t) const;
-  bool visible_children(const ValType& t) const;
-  bool visible_func(const FuncType& f) const;
-  bool visible_desc(const ExternDesc& d) const;
+  bool visible(const ValType& t, const Names& names) const;
+  bool visible_children(const ValType& t, const Names& names) const;
+  bool visible_func(const FuncType& f, const Names& names) const;
+  bool visible_instance(const InstanceType& it, const Names& names) const;
+  bool visible_desc(const ExternDesc& d, const Names& names) const;
+  // Names the types an instance exports in `scope` (deep).
+  void name_instance(Scope& scope, const InstanceType& it, bool by_import, uint32_t depth = 0);
   bool mentions_resource(const DefType& d) const;
   bool mentions_resource(const ValType& t) const;
 
   // Registers a type built by the decoder: its depth and size, checked
-  // against the bounds, and (when `named`) its external name.
-  TypeRef keep(ValType t, uint64_t offset, bool named = false);
+  // against the bounds.
+  TypeRef keep(ValType t, uint64_t offset);
   DefTypeRef keep_def(DefType d, uint64_t offset);
   uint32_t depth_of(const void* p) const;
   uint64_t size_of(const void* p) const;
@@ -188,11 +255,23 @@ class Decoder {
                       std::map<uint64_t, std::vector<std::string>>& out);
 
   uint64_t new_resource() { return next_resource_++; }
+  // Counts one step of a type walk; past kMaxWork the decode stops, so that
+  // many checks of one large shared type cannot take unbounded time.
+  void step() const {
+    if (++work_ > kMaxWork) {
+      invalid(section_offset_, fmt::format("validation takes more than {} steps: too complex a component",
+                                           kMaxWork));
+    }
+  }
 
   engine::Engine& engine_;
   std::vector<Scope*> scopes_;
+  mutable uint64_t work_ = 0;
+  uint64_t section_offset_ = 0;
   uint64_t next_resource_ = 1;
-  std::unordered_set<const void*> named_;
+  // Own and borrow nodes -> the resource entry (type index) they were made
+  // from: a handle is visible where that entry has a name.
+  std::unordered_map<const ValType*, DefTypeRef> handle_alias_;
   std::vector<std::shared_ptr<const void>> kept_;
   std::unordered_map<const void*, std::pair<uint32_t, uint64_t>> info_;
 };

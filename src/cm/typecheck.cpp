@@ -12,10 +12,7 @@
 namespace airssys::wasm::cm::detail {
 namespace {
 
-uint64_t resolve(uint64_t id, const Subst& s) {
-  auto it = s.find(id);
-  return it == s.end() ? id : it->second;
-}
+uint64_t resolve(uint64_t id, const Subst& s) { return s.resolve(id); }
 
 const void* desc_ptr(const ExternDesc& d) {
   if (d.func) return d.func.get();
@@ -31,6 +28,90 @@ std::string describe(const ValType& t) {
 }
 
 }  // namespace
+
+namespace {
+
+std::unordered_set<const void*>& collect_seen() {
+  thread_local std::unordered_set<const void*> seen;
+  return seen;
+}
+
+void collect_val(const ValType& t, std::set<uint64_t>& out, uint32_t depth) {
+  // Shared parts are walked once per call of collect_resources.
+  if (depth > kMaxTypeDepth + 1 || !collect_seen().insert(&t).second) return;
+  switch (t.kind) {
+    case Kind::Own:
+    case Kind::Borrow: out.insert(t.resource); return;
+    case Kind::List:
+    case Kind::Option: collect_val(*t.element, out, depth + 1); return;
+    case Kind::Record:
+      for (const auto& f : t.fields) collect_val(*f.type, out, depth + 1);
+      return;
+    case Kind::Tuple:
+      for (const auto& i : t.items) collect_val(*i, out, depth + 1);
+      return;
+    case Kind::Variant:
+      for (const auto& c : t.cases) {
+        if (c.type) collect_val(*c.type, out, depth + 1);
+      }
+      return;
+    case Kind::Result:
+      if (t.ok) collect_val(*t.ok, out, depth + 1);
+      if (t.err) collect_val(*t.err, out, depth + 1);
+      return;
+    default: return;
+  }
+}
+
+void collect_desc(const ExternDesc& d, std::set<uint64_t>& out, uint32_t depth);
+
+void collect_def(const DefType& d, std::set<uint64_t>& out, uint32_t depth) {
+  if (depth > kMaxTypeDepth + 1 || !collect_seen().insert(&d).second) return;
+  switch (d.kind) {
+    case DefType::Kind::Value: collect_val(*d.value, out, depth + 1); return;
+    case DefType::Kind::Resource: out.insert(d.resource); return;
+    case DefType::Kind::Func:
+      for (const auto& p : d.func->params) collect_val(*p.type, out, depth + 1);
+      if (d.func->result) collect_val(*d.func->result, out, depth + 1);
+      return;
+    case DefType::Kind::Instance:
+      for (const auto& e : d.instance->exports) collect_desc(e.desc, out, depth + 1);
+      return;
+    case DefType::Kind::Component:
+      for (const auto& e : d.component->imports) collect_desc(e.desc, out, depth + 1);
+      for (const auto& e : d.component->exports) collect_desc(e.desc, out, depth + 1);
+      return;
+  }
+}
+
+void collect_desc(const ExternDesc& d, std::set<uint64_t>& out, uint32_t depth) {
+  DefType def;
+  switch (d.sort) {
+    case Sort::Func:
+      def.kind = DefType::Kind::Func;
+      def.func = d.func;
+      break;
+    case Sort::Type: collect_def(*d.type, out, depth + 1); return;
+    case Sort::Instance:
+      def.kind = DefType::Kind::Instance;
+      def.instance = d.instance;
+      break;
+    case Sort::Component:
+      def.kind = DefType::Kind::Component;
+      def.component = d.component;
+      break;
+    default: return;
+  }
+  collect_def(def, out, depth);
+}
+
+}  // namespace
+
+void collect_resources(const std::vector<NamedExtern>& externs, std::set<uint64_t>& out) {
+  collect_seen().clear();
+  for (const auto& e : externs) collect_desc(e.desc, out, 0);
+  collect_seen().clear();
+}
 
 // ------------------------------------------------------------ registration
 
@@ -54,7 +135,7 @@ uint64_t Decoder::size_of(const void* p) const {
   return it == info_.end() ? 1 : it->second.second;
 }
 
-TypeRef Decoder::keep(ValType t, uint64_t offset, bool named) {
+TypeRef Decoder::keep(ValType t, uint64_t offset) {
   uint32_t depth = 0;
   uint64_t size = 1;
   auto child = [&](const TypeRef& c) {
@@ -71,7 +152,6 @@ TypeRef Decoder::keep(ValType t, uint64_t offset, bool named) {
   auto ref = std::make_shared<const ValType>(std::move(t));
   note(ref.get(), depth + 1, size, offset);
   kept_.push_back(ref);
-  if (named) named_.insert(ref.get());
   return ref;
 }
 
@@ -92,6 +172,7 @@ DefTypeRef Decoder::keep_def(DefType d, uint64_t offset) {
 // ------------------------------------------------------------------ equality
 
 bool Decoder::eq_val(const ValType& a, const ValType& b, const Subst& s, std::string& why) {
+  step();
   if (&a == &b && s.empty()) return true;
   if (a.kind != b.kind) {
     if ((is_primitive(a.kind) || a.kind == Kind::String) && (is_primitive(b.kind) || b.kind == Kind::String)) {
@@ -234,8 +315,8 @@ bool Decoder::eq_deftype(const DefType& a, const DefType& e, Subst& s, std::unor
       why = "expected resource, found a type that is not a resource";
       return false;
     }
-    if (bindable.contains(e.resource) && !s.contains(e.resource)) {
-      s[e.resource] = resolve(a.resource, s);
+    if (bindable.contains(e.resource) && !s.ids.contains(e.resource)) {
+      s.ids[e.resource] = resolve(a.resource, s);
       return true;
     }
     if (resolve(a.resource, s) != resolve(e.resource, s)) {
@@ -268,7 +349,12 @@ bool Decoder::sub_extern(const ExternDesc& actual, const ExternDesc& expected, S
   switch (expected.sort) {
     case Sort::CoreModule: return sub_core_module(*actual.core_module, *expected.core_module, why);
     case Sort::Func: return eq_func(*actual.func, *expected.func, s, why);
-    case Sort::Type: return eq_deftype(*actual.type, *expected.type, s, bindable, why);
+    case Sort::Type:
+      if (!eq_deftype(*actual.type, *expected.type, s, bindable, why)) return false;
+      // Later uses of the expected type stand for the actual one.
+      s.memo[expected.type.get()] = actual.type;
+      if (expected.type->value && actual.type->value) s.memo[expected.type->value.get()] = actual.type->value;
+      return true;
     case Sort::Instance: return sub_instance(*actual.instance, *expected.instance, s, bindable, why);
     case Sort::Component: return sub_component(*actual.component, *expected.component, s, bindable, why);
     default: return true;
@@ -401,6 +487,7 @@ bool Decoder::sub_core_module(const CoreModuleType& a, const CoreModuleType& b, 
 
 TypeRef Decoder::subst_val(const TypeRef& t, const Subst& s) {
   if (!t || s.empty()) return t;
+  if (auto m = s.memo.find(t.get()); m != s.memo.end()) return std::static_pointer_cast<const ValType>(m->second);
   ValType copy = *t;
   bool changed = false;
   auto sub = [&](TypeRef& c) {
@@ -417,15 +504,25 @@ TypeRef Decoder::subst_val(const TypeRef& t, const Subst& s) {
   for (auto& f : copy.fields) sub(f.type);
   for (auto& i : copy.items) sub(i);
   for (auto& c : copy.cases) sub(c.type);
+  DefTypeRef alias;
   if (copy.kind == Kind::Own || copy.kind == Kind::Borrow) {
+    if (auto a = handle_alias_.find(t.get()); a != handle_alias_.end()) {
+      alias = subst_def(a->second, s);
+      if (alias != a->second) changed = true;
+    }
     uint64_t id = resolve(copy.resource, s);
     if (id != copy.resource) {
       copy.resource = id;
       changed = true;
     }
   }
-  if (!changed) return t;
-  return keep(std::move(copy), 0, named_.contains(t.get()));
+  TypeRef out = t;
+  if (changed) {
+    out = keep(std::move(copy), 0);
+    if (alias) handle_alias_[out.get()] = alias;
+  }
+  s.memo[t.get()] = out;
+  return out;
 }
 
 FuncTypeRef Decoder::subst_func(const FuncTypeRef& f, const Subst& s) {
@@ -452,6 +549,7 @@ FuncTypeRef Decoder::subst_func(const FuncTypeRef& f, const Subst& s) {
 
 DefTypeRef Decoder::subst_def(const DefTypeRef& d, const Subst& s) {
   if (!d || s.empty()) return d;
+  if (auto m = s.memo.find(d.get()); m != s.memo.end()) return std::static_pointer_cast<const DefType>(m->second);
   DefType copy = *d;
   switch (copy.kind) {
     case DefType::Kind::Value: copy.value = subst_val(copy.value, s); break;
@@ -460,12 +558,12 @@ DefTypeRef Decoder::subst_def(const DefTypeRef& d, const Subst& s) {
     case DefType::Kind::Component: copy.component = subst_component(copy.component, s); break;
     case DefType::Kind::Resource: copy.resource = resolve(copy.resource, s); break;
   }
-  if (copy.value == d->value && copy.func == d->func && copy.instance == d->instance &&
-      copy.component == d->component && copy.resource == d->resource) {
-    return d;
+  DefTypeRef out = d;
+  if (copy.value != d->value || copy.func != d->func || copy.instance != d->instance ||
+      copy.component != d->component || copy.resource != d->resource) {
+    out = keep_def(std::move(copy), 0);
   }
-  auto out = keep_def(std::move(copy), 0);
-  if (named_.contains(d.get())) named_.insert(out.get());
+  s.memo[d.get()] = out;
   return out;
 }
 
@@ -525,7 +623,7 @@ ComponentTypeRef Decoder::subst_component(const ComponentTypeRef& c, const Subst
 }
 
 void Decoder::freshen(const std::vector<uint64_t>& ids, Subst& s) {
-  for (uint64_t id : ids) s[id] = new_resource();
+  for (uint64_t id : ids) s.ids[id] = new_resource();
 }
 
 void Decoder::resource_paths(const InstanceTypeRef& it, std::vector<std::string>& path,
@@ -544,61 +642,95 @@ void Decoder::resource_paths(const InstanceTypeRef& it, std::vector<std::string>
 
 // ---------------------------------------------------------- external names
 
-bool Decoder::visible(const ValType& t) const {
-  if (named_.contains(&t)) return true;
+bool Decoder::visible(const ValType& t, const Names& names) const {
+  step();
+  if (names.has(&t)) return true;
   switch (t.kind) {
     case Kind::Record:
     case Kind::Variant:
     case Kind::Enum:
-    case Kind::Flags:
+    case Kind::Flags: return false;
     case Kind::Own:
-    case Kind::Borrow: return false;
-    default: return visible_children(t);
+    case Kind::Borrow: {
+      auto a = handle_alias_.find(&t);
+      return a != handle_alias_.end() && names.has(a->second.get());
+    }
+    default: return visible_children(t, names);
   }
 }
 
-bool Decoder::visible_children(const ValType& t) const {
+bool Decoder::visible_children(const ValType& t, const Names& names) const {
   switch (t.kind) {
     case Kind::List:
-    case Kind::Option: return visible(*t.element);
+    case Kind::Option: return visible(*t.element, names);
     case Kind::Record:
-      return std::ranges::all_of(t.fields, [&](const Field& f) { return visible(*f.type); });
-    case Kind::Tuple: return std::ranges::all_of(t.items, [&](const TypeRef& i) { return visible(*i); });
+      return std::ranges::all_of(t.fields, [&](const Field& f) { return visible(*f.type, names); });
+    case Kind::Tuple: return std::ranges::all_of(t.items, [&](const TypeRef& i) { return visible(*i, names); });
     case Kind::Variant:
-      return std::ranges::all_of(t.cases, [&](const Case& c) { return !c.type || visible(*c.type); });
-    case Kind::Result: return (!t.ok || visible(*t.ok)) && (!t.err || visible(*t.err));
+      return std::ranges::all_of(t.cases, [&](const Case& c) { return !c.type || visible(*c.type, names); });
+    case Kind::Result: return (!t.ok || visible(*t.ok, names)) && (!t.err || visible(*t.err, names));
     case Kind::Own:
-    case Kind::Borrow: return named_.contains(&t);
+    case Kind::Borrow: return visible(t, names);
     default: return true;
   }
 }
 
-bool Decoder::visible_func(const FuncType& f) const {
+bool Decoder::visible_func(const FuncType& f, const Names& names) const {
   for (const auto& p : f.params) {
-    if (!visible(*p.type)) return false;
+    if (!visible(*p.type, names)) return false;
   }
-  return !f.result || visible(*f.result);
+  return !f.result || visible(*f.result, names);
 }
 
-bool Decoder::visible_desc(const ExternDesc& d) const {
+bool Decoder::visible_instance(const InstanceType& it, const Names& names) const {
+  // An instance type names the types it exports.
+  Names inner = names;
+  for (const auto& e : it.exports) {
+    if (e.desc.sort == Sort::Type) {
+      inner.extra.insert(e.desc.type.get());
+      if (e.desc.type->value) inner.extra.insert(e.desc.type->value.get());
+    }
+  }
+  for (const auto& e : it.exports) {
+    const ExternDesc& d = e.desc;
+    if (d.sort == Sort::Type && d.type->kind == DefType::Kind::Value) {
+      if (!visible_children(*d.type->value, inner)) return false;
+    } else if (!visible_desc(d, inner)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Decoder::visible_desc(const ExternDesc& d, const Names& names) const {
   switch (d.sort) {
-    case Sort::Func: return visible_func(*d.func);
+    case Sort::Func: return visible_func(*d.func, names);
     case Sort::Type:
       switch (d.type->kind) {
-        case DefType::Kind::Value: return visible(*d.type->value);
-        case DefType::Kind::Func: return visible_func(*d.type->func);
-        case DefType::Kind::Instance:
-          return std::ranges::all_of(d.type->instance->exports,
-                                     [&](const NamedExtern& e) { return visible_desc(e.desc); });
+        case DefType::Kind::Value: return visible(*d.type->value, names);
+        case DefType::Kind::Func: return visible_func(*d.type->func, names);
+        case DefType::Kind::Instance: return visible_instance(*d.type->instance, names);
         default: return true;
       }
-    case Sort::Instance:
-      return std::ranges::all_of(d.instance->exports, [&](const NamedExtern& e) { return visible_desc(e.desc); });
+    case Sort::Instance: return visible_instance(*d.instance, names);
     default: return true;
+  }
+}
+
+void Decoder::name_instance(Scope& scope, const InstanceType& it, bool by_import, uint32_t depth) {
+  if (depth > kMaxTypeDepth) return;
+  for (const auto& e : it.exports) {
+    if (e.desc.sort == Sort::Type) {
+      scope.named.emplace(e.desc.type.get(), by_import);
+      if (e.desc.type->value) scope.named.emplace(e.desc.type->value.get(), by_import);
+    } else if (e.desc.sort == Sort::Instance) {
+      name_instance(scope, *e.desc.instance, by_import, depth + 1);
+    }
   }
 }
 
 bool Decoder::mentions_resource(const ValType& t) const {
+  step();
   switch (t.kind) {
     case Kind::Own:
     case Kind::Borrow: return true;

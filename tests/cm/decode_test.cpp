@@ -183,6 +183,55 @@ TEST_F(DecodeTest, GarbageIsRefusedWithATypedError) {
   expect_error(component({section(13, {})}), ErrorCode::MalformedComponent, "section id");
 }
 
+// (component
+//   (type (resource (rep i32)))
+//   (type (instance (export "r" (type (sub resource))) (type (func)) (export "f" (func (type 1)))))
+//   (import "i" (instance (type 1)))
+//   (component))
+Bytes instance_type_component() {
+  Bytes inst = cat({{0x42, 0x03, 0x04, 0x00}, name("r"), {0x03, 0x01},  // export "r" (type (sub resource))
+                    {0x01, 0x40, 0x00, 0x01, 0x00},                      // type (func)
+                    {0x04, 0x00}, name("f"), {0x01, 0x01}});             // export "f" (func (type 1))
+  return component({section(7, cat({{0x02, 0x3f, 0x7f, 0x00}, inst})),
+                    section(10, cat({{0x01, 0x00}, name("i"), {0x05, 0x01}})), section(4, kPreamble)});
+}
+
+TEST_F(DecodeTest, ImportedInstanceTypesGetFreshResources) {
+  auto r = decode(instance_type_component());
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  const Component& c = **r;
+  ASSERT_EQ(c.resources.size(), 2u);
+  EXPECT_EQ(c.resources[0].kind, ResourceOrigin::Kind::Defined);
+  EXPECT_EQ(c.resources[1].kind, ResourceOrigin::Kind::Import);
+  EXPECT_EQ(c.resources[1].path, std::vector<std::string>{"r"});
+  ASSERT_EQ(c.imports.size(), 1u);
+  const InstanceType& it = *c.imports[0].desc.instance;
+  ASSERT_EQ(it.exports.size(), 2u);
+  EXPECT_EQ(it.exports[0].desc.type->resource, c.resources[1].id);
+  ASSERT_EQ(c.components.size(), 1u);
+  EXPECT_EQ(c.components[0]->name, "test.wasm/0");
+}
+
+TEST_F(DecodeTest, MutatedComponentsGiveOneTypedErrorOrDecode) {
+  std::mt19937 rng(777);
+  for (const Bytes& base : {lifting_component(0x79), instance_type_component()}) {
+    for (int round = 0; round < 3000; ++round) {
+      Bytes bytes = base;
+      int flips = 1 + static_cast<int>(rng() % 4);
+      for (int k = 0; k < flips; ++k) {
+        size_t at = kPreamble.size() + rng() % (bytes.size() - kPreamble.size());
+        bytes[at] = static_cast<uint8_t>(rng());
+      }
+      auto r = decode(bytes);
+      if (r.has_value()) continue;
+      ErrorCode code = r.error().code;
+      EXPECT_TRUE(code == ErrorCode::MalformedComponent || code == ErrorCode::InvalidComponent ||
+                  code == ErrorCode::UnsupportedFeature)
+          << r.error().to_string();
+    }
+  }
+}
+
 TEST_F(DecodeTest, DeepComponentNestingIsRefusedAtTheLimit) {
   Bytes inner = kPreamble;
   for (int i = 0; i < 150; ++i) inner = component({section(4, inner)});
@@ -211,6 +260,28 @@ TEST_F(DecodeTest, TypesThatExpandExponentiallyAreRefused) {
   body.insert(body.end(), {0x6f, 0x02, 0x7d, 0x7d});
   for (uint8_t i = 1; i < 40; ++i) body.insert(body.end(), {0x6f, 0x02, static_cast<uint8_t>(i - 1), static_cast<uint8_t>(i - 1)});
   expect_error(component({section(7, body)}), ErrorCode::InvalidComponent, "type too large");
+}
+
+TEST_F(DecodeTest, ManyChecksOfOneLargeSharedTypeStopAtTheWorkBound) {
+  // type i = tuple<type i-1, type i-1> for 15 levels (65535 nodes), then a
+  // func type taking it, imported 400 times: each import walks the type.
+  Bytes types;
+  leb(types, 16);
+  types.insert(types.end(), {0x6f, 0x02, 0x7d, 0x7d});
+  for (uint8_t i = 1; i < 15; ++i) types.insert(types.end(), {0x6f, 0x02, static_cast<uint8_t>(i - 1), static_cast<uint8_t>(i - 1)});
+  types.insert(types.end(), {0x40, 0x01});
+  Bytes a = name("a");
+  types.insert(types.end(), a.begin(), a.end());
+  types.insert(types.end(), {14, 0x01, 0x00});
+  Bytes imports;
+  leb(imports, 400);
+  for (int i = 0; i < 400; ++i) {
+    imports.push_back(0x00);
+    Bytes n = name("f" + std::to_string(i));
+    imports.insert(imports.end(), n.begin(), n.end());
+    imports.insert(imports.end(), {0x01, 15});
+  }
+  expect_error(component({section(7, types), section(10, imports)}), ErrorCode::InvalidComponent, "too complex");
 }
 
 TEST_F(DecodeTest, HugeCountsAreRefusedBeforeAllocating) {

@@ -176,9 +176,11 @@ struct ComponentType {
 // Where a resource id of a component comes from.
 struct ResourceOrigin {
   enum class Kind : uint8_t {
-    Defined,   // a resource type definition: types[index] (rep, dtor)
+    Defined,   // a resource type definition: spaces.types[index] (its TypeDef, with
+               // rep and dtor, is types[spaces.types[index].origin.index])
     Import,    // imports[index], then down `path` through instance exports
     Instance,  // component instance spaces.instances[index], down `path`
+    Export,    // exports[index], ascribed `(sub resource)`: the resource its target is
   };
   uint64_t id = 0;
   Kind kind = Kind::Defined;
