@@ -1,0 +1,140 @@
+// Components assembled from component text by jco (tests/components/cm),
+// decoded, instantiated and called through the canonical ABI on both tiers,
+// with the values the reference run (tests/reference/cm_reference.mjs, jco
+// on Node.js) checks for the same components.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../engine/tiers.hpp"
+#include "airssys/wasm/cm/decode.hpp"
+#include "airssys/wasm/cm/instance.hpp"
+
+namespace airssys::wasm::cm {
+namespace {
+
+namespace fs = std::filesystem;
+using engine::Tier;
+
+fs::path material(const std::string& name) {
+  return fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "cm" / (name + ".wasm");
+}
+
+class ComponentInstanceTest : public ::testing::TestWithParam<Tier> {
+ protected:
+  std::unique_ptr<engine::Engine> engine = engine::testing::make_engine(GetParam());
+
+  std::unique_ptr<ComponentInstance> instantiate(const std::string& name) {
+    if (!fs::exists(material(name))) {
+      ADD_FAILURE() << material(name) << " is missing: jco makes it (scripts/setup.sh)";
+      return nullptr;
+    }
+    auto bytes = engine::read_module_file(material(name));
+    EXPECT_TRUE(bytes.has_value());
+    if (!bytes) return nullptr;
+    auto component = decode_component(*bytes, name, *engine);
+    EXPECT_TRUE(component.has_value()) << component.error().to_string();
+    if (!component) return nullptr;
+    auto inst = ComponentInstance::instantiate(*component, *engine, HostInstance{});
+    EXPECT_TRUE(inst.has_value()) << inst.error().to_string();
+    return inst ? std::move(*inst) : nullptr;
+  }
+
+  void SetUp() override {
+    if (!fs::exists(material("strings"))) {
+      GTEST_SKIP() << "jco is not installed: the component text was not assembled";
+    }
+  }
+};
+
+Val str(std::string s) { return Val::string(std::move(s)); }
+Val s32(int32_t v) { return Val::s(Kind::S32, v); }
+Val u32(uint32_t v) { return Val::u(Kind::U32, v); }
+Val point(int32_t x, int32_t y) { return Val{Kind::Record, 0, {}, {s32(x), s32(y)}}; }
+Val list(std::vector<Val> items) { return Val{Kind::List, 0, {}, std::move(items)}; }
+
+std::vector<Val> call(ComponentInstance& inst, std::string_view name, std::vector<Val> args) {
+  auto r = inst.call(name, args);
+  EXPECT_TRUE(r.has_value()) << name << ": " << r.error().to_string();
+  return r ? *r : std::vector<Val>{};
+}
+
+TEST_P(ComponentInstanceTest, StringsCrossInUtf8WithReallocAndPostReturn) {
+  auto inst = instantiate("strings");
+  ASSERT_TRUE(inst);
+  EXPECT_EQ(call(*inst, "greet", {str("world")}), std::vector{str("Hello, world!")});
+  EXPECT_EQ(call(*inst, "greet", {str("")}), std::vector{str("Hello, !")});
+  EXPECT_EQ(call(*inst, "greet", {str("w\xc3\xb6rld \xe2\x9c\x93")}),
+            std::vector{str("Hello, w\xc3\xb6rld \xe2\x9c\x93!")});
+  EXPECT_EQ(call(*inst, "count-bytes", {str("h\xc3\xa9llo")}), std::vector{u32(6)});
+  EXPECT_EQ(call(*inst, "count-bytes", {str(std::string(100000, 'x'))}), std::vector{u32(100000)});
+  EXPECT_EQ(call(*inst, "upper", {str("abc-D\xc3\xa9" "f")}), std::vector{str("ABC-D\xc3\xa9" "F")});
+  EXPECT_EQ(call(*inst, "upper", {str(std::string(70000, 'z'))}),
+            std::vector{str(std::string(70000, 'Z'))});
+  // greet x3, upper x2: one post-return call per string result.
+  EXPECT_EQ(call(*inst, "post-returns", {}), std::vector{u32(5)});
+}
+
+TEST_P(ComponentInstanceTest, ArgumentsThatDoNotFitTheTypeAreRefusedBeforeAnythingRuns) {
+  auto inst = instantiate("strings");
+  ASSERT_TRUE(inst);
+  auto r = inst->call("greet", std::vector{u32(1)});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument) << r.error().to_string();
+  r = inst->call("greet", std::vector{str("\xff\xfe")});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument) << r.error().to_string();
+  r = inst->call("no-such-function", {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::MissingExport);
+  EXPECT_EQ(call(*inst, "post-returns", {}), std::vector{u32(0)});
+}
+
+TEST_P(ComponentInstanceTest, RecordsListsAndOptionsOfAnExportedInterface) {
+  auto inst = instantiate("records");
+  ASSERT_TRUE(inst);
+  const std::string api = "airssys:test/records#";
+  EXPECT_EQ(call(*inst, api + "sum", {list({point(1, 2), point(3, -4)})}),
+            std::vector{point(4, -2)});
+  EXPECT_EQ(call(*inst, api + "sum", {list({})}), std::vector{point(0, 0)});
+  EXPECT_EQ(call(*inst, api + "scale", {point(2, -3), s32(5)}), std::vector{point(10, -15)});
+  EXPECT_EQ(call(*inst, api + "reverse", {list({u32(1), u32(2), u32(3), u32(4294967295u)})}),
+            std::vector{list({u32(4294967295u), u32(3), u32(2), u32(1)})});
+  std::vector<Val> many;
+  for (int32_t i = 0; i < 1000; ++i) many.push_back(point(i, -i));
+  EXPECT_EQ(call(*inst, api + "sum", {list(many)}), std::vector{point(499500, -499500)});
+  Val some999{Kind::Option, 1, {}, {u32(999)}};
+  EXPECT_EQ(call(*inst, api + "find", {list(many), s32(999)}), std::vector{some999});
+  Val none{Kind::Option, 0, {}, {}};
+  EXPECT_EQ(call(*inst, api + "find", {list({}), s32(7)}), std::vector{none});
+}
+
+TEST_P(ComponentInstanceTest, AResourceLivesThroughItsHandlesAndItsDestructorRuns) {
+  auto inst = instantiate("resource");
+  ASSERT_TRUE(inst);
+  const std::string api = "airssys:test/counters#";
+  auto made = call(*inst, api + "[constructor]counter", {u32(5)});
+  ASSERT_EQ(made.size(), 1u);
+  EXPECT_EQ(made[0].kind, Kind::Own);
+  Val borrowed = made[0];
+  borrowed.kind = Kind::Borrow;
+  EXPECT_EQ(call(*inst, api + "[method]counter.increment", {borrowed, u32(3)}),
+            std::vector{u32(8)});
+  EXPECT_EQ(call(*inst, api + "[method]counter.value", {borrowed}), std::vector{u32(8)});
+  EXPECT_EQ(call(*inst, api + "dropped", {}), std::vector{u32(0)});
+  auto other = call(*inst, api + "[constructor]counter", {u32(40)});
+  ASSERT_EQ(other.size(), 1u);
+  // consume takes the handle: its value comes back and the destructor runs.
+  EXPECT_EQ(call(*inst, api + "[static]counter.consume", {other[0]}), std::vector{u32(40)});
+  EXPECT_EQ(call(*inst, api + "dropped", {}), std::vector{u32(1)});
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiers, ComponentInstanceTest,
+                         ::testing::Values(Tier::Interp, Tier::Native),
+                         engine::testing::tier_test_name);
+
+}  // namespace
+}  // namespace airssys::wasm::cm
