@@ -560,13 +560,8 @@ Result<WasiErrno> fd_filestat_get(HostCall& call, ComponentContext& ctx, Args a)
     put_filestat(*out, st);
     return WasiErrno::Success;
   }
-  AIRSSYS_WASI_TRY(file, open_fd(ctx, fd));
-  // A preopen was handed over without a check; its metadata is read like any path.
-  if (!(*file)->preopen.empty()) {
-    if (auto ok = authorize(ctx, {.read = true}, (*file)->preopen); !ok) return ok.error();
-  }
-  if (::fstat((*file)->fd.get(), &st) != 0) return from_errno(errno);
-  put_filestat(*out, st);
+  AIRSSYS_WASI_TRY(found, stat_fd(ctx, fd));
+  put_filestat(*out, *found);
   return WasiErrno::Success;
 }
 
@@ -678,14 +673,55 @@ Result<WasiErrno> fd_prestat_dir_name(HostCall& call, ComponentContext& ctx, Arg
 
 Result<WasiErrno> path_open(HostCall& call, ComponentContext& ctx, Args a) {
   const bool follow = (u32(a[1]) & kLookupSymlinkFollow) != 0;
-  const uint32_t oflags = u32(a[4]);
-  const uint64_t rights = u64(a[5]);
-  const uint64_t inheriting = u64(a[6]);
-  const auto fdflags = static_cast<uint16_t>(u32(a[7]) & kKnownFdflags);
   const uint32_t fd_ptr = u32(a[8]);
   AIRSSYS_WASI_PATH(path, call, u32(a[2]), u32(a[3]));
   AIRSSYS_TRY(call.memory(fd_ptr, 4));  // before anything is created
-  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, u32(a[0])));
+  AIRSSYS_WASI_TRY(fd, open_at(ctx, u32(a[0]), *path, follow, u32(a[4]), u64(a[5]), u64(a[6]),
+                               static_cast<uint16_t>(u32(a[7]))));
+  AIRSSYS_TRY(call.write_u32(fd_ptr, *fd));
+  return WasiErrno::Success;
+}
+
+Result<WasiErrno> path_filestat_get(HostCall& call, ComponentContext& ctx, Args a) {
+  const bool follow = (u32(a[1]) & kLookupSymlinkFollow) != 0;
+  AIRSSYS_WASI_PATH(path, call, u32(a[2]), u32(a[3]));
+  auto out = call.memory(u32(a[4]), 64);
+  if (!out) return std::unexpected(out.error());
+  AIRSSYS_WASI_TRY(st, stat_at(ctx, u32(a[0]), *path, follow));
+  put_filestat(*out, *st);
+  return WasiErrno::Success;
+}
+
+Result<WasiErrno> path_create_directory(HostCall& call, ComponentContext& ctx, Args a) {
+  AIRSSYS_WASI_PATH(path, call, u32(a[1]), u32(a[2]));
+  return create_directory_at(ctx, u32(a[0]), *path);
+}
+
+Result<WasiErrno> path_remove_directory(HostCall& call, ComponentContext& ctx, Args a) {
+  AIRSSYS_WASI_PATH(path, call, u32(a[1]), u32(a[2]));
+  return remove_directory_at(ctx, u32(a[0]), *path);
+}
+
+Result<WasiErrno> path_unlink_file(HostCall& call, ComponentContext& ctx, Args a) {
+  AIRSSYS_WASI_PATH(path, call, u32(a[1]), u32(a[2]));
+  return unlink_file_at(ctx, u32(a[0]), *path);
+}
+
+Result<WasiErrno> path_rename(HostCall& call, ComponentContext& ctx, Args a) {
+  AIRSSYS_WASI_PATH(from, call, u32(a[1]), u32(a[2]));
+  AIRSSYS_WASI_PATH(to, call, u32(a[4]), u32(a[5]));
+  return rename_at(ctx, u32(a[0]), *from, u32(a[3]), *to);
+}
+
+// ---- Shared with WASI 0.2 ------------------------------------------------------
+
+std::expected<uint32_t, WasiErrno> open_at(ComponentContext& ctx, uint32_t dirfd,
+                                           const std::string& given_path, bool follow,
+                                           uint32_t oflags, uint64_t rights, uint64_t inheriting,
+                                           uint16_t given_fdflags) {
+  const auto fdflags = static_cast<uint16_t>(given_fdflags & kKnownFdflags);
+  const std::string* path = &given_path;
+  AIRSSYS_WASI_TRY_AS(dir, directory_fd(ctx, dirfd), uint32_t);
 
   const bool want_directory = (oflags & kOflagDirectory) != 0;
   const bool create = (oflags & kOflagCreat) != 0;
@@ -695,7 +731,7 @@ Result<WasiErrno> path_open(HostCall& call, ComponentContext& ctx, Args a) {
   Access access;
   access.write = host_write || create || truncate || (fdflags & kFdflagAppend) != 0;
   access.read = host_read || !access.write;
-  if (create && want_directory) return WasiErrno::Inval;
+  if (create && want_directory) return std::unexpected(WasiErrno::Inval);
 
   int mode = host_read && host_write ? O_RDWR : host_write ? O_WRONLY : O_RDONLY;
   // Neither read nor write: the descriptor only names the file (stat, a directory to
@@ -711,38 +747,38 @@ Result<WasiErrno> path_open(HostCall& call, ComponentContext& ctx, Args a) {
 
   UniqueFd opened;
   if (create) {
-    if (path->back() == '/') return WasiErrno::Isdir;
-    if (is_dot_or_dotdot(last_segment(*path))) return WasiErrno::Isdir;
-    AIRSSYS_WASI_TRY(entry, locate_entry(ctx, **dir, *path, access));
-    if (auto ok = authorize(ctx, access, entry->path); !ok) return ok.error();
+    if (path->back() == '/') return std::unexpected(WasiErrno::Isdir);
+    if (is_dot_or_dotdot(last_segment(*path))) return std::unexpected(WasiErrno::Isdir);
+    AIRSSYS_WASI_TRY_AS(entry, locate_entry(ctx, **dir, *path, access), uint32_t);
+    if (auto ok = authorize(ctx, access, entry->path); !ok) return std::unexpected(ok.error());
     int create_flags = flags | O_CREAT | O_NOFOLLOW | ((oflags & kOflagExcl) ? O_EXCL : 0);
     opened = UniqueFd(::openat(entry->parent.get(), entry->name.c_str(), create_flags, 0666));
     // ELOOP: the name is a symlink; with follow it is resolved below like any path.
     if (!opened && !(errno == ELOOP && follow && !(oflags & kOflagExcl))) {
-      return from_errno(errno);
+      return std::unexpected(from_errno(errno));
     }
   }
   if (!opened) {
-    AIRSSYS_WASI_TRY(located, locate(ctx, **dir, *path, follow, want_directory, access));
+    AIRSSYS_WASI_TRY_AS(located, locate(ctx, **dir, *path, follow, want_directory, access), uint32_t);
     struct stat st {};
-    if (::fstat(located->fd.get(), &st) != 0) return from_errno(errno);
-    if (S_ISLNK(st.st_mode)) return WasiErrno::Loop;
+    if (::fstat(located->fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
+    if (S_ISLNK(st.st_mode)) return std::unexpected(WasiErrno::Loop);
     // FIFOs, sockets and devices are not opened: a FIFO would block the host.
-    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return WasiErrno::Notsup;
-    if (S_ISDIR(st.st_mode) && (host_write || truncate)) return WasiErrno::Isdir;
-    if (auto ok = authorize(ctx, access, located->path); !ok) return ok.error();
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return std::unexpected(WasiErrno::Notsup);
+    if (S_ISDIR(st.st_mode) && (host_write || truncate)) return std::unexpected(WasiErrno::Isdir);
+    if (auto ok = authorize(ctx, access, located->path); !ok) return std::unexpected(ok.error());
     if (path_only) {
       opened = std::move(located->fd);
     } else {
       // Reopening through /proc opens exactly the inode that was checked.
       std::string proc = "/proc/self/fd/" + std::to_string(located->fd.get());
       opened = UniqueFd(::open(proc.c_str(), flags | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0)));
-      if (!opened) return from_errno(errno);
+      if (!opened) return std::unexpected(from_errno(errno));
     }
   }
   struct stat st {};
-  if (::fstat(opened.get(), &st) != 0) return from_errno(errno);
-  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return WasiErrno::Notsup;
+  if (::fstat(opened.get(), &st) != 0) return std::unexpected(from_errno(errno));
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return std::unexpected(WasiErrno::Notsup);
   if (!path_only && !(fdflags & kFdflagNonblock)) {
     ::fcntl(opened.get(), F_SETFL, ::fcntl(opened.get(), F_GETFL) & ~O_NONBLOCK);
   }
@@ -757,29 +793,13 @@ Result<WasiErrno> path_open(HostCall& call, ComponentContext& ctx, Args a) {
   file.rights_inheriting = inheriting;
   file.flags = fdflags;
   auto fd = ctx.files().add(std::move(file));
-  if (!fd) return from_errno(fd.error());
-  AIRSSYS_TRY(call.write_u32(fd_ptr, *fd));
-  return WasiErrno::Success;
+  if (!fd) return std::unexpected(from_errno(fd.error()));
+  return *fd;
 }
 
-Result<WasiErrno> path_filestat_get(HostCall& call, ComponentContext& ctx, Args a) {
-  const bool follow = (u32(a[1]) & kLookupSymlinkFollow) != 0;
-  AIRSSYS_WASI_PATH(path, call, u32(a[2]), u32(a[3]));
-  auto out = call.memory(u32(a[4]), 64);
-  if (!out) return std::unexpected(out.error());
-  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, u32(a[0])));
-  Access access{.read = true};
-  AIRSSYS_WASI_TRY(located, locate(ctx, **dir, *path, follow, false, access));
-  if (auto ok = authorize(ctx, access, located->path); !ok) return ok.error();
-  struct stat st {};
-  if (::fstat(located->fd.get(), &st) != 0) return from_errno(errno);
-  put_filestat(*out, st);
-  return WasiErrno::Success;
-}
-
-Result<WasiErrno> path_create_directory(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_WASI_PATH(path, call, u32(a[1]), u32(a[2]));
-  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, u32(a[0])));
+WasiErrno create_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& given_path) {
+  const std::string* path = &given_path;
+  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, dirfd));
   if (is_dot_or_dotdot(last_segment(*path))) return WasiErrno::Exist;
   Access access{.write = true};
   AIRSSYS_WASI_TRY(entry, locate_entry(ctx, **dir, *path, access));
@@ -788,9 +808,9 @@ Result<WasiErrno> path_create_directory(HostCall& call, ComponentContext& ctx, A
   return WasiErrno::Success;
 }
 
-Result<WasiErrno> path_remove_directory(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_WASI_PATH(path, call, u32(a[1]), u32(a[2]));
-  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, u32(a[0])));
+WasiErrno remove_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& given_path) {
+  const std::string* path = &given_path;
+  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, dirfd));
   std::string_view last = last_segment(*path);
   if (last == ".") return WasiErrno::Inval;
   if (last == "..") return WasiErrno::Notempty;
@@ -803,9 +823,9 @@ Result<WasiErrno> path_remove_directory(HostCall& call, ComponentContext& ctx, A
   return WasiErrno::Success;
 }
 
-Result<WasiErrno> path_unlink_file(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_WASI_PATH(path, call, u32(a[1]), u32(a[2]));
-  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, u32(a[0])));
+WasiErrno unlink_file_at(ComponentContext& ctx, uint32_t dirfd, const std::string& given_path) {
+  const std::string* path = &given_path;
+  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, dirfd));
   if (is_dot_or_dotdot(last_segment(*path))) return WasiErrno::Isdir;
   Access access{.write = true};
   AIRSSYS_WASI_TRY(entry, locate_entry(ctx, **dir, *path, access));
@@ -819,11 +839,12 @@ Result<WasiErrno> path_unlink_file(HostCall& call, ComponentContext& ctx, Args a
   return WasiErrno::Success;
 }
 
-Result<WasiErrno> path_rename(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_WASI_PATH(from, call, u32(a[1]), u32(a[2]));
-  AIRSSYS_WASI_PATH(to, call, u32(a[4]), u32(a[5]));
-  AIRSSYS_WASI_TRY(from_dir, directory_fd(ctx, u32(a[0])));
-  AIRSSYS_WASI_TRY(to_dir, directory_fd(ctx, u32(a[3])));
+WasiErrno rename_at(ComponentContext& ctx, uint32_t from_fd, const std::string& from_path,
+                    uint32_t to_fd, const std::string& to_path) {
+  const std::string* from = &from_path;
+  const std::string* to = &to_path;
+  AIRSSYS_WASI_TRY(from_dir, directory_fd(ctx, from_fd));
+  AIRSSYS_WASI_TRY(to_dir, directory_fd(ctx, to_fd));
   if (is_dot_or_dotdot(last_segment(*from)) || is_dot_or_dotdot(last_segment(*to))) {
     return WasiErrno::Busy;
   }
@@ -842,5 +863,35 @@ Result<WasiErrno> path_rename(HostCall& call, ComponentContext& ctx, Args a) {
   }
   return WasiErrno::Success;
 }
+
+std::expected<struct stat, WasiErrno> stat_at(ComponentContext& ctx, uint32_t dirfd,
+                                              const std::string& path, bool follow) {
+  AIRSSYS_WASI_TRY_AS(dir, directory_fd(ctx, dirfd), struct stat);
+  Access access{.read = true};
+  AIRSSYS_WASI_TRY_AS(located, locate(ctx, **dir, path, follow, false, access), struct stat);
+  if (auto ok = authorize(ctx, access, located->path); !ok) return std::unexpected(ok.error());
+  struct stat st {};
+  if (::fstat(located->fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
+  return st;
+}
+
+std::expected<struct stat, WasiErrno> stat_fd(ComponentContext& ctx, uint32_t fd) {
+  AIRSSYS_WASI_TRY_AS(file, open_fd(ctx, fd), struct stat);
+  // A preopen was handed over without a check; its metadata is read like any path.
+  if (!(*file)->preopen.empty()) {
+    if (auto ok = authorize(ctx, {.read = true}, (*file)->preopen); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  struct stat st {};
+  if (::fstat((*file)->fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
+  return st;
+}
+
+std::expected<std::string, WasiErrno> checked_path(std::string_view path) {
+  return to_path(std::span(reinterpret_cast<const uint8_t*>(path.data()), path.size()));
+}
+
+WasiErrno errno_to_wasi(int error) { return from_errno(error); }
 
 }  // namespace airssys::wasm::host::wasi
