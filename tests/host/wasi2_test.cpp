@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -204,6 +205,24 @@ std::set<std::string> distinct(const std::vector<std::string>& all) {
   return {all.begin(), all.end()};
 }
 
+TEST_F(Wasi2Test, TheNativeTierRunsTheCommandsAsTheInterpreterDoes) {
+  need("wasi_probe.component.wasm");
+  need("hello.component.wasm");
+  std::vector<std::string> args = {"probe", "alpha"};
+  auto interpreted = run_component(built("wasi_probe.component.wasm"), args, {"A=1"});
+  auto hello_interpreted = run_component(built("hello.component.wasm"), {"hello", "n"});
+  auto native = engine::Engine::native();
+  ASSERT_TRUE(native.has_value()) << native.error().to_string();
+  engine = std::move(*native);
+  auto compiled = run_component(built("wasi_probe.component.wasm"), args, {"A=1"});
+  EXPECT_FALSE(compiled.error) << compiled.error->to_string();
+  EXPECT_EQ(compiled.out, interpreted.out);
+  EXPECT_EQ(compiled.err, interpreted.err);
+  auto hello = run_component(built("hello.component.wasm"), {"hello", "n"});
+  EXPECT_EQ(hello.out, hello_interpreted.out);
+  EXPECT_EQ(hello.out, "Hello from a WebAssembly component!\n  argument 1: n\n");
+}
+
 class Wasi2Files : public Wasi2Test {
  protected:
   void SetUp() override {
@@ -331,6 +350,42 @@ TEST_F(Wasi2Test, SocketsAreRefusedAndAudited) {
   EXPECT_NE(std::find(decisions.begin(), decisions.end(),
                       "denied network.connect wasi:sockets/tcp-create-socket"),
             decisions.end());
+}
+
+// A function type as WIT spells it, with the resource ids left out (the
+// decoder's ids and the host's differ; the shapes must not).
+std::string shape(const cm::FuncType& type) {
+  return std::regex_replace(type.to_string(), std::regex("(own|borrow)<[0-9]+>"), "$1");
+}
+
+TEST(Wasi2Types, EveryFunctionTheAdapterImportsHasTheTypeTheHostGivesIt) {
+  auto engine = engine::Engine::interpreter();
+  cm::HostInstance imports;
+  ComponentContext context(WasiOptions{});
+  add_wasi2(imports, context);
+  size_t checked = 0;
+  for (const char* name : {"hello.component.wasm", "wasi_probe.component.wasm",
+                           "exit_code.component.wasm", "files.component.wasm",
+                           "spin.component.wasm", "grow.component.wasm", "cm/sockets.wasm"}) {
+    if (!fs::exists(built(name))) GTEST_SKIP() << name << " was not made (jco is not installed)";
+    auto bytes = read_bytes(built(name));
+    auto component = cm::decode_component(bytes, name, *engine);
+    ASSERT_TRUE(component.has_value()) << component.error().to_string();
+    for (const auto& imp : (*component)->imports) {
+      ASSERT_EQ(imp.desc.sort, cm::Sort::Instance) << imp.name;
+      const auto* host = imports.find(imp.name);
+      ASSERT_NE(host, nullptr) << name << ": " << imp.name;
+      for (const auto& e : imp.desc.instance->exports) {
+        const auto* item = host->instance->find(e.name);
+        ASSERT_NE(item, nullptr) << imp.name << " " << e.name;
+        if (e.desc.sort != cm::Sort::Func) continue;
+        ASSERT_EQ(item->sort, cm::Sort::Func) << imp.name << " " << e.name;
+        EXPECT_EQ(shape(*item->type), shape(*e.desc.func)) << imp.name << " " << e.name;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 60u);
 }
 
 TEST(Wasi2Versions, AnyCompatibleVersionFindsTheHostsInterface) {
