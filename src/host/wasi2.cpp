@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -258,6 +257,10 @@ Result<Val> stream_write(State& s, OutputStream& out, std::span<const uint8_t> d
       at = st.st_size;
     }
     ssize_t n = ::pwrite(out.fd.get(), data.data() + done, data.size() - done, at);
+    if (n == 0) {
+      errno = EIO;  // no progress: reported as a failed write, never retried forever
+      break;
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       int e = errno;

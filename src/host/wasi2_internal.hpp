@@ -122,7 +122,7 @@ cm::Val fs_error(WasiErrno code);
 Result<cm::Val> stream_failed(State& s, WasiErrno code, std::string message);
 cm::Val stream_closed();
 
-// A result<_, stream-error> or result<T, stream-error>, the error already a Val.
+// Defines wasi:filesystem/types and preopens (wasi2_files.cpp).
 void add_filesystem(cm::HostInstance& imports, const std::shared_ptr<State>& state);
 
 // The name an interface is registered under: "wasi:io/streams@0.2.12".

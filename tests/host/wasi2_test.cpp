@@ -352,6 +352,29 @@ TEST_F(Wasi2Test, SocketsAreRefusedAndAudited) {
             decisions.end());
 }
 
+TEST_F(Wasi2Test, AWriteTakesWhatCheckWritePermittedAndNoMore) {
+  need("cm/stream_budget.wasm");
+  auto bytes = read_bytes(built("cm/stream_budget.wasm"));
+  auto component = cm::decode_component(bytes, "stream_budget.wasm", *engine);
+  ASSERT_TRUE(component.has_value()) << component.error().to_string();
+  Outcome o;
+  auto context = make_context(o, {"budget"}, {}, nullptr);
+  cm::HostInstance imports;
+  add_wasi2(imports, context);
+  auto instance = cm::ComponentInstance::instantiate(*component, *engine, imports);
+  ASSERT_TRUE(instance.has_value()) << instance.error().to_string();
+  auto within = (*instance)->call("write-bytes", std::vector{cm::Val::u(cm::Kind::U32, 65536)});
+  ASSERT_TRUE(within.has_value()) << within.error().to_string();
+  EXPECT_EQ((*within)[0].bits, 0u);
+  EXPECT_EQ(o.out, std::string(65536, 'x'));
+  auto beyond = (*instance)->call("write-bytes", std::vector{cm::Val::u(cm::Kind::U32, 65537)});
+  ASSERT_FALSE(beyond.has_value());
+  EXPECT_EQ(beyond.error().code, ErrorCode::TrapHost);
+  EXPECT_NE(beyond.error().message.find("check-write permitted 65536"), std::string::npos)
+      << beyond.error().message;
+  EXPECT_EQ(o.out.size(), 65536u);  // nothing of the refused write went out
+}
+
 // A function type as WIT spells it, with the resource ids left out (the
 // decoder's ids and the host's differ; the shapes must not).
 std::string shape(const cm::FuncType& type) {
@@ -366,7 +389,8 @@ TEST(Wasi2Types, EveryFunctionTheAdapterImportsHasTheTypeTheHostGivesIt) {
   size_t checked = 0;
   for (const char* name : {"hello.component.wasm", "wasi_probe.component.wasm",
                            "exit_code.component.wasm", "files.component.wasm",
-                           "spin.component.wasm", "grow.component.wasm", "cm/sockets.wasm"}) {
+                           "spin.component.wasm", "grow.component.wasm", "cm/sockets.wasm",
+                           "cm/stream_budget.wasm"}) {
     if (!fs::exists(built(name))) GTEST_SKIP() << name << " was not made (jco is not installed)";
     auto bytes = read_bytes(built(name));
     auto component = cm::decode_component(bytes, name, *engine);
