@@ -10,7 +10,7 @@ namespace airssys::wasm::actor::detail {
 namespace {
 
 Error error_of(ErrorCode code, std::string message) {
-  return Error{code, std::move(message), {}, 0};
+  return Error::of(code, std::move(message));
 }
 
 Result<StepResult> invoke_step(Behavior& behavior, ActorContext& ctx) {

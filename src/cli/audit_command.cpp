@@ -55,7 +55,7 @@ std::optional<std::chrono::system_clock::time_point> parse_since(std::string tex
 
 int show_audit(const HostPaths& paths, const AuditFilter& f) {
   const auto bad_filter = [](std::string message) {
-    report(Error{ErrorCode::InvalidArgument, std::move(message), {}, 0});
+    report(Error::of(ErrorCode::InvalidArgument, std::move(message)));
     return kExitUsage;
   };
   std::optional<security::AuditResult> result;
@@ -97,10 +97,9 @@ int show_audit(const HostPaths& paths, const AuditFilter& f) {
   // no records. A log named on the command line must exist.
   if (files.empty() && paths.audit_log.empty()) return 0;
   if (files.empty()) {
-    report(Error{ErrorCode::IoError,
-                 fmt::format("cannot read the audit log {}: it does not exist", file->string()),
-                 {},
-                 0});
+    report(
+        Error::of(ErrorCode::IoError,
+                  fmt::format("cannot read the audit log {}: it does not exist", file->string())));
     return kExitFailure;
   }
   std::deque<security::AuditRecord> shown;

@@ -4,9 +4,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "airssys/wasm/cm/decode.hpp"
 #include "airssys/wasm/security/trust.hpp"
 #include "airssys/wasm/system/host.hpp"
 
@@ -39,11 +41,17 @@ Result<ComponentFiles> locate_component(const std::string& path) {
   return files;
 }
 
+bool is_component_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  uint8_t head[8] = {};
+  if (!in.read(reinterpret_cast<char*>(head), sizeof head)) return false;
+  return cm::is_component(head);
+}
+
 Result<std::optional<security::Manifest>> load_component_manifest(const ComponentFiles& files) {
   if (!files.has_manifest) return std::optional<security::Manifest>{};
-  auto manifest = security::load_manifest(files.manifest);
-  if (!manifest) return std::unexpected(manifest.error());
-  return std::optional<security::Manifest>(std::move(*manifest));
+  AIRSSYS_TRY_ASSIGN(auto manifest, security::load_manifest(files.manifest));
+  return std::optional<security::Manifest>(std::move(manifest));
 }
 
 Result<void> create_private_directory(const fs::path& dir) {
@@ -71,17 +79,14 @@ Result<HostPaths> effective_paths(const HostPaths& given) {
   HostPaths paths = given;
   std::optional<system::HostConfig> config;
   if (!paths.config.empty()) {
-    auto loaded = system::HostConfig::load(paths.config);
-    if (!loaded) return std::unexpected(loaded.error());
-    config = std::move(*loaded);
+    AIRSSYS_TRY_ASSIGN(config, system::HostConfig::load(paths.config));
     if (paths.data_dir.empty() && !config->data_dir.empty()) {
       paths.data_dir = config->data_dir.string();
     }
   }
   if (paths.data_dir.empty()) {
-    auto home = security::airssys_home();
-    if (!home) return std::unexpected(home.error());
-    paths.data_dir = home->string();
+    AIRSSYS_TRY_ASSIGN(auto home, security::airssys_home());
+    paths.data_dir = home.string();
   }
   std::error_code ec;
   paths.data_dir = fs::absolute(paths.data_dir, ec).string();
@@ -97,21 +102,19 @@ Result<HostPaths> effective_paths(const HostPaths& given) {
 
 Result<fs::path> data_dir_file(const std::string HostPaths::*member, const HostPaths& given,
                                const char* file) {
-  auto paths = effective_paths(given);
-  if (!paths) return std::unexpected(paths.error());
-  if (!((*paths).*member).empty()) return fs::path((*paths).*member);
-  return fs::path(paths->data_dir) / file;
+  AIRSSYS_TRY_ASSIGN(auto paths, effective_paths(given));
+  if (!(paths.*member).empty()) return fs::path(paths.*member);
+  return fs::path(paths.data_dir) / file;
 }
 
 }  // namespace
 
 Result<fs::path> data_dir(const HostPaths& given) {
-  auto paths = effective_paths(given);
-  if (!paths) return std::unexpected(paths.error());
-  fs::path dir = paths->data_dir;
+  AIRSSYS_TRY_ASSIGN(auto paths, effective_paths(given));
+  fs::path dir = paths.data_dir;
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
-    if (auto made = create_private_directory(dir); !made) return std::unexpected(made.error());
+    AIRSSYS_TRY(create_private_directory(dir));
   }
   return dir;
 }
@@ -125,12 +128,10 @@ Result<fs::path> policy_path(const HostPaths& paths) {
 }
 
 Result<fs::path> audit_log_path(const HostPaths& paths) {
-  auto named = effective_paths(paths);
-  if (!named) return std::unexpected(named.error());
-  if (!named->audit_log.empty()) return fs::path(named->audit_log);
-  auto dir = data_dir(paths);
-  if (!dir) return std::unexpected(dir.error());
-  return *dir / "audit.log";
+  AIRSSYS_TRY_ASSIGN(auto named, effective_paths(paths));
+  if (!named.audit_log.empty()) return fs::path(named.audit_log);
+  AIRSSYS_TRY_ASSIGN(auto dir, data_dir(paths));
+  return dir / "audit.log";
 }
 
 std::unique_ptr<security::AuditLog> open_audit_log(const HostPaths& paths) {
@@ -171,7 +172,7 @@ void report(const Error& error) {
 
 void report_usage(const std::string& message) {
   if (g_json_errors) {
-    report(Error{ErrorCode::InvalidArgument, message, {}, 0});
+    report(Error::of(ErrorCode::InvalidArgument, message));
     return;
   }
   fmt::print(stderr, "airssys-wasm: {}\n", message);

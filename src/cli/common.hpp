@@ -38,6 +38,10 @@ struct ComponentFiles {
 
 [[nodiscard]] Result<ComponentFiles> locate_component(const std::string& path);
 
+// Whether the file starts as a WebAssembly component (Component Model
+// binary) rather than a core module.
+[[nodiscard]] bool is_component_file(const std::filesystem::path& file);
+
 // Loads Component.toml when present; nullopt for a bare module.
 [[nodiscard]] Result<std::optional<security::Manifest>> load_component_manifest(
     const ComponentFiles& files);

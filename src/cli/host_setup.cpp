@@ -17,15 +17,13 @@ Result<security::TrustConfig> load_trust(const HostPaths& paths) {
     }
     return security::TrustConfig::load(paths.trust_config);
   }
-  auto path = trust_config_path(paths);
-  if (!path) return std::unexpected(path.error());
-  return security::TrustConfig::load(*path);  // absent: nothing trusted, dev mode off
+  AIRSSYS_TRY_ASSIGN(auto path, trust_config_path(paths));
+  return security::TrustConfig::load(path);  // absent: nothing trusted, dev mode off
 }
 
 Result<security::HostPolicy> load_policy(const HostPaths& paths) {
-  auto path = policy_path(paths);
-  if (!path) return std::unexpected(path.error());
-  return security::HostPolicy::load(*path, /*missing_ok=*/paths.policy.empty());
+  AIRSSYS_TRY_ASSIGN(auto path, policy_path(paths));
+  return security::HostPolicy::load(path, /*missing_ok=*/paths.policy.empty());
 }
 
 // A manifest that cannot be loaded refuses the component: that is on record too.
@@ -70,39 +68,30 @@ Result<std::unique_ptr<HostSetup>> HostSetup::open(const HostPaths& paths,
                                                    security::AuditLogOptions audit_options) {
   auto host = std::make_unique<HostSetup>();
   host->paths = paths;
-  auto trust = load_trust(paths);
-  if (!trust) return std::unexpected(trust.error());
-  host->trust = std::move(*trust);
-  auto policy = load_policy(paths);
-  if (!policy) return std::unexpected(policy.error());
-  host->policy.replace(std::move(*policy));
-  auto audit_path = audit_log_path(paths);
-  if (!audit_path) return std::unexpected(audit_path.error());
-  auto audit = security::AuditLog::open(*audit_path, std::move(audit_options));
-  if (!audit) return std::unexpected(audit.error());
-  host->audit = std::move(*audit);
+  AIRSSYS_TRY_ASSIGN(host->trust, load_trust(paths));
+  AIRSSYS_TRY_ASSIGN(auto policy, load_policy(paths));
+  host->policy.replace(std::move(policy));
+  AIRSSYS_TRY_ASSIGN(auto audit_path, audit_log_path(paths));
+  AIRSSYS_TRY_ASSIGN(host->audit, security::AuditLog::open(audit_path, std::move(audit_options)));
   return host;
 }
 
 Result<security::ApprovalStore*> HostSetup::approval_store() {
   if (approvals) return &*approvals;
-  auto dir = data_dir(paths);
-  if (!dir) return std::unexpected(dir.error());
-  auto store = security::ApprovalStore::open(*dir / "approvals.db");
-  if (!store) return std::unexpected(store.error());
-  approvals.emplace(std::move(*store));
+  AIRSSYS_TRY_ASSIGN(auto dir, data_dir(paths));
+  AIRSSYS_TRY_ASSIGN(auto store, security::ApprovalStore::open(dir / "approvals.db"));
+  approvals.emplace(std::move(store));
   return &*approvals;
 }
 
 Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& path, bool approve,
                                           std::optional<uint64_t> memory_cap) {
   AdmittedComponent out;
-  auto files = locate_component(path);
-  if (!files) return std::unexpected(files.error());
-  out.files = *files;
-  auto manifest = load_component_manifest(*files);
+  AIRSSYS_TRY_ASSIGN(auto files, locate_component(path));
+  out.files = files;
+  auto manifest = load_component_manifest(files);
   if (!manifest) {
-    audit_manifest_refusal(host.paths, *files, manifest.error());
+    audit_manifest_refusal(host.paths, files, manifest.error());
     return std::unexpected(manifest.error());
   }
   out.manifest = std::move(*manifest);
@@ -122,11 +111,11 @@ Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& pa
     approvals = *store;
   }
   security::AdmissionRequest request;
-  request.component_dir = files->dir;
-  request.module = files->module;
+  request.component_dir = files.dir;
+  request.module = files.module;
   request.manifest = out.manifest;
-  request.manifest_file = files->manifest;
-  request.signature_file = files->signature;
+  request.manifest_file = files.manifest;
+  request.signature_file = files.signature;
   request.trust = &host.trust;
   request.approvals = approvals;
   request.audit = host.audit.get();
@@ -136,12 +125,11 @@ Result<AdmittedComponent> admit_component(HostSetup& host, const std::string& pa
   request.quota_ceilings = policy.quota_ceilings();
   // A memory cap from the command line lowers the memory of this run only.
   request.memory_cap = memory_cap;
-  auto admission = security::admit(request);
-  if (!admission) return std::unexpected(admission.error());
-  if (admission->trust.level == security::TrustLevel::DevMode) {
-    print_dev_mode_warning(admission->trust, host.paths);
+  AIRSSYS_TRY_ASSIGN(auto admission, security::admit(request));
+  if (admission.trust.level == security::TrustLevel::DevMode) {
+    print_dev_mode_warning(admission.trust, host.paths);
   }
-  out.admission = std::move(*admission);
+  out.admission = std::move(admission);
   return out;
 }
 

@@ -50,9 +50,8 @@ ErrorCode code_named(std::string_view name) {
 
 Error error_from(const json& reply) {
   const json& e = reply.contains("error") ? reply["error"] : json::object();
-  return Error{code_named(e.value("code", "InternalError")), e.value("message", "unknown error"),
-               {},
-               0};
+  return Error::of(code_named(e.value("code", "InternalError")),
+                   e.value("message", "unknown error"));
 }
 
 std::string text_or(const json& j, const char* key, std::string_view fallback = "-") {
@@ -230,12 +229,10 @@ int client_command(const ClientOptions& o, const json& request, bool offline_ok,
     reply = system::handle_admin_request(**host, request,
                                          fmt::format("offline (uid {})", ::geteuid()));
   } else if (client.error().code == ErrorCode::NotFound) {
-    report(Error{ErrorCode::NotFound,
-                 fmt::format("no host is running for {} ({}); start one with 'airssys-wasm "
-                             "serve'",
-                             dir->string(), client.error().message),
-                 {},
-                 0});
+    report(Error::of(ErrorCode::NotFound,
+                     fmt::format("no host is running for {} ({}); start one with 'airssys-wasm "
+                                 "serve'",
+                                 dir->string(), client.error().message)));
     return kExitFailure;
   } else {
     report(client.error());
@@ -383,13 +380,11 @@ int report_start(const ClientOptions& o, const std::string& name, bool wait, jso
     if (!o.json) fmt::print("started {}\n", name);
     return 0;
   }
-  report(Error{ErrorCode::ActorStopped,
-               fmt::format("'{}' did not start (status {}{})", name, text_or(started, "status"),
-                           started.contains("status_detail")
-                               ? ": " + text_or(started, "status_detail")
-                               : ""),
-               {},
-               0});
+  report(Error::of(
+      ErrorCode::ActorStopped,
+      fmt::format(
+          "'{}' did not start (status {}{})", name, text_or(started, "status"),
+          started.contains("status_detail") ? ": " + text_or(started, "status_detail") : "")));
   return kExitFailure;
 }
 

@@ -131,15 +131,13 @@ int run_component(const RunOptions& options) {
   // or HTTP functions runs as a component of `up` or `serve`.
   for (const auto& import : (*module)->imports()) {
     if (import.module != "airssys") continue;
-    report(
-        Error{ErrorCode::UnknownImport,
-              fmt::format("{} imports airssys.{} (messages, key-value state, HTTP), which "
-                          "`run` does not provide: run it as a component with 'airssys-wasm "
-                          "up DIR', or install it on a host ('airssys-wasm serve', 'airssys-wasm "
-                          "install DIR')",
-                          files.module.string(), import.name),
-              {},
-              0});
+    report(Error::of(
+        ErrorCode::UnknownImport,
+        fmt::format("{} imports airssys.{} (messages, key-value state, HTTP), which "
+                    "`run` does not provide: run it as a component with 'airssys-wasm "
+                    "up DIR', or install it on a host ('airssys-wasm serve', 'airssys-wasm "
+                    "install DIR')",
+                    files.module.string(), import.name)));
     return kExitLinkFailed;
   }
 
@@ -174,11 +172,9 @@ int run_component(const RunOptions& options) {
     has_start |= e.name == "_start" && e.kind == engine::ExternKind::Func;
   }
   if (!has_start) {
-    report(Error{ErrorCode::MissingExport,
-                 fmt::format("{} exports no _start function; it is not a WASI command",
-                             files.module.string()),
-                 {},
-                 0});
+    report(Error::of(ErrorCode::MissingExport,
+                     fmt::format("{} exports no _start function; it is not a WASI command",
+                                 files.module.string())));
     return kExitLinkFailed;
   }
 

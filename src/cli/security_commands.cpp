@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "airssys/wasm/cm/decode.hpp"
+#include "airssys/wasm/cm/wit.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/approval.hpp"
@@ -39,9 +41,8 @@ int fail_usage(const Error& error) {
 }
 
 Result<security::ApprovalStore> open_approvals(const HostPaths& paths) {
-  auto dir = data_dir(paths);
-  if (!dir) return std::unexpected(dir.error());
-  return security::ApprovalStore::open(*dir / "approvals.db");
+  AIRSSYS_TRY_ASSIGN(auto dir, data_dir(paths));
+  return security::ApprovalStore::open(dir / "approvals.db");
 }
 
 void audit_operator_action(const HostPaths& paths, std::string component, std::string resource,
@@ -88,9 +89,41 @@ bool is_module_file(const fs::path& file) {
   return in.read(magic, sizeof magic) && std::string_view(magic, 4) == std::string_view("\0asm", 4);
 }
 
+// A component's bytes decoded and validated (its core modules on `core`).
+Result<std::shared_ptr<const cm::Component>> decode_component_file(const fs::path& file,
+                                                                   engine::Engine& core) {
+  auto bytes = engine::read_module_file(file);
+  if (!bytes) return std::unexpected(bytes.error());
+  return cm::decode_component(*bytes, file.filename().string(), core);
+}
+
+// A component (Component Model) is decoded and validated whole, its core
+// modules included; its imports and exports are printed as WIT.
+int validate_component(const fs::path& file, bool as_json) {
+  auto engine = engine::Engine::interpreter();
+  auto component = decode_component_file(file, *engine);
+  if (!component) return fail(component.error());
+  const auto& c = **component;
+  auto lines = cm::wit_lines(c);
+  if (as_json) {
+    print_json({{"file", file.string()},
+                {"kind", "component"},
+                {"valid", true},
+                {"imports", c.imports.size()},
+                {"exports", c.exports.size()},
+                {"wit", lines}});
+    return 0;
+  }
+  fmt::print("{}: valid component ({} import{}, {} export{})\n", file.string(), c.imports.size(),
+             c.imports.size() == 1 ? "" : "s", c.exports.size(), c.exports.size() == 1 ? "" : "s");
+  for (const auto& line : lines) fmt::print("  {}\n", line);
+  return 0;
+}
+
 // A module is decoded and validated as every start would; it says nothing
 // of a Component.toml.
 int validate_module(const fs::path& file, bool as_json) {
+  if (is_component_file(file)) return validate_component(file, as_json);
   auto engine = engine::Engine::interpreter();
   auto module = engine->load_file(file);
   if (!module) return fail(module.error());
@@ -121,10 +154,8 @@ int validate(const std::string& path, bool as_json) {
   }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return fail(Error{ErrorCode::IoError,
-                      fmt::format("cannot read {}: {}", file.string(), std::strerror(errno)),
-                      {},
-                      0});
+    return fail(Error::of(ErrorCode::IoError,
+                          fmt::format("cannot read {}: {}", file.string(), std::strerror(errno))));
   }
   std::stringstream text;
   text << in.rdbuf();
@@ -157,16 +188,100 @@ int validate(const std::string& path, bool as_json) {
 
 // --- inspect ----------------------------------------------------------------
 
+
+// What inspect says of any deployable unit, module or component: its
+// signature, its manifest's identity, capabilities and quotas.
+void describe_unit(json& out, const std::optional<security::Manifest>& manifest,
+                   const security::SignatureCheck& signature) {
+  if (!signature) {
+    out["signature"] = {{"status", "invalid"}, {"error", signature.error().message}};
+  } else if (*signature) {
+    out["signature"] = {{"status", "verified"}, {"key_id", (*signature)->key_id}};
+  } else {
+    out["signature"] = {{"status", "unsigned"}};
+  }
+  if (manifest) {
+    out["component"] = {{"name", manifest->component.name}, {"version", manifest->component.version}};
+    out["capabilities"] = capabilities_json(*manifest);
+    out["quotas"] = quotas_json(security::effective_quotas(manifest->quota, {}));
+  } else {
+    out["capabilities"] = json::object();
+  }
+}
+
+void print_identity(const json& out) {
+  if (out.contains("component")) {
+    fmt::print("component  {} {}\n", out["component"]["name"].get<std::string>(),
+               out["component"]["version"].get<std::string>());
+  } else {
+    fmt::print("component  (no Component.toml: runs with no capabilities)\n");
+  }
+  fmt::print("signature  {}\n",
+             out["signature"]["status"].get<std::string>() +
+                 (out["signature"].contains("key_id")
+                      ? " by key " + out["signature"]["key_id"].get<std::string>()
+                  : out["signature"].contains("error")
+                      ? ": " + out["signature"]["error"].get<std::string>()
+                      : ""));
+}
+
+void print_grants(const json& out) {
+  fmt::print("capabilities requested\n");
+  if (out["capabilities"].empty()) fmt::print("  (none)\n");
+  for (auto& [permission, patterns] : out["capabilities"].items()) {
+    for (const auto& p : patterns) fmt::print("  {:20} {}\n", permission, p.get<std::string>());
+  }
+  if (out.contains("quotas")) {
+    const auto& q = out["quotas"];
+    fmt::print("quotas\n  storage {}  messages {}/s  network {}/s  cpu {} ms/s  memory {}\n",
+               format_byte_size(q["storage_bytes"]), q["messages_per_second"].get<uint64_t>(),
+               format_byte_size(q["network_bytes_per_second"]),
+               q["cpu_ms_per_second"].get<uint64_t>(), format_byte_size(q["memory_bytes"]));
+  }
+}
+
+int inspect_component(const fs::path& file, const std::optional<security::Manifest>& manifest,
+                      const security::SignatureCheck& signature, bool as_json) {
+  auto engine = engine::Engine::interpreter();
+  auto component = decode_component_file(file, *engine);
+  if (!component) return fail(component.error());
+  const auto& c = **component;
+  auto lines = cm::wit_lines(c);
+  json out = {{"component_file", file.string()},
+              {"kind", "component"},
+              {"imports", c.imports.size()},
+              {"exports", c.exports.size()},
+              {"core_modules", c.modules.size()},
+              {"wit", lines}};
+  describe_unit(out, manifest, signature);
+  if (as_json) {
+    print_json(out);
+    return 0;
+  }
+  fmt::print("component file  {} (Component Model, {} core module{})\n", file.string(),
+             c.modules.size(), c.modules.size() == 1 ? "" : "s");
+  print_identity(out);
+  fmt::print("world ({} import{}, {} export{})\n", c.imports.size(),
+             c.imports.size() == 1 ? "" : "s", c.exports.size(), c.exports.size() == 1 ? "" : "s");
+  for (const auto& line : lines) fmt::print("  {}\n", line);
+  print_grants(out);
+  return 0;
+}
+
+
 int inspect(const std::string& path, bool as_json) {
   auto files = locate_component(path);
   if (!files) return fail(files.error());
   auto manifest = load_component_manifest(*files);
   if (!manifest) return fail(manifest.error());
+  auto signature =
+      security::check_component_signature(files->module, files->manifest, files->signature);
+  if (is_component_file(files->module)) {
+    return inspect_component(files->module, *manifest, signature, as_json);
+  }
   auto engine = engine::Engine::interpreter();
   auto module = engine->load_file(files->module);
   if (!module) return fail(module.error());
-  auto signature =
-      security::check_component_signature(files->module, files->manifest, files->signature);
   json imports = json::array(), exports = json::array();
   for (const auto& i : (*module)->imports()) {
     imports.push_back({{"module", i.module},
@@ -183,39 +298,14 @@ int inspect(const std::string& path, bool as_json) {
               {"imports", imports},
               {"exports", exports},
               {"warnings", (*module)->warnings()}};
-  if (!signature) {
-    out["signature"] = {{"status", "invalid"}, {"error", signature.error().message}};
-  } else if (*signature) {
-    out["signature"] = {{"status", "verified"}, {"key_id", (*signature)->key_id}};
-  } else {
-    out["signature"] = {{"status", "unsigned"}};
-  }
-  if (*manifest) {
-    const auto& m = **manifest;
-    out["component"] = {{"name", m.component.name}, {"version", m.component.version}};
-    out["capabilities"] = capabilities_json(m);
-    out["quotas"] = quotas_json(security::effective_quotas(m.quota, {}));
-  } else {
-    out["capabilities"] = json::object();
-  }
+  describe_unit(out, *manifest, signature);
   if (as_json) {
     print_json(out);
     return 0;
   }
   fmt::print("module     {}\n", files->module.string());
   for (const auto& w : (*module)->warnings()) fmt::print("warning    {}\n", w);
-  if (*manifest) {
-    fmt::print("component  {} {}\n", (*manifest)->component.name, (*manifest)->component.version);
-  } else {
-    fmt::print("component  (no Component.toml: runs with no capabilities)\n");
-  }
-  fmt::print("signature  {}\n",
-             out["signature"]["status"].get<std::string>() +
-                 (out["signature"].contains("key_id")
-                      ? " by key " + out["signature"]["key_id"].get<std::string>()
-                  : out["signature"].contains("error")
-                      ? ": " + out["signature"]["error"].get<std::string>()
-                      : ""));
+  print_identity(out);
   fmt::print("imports ({})\n", imports.size());
   for (const auto& i : imports) {
     fmt::print("  {}.{}  {} {}\n", i["module"].get<std::string>(), i["name"].get<std::string>(),
@@ -226,18 +316,7 @@ int inspect(const std::string& path, bool as_json) {
     fmt::print("  {}  {} {}\n", e["name"].get<std::string>(), e["kind"].get<std::string>(),
                e["type"].get<std::string>());
   }
-  fmt::print("capabilities requested\n");
-  if (out["capabilities"].empty()) fmt::print("  (none)\n");
-  for (auto& [permission, patterns] : out["capabilities"].items()) {
-    for (const auto& p : patterns) fmt::print("  {:20} {}\n", permission, p.get<std::string>());
-  }
-  if (out.contains("quotas")) {
-    const auto& q = out["quotas"];
-    fmt::print("quotas\n  storage {}  messages {}/s  network {}/s  cpu {} ms/s  memory {}\n",
-               format_byte_size(q["storage_bytes"]), q["messages_per_second"].get<uint64_t>(),
-               format_byte_size(q["network_bytes_per_second"]),
-               q["cpu_ms_per_second"].get<uint64_t>(), format_byte_size(q["memory_bytes"]));
-  }
+  print_grants(out);
   return 0;
 }
 
@@ -268,12 +347,10 @@ int sign(const std::string& path, const std::string& key_file, bool as_json) {
   auto files = locate_component(path);
   if (!files) return fail(files.error());
   if (!files->has_manifest) {
-    return fail(Error{ErrorCode::NotFound,
-                      fmt::format("{}: a component directory with Component.toml is signed "
-                                  "(module and manifest together)",
-                                  path),
-                      {},
-                      0});
+    return fail(Error::of(ErrorCode::NotFound,
+                          fmt::format("{}: a component directory with Component.toml is signed "
+                                      "(module and manifest together)",
+                                      path)));
   }
   auto keys = security::read_secret_key_file(key_file);
   if (!keys) return fail(keys.error());
@@ -473,10 +550,9 @@ json approval_json(const security::ApprovalEntry& e) {
 constexpr size_t kMinKeyPrefix = 8;
 
 Result<std::string> full_approval_key(security::ApprovalStore& store, const std::string& given) {
-  auto entries = store.list(std::nullopt);
-  if (!entries) return std::unexpected(entries.error());
+  AIRSSYS_TRY_ASSIGN(auto entries, store.list(std::nullopt));
   std::vector<std::string> matches;
-  for (const auto& e : *entries) {
+  for (const auto& e : entries) {
     if (e.key == given) return e.key;
     if (e.key.starts_with(given)) matches.push_back(e.key);
   }

@@ -73,7 +73,7 @@ std::optional<std::string> supervisor_line(const actor::SupervisorEvent& e) {
 int up_components(const UpOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(options.dir, ec)) {
-    report(Error{ErrorCode::IoError, fmt::format("{}: not a directory", options.dir), {}, 0});
+    report(Error::of(ErrorCode::IoError, fmt::format("{}: not a directory", options.dir)));
     return kExitLoadFailed;
   }
   // DIR is one component folder, or holds component folders.
@@ -87,12 +87,10 @@ int up_components(const UpOptions& options) {
   }
   std::sort(dirs.begin(), dirs.end());
   if (dirs.empty()) {
-    report(Error{ErrorCode::NotFound,
-                 fmt::format("{} is no component folder and holds no component folder "
-                             "(Component.toml and component.wasm)",
-                             options.dir),
-                 {},
-                 0});
+    report(Error::of(ErrorCode::NotFound,
+                     fmt::format("{} is no component folder and holds no component folder "
+                                 "(Component.toml and component.wasm)",
+                                 options.dir)));
     return kExitLoadFailed;
   }
 
@@ -129,9 +127,7 @@ int up_components(const UpOptions& options) {
     engine::NativeOptions native_options =
         component::with_native_bounds({}, (*host)->policy.current().native_bounds(), true);
     native_options.cache_dir = *dir / "cache" / "native";
-    auto made = engine::Engine::native(native_options);
-    if (!made) return std::unexpected(made.error());
-    native = std::move(*made);
+    AIRSSYS_TRY_ASSIGN(native, engine::Engine::native(native_options));
     return native;
   };
   std::vector<component::ComponentSpec> specs;
@@ -175,15 +171,14 @@ int up_components(const UpOptions& options) {
     // start it and wait for nothing.
     for (const auto& e : loaded->module->exports()) {
       if (e.name != "_start" || e.kind != engine::ExternKind::Func) continue;
-      report(Error{ErrorCode::InvalidArgument,
-                   fmt::format("{}: the module is a WASI command (it exports _start), which `up` "
-                               "does not run: run it with 'airssys-wasm run {}', or build it as a "
-                               "reactor that exports airssys_handle_message "
-                               "(-mexec-model=reactor, see docs/abi.md)",
-                               admitted->admission.context->component_id(),
-                               security::shell_word(dir.string())),
-                   {},
-                   0});
+      report(
+          Error::of(ErrorCode::InvalidArgument,
+                    fmt::format("{}: the module is a WASI command (it exports _start), which `up` "
+                                "does not run: run it with 'airssys-wasm run {}', or build it as a "
+                                "reactor that exports airssys_handle_message "
+                                "(-mexec-model=reactor, see docs/abi.md)",
+                                admitted->admission.context->component_id(),
+                                security::shell_word(dir.string()))));
       return kExitLinkFailed;
     }
     for (const auto& warning : loaded->module->warnings()) {

@@ -77,9 +77,7 @@ Result<void> ComponentActor::create() {
     tier_up_done_ = true;
   }
   store_ = engine->new_store();
-  auto instance = store_->instantiate(*module, system_.linker_, instance_options());
-  if (!instance) return std::unexpected(instance.error());
-  instance_ = std::move(*instance);
+  AIRSSYS_TRY_ASSIGN(instance_, store_->instantiate(*module, system_.linker_, instance_options()));
   resolve_exports();
   set_tier(engine->tier());
   if (tier_up_done_) {

@@ -21,9 +21,7 @@ Result<void> ComponentActor::begin(engine::ExportHandle handle,
   engine::CallOptions options;
   options.fuel = fuel;
   options.slice = entry_->spec.slice;
-  auto call = instance_->start_call(handle, args, options);
-  if (!call) return std::unexpected(call.error());
-  call_ = std::move(*call);
+  AIRSSYS_TRY_ASSIGN(call_, instance_->start_call(handle, args, options));
   stage_ = stage;
   return {};
 }
@@ -119,9 +117,8 @@ Result<void> ComponentActor::open_inbox() {
   if (!exports_.inbox) return {};
   engine::CallOptions options;
   options.fuel = 1'000'000;
-  auto r = instance_->call(*exports_.inbox, {}, options);
-  if (!r) return std::unexpected(r.error());
-  uint64_t packed = r->empty() ? 0 : static_cast<uint64_t>((*r)[0].as_i64());
+  AIRSSYS_TRY_ASSIGN(auto r, instance_->call(*exports_.inbox, {}, options));
+  uint64_t packed = r.empty() ? 0 : static_cast<uint64_t>(r[0].as_i64());
   uint32_t ptr = static_cast<uint32_t>(packed >> 32);
   uint32_t size = static_cast<uint32_t>(packed);
   if (ptr == 0 || size == 0 || uint64_t{ptr} + size > instance_->memory_bytes()) {

@@ -262,15 +262,13 @@ Result<ComponentStatus> ComponentRuntime::upgrade(ComponentSpec next,
       if (state == ComponentState::Ready) break;
       if (state == ComponentState::Failed || state == ComponentState::Terminated) {
         failure = entry->status.last_error.value_or(
-            Error{ErrorCode::InternalError, "the new instance stopped while starting", {}, 0});
+            Error::of(ErrorCode::InternalError, "the new instance stopped while starting"));
       }
     }
     if (!failure && std::chrono::steady_clock::now() >= deadline) {
-      failure = Error{ErrorCode::InternalError,
-                      fmt::format("the new instance of '{}' was not ready within {} ms", name,
-                                  ready_timeout.count()),
-                      {},
-                      0};
+      failure = Error::of(ErrorCode::InternalError,
+                          fmt::format("the new instance of '{}' was not ready within {} ms", name,
+                                      ready_timeout.count()));
     }
     if (failure) {
       (void)supervisor_->remove_child(entry->actor_name);

@@ -117,9 +117,7 @@ Result<TieredModule> load_tiered(TierChoice tier, std::span<const uint8_t> bytes
     if (module.error().code != ErrorCode::CompileLimit) return std::unexpected(module.error());
     out.native_refused = module.error();
   }
-  auto module = interp->load(bytes, name);
-  if (!module) return std::unexpected(module.error());
-  out.module = std::move(*module);
+  AIRSSYS_TRY_ASSIGN(out.module, interp->load(bytes, name));
   out.engine = interp;
   if (tier == TierChoice::Auto && native) {
     out.tier_up = NativeBuild::start(native, std::vector<uint8_t>(bytes.begin(), bytes.end()),

@@ -38,8 +38,7 @@ Result<uint64_t> parse_byte_size(std::string_view text) {
                                   "64KB or 256MB)",
                                   text));
   }
-  auto number = parse_count(text.substr(0, digits));
-  if (!number) return std::unexpected(number.error());
+  AIRSSYS_TRY_ASSIGN(auto number, parse_count(text.substr(0, digits)));
   std::string_view rest = text.substr(digits);
   if (!rest.empty() && (rest.front() == '.' || rest.front() == ',')) {
     return make_error(ErrorCode::InvalidArgument,
@@ -50,10 +49,10 @@ Result<uint64_t> parse_byte_size(std::string_view text) {
   for (char c : rest) unit += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   for (const auto& [name, scale] : kUnits) {
     if (unit != name) continue;
-    if (*number > UINT64_MAX / scale) {
+    if (number > UINT64_MAX / scale) {
       return make_error(ErrorCode::InvalidArgument, fmt::format("size '{}' is too large", text));
     }
-    return *number * scale;
+    return number * scale;
   }
   return make_error(ErrorCode::InvalidArgument,
                     fmt::format("unknown unit '{}' in '{}' (use B, KB, MB, GB or TB)", rest, text));

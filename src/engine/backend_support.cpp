@@ -162,17 +162,15 @@ Result<uint8_t*> memory_range(uint8_t* data, uint64_t size, uint64_t offset, uin
 
 Result<void> write_memory_at(uint8_t* data, uint64_t size, uint64_t offset,
                              std::span<const uint8_t> bytes) {
-  auto range = memory_range(data, size, offset, bytes.size());
-  if (!range) return std::unexpected(range.error());
-  if (!bytes.empty()) std::memcpy(*range, bytes.data(), bytes.size());
+  AIRSSYS_TRY_ASSIGN(auto range, memory_range(data, size, offset, bytes.size()));
+  if (!bytes.empty()) std::memcpy(range, bytes.data(), bytes.size());
   return {};
 }
 
 Result<std::vector<uint8_t>> read_memory_at(uint8_t* data, uint64_t size, uint64_t offset,
                                             uint64_t length) {
-  auto range = memory_range(data, size, offset, length);
-  if (!range) return std::unexpected(range.error());
-  return std::vector<uint8_t>(*range, *range + length);
+  AIRSSYS_TRY_ASSIGN(auto range, memory_range(data, size, offset, length));
+  return std::vector<uint8_t>(range, range + length);
 }
 
 Result<std::span<uint8_t>> guest_range(uint8_t* data, uint64_t size, uint64_t offset,

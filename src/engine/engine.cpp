@@ -84,32 +84,28 @@ std::string FuncSig::to_string() const {
 }
 
 Result<uint32_t> HostCall::read_u32(uint64_t offset) {
-  auto bytes = memory(offset, 4);
-  if (!bytes) return std::unexpected(bytes.error());
+  AIRSSYS_TRY_ASSIGN(auto bytes, memory(offset, 4));
   uint32_t v;
-  std::memcpy(&v, bytes->data(), 4);
+  std::memcpy(&v, bytes.data(), 4);
   return v;
 }
 
 Result<uint64_t> HostCall::read_u64(uint64_t offset) {
-  auto bytes = memory(offset, 8);
-  if (!bytes) return std::unexpected(bytes.error());
+  AIRSSYS_TRY_ASSIGN(auto bytes, memory(offset, 8));
   uint64_t v;
-  std::memcpy(&v, bytes->data(), 8);
+  std::memcpy(&v, bytes.data(), 8);
   return v;
 }
 
 Result<void> HostCall::write_u32(uint64_t offset, uint32_t value) {
-  auto bytes = memory(offset, 4);
-  if (!bytes) return std::unexpected(bytes.error());
-  std::memcpy(bytes->data(), &value, 4);
+  AIRSSYS_TRY_ASSIGN(auto bytes, memory(offset, 4));
+  std::memcpy(bytes.data(), &value, 4);
   return {};
 }
 
 Result<void> HostCall::write_u64(uint64_t offset, uint64_t value) {
-  auto bytes = memory(offset, 8);
-  if (!bytes) return std::unexpected(bytes.error());
-  std::memcpy(bytes->data(), &value, 8);
+  AIRSSYS_TRY_ASSIGN(auto bytes, memory(offset, 8));
+  std::memcpy(bytes.data(), &value, 8);
   return {};
 }
 
@@ -195,17 +191,15 @@ Result<uint32_t> Instance::export_index(ExportHandle handle) const {
 Result<std::vector<Value>> Instance::call(std::string_view export_name,
                                           std::span<const Value> args,
                                           const CallOptions& options) {
-  auto handle = resolve(export_name);
-  if (!handle) return std::unexpected(std::move(handle).error());
-  return call(*handle, args, options);
+  AIRSSYS_TRY_ASSIGN(auto handle, resolve(export_name));
+  return call(handle, args, options);
 }
 
 Result<std::unique_ptr<Call>> Instance::start_call(std::string_view export_name,
                                                    std::span<const Value> args,
                                                    const CallOptions& options) {
-  auto handle = resolve(export_name);
-  if (!handle) return std::unexpected(std::move(handle).error());
-  return start_call(*handle, args, options);
+  AIRSSYS_TRY_ASSIGN(auto handle, resolve(export_name));
+  return start_call(handle, args, options);
 }
 
 Result<std::vector<uint8_t>> read_module_file(const std::filesystem::path& path) {
@@ -224,9 +218,7 @@ Result<std::vector<uint8_t>> read_module_file(const std::filesystem::path& path)
 }
 
 Result<std::shared_ptr<const Module>> Engine::load_file(const std::filesystem::path& path) {
-  auto read = read_module_file(path);
-  if (!read) return std::unexpected(read.error());
-  const auto& bytes = *read;
+  AIRSSYS_TRY_ASSIGN(const auto bytes, read_module_file(path));
   std::string name = path.filename().string();
   if (path.extension() == ".wat") {
     return load_wat(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
@@ -256,12 +248,10 @@ Result<uint64_t> check_saved_state(const InstanceState& saved, std::string_view 
 }
 
 Error saved_memory_over_limit(std::string_view module, uint64_t bytes) {
-  return Error{ErrorCode::LimitExceeded,
-               fmt::format("module '{}': the saved memory of {} is over the instance's memory "
-                           "limit",
-                           module, format_byte_size(bytes)),
-               {},
-               0};
+  return Error::of(ErrorCode::LimitExceeded,
+                   fmt::format("module '{}': the saved memory of {} is over the instance's memory "
+                               "limit",
+                               module, format_byte_size(bytes)));
 }
 
 Result<std::vector<uint32_t>> table_caps(std::string_view module,

@@ -260,9 +260,9 @@ Error StoreState::take_error(const wi::Trap::Ptr& trap) {
     pending.reset();
     return e;
   }
-  if (!trap) return Error{ErrorCode::InternalError, "call failed without a trap", {}, 0};
+  if (!trap) return Error::of(ErrorCode::InternalError, "call failed without a trap");
   std::string message = trap->message();
-  Error e{classify_trap(message), message, {}, 0};
+  Error e = Error::of(classify_trap(message), message);
   e.backtrace = backtrace(trap.get()->*member_of(TrapTraceTag{}));
   return e;
 }
@@ -384,23 +384,21 @@ wabt::Result StoreState::on_fuel_exhausted(wi::Thread& thread, wi::Trap::Ptr* ou
   ExecState* exec = active;
   if (!exec) {
     return raise(thread,
-                 Error{ErrorCode::InternalError, "fuel ran out with no execution on record", {}, 0},
+                 Error::of(ErrorCode::InternalError, "fuel ran out with no execution on record"),
                  out_trap);
   }
   account(*exec);
   if (exec->budget != kUnlimitedFuel && exec->used >= exec->budget) {
     return raise(thread,
-                 Error{ErrorCode::TrapOutOfFuel,
-                       fmt::format("out of fuel: the call used its budget of {} instructions",
-                                   exec->budget),
-                       {},
-                       0},
+                 Error::of(ErrorCode::TrapOutOfFuel,
+                           fmt::format("out of fuel: the call used its budget of {} instructions",
+                                       exec->budget)),
                  out_trap);
   }
   if (exec->fiber) {
     exec->fiber->suspend();
     if (exec->cancel) {
-      return raise(thread, Error{ErrorCode::CallCancelled, "call cancelled", {}, 0}, out_trap);
+      return raise(thread, Error::of(ErrorCode::CallCancelled, "call cancelled"), out_trap);
     }
   }
   start_slice(*exec);
@@ -556,7 +554,7 @@ Result<Value> InstanceImpl::global(std::string_view export_name) const {
 }
 
 Result<InstanceState> InstanceImpl::save_state() const {
-  if (auto ok = module_->state_transferable(); !ok) return std::unexpected(ok.error());
+  AIRSSYS_TRY(module_->state_transferable());
   if (state_->active || suspended_calls_ > 0) {
     return make_error(ErrorCode::CallInProgress, "cannot save an instance's state during a call");
   }

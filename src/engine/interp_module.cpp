@@ -2,6 +2,7 @@
 // in the engine's terms, rewritten for metering (metering.hpp) and decoded
 // once into the immutable ModuleDesc every instantiation copies.
 
+#include <algorithm>
 #include <wabt/binary-reader.h>
 #include <wabt/interp/binary-reader-interp.h>
 #include <wabt/interp/interp.h>
@@ -93,6 +94,17 @@ std::string binary_errors(std::string_view name, const wabt::Errors& errors) {
 
 Result<std::shared_ptr<const Module>> InterpEngine::load(std::span<const uint8_t> bytes,
                                                          std::string_view name) {
+  // A component (Component Model binary: version 0xd, layer 1) is not a core
+  // module; say so rather than what a core decoder makes of its header.
+  static constexpr uint8_t kComponentPreamble[] = {0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00};
+  if (bytes.size() >= sizeof kComponentPreamble &&
+      std::equal(std::begin(kComponentPreamble), std::end(kComponentPreamble), bytes.begin())) {
+    return make_error(ErrorCode::MalformedModule,
+                      fmt::format("{}: this is a WebAssembly component (Component Model), not a "
+                                  "core module; components are loaded by the cm layer "
+                                  "(cm::decode_component)",
+                                  name));
+  }
   // wabt reports problems as errors, but a third-party decoder that throws on
   // hostile bytes must not end the host: refuse the module instead.
   try {

@@ -123,10 +123,8 @@ Result<wi::Ref> StoreImpl::resolve(const wi::ImportType& import, const Linker& l
         for (size_t i = 0; i < out.size(); ++i) {
           if (out[i].type() != sig.results[i]) {
             return state->raise(thread,
-                                Error{ErrorCode::InternalError,
-                                      "host function returned a value of the wrong type",
-                                      {},
-                                      0},
+                                Error::of(ErrorCode::InternalError,
+                                          "host function returned a value of the wrong type"),
                                 out_trap);
           }
           results[i] = to_interp(*state, out[i]);
@@ -220,9 +218,7 @@ Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
   }
   instance->instance_ = std::move(winstance);
   if (options.restore) {
-    if (auto ok = instance->restore_state(*options.restore, page_cap); !ok) {
-      return std::unexpected(ok.error());
-    }
+    AIRSSYS_TRY(instance->restore_state(*options.restore, page_cap));
   }
   return instance;
 }

@@ -149,7 +149,7 @@ int invoke_host_fn(StoreState& state, ImportTarget& target, Arg arg, Out result)
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i].type() != sig.results[i]) {
       state.pending =
-          Error{ErrorCode::InternalError, "host function returned a value of the wrong type", {}, 0};
+          Error::of(ErrorCode::InternalError, "host function returned a value of the wrong type");
       return 1;
     }
     result(i, out[i]);
@@ -161,25 +161,25 @@ int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
   StoreState& state = *state_;
   try {
     if (index >= targets_.size()) {
-      state.pending = Error{ErrorCode::InternalError, "call of an unknown import", {}, 0};
+      state.pending = Error::of(ErrorCode::InternalError, "call of an unknown import");
       return 1;
     }
     ImportTarget& target = targets_[index];
     if (target.kind == ImportTarget::Kind::Fuel) return state.on_fuel_exhausted() ? 0 : 1;
     if (target.kind == ImportTarget::Kind::MemoryGrow) return grow_memory(io);
     if (target.kind != ImportTarget::Kind::Host) {
-      state.pending = Error{ErrorCode::InternalError, "import is not a host function", {}, 0};
+      state.pending = Error::of(ErrorCode::InternalError, "import is not a host function");
       return 1;
     }
     return invoke_host_fn(
         state, target, [&](size_t i, ValType type) { return from_slot(state, type, io[i]); },
         [&](size_t i, const Value& v) { io[i] = to_slot(state, v); });
   } catch (const std::exception& e) {
-    state.pending = Error{ErrorCode::InternalError,
-                          fmt::format("host function threw: {}", e.what()), {}, 0};
+    state.pending =
+        Error::of(ErrorCode::InternalError, fmt::format("host function threw: {}", e.what()));
     return 1;
   } catch (...) {
-    state.pending = Error{ErrorCode::InternalError, "host function threw", {}, 0};
+    state.pending = Error::of(ErrorCode::InternalError, "host function threw");
     return 1;
   }
 }
@@ -217,11 +217,11 @@ int call_host_values(void* t, const uint64_t* raw_args, uint64_t* raw_results) {
         state, target, [&](size_t i, ValType type) { return from_raw(type, raw_args[i]); },
         [&](size_t i, const Value& v) { raw_results[i] = to_raw(v); });
   } catch (const std::exception& e) {
-    state.pending = Error{ErrorCode::InternalError,
-                          fmt::format("host function threw: {}", e.what()), {}, 0};
+    state.pending =
+        Error::of(ErrorCode::InternalError, fmt::format("host function threw: {}", e.what()));
     return 1;
   } catch (...) {
-    state.pending = Error{ErrorCode::InternalError, "host function threw", {}, 0};
+    state.pending = Error::of(ErrorCode::InternalError, "host function threw");
     return 1;
   }
 }
@@ -246,11 +246,11 @@ int call_import(void* host_instance, uint32_t index, airssys_slot* io) {
 
 Error NativeInstance::trap_error(int trap, std::span<const uintptr_t> frames) {
   StoreState& state = *state_;
-  Error e{ErrorCode::InternalError, "the call ended without a recorded error", {}, 0};
+  Error e = Error::of(ErrorCode::InternalError, "the call ended without a recorded error");
   if (trap == WASM_RT_TRAP_HOST) {
     if (state.pending) e = std::move(*state.pending);
   } else {
-    e = Error{trap_code(trap), trap_message(trap), {}, 0};
+    e = Error::of(trap_code(trap), trap_message(trap));
   }
   state.pending.reset();
   if (e.backtrace.empty()) e.backtrace = module_->backtrace(frames);
@@ -294,9 +294,7 @@ Result<std::vector<Value>> NativeInstance::call(ExportHandle export_handle,
   uint32_t index = 0;
   auto io = prepare(export_handle, args, &index);
   if (!io) return std::unexpected(io.error());
-  if (auto ran = run_export(index, io->data(), options.fuel, options.slice); !ran) {
-    return std::unexpected(ran.error());
-  }
+  AIRSSYS_TRY(run_export(index, io->data(), options.fuel, options.slice));
   const auto& results = module_->plan_.exports[index].sig.results;
   std::vector<Value> out;
   out.reserve(results.size());
@@ -398,7 +396,7 @@ airssys_slot read_cell(const void* cell, ValType type) {
 }
 
 Result<InstanceState> NativeInstance::save_state() const {
-  if (auto ok = module_->state_transferable(); !ok) return std::unexpected(ok.error());
+  AIRSSYS_TRY(module_->state_transferable());
   if (state_->active || suspended_calls_ > 0) {
     return make_error(ErrorCode::CallInProgress, "cannot save an instance's state during a call");
   }

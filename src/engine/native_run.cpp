@@ -140,22 +140,20 @@ void NativeRun::body() {
 bool StoreState::on_fuel_exhausted() {
   ExecState* exec = active;
   if (!exec) {
-    pending = Error{ErrorCode::InternalError, "fuel ran out with no execution on record", {}, 0};
+    pending = Error::of(ErrorCode::InternalError, "fuel ran out with no execution on record");
     return false;
   }
   account(*exec);
   if (exec->budget != kUnlimitedFuel && exec->used >= exec->budget) {
-    pending = Error{ErrorCode::TrapOutOfFuel,
-                    fmt::format("out of fuel: the call used its budget of {} instructions",
-                                exec->budget),
-                    {},
-                    0};
+    pending = Error::of(
+        ErrorCode::TrapOutOfFuel,
+        fmt::format("out of fuel: the call used its budget of {} instructions", exec->budget));
     return false;
   }
   if (exec->fiber) {
     exec->fiber->suspend();
     if (exec->cancel) {
-      pending = Error{ErrorCode::CallCancelled, "call cancelled", {}, 0};
+      pending = Error::of(ErrorCode::CallCancelled, "call cancelled");
       return false;
     }
   }

@@ -203,7 +203,7 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   instance->imports_->host_instance = instance.get();
   instance->targets_.resize(n);
   for (size_t k = 0; k < n; ++k) {
-    if (auto ok = resolve(*instance, k, linker); !ok) return std::unexpected(ok.error());
+    AIRSSYS_TRY(resolve(*instance, k, linker));
     if (plan.imports[k].kind == ExternKind::Memory && !instance->memory_) {
       instance->memory_ = static_cast<wasm_rt_memory_t*>(instance->imports_->items[k].pointer);
     }
@@ -227,7 +227,7 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
     failed = instance->trap_error(run.trap(), run.trap_frames());
   } else if (options.restore) {
     // Continues from a saved state: the start function ran where it was saved.
-    if (auto ok = instance->restore_state(*options.restore); !ok) return std::unexpected(ok.error());
+    AIRSSYS_TRY(instance->restore_state(*options.restore));
   } else if (plan.start_export) {
     airssys_slot io{};
     const uint64_t left = options.start_fuel == kUnlimitedFuel

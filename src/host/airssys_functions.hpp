@@ -63,9 +63,8 @@ inline void define_airssys_functions(engine::Linker& linker,
     linker.define({std::string(kAirssysModule), name, std::move(sig),
                    [body, name, result, context_of](HostCall& call, Args args,
                                                     std::span<Value> results) -> Result<void> {
-                     auto ctx = context_of(call, name);
-                     if (!ctx) return std::unexpected(ctx.error());
-                     int64_t value = body(call, **ctx, args);
+                     AIRSSYS_TRY_ASSIGN(auto ctx, context_of(call, name));
+                     int64_t value = body(call, *ctx, args);
                      results[0] = result == I64 ? Value::i64(value)
                                                 : Value::i32(static_cast<int32_t>(value));
                      return {};

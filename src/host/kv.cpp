@@ -78,9 +78,8 @@ int64_t refusal(const Error& error) {
 
 // The bytes an entry holds in the namespace (key and value), 0 when absent.
 Result<uint64_t> entry_size(const ComponentContext& ctx, std::string_view key) {
-  auto size = ctx.kv()->read(ctx.name(), key, {});
-  if (!size) return std::unexpected(size.error());
-  return *size ? key.size() + **size : 0;
+  AIRSSYS_TRY_ASSIGN(auto size, ctx.kv()->read(ctx.name(), key, {}));
+  return size ? key.size() + *size : 0;
 }
 
 // kv_set(key, key_len, value, value_len) -> i32

@@ -43,10 +43,9 @@ Result<WasiErrno> strings_get(HostCall& call, const std::vector<std::string>& st
   uint64_t offset = buffer;
   for (size_t i = 0; i < strings.size(); ++i) {
     const auto& s = strings[i];
-    auto dst = call.memory(offset, s.size() + 1);
-    if (!dst) return std::unexpected(dst.error());
-    std::memcpy(dst->data(), s.data(), s.size());
-    (*dst)[s.size()] = 0;
+    AIRSSYS_TRY_ASSIGN(auto dst, call.memory(offset, s.size() + 1));
+    std::memcpy(dst.data(), s.data(), s.size());
+    dst[s.size()] = 0;
     AIRSSYS_TRY(call.write_u32(pointers + 4 * static_cast<uint64_t>(i),
                                static_cast<uint32_t>(offset)));
     offset += s.size() + 1;
@@ -89,11 +88,10 @@ Result<WasiErrno> clock_time_get(HostCall& call, ComponentContext&, Args a) {
 }
 
 Result<WasiErrno> random_get(HostCall& call, ComponentContext&, Args a) {
-  auto buffer = call.memory(u32(a[0]), u32(a[1]));
-  if (!buffer) return std::unexpected(buffer.error());
+  AIRSSYS_TRY_ASSIGN(auto buffer, call.memory(u32(a[0]), u32(a[1])));
   size_t filled = 0;
-  while (filled < buffer->size()) {
-    ssize_t n = getrandom(buffer->data() + filled, buffer->size() - filled, 0);
+  while (filled < buffer.size()) {
+    ssize_t n = getrandom(buffer.data() + filled, buffer.size() - filled, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       return WasiErrno::Io;
@@ -141,10 +139,8 @@ constexpr uint16_t kSubclockAbstime = 1;
 Result<WasiErrno> poll_oneoff(HostCall& call, ComponentContext&, Args a) {
   uint32_t count = u32(a[2]);
   if (count == 0 || count > kMaxSubscriptions) return WasiErrno::Inval;
-  auto subscriptions = call.memory(u32(a[0]), uint64_t{count} * 48);
-  if (!subscriptions) return std::unexpected(subscriptions.error());
-  auto events = call.memory(u32(a[1]), uint64_t{count} * 32);
-  if (!events) return std::unexpected(events.error());
+  AIRSSYS_TRY_ASSIGN(auto subscriptions, call.memory(u32(a[0]), uint64_t{count} * 48));
+  AIRSSYS_TRY_ASSIGN(auto events, call.memory(u32(a[1]), uint64_t{count} * 32));
   AIRSSYS_TRY(call.memory(u32(a[3]), 4));
 
   struct Event {
@@ -160,7 +156,7 @@ Result<WasiErrno> poll_oneoff(HostCall& call, ComponentContext&, Args a) {
   const uint64_t real_now =
       static_cast<uint64_t>(real.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(real.tv_nsec);
   for (uint32_t i = 0; i < count; ++i) {
-    const uint8_t* s = subscriptions->data() + uint64_t{i} * 48;
+    const uint8_t* s = subscriptions.data() + uint64_t{i} * 48;
     uint64_t userdata, timeout;
     uint32_t id;
     uint16_t flags;
@@ -201,9 +197,9 @@ Result<WasiErrno> poll_oneoff(HostCall& call, ComponentContext&, Args a) {
       if (e.deadline <= woke) at_once.push_back(e);
     }
   }
-  std::memset(events->data(), 0, at_once.size() * 32);
+  std::memset(events.data(), 0, at_once.size() * 32);
   for (size_t i = 0; i < at_once.size(); ++i) {
-    uint8_t* e = events->data() + i * 32;
+    uint8_t* e = events.data() + i * 32;
     std::memcpy(e, &at_once[i].userdata, 8);
     auto error = static_cast<uint16_t>(at_once[i].error);
     std::memcpy(e + 8, &error, 2);

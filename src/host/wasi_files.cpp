@@ -264,11 +264,6 @@ Wasi<OpenFile*> open_fd(ComponentContext& ctx, uint32_t fd) {
   return file;
 }
 
-// Unwraps a Wasi<T> into `var`, or returns its errno as a Wasi<As>.
-#define AIRSSYS_WASI_TRY_AS(var, expr, As) \
-  auto var = (expr);                       \
-  if (!var) return Wasi<As>(std::unexpected(var.error()))
-
 struct Route {
   OpenFile* dir;
   std::string relative;
@@ -281,7 +276,7 @@ Wasi<Route> route(ComponentContext& ctx, OpenFile& dir, const std::string& relat
                   Access access) {
   if (!dir.root) return Route{&dir, relative};
   std::string named = join_normalized("/", relative);
-  if (auto ok = precheck(ctx, access, named); !ok) return std::unexpected(ok.error());
+  AIRSSYS_TRY(precheck(ctx, access, named));
   OpenFile* holder = ctx.files().preopen_holding(named);
   if (!holder) {
     ctx.audit(security::permission_name(permissions(access).front()), named,
@@ -305,16 +300,16 @@ struct Located {
 // the whole operation may go ahead.
 Wasi<Located> locate(ComponentContext& ctx, OpenFile& given, const std::string& given_relative,
                      bool follow, bool directory, Access access) {
-  AIRSSYS_WASI_TRY_AS(routed, route(ctx, given, given_relative, access), Located);
-  OpenFile& dir = *routed->dir;
-  const std::string& relative = routed->relative;
+  AIRSSYS_TRY_ASSIGN(auto routed, route(ctx, given, given_relative, access));
+  OpenFile& dir = *routed.dir;
+  const std::string& relative = routed.relative;
   if (relative.front() == '/') {
     return std::unexpected(refuse_escape(ctx, access, join_normalized("/", relative)));
   }
   auto base = descriptor_path(dir.fd.get());
   if (!base) return std::unexpected(from_errno(base.error()));
   std::string named = join_normalized(*base, relative);
-  if (auto ok = precheck(ctx, access, named); !ok) return std::unexpected(ok.error());
+  AIRSSYS_TRY(precheck(ctx, access, named));
   auto fd = open_beneath(dir.fd.get(), relative, follow, directory, ctx.files().resolver());
   if (!fd) {
     return std::unexpected(fd.error() == EXDEV ? refuse_escape(ctx, access, named)
@@ -347,9 +342,9 @@ struct Entry {
 // (symlinks within `dir` followed), the name itself never is.
 Wasi<Entry> locate_entry(ComponentContext& ctx, OpenFile& given, const std::string& given_relative,
                          Access access) {
-  AIRSSYS_WASI_TRY_AS(routed, route(ctx, given, given_relative, access), Entry);
-  OpenFile& dir = *routed->dir;
-  const std::string& relative = routed->relative;
+  AIRSSYS_TRY_ASSIGN(auto routed, route(ctx, given, given_relative, access));
+  OpenFile& dir = *routed.dir;
+  const std::string& relative = routed.relative;
   if (relative.front() == '/') {
     return std::unexpected(refuse_escape(ctx, access, join_normalized("/", relative)));
   }
@@ -367,7 +362,7 @@ Wasi<Entry> locate_entry(ComponentContext& ctx, OpenFile& given, const std::stri
   auto base = descriptor_path(dir.fd.get());
   if (!base) return std::unexpected(from_errno(base.error()));
   std::string named = join_normalized(*base, relative);
-  if (auto ok = precheck(ctx, access, named); !ok) return std::unexpected(ok.error());
+  AIRSSYS_TRY(precheck(ctx, access, named));
   auto parent_fd = open_beneath(dir.fd.get(), parent, true, true, ctx.files().resolver());
   if (!parent_fd) {
     return std::unexpected(parent_fd.error() == EXDEV ? refuse_escape(ctx, access, named)
@@ -390,36 +385,37 @@ Wasi<void> check_trailing_slash(const Entry& entry) {
   return {};
 }
 
-// Reads a path argument; memory faults propagate, bad paths are errno values.
-#define AIRSSYS_WASI_PATH(var, call, ptr, len)                              \
-  auto var##_bytes = (call).memory((ptr), (len));                           \
-  if (!var##_bytes) return std::unexpected(std::move(var##_bytes).error()); \
-  auto var = to_path(*var##_bytes);                                         \
-  if (!var) return var.error()
-
-#define AIRSSYS_WASI_TRY(var, expr) \
-  auto var = (expr);                \
-  if (!var) return var.error()
+// A host function's errno is its result, not its error: a memory fault
+// propagates as an Error (AIRSSYS_TRY), a refused path or descriptor comes
+// back to the guest as an errno (AIRSSYS_TRY_ASSIGN_OR_RETURN with this).
+Result<WasiErrno> errno_result(WasiErrno e) {
+  return e;
+}
+// The same errno, for the shared operations that return one (wasi_internal.hpp).
+WasiErrno same_errno(WasiErrno e) {
+  return e;
+}
+std::unexpected<WasiErrno> errno_error(WasiErrno e) {
+  return std::unexpected(e);
+}
 
 Result<WasiErrno> read_or_write(HostCall& call, ComponentContext& ctx, Args a, bool write,
                                 std::optional<uint64_t> offset, uint32_t result_ptr) {
-  AIRSSYS_WASI_TRY(file, open_fd(ctx, u32(a[0])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, u32(a[0])), errno_result);
   uint64_t count = u32(a[2]);
   if (count > kMaxIovecs) return WasiErrno::Inval;
   if (offset && *offset > static_cast<uint64_t>(INT64_MAX)) return WasiErrno::Inval;
-  auto iovecs = guest_iovecs(call, u32(a[1]), count);
-  if (!iovecs) return std::unexpected(iovecs.error());
+  AIRSSYS_TRY_ASSIGN(auto iovecs, guest_iovecs(call, u32(a[1]), count));
   AIRSSYS_TRY(call.memory(result_ptr, 4));
-  int fd = (*file)->fd.get();
-  int n_iov = static_cast<int>(iovecs->size());
+  int fd = file->fd.get();
+  int n_iov = static_cast<int>(iovecs.size());
   ssize_t n;
   do {
     if (offset) {
       auto at = static_cast<off_t>(*offset);
-      n = write ? ::pwritev(fd, iovecs->data(), n_iov, at)
-                : ::preadv(fd, iovecs->data(), n_iov, at);
+      n = write ? ::pwritev(fd, iovecs.data(), n_iov, at) : ::preadv(fd, iovecs.data(), n_iov, at);
     } else {
-      n = write ? ::writev(fd, iovecs->data(), n_iov) : ::readv(fd, iovecs->data(), n_iov);
+      n = write ? ::writev(fd, iovecs.data(), n_iov) : ::readv(fd, iovecs.data(), n_iov);
     }
   } while (n < 0 && errno == EINTR);
   if (n < 0) return from_errno(errno);
@@ -461,11 +457,11 @@ Result<WasiErrno> fd_pwrite(HostCall& call, ComponentContext& ctx, Args a) {
 Result<WasiErrno> fd_seek(HostCall& call, ComponentContext& ctx, Args a) {
   uint32_t fd = u32(a[0]);
   if (fd < FileTable::kFirstFd) return WasiErrno::Spipe;
-  AIRSSYS_WASI_TRY(file, open_fd(ctx, fd));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, fd), errno_result);
   uint32_t whence = u32(a[2]);
   if (whence > 2) return WasiErrno::Inval;  // WASI's SET, CUR, END are Linux's 0, 1, 2
   AIRSSYS_TRY(call.memory(u32(a[3]), 8));
-  off_t at = ::lseek((*file)->fd.get(), static_cast<off_t>(u64(a[1])), static_cast<int>(whence));
+  off_t at = ::lseek(file->fd.get(), static_cast<off_t>(u64(a[1])), static_cast<int>(whence));
   if (at < 0) return from_errno(errno);
   AIRSSYS_TRY(call.write_u64(u32(a[3]), static_cast<uint64_t>(at)));
   return WasiErrno::Success;
@@ -474,9 +470,9 @@ Result<WasiErrno> fd_seek(HostCall& call, ComponentContext& ctx, Args a) {
 Result<WasiErrno> fd_tell(HostCall& call, ComponentContext& ctx, Args a) {
   uint32_t fd = u32(a[0]);
   if (fd < FileTable::kFirstFd) return WasiErrno::Spipe;
-  AIRSSYS_WASI_TRY(file, open_fd(ctx, fd));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, fd), errno_result);
   AIRSSYS_TRY(call.memory(u32(a[1]), 8));
-  off_t at = ::lseek((*file)->fd.get(), 0, SEEK_CUR);
+  off_t at = ::lseek(file->fd.get(), 0, SEEK_CUR);
   if (at < 0) return from_errno(errno);
   AIRSSYS_TRY(call.write_u64(u32(a[1]), static_cast<uint64_t>(at)));
   return WasiErrno::Success;
@@ -490,105 +486,101 @@ Result<WasiErrno> fd_close(HostCall&, ComponentContext& ctx, Args a) {
 
 Result<WasiErrno> fd_sync(HostCall&, ComponentContext& ctx, Args a) {
   if (u32(a[0]) < FileTable::kFirstFd) return WasiErrno::Inval;
-  AIRSSYS_WASI_TRY(file, open_fd(ctx, u32(a[0])));
-  return ::fsync((*file)->fd.get()) == 0 ? WasiErrno::Success : from_errno(errno);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, u32(a[0])), errno_result);
+  return ::fsync(file->fd.get()) == 0 ? WasiErrno::Success : from_errno(errno);
 }
 
 Result<WasiErrno> fd_datasync(HostCall&, ComponentContext& ctx, Args a) {
   if (u32(a[0]) < FileTable::kFirstFd) return WasiErrno::Inval;
-  AIRSSYS_WASI_TRY(file, open_fd(ctx, u32(a[0])));
-  return ::fdatasync((*file)->fd.get()) == 0 ? WasiErrno::Success : from_errno(errno);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, u32(a[0])), errno_result);
+  return ::fdatasync(file->fd.get()) == 0 ? WasiErrno::Success : from_errno(errno);
 }
 
 Result<WasiErrno> fd_fdstat_get(HostCall& call, ComponentContext& ctx, Args a) {
   uint32_t fd = u32(a[0]);
   OpenFile* file = nullptr;
   if (fd >= FileTable::kFirstFd) {
-    AIRSSYS_WASI_TRY(found, open_fd(ctx, fd));
-    file = *found;
+    AIRSSYS_TRY_ASSIGN_OR_RETURN(auto found, open_fd(ctx, fd), errno_result);
+    file = found;
   }
-  auto out = call.memory(u32(a[1]), 24);
-  if (!out) return std::unexpected(out.error());
-  std::memset(out->data(), 0, 24);
+  AIRSSYS_TRY_ASSIGN(auto out, call.memory(u32(a[1]), 24));
+  std::memset(out.data(), 0, 24);
   if (!file) {
-    (*out)[0] = kFiletypeCharacterDevice;
-    put_u64(out->data() + 8, fd == 0 ? kRightFdRead : kRightFdWrite);
+    out[0] = kFiletypeCharacterDevice;
+    put_u64(out.data() + 8, fd == 0 ? kRightFdRead : kRightFdWrite);
     return WasiErrno::Success;
   }
   if (file->kind == FileKind::Directory) {
-    (*out)[0] = kFiletypeDirectory;
+    out[0] = kFiletypeDirectory;
   } else {
     struct stat st {};
-    (*out)[0] = ::fstat(file->fd.get(), &st) == 0 ? filetype_of(st.st_mode) : kFiletypeUnknown;
+    out[0] = ::fstat(file->fd.get(), &st) == 0 ? filetype_of(st.st_mode) : kFiletypeUnknown;
   }
   uint16_t flags = file->flags;
-  std::memcpy(out->data() + 2, &flags, 2);
+  std::memcpy(out.data() + 2, &flags, 2);
   // wasi-libc derives the rights of what it opens from a directory's
   // inheriting rights: a preopen offers all of them, the grants decide.
   bool preopen = !file->preopen.empty();
-  put_u64(out->data() + 8, preopen ? kDirectoryRights : file->rights_base);
-  put_u64(out->data() + 16, preopen ? kAllRights : file->rights_inheriting);
+  put_u64(out.data() + 8, preopen ? kDirectoryRights : file->rights_base);
+  put_u64(out.data() + 16, preopen ? kAllRights : file->rights_inheriting);
   return WasiErrno::Success;
 }
 
 Result<WasiErrno> fd_fdstat_set_flags(HostCall&, ComponentContext& ctx, Args a) {
   uint32_t fd = u32(a[0]);
   if (fd < FileTable::kFirstFd) return WasiErrno::Notsup;
-  AIRSSYS_WASI_TRY(file, open_fd(ctx, fd));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, fd), errno_result);
   auto flags = static_cast<uint16_t>(u32(a[1]));
   // Only append and non-blocking can change on an open Linux file.
   if ((flags & ~(kFdflagAppend | kFdflagNonblock)) != 0) return WasiErrno::Notsup;
-  if ((*file)->kind == FileKind::Directory) return WasiErrno::Badf;
-  int host = ::fcntl((*file)->fd.get(), F_GETFL);
+  if (file->kind == FileKind::Directory) return WasiErrno::Badf;
+  int host = ::fcntl(file->fd.get(), F_GETFL);
   if (host < 0) return from_errno(errno);
   host &= ~(O_APPEND | O_NONBLOCK);
   if (flags & kFdflagAppend) host |= O_APPEND;
   if (flags & kFdflagNonblock) host |= O_NONBLOCK;
-  if (::fcntl((*file)->fd.get(), F_SETFL, host) != 0) return from_errno(errno);
-  (*file)->flags =
-      static_cast<uint16_t>(((*file)->flags & ~(kFdflagAppend | kFdflagNonblock)) | flags);
+  if (::fcntl(file->fd.get(), F_SETFL, host) != 0) return from_errno(errno);
+  file->flags = static_cast<uint16_t>((file->flags & ~(kFdflagAppend | kFdflagNonblock)) | flags);
   return WasiErrno::Success;
 }
 
 Result<WasiErrno> fd_filestat_get(HostCall& call, ComponentContext& ctx, Args a) {
   uint32_t fd = u32(a[0]);
-  auto out = call.memory(u32(a[1]), 64);
-  if (!out) return std::unexpected(out.error());
+  AIRSSYS_TRY_ASSIGN(auto out, call.memory(u32(a[1]), 64));
   struct stat st {};
   if (fd < FileTable::kFirstFd) {
     st.st_mode = S_IFCHR;
-    put_filestat(*out, st);
+    put_filestat(out, st);
     return WasiErrno::Success;
   }
-  AIRSSYS_WASI_TRY(found, stat_fd(ctx, fd));
-  put_filestat(*out, *found);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(st, stat_fd(ctx, fd), errno_result);
+  put_filestat(out, st);
   return WasiErrno::Success;
 }
 
 Result<WasiErrno> fd_filestat_set_size(HostCall&, ComponentContext& ctx, Args a) {
   if (u32(a[0]) < FileTable::kFirstFd) return WasiErrno::Inval;
-  AIRSSYS_WASI_TRY(file, open_fd(ctx, u32(a[0])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, u32(a[0])), errno_result);
   uint64_t size = u64(a[1]);
   if (size > static_cast<uint64_t>(INT64_MAX)) return WasiErrno::Inval;
   // The descriptor was opened for writing only when filesystem.write allowed it.
-  if (::ftruncate((*file)->fd.get(), static_cast<off_t>(size)) != 0) return from_errno(errno);
+  if (::ftruncate(file->fd.get(), static_cast<off_t>(size)) != 0) return from_errno(errno);
   return WasiErrno::Success;
 }
 
 Result<WasiErrno> fd_readdir(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_WASI_TRY(file, directory_fd(ctx, u32(a[0])));
-  auto buffer = call.memory(u32(a[1]), u32(a[2]));
-  if (!buffer) return std::unexpected(buffer.error());
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, directory_fd(ctx, u32(a[0])), errno_result);
+  AIRSSYS_TRY_ASSIGN(auto buffer, call.memory(u32(a[1]), u32(a[2])));
   uint64_t cookie = u64(a[3]);
   uint32_t used_ptr = u32(a[4]);
   AIRSSYS_TRY(call.memory(used_ptr, 4));
   if (cookie > static_cast<uint64_t>(INT64_MAX)) return WasiErrno::Inval;
-  int fd = (*file)->fd.get();
+  int fd = file->fd.get();
   // The cookie of an entry is the kernel's offset of the entry after it (d_off).
   if (::lseek(fd, static_cast<off_t>(cookie), SEEK_SET) < 0) return from_errno(errno);
   alignas(8) std::array<uint8_t, 16384> chunk;
   size_t used = 0;
-  const size_t capacity = buffer->size();
+  const size_t capacity = buffer.size();
   while (used < capacity) {
     ssize_t n = ::getdents64(fd, chunk.data(), chunk.size());
     if (n < 0) {
@@ -638,10 +630,10 @@ Result<WasiErrno> fd_readdir(HostCall& call, ComponentContext& ctx, Args a) {
       }
       // The last entry may be cut short: a full buffer tells the guest to read on.
       size_t take = std::min(header.size(), capacity - used);
-      std::memcpy(buffer->data() + used, header.data(), take);
+      std::memcpy(buffer.data() + used, header.data(), take);
       used += take;
       take = std::min(name_len, capacity - used);
-      std::memcpy(buffer->data() + used, name_at, take);
+      std::memcpy(buffer.data() + used, name_at, take);
       used += take;
     }
   }
@@ -652,10 +644,9 @@ Result<WasiErrno> fd_readdir(HostCall& call, ComponentContext& ctx, Args a) {
 Result<WasiErrno> fd_prestat_get(HostCall& call, ComponentContext& ctx, Args a) {
   OpenFile* file = ctx.files().get(u32(a[0]));
   if (!file || file->preopen.empty()) return WasiErrno::Badf;
-  auto out = call.memory(u32(a[1]), 8);
-  if (!out) return std::unexpected(out.error());
-  std::memset(out->data(), 0, 8);  // tag 0: a directory
-  put_u32(out->data() + 4, static_cast<uint32_t>(file->preopen.size()));
+  AIRSSYS_TRY_ASSIGN(auto out, call.memory(u32(a[1]), 8));
+  std::memset(out.data(), 0, 8);  // tag 0: a directory
+  put_u32(out.data() + 4, static_cast<uint32_t>(file->preopen.size()));
   return WasiErrno::Success;
 }
 
@@ -663,9 +654,8 @@ Result<WasiErrno> fd_prestat_dir_name(HostCall& call, ComponentContext& ctx, Arg
   OpenFile* file = ctx.files().get(u32(a[0]));
   if (!file || file->preopen.empty()) return WasiErrno::Badf;
   if (u32(a[2]) < file->preopen.size()) return WasiErrno::Nametoolong;
-  auto out = call.memory(u32(a[1]), file->preopen.size());
-  if (!out) return std::unexpected(out.error());
-  std::memcpy(out->data(), file->preopen.data(), file->preopen.size());
+  AIRSSYS_TRY_ASSIGN(auto out, call.memory(u32(a[1]), file->preopen.size()));
+  std::memcpy(out.data(), file->preopen.data(), file->preopen.size());
   return WasiErrno::Success;
 }
 
@@ -674,54 +664,61 @@ Result<WasiErrno> fd_prestat_dir_name(HostCall& call, ComponentContext& ctx, Arg
 Result<WasiErrno> path_open(HostCall& call, ComponentContext& ctx, Args a) {
   const bool follow = (u32(a[1]) & kLookupSymlinkFollow) != 0;
   const uint32_t fd_ptr = u32(a[8]);
-  AIRSSYS_WASI_PATH(path, call, u32(a[2]), u32(a[3]));
+  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[2]), u32(a[3])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
   AIRSSYS_TRY(call.memory(fd_ptr, 4));  // before anything is created
-  AIRSSYS_WASI_TRY(fd, open_at(ctx, u32(a[0]), *path, follow, u32(a[4]), u64(a[5]), u64(a[6]),
-                               static_cast<uint16_t>(u32(a[7]))));
-  AIRSSYS_TRY(call.write_u32(fd_ptr, *fd));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto fd,
+                               open_at(ctx, u32(a[0]), path, follow, u32(a[4]), u64(a[5]),
+                                       u64(a[6]), static_cast<uint16_t>(u32(a[7]))),
+                               errno_result);
+  AIRSSYS_TRY(call.write_u32(fd_ptr, fd));
   return WasiErrno::Success;
 }
 
 Result<WasiErrno> path_filestat_get(HostCall& call, ComponentContext& ctx, Args a) {
   const bool follow = (u32(a[1]) & kLookupSymlinkFollow) != 0;
-  AIRSSYS_WASI_PATH(path, call, u32(a[2]), u32(a[3]));
-  auto out = call.memory(u32(a[4]), 64);
-  if (!out) return std::unexpected(out.error());
-  AIRSSYS_WASI_TRY(st, stat_at(ctx, u32(a[0]), *path, follow));
-  put_filestat(*out, *st);
+  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[2]), u32(a[3])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
+  AIRSSYS_TRY_ASSIGN(auto out, call.memory(u32(a[4]), 64));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto st, stat_at(ctx, u32(a[0]), path, follow), errno_result);
+  put_filestat(out, st);
   return WasiErrno::Success;
 }
 
 Result<WasiErrno> path_create_directory(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_WASI_PATH(path, call, u32(a[1]), u32(a[2]));
-  return create_directory_at(ctx, u32(a[0]), *path);
+  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[1]), u32(a[2])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
+  return create_directory_at(ctx, u32(a[0]), path);
 }
 
 Result<WasiErrno> path_remove_directory(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_WASI_PATH(path, call, u32(a[1]), u32(a[2]));
-  return remove_directory_at(ctx, u32(a[0]), *path);
+  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[1]), u32(a[2])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
+  return remove_directory_at(ctx, u32(a[0]), path);
 }
 
 Result<WasiErrno> path_unlink_file(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_WASI_PATH(path, call, u32(a[1]), u32(a[2]));
-  return unlink_file_at(ctx, u32(a[0]), *path);
+  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[1]), u32(a[2])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
+  return unlink_file_at(ctx, u32(a[0]), path);
 }
 
 Result<WasiErrno> path_rename(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_WASI_PATH(from, call, u32(a[1]), u32(a[2]));
-  AIRSSYS_WASI_PATH(to, call, u32(a[4]), u32(a[5]));
-  return rename_at(ctx, u32(a[0]), *from, u32(a[3]), *to);
+  AIRSSYS_TRY_ASSIGN(auto from_bytes, call.memory(u32(a[1]), u32(a[2])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto from, to_path(from_bytes), errno_result);
+  AIRSSYS_TRY_ASSIGN(auto to_bytes, call.memory(u32(a[4]), u32(a[5])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto to, to_path(to_bytes), errno_result);
+  return rename_at(ctx, u32(a[0]), from, u32(a[3]), to);
 }
 
 // ---- Shared with WASI 0.2 ------------------------------------------------------
 
 std::expected<uint32_t, WasiErrno> open_at(ComponentContext& ctx, uint32_t dirfd,
-                                           const std::string& given_path, bool follow,
+                                           const std::string& path, bool follow,
                                            uint32_t oflags, uint64_t rights, uint64_t inheriting,
                                            uint16_t given_fdflags) {
   const auto fdflags = static_cast<uint16_t>(given_fdflags & kKnownFdflags);
-  const std::string* path = &given_path;
-  AIRSSYS_WASI_TRY_AS(dir, directory_fd(ctx, dirfd), uint32_t);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), errno_error);
 
   const bool want_directory = (oflags & kOflagDirectory) != 0;
   const bool create = (oflags & kOflagCreat) != 0;
@@ -747,31 +744,32 @@ std::expected<uint32_t, WasiErrno> open_at(ComponentContext& ctx, uint32_t dirfd
 
   UniqueFd opened;
   if (create) {
-    if (path->back() == '/') return std::unexpected(WasiErrno::Isdir);
-    if (is_dot_or_dotdot(last_segment(*path))) return std::unexpected(WasiErrno::Isdir);
-    AIRSSYS_WASI_TRY_AS(entry, locate_entry(ctx, **dir, *path, access), uint32_t);
-    if (auto ok = authorize(ctx, access, entry->path); !ok) return std::unexpected(ok.error());
+    if (path.back() == '/') return std::unexpected(WasiErrno::Isdir);
+    if (is_dot_or_dotdot(last_segment(path))) return std::unexpected(WasiErrno::Isdir);
+    AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), errno_error);
+    if (auto ok = authorize(ctx, access, entry.path); !ok) return std::unexpected(ok.error());
     int create_flags = flags | O_CREAT | O_NOFOLLOW | ((oflags & kOflagExcl) ? O_EXCL : 0);
-    opened = UniqueFd(::openat(entry->parent.get(), entry->name.c_str(), create_flags, 0666));
+    opened = UniqueFd(::openat(entry.parent.get(), entry.name.c_str(), create_flags, 0666));
     // ELOOP: the name is a symlink; with follow it is resolved below like any path.
     if (!opened && !(errno == ELOOP && follow && !(oflags & kOflagExcl))) {
       return std::unexpected(from_errno(errno));
     }
   }
   if (!opened) {
-    AIRSSYS_WASI_TRY_AS(located, locate(ctx, **dir, *path, follow, want_directory, access), uint32_t);
+    AIRSSYS_TRY_ASSIGN_OR_RETURN(
+        auto located, locate(ctx, *dir, path, follow, want_directory, access), errno_error);
     struct stat st {};
-    if (::fstat(located->fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
+    if (::fstat(located.fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
     if (S_ISLNK(st.st_mode)) return std::unexpected(WasiErrno::Loop);
     // FIFOs, sockets and devices are not opened: a FIFO would block the host.
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return std::unexpected(WasiErrno::Notsup);
     if (S_ISDIR(st.st_mode) && (host_write || truncate)) return std::unexpected(WasiErrno::Isdir);
-    if (auto ok = authorize(ctx, access, located->path); !ok) return std::unexpected(ok.error());
+    if (auto ok = authorize(ctx, access, located.path); !ok) return std::unexpected(ok.error());
     if (path_only) {
-      opened = std::move(located->fd);
+      opened = std::move(located.fd);
     } else {
       // Reopening through /proc opens exactly the inode that was checked.
-      std::string proc = "/proc/self/fd/" + std::to_string(located->fd.get());
+      std::string proc = "/proc/self/fd/" + std::to_string(located.fd.get());
       opened = UniqueFd(::open(proc.c_str(), flags | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0)));
       if (!opened) return std::unexpected(from_errno(errno));
     }
@@ -797,95 +795,92 @@ std::expected<uint32_t, WasiErrno> open_at(ComponentContext& ctx, uint32_t dirfd
   return *fd;
 }
 
-WasiErrno create_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& given_path) {
-  const std::string* path = &given_path;
-  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, dirfd));
-  if (is_dot_or_dotdot(last_segment(*path))) return WasiErrno::Exist;
+std::expected<struct stat, WasiErrno> stat_at(ComponentContext& ctx, uint32_t dirfd,
+                                              const std::string& path, bool follow) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), errno_error);
+  Access access{.read = true};
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto located, locate(ctx, *dir, path, follow, false, access),
+                               errno_error);
+  if (auto ok = authorize(ctx, access, located.path); !ok) return std::unexpected(ok.error());
+  struct stat st {};
+  if (::fstat(located.fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
+  return st;
+}
+
+std::expected<struct stat, WasiErrno> stat_fd(ComponentContext& ctx, uint32_t fd) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, fd), errno_error);
+  // A preopen was handed over without a check; its metadata is read like any path.
+  if (!file->preopen.empty()) {
+    if (auto ok = authorize(ctx, {.read = true}, file->preopen); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  struct stat st {};
+  if (::fstat(file->fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
+  return st;
+}
+
+WasiErrno create_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& path) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), same_errno);
+  if (is_dot_or_dotdot(last_segment(path))) return WasiErrno::Exist;
   Access access{.write = true};
-  AIRSSYS_WASI_TRY(entry, locate_entry(ctx, **dir, *path, access));
-  if (auto ok = authorize(ctx, access, entry->path); !ok) return ok.error();
-  if (::mkdirat(entry->parent.get(), entry->name.c_str(), 0777) != 0) return from_errno(errno);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), same_errno);
+  if (auto ok = authorize(ctx, access, entry.path); !ok) return ok.error();
+  if (::mkdirat(entry.parent.get(), entry.name.c_str(), 0777) != 0) return from_errno(errno);
   return WasiErrno::Success;
 }
 
-WasiErrno remove_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& given_path) {
-  const std::string* path = &given_path;
-  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, dirfd));
-  std::string_view last = last_segment(*path);
+WasiErrno remove_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& path) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), same_errno);
+  std::string_view last = last_segment(path);
   if (last == ".") return WasiErrno::Inval;
   if (last == "..") return WasiErrno::Notempty;
   Access access{.write = true};
-  AIRSSYS_WASI_TRY(entry, locate_entry(ctx, **dir, *path, access));
-  if (auto ok = authorize(ctx, access, entry->path); !ok) return ok.error();
-  if (::unlinkat(entry->parent.get(), entry->name.c_str(), AT_REMOVEDIR) != 0) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), same_errno);
+  if (auto ok = authorize(ctx, access, entry.path); !ok) return ok.error();
+  if (::unlinkat(entry.parent.get(), entry.name.c_str(), AT_REMOVEDIR) != 0) {
     return from_errno(errno);
   }
   return WasiErrno::Success;
 }
 
-WasiErrno unlink_file_at(ComponentContext& ctx, uint32_t dirfd, const std::string& given_path) {
-  const std::string* path = &given_path;
-  AIRSSYS_WASI_TRY(dir, directory_fd(ctx, dirfd));
-  if (is_dot_or_dotdot(last_segment(*path))) return WasiErrno::Isdir;
+WasiErrno unlink_file_at(ComponentContext& ctx, uint32_t dirfd, const std::string& path) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), same_errno);
+  if (is_dot_or_dotdot(last_segment(path))) return WasiErrno::Isdir;
   Access access{.write = true};
-  AIRSSYS_WASI_TRY(entry, locate_entry(ctx, **dir, *path, access));
-  if (entry->trailing_slash) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), same_errno);
+  if (entry.trailing_slash) {
     // "name/" is a directory or an error, and unlink never removes a directory.
-    if (auto ok = check_trailing_slash(*entry); !ok) return ok.error();
+    if (auto ok = check_trailing_slash(entry); !ok) return ok.error();
     return WasiErrno::Isdir;
   }
-  if (auto ok = authorize(ctx, access, entry->path); !ok) return ok.error();
-  if (::unlinkat(entry->parent.get(), entry->name.c_str(), 0) != 0) return from_errno(errno);
+  if (auto ok = authorize(ctx, access, entry.path); !ok) return ok.error();
+  if (::unlinkat(entry.parent.get(), entry.name.c_str(), 0) != 0) return from_errno(errno);
   return WasiErrno::Success;
 }
 
-WasiErrno rename_at(ComponentContext& ctx, uint32_t from_fd, const std::string& from_path,
-                    uint32_t to_fd, const std::string& to_path) {
-  const std::string* from = &from_path;
-  const std::string* to = &to_path;
-  AIRSSYS_WASI_TRY(from_dir, directory_fd(ctx, from_fd));
-  AIRSSYS_WASI_TRY(to_dir, directory_fd(ctx, to_fd));
-  if (is_dot_or_dotdot(last_segment(*from)) || is_dot_or_dotdot(last_segment(*to))) {
+WasiErrno rename_at(ComponentContext& ctx, uint32_t from_fd, const std::string& from,
+                    uint32_t to_fd, const std::string& to) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto from_dir, directory_fd(ctx, from_fd), same_errno);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto to_dir, directory_fd(ctx, to_fd), same_errno);
+  if (is_dot_or_dotdot(last_segment(from)) || is_dot_or_dotdot(last_segment(to))) {
     return WasiErrno::Busy;
   }
   // Both names are checked as written before either is resolved, then both real
   // paths; the rename itself works on the two parent descriptors, so it happens in
   // exactly the directories that were checked, wherever they are moved meanwhile.
   Access access{.write = true};
-  AIRSSYS_WASI_TRY(source, locate_entry(ctx, **from_dir, *from, access));
-  AIRSSYS_WASI_TRY(target, locate_entry(ctx, **to_dir, *to, access));
-  if (auto ok = check_trailing_slash(*source); !ok) return ok.error();
-  if (auto ok = authorize(ctx, access, source->path); !ok) return ok.error();
-  if (auto ok = authorize(ctx, access, target->path); !ok) return ok.error();
-  if (::renameat(source->parent.get(), source->name.c_str(), target->parent.get(),
-                 target->name.c_str()) != 0) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto source, locate_entry(ctx, *from_dir, from, access),
+                               same_errno);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto target, locate_entry(ctx, *to_dir, to, access), same_errno);
+  if (auto ok = check_trailing_slash(source); !ok) return ok.error();
+  if (auto ok = authorize(ctx, access, source.path); !ok) return ok.error();
+  if (auto ok = authorize(ctx, access, target.path); !ok) return ok.error();
+  if (::renameat(source.parent.get(), source.name.c_str(), target.parent.get(),
+                 target.name.c_str()) != 0) {
     return from_errno(errno);
   }
   return WasiErrno::Success;
-}
-
-std::expected<struct stat, WasiErrno> stat_at(ComponentContext& ctx, uint32_t dirfd,
-                                              const std::string& path, bool follow) {
-  AIRSSYS_WASI_TRY_AS(dir, directory_fd(ctx, dirfd), struct stat);
-  Access access{.read = true};
-  AIRSSYS_WASI_TRY_AS(located, locate(ctx, **dir, path, follow, false, access), struct stat);
-  if (auto ok = authorize(ctx, access, located->path); !ok) return std::unexpected(ok.error());
-  struct stat st {};
-  if (::fstat(located->fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
-  return st;
-}
-
-std::expected<struct stat, WasiErrno> stat_fd(ComponentContext& ctx, uint32_t fd) {
-  AIRSSYS_WASI_TRY_AS(file, open_fd(ctx, fd), struct stat);
-  // A preopen was handed over without a check; its metadata is read like any path.
-  if (!(*file)->preopen.empty()) {
-    if (auto ok = authorize(ctx, {.read = true}, (*file)->preopen); !ok) {
-      return std::unexpected(ok.error());
-    }
-  }
-  struct stat st {};
-  if (::fstat((*file)->fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
-  return st;
 }
 
 std::expected<std::string, WasiErrno> checked_path(std::string_view path) {

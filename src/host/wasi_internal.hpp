@@ -41,15 +41,13 @@ inline constexpr uint64_t kMaxIovecs = 1024;
 template <class Visit>
 [[nodiscard]] Result<void> for_each_iovec(engine::HostCall& call, uint64_t table_ptr,
                                           uint64_t count, Visit&& visit) {
-  auto table = call.memory(table_ptr, count * 8);
-  if (!table) return std::unexpected(table.error());
+  AIRSSYS_TRY_ASSIGN(auto table, call.memory(table_ptr, count * 8));
   for (uint64_t i = 0; i < count; ++i) {
     uint32_t ptr, len;
-    std::memcpy(&ptr, table->data() + i * 8, 4);
-    std::memcpy(&len, table->data() + i * 8 + 4, 4);
-    auto bytes = call.memory(ptr, len);
-    if (!bytes) return std::unexpected(bytes.error());
-    visit(*bytes);
+    std::memcpy(&ptr, table.data() + i * 8, 4);
+    std::memcpy(&len, table.data() + i * 8 + 4, 4);
+    AIRSSYS_TRY_ASSIGN(auto bytes, call.memory(ptr, len));
+    visit(bytes);
   }
   return {};
 }

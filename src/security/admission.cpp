@@ -162,9 +162,8 @@ Result<Admission> admit(const AdmissionRequest& request) {
   const std::string name = component_name(request);
   Admission admission;
 
-  auto module_hash = sha256_file(request.module);
-  if (!module_hash) return std::unexpected(module_hash.error());
-  admission.module_sha256 = to_hex(*module_hash);
+  AIRSSYS_TRY_ASSIGN(auto module_hash, sha256_file(request.module));
+  admission.module_sha256 = to_hex(module_hash);
 
   SignatureCheck signature =
       check_component_signature(request.module, request.manifest_file, request.signature_file);
@@ -203,13 +202,11 @@ Result<Admission> admit(const AdmissionRequest& request) {
                             quota_value_text(o.key, o.bound));
       }
       return refuse(request, name, "quota.ceiling", level, DecisionLayer::HostPolicy,
-                    Error{ErrorCode::QuotaExceeded,
-                          fmt::format("component '{}' asks for more than the operator's "
-                                      "[ceiling] allows any component: {}; lower its [quota] "
-                                      "in {}",
-                                      name, list, request.manifest_file.string()),
-                          {},
-                          0});
+                    Error::of(ErrorCode::QuotaExceeded,
+                              fmt::format("component '{}' asks for more than the operator's "
+                                          "[ceiling] allows any component: {}; lower its [quota] "
+                                          "in {}",
+                                          name, list, request.manifest_file.string())));
     }
     patterns = manifest.capabilities;
     quotas = effective_quotas(manifest.quota, defaults);
@@ -271,11 +268,9 @@ Result<Admission> admit(const AdmissionRequest& request) {
   }
   if (request.memory_cap) quotas.memory_bytes = std::min(quotas.memory_bytes, *request.memory_cap);
 
-  auto capabilities = CapabilitySet::build(patterns);
-  if (!capabilities) return std::unexpected(capabilities.error());
-  auto context = WasmSecurityContext::create(name, std::move(*capabilities), level, quotas);
-  if (!context) return std::unexpected(context.error());
-  admission.context = std::move(*context);
+  AIRSSYS_TRY_ASSIGN(auto capabilities, CapabilitySet::build(patterns));
+  AIRSSYS_TRY_ASSIGN(admission.context,
+                     WasmSecurityContext::create(name, std::move(capabilities), level, quotas));
   return admission;
 }
 

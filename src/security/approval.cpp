@@ -250,9 +250,7 @@ struct ApprovalStore::Impl {
   // deadlock upgrading read locks, and a count followed by an insert is atomic.
   template <class F>
   auto write_transaction(F&& body) -> decltype(body()) {
-    if (auto begun = exec(db, "BEGIN IMMEDIATE", "start a transaction"); !begun) {
-      return std::unexpected(begun.error());
-    }
+    AIRSSYS_TRY(exec(db, "BEGIN IMMEDIATE", "start a transaction"));
     auto result = body();
     if (!result) {
       (void)exec(db, "ROLLBACK", "roll back");
@@ -266,76 +264,76 @@ struct ApprovalStore::Impl {
   }
 
   Result<std::optional<ApprovalEntry>> find(std::string_view key) {
-    auto stmt =
-        Statement::prepare(db, fmt::format("SELECT {} FROM approvals WHERE key = ?", kColumns));
-    if (!stmt) return std::unexpected(stmt.error());
-    stmt->bind(1, key);
-    int rc = stmt->step();
+    AIRSSYS_TRY_ASSIGN(
+        auto stmt,
+        Statement::prepare(db, fmt::format("SELECT {} FROM approvals WHERE key = ?", kColumns)));
+    stmt.bind(1, key);
+    int rc = stmt.step();
     if (rc == SQLITE_DONE) return std::optional<ApprovalEntry>();
     if (rc != SQLITE_ROW) return db_error(db, "read an entry");
-    auto entry = read_row(*stmt);
-    if (!entry) return std::unexpected(entry.error());
-    return std::optional<ApprovalEntry>(std::move(*entry));
+    AIRSSYS_TRY_ASSIGN(auto entry, read_row(stmt));
+    return std::optional<ApprovalEntry>(std::move(entry));
   }
 
   Result<size_t> count_pending() {
-    auto stmt = Statement::prepare(db, "SELECT count(*) FROM approvals WHERE state = 'pending'");
-    if (!stmt) return std::unexpected(stmt.error());
-    if (stmt->step() != SQLITE_ROW) return db_error(db, "count pending entries");
-    return static_cast<size_t>(stmt->integer(0));
+    AIRSSYS_TRY_ASSIGN(
+        auto stmt,
+        Statement::prepare(db, "SELECT count(*) FROM approvals WHERE state = 'pending'"));
+    if (stmt.step() != SQLITE_ROW) return db_error(db, "count pending entries");
+    return static_cast<size_t>(stmt.integer(0));
   }
 
   Result<void> check_room_for_pending(std::string_view name) {
-    auto pending = count_pending();
-    if (!pending) return std::unexpected(pending.error());
-    if (*pending >= options.max_pending) {
+    AIRSSYS_TRY_ASSIGN(auto pending, count_pending());
+    if (pending >= options.max_pending) {
       return make_error(ErrorCode::ApprovalQueueFull,
                         fmt::format("cannot queue '{}' for approval: {} requests are already "
                                     "pending (the limit); approve or deny some first",
-                                    name, *pending));
+                                    name, pending));
     }
     return {};
   }
 
   Result<void> insert(const ApprovalEntry& entry) {
-    auto stmt = Statement::prepare(
-        db,
-        fmt::format("INSERT INTO approvals ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", kColumns));
-    if (!stmt) return std::unexpected(stmt.error());
-    stmt->bind(1, entry.key);
-    stmt->bind(2, entry.name);
-    stmt->bind(3, entry.version);
-    stmt->bind(4, entry.module_hash);
-    stmt->bind(5, entry.capabilities);
-    stmt->bind(6, approval_state_name(entry.state));
-    stmt->bind(7, to_millis(entry.requested_at));
-    stmt->bind(8, entry.decided_by);
+    AIRSSYS_TRY_ASSIGN(
+        auto stmt,
+        Statement::prepare(
+            db, fmt::format("INSERT INTO approvals ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            kColumns)));
+    stmt.bind(1, entry.key);
+    stmt.bind(2, entry.name);
+    stmt.bind(3, entry.version);
+    stmt.bind(4, entry.module_hash);
+    stmt.bind(5, entry.capabilities);
+    stmt.bind(6, approval_state_name(entry.state));
+    stmt.bind(7, to_millis(entry.requested_at));
+    stmt.bind(8, entry.decided_by);
     if (entry.decided_at) {
-      stmt->bind(9, to_millis(*entry.decided_at));
+      stmt.bind(9, to_millis(*entry.decided_at));
     } else {
-      stmt->bind_null(9);
+      stmt.bind_null(9);
     }
-    stmt->bind(10, entry.reason);
-    if (stmt->step() != SQLITE_DONE) return db_error(db, "insert an entry");
+    stmt.bind(10, entry.reason);
+    if (stmt.step() != SQLITE_DONE) return db_error(db, "insert an entry");
     return {};
   }
 
   Result<void> update_decision(const ApprovalEntry& entry) {
-    auto stmt =
+    AIRSSYS_TRY_ASSIGN(
+        auto stmt,
         Statement::prepare(db,
                            "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, "
-                           "reason = ? WHERE key = ?");
-    if (!stmt) return std::unexpected(stmt.error());
-    stmt->bind(1, approval_state_name(entry.state));
-    stmt->bind(2, entry.decided_by);
+                           "reason = ? WHERE key = ?"));
+    stmt.bind(1, approval_state_name(entry.state));
+    stmt.bind(2, entry.decided_by);
     if (entry.decided_at) {
-      stmt->bind(3, to_millis(*entry.decided_at));
+      stmt.bind(3, to_millis(*entry.decided_at));
     } else {
-      stmt->bind_null(3);
+      stmt.bind_null(3);
     }
-    stmt->bind(4, entry.reason);
-    stmt->bind(5, entry.key);
-    if (stmt->step() != SQLITE_DONE) return db_error(db, "update an entry");
+    stmt.bind(4, entry.reason);
+    stmt.bind(5, entry.key);
+    if (stmt.step() != SQLITE_DONE) return db_error(db, "update an entry");
     if (sqlite3_changes(db) != 1) {
       return make_error(ErrorCode::InternalError,
                         fmt::format("approval database: entry {} vanished during an update",
@@ -352,13 +350,12 @@ struct ApprovalStore::Impl {
     }
     std::lock_guard lock(mutex);
     return write_transaction([&]() -> Result<ApprovalEntry> {
-      auto found = find(key);
-      if (!found) return std::unexpected(found.error());
-      if (!*found) {
+      AIRSSYS_TRY_ASSIGN(auto found, find(key));
+      if (!found) {
         return make_error(ErrorCode::NotFound,
                           fmt::format("no approval request has the key '{}'", key));
       }
-      ApprovalEntry entry = std::move(**found);
+      ApprovalEntry entry = std::move(*found);
       bool allowed = false;
       std::string_view verb;
       std::string_view allowed_from;
@@ -450,9 +447,8 @@ Result<ApprovalStore> ApprovalStore::open(const std::filesystem::path& database,
   sqlite3_busy_timeout(impl->db, static_cast<int>(options.busy_timeout.count()));
 
   {
-    auto mode = Statement::prepare(impl->db, "PRAGMA journal_mode = WAL");
-    if (!mode) return std::unexpected(mode.error());
-    if (mode->step() != SQLITE_ROW || mode->text(0) != "wal") {
+    AIRSSYS_TRY_ASSIGN(auto mode, Statement::prepare(impl->db, "PRAGMA journal_mode = WAL"));
+    if (mode.step() != SQLITE_ROW || mode.text(0) != "wal") {
       return make_error(ErrorCode::IoError,
                         fmt::format("approval database '{}': cannot switch to WAL mode: {}",
                                     database.string(), sqlite3_errmsg(impl->db)));
@@ -465,10 +461,9 @@ Result<ApprovalStore> ApprovalStore::open(const std::filesystem::path& database,
     int64_t found = 0;
     {
       // Finalized before the schema changes: COMMIT fails while a statement runs.
-      auto version = Statement::prepare(impl->db, "PRAGMA user_version");
-      if (!version) return std::unexpected(version.error());
-      if (version->step() != SQLITE_ROW) return db_error(impl->db, "read the schema version");
-      found = version->integer(0);
+      AIRSSYS_TRY_ASSIGN(auto version, Statement::prepare(impl->db, "PRAGMA user_version"));
+      if (version.step() != SQLITE_ROW) return db_error(impl->db, "read the schema version");
+      found = version.integer(0);
     }
     if (found == kSchemaVersion) return {};
     if (found != 0) {
@@ -500,9 +495,8 @@ Result<ApprovalEntry> ApprovalStore::request(const ApprovalRequest& request, Tru
   const ApprovalState target = state_for(level);
   std::lock_guard lock(impl_->mutex);
   return impl_->write_transaction([&]() -> Result<ApprovalEntry> {
-    auto found = impl_->find(key);
-    if (!found) return std::unexpected(found.error());
-    if (!*found) {
+    AIRSSYS_TRY_ASSIGN(auto found, impl_->find(key));
+    if (!found) {
       if (target == ApprovalState::Pending)
         AIRSSYS_TRY(impl_->check_room_for_pending(request.name));
       ApprovalEntry entry;
@@ -519,7 +513,7 @@ Result<ApprovalEntry> ApprovalStore::request(const ApprovalRequest& request, Tru
       AIRSSYS_TRY(impl_->insert(entry));
       return entry;
     }
-    ApprovalEntry entry = std::move(**found);
+    ApprovalEntry entry = std::move(*found);
     // An operator's decision is never overridden by trust, in either direction.
     if (entry.state == ApprovalState::Approved || entry.state == ApprovalState::Denied ||
         entry.state == target) {
@@ -548,13 +542,12 @@ Result<ApprovalEntry> ApprovalStore::deny(std::string_view key, std::string_view
 
 Result<ApprovalEntry> ApprovalStore::get(std::string_view key) {
   std::lock_guard lock(impl_->mutex);
-  auto found = impl_->find(key);
-  if (!found) return std::unexpected(found.error());
-  if (!*found) {
+  AIRSSYS_TRY_ASSIGN(auto found, impl_->find(key));
+  if (!found) {
     return make_error(ErrorCode::NotFound,
                       fmt::format("no approval request has the key '{}'", key));
   }
-  return std::move(**found);
+  return std::move(*found);
 }
 
 Result<std::vector<ApprovalEntry>> ApprovalStore::list(std::optional<ApprovalState> state) {
@@ -562,17 +555,15 @@ Result<std::vector<ApprovalEntry>> ApprovalStore::list(std::optional<ApprovalSta
   std::string sql = fmt::format("SELECT {} FROM approvals", kColumns);
   if (state) sql += " WHERE state = ?";
   sql += " ORDER BY requested_at, rowid";
-  auto stmt = Statement::prepare(impl_->db, sql);
-  if (!stmt) return std::unexpected(stmt.error());
-  if (state) stmt->bind(1, approval_state_name(*state));
+  AIRSSYS_TRY_ASSIGN(auto stmt, Statement::prepare(impl_->db, sql));
+  if (state) stmt.bind(1, approval_state_name(*state));
   std::vector<ApprovalEntry> out;
   while (true) {
-    int rc = stmt->step();
+    int rc = stmt.step();
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) return db_error(impl_->db, "list entries");
-    auto entry = read_row(*stmt);
-    if (!entry) return std::unexpected(entry.error());
-    out.push_back(std::move(*entry));
+    AIRSSYS_TRY_ASSIGN(auto entry, read_row(stmt));
+    out.push_back(std::move(entry));
   }
   return out;
 }

@@ -26,45 +26,41 @@
 #include <thread>
 #include <vector>
 
+#include "airssys/wasm/core/enum_names.hpp"
+
 namespace airssys::wasm::security {
 
+// X(value, name): one table per enum, both directions made from it.
+#define AIRSSYS_AUDIT_RESULTS(X)     \
+  X(AuditResult::Granted, "granted") \
+  X(AuditResult::Denied, "denied")
+
+#define AIRSSYS_DECISION_LAYERS(X)            \
+  X(DecisionLayer::Component, "component")    \
+  X(DecisionLayer::HostPolicy, "host-policy") \
+  X(DecisionLayer::Trust, "trust")            \
+  X(DecisionLayer::Approval, "approval")      \
+  X(DecisionLayer::Quota, "quota")            \
+  X(DecisionLayer::Messaging, "messaging")    \
+  X(DecisionLayer::Audit, "audit")
+
 std::string_view audit_result_name(AuditResult result) {
-  return result == AuditResult::Granted ? "granted" : "denied";
+  switch (result) { AIRSSYS_AUDIT_RESULTS(AIRSSYS_ENUM_NAME_CASE) }
+  return "denied";
 }
 
 std::optional<AuditResult> parse_audit_result(std::string_view text) {
-  for (auto r : {AuditResult::Granted, AuditResult::Denied}) {
-    if (audit_result_name(r) == text) return r;
-  }
+  AIRSSYS_AUDIT_RESULTS(AIRSSYS_ENUM_PARSE_IF)
   return std::nullopt;
 }
 
 std::string_view decision_layer_name(DecisionLayer layer) {
-  switch (layer) {
-    case DecisionLayer::Component:
-      return "component";
-    case DecisionLayer::HostPolicy:
-      return "host-policy";
-    case DecisionLayer::Trust:
-      return "trust";
-    case DecisionLayer::Approval:
-      return "approval";
-    case DecisionLayer::Quota:
-      return "quota";
-    case DecisionLayer::Messaging:
-      return "messaging";
-    case DecisionLayer::Audit:
-      return "audit";
-  }
+  switch (layer) { AIRSSYS_DECISION_LAYERS(AIRSSYS_ENUM_NAME_CASE) }
   return "?";
 }
 
 std::optional<DecisionLayer> parse_decision_layer(std::string_view text) {
-  for (auto l : {DecisionLayer::Component, DecisionLayer::HostPolicy, DecisionLayer::Trust,
-                 DecisionLayer::Approval, DecisionLayer::Quota, DecisionLayer::Messaging,
-                 DecisionLayer::Audit}) {
-    if (decision_layer_name(l) == text) return l;
-  }
+  AIRSSYS_DECISION_LAYERS(AIRSSYS_ENUM_PARSE_IF)
   return std::nullopt;
 }
 
@@ -948,13 +944,13 @@ Result<AuditReadReport> read_audit_log(const std::filesystem::path& file,
 
 Result<std::vector<AuditRecord>> read_audit_records(const std::filesystem::path& file) {
   std::vector<AuditRecord> records;
-  auto report = read_audit_log(file, [&](AuditRecord&& r) { records.push_back(std::move(r)); });
-  if (!report) return std::unexpected(report.error());
-  if (report->damaged != 0) {
-    const auto& first = report->damage.front();
+  AIRSSYS_TRY_ASSIGN(
+      auto report, read_audit_log(file, [&](AuditRecord&& r) { records.push_back(std::move(r)); }));
+  if (report.damaged != 0) {
+    const auto& first = report.damage.front();
     return make_error(ErrorCode::InvalidArgument,
                       fmt::format("{}:{}: {} ({} damaged lines in all)", first.file.string(),
-                                  first.line, first.error, report->damaged));
+                                  first.line, first.error, report.damaged));
   }
   return records;
 }
@@ -964,8 +960,7 @@ AuditLog::~AuditLog() = default;
 
 Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& file,
                                                  AuditLogOptions options) {
-  auto slots = slot_count(options.capacity);
-  if (!slots) return std::unexpected(slots.error());
+  AIRSSYS_TRY_ASSIGN(auto slots, slot_count(options.capacity));
   if (options.rotate_bytes != 0 && options.rotate_bytes < kMinAuditRotateBytes) {
     return make_error(ErrorCode::InvalidArgument,
                       fmt::format("audit log rotation at {} bytes is under the minimum of {}",
@@ -983,7 +978,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& fi
   }
   std::unique_ptr<Writer> writer;
   try {
-    writer = std::make_unique<Writer>(fd, file.string(), *slots, std::move(options));
+    writer = std::make_unique<Writer>(fd, file.string(), slots, std::move(options));
   } catch (const std::exception& e) {
     ::close(fd);  // a writer that was never constructed does not own it
     return make_error(ErrorCode::InternalError,
@@ -993,11 +988,10 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& fi
 }
 
 Result<std::unique_ptr<AuditLog>> AuditLog::without_file(AuditLogOptions options) {
-  auto slots = slot_count(options.capacity);
-  if (!slots) return std::unexpected(slots.error());
+  AIRSSYS_TRY_ASSIGN(auto slots, slot_count(options.capacity));
   std::unique_ptr<Writer> writer;
   try {
-    writer = std::make_unique<Writer>(-1, "(no file)", *slots, std::move(options));
+    writer = std::make_unique<Writer>(-1, "(no file)", slots, std::move(options));
   } catch (const std::exception& e) {
     return make_error(ErrorCode::InternalError,
                       fmt::format("cannot start the audit writer: {}", e.what()));

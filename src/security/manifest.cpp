@@ -11,6 +11,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "airssys/wasm/core/enum_names.hpp"
 #include "airssys/wasm/security/pattern.hpp"
 #include "manifest_fields.hpp"
 #include "message_text.hpp"
@@ -423,19 +424,19 @@ std::vector<std::string> manifest_environment(const Manifest& manifest) {
   return env;
 }
 
+// X(tier, name): both directions are made from this one table.
+#define AIRSSYS_TIER_CHOICES(X)   \
+  X(TierChoice::Interp, "interp") \
+  X(TierChoice::Native, "native") \
+  X(TierChoice::Auto, "auto")
+
 const char* tier_choice_name(TierChoice tier) {
-  switch (tier) {
-    case TierChoice::Interp: return "interp";
-    case TierChoice::Native: return "native";
-    case TierChoice::Auto: return "auto";
-  }
+  switch (tier) { AIRSSYS_TIER_CHOICES(AIRSSYS_ENUM_NAME_CASE) }
   return "?";
 }
 
 std::optional<TierChoice> parse_tier_choice(std::string_view text) {
-  if (text == "interp") return TierChoice::Interp;
-  if (text == "native") return TierChoice::Native;
-  if (text == "auto") return TierChoice::Auto;
+  AIRSSYS_TIER_CHOICES(AIRSSYS_ENUM_PARSE_IF)
   return std::nullopt;
 }
 

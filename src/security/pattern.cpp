@@ -263,9 +263,8 @@ std::expected<PathPattern::Alternative, std::string> PathPattern::compile_altern
       }
       continue;
     }
-    auto glob = canonical_glob(segment);
-    if (!glob) return std::unexpected(std::move(glob).error());
-    segments.push_back({SegmentKind::Glob, std::move(*glob)});
+    AIRSSYS_TRY_ASSIGN(auto glob, canonical_glob(segment));
+    segments.push_back({SegmentKind::Glob, std::move(glob)});
   }
   Alternative alternative;
   size_t literal_count = 0;

@@ -238,10 +238,10 @@ Result<HostPolicy> HostPolicy::load(const std::filesystem::path& file, bool miss
   }
   // The operator's hard limits: nobody but the host's user (or root) may
   // have written them.
-  auto text = detail::read_small_file(file, kMaxPolicyBytes,
-                                      detail::FileAccessRule::NotOthersWritable, "host policy");
-  if (!text) return std::unexpected(text.error());
-  return parse(*text, file.string());
+  AIRSSYS_TRY_ASSIGN(
+      auto text, detail::read_small_file(file, kMaxPolicyBytes,
+                                         detail::FileAccessRule::NotOthersWritable, "host policy"));
+  return parse(text, file.string());
 }
 
 bool HostPolicy::applies(size_t index, const PolicySubject& subject,
@@ -297,9 +297,8 @@ PolicyDecision HostPolicy::check(const PolicySubject& subject, Permission permis
 }
 
 Result<std::filesystem::path> default_policy_path() {
-  auto home = airssys_home();
-  if (!home) return std::unexpected(home.error());
-  return *home / "policy.toml";
+  AIRSSYS_TRY_ASSIGN(auto home, airssys_home());
+  return home / "policy.toml";
 }
 
 PolicySlot::PolicySlot() : PolicySlot(HostPolicy{}) {}

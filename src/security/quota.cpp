@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "airssys/wasm/core/enum_names.hpp"
+
 namespace airssys::wasm::security {
 namespace {
 
@@ -48,24 +50,28 @@ static_assert(std::atomic<uint8_t>::is_always_lock_free);
 
 }  // namespace
 
+// X(kind, name, unit): the one table of the quota kinds' names and units.
+#define AIRSSYS_QUOTA_KINDS(X)                            \
+  X(QuotaKind::Storage, "storage", "bytes")               \
+  X(QuotaKind::MessageRate, "message_rate", "messages/s") \
+  X(QuotaKind::Network, "network", "bytes/s")             \
+  X(QuotaKind::CpuTime, "cpu_time", "us/s")               \
+  X(QuotaKind::Memory, "memory", "bytes")
+
 std::string_view quota_name(QuotaKind kind) {
   switch (kind) {
-    case QuotaKind::Storage: return "storage";
-    case QuotaKind::MessageRate: return "message_rate";
-    case QuotaKind::Network: return "network";
-    case QuotaKind::CpuTime: return "cpu_time";
-    case QuotaKind::Memory: return "memory";
+#define AIRSSYS_X(kind, name, unit) AIRSSYS_ENUM_NAME_CASE(kind, name)
+    AIRSSYS_QUOTA_KINDS(AIRSSYS_X)
+#undef AIRSSYS_X
   }
   return "unknown";
 }
 
 std::string_view quota_unit(QuotaKind kind) {
   switch (kind) {
-    case QuotaKind::Storage: return "bytes";
-    case QuotaKind::MessageRate: return "messages/s";
-    case QuotaKind::Network: return "bytes/s";
-    case QuotaKind::CpuTime: return "us/s";
-    case QuotaKind::Memory: return "bytes";
+#define AIRSSYS_X(kind, name, unit) AIRSSYS_ENUM_NAME_CASE(kind, unit)
+    AIRSSYS_QUOTA_KINDS(AIRSSYS_X)
+#undef AIRSSYS_X
   }
   return "";
 }
@@ -87,7 +93,9 @@ std::string QuotaError::to_string() const {
                      current, quota_unit(quota), requested, limit);
 }
 
-Error QuotaError::to_error() const { return Error{ErrorCode::QuotaExceeded, to_string(), {}, 0}; }
+Error QuotaError::to_error() const {
+  return Error::of(ErrorCode::QuotaExceeded, to_string());
+}
 
 std::string_view quota_level_name(QuotaLevel level) {
   switch (level) {

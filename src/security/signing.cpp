@@ -132,11 +132,10 @@ Result<std::string> string_field(const json& doc, std::string_view field, std::s
 
 Result<void> expect_text(const json& doc, std::string_view field, std::string_view expected,
                          std::string_view source, ErrorCode code) {
-  auto text = string_field(doc, field, source, code);
-  if (!text) return std::unexpected(text.error());
-  if (*text != expected) {
+  AIRSSYS_TRY_ASSIGN(auto text, string_field(doc, field, source, code));
+  if (text != expected) {
     return make_error(code, fmt::format("{}: unsupported {} '{}' (only '{}' is known)", source,
-                                        field, *text, expected));
+                                        field, text, expected));
   }
   return {};
 }
@@ -144,11 +143,11 @@ Result<void> expect_text(const json& doc, std::string_view field, std::string_vi
 template <size_t N>
 Result<std::array<uint8_t, N>> base64_field(const json& doc, std::string_view field,
                                             std::string_view source, ErrorCode code) {
-  auto text = string_field(doc, field, source, code);
-  if (!text) return std::unexpected(text.error());
+  // Bound in place, not moved: the text is wiped where it lies.
+  AIRSSYS_TRY_ASSIGN(auto&& text, string_field(doc, field, source, code));
   std::array<uint8_t, N> out{};
-  bool ok = from_base64(*text, out);
-  detail::wipe(*text);
+  bool ok = from_base64(text, out);
+  detail::wipe(text);
   if (!ok) {
     return make_error(
         code, fmt::format("{}: field '{}' is not standard base64 of {} bytes", source, field, N));
@@ -158,9 +157,8 @@ Result<std::array<uint8_t, N>> base64_field(const json& doc, std::string_view fi
 
 Result<Sha256Digest> digest_field(const json& doc, std::string_view field, std::string_view source,
                                   ErrorCode code) {
-  auto text = string_field(doc, field, source, code);
-  if (!text) return std::unexpected(text.error());
-  auto digest = parse_sha256_hex(*text);
+  AIRSSYS_TRY_ASSIGN(auto text, string_field(doc, field, source, code));
+  auto digest = parse_sha256_hex(text);
   if (!digest) {
     return make_error(
         code, fmt::format("{}: field '{}' is not a SHA-256 digest (64 hex digits)", source, field));
@@ -170,12 +168,11 @@ Result<Sha256Digest> digest_field(const json& doc, std::string_view field, std::
 
 Result<void> check_key_id(const json& doc, const PublicKey& key, std::string_view source,
                           ErrorCode code) {
-  auto recorded = string_field(doc, "key_id", source, code);
-  if (!recorded) return std::unexpected(recorded.error());
-  if (*recorded != key_id(key)) {
+  AIRSSYS_TRY_ASSIGN(auto recorded, string_field(doc, "key_id", source, code));
+  if (recorded != key_id(key)) {
     return make_error(code, fmt::format("{}: key_id '{}' does not belong to the public key "
                                         "recorded beside it (expected '{}')",
-                                        source, *recorded, key_id(key)));
+                                        source, recorded, key_id(key)));
   }
   return {};
 }
@@ -320,9 +317,8 @@ Result<KeyPair> key_pair_from_seed(const SecretKey& secret) {
 
 Result<void> write_secret_key_file(const std::filesystem::path& file, const KeyPair& keys,
                                    bool overwrite) {
-  auto derived = key_pair_from_seed(keys.secret_key);
-  if (!derived) return std::unexpected(derived.error());
-  if (derived->public_key != keys.public_key) {
+  AIRSSYS_TRY_ASSIGN(auto derived, key_pair_from_seed(keys.secret_key));
+  if (derived.public_key != keys.public_key) {
     return make_error(ErrorCode::InvalidArgument,
                       "the public key does not belong to the secret key; not writing the key file");
   }
@@ -344,20 +340,21 @@ Result<void> write_secret_key_file(const std::filesystem::path& file, const KeyP
 
 Result<KeyPair> read_secret_key_file(const std::filesystem::path& file) {
   AIRSSYS_TRY(crypto_init());
-  auto text = detail::read_small_file(file, kMaxSmallFile, detail::FileAccessRule::Private,
-                                      "secret key file");
-  if (!text) return std::unexpected(text.error());
+  // Bound in place, not moved: the text is wiped where it lies.
+  AIRSSYS_TRY_ASSIGN(auto&& text,
+                     detail::read_small_file(file, kMaxSmallFile, detail::FileAccessRule::Private,
+                                             "secret key file"));
   std::string source = file.string();
   constexpr auto code = ErrorCode::InvalidArgument;
   auto doc = parse_json_object(
-      *text, source, "airssys-wasm secret key file", kSecretKeyFormat, kKeyFileVersion,
+      text, source, "airssys-wasm secret key file", kSecretKeyFormat, kKeyFileVersion,
       {"format", "version", "algorithm", "key_id", "public_key", "secret_key"}, code);
-  detail::wipe(*text);
+  detail::wipe(text);
   if (!doc) return std::unexpected(doc.error());
   AIRSSYS_TRY(expect_text(*doc, "algorithm", kAlgorithm, source, code));
-  auto public_key = base64_field<kPublicKeyBytes>(*doc, "public_key", source, code);
-  if (!public_key) return std::unexpected(public_key.error());
-  AIRSSYS_TRY(check_key_id(*doc, *public_key, source, code));
+  AIRSSYS_TRY_ASSIGN(auto public_key,
+                     base64_field<kPublicKeyBytes>(*doc, "public_key", source, code));
+  AIRSSYS_TRY(check_key_id(*doc, public_key, source, code));
   auto seed = base64_field<kSecretSeedBytes>(*doc, "secret_key", source, code);
   if (auto& field = doc->at("secret_key"); field.is_string()) {
     detail::wipe(field.get_ref<std::string&>());
@@ -367,7 +364,7 @@ Result<KeyPair> read_secret_key_file(const std::filesystem::path& file) {
   sodium_memzero(seed->data(), seed->size());
   auto keys = key_pair_from_seed(secret);
   if (!keys) return std::unexpected(keys.error());
-  if (keys->public_key != *public_key) {
+  if (keys->public_key != public_key) {
     return make_error(code, fmt::format("{}: the public key does not belong to the secret key "
                                         "(the file is damaged)",
                                         source));
@@ -388,20 +385,20 @@ Result<void> write_public_key_file(const std::filesystem::path& file, const Publ
 
 Result<PublicKey> read_public_key_file(const std::filesystem::path& file) {
   AIRSSYS_TRY(crypto_init());
-  auto text =
-      detail::read_small_file(file, kMaxSmallFile, detail::FileAccessRule::Any, "public key file");
-  if (!text) return std::unexpected(text.error());
+  AIRSSYS_TRY_ASSIGN(
+      auto text,
+      detail::read_small_file(file, kMaxSmallFile, detail::FileAccessRule::Any, "public key file"));
   std::string source = file.string();
   constexpr auto code = ErrorCode::InvalidArgument;
-  auto doc = parse_json_object(*text, source, "airssys-wasm public key file", kPublicKeyFormat,
-                               kKeyFileVersion,
-                               {"format", "version", "algorithm", "key_id", "public_key"}, code);
-  if (!doc) return std::unexpected(doc.error());
-  AIRSSYS_TRY(expect_text(*doc, "algorithm", kAlgorithm, source, code));
-  auto public_key = base64_field<kPublicKeyBytes>(*doc, "public_key", source, code);
-  if (!public_key) return std::unexpected(public_key.error());
-  AIRSSYS_TRY(check_key_id(*doc, *public_key, source, code));
-  return *public_key;
+  AIRSSYS_TRY_ASSIGN(
+      auto doc, parse_json_object(
+                    text, source, "airssys-wasm public key file", kPublicKeyFormat, kKeyFileVersion,
+                    {"format", "version", "algorithm", "key_id", "public_key"}, code));
+  AIRSSYS_TRY(expect_text(doc, "algorithm", kAlgorithm, source, code));
+  AIRSSYS_TRY_ASSIGN(auto public_key,
+                     base64_field<kPublicKeyBytes>(doc, "public_key", source, code));
+  AIRSSYS_TRY(check_key_id(doc, public_key, source, code));
+  return public_key;
 }
 
 std::string signed_message(const Sha256Digest& module_sha256, const Sha256Digest& manifest_sha256) {
@@ -426,15 +423,13 @@ Result<SignatureRecord> sign_component(const std::filesystem::path& module,
     return make_error(ErrorCode::InvalidArgument,
                       "the public key does not belong to the secret key; refusing to sign");
   }
-  auto module_digest = sha256_file(module);
-  if (!module_digest) return std::unexpected(module_digest.error());
-  auto manifest_digest = sha256_file(manifest);
-  if (!manifest_digest) return std::unexpected(manifest_digest.error());
+  AIRSSYS_TRY_ASSIGN(auto module_digest, sha256_file(module));
+  AIRSSYS_TRY_ASSIGN(auto manifest_digest, sha256_file(manifest));
   SignatureRecord record;
   record.public_key = keys.public_key;
   record.key_id = key_id(keys.public_key);
-  record.module_sha256 = *module_digest;
-  record.manifest_sha256 = *manifest_digest;
+  record.module_sha256 = module_digest;
+  record.manifest_sha256 = manifest_digest;
   std::string message = signed_message(record.module_sha256, record.manifest_sha256);
   crypto_sign_detached(record.signature.data(), nullptr,
                        reinterpret_cast<const unsigned char*>(message.data()), message.size(),
@@ -458,29 +453,26 @@ std::string signature_to_json(const SignatureRecord& record) {
 Result<SignatureRecord> parse_signature_json(std::string_view text, std::string_view source) {
   AIRSSYS_TRY(crypto_init());
   constexpr auto code = ErrorCode::SignatureInvalid;
-  auto doc = parse_json_object(text, source, "airssys-wasm signature file", kSignatureFormat,
-                               kSignatureFormatVersion,
-                               {"format", "version", "algorithm", "hash", "key_id", "public_key",
-                                "module_sha256", "manifest_sha256", "signature"},
-                               code);
-  if (!doc) return std::unexpected(doc.error());
-  AIRSSYS_TRY(expect_text(*doc, "algorithm", kAlgorithm, source, code));
-  AIRSSYS_TRY(expect_text(*doc, "hash", kHash, source, code));
+  AIRSSYS_TRY_ASSIGN(
+      auto doc, parse_json_object(text, source, "airssys-wasm signature file", kSignatureFormat,
+                                  kSignatureFormatVersion,
+                                  {"format", "version", "algorithm", "hash", "key_id", "public_key",
+                                   "module_sha256", "manifest_sha256", "signature"},
+                                  code));
+  AIRSSYS_TRY(expect_text(doc, "algorithm", kAlgorithm, source, code));
+  AIRSSYS_TRY(expect_text(doc, "hash", kHash, source, code));
   SignatureRecord record;
-  auto public_key = base64_field<kPublicKeyBytes>(*doc, "public_key", source, code);
-  if (!public_key) return std::unexpected(public_key.error());
-  record.public_key = *public_key;
-  AIRSSYS_TRY(check_key_id(*doc, record.public_key, source, code));
+  AIRSSYS_TRY_ASSIGN(auto public_key,
+                     base64_field<kPublicKeyBytes>(doc, "public_key", source, code));
+  record.public_key = public_key;
+  AIRSSYS_TRY(check_key_id(doc, record.public_key, source, code));
   record.key_id = key_id(record.public_key);
-  auto module_digest = digest_field(*doc, "module_sha256", source, code);
-  if (!module_digest) return std::unexpected(module_digest.error());
-  record.module_sha256 = *module_digest;
-  auto manifest_digest = digest_field(*doc, "manifest_sha256", source, code);
-  if (!manifest_digest) return std::unexpected(manifest_digest.error());
-  record.manifest_sha256 = *manifest_digest;
-  auto signature = base64_field<kSignatureBytes>(*doc, "signature", source, code);
-  if (!signature) return std::unexpected(signature.error());
-  record.signature = *signature;
+  AIRSSYS_TRY_ASSIGN(auto module_digest, digest_field(doc, "module_sha256", source, code));
+  record.module_sha256 = module_digest;
+  AIRSSYS_TRY_ASSIGN(auto manifest_digest, digest_field(doc, "manifest_sha256", source, code));
+  record.manifest_sha256 = manifest_digest;
+  AIRSSYS_TRY_ASSIGN(auto signature, base64_field<kSignatureBytes>(doc, "signature", source, code));
+  record.signature = signature;
   return record;
 }
 
@@ -506,43 +498,40 @@ Result<VerifiedSignature> verify_component(const std::filesystem::path& module,
                                            const std::filesystem::path& manifest,
                                            const std::filesystem::path& signature) {
   AIRSSYS_TRY(crypto_init());
-  auto record = read_signature_file(signature);
-  if (!record) return std::unexpected(record.error());
-  auto module_digest = sha256_file(module);
-  if (!module_digest) return std::unexpected(module_digest.error());
-  auto manifest_digest = sha256_file(manifest);
-  if (!manifest_digest) return std::unexpected(manifest_digest.error());
+  AIRSSYS_TRY_ASSIGN(auto record, read_signature_file(signature));
+  AIRSSYS_TRY_ASSIGN(auto module_digest, sha256_file(module));
+  AIRSSYS_TRY_ASSIGN(auto manifest_digest, sha256_file(manifest));
 
   // The signature is checked first, so that a digest mismatch below is known to
   // be a change to the file and not to the signature file.
-  std::string message = signed_message(record->module_sha256, record->manifest_sha256);
-  if (crypto_sign_verify_detached(record->signature.data(),
+  std::string message = signed_message(record.module_sha256, record.manifest_sha256);
+  if (crypto_sign_verify_detached(record.signature.data(),
                                   reinterpret_cast<const unsigned char*>(message.data()),
-                                  message.size(), record->public_key.data()) != 0) {
+                                  message.size(), record.public_key.data()) != 0) {
     return make_error(ErrorCode::SignatureInvalid,
                       fmt::format("bad signature in '{}': it does not verify with the key it "
                                   "names (key id {}); the signature file was altered or the "
                                   "signature was made with another key",
-                                  signature.string(), record->key_id));
+                                  signature.string(), record.key_id));
   }
-  if (*module_digest != record->module_sha256) {
+  if (module_digest != record.module_sha256) {
     return make_error(ErrorCode::SignatureInvalid,
                       fmt::format("module '{}' changed since it was signed: its SHA-256 is {}, the "
                                   "signature in '{}' covers {} (or the signature belongs to "
                                   "another component)",
-                                  module.string(), to_hex(*module_digest), signature.string(),
-                                  to_hex(record->module_sha256)));
+                                  module.string(), to_hex(module_digest), signature.string(),
+                                  to_hex(record.module_sha256)));
   }
-  if (*manifest_digest != record->manifest_sha256) {
+  if (manifest_digest != record.manifest_sha256) {
     return make_error(ErrorCode::SignatureInvalid,
                       fmt::format("manifest '{}' changed since it was signed: its SHA-256 is {}, "
                                   "the signature in '{}' covers {} (or the signature belongs to "
                                   "another component)",
-                                  manifest.string(), to_hex(*manifest_digest), signature.string(),
-                                  to_hex(record->manifest_sha256)));
+                                  manifest.string(), to_hex(manifest_digest), signature.string(),
+                                  to_hex(record.manifest_sha256)));
   }
-  return VerifiedSignature{record->public_key, record->key_id, record->module_sha256,
-                           record->manifest_sha256};
+  return VerifiedSignature{record.public_key, record.key_id, record.module_sha256,
+                           record.manifest_sha256};
 }
 
 SignatureCheck check_component_signature(const std::filesystem::path& module,

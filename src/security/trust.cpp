@@ -110,9 +110,8 @@ Result<std::filesystem::path> airssys_home() {
 }
 
 Result<std::filesystem::path> default_trust_config_path() {
-  auto home = airssys_home();
-  if (!home) return std::unexpected(home.error());
-  return *home / "trust.toml";
+  AIRSSYS_TRY_ASSIGN(auto home, airssys_home());
+  return home / "trust.toml";
 }
 
 Result<void> validate_trusted_path_pattern(std::string_view pattern) {

@@ -1,5 +1,7 @@
 #include "airssys/wasm/security/types.hpp"
 
+#include "airssys/wasm/core/enum_names.hpp"
+
 namespace airssys::wasm::security {
 namespace {
 
@@ -46,19 +48,19 @@ std::optional<Permission> parse_permission(std::string_view text) {
   return std::nullopt;
 }
 
+// X(level, name): both directions are made from this one table.
+#define AIRSSYS_TRUST_LEVELS(X)     \
+  X(TrustLevel::Trusted, "trusted") \
+  X(TrustLevel::Unknown, "unknown") \
+  X(TrustLevel::DevMode, "dev-mode")
+
 std::string_view trust_level_name(TrustLevel level) {
-  switch (level) {
-    case TrustLevel::Trusted: return "trusted";
-    case TrustLevel::Unknown: return "unknown";
-    case TrustLevel::DevMode: return "dev-mode";
-  }
+  switch (level) { AIRSSYS_TRUST_LEVELS(AIRSSYS_ENUM_NAME_CASE) }
   return "?";
 }
 
 std::optional<TrustLevel> parse_trust_level(std::string_view text) {
-  for (auto l : {TrustLevel::Trusted, TrustLevel::Unknown, TrustLevel::DevMode}) {
-    if (trust_level_name(l) == text) return l;
-  }
+  AIRSSYS_TRUST_LEVELS(AIRSSYS_ENUM_PARSE_IF)
   return std::nullopt;
 }
 

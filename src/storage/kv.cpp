@@ -171,11 +171,8 @@ struct KeyValueStore::Impl {
   std::mutex write_mutex;                         // one writer at a time in this process
 
   Error failure(sqlite3* db, int rc, std::string_view what) const {
-    return Error{
-        ErrorCode::IoError,
-        fmt::format("key-value store {}: {} failed: {}", path, what, sqlite_message(db, rc)),
-        {},
-        0};
+    return Error::of(ErrorCode::IoError, fmt::format("key-value store {}: {} failed: {}", path,
+                                                     what, sqlite_message(db, rc)));
   }
 
   // Opens a connection with this store's settings; statements are prepared
@@ -318,9 +315,8 @@ class Lease {
 };
 
 Result<Lease> lease(KeyValueStore::Impl& impl) {
-  auto c = impl.take();
-  if (!c) return std::unexpected(c.error());
-  return Lease(impl, std::move(*c));
+  AIRSSYS_TRY_ASSIGN(auto c, impl.take());
+  return Lease(impl, std::move(c));
 }
 
 // A write transaction that rolls back unless committed.
@@ -415,12 +411,11 @@ Result<std::unique_ptr<KeyValueStore>> KeyValueStore::open(KeyValueOptions optio
   auto impl = std::make_unique<Impl>();
   impl->path = options.data_dir / kDatabaseFileName;
   impl->options = std::move(options);
-  auto first = impl->connect();
-  if (!first) return std::unexpected(first.error());
-  AIRSSYS_TRY(impl->check_integrity(**first));
-  AIRSSYS_TRY(impl->ensure_schema(**first));
-  AIRSSYS_TRY(impl->prepare(**first));
-  impl->give_back(std::move(*first));
+  AIRSSYS_TRY_ASSIGN(auto first, impl->connect());
+  AIRSSYS_TRY(impl->check_integrity(*first));
+  AIRSSYS_TRY(impl->ensure_schema(*first));
+  AIRSSYS_TRY(impl->prepare(*first));
+  impl->give_back(std::move(first));
   return std::unique_ptr<KeyValueStore>(new KeyValueStore(std::move(impl)));
 }
 
@@ -435,14 +430,13 @@ Durability KeyValueStore::durability() const {
 Result<std::optional<uint64_t>> KeyValueStore::read(std::string_view ns, std::string_view key,
                                                     std::span<uint8_t> out) const {
   AIRSSYS_TRY(check_key(ns, key));
-  auto l = lease(*impl_);
-  if (!l) return std::unexpected(l.error());
-  Use q((*l)[kGet]);
+  AIRSSYS_TRY_ASSIGN(auto l, lease(*impl_));
+  Use q(l[kGet]);
   q.text(1, ns);
   q.blob(2, key);
   int rc = q.step();
   if (rc == SQLITE_DONE) return std::optional<uint64_t>();
-  if (rc != SQLITE_ROW) return std::unexpected(impl_->failure(l->db(), rc, "get"));
+  if (rc != SQLITE_ROW) return std::unexpected(impl_->failure(l.db(), rc, "get"));
   auto value = q.column_blob(0);
   if (value.size() <= out.size() && !value.empty()) {
     std::memcpy(out.data(), value.data(), value.size());
@@ -453,26 +447,24 @@ Result<std::optional<uint64_t>> KeyValueStore::read(std::string_view ns, std::st
 Result<std::optional<std::vector<uint8_t>>> KeyValueStore::get(std::string_view ns,
                                                                std::string_view key) const {
   AIRSSYS_TRY(check_key(ns, key));
-  auto l = lease(*impl_);
-  if (!l) return std::unexpected(l.error());
-  Use q((*l)[kGet]);
+  AIRSSYS_TRY_ASSIGN(auto l, lease(*impl_));
+  Use q(l[kGet]);
   q.text(1, ns);
   q.blob(2, key);
   int rc = q.step();
   if (rc == SQLITE_DONE) return std::optional<std::vector<uint8_t>>();
-  if (rc != SQLITE_ROW) return std::unexpected(impl_->failure(l->db(), rc, "get"));
+  if (rc != SQLITE_ROW) return std::unexpected(impl_->failure(l.db(), rc, "get"));
   auto value = q.column_blob(0);
   return std::optional(std::vector<uint8_t>(value.begin(), value.end()));
 }
 
 Result<bool> KeyValueStore::exists(std::string_view ns, std::string_view key) const {
   AIRSSYS_TRY(check_key(ns, key));
-  auto l = lease(*impl_);
-  if (!l) return std::unexpected(l.error());
+  AIRSSYS_TRY_ASSIGN(auto l, lease(*impl_));
   int rc = SQLITE_OK;
-  auto bytes = entry_bytes(*l, ns, key, rc);
+  auto bytes = entry_bytes(l, ns, key, rc);
   if (rc != SQLITE_OK && rc != SQLITE_DONE) {
-    return std::unexpected(impl_->failure(l->db(), rc, "exists"));
+    return std::unexpected(impl_->failure(l.db(), rc, "exists"));
   }
   return bytes.has_value();
 }
@@ -486,18 +478,17 @@ Result<uint64_t> KeyValueStore::set(std::string_view ns, std::string_view key,
         fmt::format("a value has at most {} bytes, not {}", kMaxValueBytes, value.size()));
   }
   std::lock_guard writer(impl_->write_mutex);
-  auto l = lease(*impl_);
-  if (!l) return std::unexpected(l.error());
-  Transaction tx(*l);
+  AIRSSYS_TRY_ASSIGN(auto l, lease(*impl_));
+  Transaction tx(l);
   int rc = tx.begin();
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l->db(), rc, "set"));
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l.db(), rc, "set"));
 
-  auto old_bytes = entry_bytes(*l, ns, key, rc);
+  auto old_bytes = entry_bytes(l, ns, key, rc);
   if (rc != SQLITE_OK && rc != SQLITE_DONE) {
-    return std::unexpected(impl_->failure(l->db(), rc, "set"));
+    return std::unexpected(impl_->failure(l.db(), rc, "set"));
   }
-  const uint64_t used = namespace_usage(*l, ns, rc);
-  if (rc != SQLITE_OK) return std::unexpected(impl_->failure(l->db(), rc, "set"));
+  const uint64_t used = namespace_usage(l, ns, rc);
+  if (rc != SQLITE_OK) return std::unexpected(impl_->failure(l.db(), rc, "set"));
   const uint64_t old_size = old_bytes.value_or(0);
   const uint64_t new_size = key.size() + value.size();
   const uint64_t next = used - old_size + new_size;
@@ -509,44 +500,43 @@ Result<uint64_t> KeyValueStore::set(std::string_view ns, std::string_view key,
   }
 
   {
-    Use q((*l)[kUpsert]);
+    Use q(l[kUpsert]);
     q.text(1, ns);
     q.blob(2, key);
     q.blob(3, value.data(), value.size());
     rc = q.step();
   }
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l->db(), rc, "set"));
-  rc = add_usage(*l, ns, static_cast<int64_t>(new_size) - static_cast<int64_t>(old_size));
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l->db(), rc, "set"));
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l.db(), rc, "set"));
+  rc = add_usage(l, ns, static_cast<int64_t>(new_size) - static_cast<int64_t>(old_size));
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l.db(), rc, "set"));
   rc = tx.commit();
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l->db(), rc, "commit"));
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l.db(), rc, "commit"));
   return next;
 }
 
 Result<bool> KeyValueStore::remove(std::string_view ns, std::string_view key) {
   AIRSSYS_TRY(check_key(ns, key));
   std::lock_guard writer(impl_->write_mutex);
-  auto l = lease(*impl_);
-  if (!l) return std::unexpected(l.error());
-  Transaction tx(*l);
+  AIRSSYS_TRY_ASSIGN(auto l, lease(*impl_));
+  Transaction tx(l);
   int rc = tx.begin();
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l->db(), rc, "delete"));
-  auto old_bytes = entry_bytes(*l, ns, key, rc);
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l.db(), rc, "delete"));
+  auto old_bytes = entry_bytes(l, ns, key, rc);
   if (rc != SQLITE_OK && rc != SQLITE_DONE) {
-    return std::unexpected(impl_->failure(l->db(), rc, "delete"));
+    return std::unexpected(impl_->failure(l.db(), rc, "delete"));
   }
   if (!old_bytes) return false;
   {
-    Use q((*l)[kDelete]);
+    Use q(l[kDelete]);
     q.text(1, ns);
     q.blob(2, key);
     rc = q.step();
   }
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l->db(), rc, "delete"));
-  rc = add_usage(*l, ns, -static_cast<int64_t>(*old_bytes));
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l->db(), rc, "delete"));
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l.db(), rc, "delete"));
+  rc = add_usage(l, ns, -static_cast<int64_t>(*old_bytes));
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l.db(), rc, "delete"));
   rc = tx.commit();
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l->db(), rc, "commit"));
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l.db(), rc, "commit"));
   return true;
 }
 
@@ -572,9 +562,8 @@ Result<std::vector<std::string>> KeyValueStore::list(std::string_view ns, std::s
   const auto limit = static_cast<int64_t>(
       std::min<uint64_t>(max_count, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
 
-  auto l = lease(*impl_);
-  if (!l) return std::unexpected(l.error());
-  Use q((*l)[end ? kListBounded : kListOpen]);
+  AIRSSYS_TRY_ASSIGN(auto l, lease(*impl_));
+  Use q(l[end ? kListBounded : kListOpen]);
   q.text(1, ns);
   q.blob(2, lower);
   if (end) {
@@ -588,17 +577,16 @@ Result<std::vector<std::string>> KeyValueStore::list(std::string_view ns, std::s
     auto key = q.column_blob(0);
     keys.emplace_back(reinterpret_cast<const char*>(key.data()), key.size());
   }
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l->db(), rc, "list"));
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->failure(l.db(), rc, "list"));
   return keys;
 }
 
 Result<uint64_t> KeyValueStore::usage(std::string_view ns) const {
   AIRSSYS_TRY(check_namespace(ns));
-  auto l = lease(*impl_);
-  if (!l) return std::unexpected(l.error());
+  AIRSSYS_TRY_ASSIGN(auto l, lease(*impl_));
   int rc = SQLITE_OK;
-  uint64_t used = namespace_usage(*l, ns, rc);
-  if (rc != SQLITE_OK) return std::unexpected(impl_->failure(l->db(), rc, "usage"));
+  uint64_t used = namespace_usage(l, ns, rc);
+  if (rc != SQLITE_OK) return std::unexpected(impl_->failure(l.db(), rc, "usage"));
   return used;
 }
 

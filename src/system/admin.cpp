@@ -57,7 +57,7 @@ const std::string* string_field(const json& request, const char* key) {
 }
 
 json fail(ErrorCode code, std::string message) {
-  return {{"ok", false}, {"error", error_json(Error{code, std::move(message), {}, 0})}};
+  return {{"ok", false}, {"error", error_json(Error::of(code, std::move(message)))}};
 }
 
 }  // namespace
@@ -469,8 +469,7 @@ AdminServer::~AdminServer() {
 Result<std::unique_ptr<AdminServer>> AdminServer::start(Host& host, const fs::path& socket,
                                                         AdminOptions options) {
   auto impl = std::make_unique<Impl>(host, socket, options);
-  auto addr = socket_address(socket);
-  if (!addr) return std::unexpected(addr.error());
+  AIRSSYS_TRY_ASSIGN(auto addr, socket_address(socket));
   // Only the owner may create or replace entries next to the socket.
   struct stat dir {};
   auto parent = socket.parent_path().empty() ? fs::path(".") : socket.parent_path();
@@ -501,7 +500,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(Host& host, const fs::pa
     return make_error(ErrorCode::IoError, fmt::format("socket: {}", std::strerror(errno)));
   }
   mode_t old_mask = ::umask(0177);
-  int bound = ::bind(impl->listen_fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr);
+  int bound = ::bind(impl->listen_fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
   int bind_errno = errno;
   ::umask(old_mask);
   if (bound != 0 || ::chmod(socket.c_str(), 0600) != 0 || ::listen(impl->listen_fd, 16) != 0) {
@@ -550,12 +549,11 @@ uint64_t AdminServer::refused_peers() const {
 // --- the client ------------------------------------------------------------------
 
 Result<AdminClient> AdminClient::connect(const fs::path& socket) {
-  auto addr = socket_address(socket);
-  if (!addr) return std::unexpected(addr.error());
+  AIRSSYS_TRY_ASSIGN(auto addr, socket_address(socket));
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return make_error(ErrorCode::IoError, fmt::format("socket: {}", std::strerror(errno)));
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     int e = errno;
     ::close(fd);
     if (e == ENOENT || e == ECONNREFUSED) {

@@ -18,9 +18,8 @@ Result<std::string> read_text(const fs::path& file) {
 }
 
 Result<std::vector<uint8_t>> read_bytes(const fs::path& file) {
-  auto text = read_text(file);
-  if (!text) return std::unexpected(text.error());
-  return std::vector<uint8_t>(text->begin(), text->end());
+  AIRSSYS_TRY_ASSIGN(auto text, read_text(file));
+  return std::vector<uint8_t>(text.begin(), text.end());
 }
 
 // The operator's ceilings: host.toml's [ceiling] (or the builder's) and the
@@ -76,10 +75,9 @@ Result<std::vector<InstalledComponent>> Host::list() const {
 
 Result<ComponentReport> Host::info(std::string_view name) const {
   auto& i = *impl_;
-  auto c = i.registry->get(name);
-  if (!c) return std::unexpected(c.error());
+  AIRSSYS_TRY_ASSIGN(auto c, i.registry->get(name));
   ComponentReport report;
-  report.installed = std::move(*c);
+  report.installed = std::move(c);
   auto& current = report.installed.current;
   // The key the next admission asks for, under the current defaults; the
   // one recorded at install may predate them or the terms an approval covers.

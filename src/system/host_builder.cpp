@@ -138,9 +138,8 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   impl->config = config_;
   auto& config = impl->config;
   if (config.data_dir.empty()) {
-    auto home = security::airssys_home();
-    if (!home) return std::unexpected(home.error());
-    config.data_dir = *home;
+    AIRSSYS_TRY_ASSIGN(auto home, security::airssys_home());
+    config.data_dir = home;
   }
   std::error_code ec;
   config.data_dir = fs::absolute(config.data_dir, ec);
@@ -161,19 +160,14 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
     return make_error(ErrorCode::IoError,
                       fmt::format("cannot open {}: {}", lock_path.string(), std::strerror(errno)));
   }
-  if (auto locked = lock_data_dir(impl->lock_fd, config); !locked) {
-    return std::unexpected(locked.error());
-  }
+  AIRSSYS_TRY(lock_data_dir(impl->lock_fd, config));
 
-  auto trust = security::TrustConfig::load(config.trust_config);
-  if (!trust) return std::unexpected(trust.error());
-  impl->trust = std::move(*trust);
-  auto policy = security::HostPolicy::load(config.policy, /*missing_ok=*/true);
-  if (!policy) return std::unexpected(policy.error());
-  config.default_quotas = detail::host_default_quotas(config, *policy);
+  AIRSSYS_TRY_ASSIGN(impl->trust, security::TrustConfig::load(config.trust_config));
+  AIRSSYS_TRY_ASSIGN(auto policy, security::HostPolicy::load(config.policy, /*missing_ok=*/true));
+  config.default_quotas = detail::host_default_quotas(config, policy);
   impl->quota_defaults = config.default_quotas;
-  impl->quota_ceilings = detail::host_quota_ceilings(config, *policy);
-  impl->policy = std::make_unique<security::PolicySlot>(std::move(*policy));
+  impl->quota_ceilings = detail::host_quota_ceilings(config, policy);
+  impl->policy = std::make_unique<security::PolicySlot>(std::move(policy));
 
   Host::Impl* raw = impl.get();
   impl->user_audit = on_audit_;
@@ -190,20 +184,17 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
     }
     if (raw->user_audit) raw->user_audit(r, line);
   };
-  auto audit = security::AuditLog::open(config.audit_log, std::move(audit_options));
-  if (!audit) return std::unexpected(audit.error());
-  impl->audit = std::move(*audit);
+  AIRSSYS_TRY_ASSIGN(impl->audit,
+                     security::AuditLog::open(config.audit_log, std::move(audit_options)));
 
-  auto approvals = security::ApprovalStore::open(config.data_dir / "approvals.db");
-  if (!approvals) return std::unexpected(approvals.error());
-  impl->approvals.emplace(std::move(*approvals));
-  auto registry = Registry::open(config.data_dir / kRegistryFileName);
-  if (!registry) return std::unexpected(registry.error());
-  impl->registry = std::move(*registry);
-  auto kv = storage::KeyValueStore::open(
-      {.data_dir = config.data_dir, .durability = config.state_durability});
-  if (!kv) return std::unexpected(kv.error());
-  impl->kv = std::move(*kv);
+  AIRSSYS_TRY_ASSIGN(auto approvals,
+                     security::ApprovalStore::open(config.data_dir / "approvals.db"));
+  impl->approvals.emplace(std::move(approvals));
+  AIRSSYS_TRY_ASSIGN(impl->registry, Registry::open(config.data_dir / kRegistryFileName));
+  AIRSSYS_TRY_ASSIGN(auto kv,
+                     storage::KeyValueStore::open(
+                         {.data_dir = config.data_dir, .durability = config.state_durability}));
+  impl->kv = std::move(kv);
 
   impl->log_sink = on_log_ ? on_log_ : [](const host::LogLine& line) {
     std::string text = line.source == "log"
@@ -227,9 +218,8 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   if (restore_) {
     auto& i = *host->impl_;
     std::lock_guard lock(i.lifecycle);
-    auto all = i.registry->list();
-    if (!all) return std::unexpected(all.error());
-    for (const auto& c : *all) {
+    AIRSSYS_TRY_ASSIGN(auto all, i.registry->list());
+    for (const auto& c : all) {
       if (c.desired != DesiredState::Running) continue;
       if (auto ok = i.start_locked(c.name, {.wait_for_compile = false}); !ok) {
         i.record(c.name, "lifecycle.restore", c.current.version, AuditResult::Denied,

@@ -11,18 +11,16 @@ using namespace std::chrono_literals;
 
 Result<bool> Host::Impl::compile_first(const InstalledComponent& c, const InstallOptions& options) {
   const ComponentVersion& v = c.current;
-  auto manifest = security::load_manifest(v.store_dir / kManifestFile);
-  if (!manifest) return std::unexpected(manifest.error());
-  if (tier_of(*manifest) != security::TierChoice::Native) return false;
+  AIRSSYS_TRY_ASSIGN(auto manifest, security::load_manifest(v.store_dir / kManifestFile));
+  if (tier_of(manifest) != security::TierChoice::Native) return false;
   // Nothing unadmitted is compiled: the same checks as the start itself.
-  auto admission = admit(v.source_dir, v.store_dir, *manifest, options);
-  if (!admission) return std::unexpected(admission.error());
+  AIRSSYS_TRY_ASSIGN(auto admission, admit(v.source_dir, v.store_dir, manifest, options));
   auto native = native_engine();
   if (!native) return false;  // the start says why
   auto bytes = detail::read_bytes(v.store_dir / kModuleFile);
   if (!bytes) return false;
   const std::string hash = security::to_hex(security::sha256(*bytes));
-  if (hash != admission->module_sha256 || hash != v.module_hash) return false;
+  if (hash != admission.module_sha256 || hash != v.module_hash) return false;
   if (!(*native)->compiles(*bytes)) return false;
 
   auto job = std::make_shared<CompileJob>();

@@ -25,11 +25,9 @@ std::unexpected<Error> discard_staged(const fs::path& staging, const fs::path& s
 Result<component::ComponentSpec> Host::Impl::spec_for(const ComponentVersion& v,
                                                       const InstallOptions& options,
                                                       const StartMode& mode) {
-  auto manifest = security::load_manifest(v.store_dir / kManifestFile);
-  if (!manifest) return std::unexpected(manifest.error());
-  auto admission = admit(v.source_dir, v.store_dir, *manifest, options);
-  if (!admission) return std::unexpected(admission.error());
-  return spec_from(*admission, *manifest, v.store_dir, v.module_hash, mode);
+  AIRSSYS_TRY_ASSIGN(auto manifest, security::load_manifest(v.store_dir / kManifestFile));
+  AIRSSYS_TRY_ASSIGN(auto admission, admit(v.source_dir, v.store_dir, manifest, options));
+  return spec_from(admission, manifest, v.store_dir, v.module_hash, mode);
 }
 
 security::TierChoice Host::Impl::tier_of(const security::Manifest& manifest) const {
@@ -41,10 +39,9 @@ Result<component::ComponentSpec> Host::Impl::spec_from(const security::Admission
                                                        const fs::path& files,
                                                        std::string_view expected_hash,
                                                        const StartMode& mode) {
-  auto bytes = detail::read_bytes(files / kModuleFile);
-  if (!bytes) return std::unexpected(bytes.error());
+  AIRSSYS_TRY_ASSIGN(auto bytes, detail::read_bytes(files / kModuleFile));
   // The bytes loaded are the bytes admitted: nothing changes in between.
-  auto hash = security::to_hex(security::sha256(*bytes));
+  auto hash = security::to_hex(security::sha256(bytes));
   if (hash != admission.module_sha256 || (!expected_hash.empty() && hash != expected_hash)) {
     record(manifest.component.name, "lifecycle.load", files.string(), AuditResult::Denied,
            "the module changed after it was checked");
@@ -79,7 +76,7 @@ Result<component::ComponentSpec> Host::Impl::spec_from(const security::Admission
     loaded->engine = native_for;
   } else {
     loaded =
-        component::load_tiered(tier, *bytes, (files / kModuleFile).string(), engine, native_for);
+        component::load_tiered(tier, bytes, (files / kModuleFile).string(), engine, native_for);
   }
   if (!loaded) return std::unexpected(loaded.error());
   // What the loader could do without (an unreadable custom section) is on
@@ -116,9 +113,7 @@ Result<std::shared_ptr<engine::Engine>> Host::Impl::native_engine() {
   engine::NativeOptions options =
       component::with_native_bounds(config.native, policy->current().native_bounds(), true);
   options.cache_dir = config.data_dir / "cache" / "native";
-  auto made = engine::Engine::native(options);
-  if (!made) return std::unexpected(made.error());
-  native = std::move(*made);
+  AIRSSYS_TRY_ASSIGN(native, engine::Engine::native(options));
   return native;
 }
 
@@ -127,11 +122,9 @@ Result<void> Host::Impl::await_ready(std::string_view name) {
   auto st = system->await_settled(name, std::chrono::steady_clock::now() + config.ready_timeout);
   if (!st) return make_error(ErrorCode::ActorNotFound, fmt::format("'{}' is gone", name));
   if (st->state == component::ComponentState::Ready) return {};
-  Error error = st->last_error.value_or(
-      Error{ErrorCode::InternalError,
-            fmt::format("'{}' was not ready within {} ms", name, config.ready_timeout.count()),
-            {},
-            0});
+  Error error = st->last_error.value_or(Error::of(
+      ErrorCode::InternalError,
+      fmt::format("'{}' was not ready within {} ms", name, config.ready_timeout.count())));
   retire(name);
   return std::unexpected(std::move(error));
 }
@@ -154,8 +147,7 @@ void Host::Impl::absorb(std::string_view name, const component::ComponentStatus&
 
 Result<void> Host::Impl::start_locked(std::string_view name, const InstallOptions& options,
                                       StartMode mode) {
-  auto c = registry->get(name);
-  if (!c) return std::unexpected(c.error());
+  AIRSSYS_TRY_ASSIGN(auto c, registry->get(name));
   if (is_running(name)) {
     return make_error(ErrorCode::InvalidTransition, fmt::format("'{}' is running already", name));
   }
@@ -167,14 +159,14 @@ Result<void> Host::Impl::start_locked(std::string_view name, const InstallOption
   if (!options.wait_for_compile && !mode.compiled && !mode.native_refused) {
     // A native start whose module is not compiled yet returns at once; the
     // start goes on when the compile ends (host_compile.cpp).
-    auto launched = compile_first(*c, options);
+    auto launched = compile_first(c, options);
     if (!launched) {
       refused(launched.error());
       return std::unexpected(launched.error());
     }
     if (*launched) return {};
   }
-  auto spec = spec_for(c->current, options, mode);
+  auto spec = spec_for(c.current, options, mode);
   if (!spec) {
     refused(spec.error());
     return std::unexpected(spec.error());
@@ -198,9 +190,9 @@ Result<void> Host::Impl::start_locked(std::string_view name, const InstallOption
   (void)system->supervisor()->set_restart_policy(name, policy);
   AIRSSYS_TRY(registry->set_desired(name, DesiredState::Running));
   AIRSSYS_TRY(registry->set_status(name, "running"));
-  record(name, "lifecycle.start", c->current.version, AuditResult::Granted,
-         fmt::format("version {} ({}) started", c->current.version, c->current.module_hash),
-         c->current.trust);
+  record(name, "lifecycle.start", c.current.version, AuditResult::Granted,
+         fmt::format("version {} ({}) started", c.current.version, c.current.module_hash),
+         c.current.trust);
   return {};
 }
 
@@ -209,13 +201,10 @@ Result<void> Host::Impl::switch_running(std::string_view name, const ComponentVe
                                         std::optional<component::ComponentSpec> spec) {
   if (!is_running(name)) return {};
   if (!spec) {
-    auto built = spec_for(next);
-    if (!built) return std::unexpected(built.error());
-    spec = std::move(*built);
+    AIRSSYS_TRY_ASSIGN(spec, spec_for(next));
   }
-  auto old = system->upgrade(std::move(*spec), config.ready_timeout);
-  if (!old) return std::unexpected(old.error());
-  absorb(name, *old);
+  AIRSSYS_TRY_ASSIGN(auto old, system->upgrade(std::move(*spec), config.ready_timeout));
+  absorb(name, old);
   return {};
 }
 
@@ -223,19 +212,16 @@ Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions opt
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
   AIRSSYS_TRY(i.refuse_if_shut_down());
-  auto staged = i.stage_folder(dir);
-  if (!staged) return std::unexpected(staged.error());
-  const auto& [source, staging, manifest] = *staged;
+  AIRSSYS_TRY_ASSIGN(auto staged, i.stage_folder(dir));
+  const auto& [source, staging, manifest] = staged;
   std::error_code ec;
   auto discard = [&](Error e) -> Result<InstalledComponent> {
     return discard_staged(staging, source, std::move(e));
   };
   const std::string name = manifest.component.name;
   if (i.registry->get(name)) {
-    return discard(Error{ErrorCode::InvalidTransition,
-                         fmt::format("'{}' is installed already; upgrade it instead", name),
-                         {},
-                         0});
+    return discard(Error::of(ErrorCode::InvalidTransition,
+                             fmt::format("'{}' is installed already; upgrade it instead", name)));
   }
   auto admission = i.admit(source, staging, manifest, options);
   bool pending = false;
@@ -248,10 +234,9 @@ Result<InstalledComponent> Host::install(const fs::path& dir, InstallOptions opt
   auto kept = i.keep(staging, *version);
   if (!kept) return discard(kept.error());
   version->store_dir = *kept;
-  auto id = i.registry->add_version(*version);
-  if (!id) return std::unexpected(id.error());
-  if (auto ok = i.registry->install(name, *id); !ok) {
-    (void)i.registry->drop_version(*id);
+  AIRSSYS_TRY_ASSIGN(auto id, i.registry->add_version(*version));
+  if (auto ok = i.registry->install(name, id); !ok) {
+    (void)i.registry->drop_version(id);
     fs::remove_all(*kept, ec);
     return std::unexpected(ok.error());
   }
@@ -273,18 +258,17 @@ Result<void> Host::start(std::string_view name, InstallOptions options) {
 Result<void> Host::stop(std::string_view name) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  auto c = i.registry->get(name);
-  if (!c) return std::unexpected(c.error());
+  AIRSSYS_TRY_ASSIGN(auto c, i.registry->get(name));
   bool was_running = i.is_running(name);
   if (was_running) i.retire(name);
   const bool was_compiling = i.cancel_compile(name);
   AIRSSYS_TRY(i.registry->set_desired(name, DesiredState::Stopped));
   AIRSSYS_TRY(i.registry->set_status(name, "stopped"));
-  i.record(name, "lifecycle.stop", c->current.version, AuditResult::Granted,
+  i.record(name, "lifecycle.stop", c.current.version, AuditResult::Granted,
            was_running     ? "stopped after delivering its queued messages"
            : was_compiling ? "was not running yet: its native compile is cancelled"
                            : "was not running",
-           c->current.trust);
+           c.current.trust);
   return {};
 }
 
@@ -292,9 +276,8 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
   AIRSSYS_TRY(i.refuse_if_shut_down());
-  auto staged = i.stage_folder(dir);
-  if (!staged) return std::unexpected(staged.error());
-  const auto& [source, staging, manifest] = *staged;
+  AIRSSYS_TRY_ASSIGN(auto staged, i.stage_folder(dir));
+  const auto& [source, staging, manifest] = staged;
   std::error_code ec;
   auto discard = [&](Error e) -> Result<InstalledComponent> {
     return discard_staged(staging, source, std::move(e));
@@ -302,8 +285,8 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
   const std::string name = manifest.component.name;
   auto installed = i.registry->get(name);
   if (!installed) {
-    return discard(Error{
-        ErrorCode::NotFound, fmt::format("'{}' is not installed; install it first", name), {}, 0});
+    return discard(Error::of(ErrorCode::NotFound,
+                             fmt::format("'{}' is not installed; install it first", name)));
   }
   if (auto busy = i.refuse_while_compiling(name, "upgraded"); !busy) {
     return discard(busy.error());
@@ -313,10 +296,8 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
   if (version->module_hash == installed->current.module_hash &&
       version->manifest == installed->current.manifest) {
     return discard(
-        Error{ErrorCode::InvalidTransition,
-              fmt::format("'{}' {} is the current version already", name, version->version),
-              {},
-              0});
+        Error::of(ErrorCode::InvalidTransition,
+                  fmt::format("'{}' {} is the current version already", name, version->version)));
   }
   // A new version is admitted like an install; one waiting for approval is
   // queued, and the upgrade is refused until it is approved.
@@ -325,28 +306,26 @@ Result<InstalledComponent> Host::upgrade(const fs::path& dir, InstallOptions opt
   auto kept = i.keep(staging, *version);
   if (!kept) return discard(kept.error());
   version->store_dir = *kept;
-  auto id = i.registry->add_version(*version);
-  if (!id) return std::unexpected(id.error());
+  AIRSSYS_TRY_ASSIGN(auto id, i.registry->add_version(*version));
   std::optional<component::ComponentSpec> spec;
   if (i.is_running(name)) {
     auto built = i.spec_from(*admission, manifest, *kept, version->module_hash);
     if (!built) {
-      (void)i.registry->drop_version(*id);
+      (void)i.registry->drop_version(id);
       fs::remove_all(*kept, ec);
       return std::unexpected(built.error());
     }
     spec = std::move(*built);
   }
   if (auto ok = i.switch_running(name, *version, std::move(spec)); !ok) {
-    (void)i.registry->drop_version(*id);
+    (void)i.registry->drop_version(id);
     fs::remove_all(*kept, ec);
     i.record(name, "lifecycle.upgrade", version->version, AuditResult::Denied, ok.error().message,
              version->trust);
     return std::unexpected(ok.error());
   }
-  auto dropped = i.registry->switch_versions(name, *id, installed->current.id);
-  if (!dropped) return std::unexpected(dropped.error());
-  i.remove_files(*dropped);
+  AIRSSYS_TRY_ASSIGN(auto dropped, i.registry->switch_versions(name, id, installed->current.id));
+  i.remove_files(dropped);
   i.record(name, "lifecycle.upgrade", version->version, AuditResult::Granted,
            fmt::format("{} -> {} ({})", installed->current.version, version->version,
                        version->module_hash),
@@ -358,53 +337,47 @@ Result<InstalledComponent> Host::rollback(std::string_view name) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
   AIRSSYS_TRY(i.refuse_if_shut_down());
-  auto c = i.registry->get(name);
-  if (!c) return std::unexpected(c.error());
-  if (!c->previous) {
+  AIRSSYS_TRY_ASSIGN(auto c, i.registry->get(name));
+  if (!c.previous) {
     return make_error(ErrorCode::InvalidTransition,
                       fmt::format("'{}' has no previous version to roll back to", name));
   }
   AIRSSYS_TRY(i.refuse_while_compiling(name, "rolled back"));
-  if (auto ok = i.switch_running(name, *c->previous, std::nullopt); !ok) {
-    i.record(name, "lifecycle.rollback", c->previous->version, AuditResult::Denied,
-             ok.error().message, c->previous->trust);
+  if (auto ok = i.switch_running(name, *c.previous, std::nullopt); !ok) {
+    i.record(name, "lifecycle.rollback", c.previous->version, AuditResult::Denied,
+             ok.error().message, c.previous->trust);
     return std::unexpected(ok.error());
   }
-  auto dropped = i.registry->switch_versions(name, c->previous->id, c->current.id);
-  if (!dropped) return std::unexpected(dropped.error());
-  i.record(name, "lifecycle.rollback", c->previous->version, AuditResult::Granted,
-           fmt::format("{} -> {}", c->current.version, c->previous->version), c->previous->trust);
+  AIRSSYS_TRY(i.registry->switch_versions(name, c.previous->id, c.current.id));
+  i.record(name, "lifecycle.rollback", c.previous->version, AuditResult::Granted,
+           fmt::format("{} -> {}", c.current.version, c.previous->version), c.previous->trust);
   return i.registry->get(name);
 }
 
 Result<void> Host::uninstall(std::string_view name, UninstallOptions options) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  auto c = i.registry->get(name);
-  if (!c) return std::unexpected(c.error());
+  AIRSSYS_TRY_ASSIGN(auto c, i.registry->get(name));
   if (i.is_running(name)) i.retire(name);
   (void)i.cancel_compile(name);
-  auto versions = i.registry->remove(name);
-  if (!versions) return std::unexpected(versions.error());
+  AIRSSYS_TRY(i.registry->remove(name));
   std::error_code ec;
   fs::remove_all(i.components_dir() / std::string(name), ec);
   uint64_t removed = 0;
   if (options.remove_state) {
     for (;;) {
-      auto keys = i.kv->list(name, "", "", 512);
-      if (!keys) return std::unexpected(keys.error());
-      if (keys->empty()) break;
-      for (const auto& key : *keys) {
-        auto gone = i.kv->remove(name, key);
-        if (!gone) return std::unexpected(gone.error());
+      AIRSSYS_TRY_ASSIGN(auto keys, i.kv->list(name, "", "", 512));
+      if (keys.empty()) break;
+      for (const auto& key : keys) {
+        AIRSSYS_TRY(i.kv->remove(name, key));
         ++removed;
       }
     }
   }
-  i.record(name, "lifecycle.uninstall", c->current.version, AuditResult::Granted,
+  i.record(name, "lifecycle.uninstall", c.current.version, AuditResult::Granted,
            options.remove_state ? fmt::format("uninstalled; its state ({} keys) removed", removed)
                                 : "uninstalled; its state kept",
-           c->current.trust);
+           c.current.trust);
   return {};
 }
 
@@ -413,9 +386,8 @@ Result<security::ApprovalEntry> Host::decide(std::string_view name, std::string_
                                              std::string_view reason, bool approve) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
-  auto c = i.registry->get(name);
-  if (!c) return std::unexpected(c.error());
-  const auto key = i.approval_key_of(c->current);
+  AIRSSYS_TRY_ASSIGN(auto c, i.registry->get(name));
+  const auto key = i.approval_key_of(c.current);
   if (!key) {
     return make_error(ErrorCode::InvalidTransition,
                       fmt::format("'{}' asks for no capabilities and no quota above the host's "
@@ -431,13 +403,11 @@ Result<security::ApprovalEntry> Host::decide(std::string_view name, std::string_
     // A version installed when it needed no approval (or under older terms)
     // is queued now, so that the operator's decision has an entry to land on.
     if (!i.approvals->get(*key)) {
-      auto manifest = security::parse_manifest(c->current.manifest, "Component.toml");
-      if (!manifest) return std::unexpected(manifest.error());
-      auto queued =
-          i.approvals->request({c->current.name, c->current.version, c->current.module_hash,
-                                security::canonical_approval_terms(*manifest)},
-                               security::TrustLevel::Unknown, c->current.trust_reason);
-      if (!queued) return std::unexpected(queued.error());
+      AIRSSYS_TRY_ASSIGN(auto manifest,
+                         security::parse_manifest(c.current.manifest, "Component.toml"));
+      AIRSSYS_TRY(i.approvals->request({c.current.name, c.current.version, c.current.module_hash,
+                                        security::canonical_approval_terms(manifest)},
+                                       security::TrustLevel::Unknown, c.current.trust_reason));
     }
     entry = approve ? i.approvals->approve(*key, operator_name, why)
                     : i.approvals->deny(*key, operator_name, why);
@@ -446,12 +416,12 @@ Result<security::ApprovalEntry> Host::decide(std::string_view name, std::string_
   if (approve) {
     i.record(name, "approval.approve", *key, AuditResult::Granted,
              fmt::format("approved by {} for module {} and what its manifest asks for",
-                         operator_name, c->current.module_hash),
-             c->current.trust);
-    if (c->status == "pending-approval") (void)i.registry->set_status(name, "installed");
+                         operator_name, c.current.module_hash),
+             c.current.trust);
+    if (c.status == "pending-approval") (void)i.registry->set_status(name, "installed");
   } else {
     i.record(name, "approval.deny", *key, AuditResult::Denied,
-             fmt::format("denied by {}", operator_name), c->current.trust);
+             fmt::format("denied by {}", operator_name), c.current.trust);
     if (i.is_running(name)) i.retire(name);
     (void)i.cancel_compile(name);
     (void)i.registry->set_status(name, "denied");
@@ -473,20 +443,16 @@ Result<void> Host::load(const fs::path& dir, InstallOptions options) {
   auto& i = *impl_;
   std::lock_guard lock(i.lifecycle);
   AIRSSYS_TRY(i.refuse_if_shut_down());
-  auto source = i.source_folder(dir);
-  if (!source) return std::unexpected(source.error());
-  auto manifest = i.manifest_of(*source, *source);
-  if (!manifest) return std::unexpected(manifest.error());
-  const std::string name = manifest->component.name;
+  AIRSSYS_TRY_ASSIGN(auto source, i.source_folder(dir));
+  AIRSSYS_TRY_ASSIGN(auto manifest, i.manifest_of(source, source));
+  const std::string name = manifest.component.name;
   if (i.registry->get(name)) {
     return make_error(ErrorCode::InvalidTransition,
                       fmt::format("'{}' is installed; start it by name", name));
   }
-  auto admission = i.admit(*source, *source, *manifest, options);
-  if (!admission) return std::unexpected(admission.error());
-  auto spec = i.spec_from(*admission, *manifest, *source, {});
-  if (!spec) return std::unexpected(spec.error());
-  AIRSSYS_TRY(i.system->start(std::move(*spec)));
+  AIRSSYS_TRY_ASSIGN(auto admission, i.admit(source, source, manifest, options));
+  AIRSSYS_TRY_ASSIGN(auto spec, i.spec_from(admission, manifest, source, {}));
+  AIRSSYS_TRY(i.system->start(std::move(spec)));
   {
     std::lock_guard c(i.counters_mutex);
     i.start_order.push_back(name);

@@ -74,17 +74,15 @@ Result<fs::path> Host::Impl::stage(const fs::path& source) {
 
 // The staging folder is removed again when the manifest cannot be read.
 Result<Host::Impl::Staged> Host::Impl::stage_folder(const fs::path& dir) {
-  auto source = source_folder(dir);
-  if (!source) return std::unexpected(source.error());
-  auto staging = stage(*source);
-  if (!staging) return std::unexpected(staging.error());
-  auto manifest = manifest_of(*staging, *source);
+  AIRSSYS_TRY_ASSIGN(auto source, source_folder(dir));
+  AIRSSYS_TRY_ASSIGN(auto staging, stage(source));
+  auto manifest = manifest_of(staging, source);
   if (!manifest) {
     std::error_code ec;
-    fs::remove_all(*staging, ec);
+    fs::remove_all(staging, ec);
     return std::unexpected(manifest.error());
   }
-  return Staged{std::move(*source), std::move(*staging), std::move(*manifest)};
+  return Staged{std::move(source), std::move(staging), std::move(*manifest)};
 }
 
 Result<security::Admission> Host::Impl::admit(const fs::path& source_dir, const fs::path& files,
@@ -114,17 +112,12 @@ Result<ComponentVersion> Host::Impl::describe(const fs::path& source, const fs::
   ComponentVersion v;
   v.name = manifest.component.name;
   v.version = manifest.component.version;
-  auto hash = security::sha256_file(files / kModuleFile);
-  if (!hash) return std::unexpected(hash.error());
-  v.module_hash = security::to_hex(*hash);
-  auto text = detail::read_text(files / kManifestFile);
-  if (!text) return std::unexpected(text.error());
-  v.manifest = std::move(*text);
+  AIRSSYS_TRY_ASSIGN(auto hash, security::sha256_file(files / kModuleFile));
+  v.module_hash = security::to_hex(hash);
+  AIRSSYS_TRY_ASSIGN(v.manifest, detail::read_text(files / kManifestFile));
   std::error_code ec;
   if (fs::exists(files / kSignatureFile, ec)) {
-    auto sig = detail::read_text(files / kSignatureFile);
-    if (!sig) return std::unexpected(sig.error());
-    v.signature = std::move(*sig);
+    AIRSSYS_TRY_ASSIGN(v.signature, detail::read_text(files / kSignatureFile));
   }
   auto signature = security::check_component_signature(files / kModuleFile, files / kManifestFile,
                                                        files / kSignatureFile);

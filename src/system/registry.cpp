@@ -116,10 +116,8 @@ struct Registry::Impl {
   ~Impl() { sqlite3_close(db); }
 
   Error sql_error(std::string_view what) const {
-    return Error{ErrorCode::IoError,
-                 fmt::format("registry {}: {}: {}", path.string(), what, sqlite3_errmsg(db)),
-                 {},
-                 0};
+    return Error::of(ErrorCode::IoError,
+                     fmt::format("registry {}: {}: {}", path.string(), what, sqlite3_errmsg(db)));
   }
   Result<void> exec(const char* sql) {
     char* message = nullptr;
@@ -172,14 +170,12 @@ struct Registry::Impl {
     c.desired = s.text(3) == "running" ? DesiredState::Running : DesiredState::Stopped;
     c.status = s.text(4);
     c.status_detail = s.text(5);
-    auto cur = version(current);
-    if (!cur) return std::unexpected(cur.error());
-    if (!*cur) return std::unexpected(sql_error("a component without its current version"));
-    c.current = std::move(**cur);
+    AIRSSYS_TRY_ASSIGN(auto cur, version(current));
+    if (!cur) return std::unexpected(sql_error("a component without its current version"));
+    c.current = std::move(*cur);
     if (previous) {
-      auto prev = version(*previous);
-      if (!prev) return std::unexpected(prev.error());
-      if (*prev) c.previous = std::move(**prev);
+      AIRSSYS_TRY_ASSIGN(auto prev, version(*previous));
+      if (prev) c.previous = std::move(*prev);
     }
     return c;
   }
@@ -295,8 +291,8 @@ Result<std::vector<ComponentVersion>> Registry::switch_versions(std::string_view
     }
     if (s.step() != SQLITE_DONE) return fail(impl_->sql_error("switch versions"));
     if (sqlite3_changes(impl_->db) == 0) {
-      return fail(Error{ErrorCode::NotFound,
-                        fmt::format("no component named '{}' is installed", name), {}, 0});
+      return fail(Error::of(ErrorCode::NotFound,
+                            fmt::format("no component named '{}' is installed", name)));
     }
   }
   auto all = impl_->versions_of(name);
@@ -344,17 +340,15 @@ Result<std::vector<InstalledComponent>> Registry::list() const {
   }
   std::vector<InstalledComponent> out;
   for (const auto& name : names) {
-    auto c = impl_->component(name);
-    if (!c) return std::unexpected(c.error());
-    out.push_back(std::move(*c));
+    AIRSSYS_TRY_ASSIGN(auto c, impl_->component(name));
+    out.push_back(std::move(c));
   }
   return out;
 }
 
 Result<std::vector<ComponentVersion>> Registry::remove(std::string_view name) {
   std::lock_guard lock(impl_->mutex);
-  auto all = impl_->versions_of(name);
-  if (!all) return std::unexpected(all.error());
+  AIRSSYS_TRY_ASSIGN(auto all, impl_->versions_of(name));
   AIRSSYS_TRY(impl_->exec("BEGIN IMMEDIATE"));
   Statement c(impl_->db, "DELETE FROM components WHERE name = ?1");
   Statement v(impl_->db, "DELETE FROM versions WHERE name = ?1");
@@ -378,7 +372,7 @@ Result<std::vector<ComponentVersion>> Registry::remove(std::string_view name) {
     return std::unexpected(impl_->sql_error("uninstall"));
   }
   AIRSSYS_TRY(impl_->exec("COMMIT"));
-  return std::move(*all);
+  return all;
 }
 
 Result<void> Registry::drop_version(int64_t version_id) {

@@ -288,5 +288,23 @@ TEST(QuotaTrackerSize, FitsTheBudget) {
   EXPECT_LE(sizeof(QuotaTracker), 200u);
 }
 
+TEST(QuotaNames, EveryKindHasANameAndAUnit) {
+  struct Expected {
+    QuotaKind kind;
+    std::string_view name;
+    std::string_view unit;
+  };
+  const Expected expected[] = {{QuotaKind::Storage, "storage", "bytes"},
+                               {QuotaKind::MessageRate, "message_rate", "messages/s"},
+                               {QuotaKind::Network, "network", "bytes/s"},
+                               {QuotaKind::CpuTime, "cpu_time", "us/s"},
+                               {QuotaKind::Memory, "memory", "bytes"}};
+  ASSERT_EQ(std::size(expected), kQuotaKinds.size());
+  for (const auto& e : expected) {
+    EXPECT_EQ(quota_name(e.kind), e.name);
+    EXPECT_EQ(quota_unit(e.kind), e.unit);
+  }
+}
+
 }  // namespace
 }  // namespace airssys::wasm::security

@@ -435,5 +435,17 @@ TEST(DefaultLocation, AirssysHomeOrHomeDotAirssys) {
   }
 }
 
+TEST(TrustLevelNames, EveryLevelHasOneNameThatParsesBack) {
+  for (auto [level, name] :
+       {std::pair{TrustLevel::Trusted, "trusted"}, std::pair{TrustLevel::Unknown, "unknown"},
+        std::pair{TrustLevel::DevMode, "dev-mode"}}) {
+    EXPECT_EQ(trust_level_name(level), name);
+    EXPECT_EQ(parse_trust_level(name), level);
+  }
+  EXPECT_FALSE(parse_trust_level("Trusted"));
+  EXPECT_FALSE(parse_trust_level("dev_mode"));
+  EXPECT_FALSE(parse_trust_level(""));
+}
+
 }  // namespace
 }  // namespace airssys::wasm::security

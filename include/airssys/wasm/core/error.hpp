@@ -100,6 +100,11 @@ struct Error {
   std::vector<std::string> backtrace;  // guest frames, innermost first (traps only)
   int32_t exit_status = 0;             // ProcExit only
 
+  // The one way to make an error with no backtrace and no exit status.
+  [[nodiscard]] static Error of(ErrorCode code, std::string message) {
+    return Error{code, std::move(message), {}, 0};
+  }
+
   [[nodiscard]] ErrorCategory category() const { return error_category(code); }
   [[nodiscard]] bool is_trap() const { return category() == ErrorCategory::Trap; }
   // "<category> error <Name>: message", plus the backtrace lines when present.
@@ -110,14 +115,54 @@ template <class T>
 using Result = std::expected<T, Error>;
 
 [[nodiscard]] inline std::unexpected<Error> make_error(ErrorCode code, std::string message) {
-  return std::unexpected(Error{code, std::move(message), {}, 0});
+  return std::unexpected(Error::of(code, std::move(message)));
 }
 
 }  // namespace airssys::wasm
 
-// Propagates the error of a Result-returning expression; the value is dropped.
-#define AIRSSYS_TRY(expr)                                        \
-  do {                                                           \
-    if (auto airssys_try_result_ = (expr); !airssys_try_result_) \
-      return std::unexpected(std::move(airssys_try_result_).error()); \
+// Early returns for functions that return a std::expected (a Result<T>, or any
+// other expected whose error converts to the function's). `expr` is evaluated
+// once, into a temporary (a named Result is copied into it; hand over one that
+// is no longer needed with std::move); on failure the error is moved out of
+// the temporary, never copied, and returned as std::unexpected.
+//
+// AIRSSYS_TRY(expr): propagates the error; the value, if any, is dropped.
+//
+// AIRSSYS_TRY_ASSIGN(lhs, expr): propagates the error, or moves the value into
+// `lhs`, which either declares a variable in the enclosing scope
+// (`AIRSSYS_TRY_ASSIGN(auto module, decode(bytes));`, `const auto`, a type) or
+// names one that exists (`AIRSSYS_TRY_ASSIGN(module, decode(bytes));`). The
+// value is moved out of the temporary, which lives on to the end of the
+// scope; `auto&& x` binds it where it lies instead (a secret wiped in place).
+//
+// AIRSSYS_TRY_ASSIGN_OR_RETURN(lhs, expr, wrap): the same, but on failure
+// returns `wrap(error)` instead, for an error that is handed on as something
+// else than the function's error (a WASI errno that is the host function's
+// result, say).
+//
+// These are declaration macros in standard C++, not GNU statement
+// expressions: a statement expression is an extension the build does not
+// enable (CMAKE_CXX_EXTENSIONS is off), and a declaration covers both binding
+// a new name and assigning an existing one. Each use takes its own temporary,
+// so several may stand in one scope; none may be the only statement of an
+// unbraced if or loop.
+#define AIRSSYS_TRY(expr)                                              \
+  do {                                                                 \
+    if (auto airssys_try_result_ = (expr); !airssys_try_result_)       \
+      return std::unexpected(std::move(airssys_try_result_).error());  \
   } while (false)
+
+#define AIRSSYS_TRY_CONCAT_IMPL_(a, b) a##b
+#define AIRSSYS_TRY_CONCAT_(a, b) AIRSSYS_TRY_CONCAT_IMPL_(a, b)
+
+#define AIRSSYS_TRY_ASSIGN_IMPL_(tmp, lhs, expr, wrap) \
+  auto tmp = (expr);                                   \
+  if (!tmp) return wrap(std::move(tmp).error());       \
+  lhs = *std::move(tmp)
+
+#define AIRSSYS_TRY_ASSIGN(lhs, expr) \
+  AIRSSYS_TRY_ASSIGN_IMPL_(AIRSSYS_TRY_CONCAT_(airssys_try_value_, __COUNTER__), lhs, expr, \
+                           std::unexpected)
+
+#define AIRSSYS_TRY_ASSIGN_OR_RETURN(lhs, expr, wrap) \
+  AIRSSYS_TRY_ASSIGN_IMPL_(AIRSSYS_TRY_CONCAT_(airssys_try_value_, __COUNTER__), lhs, expr, wrap)

@@ -269,10 +269,10 @@ struct HostSignature<Result<R> (*)(HostCall&, A...)> {
       }
       *error = new Error(std::move(r).error());
     } catch (const std::exception& e) {
-      *error = new Error{ErrorCode::InternalError, std::string("host function threw: ") + e.what(),
-                         {}, 0};
+      *error = new Error(
+          Error::of(ErrorCode::InternalError, std::string("host function threw: ") + e.what()));
     } catch (...) {
-      *error = new Error{ErrorCode::InternalError, "host function threw", {}, 0};
+      *error = new Error(Error::of(ErrorCode::InternalError, "host function threw"));
     }
     if constexpr (!std::is_void_v<R>) return R{};
   }
