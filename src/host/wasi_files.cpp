@@ -391,6 +391,13 @@ Wasi<void> check_trailing_slash(const Entry& entry) {
 Result<WasiErrno> errno_result(WasiErrno e) {
   return e;
 }
+// The same errno, for the shared operations that return one (wasi_internal.hpp).
+WasiErrno same_errno(WasiErrno e) {
+  return e;
+}
+std::unexpected<WasiErrno> errno_error(WasiErrno e) {
+  return std::unexpected(e);
+}
 
 Result<WasiErrno> read_or_write(HostCall& call, ComponentContext& ctx, Args a, bool write,
                                 std::optional<uint64_t> offset, uint32_t result_ptr) {
@@ -546,12 +553,7 @@ Result<WasiErrno> fd_filestat_get(HostCall& call, ComponentContext& ctx, Args a)
     put_filestat(out, st);
     return WasiErrno::Success;
   }
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, fd), errno_result);
-  // A preopen was handed over without a check; its metadata is read like any path.
-  if (!file->preopen.empty()) {
-    if (auto ok = authorize(ctx, {.read = true}, file->preopen); !ok) return ok.error();
-  }
-  if (::fstat(file->fd.get(), &st) != 0) return from_errno(errno);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(st, stat_fd(ctx, fd), errno_result);
   put_filestat(out, st);
   return WasiErrno::Success;
 }
@@ -661,15 +663,62 @@ Result<WasiErrno> fd_prestat_dir_name(HostCall& call, ComponentContext& ctx, Arg
 
 Result<WasiErrno> path_open(HostCall& call, ComponentContext& ctx, Args a) {
   const bool follow = (u32(a[1]) & kLookupSymlinkFollow) != 0;
-  const uint32_t oflags = u32(a[4]);
-  const uint64_t rights = u64(a[5]);
-  const uint64_t inheriting = u64(a[6]);
-  const auto fdflags = static_cast<uint16_t>(u32(a[7]) & kKnownFdflags);
   const uint32_t fd_ptr = u32(a[8]);
   AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[2]), u32(a[3])));
   AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
   AIRSSYS_TRY(call.memory(fd_ptr, 4));  // before anything is created
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, u32(a[0])), errno_result);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto fd,
+                               open_at(ctx, u32(a[0]), path, follow, u32(a[4]), u64(a[5]),
+                                       u64(a[6]), static_cast<uint16_t>(u32(a[7]))),
+                               errno_result);
+  AIRSSYS_TRY(call.write_u32(fd_ptr, fd));
+  return WasiErrno::Success;
+}
+
+Result<WasiErrno> path_filestat_get(HostCall& call, ComponentContext& ctx, Args a) {
+  const bool follow = (u32(a[1]) & kLookupSymlinkFollow) != 0;
+  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[2]), u32(a[3])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
+  AIRSSYS_TRY_ASSIGN(auto out, call.memory(u32(a[4]), 64));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto st, stat_at(ctx, u32(a[0]), path, follow), errno_result);
+  put_filestat(out, st);
+  return WasiErrno::Success;
+}
+
+Result<WasiErrno> path_create_directory(HostCall& call, ComponentContext& ctx, Args a) {
+  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[1]), u32(a[2])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
+  return create_directory_at(ctx, u32(a[0]), path);
+}
+
+Result<WasiErrno> path_remove_directory(HostCall& call, ComponentContext& ctx, Args a) {
+  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[1]), u32(a[2])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
+  return remove_directory_at(ctx, u32(a[0]), path);
+}
+
+Result<WasiErrno> path_unlink_file(HostCall& call, ComponentContext& ctx, Args a) {
+  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[1]), u32(a[2])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
+  return unlink_file_at(ctx, u32(a[0]), path);
+}
+
+Result<WasiErrno> path_rename(HostCall& call, ComponentContext& ctx, Args a) {
+  AIRSSYS_TRY_ASSIGN(auto from_bytes, call.memory(u32(a[1]), u32(a[2])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto from, to_path(from_bytes), errno_result);
+  AIRSSYS_TRY_ASSIGN(auto to_bytes, call.memory(u32(a[4]), u32(a[5])));
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto to, to_path(to_bytes), errno_result);
+  return rename_at(ctx, u32(a[0]), from, u32(a[3]), to);
+}
+
+// ---- Shared with WASI 0.2 ------------------------------------------------------
+
+std::expected<uint32_t, WasiErrno> open_at(ComponentContext& ctx, uint32_t dirfd,
+                                           const std::string& path, bool follow,
+                                           uint32_t oflags, uint64_t rights, uint64_t inheriting,
+                                           uint16_t given_fdflags) {
+  const auto fdflags = static_cast<uint16_t>(given_fdflags & kKnownFdflags);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), errno_error);
 
   const bool want_directory = (oflags & kOflagDirectory) != 0;
   const bool create = (oflags & kOflagCreat) != 0;
@@ -679,7 +728,7 @@ Result<WasiErrno> path_open(HostCall& call, ComponentContext& ctx, Args a) {
   Access access;
   access.write = host_write || create || truncate || (fdflags & kFdflagAppend) != 0;
   access.read = host_read || !access.write;
-  if (create && want_directory) return WasiErrno::Inval;
+  if (create && want_directory) return std::unexpected(WasiErrno::Inval);
 
   int mode = host_read && host_write ? O_RDWR : host_write ? O_WRONLY : O_RDONLY;
   // Neither read nor write: the descriptor only names the file (stat, a directory to
@@ -695,39 +744,39 @@ Result<WasiErrno> path_open(HostCall& call, ComponentContext& ctx, Args a) {
 
   UniqueFd opened;
   if (create) {
-    if (path.back() == '/') return WasiErrno::Isdir;
-    if (is_dot_or_dotdot(last_segment(path))) return WasiErrno::Isdir;
-    AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), errno_result);
-    if (auto ok = authorize(ctx, access, entry.path); !ok) return ok.error();
+    if (path.back() == '/') return std::unexpected(WasiErrno::Isdir);
+    if (is_dot_or_dotdot(last_segment(path))) return std::unexpected(WasiErrno::Isdir);
+    AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), errno_error);
+    if (auto ok = authorize(ctx, access, entry.path); !ok) return std::unexpected(ok.error());
     int create_flags = flags | O_CREAT | O_NOFOLLOW | ((oflags & kOflagExcl) ? O_EXCL : 0);
     opened = UniqueFd(::openat(entry.parent.get(), entry.name.c_str(), create_flags, 0666));
     // ELOOP: the name is a symlink; with follow it is resolved below like any path.
     if (!opened && !(errno == ELOOP && follow && !(oflags & kOflagExcl))) {
-      return from_errno(errno);
+      return std::unexpected(from_errno(errno));
     }
   }
   if (!opened) {
     AIRSSYS_TRY_ASSIGN_OR_RETURN(
-        auto located, locate(ctx, *dir, path, follow, want_directory, access), errno_result);
+        auto located, locate(ctx, *dir, path, follow, want_directory, access), errno_error);
     struct stat st {};
-    if (::fstat(located.fd.get(), &st) != 0) return from_errno(errno);
-    if (S_ISLNK(st.st_mode)) return WasiErrno::Loop;
+    if (::fstat(located.fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
+    if (S_ISLNK(st.st_mode)) return std::unexpected(WasiErrno::Loop);
     // FIFOs, sockets and devices are not opened: a FIFO would block the host.
-    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return WasiErrno::Notsup;
-    if (S_ISDIR(st.st_mode) && (host_write || truncate)) return WasiErrno::Isdir;
-    if (auto ok = authorize(ctx, access, located.path); !ok) return ok.error();
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return std::unexpected(WasiErrno::Notsup);
+    if (S_ISDIR(st.st_mode) && (host_write || truncate)) return std::unexpected(WasiErrno::Isdir);
+    if (auto ok = authorize(ctx, access, located.path); !ok) return std::unexpected(ok.error());
     if (path_only) {
       opened = std::move(located.fd);
     } else {
       // Reopening through /proc opens exactly the inode that was checked.
       std::string proc = "/proc/self/fd/" + std::to_string(located.fd.get());
       opened = UniqueFd(::open(proc.c_str(), flags | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0)));
-      if (!opened) return from_errno(errno);
+      if (!opened) return std::unexpected(from_errno(errno));
     }
   }
   struct stat st {};
-  if (::fstat(opened.get(), &st) != 0) return from_errno(errno);
-  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return WasiErrno::Notsup;
+  if (::fstat(opened.get(), &st) != 0) return std::unexpected(from_errno(errno));
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return std::unexpected(WasiErrno::Notsup);
   if (!path_only && !(fdflags & kFdflagNonblock)) {
     ::fcntl(opened.get(), F_SETFL, ::fcntl(opened.get(), F_GETFL) & ~O_NONBLOCK);
   }
@@ -742,48 +791,52 @@ Result<WasiErrno> path_open(HostCall& call, ComponentContext& ctx, Args a) {
   file.rights_inheriting = inheriting;
   file.flags = fdflags;
   auto fd = ctx.files().add(std::move(file));
-  if (!fd) return from_errno(fd.error());
-  AIRSSYS_TRY(call.write_u32(fd_ptr, *fd));
-  return WasiErrno::Success;
+  if (!fd) return std::unexpected(from_errno(fd.error()));
+  return *fd;
 }
 
-Result<WasiErrno> path_filestat_get(HostCall& call, ComponentContext& ctx, Args a) {
-  const bool follow = (u32(a[1]) & kLookupSymlinkFollow) != 0;
-  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[2]), u32(a[3])));
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
-  AIRSSYS_TRY_ASSIGN(auto out, call.memory(u32(a[4]), 64));
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, u32(a[0])), errno_result);
+std::expected<struct stat, WasiErrno> stat_at(ComponentContext& ctx, uint32_t dirfd,
+                                              const std::string& path, bool follow) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), errno_error);
   Access access{.read = true};
   AIRSSYS_TRY_ASSIGN_OR_RETURN(auto located, locate(ctx, *dir, path, follow, false, access),
-                               errno_result);
-  if (auto ok = authorize(ctx, access, located.path); !ok) return ok.error();
+                               errno_error);
+  if (auto ok = authorize(ctx, access, located.path); !ok) return std::unexpected(ok.error());
   struct stat st {};
-  if (::fstat(located.fd.get(), &st) != 0) return from_errno(errno);
-  put_filestat(out, st);
-  return WasiErrno::Success;
+  if (::fstat(located.fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
+  return st;
 }
 
-Result<WasiErrno> path_create_directory(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[1]), u32(a[2])));
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, u32(a[0])), errno_result);
+std::expected<struct stat, WasiErrno> stat_fd(ComponentContext& ctx, uint32_t fd) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, fd), errno_error);
+  // A preopen was handed over without a check; its metadata is read like any path.
+  if (!file->preopen.empty()) {
+    if (auto ok = authorize(ctx, {.read = true}, file->preopen); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  struct stat st {};
+  if (::fstat(file->fd.get(), &st) != 0) return std::unexpected(from_errno(errno));
+  return st;
+}
+
+WasiErrno create_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& path) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), same_errno);
   if (is_dot_or_dotdot(last_segment(path))) return WasiErrno::Exist;
   Access access{.write = true};
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), errno_result);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), same_errno);
   if (auto ok = authorize(ctx, access, entry.path); !ok) return ok.error();
   if (::mkdirat(entry.parent.get(), entry.name.c_str(), 0777) != 0) return from_errno(errno);
   return WasiErrno::Success;
 }
 
-Result<WasiErrno> path_remove_directory(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[1]), u32(a[2])));
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, u32(a[0])), errno_result);
+WasiErrno remove_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& path) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), same_errno);
   std::string_view last = last_segment(path);
   if (last == ".") return WasiErrno::Inval;
   if (last == "..") return WasiErrno::Notempty;
   Access access{.write = true};
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), errno_result);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), same_errno);
   if (auto ok = authorize(ctx, access, entry.path); !ok) return ok.error();
   if (::unlinkat(entry.parent.get(), entry.name.c_str(), AT_REMOVEDIR) != 0) {
     return from_errno(errno);
@@ -791,13 +844,11 @@ Result<WasiErrno> path_remove_directory(HostCall& call, ComponentContext& ctx, A
   return WasiErrno::Success;
 }
 
-Result<WasiErrno> path_unlink_file(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_TRY_ASSIGN(auto path_bytes, call.memory(u32(a[1]), u32(a[2])));
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto path, to_path(path_bytes), errno_result);
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, u32(a[0])), errno_result);
+WasiErrno unlink_file_at(ComponentContext& ctx, uint32_t dirfd, const std::string& path) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto dir, directory_fd(ctx, dirfd), same_errno);
   if (is_dot_or_dotdot(last_segment(path))) return WasiErrno::Isdir;
   Access access{.write = true};
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), errno_result);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto entry, locate_entry(ctx, *dir, path, access), same_errno);
   if (entry.trailing_slash) {
     // "name/" is a directory or an error, and unlink never removes a directory.
     if (auto ok = check_trailing_slash(entry); !ok) return ok.error();
@@ -808,13 +859,10 @@ Result<WasiErrno> path_unlink_file(HostCall& call, ComponentContext& ctx, Args a
   return WasiErrno::Success;
 }
 
-Result<WasiErrno> path_rename(HostCall& call, ComponentContext& ctx, Args a) {
-  AIRSSYS_TRY_ASSIGN(auto from_bytes, call.memory(u32(a[1]), u32(a[2])));
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto from, to_path(from_bytes), errno_result);
-  AIRSSYS_TRY_ASSIGN(auto to_bytes, call.memory(u32(a[4]), u32(a[5])));
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto to, to_path(to_bytes), errno_result);
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto from_dir, directory_fd(ctx, u32(a[0])), errno_result);
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto to_dir, directory_fd(ctx, u32(a[3])), errno_result);
+WasiErrno rename_at(ComponentContext& ctx, uint32_t from_fd, const std::string& from,
+                    uint32_t to_fd, const std::string& to) {
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto from_dir, directory_fd(ctx, from_fd), same_errno);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto to_dir, directory_fd(ctx, to_fd), same_errno);
   if (is_dot_or_dotdot(last_segment(from)) || is_dot_or_dotdot(last_segment(to))) {
     return WasiErrno::Busy;
   }
@@ -823,8 +871,8 @@ Result<WasiErrno> path_rename(HostCall& call, ComponentContext& ctx, Args a) {
   // exactly the directories that were checked, wherever they are moved meanwhile.
   Access access{.write = true};
   AIRSSYS_TRY_ASSIGN_OR_RETURN(auto source, locate_entry(ctx, *from_dir, from, access),
-                               errno_result);
-  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto target, locate_entry(ctx, *to_dir, to, access), errno_result);
+                               same_errno);
+  AIRSSYS_TRY_ASSIGN_OR_RETURN(auto target, locate_entry(ctx, *to_dir, to, access), same_errno);
   if (auto ok = check_trailing_slash(source); !ok) return ok.error();
   if (auto ok = authorize(ctx, access, source.path); !ok) return ok.error();
   if (auto ok = authorize(ctx, access, target.path); !ok) return ok.error();
@@ -834,5 +882,11 @@ Result<WasiErrno> path_rename(HostCall& call, ComponentContext& ctx, Args a) {
   }
   return WasiErrno::Success;
 }
+
+std::expected<std::string, WasiErrno> checked_path(std::string_view path) {
+  return to_path(std::span(reinterpret_cast<const uint8_t*>(path.data()), path.size()));
+}
+
+WasiErrno errno_to_wasi(int error) { return from_errno(error); }
 
 }  // namespace airssys::wasm::host::wasi

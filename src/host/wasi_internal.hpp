@@ -5,6 +5,11 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
+#include <string_view>
+#include <expected>
+
+#include <sys/stat.h>
 
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/engine/engine.hpp"
@@ -70,5 +75,32 @@ Result<WasiErrno> path_create_directory(engine::HostCall&, ComponentContext&, Ar
 Result<WasiErrno> path_remove_directory(engine::HostCall&, ComponentContext&, Args);
 Result<WasiErrno> path_unlink_file(engine::HostCall&, ComponentContext&, Args);
 Result<WasiErrno> path_rename(engine::HostCall&, ComponentContext&, Args);
+
+// ---- The file operations WASI 0.2 shares (wasi2_files.cpp) --------------------
+// Each works on descriptors of ctx.files() with the very checks and audit
+// records of the preview 1 function named beside it.
+
+// The errno of a failed host call as a WASI errno.
+WasiErrno errno_to_wasi(int error);
+// A path as a component names it: not empty, at most PATH_MAX, no NUL.
+std::expected<std::string, WasiErrno> checked_path(std::string_view path);
+// path_open: `oflags`, `rights` and `fdflags` as preview 1 spells them.
+std::expected<uint32_t, WasiErrno> open_at(ComponentContext& ctx, uint32_t dirfd,
+                                           const std::string& path, bool follow, uint32_t oflags,
+                                           uint64_t rights, uint64_t inheriting, uint16_t fdflags);
+// path_filestat_get and fd_filestat_get (fd >= FileTable::kFirstFd).
+std::expected<struct stat, WasiErrno> stat_at(ComponentContext& ctx, uint32_t dirfd,
+                                              const std::string& path, bool follow);
+std::expected<struct stat, WasiErrno> stat_fd(ComponentContext& ctx, uint32_t fd);
+// path_create_directory, path_remove_directory, path_unlink_file, path_rename.
+WasiErrno create_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& path);
+WasiErrno remove_directory_at(ComponentContext& ctx, uint32_t dirfd, const std::string& path);
+WasiErrno unlink_file_at(ComponentContext& ctx, uint32_t dirfd, const std::string& path);
+WasiErrno rename_at(ComponentContext& ctx, uint32_t from_fd, const std::string& from_path,
+                    uint32_t to_fd, const std::string& to_path);
+
+// The rights preview 1 gives a file opened for reading or writing.
+inline constexpr uint64_t kRightsRead = (1u << 1) | (1u << 14);
+inline constexpr uint64_t kRightsWrite = (1u << 6) | (1u << 8) | (1u << 22) | (1u << 0);
 
 }  // namespace airssys::wasm::host::wasi

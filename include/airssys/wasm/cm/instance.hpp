@@ -62,9 +62,17 @@ class HostInstance {
   // of its resources is dropped. Returns the type (its id is what own<> and
   // borrow<> types of host functions name).
   const ResourceType& define_resource(std::string name, Destructor dtor = {});
+  // A type export naming a type defined elsewhere: a resource type of this
+  // linker (an interface that `use`s another's resource exports the very
+  // same type), or, with none, a value type whose definition is the one the
+  // importing component's type gives (an enum or record an interface exports).
+  void define_type(std::string name, const ResourceType* resource = nullptr);
   // A nested instance; it shares this one's resource types.
   HostInstance& define_instance(std::string name);
 
+  // The item of that name; for a versioned name ("wasi:io/streams@0.2.3")
+  // without an exact match, the item of the highest semver-compatible version
+  // of the same name (same major version; same minor one under 0.x).
   [[nodiscard]] const Item* find(std::string_view name) const;
   [[nodiscard]] const std::vector<std::pair<std::string, Item>>& items() const { return items_; }
   [[nodiscard]] const std::shared_ptr<ResourceTypes>& resource_types() const { return resources_; }
