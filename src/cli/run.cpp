@@ -67,6 +67,19 @@ int run_component(const RunOptions& options) {
   auto& policy = (*host)->policy;
   auto& audit = (*host)->audit;
 
+  // What the component's WASI sees: its arguments, its manifest's
+  // environment, and the security binding every host function checks.
+  host::WasiOptions wasi;
+  wasi.args.push_back(files.module.filename().string());
+  wasi.args.insert(wasi.args.end(), options.args.begin(), options.args.end());
+  if (admitted->manifest) wasi.env = security::manifest_environment(*admitted->manifest);
+  host::SecurityBinding binding{admission.context, &policy, audit.get(),
+                                admission.signer_key_id, nullptr};
+  host::ComponentContext context(std::move(wasi), std::move(binding));
+  if (is_component_file(files.module)) {
+    return run_command_component(options, *admitted, **host, context);
+  }
+
   // The tier: the native engine compiles (or finds in its cache) the module;
   // auto takes native code only from the cache and otherwise runs the
   // interpreter while a second native engine compiles the module into the
@@ -143,13 +156,6 @@ int run_component(const RunOptions& options) {
 
   engine::Linker linker;
   host::add_wasi(linker);
-  host::WasiOptions wasi;
-  wasi.args.push_back(files.module.filename().string());
-  wasi.args.insert(wasi.args.end(), options.args.begin(), options.args.end());
-  if (admitted->manifest) wasi.env = security::manifest_environment(*admitted->manifest);
-  host::SecurityBinding binding{admission.context, &policy, audit.get(),
-                                admission.signer_key_id, nullptr};
-  host::ComponentContext context(std::move(wasi), std::move(binding));
 
   engine::InstanceOptions instance_options;
   instance_options.limits.max_memory_bytes =

@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "airssys/wasm/engine/engine.hpp"
+#include "airssys/wasm/host/context.hpp"
 #include "common.hpp"
+#include "host_setup.hpp"
 
 namespace airssys::wasm::cli {
 
@@ -19,7 +21,14 @@ struct RunOptions {
   HostPaths paths;
 };
 
-// Admits, loads, links and runs a WASI command's _start; returns the exit code.
+// Admits, loads, links and runs a WASI command (a core module's _start, or a
+// component's wasi:cli/run); returns the exit code.
 [[nodiscard]] int run_component(const RunOptions& options);
+
+// The run of an admitted WebAssembly component (run_command_component.cpp),
+// with the context its WASI 0.2 sees.
+[[nodiscard]] int run_command_component(const RunOptions& options,
+                                        const AdmittedComponent& admitted, HostSetup& host,
+                                        host::ComponentContext& context);
 
 }  // namespace airssys::wasm::cli

@@ -1,0 +1,94 @@
+// `airssys-wasm run`, `validate` and `inspect` on WebAssembly components made
+// by a standard tool (jco's preview 1 command adapter, docs/testing.md): the
+// real binary, the same admission and exit statuses as for core modules.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "../support/home.hpp"
+#include "../support/temp_dir.hpp"
+#include "subprocess.hpp"
+
+namespace airssys::wasm {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_process;
+
+std::string material(const char* name) {
+  return (fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / name).string();
+}
+
+[[maybe_unused]] auto* const kPrivateHome =
+    ::testing::AddGlobalTestEnvironment(new airssys::wasm::test::PrivateHome);
+
+testing::ProcessResult cli(std::vector<std::string> args) {
+  args.insert(args.begin(), AIRSSYS_CLI);
+  auto r = run_process(args);
+  EXPECT_FALSE(r.timed_out) << "airssys-wasm did not finish";
+  EXPECT_EQ(r.signal, 0) << "airssys-wasm died of signal " << r.signal << "\n" << r.err;
+  return r;
+}
+
+class ComponentCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(material("hello.component.wasm"))) {
+      GTEST_SKIP() << "jco is not installed: no adapter-made components were built";
+    }
+  }
+};
+
+TEST_F(ComponentCli, AnAdapterMadeCommandRunsOnBothTiers) {
+  for (const char* tier : {"interp", "native"}) {
+    auto r = cli({"run", "--tier", tier, material("hello.component.wasm"), "--", "x", "y z"});
+    EXPECT_EQ(r.exit_code, 0) << tier << ": " << r.err;
+    EXPECT_EQ(r.out, "Hello from a WebAssembly component!\n  argument 1: x\n  argument 2: y z\n")
+        << tier;
+    EXPECT_EQ(r.err, "") << tier;
+  }
+}
+
+TEST_F(ComponentCli, TheRunExportsResultBecomesTheExitStatus) {
+  // The adapter reports a non-zero exit of main as wasi:cli/run's error:
+  // status 1, as under the reference runner.
+  EXPECT_EQ(cli({"run", material("exit_code.component.wasm"), "--", "0"}).exit_code, 0);
+  EXPECT_EQ(cli({"run", material("exit_code.component.wasm"), "--", "42"}).exit_code, 1);
+}
+
+TEST_F(ComponentCli, ValidateAndInspectPrintTheWorldAsWit) {
+  auto v = cli({"validate", material("hello.component.wasm")});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_NE(v.out.find("valid component"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("import wasi:cli/stdout@0.2."), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("export wasi:cli/run@0.2."), std::string::npos) << v.out;
+  auto i = cli({"inspect", material("hello.component.wasm")});
+  EXPECT_EQ(i.exit_code, 0) << i.err;
+  EXPECT_NE(i.out.find("Component Model"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("import wasi:io/streams@0.2."), std::string::npos) << i.out;
+  auto j = cli({"inspect", "--json", material("cm/strings.wasm")});
+  EXPECT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_NE(j.out.find("\"kind\": \"component\""), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("export greet: func(name: string) -> string;"), std::string::npos) << j.out;
+}
+
+TEST_F(ComponentCli, ATruncatedComponentIsOneDecodeErrorThatSaysWhere) {
+  airssys::wasm::test::TempDir dir("cm-cli");
+  std::ifstream in(material("hello.component.wasm"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string cut = (dir.path() / "cut.wasm").string();
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  for (const char* command : {"validate", "run"}) {
+    auto r = cli({command, cut});
+    EXPECT_EQ(r.exit_code, 3) << command << ": " << r.err;
+    EXPECT_NE(r.err.find("MalformedComponent"), std::string::npos) << command << ": " << r.err;
+    EXPECT_NE(r.err.find("0x"), std::string::npos) << command << ": " << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace airssys::wasm
