@@ -2,6 +2,9 @@
 // manifests, approvals, signing, trust, dev mode, host policy and the audit
 // log. Every test builds its component directories at run time and runs the
 // binary with a private AIRSSYS_HOME of its own.
+// Longer than 900 lines: one binary, one private home per test, and every
+// security feature of the command line; split by feature it would repeat
+// the fixtures that build component directories.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 

@@ -7,6 +7,8 @@
 // run_tests.py uses. Byte layouts marked "definitions.py" were produced by
 // the specification's executable definitions on the same values:
 //   python3 tests/cm/canonical_reference.py ../shared/component-model-testsuite/spec
+// Longer than 900 lines: every kind of value and every trap of the
+// canonical ABI, one short test each, over the same buffer-backed memory.
 
 #include <gtest/gtest.h>
 

@@ -1,3 +1,5 @@
+// Longer than 900 lines: the engine interface's behaviour on both tiers,
+// one fixture for all of it.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -2,6 +2,8 @@
 // resolution beneath a directory (openat2 and the fallback walk), and a real C
 // program (files.wasm, plain libc) run through the engine and host API
 // against a directory tree built at run time, with the audit records it leaves.
+// Longer than 900 lines: every file operation beneath and outside the
+// grants, each with its audit record.
 #include "airssys/wasm/host/files.hpp"
 
 #include <fcntl.h>

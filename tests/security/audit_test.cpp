@@ -1,3 +1,5 @@
+// Longer than 900 lines: the writer's invariants (ring, shares, rotation,
+// reopening) are tested together, as they are implemented together.
 #include "airssys/wasm/security/audit.hpp"
 
 #include <fmt/format.h>

@@ -1,3 +1,5 @@
+// Longer than 900 lines: every rule of the one pattern grammar and every
+// matcher, side by side as in pattern.cpp.
 #include "airssys/wasm/security/pattern.hpp"
 
 #include <fmt/format.h>

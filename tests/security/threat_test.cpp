@@ -5,6 +5,8 @@
 // contained, what typed error the guest or the host sees, the record in the
 // real JSON-lines audit file, and that the bystander ("keeper", a counter in
 // its own key-value namespace) keeps working with its data intact.
+// Longer than 900 lines: one test per scenario of docs/security-audit.md,
+// kept in the order of that document.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>

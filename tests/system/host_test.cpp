@@ -2,6 +2,8 @@
 // installed into a registry in a temporary data directory, started, upgraded
 // under a steady stream of messages, rolled back, uninstalled, and brought
 // back by a new host on the same directory.
+// Longer than 900 lines: one lifecycle (install, start, upgrade, rollback,
+// uninstall, restart of the host) over one shared fixture.
 
 #include "airssys/wasm/system/host.hpp"
 
