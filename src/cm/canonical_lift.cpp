@@ -83,29 +83,14 @@ Result<std::vector<FlatValue>> to_flat(std::span<const engine::Value> values) {
   return out;
 }
 
-uint32_t int_width(Kind k) {
-  switch (k) {
-    case Kind::S8:
-    case Kind::U8: return 8;
-    case Kind::S16:
-    case Kind::U16: return 16;
-    case Kind::S32:
-    case Kind::U32: return 32;
-    default: return 64;
-  }
-}
-
-bool is_signed(Kind k) {
-  return k == Kind::S8 || k == Kind::S16 || k == Kind::S32 || k == Kind::S64;
-}
 
 // The integer `raw` (at least `width` bits) as a Val of kind `k`.
 Val int_val(Kind k, uint64_t raw) {
-  uint32_t width = int_width(k);
+  uint32_t width = int_bits(k);
   if (width < 64) {
     uint64_t mask = (uint64_t{1} << width) - 1;
     raw &= mask;
-    if (is_signed(k) && (raw >> (width - 1)) != 0) raw |= ~mask;
+    if (is_signed_int(k) && (raw >> (width - 1)) != 0) raw |= ~mask;
   }
   return Val::u(k, raw);
 }
@@ -162,7 +147,7 @@ Result<Val> load_at(LiftLowerContext& cx, std::span<const uint8_t> mem, const Va
     case Kind::S32:
     case Kind::U32:
     case Kind::S64:
-    case Kind::U64: return int_val(type.kind, read_le(mem, ptr, int_width(type.kind) / 8));
+    case Kind::U64: return int_val(type.kind, read_le(mem, ptr, int_bits(type.kind) / 8));
     case Kind::F32:
       return Val::f32_bits(canonicalize_nan32(static_cast<uint32_t>(read_le(mem, ptr, 4))));
     case Kind::F64: return Val::f64_bits(canonicalize_nan64(read_le(mem, ptr, 8)));

@@ -43,21 +43,6 @@ struct FlatValue {
   uint64_t bits;
 };
 
-uint32_t int_width(Kind k) {
-  switch (k) {
-    case Kind::S8:
-    case Kind::U8: return 8;
-    case Kind::S16:
-    case Kind::U16: return 16;
-    case Kind::S32:
-    case Kind::U32: return 32;
-    default: return 64;
-  }
-}
-
-bool is_signed(Kind k) {
-  return k == Kind::S8 || k == Kind::S16 || k == Kind::S32 || k == Kind::S64;
-}
 
 Result<void> check_kind(const ValType& type, const Val& value) {
   if (value.kind != type.kind)
@@ -68,10 +53,10 @@ Result<void> check_kind(const ValType& type, const Val& value) {
 
 // The integer's bits, after checking it is in the range of its type.
 Result<uint64_t> int_bits(const ValType& type, const Val& value) {
-  uint32_t width = int_width(type.kind);
+  uint32_t width = int_bits(type.kind);
   if (width == 64) return value.bits;
   uint64_t high = value.bits >> (width - 1);
-  bool ok = is_signed(type.kind) ? (high == 0 || high == (~uint64_t{0} >> (width - 1)))
+  bool ok = is_signed_int(type.kind) ? (high == 0 || high == (~uint64_t{0} >> (width - 1)))
                                  : (value.bits >> width) == 0;
   if (!ok) return bad_value(fmt::format("{} value 0x{:x} out of range", kind_name(type.kind), value.bits));
   return value.bits;
@@ -152,7 +137,7 @@ Result<void> store_at(LiftLowerContext& cx, const ValType& type, const Val& valu
     case Kind::U64: {
       auto bits = int_bits(type, value);
       if (!bits) return std::unexpected(bits.error());
-      return put(cx, ptr, int_width(type.kind) / 8, *bits);
+      return put(cx, ptr, int_bits(type.kind) / 8, *bits);
     }
     case Kind::F32:
       return put(cx, ptr, 4, canonicalize_nan32(static_cast<uint32_t>(value.bits)));

@@ -19,41 +19,6 @@ void fail(ErrorCode code, uint64_t offset, std::string message) {
   throw Failure{code, fmt::format("{:#x}: {}", offset, message)};
 }
 
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = 0;
-    char32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // truncated sequence
-    for (size_t k = 1; k <= n; ++k) {
-      auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return false;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
 // ------------------------------------------------------------------- Reader
 
 uint8_t Reader::u8() {
@@ -117,7 +82,7 @@ std::string Reader::name() {
   uint32_t len = u32();
   auto bytes = take(len);
   std::string s(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  if (!valid_utf8(s)) malformed(at, "malformed UTF-8 encoding: a name must be valid UTF-8");
+  if (!is_valid_utf8(s)) malformed(at, "malformed UTF-8 encoding: a name must be valid UTF-8");
   return s;
 }
 

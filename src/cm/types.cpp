@@ -17,56 +17,8 @@ ValType of_kind(Kind kind) {
   return t;
 }
 
-bool signed_kind(Kind k) {
-  return k == Kind::S8 || k == Kind::S16 || k == Kind::S32 || k == Kind::S64;
-}
-unsigned int_bits(Kind k) {
-  switch (k) {
-    case Kind::S8:
-    case Kind::U8: return 8;
-    case Kind::S16:
-    case Kind::U16: return 16;
-    case Kind::S32:
-    case Kind::U32: return 32;
-    default: return 64;
-  }
-}
 bool is_int(Kind k) { return k >= Kind::S8 && k <= Kind::U64; }
 
-// Whether `s` is well-formed UTF-8 (no surrogates, no overlong forms).
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    char32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // truncated sequence
-    for (size_t k = 1; k <= n; ++k) {
-      auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return false;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
-}
 
 std::string quote(std::string_view s) {
   std::string out = "\"";
@@ -107,7 +59,7 @@ std::string check(const ValType& type, const Val& value, const std::string& path
   if (is_int(k)) {
     const unsigned bits = int_bits(k);
     if (bits < 64) {
-      if (signed_kind(k)) {
+      if (is_signed_int(k)) {
         const auto v = static_cast<int64_t>(value.bits);
         const int64_t lo = -(int64_t{1} << (bits - 1));
         const int64_t hi = (int64_t{1} << (bits - 1)) - 1;
@@ -122,7 +74,7 @@ std::string check(const ValType& type, const Val& value, const std::string& path
       (value.bits > 0x10FFFF || (value.bits >= 0xD800 && value.bits <= 0xDFFF))) {
     return at(path, fmt::format("char {:#x} is not a Unicode scalar value", value.bits));
   }
-  if (k == Kind::String && !valid_utf8(value.text)) return at(path, "string is not valid UTF-8");
+  if (k == Kind::String && !is_valid_utf8(value.text)) return at(path, "string is not valid UTF-8");
   switch (k) {
     case Kind::List:
       for (size_t i = 0; i < value.items.size(); ++i) {
@@ -187,6 +139,55 @@ std::string check(const ValType& type, const Val& value, const std::string& path
 
 }  // namespace
 
+unsigned int_bits(Kind k) {
+  switch (k) {
+    case Kind::S8:
+    case Kind::U8: return 8;
+    case Kind::S16:
+    case Kind::U16: return 16;
+    case Kind::S32:
+    case Kind::U32: return 32;
+    default: return 64;
+  }
+}
+
+bool is_signed_int(Kind k) {
+  return k == Kind::S8 || k == Kind::S16 || k == Kind::S32 || k == Kind::S64;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    char32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return false;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
 const char* kind_name(Kind kind) {
   switch (kind) {
     case Kind::Bool: return "bool";

@@ -48,6 +48,15 @@ enum class Kind : uint8_t {
 // "bool", "u32", "list", "own", ... (the WIT spelling of the kind).
 [[nodiscard]] const char* kind_name(Kind kind);
 
+// The width in bits of an integer kind (8, 16, 32 or 64), and whether it is
+// signed; 64 and false for any other kind.
+[[nodiscard]] unsigned int_bits(Kind kind);
+[[nodiscard]] bool is_signed_int(Kind kind);
+
+// Whether `s` is well-formed UTF-8: no overlong forms, no surrogates, nothing
+// past U+10FFFF, no truncated sequence.
+[[nodiscard]] bool is_valid_utf8(std::string_view s);
+
 // Whether a kind is a number or bool or char: a value held in Val::bits alone.
 [[nodiscard]] constexpr bool is_primitive(Kind kind) {
   return kind <= Kind::Char;
