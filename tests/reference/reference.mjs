@@ -1,11 +1,12 @@
-// Reference runs: each WASI command of the test components runs twice, as the
-// core module under `airssys-wasm run` and as the command component that jco
-// made from it (preview 1 adapter) under `jco run` on Node.js, with the same
-// arguments, environment and directories. Its stdout and stderr must be the
-// same, and its exit class (zero or not: the adapter reports a failure as
-// exit(err), which Node turns into status 1). This proves the components
-// faithful to their programs, and is the reference the host's own run of
-// the components will be compared with.
+// Reference runs: each WASI command of the test components runs three times,
+// as the core module under `airssys-wasm run`, as the command component that
+// jco made from it (preview 1 adapter) under `jco run` on Node.js, and as that
+// component under `airssys-wasm run` (its WASI 0.2), with the same arguments,
+// environment and directories. The core module and jco's run must give the
+// same stdout and stderr and the same exit class (zero or not: the adapter
+// reports a failure as exit(err), which Node turns into status 1): the
+// components are faithful to their programs. The component under
+// airssys-wasm must give exactly what jco's run gave, exit status included.
 //
 //   node reference.mjs CASE --cli AIRSSYS_WASM --jco JCO --components DIR --examples DIR
 import { spawnSync } from "node:child_process";
@@ -106,13 +107,14 @@ function run(argv, env) {
   return { out: r.stdout, err: r.stderr, status: r.status, signal: r.signal };
 }
 
-// The core module under airssys-wasm: a component folder whose manifest asks
-// for exactly the case's environment and data directory, approved for the run.
-function runCore(args) {
-  const dir = path.join(work, "core");
+// The core module (or, given `file`, the component) under airssys-wasm: a
+// component folder whose manifest asks for exactly the case's environment and
+// data directory, approved for the run.
+function runCore(args, file = core) {
+  const dir = path.join(work, file === core ? "core" : "component");
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir);
-  fs.copyFileSync(core, path.join(dir, "component.wasm"));
+  fs.copyFileSync(file, path.join(dir, "component.wasm"));
   let manifest = `[component]\nname = "reference-${spec.program.replace(/_/g, "-")}"\nversion = "1.0.0"\n`;
   if (spec.data) {
     manifest += `\n[capabilities]\nfilesystem.read = [${JSON.stringify(data + "/**")}]\n`;
@@ -190,12 +192,21 @@ try {
     if (a.out !== b.out) problems.push("stdout differs");
     if (a.err !== b.err) problems.push("stderr differs");
     if ((a.status === 0) !== (b.status === 0)) problems.push("exit class differs");
+    // The same component under airssys-wasm (its WASI 0.2) and under jco:
+    // the same output and the very same exit status.
+    if (spec.data) freshData();
+    const c = withoutDenials(runCore(args, component));
+    if (c.signal) problems.push("the component under airssys-wasm ended by a signal");
+    if (c.out !== b.out) problems.push("the component's stdout differs between airssys-wasm and jco");
+    if (c.err !== b.err) problems.push("the component's stderr differs between airssys-wasm and jco");
+    if (c.status !== b.status) problems.push("the component's exit status differs between airssys-wasm and jco");
     if (problems.length) {
       ++failed;
-      console.log(`FAIL ${label}: ${problems.join(", ")}\n${show("airssys-wasm run", a)}\n${show("jco run", b)}`);
+      console.log(`FAIL ${label}: ${problems.join(", ")}\n${show("airssys-wasm run (core module)", a)}\n` +
+        `${show("jco run", b)}\n${show("airssys-wasm run (component)", c)}`);
     } else {
       ++passed;
-      console.log(`same ${label}: exit ${a.status} (component ${b.status}), ` +
+      console.log(`same ${label}: exit ${a.status} (component ${b.status} under jco, ${c.status} here), ` +
         `${a.out.length} bytes stdout, ${a.err.length} bytes stderr` +
         (a.denials ? ` (and ${a.denials} denial lines of airssys-wasm)` : ""));
     }
