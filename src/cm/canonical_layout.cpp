@@ -138,7 +138,19 @@ uint32_t alignment(const ValType& type) {
   return 1;
 }
 
-uint32_t elem_size(const ValType& type) {
+namespace {
+
+constexpr uint64_t kSaturated = UINT64_MAX / 2;
+
+uint64_t sat_add(uint64_t a, uint64_t b) { return std::min(kSaturated, a + std::min(b, kSaturated)); }
+
+uint64_t sat_align(uint64_t offset, uint32_t alignment) {
+  return offset >= kSaturated ? kSaturated : align_to(offset, alignment);
+}
+
+}  // namespace
+
+uint64_t elem_size_saturated(const ValType& type) {
   switch (type.kind) {
     case Kind::Bool:
     case Kind::S8:
@@ -159,9 +171,9 @@ uint32_t elem_size(const ValType& type) {
       uint64_t s = 0;
       for (size_t i = 0; i < field_count(type); ++i) {
         const ValType& f = field_type(type, i);
-        s = align_to(s, alignment(f)) + elem_size(f);
+        s = sat_add(sat_align(s, alignment(f)), elem_size_saturated(f));
       }
-      return static_cast<uint32_t>(align_to(s, alignment(type)));
+      return sat_align(s, alignment(type));
     }
     case Kind::Variant:
     case Kind::Enum:
@@ -169,10 +181,10 @@ uint32_t elem_size(const ValType& type) {
     case Kind::Result: {
       size_t n = case_count(type);
       uint64_t s = align_to(discriminant_size(n), max_case_alignment(type));
-      uint32_t cs = 0;
+      uint64_t cs = 0;
       for (size_t i = 0; i < n; ++i)
-        if (const ValType* p = case_payload(type, i)) cs = std::max(cs, elem_size(*p));
-      return static_cast<uint32_t>(align_to(s + cs, alignment(type)));
+        if (const ValType* p = case_payload(type, i)) cs = std::max(cs, elem_size_saturated(*p));
+      return sat_align(sat_add(s, cs), alignment(type));
     }
     case Kind::Flags: return flags_size(type.labels.size());
     case Kind::Own:
@@ -181,6 +193,8 @@ uint32_t elem_size(const ValType& type) {
   return 1;
 }
 
+uint32_t elem_size(const ValType& type) { return static_cast<uint32_t>(elem_size_saturated(type)); }
+
 FlatType join(FlatType a, FlatType b) {
   if (a == b) return a;
   if ((a == FlatType::I32 && b == FlatType::F32) || (a == FlatType::F32 && b == FlatType::I32))
@@ -188,7 +202,8 @@ FlatType join(FlatType a, FlatType b) {
   return FlatType::I64;
 }
 
-void flatten_type(const ValType& type, std::vector<FlatType>& out) {
+void flatten_type(const ValType& type, std::vector<FlatType>& out, size_t limit) {
+  if (out.size() > limit) return;
   switch (type.kind) {
     case Kind::Bool:
     case Kind::S8:
@@ -212,7 +227,7 @@ void flatten_type(const ValType& type, std::vector<FlatType>& out) {
       return;
     case Kind::Record:
     case Kind::Tuple:
-      for (size_t i = 0; i < field_count(type); ++i) flatten_type(field_type(type, i), out);
+      for (size_t i = 0; i < field_count(type); ++i) flatten_type(field_type(type, i), out, limit);
       return;
     case Kind::Variant:
     case Kind::Enum:
@@ -225,13 +240,14 @@ void flatten_type(const ValType& type, std::vector<FlatType>& out) {
         const ValType* p = case_payload(type, i);
         if (p == nullptr) continue;
         payload.clear();
-        flatten_type(*p, payload);
+        flatten_type(*p, payload, limit);
         for (size_t k = 0; k < payload.size(); ++k) {
           if (base + k < out.size())
             out[base + k] = join(out[base + k], payload[k]);
           else
             out.push_back(payload[k]);
         }
+        if (out.size() > limit) return;
       }
       return;
     }
@@ -244,9 +260,9 @@ std::vector<FlatType> flatten_type(const ValType& type) {
   return out;
 }
 
-std::vector<FlatType> flatten_types(std::span<const TypeRef> types) {
+std::vector<FlatType> flatten_types(std::span<const TypeRef> types, size_t limit) {
   std::vector<FlatType> out;
-  for (const auto& t : types) flatten_type(*t, out);
+  for (const auto& t : types) flatten_type(*t, out, limit);
   return out;
 }
 
@@ -265,7 +281,8 @@ std::vector<TypeRef> result_types(const FuncType& type) {
 engine::FuncSig flatten_functype(const FuncType& type, FlattenContext context) {
   auto params = param_types(type);
   auto results = result_types(type);
-  engine::FuncSig sig{flatten_types(params), flatten_types(results)};
+  engine::FuncSig sig{flatten_types(params, kMaxFlatParams),
+                      flatten_types(results, kMaxFlatResults)};
   if (sig.params.size() > kMaxFlatParams) sig.params = {FlatType::I32};
   if (sig.results.size() > kMaxFlatResults) {
     if (context == FlattenContext::Lift) {

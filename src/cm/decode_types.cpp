@@ -359,9 +359,9 @@ TypeRef Decoder::defvaltype(Reader& r, Scope& scope, uint8_t code) {
   }
   TypeRef out = keep(std::move(t), at);
   if (handle_of) handle_alias_[out.get()] = handle_of;
-  if (static_layout::elem_size(*out) >= kMaxElemSize) {
+  if (elem_size_saturated(*out) >= kMaxElemSize) {
     invalid(at, fmt::format("type {} exceeds maximum byte size: its elements take {} bytes, at most 2^28 allowed",
-                            kind_name(out->kind), static_layout::elem_size(*out)));
+                            kind_name(out->kind), elem_size_saturated(*out)));
   }
   return out;
 }

@@ -117,6 +117,10 @@ inline constexpr uint64_t kCanonicalNan64 = 0x7ff8000000000000ull;
 
 [[nodiscard]] uint32_t alignment(const ValType& type);
 [[nodiscard]] uint32_t elem_size(const ValType& type);
+// elem_size computed in 64 bits, saturating at UINT64_MAX / 2 instead of
+// wrapping: what the validator checks a type's size against (a valid type is
+// below 2^28 bytes, so for one elem_size gives the same number).
+[[nodiscard]] uint64_t elem_size_saturated(const ValType& type);
 // The largest alignment of a variant-like type's payloads (1 without any).
 [[nodiscard]] uint32_t max_case_alignment(const ValType& type);
 [[nodiscard]] constexpr uint64_t align_to(uint64_t ptr, uint32_t alignment) {
@@ -129,8 +133,11 @@ using FlatType = engine::ValType;
 // The tightest flat type both can be carried in (variant payloads).
 [[nodiscard]] FlatType join(FlatType a, FlatType b);
 [[nodiscard]] std::vector<FlatType> flatten_type(const ValType& type);
-void flatten_type(const ValType& type, std::vector<FlatType>& out);
-[[nodiscard]] std::vector<FlatType> flatten_types(std::span<const TypeRef> types);
+// Appends the flat types of `type`; stops once `out` holds more than `limit`
+// (a caller that spills past a limit needs to know no more than that).
+void flatten_type(const ValType& type, std::vector<FlatType>& out, size_t limit = SIZE_MAX);
+[[nodiscard]] std::vector<FlatType> flatten_types(std::span<const TypeRef> types,
+                                                  size_t limit = SIZE_MAX);
 
 // A function's parameter types, and its result types (none or one).
 [[nodiscard]] std::vector<TypeRef> param_types(const FuncType& type);
