@@ -6,14 +6,20 @@
 #   AIRSSYS_JCO          the jco program, or empty when it is not installed
 #   AIRSSYS_NODE         node, which runs it
 #   AIRSSYS_JCO_VERSION  the pinned version (tools/jco/package.json)
-#   AIRSSYS_JCO_COMMAND_ADAPTER  the WASI preview 1 command adapter jco ships,
-#                        checked against tools/jco/adapters.sha256
+#   AIRSSYS_JCO_COMMAND_ADAPTER, AIRSSYS_JCO_REACTOR_ADAPTER  the WASI preview 1
+#                        adapters jco ships, checked against tools/jco/adapters.sha256
 #
 # airssys_jco_new(<name> MODULE <core.wasm> OUTPUT <component.wasm> [DEPENDS <targets...>])
 #   wraps a WASI preview 1 command (a core module built by the build) into a
 #   command component with the adapter: `jco new --wasi-command`.
 # airssys_jco_parse(<name> WAT <file.wat> OUTPUT <file.wasm>)
 #   assembles a component in the component text format: `jco parse`.
+# airssys_jco_world(<name> MODULE <core.wasm> OUTPUT <component.wasm>
+#                   [WIT <file.wit>] [WORLD <world>] [DEPENDS <targets...>])
+#   makes a component of the airssys world (wit/host.wit, world `component`,
+#   by default) from a core module built against it (a WASI reactor whose
+#   imports and exports follow the canonical ABI of that world): the world's
+#   type is embedded (tools/jco/embed.mjs), then `jco new --wasi-reactor`.
 # Each adds a target <name> built by default. Without jco both only say so
 # once and add nothing: the tests that need the files skip with that reason.
 #
@@ -46,26 +52,30 @@ if(_airssys_jco_missing)
   message(STATUS "Component test material: skipped, ${_airssys_jco_missing}")
 else()
   set(AIRSSYS_JCO ${_airssys_jco_program})
-  # The adapter decides what every command component does: a different one
-  # under the same jco version is an error, not a silent change of the tests.
+  # The adapters decide what every component made from a core module does: a
+  # different one under the same jco version is an error, not a silent change
+  # of the tests.
   file(STRINGS ${AIRSSYS_JCO_DIR}/adapters.sha256 _airssys_jco_pins)
-  set(AIRSSYS_JCO_COMMAND_ADAPTER_SHA256 "")
-  foreach(pin IN LISTS _airssys_jco_pins)
-    if(pin MATCHES "^([0-9a-f]+)  (.*wasi_snapshot_preview1\\.command\\.wasm)$")
-      set(AIRSSYS_JCO_COMMAND_ADAPTER_SHA256 ${CMAKE_MATCH_1})
-      set(AIRSSYS_JCO_COMMAND_ADAPTER ${AIRSSYS_JCO_DIR}/${CMAKE_MATCH_2})
+  foreach(kind COMMAND REACTOR)
+    string(TOLOWER ${kind} lower)
+    set(AIRSSYS_JCO_${kind}_ADAPTER_SHA256 "")
+    foreach(pin IN LISTS _airssys_jco_pins)
+      if(pin MATCHES "^([0-9a-f]+)  (.*wasi_snapshot_preview1\\.${lower}\\.wasm)$")
+        set(AIRSSYS_JCO_${kind}_ADAPTER_SHA256 ${CMAKE_MATCH_1})
+        set(AIRSSYS_JCO_${kind}_ADAPTER ${AIRSSYS_JCO_DIR}/${CMAKE_MATCH_2})
+      endif()
+    endforeach()
+    if(NOT AIRSSYS_JCO_${kind}_ADAPTER_SHA256)
+      message(FATAL_ERROR "tools/jco/adapters.sha256 names no ${lower} adapter")
+    endif()
+    file(SHA256 ${AIRSSYS_JCO_${kind}_ADAPTER} _airssys_jco_adapter_sha256)
+    if(NOT _airssys_jco_adapter_sha256 STREQUAL AIRSSYS_JCO_${kind}_ADAPTER_SHA256)
+      message(FATAL_ERROR "The WASI preview 1 ${lower} adapter of jco ${AIRSSYS_JCO_VERSION} changed:\n"
+        "  ${AIRSSYS_JCO_${kind}_ADAPTER}\n  has SHA-256 ${_airssys_jco_adapter_sha256},\n"
+        "  tools/jco/adapters.sha256 pins ${AIRSSYS_JCO_${kind}_ADAPTER_SHA256}.\n"
+        "Reinstall with scripts/setup.sh, or pin the new adapter on purpose (docs/testing.md).")
     endif()
   endforeach()
-  if(NOT AIRSSYS_JCO_COMMAND_ADAPTER_SHA256)
-    message(FATAL_ERROR "tools/jco/adapters.sha256 names no command adapter")
-  endif()
-  file(SHA256 ${AIRSSYS_JCO_COMMAND_ADAPTER} _airssys_jco_adapter_sha256)
-  if(NOT _airssys_jco_adapter_sha256 STREQUAL AIRSSYS_JCO_COMMAND_ADAPTER_SHA256)
-    message(FATAL_ERROR "The WASI preview 1 command adapter of jco ${AIRSSYS_JCO_VERSION} changed:\n"
-      "  ${AIRSSYS_JCO_COMMAND_ADAPTER}\n  has SHA-256 ${_airssys_jco_adapter_sha256},\n"
-      "  tools/jco/adapters.sha256 pins ${AIRSSYS_JCO_COMMAND_ADAPTER_SHA256}.\n"
-      "Reinstall with scripts/setup.sh, or pin the new adapter on purpose (docs/testing.md).")
-  endif()
   message(STATUS "Component test material: jco ${AIRSSYS_JCO_VERSION}, command adapter ${AIRSSYS_JCO_COMMAND_ADAPTER_SHA256}")
 endif()
 
@@ -112,4 +122,40 @@ function(airssys_jco_parse name)
     COMMENT "jco parse ${name}"
     VERBATIM)
   add_custom_target(${name} ALL DEPENDS ${ARG_OUTPUT})
+endfunction()
+
+function(airssys_jco_world name)
+  cmake_parse_arguments(ARG "" "MODULE;OUTPUT;WIT;WORLD" "DEPENDS" ${ARGN})
+  if(NOT ARG_MODULE OR NOT ARG_OUTPUT)
+    message(FATAL_ERROR "airssys_jco_world(${name}): MODULE and OUTPUT are required")
+  endif()
+  if(NOT ARG_WIT)
+    set(ARG_WIT ${PROJECT_SOURCE_DIR}/wit/host.wit)
+  endif()
+  if(NOT ARG_WORLD)
+    set(ARG_WORLD component)
+  endif()
+  if(NOT AIRSSYS_JCO)
+    return()
+  endif()
+  get_filename_component(out_dir ${ARG_OUTPUT} DIRECTORY)
+  set(embedded ${ARG_OUTPUT}.embed.wasm)
+  add_custom_command(
+    OUTPUT ${ARG_OUTPUT}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+    COMMAND ${CMAKE_COMMAND} -DFILE=${AIRSSYS_JCO_REACTOR_ADAPTER}
+            -DSHA256=${AIRSSYS_JCO_REACTOR_ADAPTER_SHA256}
+            -P ${PROJECT_SOURCE_DIR}/cmake/AirssysCheckSha256.cmake
+    COMMAND ${AIRSSYS_NODE} ${AIRSSYS_JCO_DIR}/embed.mjs --wit ${ARG_WIT} --world ${ARG_WORLD}
+            ${ARG_MODULE} -o ${embedded}
+    COMMAND ${AIRSSYS_JCO} new ${embedded} --wasi-reactor -o ${ARG_OUTPUT}
+    COMMAND ${CMAKE_COMMAND} -E rm -f ${embedded}
+    DEPENDS ${ARG_MODULE} ${ARG_WIT} ${AIRSSYS_JCO_DIR}/embed.mjs ${AIRSSYS_JCO_REACTOR_ADAPTER}
+            ${AIRSSYS_JCO_DIR}/adapters.sha256
+    COMMENT "embed ${ARG_WORLD} + jco new --wasi-reactor ${name}"
+    VERBATIM)
+  add_custom_target(${name} ALL DEPENDS ${ARG_OUTPUT})
+  if(ARG_DEPENDS)
+    add_dependencies(${name} ${ARG_DEPENDS})
+  endif()
 endfunction()
