@@ -5,38 +5,51 @@
 
 namespace airssys::wasm::cm {
 
-Result<std::vector<Val>> call_lifted(const LiftedFunction& function, InstanceState* caller,
-                                     std::span<const Val> args) {
+Result<std::unique_ptr<LiftedCall>> LiftedCall::begin(const LiftedFunction& function,
+                                                     InstanceState* caller,
+                                                     std::span<const Val> args) {
   if (function.inst == nullptr || !function.callee)
     return make_error(ErrorCode::InvalidArgument, "lifted function without instance or callee");
-  InstanceState& inst = *function.inst;
-  AIRSSYS_TRY(inst.enter_from(caller));
-  struct Leave {
-    InstanceState& inst;
-    InstanceState* caller;
-    ~Leave() { inst.leave_to(caller); }
-  } leave{inst, caller};
+  std::unique_ptr<LiftedCall> call(new LiftedCall(function, caller));
+  AIRSSYS_TRY(function.inst->enter_from(caller));
+  call->inside_ = true;
+  AIRSSYS_TRY_ASSIGN(call->flat_args_,
+                     lower_flat_values(call->cx_, kMaxFlatParams, param_types(function.type), args));
+  return call;
+}
 
-  CallContext task;
-  LiftLowerContext cx{function.opts, inst, &task};
-  auto params = param_types(function.type);
-  auto results = result_types(function.type);
-  auto flat_args = lower_flat_values(cx, kMaxFlatParams, params, args);
-  if (!flat_args) return std::unexpected(flat_args.error());
-  auto flat_results = function.callee(*flat_args);
-  if (!flat_results) return std::unexpected(flat_results.error());
-  auto values = lift_flat_values(cx, kMaxFlatResults, results, *flat_results);
-  if (!values) return values;
-  AIRSSYS_TRY(task.check_return());
-  if (function.opts.has_post_return && function.post_return) {
+LiftedCall::~LiftedCall() { leave(); }
+
+void LiftedCall::leave() {
+  if (!inside_) return;
+  inside_ = false;
+  function_.inst->leave_to(caller_);
+}
+
+Result<std::vector<Val>> LiftedCall::finish(std::span<const engine::Value> flat_results) {
+  if (!inside_) return make_error(ErrorCode::InvalidArgument, "the lifted call has ended");
+  InstanceState& inst = *function_.inst;
+  AIRSSYS_TRY_ASSIGN(auto values, lift_flat_values(cx_, kMaxFlatResults,
+                                                   result_types(function_.type), flat_results));
+  AIRSSYS_TRY(task_.check_return());
+  if (function_.opts.has_post_return && function_.post_return) {
     inst.may_leave = false;
-    auto done = function.post_return(*flat_results);
+    auto done = function_.post_return(flat_results);
     inst.may_leave = true;
     if (!done) return std::unexpected(done.error());
     if (!done->empty())
       return make_error(ErrorCode::SignatureMismatch, "post-return returned values");
   }
+  leave();
   return values;
+}
+
+Result<std::vector<Val>> call_lifted(const LiftedFunction& function, InstanceState* caller,
+                                     std::span<const Val> args) {
+  AIRSSYS_TRY_ASSIGN(auto call, LiftedCall::begin(function, caller, args));
+  // The results are copied: finish() may call into the instance again.
+  AIRSSYS_TRY_ASSIGN(auto flat_results, function.callee(call->flat_args()));
+  return call->finish(flat_results);
 }
 
 Result<std::vector<engine::Value>> call_lowered(const FuncType& type, const CanonOptions& opts,

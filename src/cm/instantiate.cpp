@@ -10,166 +10,22 @@
 // realloc while lowering) are nested calls of the running call
 // (engine::HostCall::call) and spend its fuel.
 
-#include "airssys/wasm/cm/instance.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <unordered_map>
 #include <utility>
 
+#include "instance_impl.hpp"
+
 namespace airssys::wasm::cm {
+using namespace rt;  // NOLINT: the run-time items are this file's vocabulary
 namespace {
-
-using engine::FuncSig;
-using engine::Value;
-
-// ------------------------------------------------------------ execution
-
-// Where the graph's calls stand: inside a host function of the engine (then
-// calls into core code are nested calls of that host call) or not (then they
-// are calls of their own, within what is left of the budget).
-struct Exec {
-  engine::Store* store = nullptr;
-  engine::HostCall* host_call = nullptr;
-  engine::CallOptions options;
-  uint64_t budget_used = 0;  // by the calls of the current component call
-  uint64_t fuel_used = 0;    // by the whole graph since it was made
-};
-
-// A core function the graph made itself: a lowered function or a resource
-// built-in.
-using CoreFn = std::function<Result<std::vector<Value>>(std::span<const Value>)>;
-
-// An entry of a core index space: an export of a core instance, or (for
-// functions) a core function of the graph's own.
-struct CoreItem {
-  engine::ExternKind kind = engine::ExternKind::Func;
-  std::shared_ptr<engine::Instance> instance;
-  std::string name;  // the export of `instance`
-  FuncSig sig;       // functions
-  std::shared_ptr<const CoreFn> host;  // the graph's own functions
-};
-
-struct CoreInstance {
-  std::shared_ptr<engine::Instance> instance;  // an instantiated module, or
-  std::vector<std::pair<std::string, CoreItem>> exports;  // inline exports
-};
-
-struct Func {
-  FuncType type;  // resource ids of the run time
-  ComponentFunction fn;
-};
-
-struct RtType {
-  DefTypeRef def;
-  const ResourceType* resource = nullptr;  // a resource type
-};
-
-struct Frame;
-
-struct RtComponent {
-  std::shared_ptr<const Component> def;
-  Frame* outer = nullptr;  // where it was defined (outer aliases resolve there)
-};
-
-struct RtInstance;
-
-struct RtItem {
-  Sort sort = Sort::Func;
-  std::shared_ptr<const Func> func;
-  std::shared_ptr<const RtInstance> instance;
-  RtType type;
-  RtComponent component;
-  std::shared_ptr<const engine::Module> module;
-};
-
-struct RtInstance {
-  std::vector<std::pair<std::string, RtItem>> exports;
-  const RtItem* find(std::string_view name) const {
-    for (const auto& [n, item] : exports) {
-      if (n == name) return &item;
-    }
-    return nullptr;
-  }
-};
-
-// A guest memory of the canonical ABI over an exported core memory.
-class CoreMemory final : public GuestMemory {
- public:
-  explicit CoreMemory(std::shared_ptr<const engine::MemoryView> view) : view_(std::move(view)) {}
-  std::span<uint8_t> bytes() override { return view_->bytes(); }
-
- private:
-  std::shared_ptr<const engine::MemoryView> view_;
-};
-
-struct Frame {
-  const Component* def = nullptr;
-  Frame* outer = nullptr;
-  std::unique_ptr<InstanceState> state;
-  std::unordered_map<uint64_t, const ResourceType*> resources;  // decode id -> run time
-  std::unordered_map<const ValType*, TypeRef> mapped;           // types with ids replaced
-
-  std::vector<CoreItem> core_funcs, core_tables, core_memories, core_globals, core_tags;
-  std::vector<std::shared_ptr<const engine::Module>> core_modules;
-  std::vector<std::shared_ptr<const CoreInstance>> core_instances;
-  std::vector<std::shared_ptr<const Func>> funcs;
-  std::vector<RtType> types;
-  std::vector<RtComponent> components;
-  std::vector<std::shared_ptr<const RtInstance>> instances;
-
-  std::vector<std::pair<std::string, RtItem>> args;  // what its imports are given
-  std::shared_ptr<RtInstance> exports = std::make_shared<RtInstance>();
-  std::vector<std::unique_ptr<CoreMemory>> memories;  // of its canon options
-
-  const ResourceType* resource(uint64_t id) const {
-    for (const Frame* f = this; f; f = f->outer) {
-      auto it = f->resources.find(id);
-      if (it != f->resources.end()) return it->second;
-    }
-    return nullptr;
-  }
-};
 
 std::unexpected<Error> link_error(ErrorCode code, const Component& c, std::string message) {
   return make_error(code, fmt::format("{}: {}", c.name, message));
 }
 
-}  // namespace
-
-struct ComponentInstance::Impl {
-  std::shared_ptr<const Component> component;
-  std::unique_ptr<engine::Store> store;
-  std::shared_ptr<ResourceTypes> resource_types;
-  ComponentOptions options;
-  Exec exec;
-  std::vector<std::unique_ptr<Frame>> frames;
-  std::vector<ExportedFunc> functions;
-  std::vector<std::shared_ptr<const Func>> function_impls;
-
-  Result<std::vector<Value>> call_core(engine::Instance& instance, engine::ExportHandle handle,
-                                       std::span<const Value> args);
-  CoreFn core_function(const CoreItem& item);
-  Result<TypeRef> map_type(Frame& frame, const TypeRef& type);
-  Result<FuncType> map_func(Frame& frame, const FuncType& type);
-  Result<CanonOptions> canon_options(Frame& frame, const CanonOptionIndices& indices,
-                                     bool* has_post_return);
-  engine::HostFunction host_function(std::string module, std::string name, const CoreItem& item);
-
-  Result<void> run(Frame& frame);
-  Result<void> bind_resources(Frame& frame, ResourceOrigin::Kind kind, uint32_t index,
-                              const RtItem* root);
-  Result<RtItem> item_of(Frame& frame, SortIdx target);
-  Result<void> push(Frame& frame, const RtItem& item);
-  Result<void> core_instance(Frame& frame, const CoreInstanceDef& def);
-  Result<void> instance(Frame& frame, const InstanceDef& def);
-  Result<void> alias(Frame& frame, const Alias& a);
-  Result<void> canon(Frame& frame, const Canon& c);
-  Result<void> import(Frame& frame, const Import& imp, uint32_t index);
-};
-
-namespace {
 
 Result<RtItem> host_item(const HostInstance::Item& item);
 
@@ -670,6 +526,13 @@ Result<void> ComponentInstance::Impl::canon(Frame& frame, const Canon& c) {
       f->fn = [lifted](InstanceState* caller, std::span<const Val> args) {
         return call_lifted(*lifted, caller, args);
       };
+      f->lifted = lifted;
+      if (const CoreItem& target = frame.core_funcs.at(c.func); !target.host && target.instance) {
+        if (auto handle = target.instance->resolve(target.name)) {
+          f->core_instance = target.instance;
+          f->core_export = *handle;
+        }
+      }
       frame.funcs.push_back(std::move(f));
       return {};
     }
@@ -816,48 +679,5 @@ Result<std::unique_ptr<ComponentInstance>> ComponentInstance::instantiate(
   }
   return std::unique_ptr<ComponentInstance>(new ComponentInstance(std::move(impl)));
 }
-
-const std::vector<ExportedFunc>& ComponentInstance::functions() const { return impl_->functions; }
-
-const ExportedFunc* ComponentInstance::function(std::string_view name) const {
-  for (const auto& f : impl_->functions) {
-    if (f.name == name) return &f;
-  }
-  return nullptr;
-}
-
-Result<std::vector<Val>> ComponentInstance::call(std::string_view name, std::span<const Val> args,
-                                                 const engine::CallOptions& options) {
-  size_t k = 0;
-  while (k < impl_->functions.size() && impl_->functions[k].name != name) ++k;
-  if (k == impl_->functions.size()) {
-    return make_error(ErrorCode::MissingExport,
-                      fmt::format("{}: no exported function `{}`", impl_->component->name, name));
-  }
-  const FuncType& type = impl_->functions[k].type;
-  if (args.size() != type.params.size()) {
-    return make_error(ErrorCode::SignatureMismatch,
-                      fmt::format("`{}` is {}: {} arguments given", name, type.to_string(),
-                                  args.size()));
-  }
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string wrong = check_value(*type.params[i].type, args[i]);
-    if (!wrong.empty()) {
-      return make_error(ErrorCode::InvalidArgument,
-                        fmt::format("`{}` parameter `{}`: {}", name, type.params[i].name, wrong));
-    }
-  }
-  Exec& exec = impl_->exec;
-  if (exec.host_call) {
-    return make_error(ErrorCode::CallInProgress, "a call of this component is running");
-  }
-  exec.options = options;
-  exec.budget_used = 0;
-  auto r = impl_->function_impls[k]->fn(nullptr, args);
-  exec.budget_used = 0;
-  return r;
-}
-
-uint64_t ComponentInstance::fuel_used() const { return impl_->exec.fuel_used; }
 
 }  // namespace airssys::wasm::cm

@@ -78,6 +78,64 @@ TEST_P(ComponentInstanceTest, StringsCrossInUtf8WithReallocAndPostReturn) {
   EXPECT_EQ(call(*inst, "post-returns", {}), std::vector{u32(5)});
 }
 
+// start_call runs the core function in fuel slices, as an actor runs a
+// handler, with the same results, post-return included.
+TEST_P(ComponentInstanceTest, ASlicedCallSuspendsBetweenSlicesAndGivesTheSameResults) {
+  auto inst = instantiate("strings");
+  ASSERT_TRUE(inst);
+  engine::CallOptions options;
+  options.slice = 1000;
+  auto call_or = inst->start_call("upper", std::vector{str(std::string(70000, 'z'))}, options);
+  ASSERT_TRUE(call_or.has_value()) << call_or.error().to_string();
+  auto& sliced = **call_or;
+  int suspensions = 0;
+  for (;;) {
+    auto state = sliced.resume();
+    ASSERT_TRUE(state.has_value()) << state.error().to_string();
+    if (*state == engine::Call::State::Finished) break;
+    ++suspensions;
+    if (suspensions == 1) {
+      // The instance is inside a call: another one is refused, not interleaved.
+      auto other = inst->call("count-bytes", std::vector{str("x")});
+      ASSERT_FALSE(other.has_value());
+      EXPECT_EQ(other.error().code, ErrorCode::CallInProgress);
+    }
+  }
+  EXPECT_GT(suspensions, 10);
+  EXPECT_EQ(sliced.values(), std::vector{str(std::string(70000, 'Z'))});
+  EXPECT_TRUE(sliced.results().empty());
+  EXPECT_GT(sliced.fuel_used(), 70000u);
+  call_or->reset();
+  EXPECT_EQ(call(*inst, "post-returns", {}), std::vector{u32(1)});
+}
+
+TEST_P(ComponentInstanceTest, ACancelledSlicedCallLeavesTheInstanceUsable) {
+  auto inst = instantiate("strings");
+  ASSERT_TRUE(inst);
+  engine::CallOptions options;
+  options.slice = 500;
+  {
+    auto sliced = inst->start_call("upper", std::vector{str(std::string(50000, 'a'))}, options);
+    ASSERT_TRUE(sliced.has_value());
+    auto state = (*sliced)->resume();
+    ASSERT_TRUE(state.has_value());
+    ASSERT_EQ(*state, engine::Call::State::Suspended);
+  }  // destroyed mid-call
+  EXPECT_EQ(call(*inst, "greet", {str("again")}), std::vector{str("Hello, again!")});
+
+  // A budget too small for the whole call ends it with an out-of-fuel trap,
+  // and the instance takes calls again.
+  options.fuel = 5000;
+  auto starved = inst->start_call("upper", std::vector{str(std::string(50000, 'a'))}, options);
+  ASSERT_TRUE(starved.has_value());
+  Result<engine::Call::State> state = engine::Call::State::Suspended;
+  while (state && *state == engine::Call::State::Suspended) state = (*starved)->resume();
+  ASSERT_FALSE(state.has_value());
+  EXPECT_EQ(state.error().code, ErrorCode::TrapOutOfFuel);
+  starved->reset();
+  EXPECT_EQ(call(*inst, "count-bytes", {str("abc")}), std::vector{u32(3)});
+}
+
 TEST_P(ComponentInstanceTest, ArgumentsThatDoNotFitTheTypeAreRefusedBeforeAnythingRuns) {
   auto inst = instantiate("strings");
   ASSERT_TRUE(inst);

@@ -352,6 +352,38 @@ struct LiftedFunction {
   CoreFunction post_return;  // empty unless opts.has_post_return
 };
 
+// A call of a lifted function in three steps, for a caller that runs the
+// core function itself (ComponentInstance::start_call runs it in fuel
+// slices): begin() enters the instance and lowers the arguments; the caller
+// calls the core function with flat_args(); finish() lifts its results,
+// checks that no borrow handle remains, calls post-return and leaves the
+// instance. Destroying a call that did not finish leaves the instance too
+// (a trap or a cancelled call). `function` must outlive the call.
+class LiftedCall {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<LiftedCall>> begin(const LiftedFunction& function,
+                                                                 InstanceState* caller,
+                                                                 std::span<const Val> args);
+  LiftedCall(const LiftedCall&) = delete;
+  LiftedCall& operator=(const LiftedCall&) = delete;
+  ~LiftedCall();
+
+  [[nodiscard]] std::span<const engine::Value> flat_args() const { return flat_args_; }
+  [[nodiscard]] Result<std::vector<Val>> finish(std::span<const engine::Value> flat_results);
+
+ private:
+  LiftedCall(const LiftedFunction& function, InstanceState* caller)
+      : function_(function), caller_(caller), cx_{function.opts, *function.inst, &task_} {}
+  void leave();
+
+  const LiftedFunction& function_;
+  InstanceState* caller_;
+  bool inside_ = false;
+  CallContext task_;
+  LiftLowerContext cx_;
+  std::vector<engine::Value> flat_args_;
+};
+
 // Calls a lifted function: enters the instance (a trap if it is on the
 // stack), lowers the arguments into it, calls the core function, lifts the
 // results, checks that no borrow handle remains, then calls post-return with

@@ -98,6 +98,22 @@ struct ExportedFunc {
   FuncType type;
 };
 
+// A call of an exported function that runs in fuel slices, as an engine
+// call does (engine::Call): each resume() runs one slice of the core function
+// behind the export and returns Suspended or Finished; values() then holds
+// the results, and results() is empty (they are component values, not core
+// ones). Lowering the arguments (before the first slice) and lifting the
+// results with post-return (after the last) run whole, within the call's
+// fuel; so does a call that reaches another core instance of the component
+// (a lowered import that leads to a lifted export), inside the slice that
+// makes it. An export that is not a core function lifted by the component
+// itself runs whole in the first resume(). Destroying an unfinished call
+// cancels it and leaves the component's instances, which take calls again.
+class ComponentCall : public engine::Call {
+ public:
+  [[nodiscard]] virtual const std::vector<Val>& values() const = 0;
+};
+
 class ComponentInstance {
  public:
   ComponentInstance(const ComponentInstance&) = delete;
@@ -123,6 +139,12 @@ class ComponentInstance {
   // Returns its results (none or one).
   [[nodiscard]] Result<std::vector<Val>> call(std::string_view name, std::span<const Val> args,
                                               const engine::CallOptions& options = {});
+
+  // Like call(), as a call that runs in slices of `options.slice`
+  // instructions (ComponentCall). While it is unfinished, other calls of
+  // this instance are refused (CallInProgress).
+  [[nodiscard]] Result<std::unique_ptr<ComponentCall>> start_call(
+      std::string_view name, std::span<const Val> args, const engine::CallOptions& options = {});
 
   // Fuel burned by all the component's core instances since it was made.
   [[nodiscard]] uint64_t fuel_used() const;
