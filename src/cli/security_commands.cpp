@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "airssys/wasm/component/world.hpp"
 #include "airssys/wasm/cm/decode.hpp"
 #include "airssys/wasm/cm/wit.hpp"
 #include "airssys/wasm/engine/engine.hpp"
@@ -247,8 +248,11 @@ int inspect_component(const fs::path& file, const std::optional<security::Manife
   if (!component) return fail(component.error());
   const auto& c = **component;
   auto lines = cm::wit_lines(c);
+  auto world = component::component_world(c);
+  if (!world) return fail(world.error());
   json out = {{"component_file", file.string()},
               {"kind", "component"},
+              {"world", world->name.empty() ? json(nullptr) : json(world->name)},
               {"imports", c.imports.size()},
               {"exports", c.exports.size()},
               {"core_modules", c.modules.size()},
@@ -261,6 +265,10 @@ int inspect_component(const fs::path& file, const std::optional<security::Manife
   fmt::print("component file  {} (Component Model, {} core module{})\n", file.string(),
              c.modules.size(), c.modules.size() == 1 ? "" : "s");
   print_identity(out);
+  fmt::print("targets    {}\n",
+             world->kind == component::WorldKind::Airssys ? world->name + " (up, serve, install)"
+             : world->kind == component::WorldKind::Command ? world->name + " (run)"
+                                                            : std::string("no world this host runs"));
   fmt::print("world ({} import{}, {} export{})\n", c.imports.size(),
              c.imports.size() == 1 ? "" : "s", c.exports.size(), c.exports.size() == 1 ? "" : "s");
   for (const auto& line : lines) fmt::print("  {}\n", line);

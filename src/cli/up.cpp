@@ -169,7 +169,8 @@ int up_components(const UpOptions& options) {
     }
     // A WASI command's _start would never run here: say so rather than
     // start it and wait for nothing.
-    for (const auto& e : loaded->module->exports()) {
+    static const std::vector<engine::ExportInfo> kNoExports;  // a component's are its own
+    for (const auto& e : loaded->module ? loaded->module->exports() : kNoExports) {
       if (e.name != "_start" || e.kind != engine::ExternKind::Func) continue;
       report(
           Error::of(ErrorCode::InvalidArgument,
@@ -181,7 +182,8 @@ int up_components(const UpOptions& options) {
                                 security::shell_word(dir.string()))));
       return kExitLinkFailed;
     }
-    for (const auto& warning : loaded->module->warnings()) {
+    for (const auto& warning : loaded->module ? loaded->module->warnings()
+                                              : std::vector<std::string>{}) {
       printer->log(fmt::format("{}: warning: {}", admitted->admission.context->component_id(),
                                warning));
     }
@@ -201,6 +203,7 @@ int up_components(const UpOptions& options) {
     component::ComponentSpec spec;
     spec.name = admitted->admission.context->component_id();
     spec.module = std::move(loaded->module);
+    spec.world = std::move(loaded->world);
     spec.engine = std::move(loaded->engine);
     spec.tier_up = std::move(loaded->tier_up);
     if (tier != component::TierChoice::Interp) {

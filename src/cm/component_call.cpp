@@ -20,6 +20,16 @@ const ExportedFunc* ComponentInstance::function(std::string_view name) const {
 
 uint64_t ComponentInstance::fuel_used() const { return impl_->exec.fuel_used; }
 
+uint64_t ComponentInstance::memory_bytes() const {
+  uint64_t total = 0;
+  for (const auto& frame : impl_->frames) {
+    for (const auto& core : frame->core_instances) {
+      if (core->instance) total += core->instance->memory_bytes();
+    }
+  }
+  return total;
+}
+
 Result<size_t> ComponentInstance::Impl::callable(std::string_view name,
                                                  std::span<const Val> args) const {
   size_t k = 0;

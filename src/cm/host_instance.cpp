@@ -77,6 +77,15 @@ bool split_version(std::string_view name, std::string_view& base, uint64_t (&v)[
 
 }  // namespace
 
+bool semver_compatible(std::string_view wanted, std::string_view served) {
+  std::string_view wanted_base, served_base;
+  uint64_t want[3], have[3];
+  if (!split_version(wanted, wanted_base, want) || !split_version(served, served_base, have))
+    return wanted == served;
+  if (wanted_base != served_base || have[0] != want[0]) return false;
+  return want[0] != 0 || have[1] == want[1];
+}
+
 const HostInstance::Item* HostInstance::find(std::string_view name) const {
   for (const auto& [n, item] : items_) {
     if (n == name) return &item;

@@ -402,6 +402,7 @@ Result<void> ComponentInstance::Impl::core_instance(Frame& frame, const CoreInst
   engine::InstanceOptions io;
   io.limits = options.limits;
   io.user_data = options.user_data;
+  io.on_memory_grow = options.on_memory_grow;
   io.start_fuel = options.start_fuel > exec.fuel_used ? options.start_fuel - exec.fuel_used : 1;
   auto instance = store->instantiate(*module, linker, io);
   if (!instance) {

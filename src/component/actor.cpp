@@ -24,6 +24,8 @@ ComponentActor::ComponentActor(ComponentRuntime& system,
 ComponentActor::~ComponentActor() {
   // Release the guest first: its host functions may refer to the system.
   call_.reset();
+  world_.reset();
+  world_imports_.reset();
   instance_.reset();
   store_.reset();
   std::lock_guard lock(system_.live_mutex_);
@@ -66,6 +68,7 @@ Result<void> ComponentActor::create() {
     context_->set_log(log_.get());
   }
   context_->set_kv(system_.options_.kv);
+  if (spec.world) return create_world();
 
   // A native build that is ready by now (a restart, or a quick cache hit)
   // is used from the start; otherwise the module as loaded.
@@ -252,17 +255,26 @@ Result<actor::StepResult> ComponentActor::run_calls(actor::ActorContext& ctx) {
       }
       auto envelope = ctx.receive();
       if (!envelope) return idle();
-      if (envelope->kind == actor::MessageKind::Timeout &&
-          envelope->correlation_id == kTierUpTick && envelope->sender.id == self_.id) {
-        tier_tick_pending_ = false;
-        continue;
+      if (envelope->kind == actor::MessageKind::Timeout && envelope->sender.id == self_.id &&
+          (envelope->correlation_id == kTierUpTick || envelope->correlation_id == kHealthTick)) {
+        if (envelope->correlation_id == kTierUpTick) {
+          tier_tick_pending_ = false;
+          continue;
+        }
+        health_tick_pending_ = false;
+        if (!world_ || std::chrono::steady_clock::now() < next_health_) continue;
+        if (auto ok = begin_world(world_exports_.health, {}, Stage::Health); !ok) {
+          system_.set_state(*entry_, ComponentState::Failed, ok.error());
+          return std::unexpected(ok.error());
+        }
+      } else {
+        ++messages;
+        if (auto ok = begin_delivery(std::move(*envelope)); !ok) {
+          system_.set_state(*entry_, ComponentState::Failed, ok.error());
+          return std::unexpected(ok.error());
+        }
+        if (!call_) continue;  // nothing to run for this one (a late reply, no handler)
       }
-      ++messages;
-      if (auto ok = begin_delivery(std::move(*envelope)); !ok) {
-        system_.set_state(*entry_, ComponentState::Failed, ok.error());
-        return std::unexpected(ok.error());
-      }
-      if (!call_) continue;  // nothing to run for this one (a late reply, no handler)
     }
     call_->set_slice(left);
     const uint64_t fuel_before = call_->fuel_used();
@@ -280,6 +292,7 @@ Result<actor::StepResult> ComponentActor::run_calls(actor::ActorContext& ctx) {
     if (*state == engine::Call::State::Suspended) return actor::StepResult::Yield;
     // The results outlive the call: after() may start the next one.
     std::array<engine::Value, 4> kept;
+    if (world_) world_values_ = static_cast<cm::ComponentCall&>(*call_).values();
     const auto results = call_->results();
     const size_t count = std::min(results.size(), kept.size());
     std::copy_n(results.begin(), count, kept.begin());
@@ -301,6 +314,16 @@ Result<actor::StepResult> ComponentActor::run_calls(actor::ActorContext& ctx) {
 // actor back now and then to look (a message would as well), so an idle
 // component moves too.
 actor::StepResult ComponentActor::idle() {
+  if (world_ && ready_ && !health_tick_pending_) {
+    // A world component is asked about its health now and then.
+    actor::Envelope tick;
+    tick.kind = actor::MessageKind::Timeout;
+    tick.correlation_id = kHealthTick;
+    tick.target = self_;
+    tick.sender = self_;
+    system_.scheduler_.send_after(kHealthInterval, std::move(tick));
+    health_tick_pending_ = true;
+  }
   const auto& build = entry_->spec.tier_up;
   if (build && !tier_up_done_ && !tier_tick_pending_) {
     actor::Envelope tick;
@@ -318,7 +341,9 @@ void ComponentActor::on_stop(actor::ActorContext& ctx, const actor::ExitReason& 
   (void)ctx;
   const auto& spec = entry_->spec;
   call_.reset();  // a call suspended mid-slice is cancelled cleanly
-  if (instance_ && ready_ && reason.kind != actor::ExitKind::Failed && exports_.shutdown) {
+  if (world_ && ready_ && reason.kind != actor::ExitKind::Failed) {
+    shutdown_world();
+  } else if (instance_ && ready_ && reason.kind != actor::ExitKind::Failed && exports_.shutdown) {
     engine::CallOptions options;
     // The shutdown export gets a bounded budget: about the given timeout's worth.
     options.fuel = 50'000ull * static_cast<uint64_t>(system_.options_.shutdown_timeout.count());

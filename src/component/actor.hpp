@@ -3,8 +3,9 @@
 // component's store, instance and host context, runs every guest call in fuel
 // slices, charges its CPU time and moves to the native tier between two
 // messages. actor.cpp holds its life (create, steps, tier-up, stop),
-// delivery.cpp how a message becomes guest calls. Private to the component
-// layer.
+// delivery.cpp how a message becomes guest calls of the core ABI, world.cpp
+// the same for a component of the airssys world (handler exports called
+// through the canonical ABI). Private to the component layer.
 
 #include <chrono>
 #include <cstdint>
@@ -18,6 +19,7 @@
 
 #include "airssys/wasm/actor/behavior.hpp"
 #include "airssys/wasm/actor/message.hpp"
+#include "airssys/wasm/cm/instance.hpp"
 #include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/host/context.hpp"
@@ -50,7 +52,7 @@ class ComponentActor final : public actor::Behavior {
   host::ComponentContext& context() { return *context_; }
 
  private:
-  enum class Stage { None, Initialize, Init, Alloc, Handle, Dealloc, Shutdown };
+  enum class Stage { None, Initialize, Init, Alloc, Handle, Dealloc, Health, Shutdown };
 
   Result<void> create();
   engine::InstanceOptions instance_options();
@@ -88,6 +90,19 @@ class ComponentActor final : public actor::Behavior {
     std::optional<engine::ExportHandle> inbox;
   };
   void resolve_exports();
+
+  // A component of the airssys world (ComponentSpec::world), in world.cpp.
+  // The names of its handler exports, as cm::ComponentInstance names them.
+  struct WorldExports {
+    std::string init, handle_message, handle_reply, health, shutdown;
+  };
+  Result<void> create_world();
+  Result<void> begin_world(const std::string& name, std::vector<cm::Val> args, Stage stage);
+  Result<void> begin_world_delivery(bool is_reply);
+  Result<void> after_world(Stage stage);
+  // Its answer to `health`: an error when it is unhealthy.
+  Result<void> take_health();
+  void shutdown_world();
   // One guest-call slice of the running call, then whatever follows it.
   Result<actor::StepResult> run_calls(actor::ActorContext& ctx);
 
@@ -100,6 +115,16 @@ class ComponentActor final : public actor::Behavior {
   std::unique_ptr<engine::Store> store_;
   std::shared_ptr<engine::Instance> instance_;
   std::unique_ptr<engine::Call> call_;
+  // A component of the airssys world: the host's imports it is instantiated
+  // against (they refer to context_), its instance (in place of store_ and
+  // instance_), its exports, the values the last call returned.
+  std::unique_ptr<cm::HostInstance> world_imports_;
+  std::unique_ptr<cm::ComponentInstance> world_;
+  WorldExports world_exports_;
+  std::vector<cm::Val> world_values_;
+  uint64_t world_memory_ = 0;  // of all its core instances
+  std::chrono::steady_clock::time_point next_health_{};
+  bool health_tick_pending_ = false;
   int64_t cpu_carry_ns_ = 0;  // spent, not yet charged: less than a microsecond
   std::optional<int64_t> throttled_window_;  // the last window a throttle was audited in
   Stage stage_ = Stage::None;
@@ -109,6 +134,9 @@ class ComponentActor final : public actor::Behavior {
   bool tier_tick_pending_ = false;
   // A timer message to the actor itself; correlation ids of requests start at 1.
   static constexpr uint64_t kTierUpTick = 0;
+  // A world component's health check while idle; no request id reaches it.
+  static constexpr uint64_t kHealthTick = ~uint64_t{0};
+  static constexpr std::chrono::seconds kHealthInterval{10};
   static constexpr std::chrono::milliseconds kTierUpPoll{50};
   engine::Tier tier_ = engine::Tier::Interp;
 

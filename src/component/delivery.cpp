@@ -28,6 +28,9 @@ Result<void> ComponentActor::begin(engine::ExportHandle handle,
 
 Result<void> ComponentActor::next_init_stage(Stage done) {
   const auto& spec = entry_->spec;
+  if (world_) {
+    return begin_world(world_exports_.init, {cm::Val::string(spec.config_json)}, Stage::Init);
+  }
   if (done == Stage::None && exports_.initialize) {
     return begin(*exports_.initialize, {}, Stage::Initialize, spec.fuel_per_message);
   }
@@ -62,6 +65,13 @@ Result<void> ComponentActor::begin_delivery(actor::Envelope envelope) {
     reply_status_ = envelope.kind == actor::MessageKind::Reply
                         ? 0
                         : static_cast<int32_t>(AbiError::Timeout);
+  }
+  if (world_) {
+    if (envelope.kind == actor::MessageKind::Request) {
+      requesters_[envelope.correlation_id] = envelope.sender;
+    }
+    delivering_ = std::move(envelope);
+    return begin_world_delivery(is_reply);
   }
   if (!(is_reply ? exports_.handle_reply : exports_.handle_message)) {
     std::string_view handler = is_reply ? kExportHandleReply : kExportHandleMessage;
@@ -168,6 +178,7 @@ Result<void> ComponentActor::begin_handler() {
 
 Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> results) {
   const auto& spec = entry_->spec;
+  if (world_) return after_world(stage);
   switch (stage) {
     case Stage::Initialize:
       return next_init_stage(Stage::Initialize);
@@ -226,6 +237,7 @@ Result<void> ComponentActor::after(Stage stage, std::span<const engine::Value> r
       buffer_ = 0;
       if (!ready_) return next_init_stage(Stage::Init);
       return {};
+    case Stage::Health:
     case Stage::Shutdown:
     case Stage::None:
       return {};

@@ -118,7 +118,7 @@ void ComponentRuntime::count_undelivered(Entry& entry,
 
 Result<void> ComponentRuntime::start(ComponentSpec spec) {
   if (!supervisor_) return make_error(ErrorCode::InternalError, "the supervisor did not start");
-  if ((!options_.engine && !spec.engine) || !spec.module || !spec.security) {
+  if ((!options_.engine && !spec.engine) || (!spec.module && !spec.world) || !spec.security) {
     return make_error(ErrorCode::InvalidArgument,
                       "a component needs an engine, a module and a security context");
   }

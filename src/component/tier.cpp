@@ -1,5 +1,7 @@
 #include "airssys/wasm/component/tier.hpp"
 
+#include "airssys/wasm/cm/decode.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -102,6 +104,22 @@ Result<TieredModule> load_tiered(TierChoice tier, std::span<const uint8_t> bytes
                                  const std::shared_ptr<engine::Engine>& interp,
                                  const std::shared_ptr<engine::Engine>& native) {
   TieredModule out;
+  if (cm::is_component(bytes)) {
+    if (tier == TierChoice::Native && !native) {
+      return make_error(ErrorCode::InvalidConfig,
+                        fmt::format("{}: the native tier is not available here", name));
+    }
+    const auto& engine = tier == TierChoice::Native ? native : interp;
+    AIRSSYS_TRY_ASSIGN(out.world, cm::decode_component(bytes, name, *engine));
+    out.engine = engine;
+    if (tier == TierChoice::Auto && native) {
+      out.native_refused = Error::of(
+          ErrorCode::UnsupportedFeature,
+          "a WebAssembly component does not move to the native tier while it runs: under "
+          "`auto` it runs on the interpreter (tier = \"native\" compiles it before it starts)");
+    }
+    return out;
+  }
   if (tier == TierChoice::Native) {
     if (!native) {
       return make_error(ErrorCode::InvalidConfig,

@@ -180,6 +180,8 @@ struct Host::Impl {
                                     const security::Manifest& manifest,
                                     const InstallOptions& options);
 
+  // A WebAssembly component decodes and targets the airssys world.
+  Result<void> check_world(const fs::path& module);
   // What the registry records about a staged or installed copy.
   Result<ComponentVersion> describe(const fs::path& source, const fs::path& files,
                                     const security::Manifest& manifest);

@@ -81,7 +81,8 @@ Result<component::ComponentSpec> Host::Impl::spec_from(const security::Admission
   if (!loaded) return std::unexpected(loaded.error());
   // What the loader could do without (an unreadable custom section) is on
   // record, once per start.
-  for (const auto& warning : loaded->module->warnings()) {
+  for (const auto& warning :
+       loaded->module ? loaded->module->warnings() : std::vector<std::string>{}) {
     record(manifest.component.name, "lifecycle.load", (files / kModuleFile).string(),
            AuditResult::Granted, "loaded with a warning: " + warning);
   }
@@ -92,6 +93,7 @@ Result<component::ComponentSpec> Host::Impl::spec_from(const security::Admission
   component::ComponentSpec spec;
   spec.name = admission.context->component_id();
   spec.module = std::move(loaded->module);
+  spec.world = std::move(loaded->world);
   spec.engine = std::move(loaded->engine);
   spec.tier_up = std::move(loaded->tier_up);
   spec.security = admission.context;

@@ -4,6 +4,10 @@
 
 #include "host_impl.hpp"
 
+#include "airssys/wasm/cm/decode.hpp"
+#include "airssys/wasm/component/world.hpp"
+#include "airssys/wasm/host/world.hpp"
+
 namespace airssys::wasm::system {
 
 namespace {
@@ -107,6 +111,25 @@ Result<security::Admission> Host::Impl::admit(const fs::path& source_dir, const 
 }
 
 // What the registry records about a staged or installed copy.
+// A WebAssembly component must decode and target a world the host runs as
+// an actor (the airssys world at a version it serves); a core module is
+// checked when it starts, as before.
+Result<void> Host::Impl::check_world(const fs::path& module) {
+  AIRSSYS_TRY_ASSIGN(auto bytes, detail::read_bytes(module));
+  if (!cm::is_component(bytes)) return {};
+  AIRSSYS_TRY_ASSIGN(auto decoded, cm::decode_component(bytes, module.filename().string(), *engine));
+  AIRSSYS_TRY_ASSIGN(auto world, component::component_world(*decoded));
+  if (world.kind == component::WorldKind::Airssys) return {};
+  return make_error(ErrorCode::IncompatibleImport,
+                    fmt::format("{}: the component {}; a host runs components of the world "
+                                "{}/component@{} (wit/host.wit)",
+                                module.string(),
+                                world.kind == component::WorldKind::Command
+                                    ? "is a WASI command: run it with 'airssys-wasm run'"
+                                    : "does not export airssys:host/handler",
+                                host::kWorldPackage, host::kWorldVersion));
+}
+
 Result<ComponentVersion> Host::Impl::describe(const fs::path& source, const fs::path& files,
                                               const security::Manifest& manifest) {
   ComponentVersion v;
@@ -114,6 +137,7 @@ Result<ComponentVersion> Host::Impl::describe(const fs::path& source, const fs::
   v.version = manifest.component.version;
   AIRSSYS_TRY_ASSIGN(auto hash, security::sha256_file(files / kModuleFile));
   v.module_hash = security::to_hex(hash);
+  AIRSSYS_TRY(check_world(files / kModuleFile));
   AIRSSYS_TRY_ASSIGN(v.manifest, detail::read_text(files / kManifestFile));
   std::error_code ec;
   if (fs::exists(files / kSignatureFile, ec)) {

@@ -83,6 +83,12 @@ class HostInstance {
   std::vector<std::pair<std::string, Item>> items_;
 };
 
+// Whether an import or export named `wanted` ("airssys:host/kv@0.3.1") is
+// served by `served` ("airssys:host/kv@0.3.0"): the same name and a
+// semver-compatible version (the same major version; the same minor one
+// under 0.x). Names without a version must be equal.
+[[nodiscard]] bool semver_compatible(std::string_view wanted, std::string_view served);
+
 struct ComponentOptions {
   // The limits of each core instance of the component.
   engine::InstanceLimits limits;
@@ -90,6 +96,8 @@ struct ComponentOptions {
   // start function together) may burn.
   uint64_t start_fuel = 1'000'000'000;
   void* user_data = nullptr;  // handed to the host functions of core instances
+  // Each memory.grow of a core instance's memory (InstanceOptions::on_memory_grow).
+  engine::MemoryGrowHook on_memory_grow;
 };
 
 // An exported function of a running component.
@@ -145,6 +153,9 @@ class ComponentInstance {
   // this instance are refused (CallInProgress).
   [[nodiscard]] Result<std::unique_ptr<ComponentCall>> start_call(
       std::string_view name, std::span<const Val> args, const engine::CallOptions& options = {});
+
+  // The bytes of all the linear memories of the component's core instances.
+  [[nodiscard]] uint64_t memory_bytes() const;
 
   // Fuel burned by all the component's core instances since it was made.
   [[nodiscard]] uint64_t fuel_used() const;

@@ -30,6 +30,7 @@
 
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/actor/supervisor.hpp"
+#include "airssys/wasm/cm/ast.hpp"
 #include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/host/context.hpp"
@@ -64,6 +65,10 @@ struct ComponentSpec {
   std::string name;  // must equal the security context's component id
   // Loaded by `engine` (none: ComponentRuntimeOptions::engine).
   std::shared_ptr<const engine::Module> module;
+  // Or, in place of `module`: a WebAssembly component of the airssys world
+  // (wit/host.wit, host/world.hpp), decoded with `engine`. It exports the
+  // handler interface the actor calls in place of the core ABI's exports.
+  std::shared_ptr<const cm::Component> world;
   std::shared_ptr<engine::Engine> engine;
   // Tier-up: the same module being compiled to native code; once it is
   // ready, the component continues on it from the next message on (or from
@@ -118,6 +123,10 @@ struct ComponentStatus {
   // is also on record in the audit log.
   uint64_t undelivered = 0;
   engine::Tier tier = engine::Tier::Interp;  // the tier its instance runs on now
+  // What a component of the airssys world last answered to `health`:
+  // "healthy", "degraded: <reason>"; empty before the first answer and for
+  // core-ABI components.
+  std::string health;
   std::optional<Error> last_error;
   // Used, limit, available, percent and level of each quota, by QuotaKind.
   std::array<security::QuotaUsage, security::kQuotaKindCount> quotas{};

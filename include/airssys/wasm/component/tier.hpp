@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "airssys/wasm/cm/ast.hpp"
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/manifest.hpp"
@@ -84,6 +85,9 @@ class NativeBuild {
 // A component's module loaded for a tier.
 struct TieredModule {
   std::shared_ptr<const engine::Module> module;
+  // Or, for the bytes of a WebAssembly component: the component, its core
+  // modules loaded by `engine` (ComponentSpec::world).
+  std::shared_ptr<const cm::Component> world;
   std::shared_ptr<engine::Engine> engine;  // the engine `module` was loaded by
   std::shared_ptr<NativeBuild> tier_up;    // Auto only
   // Native only: why the module was loaded by the interpreter instead (it is
@@ -97,7 +101,10 @@ struct TieredModule {
 // out of compile time or memory), where `interp` loads it and
 // `native_refused` says why. Auto:
 // loaded by `interp`, with a NativeBuild started on `native`; without a
-// native engine, Auto is Interp.
+// native engine, Auto is Interp. The bytes of a WebAssembly component are
+// decoded into `world` instead: Native compiles its core modules; Auto runs
+// it on the interpreter, with `native_refused` saying why (a component's
+// instances do not move between tiers while it runs).
 [[nodiscard]] Result<TieredModule> load_tiered(TierChoice tier, std::span<const uint8_t> bytes,
                                                std::string_view name,
                                                const std::shared_ptr<engine::Engine>& interp,
