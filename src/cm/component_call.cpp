@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "instance_impl.hpp"
@@ -20,11 +21,19 @@ const ExportedFunc* ComponentInstance::function(std::string_view name) const {
 
 uint64_t ComponentInstance::fuel_used() const { return impl_->exec.fuel_used; }
 
-uint64_t ComponentInstance::memory_bytes() const {
+uint64_t ComponentInstance::memory_bytes() const { return impl_->memory_bytes(nullptr); }
+
+uint64_t ComponentInstance::Impl::memory_bytes(const engine::Instance* except) const {
   uint64_t total = 0;
-  for (const auto& frame : impl_->frames) {
+  for (const auto& frame : frames) {
     for (const auto& core : frame->core_instances) {
-      if (core->instance) total += core->instance->memory_bytes();
+      const engine::Instance* instance = core->instance.get();
+      if (!instance || instance == except) continue;
+      const auto& imports = instance->module().imports();
+      const bool imports_memory = std::any_of(imports.begin(), imports.end(), [](const auto& i) {
+        return i.kind == engine::ExternKind::Memory;
+      });
+      if (!imports_memory) total += instance->memory_bytes();
     }
   }
   return total;

@@ -155,6 +155,9 @@ struct ComponentInstance::Impl {
   std::vector<ExportedFunc> functions;
   std::vector<std::shared_ptr<const Func>> function_impls;
 
+  // The bytes of the memories the component's core instances define (an
+  // imported memory is its exporter's), `except` one of them.
+  uint64_t memory_bytes(const engine::Instance* except) const;
   // The index of the exported function `name`, when `args` fit its type.
   Result<size_t> callable(std::string_view name, std::span<const Val> args) const;
   Result<std::vector<Value>> call_core(engine::Instance& instance, engine::ExportHandle handle,

@@ -399,8 +399,18 @@ Result<void> ComponentInstance::Impl::core_instance(Frame& frame, const CoreInst
       }
     }
   }
+  // One memory budget for the whole component: the instance may start with
+  // what the others leave, and each of its grows is refused past the budget
+  // the others' memories leave at that moment.
   engine::InstanceOptions io;
   io.limits = options.limits;
+  const uint64_t budget = options.limits.max_memory_bytes;
+  const uint64_t others = memory_bytes(nullptr);
+  io.limits.max_memory_bytes = budget > others ? budget - others : 0;
+  auto self = std::make_shared<const engine::Instance*>(nullptr);
+  io.memory_grow_gate = [this, self, budget](uint64_t, uint64_t new_bytes) {
+    return memory_bytes(*self) + new_bytes <= budget;
+  };
   io.user_data = options.user_data;
   io.on_memory_grow = options.on_memory_grow;
   io.start_fuel = options.start_fuel > exec.fuel_used ? options.start_fuel - exec.fuel_used : 1;
@@ -411,6 +421,7 @@ Result<void> ComponentInstance::Impl::core_instance(Frame& frame, const CoreInst
     return std::unexpected(std::move(e));
   }
   exec.fuel_used += (*instance)->fuel_used();
+  *self = instance->get();
   out->instance = std::move(*instance);
   frame.core_instances.push_back(std::move(out));
   return {};

@@ -206,10 +206,13 @@ wabt::Result StoreState::on_memory_grow(wi::Thread& thread, const wi::Values& pa
   auto memory = store.UnsafeGet<wi::Memory>(caller->memories()[0]);
   const uint64_t old_pages = memory->PageSize();
   const uint32_t delta = params[0].Get<wi::u32>();
-  const bool granted = wabt::Succeeded(memory->Grow(delta));
+  InstanceImpl* owner = instance_of(caller);
+  const bool allowed = !owner || !owner->grow_gate_ ||
+                       owner->grow_gate_(old_pages * kWasmPageSize,
+                                         (old_pages + delta) * kWasmPageSize);
+  const bool granted = allowed && wabt::Succeeded(memory->Grow(delta));
   results[0] = granted ? wi::Value::Make(static_cast<wi::u32>(old_pages))
                        : wi::Value::Make(wi::s32{-1});
-  InstanceImpl* owner = instance_of(caller);
   if (owner && owner->on_grow_) {
     const auto& limits = memory->type().limits;
     MemoryGrowEvent event;

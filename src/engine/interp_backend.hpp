@@ -189,11 +189,12 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
                void* user_data)
       : state_(std::move(state)), module_(std::move(module)), user_data_(user_data) {}
   InstanceImpl(std::shared_ptr<StoreState> state, std::shared_ptr<const ModuleImpl> module,
-               void* user_data, MemoryGrowHook on_grow)
+               void* user_data, MemoryGrowHook on_grow, MemoryGrowGate grow_gate = {})
       : state_(std::move(state)),
         module_(std::move(module)),
         user_data_(user_data),
-        on_grow_(std::move(on_grow)) {}
+        on_grow_(std::move(on_grow)),
+        grow_gate_(std::move(grow_gate)) {}
 
   const Module& module() const override { return *module_; }
   using Instance::call;
@@ -236,6 +237,7 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   std::shared_ptr<const ModuleImpl> module_;
   void* user_data_;
   MemoryGrowHook on_grow_;
+  MemoryGrowGate grow_gate_;
   wi::Instance::Ptr instance_;
   wi::Memory* memory_ = nullptr;
   uint64_t fuel_used_ = 0;

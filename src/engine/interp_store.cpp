@@ -194,7 +194,8 @@ Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
   }
 
   auto instance = std::make_shared<InstanceImpl>(state_, impl_module->shared_from_this(),
-                                                 options.user_data, options.on_memory_grow);
+                                                 options.user_data, options.on_memory_grow,
+                                                 options.memory_grow_gate);
   ExecState exec;
   exec.budget = options.start_fuel;
   state.active = &exec;

@@ -111,7 +111,9 @@ int NativeInstance::grow_memory(airssys_slot* io) {
     return 0;
   }
   const uint64_t old_pages = memory->pages;
-  const uint32_t result = module_->grow()(memory, delta);
+  const bool allowed =
+      !grow_gate_ || grow_gate_(old_pages * kWasmPageSize, (old_pages + delta) * kWasmPageSize);
+  const uint32_t result = allowed ? module_->grow()(memory, delta) : UINT32_MAX;
   io[0].i32 = result;
   if (on_grow_) {
     MemoryGrowEvent event;

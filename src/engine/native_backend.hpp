@@ -275,11 +275,12 @@ struct ImportTarget {
 class NativeInstance final : public Instance, public std::enable_shared_from_this<NativeInstance> {
  public:
   NativeInstance(std::shared_ptr<StoreState> state, std::shared_ptr<const NativeModule> module,
-                 void* user_data, MemoryGrowHook on_grow = {})
+                 void* user_data, MemoryGrowHook on_grow = {}, MemoryGrowGate grow_gate = {})
       : state_(std::move(state)),
         module_(std::move(module)),
         user_data_(user_data),
-        on_grow_(std::move(on_grow)) {}
+        on_grow_(std::move(on_grow)),
+        grow_gate_(std::move(grow_gate)) {}
   ~NativeInstance() override {
     if (raw_) {
       module_->desc().free_instance(raw_);
@@ -330,6 +331,7 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   std::shared_ptr<const NativeModule> module_;
   void* user_data_;
   MemoryGrowHook on_grow_;
+  MemoryGrowGate grow_gate_;
   void* raw_ = nullptr;
   airssys_imports* imports_ = nullptr;
   std::vector<ImportTarget> targets_;

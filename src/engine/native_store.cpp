@@ -191,7 +191,8 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   if (!table_caps) return std::unexpected(table_caps.error());
 
   auto instance = std::make_shared<NativeInstance>(state_, native->shared_from_this(),
-                                                   options.user_data, options.on_memory_grow);
+                                                   options.user_data, options.on_memory_grow,
+                                                   options.memory_grow_gate);
   instances_.push_back(instance);
   const auto& desc = native->desc();
   const size_t n = plan.imports.size();

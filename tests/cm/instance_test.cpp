@@ -136,6 +136,36 @@ TEST_P(ComponentInstanceTest, ACancelledSlicedCallLeavesTheInstanceUsable) {
   EXPECT_EQ(call(*inst, "count-bytes", {str("abc")}), std::vector{u32(3)});
 }
 
+// The memory limit is one budget for all the component's memories: a grow
+// of one memory is refused past what the others leave.
+TEST_P(ComponentInstanceTest, TheMemoryLimitCountsEveryCoreInstancesMemory) {
+  auto bytes = engine::read_module_file(material("two_memories"));
+  ASSERT_TRUE(bytes.has_value());
+  auto component = decode_component(*bytes, "two_memories", *engine);
+  ASSERT_TRUE(component.has_value()) << component.error().to_string();
+  ComponentOptions options;
+  options.limits.max_memory_bytes = 4 * 65536;
+  std::vector<uint64_t> granted;
+  options.on_memory_grow = [&](const engine::MemoryGrowEvent& e) {
+    if (e.granted) granted.push_back(e.requested_bytes);
+  };
+  auto inst = ComponentInstance::instantiate(*component, *engine, HostInstance{}, options);
+  ASSERT_TRUE(inst.has_value()) << inst.error().to_string();
+  EXPECT_EQ((*inst)->memory_bytes(), 2u * 65536);
+  auto s32 = [](int32_t v) { return Val::s(Kind::S32, v); };
+  EXPECT_EQ(call(**inst, "grow-a", {u32(1)}), std::vector{s32(1)});   // 3 pages in all
+  EXPECT_EQ(call(**inst, "grow-b", {u32(2)}), std::vector{s32(-1)});  // 5 > 4: refused
+  EXPECT_EQ(call(**inst, "grow-b", {u32(1)}), std::vector{s32(1)});   // 4 pages
+  EXPECT_EQ(call(**inst, "grow-a", {u32(1)}), std::vector{s32(-1)});  // full
+  EXPECT_EQ((*inst)->memory_bytes(), 4u * 65536);
+  EXPECT_EQ(granted, (std::vector<uint64_t>{2 * 65536, 2 * 65536}));
+
+  // A component whose memories do not fit at all does not instantiate.
+  options.limits.max_memory_bytes = 65536;
+  auto none = ComponentInstance::instantiate(*component, *engine, HostInstance{}, options);
+  EXPECT_FALSE(none.has_value());
+}
+
 TEST_P(ComponentInstanceTest, ArgumentsThatDoNotFitTheTypeAreRefusedBeforeAnythingRuns) {
   auto inst = instantiate("strings");
   ASSERT_TRUE(inst);

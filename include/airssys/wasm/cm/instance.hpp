@@ -90,7 +90,9 @@ class HostInstance {
 [[nodiscard]] bool semver_compatible(std::string_view wanted, std::string_view served);
 
 struct ComponentOptions {
-  // The limits of each core instance of the component.
+  // The limits of the component's core instances: the tables of each, and
+  // max_memory_bytes for all their memories together (one budget: a
+  // memory.grow past what the others leave returns -1).
   engine::InstanceLimits limits;
   // Fuel that instantiation (every core start function and the component's
   // start function together) may burn.

@@ -108,6 +108,11 @@ struct MemoryGrowEvent {
 };
 // Runs on the guest's thread, inside its call; must not call into the instance.
 using MemoryGrowHook = std::function<void(const MemoryGrowEvent&)>;
+// Asked before a memory.grow within the instance's limits: false refuses it
+// (the guest sees -1, as for a grow past the limits). Lets several instances
+// share one budget (all the core instances of a component). Same thread
+// rules as MemoryGrowHook.
+using MemoryGrowGate = std::function<bool(uint64_t old_bytes, uint64_t new_bytes)>;
 
 // What moving a running component to a fresh instance of the same module
 // carries over (Instance::save_state): the first memory's bytes and the values
@@ -125,6 +130,7 @@ struct InstanceOptions {
   uint64_t start_fuel = 1'000'000'000;  // fuel the start function may burn
   void* user_data = nullptr;             // handed to host functions in HostCall
   MemoryGrowHook on_memory_grow;         // none: growth is not reported
+  MemoryGrowGate memory_grow_gate;       // none: the limits alone decide
   // When set, the instance continues from this saved state of an instance of
   // the same module (on either tier) instead of starting afresh: the memory
   // and mutable globals are restored and the start function does not run
