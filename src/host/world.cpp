@@ -100,32 +100,63 @@ Val pair(std::string_view a, std::string_view b) {
   return Val{Kind::Tuple, 0, {}, {Val::string(std::string(a)), Val::string(std::string(b))}};
 }
 
+// A function body: the checked arguments, and the function's name
+// ("airssys:host/kv@0.3.0#get") for the errors that trap.
+using Body = std::function<Vals(std::span<const Val> args, const std::string& function)>;
+
+// Defines `name` on the interface instance `inst`. The arguments are checked
+// against the world's type before the body sees them: a component that
+// imports the function under its name with another type traps, named, and no
+// body reads a value of another shape.
+void define(cm::HostInstance& inst, std::string_view iface, std::string_view name, FuncType type,
+            Body body) {
+  std::string function = fmt::format("{}#{}", iface, name);
+  auto params = std::make_shared<const std::vector<cm::Field>>(type.params);
+  inst.define_func(
+      std::string(name), std::move(type),
+      [function, params, body = std::move(body)](std::span<const Val> args) -> Vals {
+        std::string wrong;
+        if (args.size() != params->size()) {
+          wrong = fmt::format("{} arguments for {}", args.size(), params->size());
+        }
+        for (size_t i = 0; wrong.empty() && i < args.size(); ++i) {
+          wrong = cm::check_value(*(*params)[i].type, args[i]);
+          if (!wrong.empty()) wrong = fmt::format("parameter `{}`: {}", (*params)[i].name, wrong);
+        }
+        if (!wrong.empty()) {
+          return make_error(ErrorCode::TrapHost,
+                            fmt::format("{} is imported with another type than the world's ({})",
+                                        function, wrong));
+        }
+        return body(args, function);
+      });
+}
+
 // ---- airssys:host/messaging
 
 void add_messaging(cm::HostInstance& imports, ComponentContext& ctx, const TypeRef& error) {
-  auto& m = imports.define_instance(versioned("messaging"));
+  const std::string iface = versioned("messaging");
+  auto& m = imports.define_instance(iface);
   m.define_type("error");
   const TypeRef unit = cm::result_of(nullptr, error);
-  const std::string iface = versioned("messaging");
   // Every call needs the port, as the core ABI's: without one it traps.
-  auto define = [&](const char* name, FuncType type,
-                    std::function<Vals(std::span<const Val>, const std::string&)> body) {
-    std::string function = fmt::format("{}#{}", iface, name);
-    m.define_func(name, std::move(type),
-                  [&ctx, function, body = std::move(body)](std::span<const Val> a) -> Vals {
-                    AIRSSYS_TRY(messaging_port(&ctx, function));
-                    return body(a, function);
-                  });
+  auto with_port = [&](const char* name, FuncType type, Body body) {
+    define(m, iface, name, std::move(type),
+           [&ctx, body = std::move(body)](std::span<const Val> a, const std::string& f) -> Vals {
+             AIRSSYS_TRY(messaging_port(&ctx, f));
+             return body(a, f);
+           });
   };
-  define("self-id", fn({}, t(Kind::String)), [&ctx](std::span<const Val>, const std::string&) {
-    return one(Val::string(std::string(ctx.name())));
-  });
-  define("send", fn({{"target", t(Kind::String)}, {"payload", bytes_type()}}, unit),
+  with_port("self-id", fn({}, t(Kind::String)),
+            [&ctx](std::span<const Val>, const std::string&) {
+              return one(Val::string(std::string(ctx.name())));
+            });
+  with_port("send", fn({{"target", t(Kind::String)}, {"payload", bytes_type()}}, unit),
          [&ctx](std::span<const Val> a, const std::string& f) {
            const auto payload = bytes_of(a[1]);
            return answer(message_send(ctx, text(a[0]), payload_of(payload)), f);
          });
-  define("request",
+  with_port("request",
          fn({{"target", t(Kind::String)}, {"payload", bytes_type()}, {"timeout-ms", t(Kind::U32)}},
             cm::result_of(t(Kind::U64), error)),
          [&ctx](std::span<const Val> a, const std::string& f) {
@@ -134,25 +165,25 @@ void add_messaging(cm::HostInstance& imports, ComponentContext& ctx, const TypeR
                                          static_cast<uint32_t>(a[2].bits)),
                          f, [](uint64_t id) { return Val::u(Kind::U64, id); });
          });
-  define("reply", fn({{"correlation-id", t(Kind::U64)}, {"payload", bytes_type()}}, unit),
+  with_port("reply", fn({{"correlation-id", t(Kind::U64)}, {"payload", bytes_type()}}, unit),
          [&ctx](std::span<const Val> a, const std::string& f) {
            const auto payload = bytes_of(a[1]);
            // An id past the core ABI's i64 awaits no reply either.
            return answer(message_reply(ctx, static_cast<int64_t>(a[0].bits), payload_of(payload)),
                          f);
          });
-  define("publish", fn({{"topic", t(Kind::String)}, {"payload", bytes_type()}},
+  with_port("publish", fn({{"topic", t(Kind::String)}, {"payload", bytes_type()}},
                        cm::result_of(t(Kind::U32), error)),
          [&ctx](std::span<const Val> a, const std::string& f) {
            const auto payload = bytes_of(a[1]);
            return answer(message_publish(ctx, text(a[0]), payload_of(payload)), f,
                          [](uint32_t n) { return Val::u(Kind::U32, n); });
          });
-  define("subscribe", fn({{"filter", t(Kind::String)}}, unit),
+  with_port("subscribe", fn({{"filter", t(Kind::String)}}, unit),
          [&ctx](std::span<const Val> a, const std::string& f) {
            return answer(topic_subscribe(ctx, text(a[0])), f);
          });
-  define("unsubscribe", fn({{"filter", t(Kind::String)}}, unit),
+  with_port("unsubscribe", fn({{"filter", t(Kind::String)}}, unit),
          [&ctx](std::span<const Val> a, const std::string& f) {
            return answer(topic_unsubscribe(ctx, text(a[0])), f);
          });
@@ -161,53 +192,52 @@ void add_messaging(cm::HostInstance& imports, ComponentContext& ctx, const TypeR
 // ---- airssys:host/kv
 
 void add_kv(cm::HostInstance& imports, ComponentContext& ctx, const TypeRef& error) {
-  auto& kv = imports.define_instance(versioned("kv"));
-  kv.define_type("error");
   const std::string iface = versioned("kv");
-  auto name = [&](const char* f) { return fmt::format("{}#{}", iface, f); };
-
-  kv.define_func("get", fn({{"key", t(Kind::String)}}, cm::result_of(cm::option_of(bytes_type()), error)),
-                 [&ctx, f = name("get")](std::span<const Val> a) -> Vals {
-                   // Room for any value, so that one read (one check, one
-                   // audit record) answers.
-                   std::unique_ptr<uint8_t[]> buffer(new uint8_t[kMaxKvValueBytes]);
-                   auto size = kv_read(ctx, text(a[0]), {buffer.get(), kMaxKvValueBytes});
-                   return answer(size, f, [&](const std::optional<uint64_t>& s) {
-                     if (!s) return Val{Kind::Option, 0, {}, {}};
-                     return Val{Kind::Option, 1, {}, {bytes_val({buffer.get(), *s})}};
-                   });
-                 });
-  kv.define_func("set", fn({{"key", t(Kind::String)}, {"value", bytes_type()}},
-                           cm::result_of(nullptr, error)),
-                 [&ctx, f = name("set")](std::span<const Val> a) -> Vals {
-                   const auto value = bytes_of(a[1]);
-                   return answer(kv_write(ctx, text(a[0]), value), f);
-                 });
+  auto& kv = imports.define_instance(iface);
+  kv.define_type("error");
+  const TypeRef key = t(Kind::String);
   auto flag = [](bool b) { return Val::boolean(b); };
-  kv.define_func("delete", fn({{"key", t(Kind::String)}}, cm::result_of(t(Kind::Bool), error)),
-                 [&ctx, flag, f = name("delete")](std::span<const Val> a) -> Vals {
-                   return answer(kv_remove(ctx, text(a[0])), f, flag);
-                 });
-  kv.define_func("exists", fn({{"key", t(Kind::String)}}, cm::result_of(t(Kind::Bool), error)),
-                 [&ctx, flag, f = name("exists")](std::span<const Val> a) -> Vals {
-                   return answer(kv_contains(ctx, text(a[0])), f, flag);
-                 });
-  kv.define_func("list",
-                 fn({{"prefix", t(Kind::String)}, {"after", t(Kind::String)}, {"limit", t(Kind::U32)}},
-                    cm::result_of(cm::list_of(t(Kind::String)), error)),
-                 [&ctx, f = name("list")](std::span<const Val> a) -> Vals {
-                   Val keys{Kind::List, 0, {}, {}};
-                   auto listed = kv_keys(ctx, text(a[0]), text(a[1]),
-                                         static_cast<uint32_t>(a[2].bits), [&](std::string_view k) {
-                                           keys.items.push_back(Val::string(std::string(k)));
-                                           return true;
-                                         });
-                   if (!listed) return refused(listed.error(), f);
-                   return one(ok({std::move(keys)}));
-                 });
+
+  define(kv, iface, "get", fn({{"key", key}}, cm::result_of(cm::option_of(bytes_type()), error)),
+         [&ctx](std::span<const Val> a, const std::string& f) {
+           // Room for any value, so that one read (one check, one audit
+           // record) answers.
+           std::unique_ptr<uint8_t[]> buffer(new uint8_t[kMaxKvValueBytes]);
+           auto size = kv_read(ctx, text(a[0]), {buffer.get(), kMaxKvValueBytes});
+           return answer(size, f, [&](const std::optional<uint64_t>& s) {
+             if (!s) return Val{Kind::Option, 0, {}, {}};
+             return Val{Kind::Option, 1, {}, {bytes_val({buffer.get(), *s})}};
+           });
+         });
+  define(kv, iface, "set", fn({{"key", key}, {"value", bytes_type()}}, cm::result_of(nullptr, error)),
+         [&ctx](std::span<const Val> a, const std::string& f) {
+           const auto value = bytes_of(a[1]);
+           return answer(kv_write(ctx, text(a[0]), value), f);
+         });
+  define(kv, iface, "delete", fn({{"key", key}}, cm::result_of(t(Kind::Bool), error)),
+         [&ctx, flag](std::span<const Val> a, const std::string& f) {
+           return answer(kv_remove(ctx, text(a[0])), f, flag);
+         });
+  define(kv, iface, "exists", fn({{"key", key}}, cm::result_of(t(Kind::Bool), error)),
+         [&ctx, flag](std::span<const Val> a, const std::string& f) {
+           return answer(kv_contains(ctx, text(a[0])), f, flag);
+         });
+  define(kv, iface, "list",
+         fn({{"prefix", key}, {"after", key}, {"limit", t(Kind::U32)}},
+            cm::result_of(cm::list_of(t(Kind::String)), error)),
+         [&ctx](std::span<const Val> a, const std::string& f) -> Vals {
+           Val keys{Kind::List, 0, {}, {}};
+           auto listed = kv_keys(ctx, text(a[0]), text(a[1]), static_cast<uint32_t>(a[2].bits),
+                                 [&](std::string_view k) {
+                                   keys.items.push_back(Val::string(std::string(k)));
+                                   return true;
+                                 });
+           if (!listed) return refused(listed.error(), f);
+           return one(ok({std::move(keys)}));
+         });
   // usage has no error case: a component without a namespace or a store
   // holds nothing (the core ABI's denied and unavailable are 0 here).
-  kv.define_func("usage", fn({}, t(Kind::U64)), [&ctx](std::span<const Val>) -> Vals {
+  define(kv, iface, "usage", fn({}, t(Kind::U64)), [&ctx](std::span<const Val>, const std::string&) {
     auto used = kv_used(ctx);
     return one(Val::u(Kind::U64, used ? *used : 0));
   });
@@ -261,47 +291,46 @@ Val header_pairs(std::string_view lines) {
 }
 
 void add_http(cm::HostInstance& imports, ComponentContext& ctx, const TypeRef& error) {
-  auto& http = imports.define_instance(versioned("http"));
+  const std::string iface = versioned("http");
+  auto& http = imports.define_instance(iface);
   http.define_type("error");
   http.define_type("request");
   http.define_type("response");
-  http.define_func(
-      "fetch", fn({{"request", request_type()}}, cm::result_of(response_type(), error)),
-      [&ctx, f = fmt::format("{}#fetch", versioned("http"))](std::span<const Val> a) -> Vals {
-        const Val& r = a[0];
-        auto headers = header_lines(r.items[2]);
-        if (!headers) return refused(AbiError::Invalid, f);
-        const auto body = bytes_of(r.items[3]);
-        auto fetched = http_fetch(ctx, HttpCall{text(r.items[0]), text(r.items[1]),
-                                                std::move(*headers), body,
-                                                static_cast<uint32_t>(r.items[4].bits),
-                                                kMaxHttpResponseBytes});
-        return answer(fetched, f, [](const HttpAnswer& h) {
-          return Val{Kind::Record,
-                     0,
-                     {},
-                     {Val::u(Kind::U16, static_cast<uint16_t>(h.status)), header_pairs(h.headers),
-                      bytes_val(h.body)}};
-        });
-      });
+  define(http, iface, "fetch",
+         fn({{"request", request_type()}}, cm::result_of(response_type(), error)),
+         [&ctx](std::span<const Val> a, const std::string& f) -> Vals {
+           const Val& r = a[0];
+           auto headers = header_lines(r.items[2]);
+           if (!headers) return refused(AbiError::Invalid, f);
+           const auto body = bytes_of(r.items[3]);
+           auto fetched = http_fetch(ctx, HttpCall{text(r.items[0]), text(r.items[1]),
+                                                   std::move(*headers), body,
+                                                   static_cast<uint32_t>(r.items[4].bits),
+                                                   kMaxHttpResponseBytes});
+           return answer(fetched, f, [](const HttpAnswer& h) {
+             return Val{Kind::Record,
+                        0,
+                        {},
+                        {Val::u(Kind::U16, static_cast<uint16_t>(h.status)),
+                         header_pairs(h.headers), bytes_val(h.body)}};
+           });
+         });
 }
 
 // ---- airssys:host/logging
 
 void add_logging(cm::HostInstance& imports, ComponentContext& ctx, const TypeRef& error) {
-  auto& logging = imports.define_instance(versioned("logging"));
+  const std::string iface = versioned("logging");
+  auto& logging = imports.define_instance(iface);
   logging.define_type("error");
   logging.define_type("level");
+  // The enum's cases are LogLevel's, in order.
   const TypeRef level = cm::enum_of({"trace", "debug", "info", "warn", "error"});
-  logging.define_func("log",
-                      fn({{"level", level}, {"message", t(Kind::String)}},
-                         cm::result_of(nullptr, error)),
-                      [&ctx, f = fmt::format("{}#log", versioned("logging"))](
-                          std::span<const Val> a) -> Vals {
-                        // The enum's cases are LogLevel's, in order.
-                        return answer(log_line(ctx, static_cast<LogLevel>(a[0].bits), text(a[1])),
-                                      f);
-                      });
+  define(logging, iface, "log",
+         fn({{"level", level}, {"message", t(Kind::String)}}, cm::result_of(nullptr, error)),
+         [&ctx](std::span<const Val> a, const std::string& f) {
+           return answer(log_line(ctx, static_cast<LogLevel>(a[0].bits), text(a[1])), f);
+         });
 }
 
 }  // namespace
