@@ -213,9 +213,10 @@ class WorldTest : public ::testing::Test {
 
   test::TempDir dir{"world"};
   std::unique_ptr<storage::KeyValueStore> store;
-  std::unique_ptr<security::AuditLog> audit;
+  // Before the audit log, which writes them until it is gone.
   std::mutex mutex;
   std::vector<security::AuditRecord> records;
+  std::unique_ptr<security::AuditLog> audit;
   RecordingPort port;
   std::string output;
   std::vector<std::string> log_lines;
