@@ -19,7 +19,8 @@ install(TARGETS ${_airssys_targets} EXPORT airssys-wasmTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS airssys-wasm RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/airssys DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(FILES ${PROJECT_SOURCE_DIR}/sdk/c/airssys.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/airssys/sdk)
+install(FILES ${PROJECT_SOURCE_DIR}/sdk/c/airssys.h ${PROJECT_SOURCE_DIR}/sdk/c/airssys_world.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/airssys/sdk)
 
 set(_airssys_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/airssys-wasm)
 set(AIRSSYS_SDK_INSTALL_DIR ${CMAKE_INSTALL_INCLUDEDIR}/airssys/sdk)

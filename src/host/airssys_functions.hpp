@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/messaging.hpp"
+#include "airssys_calls.hpp"
 
 namespace airssys::wasm::host {
 
@@ -69,6 +71,20 @@ inline void define_airssys_functions(engine::Linker& linker,
                                                 : Value::i32(static_cast<int32_t>(value));
                      return {};
                    }});
+  }
+}
+
+// The number the core ABI returns for an answer: the value (a bool as 1 or
+// 0, nothing as 0) or the negative AbiError.
+template <class T>
+int64_t abi_result(const Answer<T>& answer) {
+  if (!answer) return static_cast<int64_t>(answer.error());
+  if constexpr (std::is_void_v<T>) {
+    return 0;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return *answer ? 1 : 0;
+  } else {
+    return static_cast<int64_t>(*answer);
   }
 }
 

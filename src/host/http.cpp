@@ -59,13 +59,30 @@ struct Request {
   std::string body;
 };
 
+
+
 bool is_token_char(uint8_t c) {
   return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
+}  // namespace
+
+bool is_valid_header(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (uint8_t c : name) {
+    if (!is_token_char(c)) return false;
+  }
+  for (uint8_t c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  const std::string n = lower(name);
+  return n != "host" && n != "content-length" && n != "transfer-encoding";
+}
+
+namespace {
+
 // "Name: value" lines separated by '\n' (a '\r' before it is dropped, empty
-// lines are skipped). Names are tokens; values have no control characters
-// but tab. Host, Content-Length and Transfer-Encoding are the host's.
+// lines are skipped), each is_valid_header.
 std::optional<std::vector<std::string>> parse_headers(std::string_view text) {
   std::vector<std::string> out;
   while (!text.empty()) {
@@ -75,16 +92,8 @@ std::optional<std::vector<std::string>> parse_headers(std::string_view text) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
     const size_t colon = line.find(':');
-    if (colon == 0 || colon == std::string_view::npos) return std::nullopt;
-    const std::string_view name = line.substr(0, colon);
-    for (uint8_t c : name) {
-      if (!is_token_char(c)) return std::nullopt;
-    }
-    for (uint8_t c : line.substr(colon + 1)) {
-      if ((c < 0x20 && c != '\t') || c == 0x7f) return std::nullopt;
-    }
-    const std::string n = lower(name);
-    if (n == "host" || n == "content-length" || n == "transfer-encoding") return std::nullopt;
+    if (colon == std::string_view::npos) return std::nullopt;
+    if (!is_valid_header(line.substr(0, colon), line.substr(colon + 1))) return std::nullopt;
     out.emplace_back(line);
   }
   return out;
@@ -375,44 +384,30 @@ int32_t perform(ComponentContext& ctx, const Target& target, const Request& req,
   return code(AbiError::Ok);
 }
 
-// http_request(method, method_len, url, url_len, headers, headers_len, body,
-//              body_len, buf, buf_len, response, flags, timeout_ms) -> i32
-int64_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
-  auto method = call.memory(u32(a[0]), u32(a[1]));
-  auto url = call.memory(u32(a[2]), u32(a[3]));
-  auto headers = call.memory(u32(a[4]), u32(a[5]));
-  auto body = call.memory(u32(a[6]), u32(a[7]));
-  const uint32_t buf_len = u32(a[9]);
-  auto buf = call.memory(u32(a[8]), buf_len);
-  const uint32_t info_ptr = u32(a[10]);
-  auto info = call.memory(info_ptr, kResponseInfoBytes);
-  const uint32_t flags = u32(a[11]);
-  const uint32_t timeout_arg = u32(a[12]);
-  if (!method || !url || !headers || !body || !buf || !info) return code(AbiError::Invalid);
-  if ((flags & ~kHttpWantHeaders) != 0) return code(AbiError::Invalid);
-  if (method->empty() || method->size() > 16 || url->empty() || url->size() > kMaxHttpUrlBytes ||
-      headers->size() > kMaxHttpRequestHeaderBytes) {
-    return code(AbiError::Invalid);
+}  // namespace
+
+Answer<HttpAnswer> http_fetch(ComponentContext& ctx, HttpCall call) {
+  if (call.method.empty() || call.method.size() > 16 || call.url.empty() ||
+      call.url.size() > kMaxHttpUrlBytes) {
+    return std::unexpected(AbiError::Invalid);
   }
   Request req;
-  req.method.assign(method->begin(), method->end());
+  req.method.assign(call.method);
   for (char ch : req.method) {
-    if (ch < 'A' || ch > 'Z') return code(AbiError::Invalid);
+    if (ch < 'A' || ch > 'Z') return std::unexpected(AbiError::Invalid);
   }
-  const std::string url_text(url->begin(), url->end());
+  const std::string url_text(call.url);
   for (unsigned char ch : url_text) {
-    if (ch <= 0x20 || ch >= 0x7f) return code(AbiError::Invalid);
+    if (ch <= 0x20 || ch >= 0x7f) return std::unexpected(AbiError::Invalid);
   }
-  auto parsed = parse_headers({reinterpret_cast<const char*>(headers->data()), headers->size()});
-  if (!parsed) return code(AbiError::Invalid);
-  req.headers = std::move(*parsed);
-  if (body->size() > kMaxHttpRequestBodyBytes) return code(AbiError::TooLarge);
-  req.body.assign(body->begin(), body->end());
-  if (ctx.name().empty() || !ctx.security().context) return code(AbiError::Denied);
+  req.headers = std::move(call.headers);
+  if (call.body.size() > kMaxHttpRequestBodyBytes) return std::unexpected(AbiError::TooLarge);
+  req.body.assign(call.body.begin(), call.body.end());
+  if (ctx.name().empty() || !ctx.security().context) return std::unexpected(AbiError::Denied);
 
   global_init();
-  const uint32_t timeout_ms =
-      timeout_arg == 0 ? kDefaultHttpTimeoutMs : std::min(timeout_arg, kMaxHttpTimeoutMs);
+  const uint32_t timeout_ms = call.timeout_ms == 0 ? kDefaultHttpTimeoutMs
+                                                   : std::min(call.timeout_ms, kMaxHttpTimeoutMs);
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
 
   Target target;
@@ -420,27 +415,29 @@ int64_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
     case Outcome::Ok:
       break;
     case Outcome::Invalid:
-      return code(AbiError::Invalid);
+      return std::unexpected(AbiError::Invalid);
     case Outcome::Denied:
-      return code(AbiError::Denied);
+      return std::unexpected(AbiError::Denied);
   }
 
   for (uint32_t hop = 0;; ++hop) {
     const long remaining = static_cast<long>(
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-    if (remaining <= 0) return code(AbiError::Timeout);
+    if (remaining <= 0) return std::unexpected(AbiError::Timeout);
     // What goes out: the request line, the headers and the body.
     uint64_t out_bytes = req.method.size() + url_text.size() + req.body.size() + 16;
     for (const auto& h : req.headers) out_bytes += h.size() + 2;
     if (!ctx.consume_quota(kConnect, target.host_port, security::QuotaKind::Network, out_bytes)) {
-      return code(AbiError::Quota);
+      return std::unexpected(AbiError::Quota);
     }
     Transfer t;
     t.ctx = &ctx;
     t.target = &target;
-    t.keep = buf_len;
+    t.keep = call.keep;
     long status = 0;
-    if (int32_t r = perform(ctx, target, req, t, remaining, status); r != 0) return r;
+    if (int32_t r = perform(ctx, target, req, t, remaining, status); r != 0) {
+      return std::unexpected(static_cast<AbiError>(r));
+    }
 
     const bool redirect =
         (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
@@ -449,7 +446,7 @@ int64_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
       if (hop == kMaxHttpRedirects) {
         ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Component,
                   fmt::format("more than {} redirects", kMaxHttpRedirects));
-        return code(AbiError::Denied);
+        return std::unexpected(AbiError::Denied);
       }
       Target next;
       switch (check_target(ctx, t.location, target.url.get(), next)) {
@@ -458,9 +455,9 @@ int64_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
         case Outcome::Invalid:
           ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Component,
                     "a redirect to a malformed location");
-          return code(AbiError::Denied);
+          return std::unexpected(AbiError::Denied);
         case Outcome::Denied:
-          return code(AbiError::Denied);
+          return std::unexpected(AbiError::Denied);
       }
       // 301, 302 and 303 continue with GET without a body; 307 and 308 repeat
       // the request. Credentials stay with the host they were written for.
@@ -477,24 +474,55 @@ int64_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
       target = std::move(next);
       continue;
     }
-
-    // The final answer: headers (when asked for) then the body.
-    const std::string_view head =
-        (flags & kHttpWantHeaders) ? std::string_view(t.headers) : std::string_view();
-    const uint64_t total = head.size() + t.body_total;
-    const int32_t status32 = static_cast<int32_t>(status);
-    std::memcpy(info->data(), &status32, 4);
-    const uint32_t head_len = static_cast<uint32_t>(head.size());
-    const uint32_t body_len = static_cast<uint32_t>(t.body_total);
-    std::memcpy(info->data() + 4, &head_len, 4);
-    std::memcpy(info->data() + 8, &body_len, 4);
-    const size_t head_copy = std::min<size_t>(head.size(), buf_len);
-    if (head_copy != 0) std::memcpy(buf->data(), head.data(), head_copy);
-    const size_t body_copy = std::min<size_t>(t.body.size(), buf_len - head_copy);
-    if (body_copy != 0) std::memcpy(buf->data() + head_copy, t.body.data(), body_copy);
-    if (total > buf_len) return code(AbiError::Buffer);
-    return status32;
+    return HttpAnswer{static_cast<int32_t>(status), std::move(t.headers), std::move(t.body),
+                      t.body_total};
   }
+}
+
+namespace {
+
+// http_request(method, method_len, url, url_len, headers, headers_len, body,
+//              body_len, buf, buf_len, response, flags, timeout_ms) -> i32
+int64_t http_request(HostCall& call, ComponentContext& ctx, Args a) {
+  auto method = call.memory(u32(a[0]), u32(a[1]));
+  auto url = call.memory(u32(a[2]), u32(a[3]));
+  auto headers = call.memory(u32(a[4]), u32(a[5]));
+  auto body = call.memory(u32(a[6]), u32(a[7]));
+  const uint32_t buf_len = u32(a[9]);
+  auto buf = call.memory(u32(a[8]), buf_len);
+  const uint32_t info_ptr = u32(a[10]);
+  auto info = call.memory(info_ptr, kResponseInfoBytes);
+  const uint32_t flags = u32(a[11]);
+  if (!method || !url || !headers || !body || !buf || !info) return code(AbiError::Invalid);
+  if ((flags & ~kHttpWantHeaders) != 0) return code(AbiError::Invalid);
+  if (headers->size() > kMaxHttpRequestHeaderBytes) return code(AbiError::Invalid);
+  auto parsed = parse_headers({reinterpret_cast<const char*>(headers->data()), headers->size()});
+  if (!parsed) return code(AbiError::Invalid);
+  auto answer = http_fetch(
+      ctx, HttpCall{{reinterpret_cast<const char*>(method->data()), method->size()},
+                    {reinterpret_cast<const char*>(url->data()), url->size()},
+                    std::move(*parsed),
+                    *body,
+                    u32(a[12]),
+                    buf_len});
+  if (!answer) return code(answer.error());
+
+  // The final answer: headers (when asked for) then the body.
+  const std::string_view head =
+      (flags & kHttpWantHeaders) ? std::string_view(answer->headers) : std::string_view();
+  const uint64_t total = head.size() + answer->body_total;
+  const int32_t status32 = answer->status;
+  std::memcpy(info->data(), &status32, 4);
+  const uint32_t head_len = static_cast<uint32_t>(head.size());
+  const uint32_t body_len = static_cast<uint32_t>(answer->body_total);
+  std::memcpy(info->data() + 4, &head_len, 4);
+  std::memcpy(info->data() + 8, &body_len, 4);
+  const size_t head_copy = std::min<size_t>(head.size(), buf_len);
+  if (head_copy != 0) std::memcpy(buf->data(), head.data(), head_copy);
+  const size_t body_copy = std::min<size_t>(answer->body.size(), buf_len - head_copy);
+  if (body_copy != 0) std::memcpy(buf->data() + head_copy, answer->body.data(), body_copy);
+  if (total > buf_len) return code(AbiError::Buffer);
+  return status32;
 }
 
 }  // namespace

@@ -17,63 +17,37 @@ namespace {
 
 constexpr size_t kListPage = 256;  // keys fetched from the store at a time
 
-int64_t code(AbiError e) {
-  return static_cast<int64_t>(e);
-}
-
 bool is_key_char(uint8_t c) {
   return c > 0x20 && c < 0x7f && c != '*';
 }
 
-// A key, prefix or cursor from guest memory; `len` 0 is allowed only where
-// `may_be_empty`. Keys must be valid storage keys, prefixes need not end on a
-// segment boundary.
-std::optional<std::string_view> read_key_text(HostCall& call, uint32_t ptr, uint32_t len,
-                                              bool may_be_empty) {
-  if ((len == 0 && !may_be_empty) || len > kMaxKvKeyBytes) return std::nullopt;
-  if (len == 0) return std::string_view();
-  auto bytes = call.memory(ptr, len);
-  if (!bytes) return std::nullopt;
-  for (uint8_t b : *bytes) {
-    if (!is_key_char(b)) return std::nullopt;
+// A key, prefix or cursor; empty is allowed only where `may_be_empty`. Keys
+// must be valid storage keys, prefixes need not end on a segment boundary.
+bool is_key_text(std::string_view text, bool may_be_empty) {
+  if ((text.empty() && !may_be_empty) || text.size() > kMaxKvKeyBytes) return false;
+  for (unsigned char b : text) {
+    if (!is_key_char(b)) return false;
   }
-  return std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+  return true;
 }
 
-std::optional<std::string_view> read_key(HostCall& call, uint32_t ptr, uint32_t len) {
-  auto key = read_key_text(call, ptr, len, false);
-  if (!key || !security::is_valid_storage_key(*key)) return std::nullopt;
-  return key;
+bool is_key(std::string_view key) {
+  return is_key_text(key, false) && security::is_valid_storage_key(key);
 }
 
 // A store failure is the host's problem, not the guest's: the guest sees
 // E_UNAVAILABLE, the component's log gets the reason.
-int64_t store_failed(const ComponentContext& ctx, const char* function, const Error& error) {
+std::unexpected<AbiError> store_failed(const ComponentContext& ctx, const char* function,
+                                       const Error& error) {
   const std::string line = fmt::format("airssys.{}: {}\n", function, error.message);
   ctx.write_stderr({reinterpret_cast<const uint8_t*>(line.data()), line.size()});
-  return code(AbiError::Unavailable);
-}
-
-// kv_get(key, key_len, buf, buf_len) -> i64
-int64_t kv_get(HostCall& call, ComponentContext& ctx, Args a) {
-  auto key = read_key(call, u32(a[0]), u32(a[1]));
-  if (!key) return code(AbiError::Invalid);
-  const uint32_t buf_len = u32(a[3]);
-  auto out = call.memory(u32(a[2]), buf_len);
-  if (!out) return code(AbiError::Invalid);
-  if (!ctx.authorize(Permission::StorageRead, *key)) return code(AbiError::Denied);
-  if (!ctx.kv()) return code(AbiError::Unavailable);
-  auto size = ctx.kv()->read(ctx.name(), *key, *out);
-  if (!size) return store_failed(ctx, "kv_get", size.error());
-  if (!*size) return code(AbiError::NotFound);
-  // buf_len 0 asks for the size only.
-  if (buf_len != 0 && **size > buf_len) return code(AbiError::Buffer);
-  return static_cast<int64_t>(**size);
+  return std::unexpected(AbiError::Unavailable);
 }
 
 // The answer to a refused check_capability_with_quota.
-int64_t refusal(const Error& error) {
-  return code(error.code == ErrorCode::QuotaExceeded ? AbiError::Quota : AbiError::Denied);
+std::unexpected<AbiError> refusal(const Error& error) {
+  return std::unexpected(error.code == ErrorCode::QuotaExceeded ? AbiError::Quota
+                                                                : AbiError::Denied);
 }
 
 // The bytes an entry holds in the namespace (key and value), 0 when absent.
@@ -82,136 +56,218 @@ Result<uint64_t> entry_size(const ComponentContext& ctx, std::string_view key) {
   return size ? key.size() + *size : 0;
 }
 
-// kv_set(key, key_len, value, value_len) -> i32
-int64_t kv_set(HostCall& call, ComponentContext& ctx, Args a) {
-  auto key = read_key(call, u32(a[0]), u32(a[1]));
-  if (!key) return code(AbiError::Invalid);
-  const uint32_t value_len = u32(a[3]);
-  auto value = call.memory(u32(a[2]), value_len);
-  if (!value) return code(AbiError::Invalid);
+}  // namespace
+
+Answer<std::optional<uint64_t>> kv_read(ComponentContext& ctx, std::string_view key,
+                                        std::span<uint8_t> out) {
+  if (!is_key(key)) return std::unexpected(AbiError::Invalid);
+  if (!ctx.authorize(Permission::StorageRead, key)) return std::unexpected(AbiError::Denied);
+  if (!ctx.kv()) return std::unexpected(AbiError::Unavailable);
+  auto size = ctx.kv()->read(ctx.name(), key, out);
+  if (!size) return store_failed(ctx, "kv_get", size.error());
+  return *size;
+}
+
+Answer<void> kv_write(ComponentContext& ctx, std::string_view key, std::span<const uint8_t> value) {
+  if (!is_key(key)) return std::unexpected(AbiError::Invalid);
   if (!ctx.kv()) {
-    return ctx.authorize(Permission::StorageWrite, *key) ? code(AbiError::Unavailable)
-                                                         : code(AbiError::Denied);
+    return std::unexpected(ctx.authorize(Permission::StorageWrite, key) ? AbiError::Unavailable
+                                                                        : AbiError::Denied);
   }
   // The growth of the namespace is what the storage quota must admit; a
   // value over the maximum is refused after the capability check.
+  const uint64_t value_len = value.size();
   uint64_t growth = 0;
   if (value_len <= kMaxKvValueBytes) {
-    auto old_size = entry_size(ctx, *key);
+    auto old_size = entry_size(ctx, key);
     if (!old_size) return store_failed(ctx, "kv_set", old_size.error());
-    const uint64_t new_size = key->size() + value_len;
+    const uint64_t new_size = key.size() + value_len;
     growth = new_size > *old_size ? new_size - *old_size : 0;
   }
   // A write that does not grow the namespace needs the grant only: it always
   // passes the quota, also one lowered below what the namespace holds, so
   // that a component over its quota can shrink its state.
   if (auto ok = growth == 0
-                    ? ctx.authorize(Permission::StorageWrite, *key)
-                    : ctx.check_capability_with_quota(Permission::StorageWrite, *key,
+                    ? ctx.authorize(Permission::StorageWrite, key)
+                    : ctx.check_capability_with_quota(Permission::StorageWrite, key,
                                                       security::QuotaKind::Storage, growth);
       !ok) {
     return refusal(ok.error());
   }
   if (value_len > kMaxKvValueBytes) {
     ctx.audit(
-        "storage.write", *key, AuditResult::Denied, DecisionLayer::Quota,
+        "storage.write", key, AuditResult::Denied, DecisionLayer::Quota,
         fmt::format("value of {} bytes is over the maximum of {}", value_len, kMaxKvValueBytes));
-    return code(AbiError::TooLarge);
+    return std::unexpected(AbiError::TooLarge);
   }
   // The store checks the quota again inside its transaction: the database is
   // the truth, shared with anything else that writes the namespace.
   const uint64_t quota = ctx.security().context->quotas().storage_bytes;
-  auto used = ctx.kv()->set(ctx.name(), *key, *value, quota);
+  auto used = ctx.kv()->set(ctx.name(), key, value, quota);
   if (!used) {
     ctx.settle_quota(security::QuotaKind::Storage, growth, 0);
     if (used.error().code != ErrorCode::QuotaExceeded) {
       return store_failed(ctx, "kv_set", used.error());
     }
-    ctx.audit("storage.write", *key, AuditResult::Denied, DecisionLayer::Quota,
+    ctx.audit("storage.write", key, AuditResult::Denied, DecisionLayer::Quota,
               used.error().message);
-    return code(AbiError::Quota);
+    return std::unexpected(AbiError::Quota);
   }
   ctx.quota()->set_used(security::QuotaKind::Storage, *used);
   ctx.report_quota(security::QuotaKind::Storage);
-  return code(AbiError::Ok);
+  return {};
 }
 
-// kv_delete(key, key_len) -> i32: 1 when the key existed, 0 when it did not
-int64_t kv_delete(HostCall& call, ComponentContext& ctx, Args a) {
-  auto key = read_key(call, u32(a[0]), u32(a[1]));
-  if (!key) return code(AbiError::Invalid);
-  if (!ctx.authorize(Permission::StorageDelete, *key)) return code(AbiError::Denied);
-  if (!ctx.kv()) return code(AbiError::Unavailable);
-  auto size = entry_size(ctx, *key);
+Answer<bool> kv_remove(ComponentContext& ctx, std::string_view key) {
+  if (!is_key(key)) return std::unexpected(AbiError::Invalid);
+  if (!ctx.authorize(Permission::StorageDelete, key)) return std::unexpected(AbiError::Denied);
+  if (!ctx.kv()) return std::unexpected(AbiError::Unavailable);
+  auto size = entry_size(ctx, key);
   if (!size) return store_failed(ctx, "kv_delete", size.error());
-  auto removed = ctx.kv()->remove(ctx.name(), *key);
+  auto removed = ctx.kv()->remove(ctx.name(), key);
   if (!removed) return store_failed(ctx, "kv_delete", removed.error());
   if (*removed) {
     ctx.quota()->release(security::QuotaKind::Storage, *size);  // released on delete
     ctx.report_quota(security::QuotaKind::Storage);
   }
-  return *removed ? 1 : 0;
+  return *removed;
+}
+
+Answer<bool> kv_contains(ComponentContext& ctx, std::string_view key) {
+  if (!is_key(key)) return std::unexpected(AbiError::Invalid);
+  if (!ctx.authorize(Permission::StorageRead, key)) return std::unexpected(AbiError::Denied);
+  if (!ctx.kv()) return std::unexpected(AbiError::Unavailable);
+  auto found = ctx.kv()->exists(ctx.name(), key);
+  if (!found) return store_failed(ctx, "kv_exists", found.error());
+  return *found;
+}
+
+Answer<void> kv_keys(ComponentContext& ctx, std::string_view prefix, std::string_view after,
+                     uint32_t limit, const std::function<bool(std::string_view key)>& take) {
+  if (!is_key_text(prefix, true) || !is_key_text(after, true)) {
+    return std::unexpected(AbiError::Invalid);
+  }
+  // Listing reveals every key under the prefix's last whole segment, so that
+  // is what is authorized: "orders:4" needs storage.read on "orders:*". No
+  // manifest pattern segment contains '*', so only a wildcard grant covering
+  // all of "orders:" matches that resource.
+  const size_t boundary = prefix.rfind(':');
+  const std::string resource =
+      std::string(prefix.substr(0, boundary == std::string_view::npos ? 0 : boundary + 1)) + "*";
+  if (!ctx.authorize(Permission::StorageRead, resource)) return std::unexpected(AbiError::Denied);
+  if (!ctx.kv()) return std::unexpected(AbiError::Unavailable);
+
+  limit = std::min(limit, kMaxKvListKeys);
+  uint32_t count = 0;
+  std::string cursor(after);
+  while (count < limit) {
+    auto page = ctx.kv()->list(ctx.name(), prefix, cursor, kListPage);
+    if (!page) return store_failed(ctx, "kv_list", page.error());
+    for (const auto& key : *page) {
+      // Host policy deny rules may still hide single keys under the prefix.
+      if (!ctx.permits(Permission::StorageRead, key)) continue;
+      if (!take(key) || ++count == limit) return {};
+    }
+    if (page->size() < kListPage) return {};
+    cursor = page->back();
+  }
+  return {};
+}
+
+Answer<uint64_t> kv_used(ComponentContext& ctx) {
+  if (ctx.name().empty()) return std::unexpected(AbiError::Denied);
+  if (!ctx.kv()) return std::unexpected(AbiError::Unavailable);
+  auto used = ctx.kv()->usage(ctx.name());
+  if (!used) return store_failed(ctx, "kv_usage", used.error());
+  return *used;
+}
+
+namespace {
+
+// The core ABI: arguments read from guest memory, answers as numbers.
+
+int64_t code(AbiError e) {
+  return static_cast<int64_t>(e);
+}
+
+// A key, prefix or cursor in guest memory; none when it is too long or its
+// range is outside the memory (both malformed, as a bad key is).
+std::optional<std::string_view> text_at(HostCall& call, uint32_t ptr, uint32_t len) {
+  if (len == 0) return std::string_view();
+  if (len > kMaxKvKeyBytes) return std::nullopt;
+  auto bytes = call.memory(ptr, len);
+  if (!bytes) return std::nullopt;
+  return std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+}
+
+// kv_get(key, key_len, buf, buf_len) -> i64
+int64_t kv_get(HostCall& call, ComponentContext& ctx, Args a) {
+  auto key = text_at(call, u32(a[0]), u32(a[1]));
+  if (!key) return code(AbiError::Invalid);
+  const uint32_t buf_len = u32(a[3]);
+  auto out = call.memory(u32(a[2]), buf_len);
+  if (!out) return code(AbiError::Invalid);
+  auto size = kv_read(ctx, *key, *out);
+  if (!size) return code(size.error());
+  if (!*size) return code(AbiError::NotFound);
+  // buf_len 0 asks for the size only.
+  if (buf_len != 0 && **size > buf_len) return code(AbiError::Buffer);
+  return static_cast<int64_t>(**size);
+}
+
+// kv_set(key, key_len, value, value_len) -> i32
+int64_t kv_set(HostCall& call, ComponentContext& ctx, Args a) {
+  auto key = text_at(call, u32(a[0]), u32(a[1]));
+  if (!key) return code(AbiError::Invalid);
+  auto value = call.memory(u32(a[2]), u32(a[3]));
+  if (!value) return code(AbiError::Invalid);
+  return abi_result(kv_write(ctx, *key, *value));
+}
+
+// kv_delete(key, key_len) -> i32: 1 when the key existed, 0 when it did not
+int64_t kv_delete(HostCall& call, ComponentContext& ctx, Args a) {
+  auto key = text_at(call, u32(a[0]), u32(a[1]));
+  if (!key) return code(AbiError::Invalid);
+  return abi_result(kv_remove(ctx, *key));
 }
 
 // kv_exists(key, key_len) -> i32: 1 or 0
 int64_t kv_exists(HostCall& call, ComponentContext& ctx, Args a) {
-  auto key = read_key(call, u32(a[0]), u32(a[1]));
+  auto key = text_at(call, u32(a[0]), u32(a[1]));
   if (!key) return code(AbiError::Invalid);
-  if (!ctx.authorize(Permission::StorageRead, *key)) return code(AbiError::Denied);
-  if (!ctx.kv()) return code(AbiError::Unavailable);
-  auto found = ctx.kv()->exists(ctx.name(), *key);
-  if (!found) return store_failed(ctx, "kv_exists", found.error());
-  return *found ? 1 : 0;
+  return abi_result(kv_contains(ctx, *key));
 }
 
 // kv_list(prefix, prefix_len, after, after_len, buf, buf_len) -> i64: the
 // number of keys written to buf, each followed by a NUL byte.
 int64_t kv_list(HostCall& call, ComponentContext& ctx, Args a) {
-  auto prefix = read_key_text(call, u32(a[0]), u32(a[1]), true);
-  auto after = read_key_text(call, u32(a[2]), u32(a[3]), true);
+  auto prefix = text_at(call, u32(a[0]), u32(a[1]));
+  auto after = text_at(call, u32(a[2]), u32(a[3]));
   if (!prefix || !after) return code(AbiError::Invalid);
   const uint32_t buf_len = u32(a[5]);
   auto out = call.memory(u32(a[4]), buf_len);
   if (!out) return code(AbiError::Invalid);
-  // Listing reveals every key under the prefix's last whole segment, so that
-  // is what is authorized: "orders:4" needs storage.read on "orders:*". No
-  // manifest pattern segment contains '*', so only a wildcard grant covering
-  // all of "orders:" matches that resource.
-  const size_t boundary = prefix->rfind(':');
-  const std::string resource =
-      std::string(prefix->substr(0, boundary == std::string_view::npos ? 0 : boundary + 1)) + "*";
-  if (!ctx.authorize(Permission::StorageRead, resource)) return code(AbiError::Denied);
-  if (!ctx.kv()) return code(AbiError::Unavailable);
-
   size_t written = 0;
   int64_t count = 0;
-  std::string cursor(*after);
-  for (;;) {
-    auto page = ctx.kv()->list(ctx.name(), *prefix, cursor, kListPage);
-    if (!page) return store_failed(ctx, "kv_list", page.error());
-    for (const auto& key : *page) {
-      // Host policy deny rules may still hide single keys under the prefix.
-      if (!ctx.permits(Permission::StorageRead, key)) continue;
-      if (key.size() + 1 > out->size() - written) {
-        return count > 0 ? count : code(AbiError::Buffer);
-      }
-      std::memcpy(out->data() + written, key.data(), key.size());
-      written += key.size();
-      (*out)[written++] = 0;
-      if (++count == kMaxKvListKeys) return count;
+  bool full = false;
+  auto listed = kv_keys(ctx, *prefix, *after, kMaxKvListKeys, [&](std::string_view key) {
+    if (key.size() + 1 > out->size() - written) {
+      full = true;
+      return false;
     }
-    if (page->size() < kListPage) return count;
-    cursor = page->back();
-  }
+    std::memcpy(out->data() + written, key.data(), key.size());
+    written += key.size();
+    (*out)[written++] = 0;
+    ++count;
+    return true;
+  });
+  if (!listed) return code(listed.error());
+  return full && count == 0 ? code(AbiError::Buffer) : count;
 }
 
 // kv_usage() -> i64: the bytes held by this component's namespace
 int64_t kv_usage(HostCall&, ComponentContext& ctx, Args) {
-  if (ctx.name().empty()) return code(AbiError::Denied);
-  if (!ctx.kv()) return code(AbiError::Unavailable);
-  auto used = ctx.kv()->usage(ctx.name());
-  if (!used) return store_failed(ctx, "kv_usage", used.error());
-  return static_cast<int64_t>(*used);
+  return abi_result(kv_used(ctx));
 }
 
 }  // namespace

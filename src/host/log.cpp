@@ -6,6 +6,7 @@
 
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/messaging.hpp"
+#include "airssys_calls.hpp"
 
 namespace airssys::wasm::host {
 
@@ -93,6 +94,17 @@ void ComponentLog::flush() {
   partial_stderr_.clear();
 }
 
+Answer<void> log_line(ComponentContext& ctx, LogLevel level, std::string_view text) {
+  if (ComponentLog* log = ctx.log()) {
+    if (!log->write(level, "log", text)) return std::unexpected(AbiError::Quota);
+    return {};
+  }
+  std::string line = fmt::format("[{}] {}\n", log_level_name(level), text);
+  ctx.write_stderr(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(line.data()), line.size()));
+  return {};
+}
+
 void add_log(engine::Linker& linker) {
   using engine::Value;
   using engine::ValType;
@@ -111,16 +123,8 @@ void add_log(engine::Linker& linker) {
          auto bytes = call.memory(static_cast<uint32_t>(args[1].as_i32()), len);
          if (!bytes) return result(AbiError::Invalid), Result<void>{};
          std::string_view text(reinterpret_cast<const char*>(bytes->data()), bytes->size());
-         if (ComponentLog* log = ctx->log()) {
-           result(log->write(static_cast<LogLevel>(level), "log", text) ? AbiError::Ok
-                                                                         : AbiError::Quota);
-         } else {
-           std::string line = fmt::format("[{}] {}\n", log_level_name(static_cast<LogLevel>(level)),
-                                          text);
-           ctx->write_stderr(std::span<const uint8_t>(
-               reinterpret_cast<const uint8_t*>(line.data()), line.size()));
-           result(AbiError::Ok);
-         }
+         auto written = log_line(*ctx, static_cast<LogLevel>(level), text);
+         result(written ? AbiError::Ok : written.error());
          return Result<void>{};
        }});
 }

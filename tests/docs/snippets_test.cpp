@@ -40,7 +40,7 @@
 //       are written to PATH in a fresh folder, then the `sh run` block runs
 //       there as a shell script (clang the one that builds the components,
 //       airssys-wasm the real binary, /opt/airssys a prefix holding the SDK
-//       header as the package installs it, $AIRSSYS_HOME a fresh data
+//       headers as the package installs them, $AIRSSYS_HOME a fresh data
 //       directory). It must exit 0, and every line of the `text output` block
 //       after it must be among what it printed. A c block with file= is a
 //       whole file: it is not part of the guide's c translation unit.
@@ -578,8 +578,10 @@ TEST(DocsSnippets, WalkThroughsRunAsTheyStand) {
       fs::create_symlink(AIRSSYS_CLI, dir / ".bin" / "airssys-wasm");
       fs::path prefix = dir / ".prefix";
       fs::create_directories(prefix / "include" / "airssys" / "sdk");
-      fs::copy_file(fs::path(AIRSSYS_SOURCE_DIR) / "sdk" / "c" / "airssys.h",
-                    prefix / "include" / "airssys" / "sdk" / "airssys.h");
+      for (const char* header : {"airssys.h", "airssys_world.h"}) {
+        fs::copy_file(fs::path(AIRSSYS_SOURCE_DIR) / "sdk" / "c" / header,
+                      prefix / "include" / "airssys" / "sdk" / header);
+      }
       fs::create_directories(dir / ".home");
       ::chmod((dir / ".home").c_str(), 0700);
       std::string script = b.text;

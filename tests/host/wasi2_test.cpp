@@ -148,9 +148,10 @@ class Wasi2Test : public ::testing::Test {
   }
 
   std::unique_ptr<engine::Engine> engine = engine::Engine::interpreter();
-  std::unique_ptr<security::AuditLog> audit;
+  // Before the audit log, whose thread writes them until it is gone.
   std::mutex mutex;
   std::vector<std::string> records;
+  std::unique_ptr<security::AuditLog> audit;
 };
 
 TEST_F(Wasi2Test, HelloPrintsItsLines) {
