@@ -52,6 +52,11 @@
 
 #ifdef __cplusplus
 extern "C" {
+#define AIRSSYS__ALIGNED(n) alignas(n)
+#define AIRSSYS__STATIC_ASSERT(what, why) static_assert(what, why)
+#else
+#define AIRSSYS__ALIGNED(n) _Alignas(n)
+#define AIRSSYS__STATIC_ASSERT(what, why) _Static_assert(what, why)
 #endif
 
 #define AIRSSYS_WORLD_VERSION "0.3.0"
@@ -174,7 +179,7 @@ static inline airssys_error_t airssys__unit_result(const uint8_t* ret) {
 
 /* This component's name. */
 static inline void airssys_self_id(airssys_string_t* out) {
-  _Alignas(4) uint8_t ret[8];
+  AIRSSYS__ALIGNED(4) uint8_t ret[8];
   airssys__self_id(ret);
   memcpy(&out->ptr, ret, 4);
   memcpy(&out->len, ret + 4, 4);
@@ -183,7 +188,7 @@ static inline void airssys_self_id(airssys_string_t* out) {
 /* Fire and forget; needs messaging.send for `target`. */
 static inline airssys_error_t airssys_send(const char* target, size_t target_len,
                                            const void* payload, size_t payload_len) {
-  _Alignas(4) uint8_t ret[2];
+  AIRSSYS__ALIGNED(4) uint8_t ret[2];
   airssys__send(target, target_len, payload, payload_len, ret);
   return airssys__unit_result(ret);
 }
@@ -193,7 +198,7 @@ static inline airssys_error_t airssys_send(const char* target, size_t target_len
 static inline airssys_error_t airssys_request(const char* target, size_t target_len,
                                               const void* payload, size_t payload_len,
                                               uint32_t timeout_ms, uint64_t* correlation_id) {
-  _Alignas(8) uint8_t ret[16];
+  AIRSSYS__ALIGNED(8) uint8_t ret[16];
   airssys__request(target, target_len, payload, payload_len, timeout_ms, ret);
   if (ret[0]) return (airssys_error_t)(ret[8] + 1);
   memcpy(correlation_id, ret + 8, 8);
@@ -203,7 +208,7 @@ static inline airssys_error_t airssys_request(const char* target, size_t target_
 /* Answers a request this component received; once per request. */
 static inline airssys_error_t airssys_reply(uint64_t correlation_id, const void* payload,
                                             size_t payload_len) {
-  _Alignas(4) uint8_t ret[2];
+  AIRSSYS__ALIGNED(4) uint8_t ret[2];
   airssys__reply(correlation_id, payload, payload_len, ret);
   return airssys__unit_result(ret);
 }
@@ -212,7 +217,7 @@ static inline airssys_error_t airssys_reply(uint64_t correlation_id, const void*
 static inline airssys_error_t airssys_publish(const char* topic, size_t topic_len,
                                               const void* payload, size_t payload_len,
                                               uint32_t* reached) {
-  _Alignas(4) uint8_t ret[8];
+  AIRSSYS__ALIGNED(4) uint8_t ret[8];
   airssys__publish(topic, topic_len, payload, payload_len, ret);
   if (ret[0]) return (airssys_error_t)(ret[4] + 1);
   if (reached) memcpy(reached, ret + 4, 4);
@@ -220,13 +225,13 @@ static inline airssys_error_t airssys_publish(const char* topic, size_t topic_le
 }
 
 static inline airssys_error_t airssys_subscribe(const char* filter, size_t filter_len) {
-  _Alignas(4) uint8_t ret[2];
+  AIRSSYS__ALIGNED(4) uint8_t ret[2];
   airssys__subscribe(filter, filter_len, ret);
   return airssys__unit_result(ret);
 }
 
 static inline airssys_error_t airssys_unsubscribe(const char* filter, size_t filter_len) {
-  _Alignas(4) uint8_t ret[2];
+  AIRSSYS__ALIGNED(4) uint8_t ret[2];
   airssys__unsubscribe(filter, filter_len, ret);
   return airssys__unit_result(ret);
 }
@@ -237,7 +242,7 @@ static inline airssys_error_t airssys_unsubscribe(const char* filter, size_t fil
  * airssys_bytes_free) when it does. */
 static inline airssys_error_t airssys_kv_get(const char* key, size_t key_len, airssys_bytes_t* out,
                                              bool* found) {
-  _Alignas(4) uint8_t ret[16];
+  AIRSSYS__ALIGNED(4) uint8_t ret[16];
   airssys__kv_get(key, key_len, ret);
   out->ptr = NULL;
   out->len = 0;
@@ -253,14 +258,14 @@ static inline airssys_error_t airssys_kv_get(const char* key, size_t key_len, ai
 
 static inline airssys_error_t airssys_kv_set(const char* key, size_t key_len, const void* value,
                                              size_t value_len) {
-  _Alignas(4) uint8_t ret[2];
+  AIRSSYS__ALIGNED(4) uint8_t ret[2];
   airssys__kv_set(key, key_len, value, value_len, ret);
   return airssys__unit_result(ret);
 }
 
 /* *existed (may be NULL) tells whether the key existed and is now removed. */
 static inline airssys_error_t airssys_kv_delete(const char* key, size_t key_len, bool* existed) {
-  _Alignas(4) uint8_t ret[2];
+  AIRSSYS__ALIGNED(4) uint8_t ret[2];
   airssys__kv_delete(key, key_len, ret);
   if (ret[0]) return (airssys_error_t)(ret[1] + 1);
   if (existed) *existed = ret[1] != 0;
@@ -268,7 +273,7 @@ static inline airssys_error_t airssys_kv_delete(const char* key, size_t key_len,
 }
 
 static inline airssys_error_t airssys_kv_exists(const char* key, size_t key_len, bool* exists) {
-  _Alignas(4) uint8_t ret[2];
+  AIRSSYS__ALIGNED(4) uint8_t ret[2];
   airssys__kv_exists(key, key_len, ret);
   if (ret[0]) return (airssys_error_t)(ret[1] + 1);
   *exists = ret[1] != 0;
@@ -281,7 +286,7 @@ static inline airssys_error_t airssys_kv_exists(const char* key, size_t key_len,
 static inline airssys_error_t airssys_kv_list(const char* prefix, size_t prefix_len,
                                               const char* after, size_t after_len, uint32_t limit,
                                               airssys_string_list_t* out) {
-  _Alignas(4) uint8_t ret[12];
+  AIRSSYS__ALIGNED(4) uint8_t ret[12];
   airssys__kv_list(prefix, prefix_len, after, after_len, limit, ret);
   out->ptr = NULL;
   out->len = 0;
@@ -341,8 +346,8 @@ static inline void airssys_http_response_free(airssys_http_response_t* response)
 static inline airssys_error_t airssys_http_fetch(const airssys_http_request_t* request,
                                                  airssys_http_response_t* out) {
   /* The headers' layout is the canonical ABI's list<tuple<string, string>>. */
-  _Static_assert(sizeof(airssys_http_header_t) == 16, "a header is two strings of 8 bytes");
-  _Alignas(4) uint8_t ret[24];
+  AIRSSYS__STATIC_ASSERT(sizeof(airssys_http_header_t) == 16, "a header is two strings of 8 bytes");
+  AIRSSYS__ALIGNED(4) uint8_t ret[24];
   airssys__http_fetch(request->method.ptr, request->method.len, request->url.ptr,
                       request->url.len, request->headers, request->headers_len, request->body,
                       request->body_len, request->timeout_ms, ret);
@@ -371,7 +376,7 @@ typedef enum {
 /* AIRSSYS_ERROR_QUOTA when the log's rate limit drops the line. */
 static inline airssys_error_t airssys_log(airssys_log_level_t level, const char* message,
                                           size_t message_len) {
-  _Alignas(4) uint8_t ret[2];
+  AIRSSYS__ALIGNED(4) uint8_t ret[2];
   airssys__log((int32_t)level, message, message_len, ret);
   return airssys__unit_result(ret);
 }
@@ -463,7 +468,7 @@ static inline void airssys__free_returned_text(uint8_t* area) {
 /* init: func(config: string) -> result<_, string> */
 AIRSSYS__EXPORT(AIRSSYS__HANDLER("init"))
 uint8_t* airssys__export_init(char* config, size_t config_len) {
-  static _Alignas(4) uint8_t area[12];
+  AIRSSYS__ALIGNED(4) static uint8_t area[12];
   char* text = airssys__terminated(config, config_len);
   const char* error = airssys_world_init ? airssys_world_init(text, config_len) : NULL;
   area[0] = error != NULL;
@@ -513,7 +518,7 @@ void airssys__export_handle_reply(uint64_t correlation_id, int32_t is_error, int
 /* health: func() -> health-status */
 AIRSSYS__EXPORT(AIRSSYS__HANDLER("health"))
 uint8_t* airssys__export_health(void) {
-  static _Alignas(4) uint8_t area[12];
+  AIRSSYS__ALIGNED(4) static uint8_t area[12];
   const char* reason = NULL;
   airssys_health_t status = airssys_world_health ? airssys_world_health(&reason) : AIRSSYS_HEALTHY;
   if (status != AIRSSYS_DEGRADED && status != AIRSSYS_UNHEALTHY) status = AIRSSYS_HEALTHY;
