@@ -179,6 +179,8 @@ struct ComponentInstance::Impl {
   Result<void> alias(Frame& frame, const Alias& a);
   Result<void> canon(Frame& frame, const Canon& c);
   Result<void> import(Frame& frame, const Import& imp, uint32_t index);
+  Result<void> check_host_item(Frame& frame, const std::string& name, const ExternDesc& desc,
+                               const RtItem& given);
 };
 
 }  // namespace airssys::wasm::cm

@@ -337,6 +337,46 @@ Result<void> ComponentInstance::Impl::bind_resources(Frame& frame, ResourceOrigi
   return {};
 }
 
+// A function the host provides for an import must have the very type the
+// component declares for it (its resources those bound to the import), or
+// the canonical ABI would lift and lower values of one type as another.
+// Names of parameters do not count; types do, all the way down.
+Result<void> ComponentInstance::Impl::check_host_item(Frame& frame, const std::string& name,
+                                                      const ExternDesc& desc, const RtItem& given) {
+  if (given.sort != desc.sort) {
+    return link_error(ErrorCode::IncompatibleImport, *frame.def,
+                      fmt::format("import `{}` wants a {} and the host gives a {}", name,
+                                  sort_name(desc.sort), sort_name(given.sort)));
+  }
+  if (desc.sort == Sort::Func && desc.func && given.func) {
+    AIRSSYS_TRY_ASSIGN(FuncType wanted, map_func(frame, *desc.func));
+    const FuncType& have = given.func->type;
+    bool same = wanted.params.size() == have.params.size() && !wanted.result == !have.result &&
+                (!wanted.result || same_type(*wanted.result, *have.result));
+    for (size_t i = 0; same && i < wanted.params.size(); ++i) {
+      same = same_type(*wanted.params[i].type, *have.params[i].type);
+    }
+    if (!same) {
+      return link_error(ErrorCode::IncompatibleImport, *frame.def,
+                        fmt::format("import `{}` is declared {}, and the host's is {}", name,
+                                    wanted.to_string(), have.to_string()));
+    }
+    return {};
+  }
+  if (desc.sort == Sort::Instance && desc.instance && given.instance) {
+    for (const auto& e : desc.instance->exports) {
+      const RtItem* inner = given.instance->find(e.name);
+      if (!inner) {
+        return link_error(ErrorCode::UnknownImport, *frame.def,
+                          fmt::format("import `{}`: the host's instance has no `{}` ({})", name,
+                                      e.name, sort_name(e.desc.sort)));
+      }
+      AIRSSYS_TRY(check_host_item(frame, name + "#" + e.name, e.desc, *inner));
+    }
+  }
+  return {};
+}
+
 Result<void> ComponentInstance::Impl::import(Frame& frame, const Import& imp, uint32_t index) {
   const RtItem* given = nullptr;
   for (const auto& [name, item] : frame.args) {
@@ -353,6 +393,9 @@ Result<void> ComponentInstance::Impl::import(Frame& frame, const Import& imp, ui
                                   sort_name(imp.desc.sort), sort_name(given->sort)));
   }
   AIRSSYS_TRY(bind_resources(frame, ResourceOrigin::Kind::Import, index, given));
+  // What the host gives was checked against nothing yet (what a component
+  // gives its child was checked when it was decoded).
+  if (&frame == frames.front().get()) AIRSSYS_TRY(check_host_item(frame, imp.name, imp.desc, *given));
   RtItem item = *given;
   if (item.sort == Sort::Type && imp.desc.type) {
     item.type.def = imp.desc.type;
