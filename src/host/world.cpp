@@ -104,32 +104,18 @@ Val pair(std::string_view a, std::string_view b) {
 // ("airssys:host/kv@0.3.0#get") for the errors that trap.
 using Body = std::function<Vals(std::span<const Val> args, const std::string& function)>;
 
-// Defines `name` on the interface instance `inst`. The arguments are checked
-// against the world's type before the body sees them: a component that
-// imports the function under its name with another type traps, named, and no
-// body reads a value of another shape.
+// Defines `name` on the interface instance `inst`. The body may read the
+// arguments as the world's type gives them: a component that imports the
+// function under its name with another type is refused when it is
+// instantiated (cm checks every host function against the import's type),
+// and the canonical ABI lifts only well-formed values of that type.
 void define(cm::HostInstance& inst, std::string_view iface, std::string_view name, FuncType type,
             Body body) {
   std::string function = fmt::format("{}#{}", iface, name);
-  auto params = std::make_shared<const std::vector<cm::Field>>(type.params);
-  inst.define_func(
-      std::string(name), std::move(type),
-      [function, params, body = std::move(body)](std::span<const Val> args) -> Vals {
-        std::string wrong;
-        if (args.size() != params->size()) {
-          wrong = fmt::format("{} arguments for {}", args.size(), params->size());
-        }
-        for (size_t i = 0; wrong.empty() && i < args.size(); ++i) {
-          wrong = cm::check_value(*(*params)[i].type, args[i]);
-          if (!wrong.empty()) wrong = fmt::format("parameter `{}`: {}", (*params)[i].name, wrong);
-        }
-        if (!wrong.empty()) {
-          return make_error(ErrorCode::TrapHost,
-                            fmt::format("{} is imported with another type than the world's ({})",
-                                        function, wrong));
-        }
-        return body(args, function);
-      });
+  inst.define_func(std::string(name), std::move(type),
+                   [function, body = std::move(body)](std::span<const Val> args) -> Vals {
+                     return body(args, function);
+                   });
 }
 
 // ---- airssys:host/messaging
