@@ -266,9 +266,14 @@ class RustWorldRun : public ::testing::TestWithParam<Tier> {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_RUST();
+    start(all_component());
+  }
+
+  // Instantiates the component at `path` on the tier under test.
+  void start(const fs::path& path) {
     if (GetParam() == Tier::Native) {
-      // The native code of the component is kept in the build tree: compiled
-      // once, not once per test process.
+      // The native code of the components is kept in the build tree:
+      // compiled once, not once per test process.
       engine::NativeOptions native;
       native.cache_dir = AIRSSYS_WORLD_NATIVE_CACHE;
       auto engine = engine::Engine::native(native);
@@ -277,9 +282,8 @@ class RustWorldRun : public ::testing::TestWithParam<Tier> {
     } else {
       engine_ = engine::Engine::interpreter();
     }
-    ASSERT_TRUE(engine_);
-    ASSERT_TRUE(fs::exists(all_component())) << "the build did not make it";
-    component_ = decode(all_component(), *engine_);
+    ASSERT_TRUE(fs::exists(path)) << path << ": the build did not make it";
+    component_ = decode(path, *engine_);
     ASSERT_TRUE(component_);
     // The world's interfaces with the types the component imports them with
     // (checked against the world above), served by the test host; WASI 0.2
@@ -465,6 +469,58 @@ TEST_P(RustWorldRun, WhatCrossesIsFreedAgain) {
     EXPECT_EQ(command("get k"), R"(get ok Some("value of k"))");
   }
 }
+
+// The examples, run against the same host side of the world.
+class RustExampleRun : public RustWorldRun {
+ protected:
+  void SetUp() override { SKIP_WITHOUT_RUST(); }
+};
+
+TEST_P(RustExampleRun, EchoAnswersEveryRequestWithItsPayloadAndLogsEachMessage) {
+  ASSERT_NO_FATAL_FAILURE(start(fs::path(AIRSSYS_BINARY_DIR) / "examples/rust/echo/component.wasm"));
+  EXPECT_EQ(call("init", {str("{}")}), std::vector{ok()});
+  EXPECT_EQ(host_.logs, std::vector<std::string>{"echo: ready"});
+  call("handle-message", {message(1, 12, "alice", std::nullopt, "ping \x01\x02")});
+  EXPECT_EQ(host_.calls, std::vector<std::string>{"reply 12 ping \x01\x02"});
+  EXPECT_EQ(host_.logs.back(), "echo: message 1 (Request, 7 bytes) from alice");
+  // A message that is no request is logged, not answered.
+  call("handle-message", {message(0, 0, "bob", std::nullopt, "hello")});
+  call("handle-message", {message(2, 0, "carol", "news", "extra")});
+  EXPECT_EQ(host_.calls.size(), 1u);
+  EXPECT_EQ(host_.logs.back(), "echo: message 3 (Publish, 5 bytes) from carol");
+  EXPECT_EQ(call("health", {}), std::vector{(Val{Kind::Variant, 0, {}, {}})});
+}
+
+TEST_P(RustExampleRun, RustOrdersHaveEachOrderValidatedAndPublishTheAcceptedOnes) {
+  ASSERT_NO_FATAL_FAILURE(
+      start(fs::path(AIRSSYS_BINARY_DIR) / "examples/pipeline-rust/orders/component.wasm"));
+  EXPECT_EQ(call("init", {str("{}")}), std::vector{ok()});
+  call("handle-message", {message(0, 0, "host", std::nullopt, "order 7 widget 3")});
+  EXPECT_EQ(host_.calls.back(), "request validator order 7 widget 3 1000");
+  EXPECT_EQ(host_.logs.back(), "orders: order 7 (3 x widget) sent for validation");
+  call("handle-message", {message(0, 0, "host", std::nullopt, "order 8 gadget 0")});
+  call("handle-message", {message(0, 0, "host", std::nullopt, "nonsense")});
+  EXPECT_EQ(host_.logs.back(), "orders: ignored a message from host that is not an order");
+  EXPECT_EQ(host_.calls.size(), 2u);
+  // The test host gives every request the same correlation id: the second
+  // order is the one pending under it.
+  call("handle-reply", {u64(7'000'000'000'123ull), ok({bytes("ok")})});
+  EXPECT_EQ(host_.calls.back(), "publish orders.accepted order 8 gadget 0");
+  EXPECT_EQ(host_.logs.back(), "orders: order 8 accepted, published to 3 subscriber(s)");
+  // Answered once: a second reply under the same id is nobody's.
+  call("handle-reply", {u64(7'000'000'000'123ull), ok({bytes("ok")})});
+  EXPECT_EQ(host_.calls.size(), 3u);
+  call("handle-message", {message(0, 0, "host", std::nullopt, "order 9 gizmo -1")});
+  call("handle-reply", {u64(7'000'000'000'123ull), ok({bytes("rejected: quantity")})});
+  EXPECT_EQ(host_.logs.back(), "orders: order 9 rejected: quantity");
+  call("handle-message", {message(0, 0, "host", std::nullopt, "order 10 gizmo 1")});
+  call("handle-reply", {u64(7'000'000'000'123ull), err(6)});
+  EXPECT_EQ(host_.log_calls.back(), "3 orders: order 10: no answer from the validator: timed out");
+  EXPECT_EQ(host_.calls.size(), 5u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiers, RustExampleRun, ::testing::Values(Tier::Interp, Tier::Native),
+                         engine::testing::tier_test_name);
 
 INSTANTIATE_TEST_SUITE_P(Tiers, RustWorldRun, ::testing::Values(Tier::Interp, Tier::Native),
                          engine::testing::tier_test_name);
