@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -162,6 +164,51 @@ TEST(RustWorld, ComponentsImportOnlyTheWorldsInterfacesAndExportItsHandler) {
     ASSERT_EQ(handler.desc.sort, Sort::Instance);
     EXPECT_EQ(functions_of(handler), world_functions().at(kHandler));
   }
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// docs/guide-rust.md shows the echo example's code, its Cargo.toml and the
+// examples' manifests: each such block is the file the build uses, so the
+// guide shows what is built and tested here.
+TEST(RustWorld, TheGuideShowsTheBuiltExamples) {
+  const fs::path root(AIRSSYS_SOURCE_DIR);
+  std::istringstream guide(read_text(root / "docs/guide-rust.md"));
+  const std::vector<fs::path> sources = {
+      root / "examples/rust/echo/src/lib.rs", root / "examples/rust/echo/Cargo.toml",
+      root / "examples/rust/echo/Component.toml",
+      root / "examples/pipeline/orders-rust/Component.toml"};
+  std::string line, info, block;
+  bool open = false;
+  int checked = 0;
+  while (std::getline(guide, line)) {
+    if (!line.starts_with("```")) {
+      if (open) block += line + "\n";
+      continue;
+    }
+    if (!open) {
+      open = true;
+      info = line.substr(3);
+      block.clear();
+      continue;
+    }
+    open = false;
+    if (info != "rust" && !info.ends_with("Cargo.toml") && !info.ends_with("Component.toml")) continue;
+    ++checked;
+    bool found = false;
+    for (const auto& source : sources) {
+      const std::string text = read_text(source);
+      // Code is quoted from its file; a manifest or Cargo.toml is the whole file.
+      found = found || (info == "rust" ? text.find(block) != std::string::npos : text == block);
+    }
+    EXPECT_TRUE(found) << "docs/guide-rust.md: this " << info << " block is in no example:\n" << block;
+  }
+  EXPECT_EQ(checked, 4);
 }
 
 // ---------------------------------------------------------------- values
