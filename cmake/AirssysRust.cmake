@@ -64,9 +64,9 @@ endif()
 set(AIRSSYS_RUST_MISSING "${_airssys_rust_missing}")
 
 # The environment of every cargo run: the chosen rustc, a CARGO_HOME in the
-# build tree, no network.
+# build tree, no network, and warnings as errors, as for the C and C++ code.
 set(_airssys_cargo_env ${CMAKE_COMMAND} -E env CARGO_HOME=${AIRSSYS_RUST_DIR}/cargo-home
-    RUSTC=${AIRSSYS_RUSTC} RUSTDOC=${AIRSSYS_RUSTDOC} CARGO_NET_OFFLINE=true)
+    RUSTC=${AIRSSYS_RUSTC} RUSTDOC=${AIRSSYS_RUSTDOC} CARGO_NET_OFFLINE=true RUSTFLAGS=-Dwarnings)
 
 function(airssys_rust_component name)
   cmake_parse_arguments(ARG "" "CRATE;OUTPUT;WIT;WORLD" "" ${ARGN})
