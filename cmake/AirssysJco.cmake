@@ -26,6 +26,8 @@
 # A build directory configured before jco was installed finds it when CMake
 # runs again (`cmake build/release`, or any change to a CMakeLists.txt).
 
+include_guard(DIRECTORY)
+
 set(AIRSSYS_JCO_DIR ${PROJECT_SOURCE_DIR}/tools/jco)
 file(READ ${AIRSSYS_JCO_DIR}/package.json _airssys_jco_package)
 string(JSON AIRSSYS_JCO_VERSION GET "${_airssys_jco_package}" dependencies @bytecodealliance/jco)

@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcaf-dev
   libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libsqlite3-dev libsodium-dev libboost-context-dev libcurl4-openssl-dev
+  rustc cargo libstd-rust-dev-wasm32
 )
 
 missing=()
