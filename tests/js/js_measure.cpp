@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     engine::NativeOptions options;
     options.cache_dir = cache;
     options.compile_timeout = std::chrono::seconds(timeout_s);
-    options.compile_memory_bytes = 16ull << 30;
+    options.compile_memory_bytes = 8ull << 30;
     options.max_module_bytes = 0;
     options.max_function_bytes = 0;
     options.max_br_table_targets = 0;
