@@ -161,3 +161,52 @@ function(airssys_jco_world name)
     add_dependencies(${name} ${ARG_DEPENDS})
   endif()
 endfunction()
+
+# airssys_jco_componentize(<name> SOURCE <app.js> OUTPUT <component.wasm>
+#                          [WIT <file.wit>] [WORLD <world>] [ENABLE <features...>]
+#                          [DEPENDS <files...>])
+#   makes a component of the airssys world (wit/host.wit, world `component`,
+#   by default) from a JavaScript module with componentize-js
+#   (tools/jco/componentize.mjs): the module is evaluated at build time on
+#   StarlingMonkey and snapshotted, and the world is bound to it. Without
+#   ENABLE the component imports the world only; ENABLE names engine features
+#   that import WASI 0.2 (stdio, random, clocks, http, fetch-event). DEPENDS:
+#   other files the module imports (from its own directory). Adds a target
+#   <name> built by default; without jco it only says so once and adds nothing.
+function(airssys_jco_componentize name)
+  cmake_parse_arguments(ARG "" "SOURCE;OUTPUT;WIT;WORLD" "ENABLE;DEPENDS" ${ARGN})
+  if(NOT ARG_SOURCE OR NOT ARG_OUTPUT)
+    message(FATAL_ERROR "airssys_jco_componentize(${name}): SOURCE and OUTPUT are required")
+  endif()
+  if(NOT ARG_WIT)
+    set(ARG_WIT ${PROJECT_SOURCE_DIR}/wit/host.wit)
+  endif()
+  if(NOT ARG_WORLD)
+    set(ARG_WORLD component)
+  endif()
+  if(NOT AIRSSYS_JCO)
+    get_property(said GLOBAL PROPERTY _airssys_jco_componentize_said)
+    if(NOT said)
+      message(STATUS "JavaScript components: skipped, jco is not usable (see above)")
+      set_property(GLOBAL PROPERTY _airssys_jco_componentize_said TRUE)
+    endif()
+    return()
+  endif()
+  get_filename_component(source ${ARG_SOURCE} ABSOLUTE)
+  get_filename_component(out_dir ${ARG_OUTPUT} DIRECTORY)
+  set(enable "")
+  if(ARG_ENABLE)
+    list(JOIN ARG_ENABLE "," features)
+    set(enable --enable ${features})
+  endif()
+  add_custom_command(
+    OUTPUT ${ARG_OUTPUT}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+    COMMAND ${AIRSSYS_NODE} ${AIRSSYS_JCO_DIR}/componentize.mjs --wit ${ARG_WIT} --world ${ARG_WORLD}
+            ${enable} ${source} -o ${ARG_OUTPUT}
+    DEPENDS ${source} ${ARG_DEPENDS} ${ARG_WIT} ${AIRSSYS_JCO_DIR}/componentize.mjs
+            ${AIRSSYS_JCO_DIR}/package-lock.json
+    COMMENT "componentize-js ${name} (JavaScript, world ${ARG_WORLD})"
+    VERBATIM)
+  add_custom_target(${name} ALL DEPENDS ${ARG_OUTPUT})
+endfunction()
