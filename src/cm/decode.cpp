@@ -245,8 +245,13 @@ void Decoder::core_module(Reader& r, Scope& scope) {
   auto loaded = engine_.load(def.bytes, fmt::format("{}/module {}", comp.name, index));
   if (!loaded) {
     const Error& e = loaded.error();
-    ErrorCode code = e.category() == ErrorCategory::Decode ? ErrorCode::MalformedComponent
-                                                            : ErrorCode::InvalidComponent;
+    // A module the native tier cannot compile (past a compile bound, or the
+    // compiler failed) is not an invalid component: the code says so, and a
+    // caller may load the component on the interpreter instead.
+    ErrorCode code = e.code == ErrorCode::CompileLimit || e.code == ErrorCode::CompileFailed
+                         ? e.code
+                     : e.category() == ErrorCategory::Decode ? ErrorCode::MalformedComponent
+                                                             : ErrorCode::InvalidComponent;
     fail(code, at, fmt::format("core module {}: {}", index, e.message));
   }
   def.module = *loaded;

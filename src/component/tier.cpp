@@ -109,9 +109,20 @@ Result<TieredModule> load_tiered(TierChoice tier, std::span<const uint8_t> bytes
       return make_error(ErrorCode::InvalidConfig,
                         fmt::format("{}: the native tier is not available here", name));
     }
-    const auto& engine = tier == TierChoice::Native ? native : interp;
-    AIRSSYS_TRY_ASSIGN(out.world, cm::decode_component(bytes, name, *engine));
-    out.engine = engine;
+    if (tier == TierChoice::Native) {
+      auto world = cm::decode_component(bytes, name, *native);
+      if (world) {
+        out.world = std::move(*world);
+        out.engine = native;
+        return out;
+      }
+      // Past a native compile bound it runs on the interpreter, on record,
+      // as a core module does.
+      if (world.error().code != ErrorCode::CompileLimit) return std::unexpected(world.error());
+      out.native_refused = world.error();
+    }
+    AIRSSYS_TRY_ASSIGN(out.world, cm::decode_component(bytes, name, *interp));
+    out.engine = interp;
     if (tier == TierChoice::Auto && native) {
       out.native_refused = Error::of(
           ErrorCode::UnsupportedFeature,

@@ -262,8 +262,11 @@ Result<void> ComponentActor::after_world(Stage stage) {
 
 void ComponentActor::shutdown_world() {
   engine::CallOptions options;
-  // The shutdown export gets a bounded budget: about the given timeout's worth.
-  options.fuel = 50'000ull * static_cast<uint64_t>(system_.options_.shutdown_timeout.count());
+  // The shutdown export gets a bounded budget: about the given timeout's
+  // worth on the interpreter (a component written in a language with a
+  // runtime of its own, JavaScript's engine, spends millions of instructions
+  // on any call), ten times what a core-ABI component's shutdown gets.
+  options.fuel = 500'000ull * static_cast<uint64_t>(system_.options_.shutdown_timeout.count());
   auto r = world_->call(world_exports_.shutdown, {}, options);
   if (!r) {
     system_.audit(*entry_, "lifecycle.shutdown", entry_->spec.name, AuditResult::Denied,
