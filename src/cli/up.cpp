@@ -17,6 +17,7 @@
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/actor/supervisor.hpp"
 #include "airssys/wasm/component/runtime.hpp"
+#include "airssys/wasm/component/world.hpp"
 #include "airssys/wasm/storage/kv.hpp"
 #include "host_setup.hpp"
 
@@ -181,6 +182,30 @@ int up_components(const UpOptions& options) {
                                 admitted->admission.context->component_id(),
                                 security::shell_word(dir.string()))));
       return kExitLinkFailed;
+    }
+    // A component must target the airssys world (wit/host.wit): a WASI
+    // command component is `run`'s, anything else would fail at its start.
+    if (loaded->world) {
+      auto world = component::component_world(*loaded->world);
+      if (!world) {
+        report(world.error());
+        return kExitLinkFailed;
+      }
+      if (world->kind != component::WorldKind::Airssys) {
+        report(Error::of(
+            ErrorCode::IncompatibleImport,
+            fmt::format("{}: the component {}, which `up` does not run: {}",
+                        admitted->admission.context->component_id(),
+                        world->kind == component::WorldKind::Command
+                            ? "is a WASI command (world " + world->name + ")"
+                            : std::string("exports no airssys:host/handler"),
+                        world->kind == component::WorldKind::Command
+                            ? fmt::format("run it with 'airssys-wasm run {}'",
+                                          security::shell_word(dir.string()))
+                            : std::string("build it for the world airssys:host/component@0.3.0 "
+                                          "(wit/host.wit, docs/wit.md)"))));
+        return kExitLinkFailed;
+      }
     }
     for (const auto& warning : loaded->module ? loaded->module->warnings()
                                               : std::vector<std::string>{}) {

@@ -90,5 +90,46 @@ TEST_F(ComponentCli, ATruncatedComponentIsOneDecodeErrorThatSaysWhere) {
   }
 }
 
+// `up` and `install` take components of the airssys world (wit/host.wit);
+// a WASI command component is refused there, pointing to `run`.
+TEST_F(ComponentCli, UpAndInstallRunComponentsOfTheWorldAndSendCommandsToRun) {
+  const fs::path echo_core = fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "world" / "echo.wasm";
+  if (!fs::exists(echo_core)) GTEST_SKIP() << "jco is not installed: no world components";
+  airssys::wasm::test::TempDir dir("cm-up");
+  auto folder = [&](const char* name, const fs::path& wasm, const std::string& caps) {
+    fs::path f = dir.path() / name;
+    fs::create_directories(f);
+    fs::copy_file(wasm, f / "component.wasm");
+    std::ofstream(f / "Component.toml") << "[component]\nname = \"" << name
+                                        << "\"\nversion = \"0.1.0\"\n\n[capabilities]\n"
+                                        << caps;
+    return f.string();
+  };
+  const std::string command = folder("hello", material("hello.component.wasm"), "");
+  const std::string world = folder("echo", echo_core, "messaging.receive = [\"host\"]\n");
+  const std::string data = (dir.path() / "data").string();
+
+  auto up_command = cli({"up", command, "--data-dir", data, "--duration", "500"});
+  EXPECT_EQ(up_command.exit_code, 4) << up_command.err;
+  EXPECT_NE(up_command.err.find("is a WASI command"), std::string::npos) << up_command.err;
+  EXPECT_NE(up_command.err.find("airssys-wasm run"), std::string::npos) << up_command.err;
+  auto install_command = cli({"install", command, "--data-dir", data});
+  EXPECT_NE(install_command.exit_code, 0) << install_command.out;
+  EXPECT_NE(install_command.err.find("is a WASI command"), std::string::npos)
+      << install_command.err;
+
+  auto inspect = cli({"inspect", world});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_NE(inspect.out.find("targets    airssys:host/component@0.3.0"), std::string::npos)
+      << inspect.out;
+  auto up = cli({"up", world, "--data-dir", data, "--approve", "--send", "echo=hello",
+                 "--duration", "1000"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_NE((up.out + up.err).find("echo: terminated, 1 messages handled"), std::string::npos)
+      << up.out << up.err;
+  auto install = cli({"install", world, "--data-dir", data});
+  EXPECT_EQ(install.exit_code, 0) << install.err;
+}
+
 }  // namespace
 }  // namespace airssys::wasm

@@ -259,6 +259,34 @@ TEST(ComponentWorld, TheWorldOfAComponentIsReadFromItsExports) {
   EXPECT_EQ(command_world->kind, WorldKind::Command);
 }
 
+// The versions served: 0.3.x (semver-compatible with 0.3.0); any other
+// version of the handler interface is refused, naming what is served.
+TEST(ComponentWorld, AHandlerInterfaceOfAVersionTheHostDoesNotServeIsRefused) {
+  auto with_export = [](std::string name) {
+    cm::Component c;
+    c.name = "future.wasm";
+    cm::Export e;
+    e.name = std::move(name);
+    e.desc.sort = cm::Sort::Instance;
+    c.exports.push_back(e);
+    return c;
+  };
+  auto patch = component_world(with_export("airssys:host/handler@0.3.7"));
+  ASSERT_TRUE(patch.has_value()) << patch.error().to_string();
+  EXPECT_EQ(patch->kind, WorldKind::Airssys);
+  EXPECT_EQ(patch->name, "airssys:host/component@0.3.7");
+  for (const char* version : {"0.4.0", "1.0.0", "0.2.9"}) {
+    auto r = component_world(with_export(std::string("airssys:host/handler@") + version));
+    ASSERT_FALSE(r.has_value()) << version;
+    EXPECT_EQ(r.error().code, ErrorCode::IncompatibleImport);
+    EXPECT_NE(r.error().message.find("airssys:host@0.3.0"), std::string::npos)
+        << r.error().to_string();
+  }
+  auto other = component_world(with_export("example:app/api@1.0.0"));
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(other->kind, WorldKind::Other);
+}
+
 INSTANTIATE_TEST_SUITE_P(Interp, WorldActorOnInterp, ::testing::Values(engine::Tier::Interp),
                          engine::testing::tier_test_name);
 
