@@ -125,11 +125,12 @@ void print_status(const json& all) {
                  text_or(c, "name"), c.value("compiling_ms", int64_t{0}) / 1000.0);
       continue;
     }
-    fmt::print("{} ({}, {} tier): {} messages, {} restarts, CPU {:.1f} ms, throttled {} times{}\n",
+    fmt::print("{} ({}, {} tier): {} messages, {} restarts, CPU {:.1f} ms, throttled {} times{}{}\n",
                text_or(c, "name"), text_or(c, "state"), text_or(c, "tier", "interp"),
                c.value("messages_handled", uint64_t{0}),
                c.value("restarts", uint64_t{0}), c.value("cpu_time_us", uint64_t{0}) / 1000.0,
                c.value("throttled", uint64_t{0}),
+               c.contains("health") ? ", health: " + text_or(c, "health") : "",
                c.contains("last_error") ? ", last error: " + text_or(c, "last_error") : "");
     print_quotas(c["quotas"], "  ");
   }
@@ -148,6 +149,7 @@ void print_info(const json& r) {
   line("running", r.value("running", false)
                       ? "yes, on the " + text_or(r, "tier", "interp") + " tier"
                       : "no");
+  if (r.contains("health")) line("health", text_or(r, "health"));
   if (r.contains("last_error")) line("last error", text_or(r, "last_error"));
   line("module sha256", text_or(r, "module_hash"));
   line("trust", text_or(r, "trust") + " (" + text_or(r, "trust_reason") + ")");

@@ -124,6 +124,7 @@ json status_json(std::string_view name, const component::ComponentStatus& status
               {"tier", engine::tier_name(status.tier)},
               {"quotas", quotas_json(status)}};
   if (status.last_error) out["last_error"] = status.last_error->message;
+  if (!status.health.empty()) out["health"] = status.health;
   return out;
 }
 
@@ -138,6 +139,7 @@ json to_json(const ComponentReport& r) {
     out["state"] = component::component_state_name(r.status->state);
     out["tier"] = engine::tier_name(r.status->tier);
     if (r.status->last_error) out["last_error"] = r.status->last_error->message;
+    if (!r.status->health.empty()) out["health"] = r.status->health;
   }
   out["messages_handled"] = r.messages_handled;
   out["restarts"] = r.restarts;

@@ -653,6 +653,35 @@ TEST_F(ServeTest, ADamagedStateDatabaseIsRefusedAtStart) {
   EXPECT_FALSE(fs::exists(data_ / "admin.sock"));
 }
 
+// A component of the airssys world (wit/host.wit) under the daemon: signed,
+// installed, started, messaged and reported like a core-ABI one, its health
+// in the status.
+TEST_F(ServeTest, AComponentOfTheWorldIsInstalledStartedAndMessagedLikeAnyOther) {
+  const fs::path echo = kComponents / "world" / "echo.wasm";
+  if (!fs::exists(echo)) GTEST_SKIP() << "jco is not installed: no world components";
+  auto dir = make_component(root_.path() / "echo", echo,
+                            "[component]\nname = \"echo\"\nversion = \"1.0.0\"\n\n"
+                            "[capabilities]\nmessaging.receive = [\"host\"]\n",
+                            &keys_);
+  Daemon daemon(kCli, config_, root_.path() / "serve.log");
+  ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+  auto r = cli({"install", dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cli({"start", "echo"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(cli({"send", "echo", "hello"}).exit_code, 0);
+  for (int i = 0; i < 1000 && info("echo").value("messages_handled", 0) < 1; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto report = info("echo");
+  EXPECT_EQ(report["messages_handled"], 1) << report.dump();
+  EXPECT_EQ(report["state"], "ready") << report.dump();
+  // The echo counts its messages in its health reason (at its last check).
+  EXPECT_EQ(report["health"], "degraded: 0 messages") << report.dump();
+  r = cli({"status"});
+  EXPECT_NE(r.out.find("health: degraded: 0 messages"), std::string::npos) << r.out;
+}
+
 TEST_F(ServeTest, BadConfigurationAndCommandLine) {
   write_file(config_, "data_dir = \"data\"\nworkerz = 2\n");
   auto r = run_process({kCli, "serve", "--config", config_.string()}, 30s);
