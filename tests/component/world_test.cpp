@@ -6,155 +6,21 @@
 // and the world's `probe` and `echo` (tests/components/world, made by jco).
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <filesystem>
-#include <memory>
 #include <string>
 
-#include "../engine/tiers.hpp"
-#include "../support/component_runtime.hpp"
-#include "../support/temp_dir.hpp"
-#include "airssys/wasm/cm/decode.hpp"
-#include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/component/world.hpp"
-#include "airssys/wasm/storage/kv.hpp"
-#include "component_test_support.hpp"
+#include "world_runtime.hpp"
 
 namespace airssys::wasm::component {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using security::Permission;
 using testing::component;
-using testing::Transcript;
-
-fs::path world_material(const std::string& name) {
-  return fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "world" / (name + ".wasm");
-}
-
-struct Grants {
-  std::vector<std::string> send = {};
-  std::vector<std::string> receive = {};
-  std::vector<std::string> read = {};
-  std::vector<std::string> write = {};
-};
-
-class WorldActorTest : public ::testing::TestWithParam<engine::Tier> {
- protected:
-  void SetUp() override {
-    if (!fs::exists(world_material("probe"))) {
-      GTEST_SKIP() << "jco is not installed: the world's components were not made";
-    }
-    interp = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
-    world_engine = GetParam() == engine::Tier::Interp
-                       ? interp
-                       : std::shared_ptr<engine::Engine>(engine::testing::make_engine(GetParam()));
-    ASSERT_TRUE(world_engine);
-    scripted = interp->load_file(component("scripted.wasm")).value();
-    audit = transcript.audit_log();
-    auto s = storage::KeyValueStore::open({.data_dir = dir.path() / "data"});
-    ASSERT_TRUE(s.has_value()) << s.error().to_string();
-    store = std::move(*s);
-    harness = std::make_unique<test::ComponentRuntimeHarness>(test::Scheduling::ThreadPool);
-    ComponentRuntimeOptions options;
-    options.engine = interp;
-    options.audit = audit.get();
-    options.kv = store.get();
-    options.supervisor.backoff.kind = actor::BackoffKind::Immediate;
-    system = &harness->start_system(options);
-  }
-
-  void TearDown() override {
-    if (harness) harness->stop();
-    if (audit) audit->flush();
-  }
-
-  std::shared_ptr<const security::WasmSecurityContext> context(const std::string& name,
-                                                               const Grants& g) {
-    security::PatternLists lists;
-    lists[static_cast<size_t>(Permission::MsgSend)] = g.send;
-    lists[static_cast<size_t>(Permission::MsgReceive)] = g.receive;
-    lists[static_cast<size_t>(Permission::MsgReceive)].push_back("host");
-    lists[static_cast<size_t>(Permission::StorageRead)] = g.read;
-    lists[static_cast<size_t>(Permission::StorageWrite)] = g.write;
-    return security::WasmSecurityContext::create(name, security::CapabilitySet::build(lists).value(),
-                                                 security::TrustLevel::Trusted, {})
-        .value();
-  }
-
-  void sinks(ComponentSpec& s) {
-    const std::string name = s.name;
-    s.stdout_sink = [this, name](std::span<const uint8_t> b) { transcript.add(name, b); };
-    s.stderr_sink = s.stdout_sink;
-    s.log_sink = [this](const host::LogLine& line) {
-      std::string text = std::string(line.text) + "\n";
-      transcript.add(std::string(line.component),
-                     std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-    };
-  }
-
-  // The core-ABI component `scripted`, named `name`: it takes its commands
-  // from the host and prints what it gets.
-  void start_scripted(const std::string& name, const Grants& g) {
-    ComponentSpec s;
-    s.name = name;
-    s.module = scripted;
-    s.security = context(name, g);
-    s.config_json = "{\"role\":\"" + name + "\"}";
-    s.slice = 10'000;
-    sinks(s);
-    ASSERT_TRUE(system->start(std::move(s)).has_value());
-    ASSERT_TRUE(transcript.wait_count(name + " init ", 1)) << transcript.dump();
-  }
-
-  Result<void> start_world(const std::string& name, const std::string& material, const Grants& g,
-                           std::string config = "{}") {
-    auto bytes = engine::read_module_file(world_material(material));
-    if (!bytes) return std::unexpected(bytes.error());
-    AIRSSYS_TRY_ASSIGN(auto decoded, cm::decode_component(*bytes, material, *world_engine));
-    ComponentSpec s;
-    s.name = name;
-    s.world = decoded;
-    s.engine = world_engine;
-    s.security = context(name, g);
-    s.config_json = std::move(config);
-    s.slice = 10'000;
-    sinks(s);
-    return system->start(std::move(s));
-  }
-
-  ComponentStatus settle(const std::string& name) {
-    auto st = system->await_settled(name, std::chrono::steady_clock::now() + 60s);
-    EXPECT_TRUE(st.has_value());
-    return st.value_or(ComponentStatus{});
-  }
-
-  void command(const std::string& target, const std::string& text) {
-    ASSERT_TRUE(system->send_from_host(target, std::vector<uint8_t>(text.begin(), text.end()))
-                    .has_value());
-  }
-
-  bool audited(const std::string& component, const std::string& permission,
-               security::AuditResult result) {
-    audit->flush();
-    for (const auto& r : transcript.records()) {
-      if (r.component == component && r.permission == permission && r.result == result)
-        return true;
-    }
-    return false;
-  }
-
-  test::TempDir dir{"world-actor"};
-  std::shared_ptr<engine::Engine> interp;
-  std::shared_ptr<engine::Engine> world_engine;
-  std::shared_ptr<const engine::Module> scripted;
-  std::unique_ptr<security::AuditLog> audit;
-  std::unique_ptr<storage::KeyValueStore> store;
-  Transcript transcript;
-  std::unique_ptr<test::ComponentRuntimeHarness> harness;
-  ComponentRuntime* system = nullptr;
-};
+using testing::Grants;
+using WorldActorTest = testing::WorldRuntimeTest;
+using testing::world_material;
 
 // A core-ABI component asks a world component, which answers through the
 // world's functions: key-value state in the store, its own name, refusals.
