@@ -314,27 +314,27 @@ Result<actor::StepResult> ComponentActor::run_calls(actor::ActorContext& ctx) {
 // actor back now and then to look (a message would as well), so an idle
 // component moves too.
 actor::StepResult ComponentActor::idle() {
+  // A world component is asked about its health now and then.
   if (world_ && ready_ && !health_tick_pending_) {
-    // A world component is asked about its health now and then.
-    actor::Envelope tick;
-    tick.kind = actor::MessageKind::Timeout;
-    tick.correlation_id = kHealthTick;
-    tick.target = self_;
-    tick.sender = self_;
-    system_.scheduler_.send_after(kHealthInterval, std::move(tick));
+    tick_after(kHealthInterval, kHealthTick);
     health_tick_pending_ = true;
   }
   const auto& build = entry_->spec.tier_up;
   if (build && !tier_up_done_ && !tier_tick_pending_) {
-    actor::Envelope tick;
-    tick.kind = actor::MessageKind::Timeout;
-    tick.correlation_id = kTierUpTick;
-    tick.target = self_;
-    tick.sender = self_;
-    system_.scheduler_.send_after(kTierUpPoll, std::move(tick));
+    tick_after(kTierUpPoll, kTierUpTick);
     tier_tick_pending_ = true;
   }
   return actor::StepResult::Idle;
+}
+
+// A timer message from the actor to itself, told apart by its correlation id.
+void ComponentActor::tick_after(std::chrono::milliseconds delay, uint64_t which) {
+  actor::Envelope tick;
+  tick.kind = actor::MessageKind::Timeout;
+  tick.correlation_id = which;
+  tick.target = self_;
+  tick.sender = self_;
+  system_.scheduler_.send_after(delay, std::move(tick));
 }
 
 void ComponentActor::on_stop(actor::ActorContext& ctx, const actor::ExitReason& reason) {

@@ -58,6 +58,7 @@ class ComponentActor final : public actor::Behavior {
   engine::InstanceOptions instance_options();
   void try_tier_up();
   actor::StepResult idle();
+  void tick_after(std::chrono::milliseconds delay, uint64_t which);
   void set_tier(engine::Tier tier);
   // Charges the CPU time this thread spent on the step (nanoseconds).
   void account_cpu(int64_t spent_ns);
