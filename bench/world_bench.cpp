@@ -21,7 +21,9 @@
 // Compiles for the native tier happen before the first round and are cached
 // in the build tree (AIRSSYS_WORLD_BENCH_NATIVE_CACHE); they are not timed.
 //
-// Usage: bench_world [--rounds N] [--flood N] [--tier interp|native]
+// Usage: bench_world [--rounds N] [--flood N] [--tier interp|native] [--pair LABEL]
+// (--pair keeps the baseline and the pair of that label, e.g. "world C": for
+// a profile of one pair.)
 // Prints every pair's median and p99 round trip and its median flood rate,
 // then the ratios world / core (time per message) against the target 1.3x.
 
@@ -466,6 +468,7 @@ int run(int argc, char** argv) {
   int rounds = kDefaultRounds;
   uint32_t flood = kDefaultFlood;
   std::vector<bool> tiers = {false, true};
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--rounds" && i + 1 < argc) {
@@ -475,9 +478,12 @@ int run(int argc, char** argv) {
     } else if (arg == "--tier" && i + 1 < argc) {
       const std::string_view t = argv[++i];
       tiers = {t == "native"};
+    } else if (arg == "--pair" && i + 1 < argc) {
+      only = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: bench_world [--rounds N] [--flood N] [--tier interp|native]\n");
+                   "usage: bench_world [--rounds N] [--flood N] [--tier interp|native] "
+                   "[--pair LABEL]\n");
       return 2;
     }
   }
@@ -503,6 +509,10 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "bench_world: %s\n", tier.error().c_str());
       status = 1;
       continue;
+    }
+    if (!only.empty()) {
+      std::erase_if(tier->pairs,
+                    [&](const PairSpec& p) { return !p.is_baseline && p.label != only; });
     }
     std::vector<std::unique_ptr<Pair>> pairs;
     for (const auto& spec : tier->pairs) {
