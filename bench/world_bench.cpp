@@ -22,8 +22,8 @@
 // in the build tree (AIRSSYS_WORLD_BENCH_NATIVE_CACHE); they are not timed.
 //
 // Usage: bench_world [--rounds N] [--flood N] [--tier interp|native] [--pair LABEL]
-// (--pair keeps the baseline and the pair of that label, e.g. "world C": for
-// a profile of one pair.)
+// (--pair runs the pair of that label alone, e.g. "world C": for a profile
+// of one pair.)
 // Prints every pair's median and p99 round trip and its median flood rate,
 // then the ratios world / core (time per message) against the target 1.3x.
 
@@ -512,7 +512,7 @@ int run(int argc, char** argv) {
     }
     if (!only.empty()) {
       std::erase_if(tier->pairs,
-                    [&](const PairSpec& p) { return !p.is_baseline && p.label != only; });
+                    [&](const PairSpec& p) { return p.label != only; });
     }
     std::vector<std::unique_ptr<Pair>> pairs;
     for (const auto& spec : tier->pairs) {
