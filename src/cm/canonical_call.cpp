@@ -52,19 +52,34 @@ Result<std::vector<Val>> call_lifted(const LiftedFunction& function, InstanceSta
   return call->finish(flat_results);
 }
 
+LoweredShape lowered_shape(const FuncType& type) {
+  LoweredShape shape;
+  shape.flat_params = flatten_functype(type, FlattenContext::Lower).params.size();
+  shape.params = param_types(type);
+  shape.results = result_types(type);
+  shape.results_spill = flatten_types(shape.results).size() > kMaxFlatResults;
+  return shape;
+}
+
 Result<std::vector<engine::Value>> call_lowered(const FuncType& type, const CanonOptions& opts,
                                                 InstanceState& inst,
                                                 const ComponentFunction& callee,
                                                 std::span<const engine::Value> flat_args) {
+  return call_lowered(type, lowered_shape(type), opts, inst, callee, flat_args);
+}
+
+Result<std::vector<engine::Value>> call_lowered(const FuncType& type, const LoweredShape& shape,
+                                                const CanonOptions& opts, InstanceState& inst,
+                                                const ComponentFunction& callee,
+                                                std::span<const engine::Value> flat_args) {
   if (!inst.may_leave) return detail::trap("cannot leave component instance");
-  engine::FuncSig sig = flatten_functype(type, FlattenContext::Lower);
-  if (flat_args.size() != sig.params.size())
+  if (flat_args.size() != shape.flat_params)
     return make_error(ErrorCode::SignatureMismatch,
                       fmt::format("{} core arguments for the signature {}", flat_args.size(),
-                                  sig.to_string()));
-  auto params = param_types(type);
-  auto results = result_types(type);
-  bool results_spill = flatten_types(results).size() > kMaxFlatResults;
+                                  flatten_functype(type, FlattenContext::Lower).to_string()));
+  const auto& params = shape.params;
+  const auto& results = shape.results;
+  bool results_spill = shape.results_spill;
   std::span<const engine::Value> param_values =
       results_spill ? flat_args.first(flat_args.size() - 1) : flat_args;
   std::optional<uint32_t> out_ptr;

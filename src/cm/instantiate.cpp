@@ -602,8 +602,9 @@ Result<void> ComponentInstance::Impl::canon(Frame& frame, const Canon& c) {
       CoreItem item;
       item.sig = c.core_sig;
       item.host = std::make_shared<const CoreFn>(
-          [type = *type, shared_opts, state, callee](std::span<const Value> args) {
-            return call_lowered(type, *shared_opts, *state, callee->fn, args);
+          [type = *type, shape = lowered_shape(*type), shared_opts, state,
+           callee](std::span<const Value> args) {
+            return call_lowered(type, shape, *shared_opts, *state, callee->fn, args);
           });
       frame.core_funcs.push_back(std::move(item));
       return {};

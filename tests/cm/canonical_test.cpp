@@ -1001,6 +1001,58 @@ TEST_F(Resources, CallLoweredLendsForTheCallAndWritesSpilledResults) {
               "unknown handle index 9");
 }
 
+// The shape a lowered function computes once: its core argument count, its
+// types and whether its results spill; a call with it does what a call
+// without it does, refusals included.
+TEST_F(Canonical, CallLoweredWithAShapeComputedOnceMatchesACallWithout) {
+  FuncType spilling{{{"s", t(Kind::String)}},
+                    result_of(nullptr, variant_of({{"denied", nullptr}, {"full", nullptr}}))};
+  FuncType direct{{{"a", t(Kind::U32)}, {"b", t(Kind::U64)}}, t(Kind::U32)};
+  const LoweredShape s = lowered_shape(spilling);
+  EXPECT_EQ(s.flat_params, 3u);  // the string's pointer and length, the return pointer
+  EXPECT_EQ(s.params.size(), 1u);
+  EXPECT_EQ(s.results.size(), 1u);
+  EXPECT_TRUE(s.results_spill);
+  const LoweredShape d = lowered_shape(direct);
+  EXPECT_EQ(d.flat_params, 2u);
+  EXPECT_FALSE(d.results_spill);
+
+  ComponentFunction refuse = [&](InstanceState*, std::span<const Val> args)
+      -> Result<std::vector<Val>> {
+    EXPECT_EQ(args[0], Val::string("hi"));
+    Val error{Kind::Result, 1, {}, {Val{Kind::Variant, 1, {}, {}}}};
+    return std::vector<Val>{error};
+  };
+  std::memcpy(heap.mem.data() + 8, "hi", 2);
+  heap.last = 64;
+  for (uint32_t out : {32u, 40u}) {
+    auto flat = out == 32 ? call_lowered(spilling, s, opts, inst, refuse,
+                                         std::array{Value::i32(8), Value::i32(2), Value::i32(32)})
+                          : call_lowered(spilling, opts, inst, refuse,
+                                         std::array{Value::i32(8), Value::i32(2), Value::i32(40)});
+    ASSERT_TRUE(flat) << flat.error().message;
+    EXPECT_TRUE(flat->empty());
+    auto stored = load(cx, *s.results[0], out);
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(*stored, (Val{Kind::Result, 1, {}, {Val{Kind::Variant, 1, {}, {}}}}));
+  }
+
+  ComponentFunction add = [](InstanceState*, std::span<const Val> args)
+      -> Result<std::vector<Val>> {
+    return std::vector<Val>{Val::u(Kind::U32, args[0].bits + args[1].bits)};
+  };
+  auto flat = call_lowered(direct, d, opts, inst, add, std::array{Value::i32(2), Value::i64(40)});
+  ASSERT_TRUE(flat) << flat.error().message;
+  ASSERT_EQ(flat->size(), 1u);
+  EXPECT_EQ((*flat)[0].as_i32(), 42);
+  // A wrong number of core arguments is refused with the shape as without it.
+  auto wrong = call_lowered(direct, d, opts, inst, add, std::array{Value::i32(2)});
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, ErrorCode::SignatureMismatch);
+  EXPECT_EQ(wrong.error().message,
+            call_lowered(direct, opts, inst, add, std::array{Value::i32(2)}).error().message);
+}
+
 // ---------------------------------------------------------------- real guests
 
 // A guest's memory as a host function sees it during the call.

@@ -400,4 +400,23 @@ class LiftedCall {
     const FuncType& type, const CanonOptions& opts, InstanceState& inst,
     const ComponentFunction& callee, std::span<const engine::Value> flat_args);
 
+// What call_lowered needs of a function's type besides the type itself: the
+// number of core arguments (the return pointer included), the parameter and
+// result types, and whether the results spill to a return pointer. A lowered
+// function's type does not change once it is instantiated, so its shape is
+// computed once (lowered_shape) rather than on every call.
+struct LoweredShape {
+  size_t flat_params = 0;
+  std::vector<TypeRef> params;
+  std::vector<TypeRef> results;
+  bool results_spill = false;
+};
+[[nodiscard]] LoweredShape lowered_shape(const FuncType& type);
+
+// call_lowered with the shape of `type` computed beforehand.
+[[nodiscard]] Result<std::vector<engine::Value>> call_lowered(
+    const FuncType& type, const LoweredShape& shape, const CanonOptions& opts,
+    InstanceState& inst, const ComponentFunction& callee,
+    std::span<const engine::Value> flat_args);
+
 }  // namespace airssys::wasm::cm
