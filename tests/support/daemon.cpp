@@ -28,6 +28,21 @@ Daemon::Daemon(const std::filesystem::path& cli, const std::filesystem::path& co
   }
 }
 
+Daemon::Daemon(const std::vector<std::string>& argv, const std::filesystem::path& log)
+    : log_(log) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(fd, 2);
+    ::dup2(fd, 1);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
 Daemon::~Daemon() {
   if (pid_ > 0) kill();
 }

@@ -543,7 +543,7 @@ TEST_P(RustExampleRun, RustOrdersHaveEachOrderValidatedAndPublishTheAcceptedOnes
       start(fs::path(AIRSSYS_BINARY_DIR) / "examples/pipeline-rust/orders/component.wasm"));
   EXPECT_EQ(call("init", {str("{}")}), std::vector{ok()});
   call("handle-message", {message(0, 0, "host", std::nullopt, "order 7 widget 3")});
-  EXPECT_EQ(host_.calls.back(), "request validator order 7 widget 3 1000");
+  EXPECT_EQ(host_.calls.back(), "request validator order 7 widget 3 10000");
   EXPECT_EQ(host_.logs.back(), "orders: order 7 (3 x widget) sent for validation");
   call("handle-message", {message(0, 0, "host", std::nullopt, "order 8 gadget 0")});
   call("handle-message", {message(0, 0, "host", std::nullopt, "nonsense")});
