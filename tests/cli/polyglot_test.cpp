@@ -14,7 +14,6 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "airssys/wasm/storage/kv.hpp"
@@ -97,18 +96,7 @@ TEST_F(PolyglotTest, ThePipelineInThreeLanguagesDoesItsWorkAndTheHostileComponen
                       "orders=order 4 gizmo 7", "--send", "orders=order 5 widget 2", "--send",
                       "hostile=attack"},
                      tmp_.path() / "up.log");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(100);
-  auto done = [&] {
-    const std::string log = up.log();
-    for (const auto& line : kDone) {
-      if (!contains(log, line)) return false;
-    }
-    return true;
-  };
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_TRUE(done()) << up.log();
+  ASSERT_TRUE(up.wait_logged(kDone, std::chrono::seconds(100))) << up.log();
   ASSERT_EQ(up.terminate(std::chrono::seconds(30)), 0) << up.log();
   const std::string log = up.log();
 

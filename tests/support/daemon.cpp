@@ -60,6 +60,28 @@ bool Daemon::wait_serving(const std::filesystem::path& socket, std::chrono::mill
   return false;
 }
 
+bool Daemon::wait_logged(const std::vector<std::string>& lines,
+                         std::chrono::milliseconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  auto all_there = [&] {
+    const std::string text = log();
+    for (const auto& line : lines) {
+      if (text.find(line) == std::string::npos) return false;
+    }
+    return true;
+  };
+  while (!all_there()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    int status = 0;
+    if (pid_ <= 0 || ::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return all_there();
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+  return true;
+}
+
 int Daemon::terminate(std::chrono::milliseconds deadline) {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);

@@ -29,6 +29,11 @@ class Daemon {
   // has ended, or after `deadline` (which only bounds a hang).
   [[nodiscard]] bool wait_serving(const std::filesystem::path& socket,
                                   std::chrono::milliseconds deadline = std::chrono::seconds(30));
+  // Until every one of `lines` is in what it has written; false once the
+  // process has ended without writing them, or after `deadline` (which only
+  // bounds a hang).
+  [[nodiscard]] bool wait_logged(const std::vector<std::string>& lines,
+                                 std::chrono::milliseconds deadline = std::chrono::seconds(60));
   // SIGTERM, then the exit status (-1 when it did not exit within `deadline`
   // or ended by a signal).
   int terminate(std::chrono::milliseconds deadline = std::chrono::seconds(30));
