@@ -6,7 +6,6 @@
 // state afterwards, and every attack is refused on record in the audit log.
 // Without Rust or jco the folder is not built and the test skips.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -19,13 +18,13 @@
 #include "airssys/wasm/storage/kv.hpp"
 #include "../support/temp_dir.hpp"
 #include "daemon.hpp"
+#include "audit_summary.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 const fs::path kPolyglot = fs::path(AIRSSYS_EXAMPLES_DIR) / "polyglot";
 
@@ -45,26 +44,9 @@ class PolyglotTest : public ::testing::Test {
 
   fs::path home() const { return tmp_.path() / "home"; }
 
-  testing::ProcessResult cli(std::vector<std::string> args) {
-    args.insert(args.begin(), AIRSSYS_CLI);
-    auto r = testing::run_process(args, std::chrono::seconds(60));
-    EXPECT_FALSE(r.timed_out);
-    return r;
-  }
-
   // audit --summary --json: count per "component permission result layer".
   std::map<std::string, uint64_t> audit_summary() {
-    auto r = cli({"audit", "--data-dir", home().string(), "--summary", "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    std::map<std::string, uint64_t> out;
-    std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line);) {
-      json j = json::parse(line);
-      out[j["component"].get<std::string>() + " " + j["permission"].get<std::string>() + " " +
-          j["result"].get<std::string>() + " " + j["layer"].get<std::string>()] =
-          j["count"].get<uint64_t>();
-    }
-    return out;
+    return testing::audit_summary(AIRSSYS_CLI, home());
   }
 
   airssys::wasm::test::TempDir tmp_{"polyglot"};
