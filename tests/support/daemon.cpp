@@ -17,16 +17,7 @@ constexpr auto kPoll = std::chrono::milliseconds(10);
 
 Daemon::Daemon(const std::filesystem::path& cli, const std::filesystem::path& config,
                const std::filesystem::path& log)
-    : log_(log) {
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    ::dup2(fd, 2);
-    ::dup2(fd, 1);
-    ::execl(cli.c_str(), cli.c_str(), "serve", "--config", config.c_str(), nullptr);
-    ::_exit(127);
-  }
-}
+    : Daemon({cli.string(), "serve", "--config", config.string()}, log) {}
 
 Daemon::Daemon(const std::vector<std::string>& argv, const std::filesystem::path& log)
     : log_(log) {
@@ -72,8 +63,7 @@ bool Daemon::wait_logged(const std::vector<std::string>& lines,
   };
   while (!all_there()) {
     if (std::chrono::steady_clock::now() >= until) return false;
-    int status = 0;
-    if (pid_ <= 0 || ::waitpid(pid_, &status, WNOHANG) == pid_) {
+    if (pid_ <= 0 || ::waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
       return all_there();
     }
