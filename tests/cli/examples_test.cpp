@@ -19,6 +19,7 @@
 
 #include "airssys/wasm/storage/kv.hpp"
 #include "../support/temp_dir.hpp"
+#include "audit_summary.hpp"
 #include "subprocess.hpp"
 
 namespace airssys::wasm {
@@ -113,19 +114,9 @@ class ExamplesTest : public ::testing::Test {
     return cli(args);
   }
 
-  // audit --summary --json: count per (component, permission, result, layer).
+  // audit --summary --json: count per "component permission result layer".
   std::map<std::string, uint64_t> audit_summary() {
-    auto r = cli({"audit", "--data-dir", home().string(), "--summary", "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    std::map<std::string, uint64_t> out;
-    std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line);) {
-      json j = json::parse(line);
-      out[j["component"].get<std::string>() + " " + j["permission"].get<std::string>() + " " +
-          j["result"].get<std::string>() + " " + j["layer"].get<std::string>()] =
-          j["count"].get<uint64_t>();
-    }
-    return out;
+    return testing::audit_summary(AIRSSYS_CLI, home());
   }
 
   airssys::wasm::test::TempDir tmp_{"examples"};

@@ -6,8 +6,11 @@
 // interpreter). Where the host serves the world (host/world.hpp), they are
 // instantiated on the interpreter and their handlers called as the host calls
 // them: echo answers with the payload and counts in its key-value state, the
-// validator gives the C validator's verdicts. Without jco the components are
-// not made and these tests skip.
+// validator gives the C validator's verdicts. And under `airssys-wasm up`,
+// the real binary (interpreter tier): echo counts in the host's store, and
+// the validator answers the pipeline's C orders on the core ABI, neither
+// knowing the other's language or ABI. Without jco the components are not
+// made and these tests skip.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -38,6 +41,7 @@
 #include "airssys/wasm/storage/kv.hpp"
 
 #include "../support/temp_dir.hpp"
+#include "daemon.hpp"
 
 namespace airssys::wasm::cm {
 namespace {
@@ -259,6 +263,70 @@ TEST_F(JsWorldTest, TheValidatorGivesTheVerdictsOfTheCValidator) {
   EXPECT_EQ(port.replies.size(), 9u);
 }
 
+// The examples under `airssys-wasm up`: the host's actors, messaging, store
+// and audit log, on the interpreter (the native tier refuses the engine
+// module, see above). `up` runs until the work is seen done, then is
+// interrupted: the JavaScript engine alone takes seconds to load.
+class JsUnderUpTest : public JsComponentTest {
+ protected:
+  void SetUp() override {
+    JsComponentTest::SetUp();
+    if (IsSkipped()) return;
+    fs::create_directories(home());
+    fs::permissions(home(), fs::perms::owner_all, fs::perm_options::replace);
+  }
+
+  fs::path home() const { return dir.path() / "home"; }
+
+  // A copy of the built example `from` as components/<name>.
+  void add(const fs::path& from, const std::string& name) {
+    fs::create_directories(dir.path() / "components");
+    fs::copy(from, dir.path() / "components" / name, fs::copy_options::recursive);
+  }
+
+  std::unique_ptr<testing::Daemon> up(const std::vector<std::string>& sends) {
+    std::vector<std::string> argv = {AIRSSYS_CLI, "up", (dir.path() / "components").string(),
+                                     "--data-dir", home().string(), "--approve", "--tier",
+                                     "interp"};
+    for (const auto& s : sends) {
+      argv.push_back("--send");
+      argv.push_back(s);
+    }
+    return std::make_unique<testing::Daemon>(argv, dir.path() / "up.log");
+  }
+
+  test::TempDir dir{"js-up"};
+};
+
+TEST_F(JsUnderUpTest, EchoCountsEachMessageInTheHostsStore) {
+  add(built("echo").parent_path(), "echo");
+  auto run = up({"echo=hello", "echo=again"});
+  ASSERT_TRUE(run->wait_logged({"[echo] info: echo ready, config {}",
+                                "[echo] info: #1 send from host: hello",
+                                "[echo] info: #2 send from host: again"},
+                               std::chrono::seconds(100)))
+      << run->log();
+  ASSERT_EQ(run->terminate(), 0) << run->log();
+  auto store = storage::KeyValueStore::open({.data_dir = home()});
+  ASSERT_TRUE(store.has_value()) << store.error().to_string();
+  auto count = (*store)->get("echo", "echo:count");
+  ASSERT_TRUE(count.has_value() && count->has_value()) << run->log();
+  EXPECT_EQ(std::string((*count)->begin(), (*count)->end()), "2");
+}
+
+TEST_F(JsUnderUpTest, TheValidatorAnswersTheCoreAbiOrders) {
+  add(built("validator").parent_path(), "validator");
+  add(fs::path(AIRSSYS_EXAMPLES_DIR) / "demo" / "orders", "orders");  // C, core ABI
+  auto run = up({"orders=order 1 widget 3", "orders=order 2 gadget 500",
+                 "orders=order 3 sprocket 1"});
+  ASSERT_TRUE(run->wait_logged({"[orders] orders: order 1 accepted, published to 0 subscriber(s)",
+                                "[orders] orders: order 2 rejected: quantity must be 1 to 100",
+                                "[orders] orders: order 3 rejected: unknown item"},
+                               std::chrono::seconds(100)))
+      << run->log();
+  ASSERT_EQ(run->terminate(), 0) << run->log();
+  EXPECT_EQ(run->log().find("no answer from the validator"), std::string::npos) << run->log();
+}
 
 }  // namespace
 }  // namespace airssys::wasm::cm

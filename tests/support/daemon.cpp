@@ -17,13 +17,19 @@ constexpr auto kPoll = std::chrono::milliseconds(10);
 
 Daemon::Daemon(const std::filesystem::path& cli, const std::filesystem::path& config,
                const std::filesystem::path& log)
+    : Daemon({cli.string(), "serve", "--config", config.string()}, log) {}
+
+Daemon::Daemon(const std::vector<std::string>& argv, const std::filesystem::path& log)
     : log_(log) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   pid_ = ::fork();
   if (pid_ == 0) {
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(fd, 2);
     ::dup2(fd, 1);
-    ::execl(cli.c_str(), cli.c_str(), "serve", "--config", config.c_str(), nullptr);
+    ::execv(args[0], args.data());
     ::_exit(127);
   }
 }
@@ -43,6 +49,27 @@ bool Daemon::wait_serving(const std::filesystem::path& socket, std::chrono::mill
     std::this_thread::sleep_for(kPoll);
   }
   return false;
+}
+
+bool Daemon::wait_logged(const std::vector<std::string>& lines,
+                         std::chrono::milliseconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  auto all_there = [&] {
+    const std::string text = log();
+    for (const auto& line : lines) {
+      if (text.find(line) == std::string::npos) return false;
+    }
+    return true;
+  };
+  while (!all_there()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    if (pid_ <= 0 || ::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return all_there();
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+  return true;
 }
 
 int Daemon::terminate(std::chrono::milliseconds deadline) {

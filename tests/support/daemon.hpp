@@ -1,13 +1,14 @@
 #pragma once
-// `airssys-wasm serve` in the background, for the tests that drive the daemon
-// through the real binary: started, waited on until it serves, signalled,
-// and killed when the test ends.
+// `airssys-wasm serve` (or another long-running command, such as `up`) in the
+// background, for the tests that drive the daemon through the real binary:
+// started, waited on until it serves, signalled, and killed when the test ends.
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace airssys::wasm::testing {
 
@@ -16,6 +17,9 @@ class Daemon {
   // `cli serve --config config`, its stdout and stderr appended to `log`.
   Daemon(const std::filesystem::path& cli, const std::filesystem::path& config,
          const std::filesystem::path& log);
+  // Any command line of the binary (argv[0] the program), its stdout and
+  // stderr appended to `log`: a long-running `up`, watched through log().
+  Daemon(const std::vector<std::string>& argv, const std::filesystem::path& log);
   // SIGKILL, if it still runs.
   ~Daemon();
   Daemon(const Daemon&) = delete;
@@ -25,6 +29,11 @@ class Daemon {
   // has ended, or after `deadline` (which only bounds a hang).
   [[nodiscard]] bool wait_serving(const std::filesystem::path& socket,
                                   std::chrono::milliseconds deadline = std::chrono::seconds(30));
+  // Until every one of `lines` is in what it has written; false once the
+  // process has ended without writing them, or after `deadline` (which only
+  // bounds a hang).
+  [[nodiscard]] bool wait_logged(const std::vector<std::string>& lines,
+                                 std::chrono::milliseconds deadline = std::chrono::seconds(60));
   // SIGTERM, then the exit status (-1 when it did not exit within `deadline`
   // or ended by a signal).
   int terminate(std::chrono::milliseconds deadline = std::chrono::seconds(30));

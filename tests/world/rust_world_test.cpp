@@ -2,9 +2,13 @@
 // and made by the build (cmake/AirssysRust.cmake): they decode and validate,
 // import nothing of airssys but the world's interfaces with the world's
 // types, export exactly its handler; and the test component rust/all, run on
-// both tiers against a host side of the world played here, passes every
-// value of every function through the crate's hand-written canonical ABI and
-// back: parameters, return areas, cabi_realloc, post-return.
+// both tiers against the host's world (host::add_airssys_world over a real
+// context: a SQLite store, an audit log, a component log, a loopback HTTP
+// server, messaging through a recording port), passes every value of every
+// function through the crate's hand-written canonical ABI and back:
+// parameters, return areas, cabi_realloc, post-return. The examples run
+// against the same host.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -13,6 +17,8 @@
 #include <sstream>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,13 +27,23 @@
 #include "airssys/wasm/cm/decode.hpp"
 #include "airssys/wasm/cm/instance.hpp"
 #include "airssys/wasm/host/context.hpp"
+#include "airssys/wasm/host/log.hpp"
+#include "airssys/wasm/host/messaging.hpp"
 #include "airssys/wasm/host/wasi2.hpp"
+#include "airssys/wasm/host/world.hpp"
+#include "airssys/wasm/security/audit.hpp"
+#include "airssys/wasm/security/context.hpp"
+#include "airssys/wasm/storage/kv.hpp"
+
+#include "../support/loopback_http.hpp"
+#include "../support/temp_dir.hpp"
 
 namespace airssys::wasm::cm {
 namespace {
 
 namespace fs = std::filesystem;
 using engine::Tier;
+using security::Permission;
 
 const std::string kHandler = "airssys:host/handler@0.3.0";
 
@@ -219,11 +235,6 @@ Val bytes(const std::string& s) {
   for (unsigned char c : s) v.items.push_back(Val::u(Kind::U8, c));
   return v;
 }
-std::string text_of(const Val& list) {
-  std::string s;
-  for (const auto& b : list.items) s.push_back(static_cast<char>(b.bits));
-  return s;
-}
 Val ok(std::vector<Val> payload = {}) { return Val{Kind::Result, 0, {}, std::move(payload)}; }
 Val err_string(std::string s) { return Val{Kind::Result, 1, {}, {str(std::move(s))}}; }
 // The world's error variant: denied 0, quota 1, too-large 2, not-found 3,
@@ -231,93 +242,93 @@ Val err_string(std::string s) { return Val{Kind::Result, 1, {}, {str(std::move(s
 Val err(uint64_t error) { return Val{Kind::Result, 1, {}, {Val{Kind::Variant, error, {}, {}}}}; }
 Val u64(uint64_t v) { return Val::u(Kind::U64, v); }
 
-// The host side of the world, played by the test: every call recorded as a
-// line, and answers chosen to reach every case of every result.
-struct WorldHost {
-  std::vector<std::string> calls;      // "send alice 2 hi", "set k v1", ... (all but log)
-  std::vector<std::string> log_calls;  // "<level> <message>" of every log call
-  std::vector<std::string> logs;       // the messages of log calls at level info
-
-  Result<std::vector<Val>> call(const std::string& fn, std::span<const Val> a) {
-    auto one = [](Val v) { return Result<std::vector<Val>>(std::vector<Val>{std::move(v)}); };
-    if (fn == "self-id") return one(str("all-test"));
-    if (fn == "send") {
-      calls.push_back("send " + a[0].text + " " + std::to_string(a[1].items.size()) + " " +
-                      text_of(a[1]).substr(0, 16));
-      return one(a[0].text == "nobody" ? err(3) : ok());
-    }
-    if (fn == "request") {
-      calls.push_back("request " + a[0].text + " " + text_of(a[1]) + " " +
-                      std::to_string(a[2].bits));
-      return one(a[0].text == "slow" ? err(6) : ok({u64(7'000'000'000'123ull)}));
-    }
-    if (fn == "reply") {
-      calls.push_back("reply " + std::to_string(a[0].bits) + " " + text_of(a[1]));
-      return one(a[0].bits == 99 ? err(8) : ok());
-    }
-    if (fn == "publish") {
-      calls.push_back("publish " + a[0].text + " " + text_of(a[1]));
-      return one(a[0].text == "forbidden" ? err(0) : ok({Val::u(Kind::U32, 3)}));
-    }
-    if (fn == "subscribe" || fn == "unsubscribe") {
-      calls.push_back(fn + " " + a[0].text);
-      return one(a[0].text == "bad#" ? err(5) : ok());
-    }
-    if (fn == "get") {
-      if (a[0].text == "secret") return one(err(0));
-      if (a[0].text == "absent") return one(ok({Val{Kind::Option, 0, {}, {}}}));
-      return one(ok({Val{Kind::Option, 1, {}, {bytes("value of " + a[0].text)}}}));
-    }
-    if (fn == "set") {
-      calls.push_back("set " + a[0].text + " " + text_of(a[1]));
-      return one(a[0].text == "big" ? err(2) : ok());
-    }
-    if (fn == "delete") return one(ok({Val::boolean(a[0].text == "k")}));
-    if (fn == "exists") {
-      if (a[0].text == "nokv") return one(err(7));
-      return one(ok({Val::boolean(a[0].text == "k")}));
-    }
-    if (fn == "list") {
-      calls.push_back("list " + a[0].text + " " + a[1].text + " " + std::to_string(a[2].bits));
-      Val keys{Kind::List, 0, {}, {}};
-      if (a[0].text != "none") keys.items = {str("p:a"), str("p:b"), str("p:\xc3\xbc")};
-      return one(ok({keys}));
-    }
-    if (fn == "usage") return one(u64(123'456'789'012ull));
-    if (fn == "fetch") {
-      const auto& r = a[0].items;  // method, url, headers, body, timeout-ms
-      std::string headers;
-      for (const auto& h : r[2].items) headers += h.items[0].text + "=" + h.items[1].text + ";";
-      calls.push_back("fetch " + r[0].text + " " + r[1].text + " " + headers + " " +
-                      text_of(r[3]) + " " + std::to_string(r[4].bits));
-      if (r[1].text == "http://down/") return one(err(7));
-      auto pair = [](std::string k, std::string v) {
-        return Val{Kind::Tuple, 0, {}, {str(std::move(k)), str(std::move(v))}};
-      };
-      Val response{Kind::Record, 0, {}, {Val::u(Kind::U16, 201),
-                                         Val{Kind::List, 0, {}, {pair("content-type", "text/plain"),
-                                                                 pair("x-a", "b")}},
-                                         bytes("pong:" + text_of(r[3]))}};
-      return one(ok({response}));
-    }
-    if (fn == "log") {
-      if (a[0].bits == 2) logs.push_back(a[1].text);
-      log_calls.push_back(std::to_string(a[0].bits) + " " + a[1].text);
-      return one(a[1].text.find("drop-me") != std::string::npos ? err(1) : ok());
-    }
-    return make_error(ErrorCode::InternalError, "the test host has no " + fn);
+// What the component asks of messaging, recorded. Delivering messages is the
+// component layer's (a ComponentRuntime: tests/component/world_test.cpp and
+// the polyglot pipeline of tests/cli/polyglot_test.cpp run Rust components
+// of the world there); the handlers are called here one by one, as that
+// runtime calls them, so the port stands in for it with the answers it
+// gives: correlation ids, subscriber counts, `not-found` for a target that
+// is gone, `no-request` for a reply that answers nothing. Everything before
+// the port (names, grants, payload limits, audit) is the real host's.
+class RecordingPort : public host::MessagingPort {
+ public:
+  host::AbiError send(std::string_view target, std::span<const uint8_t> payload) override {
+    calls.push_back(fmt::format("send {} {} {}", target, payload.size(),
+                                std::string(payload.begin(), payload.end()).substr(0, 16)));
+    return target == "gone" ? host::AbiError::NotFound : host::AbiError::Ok;
   }
+  int64_t request(std::string_view target, std::span<const uint8_t> payload,
+                  uint32_t timeout_ms) override {
+    calls.push_back(fmt::format("request {} {} {}", target,
+                                std::string(payload.begin(), payload.end()), timeout_ms));
+    return static_cast<int64_t>(next_id++);
+  }
+  host::AbiError reply(uint64_t id, std::span<const uint8_t> payload) override {
+    calls.push_back(fmt::format("reply {} {}", id, std::string(payload.begin(), payload.end())));
+    return awaiting.erase(id) ? host::AbiError::Ok : host::AbiError::NoRequest;
+  }
+  int32_t publish(std::string_view topic, std::span<const uint8_t> payload) override {
+    calls.push_back(fmt::format("publish {} {}", topic, std::string(payload.begin(), payload.end())));
+    return 3;
+  }
+  host::AbiError subscribe(std::string_view filter) override {
+    calls.push_back(fmt::format("subscribe {}", filter));
+    return host::AbiError::Ok;
+  }
+  host::AbiError unsubscribe(std::string_view filter) override {
+    calls.push_back(fmt::format("unsubscribe {}", filter));
+    return filter == "never.subscribed" ? host::AbiError::NotFound : host::AbiError::Ok;
+  }
+  uint64_t max_payload() const override { return 64 * 1024; }
+
+  uint64_t next_id = 7'000'000'000'123ull;
+  std::set<uint64_t> awaiting;
+  std::vector<std::string> calls;
+};
+
+// The component's grants: what the commands below use, and nothing else.
+struct Grants {
+  std::vector<std::string> read{}, write{}, remove{}, send{}, publish{}, subscribe{}, connect{};
 };
 
 class RustWorldRun : public ::testing::TestWithParam<Tier> {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_RUST();
-    start(all_component());
+    open_host();
+    ASSERT_NO_FATAL_FAILURE(start(all_component()));
   }
 
-  // Instantiates the component at `path` on the tier under test.
-  void start(const fs::path& path) {
+  // The audit log (its records kept here) and the store.
+  void open_host() {
+    security::AuditLogOptions options;
+    options.subscriber = [this](const security::AuditRecord& r, std::string_view) {
+      std::lock_guard lock(records_mutex_);
+      records_.push_back(r);
+    };
+    audit_ = security::AuditLog::without_file(std::move(options)).value();
+    auto opened = storage::KeyValueStore::open({.data_dir = dir_.path() / "data"});
+    ASSERT_TRUE(opened.has_value()) << opened.error().to_string();
+    store_ = std::move(*opened);
+  }
+
+  Grants all_grants() const {
+    return {.read = {"k", "absent", "big", "p:*"},
+            .write = {"k", "big", "p:*"},
+            .remove = {"k", "other"},
+            .send = {"bob", "gone"},
+            .publish = {"orders.accepted"},
+            .subscribe = {"orders.*"},
+            .connect = {fmt::format("127.0.0.1:{}", server_.port()), "127.0.0.1:1"}};
+  }
+
+  // Instantiates the component at `path`, named "all-test", on the tier
+  // under test against WASI 0.2 and the host's world, over a context with the
+  // SQLite store (unless `with_store` is false), the audit log, a component
+  // log and the recording port.
+  void start(const fs::path& path, std::optional<Grants> grants = std::nullopt,
+             security::ResourceQuota quotas = {}, host::LogOptions log_options = {},
+             bool with_store = true) {
     if (GetParam() == Tier::Native) {
       // The native code of the components is kept in the build tree:
       // compiled once, not once per test process.
@@ -329,29 +340,43 @@ class RustWorldRun : public ::testing::TestWithParam<Tier> {
     } else {
       engine_ = engine::Engine::interpreter();
     }
+    const Grants g = grants ? *grants : all_grants();
+    security::PatternLists lists;
+    lists[static_cast<size_t>(Permission::StorageRead)] = g.read;
+    lists[static_cast<size_t>(Permission::StorageWrite)] = g.write;
+    lists[static_cast<size_t>(Permission::StorageDelete)] = g.remove;
+    lists[static_cast<size_t>(Permission::MsgSend)] = g.send;
+    lists[static_cast<size_t>(Permission::MsgPublish)] = g.publish;
+    lists[static_cast<size_t>(Permission::MsgSubscribe)] = g.subscribe;
+    lists[static_cast<size_t>(Permission::NetConnect)] = g.connect;
+    auto caps = security::CapabilitySet::build(lists);
+    ASSERT_TRUE(caps.has_value()) << caps.error().to_string();
+    auto security = security::WasmSecurityContext::create("all-test", std::move(*caps),
+                                                          security::TrustLevel::Trusted, quotas);
+    ASSERT_TRUE(security.has_value()) << security.error().to_string();
+    context_ = std::make_unique<host::ComponentContext>(
+        host::WasiOptions{},
+        host::SecurityBinding{*security, nullptr, audit_.get(), {}, nullptr});
+    if (with_store) context_->set_kv(store_.get());
+    context_->set_messaging(&port_);
+    log_ = std::make_unique<host::ComponentLog>(
+        "all-test",
+        [this](const host::LogLine& line) {
+          log_calls_.push_back(fmt::format("{} {}", host::log_level_name(line.level), line.text));
+          if (line.level == host::LogLevel::Info) logs_.emplace_back(line.text);
+        },
+        log_options);
+    context_->set_log(log_.get());
+
     ASSERT_TRUE(fs::exists(path)) << path << ": the build did not make it";
     component_ = decode(path, *engine_);
     ASSERT_TRUE(component_);
-    // The world's interfaces with the types the component imports them with
-    // (checked against the world above), served by the test host; WASI 0.2
-    // by the product's own host.
-    host::add_wasi2(imports_, context_);
-    for (const auto& imp : component_->type.imports) {
-      if (!imp.name.starts_with("airssys:")) continue;
-      auto& instance = imports_.define_instance(imp.name);
-      for (const auto& e : imp.desc.instance->exports) {
-        if (e.desc.sort == Sort::Type) {
-          instance.define_type(e.name);
-        } else if (e.desc.sort == Sort::Func) {
-          std::string fn = e.name;
-          instance.define_func(e.name, *e.desc.func,
-                               [this, fn](std::span<const Val> args) { return host_.call(fn, args); });
-        }
-      }
-    }
+    imports_ = std::make_unique<HostInstance>();
+    host::add_wasi2(*imports_, *context_);
+    host::add_airssys_world(*imports_, *context_);
     ComponentOptions options;
     options.limits.max_memory_bytes = 4 * 1024 * 1024;
-    auto instance = ComponentInstance::instantiate(component_, *engine_, imports_, options);
+    auto instance = ComponentInstance::instantiate(component_, *engine_, *imports_, options);
     ASSERT_TRUE(instance.has_value()) << instance.error().to_string();
     instance_ = std::move(*instance);
   }
@@ -373,14 +398,37 @@ class RustWorldRun : public ::testing::TestWithParam<Tier> {
 
   // Sends a command as a message from the host and returns the last info line logged.
   std::string command(const std::string& text) {
-    host_.logs.clear();
+    logs_.clear();
     call("handle-message", {message(0, 0, "host", std::nullopt, text)});
-    return host_.logs.empty() ? "" : host_.logs.back();
+    return logs_.empty() ? "" : logs_.back();
   }
 
-  WorldHost host_;
-  host::ComponentContext context_{host::WasiOptions{}};
-  HostInstance imports_;
+  std::string last_call() const { return port_.calls.empty() ? "" : port_.calls.back(); }
+
+  // The audit records of `permission` with `result`.
+  size_t audited(std::string_view permission, security::AuditResult result) {
+    audit_->flush();
+    std::lock_guard lock(records_mutex_);
+    size_t n = 0;
+    for (const auto& r : records_) n += r.permission == permission && r.result == result;
+    return n;
+  }
+
+  test::TempDir dir_{"rust-world"};
+  std::mutex records_mutex_;
+  std::vector<security::AuditRecord> records_;
+  std::unique_ptr<storage::KeyValueStore> store_;
+  std::unique_ptr<security::AuditLog> audit_;
+  test::Loopback server_{[](const std::string& path) {
+    if (path == "/x") return test::reply(201, "Content-Type: text/plain\r\nX-A: b\r\n", "pong");
+    return test::reply(404, "", "no such page");
+  }};
+  RecordingPort port_;
+  std::vector<std::string> log_calls_;  // "<level> <message>" of every line logged
+  std::vector<std::string> logs_;       // the messages of lines at level info
+  std::unique_ptr<host::ComponentLog> log_;
+  std::unique_ptr<host::ComponentContext> context_;
+  std::unique_ptr<HostInstance> imports_;
   std::unique_ptr<engine::Engine> engine_;
   std::shared_ptr<const Component> component_;
   std::unique_ptr<ComponentInstance> instance_;
@@ -388,7 +436,7 @@ class RustWorldRun : public ::testing::TestWithParam<Tier> {
 
 TEST_P(RustWorldRun, InitGetsTheConfigAndItsErrorTextComesBack) {
   EXPECT_EQ(call("init", {str(R"({"greeting":"h\u00e9"})")}), std::vector{ok()});
-  EXPECT_EQ(host_.logs, std::vector<std::string>{R"(init {"greeting":"h\u00e9"})"});
+  EXPECT_EQ(logs_, std::vector<std::string>{R"(init {"greeting":"h\u00e9"})"});
   EXPECT_EQ(call("init", {str("{}")}), std::vector{ok()});
   EXPECT_EQ(call("init", {str(R"({"mode":"refuse"})")}),
             std::vector{err_string(R"(refused the configuration {"mode":"refuse"})")});
@@ -398,87 +446,139 @@ TEST_P(RustWorldRun, InitGetsTheConfigAndItsErrorTextComesBack) {
 
 TEST_P(RustWorldRun, EveryFieldOfAMessageArrives) {
   call("handle-message", {message(1, 5'000'000'000ull, "alice", "orders.accepted", "hi")});
-  EXPECT_EQ(host_.logs.at(0), R"(message Request 5000000000 alice Some("orders.accepted") 2 hi)");
-  host_.logs.clear();
+  EXPECT_EQ(logs_.at(0), R"(message Request 5000000000 alice Some("orders.accepted") 2 hi)");
+  logs_.clear();
   call("handle-message", {message(2, 0, "b\xc3\xb6", std::nullopt, "")});
-  EXPECT_EQ(host_.logs.at(0), "message Publish 0 b\xc3\xb6 None 0 ");
+  EXPECT_EQ(logs_.at(0), "message Publish 0 b\xc3\xb6 None 0 ");
   // A request answered through the message itself: reply with its correlation id.
+  port_.awaiting.insert(41);
   call("handle-message", {message(1, 41, "alice", std::nullopt, "reply-this pong")});
-  EXPECT_EQ(host_.calls.back(), "reply 41 pong");
-  EXPECT_EQ(host_.logs.back(), "reply-this ok ()");
-  // A message that is not a request has nothing to reply to.
+  EXPECT_EQ(last_call(), "reply 41 pong");
+  EXPECT_EQ(logs_.back(), "reply-this ok ()");
+  // A message that is not a request has nothing to reply to: the host's
+  // guard, before any port.
+  const size_t calls = port_.calls.size();
   EXPECT_EQ(command("reply-this pong"), "reply-this err no-request");
+  EXPECT_EQ(port_.calls.size(), calls);
 }
 
 TEST_P(RustWorldRun, MessagingFunctionsPassTheirArgumentsAndEveryResultCase) {
   EXPECT_EQ(command("self-id"), "self-id all-test");
   EXPECT_EQ(command("send bob hello"), "send ok ()");
-  EXPECT_EQ(host_.calls.back(), "send bob 5 hello");
-  EXPECT_EQ(command("send nobody hello"), "send err not-found");
-  EXPECT_EQ(command("request validator order 250"), "request ok 7000000000123");
-  EXPECT_EQ(host_.calls.back(), "request validator order 250");
-  EXPECT_EQ(command("request slow x 1"), "request err timeout");
+  EXPECT_EQ(last_call(), "send bob 5 hello");
+  EXPECT_EQ(command("send gone hello"), "send err not-found");
+  // Refused by the host before the port: no grant, a malformed name.
+  const size_t calls = port_.calls.size();
+  EXPECT_EQ(command("send nobody hello"), "send err denied");
+  EXPECT_EQ(command("send bad\x01name hello"), "send err invalid");
+  EXPECT_EQ(port_.calls.size(), calls);
+  EXPECT_EQ(command("send bob " + std::string(64 * 1024 + 1, 'x')), "send err too-large");
+  EXPECT_EQ(port_.calls.size(), calls);
+  EXPECT_EQ(command("request bob order 250"), "request ok 7000000000123");
+  EXPECT_EQ(last_call(), "request bob order 250");
+  EXPECT_EQ(command("request nobody x 1"), "request err denied");
+  port_.awaiting.insert(8'000'000'000ull);
   EXPECT_EQ(command("reply 8000000000 answer"), "reply ok ()");
-  EXPECT_EQ(host_.calls.back(), "reply 8000000000 answer");
+  EXPECT_EQ(last_call(), "reply 8000000000 answer");
   EXPECT_EQ(command("reply 99 late"), "reply err no-request");
   EXPECT_EQ(command("publish orders.accepted o1"), "publish ok 3");
-  EXPECT_EQ(host_.calls.back(), "publish orders.accepted o1");
+  EXPECT_EQ(last_call(), "publish orders.accepted o1");
   EXPECT_EQ(command("publish forbidden o1"), "publish err denied");
-  EXPECT_EQ(command("subscribe orders.#"), "subscribe ok ()");
-  EXPECT_EQ(command("subscribe bad#"), "subscribe err invalid");
-  EXPECT_EQ(command("unsubscribe orders.#"), "unsubscribe ok ()");
-  EXPECT_EQ(host_.calls.back(), "unsubscribe orders.#");
+  EXPECT_EQ(command("subscribe orders.*"), "subscribe ok ()");
+  EXPECT_EQ(last_call(), "subscribe orders.*");
+  EXPECT_EQ(command("subscribe payments.*"), "subscribe err denied");
+  EXPECT_EQ(command("unsubscribe orders.*"), "unsubscribe ok ()");
+  EXPECT_EQ(last_call(), "unsubscribe orders.*");
+  EXPECT_EQ(command("unsubscribe never.subscribed"), "unsubscribe err not-found");
+  EXPECT_GE(audited("messaging.send", security::AuditResult::Denied), 2u);
 }
 
 TEST_P(RustWorldRun, KeyValueFunctionsPassTheirArgumentsAndEveryResultCase) {
-  EXPECT_EQ(command("get k"), R"(get ok Some("value of k"))");
+  EXPECT_EQ(command("set k v1"), "set ok ()");
+  EXPECT_EQ(command("get k"), R"(get ok Some("v1"))");
   EXPECT_EQ(command("get absent"), "get ok None");
   EXPECT_EQ(command("get secret"), "get err denied");
-  EXPECT_EQ(command("set k v1"), "set ok ()");
-  EXPECT_EQ(host_.calls.back(), "set k v1");
-  EXPECT_EQ(command("set big v"), "set err too-large");
+  EXPECT_EQ(command("exists k"), "exists ok true");
+  EXPECT_EQ(command("exists absent"), "exists ok false");
+  // Keys are printable ASCII (the host answers `invalid` for any other);
+  // strings of other bytes cross in EveryFieldOfAMessageArrives.
+  for (const char* key : {"p:a", "p:b", "p:c"}) {
+    EXPECT_EQ(command(std::string("set ") + key + " 1"), "set ok ()");
+  }
+  EXPECT_EQ(command("set p:\xc3\xbc 1"), "set err invalid");
+  EXPECT_EQ(command("list p: p:0 100"), "list ok [\"p:a\", \"p:b\", \"p:c\"]");
+  EXPECT_EQ(command("list p: p:a 1"), "list ok [\"p:b\"]");
+  EXPECT_EQ(command("list p: p:c 5"), "list ok []");
+  // What the store holds, as the component's usage and the store say it:
+  // each key's bytes and its value's.
+  const uint64_t usage = store_->usage("all-test").value();
+  EXPECT_EQ(usage, (1u + 2u) + 3 * (3u + 1u));
+  EXPECT_EQ(command("usage"), "usage " + std::to_string(usage));
   EXPECT_EQ(command("delete k"), "delete ok true");
   EXPECT_EQ(command("delete other"), "delete ok false");
-  EXPECT_EQ(command("exists k"), "exists ok true");
-  EXPECT_EQ(command("exists other"), "exists ok false");
-  EXPECT_EQ(command("exists nokv"), "exists err unavailable");
-  EXPECT_EQ(command("list p: p:0 100"), "list ok [\"p:a\", \"p:b\", \"p:\xc3\xbc\"]");
-  EXPECT_EQ(host_.calls.back(), "list p: p:0 100");
-  EXPECT_EQ(command("list none  5"), "list ok []");
-  EXPECT_EQ(host_.calls.back(), "list none  5");
-  EXPECT_EQ(command("usage"), "usage 123456789012");
+  EXPECT_EQ(store_->get("all-test", "k").value(), std::nullopt);
+  EXPECT_EQ(audited("storage.read", security::AuditResult::Denied), 1u);
+}
+
+TEST_P(RustWorldRun, KeyValueQuotaAndSizeRefusalsAreErrorsOnRecord) {
+  security::ResourceQuota quotas;
+  quotas.storage_bytes = 64;
+  ASSERT_NO_FATAL_FAILURE(start(all_component(), std::nullopt, quotas));
+  EXPECT_EQ(command("set k " + std::string(40, 'v')), "set ok ()");
+  EXPECT_EQ(command("set big " + std::string(40, 'v')), "set err quota");
+  EXPECT_EQ(store_->get("all-test", "big").value(), std::nullopt);
+  EXPECT_GE(audited("storage.write", security::AuditResult::Denied), 1u);
+}
+
+TEST_P(RustWorldRun, WithoutAStoreKeyValueCallsAreUnavailable) {
+  ASSERT_NO_FATAL_FAILURE(start(all_component(), std::nullopt, {}, {}, /*with_store=*/false));
+  EXPECT_EQ(command("exists k"), "exists err unavailable");
+  EXPECT_EQ(command("get k"), "get err unavailable");
+  EXPECT_EQ(command("usage"), "usage 0");
 }
 
 TEST_P(RustWorldRun, FetchPassesTheWholeRequestAndLiftsTheWholeResponse) {
-  EXPECT_EQ(command("fetch POST https://api.example/x ping"),
-            R"(fetch ok (201, [("content-type", "text/plain"), ("x-a", "b")], "pong:ping"))");
-  EXPECT_EQ(host_.calls.back(), "fetch POST https://api.example/x x-one=1;x-two=zwei; ping 2500");
-  EXPECT_EQ(command("fetch GET http://down/ "), "fetch err unavailable");
+  const std::string base = fmt::format("http://127.0.0.1:{}", server_.port());
+  EXPECT_EQ(command("fetch POST " + base + "/x ping"),
+            R"(fetch ok (201, [("Content-Length", "4"), ("Connection", "close"), )"
+            R"(("Content-Type", "text/plain"), ("X-A", "b")], "pong"))");
+  auto heads = server_.heads();
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_TRUE(heads[0].starts_with("POST /x HTTP/1.1\r\n")) << heads[0];
+  EXPECT_NE(heads[0].find("\r\nx-one: 1"), std::string::npos) << heads[0];
+  EXPECT_NE(heads[0].find("\r\nx-two: zwei"), std::string::npos) << heads[0];
+  // Nobody listens on port 1, which is granted; the other port is not.
+  EXPECT_EQ(command("fetch GET http://127.0.0.1:1/ "), "fetch err unavailable");
+  EXPECT_EQ(command("fetch GET http://127.0.0.1:2/ "), "fetch err denied");
+  EXPECT_EQ(server_.heads().size(), 1u);
 }
 
 TEST_P(RustWorldRun, LogPassesItsLevelAndARefusedLineIsAnError) {
   command("log warn careful");
-  EXPECT_EQ(host_.log_calls[host_.log_calls.size() - 2], "3 careful");
-  EXPECT_EQ(host_.logs.back(), "log ok ()");
+  EXPECT_EQ(log_calls_[log_calls_.size() - 2], "warn careful");
+  EXPECT_EQ(logs_.back(), "log ok ()");
   command("log debug x");
-  EXPECT_EQ(host_.log_calls[host_.log_calls.size() - 2], "1 x");
-  // The host refuses every line with "drop-me": the component's line about
-  // the message, whose refusal it reports at level error, then the command's.
-  host_.log_calls.clear();
-  command("log trace drop-me");
-  EXPECT_EQ(host_.log_calls, (std::vector<std::string>{
-                                 "2 message Send 0 host None 17 log trace drop-me",
-                                 "4 log refused: quota", "0 drop-me", "2 log err quota"}));
+  EXPECT_EQ(log_calls_[log_calls_.size() - 2], "debug x");
+  // Past the log's rate limit every line is refused, the component's own
+  // report of the refusal included: what shows is that its calls go on (no
+  // trap) and the log counts what it dropped.
+  host::LogOptions limits;
+  limits.lines_per_second = 3;
+  ASSERT_NO_FATAL_FAILURE(start(all_component(), std::nullopt, {}, limits));
+  for (int i = 0; i < 1000 && log_->dropped() == 0; ++i) command("log trace flood");
+  EXPECT_GT(log_->dropped(), 0u);
+  EXPECT_EQ(command("self-id"), "");  // its line, refused too, in the same second or not
+  EXPECT_GE(log_calls_.size(), 3u);
 }
 
 TEST_P(RustWorldRun, RepliesAndTimeoutsArriveAtHandleReply) {
-  host_.logs.clear();
+  logs_.clear();
   call("handle-reply", {u64(77), ok({bytes("answer")})});
-  EXPECT_EQ(host_.logs.back(), R"(handle-reply 77 ok "answer")");
+  EXPECT_EQ(logs_.back(), R"(handle-reply 77 ok "answer")");
   call("handle-reply", {u64(9'000'000'000ull), err(6)});
-  EXPECT_EQ(host_.logs.back(), "handle-reply 9000000000 err timeout");
+  EXPECT_EQ(logs_.back(), "handle-reply 9000000000 err timeout");
   call("handle-reply", {u64(1), ok({bytes("")})});
-  EXPECT_EQ(host_.logs.back(), R"(handle-reply 1 ok "")");
+  EXPECT_EQ(logs_.back(), R"(handle-reply 1 ok "")");
 }
 
 TEST_P(RustWorldRun, HealthAndShutdown) {
@@ -487,9 +587,9 @@ TEST_P(RustWorldRun, HealthAndShutdown) {
   EXPECT_EQ(call("health", {}), std::vector{(Val{Kind::Variant, 1, {}, {str("slow-disk")}})});
   command("health unhealthy broken");
   EXPECT_EQ(call("health", {}), std::vector{(Val{Kind::Variant, 2, {}, {str("broken")}})});
-  host_.logs.clear();
+  logs_.clear();
   call("shutdown", {});
-  EXPECT_EQ(host_.logs, std::vector<std::string>{"shutdown"});
+  EXPECT_EQ(logs_, std::vector<std::string>{"shutdown"});
 }
 
 TEST_P(RustWorldRun, WhatCrossesIsFreedAgain) {
@@ -499,11 +599,16 @@ TEST_P(RustWorldRun, WhatCrossesIsFreedAgain) {
   // status or an init error, freed by post-return) must be freed again, or
   // these calls run out of memory and trap.
   const std::string big(16 * 1024, 'x');
+  host::LogOptions unlimited;  // every line of these 1,800 calls is read
+  unlimited.lines_per_second = 1'000'000;
+  unlimited.bytes_per_second = 1ull << 40;
+  ASSERT_NO_FATAL_FAILURE(start(all_component(), std::nullopt, {}, unlimited));
+  ASSERT_EQ(command("set k v"), "set ok ()");
   for (int i = 0; i < 300; ++i) {
     call("handle-message", {message(0, 0, "host", std::nullopt, "send bob " + big)});
-    ASSERT_EQ(host_.calls.back(), "send bob 16384 xxxxxxxxxxxxxxxx") << i;
+    ASSERT_EQ(last_call(), "send bob 16384 xxxxxxxxxxxxxxxx") << i;
     call("handle-reply", {u64(1), ok({bytes(big)})});
-    ASSERT_EQ(host_.logs.back(), "handle-reply 1 ok \"16384 bytes\"") << i;
+    ASSERT_EQ(logs_.back(), "handle-reply 1 ok \"16384 bytes\"") << i;
   }
   command("health degraded " + big);
   for (int i = 0; i < 300; ++i) {
@@ -513,57 +618,66 @@ TEST_P(RustWorldRun, WhatCrossesIsFreedAgain) {
   }
   for (int i = 0; i < 300; ++i) {
     ASSERT_EQ(call("init", {str("refuse " + big)})[0].bits, 1u) << i;
-    EXPECT_EQ(command("get k"), R"(get ok Some("value of k"))");
+    EXPECT_EQ(command("get k"), R"(get ok Some("v"))");
   }
 }
 
-// The examples, run against the same host side of the world.
+// The examples, run against the same host.
 class RustExampleRun : public RustWorldRun {
  protected:
-  void SetUp() override { SKIP_WITHOUT_RUST(); }
+  void SetUp() override {
+    SKIP_WITHOUT_RUST();
+    open_host();
+  }
 };
 
 TEST_P(RustExampleRun, EchoAnswersEveryRequestWithItsPayloadAndLogsEachMessage) {
-  ASSERT_NO_FATAL_FAILURE(start(fs::path(AIRSSYS_BINARY_DIR) / "examples/rust/echo/component.wasm"));
+  ASSERT_NO_FATAL_FAILURE(start(fs::path(AIRSSYS_BINARY_DIR) / "examples/rust/echo/component.wasm",
+                                Grants{}));
   EXPECT_EQ(call("init", {str("{}")}), std::vector{ok()});
-  EXPECT_EQ(host_.logs, std::vector<std::string>{"echo: ready"});
+  EXPECT_EQ(logs_, std::vector<std::string>{"echo: ready"});
+  port_.awaiting.insert(12);
   call("handle-message", {message(1, 12, "alice", std::nullopt, "ping \x01\x02")});
-  EXPECT_EQ(host_.calls, std::vector<std::string>{"reply 12 ping \x01\x02"});
-  EXPECT_EQ(host_.logs.back(), "echo: message 1 (Request, 7 bytes) from alice");
+  EXPECT_EQ(port_.calls, std::vector<std::string>{"reply 12 ping \x01\x02"});
+  EXPECT_TRUE(port_.awaiting.empty());
+  EXPECT_EQ(logs_.back(), "echo: message 1 (Request, 7 bytes) from alice");
   // A message that is no request is logged, not answered.
   call("handle-message", {message(0, 0, "bob", std::nullopt, "hello")});
   call("handle-message", {message(2, 0, "carol", "news", "extra")});
-  EXPECT_EQ(host_.calls.size(), 1u);
-  EXPECT_EQ(host_.logs.back(), "echo: message 3 (Publish, 5 bytes) from carol");
+  EXPECT_EQ(port_.calls.size(), 1u);
+  EXPECT_EQ(logs_.back(), "echo: message 3 (Publish, 5 bytes) from carol");
   EXPECT_EQ(call("health", {}), std::vector{(Val{Kind::Variant, 0, {}, {}})});
 }
 
 TEST_P(RustExampleRun, RustOrdersHaveEachOrderValidatedAndPublishTheAcceptedOnes) {
+  // The grants of its manifest (examples/pipeline/orders-rust/Component.toml).
   ASSERT_NO_FATAL_FAILURE(
-      start(fs::path(AIRSSYS_BINARY_DIR) / "examples/pipeline-rust/orders/component.wasm"));
+      start(fs::path(AIRSSYS_BINARY_DIR) / "examples/pipeline-rust/orders/component.wasm",
+            Grants{.send = {"validator"}, .publish = {"orders.accepted"}}));
   EXPECT_EQ(call("init", {str("{}")}), std::vector{ok()});
+  const uint64_t first = port_.next_id;
   call("handle-message", {message(0, 0, "host", std::nullopt, "order 7 widget 3")});
-  EXPECT_EQ(host_.calls.back(), "request validator order 7 widget 3 1000");
-  EXPECT_EQ(host_.logs.back(), "orders: order 7 (3 x widget) sent for validation");
+  EXPECT_EQ(last_call(), "request validator order 7 widget 3 10000");
+  EXPECT_EQ(logs_.back(), "orders: order 7 (3 x widget) sent for validation");
   call("handle-message", {message(0, 0, "host", std::nullopt, "order 8 gadget 0")});
   call("handle-message", {message(0, 0, "host", std::nullopt, "nonsense")});
-  EXPECT_EQ(host_.logs.back(), "orders: ignored a message from host that is not an order");
-  EXPECT_EQ(host_.calls.size(), 2u);
-  // The test host gives every request the same correlation id: the second
-  // order is the one pending under it.
-  call("handle-reply", {u64(7'000'000'000'123ull), ok({bytes("ok")})});
-  EXPECT_EQ(host_.calls.back(), "publish orders.accepted order 8 gadget 0");
-  EXPECT_EQ(host_.logs.back(), "orders: order 8 accepted, published to 3 subscriber(s)");
+  EXPECT_EQ(logs_.back(), "orders: ignored a message from host that is not an order");
+  EXPECT_EQ(port_.calls.size(), 2u);
+  // The answers come back in another order than the requests went out.
+  call("handle-reply", {u64(first + 1), ok({bytes("ok")})});
+  EXPECT_EQ(last_call(), "publish orders.accepted order 8 gadget 0");
+  EXPECT_EQ(logs_.back(), "orders: order 8 accepted, published to 3 subscriber(s)");
   // Answered once: a second reply under the same id is nobody's.
-  call("handle-reply", {u64(7'000'000'000'123ull), ok({bytes("ok")})});
-  EXPECT_EQ(host_.calls.size(), 3u);
-  call("handle-message", {message(0, 0, "host", std::nullopt, "order 9 gizmo -1")});
-  call("handle-reply", {u64(7'000'000'000'123ull), ok({bytes("rejected: quantity")})});
-  EXPECT_EQ(host_.logs.back(), "orders: order 9 rejected: quantity");
+  call("handle-reply", {u64(first + 1), ok({bytes("ok")})});
+  EXPECT_EQ(port_.calls.size(), 3u);
+  call("handle-reply", {u64(first), ok({bytes("rejected: quantity")})});
+  EXPECT_EQ(logs_.back(), "orders: order 7 rejected: quantity");
   call("handle-message", {message(0, 0, "host", std::nullopt, "order 10 gizmo 1")});
-  call("handle-reply", {u64(7'000'000'000'123ull), err(6)});
-  EXPECT_EQ(host_.log_calls.back(), "3 orders: order 10: no answer from the validator: timed out");
-  EXPECT_EQ(host_.calls.size(), 5u);
+  call("handle-reply", {u64(first + 2), err(6)});
+  EXPECT_EQ(log_calls_.back(), "warn orders: order 10: no answer from the validator: timed out");
+  EXPECT_EQ(port_.calls.size(), 4u);
+  // Its grants hold: nothing but the validator may be asked.
+  EXPECT_EQ(audited("messaging.send", security::AuditResult::Denied), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiers, RustExampleRun, ::testing::Values(Tier::Interp, Tier::Native),

@@ -38,7 +38,10 @@ int32_t handle_message(int32_t kind, int64_t correlation, const char* sender, ui
     printf("orders: ignored a message from %.*s that is not an order\n", (int)sender_len, sender);
     return 0;
   }
-  int64_t id = airssys_request("validator", 9, payload, payload_len, 1000);
+  // The validator answers one request after the other: 10 s leave room for
+  // a queue of orders before a slow one (in JavaScript on the interpreter,
+  // some 150 ms a request on an idle machine, several times that on a busy one).
+  int64_t id = airssys_request("validator", 9, payload, payload_len, 10000);
   if (id <= 0) {
     printf("orders: order %d could not be sent for validation: %s\n", o.id,
            airssys_status_name(id));
