@@ -340,9 +340,20 @@ void ComponentActor::tick_after(std::chrono::milliseconds delay, uint64_t which)
 void ComponentActor::on_stop(actor::ActorContext& ctx, const actor::ExitReason& reason) {
   (void)ctx;
   const auto& spec = entry_->spec;
-  call_.reset();  // a call suspended mid-slice is cancelled cleanly
+  // A call suspended mid-slice is cancelled cleanly. A component of the
+  // world whose handler was cut off is not called again: the runtime inside
+  // it (a language's own, JavaScript's engine) may be left in the middle of
+  // something, so its shutdown is skipped, on record.
+  const bool interrupted = call_ != nullptr;
+  call_.reset();
   if (world_ && ready_ && reason.kind != actor::ExitKind::Failed) {
-    shutdown_world();
+    if (!interrupted) {
+      shutdown_world();
+    } else {
+      system_.audit(*entry_, "lifecycle.shutdown", spec.name, AuditResult::Denied,
+                    DecisionLayer::Component,
+                    "shutdown not called: the component was stopped in the middle of a handler");
+    }
   } else if (instance_ && ready_ && reason.kind != actor::ExitKind::Failed && exports_.shutdown) {
     engine::CallOptions options;
     // The shutdown export gets a bounded budget: about the given timeout's worth.
