@@ -11,13 +11,12 @@
 
 #include "../support/home.hpp"
 #include "../support/temp_dir.hpp"
-#include "subprocess.hpp"
+#include "cli_process.hpp"
 
 namespace airssys::wasm {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::run_process;
 
 std::string material(const char* name) {
   return (fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / name).string();
@@ -27,11 +26,7 @@ std::string material(const char* name) {
     ::testing::AddGlobalTestEnvironment(new airssys::wasm::test::PrivateHome);
 
 testing::ProcessResult cli(std::vector<std::string> args) {
-  args.insert(args.begin(), AIRSSYS_CLI);
-  auto r = run_process(args);
-  EXPECT_FALSE(r.timed_out) << "airssys-wasm did not finish";
-  EXPECT_EQ(r.signal, 0) << "airssys-wasm died of signal " << r.signal << "\n" << r.err;
-  return r;
+  return testing::run_cli(AIRSSYS_CLI, std::move(args));
 }
 
 class ComponentCli : public ::testing::Test {

@@ -5,13 +5,12 @@
 #include <fstream>
 
 #include "../support/home.hpp"
-#include "subprocess.hpp"
+#include "cli_process.hpp"
 
 namespace airssys::wasm {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::run_process;
 
 std::string component(const char* name) {
   return (fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / name).string();
@@ -23,11 +22,7 @@ std::string component(const char* name) {
     ::testing::AddGlobalTestEnvironment(new airssys::wasm::test::PrivateHome);
 
 testing::ProcessResult cli(std::vector<std::string> args) {
-  args.insert(args.begin(), AIRSSYS_CLI);
-  auto r = run_process(args);
-  EXPECT_FALSE(r.timed_out) << "airssys-wasm did not finish";
-  EXPECT_EQ(r.signal, 0) << "airssys-wasm died of signal " << r.signal << "\n" << r.err;
-  return r;
+  return testing::run_cli(AIRSSYS_CLI, std::move(args));
 }
 
 // A temporary directory the tests write their files into.
