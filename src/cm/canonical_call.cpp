@@ -18,6 +18,29 @@ Result<std::unique_ptr<LiftedCall>> LiftedCall::begin(const LiftedFunction& func
   return call;
 }
 
+Result<std::unique_ptr<LiftedCall>> LiftedCall::begin(const LiftedFunction& function,
+                                                     InstanceState* caller,
+                                                     const FlatLowerer& lower) {
+  if (function.inst == nullptr || !function.callee)
+    return make_error(ErrorCode::InvalidArgument, "lifted function without instance or callee");
+  if (function.flat_params.size() > kMaxFlatParams)
+    return make_error(ErrorCode::InvalidArgument,
+                      "the parameters spill to memory: call the function with values");
+  std::unique_ptr<LiftedCall> call(new LiftedCall(function, caller));
+  AIRSSYS_TRY(function.inst->enter_from(caller));
+  call->inside_ = true;
+  call->flat_args_.reserve(function.flat_params.size());
+  AIRSSYS_TRY(lower(call->cx_, call->flat_args_));
+  bool same = call->flat_args_.size() == function.flat_params.size();
+  for (size_t i = 0; same && i < function.flat_params.size(); ++i)
+    same = call->flat_args_[i].type() == function.flat_params[i];
+  if (!same)
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("the lowered arguments are not the flattening of {}",
+                                  function.type.to_string()));
+  return call;
+}
+
 LiftedCall::~LiftedCall() { leave(); }
 
 void LiftedCall::leave() {
@@ -66,6 +89,23 @@ Result<std::vector<engine::Value>> call_lowered(const FuncType& type, const Cano
                                                 const ComponentFunction& callee,
                                                 std::span<const engine::Value> flat_args) {
   return call_lowered(type, lowered_shape(type), opts, inst, callee, flat_args);
+}
+
+Result<std::vector<engine::Value>> call_lowered_raw(
+    size_t flat_params, const CanonOptions& opts, InstanceState& inst,
+    const std::function<Result<std::vector<engine::Value>>(
+        LiftLowerContext&, std::span<const engine::Value>)>& raw,
+    std::span<const engine::Value> flat_args) {
+  if (!inst.may_leave) return detail::trap("cannot leave component instance");
+  if (flat_args.size() != flat_params)
+    return make_error(ErrorCode::SignatureMismatch,
+                      fmt::format("{} core arguments where the signature has {}",
+                                  flat_args.size(), flat_params));
+  CallContext subtask;
+  LiftLowerContext cx{opts, inst, &subtask};
+  auto results = raw(cx, flat_args);
+  subtask.release_lends();
+  return results;
 }
 
 Result<std::vector<engine::Value>> call_lowered(const FuncType& type, const LoweredShape& shape,

@@ -51,6 +51,10 @@ Result<void> validate_utf8(std::string_view s) {
       i += 8;
     }
     if (i >= s.size()) break;
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
     auto c = next_utf8(s, i);
     if (!c) return std::unexpected(c.error());
   }

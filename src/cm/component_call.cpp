@@ -89,6 +89,11 @@ class SlicedCall final : public ComponentCall {
       : impl_(impl), func_(std::move(func)), args_(std::move(args)), options_(options) {
     impl_.exec.sliced_call = true;
   }
+  SlicedCall(ComponentInstance::Impl& impl, std::shared_ptr<const rt::Func> func,
+             FlatLowerer lower, const engine::CallOptions& options)
+      : impl_(impl), func_(std::move(func)), lower_(std::move(lower)), options_(options) {
+    impl_.exec.sliced_call = true;
+  }
   ~SlicedCall() override {
     core_.reset();  // cancels a suspended core call
     lifted_.reset();  // leaves the instance
@@ -129,7 +134,11 @@ class SlicedCall final : public ComponentCall {
         done_ = true;
         return State::Finished;
       }
-      AIRSSYS_TRY_ASSIGN(lifted_, LiftedCall::begin(*func_->lifted, nullptr, args_));
+      if (lower_) {
+        AIRSSYS_TRY_ASSIGN(lifted_, LiftedCall::begin(*func_->lifted, nullptr, lower_));
+      } else {
+        AIRSSYS_TRY_ASSIGN(lifted_, LiftedCall::begin(*func_->lifted, nullptr, args_));
+      }
       engine::CallOptions core_options = options_;
       if (core_options.fuel != engine::kUnlimitedFuel) {
         if (exec.budget_used >= core_options.fuel) return out_of_fuel();
@@ -164,6 +173,7 @@ class SlicedCall final : public ComponentCall {
   ComponentInstance::Impl& impl_;
   std::shared_ptr<const rt::Func> func_;
   std::vector<Val> args_;
+  FlatLowerer lower_;  // set: the arguments come through it, not args_
   engine::CallOptions options_;
   std::unique_ptr<LiftedCall> lifted_;
   std::unique_ptr<engine::Call> core_;
@@ -173,6 +183,30 @@ class SlicedCall final : public ComponentCall {
 };
 
 }  // namespace
+
+Result<size_t> ComponentInstance::function_index(std::string_view name) const {
+  for (size_t k = 0; k < impl_->functions.size(); ++k) {
+    if (impl_->functions[k].name == name) return k;
+  }
+  return make_error(ErrorCode::MissingExport,
+                    fmt::format("{}: no exported function `{}`", impl_->component->name, name));
+}
+
+Result<std::unique_ptr<ComponentCall>> ComponentInstance::start_call(
+    size_t index, FlatLowerer lower, const engine::CallOptions& options) {
+  if (index >= impl_->functions.size())
+    return make_error(ErrorCode::MissingExport,
+                      fmt::format("{}: no exported function at {}", impl_->component->name, index));
+  const auto& func = impl_->function_impls[index];
+  if (!func->lifted || !func->core_instance)
+    return make_error(ErrorCode::InvalidArgument,
+                      fmt::format("`{}` is not a core function the component lifts: call it with "
+                                  "values",
+                                  impl_->functions[index].name));
+  if (impl_->exec.host_call || impl_->exec.sliced_call)
+    return make_error(ErrorCode::CallInProgress, "a call of this component is running");
+  return std::make_unique<SlicedCall>(*impl_, func, std::move(lower), options);
+}
 
 Result<std::unique_ptr<ComponentCall>> ComponentInstance::start_call(
     std::string_view name, std::span<const Val> args, const engine::CallOptions& options) {

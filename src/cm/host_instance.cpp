@@ -33,6 +33,14 @@ void HostInstance::define_func(std::string name, FuncType type, HostFn fn) {
   item.fn = std::move(fn);
 }
 
+void HostInstance::define_raw_func(std::string name, FuncType type, RawHostFn raw, HostFn fn) {
+  Item& item = slot(std::move(name));
+  item.sort = Sort::Func;
+  item.type = std::make_shared<const FuncType>(std::move(type));
+  item.fn = std::move(fn);
+  item.raw = std::move(raw);
+}
+
 const ResourceType& HostInstance::define_resource(std::string name, Destructor dtor) {
   Item& item = slot(std::move(name));
   item.sort = Sort::Type;

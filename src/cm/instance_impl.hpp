@@ -58,6 +58,8 @@ struct CoreInstance {
 struct Func {
   FuncType type;  // resource ids of the run time
   ComponentFunction fn;
+  // A host function that lifts and lowers itself: what `canon lower` calls.
+  RawHostFn raw;
   // A `canon lift` of a core instance's export: what start_call runs in
   // slices. None for the others (host functions, the graph's own).
   std::shared_ptr<const LiftedFunction> lifted;

@@ -10,6 +10,7 @@
 // realloc while lowering) are nested calls of the running call
 // (engine::HostCall::call) and spend its fuel.
 
+#include <array>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -47,6 +48,7 @@ Result<RtItem> host_item(const HostInstance::Item& item) {
       f->type = *item.type;
       HostFn fn = item.fn;
       f->fn = [fn](InstanceState*, std::span<const Val> args) { return fn(args); };
+      f->raw = item.raw;
       rt.func = std::move(f);
       return rt;
     }
@@ -224,7 +226,7 @@ Result<CanonOptions> ComponentInstance::Impl::canon_options(Frame& frame,
     CoreFn fn = core_function(frame.core_funcs.at(*indices.realloc));
     opts.realloc = [fn](uint32_t old_ptr, uint32_t old_size, uint32_t align,
                         uint32_t new_size) -> Result<uint32_t> {
-      std::vector<Value> args{Value::i32(static_cast<int32_t>(old_ptr)),
+      std::array<Value, 4> args{Value::i32(static_cast<int32_t>(old_ptr)),
                               Value::i32(static_cast<int32_t>(old_size)),
                               Value::i32(static_cast<int32_t>(align)),
                               Value::i32(static_cast<int32_t>(new_size))};
@@ -574,6 +576,7 @@ Result<void> ComponentInstance::Impl::canon(Frame& frame, const Canon& c) {
       lifted->type = *type;
       lifted->opts = std::move(*opts);
       lifted->inst = frame.state.get();
+      lifted->flat_params = flatten_types(param_types(*type), kMaxFlatParams);
       lifted->callee = core_function(frame.core_funcs.at(c.func));
       if (has_post_return) lifted->post_return = core_function(frame.core_funcs.at(*c.options.post_return));
       auto f = std::make_shared<Func>();
@@ -601,11 +604,19 @@ Result<void> ComponentInstance::Impl::canon(Frame& frame, const Canon& c) {
       InstanceState* state = frame.state.get();
       CoreItem item;
       item.sig = c.core_sig;
-      item.host = std::make_shared<const CoreFn>(
-          [type = *type, shape = lowered_shape(*type), shared_opts, state,
-           callee](std::span<const Value> args) {
-            return call_lowered(type, shape, *shared_opts, *state, callee->fn, args);
-          });
+      if (callee->raw) {
+        item.host = std::make_shared<const CoreFn>(
+            [flat_params = lowered_shape(*type).flat_params, shared_opts, state,
+             raw = callee->raw](std::span<const Value> args) {
+              return call_lowered_raw(flat_params, *shared_opts, *state, raw, args);
+            });
+      } else {
+        item.host = std::make_shared<const CoreFn>(
+            [type = *type, shape = lowered_shape(*type), shared_opts, state,
+             callee](std::span<const Value> args) {
+              return call_lowered(type, shape, *shared_opts, *state, callee->fn, args);
+            });
+      }
       frame.core_funcs.push_back(std::move(item));
       return {};
     }

@@ -96,6 +96,8 @@ class ComponentActor final : public actor::Behavior {
   // The names of its handler exports, as cm::ComponentInstance names them.
   struct WorldExports {
     std::string init, handle_message, handle_reply, health, shutdown;
+    // Their positions in the instance's functions, for calls by position.
+    size_t handle_message_at = SIZE_MAX, handle_reply_at = SIZE_MAX;
   };
   Result<void> create_world();
   Result<void> begin_world(const std::string& name, std::vector<cm::Val> args, Stage stage);

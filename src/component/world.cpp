@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "airssys/wasm/cm/typed.hpp"
+
 #include "actor.hpp"
 #include "airssys/wasm/component/world.hpp"
 #include "airssys/wasm/host/wasi2.hpp"
@@ -164,6 +166,8 @@ Result<void> ComponentActor::create_world() {
     if (name == "init") world_exports_.init = full;
     if (name == "handle-message") world_exports_.handle_message = full;
     if (name == "handle-reply") world_exports_.handle_reply = full;
+    if (name == "handle-message") world_exports_.handle_message_at = world_->function_index(full).value_or(SIZE_MAX);
+    if (name == "handle-reply") world_exports_.handle_reply_at = world_->function_index(full).value_or(SIZE_MAX);
     if (name == "health") world_exports_.health = full;
     if (name == "shutdown") world_exports_.shutdown = full;
   }
@@ -185,8 +189,55 @@ Result<void> ComponentActor::begin_world(const std::string& name, std::vector<cm
 
 // A message or a reply (envelope in delivering_): its handler's arguments
 // are lowered into the component by the canonical ABI (cabi_realloc), so no
-// alloc or dealloc call of the host's own is needed.
+// alloc or dealloc call of the host's own is needed. They are lowered from
+// the envelope as typed values (cm/typed.hpp), not built as cm::Val trees;
+// the handler's type was checked against the world's when the component was
+// made, and the flattening is checked again when the call begins.
 Result<void> ComponentActor::begin_world_delivery(bool is_reply) {
+  using cm::typed::Bytes;
+  using cm::typed::CaseIndex;
+  using cm::typed::Outcome;
+  engine::CallOptions options;
+  options.fuel = entry_->spec.fuel_per_message;
+  options.slice = entry_->spec.slice;
+  cm::FlatLowerer lower;
+  if (is_reply) {
+    lower = [this](cm::LiftLowerContext& cx, std::vector<engine::Value>& flat) {
+      const auto& env = *delivering_;
+      Outcome<Bytes, CaseIndex> reply;
+      if (env.kind == actor::MessageKind::Reply) {
+        reply = Outcome<Bytes, CaseIndex>::success(Bytes(env.payload));
+      } else {
+        reply = Outcome<Bytes, CaseIndex>::failure(CaseIndex{kErrorTimeout});
+      }
+      return cm::typed::lower_args(cx, flat, env.correlation_id, reply);
+    };
+  } else {
+    // The message record flattens to its fields' flat values, in order.
+    lower = [this](cm::LiftLowerContext& cx, std::vector<engine::Value>& flat) {
+      const auto& env = *delivering_;
+      auto kind = env.topic ? GuestMessageKind::Publish
+                  : env.kind == actor::MessageKind::Request ? GuestMessageKind::Request
+                                                            : GuestMessageKind::Send;
+      std::optional<std::string_view> topic;
+      if (env.topic) topic = *env.topic;
+      return cm::typed::lower_args(cx, flat, cm::typed::EnumIndex{static_cast<uint32_t>(kind)},
+                                   env.correlation_id, std::string_view(env.sender.name), topic,
+                                   Bytes(env.payload));
+    };
+  }
+  const size_t at = is_reply ? world_exports_.handle_reply_at : world_exports_.handle_message_at;
+  auto call = world_->start_call(at, std::move(lower), options);
+  if (!call && call.error().code != ErrorCode::InvalidArgument) {
+    return std::unexpected(call.error());
+  }
+  if (call) {
+    call_ = std::move(*call);
+    stage_ = Stage::Handle;
+    return {};
+  }
+  // A handler the component does not lift from its own core code (one it
+  // re-exports) takes its arguments as values.
   auto& env = *delivering_;
   if (is_reply) {
     Val reply{Kind::Result, 0, {}, {}};

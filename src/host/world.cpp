@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/host/http.hpp"
+#include "airssys/wasm/cm/typed.hpp"
 #include "airssys/wasm/host/kv.hpp"
 #include "airssys_calls.hpp"
 
@@ -76,9 +77,6 @@ Vals answer(const Answer<T>& a, std::string_view function, F&& to_val) {
   }
 }
 
-Vals answer(const Answer<void>& a, std::string_view function) {
-  return answer(a, function, [] {});
-}
 
 std::string_view text(const Val& v) { return v.text; }
 
@@ -118,6 +116,63 @@ void define(cm::HostInstance& inst, std::string_view iface, std::string_view nam
                    });
 }
 
+// ---- typed definitions
+//
+// The functions messages and state go through are defined with C++ types
+// (cm/typed.hpp): their arguments are read straight from the caller's
+// memory and their results written straight into it, without cm::Val trees.
+
+using cm::typed::Bytes;
+using cm::typed::CaseIndex;
+using cm::typed::Outcome;
+using cm::typed::Unit;
+template <class T>
+using Typed = Result<Outcome<T, CaseIndex>>;
+
+// The error case of a refusal (see refused()).
+Result<CaseIndex> error_case(AbiError e, std::string_view function) {
+  for (size_t i = 0; i < kErrorCases.size(); ++i) {
+    if (kErrorCases[i] == e) return CaseIndex{static_cast<uint32_t>(i)};
+  }
+  return make_error(ErrorCode::InternalError,
+                    fmt::format("{}: the refusal {} has no case in the world's error",
+                                function, abi_error_name(e)));
+}
+
+template <class V, class T, class F>
+Typed<V> outcome(const Answer<T>& a, std::string_view function, F&& to_value) {
+  if (!a) {
+    AIRSSYS_TRY_ASSIGN(CaseIndex e, error_case(a.error(), function));
+    return Outcome<V, CaseIndex>::failure(e);
+  }
+  if constexpr (std::is_void_v<T>) {
+    return Outcome<V, CaseIndex>::success(to_value());
+  } else {
+    return Outcome<V, CaseIndex>::success(to_value(*a));
+  }
+}
+
+Typed<Unit> outcome(const Answer<void>& a, std::string_view function) {
+  return outcome<Unit>(a, function, [] { return Unit{}; });
+}
+
+// define_typed, for a body that also gets the function's name. The C++
+// types are the WIT type's by construction; were they not, every call of
+// the function would trap with the mismatch, which the world's tests call.
+template <class R, class... Args, class F>
+void define_as(cm::HostInstance& inst, std::string_view iface, std::string_view name,
+               FuncType type, F body) {
+  std::string function = fmt::format("{}#{}", iface, name);
+  auto defined = cm::typed::define_typed<R, Args...>(
+      inst, std::string(name), type,
+      [function, body = std::move(body)](Args... args) { return body(function, args...); });
+  if (!defined) {
+    Error error = defined.error();
+    inst.define_func(std::string(name), std::move(type),
+                     [error](std::span<const Val>) -> Vals { return std::unexpected(error); });
+  }
+}
+
 // ---- airssys:host/messaging
 
 void add_messaging(cm::HostInstance& imports, ComponentContext& ctx, const TypeRef& error) {
@@ -126,53 +181,55 @@ void add_messaging(cm::HostInstance& imports, ComponentContext& ctx, const TypeR
   m.define_type("error");
   const TypeRef unit = cm::result_of(nullptr, error);
   // Every call needs the port, as the core ABI's: without one it traps.
-  auto with_port = [&](const char* name, FuncType type, Body body) {
-    define(m, iface, name, std::move(type),
-           [&ctx, body = std::move(body)](std::span<const Val> a, const std::string& f) -> Vals {
-             AIRSSYS_TRY(messaging_port(&ctx, f));
-             return body(a, f);
-           });
-  };
-  with_port("self-id", fn({}, t(Kind::String)),
-            [&ctx](std::span<const Val>, const std::string&) {
-              return one(Val::string(std::string(ctx.name())));
-            });
-  with_port("send", fn({{"target", t(Kind::String)}, {"payload", bytes_type()}}, unit),
-         [&ctx](std::span<const Val> a, const std::string& f) {
-           const auto payload = bytes_of(a[1]);
-           return answer(message_send(ctx, text(a[0]), payload_of(payload)), f);
-         });
-  with_port("request",
-         fn({{"target", t(Kind::String)}, {"payload", bytes_type()}, {"timeout-ms", t(Kind::U32)}},
-            cm::result_of(t(Kind::U64), error)),
-         [&ctx](std::span<const Val> a, const std::string& f) {
-           const auto payload = bytes_of(a[1]);
-           return answer(message_request(ctx, text(a[0]), payload_of(payload),
-                                         static_cast<uint32_t>(a[2].bits)),
-                         f, [](uint64_t id) { return Val::u(Kind::U64, id); });
-         });
-  with_port("reply", fn({{"correlation-id", t(Kind::U64)}, {"payload", bytes_type()}}, unit),
-         [&ctx](std::span<const Val> a, const std::string& f) {
-           const auto payload = bytes_of(a[1]);
-           // An id past the core ABI's i64 awaits no reply either.
-           return answer(message_reply(ctx, static_cast<int64_t>(a[0].bits), payload_of(payload)),
-                         f);
-         });
-  with_port("publish", fn({{"topic", t(Kind::String)}, {"payload", bytes_type()}},
-                       cm::result_of(t(Kind::U32), error)),
-         [&ctx](std::span<const Val> a, const std::string& f) {
-           const auto payload = bytes_of(a[1]);
-           return answer(message_publish(ctx, text(a[0]), payload_of(payload)), f,
-                         [](uint32_t n) { return Val::u(Kind::U32, n); });
-         });
-  with_port("subscribe", fn({{"filter", t(Kind::String)}}, unit),
-         [&ctx](std::span<const Val> a, const std::string& f) {
-           return answer(topic_subscribe(ctx, text(a[0])), f);
-         });
-  with_port("unsubscribe", fn({{"filter", t(Kind::String)}}, unit),
-         [&ctx](std::span<const Val> a, const std::string& f) {
-           return answer(topic_unsubscribe(ctx, text(a[0])), f);
-         });
+  define_as<std::string>(m, iface, "self-id", fn({}, t(Kind::String)),
+                         [&ctx](const std::string& f) -> Result<std::string> {
+                           AIRSSYS_TRY(messaging_port(&ctx, f));
+                           return std::string(ctx.name());
+                         });
+  define_as<Outcome<Unit, CaseIndex>, std::string_view, Bytes>(
+      m, iface, "send", fn({{"target", t(Kind::String)}, {"payload", bytes_type()}}, unit),
+      [&ctx](const std::string& f, std::string_view target, Bytes payload) -> Typed<Unit> {
+        AIRSSYS_TRY(messaging_port(&ctx, f));
+        return outcome(message_send(ctx, target, payload_of(payload)), f);
+      });
+  define_as<Outcome<uint64_t, CaseIndex>, std::string_view, Bytes, uint32_t>(
+      m, iface, "request",
+      fn({{"target", t(Kind::String)}, {"payload", bytes_type()}, {"timeout-ms", t(Kind::U32)}},
+         cm::result_of(t(Kind::U64), error)),
+      [&ctx](const std::string& f, std::string_view target, Bytes payload,
+             uint32_t timeout_ms) -> Typed<uint64_t> {
+        AIRSSYS_TRY(messaging_port(&ctx, f));
+        return outcome<uint64_t>(message_request(ctx, target, payload_of(payload), timeout_ms), f,
+                                 [](uint64_t id) { return id; });
+      });
+  define_as<Outcome<Unit, CaseIndex>, uint64_t, Bytes>(
+      m, iface, "reply", fn({{"correlation-id", t(Kind::U64)}, {"payload", bytes_type()}}, unit),
+      [&ctx](const std::string& f, uint64_t id, Bytes payload) -> Typed<Unit> {
+        AIRSSYS_TRY(messaging_port(&ctx, f));
+        // An id past the core ABI's i64 awaits no reply either.
+        return outcome(message_reply(ctx, static_cast<int64_t>(id), payload_of(payload)), f);
+      });
+  define_as<Outcome<uint32_t, CaseIndex>, std::string_view, Bytes>(
+      m, iface, "publish",
+      fn({{"topic", t(Kind::String)}, {"payload", bytes_type()}},
+         cm::result_of(t(Kind::U32), error)),
+      [&ctx](const std::string& f, std::string_view topic, Bytes payload) -> Typed<uint32_t> {
+        AIRSSYS_TRY(messaging_port(&ctx, f));
+        return outcome<uint32_t>(message_publish(ctx, topic, payload_of(payload)), f,
+                                 [](uint32_t n) { return n; });
+      });
+  define_as<Outcome<Unit, CaseIndex>, std::string_view>(
+      m, iface, "subscribe", fn({{"filter", t(Kind::String)}}, unit),
+      [&ctx](const std::string& f, std::string_view filter) -> Typed<Unit> {
+        AIRSSYS_TRY(messaging_port(&ctx, f));
+        return outcome(topic_subscribe(ctx, filter), f);
+      });
+  define_as<Outcome<Unit, CaseIndex>, std::string_view>(
+      m, iface, "unsubscribe", fn({{"filter", t(Kind::String)}}, unit),
+      [&ctx](const std::string& f, std::string_view filter) -> Typed<Unit> {
+        AIRSSYS_TRY(messaging_port(&ctx, f));
+        return outcome(topic_unsubscribe(ctx, filter), f);
+      });
 }
 
 // ---- airssys:host/kv
@@ -182,51 +239,57 @@ void add_kv(cm::HostInstance& imports, ComponentContext& ctx, const TypeRef& err
   auto& kv = imports.define_instance(iface);
   kv.define_type("error");
   const TypeRef key = t(Kind::String);
-  auto flag = [](bool b) { return Val::boolean(b); };
-
-  define(kv, iface, "get", fn({{"key", key}}, cm::result_of(cm::option_of(bytes_type()), error)),
-         [&ctx](std::span<const Val> a, const std::string& f) {
-           // Room for any value, so that one read (one check, one audit
-           // record) answers.
-           std::unique_ptr<uint8_t[]> buffer(new uint8_t[kMaxKvValueBytes]);
-           auto size = kv_read(ctx, text(a[0]), {buffer.get(), kMaxKvValueBytes});
-           return answer(size, f, [&](const std::optional<uint64_t>& s) {
-             if (!s) return Val{Kind::Option, 0, {}, {}};
-             return Val{Kind::Option, 1, {}, {bytes_val({buffer.get(), *s})}};
-           });
-         });
-  define(kv, iface, "set", fn({{"key", key}, {"value", bytes_type()}}, cm::result_of(nullptr, error)),
-         [&ctx](std::span<const Val> a, const std::string& f) {
-           const auto value = bytes_of(a[1]);
-           return answer(kv_write(ctx, text(a[0]), value), f);
-         });
-  define(kv, iface, "delete", fn({{"key", key}}, cm::result_of(t(Kind::Bool), error)),
-         [&ctx, flag](std::span<const Val> a, const std::string& f) {
-           return answer(kv_remove(ctx, text(a[0])), f, flag);
-         });
-  define(kv, iface, "exists", fn({{"key", key}}, cm::result_of(t(Kind::Bool), error)),
-         [&ctx, flag](std::span<const Val> a, const std::string& f) {
-           return answer(kv_contains(ctx, text(a[0])), f, flag);
-         });
-  define(kv, iface, "list",
-         fn({{"prefix", key}, {"after", key}, {"limit", t(Kind::U32)}},
-            cm::result_of(cm::list_of(t(Kind::String)), error)),
-         [&ctx](std::span<const Val> a, const std::string& f) -> Vals {
-           Val keys{Kind::List, 0, {}, {}};
-           auto listed = kv_keys(ctx, text(a[0]), text(a[1]), static_cast<uint32_t>(a[2].bits),
-                                 [&](std::string_view k) {
-                                   keys.items.push_back(Val::string(std::string(k)));
-                                   return true;
-                                 });
-           if (!listed) return refused(listed.error(), f);
-           return one(ok({std::move(keys)}));
-         });
+  using Value = std::optional<Bytes>;
+  define_as<Outcome<Value, CaseIndex>, std::string_view>(
+      kv, iface, "get", fn({{"key", key}}, cm::result_of(cm::option_of(bytes_type()), error)),
+      [&ctx](const std::string& f, std::string_view k) -> Typed<Value> {
+        // Room for any value, so that one read (one check, one audit record)
+        // answers: one buffer per thread, which the result is lowered from
+        // before the function returns.
+        thread_local std::unique_ptr<uint8_t[]> buffer;
+        if (!buffer) buffer.reset(new uint8_t[kMaxKvValueBytes]);
+        auto size = kv_read(ctx, k, {buffer.get(), kMaxKvValueBytes});
+        return outcome<Value>(size, f, [&](const std::optional<uint64_t>& s) -> Value {
+          if (!s) return std::nullopt;
+          return Bytes(buffer.get(), *s);
+        });
+      });
+  define_as<Outcome<Unit, CaseIndex>, std::string_view, Bytes>(
+      kv, iface, "set", fn({{"key", key}, {"value", bytes_type()}}, cm::result_of(nullptr, error)),
+      [&ctx](const std::string& f, std::string_view k, Bytes value) -> Typed<Unit> {
+        return outcome(kv_write(ctx, k, value), f);
+      });
+  define_as<Outcome<bool, CaseIndex>, std::string_view>(
+      kv, iface, "delete", fn({{"key", key}}, cm::result_of(t(Kind::Bool), error)),
+      [&ctx](const std::string& f, std::string_view k) -> Typed<bool> {
+        return outcome<bool>(kv_remove(ctx, k), f, [](bool b) { return b; });
+      });
+  define_as<Outcome<bool, CaseIndex>, std::string_view>(
+      kv, iface, "exists", fn({{"key", key}}, cm::result_of(t(Kind::Bool), error)),
+      [&ctx](const std::string& f, std::string_view k) -> Typed<bool> {
+        return outcome<bool>(kv_contains(ctx, k), f, [](bool b) { return b; });
+      });
+  using Keys = std::vector<std::string>;
+  define_as<Outcome<Keys, CaseIndex>, std::string_view, std::string_view, uint32_t>(
+      kv, iface, "list",
+      fn({{"prefix", key}, {"after", key}, {"limit", t(Kind::U32)}},
+         cm::result_of(cm::list_of(t(Kind::String)), error)),
+      [&ctx](const std::string& f, std::string_view prefix, std::string_view after,
+             uint32_t limit) -> Typed<Keys> {
+        Keys keys;
+        auto listed = kv_keys(ctx, prefix, after, limit, [&](std::string_view k) {
+          keys.emplace_back(k);
+          return true;
+        });
+        return outcome<Keys>(listed, f, [&] { return std::move(keys); });
+      });
   // usage has no error case: a component without a namespace or a store
   // holds nothing (the core ABI's denied and unavailable are 0 here).
-  define(kv, iface, "usage", fn({}, t(Kind::U64)), [&ctx](std::span<const Val>, const std::string&) {
-    auto used = kv_used(ctx);
-    return one(Val::u(Kind::U64, used ? *used : 0));
-  });
+  define_as<uint64_t>(kv, iface, "usage", fn({}, t(Kind::U64)),
+                      [&ctx](const std::string&) -> Result<uint64_t> {
+                        auto used = kv_used(ctx);
+                        return used ? *used : 0;
+                      });
 }
 
 // ---- airssys:host/http
@@ -312,11 +375,12 @@ void add_logging(cm::HostInstance& imports, ComponentContext& ctx, const TypeRef
   logging.define_type("level");
   // The enum's cases are LogLevel's, in order.
   const TypeRef level = cm::enum_of({"trace", "debug", "info", "warn", "error"});
-  define(logging, iface, "log",
-         fn({{"level", level}, {"message", t(Kind::String)}}, cm::result_of(nullptr, error)),
-         [&ctx](std::span<const Val> a, const std::string& f) {
-           return answer(log_line(ctx, static_cast<LogLevel>(a[0].bits), text(a[1])), f);
-         });
+  define_as<Outcome<Unit, CaseIndex>, cm::typed::EnumIndex, std::string_view>(
+      logging, iface, "log",
+      fn({{"level", level}, {"message", t(Kind::String)}}, cm::result_of(nullptr, error)),
+      [&ctx](const std::string& f, cm::typed::EnumIndex level, std::string_view text) -> Typed<Unit> {
+        return outcome(log_line(ctx, static_cast<LogLevel>(level.index), text), f);
+      });
 }
 
 }  // namespace

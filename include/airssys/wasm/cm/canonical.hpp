@@ -343,6 +343,14 @@ using CoreFunction =
 using ComponentFunction =
     std::function<Result<std::vector<Val>>(InstanceState* caller, std::span<const Val>)>;
 
+// Lowers a call's arguments straight into flat core values (and into the
+// callee's memory, through `cx`), without Vals: what a caller holding typed
+// values does (cm/typed.hpp, lower_args). It appends the flattening of the
+// function's parameters; LiftedCall::begin checks their number and types
+// against the core function's signature.
+using FlatLowerer =
+    std::function<Result<void>(LiftLowerContext& cx, std::vector<engine::Value>& flat)>;
+
 // A `canon lift`: a core function of `inst` made a component function.
 struct LiftedFunction {
   FuncType type;
@@ -350,6 +358,10 @@ struct LiftedFunction {
   InstanceState* inst = nullptr;
   CoreFunction callee;
   CoreFunction post_return;  // empty unless opts.has_post_return
+  // The flat parameter types of `type`, computed once (at most 17: more
+  // than 16 spill to memory); calls with a FlatLowerer are checked
+  // against them.
+  std::vector<FlatType> flat_params;
 };
 
 // A call of a lifted function in three steps, for a caller that runs the
@@ -364,6 +376,12 @@ class LiftedCall {
   [[nodiscard]] static Result<std::unique_ptr<LiftedCall>> begin(const LiftedFunction& function,
                                                                  InstanceState* caller,
                                                                  std::span<const Val> args);
+  // The same with the arguments lowered by `lower`: refused (InvalidArgument)
+  // when the parameters spill to memory (more than 16 flat values) or when
+  // `lower` writes other flat values than the parameters' flattening.
+  [[nodiscard]] static Result<std::unique_ptr<LiftedCall>> begin(const LiftedFunction& function,
+                                                                 InstanceState* caller,
+                                                                 const FlatLowerer& lower);
   LiftedCall(const LiftedCall&) = delete;
   LiftedCall& operator=(const LiftedCall&) = delete;
   ~LiftedCall();
@@ -412,6 +430,16 @@ struct LoweredShape {
   bool results_spill = false;
 };
 [[nodiscard]] LoweredShape lowered_shape(const FuncType& type);
+
+// The core function of a `canon lower` of a host function that lifts and
+// lowers itself (a RawHostFn of cm/instance.hpp, `raw` here): the same checks
+// as call_lowered (a trap when `inst` may not leave, the argument count),
+// then `raw` with the caller's options.
+[[nodiscard]] Result<std::vector<engine::Value>> call_lowered_raw(
+    size_t flat_params, const CanonOptions& opts, InstanceState& inst,
+    const std::function<Result<std::vector<engine::Value>>(
+        LiftLowerContext&, std::span<const engine::Value>)>& raw,
+    std::span<const engine::Value> flat_args);
 
 // call_lowered with the shape of `type` computed beforehand.
 [[nodiscard]] Result<std::vector<engine::Value>> call_lowered(

@@ -37,6 +37,16 @@ namespace airssys::wasm::cm {
 // into the caller. An error traps the calling component with it.
 using HostFn = std::function<Result<std::vector<Val>>(std::span<const Val> args)>;
 
+// A host function that lifts its arguments and lowers its results itself
+// (cm/typed.hpp makes them from C++ signatures): it gets the core arguments
+// of the lowered function as flatten_functype(type, Lower) has them (the
+// return pointer last when the results spill) and the caller's options and
+// instance, and returns the core results. Used when a component's core code
+// calls it through `canon lower`; the HostFn beside it serves the callers
+// that pass values.
+using RawHostFn = std::function<Result<std::vector<engine::Value>>(
+    LiftLowerContext& cx, std::span<const engine::Value> args)>;
+
 // What the host provides for a component's imports: functions, resource
 // types and nested instances, by name. The root is the namespace of the
 // component's own imports ("wasi:cli/stdout@0.2.0" names an instance in it,
@@ -49,6 +59,7 @@ class HostInstance {
     Sort sort = Sort::Func;  // Func, Type (a resource) or Instance
     std::shared_ptr<const FuncType> type;
     HostFn fn;
+    RawHostFn raw;  // none: lowered calls lift into values and call fn
     const ResourceType* resource = nullptr;
     std::shared_ptr<HostInstance> instance;
   };
@@ -58,6 +69,9 @@ class HostInstance {
 
   // Later definitions of a name replace earlier ones.
   void define_func(std::string name, FuncType type, HostFn fn);
+  // A function with both ways in: `raw` for lowered calls, `fn` for values.
+  // Both must do the same (cm/typed.hpp's define_typed makes such pairs).
+  void define_raw_func(std::string name, FuncType type, RawHostFn raw, HostFn fn);
   // A resource type of the host; `dtor` runs when the last own handle of one
   // of its resources is dropped. Returns the type (its id is what own<> and
   // borrow<> types of host functions name).
@@ -155,6 +169,19 @@ class ComponentInstance {
   // this instance are refused (CallInProgress).
   [[nodiscard]] Result<std::unique_ptr<ComponentCall>> start_call(
       std::string_view name, std::span<const Val> args, const engine::CallOptions& options = {});
+
+  // The position of exported function `name` in functions(), for the calls
+  // by position; MissingExport when there is none.
+  [[nodiscard]] Result<size_t> function_index(std::string_view name) const;
+
+  // Like start_call, for the function at `index` in functions(), with the
+  // arguments lowered by `lower` (typed values, cm/typed.hpp) rather than
+  // passed as Vals: the caller resolves the name once and lowers without
+  // building values. The function must be a core function the component
+  // lifts itself, with at most 16 flat parameters (InvalidArgument
+  // otherwise).
+  [[nodiscard]] Result<std::unique_ptr<ComponentCall>> start_call(
+      size_t index, FlatLowerer lower, const engine::CallOptions& options = {});
 
   // The bytes of all the linear memories of the component's core instances.
   [[nodiscard]] uint64_t memory_bytes() const;
