@@ -22,7 +22,8 @@
  *       On a clean stop.                                 (default: nothing)
  *
  * Every one of them is optional: define those the component needs. What the
- * handlers receive (config, message, payload) lives until they return.
+ * handlers receive (config, message, payload) lives until they return: copy
+ * what must outlive the call.
  * Strings and lists the host returns (airssys_self_id, airssys_kv_get,
  * airssys_kv_list, airssys_http_fetch) are the caller's, allocated with
  * cabi_realloc (malloc), and freed with the airssys_*_free functions.
@@ -422,24 +423,73 @@ extern void airssys_world_shutdown(void) __attribute__((weak));
 #define AIRSSYS__EXPORT(name) __attribute__((weak, export_name(name)))
 #define AIRSSYS__HANDLER(name) "airssys:host/handler@" AIRSSYS_WORLD_VERSION "#" name
 
+/* The arguments of the next handler call (a message's sender, topic and
+ * payload, a reply's payload, the configuration) are lowered by the host
+ * through cabi_realloc before the handler runs, and live until it returns.
+ * They are served from a buffer of this header's own, reused once the
+ * handler returns: no malloc and no free per message. A larger argument, and
+ * everything the host returns to a running handler (airssys_kv_get, ...),
+ * comes from malloc. AIRSSYS_WORLD_ARGUMENT_BYTES sets the buffer's size. */
+#ifndef AIRSSYS_WORLD_ARGUMENT_BYTES
+#define AIRSSYS_WORLD_ARGUMENT_BYTES 16384
+#endif
+#define AIRSSYS__SHARED __attribute__((weak))
+AIRSSYS__SHARED AIRSSYS__ALIGNED(8) uint8_t airssys__arguments[AIRSSYS_WORLD_ARGUMENT_BYTES];
+AIRSSYS__SHARED size_t airssys__arguments_used = 0;
+AIRSSYS__SHARED bool airssys__in_handler = false;
+
+static inline bool airssys__is_argument(const void* p) {
+  return (const uint8_t*)p >= airssys__arguments &&
+         (const uint8_t*)p < airssys__arguments + sizeof airssys__arguments;
+}
+static inline void airssys__release(void* p) {
+  if (!airssys__is_argument(p)) free(p);
+}
+static inline void airssys__handler_begins(void) { airssys__in_handler = true; }
+static inline void airssys__handler_ends(void) {
+  airssys__arguments_used = 0;
+  airssys__in_handler = false;
+}
+
 /* The allocator the host lowers strings and lists through. */
 AIRSSYS__EXPORT("cabi_realloc")
 void* cabi_realloc(void* ptr, size_t old_size, size_t align, size_t new_size) {
-  (void)old_size;
   if (new_size == 0) {
-    if (old_size) free(ptr);
+    if (old_size) airssys__release(ptr);
     return (void*)align; /* no allocation: the free functions skip empty lists */
+  }
+  size_t keep = old_size < new_size ? old_size : new_size;
+  if (!airssys__in_handler && (!old_size || airssys__is_argument(ptr))) {
+    size_t at = (airssys__arguments_used + align - 1) & ~(align - 1);
+    /* One byte more: a NUL after the block, so that a string is terminated. */
+    if (at <= sizeof airssys__arguments && new_size < sizeof airssys__arguments - at) {
+      uint8_t* out = airssys__arguments + at;
+      if (old_size) memmove(out, ptr, keep);
+      out[new_size] = 0;
+      airssys__arguments_used = at + new_size + 1;
+      return out;
+    }
+    if (old_size) { /* an argument grown past the buffer */
+      void* out = malloc(new_size);
+      if (!out) abort();
+      memcpy(out, ptr, keep);
+      return out;
+    }
   }
   void* out = realloc(old_size ? ptr : NULL, new_size);
   if (!out) abort();
   return out;
 }
 
-/* A string the host allocated, made NUL-terminated in place. */
+/* A string the host allocated, NUL-terminated: in place when it is an
+ * argument in the buffer (cabi_realloc left a NUL after it), else copied. */
 static inline char* airssys__terminated(char* ptr, size_t len) {
-  char* out = (char*)realloc(len ? ptr : NULL, len + 1);
+  if (len && airssys__is_argument(ptr)) return ptr;
+  char* out = (char*)malloc(len + 1);
   if (!out) abort();
+  if (len) memcpy(out, ptr, len);
   out[len] = 0;
+  if (len) airssys__release(ptr);
   return out;
 }
 
@@ -469,11 +519,13 @@ static inline void airssys__free_returned_text(uint8_t* area) {
 AIRSSYS__EXPORT(AIRSSYS__HANDLER("init"))
 uint8_t* airssys__export_init(char* config, size_t config_len) {
   AIRSSYS__ALIGNED(4) static uint8_t area[12];
+  airssys__handler_begins();
   char* text = airssys__terminated(config, config_len);
   const char* error = airssys_world_init ? airssys_world_init(text, config_len) : NULL;
   area[0] = error != NULL;
   if (error) airssys__return_text(area, error);
-  free(text);
+  airssys__release(text);
+  airssys__handler_ends();
   return area;
 }
 
@@ -488,6 +540,7 @@ void airssys__export_handle_message(int32_t kind, uint64_t correlation_id, char*
                                     size_t sender_len, int32_t has_topic, char* topic,
                                     size_t topic_len, uint8_t* payload, size_t payload_len) {
   airssys_message_t m;
+  airssys__handler_begins();
   m.kind = (airssys_message_kind_t)kind;
   m.correlation_id = correlation_id;
   m.sender = airssys__terminated(sender, sender_len);
@@ -497,9 +550,10 @@ void airssys__export_handle_message(int32_t kind, uint64_t correlation_id, char*
   m.payload = payload;
   m.payload_len = payload_len;
   if (airssys_world_handle_message) airssys_world_handle_message(&m);
-  free((void*)m.sender);
-  free((void*)m.topic);
-  if (payload_len) free(payload);
+  airssys__release((void*)m.sender);
+  if (m.topic) airssys__release((void*)m.topic);
+  if (payload_len) airssys__release(payload);
+  airssys__handler_ends();
 }
 
 /* handle-reply: func(correlation-id: u64, reply: result<list<u8>, error>) */
@@ -508,11 +562,13 @@ void airssys__export_handle_reply(uint64_t correlation_id, int32_t is_error, int
                                   int32_t b) {
   uint8_t* payload = is_error ? NULL : (uint8_t*)(uintptr_t)a;
   size_t payload_len = is_error ? 0 : (size_t)b;
+  airssys__handler_begins();
   airssys_error_t error = is_error ? (airssys_error_t)(a + 1) : AIRSSYS_ERROR_NONE;
   if (airssys_world_handle_reply) {
     airssys_world_handle_reply(correlation_id, error, payload, payload_len);
   }
-  if (payload_len) free(payload);
+  if (payload_len) airssys__release(payload);
+  airssys__handler_ends();
 }
 
 /* health: func() -> health-status */
@@ -520,10 +576,12 @@ AIRSSYS__EXPORT(AIRSSYS__HANDLER("health"))
 uint8_t* airssys__export_health(void) {
   AIRSSYS__ALIGNED(4) static uint8_t area[12];
   const char* reason = NULL;
+  airssys__handler_begins();
   airssys_health_t status = airssys_world_health ? airssys_world_health(&reason) : AIRSSYS_HEALTHY;
   if (status != AIRSSYS_DEGRADED && status != AIRSSYS_UNHEALTHY) status = AIRSSYS_HEALTHY;
   area[0] = (uint8_t)status;
   if (status != AIRSSYS_HEALTHY) airssys__return_text(area, reason);
+  airssys__handler_ends();
   return area;
 }
 
@@ -535,7 +593,9 @@ void airssys__post_health(uint8_t* area) {
 /* shutdown: func() */
 AIRSSYS__EXPORT(AIRSSYS__HANDLER("shutdown"))
 void airssys__export_shutdown(void) {
+  airssys__handler_begins();
   if (airssys_world_shutdown) airssys_world_shutdown();
+  airssys__handler_ends();
 }
 
 #ifdef __cplusplus

@@ -58,6 +58,33 @@ TEST_P(WorldActorTest, ACoreComponentAndAWorldComponentTalkWithoutKnowingEachOth
   EXPECT_TRUE(logged.ends_with(" ok echo:hi")) << logged << "\n" << transcript.dump();
 }
 
+// The C SDK serves a handler's arguments from a buffer of its own (16 KiB);
+// a larger payload comes from malloc, and the buffer serves the next
+// messages again: each arrives whole, on both tiers.
+TEST_P(WorldActorTest, PayloadsLargerAndSmallerThanTheSdksArgumentBufferArriveWhole) {
+  ASSERT_TRUE(start_world("echo", "echo", {.receive = {"host"}}).has_value());
+  auto st = settle("echo");
+  ASSERT_EQ(st.state, ComponentState::Ready) << (st.last_error ? st.last_error->to_string() : "");
+  auto send = [&](size_t size) {
+    std::vector<uint8_t> payload(size);
+    unsigned long sum = 0;
+    for (size_t i = 0; i < size; ++i) {
+      payload[i] = static_cast<uint8_t>(i * 7 + size);
+      sum += payload[i];
+    }
+    ASSERT_TRUE(system->send_from_host("echo", payload).has_value());
+    ASSERT_TRUE(transcript.wait_line(
+        "got " + std::to_string(size) + " bytes from host, sum " + std::to_string(sum)))
+        << transcript.dump();
+  };
+  send(3);
+  send(40000);
+  send(16000);
+  send(5);
+  send(30000);
+  send(1);
+}
+
 TEST_P(WorldActorTest, ASenderTheWorldComponentDoesNotAdmitIsRefusedOnRecord) {
   start_scripted("alpha", {.send = {"probe"}});
   ASSERT_TRUE(start_world("probe", "probe", {}).has_value());

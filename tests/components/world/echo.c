@@ -1,5 +1,6 @@
 /* A component of the airssys:host world that answers every request with its
- * payload, and counts the messages it was sent in its health reason. */
+ * payload, logs the size and the byte sum of every other message, and counts
+ * the messages it was sent in its health reason. */
 #include <stdio.h>
 
 #include "airssys_world.h"
@@ -16,6 +17,13 @@ void airssys_world_handle_message(const airssys_message_t* message) {
       int n = snprintf(line, sizeof line, "reply: %s", airssys_error_name(e));
       airssys_log(AIRSSYS_LOG_WARN, line, (size_t)n);
     }
+  } else {
+    unsigned long sum = 0;
+    for (size_t i = 0; i < message->payload_len; ++i) sum += message->payload[i];
+    char line[96];
+    int n = snprintf(line, sizeof line, "got %zu bytes from %s, sum %lu", message->payload_len,
+                     message->sender, sum);
+    airssys_log(AIRSSYS_LOG_INFO, line, (size_t)n);
   }
 }
 
