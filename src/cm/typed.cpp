@@ -126,17 +126,15 @@ std::vector<engine::Value> values_of(std::span<const Flat> flat) {
   return out;
 }
 
-Result<std::array<Flat, kMaxFlatParams + 1>> flats_of(std::span<const engine::Value> values,
-                                                     size_t& count) {
-  std::array<Flat, kMaxFlatParams + 1> out{};
+Result<size_t> flats_of(std::span<const engine::Value> values,
+                        std::array<Flat, kMaxFlatParams + 1>& out) {
   if (values.size() > out.size())
     return make_error(ErrorCode::SignatureMismatch,
                       fmt::format("{} core arguments: at most {}", values.size(), out.size()));
   for (size_t i = 0; i < values.size(); ++i) {
     AIRSSYS_TRY_ASSIGN(out[i], flat_of(values[i]));
   }
-  count = values.size();
-  return out;
+  return values.size();
 }
 
 }  // namespace detail

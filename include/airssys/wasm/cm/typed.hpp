@@ -88,8 +88,8 @@ struct Outcome {
 // A core value as lifting and lowering see it: its flat type and its bits
 // (i32 zero-extended, floats as their bit patterns).
 struct Flat {
-  FlatType type = FlatType::I32;
-  uint64_t bits = 0;
+  FlatType type;
+  uint64_t bits;
 };
 
 [[nodiscard]] constexpr FlatType flat_join(FlatType a, FlatType b) {
@@ -139,7 +139,7 @@ class Lowerer {
 
  private:
   LiftLowerContext& cx_;
-  std::array<Flat, kCapacity> flat_{};
+  std::array<Flat, kCapacity> flat_;  // the first size_ are written
   size_t size_ = 0;
 };
 
@@ -614,8 +614,9 @@ constexpr size_t flat_count() {
 }
 
 std::vector<engine::Value> values_of(std::span<const Flat> flat);
-Result<std::array<Flat, kMaxFlatParams + 1>> flats_of(std::span<const engine::Value> values,
-                                                     size_t& count);
+// The core values as Flats, written into `out`; their number.
+Result<size_t> flats_of(std::span<const engine::Value> values,
+                        std::array<Flat, kMaxFlatParams + 1>& out);
 
 }  // namespace detail
 
@@ -644,9 +645,9 @@ Result<void> define_typed(HostInstance& inst, std::string name, FuncType type, F
   RawHostFn raw = [shared_fn, shared_type](LiftLowerContext& cx,
                                            std::span<const engine::Value> args)
       -> Result<std::vector<engine::Value>> {
-    size_t count = 0;
     std::span<const engine::Value> params = kSpillResult ? args.first(args.size() - 1) : args;
-    AIRSSYS_TRY_ASSIGN(auto flats, detail::flats_of(params, count));
+    std::array<Flat, kMaxFlatParams + 1> flats;  // the first `count` are written
+    AIRSSYS_TRY_ASSIGN(size_t count, detail::flats_of(params, flats));
     Lifter in(cx, std::span<const Flat>(flats.data(), count));
     AIRSSYS_TRY_ASSIGN(auto values, (detail::lift_params<Args...>(
                                         in, *shared_type, kSpillParams,
