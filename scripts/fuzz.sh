@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harnesses with clang 16 (ASan + UBSan) and runs each for
+# Builds the libFuzzer harnesses with clang 16 (Debian 12: clang-16 and
+# libclang-rt-16-dev, installed here when missing; ASan + UBSan) and runs each for
 # a given time. Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 # Corpora live in build/fuzz/corpus/<target>, findings in build/fuzz/findings/<target>.
 set -euo pipefail
