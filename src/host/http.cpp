@@ -208,7 +208,7 @@ struct Transfer {
   bool over_quota = false;
   bool too_large = false;
   bool pin_refused = false;
-  // The call's own timeouts (0: none), checked by on_progress.
+  // The call's own timeouts (0: none), checked by run_transfer.
   uint32_t first_byte_ms = 0;
   uint32_t between_bytes_ms = 0;
   Clock::time_point started{};
@@ -312,21 +312,63 @@ curl_socket_t on_open_socket(void* user, curlsocktype, curl_sockaddr* a) {
   return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-// Ends a transfer that waited past the call's first-byte or between-bytes timeout.
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* t = static_cast<Transfer*>(user);
+// When the transfer passes its first-byte or between-bytes timeout (none:
+// not yet); marks which one it passed.
+std::optional<Clock::time_point> next_deadline(Transfer& t) {
   const auto now = Clock::now();
-  if (t->received == 0) {
-    if (t->first_byte_ms != 0 && now - t->started >= std::chrono::milliseconds(t->first_byte_ms)) {
-      t->first_byte_timed_out = true;
-      return 1;
-    }
-  } else if (t->between_bytes_ms != 0 &&
-             now - t->last_byte >= std::chrono::milliseconds(t->between_bytes_ms)) {
-    t->between_bytes_timed_out = true;
-    return 1;
+  if (t.received == 0) {
+    if (t.first_byte_ms == 0) return std::nullopt;
+    const auto at = t.started + std::chrono::milliseconds(t.first_byte_ms);
+    if (now >= at) t.first_byte_timed_out = true;
+    return at;
   }
-  return 0;
+  if (t.between_bytes_ms == 0) return std::nullopt;
+  const auto at = t.last_byte + std::chrono::milliseconds(t.between_bytes_ms);
+  if (now >= at) t.between_bytes_timed_out = true;
+  return at;
+}
+
+struct MultiDeleter {
+  void operator()(CURLM* m) const { curl_multi_cleanup(m); }
+};
+
+// Runs the transfer; with a first-byte or between-bytes timeout, on a multi
+// handle that wakes up by the next deadline, so that it ends on time.
+CURLcode run_transfer(CURL* c, Transfer& t) {
+  t.started = Clock::now();
+  t.last_byte = t.started;
+  if (t.first_byte_ms == 0 && t.between_bytes_ms == 0) return curl_easy_perform(c);
+  std::unique_ptr<CURLM, MultiDeleter> multi(curl_multi_init());
+  if (!multi || curl_multi_add_handle(multi.get(), c) != CURLM_OK) return CURLE_OUT_OF_MEMORY;
+  CURLcode rc = CURLE_OK;
+  for (;;) {
+    int running = 0;
+    if (curl_multi_perform(multi.get(), &running) != CURLM_OK) {
+      rc = CURLE_RECV_ERROR;
+      break;
+    }
+    if (running == 0) {
+      int left = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi.get(), &left)) {
+        if (msg->msg == CURLMSG_DONE) rc = msg->data.result;
+      }
+      break;
+    }
+    const auto deadline = next_deadline(t);
+    if (t.first_byte_timed_out || t.between_bytes_timed_out) {
+      rc = CURLE_OPERATION_TIMEDOUT;
+      break;
+    }
+    long wait_ms = 1000;
+    if (deadline) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            *deadline - Clock::now()).count() + 1;
+      wait_ms = std::clamp<long>(static_cast<long>(left), 1, 1000);
+    }
+    curl_multi_poll(multi.get(), nullptr, 0, static_cast<int>(wait_ms), nullptr);
+  }
+  curl_multi_remove_handle(multi.get(), c);
+  return rc;
 }
 
 // What a failed transfer's curl code means.
@@ -406,11 +448,6 @@ std::optional<Failed> perform(ComponentContext& ctx, const Target& target, const
   curl_easy_setopt(c, CURLOPT_NETRC, static_cast<long>(CURL_NETRC_IGNORED));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, remaining_ms);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min<long>(remaining_ms, connect_ms));
-  if (t.first_byte_ms != 0 || t.between_bytes_ms != 0) {
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
@@ -430,9 +467,7 @@ std::optional<Failed> perform(ComponentContext& ctx, const Target& target, const
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
   }
 
-  t.started = Clock::now();
-  t.last_byte = t.started;
-  const CURLcode rc = curl_easy_perform(c);
+  const CURLcode rc = run_transfer(c, t);
   if (t.over_quota) {  // audited by the refusal
     return Failed{AbiError::Quota, HttpFailure::ResponseQuota, "network quota exceeded"};
   }
