@@ -81,6 +81,7 @@ struct Pending {
   std::string method, url;
   std::vector<std::string> headers;
   std::shared_ptr<BodySink> body;  // none: no body
+  std::optional<uint64_t> content_length;  // the length the request's headers declare
   Timeouts timeouts;
   bool done = false;
   std::optional<HttpAnswer> answer;
@@ -105,6 +106,12 @@ struct IncomingBody {
   bool stream_given = false;
 };
 
+struct OutgoingResponse {
+  uint16_t status = 200;
+  std::shared_ptr<FieldList> headers;
+  std::shared_ptr<BodySink> body;
+};
+
 struct Http {
   explicit Http(std::shared_ptr<State> s) : io(std::move(s)) {}
   std::shared_ptr<State> io;
@@ -116,6 +123,9 @@ struct Http {
   const cm::ResourceType* response = nullptr;
   const cm::ResourceType* in_body = nullptr;
   const cm::ResourceType* future_trailers = nullptr;
+  const cm::ResourceType* incoming_request = nullptr;
+  const cm::ResourceType* outgoing_response = nullptr;
+  const cm::ResourceType* response_outparam = nullptr;
   Table<Fields> field_sets;
   Table<OutgoingRequest> requests;
   Table<Timeouts> option_sets;
@@ -124,6 +134,7 @@ struct Http {
   Table<IncomingResponse> responses;
   Table<IncomingBody> in_bodies;
   Table<bool> trailers;  // whether its get() was answered
+  Table<OutgoingResponse> out_responses;
 };
 
 Error trap(std::string message) { return Error{ErrorCode::TrapHost, std::move(message), {}, 0}; }
@@ -234,11 +245,20 @@ bool is_field_value(std::span<const uint8_t> value) {
   return std::ranges::none_of(value, [](uint8_t c) { return (c < 0x20 && c != '\t') || c == 0x7f; });
 }
 
+bool is_content_length(std::string_view name) { return lower(name) == "content-length"; }
+
 // None when the field may be set, else the header-error case: the syntax of
 // the name and value, then the headers the host writes itself (as the
-// airssys HTTP function refuses them: is_valid_header).
+// airssys HTTP function refuses them: is_valid_header). Content-Length is
+// the exception: toolchains set it; the host checks it against the body and
+// writes its own.
 std::optional<uint64_t> field_refusal(std::string_view name, std::span<const uint8_t> value) {
   if (!is_token(name) || !is_field_value(value)) return kInvalidSyntax;
+  if (is_content_length(name)) {
+    const bool digits = !value.empty() && value.size() <= 19 &&
+                        std::ranges::all_of(value, [](uint8_t c) { return c >= '0' && c <= '9'; });
+    return digits ? std::nullopt : std::optional<uint64_t>(kInvalidSyntax);
+  }
   const std::string text(value.begin(), value.end());
   if (!is_valid_header(name, text)) return kForbidden;
   return std::nullopt;
@@ -659,8 +679,9 @@ Val error_of(HttpFailure failure, const std::string& text, const Pending& p) {
 void try_send(State& io, Pending& p) {
   if (p.done || (p.body && !p.body->finished)) return;
   p.done = true;
-  if (p.body && p.body->over) {
-    p.error = code(kRequestBodySize, some(u64v(p.body->bytes.size())));
+  const uint64_t body_size = p.body ? p.body->bytes.size() : 0;
+  if ((p.body && p.body->over) || (p.content_length && *p.content_length != body_size)) {
+    p.error = code(kRequestBodySize, some(u64v(body_size)));
     return;
   }
   HttpFailure failure = HttpFailure::None;
@@ -816,6 +837,93 @@ void add_responses(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                     });
 }
 
+// The server side: the host serves no wasi:http/incoming-handler, so it never
+// issues an incoming-request or a response-outparam, and every call on one is
+// a call on a handle the host did not issue. A component may still build an
+// outgoing-response (toolchains that bind both sides import these functions);
+// nothing sends one.
+void add_server_side(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
+  const TypeRef request_self = cm::borrow_of(h->incoming_request->id);
+  auto not_issued = [](std::span<const Val>) -> Result<std::vector<Val>> {
+    return std::unexpected(trap("an incoming-request the host did not issue (it serves no "
+                                "wasi:http/incoming-handler)"));
+  };
+  const TypeRef ostr = cm::option_of(t(Kind::String));
+  types.define_func("[method]incoming-request.method", fn({{"self", request_self}}, method_type()),
+                    not_issued);
+  types.define_func("[method]incoming-request.path-with-query", fn({{"self", request_self}}, ostr),
+                    not_issued);
+  types.define_func("[method]incoming-request.scheme",
+                    fn({{"self", request_self}}, cm::option_of(scheme_type())), not_issued);
+  types.define_func("[method]incoming-request.authority", fn({{"self", request_self}}, ostr),
+                    not_issued);
+  types.define_func("[method]incoming-request.headers",
+                    fn({{"self", request_self}}, cm::own_of(h->fields->id)), not_issued);
+  types.define_func("[method]incoming-request.consume",
+                    fn({{"self", request_self}}, cm::result_of(cm::own_of(h->in_body->id), nullptr)),
+                    not_issued);
+  types.define_func(
+      "[static]response-outparam.set",
+      fn({{"param", cm::own_of(h->response_outparam->id)},
+          {"response", cm::result_of(cm::own_of(h->outgoing_response->id), error_code_type())}},
+         nullptr),
+      [](std::span<const Val>) -> Result<std::vector<Val>> {
+        return std::unexpected(trap("a response-outparam the host did not issue (it serves no "
+                                    "wasi:http/incoming-handler)"));
+      });
+
+  const TypeRef self = cm::borrow_of(h->outgoing_response->id);
+  auto find = [h](const Val& v) -> Result<OutgoingResponse*> {
+    OutgoingResponse* r = h->out_responses.find(static_cast<uint32_t>(v.bits));
+    if (!r) return std::unexpected(trap("an outgoing-response the host did not issue"));
+    return r;
+  };
+  types.define_func("[constructor]outgoing-response",
+                    fn({{"headers", cm::own_of(h->fields->id)}},
+                       cm::own_of(h->outgoing_response->id)),
+                    [h](std::span<const Val> a) -> Result<std::vector<Val>> {
+                      const auto rep = static_cast<uint32_t>(a[0].bits);
+                      Fields* f = h->field_sets.find(rep);
+                      if (!f) return std::unexpected(trap("a fields resource the host did not issue"));
+                      OutgoingResponse r;
+                      r.headers = f->list;
+                      h->field_sets.items.erase(rep);
+                      AIRSSYS_TRY_ASSIGN(auto id, h->out_responses.add(std::move(r), "outgoing-response"));
+                      return one(own(id));
+                    });
+  types.define_func("[method]outgoing-response.status-code", fn({{"self", self}}, t(Kind::U16)),
+                    [find](std::span<const Val> a) -> Result<std::vector<Val>> {
+                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
+                      return one(Val::u(Kind::U16, r->status));
+                    });
+  types.define_func("[method]outgoing-response.set-status-code",
+                    fn({{"self", self}, {"status-code", t(Kind::U16)}},
+                       cm::result_of(nullptr, nullptr)),
+                    [find](std::span<const Val> a) -> Result<std::vector<Val>> {
+                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
+                      if (a[1].bits < 100 || a[1].bits > 999) return one(unit_err());
+                      r->status = static_cast<uint16_t>(a[1].bits);
+                      return one(unit_ok());
+                    });
+  types.define_func("[method]outgoing-response.headers",
+                    fn({{"self", self}}, cm::own_of(h->fields->id)),
+                    [h, find](std::span<const Val> a) -> Result<std::vector<Val>> {
+                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
+                      AIRSSYS_TRY_ASSIGN(auto rep, new_fields(*h, r->headers, true));
+                      return one(own(rep));
+                    });
+  types.define_func("[method]outgoing-response.body",
+                    fn({{"self", self}}, cm::result_of(cm::own_of(h->out_body->id), nullptr)),
+                    [h, find](std::span<const Val> a) -> Result<std::vector<Val>> {
+                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
+                      if (r->body) return one(unit_err());
+                      r->body = std::make_shared<BodySink>();
+                      r->body->limit = kMaxHttpRequestBodyBytes;
+                      AIRSSYS_TRY_ASSIGN(auto id, h->out_bodies.add({r->body, false}, "outgoing-body"));
+                      return one(ok({own(id)}));
+                    });
+}
+
 // The request as http_fetch takes it, or the error-code that refuses it.
 std::optional<Val> prepare(const OutgoingRequest& r, Pending& p) {
   const Val& m = r.method;
@@ -827,6 +935,12 @@ std::optional<Val> prepare(const OutgoingRequest& r, Pending& p) {
   if (p.url.size() > kMaxHttpUrlBytes) return code(kRequestUriInvalid);
   uint64_t section = 0;
   for (const auto& [name, value] : *r.headers) {
+    if (is_content_length(name)) {
+      const uint64_t declared = std::stoull(std::string(value.begin(), value.end()));
+      // Two that disagree match no body.
+      p.content_length = p.content_length && *p.content_length != declared ? UINT64_MAX : declared;
+      continue;
+    }
     p.headers.push_back(fmt::format("{}: {}", name, std::string(value.begin(), value.end())));
     section += p.headers.back().size() + 2;
   }
@@ -897,11 +1011,10 @@ void add_http(cm::HostInstance& imports, const std::shared_ptr<State>& state) {
   h->response = &types.define_resource("incoming-response", forget(&Http::responses));
   h->in_body = &types.define_resource("incoming-body", forget(&Http::in_bodies));
   h->future_trailers = &types.define_resource("future-trailers", forget(&Http::trailers));
-  // The server side (incoming-handler) is not offered; its resource types
-  // exist so that a component naming them links, but nothing makes one.
-  for (const char* name : {"incoming-request", "outgoing-response", "response-outparam"}) {
-    types.define_resource(name);
-  }
+  h->incoming_request = &types.define_resource("incoming-request");
+  h->outgoing_response =
+      &types.define_resource("outgoing-response", forget(&Http::out_responses));
+  h->response_outparam = &types.define_resource("response-outparam");
   types.define_type("headers", h->fields);
   types.define_type("trailers", h->fields);
   types.define_type("input-stream", state->input_stream);
@@ -916,6 +1029,7 @@ void add_http(cm::HostInstance& imports, const std::shared_ptr<State>& state) {
   add_fields(types, h);
   add_outgoing(types, h);
   add_responses(types, h);
+  add_server_side(types, h);
   add_handler(imports, h);
 }
 

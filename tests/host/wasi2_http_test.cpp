@@ -375,8 +375,91 @@ TEST_P(Wasi2Http, HeadersTheHostWritesItselfAreForbidden) {
   EXPECT_TRUE(server.requests().empty());
 }
 
+TEST_P(Wasi2Http, AContentLengthMustMatchTheBody) {
+  Server server([](const Request& r) { return reply(200, "", r.body); });
+  make_context({server.authority()});
+  Fetch f;
+  f.method = "POST";
+  f.body = "hello";
+  f.headers = {{"Content-Length", "3"}};
+  EXPECT_EQ(fetch(server.authority(), f), "error HTTP-request-body-size 5\n");
+  EXPECT_TRUE(server.requests().empty());
+  f.headers = {{"Content-Length", "5"}};
+  EXPECT_EQ(fetch(server.authority(), f), "status 200\ncontent-length: 5\nconnection: close\nbody 5\nhello");
+  ASSERT_EQ(server.requests().size(), 1u);
+  EXPECT_EQ(server.requests()[0].body, "hello");
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiers, Wasi2Http, ::testing::Values("interpreter", "native"),
                          [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace airssys::wasm::host
+
+namespace airssys::wasm::host {
+namespace {
+
+// JavaScript's fetch() (componentize-js over wasi:http), on the interpreter
+// (a JavaScript component's engine takes seconds to decode there).
+class Wasi2HttpJs : public ::testing::Test {
+ protected:
+  static fs::path js_path() { return fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "http" / "fetch_js.wasm"; }
+};
+
+TEST_F(Wasi2HttpJs, FetchSendsThroughTheHostUnderTheGrant) {
+  if (!fs::exists(js_path())) GTEST_SKIP() << "http/fetch_js.wasm was not made (jco is not installed)";
+  Server server([](const Request& r) {
+    return reply(200, "X-Test: js\r\n", r.method + (r.body.empty() ? "" : " " + r.body));
+  });
+  std::mutex mutex;
+  std::vector<std::string> records;
+  security::AuditLogOptions options;
+  options.subscriber = [&](const security::AuditRecord& r, std::string_view) {
+    std::lock_guard lock(mutex);
+    records.push_back(std::string(security::audit_result_name(r.result)) + " " + r.permission +
+                      " " + r.resource);
+  };
+  auto audit = security::AuditLog::without_file(std::move(options)).value();
+  auto engine = engine::Engine::interpreter();
+  auto bytes = read_bytes(js_path());
+  auto component = cm::decode_component(bytes, "fetch_js.wasm", *engine);
+  ASSERT_TRUE(component.has_value()) << component.error().to_string();
+  auto context_with = [&](std::vector<std::string> grants) {
+    security::PatternLists lists;
+    lists[static_cast<size_t>(security::Permission::NetConnect)] = std::move(grants);
+    auto created = security::WasmSecurityContext::create(
+        "js-fetch", security::CapabilitySet::build(lists).value(), security::TrustLevel::Trusted);
+    return std::make_unique<ComponentContext>(
+        WasiOptions{}, SecurityBinding{*created, nullptr, audit.get(), {}, nullptr});
+  };
+  auto get = [&](ComponentContext& context, const std::string& url, const std::string& body) {
+    cm::HostInstance imports;
+    add_wasi2(imports, context);
+    auto instance = cm::ComponentInstance::instantiate(*component, *engine, imports);
+    EXPECT_TRUE(instance.has_value()) << (instance ? "" : instance.error().to_string());
+    if (!instance) return std::string();
+    engine::CallOptions call;
+    call.fuel = 20'000'000'000;
+    auto r = (*instance)->call("get", std::vector{Val::string(url), Val::string(body)}, call);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().to_string());
+    return r && r->size() == 1 ? (*r)[0].text : std::string();
+  };
+  const std::string url = "http://" + server.authority() + "/js";
+  auto granted = context_with({server.authority()});
+  EXPECT_EQ(get(*granted, url, ""), "status 200 js\nGET");
+  EXPECT_EQ(get(*granted, url, "ping"), "status 200 js\nPOST ping");
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_NE(requests[1].head.find("\r\nX-From: js"), std::string::npos) << requests[1].head;
+
+  auto denied = context_with({});
+  const std::string out = get(*denied, url, "");
+  EXPECT_TRUE(out.starts_with("error ")) << out;
+  EXPECT_EQ(server.requests().size(), 2u);
+  audit->flush();
+  std::lock_guard lock(mutex);
+  EXPECT_TRUE(contains(records, "denied network.connect " + server.authority()));
+}
 
 }  // namespace
 }  // namespace airssys::wasm::host
