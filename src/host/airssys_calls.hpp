@@ -87,7 +87,6 @@ struct Payload {
 // What ended a refused or failed http_fetch, finer than its AbiError (the
 // WASI 0.2 error-code of wasi:http tells these apart).
 enum class HttpFailure : uint8_t {
-  None,
   Invalid,             // the method, URL or headers (Invalid)
   Denied,              // a grant, the host policy, a redirect, the pinning (Denied)
   RequestTooLarge,     // a body over kMaxHttpRequestBodyBytes (TooLarge)
@@ -119,9 +118,6 @@ struct HttpCall {
   // 0: none. Checked while the transfer waits, about once a second at least.
   uint32_t first_byte_timeout_ms = 0;     // from the request to the response's first byte
   uint32_t between_bytes_timeout_ms = 0;  // the longest pause between response bytes
-  // When set, what ended a refusal (and the transfer's error text, if any).
-  HttpFailure* failure = nullptr;
-  std::string* failure_text = nullptr;
 };
 
 struct HttpAnswer {
@@ -131,8 +127,19 @@ struct HttpAnswer {
   uint64_t body_total = 0;    // the body's whole length
 };
 
+// A refusal of http_exchange: what the guest of the airssys function sees,
+// what ended the call, and the transfer's error text (may be empty).
+struct HttpRefusal {
+  AbiError error = AbiError::Unavailable;
+  HttpFailure failure = HttpFailure::Unavailable;
+  std::string text;
+};
+
 // Sends the request, following redirects, under network.connect and the
-// network quota.
+// network quota; a refusal says what ended it.
+[[nodiscard]] std::expected<HttpAnswer, HttpRefusal> http_exchange(ComponentContext& ctx,
+                                                                   HttpCall call);
+// The same, answered as the airssys function answers.
 [[nodiscard]] Answer<HttpAnswer> http_fetch(ComponentContext& ctx, HttpCall call);
 
 // ---- logging (log.cpp)

@@ -507,13 +507,10 @@ std::optional<Failed> perform(ComponentContext& ctx, const Target& target, const
 
 }  // namespace
 
-namespace {
-
-Answer<HttpAnswer> fetch(ComponentContext& ctx, HttpCall& call, HttpFailure& failure,
-                         std::string& text) {
-  auto refuse = [&](AbiError e, HttpFailure f) -> Answer<HttpAnswer> {
-    failure = f;
-    return std::unexpected(e);
+std::expected<HttpAnswer, HttpRefusal> http_exchange(ComponentContext& ctx, HttpCall call) {
+  auto refuse = [](AbiError e, HttpFailure f,
+                   std::string text = {}) -> std::expected<HttpAnswer, HttpRefusal> {
+    return std::unexpected(HttpRefusal{e, f, std::move(text)});
   };
   if (call.method.empty() || call.method.size() > 16 || call.url.empty() ||
       call.url.size() > kMaxHttpUrlBytes) {
@@ -574,8 +571,7 @@ Answer<HttpAnswer> fetch(ComponentContext& ctx, HttpCall& call, HttpFailure& fai
     t.between_bytes_ms = call.between_bytes_timeout_ms;
     long status = 0;
     if (auto failed = perform(ctx, target, req, t, remaining, connect_ms, status)) {
-      text = std::move(failed->text);
-      return refuse(failed->error, failed->failure);
+      return refuse(failed->error, failed->failure, std::move(failed->text));
     }
 
     const bool redirect =
@@ -618,15 +614,10 @@ Answer<HttpAnswer> fetch(ComponentContext& ctx, HttpCall& call, HttpFailure& fai
   }
 }
 
-}  // namespace
-
 Answer<HttpAnswer> http_fetch(ComponentContext& ctx, HttpCall call) {
-  HttpFailure failure = HttpFailure::None;
-  std::string text;
-  auto answer = fetch(ctx, call, failure, text);
-  if (call.failure) *call.failure = answer ? HttpFailure::None : failure;
-  if (call.failure_text) *call.failure_text = std::move(text);
-  return answer;
+  auto answer = http_exchange(ctx, std::move(call));
+  if (!answer) return std::unexpected(answer.error().error);
+  return std::move(*answer);
 }
 
 namespace {

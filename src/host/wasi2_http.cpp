@@ -1,6 +1,6 @@
 // WASI 0.2 wasi:http/types and wasi:http/outgoing-handler: the HTTP client of
 // components, sent by the very function the airssys HTTP call uses
-// (http_fetch in http.cpp), so a request of a component passes the same
+// (http_exchange in http.cpp), so a request of a component passes the same
 // network.connect grant, host policy, redirect checks, timeouts, size limits
 // and network quota, audited the same way. Headers, requests and options
 // are values the host holds; a request's body is a buffer its output-stream
@@ -667,7 +667,6 @@ Val error_of(HttpFailure failure, const std::string& text, const Pending& p) {
       return code(kResponseIncomplete);
     case HttpFailure::ProtocolError:
       return code(kProtocolError);
-    case HttpFailure::None:
     case HttpFailure::Unavailable:
       break;
   }
@@ -684,8 +683,6 @@ void try_send(State& io, Pending& p) {
     p.error = code(kRequestBodySize, some(u64v(body_size)));
     return;
   }
-  HttpFailure failure = HttpFailure::None;
-  std::string text;
   const std::vector<uint8_t> empty;
   const std::vector<uint8_t>& body = p.body ? p.body->bytes : empty;
   HttpCall call;
@@ -697,13 +694,11 @@ void try_send(State& io, Pending& p) {
   call.connect_timeout_ms = to_ms(p.timeouts.connect);
   call.first_byte_timeout_ms = to_ms(p.timeouts.first_byte);
   call.between_bytes_timeout_ms = to_ms(p.timeouts.between_bytes);
-  call.failure = &failure;
-  call.failure_text = &text;
-  auto answer = http_fetch(io.ctx, std::move(call));
+  auto answer = http_exchange(io.ctx, std::move(call));
   if (answer) {
     p.answer = std::move(*answer);
   } else {
-    p.error = error_of(failure, text, p);
+    p.error = error_of(answer.error().failure, answer.error().text, p);
   }
 }
 
@@ -924,7 +919,7 @@ void add_server_side(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                     });
 }
 
-// The request as http_fetch takes it, or the error-code that refuses it.
+// The request as http_exchange takes it, or the error-code that refuses it.
 std::optional<Val> prepare(const OutgoingRequest& r, Pending& p) {
   const Val& m = r.method;
   p.method = m.bits == kMethodOther ? m.items[0].text : kMethods[m.bits];

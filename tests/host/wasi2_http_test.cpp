@@ -124,6 +124,52 @@ class Server {
   std::vector<Request> requests_;
 };
 
+// Answers one request with `start` (a head and the beginning of a body it
+// does not finish), then says nothing more until the client hangs up.
+class Stalling {
+ public:
+  explicit Stalling(std::string start) : start_(std::move(start)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, 8) != 0) {
+      throw std::runtime_error("cannot listen");
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      std::string data;
+      char chunk[4096];
+      while (data.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::recv(c, chunk, sizeof chunk, 0);
+        if (n <= 0) break;
+        data.append(chunk, static_cast<size_t>(n));
+      }
+      ::send(c, start_.data(), start_.size(), MSG_NOSIGNAL);
+      while (::recv(c, chunk, sizeof chunk, 0) > 0) {
+      }
+      ::close(c);
+    });
+  }
+  ~Stalling() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  [[nodiscard]] std::string authority() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string start_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
 // A port that takes connections (the kernel completes them) and never answers.
 class Silent {
  public:
@@ -170,6 +216,7 @@ struct Fetch {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   uint64_t first_byte_timeout_ms = 0;
+  uint64_t between_bytes_timeout_ms = 0;
 };
 
 class Wasi2Http : public ::testing::TestWithParam<const char*> {
@@ -238,7 +285,8 @@ class Wasi2Http : public ::testing::TestWithParam<const char*> {
     for (char c : f.body) body.items.push_back(Val::u(Kind::U8, static_cast<uint8_t>(c)));
     std::vector<Val> args = {Val::string(f.method), Val::string("http"), Val::string(authority),
                              Val::string(f.path), headers, body,
-                             Val::u(Kind::U64, f.first_byte_timeout_ms)};
+                             Val::u(Kind::U64, f.first_byte_timeout_ms),
+                             Val::u(Kind::U64, f.between_bytes_timeout_ms)};
     auto r = (*instance)->call("fetch", args);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().to_string());
     if (!r || r->size() != 1) return "";
@@ -340,6 +388,19 @@ TEST_P(Wasi2Http, AServerThatNeverAnswersEndsInTheFirstByteTimeout) {
   EXPECT_GE(elapsed, std::chrono::milliseconds(300));
   // Bounds a hang only: the default timeout of the host is 30 s.
   EXPECT_LT(elapsed, std::chrono::seconds(20));
+}
+
+TEST_P(Wasi2Http, AResponseThatStopsEndsInTheBetweenBytesTimeout) {
+  Stalling server("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nthe first part");
+  make_context({server.authority()});
+  Fetch f;
+  f.between_bytes_timeout_ms = 300;
+  const auto start = std::chrono::steady_clock::now();
+  const std::string out = fetch(server.authority(), f);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(out, "error connection-read-timeout\n");
+  EXPECT_GE(elapsed, std::chrono::milliseconds(300));
+  EXPECT_LT(elapsed, std::chrono::seconds(20));  // bounds a hang only
 }
 
 TEST_P(Wasi2Http, ARequestBodyOverTheNetworkQuotaIsRefused) {

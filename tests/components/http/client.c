@@ -36,6 +36,8 @@ int32_t request_set_path(handle_t self, int32_t is_some, const char* s, size_t l
 IMPORT(HTTP_TYPES, "[constructor]request-options") handle_t options_new(void);
 IMPORT(HTTP_TYPES, "[method]request-options.set-first-byte-timeout")
 int32_t options_set_first_byte(handle_t self, int32_t is_some, uint64_t ns);
+IMPORT(HTTP_TYPES, "[method]request-options.set-between-bytes-timeout")
+int32_t options_set_between_bytes(handle_t self, int32_t is_some, uint64_t ns);
 IMPORT(HTTP_TYPES, "[method]outgoing-body.write") void body_write(handle_t self, uint8_t* ret);
 IMPORT(HTTP_TYPES, "[static]outgoing-body.finish")
 void body_finish(handle_t self, int32_t has_trailers, handle_t trailers, uint8_t* ret);
@@ -161,7 +163,8 @@ static uint32_t answer[2];
 __attribute__((export_name("fetch"))) uint32_t* fetch(
     char* method, size_t method_len, char* scheme, size_t scheme_len, char* authority,
     size_t authority_len, char* path, size_t path_len, struct header* headers, size_t headers_len,
-    uint8_t* body, size_t body_len, uint64_t first_byte_timeout_ms) {
+    uint8_t* body, size_t body_len, uint64_t first_byte_timeout_ms,
+    uint64_t between_bytes_timeout_ms) {
   uint8_t* ret = (uint8_t*)ret_space;
   out = NULL;
   out_len = out_cap = 0;
@@ -201,6 +204,9 @@ __attribute__((export_name("fetch"))) uint32_t* fetch(
   handle_t options = options_new();
   if (first_byte_timeout_ms != 0) {
     options_set_first_byte(options, 1, first_byte_timeout_ms * 1000000ull);
+  }
+  if (between_bytes_timeout_ms != 0) {
+    options_set_between_bytes(options, 1, between_bytes_timeout_ms * 1000000ull);
   }
   handler_handle(request, 1, options, ret);
   if (ret[0] != 0) {
