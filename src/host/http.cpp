@@ -412,17 +412,12 @@ struct ListDeleter {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
 
-struct Failed {
-  AbiError error;
-  HttpFailure failure;
-  std::string text;
-};
-
 // Sends one request to `target`; status in `status`, or the refusal.
-std::optional<Failed> perform(ComponentContext& ctx, const Target& target, const Request& req,
-                              Transfer& t, long remaining_ms, long connect_ms, long& status) {
+std::optional<HttpRefusal> perform(ComponentContext& ctx, const Target& target,
+                                   const Request& req, Transfer& t, long remaining_ms,
+                                   long connect_ms, long& status) {
   std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
-  if (!easy) return Failed{AbiError::Unavailable, HttpFailure::Unavailable, "curl_easy_init"};
+  if (!easy) return HttpRefusal{AbiError::Unavailable, HttpFailure::Unavailable, "curl_easy_init"};
   CURL* c = easy.get();
   std::unique_ptr<curl_slist, ListDeleter> list;
   auto append = [&](const std::string& line) {
@@ -433,10 +428,11 @@ std::optional<Failed> perform(ComponentContext& ctx, const Target& target, const
     }
     return next != nullptr;
   };
+  const HttpRefusal no_headers{AbiError::Unavailable, HttpFailure::Unavailable, "headers"};
   for (const auto& h : req.headers) {
-    if (!append(h)) return Failed{AbiError::Unavailable, HttpFailure::Unavailable, "headers"};
+    if (!append(h)) return no_headers;
   }
-  if (!append("Expect:")) return Failed{AbiError::Unavailable, HttpFailure::Unavailable, "headers"};
+  if (!append("Expect:")) return no_headers;
 
   curl_easy_setopt(c, CURLOPT_CURLU, target.url.get());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -469,37 +465,38 @@ std::optional<Failed> perform(ComponentContext& ctx, const Target& target, const
 
   const CURLcode rc = run_transfer(c, t);
   if (t.over_quota) {  // audited by the refusal
-    return Failed{AbiError::Quota, HttpFailure::ResponseQuota, "network quota exceeded"};
+    return HttpRefusal{AbiError::Quota, HttpFailure::ResponseQuota, "network quota exceeded"};
   }
   if (t.too_large) {
     ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Quota,
               fmt::format("response over {} bytes", kMaxHttpResponseBytes));
-    return Failed{AbiError::TooLarge, HttpFailure::ResponseTooLarge,
+    return HttpRefusal{AbiError::TooLarge, HttpFailure::ResponseTooLarge,
                   fmt::format("response over {} bytes", kMaxHttpResponseBytes)};
   }
   if (t.pin_refused) {
     ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Component,
               "a connection to another address or port than the one checked");
-    return Failed{AbiError::Denied, HttpFailure::Denied, "connection not pinned"};
+    return HttpRefusal{AbiError::Denied, HttpFailure::Denied, "connection not pinned"};
   }
   if (t.first_byte_timed_out) {
-    return Failed{AbiError::Timeout, HttpFailure::FirstByteTimeout,
+    return HttpRefusal{AbiError::Timeout, HttpFailure::FirstByteTimeout,
                   fmt::format("no response within {} ms", t.first_byte_ms)};
   }
   if (t.between_bytes_timed_out) {
-    return Failed{AbiError::Timeout, HttpFailure::BetweenBytesTimeout,
+    return HttpRefusal{AbiError::Timeout, HttpFailure::BetweenBytesTimeout,
                   fmt::format("the response paused for {} ms", t.between_bytes_ms)};
   }
   curl_off_t connect_time = 0;
   curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_time);
   if (rc == CURLE_OPERATION_TIMEDOUT) {
-    return Failed{AbiError::Timeout, failure_of(rc, connect_time > 0), curl_easy_strerror(rc)};
+    return HttpRefusal{AbiError::Timeout, failure_of(rc, connect_time > 0), curl_easy_strerror(rc)};
   }
   if (rc != CURLE_OK) {
     const std::string line =
         fmt::format("airssys.http_request {}: {}\n", target.host_port, curl_easy_strerror(rc));
     ctx.write_stderr({reinterpret_cast<const uint8_t*>(line.data()), line.size()});
-    return Failed{AbiError::Unavailable, failure_of(rc, connect_time > 0), curl_easy_strerror(rc)};
+    return HttpRefusal{AbiError::Unavailable, failure_of(rc, connect_time > 0),
+                       curl_easy_strerror(rc)};
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   return std::nullopt;

@@ -8,11 +8,11 @@
 // request goes out once its body is finished (or at once without a body):
 // inside `handle`, or inside the future's `get` or `subscribe` when the body
 // was finished after `handle`. Its future is then ready.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "airssys/wasm/host/http.hpp"
 #include "airssys_calls.hpp"
@@ -80,7 +80,7 @@ struct OutgoingRequest {
 struct Pending {
   std::string method, url;
   std::vector<std::string> headers;
-  std::shared_ptr<BodySink> body;  // none: no body
+  std::shared_ptr<BodySink> body;          // none: no body
   std::optional<uint64_t> content_length;  // the length the request's headers declare
   Timeouts timeouts;
   bool done = false;
@@ -137,18 +137,30 @@ struct Http {
   Table<OutgoingResponse> out_responses;
 };
 
-Error trap(std::string message) { return Error{ErrorCode::TrapHost, std::move(message), {}, 0}; }
-Result<std::vector<Val>> one(Val v) { return std::vector<Val>{std::move(v)}; }
+Error trap(std::string message) {
+  return Error{ErrorCode::TrapHost, std::move(message), {}, 0};
+}
+Result<std::vector<Val>> one(Val v) {
+  return std::vector<Val>{std::move(v)};
+}
 FuncType fn(std::vector<cm::Field> params, TypeRef result) {
   return FuncType{std::move(params), std::move(result)};
 }
 Val variant(uint64_t index, std::vector<Val> payload = {}) {
   return Val{Kind::Variant, index, {}, std::move(payload)};
 }
-Val code(uint64_t index) { return variant(index); }
-Val code(uint64_t index, Val payload) { return variant(index, {std::move(payload)}); }
-Val unit_ok() { return ok(); }
-Val unit_err() { return Val{Kind::Result, 1, {}, {}}; }
+Val code(uint64_t index) {
+  return variant(index);
+}
+Val code(uint64_t index, Val payload) {
+  return variant(index, {std::move(payload)});
+}
+Val unit_ok() {
+  return ok();
+}
+Val unit_err() {
+  return Val{Kind::Result, 1, {}, {}};
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -160,8 +172,8 @@ std::string lower(std::string_view s) {
 
 TypeRef method_type() {
   std::vector<cm::Case> cases;
-  for (const char* m : {"get", "head", "post", "put", "delete", "connect", "options", "trace",
-                        "patch"}) {
+  for (const char* m :
+       {"get", "head", "post", "put", "delete", "connect", "options", "trace", "patch"}) {
     cases.push_back({m, nullptr});
   }
   cases.push_back({"other", t(Kind::String)});
@@ -177,8 +189,8 @@ TypeRef error_code_type() {
   const TypeRef ou32 = cm::option_of(t(Kind::U32));
   const TypeRef ou64 = cm::option_of(t(Kind::U64));
   const TypeRef dns = cm::record_of({{"rcode", ostr}, {"info-code", cm::option_of(t(Kind::U16))}});
-  const TypeRef tls = cm::record_of(
-      {{"alert-id", cm::option_of(t(Kind::U8))}, {"alert-message", ostr}});
+  const TypeRef tls =
+      cm::record_of({{"alert-id", cm::option_of(t(Kind::U8))}, {"alert-message", ostr}});
   const TypeRef field_size = cm::record_of({{"field-name", ostr}, {"field-size", ou32}});
   return cm::variant_of({
       {"DNS-timeout", nullptr},
@@ -224,7 +236,8 @@ TypeRef error_code_type() {
 }
 
 TypeRef header_error_type() {
-  return cm::variant_of({{"invalid-syntax", nullptr}, {"forbidden", nullptr}, {"immutable", nullptr}});
+  return cm::variant_of(
+      {{"invalid-syntax", nullptr}, {"forbidden", nullptr}, {"immutable", nullptr}});
 }
 
 TypeRef entries_type() {
@@ -237,15 +250,19 @@ bool is_token(std::string_view name) {
   if (name.empty()) return false;
   return std::ranges::all_of(name, [](char ch) {
     const auto c = static_cast<unsigned char>(ch);
-    return std::isalnum(c) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+    return std::isalnum(c) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
   });
 }
 
 bool is_field_value(std::span<const uint8_t> value) {
-  return std::ranges::none_of(value, [](uint8_t c) { return (c < 0x20 && c != '\t') || c == 0x7f; });
+  return std::ranges::none_of(value,
+                              [](uint8_t c) { return (c < 0x20 && c != '\t') || c == 0x7f; });
 }
 
-bool is_content_length(std::string_view name) { return lower(name) == "content-length"; }
+bool is_content_length(std::string_view name) {
+  return lower(name) == "content-length";
+}
 
 // None when the field may be set, else the header-error case: the syntax of
 // the name and value, then the headers the host writes itself (as the
@@ -289,7 +306,8 @@ std::shared_ptr<FieldList> parse_head(std::string_view text) {
     const size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     list->emplace_back(lower(line.substr(0, colon)),
                        std::vector<uint8_t>(value.begin(), value.end()));
@@ -314,7 +332,8 @@ void add_fields(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
 
   types.define_func("[constructor]fields", fn({}, own_fields),
                     [h](std::span<const Val>) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto rep, new_fields(*h, std::make_shared<FieldList>(), false));
+                      AIRSSYS_TRY_ASSIGN(auto rep,
+                                         new_fields(*h, std::make_shared<FieldList>(), false));
                       return one(own(rep));
                     });
   types.define_func(
@@ -339,7 +358,8 @@ void add_fields(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                       const std::string name = lower(a[1].text);
                       Val out{Kind::List, 0, {}, {}};
                       for (const auto& [n, value] : *f->list) {
-                        if (lower(n) == name) out.items.push_back(bytes_val(value.data(), value.size()));
+                        if (lower(n) == name)
+                          out.items.push_back(bytes_val(value.data(), value.size()));
                       }
                       return one(std::move(out));
                     });
@@ -371,16 +391,16 @@ void add_fields(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
         for (auto& v : values) f->list->emplace_back(a[1].text, std::move(v));
         return one(unit_ok());
       });
-  types.define_func("[method]fields.delete",
-                    fn({{"self", self}, {"name", t(Kind::String)}}, header_result),
-                    [find, header_error](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto f, find(a[0]));
-                      if (f->immutable) return one(header_error(kImmutable));
-                      if (!is_token(a[1].text)) return one(header_error(kInvalidSyntax));
-                      const std::string name = lower(a[1].text);
-                      std::erase_if(*f->list, [&](const auto& e) { return lower(e.first) == name; });
-                      return one(unit_ok());
-                    });
+  types.define_func(
+      "[method]fields.delete", fn({{"self", self}, {"name", t(Kind::String)}}, header_result),
+      [find, header_error](std::span<const Val> a) -> Result<std::vector<Val>> {
+        AIRSSYS_TRY_ASSIGN(auto f, find(a[0]));
+        if (f->immutable) return one(header_error(kImmutable));
+        if (!is_token(a[1].text)) return one(header_error(kInvalidSyntax));
+        const std::string name = lower(a[1].text);
+        std::erase_if(*f->list, [&](const auto& e) { return lower(e.first) == name; });
+        return one(unit_ok());
+      });
   types.define_func(
       "[method]fields.append",
       fn({{"self", self}, {"name", t(Kind::String)}, {"value", bytes_type()}}, header_result),
@@ -446,23 +466,26 @@ void add_outgoing(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                     [h](std::span<const Val> a) -> Result<std::vector<Val>> {
                       const auto rep = static_cast<uint32_t>(a[0].bits);
                       Fields* f = h->field_sets.find(rep);
-                      if (!f) return std::unexpected(trap("a fields resource the host did not issue"));
+                      if (!f)
+                        return std::unexpected(trap("a fields resource the host did not issue"));
                       OutgoingRequest r;
                       r.headers = f->list;
                       h->field_sets.items.erase(rep);
-                      AIRSSYS_TRY_ASSIGN(auto id, h->requests.add(std::move(r), "outgoing-request"));
+                      AIRSSYS_TRY_ASSIGN(auto id,
+                                         h->requests.add(std::move(r), "outgoing-request"));
                       return one(own(id));
                     });
-  types.define_func("[method]outgoing-request.body",
-                    fn({{"self", self}}, cm::result_of(cm::own_of(h->out_body->id), nullptr)),
-                    [h, find](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
-                      if (r->body) return one(unit_err());
-                      r->body = std::make_shared<BodySink>();
-                      r->body->limit = kMaxHttpRequestBodyBytes;
-                      AIRSSYS_TRY_ASSIGN(auto id, h->out_bodies.add({r->body, false}, "outgoing-body"));
-                      return one(ok({own(id)}));
-                    });
+  types.define_func(
+      "[method]outgoing-request.body",
+      fn({{"self", self}}, cm::result_of(cm::own_of(h->out_body->id), nullptr)),
+      [h, find](std::span<const Val> a) -> Result<std::vector<Val>> {
+        AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
+        if (r->body) return one(unit_err());
+        r->body = std::make_shared<BodySink>();
+        r->body->limit = kMaxHttpRequestBodyBytes;
+        AIRSSYS_TRY_ASSIGN(auto id, h->out_bodies.add({r->body, false}, "outgoing-body"));
+        return one(ok({own(id)}));
+      });
   types.define_func("[method]outgoing-request.method", fn({{"self", self}}, method_type()),
                     [find](std::span<const Val> a) -> Result<std::vector<Val>> {
                       AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
@@ -596,35 +619,35 @@ void add_outgoing(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
         b->stream_given = true;
         return one(ok({own(rep)}));
       });
-  types.define_func(
-      "[static]outgoing-body.finish",
-      fn({{"this", cm::own_of(h->out_body->id)},
-          {"trailers", cm::option_of(cm::own_of(h->fields->id))}},
-         cm::result_of(nullptr, error_code_type())),
-      [h](std::span<const Val> a) -> Result<std::vector<Val>> {
-        const auto rep = static_cast<uint32_t>(a[0].bits);
-        OutgoingBody* b = h->out_bodies.find(rep);
-        if (!b) return std::unexpected(trap("an outgoing-body the host did not issue"));
-        auto sink = b->sink;
-        h->out_bodies.items.erase(rep);
-        sink->finished = true;
-        if (a[1].bits == 1) {
-          const auto trailers = static_cast<uint32_t>(a[1].items[0].bits);
-          const Fields* f = h->field_sets.find(trailers);
-          const bool empty = f && f->list->empty();
-          h->field_sets.items.erase(trailers);
-          if (!empty) {
-            // A request goes out with a Content-Length: it has no trailer section.
-            sink->over = true;
-            return one(err(code(kInternalError,
-                                some(Val::string("request trailers are not sent")))));
-          }
-        }
-        if (sink->over) {
-          return one(err(code(kRequestBodySize, some(u64v(sink->bytes.size())))));
-        }
-        return one(unit_ok());
-      });
+  types.define_func("[static]outgoing-body.finish",
+                    fn({{"this", cm::own_of(h->out_body->id)},
+                        {"trailers", cm::option_of(cm::own_of(h->fields->id))}},
+                       cm::result_of(nullptr, error_code_type())),
+                    [h](std::span<const Val> a) -> Result<std::vector<Val>> {
+                      const auto rep = static_cast<uint32_t>(a[0].bits);
+                      OutgoingBody* b = h->out_bodies.find(rep);
+                      if (!b)
+                        return std::unexpected(trap("an outgoing-body the host did not issue"));
+                      auto sink = b->sink;
+                      h->out_bodies.items.erase(rep);
+                      sink->finished = true;
+                      if (a[1].bits == 1) {
+                        const auto trailers = static_cast<uint32_t>(a[1].items[0].bits);
+                        const Fields* f = h->field_sets.find(trailers);
+                        const bool empty = f && f->list->empty();
+                        h->field_sets.items.erase(trailers);
+                        if (!empty) {
+                          // A request goes out with a Content-Length: it has no trailer section.
+                          sink->over = true;
+                          return one(err(code(kInternalError,
+                                              some(Val::string("request trailers are not sent")))));
+                        }
+                      }
+                      if (sink->over) {
+                        return one(err(code(kRequestBodySize, some(u64v(sink->bytes.size())))));
+                      }
+                      return one(unit_ok());
+                    });
 }
 
 // ---- sending -------------------------------------------------------------------------------
@@ -717,19 +740,18 @@ void add_responses(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
   const TypeRef future_self = cm::borrow_of(h->future_response->id);
   // Ready when its request went out; before its body is finished, the
   // pollable is ready and get() answers none, as nothing more can happen.
-  types.define_func("[method]future-incoming-response.subscribe",
-                    fn({{"self", future_self}}, own_pollable),
-                    [h, find_future, ready_pollable](std::span<const Val> a)
-                        -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto p, find_future(a[0]));
-                      try_send(*h->io, *p);
-                      return ready_pollable();
-                    });
+  types.define_func(
+      "[method]future-incoming-response.subscribe", fn({{"self", future_self}}, own_pollable),
+      [h, find_future, ready_pollable](std::span<const Val> a) -> Result<std::vector<Val>> {
+        AIRSSYS_TRY_ASSIGN(auto p, find_future(a[0]));
+        try_send(*h->io, *p);
+        return ready_pollable();
+      });
   types.define_func(
       "[method]future-incoming-response.get",
       fn({{"self", future_self}},
-         cm::option_of(cm::result_of(
-             cm::result_of(cm::own_of(h->response->id), error_code), nullptr))),
+         cm::option_of(
+             cm::result_of(cm::result_of(cm::own_of(h->response->id), error_code), nullptr))),
       [h, find_future](std::span<const Val> a) -> Result<std::vector<Val>> {
         AIRSSYS_TRY_ASSIGN(auto p, find_future(a[0]));
         try_send(*h->io, *p);
@@ -764,15 +786,16 @@ void add_responses(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                       AIRSSYS_TRY_ASSIGN(auto rep, new_fields(*h, r->headers, true));
                       return one(own(rep));
                     });
-  types.define_func("[method]incoming-response.consume",
-                    fn({{"self", response_self}}, cm::result_of(cm::own_of(h->in_body->id), nullptr)),
-                    [h, find_response](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto r, find_response(a[0]));
-                      if (r->consumed) return one(unit_err());
-                      AIRSSYS_TRY_ASSIGN(auto rep, h->in_bodies.add({r->body, false}, "incoming-body"));
-                      r->consumed = true;
-                      return one(ok({own(rep)}));
-                    });
+  types.define_func(
+      "[method]incoming-response.consume",
+      fn({{"self", response_self}}, cm::result_of(cm::own_of(h->in_body->id), nullptr)),
+      [h, find_response](std::span<const Val> a) -> Result<std::vector<Val>> {
+        AIRSSYS_TRY_ASSIGN(auto r, find_response(a[0]));
+        if (r->consumed) return one(unit_err());
+        AIRSSYS_TRY_ASSIGN(auto rep, h->in_bodies.add({r->body, false}, "incoming-body"));
+        r->consumed = true;
+        return one(ok({own(rep)}));
+      });
 
   const TypeRef in_body_self = cm::borrow_of(h->in_body->id);
   types.define_func(
@@ -802,7 +825,8 @@ void add_responses(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                     });
   // The host reads no trailers: the future answers "none" at once.
   const TypeRef trailers_self = cm::borrow_of(h->future_trailers->id);
-  types.define_func("[method]future-trailers.subscribe", fn({{"self", trailers_self}}, own_pollable),
+  types.define_func("[method]future-trailers.subscribe",
+                    fn({{"self", trailers_self}}, own_pollable),
                     [h, ready_pollable](std::span<const Val> a) -> Result<std::vector<Val>> {
                       if (!h->trailers.find(static_cast<uint32_t>(a[0].bits))) {
                         return std::unexpected(trap("a future-trailers the host did not issue"));
@@ -840,8 +864,9 @@ void add_responses(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
 void add_server_side(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
   const TypeRef request_self = cm::borrow_of(h->incoming_request->id);
   auto not_issued = [](std::span<const Val>) -> Result<std::vector<Val>> {
-    return std::unexpected(trap("an incoming-request the host did not issue (it serves no "
-                                "wasi:http/incoming-handler)"));
+    return std::unexpected(
+        trap("an incoming-request the host did not issue (it serves no "
+             "wasi:http/incoming-handler)"));
   };
   const TypeRef ostr = cm::option_of(t(Kind::String));
   types.define_func("[method]incoming-request.method", fn({{"self", request_self}}, method_type()),
@@ -854,17 +879,18 @@ void add_server_side(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                     not_issued);
   types.define_func("[method]incoming-request.headers",
                     fn({{"self", request_self}}, cm::own_of(h->fields->id)), not_issued);
-  types.define_func("[method]incoming-request.consume",
-                    fn({{"self", request_self}}, cm::result_of(cm::own_of(h->in_body->id), nullptr)),
-                    not_issued);
+  types.define_func(
+      "[method]incoming-request.consume",
+      fn({{"self", request_self}}, cm::result_of(cm::own_of(h->in_body->id), nullptr)), not_issued);
   types.define_func(
       "[static]response-outparam.set",
       fn({{"param", cm::own_of(h->response_outparam->id)},
           {"response", cm::result_of(cm::own_of(h->outgoing_response->id), error_code_type())}},
          nullptr),
       [](std::span<const Val>) -> Result<std::vector<Val>> {
-        return std::unexpected(trap("a response-outparam the host did not issue (it serves no "
-                                    "wasi:http/incoming-handler)"));
+        return std::unexpected(
+            trap("a response-outparam the host did not issue (it serves no "
+                 "wasi:http/incoming-handler)"));
       });
 
   const TypeRef self = cm::borrow_of(h->outgoing_response->id);
@@ -873,33 +899,33 @@ void add_server_side(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
     if (!r) return std::unexpected(trap("an outgoing-response the host did not issue"));
     return r;
   };
-  types.define_func("[constructor]outgoing-response",
-                    fn({{"headers", cm::own_of(h->fields->id)}},
-                       cm::own_of(h->outgoing_response->id)),
-                    [h](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      const auto rep = static_cast<uint32_t>(a[0].bits);
-                      Fields* f = h->field_sets.find(rep);
-                      if (!f) return std::unexpected(trap("a fields resource the host did not issue"));
-                      OutgoingResponse r;
-                      r.headers = f->list;
-                      h->field_sets.items.erase(rep);
-                      AIRSSYS_TRY_ASSIGN(auto id, h->out_responses.add(std::move(r), "outgoing-response"));
-                      return one(own(id));
-                    });
+  types.define_func(
+      "[constructor]outgoing-response",
+      fn({{"headers", cm::own_of(h->fields->id)}}, cm::own_of(h->outgoing_response->id)),
+      [h](std::span<const Val> a) -> Result<std::vector<Val>> {
+        const auto rep = static_cast<uint32_t>(a[0].bits);
+        Fields* f = h->field_sets.find(rep);
+        if (!f) return std::unexpected(trap("a fields resource the host did not issue"));
+        OutgoingResponse r;
+        r.headers = f->list;
+        h->field_sets.items.erase(rep);
+        AIRSSYS_TRY_ASSIGN(auto id, h->out_responses.add(std::move(r), "outgoing-response"));
+        return one(own(id));
+      });
   types.define_func("[method]outgoing-response.status-code", fn({{"self", self}}, t(Kind::U16)),
                     [find](std::span<const Val> a) -> Result<std::vector<Val>> {
                       AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
                       return one(Val::u(Kind::U16, r->status));
                     });
-  types.define_func("[method]outgoing-response.set-status-code",
-                    fn({{"self", self}, {"status-code", t(Kind::U16)}},
-                       cm::result_of(nullptr, nullptr)),
-                    [find](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
-                      if (a[1].bits < 100 || a[1].bits > 999) return one(unit_err());
-                      r->status = static_cast<uint16_t>(a[1].bits);
-                      return one(unit_ok());
-                    });
+  types.define_func(
+      "[method]outgoing-response.set-status-code",
+      fn({{"self", self}, {"status-code", t(Kind::U16)}}, cm::result_of(nullptr, nullptr)),
+      [find](std::span<const Val> a) -> Result<std::vector<Val>> {
+        AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
+        if (a[1].bits < 100 || a[1].bits > 999) return one(unit_err());
+        r->status = static_cast<uint16_t>(a[1].bits);
+        return one(unit_ok());
+      });
   types.define_func("[method]outgoing-response.headers",
                     fn({{"self", self}}, cm::own_of(h->fields->id)),
                     [h, find](std::span<const Val> a) -> Result<std::vector<Val>> {
@@ -907,16 +933,17 @@ void add_server_side(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                       AIRSSYS_TRY_ASSIGN(auto rep, new_fields(*h, r->headers, true));
                       return one(own(rep));
                     });
-  types.define_func("[method]outgoing-response.body",
-                    fn({{"self", self}}, cm::result_of(cm::own_of(h->out_body->id), nullptr)),
-                    [h, find](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
-                      if (r->body) return one(unit_err());
-                      r->body = std::make_shared<BodySink>();
-                      r->body->limit = kMaxHttpRequestBodyBytes;
-                      AIRSSYS_TRY_ASSIGN(auto id, h->out_bodies.add({r->body, false}, "outgoing-body"));
-                      return one(ok({own(id)}));
-                    });
+  types.define_func(
+      "[method]outgoing-response.body",
+      fn({{"self", self}}, cm::result_of(cm::own_of(h->out_body->id), nullptr)),
+      [h, find](std::span<const Val> a) -> Result<std::vector<Val>> {
+        AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
+        if (r->body) return one(unit_err());
+        r->body = std::make_shared<BodySink>();
+        r->body->limit = kMaxHttpRequestBodyBytes;
+        AIRSSYS_TRY_ASSIGN(auto id, h->out_bodies.add({r->body, false}, "outgoing-body"));
+        return one(ok({own(id)}));
+      });
 }
 
 // The request as http_exchange takes it, or the error-code that refuses it.
@@ -1007,8 +1034,7 @@ void add_http(cm::HostInstance& imports, const std::shared_ptr<State>& state) {
   h->in_body = &types.define_resource("incoming-body", forget(&Http::in_bodies));
   h->future_trailers = &types.define_resource("future-trailers", forget(&Http::trailers));
   h->incoming_request = &types.define_resource("incoming-request");
-  h->outgoing_response =
-      &types.define_resource("outgoing-response", forget(&Http::out_responses));
+  h->outgoing_response = &types.define_resource("outgoing-response", forget(&Http::out_responses));
   h->response_outparam = &types.define_resource("response-outparam");
   types.define_type("headers", h->fields);
   types.define_type("trailers", h->fields);

@@ -7,11 +7,10 @@
 // directions. On both tiers. Without jco the component is not made and these
 // tests skip.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -46,7 +45,8 @@ struct Request {
 // and a Content-Length body), keeps it, and answers respond(request).
 class Server {
  public:
-  explicit Server(std::function<std::string(const Request&)> respond) : respond_(std::move(respond)) {
+  explicit Server(std::function<std::string(const Request&)> respond)
+      : respond_(std::move(respond)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -195,8 +195,9 @@ class Silent {
 };
 
 std::string reply(int status, const std::string& extra, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n" + extra + "\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(status) +
+         " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n" +
+         extra + "\r\n" + body;
 }
 
 std::string pattern(size_t n) {
@@ -283,8 +284,12 @@ class Wasi2Http : public ::testing::TestWithParam<const char*> {
     }
     Val body{Kind::List, 0, {}, {}};
     for (char c : f.body) body.items.push_back(Val::u(Kind::U8, static_cast<uint8_t>(c)));
-    std::vector<Val> args = {Val::string(f.method), Val::string("http"), Val::string(authority),
-                             Val::string(f.path), headers, body,
+    std::vector<Val> args = {Val::string(f.method),
+                             Val::string("http"),
+                             Val::string(authority),
+                             Val::string(f.path),
+                             headers,
+                             body,
                              Val::u(Kind::U64, f.first_byte_timeout_ms),
                              Val::u(Kind::U64, f.between_bytes_timeout_ms)};
     auto r = (*instance)->call("fetch", args);
@@ -446,7 +451,8 @@ TEST_P(Wasi2Http, AContentLengthMustMatchTheBody) {
   EXPECT_EQ(fetch(server.authority(), f), "error HTTP-request-body-size 5\n");
   EXPECT_TRUE(server.requests().empty());
   f.headers = {{"Content-Length", "5"}};
-  EXPECT_EQ(fetch(server.authority(), f), "status 200\ncontent-length: 5\nconnection: close\nbody 5\nhello");
+  EXPECT_EQ(fetch(server.authority(), f),
+            "status 200\ncontent-length: 5\nconnection: close\nbody 5\nhello");
   ASSERT_EQ(server.requests().size(), 1u);
   EXPECT_EQ(server.requests()[0].body, "hello");
 }
@@ -464,11 +470,14 @@ namespace {
 // (a JavaScript component's engine takes seconds to decode there).
 class Wasi2HttpJs : public ::testing::Test {
  protected:
-  static fs::path js_path() { return fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "http" / "fetch_js.wasm"; }
+  static fs::path js_path() {
+    return fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "http" / "fetch_js.wasm";
+  }
 };
 
 TEST_F(Wasi2HttpJs, FetchSendsThroughTheHostUnderTheGrant) {
-  if (!fs::exists(js_path())) GTEST_SKIP() << "http/fetch_js.wasm was not made (jco is not installed)";
+  if (!fs::exists(js_path()))
+    GTEST_SKIP() << "http/fetch_js.wasm was not made (jco is not installed)";
   Server server([](const Request& r) {
     return reply(200, "X-Test: js\r\n", r.method + (r.body.empty() ? "" : " " + r.body));
   });

@@ -43,13 +43,16 @@ IMPORT(HTTP_TYPES, "[static]outgoing-body.finish")
 void body_finish(handle_t self, int32_t has_trailers, handle_t trailers, uint8_t* ret);
 IMPORT(HTTP_TYPES, "[method]future-incoming-response.subscribe")
 handle_t future_subscribe(handle_t self);
-IMPORT(HTTP_TYPES, "[method]future-incoming-response.get") void future_get(handle_t self, uint8_t* ret);
+IMPORT(HTTP_TYPES, "[method]future-incoming-response.get")
+void future_get(handle_t self, uint8_t* ret);
 IMPORT(HTTP_TYPES, "[resource-drop]future-incoming-response") void future_drop(handle_t self);
 IMPORT(HTTP_TYPES, "[method]incoming-response.status") int32_t response_status(handle_t self);
 IMPORT(HTTP_TYPES, "[method]incoming-response.headers") handle_t response_headers(handle_t self);
-IMPORT(HTTP_TYPES, "[method]incoming-response.consume") void response_consume(handle_t self, uint8_t* ret);
+IMPORT(HTTP_TYPES, "[method]incoming-response.consume")
+void response_consume(handle_t self, uint8_t* ret);
 IMPORT(HTTP_TYPES, "[resource-drop]incoming-response") void response_drop(handle_t self);
-IMPORT(HTTP_TYPES, "[method]incoming-body.stream") void incoming_stream(handle_t self, uint8_t* ret);
+IMPORT(HTTP_TYPES, "[method]incoming-body.stream")
+void incoming_stream(handle_t self, uint8_t* ret);
 IMPORT(HTTP_TYPES, "[static]incoming-body.finish") handle_t incoming_finish(handle_t self);
 IMPORT(HTTP_TYPES, "[resource-drop]future-trailers") void trailers_drop(handle_t self);
 
@@ -72,24 +75,49 @@ IMPORT("wasi:io/error@0.2.0", "[resource-drop]error") void error_drop(handle_t s
 __attribute__((export_name("cabi_realloc"))) void* cabi_realloc(void* ptr, size_t old_size,
                                                                 size_t align, size_t new_size) {
   (void)old_size;
-  (void)align;  /* malloc aligns to 16 */
+  (void)align; /* malloc aligns to 16 */
   return realloc(ptr, new_size == 0 ? 1 : new_size);
 }
 
-static const char* const kErrorCodes[] = {
-    "DNS-timeout", "DNS-error", "destination-not-found", "destination-unavailable",
-    "destination-IP-prohibited", "destination-IP-unroutable", "connection-refused",
-    "connection-terminated", "connection-timeout", "connection-read-timeout",
-    "connection-write-timeout", "connection-limit-reached", "TLS-protocol-error",
-    "TLS-certificate-error", "TLS-alert-received", "HTTP-request-denied",
-    "HTTP-request-length-required", "HTTP-request-body-size", "HTTP-request-method-invalid",
-    "HTTP-request-URI-invalid", "HTTP-request-URI-too-long", "HTTP-request-header-section-size",
-    "HTTP-request-header-size", "HTTP-request-trailer-section-size", "HTTP-request-trailer-size",
-    "HTTP-response-incomplete", "HTTP-response-header-section-size", "HTTP-response-header-size",
-    "HTTP-response-body-size", "HTTP-response-trailer-section-size", "HTTP-response-trailer-size",
-    "HTTP-response-transfer-coding", "HTTP-response-content-coding", "HTTP-response-timeout",
-    "HTTP-upgrade-failed", "HTTP-protocol-error", "loop-detected", "configuration-error",
-    "internal-error"};
+static const char* const kErrorCodes[] = {"DNS-timeout",
+                                          "DNS-error",
+                                          "destination-not-found",
+                                          "destination-unavailable",
+                                          "destination-IP-prohibited",
+                                          "destination-IP-unroutable",
+                                          "connection-refused",
+                                          "connection-terminated",
+                                          "connection-timeout",
+                                          "connection-read-timeout",
+                                          "connection-write-timeout",
+                                          "connection-limit-reached",
+                                          "TLS-protocol-error",
+                                          "TLS-certificate-error",
+                                          "TLS-alert-received",
+                                          "HTTP-request-denied",
+                                          "HTTP-request-length-required",
+                                          "HTTP-request-body-size",
+                                          "HTTP-request-method-invalid",
+                                          "HTTP-request-URI-invalid",
+                                          "HTTP-request-URI-too-long",
+                                          "HTTP-request-header-section-size",
+                                          "HTTP-request-header-size",
+                                          "HTTP-request-trailer-section-size",
+                                          "HTTP-request-trailer-size",
+                                          "HTTP-response-incomplete",
+                                          "HTTP-response-header-section-size",
+                                          "HTTP-response-header-size",
+                                          "HTTP-response-body-size",
+                                          "HTTP-response-trailer-section-size",
+                                          "HTTP-response-trailer-size",
+                                          "HTTP-response-transfer-coding",
+                                          "HTTP-response-content-coding",
+                                          "HTTP-response-timeout",
+                                          "HTTP-upgrade-failed",
+                                          "HTTP-protocol-error",
+                                          "loop-detected",
+                                          "configuration-error",
+                                          "internal-error"};
 
 /* The answer being written. */
 static char* out;
@@ -104,7 +132,9 @@ static void put(const void* data, size_t len) {
   out_len += len;
 }
 
-static void put_str(const char* s) { put(s, strlen(s)); }
+static void put_str(const char* s) {
+  put(s, strlen(s));
+}
 
 static void put_num(unsigned long long v) {
   char digits[24];
@@ -125,12 +155,14 @@ static void put_error(const uint8_t* at) {
     }
   } else if (tag == 38 && at[8]) { /* internal-error(option<string>) */
     put_str(" ");
-    put((const char*)(uintptr_t)*(const uint32_t*)(at + 12), *(const uint32_t*)(at + 16));
+    put((const char*)(uintptr_t) * (const uint32_t*)(at + 12), *(const uint32_t*)(at + 16));
   }
   put("\n", 1);
 }
 
-static uint32_t u32_at(const uint8_t* p) { return *(const uint32_t*)p; }
+static uint32_t u32_at(const uint8_t* p) {
+  return *(const uint32_t*)p;
+}
 
 struct list {
   uint8_t* ptr;
@@ -145,7 +177,7 @@ struct header {
 };
 
 static int set_method(handle_t request, const char* m, size_t len) {
-  static const char* const kKnown[] = {"GET", "HEAD", "POST", "PUT", "DELETE",
+  static const char* const kKnown[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                        "CONNECT", "OPTIONS", "TRACE", "PATCH"};
   for (int i = 0; i < 9; ++i) {
     if (strlen(kKnown[i]) == len && memcmp(kKnown[i], m, len) == 0) {
