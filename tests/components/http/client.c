@@ -192,7 +192,14 @@ static uint64_t ret_space[16];
 /* The answer as a string: a pointer to {ptr, len}. */
 static uint32_t answer[2];
 
-__attribute__((export_name("fetch"))) uint32_t* fetch(
+/* The export of the world `client`; the command calls it from main. */
+#ifdef CLIENT_COMMAND
+#define FETCH_EXPORT
+#else
+#define FETCH_EXPORT __attribute__((export_name("fetch")))
+#endif
+
+FETCH_EXPORT uint32_t* fetch(
     char* method, size_t method_len, char* scheme, size_t scheme_len, char* authority,
     size_t authority_len, char* path, size_t path_len, struct header* headers, size_t headers_len,
     uint8_t* body, size_t body_len, uint64_t first_byte_timeout_ms,
@@ -368,8 +375,29 @@ done:
   return answer;
 }
 
+#ifdef CLIENT_COMMAND
+static char* copy(const char* s) {
+  size_t n = strlen(s);
+  char* c = malloc(n + 1);
+  memcpy(c, s, n + 1);
+  return c;
+}
+
+/* get AUTHORITY PATH: the answer of fetch for a GET, on stdout. */
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: get AUTHORITY PATH\n");
+    return 2;
+  }
+  uint32_t* a = fetch(copy("GET"), 3, copy("http"), 4, copy(argv[1]), strlen(argv[1]),
+                      copy(argv[2]), strlen(argv[2]), malloc(1), 0, malloc(1), 0, 0, 0);
+  fwrite((const char*)(uintptr_t)a[0], 1, a[1], stdout);
+  return 0;
+}
+#else
 __attribute__((export_name("cabi_post_fetch"))) void cabi_post_fetch(uint32_t* ret) {
   (void)ret;
   free(out);
   out = NULL;
 }
+#endif
