@@ -15,11 +15,12 @@
 # airssys_jco_parse(<name> WAT <file.wat> OUTPUT <file.wasm>)
 #   assembles a component in the component text format: `jco parse`.
 # airssys_jco_world(<name> MODULE <core.wasm> OUTPUT <component.wasm>
-#                   [WIT <file.wit>] [WORLD <world>] [DEPENDS <targets...>])
+#                   [WIT <file.wit>] [WORLD <world>] [COMMAND] [DEPENDS <targets...>])
 #   makes a component of the airssys world (wit/host.wit, world `component`,
 #   by default) from a core module built against it (a WASI reactor whose
 #   imports and exports follow the canonical ABI of that world): the world's
-#   type is embedded (tools/jco/embed.mjs), then `jco new --wasi-reactor`.
+#   type is embedded (tools/jco/embed.mjs), then `jco new --wasi-reactor`
+#   (COMMAND: a WASI command with `main`, `jco new --wasi-command`).
 # Each adds a target <name> built by default. Without jco both only say so
 # once and add nothing: the tests that need the files skip with that reason.
 #
@@ -127,10 +128,15 @@ function(airssys_jco_parse name)
 endfunction()
 
 function(airssys_jco_world name)
-  cmake_parse_arguments(ARG "" "MODULE;OUTPUT;WIT;WORLD" "DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "COMMAND" "MODULE;OUTPUT;WIT;WORLD" "DEPENDS" ${ARGN})
   if(NOT ARG_MODULE OR NOT ARG_OUTPUT)
     message(FATAL_ERROR "airssys_jco_world(${name}): MODULE and OUTPUT are required")
   endif()
+  set(kind REACTOR)
+  if(ARG_COMMAND)
+    set(kind COMMAND)
+  endif()
+  string(TOLOWER ${kind} kind_flag)
   if(NOT ARG_WIT)
     set(ARG_WIT ${PROJECT_SOURCE_DIR}/wit/host.wit)
   endif()
@@ -145,16 +151,16 @@ function(airssys_jco_world name)
   add_custom_command(
     OUTPUT ${ARG_OUTPUT}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
-    COMMAND ${CMAKE_COMMAND} -DFILE=${AIRSSYS_JCO_REACTOR_ADAPTER}
-            -DSHA256=${AIRSSYS_JCO_REACTOR_ADAPTER_SHA256}
+    COMMAND ${CMAKE_COMMAND} -DFILE=${AIRSSYS_JCO_${kind}_ADAPTER}
+            -DSHA256=${AIRSSYS_JCO_${kind}_ADAPTER_SHA256}
             -P ${PROJECT_SOURCE_DIR}/cmake/AirssysCheckSha256.cmake
     COMMAND ${AIRSSYS_NODE} ${AIRSSYS_JCO_DIR}/embed.mjs --wit ${ARG_WIT} --world ${ARG_WORLD}
             ${ARG_MODULE} -o ${embedded}
-    COMMAND ${AIRSSYS_JCO} new ${embedded} --wasi-reactor -o ${ARG_OUTPUT}
+    COMMAND ${AIRSSYS_JCO} new ${embedded} --wasi-${kind_flag} -o ${ARG_OUTPUT}
     COMMAND ${CMAKE_COMMAND} -E rm -f ${embedded}
-    DEPENDS ${ARG_MODULE} ${ARG_WIT} ${AIRSSYS_JCO_DIR}/embed.mjs ${AIRSSYS_JCO_REACTOR_ADAPTER}
+    DEPENDS ${ARG_MODULE} ${ARG_WIT} ${AIRSSYS_JCO_DIR}/embed.mjs ${AIRSSYS_JCO_${kind}_ADAPTER}
             ${AIRSSYS_JCO_DIR}/adapters.sha256
-    COMMENT "embed ${ARG_WORLD} + jco new --wasi-reactor ${name}"
+    COMMENT "embed ${ARG_WORLD} + jco new --wasi-${kind_flag} ${name}"
     VERBATIM)
   add_custom_target(${name} ALL DEPENDS ${ARG_OUTPUT})
   if(ARG_DEPENDS)

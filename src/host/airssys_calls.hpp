@@ -84,6 +84,28 @@ struct Payload {
 // Content-Length, Transfer-Encoding).
 [[nodiscard]] bool is_valid_header(std::string_view name, std::string_view value);
 
+// What ended a refused or failed http_fetch, finer than its AbiError (the
+// WASI 0.2 error-code of wasi:http tells these apart).
+enum class HttpFailure : uint8_t {
+  Invalid,             // the method, URL or headers (Invalid)
+  Denied,              // a grant, the host policy, a redirect, the pinning (Denied)
+  RequestTooLarge,     // a body over kMaxHttpRequestBodyBytes (TooLarge)
+  RequestQuota,        // the request's bytes over the network quota (Quota)
+  ResponseTooLarge,    // a response over kMaxHttpResponseBytes (TooLarge)
+  ResponseQuota,       // the response's bytes over the network quota (Quota)
+  DnsError,            // the name did not resolve (Unavailable)
+  ConnectionRefused,   // (Unavailable)
+  ConnectTimeout,      // no connection within the connect timeout (Timeout)
+  FirstByteTimeout,    // no response byte within first_byte_timeout_ms (Timeout)
+  BetweenBytesTimeout, // a pause over between_bytes_timeout_ms (Timeout)
+  Timeout,             // the whole call over timeout_ms (Timeout)
+  TlsCertificate,      // (Unavailable)
+  TlsError,            // (Unavailable)
+  Incomplete,          // the connection ended before the response did (Unavailable)
+  ProtocolError,       // not an HTTP response (Unavailable)
+  Unavailable,         // anything else (Unavailable)
+};
+
 struct HttpCall {
   std::string_view method;
   std::string_view url;
@@ -91,6 +113,11 @@ struct HttpCall {
   std::span<const uint8_t> body;
   uint32_t timeout_ms = 0;  // 0: the default
   uint64_t keep = 0;        // body bytes to keep in HttpAnswer::body
+  // At most kHttpConnectTimeoutMs per connection; 0: that.
+  uint32_t connect_timeout_ms = 0;
+  // 0: none. Checked while the transfer waits, about once a second at least.
+  uint32_t first_byte_timeout_ms = 0;     // from the request to the response's first byte
+  uint32_t between_bytes_timeout_ms = 0;  // the longest pause between response bytes
 };
 
 struct HttpAnswer {
@@ -100,8 +127,19 @@ struct HttpAnswer {
   uint64_t body_total = 0;    // the body's whole length
 };
 
+// A refusal of http_exchange: what the guest of the airssys function sees,
+// what ended the call, and the transfer's error text (may be empty).
+struct HttpRefusal {
+  AbiError error = AbiError::Unavailable;
+  HttpFailure failure = HttpFailure::Unavailable;
+  std::string text;
+};
+
 // Sends the request, following redirects, under network.connect and the
-// network quota.
+// network quota; a refusal says what ended it.
+[[nodiscard]] std::expected<HttpAnswer, HttpRefusal> http_exchange(ComponentContext& ctx,
+                                                                   HttpCall call);
+// The same, answered as the airssys function answers.
 [[nodiscard]] Answer<HttpAnswer> http_fetch(ComponentContext& ctx, HttpCall call);
 
 // ---- logging (log.cpp)

@@ -208,8 +208,16 @@ struct Transfer {
   bool over_quota = false;
   bool too_large = false;
   bool pin_refused = false;
+  // The call's own timeouts (0: none), checked by run_transfer.
+  uint32_t first_byte_ms = 0;
+  uint32_t between_bytes_ms = 0;
+  Clock::time_point started{};
+  Clock::time_point last_byte{};
+  bool first_byte_timed_out = false;
+  bool between_bytes_timed_out = false;
 
   bool count(size_t n) {
+    last_byte = Clock::now();
     if (received + n > kMaxHttpResponseBytes) {
       too_large = true;
       return false;
@@ -304,6 +312,99 @@ curl_socket_t on_open_socket(void* user, curlsocktype, curl_sockaddr* a) {
   return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
+// When the transfer passes its first-byte or between-bytes timeout (none:
+// not yet); marks which one it passed.
+std::optional<Clock::time_point> next_deadline(Transfer& t) {
+  const auto now = Clock::now();
+  if (t.received == 0) {
+    if (t.first_byte_ms == 0) return std::nullopt;
+    const auto at = t.started + std::chrono::milliseconds(t.first_byte_ms);
+    if (now >= at) t.first_byte_timed_out = true;
+    return at;
+  }
+  if (t.between_bytes_ms == 0) return std::nullopt;
+  const auto at = t.last_byte + std::chrono::milliseconds(t.between_bytes_ms);
+  if (now >= at) t.between_bytes_timed_out = true;
+  return at;
+}
+
+struct MultiDeleter {
+  void operator()(CURLM* m) const { curl_multi_cleanup(m); }
+};
+
+// Runs the transfer; with a first-byte or between-bytes timeout, on a multi
+// handle that wakes up by the next deadline, so that it ends on time.
+CURLcode run_transfer(CURL* c, Transfer& t) {
+  t.started = Clock::now();
+  t.last_byte = t.started;
+  if (t.first_byte_ms == 0 && t.between_bytes_ms == 0) return curl_easy_perform(c);
+  std::unique_ptr<CURLM, MultiDeleter> multi(curl_multi_init());
+  if (!multi || curl_multi_add_handle(multi.get(), c) != CURLM_OK) return CURLE_OUT_OF_MEMORY;
+  CURLcode rc = CURLE_OK;
+  for (;;) {
+    int running = 0;
+    if (curl_multi_perform(multi.get(), &running) != CURLM_OK) {
+      rc = CURLE_RECV_ERROR;
+      break;
+    }
+    if (running == 0) {
+      int left = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi.get(), &left)) {
+        if (msg->msg == CURLMSG_DONE) rc = msg->data.result;
+      }
+      break;
+    }
+    const auto deadline = next_deadline(t);
+    if (t.first_byte_timed_out || t.between_bytes_timed_out) {
+      rc = CURLE_OPERATION_TIMEDOUT;
+      break;
+    }
+    long wait_ms = 1000;
+    if (deadline) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            *deadline - Clock::now()).count() + 1;
+      wait_ms = std::clamp<long>(static_cast<long>(left), 1, 1000);
+    }
+    curl_multi_poll(multi.get(), nullptr, 0, static_cast<int>(wait_ms), nullptr);
+  }
+  curl_multi_remove_handle(multi.get(), c);
+  return rc;
+}
+
+// What a failed transfer's curl code means.
+HttpFailure failure_of(CURLcode rc, bool connected) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return HttpFailure::DnsError;
+    case CURLE_COULDNT_CONNECT:
+      return HttpFailure::ConnectionRefused;
+    case CURLE_OPERATION_TIMEDOUT:
+      return connected ? HttpFailure::Timeout : HttpFailure::ConnectTimeout;
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return HttpFailure::TlsCertificate;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+      return HttpFailure::TlsError;
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      return HttpFailure::Incomplete;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+      return HttpFailure::ProtocolError;
+    default:
+      return HttpFailure::Unavailable;
+  }
+}
+
 struct EasyDeleter {
   void operator()(CURL* c) const { curl_easy_cleanup(c); }
 };
@@ -312,10 +413,11 @@ struct ListDeleter {
 };
 
 // Sends one request to `target`; status in `status`, or the refusal.
-int32_t perform(ComponentContext& ctx, const Target& target, const Request& req, Transfer& t,
-                long remaining_ms, long& status) {
+std::optional<HttpRefusal> perform(ComponentContext& ctx, const Target& target,
+                                   const Request& req, Transfer& t, long remaining_ms,
+                                   long connect_ms, long& status) {
   std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
-  if (!easy) return code(AbiError::Unavailable);
+  if (!easy) return HttpRefusal{AbiError::Unavailable, HttpFailure::Unavailable, "curl_easy_init"};
   CURL* c = easy.get();
   std::unique_ptr<curl_slist, ListDeleter> list;
   auto append = [&](const std::string& line) {
@@ -326,10 +428,11 @@ int32_t perform(ComponentContext& ctx, const Target& target, const Request& req,
     }
     return next != nullptr;
   };
+  const HttpRefusal no_headers{AbiError::Unavailable, HttpFailure::Unavailable, "headers"};
   for (const auto& h : req.headers) {
-    if (!append(h)) return code(AbiError::Unavailable);
+    if (!append(h)) return no_headers;
   }
-  if (!append("Expect:")) return code(AbiError::Unavailable);
+  if (!append("Expect:")) return no_headers;
 
   curl_easy_setopt(c, CURLOPT_CURLU, target.url.get());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -340,8 +443,7 @@ int32_t perform(ComponentContext& ctx, const Target& target, const Request& req,
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_NETRC, static_cast<long>(CURL_NETRC_IGNORED));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, remaining_ms);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                   std::min<long>(remaining_ms, static_cast<long>(kHttpConnectTimeoutMs)));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min<long>(remaining_ms, connect_ms));
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
@@ -361,82 +463,112 @@ int32_t perform(ComponentContext& ctx, const Target& target, const Request& req,
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
   }
 
-  const CURLcode rc = curl_easy_perform(c);
-  if (t.over_quota) return code(AbiError::Quota);  // audited by the refusal
+  const CURLcode rc = run_transfer(c, t);
+  if (t.over_quota) {  // audited by the refusal
+    return HttpRefusal{AbiError::Quota, HttpFailure::ResponseQuota, "network quota exceeded"};
+  }
   if (t.too_large) {
     ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Quota,
               fmt::format("response over {} bytes", kMaxHttpResponseBytes));
-    return code(AbiError::TooLarge);
+    return HttpRefusal{AbiError::TooLarge, HttpFailure::ResponseTooLarge,
+                  fmt::format("response over {} bytes", kMaxHttpResponseBytes)};
   }
   if (t.pin_refused) {
     ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Component,
               "a connection to another address or port than the one checked");
-    return code(AbiError::Denied);
+    return HttpRefusal{AbiError::Denied, HttpFailure::Denied, "connection not pinned"};
   }
-  if (rc == CURLE_OPERATION_TIMEDOUT) return code(AbiError::Timeout);
+  if (t.first_byte_timed_out) {
+    return HttpRefusal{AbiError::Timeout, HttpFailure::FirstByteTimeout,
+                  fmt::format("no response within {} ms", t.first_byte_ms)};
+  }
+  if (t.between_bytes_timed_out) {
+    return HttpRefusal{AbiError::Timeout, HttpFailure::BetweenBytesTimeout,
+                  fmt::format("the response paused for {} ms", t.between_bytes_ms)};
+  }
+  curl_off_t connect_time = 0;
+  curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_time);
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    return HttpRefusal{AbiError::Timeout, failure_of(rc, connect_time > 0), curl_easy_strerror(rc)};
+  }
   if (rc != CURLE_OK) {
     const std::string line =
         fmt::format("airssys.http_request {}: {}\n", target.host_port, curl_easy_strerror(rc));
     ctx.write_stderr({reinterpret_cast<const uint8_t*>(line.data()), line.size()});
-    return code(AbiError::Unavailable);
+    return HttpRefusal{AbiError::Unavailable, failure_of(rc, connect_time > 0),
+                       curl_easy_strerror(rc)};
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  return code(AbiError::Ok);
+  return std::nullopt;
 }
 
 }  // namespace
 
-Answer<HttpAnswer> http_fetch(ComponentContext& ctx, HttpCall call) {
+std::expected<HttpAnswer, HttpRefusal> http_exchange(ComponentContext& ctx, HttpCall call) {
+  auto refuse = [](AbiError e, HttpFailure f,
+                   std::string text = {}) -> std::expected<HttpAnswer, HttpRefusal> {
+    return std::unexpected(HttpRefusal{e, f, std::move(text)});
+  };
   if (call.method.empty() || call.method.size() > 16 || call.url.empty() ||
       call.url.size() > kMaxHttpUrlBytes) {
-    return std::unexpected(AbiError::Invalid);
+    return refuse(AbiError::Invalid, HttpFailure::Invalid);
   }
   Request req;
   req.method.assign(call.method);
   for (char ch : req.method) {
-    if (ch < 'A' || ch > 'Z') return std::unexpected(AbiError::Invalid);
+    if (ch < 'A' || ch > 'Z') return refuse(AbiError::Invalid, HttpFailure::Invalid);
   }
   const std::string url_text(call.url);
   for (unsigned char ch : url_text) {
-    if (ch <= 0x20 || ch >= 0x7f) return std::unexpected(AbiError::Invalid);
+    if (ch <= 0x20 || ch >= 0x7f) return refuse(AbiError::Invalid, HttpFailure::Invalid);
   }
   req.headers = std::move(call.headers);
-  if (call.body.size() > kMaxHttpRequestBodyBytes) return std::unexpected(AbiError::TooLarge);
+  if (call.body.size() > kMaxHttpRequestBodyBytes) {
+    return refuse(AbiError::TooLarge, HttpFailure::RequestTooLarge);
+  }
   req.body.assign(call.body.begin(), call.body.end());
-  if (ctx.name().empty() || !ctx.security().context) return std::unexpected(AbiError::Denied);
+  if (ctx.name().empty() || !ctx.security().context) {
+    return refuse(AbiError::Denied, HttpFailure::Denied);
+  }
 
   global_init();
   const uint32_t timeout_ms = call.timeout_ms == 0 ? kDefaultHttpTimeoutMs
                                                    : std::min(call.timeout_ms, kMaxHttpTimeoutMs);
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  const long connect_ms = call.connect_timeout_ms == 0
+                              ? static_cast<long>(kHttpConnectTimeoutMs)
+                              : static_cast<long>(std::min(call.connect_timeout_ms,
+                                                           kHttpConnectTimeoutMs));
 
   Target target;
   switch (check_target(ctx, url_text, nullptr, target)) {
     case Outcome::Ok:
       break;
     case Outcome::Invalid:
-      return std::unexpected(AbiError::Invalid);
+      return refuse(AbiError::Invalid, HttpFailure::Invalid);
     case Outcome::Denied:
-      return std::unexpected(AbiError::Denied);
+      return refuse(AbiError::Denied, HttpFailure::Denied);
   }
 
   for (uint32_t hop = 0;; ++hop) {
     const long remaining = static_cast<long>(
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-    if (remaining <= 0) return std::unexpected(AbiError::Timeout);
+    if (remaining <= 0) return refuse(AbiError::Timeout, HttpFailure::Timeout);
     // What goes out: the request line, the headers and the body.
     uint64_t out_bytes = req.method.size() + url_text.size() + req.body.size() + 16;
     for (const auto& h : req.headers) out_bytes += h.size() + 2;
     if (!ctx.consume_quota(kConnect, target.host_port, security::QuotaKind::Network, out_bytes)) {
-      return std::unexpected(AbiError::Quota);
+      return refuse(AbiError::Quota, HttpFailure::RequestQuota);
     }
     Transfer t;
     t.ctx = &ctx;
     t.target = &target;
     t.keep = call.keep;
+    t.first_byte_ms = call.first_byte_timeout_ms;
+    t.between_bytes_ms = call.between_bytes_timeout_ms;
     long status = 0;
-    if (int32_t r = perform(ctx, target, req, t, remaining, status); r != 0) {
-      return std::unexpected(static_cast<AbiError>(r));
+    if (auto failed = perform(ctx, target, req, t, remaining, connect_ms, status)) {
+      return refuse(failed->error, failed->failure, std::move(failed->text));
     }
 
     const bool redirect =
@@ -446,7 +578,7 @@ Answer<HttpAnswer> http_fetch(ComponentContext& ctx, HttpCall call) {
       if (hop == kMaxHttpRedirects) {
         ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Component,
                   fmt::format("more than {} redirects", kMaxHttpRedirects));
-        return std::unexpected(AbiError::Denied);
+        return refuse(AbiError::Denied, HttpFailure::Denied);
       }
       Target next;
       switch (check_target(ctx, t.location, target.url.get(), next)) {
@@ -455,9 +587,9 @@ Answer<HttpAnswer> http_fetch(ComponentContext& ctx, HttpCall call) {
         case Outcome::Invalid:
           ctx.audit(kConnect, target.host_port, AuditResult::Denied, DecisionLayer::Component,
                     "a redirect to a malformed location");
-          return std::unexpected(AbiError::Denied);
+          return refuse(AbiError::Denied, HttpFailure::Denied);
         case Outcome::Denied:
-          return std::unexpected(AbiError::Denied);
+          return refuse(AbiError::Denied, HttpFailure::Denied);
       }
       // 301, 302 and 303 continue with GET without a body; 307 and 308 repeat
       // the request. Credentials stay with the host they were written for.
@@ -477,6 +609,12 @@ Answer<HttpAnswer> http_fetch(ComponentContext& ctx, HttpCall call) {
     return HttpAnswer{static_cast<int32_t>(status), std::move(t.headers), std::move(t.body),
                       t.body_total};
   }
+}
+
+Answer<HttpAnswer> http_fetch(ComponentContext& ctx, HttpCall call) {
+  auto answer = http_exchange(ctx, std::move(call));
+  if (!answer) return std::unexpected(answer.error().error);
+  return std::move(*answer);
 }
 
 namespace {

@@ -215,8 +215,17 @@ Result<uint32_t> ready_pollable(State& s) { return s.pollables.add({0}, "pollabl
 Result<Val> stream_read(State& s, uint32_t rep, uint64_t len, bool skip) {
   InputStream* in = s.inputs.find(rep);
   if (!in) return std::unexpected(trap("an input-stream the host did not issue"));
-  if (in->kind != StreamKind::File) return err(stream_closed());  // stdin is empty
   size_t want = static_cast<size_t>(std::min(len, kMaxRead));
+  if (in->kind == StreamKind::Body) {
+    const std::vector<uint8_t>& body = *in->body;
+    if (in->offset >= body.size() && want > 0) return err(stream_closed());
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(want, body.size() - in->offset));
+    const uint8_t* at = body.data() + in->offset;
+    in->offset += n;
+    if (skip) return ok({u64v(n)});
+    return ok({bytes_val(at, n)});
+  }
+  if (in->kind != StreamKind::File) return err(stream_closed());  // stdin is empty
   std::vector<uint8_t> buffer(want);
   ssize_t n = 0;
   if (want > 0) {
@@ -245,6 +254,19 @@ Result<Val> stream_write(State& s, OutputStream& out, std::span<const uint8_t> d
   }
   if (out.kind == StreamKind::Stderr) {
     s.ctx.write_stderr(data);
+    return ok();
+  }
+  if (out.kind == StreamKind::Body) {
+    BodySink& sink = *out.body;
+    if (sink.finished) return err(stream_closed());
+    if (data.size() > sink.limit - std::min(sink.limit, sink.bytes.size())) {
+      sink.over = true;
+      auto failed = stream_failed(s, WasiErrno::Fbig,
+                                  fmt::format("a request body over {} bytes", sink.limit));
+      if (!failed) return std::unexpected(failed.error());
+      return err(std::move(*failed));
+    }
+    sink.bytes.insert(sink.bytes.end(), data.begin(), data.end());
     return ok();
   }
   if (out.kind != StreamKind::File) return err(stream_closed());
@@ -619,6 +641,7 @@ void add_wasi2(cm::HostInstance& imports, ComponentContext& context) {
   wasi2::add_random(imports);
   wasi2::add_filesystem(imports, state);
   wasi2::add_sockets(imports, state);
+  wasi2::add_http(imports, state);
 }
 
 std::optional<std::string> wasi2_run_export(const cm::ComponentInstance& instance) {

@@ -4,6 +4,7 @@
 // representation the host gave each resource) and the type builders.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -33,12 +34,22 @@ struct Pollable {
   uint64_t deadline = 0;  // monotonic ns; 0: ready at once
 };
 
-enum class StreamKind : uint8_t { Stdin, Stdout, Stderr, File };
+// Body: the body of an HTTP request or response (wasi:http), held by the host.
+enum class StreamKind : uint8_t { Stdin, Stdout, Stderr, File, Body };
+
+// The body of an outgoing HTTP request as its output-stream fills it.
+struct BodySink {
+  std::vector<uint8_t> bytes;
+  uint64_t limit = 0;     // the most it takes; a longer write fails
+  bool over = false;      // a write went past the limit
+  bool finished = false;  // outgoing-body.finish: the stream is closed
+};
 
 struct InputStream {
   StreamKind kind = StreamKind::Stdin;
   UniqueFd fd;  // File: a duplicate of the descriptor's file
   uint64_t offset = 0;
+  std::shared_ptr<const std::vector<uint8_t>> body = {};  // Body: what it reads
 };
 
 struct OutputStream {
@@ -47,6 +58,7 @@ struct OutputStream {
   uint64_t offset = 0;
   bool append = false;
   uint64_t permit = 0;  // what the last check-write allows still
+  std::shared_ptr<BodySink> body = {};  // Body: where it writes
 };
 
 struct DirectoryStream {
@@ -124,6 +136,9 @@ cm::Val stream_closed();
 
 // Defines wasi:filesystem/types and preopens (wasi2_files.cpp).
 void add_filesystem(cm::HostInstance& imports, const std::shared_ptr<State>& state);
+
+// Defines wasi:http/types and outgoing-handler (wasi2_http.cpp).
+void add_http(cm::HostInstance& imports, const std::shared_ptr<State>& state);
 
 // The name an interface is registered under: "wasi:io/streams@0.2.12".
 std::string versioned(std::string_view name);

@@ -3,6 +3,7 @@
 // real binary, the same admission and exit statuses as for core modules.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "../support/home.hpp"
+#include "../support/loopback_http.hpp"
 #include "../support/temp_dir.hpp"
 #include "cli_process.hpp"
 
@@ -124,6 +126,54 @@ TEST_F(ComponentCli, UpAndInstallRunComponentsOfTheWorldAndSendCommandsToRun) {
       << up.out << up.err;
   auto install = cli({"install", world, "--data-dir", data});
   EXPECT_EQ(install.exit_code, 0) << install.err;
+}
+
+TEST_F(ComponentCli, RunServesWasiHttpUnderTheManifestsNetworkGrant) {
+  const fs::path get = fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "http" / "get.wasm";
+  if (!fs::exists(get)) GTEST_SKIP() << "jco is not installed: no http/get.wasm";
+  test::Loopback server([](const std::string&) {
+    return test::reply(200, "X-Test: cli\r\n", "from the server");
+  });
+  const std::string authority = "127.0.0.1:" + std::to_string(server.port());
+  airssys::wasm::test::TempDir dir("cm-http");
+  auto folder = [&](const char* name, const std::string& caps) {
+    fs::path f = dir.path() / name;
+    fs::create_directories(f);
+    fs::copy_file(get, f / "component.wasm");
+    std::ofstream(f / "Component.toml") << "[component]\nname = \"" << name
+                                        << "\"\nversion = \"0.1.0\"\n\n[capabilities]\n"
+                                        << caps;
+    return f.string();
+  };
+  const std::string granted =
+      folder("granted", "network.connect = [\"" + authority + "\"]\n");
+  const std::string ungranted = folder("ungranted", "");
+
+  auto r = cli({"run", "--approve", granted, "--", authority, "/x?y=1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("status 200\n")) << r.out;
+  EXPECT_NE(r.out.find("x-test: cli\n"), std::string::npos) << r.out;
+  EXPECT_TRUE(r.out.ends_with("body 15\nfrom the server")) << r.out;
+  ASSERT_EQ(server.heads().size(), 1u);
+  EXPECT_TRUE(server.heads()[0].starts_with("GET /x?y=1 HTTP/1.1")) << server.heads()[0];
+
+  auto denied = cli({"run", ungranted, "--", authority, "/x"});
+  EXPECT_EQ(denied.exit_code, 0) << denied.err;
+  EXPECT_EQ(denied.out, "error HTTP-request-denied\n");
+  EXPECT_EQ(server.heads().size(), 1u);
+  // The refusal is on record in AIRSSYS_HOME/audit.log.
+  std::ifstream in(fs::path(std::getenv("AIRSSYS_HOME")) / "audit.log");
+  const std::string log{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  size_t denial = std::string::npos;
+  for (size_t at = log.find(authority); at != std::string::npos; at = log.find(authority, at + 1)) {
+    const size_t start = log.rfind('\n', at) + 1;
+    const std::string line = log.substr(start, log.find('\n', at) - start);
+    if (line.find("ungranted") != std::string::npos && line.find("denied") != std::string::npos &&
+        line.find("network.connect") != std::string::npos) {
+      denial = at;
+    }
+  }
+  EXPECT_NE(denial, std::string::npos) << log;
 }
 
 }  // namespace

@@ -17,6 +17,10 @@
 //                  and audited by the very functions preview 1 uses
 //   wasi:sockets   refused: creating a socket or resolving a name answers
 //                  access-denied, audited as a denial of network access
+//   wasi:http      types and outgoing-handler: the client, every request
+//                  sent by the airssys HTTP function (host/http.hpp) under
+//                  network.connect, its redirect, timeout, size and network
+//                  quota rules; a refusal is an error-code, never a trap
 //
 // Every interface is registered at version kWasi2Version; an import of any
 // other 0.2.x version finds it (cm::HostInstance::find matches semver).
