@@ -123,6 +123,11 @@ Result<Val> load_list_from_range(LiftLowerContext& cx, uint32_t ptr, uint32_t le
     return trap(fmt::format("list byte length {} exceeds the limit of {}", byte_length,
                             kMaxListByteLength));
   AIRSSYS_TRY(detail::check_range(cx, ptr, byte_length, alignment(elem), "list content"));
+  cx.lifted_elements += length;
+  if (cx.lifted_elements > kMaxLiftedListElements)
+    return trap(fmt::format("{} list elements lifted at once: the host builds at most {} values "
+                            "of a call's lists",
+                            cx.lifted_elements, kMaxLiftedListElements));
   auto mem = detail::memory_of(cx);
   if (!mem) return std::unexpected(mem.error());
   Val list{Kind::List, 0, {}, {}};

@@ -530,9 +530,9 @@ void add_clocks(cm::HostInstance& imports, const std::shared_ptr<State>& s) {
 
 void add_random(cm::HostInstance& imports) {
   auto random_bytes = [](std::span<const Val> a) -> Result<std::vector<Val>> {
-    if (a[0].bits > kMaxRead) {
+    if (a[0].bits > kMaxRandomBytes) {
       return std::unexpected(trap(fmt::format("{} random bytes asked for at once (at most {})",
-                                              a[0].bits, kMaxRead)));
+                                              a[0].bits, kMaxRandomBytes)));
     }
     std::vector<uint8_t> buffer(a[0].bits);
     AIRSSYS_TRY(fill_random(buffer.data(), buffer.size()));

@@ -21,8 +21,13 @@ inline constexpr size_t kMaxResources = 4096;
 // What check-write permits at a time, and what blocking-write-and-flush takes.
 inline constexpr uint64_t kWriteBudget = 65536;
 inline constexpr uint64_t kMaxBlockingWrite = 4096;
-// The most one read or one get-random-bytes returns.
-inline constexpr uint64_t kMaxRead = 16 * 1024 * 1024;
+// The most one read returns (a stream or a file may give less than asked:
+// the caller reads again), and the most one get-random-bytes gives (more
+// traps). The bytes cross as one value each (cm::Val), so they are bounded
+// well below the canonical ABI's own limit on what the host builds per call
+// (cm::kMaxLiftedListElements).
+inline constexpr uint64_t kMaxRead = 64 * 1024;
+inline constexpr uint64_t kMaxRandomBytes = 1024 * 1024;
 
 struct ErrorObject {
   std::string message;

@@ -530,6 +530,30 @@ TEST_F(Canonical, LoweringRereadsMemoryThatReallocGrew) {
 
 // ---------------------------------------------------------------- lists, records
 
+// Each lifted list element is a Val in host memory: the lifting of one
+// call's values builds at most kMaxLiftedListElements of them, counted over
+// all its lists, and traps past it rather than holding tens of times the
+// guest's memory.
+TEST_F(Canonical, TheListElementsOneCallLiftsAreBounded) {
+  heap.mem.resize(kMaxLiftedListElements + 64);
+  auto bytes = list_of(t(Kind::U8));
+  auto at_limit = lift_flat(cx, *bytes, std::array{Value::i32(0),
+                                                   Value::i32(static_cast<int32_t>(kMaxLiftedListElements))});
+  ASSERT_TRUE(at_limit.has_value()) << at_limit.error().message;
+  EXPECT_EQ(at_limit->items.size(), kMaxLiftedListElements);
+  // The same context has no element left: one more list traps.
+  expect_trap(lift_flat(cx, *bytes, std::array{Value::i32(0), Value::i32(1)}),
+              "list elements lifted at once");
+  // A fresh call's context counts from zero; two lists of one call add up.
+  CallContext next;
+  LiftLowerContext fresh{opts, inst, &next};
+  const auto half = static_cast<int32_t>(kMaxLiftedListElements / 2 + 1);
+  auto two = tuple_of({bytes, bytes});
+  expect_trap(lift_flat(fresh, *two, std::array{Value::i32(0), Value::i32(half), Value::i32(0),
+                                                Value::i32(half)}),
+              "list elements lifted at once");
+}
+
 TEST_F(Canonical, ListsTrapOutOfBoundsMisalignedAndTooLong) {
   auto type = list_of(t(Kind::U32));
   expect_trap(lift_flat(cx, *type, std::array{Value::i32(2), Value::i32(1)}), "unaligned pointer");

@@ -5,7 +5,8 @@
 ;;
 ;; write-bytes asks check-write, then writes n bytes ('x') in one write; it
 ;; returns the write's result discriminant (0: ok). Writing more than the
-;; permit is the guest's error, which the host turns into a trap.
+;; permit is the guest's error, which the host turns into a trap; a list of
+;; more elements than the host lifts into values at once traps before that.
 (component
   (import "wasi:io/error@0.2.0" (instance $error
     (export "error" (type (sub resource)))))
@@ -51,7 +52,11 @@
       (local $out i32)
       (local.set $out (call $get-stdout))
       (call $check-write (local.get $out) (i32.const 16))
-      ;; the bytes at 1024
+      ;; the bytes at 1024, the memory grown to hold them
+      (if (i32.gt_u (i32.add (local.get $n) (i32.const 1024))
+                    (i32.mul (memory.size) (i32.const 65536)))
+        (then (drop (memory.grow (i32.add (i32.div_u (local.get $n) (i32.const 65536))
+                                          (i32.const 1))))))
       (memory.fill (i32.const 1024) (i32.const 120) (local.get $n))
       (call $write (local.get $out) (i32.const 1024) (local.get $n) (i32.const 32))
       (i32.load8_u (i32.const 32))))

@@ -83,6 +83,13 @@ inline constexpr size_t kMaxFlatResults = 1;
 inline constexpr uint32_t kMaxStringByteLength = (1u << 28) - 1;
 inline constexpr uint32_t kMaxListByteLength = (1u << 28) - 1;
 inline constexpr uint32_t kMaxTableLength = (1u << 28) - 1;
+// The most list elements the lifting of one call's values into Vals builds
+// (the parameters of a lowered call, or the results of a lifted one). Each
+// element is a Val in host memory, some 70 bytes even for a u8, so without
+// a bound a guest would make the host hold tens of times its own memory;
+// past it the call traps ("... list elements lifted at once"). The typed
+// path (cm/typed.hpp) builds no Vals and has no such bound.
+inline constexpr uint64_t kMaxLiftedListElements = uint64_t{1} << 20;
 // The high bit of a latin1+utf16 string's length: set when it is UTF-16.
 inline constexpr uint32_t kUtf16Tag = 1u << 31;
 inline constexpr uint32_t kCanonicalNan32 = 0x7fc00000u;
@@ -280,6 +287,8 @@ struct LiftLowerContext {
   const CanonOptions& opts;
   InstanceState& inst;
   CallContext* scope = nullptr;
+  // List elements lifted into Vals so far (see kMaxLiftedListElements).
+  uint64_t lifted_elements = 0;
 };
 
 // Handles (the `rep` is the resource's representation, the lifted value).
