@@ -33,10 +33,52 @@ bool uses_v128(const FuncSig& sig) {
   return false;
 }
 
+// wasm2c 1.0.32 passes the source memory of memory.copy as its destination
+// and the destination as its source (the same memory for both in a module of
+// one memory, so only multi-memory shows it). Swapping the two indices in the
+// module it translates makes its C copy in the direction the module says.
+void swap_memory_copy_operands(wabt::Module& module) {
+  std::vector<wabt::ExprList*> pending;
+  for (wabt::Func* func : module.funcs) pending.push_back(&func->exprs);
+  while (!pending.empty()) {
+    wabt::ExprList* list = pending.back();
+    pending.pop_back();
+    for (wabt::Expr& expr : *list) {
+      switch (expr.type()) {
+        case wabt::ExprType::MemoryCopy: {
+          auto* copy = wabt::cast<wabt::MemoryCopyExpr>(&expr);
+          std::swap(copy->srcmemidx, copy->destmemidx);
+          break;
+        }
+        case wabt::ExprType::Block:
+          pending.push_back(&wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
+          break;
+        case wabt::ExprType::Loop:
+          pending.push_back(&wabt::cast<wabt::LoopExpr>(&expr)->block.exprs);
+          break;
+        case wabt::ExprType::If: {
+          auto* e = wabt::cast<wabt::IfExpr>(&expr);
+          pending.push_back(&e->true_.exprs);
+          pending.push_back(&e->false_);
+          break;
+        }
+        case wabt::ExprType::Try: {
+          auto* e = wabt::cast<wabt::TryExpr>(&expr);
+          pending.push_back(&e->block.exprs);
+          for (auto& c : e->catches) pending.push_back(&c.exprs);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+}
+
 Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
   wabt::Errors errors;
   wabt::Module module;
-  wabt::Features features;
+  const wabt::Features features = engine_features();
   wabt::ReadBinaryOptions options(features, nullptr, false, true, false);
   if (wabt::Failed(wabt::ReadBinaryIr("module", metered.data(), metered.size(), options, &errors,
                                       &module))) {
@@ -178,6 +220,7 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
       }
     }
   }
+  if (module.memories.size() > 1) swap_memory_copy_operands(module);
   wabt::MemoryStream stream;
   wabt::WriteBinaryOptions write_options(features, true, false, false);
   if (wabt::Failed(wabt::WriteBinaryModule(&stream, &module, write_options))) {

@@ -123,6 +123,8 @@ void NativeRun::body() {
   call_ctx->memory_cap_pages = entry_.memory_cap_pages;
   call_ctx->table_caps = entry_.table_caps.data();
   call_ctx->table_count = static_cast<uint32_t>(entry_.table_caps.size());
+  call_ctx->memories = entry_.memories.data();
+  call_ctx->memory_slots = static_cast<uint32_t>(entry_.memories.size());
   call_ctx->on_trap = record_trap_frames;
   call_ctx->unwind_stop = reinterpret_cast<const void*>(entry_.desc->enter);
   trap_ = entry_.desc->enter(entry_.fn, entry_.a, entry_.b);

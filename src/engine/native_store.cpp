@@ -55,6 +55,8 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
       item.pointer = &state_->fuel;
     } else if (import.name == detail::kMemoryGrowName) {
       target.kind = ImportTarget::Kind::MemoryGrow;
+    } else if (import.name == detail::kMemoryGrowAtName) {
+      target.kind = ImportTarget::Kind::MemoryGrowAt;
     } else {
       target.kind = ImportTarget::Kind::Fuel;
     }
@@ -168,15 +170,12 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   const uint64_t page_cap =
       std::min<uint64_t>(options.limits.max_memory_bytes / kWasmPageSize, kMaxPages);
   const auto& plan = native->plan_;
+  uint64_t initial_pages = 0;
   for (size_t i = 0; i < plan.memories.size(); ++i) {
-    if (plan.memories[i].initial > page_cap) {
-      return make_error(
-          ErrorCode::LimitExceeded,
-          fmt::format("module '{}': memory {} starts at {} pages ({}), over the instance's "
-                      "memory limit of {}",
-                      native->name_, i, plan.memories[i].initial,
-                      format_byte_size(plan.memories[i].initial * kWasmPageSize),
-                      format_byte_size(options.limits.max_memory_bytes)));
+    initial_pages += plan.memories[i].initial;
+    if (initial_pages > page_cap) {
+      return detail::memories_over_limit(native->name_, i, plan.memories[i].initial,
+                                         initial_pages, options.limits.max_memory_bytes);
     }
   }
   // Tables count against the memory limit: the runtime gives each table its
@@ -203,19 +202,25 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   instance->imports_->self = instance->imports_;
   instance->imports_->host_instance = instance.get();
   instance->targets_.resize(n);
+  instance->page_cap_ = page_cap;
   for (size_t k = 0; k < n; ++k) {
     AIRSSYS_TRY(resolve(*instance, k, linker));
-    if (plan.imports[k].kind == ExternKind::Memory && !instance->memory_) {
-      instance->memory_ = static_cast<wasm_rt_memory_t*>(instance->imports_->items[k].pointer);
+    if (plan.imports[k].kind == ExternKind::Memory) {
+      auto* memory = static_cast<wasm_rt_memory_t*>(instance->imports_->items[k].pointer);
+      if (!instance->memory_) instance->memory_ = memory;
+      instance->memories_.push_back(memory);
+      ++instance->memory_imports_;
     }
   }
+  instance->memories_.resize(instance->memory_imports_ + plan.memories.size(), nullptr);
 
   ExecState exec;
   exec.budget = options.start_fuel;
   state.active = &exec;
   state.start_slice(exec);
   NativeRun run(state, {&desc, desc.instantiate, instance->raw_, instance->imports_,
-                        static_cast<uint32_t>(page_cap), *table_caps});
+                        static_cast<uint32_t>(page_cap), *table_caps,
+                        std::span(instance->memories_).subspan(instance->memory_imports_)});
   for (auto& target : instance->targets_) target.call.set_instantiating(true);
   run.switch_in();
   for (auto& target : instance->targets_) target.call.set_instantiating(false);

@@ -65,10 +65,6 @@ const std::map<std::string, std::string> kKnownFailures = {
     {"linking/tags.json:36", "core exception-handling tags: the engine refuses the tag section"},
     {"linking/tags.json:64", "core exception-handling tags: the engine refuses the tag section"},
     {"linking/tags.json:93", "core exception-handling tags: the engine refuses the tag section"},
-    {"linking/unit.json:261", "core multi-memory: the engine refuses a second memory"},
-    {"linking/unit.json:308", "core multi-memory: the engine refuses a second memory"},
-    {"linking/unit.json:355", "core multi-memory: the engine refuses a second memory"},
-    {"validation/instantiation.json:342", "core multi-memory: the engine refuses a second memory"},
 };
 
 std::vector<uint8_t> read_file(const fs::path& path) {

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define AIRSSYS_NATIVE_ABI 6u
+#define AIRSSYS_NATIVE_ABI 7u
 
 /* Native code runs only on fiber stacks of AIRSSYS_STACK_SIZE bytes aligned
  * to their size. The lowest page is a guard, the next holds the call's state
@@ -43,6 +43,11 @@ typedef struct airssys_call_ctx {
   uint32_t table_count;
   uint32_t tables_allocated;  /* how many of them instantiation allocated so far */
   wasm_rt_memory_t* memory;   /* the memory instantiation allocated, if any */
+  /* Where instantiation records each memory it allocates (the module's own
+   * memories, by index), for memory.grow of any memory through the host. */
+  wasm_rt_memory_t** memories;
+  uint32_t memory_slots;
+  uint32_t memories_allocated;
   /* Called by a trap, on the call's stack before it unwinds, to record the
    * return addresses of the frames (innermost first) in trap_frames. */
   void (*on_trap)(struct airssys_call_ctx*);

@@ -131,12 +131,15 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages,
     memory->data = (uint8_t*)base;
   }
   if (!ctx->memory) ctx->memory = memory;
+  if (ctx->memories_allocated < ctx->memory_slots) {
+    ctx->memories[ctx->memories_allocated++] = memory;
+  }
   if (initial_pages && wasm_rt_grow_memory(memory, initial_pages) == UINT32_MAX) {
     wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
   }
 }
 
-/* Visible to the host too: memory.grow of memory 0 reaches the host first
+/* Visible to the host too: memory.grow of any memory reaches the host first
  * (to report it) and grows through this very function. */
 __attribute__((visibility("default"))) uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory,
                                                                      uint32_t delta) {
