@@ -84,10 +84,13 @@ class CallEnd : public Call {
 
 // The WebAssembly features both tiers accept, everywhere the toolkit reads,
 // validates, rewrites or translates a module: wabt's defaults (the finished
-// proposals up to reference types and bulk memory) and multi-memory.
+// proposals up to reference types and bulk memory), multi-memory, and
+// exception handling (in the toolkit's legacy form, which the standard form
+// is translated to first: exceptions.hpp).
 [[nodiscard]] inline wabt::Features engine_features() {
   wabt::Features features;
   features.enable_multi_memory();
+  features.enable_exceptions();
   return features;
 }
 

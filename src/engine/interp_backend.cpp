@@ -109,6 +109,7 @@ ErrorCode classify_trap(std::string_view message) {
       {"indirect call signature mismatch", ErrorCode::TrapIndirectCallMismatch},
       {"uninitialized table element", ErrorCode::TrapUninitializedElement},
       {"uninitialized element", ErrorCode::TrapUninitializedElement},
+      {"uncaught exception", ErrorCode::TrapUncaughtException},
   };
   for (const auto& p : kPrefixes) {
     if (message.starts_with(p.text)) return p.code;

@@ -57,15 +57,7 @@ const std::set<std::string> kPostMvpFiles = {
 
 // Commands known to fail, as "folder/file.json:line", each with the reason.
 // Keep this list short: each entry is a gap in the validator.
-// Each of these components holds a core module that the engine refuses: the
-// engine (src/engine) does not enable those core proposals, so the component
-// cannot be validated.
-const std::map<std::string, std::string> kKnownFailures = {
-    {"linking/tags.json:7", "core exception-handling tags: the engine refuses the tag section"},
-    {"linking/tags.json:36", "core exception-handling tags: the engine refuses the tag section"},
-    {"linking/tags.json:64", "core exception-handling tags: the engine refuses the tag section"},
-    {"linking/tags.json:93", "core exception-handling tags: the engine refuses the tag section"},
-};
+const std::map<std::string, std::string> kKnownFailures = {};
 
 std::vector<uint8_t> read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
