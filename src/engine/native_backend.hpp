@@ -346,6 +346,7 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   // Every memory by index: the imported ones, then the instance's own (set
   // by instantiation as it allocates them).
   std::vector<wasm_rt_memory_t*> memories_;
+  std::vector<uint32_t> tags_;  // the identities of the tags the instance defines
   uint32_t memory_imports_ = 0;
   uint64_t page_cap_ = 0;  // the pages all its own memories may hold together
   uint64_t fuel_used_ = 0;

@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "backend_support.hpp"
+#include "exceptions.hpp"
 #include "native_codegen.hpp"
 #include "native_compile.hpp"
 #include "native_runtime_sources.hpp"
@@ -305,6 +306,9 @@ Result<void> NativeCompiler::check_bounds(std::span<const uint8_t> bytes,
   }
   BoundsReader reader(config_);
   wabt::ReadBinaryOptions options(engine_features(), nullptr, false, true, false);
+  // The toolkit reads exception handling in its legacy form only.
+  auto translated = translate_exceptions(bytes);
+  if (translated && *translated) bytes = **translated;
   if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &reader, options))) {
     if (!reader.refusal().empty()) {
       return make_error(ErrorCode::CompileLimit, fmt::format("{}: {}", name, reader.refusal()));
@@ -383,7 +387,7 @@ Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan, std
   AIRSSYS_TRY(write_file(d / "module.wasm", bytes));
 
   auto w2c = run_child({config_.wasm2c.string(), "module.wasm", "-n", "m",
-                        "--enable-multi-memory", "-o", "module.c"},
+                        "--enable-multi-memory", "--enable-exceptions", "-o", "module.c"},
                        d,
                        d / "wasm2c.log", config_, deadline, cancel, &stopping_);
   if (!w2c) return std::unexpected(w2c.error());

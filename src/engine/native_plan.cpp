@@ -15,6 +15,7 @@
 
 #include "backend_support.hpp"
 #include "metering.hpp"
+#include "airssys-native.h"
 #include "native_codegen.hpp"
 
 namespace airssys::wasm::engine::detail {
@@ -114,10 +115,11 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
         break;
       }
       case wabt::ExternalKind::Tag:
-        return make_error(ErrorCode::CompileFailed,
-                          "native tier: exception tags are not supported");
+        info.kind = ExternKind::Tag;
+        info.sig = func_sig(wabt::cast<wabt::TagImport>(imp)->tag.decl.sig);
+        break;
     }
-    if ((info.kind == ExternKind::Func && uses_v128(info.sig)) ||
+    if (((info.kind == ExternKind::Func || info.kind == ExternKind::Tag) && uses_v128(info.sig)) ||
         (info.kind == ExternKind::Global && info.type == ValType::V128)) {
       return make_error(ErrorCode::CompileFailed,
                         "native tier: 128-bit vector (SIMD) values are not supported");
@@ -154,10 +156,11 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
         break;
       }
       case wabt::ExternalKind::Tag:
-        return make_error(ErrorCode::CompileFailed,
-                          "native tier: exception tags are not supported");
+        info.kind = ExternKind::Tag;
+        info.sig = func_sig(module.GetTag(exp->var)->decl.sig);
+        break;
     }
-    if ((info.kind == ExternKind::Func && uses_v128(info.sig)) ||
+    if (((info.kind == ExternKind::Func || info.kind == ExternKind::Tag) && uses_v128(info.sig)) ||
         (info.kind == ExternKind::Global && info.type == ValType::V128)) {
       return make_error(ErrorCode::CompileFailed,
                         "native tier: 128-bit vector (SIMD) values are not supported");
@@ -204,6 +207,25 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
   }
   for (size_t i = module.num_table_imports; i < module.tables.size(); ++i) {
     plan.tables.push_back(limits_of(module.tables[i]->elem_limits));
+  }
+  // An exception's values travel in the call's state, which holds
+  // AIRSSYS_MAX_EXCEPTION_BYTES (each value counted at its size rounded up to
+  // 8 bytes, more than the C struct of them takes).
+  for (const wabt::Tag* tag : module.tags) {
+    uint64_t bytes = 0;
+    for (wabt::Type t : tag->decl.sig.param_types) {
+      if (t == wabt::Type::V128) {
+        return make_error(ErrorCode::CompileFailed,
+                          "native tier: 128-bit vector (SIMD) values are not supported");
+      }
+      bytes += t == wabt::Type::FuncRef ? sizeof(wasm_rt_funcref_t) : 8;
+    }
+    if (bytes > AIRSSYS_MAX_EXCEPTION_BYTES) {
+      return make_error(ErrorCode::CompileFailed,
+                        fmt::format("native tier: an exception tag's values take {} bytes, over "
+                                    "the {} the native tier carries",
+                                    bytes, AIRSSYS_MAX_EXCEPTION_BYTES));
+    }
   }
   for (const auto* type : module.types) {
     auto* f = wabt::dyn_cast<wabt::FuncType>(type);

@@ -69,6 +69,7 @@ ErrorCode trap_code(int trap) {
     case WASM_RT_TRAP_TABLE_OOB: return ErrorCode::TrapTableOutOfBounds;
     case WASM_RT_TRAP_UNINIT_ELEM: return ErrorCode::TrapUninitializedElement;
     case WASM_RT_TRAP_SIG_MISMATCH: return ErrorCode::TrapIndirectCallMismatch;
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return ErrorCode::TrapUncaughtException;
     default: return ErrorCode::TrapOther;
   }
 }
@@ -86,6 +87,7 @@ const char* trap_message(int trap) {
     case WASM_RT_TRAP_UNINIT_ELEM: return "uninitialized table element";
     case WASM_RT_TRAP_SIG_MISMATCH: return "indirect call signature mismatch";
     case WASM_RT_TRAP_RESOURCE: return "memory for the instance could not be allocated";
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
     default: return "trap";
   }
 }

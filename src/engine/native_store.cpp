@@ -2,6 +2,7 @@
 // registered with the linker, the host's functions) and instantiates it on a
 // fiber with the instance's limits applied.
 
+#include <atomic>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +46,19 @@ class NativeStore final : public Store {
   // of one whose instantiation failed after it wrote into an imported table).
   std::vector<std::shared_ptr<NativeInstance>> instances_;
 };
+
+// An exception tag's identity, unique in the process (0 is none).
+Result<uint32_t> next_tag_identity() {
+  static std::atomic<uint32_t> next{1};
+  uint32_t id = next.load(std::memory_order_relaxed);
+  do {
+    if (id == 0) {
+      return make_error(ErrorCode::LimitExceeded,
+                        "the process has given out every exception tag identity it has");
+    }
+  } while (!next.compare_exchange_weak(id, id + 1, std::memory_order_relaxed));
+  return id;
+}
 
 Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Linker& linker) {
   const auto& import = instance.module_->plan_.imports[k];
@@ -120,7 +134,12 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
           item.pointer = table;
           break;
         }
-        case ExternKind::Tag: return mismatch("tags are not supported");
+        case ExternKind::Tag:
+          if (exp.sig.params != import.sig.params) {
+            return mismatch(fmt::format("the tag has type {}", exp.sig.to_string()));
+          }
+          item.pointer = desc.export_pointers[it->second](other->raw_);
+          break;
       }
       instance.providers_.push_back(other->shared_from_this());
       return {};
@@ -201,6 +220,15 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   if (!instance->imports_ || !instance->raw_) throw std::bad_alloc();
   instance->imports_->self = instance->imports_;
   instance->imports_->host_instance = instance.get();
+  // Every instantiation defines tags of its own: identities never given
+  // before in this process.
+  instance->tags_.resize(desc.tag_count);
+  for (auto& tag : instance->tags_) {
+    auto id = next_tag_identity();
+    if (!id) return std::unexpected(id.error());
+    tag = *id;
+  }
+  instance->imports_->tags = instance->tags_.data();
   instance->targets_.resize(n);
   instance->page_cap_ = page_cap;
   for (size_t k = 0; k < n; ++k) {
