@@ -16,7 +16,11 @@ constexpr std::string_view kExceptionReferences =
 constexpr uint8_t kExnRef = 0x69;
 constexpr int64_t kExnHeapType = -0x17;
 
-enum class Outcome { Same, Changed, Unreadable, Refused };
+constexpr std::string_view kLegacyInstructions =
+    "the legacy exception-handling instructions (try, catch, catch_all, delegate, rethrow) are "
+    "not supported: exception handling is accepted in its standard form (try_table, throw)";
+
+enum class Outcome { Same, Changed, Unreadable, Refused, Legacy };
 
 // Reads the bytes of one function body or section; any read past its end or
 // any encoding it does not know makes it !ok, and nothing is translated.
@@ -149,7 +153,11 @@ Outcome translate_body(std::span<const uint8_t> body, std::vector<uint8_t>& out)
     const uint8_t op = r.byte();
     if (!r.ok()) break;
     switch (op) {
-      case 0x02: case 0x03: case 0x04: case 0x06:  // block loop if try
+      case 0x06: case 0x07: case 0x09: case 0x18: case 0x19:
+        // try, catch, rethrow, delegate, catch_all: the legacy form, which
+        // the toolkit would take as it is, is not the standard.
+        return Outcome::Legacy;
+      case 0x02: case 0x03: case 0x04:  // block loop if
         if (!block_type(r)) return Outcome::Refused;
         open.push_back({});
         break;
@@ -204,17 +212,12 @@ Outcome translate_body(std::span<const uint8_t> body, std::vector<uint8_t>& out)
         }
         open.pop_back();
         break;
-      case 0x18:  // delegate: ends a legacy try
-        r.u(32);
-        if (open.empty()) return Outcome::Unreadable;
-        open.pop_back();
-        break;
       case 0x0A:  // throw_ref
         return Outcome::Refused;
-      case 0x00: case 0x01: case 0x05: case 0x0F: case 0x19: case 0x1A: case 0x1B:
+      case 0x00: case 0x01: case 0x05: case 0x0F: case 0x1A: case 0x1B:
       case 0xD1: case 0xD3: case 0xD5:
         break;
-      case 0x07: case 0x08: case 0x09: case 0x0C: case 0x0D: case 0x10: case 0x12:
+      case 0x08: case 0x0C: case 0x0D: case 0x10: case 0x12:
       case 0x14: case 0x15: case 0x20: case 0x21: case 0x22: case 0x23: case 0x24:
       case 0x25: case 0x26: case 0x3F: case 0x40: case 0xD2: case 0xD4: case 0xD6:
         r.u(32);
@@ -342,6 +345,8 @@ Result<std::optional<std::vector<uint8_t>>> translate_exceptions(std::span<const
       std::vector<uint8_t> body;
       switch (translate_body(section.subspan(body_start, body_size), body)) {
         case Outcome::Refused: return refused();
+        case Outcome::Legacy:
+          return make_error(ErrorCode::UnsupportedFeature, std::string(kLegacyInstructions));
         case Outcome::Unreadable: return std::nullopt;
         case Outcome::Changed: changed = true; [[fallthrough]];
         case Outcome::Same:

@@ -18,6 +18,10 @@
 //
 // Exception references have no legacy equivalent: exnref, throw_ref,
 // catch_ref and catch_all_ref are refused (UnsupportedFeature, naming them).
+// So is the legacy form itself when a module brings it (try, catch,
+// catch_all, delegate, rethrow): it is not the standard, and the native
+// tier's translation of rethrow needs a stack frame of unbounded size, so
+// accepting it would make the tiers differ.
 
 #include <cstdint>
 #include <optional>

@@ -2,7 +2,8 @@
 // and catch_all clauses), on both tiers: throw and catch in one module and
 // across instances through an imported tag (a tag is its defining instance's:
 // the same module instantiated twice defines two tags), an uncaught exception
-// as a typed trap, and exception references refused with a typed error.
+// as a typed trap, and exception references and the legacy instructions
+// refused with a typed error.
 //
 // The toolkit's text parser knows only the legacy form, so the modules are
 // written here in the binary format, each instruction commented.
@@ -245,6 +246,26 @@ TEST_P(ExceptionsTest, ExceptionReferencesAreRefused) {
     EXPECT_NE(m.error().message.find("exception references"), std::string::npos)
         << m.error().message;
   }
+}
+
+TEST_P(ExceptionsTest, TheLegacyFormIsRefused) {
+  const Bytes legacy = module({
+      section(1, vec({{0x60, 0x00, 0x00}})), section(3, vec({{0x00}})),
+      section(13, vec({{0x00, 0x00}})),
+      section(10, vec({body({0x06, 0x40,         // try
+                             0x07, 0x00,         // catch 0
+                             0x19,               // catch_all
+                             0x0B, 0x0B})})),    // end end
+  });
+  auto m = engine->load(legacy, "legacy.wasm");
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, ErrorCode::UnsupportedFeature) << m.error().to_string();
+  EXPECT_NE(m.error().message.find("legacy exception-handling instructions"), std::string::npos)
+      << m.error().message;
+  // The same in the text format, which the toolkit reads in the legacy form.
+  auto text = engine->load_wat(R"((module (tag $e) (func (try (do) (catch $e)))))", "legacy.wat");
+  ASSERT_FALSE(text.has_value());
+  EXPECT_EQ(text.error().code, ErrorCode::UnsupportedFeature) << text.error().to_string();
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiers, ExceptionsTest, ::testing::Values(Tier::Interp, Tier::Native),
