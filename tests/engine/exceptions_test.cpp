@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <thread>
 #include <string_view>
 #include <vector>
 
@@ -92,15 +93,17 @@ Bytes catch_into_block(uint8_t tag, const Bytes& inside) {
 //   func 3 "uncaught"   (param i32) (result i32): calls func 0, catches nothing
 //   func 4 "mismatch"   (param i32) (result i32): throws $other where only $e is caught
 //   func 5 "loop"       (param i32) (result i32): throws and catches n times, counting
+//   func 6 "spin_throw" (param i32) (result i32): inside a try_table, counts n
+//                       down, then throws 77, which it catches
 //   exports "e" (tag 0)
 const Bytes kOneModule = module({
     kTypes,
-    section(3, vec({{0x00}, {0x01}, {0x01}, {0x01}, {0x01}, {0x01}})),
+    section(3, vec({{0x00}, {0x01}, {0x01}, {0x01}, {0x01}, {0x01}, {0x01}})),
     section(13, vec({{0x00, 0x00}, {0x00, 0x00}})),
     section(7, vec({cat({name("throw"), {0x00, 0x00}}), cat({name("catch"), {0x00, 0x01}}),
                     cat({name("catch_all"), {0x00, 0x02}}), cat({name("uncaught"), {0x00, 0x03}}),
                     cat({name("mismatch"), {0x00, 0x04}}), cat({name("loop"), {0x00, 0x05}}),
-                    cat({name("e"), {0x04, 0x00}})})),
+                    cat({name("spin_throw"), {0x00, 0x06}}), cat({name("e"), {0x04, 0x00}})})),
     section(10, vec({
         body({0x20, 0x00, 0x08, 0x00, 0x0B}),  // local.get 0; throw 0; end
         body(cat({catch_into_block(0, {0x20, 0x00, 0x10, 0x00}), {0x0B}})),  // call 0
@@ -119,6 +122,14 @@ const Bytes kOneModule = module({
         body(cat({{0x03, 0x40, 0x20, 0x00, 0x04, 0x40},
                   catch_into_block(0, {0x20, 0x00, 0x08, 0x00}),
                   {0x41, 0x01, 0x6B, 0x21, 0x00, 0x0C, 0x01, 0x0B, 0x0B, 0x41, 0x2A, 0x0B}})),
+        body(cat({catch_into_block(0, {0x03, 0x40,              // loop
+                                       0x20, 0x00, 0x04, 0x40,  // local.get 0; if
+                                       0x20, 0x00, 0x41, 0x01, 0x6B, 0x21, 0x00,  // n - 1
+                                       0x0C, 0x01,              // br 1 (the loop)
+                                       0x0B, 0x0B,              // end end
+                                       0x41, 0xCD, 0x00,        // i32.const 77
+                                       0x08, 0x00}),            // throw 0
+                  {0x0B}})),
     })),
 });
 
@@ -168,6 +179,34 @@ TEST_P(ExceptionsTest, ThrowAndCatchInOneModule) {
   bool tag_export = false;
   for (const auto& e : m->exports()) tag_export |= e.name == "e" && e.kind == ExternKind::Tag;
   EXPECT_TRUE(tag_export);
+}
+
+// A call suspended between fuel slices inside a try_table, resumed on other
+// threads, still lands in that try's handler when it throws.
+TEST_P(ExceptionsTest, AThrowAfterSuspensionsLandsInItsHandler) {
+  auto m = load(kOneModule, "one.wasm");
+  ASSERT_TRUE(m);
+  auto i = instantiate(*m);
+  ASSERT_TRUE(i);
+  CallOptions options;
+  options.slice = 10'000;
+  auto call = i->start_call("spin_throw", arg(100'000), options);
+  ASSERT_TRUE(call.has_value()) << call.error().to_string();
+  int suspensions = 0;
+  bool finished = false;
+  while (!finished && suspensions < 10'000) {
+    std::thread runner([&] {
+      auto state = (*call)->resume();
+      ASSERT_TRUE(state.has_value()) << state.error().to_string();
+      finished = *state == Call::State::Finished;
+    });
+    runner.join();
+    if (!finished) ++suspensions;
+  }
+  ASSERT_TRUE(finished);
+  EXPECT_GE(suspensions, 10);
+  ASSERT_EQ((*call)->results().size(), 1u);
+  EXPECT_EQ((*call)->results()[0].as_i32(), 77);
 }
 
 TEST_P(ExceptionsTest, AnUncaughtExceptionIsATypedTrap) {
