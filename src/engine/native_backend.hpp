@@ -275,6 +275,12 @@ struct ImportTarget {
   NativeHostCall call;
 };
 
+// Exception tag identities (native_store.cpp): one never held by a live
+// instance (0 is none), given to each tag an instantiation defines, and given
+// back when the instance goes; LimitExceeded when all 2^32 - 1 are held.
+Result<uint32_t> take_tag_identity();
+void give_back_tag_identities(std::span<const uint32_t> tags);
+
 class NativeInstance final : public Instance, public std::enable_shared_from_this<NativeInstance> {
  public:
   NativeInstance(std::shared_ptr<StoreState> state, std::shared_ptr<const NativeModule> module,
@@ -285,6 +291,7 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
         on_grow_(std::move(on_grow)),
         grow_gate_(std::move(grow_gate)) {}
   ~NativeInstance() override {
+    give_back_tag_identities(tags_);
     if (raw_) {
       module_->desc().free_instance(raw_);
       std::free(raw_);

@@ -2,7 +2,7 @@
 // registered with the linker, the host's functions) and instantiates it on a
 // fiber with the instance's limits applied.
 
-#include <atomic>
+#include <mutex>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -46,19 +46,6 @@ class NativeStore final : public Store {
   // of one whose instantiation failed after it wrote into an imported table).
   std::vector<std::shared_ptr<NativeInstance>> instances_;
 };
-
-// An exception tag's identity, unique in the process (0 is none).
-Result<uint32_t> next_tag_identity() {
-  static std::atomic<uint32_t> next{1};
-  uint32_t id = next.load(std::memory_order_relaxed);
-  do {
-    if (id == 0) {
-      return make_error(ErrorCode::LimitExceeded,
-                        "the process has given out every exception tag identity it has");
-    }
-  } while (!next.compare_exchange_weak(id, id + 1, std::memory_order_relaxed));
-  return id;
-}
 
 Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Linker& linker) {
   const auto& import = instance.module_->plan_.imports[k];
@@ -224,7 +211,7 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   // before in this process.
   instance->tags_.resize(desc.tag_count);
   for (auto& tag : instance->tags_) {
-    auto id = next_tag_identity();
+    auto id = take_tag_identity();
     if (!id) return std::unexpected(id.error());
     tag = *id;
   }
@@ -281,5 +268,45 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
 }  // namespace
 
 std::unique_ptr<Store> new_store() { return std::make_unique<NativeStore>(); }
+
+namespace {
+
+// The identities no live instance holds, and the next never given out.
+struct TagIdentities {
+  std::mutex mutex;
+  std::vector<uint32_t> free;
+  uint32_t next = 1;
+};
+
+TagIdentities& tag_identities() {
+  static TagIdentities* identities = new TagIdentities();  // outlives every instance
+  return *identities;
+}
+
+}  // namespace
+
+Result<uint32_t> take_tag_identity() {
+  auto& ids = tag_identities();
+  std::lock_guard lock(ids.mutex);
+  if (!ids.free.empty()) {
+    const uint32_t id = ids.free.back();
+    ids.free.pop_back();
+    return id;
+  }
+  if (ids.next == 0) {
+    return make_error(ErrorCode::LimitExceeded,
+                      "the instances alive hold every exception tag identity there is");
+  }
+  return ids.next++;
+}
+
+void give_back_tag_identities(std::span<const uint32_t> tags) {
+  if (tags.empty()) return;
+  auto& ids = tag_identities();
+  std::lock_guard lock(ids.mutex);
+  for (uint32_t id : tags) {
+    if (id != 0) ids.free.push_back(id);
+  }
+}
 
 }  // namespace airssys::wasm::engine::native

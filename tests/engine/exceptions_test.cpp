@@ -144,6 +144,13 @@ const Bytes kCatcher = module({
     section(10, vec({body(cat({catch_into_block(0, {0x20, 0x00, 0x10, 0x00}), {0x0B}}))})),
 });
 
+// Imports "a" "e" (tag (param i32)) and exports it again as "e".
+const Bytes kReexporter = module({
+    kTypes,
+    section(2, vec({cat({name("a"), name("e"), {0x04, 0x00, 0x00}})})),
+    section(7, vec({cat({name("e"), {0x04, 0x00}})})),
+});
+
 class ExceptionsTest : public ::testing::TestWithParam<Tier> {
  protected:
   std::unique_ptr<Engine> engine = testing::make_engine(GetParam());
@@ -250,6 +257,20 @@ TEST_P(ExceptionsTest, AnImportedTagIsTheExportersTag) {
   auto r = d->call("run", arg(11));
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::TrapUncaughtException) << r.error().to_string();
+
+  // A tag exported again by an instance that imported it is still a's.
+  auto reexporter = load(kReexporter, "reexporter.wasm");
+  ASSERT_TRUE(reexporter);
+  Linker to_a;
+  to_a.define_instance("a", a);
+  auto r_a = instantiate(*reexporter, to_a);
+  ASSERT_TRUE(r_a);
+  Linker through;
+  through.define_export("a", "throw", a, "throw");
+  through.define_export("a", "e", r_a, "e");
+  auto f = instantiate(*catcher, through);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(i32_of(f->call("run", arg(12))), 12);
 
   // A tag of another type does not satisfy the import.
   Linker wrong;
