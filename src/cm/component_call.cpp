@@ -29,11 +29,7 @@ uint64_t ComponentInstance::Impl::memory_bytes(const engine::Instance* except) c
     for (const auto& core : frame->core_instances) {
       const engine::Instance* instance = core->instance.get();
       if (!instance || instance == except) continue;
-      const auto& imports = instance->module().imports();
-      const bool imports_memory = std::any_of(imports.begin(), imports.end(), [](const auto& i) {
-        return i.kind == engine::ExternKind::Memory;
-      });
-      if (!imports_memory) total += instance->memory_bytes();
+      total += instance->defined_memory_bytes();
     }
   }
   return total;

@@ -147,6 +147,30 @@ std::unexpected<Error> resume_inside_call() {
                     "another call is running on this store; resume it from outside");
 }
 
+std::unexpected<Error> memories_over_limit(std::string_view module, size_t index,
+                                           uint64_t initial, uint64_t total,
+                                           uint64_t limit_bytes) {
+  if (index == 0 || total == initial) {
+    return make_error(ErrorCode::LimitExceeded,
+                      fmt::format("module '{}': memory {} starts at {} pages ({}), over the "
+                                  "instance's memory limit of {}",
+                                  module, index, initial, format_byte_size(initial * kWasmPageSize),
+                                  format_byte_size(limit_bytes)));
+  }
+  return make_error(ErrorCode::LimitExceeded,
+                    fmt::format("module '{}': its memories 0 to {} start at {} pages ({}) "
+                                "together, over the instance's memory limit of {}",
+                                module, index, total, format_byte_size(total * kWasmPageSize),
+                                format_byte_size(limit_bytes)));
+}
+
+bool grow_allowed(const MemoryGrowGate& gate, bool defined, uint64_t memory_pages,
+                  uint64_t defined_pages, uint64_t delta, uint64_t page_cap) {
+  const uint64_t before = defined ? defined_pages : memory_pages;
+  if (defined && before + delta > page_cap) return false;
+  return !gate || gate(before * kWasmPageSize, (before + delta) * kWasmPageSize);
+}
+
 namespace {
 
 Result<uint8_t*> memory_range(uint8_t* data, uint64_t size, uint64_t offset, uint64_t length) {

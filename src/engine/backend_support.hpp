@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <wabt/feature.h>
 #include <wabt/type.h>
 
 #include "airssys/wasm/core/error.hpp"
@@ -81,6 +82,18 @@ class CallEnd : public Call {
   bool done_ = false;
 };
 
+// The WebAssembly features both tiers accept, everywhere the toolkit reads,
+// validates, rewrites or translates a module: wabt's defaults (the finished
+// proposals up to reference types and bulk memory), multi-memory, and
+// exception handling (in the toolkit's legacy form, which the standard form
+// is translated to first: exceptions.hpp).
+[[nodiscard]] inline wabt::Features engine_features() {
+  wabt::Features features;
+  features.enable_multi_memory();
+  features.enable_exceptions();
+  return features;
+}
+
 // The engine's value type of a wabt type (the reference types wabt has
 // besides funcref count as externref), and back.
 [[nodiscard]] ValType from_wabt(wabt::Type type);
@@ -116,6 +129,12 @@ class CallEnd : public Call {
 [[nodiscard]] std::string export_not_found(std::string_view import, std::string_view module,
                                            bool aliased, std::string_view export_name);
 [[nodiscard]] std::unexpected<Error> resume_inside_call();
+// LimitExceeded: the module's memories up to `index` (which starts at
+// `initial` pages) start at `total` pages together, over the instance's
+// memory limit of `limit_bytes`.
+[[nodiscard]] std::unexpected<Error> memories_over_limit(std::string_view module, size_t index,
+                                                         uint64_t initial, uint64_t total,
+                                                         uint64_t limit_bytes);
 [[nodiscard]] std::unexpected<Error> instantiate_during_call();
 
 // `module` as the tier's own module class `T`; InvalidArgument when another
@@ -128,6 +147,15 @@ template <class T>
   }
   return own;
 }
+
+// Whether a memory.grow of `delta` pages may go ahead, before the memory's
+// own maximum (which the instance's limit lowers) decides: for a memory the
+// instance defines, when all the memories it defines (`defined_pages` now)
+// stay within `page_cap` and the embedder's gate agrees to their new total;
+// for an imported memory (`memory_pages` now), when the gate agrees to its
+// new size (its owner's limits bound it).
+[[nodiscard]] bool grow_allowed(const MemoryGrowGate& gate, bool defined, uint64_t memory_pages,
+                                uint64_t defined_pages, uint64_t delta, uint64_t page_cap);
 
 // The embedder's reads and writes of an instance's memory (`data`, `size`
 // bytes): TrapMemoryOutOfBounds, with nothing copied, when any byte of

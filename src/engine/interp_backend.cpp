@@ -109,6 +109,7 @@ ErrorCode classify_trap(std::string_view message) {
       {"indirect call signature mismatch", ErrorCode::TrapIndirectCallMismatch},
       {"uninitialized table element", ErrorCode::TrapUninitializedElement},
       {"uninitialized element", ErrorCode::TrapUninitializedElement},
+      {"uncaught exception", ErrorCode::TrapUncaughtException},
   };
   for (const auto& p : kPrefixes) {
     if (message.starts_with(p.text)) return p.code;
@@ -190,26 +191,45 @@ StoreState::StoreState() {
   grow_func = wi::HostFunc::New(
       store, wi::FuncType({wabt::Type::I32}, {wabt::Type::I32}),
       [this](wi::Thread& thread, const wi::Values& params, wi::Values& results,
-             wi::Trap::Ptr*) { return on_memory_grow(thread, params, results); });
+             wi::Trap::Ptr*) {
+        return on_memory_grow(thread, 0, params[0].Get<wi::u32>(), results);
+      });
+  grow_at_func = wi::HostFunc::New(
+      store, wi::FuncType({wabt::Type::I32, wabt::Type::I32}, {wabt::Type::I32}),
+      [this](wi::Thread& thread, const wi::Values& params, wi::Values& results,
+             wi::Trap::Ptr*) {
+        return on_memory_grow(thread, params[1].Get<wi::u32>(), params[0].Get<wi::u32>(),
+                              results);
+      });
 }
 
-// memory.grow of memory 0, exactly as the instruction does it, then the
+uint64_t InstanceImpl::defined_pages(const wi::Instance& instance) const {
+  uint64_t pages = 0;
+  const auto& memories = instance.memories();
+  for (size_t k = memory_imports_; k < memories.size(); ++k) {
+    pages += state_->store.UnsafeGet<wi::Memory>(memories[k])->PageSize();
+  }
+  return pages;
+}
+
+// memory.grow of memory `memory_index`, exactly as the instruction does it,
+// within the limit all the instance's own memories share, then the
 // embedder's hook with the outcome.
-wabt::Result StoreState::on_memory_grow(wi::Thread& thread, const wi::Values& params,
-                                        wi::Values& results) {
+wabt::Result StoreState::on_memory_grow(wi::Thread& thread, uint32_t memory_index,
+                                        uint32_t delta, wi::Values& results) {
   wi::Instance* caller = thread.GetCallerInstance();
   results.resize(1);
-  if (!caller || caller->memories().empty()) {
+  if (!caller || memory_index >= caller->memories().size()) {
     results[0] = wi::Value::Make(wi::s32{-1});
     return wabt::Result::Ok;
   }
-  auto memory = store.UnsafeGet<wi::Memory>(caller->memories()[0]);
+  auto memory = store.UnsafeGet<wi::Memory>(caller->memories()[memory_index]);
   const uint64_t old_pages = memory->PageSize();
-  const uint32_t delta = params[0].Get<wi::u32>();
   InstanceImpl* owner = instance_of(caller);
-  const bool allowed = !owner || !owner->grow_gate_ ||
-                       owner->grow_gate_(old_pages * kWasmPageSize,
-                                         (old_pages + delta) * kWasmPageSize);
+  const bool allowed =
+      !owner || detail::grow_allowed(owner->grow_gate_, memory_index >= owner->memory_imports_,
+                                     old_pages, owner->defined_pages(*caller), delta,
+                                     owner->page_cap_);
   const bool granted = allowed && wabt::Succeeded(memory->Grow(delta));
   results[0] = granted ? wi::Value::Make(static_cast<wi::u32>(old_pages))
                        : wi::Value::Make(wi::s32{-1});

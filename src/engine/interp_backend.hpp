@@ -62,7 +62,7 @@ class FiberStackPool {
   std::vector<ctx::stack_context> idle_;
 };
 
-inline wabt::Features engine_features() { return wabt::Features{}; }
+using detail::engine_features;
 
 // Whether `ref` names a function of `store`. wabt's Store::Is does not check
 // the index against its object list, so a handle the store never issued
@@ -111,7 +111,8 @@ class StoreState {
   wi::Store store{engine_features()};
   wi::Global::Ptr fuel_global;
   wi::HostFunc::Ptr fuel_func;
-  wi::HostFunc::Ptr grow_func;
+  wi::HostFunc::Ptr grow_func;     // memory.grow of memory 0
+  wi::HostFunc::Ptr grow_at_func;  // memory.grow of another memory (its index passed)
   ExecState* active = nullptr;
   InstanceImpl* instantiating = nullptr;
   std::optional<Error> pending;  // a typed error raised inside the guest's call
@@ -152,7 +153,8 @@ class StoreState {
   }
 
   wabt::Result on_fuel_exhausted(wi::Thread& thread, wi::Trap::Ptr* out_trap);
-  wabt::Result on_memory_grow(wi::Thread& thread, const wi::Values& params, wi::Values& results);
+  wabt::Result on_memory_grow(wi::Thread& thread, uint32_t memory_index, uint32_t delta,
+                              wi::Values& results);
 
   wabt::Result raise(wi::Thread& thread, Error error, wi::Trap::Ptr* out_trap);
 
@@ -210,6 +212,12 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   // HostCall::call of an export of this instance, inside the store's running call.
   Result<std::vector<Value>> call_nested(ExportHandle handle, std::span<const Value> args);
   uint64_t memory_bytes() const override { return memory_ ? memory_->ByteSize() : 0; }
+  uint64_t defined_memory_bytes() const override {
+    return instance_ ? defined_pages(*instance_) * kWasmPageSize : 0;
+  }
+  // The pages of all the memories `instance` (this instance's wabt instance,
+  // during instantiation too) defines.
+  uint64_t defined_pages(const wi::Instance& instance) const;
   uint64_t fuel_used() const override { return fuel_used_; }
   Result<InstanceState> save_state() const override;
   Result<void> restore_state(const InstanceState& saved, uint64_t page_cap);
@@ -240,6 +248,8 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
   MemoryGrowGate grow_gate_;
   wi::Instance::Ptr instance_;
   wi::Memory* memory_ = nullptr;
+  uint32_t memory_imports_ = 0;  // memories the module imports: indices below are not its own
+  uint64_t page_cap_ = 0;        // the pages all its own memories may hold together
   uint64_t fuel_used_ = 0;
   int suspended_calls_ = 0;  // calls between two slices: their frames live here
 };

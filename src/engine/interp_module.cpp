@@ -11,6 +11,7 @@
 
 #include "airssys/wasm/engine/engine.hpp"
 #include "backend_support.hpp"
+#include "exceptions.hpp"
 #include "interp_backend.hpp"
 #include "metering.hpp"
 
@@ -108,6 +109,14 @@ Result<std::shared_ptr<const Module>> InterpEngine::load(std::span<const uint8_t
   // wabt reports problems as errors, but a third-party decoder that throws on
   // hostile bytes must not end the host: refuse the module instead.
   try {
+    // Exception handling in its standard form becomes the toolkit's legacy
+    // form before anything reads the module.
+    auto translated = detail::translate_exceptions(bytes);
+    if (!translated) {
+      return make_error(translated.error().code,
+                        fmt::format("{}: {}", name, translated.error().message));
+    }
+    if (*translated) return load_checked(**translated, name);
     return load_checked(bytes, name);
   } catch (const std::exception& e) {
     return make_error(ErrorCode::MalformedModule,

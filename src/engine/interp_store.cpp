@@ -36,6 +36,7 @@ Result<wi::Ref> StoreImpl::resolve(const wi::ImportType& import, const Linker& l
   if (import.module == kReservedModule) {
     if (import.name == detail::kFuelGlobalName) return state_->fuel_global.ref();
     if (import.name == detail::kMemoryGrowName) return state_->grow_func.ref();
+    if (import.name == detail::kMemoryGrowAtName) return state_->grow_at_func.ref();
     return state_->fuel_func.ref();
   }
   const Linker::ExportAlias* alias = linker.find_export(import.module, import.name);
@@ -145,16 +146,13 @@ Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
 
   wi::ModuleDesc desc = impl_module->desc_;
   const uint64_t page_cap = options.limits.max_memory_bytes / kWasmPageSize;
+  uint64_t initial_pages = 0;
   for (size_t i = 0; i < desc.memories.size(); ++i) {
     auto& limits = desc.memories[i].type.limits;
-    if (limits.initial > page_cap) {
-      return make_error(
-          ErrorCode::LimitExceeded,
-          fmt::format("module '{}': memory {} starts at {} pages ({}), over the instance's "
-                      "memory limit of {}",
-                      impl_module->name_, i, limits.initial,
-                      format_byte_size(limits.initial * kWasmPageSize),
-                      format_byte_size(options.limits.max_memory_bytes)));
+    initial_pages += limits.initial;
+    if (initial_pages > page_cap) {
+      return detail::memories_over_limit(impl_module->name_, i, limits.initial, initial_pages,
+                                         options.limits.max_memory_bytes);
     }
     uint64_t max = limits.has_max ? limits.max : 65536;
     if (page_cap < max) {
@@ -196,6 +194,10 @@ Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
   auto instance = std::make_shared<InstanceImpl>(state_, impl_module->shared_from_this(),
                                                  options.user_data, options.on_memory_grow,
                                                  options.memory_grow_gate);
+  instance->page_cap_ = page_cap;
+  for (const auto& import : impl_module->imports_) {
+    if (import.kind == ExternKind::Memory) ++instance->memory_imports_;
+  }
   ExecState exec;
   exec.budget = options.start_fuel;
   state.active = &exec;

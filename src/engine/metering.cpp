@@ -29,6 +29,7 @@ constexpr const char* kFuelGlobalVar = "$airssys.fuel";
 constexpr const char* kFuelFuncVar = "$airssys.fuel_exhausted";
 constexpr const char* kStackProbeVar = "$airssys.stack_probe";
 constexpr const char* kMemoryGrowVar = "$airssys.memory_grow";
+constexpr const char* kMemoryGrowAtVar = "$airssys.memory_grow_at";
 // Bulk operations cost one unit of fuel per 64 bytes (memory) or per 4
 // elements (tables), on top of the one the instruction itself counts.
 constexpr uint64_t kBulkMemoryShift = 6;
@@ -181,7 +182,8 @@ class Instrumenter {
   explicit Instrumenter(const wabt::Module& module) : module_(module) {}
 
   uint32_t sites = 0;
-  uint32_t grows = 0;   // memory.grow instructions routed through the host
+  uint32_t grows = 0;     // memory.grow of memory 0 routed through the host
+  uint32_t grows_at = 0;  // memory.grow of another memory routed through the host
   // The first instruction that keeps state outside memory and globals.
   std::string state_hazard;
   bool probes = false;  // whether a call to the stack probe was inserted
@@ -225,10 +227,18 @@ class Instrumenter {
                               std::make_unique<wabt::CallExpr>(wabt::Var(kStackProbeVar, {})));
             probes = true;
             break;
-          case wabt::ExprType::MemoryCopy:
+          case wabt::ExprType::MemoryCopy: {
+            auto* copy = wabt::cast<wabt::MemoryCopyExpr>(&expr);
+            if (is_64(copy->srcmemidx) || is_64(copy->destmemidx)) break;
+            charge_length(exprs, it, kBulkMemoryShift);
+            break;
+          }
           case wabt::ExprType::MemoryFill:
+            if (is_64(wabt::cast<wabt::MemoryFillExpr>(&expr)->memidx)) break;
+            charge_length(exprs, it, kBulkMemoryShift);
+            break;
           case wabt::ExprType::MemoryInit:
-            if (!module_.memories.empty() && module_.memories[0]->page_limits.is_64) break;
+            if (is_64(wabt::cast<wabt::MemoryInitExpr>(&expr)->memidx)) break;
             charge_length(exprs, it, kBulkMemoryShift);
             break;
           case wabt::ExprType::TableCopy:
@@ -236,16 +246,29 @@ class Instrumenter {
           case wabt::ExprType::TableInit:
             charge_length(exprs, it, kBulkTableShift);
             break;
-          case wabt::ExprType::MemoryGrow:
-            // memory.grow of the first 32-bit memory becomes a call of the
-            // engine's grow function: same operand, same result, and the
-            // embedder learns of every growth and every refusal.
-            if (routes_grow(*wabt::cast<wabt::MemoryGrowExpr>(&expr))) {
-              it = exprs.insert(exprs.erase(it),
+          case wabt::ExprType::MemoryGrow: {
+            // memory.grow of a 32-bit memory becomes a call of the engine's
+            // grow function: same operand, same result, the instance's
+            // memory limit applies to all its memories together, and the
+            // embedder learns of every growth and every refusal. Memory 0
+            // has a function of its own; any other passes its index.
+            const wabt::Index index =
+                module_.GetMemoryIndex(wabt::cast<wabt::MemoryGrowExpr>(&expr)->memidx);
+            if (index >= module_.memories.size() || is_64_at(index)) break;
+            it = exprs.erase(it);
+            if (index == 0) {
+              it = exprs.insert(it,
                                 std::make_unique<wabt::CallExpr>(wabt::Var(kMemoryGrowVar, {})));
               ++grows;
+            } else {
+              it = exprs.insert(it, std::make_unique<wabt::CallExpr>(
+                                        wabt::Var(kMemoryGrowAtVar, {})));
+              it = exprs.insert(it, std::make_unique<wabt::ConstExpr>(wabt::Const::I32(index)));
+              ++it;
+              ++grows_at;
             }
             break;
+          }
           case wabt::ExprType::Block:
           case wabt::ExprType::If:
           case wabt::ExprType::Try:
@@ -339,10 +362,10 @@ class Instrumenter {
     }
   }
 
-  bool routes_grow(const wabt::MemoryGrowExpr& expr) const {
-    wabt::Index index = module_.GetMemoryIndex(expr.memidx);
-    return index == 0 && !module_.memories.empty() && !module_.memories[0]->page_limits.is_64;
+  bool is_64_at(wabt::Index index) const {
+    return index < module_.memories.size() && module_.memories[index]->page_limits.is_64;
   }
+  bool is_64(const wabt::Var& memory) const { return is_64_at(module_.GetMemoryIndex(memory)); }
 
   const wabt::Module& module_;
   wabt::Func* func_ = nullptr;
@@ -543,17 +566,17 @@ Result<MeteredModule> add_metering_here(std::span<const uint8_t> original,
   }
   if (out.state_hazard.empty()) out.state_hazard = std::move(instrumenter.state_hazard);
   out.metering_sites = instrumenter.sites;
-  out.grow_sites = instrumenter.grows;
-  if (instrumenter.grows > 0) {
-    // Right after the fuel function; every reference is by name, so the
-    // functions after it move without harm.
-    wabt::Index grow_type = find_or_add_func_type(module, {wabt::Type::I32}, {wabt::Type::I32});
-    auto grow_import = std::make_unique<wabt::FuncImport>(kMemoryGrowVar);
+  out.grow_sites = instrumenter.grows + instrumenter.grows_at;
+  // Right after the fuel function; every reference is by name, so the
+  // functions after them move without harm.
+  auto add_grow_import = [&](const char* var, const char* name, wabt::TypeVector params) {
+    wabt::Index grow_type = find_or_add_func_type(module, params, {wabt::Type::I32});
+    auto grow_import = std::make_unique<wabt::FuncImport>(var);
     grow_import->module_name = std::string(kReservedModule);
-    grow_import->field_name = kMemoryGrowName;
+    grow_import->field_name = name;
     grow_import->func.decl.has_func_type = true;
     grow_import->func.decl.type_var = wabt::Var(grow_type, {});
-    grow_import->func.decl.sig.param_types = {wabt::Type::I32};
+    grow_import->func.decl.sig.param_types = params;
     grow_import->func.decl.sig.result_types = {wabt::Type::I32};
     module.funcs.insert(module.funcs.begin() + module.num_func_imports, &grow_import->func);
     ++module.num_func_imports;
@@ -561,6 +584,10 @@ Result<MeteredModule> add_metering_here(std::span<const uint8_t> original,
     module.imports.push_back(grow_import.get());
     module.fields.push_back(std::make_unique<wabt::ImportModuleField>(std::move(grow_import)));
     rebind(module.func_bindings, module.funcs);
+  };
+  if (instrumenter.grows > 0) add_grow_import(kMemoryGrowVar, kMemoryGrowName, {wabt::Type::I32});
+  if (instrumenter.grows_at > 0) {
+    add_grow_import(kMemoryGrowAtVar, kMemoryGrowAtName, {wabt::Type::I32, wabt::Type::I32});
   }
   if (instrumenter.probes) {
     // Appended after every other function, so no index moves.

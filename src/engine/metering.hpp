@@ -3,7 +3,8 @@
 // suspended: every function entry and loop header subtracts the static cost
 // of the code that follows from an imported fuel global, and calls an
 // imported host function when the fuel falls below zero. memory.grow of
-// memory 0 becomes a call of an imported engine function, so that every
+// every 32-bit memory becomes a call of an imported engine function, so that
+// the instance's memory limit covers all its memories together and every
 // growth and every refusal is seen by the embedder.
 
 #include <cstdint>
@@ -25,12 +26,15 @@ inline constexpr const char* kFuelGlobalName = "fuel";
 inline constexpr const char* kFuelExhaustedName = "fuel_exhausted";
 // (i32 delta) -> i32: memory.grow of memory 0, through the engine.
 inline constexpr const char* kMemoryGrowName = "memory_grow";
+// (i32 delta, i32 memory index) -> i32: memory.grow of any other memory.
+inline constexpr const char* kMemoryGrowAtName = "memory_grow_at";
 
 struct MeteredModule {
   std::vector<uint8_t> bytes;      // the rewritten binary
   uint32_t fuel_import_index = 0;  // function index of the fuel host function
   // Functions imported from the reserved module, from fuel_import_index on:
-  // the fuel function, then memory_grow when the module grows memory 0.
+  // the fuel function, then memory_grow when the module grows memory 0 and
+  // memory_grow_at when it grows another memory.
   uint32_t reserved_func_imports = 1;
   uint32_t grow_sites = 0;         // memory.grow instructions routed through memory_grow
   uint32_t metering_sites = 0;     // function entries and loop headers instrumented

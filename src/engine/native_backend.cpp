@@ -97,22 +97,28 @@ class ValueBuffer {
 
 }  // namespace
 
-// memory.grow of memory 0 (the metering rewrite routes it here), exactly as
-// the instruction does it, then the embedder's hook with the outcome, as the
+uint64_t NativeInstance::defined_pages() const {
+  uint64_t pages = 0;
+  for (size_t k = memory_imports_; k < memories_.size(); ++k) {
+    if (memories_[k]) pages += memories_[k]->pages;
+  }
+  return pages;
+}
+
+// memory.grow of memory `index` (the metering rewrite routes it here), exactly
+// as the instruction does it, within the limit all the instance's own
+// memories share, then the embedder's hook with the outcome, as the
 // interpreter does.
-int NativeInstance::grow_memory(airssys_slot* io) {
-  // During instantiation the instance does not know its memory yet; the
-  // running call's context does.
-  wasm_rt_memory_t* memory =
-      memory_ ? memory_ : airssys_ctx_of(airssys_stack_pointer())->memory;
+int NativeInstance::grow_memory(uint32_t index, airssys_slot* io) {
+  wasm_rt_memory_t* memory = index < memories_.size() ? memories_[index] : nullptr;
   const uint32_t delta = io[0].i32;
   if (!memory) {
     io[0].i32 = UINT32_MAX;
     return 0;
   }
   const uint64_t old_pages = memory->pages;
-  const bool allowed =
-      !grow_gate_ || grow_gate_(old_pages * kWasmPageSize, (old_pages + delta) * kWasmPageSize);
+  const bool allowed = detail::grow_allowed(grow_gate_, index >= memory_imports_, old_pages,
+                                            defined_pages(), delta, page_cap_);
   const uint32_t result = allowed ? module_->grow()(memory, delta) : UINT32_MAX;
   io[0].i32 = result;
   if (on_grow_) {
@@ -168,7 +174,8 @@ int NativeInstance::dispatch(uint32_t index, airssys_slot* io) {
     }
     ImportTarget& target = targets_[index];
     if (target.kind == ImportTarget::Kind::Fuel) return state.on_fuel_exhausted() ? 0 : 1;
-    if (target.kind == ImportTarget::Kind::MemoryGrow) return grow_memory(io);
+    if (target.kind == ImportTarget::Kind::MemoryGrow) return grow_memory(0, io);
+    if (target.kind == ImportTarget::Kind::MemoryGrowAt) return grow_memory(io[1].i32, io);
     if (target.kind != ImportTarget::Kind::Host) {
       state.pending = Error::of(ErrorCode::InternalError, "import is not a host function");
       return 1;

@@ -197,6 +197,9 @@ class NativeRun {
     uint32_t memory_cap_pages = 0;
     // Instantiation: the most each of the module's own tables may hold.
     std::span<const uint32_t> table_caps = {};
+    // Instantiation: where each of the module's own memories goes once
+    // allocated, by index.
+    std::span<wasm_rt_memory_t*> memories = {};
   };
 
   NativeRun(StoreState& state, Entry entry) : state_(state), entry_(entry) {}
@@ -265,12 +268,18 @@ class NativeHostCall final : public HostCall {
 };
 
 struct ImportTarget {
-  enum class Kind : uint8_t { Fuel, MemoryGrow, Host, Other } kind = Kind::Other;
+  enum class Kind : uint8_t { Fuel, MemoryGrow, MemoryGrowAt, Host, Other } kind = Kind::Other;
   HostFn fn;
   FuncSig sig;
   NativeInstance* owner = nullptr;  // host functions
   NativeHostCall call;
 };
+
+// Exception tag identities (native_store.cpp): one never held by a live
+// instance (0 is none), given to each tag an instantiation defines, and given
+// back when the instance goes; LimitExceeded when all 2^32 - 1 are held.
+Result<uint32_t> take_tag_identity();
+void give_back_tag_identities(std::span<const uint32_t> tags);
 
 class NativeInstance final : public Instance, public std::enable_shared_from_this<NativeInstance> {
  public:
@@ -282,6 +291,7 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
         on_grow_(std::move(on_grow)),
         grow_gate_(std::move(grow_gate)) {}
   ~NativeInstance() override {
+    give_back_tag_identities(tags_);
     if (raw_) {
       module_->desc().free_instance(raw_);
       std::free(raw_);
@@ -303,6 +313,8 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   // HostCall::call of an export of this instance, inside the store's running call.
   Result<std::vector<Value>> call_nested(ExportHandle handle, std::span<const Value> args);
   uint64_t memory_bytes() const override { return memory_ ? memory_->size : 0; }
+  uint64_t defined_memory_bytes() const override { return defined_pages() * kWasmPageSize; }
+  uint64_t defined_pages() const;
   uint64_t fuel_used() const override { return fuel_used_; }
   Result<InstanceState> save_state() const override;
   Result<void> restore_state(const InstanceState& saved);
@@ -325,7 +337,8 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
 
   // Called by the compiled code for an import that the host provides.
   int dispatch(uint32_t index, airssys_slot* io);
-  int grow_memory(airssys_slot* io);
+  // memory.grow of memory `index` (its delta in io[0], the result there).
+  int grow_memory(uint32_t index, airssys_slot* io);
 
   std::shared_ptr<StoreState> state_;
   std::shared_ptr<const NativeModule> module_;
@@ -337,6 +350,12 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   std::vector<ImportTarget> targets_;
   std::vector<std::shared_ptr<const Instance>> providers_;  // kept alive: we point into them
   wasm_rt_memory_t* memory_ = nullptr;
+  // Every memory by index: the imported ones, then the instance's own (set
+  // by instantiation as it allocates them).
+  std::vector<wasm_rt_memory_t*> memories_;
+  std::vector<uint32_t> tags_;  // the identities of the tags the instance defines
+  uint32_t memory_imports_ = 0;
+  uint64_t page_cap_ = 0;  // the pages all its own memories may hold together
   uint64_t fuel_used_ = 0;
   int suspended_calls_ = 0;  // calls between two slices: their frames live here
 };

@@ -22,6 +22,8 @@
 
 #include <fmt/format.h>
 
+#include "backend_support.hpp"
+#include "exceptions.hpp"
 #include "native_codegen.hpp"
 #include "native_compile.hpp"
 #include "native_runtime_sources.hpp"
@@ -303,7 +305,10 @@ Result<void> NativeCompiler::check_bounds(std::span<const uint8_t> bytes,
                                   name, bytes.size(), config_.max_module_bytes));
   }
   BoundsReader reader(config_);
-  wabt::ReadBinaryOptions options(wabt::Features{}, nullptr, false, true, false);
+  wabt::ReadBinaryOptions options(engine_features(), nullptr, false, true, false);
+  // The toolkit reads exception handling in its legacy form only.
+  auto translated = translate_exceptions(bytes);
+  if (translated && *translated) bytes = **translated;
   if (wabt::Failed(wabt::ReadBinary(bytes.data(), bytes.size(), &reader, options))) {
     if (!reader.refusal().empty()) {
       return make_error(ErrorCode::CompileLimit, fmt::format("{}: {}", name, reader.refusal()));
@@ -381,7 +386,9 @@ Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan, std
   std::string_view bytes(reinterpret_cast<const char*>(plan.bytes.data()), plan.bytes.size());
   AIRSSYS_TRY(write_file(d / "module.wasm", bytes));
 
-  auto w2c = run_child({config_.wasm2c.string(), "module.wasm", "-n", "m", "-o", "module.c"}, d,
+  auto w2c = run_child({config_.wasm2c.string(), "module.wasm", "-n", "m",
+                        "--enable-multi-memory", "--enable-exceptions", "-o", "module.c"},
+                       d,
                        d / "wasm2c.log", config_, deadline, cancel, &stopping_);
   if (!w2c) return std::unexpected(w2c.error());
   AIRSSYS_TRY(check_child(*w2c, "wasm2c", name, config_));

@@ -12,6 +12,7 @@
 #include "airssys-native.h"
 #include "airssys/wasm/engine/engine.hpp"
 #include "backend_support.hpp"
+#include "exceptions.hpp"
 #include "native_backend.hpp"
 #include "metering.hpp"
 
@@ -64,7 +65,13 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
       if (!checked) return std::unexpected(checked.error());
       // Nothing past the bounds reaches the compilers.
       AIRSSYS_TRY(compiler_->check_bounds(bytes, name));
-      auto metered = detail::add_metering(bytes, wabt::Features{});
+      // The standard form of exception handling in the toolkit's legacy form
+      // (exceptions.hpp), as the interpreter's loader read it.
+      auto translated = detail::translate_exceptions(bytes);
+      if (!translated) return std::unexpected(translated.error());
+      const std::span<const uint8_t> code =
+          *translated ? std::span<const uint8_t>(**translated) : bytes;
+      auto metered = detail::add_metering(code, detail::engine_features());
       if (!metered) return std::unexpected(metered.error());
       auto plan = detail::plan_native(metered->bytes);
       if (!plan) return std::unexpected(plan.error());
@@ -76,7 +83,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
       entry->warnings = (*checked)->warnings();
       // The function names, for the backtraces of traps.
       detail::ModuleNotes notes;
-      if (detail::check_well_formed(bytes, wabt::Features{}, &notes)) {
+      if (detail::check_well_formed(code, detail::engine_features(), &notes)) {
         entry->func_names = std::move(notes.func_names);
       }
       auto object = compiler_->build(key, *entry, name, cancel);
@@ -111,7 +118,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
 
 Result<std::shared_ptr<const Module>> NativeEngine::load_wat(std::string_view text,
                                                              std::string_view name) {
-  auto bytes = detail::wat_to_binary(text, name, wabt::Features{});
+  auto bytes = detail::wat_to_binary(text, name, detail::engine_features());
   if (!bytes) return std::unexpected(bytes.error());
   return load(*bytes, name);
 }

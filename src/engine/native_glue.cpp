@@ -327,8 +327,10 @@ std::string export_glue(const NativePlan& plan) {
       entries += fmt::format("(wasm_rt_function_ptr_t){}, ", fn);
       pointers += "NULL, ";
     } else {
+      const std::string getter =
+          exp.kind == ExternKind::Tag ? fmt::format("airssys_tag_e{}", k) : fn;
       out += fmt::format("static void* airssys_p{}(void* inst_) {{ return (void*){}((Z_m_instance_t*)inst_); }}\n",
-                         k, fn);
+                         k, getter);
       calls += "NULL, ";
       entries += "NULL, ";
       pointers += fmt::format("airssys_p{}, ", k);
@@ -383,6 +385,108 @@ std::string export_target(std::string_view c, std::string_view wrapper) {
   return std::string(line.substr(name, open - name));
 }
 
+// Replaces every occurrence of `from` (none is fine).
+void replace_all(std::string& text, std::string_view from, std::string_view to) {
+  std::string out;
+  out.reserve(text.size());
+  size_t at = 0;
+  for (size_t hit; (hit = text.find(from, at)) != std::string::npos; at = hit + from.size()) {
+    out.append(text, at, hit - at);
+    out += to;
+  }
+  out.append(text, at);
+  text = std::move(out);
+}
+
+// The identity of import `k` (a tag), where the exporter keeps it.
+std::string imported_tag(size_t k) {
+  return fmt::format("(*(u32*)((airssys_imports*)instance->Z_a_instance)->self->items[{}].pointer)",
+                     k);
+}
+
+// wasm2c 1.0.32's exception handling, made per instance and made to compile:
+// - the tags a module defines are variables of the module, given once when
+//   it loads; here they are the instance's (airssys_imports.tags, which the
+//   host fills with identities of their own at each instantiation), so two
+//   instances of one module define two tags;
+// - an imported tag is a global symbol; here it is the exporter's identity,
+//   reached through the import's item; an exported tag is a function of the
+//   instance (airssys_tag_eK) returning where its identity lives;
+// - the label a branch to a try's own label jumps to is written "$T<n>"
+//   where the branch says "w2c_T<n>".
+// `own_tags` is how many tags the module defines.
+Result<void> patch_exceptions(std::string& c, const NativePlan& plan, uint32_t* own_tags) {
+  *own_tags = 0;
+  for (size_t at = 0; (at = c.find("$T", at)) != std::string::npos;) {
+    size_t end = at + 2;
+    while (end < c.size() && c[end] >= '0' && c[end] <= '9') ++end;
+    if (end > at + 2 && c.compare(end, 2, ":;") == 0) {
+      c.replace(at, 1, "w2c_");
+      at += 4;
+    } else {
+      at += 2;
+    }
+  }
+  constexpr std::string_view kInitTags = "static void init_tags(void) {\n";
+  const size_t init = c.find(kInitTags);
+  if (init == std::string::npos) return {};
+  const size_t body = init + kInitTags.size();
+  const size_t body_end = c.find("}\n", body);
+  if (body_end == std::string::npos) {
+    return make_error(ErrorCode::InternalError,
+                      "native tier: wasm2c output differs from the expected form (init_tags)");
+  }
+  // "  NAME = wasm_rt_register_tag(SIZE);" for each tag the module defines.
+  std::vector<std::string> names;
+  for (size_t line = body; line < body_end;) {
+    const size_t eol = c.find('\n', line);
+    std::string_view text(c.data() + line, eol - line);
+    const size_t eq = text.find(" = wasm_rt_register_tag(");
+    if (eq == std::string_view::npos || !text.starts_with("  ")) {
+      return make_error(ErrorCode::InternalError,
+                        "native tier: wasm2c output differs from the expected form (a tag)");
+    }
+    names.emplace_back(text.substr(2, eq - 2));
+    line = eol + 1;
+  }
+  c.erase(body, body_end - body);
+  for (size_t j = 0; j < names.size(); ++j) {
+    AIRSSYS_TRY(replace_once(
+        c, fmt::format("static u32 {};\n", names[j]),
+        fmt::format("#define {} (((airssys_imports*)instance->Z_a_instance)->self->tags[{}])\n",
+                    names[j], j)));
+  }
+  *own_tags = static_cast<uint32_t>(names.size());
+  for (size_t k = 0; k < plan.imports.size(); ++k) {
+    if (plan.imports[k].kind != ExternKind::Tag) continue;
+    replace_all(c, fmt::format("(*Z_aZ_i{})", k), imported_tag(k));
+  }
+  for (size_t k = 0; k < plan.exports.size(); ++k) {
+    if (plan.exports[k].kind != ExternKind::Tag) continue;
+    const std::string head = fmt::format("const u32 *Z_mZ_e{} = ", k);
+    const size_t at = c.find(head);
+    const size_t eol = at == std::string::npos ? at : c.find(";\n", at);
+    if (eol == std::string::npos) {
+      return make_error(ErrorCode::InternalError,
+                        "native tier: wasm2c output differs from the expected form (a tag export)");
+    }
+    std::string source = c.substr(at + head.size(), eol - at - head.size());
+    std::string where;
+    if (source.starts_with("&")) {
+      where = source;
+    } else if (source.starts_with("Z_aZ_i")) {
+      where = "&" + imported_tag(std::stoul(source.substr(6)));
+    } else {
+      return make_error(ErrorCode::InternalError,
+                        "native tier: wasm2c output differs from the expected form (a tag export)");
+    }
+    c.replace(at, eol + 2 - at,
+              fmt::format("static u32* airssys_tag_e{}(Z_m_instance_t* instance) {{ return {}; }}\n",
+                          k, where));
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::string> finish_c(std::string c, const NativePlan& plan) {
@@ -406,6 +510,8 @@ Result<std::string> finish_c(std::string c, const NativePlan& plan) {
         "#define AIRSSYS_FUEL_VAR (*(uint64_t*)airssys_ctx_of(airssys_stack_pointer())->fuel_cell)\n"
         "#endif\n" + c;
   }
+  uint32_t own_tags = 0;
+  AIRSSYS_TRY(patch_exceptions(c, plan, &own_tags));
   AIRSSYS_TRY(replace_once(c, kCallIndirectFrom, kCallIndirectTo));
   AIRSSYS_TRY(replace_once(c, kPrologueFrom, kPrologueTo));
   auto start = c.find(kTableHelpersStart);
@@ -460,8 +566,8 @@ static void airssys_free(void* inst) { Z_m_free((Z_m_instance_t*)inst); }
       "__attribute__((visibility(\"default\"))) const airssys_module_desc airssys_module = {{\n"
       "  AIRSSYS_NATIVE_ABI, sizeof(Z_m_instance_t), {}, {}, airssys_bind, airssys_instantiate,\n"
       "  airssys_free, airssys_enter, airssys_calls, airssys_entries, airssys_pointers,\n"
-      "  airssys_code}};\n",
-      plan.imports.size(), plan.exports.size());
+      "  airssys_code, {}}};\n",
+      plan.imports.size(), plan.exports.size(), own_tags);
   return c + glue;
 }
 

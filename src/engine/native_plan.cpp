@@ -15,6 +15,7 @@
 
 #include "backend_support.hpp"
 #include "metering.hpp"
+#include "airssys-native.h"
 #include "native_codegen.hpp"
 
 namespace airssys::wasm::engine::detail {
@@ -33,10 +34,52 @@ bool uses_v128(const FuncSig& sig) {
   return false;
 }
 
+// wasm2c 1.0.32 passes the source memory of memory.copy as its destination
+// and the destination as its source (the same memory for both in a module of
+// one memory, so only multi-memory shows it). Swapping the two indices in the
+// module it translates makes its C copy in the direction the module says.
+void swap_memory_copy_operands(wabt::Module& module) {
+  std::vector<wabt::ExprList*> pending;
+  for (wabt::Func* func : module.funcs) pending.push_back(&func->exprs);
+  while (!pending.empty()) {
+    wabt::ExprList* list = pending.back();
+    pending.pop_back();
+    for (wabt::Expr& expr : *list) {
+      switch (expr.type()) {
+        case wabt::ExprType::MemoryCopy: {
+          auto* copy = wabt::cast<wabt::MemoryCopyExpr>(&expr);
+          std::swap(copy->srcmemidx, copy->destmemidx);
+          break;
+        }
+        case wabt::ExprType::Block:
+          pending.push_back(&wabt::cast<wabt::BlockExpr>(&expr)->block.exprs);
+          break;
+        case wabt::ExprType::Loop:
+          pending.push_back(&wabt::cast<wabt::LoopExpr>(&expr)->block.exprs);
+          break;
+        case wabt::ExprType::If: {
+          auto* e = wabt::cast<wabt::IfExpr>(&expr);
+          pending.push_back(&e->true_.exprs);
+          pending.push_back(&e->false_);
+          break;
+        }
+        case wabt::ExprType::Try: {
+          auto* e = wabt::cast<wabt::TryExpr>(&expr);
+          pending.push_back(&e->block.exprs);
+          for (auto& c : e->catches) pending.push_back(&c.exprs);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+}
+
 Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
   wabt::Errors errors;
   wabt::Module module;
-  wabt::Features features;
+  const wabt::Features features = engine_features();
   wabt::ReadBinaryOptions options(features, nullptr, false, true, false);
   if (wabt::Failed(wabt::ReadBinaryIr("module", metered.data(), metered.size(), options, &errors,
                                       &module))) {
@@ -72,10 +115,11 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
         break;
       }
       case wabt::ExternalKind::Tag:
-        return make_error(ErrorCode::CompileFailed,
-                          "native tier: exception tags are not supported");
+        info.kind = ExternKind::Tag;
+        info.sig = func_sig(wabt::cast<wabt::TagImport>(imp)->tag.decl.sig);
+        break;
     }
-    if ((info.kind == ExternKind::Func && uses_v128(info.sig)) ||
+    if (((info.kind == ExternKind::Func || info.kind == ExternKind::Tag) && uses_v128(info.sig)) ||
         (info.kind == ExternKind::Global && info.type == ValType::V128)) {
       return make_error(ErrorCode::CompileFailed,
                         "native tier: 128-bit vector (SIMD) values are not supported");
@@ -112,10 +156,11 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
         break;
       }
       case wabt::ExternalKind::Tag:
-        return make_error(ErrorCode::CompileFailed,
-                          "native tier: exception tags are not supported");
+        info.kind = ExternKind::Tag;
+        info.sig = func_sig(module.GetTag(exp->var)->decl.sig);
+        break;
     }
-    if ((info.kind == ExternKind::Func && uses_v128(info.sig)) ||
+    if (((info.kind == ExternKind::Func || info.kind == ExternKind::Tag) && uses_v128(info.sig)) ||
         (info.kind == ExternKind::Global && info.type == ValType::V128)) {
       return make_error(ErrorCode::CompileFailed,
                         "native tier: 128-bit vector (SIMD) values are not supported");
@@ -163,6 +208,25 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
   for (size_t i = module.num_table_imports; i < module.tables.size(); ++i) {
     plan.tables.push_back(limits_of(module.tables[i]->elem_limits));
   }
+  // An exception's values travel in the call's state, which holds
+  // AIRSSYS_MAX_EXCEPTION_BYTES (each value counted at its size rounded up to
+  // 8 bytes, more than the C struct of them takes).
+  for (const wabt::Tag* tag : module.tags) {
+    uint64_t bytes = 0;
+    for (wabt::Type t : tag->decl.sig.param_types) {
+      if (t == wabt::Type::V128) {
+        return make_error(ErrorCode::CompileFailed,
+                          "native tier: 128-bit vector (SIMD) values are not supported");
+      }
+      bytes += t == wabt::Type::FuncRef ? sizeof(wasm_rt_funcref_t) : 8;
+    }
+    if (bytes > AIRSSYS_MAX_EXCEPTION_BYTES) {
+      return make_error(ErrorCode::CompileFailed,
+                        fmt::format("native tier: an exception tag's values take {} bytes, over "
+                                    "the {} the native tier carries",
+                                    bytes, AIRSSYS_MAX_EXCEPTION_BYTES));
+    }
+  }
   for (const auto* type : module.types) {
     auto* f = wabt::dyn_cast<wabt::FuncType>(type);
     if (f && uses_v128(func_sig(f->sig))) {
@@ -178,6 +242,7 @@ Result<NativePlan> plan_native_here(std::span<const uint8_t> metered) {
       }
     }
   }
+  if (module.memories.size() > 1) swap_memory_copy_operands(module);
   wabt::MemoryStream stream;
   wabt::WriteBinaryOptions write_options(features, true, false, false);
   if (wabt::Failed(wabt::WriteBinaryModule(&stream, &module, write_options))) {

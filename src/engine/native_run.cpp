@@ -69,6 +69,7 @@ ErrorCode trap_code(int trap) {
     case WASM_RT_TRAP_TABLE_OOB: return ErrorCode::TrapTableOutOfBounds;
     case WASM_RT_TRAP_UNINIT_ELEM: return ErrorCode::TrapUninitializedElement;
     case WASM_RT_TRAP_SIG_MISMATCH: return ErrorCode::TrapIndirectCallMismatch;
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return ErrorCode::TrapUncaughtException;
     default: return ErrorCode::TrapOther;
   }
 }
@@ -86,6 +87,7 @@ const char* trap_message(int trap) {
     case WASM_RT_TRAP_UNINIT_ELEM: return "uninitialized table element";
     case WASM_RT_TRAP_SIG_MISMATCH: return "indirect call signature mismatch";
     case WASM_RT_TRAP_RESOURCE: return "memory for the instance could not be allocated";
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
     default: return "trap";
   }
 }
@@ -123,6 +125,8 @@ void NativeRun::body() {
   call_ctx->memory_cap_pages = entry_.memory_cap_pages;
   call_ctx->table_caps = entry_.table_caps.data();
   call_ctx->table_count = static_cast<uint32_t>(entry_.table_caps.size());
+  call_ctx->memories = entry_.memories.data();
+  call_ctx->memory_slots = static_cast<uint32_t>(entry_.memories.size());
   call_ctx->on_trap = record_trap_frames;
   call_ctx->unwind_stop = reinterpret_cast<const void*>(entry_.desc->enter);
   trap_ = entry_.desc->enter(entry_.fn, entry_.a, entry_.b);

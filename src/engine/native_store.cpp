@@ -2,6 +2,7 @@
 // registered with the linker, the host's functions) and instantiates it on a
 // fiber with the instance's limits applied.
 
+#include <mutex>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +56,8 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
       item.pointer = &state_->fuel;
     } else if (import.name == detail::kMemoryGrowName) {
       target.kind = ImportTarget::Kind::MemoryGrow;
+    } else if (import.name == detail::kMemoryGrowAtName) {
+      target.kind = ImportTarget::Kind::MemoryGrowAt;
     } else {
       target.kind = ImportTarget::Kind::Fuel;
     }
@@ -118,7 +121,12 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
           item.pointer = table;
           break;
         }
-        case ExternKind::Tag: return mismatch("tags are not supported");
+        case ExternKind::Tag:
+          if (exp.sig.params != import.sig.params) {
+            return mismatch(fmt::format("the tag has type {}", exp.sig.to_string()));
+          }
+          item.pointer = desc.export_pointers[it->second](other->raw_);
+          break;
       }
       instance.providers_.push_back(other->shared_from_this());
       return {};
@@ -168,15 +176,12 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   const uint64_t page_cap =
       std::min<uint64_t>(options.limits.max_memory_bytes / kWasmPageSize, kMaxPages);
   const auto& plan = native->plan_;
+  uint64_t initial_pages = 0;
   for (size_t i = 0; i < plan.memories.size(); ++i) {
-    if (plan.memories[i].initial > page_cap) {
-      return make_error(
-          ErrorCode::LimitExceeded,
-          fmt::format("module '{}': memory {} starts at {} pages ({}), over the instance's "
-                      "memory limit of {}",
-                      native->name_, i, plan.memories[i].initial,
-                      format_byte_size(plan.memories[i].initial * kWasmPageSize),
-                      format_byte_size(options.limits.max_memory_bytes)));
+    initial_pages += plan.memories[i].initial;
+    if (initial_pages > page_cap) {
+      return detail::memories_over_limit(native->name_, i, plan.memories[i].initial,
+                                         initial_pages, options.limits.max_memory_bytes);
     }
   }
   // Tables count against the memory limit: the runtime gives each table its
@@ -202,20 +207,35 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
   if (!instance->imports_ || !instance->raw_) throw std::bad_alloc();
   instance->imports_->self = instance->imports_;
   instance->imports_->host_instance = instance.get();
+  // Every instantiation defines tags of its own: identities never given
+  // before in this process.
+  instance->tags_.resize(desc.tag_count);
+  for (auto& tag : instance->tags_) {
+    auto id = take_tag_identity();
+    if (!id) return std::unexpected(id.error());
+    tag = *id;
+  }
+  instance->imports_->tags = instance->tags_.data();
   instance->targets_.resize(n);
+  instance->page_cap_ = page_cap;
   for (size_t k = 0; k < n; ++k) {
     AIRSSYS_TRY(resolve(*instance, k, linker));
-    if (plan.imports[k].kind == ExternKind::Memory && !instance->memory_) {
-      instance->memory_ = static_cast<wasm_rt_memory_t*>(instance->imports_->items[k].pointer);
+    if (plan.imports[k].kind == ExternKind::Memory) {
+      auto* memory = static_cast<wasm_rt_memory_t*>(instance->imports_->items[k].pointer);
+      if (!instance->memory_) instance->memory_ = memory;
+      instance->memories_.push_back(memory);
+      ++instance->memory_imports_;
     }
   }
+  instance->memories_.resize(instance->memory_imports_ + plan.memories.size(), nullptr);
 
   ExecState exec;
   exec.budget = options.start_fuel;
   state.active = &exec;
   state.start_slice(exec);
   NativeRun run(state, {&desc, desc.instantiate, instance->raw_, instance->imports_,
-                        static_cast<uint32_t>(page_cap), *table_caps});
+                        static_cast<uint32_t>(page_cap), *table_caps,
+                        std::span(instance->memories_).subspan(instance->memory_imports_)});
   for (auto& target : instance->targets_) target.call.set_instantiating(true);
   run.switch_in();
   for (auto& target : instance->targets_) target.call.set_instantiating(false);
@@ -248,5 +268,45 @@ Result<std::shared_ptr<Instance>> NativeStore::instantiate(const Module& module,
 }  // namespace
 
 std::unique_ptr<Store> new_store() { return std::make_unique<NativeStore>(); }
+
+namespace {
+
+// The identities no live instance holds, and the next never given out.
+struct TagIdentities {
+  std::mutex mutex;
+  std::vector<uint32_t> free;
+  uint32_t next = 1;
+};
+
+TagIdentities& tag_identities() {
+  static TagIdentities* identities = new TagIdentities();  // outlives every instance
+  return *identities;
+}
+
+}  // namespace
+
+Result<uint32_t> take_tag_identity() {
+  auto& ids = tag_identities();
+  std::lock_guard lock(ids.mutex);
+  if (!ids.free.empty()) {
+    const uint32_t id = ids.free.back();
+    ids.free.pop_back();
+    return id;
+  }
+  if (ids.next == 0) {
+    return make_error(ErrorCode::LimitExceeded,
+                      "the instances alive hold every exception tag identity there is");
+  }
+  return ids.next++;
+}
+
+void give_back_tag_identities(std::span<const uint32_t> tags) {
+  if (tags.empty()) return;
+  auto& ids = tag_identities();
+  std::lock_guard lock(ids.mutex);
+  for (uint32_t id : tags) {
+    if (id != 0) ids.free.push_back(id);
+  }
+}
 
 }  // namespace airssys::wasm::engine::native

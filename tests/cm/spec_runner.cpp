@@ -57,19 +57,7 @@ const std::set<std::string> kPostMvpFiles = {
 
 // Commands known to fail, as "folder/file.json:line", each with the reason.
 // Keep this list short: each entry is a gap in the validator.
-// Each of these components holds a core module that the engine refuses: the
-// engine (src/engine) does not enable those core proposals, so the component
-// cannot be validated.
-const std::map<std::string, std::string> kKnownFailures = {
-    {"linking/tags.json:7", "core exception-handling tags: the engine refuses the tag section"},
-    {"linking/tags.json:36", "core exception-handling tags: the engine refuses the tag section"},
-    {"linking/tags.json:64", "core exception-handling tags: the engine refuses the tag section"},
-    {"linking/tags.json:93", "core exception-handling tags: the engine refuses the tag section"},
-    {"linking/unit.json:261", "core multi-memory: the engine refuses a second memory"},
-    {"linking/unit.json:308", "core multi-memory: the engine refuses a second memory"},
-    {"linking/unit.json:355", "core multi-memory: the engine refuses a second memory"},
-    {"validation/instantiation.json:342", "core multi-memory: the engine refuses a second memory"},
-};
+const std::map<std::string, std::string> kKnownFailures = {};
 
 std::vector<uint8_t> read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -9,7 +9,9 @@
 // Each .wast file (all of SPEC_DIR when none is named) is converted by
 // wast2json into WORK_DIR, and its commands run against one store per file, in
 // which a "spectest" module provides the print functions, globals, table and
-// memory the suite imports. Every failing command prints
+// memory the suite imports. The few assertions that multi-memory turns around
+// (superseded_by_multi_memory) are checked the other way: the module loads.
+// Every failing command prints
 // "FAIL file.wast:LINE command: details"; the last line is "N passed, M failed".
 // Exit status: 0 when nothing failed, 1 when something did, 2 on a usage error,
 // 77 (skipped) when the suite's folder does not exist. The environment
@@ -567,9 +569,34 @@ Check Script::assert_trap(const json& c, std::optional<ErrorCode> code) {
   return {};
 }
 
+// Assertions of this suite (WebAssembly 2.0) that multi-memory, which the
+// engine implements (part of WebAssembly 3.0), turns around: a module may
+// have more than one memory, and the byte after memory.size and memory.grow
+// is a memory index, so a multi-byte LEB128 zero there is memory 0. The
+// runner checks that each of these modules loads.
+bool superseded_by_multi_memory(std::string_view wast_name, int line) {
+  static const std::map<std::string_view, std::vector<int>> kSuperseded{
+      // "zero byte expected": memory.grow and memory.size with a long zero.
+      {"binary.wast", {877, 897, 916, 935, 974, 993, 1011, 1029}},
+      // "multiple memories"
+      {"imports.wast", {483, 487, 491}},
+      {"memory.wast", {10, 11}},
+  };
+  auto it = kSuperseded.find(wast_name);
+  return it != kSuperseded.end() &&
+         std::find(it->second.begin(), it->second.end(), line) != it->second.end();
+}
+
 Check Script::assert_load_fails(const json& c) {
   auto module = load(c);
   if (!module) return std::unexpected(module.error());
+  if (superseded_by_multi_memory(wast_name_, c.value("line", 0))) {
+    if (!*module) {
+      return fail(fmt::format("{} failed to load ({}), but multi-memory makes it valid",
+                              c.at("filename").get<std::string>(), module->error().to_string()));
+    }
+    return {};
+  }
   if (*module) {
     return fail(fmt::format("{} loaded, but should fail ({})", c.at("filename").get<std::string>(),
                             c.value("text", "")));

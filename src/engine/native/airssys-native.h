@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define AIRSSYS_NATIVE_ABI 6u
+#define AIRSSYS_NATIVE_ABI 7u
 
 /* Native code runs only on fiber stacks of AIRSSYS_STACK_SIZE bytes aligned
  * to their size. The lowest page is a guard, the next holds the call's state
@@ -30,6 +30,9 @@ extern "C" {
 #define AIRSSYS_CTX_MAGIC 0x41575343u
 /* The most return addresses a trap records for its backtrace. */
 #define AIRSSYS_MAX_TRAP_FRAMES 48u
+/* The most bytes an exception's values take (a tag's parameters; the
+ * native tier refuses tags with more when it compiles). */
+#define AIRSSYS_MAX_EXCEPTION_BYTES 256u
 
 typedef struct airssys_call_ctx {
   uint32_t magic;
@@ -43,12 +46,24 @@ typedef struct airssys_call_ctx {
   uint32_t table_count;
   uint32_t tables_allocated;  /* how many of them instantiation allocated so far */
   wasm_rt_memory_t* memory;   /* the memory instantiation allocated, if any */
+  /* Where instantiation records each memory it allocates (the module's own
+   * memories, by index), for memory.grow of any memory through the host. */
+  wasm_rt_memory_t** memories;
+  uint32_t memory_slots;
+  uint32_t memories_allocated;
   /* Called by a trap, on the call's stack before it unwinds, to record the
    * return addresses of the frames (innermost first) in trap_frames. */
   void (*on_trap)(struct airssys_call_ctx*);
   const void* unwind_stop;    /* the frames end at this function's (enter) */
   uint32_t trap_frame_count;
   void* trap_frames[AIRSSYS_MAX_TRAP_FRAMES];
+  /* Exception handling: the innermost try of the call (a buffer of
+   * __builtin_setjmp, NULL outside any), and the exception being thrown or
+   * caught, its tag identity and values. */
+  void* try_target;
+  uint32_t exception_tag;
+  uint32_t exception_size;
+  uint64_t exception[AIRSSYS_MAX_EXCEPTION_BYTES / 8];
 } airssys_call_ctx;
 
 /* In compiled modules on x86-64 the metering's fuel counter lives in r15
@@ -143,6 +158,10 @@ typedef struct airssys_module_desc {
   /* Where the functions the module defines begin (the host maps a trap's
    * frames to functions with them); the list ends with a NULL address. */
   const airssys_code_entry* code;
+  /* The exception tags the module defines: each instance gets an identity
+   * for each (airssys_imports.tags), so that every instantiation defines
+   * tags of its own. */
+  uint32_t tag_count;
 } airssys_module_desc;
 
 /* The imports a compiled module's instance sees: its own address first, so a
@@ -150,6 +169,9 @@ typedef struct airssys_module_desc {
 typedef struct airssys_imports {
   struct airssys_imports* self;
   void* host_instance;
+  /* The identities of the exception tags the instance defines, by index
+   * among them (an imported tag's item points at its exporter's). */
+  uint32_t* tags;
   /* By import index. A function of another instance: its typed entry and
    * the instance it closes over. A host function whose types are all
    * numbers: instance NULL, an airssys_host_fn and its target, and when the

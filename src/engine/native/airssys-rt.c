@@ -66,6 +66,49 @@ int airssys_enter(airssys_thunk fn, void* a, void* b) {
   return 0;
 }
 
+/* Exception handling. The exception lives in the call's state; a throw
+ * jumps to the innermost try of the call, whose code compares the tag and
+ * restores the try outside it; with no try left it is an uncaught
+ * exception, a trap. The fuel stays in its register across the jump. The
+ * generated code reads tags from the instance (the host gives them), so no
+ * tag is registered here. */
+uint32_t wasm_rt_register_tag(uint32_t size) {
+  (void)size;
+  return 0;
+}
+
+void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void* values) {
+  airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
+  if (size > AIRSSYS_MAX_EXCEPTION_BYTES) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+  ctx->exception_tag = tag;
+  ctx->exception_size = size;
+  if (size) memcpy(ctx->exception, values, size);
+}
+
+WASM_RT_NO_RETURN void wasm_rt_throw(void) {
+  airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
+  if (!ctx->try_target) wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+  __builtin_longjmp((void**)ctx->try_target, 1);
+}
+
+WASM_RT_UNWIND_TARGET* wasm_rt_get_unwind_target(void) {
+  return (WASM_RT_UNWIND_TARGET*)airssys_ctx_of(airssys_stack_pointer())->try_target;
+}
+
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET* target) {
+  airssys_ctx_of(airssys_stack_pointer())->try_target = target;
+}
+
+uint32_t wasm_rt_exception_tag(void) {
+  return airssys_ctx_of(airssys_stack_pointer())->exception_tag;
+}
+
+uint32_t wasm_rt_exception_size(void) {
+  return airssys_ctx_of(airssys_stack_pointer())->exception_size;
+}
+
+void* wasm_rt_exception(void) { return airssys_ctx_of(airssys_stack_pointer())->exception; }
+
 const char* wasm_rt_strerror(wasm_rt_trap_t trap) {
   switch (trap) {
     case WASM_RT_TRAP_NONE: return "no trap";
@@ -131,12 +174,15 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages,
     memory->data = (uint8_t*)base;
   }
   if (!ctx->memory) ctx->memory = memory;
+  if (ctx->memories_allocated < ctx->memory_slots) {
+    ctx->memories[ctx->memories_allocated++] = memory;
+  }
   if (initial_pages && wasm_rt_grow_memory(memory, initial_pages) == UINT32_MAX) {
     wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
   }
 }
 
-/* Visible to the host too: memory.grow of memory 0 reaches the host first
+/* Visible to the host too: memory.grow of any memory reaches the host first
  * (to report it) and grows through this very function. */
 __attribute__((visibility("default"))) uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory,
                                                                      uint32_t delta) {

@@ -8,7 +8,10 @@
  * - linear memory is bounds-checked by explicit comparisons (no signal
  *   handler), and the call stack by the stack pointer (no depth counter);
  * - traps the reference runtime folds together are told apart (table bounds,
- *   uninitialized element, signature mismatch, a host function's error).
+ *   uninitialized element, signature mismatch, a host function's error);
+ * - exception tags are identities the host gives each instance (the code is
+ *   patched to read them from the instance), and a try unwinds with the
+ *   compiler's __builtin_setjmp, as a trap does (airssys-rt.c).
  */
 #ifndef WASM_RT_H_
 #define WASM_RT_H_
@@ -93,6 +96,19 @@ typedef struct {
   uint32_t max_size;
   uint32_t size;
 } wasm_rt_externref_table_t;
+
+/* Exception handling (the legacy form wasm2c translates). */
+typedef void* airssys_unwind_target[5];
+#define WASM_RT_UNWIND_TARGET airssys_unwind_target
+#define wasm_rt_try(target) __builtin_setjmp(target)
+uint32_t wasm_rt_register_tag(uint32_t size);
+void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void* values);
+WASM_RT_NO_RETURN void wasm_rt_throw(void);
+WASM_RT_UNWIND_TARGET* wasm_rt_get_unwind_target(void);
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET* target);
+uint32_t wasm_rt_exception_tag(void);
+uint32_t wasm_rt_exception_size(void);
+void* wasm_rt_exception(void);
 
 void wasm_rt_init(void);
 bool wasm_rt_is_initialized(void);

@@ -36,7 +36,7 @@ enum class ErrorCategory : uint8_t {
   X(MalformedComponent, Decode, "malformed component")                                  \
   X(InvalidModule, Validate, "invalid module")                                          \
   X(InvalidComponent, Validate, "invalid component")                                    \
-  X(UnsupportedFeature, Validate, "feature past the Component Model MVP")                 \
+  X(UnsupportedFeature, Validate, "feature the engine does not support")                 \
   X(ModuleTooComplex, Validate, "module exceeds an implementation limit of the engine")  \
   X(UnknownImport, Link, "unknown import")                                              \
   X(IncompatibleImport, Link, "incompatible import type")                               \
@@ -64,6 +64,7 @@ enum class ErrorCategory : uint8_t {
   X(TrapOutOfFuel, Trap, "out of fuel")                                                 \
   X(TrapHost, Trap, "host function raised a trap")                                      \
   X(TrapCanonical, Trap, "invalid value or handle at a component boundary")              \
+  X(TrapUncaughtException, Trap, "uncaught exception")                                  \
   X(TrapOther, Trap, "trap")                                                            \
   X(CallCancelled, Trap, "call cancelled before it finished")                           \
   X(ProcExit, Exit, "component exited")                                                 \

@@ -93,11 +93,13 @@ inline constexpr uint64_t kTableElementBytes = 24;
 // linear memory: an instance's memory and tables together take at most twice
 // max_memory_bytes.
 struct InstanceLimits {
-  uint64_t max_memory_bytes = 256 * MiB;  // linear memory, rounded down to pages
+  // Linear memory, rounded down to pages: all the memories the instance
+  // defines together (multi-memory), at instantiation and after every grow.
+  uint64_t max_memory_bytes = 256 * MiB;
   uint32_t max_table_elements = 1u << 20;  // all the instance's own tables together
 };
 
-// One memory.grow of the instance's first memory, granted or refused (by
+// One memory.grow of one of the instance's memories, granted or refused (by
 // InstanceLimits::max_memory_bytes or by the module's own maximum, as the
 // specification allows: the guest sees -1 and may carry on).
 struct MemoryGrowEvent {
@@ -110,7 +112,9 @@ struct MemoryGrowEvent {
 using MemoryGrowHook = std::function<void(const MemoryGrowEvent&)>;
 // Asked before a memory.grow within the instance's limits: false refuses it
 // (the guest sees -1, as for a grow past the limits). Lets several instances
-// share one budget (all the core instances of a component). Same thread
+// share one budget (all the core instances of a component). The sizes are
+// those of all the memories the instance defines together, before and after
+// the grow (for a grow of an imported memory: that memory's). Same thread
 // rules as MemoryGrowHook.
 using MemoryGrowGate = std::function<bool(uint64_t old_bytes, uint64_t new_bytes)>;
 
@@ -436,6 +440,9 @@ class Instance {
       std::string_view export_name) const = 0;
   // Current size of the default linear memory in bytes (0 without memory).
   [[nodiscard]] virtual uint64_t memory_bytes() const = 0;
+  // Current size of all the linear memories the instance defines (not those
+  // it imports) together: what InstanceLimits::max_memory_bytes bounds.
+  [[nodiscard]] virtual uint64_t defined_memory_bytes() const = 0;
   // Copies bytes into / out of the default linear memory, bounds-checked in
   // 64-bit arithmetic (TrapMemoryOutOfBounds otherwise). Not during a call.
   [[nodiscard]] virtual Result<void> write_memory(uint64_t offset,
