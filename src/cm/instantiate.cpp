@@ -452,9 +452,19 @@ Result<void> ComponentInstance::Impl::core_instance(Frame& frame, const CoreInst
   const uint64_t budget = options.limits.max_memory_bytes;
   const uint64_t others = memory_bytes(nullptr);
   io.limits.max_memory_bytes = budget > others ? budget - others : 0;
+  // What every core instance defines now, with the growing memories at
+  // their new size: `old_bytes` is what the grow replaces, counted once
+  // whether the memories are the instance's own or one it imports (which
+  // its defining instance counts). While the instance is being made (its
+  // start function) it is not counted yet, and a grow is taken as one of
+  // its own memories: an imported one then counts twice, which errs on the
+  // side of refusing.
   auto self = std::make_shared<const engine::Instance*>(nullptr);
-  io.memory_grow_gate = [this, self, budget](uint64_t, uint64_t new_bytes) {
-    return memory_bytes(*self) + new_bytes <= budget;
+  io.memory_grow_gate = [this, self, budget](uint64_t old_bytes, uint64_t new_bytes) {
+    const uint64_t now = memory_bytes(nullptr);
+    uint64_t rest = now;
+    if (*self != nullptr) rest = now > old_bytes ? now - old_bytes : 0;
+    return new_bytes <= budget && rest <= budget - new_bytes;
   };
   io.user_data = options.user_data;
   io.on_memory_grow = options.on_memory_grow;

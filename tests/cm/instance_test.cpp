@@ -166,6 +166,25 @@ TEST_P(ComponentInstanceTest, TheMemoryLimitCountsEveryCoreInstancesMemory) {
   EXPECT_FALSE(none.has_value());
 }
 
+// A memory grown by an instance that imports it counts once, at its size
+// after the grow (the gate used to add it to what its defining instance
+// already counted).
+TEST_P(ComponentInstanceTest, AnImportedMemoryGrownByItsImporterCountsOnce) {
+  auto bytes = engine::read_module_file(material("two_memories"));
+  ASSERT_TRUE(bytes.has_value());
+  auto component = decode_component(*bytes, "two_memories", *engine);
+  ASSERT_TRUE(component.has_value()) << component.error().to_string();
+  ComponentOptions options;
+  options.limits.max_memory_bytes = 4 * 65536;
+  auto inst = ComponentInstance::instantiate(*component, *engine, HostInstance{}, options);
+  ASSERT_TRUE(inst.has_value()) << inst.error().to_string();
+  auto s32 = [](int32_t v) { return Val::s(Kind::S32, v); };
+  EXPECT_EQ(call(**inst, "grow-c", {u32(2)}), std::vector{s32(1)});   // a: 3 pages, 4 in all
+  EXPECT_EQ((*inst)->memory_bytes(), 4u * 65536);
+  EXPECT_EQ(call(**inst, "grow-c", {u32(1)}), std::vector{s32(-1)});  // 5 > 4: refused
+  EXPECT_EQ(call(**inst, "grow-b", {u32(1)}), std::vector{s32(-1)});  // full
+}
+
 TEST_P(ComponentInstanceTest, ArgumentsThatDoNotFitTheTypeAreRefusedBeforeAnythingRuns) {
   auto inst = instantiate("strings");
   ASSERT_TRUE(inst);
