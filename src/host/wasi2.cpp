@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "airssys/wasm/cm/typed.hpp"
 #include "wasi2_internal.hpp"
 #include "wasi_internal.hpp"
 
@@ -430,18 +431,27 @@ void add_io(cm::HostInstance& imports, const std::shared_ptr<State>& s) {
     if (!r) return std::unexpected(r.error());
     return one(std::move(*r));
   };
-  streams.define_func("[method]output-stream.write",
-                      fn({{"self", out_self}, {"contents", bytes_type()}}, unit_result),
-                      [write](std::span<const Val> a) {
-                        auto data = to_bytes(a[1]);
-                        return write(a[0], data, false);
-                      });
-  streams.define_func("[method]output-stream.blocking-write-and-flush",
-                      fn({{"self", out_self}, {"contents", bytes_type()}}, unit_result),
-                      [write](std::span<const Val> a) {
-                        auto data = to_bytes(a[1]);
-                        return write(a[0], data, true);
-                      });
+  // The bytes of the two writes are lifted as a view of the guest's memory
+  // (cm/typed.hpp), not as one value per byte.
+  for (bool blocking : {false, true}) {
+    const char* name = blocking ? "[method]output-stream.blocking-write-and-flush"
+                                : "[method]output-stream.write";
+    const cm::FuncType type = fn({{"self", out_self}, {"contents", bytes_type()}}, unit_result);
+    auto defined = cm::typed::define_typed<Val, cm::typed::Borrow, cm::typed::Bytes>(
+        streams, name, type,
+        [write, blocking](cm::typed::Borrow self, cm::typed::Bytes data) -> Result<Val> {
+          AIRSSYS_TRY_ASSIGN(auto r, write(Val::u(Kind::Borrow, self.rep), data, blocking));
+          return std::move(r.at(0));
+        });
+    if (!defined) {
+      // The C++ types are the WIT type's by construction; were they not,
+      // every call would trap with the mismatch.
+      Error error = defined.error();
+      streams.define_func(name, type, [error](std::span<const Val>) -> Result<std::vector<Val>> {
+        return std::unexpected(error);
+      });
+    }
+  }
   streams.define_func("[method]output-stream.write-zeroes",
                       fn({{"self", out_self}, {"len", t(Kind::U64)}}, unit_result),
                       [write](std::span<const Val> a) -> Result<std::vector<Val>> {

@@ -5,8 +5,7 @@
 ;;
 ;; write-bytes asks check-write, then writes n bytes ('x') in one write; it
 ;; returns the write's result discriminant (0: ok). Writing more than the
-;; permit is the guest's error, which the host turns into a trap; a list of
-;; more elements than the host lifts into values at once traps before that.
+;; permit is the guest's error, which the host turns into a trap.
 (component
   (import "wasi:io/error@0.2.0" (instance $error
     (export "error" (type (sub resource)))))

@@ -25,6 +25,9 @@
 //   std::vector<T>                                 list<T> (results only)
 //   std::optional<T>                               option<T>
 //   Outcome<T, E> (T or E may be Unit)             result<T, E>, result<_, E>, ...
+//   Borrow                                         borrow<R> (arguments only)
+//   cm::Val                                        any type (the result only: lowered by
+//                                                  the canonical ABI's value path)
 //   CaseIndex                                      a variant without payloads (at most
 //                                                  256 cases)
 //   EnumIndex                                      an enum (at most 256 cases)
@@ -72,6 +75,13 @@ struct CaseOf {
 };
 using CaseIndex = CaseOf<Kind::Variant>;
 using EnumIndex = CaseOf<Kind::Enum>;
+
+// borrow<R> as an argument: the resource's representation (the caller's
+// handle is lent for the call, as the canonical ABI lifts a borrow).
+struct Borrow {
+  uint32_t rep = 0;
+  friend bool operator==(Borrow, Borrow) = default;
+};
 
 // result<T, E>.
 template <class T, class E>
@@ -330,6 +340,32 @@ struct Canon<Bytes> {
   }
 };
 
+// borrow<R>, lifted with the parameter's type (which names the resource).
+template <>
+struct Canon<Borrow> {
+  static constexpr uint32_t kSize = 4;
+  static constexpr uint32_t kAlign = 4;
+  static constexpr std::array<FlatType, 1> kFlat{FlatType::I32};
+  static bool matches(const ValType& t) { return t.kind == Kind::Borrow; }
+  static Result<Borrow> lift(Lifter& in, const ValType& type) {
+    AIRSSYS_TRY_ASSIGN(uint64_t index, in.next(FlatType::I32));
+    AIRSSYS_TRY_ASSIGN(uint32_t rep,
+                       lift_borrow_handle(in.cx(), static_cast<uint32_t>(index), type));
+    return Borrow{rep};
+  }
+  static Result<Borrow> load(Lifter& in, std::span<const uint8_t> mem, uint32_t ptr,
+                             const ValType& type) {
+    uint32_t index = 0;
+    std::memcpy(&index, mem.data() + ptr, 4);
+    AIRSSYS_TRY_ASSIGN(uint32_t rep, lift_borrow_handle(in.cx(), index, type));
+    return Borrow{rep};
+  }
+  static Result<Borrow> from_val(const Val& v, std::deque<std::string>&) {
+    return Borrow{static_cast<uint32_t>(v.bits)};
+  }
+  static Val to_val(Borrow b) { return Val::u(Kind::Borrow, b.rep); }
+};
+
 // A variant without payloads, or an enum (at most 256 cases: one byte).
 bool case_type_matches(Kind kind, const ValType& t);
 
@@ -520,6 +556,8 @@ template <class R, class... Args>
   bool ok = (Canon<Args>::matches(*type.params[i++].type) && ...);
   if constexpr (std::is_void_v<R>) {
     return ok && !type.result;
+  } else if constexpr (std::is_same_v<R, Val>) {
+    return ok && type.result != nullptr;
   } else {
     return ok && type.result && Canon<R>::matches(*type.result);
   }
@@ -540,7 +578,13 @@ Result<std::tuple<Args...>> lift_params(Lifter& in, const FuncType& type, bool s
     [[maybe_unused]] auto one = [&]<size_t K>(std::integral_constant<size_t, K>) {
       if (!status) return;
       using A = std::tuple_element_t<K, std::tuple<Args...>>;
-      auto v = Canon<A>::lift(in);
+      auto v = [&] {
+        if constexpr (std::is_same_v<A, Borrow>) {
+          return Canon<A>::lift(in, *type.params[K].type);
+        } else {
+          return Canon<A>::lift(in);
+        }
+      }();
       if (!v) {
         status = std::unexpected(v.error());
         return;
@@ -566,7 +610,13 @@ Result<std::tuple<Args...>> lift_params(Lifter& in, const FuncType& type, bool s
           status = std::unexpected(mem.error());
           return;
         }
-        auto v = Canon<A>::load(in, *mem, at);
+        auto v = [&] {
+          if constexpr (std::is_same_v<A, Borrow>) {
+            return Canon<A>::load(in, *mem, at, *type.params[K].type);
+          } else {
+            return Canon<A>::load(in, *mem, at);
+          }
+        }();
         if (!v) {
           status = std::unexpected(v.error());
         } else {
@@ -637,15 +687,23 @@ Result<void> define_typed(HostInstance& inst, std::string name, FuncType type, F
   auto shared_type = std::make_shared<const FuncType>(type);
   constexpr size_t kParamsFlat = detail::flat_count<Args...>();
   constexpr bool kSpillParams = kParamsFlat > kMaxFlatParams;
-  constexpr size_t kResultFlat = [] {
-    if constexpr (std::is_void_v<R>) return size_t{0};
-    else return Canon<R>::kFlat.size();
+  constexpr bool kValResult = std::is_same_v<R, Val>;
+  const std::vector<TypeRef> results = result_types(type);
+  const bool spill_result = [&] {
+    if constexpr (std::is_void_v<R>) {
+      return false;
+    } else if constexpr (kValResult) {
+      return flatten_types(results, kMaxFlatResults).size() > kMaxFlatResults;
+    } else {
+      return Canon<R>::kFlat.size() > kMaxFlatResults;
+    }
   }();
-  constexpr bool kSpillResult = kResultFlat > kMaxFlatResults;
-  RawHostFn raw = [shared_fn, shared_type](LiftLowerContext& cx,
-                                           std::span<const engine::Value> args)
-      -> Result<std::vector<engine::Value>> {
-    std::span<const engine::Value> params = kSpillResult ? args.first(args.size() - 1) : args;
+  RawHostFn raw = [shared_fn, shared_type, results, spill_result](
+                      LiftLowerContext& cx,
+                      std::span<const engine::Value> args) -> Result<std::vector<engine::Value>> {
+    if (spill_result && args.empty())
+      return make_error(ErrorCode::SignatureMismatch, "no return pointer");
+    std::span<const engine::Value> params = spill_result ? args.first(args.size() - 1) : args;
     std::array<Flat, kMaxFlatParams + 1> flats;  // the first `count` are written
     AIRSSYS_TRY_ASSIGN(size_t count, detail::flats_of(params, flats));
     Lifter in(cx, std::span<const Flat>(flats.data(), count));
@@ -655,9 +713,15 @@ Result<void> define_typed(HostInstance& inst, std::string name, FuncType type, F
     if constexpr (std::is_void_v<R>) {
       AIRSSYS_TRY(std::apply(*shared_fn, std::move(values)));
       return std::vector<engine::Value>{};
+    } else if constexpr (kValResult) {
+      AIRSSYS_TRY_ASSIGN(Val result, std::apply(*shared_fn, std::move(values)));
+      std::optional<uint32_t> out_ptr;
+      if (spill_result) out_ptr = static_cast<uint32_t>(args.back().as_i32());
+      const Val one[] = {std::move(result)};
+      return lower_flat_values(cx, kMaxFlatResults, results, one, out_ptr);
     } else {
       AIRSSYS_TRY_ASSIGN(R result, std::apply(*shared_fn, std::move(values)));
-      if constexpr (kSpillResult) {
+      if (spill_result) {
         uint64_t ptr = static_cast<uint32_t>(args.back().as_i32());
         AIRSSYS_TRY(check_range(cx, ptr, Canon<R>::kSize, Canon<R>::kAlign, "return pointer"));
         AIRSSYS_TRY(Canon<R>::store(cx, result, static_cast<uint32_t>(ptr)));
@@ -679,6 +743,9 @@ Result<void> define_typed(HostInstance& inst, std::string name, FuncType type, F
     if constexpr (std::is_void_v<R>) {
       AIRSSYS_TRY(std::apply(*shared_fn, std::move(values)));
       return std::vector<Val>{};
+    } else if constexpr (std::is_same_v<R, Val>) {
+      AIRSSYS_TRY_ASSIGN(Val result, std::apply(*shared_fn, std::move(values)));
+      return std::vector<Val>{std::move(result)};
     } else {
       AIRSSYS_TRY_ASSIGN(R result, std::apply(*shared_fn, std::move(values)));
       return std::vector<Val>{Canon<R>::to_val(result)};
