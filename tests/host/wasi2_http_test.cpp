@@ -29,6 +29,7 @@
 #include "airssys/wasm/host/wasi2.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
+#include "../support/loopback_http.hpp"
 
 namespace airssys::wasm::host {
 namespace {
@@ -37,109 +38,16 @@ namespace fs = std::filesystem;
 using cm::Kind;
 using cm::Val;
 
-struct Request {
-  std::string method, path, head, body;
-};
-
-// A real HTTP/1.1 server on 127.0.0.1: reads each whole request (its head
-// and a Content-Length body), keeps it, and answers respond(request).
-class Server {
- public:
-  explicit Server(std::function<std::string(const Request&)> respond)
-      : respond_(std::move(respond)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 8) != 0) {
-      throw std::runtime_error("cannot listen");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Server() {
-    stopping_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  [[nodiscard]] uint16_t port() const { return port_; }
-  [[nodiscard]] std::string authority() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::vector<Request> requests() {
-    std::lock_guard lock(mutex_);
-    return requests_;
-  }
-
- private:
-  void run() {
-    while (!stopping_) {
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      std::string data;
-      char chunk[4096];
-      auto more = [&] {
-        ssize_t n = ::recv(c, chunk, sizeof chunk, 0);
-        if (n <= 0) return false;
-        data.append(chunk, static_cast<size_t>(n));
-        return true;
-      };
-      while (data.find("\r\n\r\n") == std::string::npos && more()) {
-      }
-      Request r;
-      const size_t head_end = data.find("\r\n\r\n");
-      r.head = data.substr(0, head_end);
-      size_t length = 0;
-      std::string lower = r.head;
-      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (size_t at = lower.find("\r\ncontent-length:"); at != std::string::npos) {
-        length = std::stoul(lower.substr(at + 17));
-      }
-      if (head_end != std::string::npos) {
-        while (data.size() < head_end + 4 + length && more()) {
-        }
-        r.body = data.substr(head_end + 4);
-      }
-      r.method = r.head.substr(0, r.head.find(' '));
-      const size_t at = r.head.find(' ') + 1;
-      r.path = r.head.substr(at, r.head.find(' ', at) - at);
-      std::string response = respond_(r);
-      {
-        std::lock_guard lock(mutex_);
-        requests_.push_back(std::move(r));
-      }
-      ::send(c, response.data(), response.size(), MSG_NOSIGNAL);
-      ::close(c);
-    }
-  }
-
-  std::function<std::string(const Request&)> respond_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-  std::mutex mutex_;
-  std::vector<Request> requests_;
-};
+using Request = test::HttpRequest;
+using Server = test::Loopback;
+using test::reply;
 
 // Answers one request with `start` (a head and the beginning of a body it
 // does not finish), then says nothing more until the client hangs up.
 class Stalling {
  public:
   explicit Stalling(std::string start) : start_(std::move(start)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 8) != 0) {
-      throw std::runtime_error("cannot listen");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = test::listen_loopback(port_);
     thread_ = std::thread([this] {
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) return;
@@ -174,17 +82,7 @@ class Stalling {
 class Silent {
  public:
   Silent() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 8) != 0) {
-      throw std::runtime_error("cannot listen");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = test::listen_loopback(port_);
   }
   ~Silent() { ::close(fd_); }
   [[nodiscard]] std::string authority() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -194,11 +92,6 @@ class Silent {
   uint16_t port_ = 0;
 };
 
-std::string reply(int status, const std::string& extra, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) +
-         " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n" +
-         extra + "\r\n" + body;
-}
 
 std::string pattern(size_t n) {
   std::string s(n, '\0');
