@@ -12,49 +12,15 @@
 #include <vector>
 
 #include "airssys/wasm/cm/canonical.hpp"
+#include "canonical_support.hpp"
 
 namespace {
 
 using namespace airssys::wasm;
 using namespace airssys::wasm::cm;
+using fuzz::Input;
 
-class Bytes {
- public:
-  Bytes(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  uint32_t u32() {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t{byte()} << (8 * i);
-    return v;
-  }
-  std::span<const uint8_t> rest() { return {data_ + pos_, size_ - std::min(pos_, size_)}; }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
-
-class Heap final : public GuestMemory {
- public:
-  explicit Heap(size_t size) : mem(size) {}
-  std::span<uint8_t> bytes() override { return mem; }
-  Realloc realloc() {
-    return [this](uint32_t old_ptr, uint32_t old_size, uint32_t align,
-                  uint32_t new_size) -> Result<uint32_t> {
-      if (old_ptr != 0 && new_size < old_size) return old_ptr;
-      uint64_t ret = align_to(last, align);
-      if (ret + new_size > mem.size()) mem.resize(ret + new_size);
-      last = ret + new_size;
-      std::memmove(mem.data() + ret, mem.data() + old_ptr, old_size);
-      return static_cast<uint32_t>(ret);
-    };
-  }
-  std::vector<uint8_t> mem;
-  uint64_t last = 8;
-};
-
-TypeRef random_type(Bytes& in, int depth, uint64_t resource) {
+TypeRef random_type(Input& in, int depth, uint64_t resource) {
   uint8_t b = in.byte();
   int choice = depth >= 4 ? b % 13 : b % 23;
   switch (choice) {
@@ -99,7 +65,7 @@ TypeRef random_type(Bytes& in, int depth, uint64_t resource) {
   }
 }
 
-engine::Value random_core(Bytes& in, FlatType type) {
+engine::Value random_core(Input& in, FlatType type) {
   switch (type) {
     case FlatType::I32: return engine::Value::i32(static_cast<int32_t>(in.u32()));
     case FlatType::I64:
@@ -112,7 +78,7 @@ engine::Value random_core(Bytes& in, FlatType type) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  Bytes in(data, size);
+  Input in(data, size);
   ResourceTypes types;
   InstanceState inst(types);
   const ResourceType& rt = types.define(nullptr);
@@ -135,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       flat.push_back(v);
     }
   }
-  Heap memory(512);
+  fuzz::BumpMemory memory(512, 8);
   auto rest = in.rest();
   std::memcpy(memory.mem.data(), rest.data(), std::min(rest.size(), memory.mem.size()));
 
@@ -152,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Round trip through another instance's fresh memory.
   InstanceState other(types);
-  Heap fresh(64);
+  fuzz::BumpMemory fresh(64, 8);
   CanonOptions fresh_opts{encoding, &fresh, fresh.realloc(), false};
   CallContext task;
   LiftLowerContext lower_cx{fresh_opts, other, &task};

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "airssys/wasm/cm/canonical.hpp"
+#include "canonical_support.hpp"
 #include "airssys/wasm/cm/instance.hpp"
 #include "airssys/wasm/cm/typed.hpp"
 
@@ -20,47 +21,12 @@ namespace {
 
 using namespace airssys::wasm;
 using namespace airssys::wasm::cm;
+using fuzz::Input;
 using typed::Bytes;
 using typed::CaseIndex;
 using typed::EnumIndex;
 using typed::Outcome;
 using typed::Unit;
-
-class Input {
- public:
-  Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  uint32_t u32() {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t{byte()} << (8 * i);
-    return v;
-  }
-  std::span<const uint8_t> rest() { return {data_ + pos_, size_ - std::min(pos_, size_)}; }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
-
-class Heap final : public GuestMemory {
- public:
-  explicit Heap(size_t size) : mem(size) {}
-  std::span<uint8_t> bytes() override { return mem; }
-  Realloc realloc() {
-    return [this](uint32_t old_ptr, uint32_t old_size, uint32_t align,
-                  uint32_t new_size) -> Result<uint32_t> {
-      if (old_ptr != 0 && new_size < old_size) return old_ptr;
-      uint64_t ret = align_to(last, align);
-      if (ret + new_size > mem.size()) mem.resize(ret + new_size);
-      last = ret + new_size;
-      std::memmove(mem.data() + ret, mem.data() + old_ptr, old_size);
-      return static_cast<uint32_t>(ret);
-    };
-  }
-  std::vector<uint8_t> mem;
-  uint64_t last = 600;
-};
 
 TypeRef err_type() { return variant_of({{"a", nullptr}, {"b", nullptr}, {"c", nullptr}}); }
 TypeRef bytes_type() { return list_of(primitive(Kind::U8)); }
@@ -186,7 +152,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool spills = flatten_types(result_types(shape.type)).size() > kMaxFlatResults;
   if (spills) flat.back() = engine::Value::i32(static_cast<int32_t>(in.byte() % 80 * 8));
 
-  Heap typed_mem(600), value_mem(600);
+  fuzz::BumpMemory typed_mem(600, 600), value_mem(600, 600);
   auto rest = in.rest();
   std::memcpy(typed_mem.mem.data(), rest.data(), std::min(rest.size(), typed_mem.mem.size()));
   value_mem.mem = typed_mem.mem;

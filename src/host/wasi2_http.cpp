@@ -501,23 +501,31 @@ void add_outgoing(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                       r->method = a[1];
                       return one(unit_ok());
                     });
-  types.define_func("[method]outgoing-request.path-with-query", fn({{"self", self}}, ostr),
-                    [find](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
-                      return one(r->path ? some(Val::string(*r->path)) : none());
-                    });
-  types.define_func("[method]outgoing-request.set-path-with-query",
-                    fn({{"self", self}, {"path-with-query", ostr}}, unit),
-                    [find](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
-                      if (a[1].bits == 0) {
-                        r->path.reset();
+  // An optional string of the request: its getter, and its setter, which
+  // takes only what `valid` accepts.
+  auto string_property = [&](const std::string& name,
+                             std::optional<std::string> OutgoingRequest::*member,
+                             bool (*valid)(std::string_view)) {
+    types.define_func("[method]outgoing-request." + name, fn({{"self", self}}, ostr),
+                      [find, member](std::span<const Val> a) -> Result<std::vector<Val>> {
+                        AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
+                        const auto& value = r->*member;
+                        return one(value ? some(Val::string(*value)) : none());
+                      });
+    types.define_func("[method]outgoing-request.set-" + name,
+                      fn({{"self", self}, {name, ostr}}, unit),
+                      [find, member, valid](std::span<const Val> a) -> Result<std::vector<Val>> {
+                        AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
+                        if (a[1].bits == 0) {
+                          (r->*member).reset();
+                          return one(unit_ok());
+                        }
+                        if (!valid(a[1].items[0].text)) return one(unit_err());
+                        r->*member = a[1].items[0].text;
                         return one(unit_ok());
-                      }
-                      if (!is_path_with_query(a[1].items[0].text)) return one(unit_err());
-                      r->path = a[1].items[0].text;
-                      return one(unit_ok());
-                    });
+                      });
+  };
+  string_property("path-with-query", &OutgoingRequest::path, is_path_with_query);
   types.define_func("[method]outgoing-request.scheme",
                     fn({{"self", self}}, cm::option_of(scheme_type())),
                     [find](std::span<const Val> a) -> Result<std::vector<Val>> {
@@ -543,23 +551,7 @@ void add_outgoing(cm::HostInstance& types, const std::shared_ptr<Http>& h) {
                       }
                       return one(unit_ok());
                     });
-  types.define_func("[method]outgoing-request.authority", fn({{"self", self}}, ostr),
-                    [find](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
-                      return one(r->authority ? some(Val::string(*r->authority)) : none());
-                    });
-  types.define_func("[method]outgoing-request.set-authority",
-                    fn({{"self", self}, {"authority", ostr}}, unit),
-                    [find](std::span<const Val> a) -> Result<std::vector<Val>> {
-                      AIRSSYS_TRY_ASSIGN(auto r, find(a[0]));
-                      if (a[1].bits == 0) {
-                        r->authority.reset();
-                        return one(unit_ok());
-                      }
-                      if (!is_authority(a[1].items[0].text)) return one(unit_err());
-                      r->authority = a[1].items[0].text;
-                      return one(unit_ok());
-                    });
+  string_property("authority", &OutgoingRequest::authority, is_authority);
   // The headers of a request are immutable: they are set before it is made.
   types.define_func("[method]outgoing-request.headers",
                     fn({{"self", self}}, cm::own_of(h->fields->id)),
