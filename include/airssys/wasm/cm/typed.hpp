@@ -689,7 +689,8 @@ Result<void> define_typed(HostInstance& inst, std::string name, FuncType type, F
   constexpr bool kSpillParams = kParamsFlat > kMaxFlatParams;
   constexpr bool kValResult = std::is_same_v<R, Val>;
   const std::vector<TypeRef> results = result_types(type);
-  const bool spill_result = [&] {
+  // Not const: a constant would need no capture for clang, and one for gcc.
+  bool spill_result = [&] {
     if constexpr (std::is_void_v<R>) {
       return false;
     } else if constexpr (kValResult) {
