@@ -82,7 +82,9 @@ class CallImpl;
 class ModuleImpl final : public detail::ModuleBase,
                          public std::enable_shared_from_this<ModuleImpl> {
  public:
-  wi::ModuleDesc desc_;  // the metered module, decoded once
+  // The metered module, decoded once and shared by every module the engine
+  // loads from the same bytes.
+  std::shared_ptr<const wi::ModuleDesc> desc_;
   uint32_t fuel_import_index_ = 0;
   uint32_t reserved_func_imports_ = 1;  // fuel function (+ memory_grow)
   uint32_t global_imports_ = 0;         // the fuel global included

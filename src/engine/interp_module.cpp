@@ -2,7 +2,11 @@
 // in the engine's terms, rewritten for metering (metering.hpp) and decoded
 // once into the immutable ModuleDesc every instantiation copies.
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 #include <wabt/binary-reader.h>
 #include <wabt/interp/binary-reader-interp.h>
 #include <wabt/interp/interp.h>
@@ -77,12 +81,49 @@ class InterpEngine final : public Engine {
                                                  std::string_view name) override;
   std::unique_ptr<Store> new_store() override { return interp::new_store(); }
   Tier tier() const override { return Tier::Interp; }
+  EngineStats stats() const override { return {.shared_loads = shared_loads_.load()}; }
 
  private:
   Result<std::shared_ptr<const Module>> load_checked(std::span<const uint8_t> bytes,
                                                      std::string_view name);
+  // The module this engine already holds for bytes of this digest, under
+  // `name`: the same decoded, metered description, not checked again.
+  std::shared_ptr<const Module> shared(const std::string& digest, std::string_view name);
+
   wabt::Features features_ = engine_features();
+  std::mutex loaded_mutex_;
+  // By the SHA-256 of the bytes given to load; an entry lives as long as a
+  // module or instance uses it.
+  std::unordered_map<std::string, std::weak_ptr<const ModuleImpl>> loaded_;
+  std::atomic<uint64_t> shared_loads_{0};
 };
+
+std::string digest_of(std::span<const uint8_t> bytes) {
+  std::string out(crypto_hash_sha256_BYTES, '\0');
+  crypto_hash_sha256(reinterpret_cast<unsigned char*>(out.data()), bytes.data(), bytes.size());
+  return out;
+}
+
+std::shared_ptr<const Module> InterpEngine::shared(const std::string& digest,
+                                                   std::string_view name) {
+  std::shared_ptr<const ModuleImpl> held;
+  {
+    std::lock_guard lock(loaded_mutex_);
+    auto it = loaded_.find(digest);
+    if (it == loaded_.end()) return nullptr;
+    held = it->second.lock();
+    if (!held) {
+      loaded_.erase(it);
+      return nullptr;
+    }
+  }
+  shared_loads_.fetch_add(1, std::memory_order_relaxed);
+  if (held->name_ == name) return held;
+  // Another name (errors and backtraces say the name it was loaded under).
+  auto module = std::make_shared<ModuleImpl>(*held);
+  module->name_ = std::string(name);
+  return module;
+}
 
 std::string binary_errors(std::string_view name, const wabt::Errors& errors) {
   std::string out;
@@ -111,13 +152,19 @@ Result<std::shared_ptr<const Module>> InterpEngine::load(std::span<const uint8_t
   try {
     // Exception handling in its standard form becomes the toolkit's legacy
     // form before anything reads the module.
+    const std::string digest = digest_of(bytes);
+    if (auto held = shared(digest, name)) return held;
     auto translated = detail::translate_exceptions(bytes);
     if (!translated) {
       return make_error(translated.error().code,
                         fmt::format("{}: {}", name, translated.error().message));
     }
-    if (*translated) return load_checked(**translated, name);
-    return load_checked(bytes, name);
+    auto loaded = *translated ? load_checked(**translated, name) : load_checked(bytes, name);
+    if (!loaded) return loaded;
+    std::lock_guard lock(loaded_mutex_);
+    std::erase_if(loaded_, [](const auto& kv) { return kv.second.expired(); });
+    loaded_[digest] = std::static_pointer_cast<const ModuleImpl>(*loaded);
+    return loaded;
   } catch (const std::exception& e) {
     return make_error(ErrorCode::MalformedModule,
                       fmt::format("{}: the module could not be decoded ({})", name, e.what()));
@@ -155,25 +202,27 @@ Result<std::shared_ptr<const Module>> InterpEngine::load_checked(std::span<const
 
   auto metered = detail::add_metering(bytes, features_);
   if (!metered) return std::unexpected(metered.error());
+  auto desc = std::make_shared<wi::ModuleDesc>();
   module->fuel_import_index_ = metered->fuel_import_index;
   module->reserved_func_imports_ = metered->reserved_func_imports;
   module->state_hazard_ = std::move(metered->state_hazard);
   if (wabt::Failed(wi::ReadBinaryInterp(name, metered->bytes.data(), metered->bytes.size(),
-                                        options, &errors, &module->desc_))) {
+                                        options, &errors, desc.get()))) {
     return make_error(ErrorCode::InternalError,
                       fmt::format("metered module failed validation: {}",
                                   binary_errors(name, errors)));
   }
-  for (const auto& import : module->desc_.imports) {
+  module->desc_ = desc;
+  for (const auto& import : desc->imports) {
     if (import.type.type->kind == wabt::ExternalKind::Global) ++module->global_imports_;
   }
-  for (uint32_t i = 0; i < module->desc_.globals.size(); ++i) {
-    if (module->desc_.globals[i].type.mut == wi::Mutability::Var) {
+  for (uint32_t i = 0; i < desc->globals.size(); ++i) {
+    if (desc->globals[i].type.mut == wi::Mutability::Var) {
       module->state_globals_.push_back(module->global_imports_ + i);
     }
   }
-  for (uint32_t i = 0; i < module->desc_.exports.size(); ++i) {
-    const auto& t = module->desc_.exports[i].type;
+  for (uint32_t i = 0; i < desc->exports.size(); ++i) {
+    const auto& t = desc->exports[i].type;
     module->exports_.push_back(ExportInfo{extern_type(*t.type), t.name});
     module->export_index_.emplace(t.name, i);
   }

@@ -144,7 +144,7 @@ Result<std::shared_ptr<Instance>> StoreImpl::instantiate(const Module& module,
   auto& state = *state_;
   if (state.active) return detail::instantiate_during_call();
 
-  wi::ModuleDesc desc = impl_module->desc_;
+  wi::ModuleDesc desc = *impl_module->desc_;
   const uint64_t page_cap = options.limits.max_memory_bytes / kWasmPageSize;
   uint64_t initial_pages = 0;
   for (size_t i = 0; i < desc.memories.size(); ++i) {

@@ -77,6 +77,78 @@ TEST_P(EngineTest, ModuleDescribesItsImportsAndExports) {
   EXPECT_EQ(m->exports()[1].name, "g");
 }
 
+// One engine holds one module per distinct bytes: a second load of the same
+// bytes shares the first's code and description (nothing is decoded,
+// validated, metered or read from the native cache again), under its own name,
+// while each instance keeps its own memory and globals. Once nothing uses the
+// module, a load starts from the bytes again.
+TEST_P(EngineTest, LoadsOfTheSameBytesShareOneModuleWhileItIsInUse) {
+  constexpr std::string_view kCounter = R"((module
+    (memory (export "mem") 1)
+    (global $g (mut i32) (i32.const 0))
+    (func (export "bump") (result i32)
+      (global.set $g (i32.add (global.get $g) (i32.const 1)))
+      (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 10)))
+      (i32.add (global.get $g) (i32.load (i32.const 0))))
+    (func (export "trap") unreachable))
+  )";
+  auto first = engine->load_wat(kCounter, "first.wat");
+  ASSERT_TRUE(first.has_value()) << first.error().to_string();
+  const EngineStats before = engine->stats();
+  auto second = engine->load_wat(kCounter, "second.wat");
+  ASSERT_TRUE(second.has_value()) << second.error().to_string();
+  const EngineStats after = engine->stats();
+  EXPECT_EQ(after.shared_loads, before.shared_loads + 1);
+  EXPECT_EQ(after.native_compiles, before.native_compiles);
+  EXPECT_EQ(after.cache_hits, before.cache_hits);
+  EXPECT_EQ((*second)->name(), "second.wat");
+  EXPECT_EQ((*second)->exports().size(), (*first)->exports().size());
+  // The same name again: the very same module.
+  auto again = engine->load_wat(kCounter, "first.wat");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->get(), first->get());
+
+  auto store_a = engine->new_store();
+  auto store_b = engine->new_store();
+  auto a = store_a->instantiate(**first, linker, {});
+  auto b = store_b->instantiate(**second, linker, {});
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_EQ((*a)->call("bump", {}).value()[0].as_i32(), 11);
+  EXPECT_EQ((*a)->call("bump", {}).value()[0].as_i32(), 22);
+  EXPECT_EQ((*b)->call("bump", {}).value()[0].as_i32(), 11);  // its own memory and global
+  // Traps name the module each was loaded as.
+  auto ea = (*a)->call("trap", {});
+  auto eb = (*b)->call("trap", {});
+  ASSERT_FALSE(ea.has_value());
+  ASSERT_FALSE(eb.has_value());
+  ASSERT_FALSE(ea.error().backtrace.empty());
+  ASSERT_FALSE(eb.error().backtrace.empty());
+  EXPECT_EQ(ea.error().backtrace[0], "first.wat!func[1]");
+  EXPECT_EQ(eb.error().backtrace[0], "second.wat!func[1]");
+
+  // Different bytes are never shared.
+  auto different = engine->load_wat(kAdd, "first.wat");
+  ASSERT_TRUE(different.has_value());
+  EXPECT_EQ(engine->stats().shared_loads, after.shared_loads + 1);  // only `again`
+  EXPECT_NE((*different)->exports().size(), (*first)->exports().size());
+
+  // Released by everything that used it: the next load starts afresh.
+  a->reset();
+  b->reset();
+  store_a.reset();
+  store_b.reset();
+  first->reset();
+  second->reset();
+  again->reset();
+  const EngineStats released = engine->stats();
+  auto fresh = engine->load_wat(kCounter, "first.wat");
+  ASSERT_TRUE(fresh.has_value());
+  EXPECT_EQ(engine->stats().shared_loads, released.shared_loads);
+  if (!interp()) {
+    EXPECT_EQ(engine->stats().cache_hits, released.cache_hits + 1);
+  }
+}
+
 TEST_P(EngineTest, WrongArgumentsAndMissingExportsAreUsageErrors) {
   auto inst = instantiate(kAdd);
   ASSERT_TRUE(inst);

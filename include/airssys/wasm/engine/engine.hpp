@@ -521,6 +521,9 @@ struct EngineStats {
   uint64_t native_compiles = 0;  // modules compiled
   uint64_t cache_hits = 0;       // modules loaded from a sound cache entry
   uint64_t cache_refused = 0;    // cache entries refused (changed or truncated) and rebuilt
+  // Loads answered by a module the engine already held for the same bytes
+  // (its code, description and plan shared, nothing read or checked again).
+  uint64_t shared_loads = 0;
 };
 
 class Engine {
