@@ -95,6 +95,15 @@ double status_kib(std::string_view key) {
   return 0;
 }
 
+// The lines of /proc/self/maps: the process's memory mappings.
+double mapping_count() {
+  std::ifstream in("/proc/self/maps");
+  std::string line;
+  double count = 0;
+  while (std::getline(in, line)) ++count;
+  return count;
+}
+
 // ---- The child: one tier, N components ------------------------------------
 
 struct ChildResult {
@@ -199,45 +208,55 @@ int child(const std::string& tier_name, int n, const fs::path& cache_dir, const 
   std::map<std::string, double> r;
   r["rss_before_kib"] = status_kib("VmRSS");
   r["pte_before_kib"] = status_kib("VmPTE");
+  r["maps_before"] = mapping_count();
   const double cpu0 = self_cpu_ns();
   const auto t0 = Clock::now();
   int started = 0;
-  for (int batch = 0; batch < kBatches; ++batch) {
+  std::string error;  // why a start failed; the components before it are measured
+  for (int batch = 0; batch < kBatches && error.empty(); ++batch) {
     const int end = static_cast<int>(static_cast<int64_t>(n) * (batch + 1) / kBatches);
     const double batch_cpu0 = self_cpu_ns();
     const int first = started;
     for (; started < end; ++started) {
       if (auto ok = start_one(fmt::format("idle-{}", started)); !ok) {
-        return fail(fmt::format("component {} of {}: {}", started + 1, n, ok.error().to_string()));
+        error = fmt::format("component {} of {} did not start: {}", started + 1, n,
+                            ok.error().to_string());
+        break;
       }
     }
-    for (int i = first; i < end; ++i) {
+    for (int i = first; i < started; ++i) {
       if (auto why = await_ready(fmt::format("idle-{}", i)); !why.empty()) {
-        return fail(fmt::format("component {} of {}: {}", i + 1, n, why));
+        if (error.empty()) error = fmt::format("component {} of {}: {}", i + 1, n, why);
+        started = i;  // the ones before it are Ready
+        break;
       }
     }
-    const double per_start = (self_cpu_ns() - batch_cpu0) / std::max(1, end - first);
+    const double per_start = (self_cpu_ns() - batch_cpu0) / std::max(1, started - first);
     if (batch == 0) r["first_batch_cpu_ns"] = per_start;
-    if (batch == kBatches - 1) r["last_batch_cpu_ns"] = per_start;
+    if (error.empty() || !r.contains("last_batch_cpu_ns")) r["last_batch_cpu_ns"] = per_start;
   }
   r["start_wall_ns"] = ns_since(t0);
   r["start_cpu_ns"] = self_cpu_ns() - cpu0;
   audit->get()->flush();  // the start's audit records are written, not queued
   r["rss_after_kib"] = status_kib("VmRSS");
   r["pte_after_kib"] = status_kib("VmPTE");
+  r["maps_after"] = mapping_count();
 
   const double stop_cpu0 = self_cpu_ns();
   const auto t1 = Clock::now();
   system->stop();
   r["stop_wall_ns"] = ns_since(t1);
   r["stop_cpu_ns"] = self_cpu_ns() - stop_cpu0;
-  r["n"] = n;
+  r["n"] = started;
+  r["asked"] = n;
   for (const auto& name : system->names()) {
     auto status = system->status(name);
     if (!status || status->state != component::ComponentState::Terminated) {
-      return fail(fmt::format("{} is not Terminated after stop()", name));
+      if (error.empty()) error = fmt::format("{} is not Terminated after stop()", name);
     }
   }
+  if (!error.empty()) std::printf("density-error %s\n", error.c_str());
+  if (started == 0) return fail(error);
   std::printf("%s\n", encode(r).c_str());
   return 0;
 }
@@ -292,6 +311,12 @@ std::string format_time(double ns) {
   return fmt::format("{:.0f} us", ns / 1e3);
 }
 
+std::string max_map_count() {
+  std::ifstream in("/proc/sys/vm/max_map_count");
+  std::string value;
+  return in >> value ? value : "unknown";
+}
+
 double available_kib() {
   std::ifstream in("/proc/meminfo");
   std::string line;
@@ -303,16 +328,20 @@ double available_kib() {
 
 struct Measured {
   std::string tier;
-  int n = 0;
+  int n = 0;  // asked for
   std::map<std::string, double> v;
   std::string skipped;  // or why it was left out / failed
+  std::string error;    // why fewer than n started; those that did are measured
+  double ready() const { return v.at("n"); }
+  bool complete() const { return skipped.empty() && error.empty(); }
   double per_component_kib() const {
-    return (v.at("rss_after_kib") - v.at("rss_before_kib")) / n - kPageKib;
+    return (v.at("rss_after_kib") - v.at("rss_before_kib")) / ready() - kPageKib;
   }
   double pte_per_component_kib() const {
-    return (v.at("pte_after_kib") - v.at("pte_before_kib")) / n;
+    return (v.at("pte_after_kib") - v.at("pte_before_kib")) / ready();
   }
-  double cpu_per_start_ns() const { return v.at("start_cpu_ns") / n; }
+  double maps_per_component() const { return (v.at("maps_after") - v.at("maps_before")) / ready(); }
+  double cpu_per_start_ns() const { return v.at("start_cpu_ns") / ready(); }
 };
 
 int parent(int argc, char** argv) {
@@ -372,11 +401,11 @@ int parent(int argc, char** argv) {
     v8.emplace(n, run_v8(n));
     std::fprintf(stderr, "V8, N = %d done\n", n);
     for (const auto& tier : tiers) {
-      Measured m{tier, n, {}, {}};
+      Measured m{tier, n, {}, {}, {}};
       // The run before (a smaller N) projects this one.
       const Measured* before = nullptr;
       for (const auto& r : rows) {
-        if (r.tier == tier && r.skipped.empty()) before = &r;
+        if (r.tier == tier && r.complete()) before = &r;
       }
       if (before) {
         const double scale = static_cast<double>(n) / before->n;
@@ -402,20 +431,26 @@ int parent(int argc, char** argv) {
           m.skipped = "FAILED: " + why;
         } else if (auto values = decode(outcome->out)) {
           m.v = std::move(*values);
+          if (const auto at = outcome->out.find("density-error "); at != std::string::npos) {
+            m.error = outcome->out.substr(at + 14, outcome->out.find('\n', at) - at - 14);
+          }
         } else {
           m.skipped = "FAILED: no result line: " + outcome->out.substr(0, 300);
         }
       }
       std::fprintf(stderr, "%s, N = %d: %s\n", tier.c_str(), n,
-                   m.skipped.empty() ? "done" : m.skipped.c_str());
+                   !m.skipped.empty() ? m.skipped.c_str()
+                   : !m.error.empty() ? m.error.c_str()
+                                      : "done");
       rows.push_back(std::move(m));
     }
   }
 
   std::printf("\nidle components, one process per row; memory = VmRSS delta / N - 64 KiB (the "
               "page each wrote to); CPU = the process's, every thread, / N\n\n");
-  std::printf("%-7s %6s %12s %10s %11s %11s %11s %11s %11s\n", "tier", "N", "memory/comp",
-              "PTE/comp", "CPU/start", "first 10%", "last 10%", "start all", "stop all");
+  std::printf("%-7s %6s %12s %10s %9s %11s %11s %11s %11s %11s\n", "tier", "N", "memory/comp",
+              "PTE/comp", "maps/comp", "CPU/start", "first 10%", "last 10%", "start all",
+              "stop all");
   for (int n : ns) {
     for (const auto& m : rows) {
       if (m.n != n) continue;
@@ -423,13 +458,19 @@ int parent(int argc, char** argv) {
         std::printf("%-7s %6d %s\n", m.tier.c_str(), n, m.skipped.c_str());
         continue;
       }
-      std::printf("%-7s %6d %9.1f KB %7.1f KB %11s %11s %11s %11s %11s\n", m.tier.c_str(), n,
-                  m.per_component_kib(), m.pte_per_component_kib(),
-                  format_time(m.cpu_per_start_ns()).c_str(),
+      std::printf("%-7s %6.0f %9.1f KB %7.1f KB %9.1f %11s %11s %11s %11s %11s\n",
+                  m.tier.c_str(), m.ready(), m.per_component_kib(), m.pte_per_component_kib(),
+                  m.maps_per_component(), format_time(m.cpu_per_start_ns()).c_str(),
                   format_time(m.v.at("first_batch_cpu_ns")).c_str(),
                   format_time(m.v.at("last_batch_cpu_ns")).c_str(),
                   format_time(m.v.at("start_wall_ns")).c_str(),
                   format_time(m.v.at("stop_wall_ns")).c_str());
+      if (!m.error.empty()) {
+        std::printf("%-7s %6s ^ only %.0f of %d started (%.0f mappings in the process then; "
+                    "vm.max_map_count %s): %s\n",
+                    "", "", m.ready(), m.n, m.v.at("maps_after"), max_map_count().c_str(),
+                    m.error.c_str());
+      }
     }
     const auto& b = v8.at(n);
     if (!b) {
@@ -437,15 +478,16 @@ int parent(int argc, char** argv) {
     } else if (b->made == 0) {
       std::printf("%-7s %6d no instance made: %s\n", "V8", n, b->error.c_str());
     } else {
-      std::printf("%-7s %6d %9.1f KB %10s %11s %11s %11s %11s %11s%s\n", "V8", b->made,
-                  b->rss_kib / b->made - kPageKib, "-", format_time(b->cpu_ns / b->made).c_str(),
+      std::printf("%-7s %6d %9.1f KB %10s %9s %11s %11s %11s %11s %11s%s\n", "V8", b->made,
+                  b->rss_kib / b->made - kPageKib, "-", "-", format_time(b->cpu_ns / b->made).c_str(),
                   "-", "-", format_time(b->wall_ns).c_str(), "-",
                   b->made < n ? fmt::format("  (of {}: {})", n, b->error).c_str() : "");
     }
   }
-  std::printf("(KB = 1024 bytes; first/last 10%%: CPU per start of the first and the last tenth "
-              "of the N, each waited for until Ready; V8: N instances of the same module, "
-              "airssys_init called on each)\n\n");
+  std::printf("(KB = 1024 bytes; maps/comp: memory mappings (/proc/self/maps lines) per "
+              "component; first/last 10%%: CPU per start of the first and the last tenth of the "
+              "N, each waited for until Ready; V8: N instances of the same module, airssys_init "
+              "called on each)\n\n");
 
   auto find = [&](std::string_view tier, int n) -> const Measured* {
     for (const auto& m : rows) {
@@ -456,9 +498,12 @@ int parent(int argc, char** argv) {
   auto largest = [&](std::string_view tier) -> const Measured* {
     const Measured* found = nullptr;
     for (const auto& m : rows) {
-      if (m.tier == tier && m.skipped.empty()) found = &m;
+      if (m.tier == tier && m.complete()) found = &m;
     }
     return found;
+  };
+  auto asked = [&](std::string_view tier) {
+    return std::find(tiers.begin(), tiers.end(), tier) != tiers.end();
   };
   for (const auto& [tier, limit] : {std::pair{"native", kTargetNativeKib},
                                     std::pair{"interp", kTargetInterpKib}}) {
@@ -469,7 +514,13 @@ int parent(int argc, char** argv) {
     }
   }
   for (const char* tier : {"native", "interp"}) {
+    if (!asked(tier)) continue;
     const Measured* m = find(tier, 10000);
+    if (m && !m->error.empty()) {
+      std::printf("target %s at N = 10000: not met: only %.0f of 10000 started: %s\n", tier,
+                  m->ready(), m->error.c_str());
+      continue;
+    }
     if (!m) {
       std::printf("target %s at N = 10000 (start <= %.0f us CPU, start and stop < %.0f s each): "
                   "not measured%s\n",
@@ -491,16 +542,22 @@ int parent(int argc, char** argv) {
     const auto& b = v8.at(m.n);
     const bool with_v8 = b && b->made > 0;
     const std::string tier = m.tier == "native" ? "native tier" : "interpreter";
-    const double mem = m.per_component_kib() * 1024;
+    const double mem = m.per_component_kib();
     const double cpu = m.cpu_per_start_ns();
+    const int ready = static_cast<int>(m.ready());
     if (with_v8) {
-      headline("density", fmt::format("{}: memory per idle component, N = {}", tier, m.n), mem, "B",
-               "V8 instance", (b->rss_kib / b->made - kPageKib) * 1024);
-      headline("density", fmt::format("{}: CPU per start, N = {}", tier, m.n), cpu, "ns",
+      headline("density", fmt::format("{}: memory per idle component, N = {}", tier, ready), mem, "KiB",
+               "V8 instance", b->rss_kib / b->made - kPageKib);
+      headline("density", fmt::format("{}: CPU per start, N = {}", tier, ready), cpu, "ns",
                "V8 instantiate", b->cpu_ns / b->made);
     } else {
-      headline("density", fmt::format("{}: memory per idle component, N = {}", tier, m.n), mem, "B");
-      headline("density", fmt::format("{}: CPU per start, N = {}", tier, m.n), cpu, "ns");
+      headline("density", fmt::format("{}: memory per idle component, N = {}", tier, ready), mem, "KiB");
+      headline("density", fmt::format("{}: CPU per start, N = {}", tier, ready), cpu, "ns");
+    }
+    if (!m.error.empty()) {
+      headline("density", fmt::format("{}: components started of N = {} (a start failed)", tier, m.n),
+               m.ready(), "components");
+      continue;
     }
     headline("density", fmt::format("{}: start all, N = {}", tier, m.n), m.v.at("start_wall_ns"), "ns");
     headline("density", fmt::format("{}: stop all, N = {}", tier, m.n), m.v.at("stop_wall_ns"), "ns");
