@@ -137,4 +137,10 @@ double children_cpu_ns() {
   return ns_of(usage.ru_utime) + ns_of(usage.ru_stime);
 }
 
+long children_max_rss_kib() {
+  rusage usage{};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  return usage.ru_maxrss;
+}
+
 }  // namespace airssys::wasm::bench

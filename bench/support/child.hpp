@@ -36,5 +36,7 @@ struct ChildOutcome {
 // that of the children it has waited for.
 [[nodiscard]] double self_cpu_ns();
 [[nodiscard]] double children_cpu_ns();
+// The peak resident set of the largest child (or grandchild) waited for, in KiB.
+[[nodiscard]] long children_max_rss_kib();
 
 }  // namespace airssys::wasm::bench
