@@ -40,7 +40,7 @@ for name in "${names[@]}"; do
     "$dir/bench/bench_$name" --reps 11
     continue
   fi
-  if [[ $name == world || $name == component_run ]]; then
+  if [[ $name == world || $name == component_run || $name == coremark || $name == density ]]; then
     # Not a Google Benchmark driver: its own interleaved rounds, both tiers.
     echo "=== bench_$name"
     "$dir/bench/bench_$name"
