@@ -17,31 +17,64 @@ Result<void> Mailbox::push(Envelope&& envelope) {
                       fmt::format("mailbox of {} is full ({} messages); retry later or drop",
                                   envelope.target.to_string(), capacity_));
   }
-  if (count_ == ring_.size()) grow_locked();
-  ring_[(head_ + count_) % ring_.size()] = std::move(envelope);
+  if (tail_ == nullptr) {
+    head_ = tail_ = new_segment_locked();
+    head_slot_ = tail_slot_ = 0;
+  } else if (tail_slot_ == kSegmentSlots) {
+    // Links one more segment: nothing queued moves.
+    tail_->next = new_segment_locked();
+    tail_ = tail_->next;
+    tail_slot_ = 0;
+  }
+  tail_->slots[tail_slot_++] = std::move(envelope);
   ++count_;
   return {};
 }
 
-void Mailbox::grow_locked() {
-  // Doubles, from a few slots, never past the capacity.
-  constexpr size_t kFirstSlots = 8;
-  const size_t slots = std::min(capacity_, std::max(kFirstSlots, ring_.size() * 2));
-  std::vector<Envelope> next(slots);
-  for (size_t i = 0; i < count_; ++i) next[i] = std::move(ring_[(head_ + i) % ring_.size()]);
-  ring_ = std::move(next);
-  head_ = 0;
+Mailbox::~Mailbox() {
+  while (head_ != nullptr) {
+    Segment* next = head_->next;
+    delete head_;
+    head_ = next;
+  }
+}
+
+Mailbox::Segment* Mailbox::new_segment_locked() {
+  if (spare_) {
+    spare_->next = nullptr;
+    return spare_.release();
+  }
+  return new Segment();
 }
 
 Envelope Mailbox::take_locked() {
-  Envelope front = std::move(ring_[head_]);
-  head_ = (head_ + 1) % ring_.size();
+  Envelope front = std::move(head_->slots[head_slot_]);
+  head_->slots[head_slot_] = Envelope{};  // the moved-from slot keeps nothing
+  ++head_slot_;
   --count_;
   if (count_ == 0) {
-    head_ = 0;
-    // A ring grown by a burst is given back once the burst is over.
-    constexpr size_t kKeptSlots = 16;
-    if (ring_.size() > kKeptSlots) ring_ = std::vector<Envelope>();
+    // Empty: the segments a burst linked go, one stays as the spare.
+    Segment* segment = head_;
+    while (segment != nullptr) {
+      Segment* next = segment->next;
+      if (spare_) {
+        delete segment;
+      } else {
+        spare_.reset(segment);
+      }
+      segment = next;
+    }
+    head_ = tail_ = nullptr;
+    head_slot_ = tail_slot_ = 0;
+  } else if (head_slot_ == kSegmentSlots) {
+    Segment* done = head_;
+    head_ = head_->next;
+    head_slot_ = 0;
+    if (spare_) {
+      delete done;
+    } else {
+      spare_.reset(done);
+    }
   }
   return front;
 }

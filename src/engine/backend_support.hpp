@@ -5,6 +5,7 @@
 // reach, and the AddressSanitizer notes around a switch between the caller's
 // stack and a call's fiber (backend_support.cpp, table_caps in engine.cpp).
 
+#include <boost/container/small_vector.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -67,7 +68,7 @@ class ModuleBase : public Module {
 // error, and whether it has ended.
 class CallEnd : public Call {
  public:
-  std::span<const Value> results() const override { return results_; }
+  std::span<const Value> results() const override { return {results_.data(), results_.size()}; }
 
  protected:
   // What resume() answers once the call has ended; nothing while it runs.
@@ -77,7 +78,8 @@ class CallEnd : public Call {
     return State::Finished;
   }
 
-  std::vector<Value> results_;
+  // Inline for the usual one or two results: a call allocates none for them.
+  boost::container::small_vector<Value, 2> results_;
   std::optional<Error> error_;
   bool done_ = false;
 };

@@ -381,7 +381,7 @@ class CallImpl final : public detail::CallEnd {
     } else {
       auto converted = instance_->convert_results(*func_, raw);
       if (converted) {
-        results_ = std::move(*converted);
+        results_.assign(converted->begin(), converted->end());
       } else {
         error_ = converted.error();
       }

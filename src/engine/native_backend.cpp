@@ -11,6 +11,11 @@
 // slice, suspends the fiber, or ends the call with the out-of-fuel trap.
 // This file holds the instances and their calls (native_backend.hpp).
 
+// GCC 12 reads boost::container::small_vector's move of a trivially copyable
+// element type as a memcpy of unbounded size from the inline buffer
+// (-Wstringop-overread); the size it copies is the vector's own.
+#pragma GCC diagnostic ignored "-Wstringop-overread"
+
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
@@ -273,7 +278,7 @@ Result<ExportHandle> NativeInstance::resolve(std::string_view export_name) const
   return ExportHandle{id(), *k};
 }
 
-Result<std::vector<airssys_slot>> NativeInstance::prepare(ExportHandle handle,
+Result<SlotVector> NativeInstance::prepare(ExportHandle handle,
                                                           std::span<const Value> args,
                                                           uint32_t* index) {
   auto k = export_index(handle);
@@ -289,7 +294,7 @@ Result<std::vector<airssys_slot>> NativeInstance::prepare(ExportHandle handle,
   }
   AIRSSYS_TRY(detail::check_args(module_->exports_[*k], args));
   const FuncSig& sig = module_->plan_.exports[*k].sig;
-  std::vector<airssys_slot> io(std::max<size_t>({1, sig.params.size(), sig.results.size()}));
+  SlotVector io(std::max<size_t>({1, sig.params.size(), sig.results.size()}));
   for (size_t i = 0; i < args.size(); ++i) io[i] = to_slot(*state_, args[i]);
   *index = *k;
   return io;
@@ -458,7 +463,7 @@ Result<void> NativeInstance::restore_state(const InstanceState& saved) {
 class NativeCall final : public detail::CallEnd {
  public:
   NativeCall(std::shared_ptr<NativeInstance> instance, uint32_t index,
-             std::vector<airssys_slot> io, const CallOptions& options)
+             SlotVector io, const CallOptions& options)
       : instance_(std::move(instance)),
         index_(index),
         io_(std::move(io)),
@@ -514,7 +519,7 @@ class NativeCall final : public detail::CallEnd {
  private:
   std::shared_ptr<NativeInstance> instance_;
   uint32_t index_;
-  std::vector<airssys_slot> io_;
+  SlotVector io_;
   ExecState exec_;
   NativeRun run_;
   bool suspended_ = false;

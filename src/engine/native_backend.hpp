@@ -7,6 +7,7 @@
 
 #include <sys/mman.h>
 
+#include <boost/container/small_vector.hpp>
 #include <boost/context/fiber.hpp>
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +37,10 @@ namespace fs = std::filesystem;
 constexpr size_t kStackSize = AIRSSYS_STACK_SIZE;
 constexpr size_t kPage = AIRSSYS_STACK_PAGE;
 constexpr uint32_t kMaxPages = 65535;  // the runtime's 32-bit memory size
+
+// A call's argument and result slots: inline for the common signatures, so a
+// call allocates none.
+using SlotVector = boost::container::small_vector<airssys_slot, 8>;
 
 // Stacks of kStackSize bytes aligned to kStackSize: guard page, call state
 // page, then the stack proper. Kept for reuse by one store.
@@ -331,7 +336,7 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
 
   // The io slots for a call of the export `handle` names with `args`, checked;
   // its index in the plan in *index.
-  Result<std::vector<airssys_slot>> prepare(ExportHandle handle, std::span<const Value> args,
+  Result<SlotVector> prepare(ExportHandle handle, std::span<const Value> args,
                                             uint32_t* index);
   Error trap_error(int trap, std::span<const uintptr_t> frames);
 

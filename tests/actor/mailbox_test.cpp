@@ -52,9 +52,11 @@ TEST(Mailbox, ClosedMailboxRefusesButKeepsWhatIsQueued) {
   EXPECT_TRUE(mailbox.empty());
 }
 
-// The ring wraps around, grows while it wraps, fills up to exactly its
-// capacity, and starts small again once emptied; order holds throughout.
+// The storage grows by segments while the head is inside one, fills up to
+// exactly its capacity (not a multiple of the segment), empties to its spare
+// segment and grows again; order holds throughout.
 TEST(Mailbox, OrderHoldsWhileTheStorageWrapsGrowsAndShrinks) {
+  static_assert(100 % Mailbox::kSegmentSlots != 0);
   constexpr int kCapacity = 100;  // not a power of two: the last growth is capped
   Mailbox mailbox(kCapacity);
   int pushed = 0;
@@ -74,7 +76,7 @@ TEST(Mailbox, OrderHoldsWhileTheStorageWrapsGrowsAndShrinks) {
   for (int round = 0; round < 3; ++round) {
     push(5);
     pop(3);
-    push(20);  // grows with the head in the middle of the ring
+    push(20);  // grows with the head in the middle of a segment
     pop(10);
     push(kCapacity - static_cast<int>(mailbox.size()));
     EXPECT_EQ(mailbox.size(), static_cast<size_t>(kCapacity));

@@ -5,11 +5,16 @@
 // envelope with the caller, who decides whether to retry later or to drop it
 // and report. A mailbox never grows past its capacity.
 //
-// Storage: a ring of envelopes that doubles when full (never past the
-// capacity) and is released once the mailbox is empty again, so a message
-// costs the mailbox no allocation of its own in the steady state.
+// Storage: a chain of fixed segments of envelopes. Growing takes one segment
+// (the spare one kept from the last that emptied, else a new one) and never
+// moves or copies what is queued; an emptied segment becomes the spare, so a
+// message costs the mailbox no allocation of its own in the steady state, a
+// burst costs one allocation per kSegmentSlots messages, and an idle mailbox
+// holds at most one segment.
 
+#include <array>
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -23,7 +28,10 @@ inline constexpr size_t kDefaultMailboxCapacity = 1024;
 
 class Mailbox {
  public:
+  static constexpr size_t kSegmentSlots = 8;
+
   explicit Mailbox(size_t capacity = kDefaultMailboxCapacity) : capacity_(capacity) {}
+  ~Mailbox();
   Mailbox(const Mailbox&) = delete;
   Mailbox& operator=(const Mailbox&) = delete;
 
@@ -43,15 +51,22 @@ class Mailbox {
   [[nodiscard]] size_t capacity() const { return capacity_; }
 
  private:
-  // The ring has ring_.size() slots, the oldest envelope at head_, count_
-  // in all; mutex_ held.
-  void grow_locked();
+  struct Segment {
+    std::array<Envelope, kSegmentSlots> slots;
+    Segment* next = nullptr;
+  };
+  // The oldest envelope is head_->slots[head_slot_], the newest
+  // tail_->slots[tail_slot_ - 1]; count_ in all. mutex_ held.
   Envelope take_locked();
+  Segment* new_segment_locked();
 
   const size_t capacity_;
   mutable std::mutex mutex_;
-  std::vector<Envelope> ring_;
-  size_t head_ = 0;
+  Segment* head_ = nullptr;
+  Segment* tail_ = nullptr;
+  size_t head_slot_ = 0;
+  size_t tail_slot_ = 0;
+  std::unique_ptr<Segment> spare_;
   size_t count_ = 0;
   bool closed_ = false;
 };
