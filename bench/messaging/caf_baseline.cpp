@@ -99,7 +99,7 @@ caf::behavior caf_publisher(caf::event_based_actor* self, caf::group topic,
         for (uint32_t i = 1; i < count; ++i) self->send(topic, fill_atom::value);
         self->send(topic, last_atom::value);
         shared->sent = now_ns();
-        shared->done.notify();
+        shared->published.notify();
       },
   };
 }

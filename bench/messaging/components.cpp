@@ -280,6 +280,8 @@ class WasmFanOut final : public FanOut {
     auto publisher = records_.take(Records::kPinger, BENCH_REC_FAN_OUT_SENT);
     if (!publisher) return std::unexpected(with_status(publisher.error(), BENCH_PINGER));
     if (publisher->size() != 3) return std::unexpected("malformed fan-out record");
+    const auto& p = *publisher;
+    if (auto ok = check_reached(count, p[2]); !ok) return std::unexpected(ok.error());
     std::vector<uint64_t> arrived(kFanOutSubscribers), received(kFanOutSubscribers);
     for (uint32_t i = 0; i < kFanOutSubscribers; ++i) {
       auto end = records_.take(kFirstSubscriber + i, BENCH_REC_FAN_OUT_END);
@@ -288,8 +290,7 @@ class WasmFanOut final : public FanOut {
       arrived[i] = (*end)[0];
       received[i] = (*end)[1];
     }
-    const auto& p = *publisher;
-    return fan_out_result(count, p[0], p[1], p[2], arrived, received);
+    return fan_out_result(count, p[0], p[1], arrived, received);
   }
 
  private:

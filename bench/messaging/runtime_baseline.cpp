@@ -266,7 +266,7 @@ class RuntimePublisher final : public actor::Behavior {
     if (left_ > 0) return actor::StepResult::Yield;
     shared_.sent = now_ns();
     shared_.reached = reached_;
-    shared_.done.notify();
+    shared_.published.notify();
     return actor::StepResult::Idle;
   }
 

@@ -231,9 +231,10 @@ void print_summary() {
   fmt::print(
       "\nSummary: medians and 99th percentiles over every sample of the run; ratios are\n"
       "medians against the baselines of this run (how many times longer per message).\n"
-      "{} worker threads; {} one-way samples in all; floods of {} messages.\n"
-      "Components run on the {} tier.\n",
-      kWorkers, samples, kFloodMessages, g_native ? "native" : "interpreter");
+      "{} worker threads; {} one-way samples in all; floods of {} messages; fan-outs of {}\n"
+      "publishes to {} subscribers. Components run on the {} tier.\n",
+      kWorkers, samples, kFloodMessages, kFanOutMessages, kFanOutSubscribers,
+      g_native ? "native" : "interpreter");
   print_section("One-way latency, send until the receiver's handler runs", Metric::OneWay,
                 {Impl::Wasm, Impl::WasmBuffer, Impl::Runtime, Impl::Caf, Impl::Plain});
   print_section(
