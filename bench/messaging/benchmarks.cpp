@@ -19,6 +19,8 @@ Expected<std::unique_ptr<Pair>> make_pair(Impl impl) {
       return start_runtime_pair(true);
     case Impl::Caf:
       return start_caf_pair();
+    case Impl::CafDirect:
+      break;
     case Impl::Plain:
       return start_plain_pair();
   }
@@ -34,7 +36,9 @@ Expected<std::unique_ptr<FanOut>> make_fan_out(Impl impl) {
     case Impl::Runtime:
       return start_runtime_fan_out();
     case Impl::Caf:
-      return start_caf_fan_out();
+      return start_caf_fan_out(false);
+    case Impl::CafDirect:
+      return start_caf_fan_out(true);
     case Impl::RuntimeTimer:
     case Impl::Plain:
       break;
@@ -52,6 +56,8 @@ std::unique_ptr<Spawner> make_spawner(Impl impl) {
       return make_runtime_spawner();
     case Impl::Caf:
       return make_caf_spawner();
+    case Impl::CafDirect:
+      break;
     case Impl::Plain:
       return make_plain_spawner();
   }
@@ -185,6 +191,7 @@ AIRSSYS_FAN_OUT_BENCH(wasm, Impl::Wasm);
 AIRSSYS_FAN_OUT_BENCH(wasm_buffer, Impl::WasmBuffer);
 AIRSSYS_FAN_OUT_BENCH(runtime, Impl::Runtime);
 AIRSSYS_FAN_OUT_BENCH(caf, Impl::Caf);
+AIRSSYS_FAN_OUT_BENCH(caf_direct, Impl::CafDirect);
 
 #define AIRSSYS_SPAWN_BENCH(name, impl)   \
   BENCHMARK_CAPTURE(BM_Spawn, name, impl) \

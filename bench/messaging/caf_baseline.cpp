@@ -1,8 +1,9 @@
 // Baseline: two actors of the C++ Actor Framework (libcaf-dev) with two
-// workers, exchanging the same messages; and a fan-out through CAF's own
-// publish/subscribe, a local group (caf::group): kFanOutSubscribers actors
-// join it, one actor sends each message to the group, which enqueues the one
-// message (built once, shared) in every member's mailbox.
+// workers, exchanging the same messages; and a fan-out to kFanOutSubscribers
+// actors through CAF's own publish/subscribe, a local group (caf::group): the
+// subscribers join it, one actor sends each message to the group, which
+// enqueues the one message (built once, shared) in every member's mailbox.
+// For comparison, the same fan-out with one send per subscriber (`direct`).
 #include <caf/all.hpp>
 
 #include "messaging/common.hpp"
@@ -81,9 +82,10 @@ caf::behavior caf_pinger(caf::event_based_actor* self, caf::actor ponger, Shared
   };
 }
 
+// Joins `topic` unless it is none (a direct fan-out).
 caf::behavior caf_subscriber(caf::event_based_actor* self, caf::group topic, FanOutShared* shared,
                              size_t index) {
-  self->join(topic);
+  if (topic) self->join(topic);
   shared->ready.notify();
   return {
       [=](fill_atom) { ++shared->slots[index].count; },
@@ -98,6 +100,21 @@ caf::behavior caf_publisher(caf::event_based_actor* self, caf::group topic,
         shared->started = now_ns();
         for (uint32_t i = 1; i < count; ++i) self->send(topic, fill_atom::value);
         self->send(topic, last_atom::value);
+        shared->sent = now_ns();
+        shared->published.notify();
+      },
+  };
+}
+
+caf::behavior caf_direct_publisher(caf::event_based_actor* self,
+                                   std::vector<caf::actor> subscribers, FanOutShared* shared) {
+  return {
+      [=](fan_out_atom, uint32_t count) {
+        shared->started = now_ns();
+        for (uint32_t i = 1; i < count; ++i) {
+          for (const auto& subscriber : subscribers) self->send(subscriber, fill_atom::value);
+        }
+        for (const auto& subscriber : subscribers) self->send(subscriber, last_atom::value);
         shared->sent = now_ns();
         shared->published.notify();
       },
@@ -155,13 +172,14 @@ class CafPair final : public Pair {
 
 class CafFanOut final : public FanOut {
  public:
-  static Expected<std::unique_ptr<FanOut>> start() {
+  static Expected<std::unique_ptr<FanOut>> start(bool direct) {
     std::unique_ptr<CafFanOut> group(new CafFanOut());
     if (group->system_.scheduler().num_workers() != kWorkers) {
       return std::unexpected(fmt::format("CAF runs {} workers, not {}",
                                          group->system_.scheduler().num_workers(), kWorkers));
     }
-    caf::group topic = group->system_.groups().get_local(BENCH_TOPIC);
+    caf::group topic;
+    if (!direct) topic = group->system_.groups().get_local(BENCH_TOPIC);
     for (uint32_t i = 0; i < kFanOutSubscribers; ++i) {
       group->actors_.push_back(
           group->system_.spawn(caf_subscriber, topic, &group->shared_, size_t{i}));
@@ -170,7 +188,9 @@ class CafFanOut final : public FanOut {
     if (!group->shared_.ready.wait(kFanOutSubscribers)) {
       return std::unexpected("fan-out: the subscribers did not join in time");
     }
-    group->publisher_ = group->system_.spawn(caf_publisher, topic, &group->shared_);
+    group->publisher_ =
+        direct ? group->system_.spawn(caf_direct_publisher, group->actors_, &group->shared_)
+               : group->system_.spawn(caf_publisher, topic, &group->shared_);
     return group;
   }
 
@@ -227,8 +247,8 @@ Expected<std::unique_ptr<Pair>> start_caf_pair() {
   return CafPair::start();
 }
 
-Expected<std::unique_ptr<FanOut>> start_caf_fan_out() {
-  return CafFanOut::start();
+Expected<std::unique_ptr<FanOut>> start_caf_fan_out(bool direct) {
+  return CafFanOut::start(direct);
 }
 
 std::unique_ptr<Spawner> make_caf_spawner() {

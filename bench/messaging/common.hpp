@@ -70,7 +70,9 @@ inline uint64_t now_ns() {
 
 // WasmBuffer: the same components built with the SDK inbox
 // (AIRSSYS_DEFINE_INBOX): a message that fits costs one guest call.
-enum class Impl : uint8_t { Wasm, WasmBuffer, Runtime, RuntimeTimer, Caf, Plain };
+// CafDirect: fan-out only, CAF's publisher sending to each subscriber itself
+// (Caf: through a local group).
+enum class Impl : uint8_t { Wasm, WasmBuffer, Runtime, RuntimeTimer, Caf, CafDirect, Plain };
 enum class Metric : uint8_t {
   OneWay,
   RoundTrip,
@@ -334,7 +336,8 @@ Expected<std::unique_ptr<FanOut>> start_runtime_fan_out();
 std::unique_ptr<Spawner> make_runtime_spawner();
 // The C++ Actor Framework (messaging/caf_baseline.cpp).
 Expected<std::unique_ptr<Pair>> start_caf_pair();
-Expected<std::unique_ptr<FanOut>> start_caf_fan_out();
+// Through a local group, or (`direct`) one send to each subscriber.
+Expected<std::unique_ptr<FanOut>> start_caf_fan_out(bool direct);
 std::unique_ptr<Spawner> make_caf_spawner();
 // Plain C++ threads and queues (messaging/plain_baseline.cpp).
 Expected<std::unique_ptr<Pair>> start_plain_pair();

@@ -25,6 +25,8 @@ const char* impl_label(Impl impl, Metric metric) {
       return metric == Metric::RoundTrip ? "CAF 0.17, request with 30 s timeout"
              : metric == Metric::FanOut  ? "CAF 0.17, send to a local group"
                                          : "CAF 0.17";
+    case Impl::CafDirect:
+      return "CAF 0.17, one send per subscriber";
     case Impl::Plain:
       return metric == Metric::Spawn ? "plain std::thread" : "plain C++ (mutex+condvar)";
   }
@@ -99,7 +101,7 @@ void print_flood_notes() {
 // baselines; then the publisher's own time per publish.
 void print_fan_out() {
   const std::initializer_list<Impl> impls = {Impl::Wasm, Impl::WasmBuffer, Impl::Runtime,
-                                             Impl::Caf};
+                                             Impl::Caf, Impl::CafDirect};
   fmt::print("\nFan-out: one publisher, {} subscribers, {} publishes, the first publish until\n"
              "the last subscriber got the last message (median over fan-outs)\n"
              "  {:<40} {:>10} {:>11}  {:>8}  {:>8}  {:>8}\n",
