@@ -183,13 +183,19 @@ void print_targets() {
     line("one-way throughput >= 1M msg/s", impl, rate, rate >= 1e6, format_rate(rate),
          rate > 0 && rate < 1e6 ? fmt::format(" ({:.1f}x short)", 1e6 / rate) : "");
   }
-  // Issue 19: fan-out on the native tier at most 1.5x CAF's time per delivered message.
+  // Issue 19: fan-out on the native tier at most 1.5x CAF's (local group)
+  // time per delivered message; a target of the native tier only.
   const double caf_fan_out = median(Metric::FanOut, Impl::Caf);
   for (Impl impl : {Impl::Wasm, Impl::WasmBuffer}) {
+    if (!g_native) {
+      fmt::print("  {:<36} {:<10} a target of the native tier (--engine=native)\n",
+                 "fan-out <= 1.5x CAF", impl == Impl::Wasm ? "allocator" : "inbox");
+      continue;
+    }
     const double fan_out = median(Metric::FanOut, impl);
     const double ratio = caf_fan_out > 0 ? fan_out / caf_fan_out : 0;
-    line("fan-out <= 1.5x CAF (native tier)", impl, caf_fan_out > 0 ? fan_out : 0,
-         ratio <= 1.5, fmt::format("{:.2f}x", ratio),
+    line("fan-out <= 1.5x CAF", impl, caf_fan_out > 0 ? fan_out : 0, ratio <= 1.5,
+         fmt::format("{:.2f}x", ratio),
          ratio > 1.5 ? fmt::format(" ({:.1f}x over)", ratio / 1.5) : "");
   }
   const double spawn = median(Metric::Spawn, Impl::Wasm);
