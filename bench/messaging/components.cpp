@@ -4,8 +4,8 @@
 // records on stdout (bench_protocol.h).
 #include <stdlib.h>
 
-#include <array>
 #include <deque>
+#include <vector>
 
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/runtime.hpp"
@@ -77,8 +77,8 @@ Expected<void> wait_ready(const ComponentRuntime& system, const std::string& nam
 // source: one per component.
 class Records {
  public:
-  enum Source : size_t { kPinger = 0, kPonger = 1 };  // a pair's; a fan-out's subscribers follow
-                                                     // the pinger
+  // A pair's two sources; in a fan-out, the subscribers' follow the pinger's.
+  enum Source : size_t { kPinger = 0, kPonger = 1 };
 
   explicit Records(size_t sources = 2) : pending_(sources), records_(sources) {}
 
@@ -87,7 +87,7 @@ class Records {
   }
 
   // The next record from `source`, which must be of `kind`; an error record
-  // from either component fails.
+  // from any component fails.
   Expected<std::vector<uint64_t>> take(size_t source, uint32_t kind) {
     std::unique_lock lock(mutex_);
     bool ready = cv_.wait_for(lock, kResultTimeout,
