@@ -11,6 +11,11 @@
 //   round trip        request until the reply reaches the requester
 //   throughput        a flood of 100k one-way messages: first send until the
 //                     last message reaches the receiver
+//   fan-out           one publisher, 100 subscribers of its topic
+//                     (bench/components/subscriber.c; CAF: a local group):
+//                     1000 publishes, first publish until the last subscriber
+//                     got the last one, per delivered message and per publish;
+//                     every subscriber must receive every message
 //   spawn             start until ready (components: state Ready after
 //                     _initialize and airssys_init; actors: the first step or
 //                     initialisation ran; plain: a std::thread started)
@@ -18,14 +23,14 @@
 // calls).
 //
 // One benchmark iteration is a batch (1000 probes or requests, one flood, one
-// spawn) and its reported time the batch's total; the counters give the
+// fan-out, one spawn) and its reported time the batch's total; the counters give the
 // batch's median and p99 per message, or its rate. main() then prints a
 // summary: medians and 99th percentiles over every sample of the run, ratios
-// against the baselines, and the targets of issue 4.
+// against the baselines, and the targets of issues 4 and 19.
 //
 // The files, one room each (bench/messaging/):
-//   common.hpp            batch sizes, what is pooled, Pair and Spawner, the
-//                         probe encoding, the factories below
+//   common.hpp            batch sizes, what is pooled, Pair, FanOut and
+//                         Spawner, the probe encoding, the factories below
 //   components.cpp        the measured side: the components on a ComponentRuntime
 //   runtime_baseline.cpp  the actor runtime alone
 //   caf_baseline.cpp      the C++ Actor Framework

@@ -1,5 +1,5 @@
 /*
- * bench_guest.h - what the two core-ABI benchmark components share: their
+ * bench_guest.h - what the core-ABI benchmark components share: their
  * memory exports, and (bench_wasi.h) the clock and the records they write to
  * stdout for the host (bench_protocol.h).
  */

@@ -1,7 +1,8 @@
 /*
  * pinger - the active side of bench_messaging: on a command from the host it
- * sends probes, requests or a flood of messages to the ponger and reports what
- * it measured (bench_protocol.h). Its handlers do nothing else.
+ * sends probes, requests or a flood of messages to the ponger, or publishes a
+ * fan-out to the subscribers, and reports what it measured (bench_protocol.h).
+ * Its handlers do nothing else.
  */
 #include <string.h>
 
@@ -57,6 +58,27 @@ static void flood(uint32_t count) {
   bench_report(BENCH_REC_FLOOD_SENT, record, 3);
 }
 
+/* Each publish reaches every subscriber whose mailbox has room; one that has
+ * none is not retried (the message is lost to it), so the host compares the
+ * sum reached with what it expects. */
+static void fan_out(uint32_t count) {
+  static const uint8_t fill = BENCH_MSG_FILL;
+  static const uint8_t last = BENCH_MSG_LAST;
+  uint64_t reached = 0;
+  uint64_t started = bench_now();
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* message = i + 1 == count ? &last : &fill;
+    int32_t r = airssys_publish(BENCH_TOPIC, BENCH_TOPIC_LEN, message, 1);
+    if (r < 0) {
+      bench_fail(r);
+      return;
+    }
+    reached += (uint64_t)r;
+  }
+  uint64_t record[3] = {started, bench_now(), reached};
+  bench_report(BENCH_REC_FAN_OUT_SENT, record, 3);
+}
+
 AIRSSYS_EXPORT("airssys_handle_message")
 int32_t handle_message(int32_t kind, int64_t correlation_id, const char* sender,
                        uint32_t sender_len, const char* topic, uint32_t topic_len,
@@ -90,6 +112,9 @@ int32_t handle_message(int32_t kind, int64_t correlation_id, const char* sender,
       break;
     case BENCH_CMD_FLOOD:
       if (count > 0) flood(count);
+      break;
+    case BENCH_CMD_FAN_OUT:
+      if (count > 0) fan_out(count);
       break;
     default:
       break;

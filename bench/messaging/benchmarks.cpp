@@ -1,6 +1,6 @@
 // The benchmarks of bench_messaging and their registration, in the order they
-// run: one-way latency, round trip, flood and spawn on every implementation,
-// then the pieces of a component's spawn and delivery.
+// run: one-way latency, round trip, flood, fan-out and spawn on every
+// implementation, then the pieces of a component's spawn and delivery.
 
 #include "messaging/common.hpp"
 
@@ -19,10 +19,31 @@ Expected<std::unique_ptr<Pair>> make_pair(Impl impl) {
       return start_runtime_pair(true);
     case Impl::Caf:
       return start_caf_pair();
+    case Impl::CafDirect:
+      break;
     case Impl::Plain:
       return start_plain_pair();
   }
   return std::unexpected("unknown implementation");
+}
+
+Expected<std::unique_ptr<FanOut>> make_fan_out(Impl impl) {
+  switch (impl) {
+    case Impl::Wasm:
+      return start_wasm_fan_out(false);
+    case Impl::WasmBuffer:
+      return start_wasm_fan_out(true);
+    case Impl::Runtime:
+      return start_runtime_fan_out();
+    case Impl::Caf:
+      return start_caf_fan_out(false);
+    case Impl::CafDirect:
+      return start_caf_fan_out(true);
+    case Impl::RuntimeTimer:
+    case Impl::Plain:
+      break;
+  }
+  return std::unexpected("no fan-out on this implementation");
 }
 
 std::unique_ptr<Spawner> make_spawner(Impl impl) {
@@ -35,6 +56,8 @@ std::unique_ptr<Spawner> make_spawner(Impl impl) {
       return make_runtime_spawner();
     case Impl::Caf:
       return make_caf_spawner();
+    case Impl::CafDirect:
+      break;
     case Impl::Plain:
       return make_plain_spawner();
   }
@@ -93,6 +116,29 @@ void BM_Flood(benchmark::State& state, Impl impl) {
   state.counters["msgs_per_s"] = rates / static_cast<double>(state.iterations());
 }
 
+// One iteration: one fan-out of kFanOutMessages publishes to
+// kFanOutSubscribers; its sample the time per delivered message.
+void BM_FanOut(benchmark::State& state, Impl impl) {
+  auto group = make_fan_out(impl);
+  if (!group) return fail(state, Metric::FanOut, impl, group.error());
+  if (auto warm = (*group)->fan_out(kFanOutMessages / 10); !warm) {
+    return fail(state, Metric::FanOut, impl, warm.error());
+  }
+  std::vector<double> per_delivery;
+  auto& pooled = g_pooled[{Metric::FanOut, impl}];
+  for (auto _ : state) {
+    auto result = (*group)->fan_out(kFanOutMessages);
+    if (!result) return fail(state, Metric::FanOut, impl, result.error());
+    per_delivery.push_back(result->seconds * 1e9 / static_cast<double>(result->delivered));
+    pooled.publish_ns.push_back(result->sender_seconds * 1e9 / kFanOutMessages);
+    state.SetIterationTime(result->seconds);
+  }
+  pooled.values.insert(pooled.values.end(), per_delivery.begin(), per_delivery.end());
+  const double mid = bench::percentile(per_delivery, 50);
+  state.counters["ns_per_delivery"] = mid;
+  state.counters["us_per_publish"] = mid * kFanOutSubscribers / 1e3;
+}
+
 void BM_Spawn(benchmark::State& state, Impl impl) {
   auto spawner = make_spawner(impl);
   std::vector<double> values;
@@ -134,6 +180,18 @@ AIRSSYS_FLOOD_BENCH(wasm_buffer, Impl::WasmBuffer);
 AIRSSYS_FLOOD_BENCH(runtime, Impl::Runtime);
 AIRSSYS_FLOOD_BENCH(caf, Impl::Caf);
 AIRSSYS_FLOOD_BENCH(plain, Impl::Plain);
+
+#define AIRSSYS_FAN_OUT_BENCH(name, impl)   \
+  BENCHMARK_CAPTURE(BM_FanOut, name, impl) \
+      ->UseManualTime()                     \
+      ->Iterations(kFanOutIterations)       \
+      ->Unit(benchmark::kMillisecond)
+
+AIRSSYS_FAN_OUT_BENCH(wasm, Impl::Wasm);
+AIRSSYS_FAN_OUT_BENCH(wasm_buffer, Impl::WasmBuffer);
+AIRSSYS_FAN_OUT_BENCH(runtime, Impl::Runtime);
+AIRSSYS_FAN_OUT_BENCH(caf, Impl::Caf);
+AIRSSYS_FAN_OUT_BENCH(caf_direct, Impl::CafDirect);
 
 #define AIRSSYS_SPAWN_BENCH(name, impl)   \
   BENCHMARK_CAPTURE(BM_Spawn, name, impl) \

@@ -1,5 +1,9 @@
 // Baseline: two actors of the C++ Actor Framework (libcaf-dev) with two
-// workers, exchanging the same messages.
+// workers, exchanging the same messages; and a fan-out to kFanOutSubscribers
+// actors through CAF's own publish/subscribe, a local group (caf::group): the
+// subscribers join it, one actor sends each message to the group, which
+// enqueues the one message (built once, shared) in every member's mailbox.
+// For comparison, the same fan-out with one send per subscriber (`direct`).
 #include <caf/all.hpp>
 
 #include "messaging/common.hpp"
@@ -16,6 +20,7 @@ using last_atom = caf::atom_constant<caf::atom("last")>;
 using one_way_atom = caf::atom_constant<caf::atom("oneway")>;
 using request_atom = caf::atom_constant<caf::atom("request")>;
 using flood_atom = caf::atom_constant<caf::atom("flood")>;
+using fan_out_atom = caf::atom_constant<caf::atom("fanout")>;
 
 caf::behavior caf_ponger(caf::event_based_actor* self, Shared* shared) {
   return {
@@ -77,6 +82,45 @@ caf::behavior caf_pinger(caf::event_based_actor* self, caf::actor ponger, Shared
   };
 }
 
+// Joins `topic` unless it is none (a direct fan-out).
+caf::behavior caf_subscriber(caf::event_based_actor* self, caf::group topic, FanOutShared* shared,
+                             size_t index) {
+  if (topic) self->join(topic);
+  shared->ready.notify();
+  return {
+      [=](fill_atom) { ++shared->slots[index].count; },
+      [=](last_atom) { shared->last_arrived(index); },
+  };
+}
+
+caf::behavior caf_publisher(caf::event_based_actor* self, caf::group topic,
+                            FanOutShared* shared) {
+  return {
+      [=](fan_out_atom, uint32_t count) {
+        shared->started = now_ns();
+        for (uint32_t i = 1; i < count; ++i) self->send(topic, fill_atom::value);
+        self->send(topic, last_atom::value);
+        shared->sent = now_ns();
+        shared->published.notify();
+      },
+  };
+}
+
+caf::behavior caf_direct_publisher(caf::event_based_actor* self,
+                                   std::vector<caf::actor> subscribers, FanOutShared* shared) {
+  return {
+      [=](fan_out_atom, uint32_t count) {
+        shared->started = now_ns();
+        for (uint32_t i = 1; i < count; ++i) {
+          for (const auto& subscriber : subscribers) self->send(subscriber, fill_atom::value);
+        }
+        for (const auto& subscriber : subscribers) self->send(subscriber, last_atom::value);
+        shared->sent = now_ns();
+        shared->published.notify();
+      },
+  };
+}
+
 caf::actor_system_config& caf_config(caf::actor_system_config& config) {
   config.set("scheduler.max-threads", kWorkers);
   return config;
@@ -126,6 +170,54 @@ class CafPair final : public Pair {
   caf::actor pinger_;
 };
 
+class CafFanOut final : public FanOut {
+ public:
+  static Expected<std::unique_ptr<FanOut>> start(bool direct) {
+    std::unique_ptr<CafFanOut> group(new CafFanOut());
+    if (group->system_.scheduler().num_workers() != kWorkers) {
+      return std::unexpected(fmt::format("CAF runs {} workers, not {}",
+                                         group->system_.scheduler().num_workers(), kWorkers));
+    }
+    caf::group topic;
+    if (!direct) topic = group->system_.groups().get_local(BENCH_TOPIC);
+    for (uint32_t i = 0; i < kFanOutSubscribers; ++i) {
+      group->actors_.push_back(
+          group->system_.spawn(caf_subscriber, topic, &group->shared_, size_t{i}));
+    }
+    // Every subscriber joined before the publisher sends.
+    if (!group->shared_.ready.wait(kFanOutSubscribers)) {
+      return std::unexpected("fan-out: the subscribers did not join in time");
+    }
+    group->publisher_ =
+        direct ? group->system_.spawn(caf_direct_publisher, group->actors_, &group->shared_)
+               : group->system_.spawn(caf_publisher, topic, &group->shared_);
+    return group;
+  }
+
+  ~CafFanOut() override {
+    caf::anon_send_exit(publisher_, caf::exit_reason::user_shutdown);
+    for (auto& actor : actors_) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    publisher_ = nullptr;
+    actors_.clear();
+    system_.await_all_actors_done();
+  }
+
+  Expected<FanOutResult> fan_out(uint32_t count) override {
+    shared_.arm();
+    caf::anon_send(publisher_, fan_out_atom::value, count);
+    return shared_.result(count);
+  }
+
+ private:
+  CafFanOut() : system_(caf_config(config_)) {}
+
+  FanOutShared shared_;  // outlives the actors
+  caf::actor_system_config config_;
+  caf::actor_system system_;
+  std::vector<caf::actor> actors_;
+  caf::actor publisher_;
+};
+
 class CafSpawner final : public Spawner {
  public:
   CafSpawner() : system_(caf_config(config_)) {}
@@ -153,6 +245,10 @@ class CafSpawner final : public Spawner {
 
 Expected<std::unique_ptr<Pair>> start_caf_pair() {
   return CafPair::start();
+}
+
+Expected<std::unique_ptr<FanOut>> start_caf_fan_out(bool direct) {
+  return CafFanOut::start(direct);
 }
 
 std::unique_ptr<Spawner> make_caf_spawner() {

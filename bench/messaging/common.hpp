@@ -1,13 +1,14 @@
 #pragma once
 // What the messaging benchmark's files share (bench/messaging_bench.cpp has
 // the overview): the batch sizes and timeouts, what is measured and pooled
-// over the run, the Pair and Spawner every implementation provides, the probe
-// and command encodings of bench_protocol.h, and the factories of the four
-// implementations.
+// over the run, the Pair, FanOut and Spawner the implementations provide, the
+// probe and command encodings of bench_protocol.h, and the factories of the
+// four implementations.
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -40,8 +41,14 @@ static_assert(kLatencyBatch <= BENCH_MAX_SAMPLES && kWarmupBatch <= BENCH_MAX_SA
 constexpr uint32_t kFloodMessages = 100'000;
 constexpr uint32_t kFloodChunk = 1000;     // messages an actor sends per step
 constexpr size_t kFloodMailbox = 131'072;  // holds a whole flood: no back-pressure
+constexpr uint32_t kFanOutSubscribers = 100;
+constexpr uint32_t kFanOutMessages = 1000;  // publishes per fan-out
+constexpr uint32_t kFanOutChunk = 10;       // publishes an actor makes per step
+constexpr size_t kFanOutMailbox = 4096;     // holds a whole fan-out: nothing refused as full
+static_assert(kFanOutMailbox >= kFanOutMessages);
 constexpr int kLatencyIterations = 4;
 constexpr int kFloodIterations = 2;
+constexpr int kFanOutIterations = 2;
 constexpr int kSpawnIterations = 50;
 constexpr int kSpawnPieceIterations = 200;
 constexpr int kDeliverIterations = 2000;
@@ -63,11 +70,14 @@ inline uint64_t now_ns() {
 
 // WasmBuffer: the same components built with the SDK inbox
 // (AIRSSYS_DEFINE_INBOX): a message that fits costs one guest call.
-enum class Impl : uint8_t { Wasm, WasmBuffer, Runtime, RuntimeTimer, Caf, Plain };
+// CafDirect: fan-out only, CAF's publisher sending to each subscriber itself
+// (Caf: through a local group).
+enum class Impl : uint8_t { Wasm, WasmBuffer, Runtime, RuntimeTimer, Caf, CafDirect, Plain };
 enum class Metric : uint8_t {
   OneWay,
   RoundTrip,
   Flood,
+  FanOut,
   Spawn,
   SpawnLinker,
   SpawnInstantiate,
@@ -83,9 +93,19 @@ struct FloodResult {
   uint64_t retries = 0;       // sends refused as full and retried
 };
 
+// A fan-out: one publisher, kFanOutSubscribers subscribers, every message to
+// every subscriber.
+struct FanOutResult {
+  double seconds = 0;         // first publish until the last subscriber got LAST
+  double sender_seconds = 0;  // first publish until the last publish returned
+  uint64_t delivered = 0;     // messages the subscribers received, all of them
+};
+
 struct Pooled {
-  std::vector<double> values;        // ns per sample; for floods, messages per second per flood
+  std::vector<double> values;        // ns per sample; for floods, messages per second per flood;
+                                     // for fan-outs, ns per delivered message per fan-out
   std::vector<double> sender_rates;  // floods only: messages per second the sender sent
+  std::vector<double> publish_ns;    // fan-outs only: the publisher's own time per publish
   uint64_t retries = 0;
   uint64_t fuel = 0;  // guest calls only: the fuel one call is charged
   std::optional<std::string> error;
@@ -158,6 +178,83 @@ struct Shared {
   }
 };
 
+// A message lost is a failure, not a number: what the publisher reports as
+// reached (the sum over its publishes of the subscribers each reached) must be
+// every publish to every subscriber. Checked as soon as the publisher is done,
+// since a subscriber that lost LAST never reports.
+inline Expected<void> check_reached(uint32_t count, uint64_t reached) {
+  const uint64_t expected = uint64_t{count} * kFanOutSubscribers;
+  if (reached == expected) return {};
+  return std::unexpected(fmt::format(
+      "fan-out: the publishes reached {} subscribers in all, not {}: {} messages lost", reached,
+      expected, expected - reached));
+}
+
+// What a fan-out's subscribers report: when LAST arrived, and how many
+// messages each received since the previous LAST (LAST included). Checks that
+// every subscriber received every message.
+inline Expected<FanOutResult> fan_out_result(uint32_t count, uint64_t started, uint64_t sent,
+                                             std::span<const uint64_t> arrived,
+                                             std::span<const uint64_t> received) {
+  const uint64_t expected = uint64_t{count} * received.size();
+  uint64_t last = started;
+  for (size_t i = 0; i < received.size(); ++i) {
+    if (received[i] != count) {
+      return std::unexpected(fmt::format("fan-out: subscriber {} received {} messages, not {}", i,
+                                         received[i], count));
+    }
+    last = std::max(last, arrived[i]);
+  }
+  return FanOutResult{static_cast<double>(last - started) * 1e-9,
+                      static_cast<double>(sent - started) * 1e-9, expected};
+}
+
+// What the baseline subscribers and publisher of a fan-out write for the host
+// thread: each subscriber its own slot (a cache line of its own), the
+// publisher the times. A fan-out ends when the publisher is done (`published`)
+// and the last subscriber got LAST (`done`).
+struct FanOutShared {
+  struct alignas(64) Slot {
+    uint64_t count = 0;     // the subscriber's own count since the previous LAST
+    uint64_t arrived = 0;   // when LAST arrived
+    uint64_t received = 0;  // the count at LAST, LAST included
+  };
+  std::vector<Slot> slots = std::vector<Slot>(kFanOutSubscribers);
+  std::atomic<uint32_t> pending{0};  // subscribers still waiting for LAST
+  uint64_t started = 0;
+  uint64_t sent = 0;
+  std::optional<uint64_t> reached;  // when the publisher can count it
+  Signal published;
+  Signal done;
+  Signal ready;  // one notification per subscriber once it subscribed
+
+  // A subscriber's LAST.
+  void last_arrived(size_t index) {
+    auto& slot = slots[index];
+    slot.arrived = now_ns();
+    slot.received = ++slot.count;
+    slot.count = 0;
+    if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) done.notify();
+  }
+
+  // Called before the command that starts a fan-out.
+  void arm() { pending.store(kFanOutSubscribers, std::memory_order_release); }
+
+  Expected<FanOutResult> result(uint32_t count) {
+    if (!published.wait()) return std::unexpected("fan-out: the publisher did not finish in time");
+    if (reached) {
+      if (auto ok = check_reached(count, *reached); !ok) return std::unexpected(ok.error());
+    }
+    if (!done.wait()) return std::unexpected("fan-out: not every subscriber got LAST in time");
+    std::vector<uint64_t> arrived, received;
+    for (const auto& slot : slots) {
+      arrived.push_back(slot.arrived);
+      received.push_back(slot.received);
+    }
+    return fan_out_result(count, started, sent, arrived, received);
+  }
+};
+
 struct Probe {
   uint32_t index = 0;
   uint32_t count = 0;
@@ -204,6 +301,14 @@ class Pair {
   [[nodiscard]] virtual Expected<FloodResult> flood(uint32_t count) = 0;
 };
 
+// A publisher and kFanOutSubscribers subscribers of one topic.
+class FanOut {
+ public:
+  virtual ~FanOut() = default;
+  // `count` messages published, the last one LAST.
+  [[nodiscard]] virtual Expected<FanOutResult> fan_out(uint32_t count) = 0;
+};
+
 // Starts one party until it is ready, then stops it again (untimed).
 class Spawner {
  public:
@@ -221,13 +326,18 @@ inline void spin_until(const std::atomic<bool>& flag) {
 // The components (messaging/components.cpp): pinger.wasm and ponger.wasm, or
 // with `inbox` their builds with the SDK inbox, on a ComponentRuntime.
 Expected<std::unique_ptr<Pair>> start_wasm_pair(bool inbox);
+// pinger.wasm publishing to subscriber.wasm (or their builds with the SDK inbox).
+Expected<std::unique_ptr<FanOut>> start_wasm_fan_out(bool inbox);
 std::unique_ptr<Spawner> make_wasm_spawner();
 // The actor runtime alone (messaging/runtime_baseline.cpp); with `timer`,
 // every request arms a 30 s timer as a component's request does.
 Expected<std::unique_ptr<Pair>> start_runtime_pair(bool timer);
+Expected<std::unique_ptr<FanOut>> start_runtime_fan_out();
 std::unique_ptr<Spawner> make_runtime_spawner();
 // The C++ Actor Framework (messaging/caf_baseline.cpp).
 Expected<std::unique_ptr<Pair>> start_caf_pair();
+// Through a local group, or (`direct`) one send to each subscriber.
+Expected<std::unique_ptr<FanOut>> start_caf_fan_out(bool direct);
 std::unique_ptr<Spawner> make_caf_spawner();
 // Plain C++ threads and queues (messaging/plain_baseline.cpp).
 Expected<std::unique_ptr<Pair>> start_plain_pair();
@@ -241,6 +351,8 @@ struct WasmFixtures {
   std::shared_ptr<const engine::Module> ponger;
   std::shared_ptr<const engine::Module> pinger_buffer;  // built with BENCH_RECEIVE_BUFFER
   std::shared_ptr<const engine::Module> ponger_buffer;
+  std::shared_ptr<const engine::Module> subscriber;
+  std::shared_ptr<const engine::Module> subscriber_buffer;
 };
 
 inline std::optional<WasmFixtures> g_wasm;  // loaded by main() before any benchmark runs

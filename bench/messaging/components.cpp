@@ -1,10 +1,11 @@
 // The measured side: pinger.wasm and ponger.wasm (bench/components) on a
-// ComponentRuntime with two worker threads; they report through binary records
-// on stdout (bench_protocol.h).
+// ComponentRuntime with two worker threads, and pinger.wasm publishing to
+// kFanOutSubscribers instances of subscriber.wasm; they report through binary
+// records on stdout (bench_protocol.h).
 #include <stdlib.h>
 
-#include <array>
 #include <deque>
+#include <vector>
 
 #include "airssys/wasm/actor/scheduler.hpp"
 #include "airssys/wasm/component/runtime.hpp"
@@ -18,15 +19,13 @@
 namespace airssys::wasm::component::messaging_bench {
 namespace {
 
-Expected<ComponentSpec> component_spec(const std::string& name,
-                                       std::shared_ptr<const engine::Module> module,
-                                       const std::vector<std::string>& peers) {
-  security::PatternLists lists;
-  lists[static_cast<size_t>(security::Permission::MsgSend)] = peers;
-  lists[static_cast<size_t>(security::Permission::MsgReceive)] = peers;
-  // The benchmark's commands come from the host, which a receiver must admit.
-  lists[static_cast<size_t>(security::Permission::MsgReceive)].push_back(
-      std::string(security::kHostSenderName));
+std::vector<std::string>& grant(security::PatternLists& lists, security::Permission permission) {
+  return lists[static_cast<size_t>(permission)];
+}
+
+Expected<ComponentSpec> granted_spec(const std::string& name,
+                                     std::shared_ptr<const engine::Module> module,
+                                     const security::PatternLists& lists) {
   auto capabilities = security::CapabilitySet::build(lists);
   if (!capabilities) return std::unexpected(capabilities.error().to_string());
   security::QuotaLimits quotas;
@@ -39,6 +38,18 @@ Expected<ComponentSpec> component_spec(const std::string& name,
   spec.module = std::move(module);
   spec.security = *context;
   return spec;
+}
+
+// A party of a pair: sends to and receives from its peers.
+Expected<ComponentSpec> component_spec(const std::string& name,
+                                       std::shared_ptr<const engine::Module> module,
+                                       const std::vector<std::string>& peers) {
+  security::PatternLists lists;
+  grant(lists, security::Permission::MsgSend) = peers;
+  grant(lists, security::Permission::MsgReceive) = peers;
+  // The benchmark's commands come from the host, which a receiver must admit.
+  grant(lists, security::Permission::MsgReceive).push_back(std::string(security::kHostSenderName));
+  return granted_spec(name, std::move(module), lists);
 }
 
 std::string describe(const ComponentRuntime& system, const std::string& name) {
@@ -62,18 +73,22 @@ Expected<void> wait_ready(const ComponentRuntime& system, const std::string& nam
   }
 }
 
-// The binary records the two components write to stdout (bench_protocol.h).
+// The binary records the components write to stdout (bench_protocol.h), by
+// source: one per component.
 class Records {
  public:
+  // A pair's two sources; in a fan-out, the subscribers' follow the pinger's.
   enum Source : size_t { kPinger = 0, kPonger = 1 };
 
-  host::OutputSink sink(Source source) {
+  explicit Records(size_t sources = 2) : pending_(sources), records_(sources) {}
+
+  host::OutputSink sink(size_t source) {
     return [this, source](std::span<const uint8_t> bytes) { add(source, bytes); };
   }
 
   // The next record from `source`, which must be of `kind`; an error record
-  // from either component fails.
-  Expected<std::vector<uint64_t>> take(Source source, uint32_t kind) {
+  // from any component fails.
+  Expected<std::vector<uint64_t>> take(size_t source, uint32_t kind) {
     std::unique_lock lock(mutex_);
     bool ready = cv_.wait_for(lock, kResultTimeout,
                               [&] { return !records_[source].empty() || failed_locked(); });
@@ -102,7 +117,7 @@ class Records {
     std::vector<uint64_t> values;
   };
 
-  void add(Source source, std::span<const uint8_t> bytes) {
+  void add(size_t source, std::span<const uint8_t> bytes) {
     {
       std::lock_guard lock(mutex_);
       auto& pending = pending_[source];
@@ -133,8 +148,8 @@ class Records {
 
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::array<std::vector<uint8_t>, 2> pending_;
-  std::array<std::deque<Record>, 2> records_;
+  std::vector<std::vector<uint8_t>> pending_;
+  std::vector<std::deque<Record>> records_;
 };
 
 class WasmPair final : public Pair {
@@ -212,6 +227,92 @@ class WasmPair final : public Pair {
   std::unique_ptr<ComponentRuntime> system_;
 };
 
+// pinger.wasm publishes, kFanOutSubscribers instances of subscriber.wasm
+// (subscribed in their airssys_init) receive.
+class WasmFanOut final : public FanOut {
+ public:
+  static Expected<std::unique_ptr<FanOut>> start(bool receive_buffer) {
+    std::unique_ptr<WasmFanOut> group(new WasmFanOut());
+    ComponentRuntimeOptions options;
+    options.engine = g_wasm->engine;
+    group->system_ = std::make_unique<ComponentRuntime>(group->scheduler_, options);
+    std::vector<ComponentSpec> specs;
+    for (uint32_t i = 0; i < kFanOutSubscribers; ++i) {
+      security::PatternLists lists;
+      grant(lists, security::Permission::MsgSubscribe) = {BENCH_TOPIC};
+      grant(lists, security::Permission::MsgReceive) = {BENCH_PINGER};
+      auto spec = granted_spec(
+          subscriber_name(i), receive_buffer ? g_wasm->subscriber_buffer : g_wasm->subscriber,
+          lists);
+      if (!spec) return std::unexpected(spec.error());
+      spec->mailbox_capacity = kFanOutMailbox;
+      spec->stdout_sink = group->records_.sink(kFirstSubscriber + i);
+      specs.push_back(std::move(*spec));
+    }
+    security::PatternLists lists;
+    grant(lists, security::Permission::MsgPublish) = {BENCH_TOPIC};
+    grant(lists, security::Permission::MsgReceive) = {std::string(security::kHostSenderName)};
+    auto pinger = granted_spec(
+        BENCH_PINGER, receive_buffer ? g_wasm->pinger_buffer : g_wasm->pinger, lists);
+    if (!pinger) return std::unexpected(pinger.error());
+    pinger->stdout_sink = group->records_.sink(Records::kPinger);
+    specs.push_back(std::move(*pinger));
+    // Every subscriber is ready, and so subscribed, before the pinger publishes.
+    for (auto& spec : specs) {
+      std::string name = spec.name;
+      if (auto ok = group->system_->start(std::move(spec)); !ok) {
+        return std::unexpected(ok.error().to_string());
+      }
+      if (auto ok = wait_ready(*group->system_, name); !ok) return std::unexpected(ok.error());
+    }
+    return group;
+  }
+
+  ~WasmFanOut() override {
+    system_->stop();
+    scheduler_.shutdown();  // before the system goes: its actors refer to it
+  }
+
+  Expected<FanOutResult> fan_out(uint32_t count) override {
+    auto sent = system_->send_from_host(BENCH_PINGER,
+                                        encode_command(BENCH_CMD_FAN_OUT, count));
+    if (!sent) return std::unexpected(sent.error().to_string());
+    auto publisher = records_.take(Records::kPinger, BENCH_REC_FAN_OUT_SENT);
+    if (!publisher) return std::unexpected(with_status(publisher.error(), BENCH_PINGER));
+    if (publisher->size() != 3) return std::unexpected("malformed fan-out record");
+    const auto& p = *publisher;
+    if (auto ok = check_reached(count, p[2]); !ok) return std::unexpected(ok.error());
+    std::vector<uint64_t> arrived(kFanOutSubscribers), received(kFanOutSubscribers);
+    for (uint32_t i = 0; i < kFanOutSubscribers; ++i) {
+      auto end = records_.take(kFirstSubscriber + i, BENCH_REC_FAN_OUT_END);
+      if (!end) return std::unexpected(with_status(end.error(), subscriber_name(i)));
+      if (end->size() != 2) return std::unexpected("malformed fan-out record");
+      arrived[i] = (*end)[0];
+      received[i] = (*end)[1];
+    }
+    return fan_out_result(count, p[0], p[1], arrived, received);
+  }
+
+ private:
+  static constexpr size_t kFirstSubscriber = Records::kPinger + 1;
+
+  WasmFanOut() : records_(kFirstSubscriber + kFanOutSubscribers),
+                 scheduler_(actor::ThreadPoolOptions{kWorkers}) {}
+
+  static std::string subscriber_name(uint32_t i) { return fmt::format("subscriber-{:03}", i); }
+
+  // A failure says what state the publisher and the component concerned are in.
+  std::string with_status(const std::string& error, const std::string& name) const {
+    if (name == BENCH_PINGER) return fmt::format("{}; {}", error, describe(*system_, name));
+    return fmt::format("{}; {}, {}", error, describe(*system_, BENCH_PINGER),
+                       describe(*system_, name));
+  }
+
+  Records records_;  // outlives the system whose components write to it
+  actor::ThreadPoolScheduler scheduler_;
+  std::unique_ptr<ComponentRuntime> system_;
+};
+
 class WasmSpawner final : public Spawner {
  public:
   WasmSpawner() : scheduler_(actor::ThreadPoolOptions{kWorkers}) {
@@ -275,7 +376,9 @@ Expected<WasmFixtures> load_wasm() {
   for (auto [field, file] : {std::pair{&WasmFixtures::pinger, "pinger.wasm"},
                              {&WasmFixtures::ponger, "ponger.wasm"},
                              {&WasmFixtures::pinger_buffer, "pinger_buffer.wasm"},
-                             {&WasmFixtures::ponger_buffer, "ponger_buffer.wasm"}}) {
+                             {&WasmFixtures::ponger_buffer, "ponger_buffer.wasm"},
+                             {&WasmFixtures::subscriber, "subscriber.wasm"},
+                             {&WasmFixtures::subscriber_buffer, "subscriber_buffer.wasm"}}) {
     auto module = f.engine->load_file(dir / file);
     if (!module) return std::unexpected(module.error().to_string());
     f.*field = *module;
@@ -286,6 +389,10 @@ Expected<WasmFixtures> load_wasm() {
 
 Expected<std::unique_ptr<Pair>> start_wasm_pair(bool inbox) {
   return WasmPair::start(inbox);
+}
+
+Expected<std::unique_ptr<FanOut>> start_wasm_fan_out(bool inbox) {
+  return WasmFanOut::start(inbox);
 }
 
 std::unique_ptr<Spawner> make_wasm_spawner() {

@@ -1,5 +1,7 @@
 // Baseline: the actor runtime alone, two actor::Behavior exchanging the same
-// messages on a thread-pool scheduler, no WebAssembly.
+// messages on a thread-pool scheduler, no WebAssembly; and a fan-out from one
+// behavior to kFanOutSubscribers, each message an envelope with its topic to
+// every subscriber, as a component's publish sends them.
 #include "airssys/wasm/actor/behavior.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 
@@ -205,6 +207,117 @@ class RuntimePair final : public Pair {
   actor::Address pinger_;
 };
 
+class RuntimeSubscriber final : public actor::Behavior {
+ public:
+  RuntimeSubscriber(FanOutShared& shared, size_t index) : shared_(shared), index_(index) {}
+
+  Result<actor::StepResult> step(actor::ActorContext& ctx) override {
+    auto message = ctx.receive();
+    if (!message || !message->topic) return actor::StepResult::Idle;
+    if (!message->payload.empty() && message->payload[0] == BENCH_MSG_LAST) {
+      shared_.last_arrived(index_);
+    } else {
+      ++shared_.slots[index_].count;
+    }
+    return actor::StepResult::Idle;
+  }
+
+ private:
+  FanOutShared& shared_;
+  const size_t index_;
+};
+
+class RuntimePublisher final : public actor::Behavior {
+ public:
+  RuntimePublisher(FanOutShared& shared, std::vector<actor::Address> subscribers)
+      : shared_(shared), subscribers_(std::move(subscribers)) {}
+
+  Result<actor::StepResult> step(actor::ActorContext& ctx) override {
+    if (left_ > 0) return publish(ctx);
+    auto message = ctx.receive();
+    if (!message || message->payload.empty() || message->payload[0] != BENCH_CMD_FAN_OUT) {
+      return actor::StepResult::Idle;
+    }
+    left_ = decode_u32(message->payload);
+    reached_ = 0;
+    shared_.started = now_ns();
+    return publish(ctx);
+  }
+
+ private:
+  // The next kFanOutChunk publishes; yields between chunks. A subscriber whose
+  // mailbox is full does not get the message, as with a component's publish.
+  Result<actor::StepResult> publish(actor::ActorContext& ctx) {
+    for (uint32_t i = 0; i < kFanOutChunk && left_ > 0; ++i, --left_) {
+      const uint8_t byte = left_ == 1 ? uint8_t{BENCH_MSG_LAST} : uint8_t{BENCH_MSG_FILL};
+      for (const auto& subscriber : subscribers_) {
+        actor::Envelope envelope;
+        envelope.target = subscriber;
+        envelope.topic = std::string(BENCH_TOPIC);
+        envelope.payload = {byte};
+        auto sent = ctx.send(std::move(envelope));
+        if (sent) {
+          ++reached_;
+        } else if (sent.error().code != ErrorCode::MailboxFull) {
+          return std::unexpected(sent.error());
+        }
+      }
+    }
+    if (left_ > 0) return actor::StepResult::Yield;
+    shared_.sent = now_ns();
+    shared_.reached = reached_;
+    shared_.published.notify();
+    return actor::StepResult::Idle;
+  }
+
+  FanOutShared& shared_;
+  const std::vector<actor::Address> subscribers_;
+  uint32_t left_ = 0;
+  uint64_t reached_ = 0;
+};
+
+class RuntimeFanOut final : public FanOut {
+ public:
+  static Expected<std::unique_ptr<FanOut>> start() {
+    std::unique_ptr<RuntimeFanOut> group(new RuntimeFanOut());
+    std::vector<actor::Address> subscribers;
+    for (uint32_t i = 0; i < kFanOutSubscribers; ++i) {
+      auto subscriber =
+          group->scheduler_.spawn(std::make_unique<RuntimeSubscriber>(group->shared_, i),
+                                  {.name = fmt::format("subscriber-{:03}", i),
+                                   .mailbox_capacity = kFanOutMailbox});
+      if (!subscriber) return std::unexpected(subscriber.error().to_string());
+      subscribers.push_back(*subscriber);
+    }
+    auto publisher = group->scheduler_.spawn(
+        std::make_unique<RuntimePublisher>(group->shared_, std::move(subscribers)),
+        {.name = BENCH_PINGER});
+    if (!publisher) return std::unexpected(publisher.error().to_string());
+    group->publisher_ = *publisher;
+    return group;
+  }
+
+  ~RuntimeFanOut() override { scheduler_.shutdown(); }
+
+  Expected<FanOutResult> fan_out(uint32_t count) override {
+    shared_.arm();
+    actor::Envelope envelope;
+    envelope.target = publisher_;
+    envelope.payload = encode_command(BENCH_CMD_FAN_OUT, count);
+    if (auto sent = scheduler_.send(std::move(envelope)); !sent) {
+      return std::unexpected(sent.error().to_string());
+    }
+    return shared_.result(count);
+  }
+
+ private:
+  RuntimeFanOut() : scheduler_(actor::ThreadPoolOptions{kWorkers}) {}
+
+  FanOutShared shared_;  // outlives the scheduler's actors
+  actor::ThreadPoolScheduler scheduler_;
+  actor::Address publisher_;
+};
+
 // An actor that is ready once its first step has run.
 class ReadyFlag final : public actor::Behavior {
  public:
@@ -245,6 +358,10 @@ class RuntimeSpawner final : public Spawner {
 
 Expected<std::unique_ptr<Pair>> start_runtime_pair(bool timer) {
   return RuntimePair::start(timer);
+}
+
+Expected<std::unique_ptr<FanOut>> start_runtime_fan_out() {
+  return RuntimeFanOut::start();
 }
 
 std::unique_ptr<Spawner> make_runtime_spawner() {

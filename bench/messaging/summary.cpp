@@ -22,7 +22,11 @@ const char* impl_label(Impl impl, Metric metric) {
     case Impl::RuntimeTimer:
       return "actor runtime, 30 s timer per request";
     case Impl::Caf:
-      return metric == Metric::RoundTrip ? "CAF 0.17, request with 30 s timeout" : "CAF 0.17";
+      return metric == Metric::RoundTrip ? "CAF 0.17, request with 30 s timeout"
+             : metric == Metric::FanOut  ? "CAF 0.17, send to a local group"
+                                         : "CAF 0.17";
+    case Impl::CafDirect:
+      return "CAF 0.17, one send per subscriber";
     case Impl::Plain:
       return metric == Metric::Spawn ? "plain std::thread" : "plain C++ (mutex+condvar)";
   }
@@ -92,6 +96,42 @@ void print_flood_notes() {
   }
 }
 
+// Fan-out: time per delivered message and per publish (the wall time of a
+// fan-out over its publishes), each the median over fan-outs, against the
+// baselines; then the publisher's own time per publish.
+void print_fan_out() {
+  const std::initializer_list<Impl> impls = {Impl::Wasm, Impl::WasmBuffer, Impl::Runtime,
+                                             Impl::Caf, Impl::CafDirect};
+  fmt::print("\nFan-out: one publisher, {} subscribers, {} publishes, the first publish until\n"
+             "the last subscriber got the last message (median over fan-outs)\n"
+             "  {:<40} {:>10} {:>11}  {:>8}  {:>8}  {:>8}\n",
+             kFanOutSubscribers, kFanOutMessages, "", "per deliv.", "per publish", "/plain",
+             "/CAF", "/runtime");
+  for (Impl impl : impls) {
+    const Pooled* p = pooled(Metric::FanOut, impl);
+    const char* label = impl_label(impl, Metric::FanOut);
+    if (!p) {
+      fmt::print("  {:<40} {:>10}\n", label, "not run");
+      continue;
+    }
+    if (p->error) {
+      fmt::print("  {:<40} failed: {}\n", label, *p->error);
+      continue;
+    }
+    const double mid = percentile(p->values, 50);
+    fmt::print("  {:<40} {:>10} {:>11}{}\n", label, format_ns(mid),
+               format_ns(mid * kFanOutSubscribers), ratios(Metric::FanOut, impl, mid));
+  }
+  for (Impl impl : impls) {
+    const Pooled* p = pooled(Metric::FanOut, impl);
+    if (!p || p->error || p->publish_ns.empty()) continue;
+    fmt::print("    {:<38} publisher alone {:>10} per publish, {} fan-outs, every message "
+               "delivered\n",
+               impl_label(impl, Metric::FanOut), format_ns(percentile(p->publish_ns, 50)),
+               p->values.size());
+  }
+}
+
 struct Piece {
   Metric metric;
   const char* label;
@@ -122,7 +162,7 @@ void print_pieces(const char* title, Impl impl, std::initializer_list<Piece> pie
 }
 
 void print_targets() {
-  fmt::print("\nTargets (issue 4), components (allocator / SDK inbox):\n");
+  fmt::print("\nTargets (issue 4; fan-out: issue 19), components (allocator / SDK inbox):\n");
   auto line = [](const char* what, Impl impl, double value, bool met, const std::string& shown,
                  const std::string& factor) {
     const char* variant = impl == Impl::Wasm ? "allocator" : "inbox";
@@ -142,6 +182,21 @@ void print_targets() {
     const double rate = median(Metric::Flood, impl);
     line("one-way throughput >= 1M msg/s", impl, rate, rate >= 1e6, format_rate(rate),
          rate > 0 && rate < 1e6 ? fmt::format(" ({:.1f}x short)", 1e6 / rate) : "");
+  }
+  // Issue 19: fan-out on the native tier at most 1.5x CAF's (local group)
+  // time per delivered message; a target of the native tier only.
+  const double caf_fan_out = median(Metric::FanOut, Impl::Caf);
+  for (Impl impl : {Impl::Wasm, Impl::WasmBuffer}) {
+    if (!g_native) {
+      fmt::print("  {:<36} {:<10} a target of the native tier (--engine=native)\n",
+                 "fan-out <= 1.5x CAF", impl == Impl::Wasm ? "allocator" : "inbox");
+      continue;
+    }
+    const double fan_out = median(Metric::FanOut, impl);
+    const double ratio = caf_fan_out > 0 ? fan_out / caf_fan_out : 0;
+    line("fan-out <= 1.5x CAF", impl, caf_fan_out > 0 ? fan_out : 0, ratio <= 1.5,
+         fmt::format("{:.2f}x", ratio),
+         ratio > 1.5 ? fmt::format(" ({:.1f}x over)", ratio / 1.5) : "");
   }
   const double spawn = median(Metric::Spawn, Impl::Wasm);
   line("spawn median <= 100 us", Impl::Wasm, spawn, spawn <= 100e3, format_ns(spawn),
@@ -163,6 +218,17 @@ void print_headlines() {
   // As time per message, so that the ratio reads like the others (x slower).
   headline(area, "one-way throughput, time per message", rate > 0 ? 1e9 / rate : 0, "ns", "CAF",
            caf_rate > 0 ? 1e9 / caf_rate : 0);
+  // Fan-out against CAF's publish/subscribe (a local group), and against CAF
+  // sending to each subscriber itself.
+  const double fan_out = median(Metric::FanOut, Impl::WasmBuffer);
+  const double caf_fan_out = median(Metric::FanOut, Impl::Caf);
+  const std::string fan_out_metric =
+      fmt::format("fan-out to {} subscribers, time per delivered message", kFanOutSubscribers);
+  headline(area, fan_out_metric, fan_out, "ns", "CAF group", caf_fan_out);
+  headline(area, fan_out_metric, fan_out, "ns", "CAF, a send each",
+           median(Metric::FanOut, Impl::CafDirect));
+  headline(area, fmt::format("fan-out to {} subscribers, time per publish", kFanOutSubscribers),
+           fan_out * kFanOutSubscribers, "ns", "CAF group", caf_fan_out * kFanOutSubscribers);
   headline(area, "spawn, start until ready, median", median(Metric::Spawn, Impl::Wasm), "ns",
            "CAF", median(Metric::Spawn, Impl::Caf));
 }
@@ -177,9 +243,10 @@ void print_summary() {
   fmt::print(
       "\nSummary: medians and 99th percentiles over every sample of the run; ratios are\n"
       "medians against the baselines of this run (how many times longer per message).\n"
-      "{} worker threads; {} one-way samples in all; floods of {} messages.\n"
-      "Components run on the {} tier.\n",
-      kWorkers, samples, kFloodMessages, g_native ? "native" : "interpreter");
+      "{} worker threads; {} one-way samples in all; floods of {} messages; fan-outs of {}\n"
+      "publishes to {} subscribers. Components run on the {} tier.\n",
+      kWorkers, samples, kFloodMessages, kFanOutMessages, kFanOutSubscribers,
+      g_native ? "native" : "interpreter");
   print_section("One-way latency, send until the receiver's handler runs", Metric::OneWay,
                 {Impl::Wasm, Impl::WasmBuffer, Impl::Runtime, Impl::Caf, Impl::Plain});
   print_section(
@@ -188,6 +255,7 @@ void print_summary() {
   print_section("Throughput, one-way flood (median over floods)", Metric::Flood,
                 {Impl::Wasm, Impl::WasmBuffer, Impl::Runtime, Impl::Caf, Impl::Plain});
   print_flood_notes();
+  print_fan_out();
   print_section("Spawn, start until ready", Metric::Spawn,
                 {Impl::Wasm, Impl::Runtime, Impl::Caf, Impl::Plain});
   print_pieces("A component's spawn in pieces, each measured on its own", Impl::Wasm,
