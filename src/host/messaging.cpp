@@ -132,7 +132,11 @@ Payload payload_at(HostCall& call, uint32_t ptr, uint32_t len) {
 // Resolves the caller's context and port; a call without either fails closed.
 Result<ComponentContext*> context_of(HostCall& call, const char* function) {
   auto* ctx = static_cast<ComponentContext*>(call.user_data());
-  AIRSSYS_TRY(messaging_port(ctx, fmt::format("airssys.{}", function)));
+  // The function's name is formatted only for the error: this runs on every
+  // message.
+  if (!ctx || !ctx->messaging()) {
+    AIRSSYS_TRY(messaging_port(ctx, fmt::format("airssys.{}", function)));
+  }
   return ctx;
 }
 
