@@ -96,6 +96,7 @@ engine::NativeOptions with_native_bounds(engine::NativeOptions options,
   put(options.max_module_bytes, bounds.max_module_bytes, true);
   put(options.max_function_bytes, bounds.max_function_bytes, true);
   put(options.max_br_table_targets, bounds.max_br_table_targets, true);
+  put(options.compile_jobs, bounds.compile_jobs, true);
   return options;
 }
 
