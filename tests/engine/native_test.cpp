@@ -741,6 +741,7 @@ TEST_F(NativeCacheTest, AModuleOfManyFunctionsIsCompiledInSeveralUnitsAndRunsAli
 // compile with that unit's words; no compiler outlives it.
 TEST_F(NativeCacheTest, AUnitThatFailsToCompileFailsTheWholeCompile) {
   fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all);  // the cache's own mode
   const fs::path cc = dir / "cc-refusing-unit1.sh";
   {
     std::ofstream script(cc);
