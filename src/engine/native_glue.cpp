@@ -511,17 +511,6 @@ bool names_function(std::string_view line) {
          line.substr(open).starts_with("(Z_m_instance_t*");
 }
 
-// wasm2c's definition of a module function: its head on one line, its body
-// up to a "}" alone on a line.
-bool function_head(std::string_view line) {
-  return names_function(line) && line.ends_with(") {");
-}
-
-// wasm2c's declaration of a module function.
-bool function_declaration(std::string_view line) {
-  return names_function(line) && line.ends_with(");");
-}
-
 // The patched C in translation units (NativeSources). What the units share
 // moves to the header: the text before the module's own variables (the
 // runtime's helpers, the types, the instance struct), the functions'
@@ -565,18 +554,29 @@ Result<NativeSources> split_units(std::string_view c, std::string_view shared,
   auto unstatic = [](std::string_view line) { return line.substr(std::string_view("static ").size()); };
   for (size_t i = first; i < lines.size(); ++i) {
     std::string_view line = lines[i];
-    if (function_head(line)) {
-      size_t end = i + 1;
-      size_t bytes = line.size() + 1;
+    if (names_function(line)) {
+      // A declaration ends with ";", a definition's head with "{"; either
+      // may go on over several lines (wasm2c wraps long parameter lists).
+      size_t head_end = i;
+      while (head_end < lines.size() && !lines[head_end].ends_with(";") &&
+             !lines[head_end].ends_with("{")) {
+        ++head_end;
+      }
+      if (head_end == lines.size()) return differs("a function's head");
+      if (lines[head_end].ends_with(";")) {
+        for (size_t j = i; j <= head_end; ++j) {
+          header += j == i ? unstatic(lines[j]) : lines[j];
+          header += '\n';
+        }
+        i = head_end;
+        continue;
+      }
+      size_t end = i;
+      size_t bytes = 0;
       while (end < lines.size() && lines[end] != "}") bytes += lines[end++].size() + 1;
       if (end == lines.size()) return differs("a function's end");
       functions.push_back({i, end + 1, bytes + 2});
       i = end;
-      continue;
-    }
-    if (function_declaration(line)) {
-      header += unstatic(line);
-      header += '\n';
       continue;
     }
     if (line.starts_with("#define w2c_")) {  // a tag the module defines (patch_exceptions)
