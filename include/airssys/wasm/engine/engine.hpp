@@ -480,7 +480,8 @@ inline constexpr uint64_t kDefaultMaxCompileFunctionBytes = 64ull << 10;
 inline constexpr uint64_t kDefaultMaxCompileBrTableTargets = 32'768;
 
 // What a native compile reports while it runs (NativeOptions::on_compile),
-// for the one who waits for it; called on the compiling thread.
+// for the one who waits for it; called on the compiling thread, its views
+// valid for the call.
 struct NativeCompileEvent {
   enum class Kind : uint8_t {
     Started,    // `reason` says why it compiles; `cache_dir` where it keeps the result
