@@ -498,7 +498,6 @@ Result<void> patch_exceptions(std::string& c, const NativePlan& plan, uint32_t* 
   return {};
 }
 
-
 // Whether the line declares or defines a module function: "static T
 // w2c_NAME(Z_m_instance_t*..." (its name is the word before the first
 // parenthesis).
