@@ -1,6 +1,7 @@
 #include "common.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -154,6 +155,62 @@ void report_errors_as_json(bool on) {
 }
 bool errors_as_json() {
   return g_json_errors;
+}
+
+namespace {
+
+// The progress of native compiles on a terminal. Several compiles (those of
+// `up`) share it: the line of one in progress is ended before another
+// compile's line is written.
+class NativeProgress {
+ public:
+  void operator()(const engine::NativeCompileEvent& e) {
+    using Kind = engine::NativeCompileEvent::Kind;
+    std::lock_guard lock(mutex_);
+    const double seconds = static_cast<double>(e.elapsed.count()) / 1000.0;
+    auto line = [&](const std::string& text, bool open) {
+      if (!open_.empty() && open_ != e.module) std::fputs("\n", stderr);
+      std::fprintf(stderr, "\r\033[K%s%s", text.c_str(), open ? "" : "\n");
+      std::fflush(stderr);
+      open_ = open ? std::string(e.module) : std::string();
+    };
+    switch (e.kind) {
+      case Kind::Started:
+        line(fmt::format("airssys-wasm: compiling {} to native code ({}; cache {})", e.module,
+                         e.reason, e.cache_dir.string()),
+             false);
+        break;
+      case Kind::Compiling:
+      case Kind::UnitDone:
+        line(fmt::format("airssys-wasm: compiling {}: {} units on {} jobs, {} done, {:.1f} s",
+                         e.module, e.units, e.jobs, e.units_done, seconds),
+             true);
+        break;
+      case Kind::Finished:
+        line(fmt::format("airssys-wasm: compiled {} to native code in {:.1f} s ({} units)",
+                         e.module, seconds, e.units),
+             false);
+        break;
+      case Kind::Failed:
+        line(fmt::format("airssys-wasm: the native compile of {} ended without code after "
+                         "{:.1f} s",
+                         e.module, seconds),
+             false);
+        break;
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::string open_;  // the module whose progress line is not ended yet
+};
+
+}  // namespace
+
+void show_native_progress(engine::NativeOptions& options) {
+  if (::isatty(STDERR_FILENO) != 1) return;
+  static NativeProgress progress;
+  options.on_compile = [](const engine::NativeCompileEvent& e) { progress(e); };
 }
 
 void report(const Error& error) {

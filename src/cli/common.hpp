@@ -12,6 +12,7 @@
 #include <string>
 
 #include "airssys/wasm/core/error.hpp"
+#include "airssys/wasm/engine/engine.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/manifest.hpp"
 
@@ -72,6 +73,13 @@ struct HostPaths {
 // The audit log for a record a command makes on its own; null when its path
 // cannot be found or the file cannot be opened (that is reported).
 [[nodiscard]] std::unique_ptr<security::AuditLog> open_audit_log(const HostPaths& paths);
+
+// Shows the native compiles of `options`' engine on stderr when stderr is a
+// terminal (a person waits for them): why the module compiles and where the
+// cache is, then one line kept up to date with the units done and the time
+// taken, then the result. On anything else (a pipe, a file, a test) nothing
+// is shown.
+void show_native_progress(engine::NativeOptions& options);
 
 // An error on stderr: "airssys-wasm: message", or with --json one line
 // {"error": {"code": ..., "category": ..., "message": ...}}.

@@ -98,6 +98,7 @@ int run_component(const RunOptions& options) {
     engine::NativeOptions native_options =
         component::with_native_bounds({}, policy.current().native_bounds(), true);
     native_options.cache_only = options.tier == "auto";
+    show_native_progress(native_options);
     auto native = engine::Engine::native(native_options);
     if (!native) {
       report(native.error());

@@ -31,6 +31,7 @@ int run_command_component(const RunOptions& options, const AdmittedComponent& ad
   if (options.tier == "native") {
     engine::NativeOptions native_options =
         component::with_native_bounds({}, host.policy.current().native_bounds(), true);
+    show_native_progress(native_options);
     auto native = engine::Engine::native(native_options);
     if (!native) {
       report(native.error());

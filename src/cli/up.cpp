@@ -128,6 +128,7 @@ int up_components(const UpOptions& options) {
     engine::NativeOptions native_options =
         component::with_native_bounds({}, (*host)->policy.current().native_bounds(), true);
     native_options.cache_dir = *dir / "cache" / "native";
+    show_native_progress(native_options);
     AIRSSYS_TRY_ASSIGN(native, engine::Engine::native(native_options));
     return native;
   };

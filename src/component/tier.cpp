@@ -18,10 +18,12 @@ namespace airssys::wasm::component {
 
 namespace {
 
-// Compiles at once at most: one per two cores, so that the running
+// Builds at once at most: one per two cores, so that the running
 // components keep the rest (the compilers also run at a lower priority). A
 // host starting many components on `auto` queues their builds instead of
-// running a compiler for each.
+// running a compiler for each. One build compiles its module's units on
+// several processes, within the engine's cap (NativeOptions::compile_jobs)
+// over all of its builds.
 std::counting_semaphore<256>& build_slots() {
   static std::counting_semaphore<256> slots(
       std::clamp<std::ptrdiff_t>(std::thread::hardware_concurrency() / 2, 1, 256));
@@ -96,6 +98,7 @@ engine::NativeOptions with_native_bounds(engine::NativeOptions options,
   put(options.max_module_bytes, bounds.max_module_bytes, true);
   put(options.max_function_bytes, bounds.max_function_bytes, true);
   put(options.max_br_table_targets, bounds.max_br_table_targets, true);
+  put(options.compile_jobs, bounds.compile_jobs, true);
   return options;
 }
 

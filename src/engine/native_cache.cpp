@@ -27,6 +27,7 @@ namespace {
 
 constexpr std::string_view kEntryMagic = "AIRSSYS-NATIVE4\n";  // 16 bytes
 constexpr size_t kDigestBytes = crypto_hash_sha256_BYTES;
+constexpr size_t kModulePrefixBytes = 8;  // of the module's digest, in an entry's name
 
 std::string sha256_hex(std::string_view data) {
   unsigned char digest[kDigestBytes];
@@ -355,6 +356,9 @@ Result<std::unique_ptr<NativeCompiler>> NativeCompiler::create(CompilerConfig co
     identity += "\n" + fs::weakly_canonical(*tool).string() + "\n" + outcome->log;
   }
   for (const auto& f : native_cc_flags()) identity += " " + f;
+  for (const auto& f : native_opt_flags()) identity += " " + f;
+  identity += " |";
+  for (const auto& f : native_cheap_flags()) identity += " " + f;
   identity += "\n";
   identity += kNativeWasmRtH;
   identity += kNativeAbiH;
@@ -373,13 +377,19 @@ Result<std::unique_ptr<NativeCompiler>> NativeCompiler::create(CompilerConfig co
 }
 
 std::string NativeCompiler::module_key(std::span<const uint8_t> module_bytes) const {
+  // The start of the module's own digest, then the digest of the identity
+  // and the module: entries of one module for other compilers share the
+  // start of their names.
+  unsigned char digest[kDigestBytes];
+  crypto_hash_sha256(digest, module_bytes.data(), module_bytes.size());
+  std::string out;
+  out.reserve(kModulePrefixBytes * 2 + 1 + 2 * kDigestBytes);
+  for (size_t i = 0; i < kModulePrefixBytes; ++i) out += fmt::format("{:02x}", digest[i]);
+  out += '-';
   // The identity and a separator are absorbed once, at creation.
   crypto_hash_sha256_state state = identity_state_;
   crypto_hash_sha256_update(&state, module_bytes.data(), module_bytes.size());
-  unsigned char digest[kDigestBytes];
   crypto_hash_sha256_final(&state, digest);
-  std::string out;
-  out.reserve(2 * kDigestBytes);
   for (auto b : digest) out += fmt::format("{:02x}", b);
   return out;
 }
@@ -393,10 +403,26 @@ CompileStats NativeCompiler::stats() const {
   return stats_;
 }
 
-std::optional<NativeEntry> NativeCompiler::lookup(const std::string& key) {
+std::optional<NativeEntry> NativeCompiler::lookup(const std::string& key, std::string* why) {
   const fs::path path = entry_path(key);
   auto text = read_text(path);
-  if (!text) return std::nullopt;
+  if (!text) {
+    if (why) {
+      // Another entry of the same module: made by other compilers, or by
+      // another version of this host.
+      *why = "no cache entry";
+      const std::string module = key.substr(0, key.find('-') + 1);
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(config_.cache_dir, ec)) {
+        const std::string file = e.path().filename().string();
+        if (file.starts_with(module) && file.ends_with(".so")) {
+          *why = "the cache holds an entry of it for another compiler or host version";
+          break;
+        }
+      }
+    }
+    return std::nullopt;
+  }
   if (auto body = verified_body(*text)) {
     if (auto entry = decode_entry(key, *body)) {
       std::lock_guard lock(mutex_);
@@ -405,6 +431,7 @@ std::optional<NativeEntry> NativeCompiler::lookup(const std::string& key) {
     }
   }
   // Changed, truncated or foreign: never loaded, rebuilt by the caller.
+  if (why) *why = "its cache entry was damaged and is removed";
   std::error_code ec;
   fs::remove(path, ec);
   std::lock_guard lock(mutex_);
@@ -421,12 +448,13 @@ bool NativeCompiler::holds(const std::string& key) const {
 
 Result<std::vector<uint8_t>> NativeCompiler::build(const std::string& key, const NativeEntry& entry,
                                                    std::string_view name,
+                                                   std::string_view reason,
                                                    const std::atomic<bool>* cancel) {
   if (config_.cache_only) {
     return make_error(ErrorCode::NotFound,
                       fmt::format("{}: the native cache holds no compiled code for it", name));
   }
-  auto object = compile(entry.plan, name, cancel);
+  auto object = compile(entry.plan, name, reason, cancel);
   if (!object) return std::unexpected(object.error());
   // Everything but the plan's module bytes, which a hit does not need.
   NativeEntry stored;

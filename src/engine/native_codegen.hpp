@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,12 +72,33 @@ struct NativePlan {
 // (native_plan.cpp).
 [[nodiscard]] Result<NativePlan> plan_native(std::span<const uint8_t> metered);
 
-// Changes whenever the generated glue or the patches change: part of the key.
-inline constexpr std::string_view kGeneratorVersion = "airssys-native-glue-11";
+// Changes whenever the generated glue, the patches or the units' layout
+// change: part of the key.
+inline constexpr std::string_view kGeneratorVersion = "airssys-native-glue-12";
+
+// The module's C in translation units, compiled in parallel and linked into
+// one shared object. Every unit includes the header (kNativeHeaderName).
+struct NativeUnit {
+  std::string file;    // "unit0.c", ..., "huge0.c", ..., "glue.c"
+  std::string text;
+  bool cheap = false;  // compiled with native_cheap_flags()
+};
+struct NativeSources {
+  std::string header;
+  std::vector<NativeUnit> units;  // the functions' units, then the glue's
+};
+inline constexpr std::string_view kNativeHeaderName = "airssys-module.h";
+// The functions' C goes to units of about this size (at most kNativeMaxUnits
+// of them); a function larger than kNativeHugeFunctionBytes of C goes to a
+// unit compiled with cheaper flags. The layout follows the module alone, so
+// an entry does not depend on the host that compiled it.
+inline constexpr size_t kNativeUnitBytes = 64u << 10;
+inline constexpr size_t kNativeMaxUnits = 16;
+inline constexpr size_t kNativeHugeFunctionBytes = 96u << 10;
 
 // The C that wasm2c made of a plan's module, patched for this runtime, with
-// the glue between it and the host appended (native_glue.cpp).
-[[nodiscard]] Result<std::string> finish_c(std::string generated, const NativePlan& plan);
+// the glue between it and the host, in units (native_glue.cpp).
+[[nodiscard]] Result<NativeSources> finish_c(std::string generated, const NativePlan& plan);
 
 struct CompilerConfig {
   std::filesystem::path wasm2c;
@@ -88,6 +110,8 @@ struct CompilerConfig {
   uint64_t max_function_bytes = kDefaultMaxCompileFunctionBytes;
   uint64_t max_br_table_targets = kDefaultMaxCompileBrTableTargets;
   bool cache_only = false;
+  size_t jobs = 1;  // compiler processes at once, over all of the engine's compiles
+  std::function<void(const NativeCompileEvent&)> on_compile;
 };
 
 struct CompileStats {
@@ -113,6 +137,18 @@ struct NativeEntry {
 [[nodiscard]] std::string encode_entry(std::string_view key, const NativeEntry& entry);
 [[nodiscard]] std::optional<NativeEntry> decode_entry(std::string_view key, std::string_view body);
 
+// A cap on the compiler processes running at once, shared by the compiles
+// of one engine (native_compile.cpp).
+class ProcessSlots {
+ public:
+  explicit ProcessSlots(size_t count) : free_(count) {}
+  [[nodiscard]] bool try_take();
+  void give();
+
+ private:
+  std::atomic<size_t> free_;
+};
+
 // One per native engine: compiles plans into shared objects, through the
 // cache. Thread-safe.
 //
@@ -125,8 +161,10 @@ class NativeCompiler {
 
   [[nodiscard]] std::string module_key(std::span<const uint8_t> module_bytes) const;
   // The sound entry under `key`, or nothing (a changed, truncated or foreign
-  // entry is removed, counted as refused, and nothing returned).
-  [[nodiscard]] std::optional<NativeEntry> lookup(const std::string& key);
+  // entry is removed, counted as refused, and nothing returned); `why`, when
+  // given, says why there is none, for the one who waits for the compile.
+  [[nodiscard]] std::optional<NativeEntry> lookup(const std::string& key,
+                                                  std::string* why = nullptr);
   // Whether a sound entry is under `key`; nothing counted, nothing removed.
   [[nodiscard]] bool holds(const std::string& key) const;
   // CompileLimit when the module is past a bound on what may be sent to the
@@ -136,8 +174,10 @@ class NativeCompiler {
   // Compiles the plan (refused with NotFound when the cache alone may be
   // used), stores the entry under `key` and returns the object. The compile
   // is killed, with CallCancelled, when `*cancel` or cancel_all() comes.
+  // `reason` says why it compiles (lookup's `why`), for NativeCompileEvent.
   [[nodiscard]] Result<std::vector<uint8_t>> build(const std::string& key, const NativeEntry& entry,
                                                    std::string_view name,
+                                                   std::string_view reason = {},
                                                    const std::atomic<bool>* cancel = nullptr);
   // Kills the compiles in progress and refuses those that follow.
   void cancel_all();
@@ -147,8 +187,10 @@ class NativeCompiler {
   [[nodiscard]] const std::filesystem::path& cache_dir() const { return config_.cache_dir; }
 
  private:
-  explicit NativeCompiler(CompilerConfig config) : config_(std::move(config)) {}
+  explicit NativeCompiler(CompilerConfig config)
+      : config_(std::move(config)), slots_(std::max<size_t>(config_.jobs, 1)) {}
   [[nodiscard]] Result<std::vector<uint8_t>> compile(const NativePlan& plan, std::string_view name,
+                                                     std::string_view reason,
                                                      const std::atomic<bool>* cancel);
 
   CompilerConfig config_;
@@ -157,6 +199,7 @@ class NativeCompiler {
   mutable std::mutex mutex_;
   CompileStats stats_;
   std::atomic<bool> stopping_{false};
+  ProcessSlots slots_;
 };
 
 // The largest stack frame a compiled function may have: a quarter of the
@@ -173,7 +216,11 @@ inline constexpr uint64_t kMaxNativeFrameBytes = 128u << 10;
 [[nodiscard]] Result<void> check_stack_frames(const std::filesystem::path& dir,
                                               std::string_view name);
 
-// The fixed flags every module is compiled with.
+// The fixed flags every unit is compiled with; the optimization flags of
+// the units (native_opt_flags) and of the huge functions' units
+// (native_cheap_flags), which come after them.
 [[nodiscard]] const std::vector<std::string>& native_cc_flags();
+[[nodiscard]] const std::vector<std::string>& native_opt_flags();
+[[nodiscard]] const std::vector<std::string>& native_cheap_flags();
 
 }  // namespace airssys::wasm::engine::detail

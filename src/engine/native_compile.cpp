@@ -133,11 +133,13 @@ Result<void> write_file(const fs::path& path, std::string_view data, mode_t mode
   return {};
 }
 
-Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::path& dir,
-                               const fs::path& log, const CompilerConfig& config,
-                               std::chrono::steady_clock::time_point deadline,
-                               const std::atomic<bool>* cancel,
-                               const std::atomic<bool>* stopping) {
+namespace {
+
+// Starts argv under its guard (run_child); the guard's pid, which is also
+// its process group's.
+Result<pid_t> start_child(const std::vector<std::string>& argv, const fs::path& dir,
+                          const fs::path& log, const CompilerConfig& config,
+                          std::chrono::steady_clock::time_point deadline) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -212,39 +214,142 @@ Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::p
   }
   ::close(out);
   ::close(in);
-  ChildOutcome outcome;
-  auto pause = std::chrono::microseconds(200);
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      outcome.status = status;
-      break;
+  return pid;
+}
+
+// The start of what a child wrote.
+std::string read_log(const fs::path& log) {
+  auto text = read_text(log).value_or("");
+  if (text.size() > kMaxLog) text = text.substr(0, kMaxLog) + "...";
+  return text;
+}
+
+}  // namespace
+
+bool ProcessSlots::try_take() {
+  size_t free = free_.load(std::memory_order_relaxed);
+  while (free > 0) {
+    if (free_.compare_exchange_weak(free, free - 1, std::memory_order_acquire)) return true;
+  }
+  return false;
+}
+
+void ProcessSlots::give() { free_.fetch_add(1, std::memory_order_release); }
+
+Result<std::vector<ChildOutcome>> run_children(const std::vector<ChildJob>& jobs,
+                                               const fs::path& dir, const CompilerConfig& config,
+                                               std::chrono::steady_clock::time_point deadline,
+                                               const std::atomic<bool>* cancel,
+                                               const std::atomic<bool>* stopping,
+                                               size_t parallel, ProcessSlots* slots,
+                                               const std::function<void(size_t)>& on_done) {
+  struct Running {
+    size_t job;
+    pid_t pid;
+    bool slot;
+  };
+  std::vector<ChildOutcome> outcomes(jobs.size());
+  std::vector<Running> running;
+  size_t next = 0;
+  bool failed = false;
+  parallel = std::max<size_t>(parallel, 1);
+  // Ends every child still running (its whole group), recording why.
+  auto kill_all = [&](bool cancelled, bool timed_out, bool abandoned) {
+    for (const auto& r : running) {
+      ::kill(-r.pid, SIGKILL);
+      int status = 0;
+      ::waitpid(r.pid, &status, 0);
+      auto& o = outcomes[r.job];
+      o.status = status;
+      o.cancelled = cancelled;
+      o.timed_out = timed_out;
+      o.abandoned = abandoned;
+      o.log = read_log(jobs[r.job].log);
+      if (r.slot && slots) slots->give();
     }
-    if (r < 0 && errno != EINTR) {
-      ::kill(-pid, SIGKILL);
-      return make_error(ErrorCode::InternalError,
-                        fmt::format("waiting for {}: {}", argv[0], std::strerror(errno)));
+    running.clear();
+  };
+  auto pause = std::chrono::microseconds(200);
+  while (next < jobs.size() || !running.empty()) {
+    bool progressed = false;
+    // Start what the caps allow; with nothing running, one starts whatever
+    // the engine-wide cap says, so a compile always makes progress.
+    while (!failed && next < jobs.size() && running.size() < parallel) {
+      const bool slot = slots && slots->try_take();
+      if (slots && !slot && !running.empty()) break;
+      auto pid = start_child(jobs[next].argv, dir, jobs[next].log, config, deadline);
+      if (!pid) {
+        if (slot) slots->give();
+        kill_all(false, false, true);
+        return std::unexpected(pid.error());
+      }
+      outcomes[next].started = true;
+      running.push_back({next++, *pid, slot});
+      progressed = true;
+    }
+    for (size_t i = 0; i < running.size();) {
+      int status = 0;
+      pid_t r = ::waitpid(running[i].pid, &status, WNOHANG);
+      if (r < 0 && errno != EINTR) {
+        const int err = errno;
+        kill_all(false, false, true);
+        return make_error(ErrorCode::InternalError,
+                          fmt::format("waiting for {}: {}", jobs[running[i].job].argv[0],
+                                      std::strerror(err)));
+      }
+      if (r != running[i].pid) {
+        ++i;
+        continue;
+      }
+      // What the tool started may still run in the group: it goes too.
+      ::kill(-running[i].pid, SIGKILL);
+      auto& o = outcomes[running[i].job];
+      o.status = status;
+      o.log = read_log(jobs[running[i].job].log);
+      if (running[i].slot && slots) slots->give();
+      const size_t job = running[i].job;
+      running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
+      progressed = true;
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        if (on_done) on_done(job);
+      } else {
+        failed = true;
+      }
+    }
+    if (failed) {
+      // One unit failed: the compile has failed, the others go at once.
+      kill_all(false, false, true);
+      break;
     }
     const bool stop = (cancel && cancel->load(std::memory_order_acquire)) ||
                       (stopping && stopping->load(std::memory_order_acquire));
     if (stop || std::chrono::steady_clock::now() >= deadline) {
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      outcome.status = status;
-      outcome.cancelled = stop;
-      outcome.timed_out = !stop;
+      kill_all(stop, !stop, false);
+      for (size_t j = next; j < jobs.size(); ++j) {
+        outcomes[j].cancelled = stop;
+        outcomes[j].timed_out = !stop;
+      }
       break;
+    }
+    if (progressed) {
+      pause = std::chrono::microseconds(200);
+      continue;
     }
     std::this_thread::sleep_for(pause);
     pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(20));
   }
-  // What the tool started may still run in the group: it goes too.
-  ::kill(-pid, SIGKILL);
-  auto text = read_text(log).value_or("");
-  if (text.size() > kMaxLog) text = text.substr(0, kMaxLog) + "...";
-  outcome.log = std::move(text);
-  return outcome;
+  return outcomes;
+}
+
+Result<ChildOutcome> run_child(const std::vector<std::string>& argv, const fs::path& dir,
+                               const fs::path& log, const CompilerConfig& config,
+                               std::chrono::steady_clock::time_point deadline,
+                               const std::atomic<bool>* cancel,
+                               const std::atomic<bool>* stopping) {
+  auto outcomes = run_children({ChildJob{argv, log}}, dir, config, deadline, cancel, stopping, 1,
+                               nullptr, {});
+  if (!outcomes) return std::unexpected(outcomes.error());
+  return std::move(outcomes->front());
 }
 
 Result<void> check_child(const ChildOutcome& o, std::string_view what, std::string_view name,
@@ -283,18 +388,27 @@ Result<void> check_child(const ChildOutcome& o, std::string_view what, std::stri
 }
 
 const std::vector<std::string>& native_cc_flags() {
+  static const std::vector<std::string> flags{
+      "-std=gnu11", "-fPIC", "-fvisibility=hidden", "-ffp-contract=off", "-fsignaling-nans",
+      "-fno-strict-aliasing", "-fno-optimize-sibling-calls", "-fstack-usage", "-DNDEBUG", "-w",
+      "-I."};
+  return flags;
+}
+
+const std::vector<std::string>& native_opt_flags() {
   // The inliner's size limit for functions not declared inline is raised from
   // -O2's 15 to 40: wasm2c's C of a small function carries the metering and
   // the stack check besides, which kept it from the inlining (fib: of its own
   // recursion) that the same function gets as C source (docs/design.md).
-  static const std::vector<std::string> flags{
-      "-std=gnu11", "-O2", "--param=max-inline-insns-auto=40", "-fPIC", "-shared",
-      "-fvisibility=hidden", "-ffp-contract=off", "-fsignaling-nans",
-      "-fno-strict-aliasing", "-fno-optimize-sibling-calls", "-fstack-usage", "-DNDEBUG",
-      "-w", "-I."};
+  static const std::vector<std::string> flags{"-O2", "--param=max-inline-insns-auto=40"};
   return flags;
 }
 
+const std::vector<std::string>& native_cheap_flags() {
+  // A huge function's compile at -O2 takes about twice as long as at -O1.
+  static const std::vector<std::string> flags{"-O1"};
+  return flags;
+}
 
 Result<void> NativeCompiler::check_bounds(std::span<const uint8_t> bytes,
                                           std::string_view name) const {
@@ -368,13 +482,36 @@ Result<void> check_stack_frames(const fs::path& dir, std::string_view name) {
 }
 
 Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan, std::string_view name,
+                                                     std::string_view reason,
                                                      const std::atomic<bool>* cancel) {
   // One deadline for the whole compile, whatever tools it takes.
-  const auto deadline = std::chrono::steady_clock::now() + config_.timeout;
+  const auto began = std::chrono::steady_clock::now();
+  const auto deadline = began + config_.timeout;
   if (stopping_.load(std::memory_order_acquire)) {
     return make_error(ErrorCode::CallCancelled,
                       fmt::format("{}: the native compile was stopped (the host stops)", name));
   }
+  NativeCompileEvent event;
+  event.module = name;
+  event.reason = reason;
+  event.cache_dir = config_.cache_dir;
+  event.jobs = config_.jobs;
+  auto report = [&](NativeCompileEvent::Kind kind) {
+    if (!config_.on_compile) return;
+    event.kind = kind;
+    event.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - began);
+    config_.on_compile(event);
+  };
+  report(NativeCompileEvent::Kind::Started);
+  // Whatever ends the compile early, the one who watches hears of it.
+  struct FailedUnlessDone {
+    decltype(report)& report_;
+    bool done = false;
+    ~FailedUnlessDone() {
+      if (!done) report_(NativeCompileEvent::Kind::Failed);
+    }
+  } failed_unless_done{report};
   std::string pattern = (config_.cache_dir / "build-XXXXXX").string();
   if (!::mkdtemp(pattern.data())) {
     return make_error(ErrorCode::IoError,
@@ -396,23 +533,71 @@ Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan, std
   if (!generated) {
     return make_error(ErrorCode::CompileFailed, fmt::format("{}: wasm2c wrote no C", name));
   }
-  auto c = finish_c(std::move(*generated), plan);
-  if (!c) return std::unexpected(c.error());
+  auto sources = finish_c(std::move(*generated), plan);
+  if (!sources) return std::unexpected(sources.error());
   std::error_code ec;
   fs::remove(d / "module.c", ec);
-  AIRSSYS_TRY(write_file(d / "module.c", *c));
+  AIRSSYS_TRY(write_file(d / kNativeHeaderName, sources->header));
   AIRSSYS_TRY(write_file(d / "wasm-rt.h", kNativeWasmRtH));
   AIRSSYS_TRY(write_file(d / "airssys-native.h", kNativeAbiH));
   AIRSSYS_TRY(write_file(d / "airssys-rt.c", kNativeRuntimeC));
 
-  std::vector<std::string> argv{config_.cc.string()};
-  for (const auto& f : native_cc_flags()) argv.push_back(f);
-  for (const char* a : {"-o", "module.so", "module.c", "airssys-rt.c", "-Wl,-z,defs", "-lm"}) {
-    argv.emplace_back(a);
+  // Each unit to an object, at most `jobs` at once, the largest first (the
+  // wall time is about the largest unit's, or the total over the jobs);
+  // then one link.
+  struct Unit {
+    std::string file;
+    size_t bytes;
+    bool cheap;
+  };
+  std::vector<Unit> units;
+  for (auto& u : sources->units) {
+    AIRSSYS_TRY(write_file(d / u.file, u.text));
+    // A huge function's unit compiles about twice as fast per byte.
+    units.push_back({u.file, u.cheap ? u.text.size() / 2 : u.text.size(), u.cheap});
   }
-  auto cc = run_child(argv, d, d / "cc.log", config_, deadline, cancel, &stopping_);
-  if (!cc) return std::unexpected(cc.error());
-  AIRSSYS_TRY(check_child(*cc, "the C compiler", name, config_));
+  units.push_back({"airssys-rt.c", kNativeRuntimeC.size(), false});
+  std::stable_sort(units.begin(), units.end(),
+                   [](const Unit& a, const Unit& b) { return a.bytes > b.bytes; });
+  std::vector<ChildJob> jobs;
+  std::vector<std::string> objects;
+  for (const auto& u : units) {
+    ChildJob job;
+    job.argv.push_back(config_.cc.string());
+    for (const auto& f : native_cc_flags()) job.argv.push_back(f);
+    for (const auto& f : u.cheap ? native_cheap_flags() : native_opt_flags()) {
+      job.argv.push_back(f);
+    }
+    const std::string object = u.file.substr(0, u.file.rfind('.')) + ".o";
+    for (const std::string& a : {std::string("-c"), u.file, std::string("-o"), object}) {
+      job.argv.push_back(a);
+    }
+    job.log = d / (object + ".log");
+    jobs.push_back(std::move(job));
+    objects.push_back(object);
+  }
+  event.units = jobs.size();
+  report(NativeCompileEvent::Kind::Compiling);
+  auto compiled = run_children(jobs, d, config_, deadline, cancel, &stopping_, config_.jobs,
+                               &slots_, [&](size_t) {
+                                 ++event.units_done;
+                                 report(NativeCompileEvent::Kind::UnitDone);
+                               });
+  if (!compiled) return std::unexpected(compiled.error());
+  // A cancel or the deadline first; else the unit that failed (the others
+  // were killed for it).
+  for (const auto& o : *compiled) {
+    if (o.cancelled || o.timed_out) AIRSSYS_TRY(check_child(o, "the C compiler", name, config_));
+  }
+  for (const auto& o : *compiled) {
+    if (o.started && !o.abandoned) AIRSSYS_TRY(check_child(o, "the C compiler", name, config_));
+  }
+  std::vector<std::string> argv{config_.cc.string(), "-shared", "-fPIC", "-o", "module.so"};
+  for (auto& o : objects) argv.push_back(std::move(o));
+  for (const char* a : {"-Wl,-z,defs", "-lm"}) argv.emplace_back(a);
+  auto link = run_child(argv, d, d / "link.log", config_, deadline, cancel, &stopping_);
+  if (!link) return std::unexpected(link.error());
+  AIRSSYS_TRY(check_child(*link, "the linker", name, config_));
   AIRSSYS_TRY(check_stack_frames(d, name));
   auto object = read_text(d / "module.so");
   if (!object || object->empty()) {
@@ -423,6 +608,8 @@ Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan, std
     std::lock_guard lock(mutex_);
     ++stats_.compiles;
   }
+  failed_unless_done.done = true;
+  report(NativeCompileEvent::Kind::Finished);
   return std::vector<uint8_t>(object->begin(), object->end());
 }
 

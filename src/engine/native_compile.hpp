@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,8 +31,17 @@ struct ChildOutcome {
   int status = 0;
   bool timed_out = false;
   bool cancelled = false;
+  bool started = false;
+  bool abandoned = false;  // killed because another child of its compile failed
   std::string log;
 };
+
+// One child of a compile: its argv and the file its output goes to.
+struct ChildJob {
+  std::vector<std::string> argv;
+  std::filesystem::path log;
+};
+
 
 // Runs argv[0] with exactly `argv`, a fixed environment and resource limits,
 // in `dir`, its output going to `log`.
@@ -51,6 +61,18 @@ struct ChildOutcome {
                                              std::chrono::steady_clock::time_point deadline,
                                              const std::atomic<bool>* cancel,
                                              const std::atomic<bool>* stopping);
+
+// Runs the jobs in their order, at most `parallel` at once and, with
+// `slots`, while a slot is free (a compile with nothing running starts one
+// regardless, so it always makes progress), each as run_child runs one.
+// `on_done(i)` follows each job that succeeded. When one fails the others
+// are killed (abandoned) and none starts; at the deadline or a cancel every
+// running one is killed and the rest marked alike.
+[[nodiscard]] Result<std::vector<ChildOutcome>> run_children(
+    const std::vector<ChildJob>& jobs, const std::filesystem::path& dir,
+    const CompilerConfig& config, std::chrono::steady_clock::time_point deadline,
+    const std::atomic<bool>* cancel, const std::atomic<bool>* stopping, size_t parallel,
+    ProcessSlots* slots, const std::function<void(size_t)>& on_done);
 
 // The outcome as an error, or nothing when the tool (`what`, compiling
 // `name`) succeeded: CallCancelled when cancelled, CompileLimit at a bound

@@ -4,9 +4,11 @@
 
 #include <wabt/feature.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -97,7 +99,8 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
     // below, and records what it found: nothing needs to run again.
     const std::string key = compiler_->module_key(bytes);
     if (auto held = shared(key, name)) return held;
-    std::optional<detail::NativeEntry> entry = compiler_->lookup(key);
+    std::string why;
+    std::optional<detail::NativeEntry> entry = compiler_->lookup(key, &why);
     if (!entry) {
       // The interpreter's loader validates and describes the module, so both
       // tiers accept and refuse exactly the same modules.
@@ -126,7 +129,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
       if (detail::check_well_formed(code, detail::engine_features(), &notes)) {
         entry->func_names = std::move(notes.func_names);
       }
-      auto object = compiler_->build(key, *entry, name, cancel);
+      auto object = compiler_->build(key, *entry, name, why, cancel);
       if (!object) return std::unexpected(object.error());
       entry->object = std::move(*object);
     }
@@ -193,6 +196,10 @@ Result<std::unique_ptr<Engine>> Engine::native(NativeOptions options) {
   config.max_function_bytes = options.max_function_bytes;
   config.max_br_table_targets = options.max_br_table_targets;
   config.cache_only = options.cache_only;
+  config.jobs = options.compile_jobs != 0
+                    ? options.compile_jobs
+                    : std::max<size_t>(1, std::thread::hardware_concurrency());
+  config.on_compile = std::move(options.on_compile);
   auto compiler = detail::NativeCompiler::create(std::move(config));
   if (!compiler) return std::unexpected(compiler.error());
   return std::unique_ptr<Engine>(std::make_unique<native::NativeEngine>(std::move(*compiler)));

@@ -137,7 +137,11 @@ constexpr std::string_view kPrologueTo =
 constexpr std::string_view kTableHelpersStart = "typedef struct {\n  uint32_t func_type_index;";
 constexpr std::string_view kTableHelpersEnd = "static bool s_module_initialized";
 
-std::string import_glue(const NativePlan& plan) {
+// The imports' C functions. A typed host function's fast path goes to
+// `shared` (the header every unit includes) as a static function that the
+// module's calls name through a macro, so the C compiler may inline it in
+// every unit; everything else goes to `out` (the glue's unit).
+std::string import_glue(const NativePlan& plan, std::string& shared) {
   std::string out;
   for (size_t k = 0; k < plan.imports.size(); ++k) {
     const auto& imp = plan.imports[k];
@@ -155,8 +159,8 @@ std::string import_glue(const NativePlan& plan) {
         const bool typed = direct && sig.results.size() <= 1;
         std::string typed_fn;
         if (typed) {
-          typed_fn += fmt::format("{} {}(struct Z_a_instance_t* p_{}) {{\n", ret, fn,
-                                  param_list(sig, true));
+          typed_fn += fmt::format("static {} airssys_import_{}(struct Z_a_instance_t* p_{}) {{\n",
+                                  ret, k, param_list(sig, true));
           typed_fn += "  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n";
           std::string types, args;
           for (size_t i = 0; i < sig.params.size(); ++i) {
@@ -182,8 +186,12 @@ std::string import_glue(const NativePlan& plan) {
           typed_fn += fmt::format("  {}{}_other(p_{});\n}}\n",
                                   sig.results.empty() ? "" : "return ", fn, arg_list(sig, "a"));
         }
+        if (typed) {
+          shared += fmt::format("{} {}_other(struct Z_a_instance_t* p_{});\n", ret, fn,
+                                param_list(sig, true));
+        }
         out += fmt::format("{}{} {}{}(struct Z_a_instance_t* p_{}) {{\n",
-                           typed ? "static __attribute__((noinline)) " : "", ret, fn,
+                           typed ? "__attribute__((noinline)) " : "", ret, fn,
                            typed ? "_other" : "", param_list(sig, true));
         out += "  airssys_imports* im_ = ((airssys_imports*)p_)->self;\n";
         out += fmt::format("  if (im_->items[{}].instance) {{\n", k);
@@ -246,7 +254,10 @@ std::string import_glue(const NativePlan& plan) {
             out += "  return r_;\n";
           }
           out += "}\n";
-          out += typed_fn;
+          if (typed) {
+            shared += typed_fn;
+            shared += fmt::format("#define {} airssys_import_{}\n", fn, k);
+          }
           break;
         }
         size_t slots = std::max<size_t>({1, sig.params.size(), sig.results.size()});
@@ -487,9 +498,152 @@ Result<void> patch_exceptions(std::string& c, const NativePlan& plan, uint32_t* 
   return {};
 }
 
+// Whether the line declares or defines a module function: "static T
+// w2c_NAME(Z_m_instance_t*..." (its name is the word before the first
+// parenthesis).
+bool names_function(std::string_view line) {
+  if (!line.starts_with("static ")) return false;
+  const size_t open = line.find('(');
+  if (open == std::string_view::npos) return false;
+  const size_t space = line.rfind(' ', open);
+  return space != std::string_view::npos && line.substr(space + 1).starts_with("w2c_") &&
+         line.substr(open).starts_with("(Z_m_instance_t*");
+}
+
+// The patched C in translation units (NativeSources). What the units share
+// moves to the header: the text before the module's own variables (the
+// runtime's helpers, the types, the instance struct), the functions'
+// declarations, made external (the objects are linked with hidden
+// visibility, so nothing of them is exported), the tags' definitions, and
+// declarations of the function type ids and of the segments the functions
+// read (memory.init, table.init). The functions' definitions go to units in
+// index order, the glue and everything else of the module to the last unit.
+Result<NativeSources> split_units(std::string_view c, std::string_view shared,
+                                  std::string_view glue) {
+  auto differs = [](std::string_view where) {
+    return make_error(ErrorCode::InternalError,
+                      fmt::format("native tier: wasm2c output differs from the expected form ({})",
+                                  where));
+  };
+  std::vector<std::string_view> lines;
+  for (size_t at = 0; at < c.size();) {
+    size_t end = c.find('\n', at);
+    if (end == std::string_view::npos) end = c.size();
+    lines.push_back(c.substr(at, end - at));
+    at = end + 1;
+  }
+  size_t first = 0;  // the first line of the module's own variables
+  while (first < lines.size() && !lines[first].starts_with("static bool s_module_initialized")) {
+    ++first;
+  }
+  if (first == lines.size()) return differs("s_module_initialized");
+  NativeSources out;
+  std::string& header = out.header;
+  for (size_t i = 0; i < first; ++i) {
+    header += lines[i];
+    header += '\n';
+  }
+  header += shared;
+  std::string rest;  // to the glue's unit
+  struct Function {
+    size_t begin, end;  // lines
+    size_t bytes;
+  };
+  std::vector<Function> functions;
+  auto unstatic = [](std::string_view line) { return line.substr(std::string_view("static ").size()); };
+  for (size_t i = first; i < lines.size(); ++i) {
+    std::string_view line = lines[i];
+    if (names_function(line)) {
+      // A declaration ends with ";", a definition's head with "{"; either
+      // may go on over several lines (wasm2c wraps long parameter lists).
+      size_t head_end = i;
+      while (head_end < lines.size() && !lines[head_end].ends_with(";") &&
+             !lines[head_end].ends_with("{")) {
+        ++head_end;
+      }
+      if (head_end == lines.size()) return differs("a function's head");
+      if (lines[head_end].ends_with(";")) {
+        for (size_t j = i; j <= head_end; ++j) {
+          header += j == i ? unstatic(lines[j]) : lines[j];
+          header += '\n';
+        }
+        i = head_end;
+        continue;
+      }
+      size_t end = i;
+      size_t bytes = 0;
+      while (end < lines.size() && lines[end] != "}") bytes += lines[end++].size() + 1;
+      if (end == lines.size()) return differs("a function's end");
+      functions.push_back({i, end + 1, bytes + 2});
+      i = end;
+      continue;
+    }
+    if (line.starts_with("#define w2c_")) {  // a tag the module defines (patch_exceptions)
+      header += line;
+      header += '\n';
+      continue;
+    }
+    if (line.starts_with("static u32 func_types[") && line.ends_with("];")) {
+      header += fmt::format("extern {}\n", unstatic(line));
+      rest += unstatic(line);
+      rest += '\n';
+      continue;
+    }
+    if (line.starts_with("static const ") && line.ends_with("[] = {") &&
+        (line.find(" data_segment_data_") != std::string_view::npos ||
+         line.find(" elem_segment_exprs_") != std::string_view::npos)) {
+      std::string_view declared = unstatic(line);
+      header += fmt::format("extern {}[];\n", declared.substr(0, declared.size() - 6));
+      rest += declared;
+      rest += '\n';
+      continue;
+    }
+    rest += line;
+    rest += '\n';
+  }
+  // The functions in units of about kNativeUnitBytes, in index order, so a
+  // function mostly stays with those it calls; the huge ones in units of
+  // their own, compiled with cheaper flags.
+  size_t normal_bytes = 0;
+  for (const auto& f : functions) {
+    if (f.bytes <= kNativeHugeFunctionBytes) normal_bytes += f.bytes;
+  }
+  const size_t count = std::clamp<size_t>((normal_bytes + kNativeUnitBytes - 1) / kNativeUnitBytes,
+                                          1, kNativeMaxUnits);
+  const std::string include = fmt::format("#include \"{}\"\n", kNativeHeaderName);
+  std::vector<std::string> normal(count, include);
+  std::vector<NativeUnit> huge;
+  size_t done = 0;
+  for (const auto& f : functions) {
+    std::string* unit;
+    if (f.bytes > kNativeHugeFunctionBytes) {
+      if (huge.empty() || huge.back().text.size() > kNativeUnitBytes) {
+        huge.push_back({fmt::format("huge{}.c", huge.size()), include, true});
+      }
+      unit = &huge.back().text;
+    } else {
+      // Unit j holds the functions whose first byte falls in its share.
+      unit = &normal[std::min(count - 1, done * count / std::max<size_t>(normal_bytes, 1))];
+      done += f.bytes;
+    }
+    for (size_t i = f.begin; i < f.end; ++i) {
+      *unit += i == f.begin ? unstatic(lines[i]) : lines[i];
+      *unit += '\n';
+    }
+  }
+  for (size_t j = 0; j < count; ++j) {
+    if (normal[j].size() > include.size()) {
+      out.units.push_back({fmt::format("unit{}.c", j), std::move(normal[j]), false});
+    }
+  }
+  for (auto& u : huge) out.units.push_back(std::move(u));
+  out.units.push_back({"glue.c", include + rest + std::string(glue), false});
+  return out;
+}
+
 }  // namespace
 
-Result<std::string> finish_c(std::string c, const NativePlan& plan) {
+Result<NativeSources> finish_c(std::string c, const NativePlan& plan) {
   // The fuel global of the metering pass becomes the register variable
   // (airssys-native.h) wherever the register exists.
   for (size_t k = 0; k < plan.imports.size(); ++k) {
@@ -526,11 +680,12 @@ Result<std::string> finish_c(std::string c, const NativePlan& plan) {
   }
   c.replace(start, end - start, helpers);
 
-  std::string glue = "\n/* airssys-wasm glue */\n#include \"airssys-native.h\"\n";
-  glue += "extern const airssys_host_api* airssys_host;\n";
-  glue += "int airssys_enter(airssys_thunk fn, void* a, void* b);\n";
-  glue += "extern int airssys_bind_failed;\n";
-  glue += import_glue(plan);
+  std::string shared = "\n/* airssys-wasm: shared by every unit */\n#include \"airssys-native.h\"\n";
+  shared += "extern const airssys_host_api* airssys_host;\n";
+  shared += "int airssys_enter(airssys_thunk fn, void* a, void* b);\n";
+  shared += "extern int airssys_bind_failed;\n";
+  std::string glue = "\n/* airssys-wasm glue */\n";
+  glue += import_glue(plan, shared);
   glue += export_glue(plan);
   // Where each defined function's code begins, for the backtraces of traps:
   // its own entry, and the export glue that calls it (the C compiler may
@@ -568,7 +723,7 @@ static void airssys_free(void* inst) { Z_m_free((Z_m_instance_t*)inst); }
       "  airssys_free, airssys_enter, airssys_calls, airssys_entries, airssys_pointers,\n"
       "  airssys_code, {}}};\n",
       plan.imports.size(), plan.exports.size(), own_tags);
-  return c + glue;
+  return split_units(c, shared, glue);
 }
 
 }  // namespace airssys::wasm::engine::detail

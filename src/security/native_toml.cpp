@@ -69,10 +69,12 @@ void read_native_table(const toml::table& table, NativeCompileBounds& bounds, To
       }
     } else if (name == "max_br_table_targets") {
       if (auto v = count(node, key, 1, UINT32_MAX, reader)) bounds.max_br_table_targets = *v;
+    } else if (name == "compile_jobs") {
+      if (auto v = count(node, key, 1, 256, reader)) bounds.compile_jobs = *v;
     } else {
       reader.add(node, key,
                  "unknown key (known: compile_timeout_ms, compile_memory, max_module_size, "
-                 "max_function_size, max_br_table_targets)");
+                 "max_function_size, max_br_table_targets, compile_jobs)");
     }
   }
 }

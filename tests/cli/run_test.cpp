@@ -1,8 +1,15 @@
 // `airssys-wasm run` end to end: the real binary on components built by the build.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+
+#include <fmt/format.h>
 
 #include "../support/home.hpp"
 #include "cli_process.hpp"
@@ -157,6 +164,65 @@ TEST(RunCommand, ThePolicysNativeBoundsHoldForRun) {
   r = cli({"run", "--tier", "native", component("exit_code.wasm")});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("native.max_modules: unknown key"), std::string::npos) << r.err;
+}
+
+// What the binary writes on a terminal of its own (a pseudo-terminal for
+// stdin, stdout and stderr) until it exits, and its exit status.
+testing::ProcessResult run_on_terminal(const std::vector<std::string>& args) {
+  std::vector<char*> argv{const_cast<char*>(AIRSSYS_CLI)};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int terminal = -1;
+  const pid_t pid = ::forkpty(&terminal, nullptr, nullptr, nullptr);
+  if (pid == 0) {
+    ::execv(AIRSSYS_CLI, argv.data());
+    ::_exit(127);
+  }
+  testing::ProcessResult r;
+  if (pid < 0) return r;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  char buffer[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    struct pollfd p{terminal, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    const ssize_t n = ::read(terminal, buffer, sizeof buffer);
+    if (n <= 0) break;  // EIO once the program and its terminal are gone
+    r.out.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(terminal);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// A person waiting on a terminal sees the native compile: why it runs, where
+// the cache is, the units and the time; a pipe sees nothing of it.
+TEST(RunCommand, ANativeCompileShowsItsProgressOnATerminalOnly) {
+  const airssys::wasm::test::TempDir own_home("home");
+  const airssys::wasm::test::ScopedHome scoped_home(own_home.path());
+  const std::string module = component("exit_code.wasm");
+  auto piped = cli({"run", "--tier", "native", module, "--", "3"});
+  EXPECT_EQ(piped.exit_code, 3) << piped.err;
+  EXPECT_EQ(piped.err, "");
+  fs::remove_all(own_home.path() / "cache");
+  auto shown = run_on_terminal({"run", "--tier", "native", module, "--", "4"});
+  EXPECT_EQ(shown.exit_code, 4) << shown.out;
+  const std::string cache = (own_home.path() / "cache" / "native").string();
+  EXPECT_NE(shown.out.find(fmt::format("compiling exit_code.wasm to native code (no cache entry; "
+                                       "cache {})",
+                                       cache)),
+            std::string::npos)
+      << shown.out;
+  EXPECT_NE(shown.out.find(" units on "), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("compiled exit_code.wasm to native code in "), std::string::npos)
+      << shown.out;
+  // From the cache: nothing to show.
+  auto cached = run_on_terminal({"run", "--tier", "native", module, "--", "5"});
+  EXPECT_EQ(cached.exit_code, 5) << cached.out;
+  EXPECT_EQ(cached.out.find("compil"), std::string::npos) << cached.out;
 }
 
 TEST(RunCommand, TextModulesRunToo) {

@@ -623,5 +623,204 @@ TEST_F(NativeCacheTest, ATrapNamesTheFunctionsOfItsBacktrace) {
   }
 }
 
+
+// `count` functions, each storing `stores` constants and calling the one
+// before it, and one of `huge_stores` stores; "run" calls the last of the
+// chain and the huge one and reads back what they stored. Over the units'
+// size the chain is compiled in several units (the calls cross them) and
+// the huge function in a unit of its own.
+std::string many_functions(int count, int stores, int huge_stores) {
+  auto body = [](int n, int seed) {
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+      out += fmt::format("    i32.const {} i32.const {} i32.store\n", (seed * 64 + i * 4) % 60000,
+                         seed * 1000 + i);
+    }
+    return out;
+  };
+  std::string wat = "(module (memory 1)\n";
+  for (int k = 0; k < count; ++k) {
+    wat += fmt::format("  (func $f{} (param i32) (result i32)\n{}", k, body(stores, k));
+    wat += k == 0 ? "    local.get 0)\n"
+                  : fmt::format("    local.get 0 call $f{} i32.const 3 i32.mul i32.const {} "
+                                "i32.add)\n",
+                                k - 1, k);
+  }
+  wat += fmt::format("  (func $huge (param i32) (result i32)\n{}    local.get 0 i32.const 7 "
+                     "i32.xor)\n",
+                     body(huge_stores, count));
+  wat += fmt::format(
+      "  (func (export \"run\") (param i32) (result i32)\n"
+      "    local.get 0 call $f{} local.get 0 call $huge i32.add\n"
+      "    i32.const 64 i32.load i32.add i32.const {} i32.load i32.add))\n",
+      count - 1, (count * 64 + 8) % 60000);
+  return wat;
+}
+
+int32_t run_many(Engine& engine, std::string_view wat, int32_t x) {
+  auto m = engine.load_wat(wat, "many.wat");
+  EXPECT_TRUE(m.has_value()) << (m ? "" : m.error().to_string());
+  if (!m) return -1;
+  auto store = engine.new_store();
+  auto inst = store->instantiate(**m, Linker{}).value();
+  return inst->call("run", std::vector{Value::i32(x)}).value()[0].as_i32();
+}
+
+// A module whose C is split: the functions in several units compiled at
+// once, the huge one with cheaper flags, the glue in a unit of its own. It
+// computes what the interpreter computes, and the compile reports its
+// progress.
+TEST_F(NativeCacheTest, AModuleOfManyFunctionsIsCompiledInSeveralUnitsAndRunsAlike) {
+  const std::string wat = many_functions(30, 30, 1300);
+  std::vector<NativeCompileEvent::Kind> kinds;
+  size_t units = 0, jobs = 0, done = 0;
+  std::string reason;
+  fs::path cache;
+  NativeOptions options;
+  options.cache_dir = dir;
+  options.compile_jobs = 2;
+  options.on_compile = [&](const NativeCompileEvent& e) {
+    kinds.push_back(e.kind);
+    if (e.kind == NativeCompileEvent::Kind::Started) {
+      reason = e.reason;
+      cache = e.cache_dir;
+    }
+    units = e.units;
+    jobs = e.jobs;
+    done = e.units_done;
+  };
+  auto native = Engine::native(options);
+  ASSERT_TRUE(native.has_value()) << native.error().to_string();
+  auto interp = Engine::interpreter();
+  for (int32_t x : {0, 1, 12345}) {
+    EXPECT_EQ(run_many(**native, wat, x), run_many(*interp, wat, x)) << x;
+  }
+  EXPECT_EQ((*native)->stats().native_compiles, 1u);
+  ASSERT_FALSE(kinds.empty());
+  EXPECT_EQ(kinds.front(), NativeCompileEvent::Kind::Started);
+  EXPECT_EQ(kinds.back(), NativeCompileEvent::Kind::Finished);
+  EXPECT_EQ(reason, "no cache entry");
+  EXPECT_EQ(cache, dir);
+  // At least two units of the chain, the huge function's, the glue's and the
+  // runtime's; each reported once done.
+  EXPECT_GE(units, 5u);
+  EXPECT_EQ(done, units);
+  EXPECT_EQ(jobs, 2u);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), NativeCompileEvent::Kind::UnitDone),
+            static_cast<std::ptrdiff_t>(units));
+}
+
+// Why a compile runs, as it tells the one who waits: no entry, a damaged
+// entry (removed), an entry of the same module for other compilers.
+TEST_F(NativeCacheTest, ACompileSaysWhyItRuns) {
+  std::vector<NativeCompileEvent::Kind> kinds;
+  std::string reason;
+  NativeOptions options;
+  options.cache_dir = dir;
+  options.on_compile = [&](const NativeCompileEvent& e) {
+    kinds.push_back(e.kind);
+    if (e.kind == NativeCompileEvent::Kind::Started) reason = e.reason;
+  };
+  auto first = Engine::native(options);
+  ASSERT_TRUE(first.has_value()) << first.error().to_string();
+  EXPECT_EQ(fib(**first, 10), 55);
+  EXPECT_EQ(reason, "no cache entry");
+  ASSERT_EQ(entries().size(), 1u);
+  const fs::path entry = entries().front();
+  fs::resize_file(entry, fs::file_size(entry) / 2);
+  auto second = Engine::native(options);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(fib(**second, 11), 89);
+  EXPECT_EQ(reason, "its cache entry was damaged and is removed");
+  // The same module's digest starts the name, another key follows.
+  ASSERT_EQ(entries().size(), 1u);
+  const std::string name = entries().front().filename().string();
+  fs::rename(entries().front(),
+             dir / (name.substr(0, name.find('-') + 1) + std::string(64, '0') + ".so"));
+  auto third = Engine::native(options);
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(fib(**third, 12), 144);
+  EXPECT_EQ(reason, "the cache holds an entry of it for another compiler or host version");
+  // From the cache: nothing compiles, nothing is reported.
+  kinds.clear();
+  auto fourth = Engine::native(options);
+  ASSERT_TRUE(fourth.has_value());
+  EXPECT_EQ(fib(**fourth, 13), 233);
+  EXPECT_EQ((*fourth)->stats().cache_hits, 1u);
+  EXPECT_TRUE(kinds.empty());
+}
+
+// A C compiler that refuses one unit (the others compile) fails the whole
+// compile with that unit's words; no compiler outlives it.
+TEST_F(NativeCacheTest, AUnitThatFailsToCompileFailsTheWholeCompile) {
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all);  // the cache's own mode
+  const fs::path cc = dir / "cc-refusing-unit1.sh";
+  {
+    std::ofstream script(cc);
+    script << "#!/bin/sh\ncase \"$*\" in *unit1.c*) echo 'unit1.c: refused here' >&2; exit 1;; "
+              "esac\nexec " AIRSSYS_NATIVE_CC_PATH " \"$@\"\n";
+  }
+  fs::permissions(cc, fs::perms::owner_all);
+  NativeOptions options;
+  options.cache_dir = dir;
+  options.compiler = cc;
+  options.compile_jobs = 3;
+  bool failed_reported = false;
+  options.on_compile = [&](const NativeCompileEvent& e) {
+    failed_reported |= e.kind == NativeCompileEvent::Kind::Failed;
+  };
+  auto native = Engine::native(options);
+  ASSERT_TRUE(native.has_value()) << native.error().to_string();
+  GroupWatch watch;
+  auto m = (*native)->load_wat(many_functions(30, 30, 1300), "many.wat");
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, ErrorCode::CompileFailed) << m.error().to_string();
+  EXPECT_NE(m.error().message.find("the C compiler failed with status 1: unit1.c: refused here"),
+            std::string::npos)
+      << m.error().message;
+  EXPECT_TRUE(failed_reported);
+  EXPECT_TRUE(watch.all_gone(std::chrono::seconds(10))) << "a compiler outlived its compile";
+  EXPECT_TRUE(entries().empty());
+}
+
+// Cancelling kills the compilers of every unit in progress, not only one.
+TEST_F(NativeCacheTest, ACancelledLoadKillsTheCompilersOfEveryUnit) {
+  auto options = slow_options(dir);
+  options.compile_jobs = 3;
+  auto native = Engine::native(options);
+  ASSERT_TRUE(native.has_value()) << native.error().to_string();
+  GroupWatch watch;
+  // Three functions of slow compiles, each in a unit of its own.
+  std::string wat = "(module (memory 1)\n";
+  for (int f = 0; f < 3; ++f) {
+    wat += fmt::format("  (func (export \"f{}\")\n", f);
+    for (uint32_t i = 0; i < kSlowStores; ++i) {
+      wat += fmt::format("    i32.const {} i32.const {} i32.store\n", (i * 4) % 60000, f + i);
+    }
+    wat += "  )\n";
+  }
+  wat += ")\n";
+  auto loading = std::async(std::launch::async, [&] { return (*native)->load_wat(wat, "slow3.wat"); });
+  // Two compilers at work at once (a group each: guard, driver, compiler).
+  std::set<int> busy;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (busy.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    busy.clear();
+    for (int g : hostile::compile_groups(::getpid())) {
+      if (hostile::group_members(g).size() >= 3) busy.insert(g);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(busy.size(), 2u) << "no two compilers ran at once";
+  (*native)->cancel_compiles();  // as a host that stops
+  ASSERT_EQ(loading.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto m = loading.get();
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, ErrorCode::CallCancelled) << m.error().to_string();
+  EXPECT_TRUE(hostile::groups_gone(busy)) << "a unit's compiler outlived the cancel";
+  EXPECT_TRUE(watch.all_gone(std::chrono::seconds(10)));
+}
+
 }  // namespace
 }  // namespace airssys::wasm::engine

@@ -126,6 +126,7 @@ compile_memory = "512MB"
 max_module_size = "4MB"
 max_function_size = 65536
 max_br_table_targets = 1000
+compile_jobs = 1
 )",
                                   "policy.toml");
   ASSERT_TRUE(policy) << policy.error().to_string();
@@ -135,6 +136,7 @@ max_br_table_targets = 1000
   EXPECT_EQ(b.max_module_bytes, 4ull << 20);
   EXPECT_EQ(b.max_function_bytes, 65536u);
   EXPECT_EQ(b.max_br_table_targets, 1000u);
+  EXPECT_EQ(b.compile_jobs, 1u);
   EXPECT_EQ(HostPolicy{}.native_bounds(), NativeCompileBounds{});
 
   auto bad = HostPolicy::parse(R"([native]

@@ -945,7 +945,7 @@ TEST(HostConfigTest, ReportsEveryProblemAndRefusesDeepNesting) {
             "host.toml:2: tier: must be \"interp\", \"native\" or \"auto\"\n"
             "host.toml:4: admin.socket: must not be empty\n"
             "host.toml:6: native.colour: unknown key (known: compile_timeout_ms, compile_memory, "
-            "max_module_size, max_function_size, max_br_table_targets)");
+            "max_module_size, max_function_size, max_br_table_targets, compile_jobs)");
   std::string deep;
   for (int i = 0; i < 200'000; ++i) deep += "a.";
   deep += "a = 1\n";
@@ -974,6 +974,7 @@ compile_memory = "512MB"
 max_module_size = "2MB"
 max_function_size = "32KB"
 max_br_table_targets = 4096
+compile_jobs = 3
 )",
                                   "host.toml");
   ASSERT_TRUE(config) << config.error().to_string();
@@ -982,6 +983,8 @@ max_br_table_targets = 4096
   EXPECT_EQ(config->native.max_module_bytes, 2u << 20);
   EXPECT_EQ(config->native.max_function_bytes, 32u << 10);
   EXPECT_EQ(config->native.max_br_table_targets, 4096u);
+  EXPECT_EQ(config->native.compile_jobs, 3u);
+  EXPECT_EQ(defaults->native.compile_jobs, 0u);  // one per core
   auto unknown = HostConfig::parse("[native]\ntimeout = 5\n", "host.toml");
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.error().message.find("host.toml:2: native.timeout: unknown key"),
@@ -993,6 +996,8 @@ max_br_table_targets = 4096
       << small.error().message;
   EXPECT_FALSE(HostConfig::parse("[native]\ncompile_timeout_ms = 0\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("[native]\nmax_br_table_targets = 0\n", "host.toml"));
+  EXPECT_FALSE(HostConfig::parse("[native]\ncompile_jobs = 0\n", "host.toml"));
+  EXPECT_FALSE(HostConfig::parse("[native]\ncompile_jobs = 257\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("native = 3\n", "host.toml"));
 }
 

@@ -479,6 +479,27 @@ inline constexpr uint64_t kDefaultMaxCompileModuleBytes = 8ull << 20;
 inline constexpr uint64_t kDefaultMaxCompileFunctionBytes = 64ull << 10;
 inline constexpr uint64_t kDefaultMaxCompileBrTableTargets = 32'768;
 
+// What a native compile reports while it runs (NativeOptions::on_compile),
+// for the one who waits for it; called on the compiling thread, its views
+// valid for the call.
+struct NativeCompileEvent {
+  enum class Kind : uint8_t {
+    Started,    // `reason` says why it compiles; `cache_dir` where it keeps the result
+    Compiling,  // wasm2c is done: `units` translation units, compiled `jobs` at once
+    UnitDone,   // `units_done` of `units`
+    Finished,   // compiled and kept in the cache
+    Failed,     // the load fails with the compile's error
+  };
+  Kind kind = Kind::Started;
+  std::string_view module;  // the name given to load()
+  std::string_view reason;  // "no cache entry", ...
+  std::filesystem::path cache_dir;
+  size_t units = 0;
+  size_t jobs = 0;
+  size_t units_done = 0;
+  std::chrono::milliseconds elapsed{0};  // since the compile began
+};
+
 // The native tier: modules compiled ahead of time to native code (wasm2c and
 // the system C compiler), kept in a private cache. Same semantics as the
 // interpreter: fuel, slices, traps and limits behave identically.
@@ -505,6 +526,12 @@ struct NativeOptions {
   // Load only what the cache holds: a module without a sound cache entry is
   // refused with NotFound instead of being compiled.
   bool cache_only = false;
+  // C compiler processes at once, over all of this engine's compiles (a
+  // module's C is compiled in several units; host.toml [native]
+  // compile_jobs). 0: one per core.
+  size_t compile_jobs = 0;
+  // Told of each compile's progress (NativeCompileEvent); none: nothing.
+  std::function<void(const NativeCompileEvent&)> on_compile;
 };
 
 [[nodiscard]] std::filesystem::path default_native_cache_dir();

@@ -89,6 +89,7 @@ struct NativeCompileBounds {
   std::optional<uint64_t> max_module_bytes;
   std::optional<uint64_t> max_function_bytes;
   std::optional<uint64_t> max_br_table_targets;
+  std::optional<uint64_t> compile_jobs;  // C compiler processes at once
 
   bool operator==(const NativeCompileBounds&) const = default;
 };
