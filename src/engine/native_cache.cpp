@@ -355,6 +355,11 @@ Result<std::unique_ptr<NativeCompiler>> NativeCompiler::create(CompilerConfig co
     identity += "\n" + fs::weakly_canonical(*tool).string() + "\n" + outcome->log;
   }
   for (const auto& f : native_cc_flags()) identity += " " + f;
+  // Guard-page and explicitly checked objects never serve one another.
+  identity += compiler->config_.guard_pages ? "\nbounds guard" : "\nbounds explicit";
+  if (compiler->config_.guard_pages) {
+    for (const auto& f : native_guard_cc_flags()) identity += " " + f;
+  }
   identity += "\n";
   identity += kNativeWasmRtH;
   identity += kNativeAbiH;

@@ -88,6 +88,7 @@ struct CompilerConfig {
   uint64_t max_function_bytes = kDefaultMaxCompileFunctionBytes;
   uint64_t max_br_table_targets = kDefaultMaxCompileBrTableTargets;
   bool cache_only = false;
+  bool guard_pages = false;  // objects built for guard-page memories
 };
 
 struct CompileStats {
@@ -175,5 +176,7 @@ inline constexpr uint64_t kMaxNativeFrameBytes = 128u << 10;
 
 // The fixed flags every module is compiled with.
 [[nodiscard]] const std::vector<std::string>& native_cc_flags();
+// The flags added for guard-page memories (CompilerConfig::guard_pages).
+[[nodiscard]] const std::vector<std::string>& native_guard_cc_flags();
 
 }  // namespace airssys::wasm::engine::detail

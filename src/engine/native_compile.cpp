@@ -295,6 +295,17 @@ const std::vector<std::string>& native_cc_flags() {
   return flags;
 }
 
+const std::vector<std::string>& native_guard_cc_flags() {
+  // Loads and stores go unchecked (the MMU checks them). The stores made
+  // before one that faults stay made, in order, as with explicit checks: under
+  // -fno-strict-aliasing every store of linear memory may change the
+  // memory's own data pointer, which is loaded again for the next access, so
+  // the C compiler neither joins neighbouring stores into one wider store nor
+  // moves a store past a later access (guard_pages_test.cpp checks both).
+  static const std::vector<std::string> flags{"-DAIRSSYS_GUARD_PAGES=1"};
+  return flags;
+}
+
 
 Result<void> NativeCompiler::check_bounds(std::span<const uint8_t> bytes,
                                           std::string_view name) const {
@@ -407,6 +418,9 @@ Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan, std
 
   std::vector<std::string> argv{config_.cc.string()};
   for (const auto& f : native_cc_flags()) argv.push_back(f);
+  if (config_.guard_pages) {
+    for (const auto& f : native_guard_cc_flags()) argv.push_back(f);
+  }
   for (const char* a : {"-o", "module.so", "module.c", "airssys-rt.c", "-Wl,-z,defs", "-lm"}) {
     argv.emplace_back(a);
   }

@@ -14,6 +14,7 @@
 #include "backend_support.hpp"
 #include "exceptions.hpp"
 #include "native_backend.hpp"
+#include "native_guard.hpp"
 #include "metering.hpp"
 
 namespace airssys::wasm::engine::native {
@@ -21,8 +22,8 @@ namespace {
 
 class NativeEngine final : public Engine {
  public:
-  NativeEngine(std::unique_ptr<detail::NativeCompiler> compiler)
-      : interp_(Engine::interpreter()), compiler_(std::move(compiler)) {}
+  NativeEngine(std::unique_ptr<detail::NativeCompiler> compiler, bool guard_pages)
+      : interp_(Engine::interpreter()), compiler_(std::move(compiler)), guard_pages_(guard_pages) {}
 
   Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes,
                                              std::string_view name) override {
@@ -48,6 +49,7 @@ class NativeEngine final : public Engine {
  private:
   std::unique_ptr<Engine> interp_;
   std::unique_ptr<detail::NativeCompiler> compiler_;
+  bool guard_pages_;
 };
 
 Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
@@ -90,7 +92,8 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
       if (!object) return std::unexpected(object.error());
       entry->object = std::move(*object);
     }
-    auto loaded = LoadedObject::load(entry->object, entry->plan, compiler_->cache_dir(), name);
+    auto loaded = LoadedObject::load(entry->object, entry->plan, compiler_->cache_dir(), name,
+                                     guard_pages_);
     if (!loaded) return std::unexpected(loaded.error());
     auto module = std::make_shared<NativeModule>();
     module->name_ = std::string(name);
@@ -133,6 +136,10 @@ namespace fs = std::filesystem;
 
 const char* tier_name(Tier tier) { return tier == Tier::Native ? "native" : "interp"; }
 
+const char* bounds_checks_name(BoundsChecks checks) {
+  return checks == BoundsChecks::Guard ? "guard" : "explicit";
+}
+
 fs::path default_native_cache_dir() {
   if (const char* home = std::getenv("AIRSSYS_HOME"); home && *home) {
     return fs::path(home) / "cache" / "native";
@@ -152,9 +159,23 @@ Result<std::unique_ptr<Engine>> Engine::native(NativeOptions options) {
   config.max_function_bytes = options.max_function_bytes;
   config.max_br_table_targets = options.max_br_table_targets;
   config.cache_only = options.cache_only;
+  config.guard_pages = options.bounds_checks == BoundsChecks::Guard;
+  if (config.guard_pages) {
+    if (!native::guard_pages_supported()) {
+      return make_error(ErrorCode::InvalidConfig,
+                        "native tier: guard-page bounds checks need x86-64 Linux (use explicit "
+                        "bounds checks)");
+    }
+    if (!native::install_fault_handler()) {
+      return make_error(ErrorCode::InternalError,
+                        "native tier: the fault handler for guard pages could not be installed");
+    }
+  }
   auto compiler = detail::NativeCompiler::create(std::move(config));
   if (!compiler) return std::unexpected(compiler.error());
-  return std::unique_ptr<Engine>(std::make_unique<native::NativeEngine>(std::move(*compiler)));
+  const bool guard_pages = options.bounds_checks == BoundsChecks::Guard;
+  return std::unique_ptr<Engine>(
+      std::make_unique<native::NativeEngine>(std::move(*compiler), guard_pages));
 }
 
 }  // namespace airssys::wasm::engine

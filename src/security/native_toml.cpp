@@ -69,10 +69,17 @@ void read_native_table(const toml::table& table, NativeCompileBounds& bounds, To
       }
     } else if (name == "max_br_table_targets") {
       if (auto v = count(node, key, 1, UINT32_MAX, reader)) bounds.max_br_table_targets = *v;
+    } else if (name == "bounds_checks") {
+      const auto* text = node.as_string();
+      if (text && (text->get() == "guard" || text->get() == "explicit")) {
+        bounds.explicit_bounds_checks = text->get() == "explicit";
+      } else {
+        reader.add(node, key, "must be \"guard\" or \"explicit\"");
+      }
     } else {
       reader.add(node, key,
                  "unknown key (known: compile_timeout_ms, compile_memory, max_module_size, "
-                 "max_function_size, max_br_table_targets)");
+                 "max_function_size, max_br_table_targets, bounds_checks)");
     }
   }
 }
