@@ -4,8 +4,9 @@
 // of 1 Mi integers (memory) and 1 M calls of a host function (host calls).
 // Each runs as native C compiled into this binary (the baseline), in V8
 // through node (bench/v8_kernels.cjs), on the interpreter tier and on the
-// native tier; plus the native tier's instantiation time and the time to load
-// a module from a sound cache entry. Every figure is the median of --reps
+// native tier (guard-page memories, the default, and explicit bounds checks,
+// measured alternately in the same run); plus the native tier's instantiation
+// time and the time to load a module from a sound cache entry. Every figure is the median of --reps
 // runs (the interpreter's kernels: of 3, they take seconds).
 //
 // Usage: bench_native [--reps N]. The native cache is a fresh temporary
@@ -144,14 +145,24 @@ int run(int argc, char** argv) {
 
   auto interp = Engine::interpreter();
   auto native = Engine::native(native_options);
-  if (!native) {
-    fmt::print(stderr, "bench_native: {}\n", native.error().to_string());
+  NativeOptions explicit_options = native_options;
+  explicit_options.bounds_checks = BoundsChecks::Explicit;
+  auto native_explicit = Engine::native(explicit_options);
+  if (!native || !native_explicit) {
+    fmt::print(stderr, "bench_native: {}\n",
+               (!native ? native.error() : native_explicit.error()).to_string());
     return 1;
   }
+  const bool guard = native_options.bounds_checks == BoundsChecks::Guard;
   auto t0 = Clock::now();
   auto native_module = (*native)->load_file(AIRSSYS_KERNELS_WASM);
   double compile_ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
   auto interp_module = interp->load_file(AIRSSYS_KERNELS_WASM);
+  auto explicit_module = (*native_explicit)->load_file(AIRSSYS_KERNELS_WASM);
+  if (!explicit_module) {
+    fmt::print(stderr, "bench_native: {}\n", explicit_module.error().to_string());
+    return 1;
+  }
   if (!native_module || !interp_module) {
     fmt::print(stderr, "bench_native: {}\n",
                (!native_module ? native_module.error() : interp_module.error()).to_string());
@@ -177,13 +188,20 @@ int run(int argc, char** argv) {
     if (!i) std::abort();
   });
 
+  auto explicit_store = (*native_explicit)->new_store();
+  double explicit_instantiate_ns = time_ns(reps * 20, [&] {
+    auto i = explicit_store->instantiate(**explicit_module, linker);
+    if (!i) std::abort();
+  });
+
   auto native_inst = store->instantiate(**native_module, linker).value();
+  auto explicit_inst = explicit_store->instantiate(**explicit_module, linker).value();
   auto interp_inst = interp_store->instantiate(**interp_module, linker).value();
   auto v8 = run_v8(reps);
 
   struct Row {
     const char* name;
-    double c, v8, interp, native;
+    double c, v8, interp, native, native_explicit;
     bool results_agree;
   };
   std::vector<Row> rows;
@@ -195,20 +213,37 @@ int run(int argc, char** argv) {
       if (k.name == std::string_view("calls")) c_result = static_cast<uint32_t>(k_calls(k.arg));
     });
     std::vector<Value> args{Value::i32(k.arg)};
-    uint32_t native_result = 0, interp_result = 0;
-    double native_ns = time_ns(reps, [&] {
-      native_result = static_cast<uint32_t>(native_inst->call(k.export_name, args).value()[0].as_i32());
-    });
+    uint32_t native_result = 0, explicit_result = 0, interp_result = 0;
+    // The two native builds alternately, one run each at a time, so that
+    // what the machine does meanwhile weighs on both alike.
+    std::vector<double> guard_times, explicit_times;
+    for (int r = 0; r < reps; ++r) {
+      guard_times.push_back(time_ns(1, [&] {
+        native_result =
+            static_cast<uint32_t>(native_inst->call(k.export_name, args).value()[0].as_i32());
+      }));
+      explicit_times.push_back(time_ns(1, [&] {
+        explicit_result =
+            static_cast<uint32_t>(explicit_inst->call(k.export_name, args).value()[0].as_i32());
+      }));
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    double native_ns = median(guard_times);
+    double explicit_ns = median(explicit_times);
     double interp_ns = time_ns(3, [&] {
       interp_result = static_cast<uint32_t>(interp_inst->call(k.export_name, args).value()[0].as_i32());
     });
-    bool agree = native_result == c_result && interp_result == c_result;
+    bool agree = native_result == c_result && explicit_result == c_result &&
+                 interp_result == c_result;
     double v8_ns = 0;
     if (v8) {
       v8_ns = v8->ns[k.name];
       agree = agree && v8->result[k.name] == c_result;
     }
-    rows.push_back({k.name, c_ns, v8_ns, interp_ns, native_ns, agree});
+    rows.push_back({k.name, c_ns, v8_ns, interp_ns, native_ns, explicit_ns, agree});
   }
 
   // The host-call kernel once more with bench.inc given only as a HostFn.
@@ -231,6 +266,15 @@ int run(int argc, char** argv) {
                v8 ? fmt::format("{:.2f}x", r.native / r.v8) : "n/a", r.interp / r.c,
                r.results_agree ? "agree" : "DIFFER");
   }
+  fmt::print("\nbounds of linear memory: native tier with {} (above) against explicit checks\n",
+             guard ? "guard pages" : "explicit checks");
+  fmt::print("{:<7} {:>11} {:>11} {:>10} {:>10}\n", "kernel", "default", "explicit",
+             "explicit/C", "default/explicit");
+  for (const auto& r : rows) {
+    fmt::print("{:<7} {:>11} {:>11} {:>9.2f}x {:>9.2f}x\n", r.name, format_ns(r.native),
+               format_ns(r.native_explicit), r.native_explicit / r.c,
+               r.native / r.native_explicit);
+  }
   fmt::print("calls with bench.inc as a HostFn, not typed: native tier {} ({:.2f}x native C)\n",
              format_ns(plain_calls_ns), plain_calls_ns / rows[2].c);
   fmt::print("\nfirst load (compile: wasm2c + C compiler -O2): {}\n", format_ns(compile_ns));
@@ -238,6 +282,8 @@ int run(int argc, char** argv) {
              format_ns(cache_load_ns));
   fmt::print("instantiate, native tier:                      {}  (target <= 10 us)\n",
              format_ns(native_instantiate_ns));
+  fmt::print("instantiate, native tier, explicit checks:     {}\n",
+             format_ns(explicit_instantiate_ns));
   fmt::print("instantiate, interpreter:                      {}\n", format_ns(interp_instantiate_ns));
   if (v8) fmt::print("instantiate, V8:                               {}\n", format_ns(v8->ns["instantiate"]));
   fmt::print("targets: native/C <= 1.30x and native/V8 < 1.00x on every kernel\n");
@@ -246,6 +292,8 @@ int run(int argc, char** argv) {
     headline("compute", fmt::format("{}: native tier", r.name), r.native, "ns", "native C", r.c);
     if (v8) headline("compute", fmt::format("{}: native tier", r.name), r.native, "ns", "V8", r.v8);
     headline("compute", fmt::format("{}: interpreter", r.name), r.interp, "ns", "native C", r.c);
+    headline("compute", fmt::format("{}: native tier, guard pages", r.name), r.native, "ns",
+             "explicit bounds checks", r.native_explicit);
   }
   headline("compute", "native tier: instantiate", native_instantiate_ns, "ns", "interpreter",
            interp_instantiate_ns);
