@@ -9,8 +9,9 @@
 // time and the time to load a module from a sound cache entry. Every figure is the median of --reps
 // runs (the interpreter's kernels: of 3, they take seconds).
 //
-// Usage: bench_native [--reps N]. The native cache is a fresh temporary
-// directory, so the first load below is a real compilation.
+// Usage: bench_native [--reps N] [--bounds]. The native cache is a fresh
+// temporary directory, so the first load below is a real compilation.
+// --bounds: only the native tier's guard pages against its explicit checks.
 
 #include <fmt/format.h>
 
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -65,6 +67,17 @@ double time_ns(int reps, const std::function<void()>& fn) {
 }
 
 using bench::format_ns;
+
+// Thread CPU time of one run of fn, in nanoseconds (native code runs on a
+// fiber of the calling thread).
+double cpu_ns(const std::function<void()>& fn) {
+  timespec t0{}, t1{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  fn();
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  return static_cast<double>(t1.tv_sec - t0.tv_sec) * 1e9 +
+         static_cast<double>(t1.tv_nsec - t0.tv_nsec);
+}
 
 struct V8Result {
   std::map<std::string, double> ns;
@@ -121,12 +134,15 @@ Linker bench_linker(bool typed = true) {
 
 int run(int argc, char** argv) {
   int reps = 11;
+  bool bounds_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--reps" && i + 1 < argc) {
       reps = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--bounds") {
+      bounds_only = true;
     } else {
-      fmt::print(stderr, "usage: bench_native [--reps N]\n");
+      fmt::print(stderr, "usage: bench_native [--reps N] [--bounds]\n");
       return 2;
     }
   }
@@ -197,42 +213,47 @@ int run(int argc, char** argv) {
   auto native_inst = store->instantiate(**native_module, linker).value();
   auto explicit_inst = explicit_store->instantiate(**explicit_module, linker).value();
   auto interp_inst = interp_store->instantiate(**interp_module, linker).value();
-  auto v8 = run_v8(reps);
+  auto v8 = bounds_only ? std::nullopt : run_v8(reps);
 
   struct Row {
     const char* name;
-    double c, v8, interp, native, native_explicit;
+    double c, v8, interp, native;
+    double guard_cpu, explicit_cpu;  // the native tier's two bounds checks, thread CPU time
     bool results_agree;
   };
   std::vector<Row> rows;
   for (const auto& k : kKernels) {
     uint32_t c_result = 0;
-    double c_ns = time_ns(reps, [&] {
+    double c_ns = time_ns(bounds_only ? 0 : reps, [&] {
       if (k.name == std::string_view("fib")) c_result = static_cast<uint32_t>(k_fib(k.arg));
       if (k.name == std::string_view("sort")) c_result = k_sort(k.arg);
       if (k.name == std::string_view("calls")) c_result = static_cast<uint32_t>(k_calls(k.arg));
     });
     std::vector<Value> args{Value::i32(k.arg)};
     uint32_t native_result = 0, explicit_result = 0, interp_result = 0;
-    // The two native builds alternately, one run each at a time, so that
-    // what the machine does meanwhile weighs on both alike.
-    std::vector<double> guard_times, explicit_times;
+    double native_ns = time_ns(reps, [&] {
+      native_result = static_cast<uint32_t>(native_inst->call(k.export_name, args).value()[0].as_i32());
+    });
+    // The two native builds alternately, one run each at a time, in thread
+    // CPU time, so that what the machine does meanwhile weighs on both alike.
+    std::vector<double> guard_cpu, explicit_cpu;
     for (int r = 0; r < reps; ++r) {
-      guard_times.push_back(time_ns(1, [&] {
+      guard_cpu.push_back(cpu_ns([&] {
         native_result =
             static_cast<uint32_t>(native_inst->call(k.export_name, args).value()[0].as_i32());
       }));
-      explicit_times.push_back(time_ns(1, [&] {
+      explicit_cpu.push_back(cpu_ns([&] {
         explicit_result =
             static_cast<uint32_t>(explicit_inst->call(k.export_name, args).value()[0].as_i32());
       }));
     }
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
-    double native_ns = median(guard_times);
-    double explicit_ns = median(explicit_times);
+    const double guard_cpu_ns = bench::percentile(guard_cpu, 50);
+    const double explicit_cpu_ns = bench::percentile(explicit_cpu, 50);
+    if (bounds_only) {
+      bool agree = native_result == explicit_result;
+      rows.push_back({k.name, 0, 0, 0, native_ns, guard_cpu_ns, explicit_cpu_ns, agree});
+      continue;
+    }
     double interp_ns = time_ns(3, [&] {
       interp_result = static_cast<uint32_t>(interp_inst->call(k.export_name, args).value()[0].as_i32());
     });
@@ -243,7 +264,26 @@ int run(int argc, char** argv) {
       v8_ns = v8->ns[k.name];
       agree = agree && v8->result[k.name] == c_result;
     }
-    rows.push_back({k.name, c_ns, v8_ns, interp_ns, native_ns, explicit_ns, agree});
+    rows.push_back({k.name, c_ns, v8_ns, interp_ns, native_ns, guard_cpu_ns, explicit_cpu_ns, agree});
+  }
+
+  auto print_bounds = [&] {
+    fmt::print("\nbounds of linear memory: the native tier with {} against explicit checks\n"
+               "(medians of {} runs each, alternating, thread CPU time)\n",
+               guard ? "guard pages" : "explicit checks", reps);
+    fmt::print("{:<7} {:>12} {:>12} {:>16}  {}\n", "kernel", "guard pages", "explicit",
+               "guard/explicit", "results");
+    for (const auto& r : rows) {
+      fmt::print("{:<7} {:>12} {:>12} {:>15.3f}x  {}\n", r.name, format_ns(r.guard_cpu),
+                 format_ns(r.explicit_cpu), r.guard_cpu / r.explicit_cpu,
+                 r.results_agree ? "agree" : "DIFFER");
+    }
+  };
+  if (bounds_only) {
+    print_bounds();
+    return std::all_of(rows.begin(), rows.end(), [](const Row& r) { return r.results_agree; })
+               ? 0
+               : 1;
   }
 
   // The host-call kernel once more with bench.inc given only as a HostFn.
@@ -266,15 +306,7 @@ int run(int argc, char** argv) {
                v8 ? fmt::format("{:.2f}x", r.native / r.v8) : "n/a", r.interp / r.c,
                r.results_agree ? "agree" : "DIFFER");
   }
-  fmt::print("\nbounds of linear memory: native tier with {} (above) against explicit checks\n",
-             guard ? "guard pages" : "explicit checks");
-  fmt::print("{:<7} {:>11} {:>11} {:>10} {:>10}\n", "kernel", "default", "explicit",
-             "explicit/C", "default/explicit");
-  for (const auto& r : rows) {
-    fmt::print("{:<7} {:>11} {:>11} {:>9.2f}x {:>9.2f}x\n", r.name, format_ns(r.native),
-               format_ns(r.native_explicit), r.native_explicit / r.c,
-               r.native / r.native_explicit);
-  }
+  print_bounds();
   fmt::print("calls with bench.inc as a HostFn, not typed: native tier {} ({:.2f}x native C)\n",
              format_ns(plain_calls_ns), plain_calls_ns / rows[2].c);
   fmt::print("\nfirst load (compile: wasm2c + C compiler -O2): {}\n", format_ns(compile_ns));
@@ -292,8 +324,8 @@ int run(int argc, char** argv) {
     headline("compute", fmt::format("{}: native tier", r.name), r.native, "ns", "native C", r.c);
     if (v8) headline("compute", fmt::format("{}: native tier", r.name), r.native, "ns", "V8", r.v8);
     headline("compute", fmt::format("{}: interpreter", r.name), r.interp, "ns", "native C", r.c);
-    headline("compute", fmt::format("{}: native tier, guard pages", r.name), r.native, "ns",
-             "explicit bounds checks", r.native_explicit);
+    headline("compute", fmt::format("{}: native tier, guard pages (CPU)", r.name), r.guard_cpu,
+             "ns", "explicit bounds checks", r.explicit_cpu);
   }
   headline("compute", "native tier: instantiate", native_instantiate_ns, "ns", "interpreter",
            interp_instantiate_ns);
