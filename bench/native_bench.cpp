@@ -4,12 +4,14 @@
 // of 1 Mi integers (memory) and 1 M calls of a host function (host calls).
 // Each runs as native C compiled into this binary (the baseline), in V8
 // through node (bench/v8_kernels.cjs), on the interpreter tier and on the
-// native tier; plus the native tier's instantiation time and the time to load
-// a module from a sound cache entry. Every figure is the median of --reps
+// native tier (guard-page memories, the default, and explicit bounds checks,
+// measured alternately in the same run); plus the native tier's instantiation
+// time and the time to load a module from a sound cache entry. Every figure is the median of --reps
 // runs (the interpreter's kernels: of 3, they take seconds).
 //
-// Usage: bench_native [--reps N]. The native cache is a fresh temporary
-// directory, so the first load below is a real compilation.
+// Usage: bench_native [--reps N] [--bounds]. The native cache is a fresh
+// temporary directory, so the first load below is a real compilation.
+// --bounds: only the native tier's guard pages against its explicit checks.
 
 #include <fmt/format.h>
 
@@ -20,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -64,6 +67,17 @@ double time_ns(int reps, const std::function<void()>& fn) {
 }
 
 using bench::format_ns;
+
+// Thread CPU time of one run of fn, in nanoseconds (native code runs on a
+// fiber of the calling thread).
+double cpu_ns(const std::function<void()>& fn) {
+  timespec t0{}, t1{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  fn();
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  return static_cast<double>(t1.tv_sec - t0.tv_sec) * 1e9 +
+         static_cast<double>(t1.tv_nsec - t0.tv_nsec);
+}
 
 struct V8Result {
   std::map<std::string, double> ns;
@@ -120,12 +134,15 @@ Linker bench_linker(bool typed = true) {
 
 int run(int argc, char** argv) {
   int reps = 11;
+  bool bounds_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--reps" && i + 1 < argc) {
       reps = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--bounds") {
+      bounds_only = true;
     } else {
-      fmt::print(stderr, "usage: bench_native [--reps N]\n");
+      fmt::print(stderr, "usage: bench_native [--reps N] [--bounds]\n");
       return 2;
     }
   }
@@ -144,14 +161,24 @@ int run(int argc, char** argv) {
 
   auto interp = Engine::interpreter();
   auto native = Engine::native(native_options);
-  if (!native) {
-    fmt::print(stderr, "bench_native: {}\n", native.error().to_string());
+  NativeOptions explicit_options = native_options;
+  explicit_options.bounds_checks = BoundsChecks::Explicit;
+  auto native_explicit = Engine::native(explicit_options);
+  if (!native || !native_explicit) {
+    fmt::print(stderr, "bench_native: {}\n",
+               (!native ? native.error() : native_explicit.error()).to_string());
     return 1;
   }
+  const bool guard = native_options.bounds_checks == BoundsChecks::Guard;
   auto t0 = Clock::now();
   auto native_module = (*native)->load_file(AIRSSYS_KERNELS_WASM);
   double compile_ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
   auto interp_module = interp->load_file(AIRSSYS_KERNELS_WASM);
+  auto explicit_module = (*native_explicit)->load_file(AIRSSYS_KERNELS_WASM);
+  if (!explicit_module) {
+    fmt::print(stderr, "bench_native: {}\n", explicit_module.error().to_string());
+    return 1;
+  }
   if (!native_module || !interp_module) {
     fmt::print(stderr, "bench_native: {}\n",
                (!native_module ? native_module.error() : interp_module.error()).to_string());
@@ -177,38 +204,86 @@ int run(int argc, char** argv) {
     if (!i) std::abort();
   });
 
+  auto explicit_store = (*native_explicit)->new_store();
+  double explicit_instantiate_ns = time_ns(reps * 20, [&] {
+    auto i = explicit_store->instantiate(**explicit_module, linker);
+    if (!i) std::abort();
+  });
+
   auto native_inst = store->instantiate(**native_module, linker).value();
+  auto explicit_inst = explicit_store->instantiate(**explicit_module, linker).value();
   auto interp_inst = interp_store->instantiate(**interp_module, linker).value();
-  auto v8 = run_v8(reps);
+  auto v8 = bounds_only ? std::nullopt : run_v8(reps);
 
   struct Row {
     const char* name;
     double c, v8, interp, native;
+    double guard_cpu, explicit_cpu;  // the native tier's two bounds checks, thread CPU time
     bool results_agree;
   };
   std::vector<Row> rows;
   for (const auto& k : kKernels) {
     uint32_t c_result = 0;
-    double c_ns = time_ns(reps, [&] {
+    double c_ns = time_ns(bounds_only ? 0 : reps, [&] {
       if (k.name == std::string_view("fib")) c_result = static_cast<uint32_t>(k_fib(k.arg));
       if (k.name == std::string_view("sort")) c_result = k_sort(k.arg);
       if (k.name == std::string_view("calls")) c_result = static_cast<uint32_t>(k_calls(k.arg));
     });
     std::vector<Value> args{Value::i32(k.arg)};
-    uint32_t native_result = 0, interp_result = 0;
+    uint32_t native_result = 0, explicit_result = 0, interp_result = 0;
     double native_ns = time_ns(reps, [&] {
       native_result = static_cast<uint32_t>(native_inst->call(k.export_name, args).value()[0].as_i32());
     });
+    // The two native builds alternately, one run each at a time, in thread
+    // CPU time, so that what the machine does meanwhile weighs on both alike.
+    std::vector<double> guard_cpu, explicit_cpu;
+    for (int r = 0; r < reps; ++r) {
+      guard_cpu.push_back(cpu_ns([&] {
+        native_result =
+            static_cast<uint32_t>(native_inst->call(k.export_name, args).value()[0].as_i32());
+      }));
+      explicit_cpu.push_back(cpu_ns([&] {
+        explicit_result =
+            static_cast<uint32_t>(explicit_inst->call(k.export_name, args).value()[0].as_i32());
+      }));
+    }
+    const double guard_cpu_ns = bench::percentile(guard_cpu, 50);
+    const double explicit_cpu_ns = bench::percentile(explicit_cpu, 50);
+    if (bounds_only) {
+      bool agree = native_result == explicit_result;
+      rows.push_back({k.name, 0, 0, 0, native_ns, guard_cpu_ns, explicit_cpu_ns, agree});
+      continue;
+    }
     double interp_ns = time_ns(3, [&] {
       interp_result = static_cast<uint32_t>(interp_inst->call(k.export_name, args).value()[0].as_i32());
     });
-    bool agree = native_result == c_result && interp_result == c_result;
+    bool agree = native_result == c_result && explicit_result == c_result &&
+                 interp_result == c_result;
     double v8_ns = 0;
     if (v8) {
       v8_ns = v8->ns[k.name];
       agree = agree && v8->result[k.name] == c_result;
     }
-    rows.push_back({k.name, c_ns, v8_ns, interp_ns, native_ns, agree});
+    rows.push_back({k.name, c_ns, v8_ns, interp_ns, native_ns, guard_cpu_ns, explicit_cpu_ns, agree});
+  }
+
+  auto print_bounds = [&] {
+    fmt::print("\nbounds of linear memory: the native tier with {} against explicit checks\n"
+               "(medians of {} runs each, alternating, thread CPU time)\n",
+               guard ? "guard pages" : "explicit checks", reps);
+    fmt::print("{:<7} {:>12} {:>12} {:>16}  {}\n", "kernel", "guard pages", "explicit",
+               "guard/explicit", "results");
+    for (const auto& r : rows) {
+      fmt::print("{:<7} {:>12} {:>12} {:>15.3f}x  {}\n", r.name, format_ns(r.guard_cpu),
+                 format_ns(r.explicit_cpu), r.guard_cpu / r.explicit_cpu,
+                 r.results_agree ? "agree" : "DIFFER");
+    }
+  };
+  if (bounds_only) {
+    print_bounds();
+    return std::all_of(rows.begin(), rows.end(), [](const Row& r) { return r.results_agree; })
+               ? 0
+               : 1;
   }
 
   // The host-call kernel once more with bench.inc given only as a HostFn.
@@ -231,6 +306,7 @@ int run(int argc, char** argv) {
                v8 ? fmt::format("{:.2f}x", r.native / r.v8) : "n/a", r.interp / r.c,
                r.results_agree ? "agree" : "DIFFER");
   }
+  print_bounds();
   fmt::print("calls with bench.inc as a HostFn, not typed: native tier {} ({:.2f}x native C)\n",
              format_ns(plain_calls_ns), plain_calls_ns / rows[2].c);
   fmt::print("\nfirst load (compile: wasm2c + C compiler -O2): {}\n", format_ns(compile_ns));
@@ -238,6 +314,8 @@ int run(int argc, char** argv) {
              format_ns(cache_load_ns));
   fmt::print("instantiate, native tier:                      {}  (target <= 10 us)\n",
              format_ns(native_instantiate_ns));
+  fmt::print("instantiate, native tier, explicit checks:     {}\n",
+             format_ns(explicit_instantiate_ns));
   fmt::print("instantiate, interpreter:                      {}\n", format_ns(interp_instantiate_ns));
   if (v8) fmt::print("instantiate, V8:                               {}\n", format_ns(v8->ns["instantiate"]));
   fmt::print("targets: native/C <= 1.30x and native/V8 < 1.00x on every kernel\n");
@@ -246,6 +324,8 @@ int run(int argc, char** argv) {
     headline("compute", fmt::format("{}: native tier", r.name), r.native, "ns", "native C", r.c);
     if (v8) headline("compute", fmt::format("{}: native tier", r.name), r.native, "ns", "V8", r.v8);
     headline("compute", fmt::format("{}: interpreter", r.name), r.interp, "ns", "native C", r.c);
+    headline("compute", fmt::format("{}: native tier, guard pages (CPU)", r.name), r.guard_cpu,
+             "ns", "explicit bounds checks", r.explicit_cpu);
   }
   headline("compute", "native tier: instantiate", native_instantiate_ns, "ns", "interpreter",
            interp_instantiate_ns);

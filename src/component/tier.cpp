@@ -99,6 +99,12 @@ engine::NativeOptions with_native_bounds(engine::NativeOptions options,
   put(options.max_function_bytes, bounds.max_function_bytes, true);
   put(options.max_br_table_targets, bounds.max_br_table_targets, true);
   put(options.compile_jobs, bounds.compile_jobs, true);
+  // Explicit checks are the lower: a file that only lowers may ask for
+  // them, never take them away.
+  if (bounds.explicit_bounds_checks && (!lower_only || *bounds.explicit_bounds_checks)) {
+    options.bounds_checks = *bounds.explicit_bounds_checks ? engine::BoundsChecks::Explicit
+                                                           : engine::BoundsChecks::Guard;
+  }
   return options;
 }
 

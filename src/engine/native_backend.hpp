@@ -89,8 +89,11 @@ class LoadedObject {
   // back an object already loaded under the same name.
   static Result<std::shared_ptr<LoadedObject>> load(const std::vector<uint8_t>& bytes,
                                                     const detail::NativePlan& plan,
-                                                    const fs::path& dir, std::string_view name);
+                                                    const fs::path& dir, std::string_view name,
+                                                    bool guard_pages);
   const airssys_module_desc& desc() const { return *desc_; }
+  // Built for guard-page memories (its loads and stores unchecked).
+  bool guard_pages() const { return code_handle_.has_value(); }
   const detail::NativeFrames& frames() const { return frames_; }
   using GrowFn = uint32_t (*)(wasm_rt_memory_t*, uint32_t);
   GrowFn grow() const { return grow_; }
@@ -100,6 +103,7 @@ class LoadedObject {
   const airssys_module_desc* desc_ = nullptr;
   GrowFn grow_ = nullptr;
   detail::NativeFrames frames_;
+  std::optional<size_t> code_handle_;  // its code in the fault handler's registry
 };
 
 class NativeModule final : public detail::ModuleBase,

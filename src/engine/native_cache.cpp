@@ -359,6 +359,11 @@ Result<std::unique_ptr<NativeCompiler>> NativeCompiler::create(CompilerConfig co
   for (const auto& f : native_opt_flags()) identity += " " + f;
   identity += " |";
   for (const auto& f : native_cheap_flags()) identity += " " + f;
+  // Guard-page and explicitly checked objects never serve one another.
+  identity += compiler->config_.guard_pages ? "\nbounds guard" : "\nbounds explicit";
+  if (compiler->config_.guard_pages) {
+    for (const auto& f : native_guard_cc_flags()) identity += " " + f;
+  }
   identity += "\n";
   identity += kNativeWasmRtH;
   identity += kNativeAbiH;

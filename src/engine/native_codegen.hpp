@@ -112,6 +112,7 @@ struct CompilerConfig {
   bool cache_only = false;
   size_t jobs = 1;  // compiler processes at once, over all of the engine's compiles
   std::function<void(const NativeCompileEvent&)> on_compile;
+  bool guard_pages = false;  // objects built for guard-page memories
 };
 
 struct CompileStats {
@@ -222,5 +223,7 @@ inline constexpr uint64_t kMaxNativeFrameBytes = 128u << 10;
 [[nodiscard]] const std::vector<std::string>& native_cc_flags();
 [[nodiscard]] const std::vector<std::string>& native_opt_flags();
 [[nodiscard]] const std::vector<std::string>& native_cheap_flags();
+// The flags added for guard-page memories (CompilerConfig::guard_pages).
+[[nodiscard]] const std::vector<std::string>& native_guard_cc_flags();
 
 }  // namespace airssys::wasm::engine::detail

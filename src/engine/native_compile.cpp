@@ -410,6 +410,17 @@ const std::vector<std::string>& native_cheap_flags() {
   return flags;
 }
 
+const std::vector<std::string>& native_guard_cc_flags() {
+  // Loads and stores go unchecked (the MMU checks them). The stores made
+  // before one that faults stay made, in order, as with explicit checks: under
+  // -fno-strict-aliasing every store of linear memory may change the
+  // memory's own data pointer, which is loaded again for the next access, so
+  // the C compiler neither joins neighbouring stores into one wider store nor
+  // moves a store past a later access (guard_pages_test.cpp checks both).
+  static const std::vector<std::string> flags{"-DAIRSSYS_GUARD_PAGES=1"};
+  return flags;
+}
+
 Result<void> NativeCompiler::check_bounds(std::span<const uint8_t> bytes,
                                           std::string_view name) const {
   if (config_.max_module_bytes != 0 && bytes.size() > config_.max_module_bytes) {
@@ -565,6 +576,9 @@ Result<std::vector<uint8_t>> NativeCompiler::compile(const NativePlan& plan, std
     ChildJob job;
     job.argv.push_back(config_.cc.string());
     for (const auto& f : native_cc_flags()) job.argv.push_back(f);
+    if (config_.guard_pages) {
+      for (const auto& f : native_guard_cc_flags()) job.argv.push_back(f);
+    }
     for (const auto& f : u.cheap ? native_cheap_flags() : native_opt_flags()) {
       job.argv.push_back(f);
     }

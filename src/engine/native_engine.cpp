@@ -18,6 +18,7 @@
 #include "backend_support.hpp"
 #include "exceptions.hpp"
 #include "native_backend.hpp"
+#include "native_guard.hpp"
 #include "metering.hpp"
 
 namespace airssys::wasm::engine::native {
@@ -25,8 +26,8 @@ namespace {
 
 class NativeEngine final : public Engine {
  public:
-  NativeEngine(std::unique_ptr<detail::NativeCompiler> compiler)
-      : interp_(Engine::interpreter()), compiler_(std::move(compiler)) {}
+  NativeEngine(std::unique_ptr<detail::NativeCompiler> compiler, bool guard_pages)
+      : interp_(Engine::interpreter()), compiler_(std::move(compiler)), guard_pages_(guard_pages) {}
 
   Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes,
                                              std::string_view name) override {
@@ -61,6 +62,7 @@ class NativeEngine final : public Engine {
   // By cache key; an entry lives as long as a module or instance uses it.
   std::unordered_map<std::string, std::weak_ptr<const NativeModule>> loaded_;
   std::atomic<uint64_t> shared_loads_{0};
+  bool guard_pages_;
 };
 
 std::shared_ptr<const Module> NativeEngine::shared(const std::string& key, std::string_view name) {
@@ -133,7 +135,8 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
       if (!object) return std::unexpected(object.error());
       entry->object = std::move(*object);
     }
-    auto loaded = LoadedObject::load(entry->object, entry->plan, compiler_->cache_dir(), name);
+    auto loaded = LoadedObject::load(entry->object, entry->plan, compiler_->cache_dir(), name,
+                                     guard_pages_);
     if (!loaded) return std::unexpected(loaded.error());
     auto module = std::make_shared<NativeModule>();
     module->name_ = std::string(name);
@@ -177,6 +180,10 @@ namespace fs = std::filesystem;
 
 const char* tier_name(Tier tier) { return tier == Tier::Native ? "native" : "interp"; }
 
+const char* bounds_checks_name(BoundsChecks checks) {
+  return checks == BoundsChecks::Guard ? "guard" : "explicit";
+}
+
 fs::path default_native_cache_dir() {
   if (const char* home = std::getenv("AIRSSYS_HOME"); home && *home) {
     return fs::path(home) / "cache" / "native";
@@ -200,9 +207,23 @@ Result<std::unique_ptr<Engine>> Engine::native(NativeOptions options) {
                     ? options.compile_jobs
                     : std::max<size_t>(1, std::thread::hardware_concurrency());
   config.on_compile = std::move(options.on_compile);
+  config.guard_pages = options.bounds_checks == BoundsChecks::Guard;
+  if (config.guard_pages) {
+    if (!native::guard_pages_supported()) {
+      return make_error(ErrorCode::InvalidConfig,
+                        "native tier: guard-page bounds checks need x86-64 Linux (use explicit "
+                        "bounds checks)");
+    }
+    if (!native::install_fault_handler()) {
+      return make_error(ErrorCode::InternalError,
+                        "native tier: the fault handler for guard pages could not be installed");
+    }
+  }
   auto compiler = detail::NativeCompiler::create(std::move(config));
   if (!compiler) return std::unexpected(compiler.error());
-  return std::unique_ptr<Engine>(std::make_unique<native::NativeEngine>(std::move(*compiler)));
+  const bool guard_pages = options.bounds_checks == BoundsChecks::Guard;
+  return std::unique_ptr<Engine>(
+      std::make_unique<native::NativeEngine>(std::move(*compiler), guard_pages));
 }
 
 }  // namespace airssys::wasm::engine

@@ -3,6 +3,7 @@
 // backtraces of traps.
 
 #include <dlfcn.h>
+#include <link.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "airssys/wasm/engine/engine.hpp"
 #include "backend_support.hpp"
 #include "native_backend.hpp"
+#include "native_guard.hpp"
 
 namespace airssys::wasm::engine::native {
 namespace {
@@ -45,18 +47,43 @@ uint32_t register_func_type(uint32_t params, uint32_t results, const uint8_t* ty
   }
 }
 
-const airssys_host_api kHostApi{register_func_type, call_import, raise_error};
+const airssys_host_api kHostApi{register_func_type, call_import, raise_error, reserve_memory,
+                                release_memory};
+
+// The executable segment of the loaded object that holds `address`.
+struct CodeSearch {
+  uintptr_t address = 0;
+  uintptr_t begin = 0;
+  uintptr_t end = 0;
+};
+
+int find_code_segment(dl_phdr_info* info, size_t, void* data) {
+  auto* search = static_cast<CodeSearch*>(data);
+  for (ElfW(Half) k = 0; k < info->dlpi_phnum; ++k) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[k];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    const uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
+    if (search->address >= begin && search->address < begin + ph.p_memsz) {
+      search->begin = begin;
+      search->end = begin + ph.p_memsz;
+      return 1;
+    }
+  }
+  return 0;
+}
 
 }  // namespace
 
 LoadedObject::~LoadedObject() {
+  if (code_handle_) unregister_code(*code_handle_);
   if (handle_) ::dlclose(handle_);
 }
 
 Result<std::shared_ptr<LoadedObject>> LoadedObject::load(const std::vector<uint8_t>& bytes,
                                                          const detail::NativePlan& plan,
                                                          const fs::path& dir,
-                                                         std::string_view name) {
+                                                         std::string_view name,
+                                                         bool guard_pages) {
   static std::atomic<uint64_t> sequence{0};
   fs::path path = dir / fmt::format(".load-{}-{}.so", ::getpid(), sequence.fetch_add(1));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -104,6 +131,27 @@ Result<std::shared_ptr<LoadedObject>> LoadedObject::load(const std::vector<uint8
     return make_error(ErrorCode::LimitExceeded,
                       fmt::format("{}: the native object could not register its function types",
                                   name));
+  }
+  // Built for the bounds checks of this engine (they are part of the key;
+  // this only fails closed), and with guard pages, its code known to the
+  // fault handler.
+  void* fault_entry = ::dlsym(object->handle_, "airssys_memory_fault");
+  if ((fault_entry != nullptr) != guard_pages) {
+    return make_error(ErrorCode::CompileFailed,
+                      fmt::format("{}: the native object was not built for {} bounds checks",
+                                  name, guard_pages ? "guard-page" : "explicit"));
+  }
+  if (guard_pages) {
+    CodeSearch search{reinterpret_cast<uintptr_t>(fault_entry)};
+    ::dl_iterate_phdr(find_code_segment, &search);
+    object->code_handle_ =
+        search.begin ? register_code(search.begin, search.end, search.address) : std::nullopt;
+    if (!object->code_handle_) {
+      return make_error(ErrorCode::LimitExceeded,
+                        fmt::format("{}: the native object's code could not be registered for "
+                                    "the fault handler",
+                                    name));
+    }
   }
   Dl_info where{};
   if (::dladdr(object->desc_, &where) != 0 && where.dli_fbase) {

@@ -14,6 +14,7 @@
 #include "airssys/wasm/engine/engine.hpp"
 #include "backend_support.hpp"
 #include "native_backend.hpp"
+#include "native_guard.hpp"
 #include "state.hpp"
 
 namespace airssys::wasm::engine::native {
@@ -104,6 +105,8 @@ void NativeRun::switch_in() {
                           return std::move(caller_);
                         });
   }
+  // A fault of guard-page code is handled on this thread's own signal stack.
+  ensure_alt_stack();
   void* fake_stack = nullptr;
   FiberSwitch::start(&fake_stack, base_ + 2 * kPage, kStackSize - 2 * kPage);
   fiber_ = std::move(fiber_).resume();

@@ -13,6 +13,7 @@
 #include "airssys/wasm/engine/engine.hpp"
 #include "backend_support.hpp"
 #include "native_backend.hpp"
+#include "native_guard.hpp"
 #include "metering.hpp"
 #include "state.hpp"
 
@@ -104,6 +105,12 @@ Result<void> NativeStore::resolve(NativeInstance& instance, size_t k, const Link
           if (exp.limits.has_max) max = memory->max_pages;
           if (!limits_match(memory->pages, max, import.limits)) {
             return mismatch("the memory's limits do not match");
+          }
+          // Code without explicit checks reaches 8 GiB past a memory's
+          // start: only a guard reservation may be handed to it.
+          if (instance.module_->object_->guard_pages() && !is_guard_memory(memory->data)) {
+            return mismatch(
+                "the memory has explicit bounds checks; this module needs a guard-page memory");
           }
           item.pointer = memory;
           break;

@@ -71,10 +71,17 @@ void read_native_table(const toml::table& table, NativeCompileBounds& bounds, To
       if (auto v = count(node, key, 1, UINT32_MAX, reader)) bounds.max_br_table_targets = *v;
     } else if (name == "compile_jobs") {
       if (auto v = count(node, key, 1, 256, reader)) bounds.compile_jobs = *v;
+    } else if (name == "bounds_checks") {
+      const auto* text = node.as_string();
+      if (text && (text->get() == "guard" || text->get() == "explicit")) {
+        bounds.explicit_bounds_checks = text->get() == "explicit";
+      } else {
+        reader.add(node, key, "must be \"guard\" or \"explicit\"");
+      }
     } else {
       reader.add(node, key,
                  "unknown key (known: compile_timeout_ms, compile_memory, max_module_size, "
-                 "max_function_size, max_br_table_targets, compile_jobs)");
+                 "max_function_size, max_br_table_targets, compile_jobs, bounds_checks)");
     }
   }
 }

@@ -1,10 +1,13 @@
 // Runs the WebAssembly core spec test suite through the engine API.
 //
-// Usage: spec_runner [--verbose] [--tier interp|native] SPEC_DIR WORK_DIR [FILE.wast...]
+// Usage: spec_runner [--verbose] [--tier interp|native] [--bounds-checks guard|explicit]
+//                    SPEC_DIR WORK_DIR [FILE.wast...]
 //
 // --tier native runs the suite on the native tier, its compile cache in
 // WORK_DIR/native-cache (kept between runs); the scripts it cannot run are
 // listed with the reason ("SKIP file.wast: reason") and not counted.
+// --bounds-checks chooses how native code checks linear memory (the
+// engine's default otherwise).
 //
 // Each .wast file (all of SPEC_DIR when none is named) is converted by
 // wast2json into WORK_DIR, and its commands run against one store per file, in
@@ -630,6 +633,7 @@ std::optional<std::string_view> native_exception(std::string_view wast_name) {
 int run(int argc, char** argv) {
   bool verbose = false;
   engine::Tier tier = engine::Tier::Interp;
+  engine::BoundsChecks bounds_checks = engine::kDefaultBoundsChecks;
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -643,14 +647,23 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "spec_runner: --tier must be interp or native\n");
         return 2;
       }
+    } else if (arg == "--bounds-checks" && i + 1 < argc) {
+      std::string_view value = argv[++i];
+      if (value == "guard" || value == "explicit") {
+        bounds_checks = value == "guard" ? engine::BoundsChecks::Guard
+                                         : engine::BoundsChecks::Explicit;
+      } else {
+        fmt::print(stderr, "spec_runner: --bounds-checks must be guard or explicit\n");
+        return 2;
+      }
     } else {
       positional.emplace_back(arg);
     }
   }
   if (positional.size() < 2) {
     fmt::print(stderr,
-               "usage: spec_runner [--verbose] [--tier interp|native] SPEC_DIR WORK_DIR "
-               "[FILE.wast...]\n");
+               "usage: spec_runner [--verbose] [--tier interp|native] [--bounds-checks "
+               "guard|explicit] SPEC_DIR WORK_DIR [FILE.wast...]\n");
     return 2;
   }
   fs::path spec_dir = positional[0];
@@ -684,6 +697,7 @@ int run(int argc, char** argv) {
   if (tier == engine::Tier::Native) {
     engine::NativeOptions options;
     options.cache_dir = work_dir / "native-cache";
+    options.bounds_checks = bounds_checks;
     auto native = engine::Engine::native(options);
     if (!native) {
       fmt::print(stderr, "spec_runner: {}\n", native.error().to_string());

@@ -22,6 +22,7 @@
 
 #include <gtest/gtest.h>
 
+#include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "system_test_support.hpp"
 
@@ -945,7 +946,8 @@ TEST(HostConfigTest, ReportsEveryProblemAndRefusesDeepNesting) {
             "host.toml:2: tier: must be \"interp\", \"native\" or \"auto\"\n"
             "host.toml:4: admin.socket: must not be empty\n"
             "host.toml:6: native.colour: unknown key (known: compile_timeout_ms, compile_memory, "
-            "max_module_size, max_function_size, max_br_table_targets, compile_jobs)");
+            "max_module_size, max_function_size, max_br_table_targets, compile_jobs, "
+            "bounds_checks)");
   std::string deep;
   for (int i = 0; i < 200'000; ++i) deep += "a.";
   deep += "a = 1\n";
@@ -999,6 +1001,40 @@ compile_jobs = 3
   EXPECT_FALSE(HostConfig::parse("[native]\ncompile_jobs = 0\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("[native]\ncompile_jobs = 257\n", "host.toml"));
   EXPECT_FALSE(HostConfig::parse("native = 3\n", "host.toml"));
+}
+
+// [native] bounds_checks: guard pages by default, explicit checks when asked;
+// policy.toml's [native] may ask for explicit checks, never take them away.
+TEST(HostConfigTest, ReadsTheNativeBoundsChecks) {
+  EXPECT_EQ(HostConfig::parse("", "host.toml")->native.bounds_checks,
+            engine::BoundsChecks::Guard);
+  auto explicit_checks = HostConfig::parse("[native]\nbounds_checks = \"explicit\"\n", "host.toml");
+  ASSERT_TRUE(explicit_checks) << explicit_checks.error().to_string();
+  EXPECT_EQ(explicit_checks->native.bounds_checks, engine::BoundsChecks::Explicit);
+  auto guard = HostConfig::parse("[native]\nbounds_checks = \"guard\"\n", "host.toml");
+  ASSERT_TRUE(guard) << guard.error().to_string();
+  EXPECT_EQ(guard->native.bounds_checks, engine::BoundsChecks::Guard);
+  auto bad = HostConfig::parse("[native]\nbounds_checks = \"none\"\n", "host.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            "host.toml:2: native.bounds_checks: must be \"guard\" or \"explicit\"");
+  EXPECT_FALSE(HostConfig::parse("[native]\nbounds_checks = 1\n", "host.toml"));
+
+  security::NativeCompileBounds asks_explicit;
+  asks_explicit.explicit_bounds_checks = true;
+  security::NativeCompileBounds asks_guard;
+  asks_guard.explicit_bounds_checks = false;
+  engine::NativeOptions guard_options;
+  engine::NativeOptions explicit_options;
+  explicit_options.bounds_checks = engine::BoundsChecks::Explicit;
+  EXPECT_EQ(component::with_native_bounds(guard_options, asks_explicit, true).bounds_checks,
+            engine::BoundsChecks::Explicit);
+  EXPECT_EQ(component::with_native_bounds(explicit_options, asks_guard, true).bounds_checks,
+            engine::BoundsChecks::Explicit);
+  EXPECT_EQ(component::with_native_bounds(explicit_options, asks_guard, false).bounds_checks,
+            engine::BoundsChecks::Guard);
+  EXPECT_EQ(component::with_native_bounds(guard_options, {}, true).bounds_checks,
+            engine::BoundsChecks::Guard);
 }
 
 // The host's default quotas: host.toml's [quota] first, then policy.toml's

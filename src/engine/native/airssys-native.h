@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define AIRSSYS_NATIVE_ABI 7u
+#define AIRSSYS_NATIVE_ABI 8u
 
 /* Native code runs only on fiber stacks of AIRSSYS_STACK_SIZE bytes aligned
  * to their size. The lowest page is a guard, the next holds the call's state
@@ -98,6 +98,15 @@ static inline airssys_call_ctx* airssys_ctx_of(uintptr_t sp) {
   return (airssys_call_ctx*)((sp & ~(uintptr_t)(AIRSSYS_STACK_SIZE - 1)) + AIRSSYS_CTX_OFFSET);
 }
 
+/* A guard-page memory (AIRSSYS_GUARD_PAGES): one reservation of all that a
+ * wasm32 access can reach, (u64)address + offset + size (8 GiB and a few
+ * bytes), and a wasm page more; only the memory's pages are accessible. */
+#define AIRSSYS_GUARD_RESERVE ((8ull << 30) + 65536ull)
+/* How far below a faulting instruction's stack pointer the fault handler
+ * puts the return address of the call into airssys_memory_fault (past the
+ * 128-byte red zone; the stub's unwind rules say the same). */
+#define AIRSSYS_FAULT_FRAME 136u
+
 /* One value crossing between the host and native code. */
 typedef union {
   uint32_t i32;
@@ -126,6 +135,11 @@ typedef struct airssys_host_api {
   /* Records the error a typed host function returned, for the trap that
    * follows. */
   void (*raise_error)(void* host_instance, void* error);
+  /* Guard-page objects: a reservation of AIRSSYS_GUARD_RESERVE bytes, all
+   * inaccessible, that the host's fault handler knows as a linear memory
+   * (NULL when none can be had), and its release. */
+  uint8_t* (*reserve_memory)(void);
+  void (*release_memory)(uint8_t* base);
 } airssys_host_api;
 
 typedef void (*airssys_thunk)(void*, void*);

@@ -154,8 +154,48 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
   return id;
 }
 
-/* Linear memory is one reservation of its maximum size; growing makes more of
- * it accessible, so the data never moves. */
+#if AIRSSYS_GUARD_PAGES
+/* Where the host's fault handler resumes a thread whose load or store of
+ * linear memory hit the inaccessible part of a reservation: the trap an
+ * explicit check raises, with the fuel still in its register.
+ *
+ * The handler leaves the faulting function's stack as it was, red zone
+ * included: it lowers the stack pointer by AIRSSYS_FAULT_FRAME bytes and
+ * puts there the faulting instruction's address plus one, as the return
+ * address of a call from it. The unwind rules below say so (the frame's
+ * CFA is the faulting function's stack pointer, its return address
+ * AIRSSYS_FAULT_FRAME below), so the trap's frames begin in the faulting
+ * function, described as at the faulting instruction. The stub aligns the
+ * stack for the C it calls. */
+__attribute__((visibility("hidden"), noreturn, used)) void airssys_trap_oob(void) {
+  wasm_rt_trap(WASM_RT_TRAP_OOB);
+}
+#if !defined(__x86_64__)
+#error "guard-page memories need x86-64"
+#endif
+__asm__(
+    ".text\n"
+    ".globl airssys_memory_fault\n"
+    ".type airssys_memory_fault, @function\n"
+    "airssys_memory_fault:\n"
+    ".cfi_startproc\n"
+    ".cfi_def_cfa %rsp, 136\n"
+    ".cfi_offset %rip, -136\n"
+    "  pushq %rbp\n"
+    ".cfi_adjust_cfa_offset 8\n"
+    ".cfi_offset %rbp, -144\n"
+    "  movq %rsp, %rbp\n"
+    ".cfi_def_cfa_register %rbp\n"
+    "  andq $-16, %rsp\n"
+    "  call airssys_trap_oob\n"
+    "  ud2\n"
+    ".cfi_endproc\n"
+    ".size airssys_memory_fault, .-airssys_memory_fault\n");
+#endif
+
+/* Linear memory is one reservation of its maximum size (with guard pages:
+ * of all a wasm32 access can reach, from the host); growing makes more of it
+ * accessible, so the data never moves. */
 void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages,
                              uint32_t max_pages) {
   airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
@@ -167,12 +207,17 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages,
   memory->pages = 0;
   memory->size = 0;
   memory->max_pages = max_pages;
+#if AIRSSYS_GUARD_PAGES
+  memory->data = airssys_host->reserve_memory();
+  if (!memory->data) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
+#else
   size_t reserve = (size_t)max_pages * AIRSSYS_PAGE_BYTES;
   if (reserve) {
     void* base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) wasm_rt_trap(WASM_RT_TRAP_RESOURCE);
     memory->data = (uint8_t*)base;
   }
+#endif
   if (!ctx->memory) ctx->memory = memory;
   if (ctx->memories_allocated < ctx->memory_slots) {
     ctx->memories[ctx->memories_allocated++] = memory;
@@ -199,7 +244,11 @@ __attribute__((visibility("default"))) uint32_t wasm_rt_grow_memory(wasm_rt_memo
 }
 
 void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
+#if AIRSSYS_GUARD_PAGES
+  if (memory->data) airssys_host->release_memory(memory->data);
+#else
   if (memory->data) munmap(memory->data, (size_t)memory->max_pages * AIRSSYS_PAGE_BYTES);
+#endif
   memory->data = NULL;
   memory->pages = memory->size = 0;
 }

@@ -5,8 +5,13 @@
  * - no process-wide trap state: a trap finds the state of the running call on
  *   the call's own fiber stack (airssys-native.h), so calls may run on any
  *   number of threads and fibers at once and move between threads;
- * - linear memory is bounds-checked by explicit comparisons (no signal
- *   handler), and the call stack by the stack pointer (no depth counter);
+ * - linear memory is bounds-checked one of two ways, chosen when the object
+ *   is compiled: by explicit comparisons (AIRSSYS_GUARD_PAGES 0), or by the
+ *   MMU (AIRSSYS_GUARD_PAGES 1, x86-64 Linux): every memory is a reservation
+ *   of all that a 32-bit address and offset can reach, inaccessible beyond
+ *   its pages, and the host's fault handler turns an access there into the
+ *   same trap (airssys_memory_fault). The call stack is checked by the stack
+ *   pointer (no depth counter);
  * - traps the reference runtime folds together are told apart (table bounds,
  *   uninitialized element, signature mismatch, a host function's error);
  * - exception tags are identities the host gives each instance (the code is
@@ -33,7 +38,11 @@ extern "C" {
 #define wasm_rt_unreachable __builtin_unreachable
 #define WASM_RT_NO_RETURN __attribute__((noreturn))
 
-#define WASM_RT_MEMCHECK_SIGNAL_HANDLER 0
+/* The host compiles guard-page objects with -DAIRSSYS_GUARD_PAGES=1. */
+#ifndef AIRSSYS_GUARD_PAGES
+#define AIRSSYS_GUARD_PAGES 0
+#endif
+#define WASM_RT_MEMCHECK_SIGNAL_HANDLER AIRSSYS_GUARD_PAGES
 #define WASM_RT_SIGNAL_RECOVERY_SUPPORTED 0
 #define WASM_RT_SKIP_SIGNAL_RECOVERY 1
 #define WASM_RT_USE_STACK_DEPTH_COUNT 0

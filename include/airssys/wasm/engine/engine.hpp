@@ -499,6 +499,22 @@ struct NativeCompileEvent {
   size_t units_done = 0;
   std::chrono::milliseconds elapsed{0};  // since the compile began
 };
+// How native code keeps loads and stores of linear memory within bounds.
+enum class BoundsChecks : uint8_t {
+  // Guard pages: each memory reserves all that a 32-bit address and offset
+  // can reach, inaccessible beyond its pages; an access there faults, and
+  // the engine's SIGSEGV handler turns the fault into the same
+  // out-of-bounds trap. x86-64 Linux only.
+  Guard,
+  // A comparison before every access.
+  Explicit,
+};
+#if defined(__x86_64__) && defined(__linux__)
+inline constexpr BoundsChecks kDefaultBoundsChecks = BoundsChecks::Guard;
+#else
+inline constexpr BoundsChecks kDefaultBoundsChecks = BoundsChecks::Explicit;
+#endif
+[[nodiscard]] const char* bounds_checks_name(BoundsChecks checks);  // "guard", "explicit"
 
 // The native tier: modules compiled ahead of time to native code (wasm2c and
 // the system C compiler), kept in a private cache. Same semantics as the
@@ -532,6 +548,14 @@ struct NativeOptions {
   size_t compile_jobs = 0;
   // Told of each compile's progress (NativeCompileEvent); none: nothing.
   std::function<void(const NativeCompileEvent&)> on_compile;
+  // Guard pages where the platform has them. An engine with guard pages
+  // installs a SIGSEGV and SIGBUS handler once per process, which hands
+  // every fault it does not own to the handler installed before it (a
+  // handler installed later must do the same); each memory then takes 8 GiB
+  // of address space (docs/design.md). Compiled code of one choice is never
+  // used by the other (it is part of the cache key). Guard where the
+  // platform has none: Engine::native fails with InvalidConfig.
+  BoundsChecks bounds_checks = kDefaultBoundsChecks;
 };
 
 [[nodiscard]] std::filesystem::path default_native_cache_dir();

@@ -90,6 +90,10 @@ struct NativeCompileBounds {
   std::optional<uint64_t> max_function_bytes;
   std::optional<uint64_t> max_br_table_targets;
   std::optional<uint64_t> compile_jobs;  // C compiler processes at once
+  // bounds_checks = "explicit" (true) or "guard" (false): how compiled code
+  // keeps loads and stores in bounds (engine::BoundsChecks). Explicit is the
+  // lower: where both files set it, explicit holds if either says so.
+  std::optional<bool> explicit_bounds_checks;
 
   bool operator==(const NativeCompileBounds&) const = default;
 };
