@@ -19,6 +19,11 @@ Result<void> Scheduler::send(Envelope&& envelope) {
   return core_->send(std::move(envelope));
 }
 
+size_t Scheduler::send_all(std::span<Envelope> envelopes,
+                           const std::function<void(size_t, const Error&)>& refused) {
+  return core_->send_all(envelopes, refused);
+}
+
 Result<void> Scheduler::stop(const Address& address, StopMode mode) {
   return core_->stop(address, mode);
 }

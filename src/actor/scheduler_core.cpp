@@ -111,6 +111,40 @@ void SchedulerCore::make_ready(const std::shared_ptr<Cell>& cell, bool by_worker
 
 Result<void> SchedulerCore::send(Envelope&& envelope) {
   Lock lock(mutex_);
+  size_t woken = 0;
+  AIRSSYS_TRY(send_locked(std::move(envelope), &woken));
+  if (woken != 0) work_cv_.notify_one();
+  return {};
+}
+
+size_t SchedulerCore::send_all(std::span<Envelope> envelopes,
+                               const std::function<void(size_t, const Error&)>& refused) {
+  std::vector<std::pair<size_t, Error>> failures;
+  size_t accepted = 0;
+  size_t woken = 0;
+  {
+    Lock lock(mutex_);
+    for (size_t i = 0; i < envelopes.size(); ++i) {
+      auto sent = send_locked(std::move(envelopes[i]), &woken);
+      if (sent) {
+        ++accepted;
+      } else {
+        failures.emplace_back(i, std::move(sent).error());
+      }
+    }
+    if (woken == 1) {
+      work_cv_.notify_one();
+    } else if (woken > 1) {
+      work_cv_.notify_all();
+    }
+  }
+  if (refused) {
+    for (const auto& [index, error] : failures) refused(index, error);
+  }
+  return accepted;
+}
+
+Result<void> SchedulerCore::send_locked(Envelope&& envelope, size_t* woken) {
   auto cell = resolve(envelope.target);
   if (!cell) {
     if (envelope.target.id == 0 && !envelope.target.name.empty()) {
@@ -122,7 +156,12 @@ Result<void> SchedulerCore::send(Envelope&& envelope) {
                       fmt::format("no actor at {}", envelope.target.to_string()));
   }
   AIRSSYS_TRY(cell->mailbox.push(std::move(envelope)));
-  if (cell->state == CellState::Waiting) make_ready(cell);  // a sleeper sleeps on
+  if (cell->state == CellState::Waiting) {  // a sleeper sleeps on
+    cell->state = CellState::Queued;
+    run_queue_.push_back(cell);
+    queued_.store(run_queue_.size(), std::memory_order_release);
+    ++*woken;
+  }
   return {};
 }
 

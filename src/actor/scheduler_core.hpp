@@ -76,6 +76,8 @@ class SchedulerCore {
 
   [[nodiscard]] Result<Address> spawn(std::unique_ptr<Behavior> behavior, SpawnOptions options);
   [[nodiscard]] Result<void> send(Envelope&& envelope);
+  size_t send_all(std::span<Envelope> envelopes,
+                  const std::function<void(size_t, const Error&)>& refused);
   [[nodiscard]] Result<void> stop(const Address& address, StopMode mode);
   bool release(std::string_view name);
   [[nodiscard]] std::optional<Address> lookup(std::string_view name) const;
@@ -118,6 +120,9 @@ class SchedulerCore {
   // worker that just ran it, which takes the head of the queue next, so a
   // cell that joins an empty queue needs nobody woken.
   void make_ready(const std::shared_ptr<Cell>& cell, bool by_worker = false);
+  // Send's work under the lock: the envelope queued, its actor made ready
+  // (without waking a worker: `*woken` counts it instead).
+  Result<void> send_locked(Envelope&& envelope, size_t* woken);
   // A worker with nothing to do spins briefly (lock released) before it
   // sleeps: a message that arrives meanwhile costs no futex wake-up.
   void spin_for_work(Lock& lock);

@@ -118,25 +118,26 @@ int32_t ComponentPort::publish(std::string_view topic, std::span<const uint8_t> 
       }
     }
   }
-  int32_t reached = 0;
-  for (const auto& [name, actor_name] : targets) {
-    actor::Envelope envelope;
+  // One envelope per subscriber, all sent under one lock of the scheduler,
+  // which wakes its workers once for the lot.
+  std::vector<actor::Envelope> envelopes(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) {
+    auto& envelope = envelopes[i];
     envelope.kind = actor::MessageKind::Send;
     envelope.topic = std::string(topic);
     envelope.payload.assign(payload.begin(), payload.end());
     envelope.sender = actor::Address{actor_.self().id, self_->spec.name};
-    envelope.target = actor::Address::named(actor_name);
-    auto sent = system_.scheduler_.send(std::move(envelope));
-    if (sent) {
-      ++reached;
-    } else {
-      system_.audit(*self_, "messaging.publish", name, AuditResult::Denied,
-                    DecisionLayer::Messaging,
-                    fmt::format("topic {} not delivered to '{}': {}", topic, name,
-                                sent.error().message));
-    }
+    envelope.target = actor::Address::named(std::move(targets[i].second));
   }
-  return reached;
+  const size_t reached =
+      system_.scheduler_.send_all(envelopes, [&](size_t i, const Error& error) {
+        const std::string& name = targets[i].first;
+        system_.audit(*self_, "messaging.publish", name, AuditResult::Denied,
+                      DecisionLayer::Messaging,
+                      fmt::format("topic {} not delivered to '{}': {}", topic, name,
+                                  error.message));
+      });
+  return static_cast<int32_t>(reached);
 }
 
 AbiError ComponentPort::subscribe(std::string_view filter) {

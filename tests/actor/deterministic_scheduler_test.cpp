@@ -570,3 +570,37 @@ TEST_F(DeterministicSchedulerTest, WithoutAHandlerDeadLettersAreStillCounted) {
 
 }  // namespace
 }  // namespace airssys::wasm::actor
+
+namespace airssys::wasm::actor {
+namespace {
+
+// A publish's many sends at once: every envelope whose target takes it is
+// queued in order, each refusal (unknown target, full mailbox) is reported by
+// its index with the envelope still held, and the accepted count is returned.
+TEST_F(DeterministicSchedulerTest, SendAllQueuesEachAndReportsEachRefusalByIndex) {
+  auto a = std::make_shared<Log>();
+  auto b = std::make_shared<Log>();
+  spawn_recorder("a", a);
+  spawn_recorder("b", b, 1);
+  std::vector<Envelope> envelopes;
+  envelopes.push_back(to(Address::named("a"), "a1"));
+  envelopes.push_back(to(Address::named("nobody"), "lost"));
+  envelopes.push_back(to(Address::named("b"), "b1"));
+  envelopes.push_back(to(Address::named("b"), "b2"));  // b holds one
+  envelopes.push_back(to(Address::named("a"), "a2"));
+  std::vector<std::pair<size_t, ErrorCode>> refused;
+  size_t accepted = scheduler.send_all(envelopes, [&](size_t i, const Error& e) {
+    refused.emplace_back(i, e.code);
+    EXPECT_EQ(text(envelopes[i].payload), i == 1 ? "lost" : "b2");  // still held
+  });
+  EXPECT_EQ(accepted, 3u);
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_EQ(refused[0], std::make_pair(size_t{1}, ErrorCode::ActorNotFound));
+  EXPECT_EQ(refused[1], std::make_pair(size_t{3}, ErrorCode::MailboxFull));
+  scheduler.run();
+  EXPECT_EQ(*a, (Log{"a1", "a2"}));
+  EXPECT_EQ(*b, (Log{"b1"}));
+}
+
+}  // namespace
+}  // namespace airssys::wasm::actor

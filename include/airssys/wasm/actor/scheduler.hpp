@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -104,6 +105,13 @@ class Scheduler {
   // back-pressure signal; ActorNotFound, ActorStopped. Moves from `envelope`
   // only on success.
   [[nodiscard]] Result<void> send(Envelope&& envelope);
+  // Sends each envelope as send() does, under one lock, and wakes the
+  // workers once for all the actors it made ready (a publish to many
+  // subscribers). `refused(index, error)` is called, after the lock is
+  // released, for each envelope not accepted, which it still holds. Returns
+  // how many were accepted.
+  size_t send_all(std::span<Envelope> envelopes,
+                  const std::function<void(size_t, const Error&)>& refused);
   // The actor finishes its current slice first. ActorNotFound when not alive.
   [[nodiscard]] Result<void> stop(const Address& address, StopMode mode = StopMode::Immediate);
   // Ends the reservation of `name` by a kept mailbox whose actor has ended
