@@ -8,7 +8,10 @@
 #include <boost/container/small_vector.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -62,6 +65,47 @@ class ModuleBase : public Module {
   // "module!func[N]" when the name section gives it no name: a frame of a
   // trap's backtrace.
   [[nodiscard]] std::string function_frame(uint32_t index) const;
+};
+
+// The modules an engine loaded, by a key of their bytes, each held weakly
+// (design.md "One module per distinct bytes"). `M` is the tier's module class
+// (a ModuleBase, copyable).
+template <class M>
+class SharedModules {
+ public:
+  // The module held for `key`, under `name`: the same one, or a copy under
+  // another name (errors and backtraces say the name it was loaded under)
+  // sharing everything else. Null when none is held.
+  std::shared_ptr<const Module> find(const std::string& key, std::string_view name) {
+    std::shared_ptr<const M> held;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = modules_.find(key);
+      if (it == modules_.end()) return nullptr;
+      held = it->second.lock();
+      if (!held) {
+        modules_.erase(it);
+        return nullptr;
+      }
+    }
+    shared_loads_.fetch_add(1, std::memory_order_relaxed);
+    if (held->name_ == name) return held;
+    auto module = std::make_shared<M>(*held);
+    module->name_ = std::string(name);
+    return module;
+  }
+  // Holds `module` for `key` while a module or instance uses it.
+  void remember(const std::string& key, const std::shared_ptr<const M>& module) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(modules_, [](const auto& kv) { return kv.second.expired(); });
+    modules_[key] = module;
+  }
+  uint64_t shared_loads() const { return shared_loads_.load(std::memory_order_relaxed); }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::weak_ptr<const M>> modules_;
+  std::atomic<uint64_t> shared_loads_{0};
 };
 
 // What both tiers' suspendable calls keep of their end: its results or its

@@ -5,8 +5,6 @@
 #include <sodium.h>
 
 #include <algorithm>
-#include <mutex>
-#include <unordered_map>
 #include <wabt/binary-reader.h>
 #include <wabt/interp/binary-reader-interp.h>
 #include <wabt/interp/interp.h>
@@ -81,21 +79,16 @@ class InterpEngine final : public Engine {
                                                  std::string_view name) override;
   std::unique_ptr<Store> new_store() override { return interp::new_store(); }
   Tier tier() const override { return Tier::Interp; }
-  EngineStats stats() const override { return {.shared_loads = shared_loads_.load()}; }
+  EngineStats stats() const override { return {.shared_loads = loaded_.shared_loads()}; }
 
  private:
   Result<std::shared_ptr<const Module>> load_checked(std::span<const uint8_t> bytes,
                                                      std::string_view name);
-  // The module this engine already holds for bytes of this digest, under
-  // `name`: the same decoded, metered description, not checked again.
-  std::shared_ptr<const Module> shared(const std::string& digest, std::string_view name);
 
   wabt::Features features_ = engine_features();
-  std::mutex loaded_mutex_;
-  // By the SHA-256 of the bytes given to load; an entry lives as long as a
-  // module or instance uses it.
-  std::unordered_map<std::string, std::weak_ptr<const ModuleImpl>> loaded_;
-  std::atomic<uint64_t> shared_loads_{0};
+  // By the SHA-256 of the bytes given to load: a load of bytes held here
+  // shares the decoded, metered description, not checked again.
+  detail::SharedModules<ModuleImpl> loaded_;
 };
 
 std::string digest_of(std::span<const uint8_t> bytes) {
@@ -104,26 +97,6 @@ std::string digest_of(std::span<const uint8_t> bytes) {
   return out;
 }
 
-std::shared_ptr<const Module> InterpEngine::shared(const std::string& digest,
-                                                   std::string_view name) {
-  std::shared_ptr<const ModuleImpl> held;
-  {
-    std::lock_guard lock(loaded_mutex_);
-    auto it = loaded_.find(digest);
-    if (it == loaded_.end()) return nullptr;
-    held = it->second.lock();
-    if (!held) {
-      loaded_.erase(it);
-      return nullptr;
-    }
-  }
-  shared_loads_.fetch_add(1, std::memory_order_relaxed);
-  if (held->name_ == name) return held;
-  // Another name (errors and backtraces say the name it was loaded under).
-  auto module = std::make_shared<ModuleImpl>(*held);
-  module->name_ = std::string(name);
-  return module;
-}
 
 std::string binary_errors(std::string_view name, const wabt::Errors& errors) {
   std::string out;
@@ -153,7 +126,7 @@ Result<std::shared_ptr<const Module>> InterpEngine::load(std::span<const uint8_t
     // Exception handling in its standard form becomes the toolkit's legacy
     // form before anything reads the module.
     const std::string digest = digest_of(bytes);
-    if (auto held = shared(digest, name)) return held;
+    if (auto held = loaded_.find(digest, name)) return held;
     auto translated = detail::translate_exceptions(bytes);
     if (!translated) {
       return make_error(translated.error().code,
@@ -161,9 +134,7 @@ Result<std::shared_ptr<const Module>> InterpEngine::load(std::span<const uint8_t
     }
     auto loaded = *translated ? load_checked(**translated, name) : load_checked(bytes, name);
     if (!loaded) return loaded;
-    std::lock_guard lock(loaded_mutex_);
-    std::erase_if(loaded_, [](const auto& kv) { return kv.second.expired(); });
-    loaded_[digest] = std::static_pointer_cast<const ModuleImpl>(*loaded);
+    loaded_.remember(digest, std::static_pointer_cast<const ModuleImpl>(*loaded));
     return loaded;
   } catch (const std::exception& e) {
     return make_error(ErrorCode::MalformedModule,

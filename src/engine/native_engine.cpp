@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <mutex>
 #include <thread>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -47,51 +45,18 @@ class NativeEngine final : public Engine {
   Tier tier() const override { return Tier::Native; }
   EngineStats stats() const override {
     auto s = compiler_->stats();
-    return {s.compiles, s.cache_hits, s.cache_refused, shared_loads_.load()};
+    return {s.compiles, s.cache_hits, s.cache_refused, loaded_.shared_loads()};
   }
 
  private:
-  // The module this engine already holds for `key`, under `name`: the same
-  // loaded object (one copy of the code per host), description and plan.
-  std::shared_ptr<const Module> shared(const std::string& key, std::string_view name);
-  void remember(const std::string& key, const std::shared_ptr<const NativeModule>& module);
-
   std::unique_ptr<Engine> interp_;
   std::unique_ptr<detail::NativeCompiler> compiler_;
-  std::mutex loaded_mutex_;
-  // By cache key; an entry lives as long as a module or instance uses it.
-  std::unordered_map<std::string, std::weak_ptr<const NativeModule>> loaded_;
-  std::atomic<uint64_t> shared_loads_{0};
+  // By cache key: a load of bytes held here shares the loaded object (one
+  // copy of the code per host), the description and the plan.
+  detail::SharedModules<NativeModule> loaded_;
   bool guard_pages_;
 };
 
-std::shared_ptr<const Module> NativeEngine::shared(const std::string& key, std::string_view name) {
-  std::shared_ptr<const NativeModule> held;
-  {
-    std::lock_guard lock(loaded_mutex_);
-    auto it = loaded_.find(key);
-    if (it == loaded_.end()) return nullptr;
-    held = it->second.lock();
-    if (!held) {
-      loaded_.erase(it);
-      return nullptr;
-    }
-  }
-  shared_loads_.fetch_add(1, std::memory_order_relaxed);
-  if (held->name_ == name) return held;
-  // Another name (errors and backtraces say the name it was loaded under):
-  // a module of its own over the same object.
-  auto module = std::make_shared<NativeModule>(*held);
-  module->name_ = std::string(name);
-  return module;
-}
-
-void NativeEngine::remember(const std::string& key,
-                            const std::shared_ptr<const NativeModule>& module) {
-  std::lock_guard lock(loaded_mutex_);
-  std::erase_if(loaded_, [](const auto& kv) { return kv.second.expired(); });
-  loaded_[key] = module;
-}
 
 Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
     std::span<const uint8_t> bytes, std::string_view name, const std::atomic<bool>* cancel) {
@@ -100,7 +65,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
     // runtime and pipeline) was written after they passed the whole pipeline
     // below, and records what it found: nothing needs to run again.
     const std::string key = compiler_->module_key(bytes);
-    if (auto held = shared(key, name)) return held;
+    if (auto held = loaded_.find(key, name)) return held;
     std::string why;
     std::optional<detail::NativeEntry> entry = compiler_->lookup(key, &why);
     if (!entry) {
@@ -155,7 +120,7 @@ Result<std::shared_ptr<const Module>> NativeEngine::load_cancellable(
     for (uint32_t k = 0; k < module->plan_.guest_exports; ++k) {
       module->export_index_.emplace(module->plan_.exports[k].name, k);
     }
-    remember(key, module);
+    loaded_.remember(key, module);
     return module;
   } catch (const std::exception& e) {
     return make_error(ErrorCode::CompileFailed,
