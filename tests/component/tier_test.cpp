@@ -322,7 +322,7 @@ TEST_F(TierTest, ABuildNothingWaitsForAnyMoreKillsItsCompile) {
   auto slow = engine::Engine::native(slow_options(cache / "slow"));
   ASSERT_TRUE(slow.has_value()) << slow.error().to_string();
   std::shared_ptr<engine::Engine> engine(std::move(*slow));
-  auto build = NativeBuild::start(engine, hostile::straight_line_stores(5000), "slow.wasm");
+  auto build = NativeBuild::start(engine, hostile::straight_line_stores(20000), "slow.wasm");
   auto groups = hostile::wait_compiling(::getpid());
   ASSERT_FALSE(groups.empty()) << "no compiler started";
   const auto began = std::chrono::steady_clock::now();
@@ -339,7 +339,7 @@ TEST_F(TierTest, StoppingAComponentKillsTheCompileOfItsTierUp) {
   ASSERT_TRUE(bystander.has_value());
   ASSERT_TRUE(system->start(spec("bystander", *bystander)).has_value());
 
-  const auto bytes = hostile::straight_line_stores(5001);
+  const auto bytes = hostile::straight_line_stores(20001);
   auto loaded = load_tiered(TierChoice::Auto, bytes, "slow.wasm", interp, engine);
   ASSERT_TRUE(loaded.has_value()) << loaded.error().to_string();
   auto s = spec("slow", loaded->module);
