@@ -27,12 +27,8 @@
 // Prints every row's median wall and CPU time, its ratio against its baseline
 // of the same run, and whether each target is met.
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/child.hpp"
 #include "support/report.hpp"
 #include "write_mib.h"
 
@@ -69,117 +66,11 @@ using Expected = std::expected<T, std::string>;
 constexpr int kDefaultReps = 11;
 constexpr auto kDefaultTimeout = 120s;  // a timed run
 constexpr auto kWarmupTimeout = 900s;   // the untimed first run: native compiles, jco's transpile
-constexpr size_t kOutputCap = 4u << 20;  // stdout kept for the check; the rest is drained
-constexpr size_t kErrorCap = 64u << 10;
 constexpr double kComponentTarget = 1.3;  // hello: component / core module
 
-// ---- One process, timed ---------------------------------------------------
+// ---- One process, timed: support/child.hpp ------------------------------
 
-struct Outcome {
-  double wall_ns = 0;
-  double cpu_ns = 0;
-  int wait_status = 0;
-  size_t out_size = 0;
-  std::string out;  // the first kOutputCap bytes
-  std::string err;  // the first kErrorCap bytes
-  bool timed_out = false;
-};
-
-double ns_of(const timeval& t) { return static_cast<double>(t.tv_sec) * 1e9 + t.tv_usec * 1e3; }
-
-void drain(int& fd, std::string& kept, size_t cap, size_t* total) {
-  std::array<char, 65536> buffer{};
-  const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-  if (n <= 0) {
-    ::close(fd);
-    fd = -1;
-    return;
-  }
-  const auto got = static_cast<size_t>(n);
-  if (total) *total += got;
-  if (kept.size() < cap) kept.append(buffer.data(), std::min(got, cap - kept.size()));
-}
-
-// Runs argv[0] (a path) with stdin from /dev/null and stdout and stderr into
-// pipes drained here, in a process group of its own; past `timeout` the group
-// is killed. An error is the driver's own (no pipe, no fork), not the run's.
-Expected<Outcome> run_process(const std::vector<std::string>& argv,
-                              std::chrono::steady_clock::duration timeout) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return std::unexpected(std::strerror(errno));
-  if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(out[0]);
-    ::close(out[1]);
-    return std::unexpected(std::strerror(errno));
-  }
-  Outcome outcome;
-  outcome.out.reserve(WRITE_MIB_LINES * WRITE_MIB_LINE_SIZE);
-  const auto start = std::chrono::steady_clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    const int null = ::open("/dev/null", O_RDONLY);
-    if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(out[1], 1) < 0 || ::dup2(err[1], 2) < 0) {
-      ::_exit(126);
-    }
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  ::close(err[1]);
-  if (pid < 0) {
-    ::close(out[0]);
-    ::close(err[0]);
-    return std::unexpected(fmt::format("fork: {}", std::strerror(errno)));
-  }
-  ::setpgid(pid, pid);  // also here: the group exists before any kill
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  const auto deadline = start + timeout;
-  int out_fd = out[0], err_fd = err[0];
-  bool exited = false;
-  while (out_fd >= 0 || err_fd >= 0 || !exited) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left <= 0ms) {
-      ::kill(-pid, SIGKILL);
-      outcome.timed_out = true;
-      break;
-    }
-    std::array<pollfd, 3> fds{{{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0},
-                               {exited ? -1 : pidfd, POLLIN, 0}}};
-    if (pidfd < 0 && !exited) {
-      // No pidfd (an old kernel): the pipes closing marks the end.
-      if (out_fd < 0 && err_fd < 0) break;
-    }
-    const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(
-                                                         left.count(), 1000)));
-    if (ready < 0 && errno != EINTR) {
-      ::kill(-pid, SIGKILL);
-      outcome.err += fmt::format("[bench: poll: {}]", std::strerror(errno));
-      break;
-    }
-    if (fds[0].revents) drain(out_fd, outcome.out, kOutputCap, &outcome.out_size);
-    if (fds[1].revents) drain(err_fd, outcome.err, kErrorCap, nullptr);
-    if (fds[2].revents) exited = true;
-  }
-  rusage usage{};
-  int status = 0;
-  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-  }
-  const auto end = std::chrono::steady_clock::now();
-  if (outcome.timed_out) ::kill(-pid, SIGKILL);  // whatever of the group is left
-  for (int fd : {out_fd, err_fd, pidfd}) {
-    if (fd >= 0) ::close(fd);
-  }
-  outcome.wall_ns = std::chrono::duration<double, std::nano>(end - start).count();
-  outcome.cpu_ns = ns_of(usage.ru_utime) + ns_of(usage.ru_stime);
-  outcome.wait_status = status;
-  return outcome;
-}
+using Outcome = ChildOutcome;
 
 std::string first_line(std::string_view text) {
   const auto nl = text.find('\n');
@@ -202,11 +93,11 @@ std::optional<std::string> check(const Outcome& o, const std::string& expected,
     return fmt::format("exit status {}{}{}", code,
                        code == 127 ? " (the program could not be started)" : "", err);
   }
-  if (o.out_size != expected.size() || o.out != expected) {
+  if (o.out != expected) {
     size_t at = 0;
     while (at < o.out.size() && at < expected.size() && o.out[at] == expected[at]) ++at;
     return fmt::format("stdout is {} bytes, {} expected, first difference at byte {}{}",
-                       o.out_size, expected.size(), at, err);
+                       o.out.size(), expected.size(), at, err);
   }
   return std::nullopt;
 }
@@ -427,7 +318,7 @@ int run(int argc, char** argv) {
     if (!row.missing.empty()) continue;
     if (!row.prep.empty()) {
       fs::remove_all(row.prep[3], ec);  // --jco-dir: transpiled afresh by this run
-      auto prep = run_process(row.prep, kWarmupTimeout);
+      auto prep = run_child(row.prep, kWarmupTimeout);
       if (!prep) {
         record_failure(row, "preparation: " + prep.error());
         continue;
@@ -437,7 +328,7 @@ int run(int argc, char** argv) {
         continue;
       }
     }
-    auto warm = run_process(row.argv, kWarmupTimeout);
+    auto warm = run_child(row.argv, kWarmupTimeout);
     if (!warm) {
       record_failure(row, warm.error());
     } else if (auto why = check(*warm, *row.expected, kWarmupTimeout)) {
@@ -450,7 +341,7 @@ int run(int argc, char** argv) {
       // Each repetition starts with another row.
       auto& row = rows[(k + static_cast<size_t>(r)) % rows.size()];
       if (!row.missing.empty() || row.failure) continue;
-      auto outcome = run_process(row.argv, timeout);
+      auto outcome = run_child(row.argv, timeout);
       if (!outcome) {
         record_failure(row, outcome.error());
         continue;
