@@ -171,7 +171,7 @@ void on_fault(int sig, siginfo_t* info, void* context) {
       if (call->magic == AIRSSYS_CTX_MAGIC && call->unwind) {
         // Resume in the object's airssys_memory_fault as if called from the
         // faulting instruction, its return address below the red zone where
-        // the stub's unwind rules look for it: one past the faulting
+        // the trampoline's unwind rules look for it: one past the faulting
         // instruction's first byte, so the unwinder describes the faulting
         // function as at that instruction (airssys-rt.c).
         const uintptr_t top = sp - AIRSSYS_FAULT_FRAME;

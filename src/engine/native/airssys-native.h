@@ -104,7 +104,7 @@ static inline airssys_call_ctx* airssys_ctx_of(uintptr_t sp) {
 #define AIRSSYS_GUARD_RESERVE ((8ull << 30) + 65536ull)
 /* How far below a faulting instruction's stack pointer the fault handler
  * puts the return address of the call into airssys_memory_fault (past the
- * 128-byte red zone; the stub's unwind rules say the same). */
+ * 128-byte red zone; the trampoline's unwind rules say the same). */
 #define AIRSSYS_FAULT_FRAME 136u
 
 /* One value crossing between the host and native code. */

@@ -165,7 +165,7 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
  * address of a call from it. The unwind rules below say so (the frame's
  * CFA is the faulting function's stack pointer, its return address
  * AIRSSYS_FAULT_FRAME below), so the trap's frames begin in the faulting
- * function, described as at the faulting instruction. The stub aligns the
+ * function, described as at the faulting instruction. The trampoline aligns the
  * stack for the C it calls. */
 __attribute__((visibility("hidden"), noreturn, used)) void airssys_trap_oob(void) {
   wasm_rt_trap(WASM_RT_TRAP_OOB);
