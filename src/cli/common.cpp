@@ -213,6 +213,14 @@ void show_native_progress(engine::NativeOptions& options) {
   options.on_compile = [](const engine::NativeCompileEvent& e) { progress(e); };
 }
 
+std::string native_tier_notice(const Error& why) {
+  return fmt::format(
+      "notice: no native tier on this host ({}): components run on the interpreter. Install a C "
+      "compiler (Debian: apt-get install gcc) for native code, or set tier = \"interp\" in "
+      "host.toml (or --tier interp) to choose the interpreter and silence this notice",
+      why.message.empty() ? std::string(error_code_message(why.code)) : why.message);
+}
+
 void report(const Error& error) {
   if (g_json_errors) {
     nlohmann::json e = {

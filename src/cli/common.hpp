@@ -80,6 +80,10 @@ struct HostPaths {
 // taken, then the result. On anything else (a pipe, a file, a test) nothing
 // is shown.
 void show_native_progress(engine::NativeOptions& options);
+// The one line that says a host under auto has no native tier (no C
+// compiler, an unusable cache folder) and runs its components on the
+// interpreter, with what to do about it.
+[[nodiscard]] std::string native_tier_notice(const Error& why);
 
 // An error on stderr: "airssys-wasm: message", or with --json one line
 // {"error": {"code": ..., "category": ..., "message": ...}}.

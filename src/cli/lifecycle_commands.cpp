@@ -258,6 +258,8 @@ std::atomic<bool> g_serving{false};
 int serve(const std::string& config_file, const std::string& data_dir, size_t workers,
           const std::string& tier) {
   system::HostConfig config;
+  // Native code wherever it can be had, unless host.toml or --tier say otherwise.
+  config.tier = security::TierChoice::Auto;
   if (!config_file.empty()) {
     auto loaded = system::HostConfig::load(config_file);
     if (!loaded) {
@@ -310,6 +312,10 @@ int serve(const std::string& config_file, const std::string& data_dir, size_t wo
   if (!server) {
     report(server.error());
     return kExitUsage;
+  }
+  if ((*host)->config().tier_override.value_or((*host)->config().tier) !=
+      security::TierChoice::Interp) {
+    if (auto native = (*host)->native_tier(); !native) log(native_tier_notice(native.error()));
   }
   for (const auto& name : (*host)->running()) log("running " + name);
   log(fmt::format("serving {} on {} (pid {})", (*host)->config().data_dir.string(),
@@ -429,7 +435,7 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
   serve_cmd->add_option("--tier", s->tier,
                         "Execution tier for every component, over manifests and host.toml: "
                         "interp, native or auto (default: each manifest's [runtime] tier, else "
-                        "host.toml's tier, else interp)")
+                        "host.toml's tier, else auto)")
       ->check(CLI::IsMember({"interp", "native", "auto"}))
       ->type_name("TIER");
   serve_cmd->callback(

@@ -72,9 +72,10 @@ int main(int argc, char** argv) {
       ->type_name("SIZE");
   run->add_option("--tier", run_options.tier,
                   "Execution tier: interp (the interpreter), native (compiled ahead of time to "
-                  "native code, kept in $AIRSSYS_HOME/cache/native), or auto (native code from "
+                  "native code, kept in <data dir>/cache/native), or auto (native code from "
                   "the cache when it is there, else the interpreter while the module compiles "
-                  "into the cache for the next run; default interp)")
+                  "into the cache for the next run; default: native code from the cache when "
+                  "it is there, else the interpreter, compiling nothing)")
       ->check(CLI::IsMember({"interp", "native", "auto"}))
       ->type_name("TIER");
   run->add_flag("--approve", run_options.approve,
@@ -102,7 +103,8 @@ int main(int argc, char** argv) {
                  "Execution tier for every component, over each manifest's [runtime] tier: "
                  "interp, native (compiled ahead of time, cached in <data dir>/cache/native), "
                  "or auto (the interpreter at once, native code from the next message on once "
-                 "a background compile has finished; default: the manifest's, else interp)")
+                 "a background compile has finished; default: the manifest's, else host.toml's "
+                 "tier, else auto)")
       ->check(CLI::IsMember({"interp", "native", "auto"}))
       ->type_name("TIER");
   up->add_flag("--approve", up_options.approve,

@@ -16,6 +16,18 @@
 
 namespace airssys::wasm::cli {
 
+void record_run_tier(security::AuditLog& audit, const std::string& component,
+                     engine::Tier tier) {
+  security::AuditRecord r;
+  r.component = component;
+  r.permission = "lifecycle.tier";
+  r.resource = engine::tier_name(tier);
+  r.result = security::AuditResult::Granted;
+  r.layer = security::DecisionLayer::Component;
+  r.reason = tier == engine::Tier::Native ? "runs native code" : "runs on the interpreter";
+  audit.record(std::move(r));
+}
+
 int run_component(const RunOptions& options) {
   // The denials of the run go to stderr as `up` prints them (a flood shown
   // once, then counted), after the component's own output, in the order
@@ -83,7 +95,9 @@ int run_component(const RunOptions& options) {
   // The tier: the native engine compiles (or finds in its cache) the module;
   // auto takes native code only from the cache and otherwise runs the
   // interpreter while a second native engine compiles the module into the
-  // cache, which the process waits for before it exits.
+  // cache, which the process waits for before it exits. Without --tier,
+  // native code from the cache when it is there, else the interpreter, and
+  // nothing is compiled.
   std::unique_ptr<engine::Engine> engine;
   std::shared_ptr<const engine::Module> module_ptr;
   std::thread background_compile;
@@ -93,21 +107,33 @@ int run_component(const RunOptions& options) {
       if (thread->joinable()) thread->join();
     }
   } join_at_exit{&background_compile};
-  if (options.tier == "native" || options.tier == "auto") {
+  if (options.tier != "interp") {
+    const bool asked = !options.tier.empty();  // native or auto, not the default
+    auto cache = data_dir(options.paths);
+    if (!cache) {
+      report(cache.error());
+      return kExitUsage;
+    }
     // The policy's [native] bounds what a compile may take.
     engine::NativeOptions native_options =
         component::with_native_bounds({}, policy.current().native_bounds(), true);
-    native_options.cache_only = options.tier == "auto";
+    native_options.cache_dir = *cache / "cache" / "native";
+    native_options.cache_only = options.tier != "native";
     show_native_progress(native_options);
     auto native = engine::Engine::native(native_options);
-    if (!native) {
+    if (!native && options.tier == "native") {
       report(native.error());
       return exit_code_for(native.error());
     }
-    auto loaded = (*native)->load_file(files.module);
-    if (loaded) {
+    if (!native) {
+      // No native tier here (no C compiler): the interpreter; auto says so.
+      if (asked) std::fprintf(stderr, "airssys-wasm: %s\n", native_tier_notice(native.error()).c_str());
+    } else if (auto loaded = (*native)->load_file(files.module); loaded) {
       engine = std::move(*native);
       module_ptr = std::move(*loaded);
+    } else if (!asked) {
+      // Nothing usable in the cache: the interpreter, which reports what is
+      // wrong with the module if anything is.
     } else if (loaded.error().code == ErrorCode::CompileLimit) {
       // Past a native compile bound: the interpreter runs it, on record.
       security::AuditRecord r;
@@ -137,6 +163,7 @@ int run_component(const RunOptions& options) {
     report(module.error());
     return exit_code_for(module.error());
   }
+  record_run_tier(*audit, admission.context->component_id(), engine->tier());
   for (const auto& warning : (*module)->warnings()) {
     fmt::print(stderr, "airssys-wasm: warning: {}: {}\n", files.module.string(), warning);
   }

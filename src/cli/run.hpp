@@ -16,7 +16,9 @@ struct RunOptions {
   std::vector<std::string> args;  // after argv[0]
   uint64_t fuel = engine::kUnlimitedFuel;
   uint64_t max_memory = 256 * MiB;
-  std::string tier = "interp";  // interp, native or auto
+  // interp, native or auto; empty: native code from the cache when it is
+  // there, else the interpreter, compiling nothing.
+  std::string tier;
   bool approve = false;  // approve exactly this module and capability set, on the record
   HostPaths paths;
 };
@@ -24,6 +26,10 @@ struct RunOptions {
 // Admits, loads, links and runs a WASI command (a core module's _start, or a
 // component's wasi:cli/run); returns the exit code.
 [[nodiscard]] int run_component(const RunOptions& options);
+
+// The tier a run's code runs on, on record (lifecycle.tier, granted).
+void record_run_tier(security::AuditLog& audit, const std::string& component,
+                     engine::Tier tier);
 
 // The run of an admitted WebAssembly component (run_command_component.cpp),
 // with the context its WASI 0.2 sees.

@@ -24,28 +24,44 @@ int run_command_component(const RunOptions& options, const AdmittedComponent& ad
     report(bytes.error());
     return exit_code_for(bytes.error());
   }
-  // The tier: every core module of the component on one engine. `auto`
-  // runs the interpreter (a component's modules are compiled when `native`
-  // is asked for).
+  // The tier: every core module of the component on one engine. `native`
+  // compiles them; without --tier, and under `auto`, native code serves
+  // when the cache holds every core module, else the interpreter does.
   std::unique_ptr<engine::Engine> engine;
-  if (options.tier == "native") {
+  Result<std::shared_ptr<const cm::Component>> component =
+      make_error(ErrorCode::NotFound, "no engine");
+  if (options.tier != "interp") {
+    auto cache = data_dir(options.paths);
+    if (!cache) {
+      report(cache.error());
+      return kExitUsage;
+    }
     engine::NativeOptions native_options =
         component::with_native_bounds({}, host.policy.current().native_bounds(), true);
+    native_options.cache_dir = *cache / "cache" / "native";
+    native_options.cache_only = options.tier != "native";
     show_native_progress(native_options);
     auto native = engine::Engine::native(native_options);
-    if (!native) {
+    if (!native && options.tier == "native") {
       report(native.error());
       return exit_code_for(native.error());
     }
-    engine = std::move(*native);
-  } else {
-    engine = engine::Engine::interpreter();
+    if (native) {
+      component = cm::decode_component(*bytes, files.module.filename().string(), **native);
+      if (component || options.tier == "native") engine = std::move(*native);
+    } else if (options.tier == "auto") {
+      std::fprintf(stderr, "airssys-wasm: %s\n", native_tier_notice(native.error()).c_str());
+    }
   }
-  auto component = cm::decode_component(*bytes, files.module.filename().string(), *engine);
+  if (!engine) {
+    engine = engine::Engine::interpreter();
+    component = cm::decode_component(*bytes, files.module.filename().string(), *engine);
+  }
   if (!component) {
     report(component.error());
     return exit_code_for(component.error());
   }
+  record_run_tier(*host.audit, admitted.admission.context->component_id(), engine->tier());
 
   cm::HostInstance imports;
   host::add_wasi2(imports, context);

@@ -19,6 +19,7 @@
 #include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/component/world.hpp"
 #include "airssys/wasm/storage/kv.hpp"
+#include "airssys/wasm/system/host.hpp"
 #include "host_setup.hpp"
 
 namespace airssys::wasm::cli {
@@ -98,6 +99,12 @@ int up_components(const UpOptions& options) {
   auto printer = std::make_shared<LinePrinter>();
   security::AuditLogOptions audit_options;
   audit_options.subscriber = [printer](const security::AuditRecord& r, std::string_view) {
+    // A component that moved to native code (auto) says so.
+    if (r.permission == "lifecycle.tier" && r.resource == "native" &&
+        r.result == security::AuditResult::Granted) {
+      printer->log(r.reason);
+      return;
+    }
     if (r.result != security::AuditResult::Denied) return;
     // A component's failure is on record as lifecycle.*, but it is no denial:
     // the supervisor's line says it.
@@ -120,16 +127,36 @@ int up_components(const UpOptions& options) {
     report(dir.error());
     return exit_code_for(dir.error());
   }
+  // host.toml (--config): the tier of components whose manifest names none
+  // (auto when it says nothing) and its [native] bounds.
+  std::optional<system::HostConfig> config;
+  if (!options.paths.config.empty()) {
+    auto loaded = system::HostConfig::load(options.paths.config);
+    if (!loaded) {
+      report(loaded.error());
+      return kExitUsage;
+    }
+    config = std::move(*loaded);
+  }
   std::shared_ptr<engine::Engine> engine(engine::Engine::interpreter());
-  // The native engine, made when the first component asks for it.
+  // The native engine, made when the first component asks for it; a host
+  // that cannot make one (no C compiler) is asked once.
   std::shared_ptr<engine::Engine> native;
+  std::optional<Error> native_unavailable;
   auto native_engine = [&]() -> Result<std::shared_ptr<engine::Engine>> {
     if (native) return native;
-    engine::NativeOptions native_options =
-        component::with_native_bounds({}, (*host)->policy.current().native_bounds(), true);
+    if (native_unavailable) return std::unexpected(*native_unavailable);
+    engine::NativeOptions native_options = component::with_native_bounds(
+        config ? config->native : engine::NativeOptions{},
+        (*host)->policy.current().native_bounds(), true);
     native_options.cache_dir = *dir / "cache" / "native";
     show_native_progress(native_options);
-    AIRSSYS_TRY_ASSIGN(native, engine::Engine::native(native_options));
+    auto made = engine::Engine::native(native_options);
+    if (!made) {
+      native_unavailable = made.error();
+      return std::unexpected(made.error());
+    }
+    native = std::move(*made);
     return native;
   };
   std::vector<component::ComponentSpec> specs;
@@ -142,21 +169,40 @@ int up_components(const UpOptions& options) {
                  ? kExitRefused
                  : kExitLoadFailed;
     }
-    // The command line's tier, else the manifest's, else the interpreter.
-    auto tier = component::TierChoice::Interp;
+    // The command line's tier, else the manifest's, else host.toml's, else
+    // auto: native code once it is compiled.
+    auto tier = config ? config->tier : component::TierChoice::Auto;
+    bool tier_by_default = false;
     if (!options.tier.empty()) {
       tier = security::parse_tier_choice(options.tier).value_or(component::TierChoice::Interp);
     } else if (admitted->manifest && admitted->manifest->runtime.tier) {
       tier = *admitted->manifest->runtime.tier;
+    } else {
+      tier_by_default = true;
     }
     std::shared_ptr<engine::Engine> native_for;
     if (tier != component::TierChoice::Interp) {
+      const bool asked_before = native_unavailable.has_value();
       auto made = native_engine();
-      if (!made) {
+      if (made) {
+        native_for = *made;
+      } else if (tier == component::TierChoice::Native) {
         report(made.error());
         return exit_code_for(made.error());
+      } else {
+        // Auto without a native tier: the interpreter, said once, on record.
+        if (!asked_before) printer->log("airssys-wasm: " + native_tier_notice(made.error()));
+        security::AuditRecord r;
+        r.component = admitted->admission.context->component_id();
+        r.permission = "lifecycle.tier";
+        r.resource = "interp";
+        r.result = security::AuditResult::Granted;
+        r.layer = security::DecisionLayer::Component;
+        r.reason = fmt::format("runs on the interp tier: the native tier is unavailable: {}",
+                               made.error().to_string());
+        (*host)->audit->record(std::move(r));
+        tier = component::TierChoice::Interp;
       }
-      native_for = *made;
     }
     auto bytes = engine::read_module_file(admitted->files.module);
     if (!bytes) {
@@ -232,7 +278,7 @@ int up_components(const UpOptions& options) {
     spec.world = std::move(loaded->world);
     spec.engine = std::move(loaded->engine);
     spec.tier_up = std::move(loaded->tier_up);
-    if (tier != component::TierChoice::Interp) {
+    if (tier != component::TierChoice::Interp && !tier_by_default) {
       printer->log(fmt::format("{}: tier {}", spec.name, security::tier_choice_name(tier)));
     }
     spec.security = admitted->admission.context;

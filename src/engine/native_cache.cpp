@@ -334,8 +334,9 @@ Result<std::unique_ptr<NativeCompiler>> NativeCompiler::create(CompilerConfig co
   for (const auto* tool : {&config.wasm2c, &config.cc}) {
     if (tool->empty() || !tool->is_absolute() || ::access(tool->c_str(), X_OK) != 0) {
       return make_error(ErrorCode::InvalidConfig,
-                        fmt::format("native tier: '{}' is not an executable given by absolute path",
-                                    tool->string()));
+                        fmt::format("native tier: no {} at '{}' (an executable given by absolute "
+                                    "path)",
+                                    tool == &config.cc ? "C compiler" : "wasm2c", tool->string()));
     }
   }
   AIRSSYS_TRY(ensure_private_dir(config.cache_dir));

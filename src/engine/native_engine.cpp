@@ -160,7 +160,10 @@ fs::path default_native_cache_dir() {
 Result<std::unique_ptr<Engine>> Engine::native(NativeOptions options) {
   detail::CompilerConfig config;
   config.wasm2c = options.wasm2c.empty() ? fs::path(AIRSSYS_WASM2C_PATH) : options.wasm2c;
-  config.cc = options.compiler.empty() ? fs::path(AIRSSYS_NATIVE_CC_PATH) : options.compiler;
+  // No compiler named: $AIRSSYS_CC when set, else the one found at build time.
+  config.cc = options.compiler;
+  if (const char* cc = std::getenv("AIRSSYS_CC"); config.cc.empty() && cc && *cc) config.cc = cc;
+  if (config.cc.empty()) config.cc = AIRSSYS_NATIVE_CC_PATH;
   config.cache_dir = options.cache_dir.empty() ? default_native_cache_dir() : options.cache_dir;
   config.timeout = options.compile_timeout;
   config.memory_bytes = options.compile_memory_bytes;

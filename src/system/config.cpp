@@ -102,6 +102,9 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
   std::error_code ec;
   fs::path base = fs::absolute(file, ec).parent_path();
   HostConfig config;
+  // A host run from a host.toml (`serve`, `up --config`) gives components
+  // native code wherever it can: auto unless the file says otherwise.
+  config.tier = security::TierChoice::Auto;
   for (const auto& [k, node] : *root) {
     std::string key(k.str());
     if (key == "data_dir" || key == "trust_config" || key == "policy" || key == "audit_log") {

@@ -97,6 +97,10 @@ struct Host::Impl {
   // under way a stop still kills; guarded by native_mutex.
   std::vector<std::shared_ptr<engine::Engine>> retired_natives;
   bool compiles_stopped = false;           // guarded by native_mutex
+  // Why the native engine could not be made (no C compiler, an unusable
+  // cache folder): asked once, until a reload changes the policy's [native];
+  // guarded by native_mutex.
+  std::optional<Error> native_unavailable;
   std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
   std::unique_ptr<component::ComponentRuntime> system;  // destroyed before the scheduler
   mutable std::mutex lifecycle;

@@ -63,9 +63,16 @@ Result<component::ComponentSpec> Host::Impl::spec_from(const security::Admission
       native_for = *made;
     } else if (tier == security::TierChoice::Native) {
       return std::unexpected(made.error());
-    } else {
+    } else if (made.error().code == ErrorCode::CallCancelled) {
       record(manifest.component.name, "lifecycle.tier", "native", AuditResult::Denied,
              fmt::format("stays on the interp tier: {}", made.error().to_string()));
+    } else {
+      // Auto on a host without a native tier (no C compiler): the interpreter
+      // is what auto allows, so this is on record but no denial; the host
+      // says why once (Host::native_tier, `serve`'s notice).
+      record(manifest.component.name, "lifecycle.tier", "interp", AuditResult::Granted,
+             fmt::format("runs on the interp tier: the native tier is unavailable: {}",
+                         made.error().to_string()));
     }
   }
   Result<component::TieredModule> loaded{};
@@ -111,12 +118,24 @@ Result<std::shared_ptr<engine::Engine>> Host::Impl::native_engine() {
     return make_error(ErrorCode::CallCancelled, "the host stops: no native compile starts");
   }
   if (native) return native;
+  if (native_unavailable) return std::unexpected(*native_unavailable);
   // host.toml's [native], lowered to the policy's.
   engine::NativeOptions options =
       component::with_native_bounds(config.native, policy->current().native_bounds(), true);
   options.cache_dir = config.data_dir / "cache" / "native";
-  AIRSSYS_TRY_ASSIGN(native, engine::Engine::native(options));
+  auto made = engine::Engine::native(options);
+  if (!made) {
+    native_unavailable = made.error();
+    return std::unexpected(made.error());
+  }
+  native = std::move(*made);
   return native;
+}
+
+Result<void> Host::native_tier() {
+  auto made = impl_->native_engine();
+  if (!made) return std::unexpected(made.error());
+  return {};
 }
 
 // Waits until the component is Ready; a failure stops it and is returned.

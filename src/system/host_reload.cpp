@@ -66,6 +66,7 @@ Result<ReloadReport> Host::reload(std::string_view operator_name) {
     std::lock_guard native(i.native_mutex);
     if (i.native) i.retired_natives.push_back(std::move(i.native));
     i.native.reset();
+    i.native_unavailable.reset();
   }
 
   std::string changes;

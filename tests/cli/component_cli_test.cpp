@@ -119,8 +119,8 @@ TEST_F(ComponentCli, UpAndInstallRunComponentsOfTheWorldAndSendCommandsToRun) {
   EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
   EXPECT_NE(inspect.out.find("targets    airssys:host/component@0.3.0"), std::string::npos)
       << inspect.out;
-  auto up = cli({"up", world, "--data-dir", data, "--approve", "--send", "echo=hello",
-                 "--duration", "1000"});
+  auto up = cli({"up", world, "--data-dir", data, "--approve", "--tier", "interp", "--send",
+                 "echo=hello", "--duration", "1000"});
   EXPECT_EQ(up.exit_code, 0) << up.err;
   EXPECT_NE((up.out + up.err).find("echo: terminated, 1 messages handled"), std::string::npos)
       << up.out << up.err;

@@ -109,7 +109,7 @@ class ExamplesTest : public ::testing::Test {
 
   testing::ProcessResult up(const fs::path& dir, std::vector<std::string> extra) {
     std::vector<std::string> args = {"up", dir.string(), "--data-dir", home().string(),
-                                     "--approve"};
+                                     "--approve", "--tier", "interp"};
     args.insert(args.end(), extra.begin(), extra.end());
     return cli(args);
   }

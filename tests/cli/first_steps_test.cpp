@@ -207,7 +207,8 @@ TEST_F(FirstStepsTest, UpRunsASingleComponentFolder) {
   auto dir = folder("counter", "counter.wasm", "storage.read = [\"counter:*\"]\n"
                                                "storage.write = [\"counter:*\"]\n"
                                                "messaging.receive = [\"host\"]\n");
-  auto r = cli({"up", dir.string(), "--data-dir", data_.string(), "--approve", "--duration", "1500",
+  auto r = cli({"up", dir.string(), "--data-dir", data_.string(), "--approve", "--tier", "interp",
+                "--duration", "1500",
                 "--send", "counter=tick"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("[counter] counter tick = 1"), std::string::npos) << r.out << r.err;
@@ -287,7 +288,7 @@ TEST_F(FirstStepsTest, ApprovalKeysCanBeAbbreviated) {
 // start it; the install said that too.
 TEST_F(FirstStepsTest, SendToAStoppedComponentSaysItIsNotRunning) {
   fs::path config = root_.path() / "host.toml";
-  write_file(config, "data_dir = \"data\"\nworkers = 1\n");
+  write_file(config, "data_dir = \"data\"\nworkers = 1\ntier = \"interp\"\n");
   Daemon daemon(kCli, config, root_.path() / "serve.log");
   ASSERT_TRUE(daemon.wait_serving(data_ / "admin.sock")) << daemon.log();
   auto dir = folder("counter", "counter.wasm");  // no capabilities: no approval
@@ -310,7 +311,8 @@ TEST_F(FirstStepsTest, UpPrintsACrashAsAFailureByTheComponentsName) {
   folder("counter-svc", "counter.wasm", "storage.read = [\"counter:*\"]\n"
                                        "storage.write = [\"counter:*\"]\n"
                                        "messaging.receive = [\"host\"]\n");
-  auto r = cli({"up", (root_.path() / "components").string(), "--data-dir", data_.string(), "--approve", "--duration",
+  auto r = cli({"up", (root_.path() / "components").string(), "--data-dir", data_.string(),
+                "--approve", "--tier", "interp", "--duration",
                 "5000", "--send", "counter-svc=trap"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find("denied:"), std::string::npos) << r.err;

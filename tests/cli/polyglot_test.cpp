@@ -73,7 +73,7 @@ TEST_F(PolyglotTest, ThePipelineInThreeLanguagesDoesItsWorkAndTheHostileComponen
   // fixed time: the JavaScript validator alone takes seconds to load, many
   // more on a busy machine. Interrupted then, `up` stops every component.
   testing::Daemon up({AIRSSYS_CLI, "up", kPolyglot.string(), "--data-dir", home().string(),
-                      "--approve", "--send", "orders=order 1 widget 3", "--send",
+                      "--approve", "--tier", "interp", "--send", "orders=order 1 widget 3", "--send",
                       "orders=order 2 gadget 500", "--send", "orders=order 3 sprocket 1", "--send",
                       "orders=order 4 gizmo 7", "--send", "orders=order 5 widget 2", "--send",
                       "hostile=attack"},

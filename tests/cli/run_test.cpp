@@ -150,6 +150,78 @@ TEST(RunCommand, AutoTierRunsAtOnceAndUsesTheCacheNextTime) {
   EXPECT_NE(cli({"run", "--tier", "jit", component("exit_code.wasm")}).exit_code, 0);
 }
 
+// The lifecycle.tier records of an audit log, their resource (the tier) in order.
+std::vector<std::string> tiers_on_record(const fs::path& audit_log) {
+  std::ifstream in(audit_log);
+  std::vector<std::string> tiers;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"permission\":\"lifecycle.tier\"") == std::string::npos) continue;
+    for (const char* tier : {"interp", "native"}) {
+      if (line.find(fmt::format("\"resource\":\"{}\"", tier)) != std::string::npos) {
+        tiers.emplace_back(tier);
+      }
+    }
+  }
+  return tiers;
+}
+
+// Without --tier, `run` takes native code from the cache when it is there
+// and otherwise runs the interpreter, compiling nothing; the tier it ran on
+// is on record.
+TEST(RunCommand, WithoutATierRunUsesCachedNativeCodeAndCompilesNothing) {
+  const airssys::wasm::test::TempDir own_home("home");
+  const airssys::wasm::test::ScopedHome scoped_home(own_home.path());
+  const fs::path cache = own_home.path() / "cache" / "native";
+  auto count_entries = [&] {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cache, ec)) n += e.path().extension() == ".so";
+    return n;
+  };
+  auto first = cli({"run", component("exit_code.wasm"), "--", "9"});
+  EXPECT_EQ(first.exit_code, 9) << first.err;
+  EXPECT_EQ(first.err, "");
+  EXPECT_EQ(count_entries(), 0u);  // nothing compiled
+  auto compiled = cli({"run", "--tier", "native", component("exit_code.wasm"), "--", "8"});
+  EXPECT_EQ(compiled.exit_code, 8) << compiled.err;
+  EXPECT_EQ(count_entries(), 1u);
+  auto second = cli({"run", component("exit_code.wasm"), "--", "7"});
+  EXPECT_EQ(second.exit_code, 7) << second.err;
+  EXPECT_EQ(second.err, "");
+  auto interp = cli({"run", "--tier", "interp", component("exit_code.wasm"), "--", "6"});
+  EXPECT_EQ(interp.exit_code, 6) << interp.err;
+  EXPECT_EQ(tiers_on_record(own_home.path() / "audit.log"),
+            (std::vector<std::string>{"interp", "native", "native", "interp"}));
+}
+
+// Without a C compiler `run` still runs everything but --tier native on the
+// interpreter; --tier auto says why once, the default says nothing.
+TEST(RunCommand, WithoutACompilerRunStaysOnTheInterpreter) {
+  const airssys::wasm::test::TempDir own_home("home");
+  const airssys::wasm::test::ScopedHome scoped_home(own_home.path());
+  auto run = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"AIRSSYS_CC=/nonexistent/bin/cc", AIRSSYS_CLI, "run"});
+    return testing::run_cli("/usr/bin/env", std::move(args));
+  };
+  auto plain = run({component("exit_code.wasm"), "--", "5"});
+  EXPECT_EQ(plain.exit_code, 5) << plain.err;
+  EXPECT_EQ(plain.err, "");
+  auto automatic = run({"--tier", "auto", component("exit_code.wasm"), "--", "4"});
+  EXPECT_EQ(automatic.exit_code, 4) << automatic.err;
+  EXPECT_EQ(automatic.err,
+            "airssys-wasm: notice: no native tier on this host (native tier: no C compiler at "
+            "'/nonexistent/bin/cc' (an executable given by absolute path)): components run on the "
+            "interpreter. Install a C compiler (Debian: apt-get install gcc) for native code, or "
+            "set tier = \"interp\" in host.toml (or --tier interp) to choose the interpreter and "
+            "silence this notice\n");
+  auto native = run({"--tier", "native", component("exit_code.wasm"), "--", "3"});
+  EXPECT_EQ(native.exit_code, 3) << native.err;
+  EXPECT_NE(native.err.find("no C compiler at '/nonexistent/bin/cc'"), std::string::npos)
+      << native.err;
+  EXPECT_EQ(tiers_on_record(own_home.path() / "audit.log"),
+            (std::vector<std::string>{"interp", "interp"}));
+}
+
 // policy.toml's [native] binds `run`: past its bound the interpreter runs
 // the module, and says why.
 TEST(RunCommand, ThePolicysNativeBoundsHoldForRun) {

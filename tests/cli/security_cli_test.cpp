@@ -764,10 +764,11 @@ TEST_F(SecurityCli, ExplicitDataDirAndTrustConfigKeepEverythingThereAndTheHintFo
   r = cli({"run", "--data-dir", data, "--trust-config", trust, dir, "--", "42"});
   EXPECT_EQ(r.exit_code, 42) << r.err;
   auto records = audit_records(fs::path(data) / "audit.log");
-  ASSERT_EQ(records.size(), 3u);
+  ASSERT_EQ(records.size(), 4u);
   EXPECT_EQ(records[0]["result"], "denied");
   EXPECT_EQ(records[1]["permission"], "approval.approve");
   EXPECT_EQ(records[2]["result"], "granted");
+  EXPECT_EQ(records[3]["permission"], "lifecycle.tier");  // the tier the run ran on
   EXPECT_FALSE(fs::exists(home_ / "audit.log"));
 
   // A separate audit log: the hint names it too (quoted, it has a space), and
@@ -792,7 +793,7 @@ TEST_F(SecurityCli, ExplicitDataDirAndTrustConfigKeepEverythingThereAndTheHintFo
   EXPECT_EQ(records[1]["permission"], "approval.deny");
   EXPECT_EQ(records[2]["permission"], "trust.add-path");
   EXPECT_EQ(records[2]["resource"], trust);
-  EXPECT_EQ(audit_records(fs::path(data) / "audit.log").size(), 3u);
+  EXPECT_EQ(audit_records(fs::path(data) / "audit.log").size(), 4u);
   EXPECT_TRUE(contains(read_file(trust), "pattern = \"/srv/apps\""));
   EXPECT_FALSE(fs::exists(home_ / "trust.toml"));
 

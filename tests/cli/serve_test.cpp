@@ -48,7 +48,7 @@ class ServeTest : public ::testing::Test {
     fs::permissions(data_, fs::perms::owner_all, fs::perm_options::replace);
     keys_ = trusted_keys(data_);
     config_ = root_.path() / "host.toml";
-    write_file(config_, "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\n");
+    write_file(config_, "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\ntier = \"interp\"\n");
   }
 
   testing::ProcessResult cli(std::vector<std::string> args) {
@@ -219,6 +219,35 @@ TEST_F(ServeTest, LifecycleThroughTheDaemonAndARestart) {
   }
 }
 
+// A host.toml without `tier` runs components on auto; on a host without a C
+// compiler that is the interpreter: said once when the host starts, on record
+// for each component, and no denial.
+TEST_F(ServeTest, WithoutACompilerTheDefaultTierIsTheInterpreterAfterOneNotice) {
+  write_file(config_, "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\n");
+  auto v1 = component("1.0.0", kComponents / "counter.wasm");
+  Daemon daemon({"/usr/bin/env", "AIRSSYS_CC=/nonexistent/bin/cc", kCli, "serve", "--config",
+                 config_.string()},
+                root_.path() / "serve.log");
+  ASSERT_TRUE(wait_serving(daemon)) << daemon.log();
+  ASSERT_EQ(cli({"install", v1.string()}).exit_code, 0);
+  ASSERT_EQ(cli({"start", "counter"}).exit_code, 0);
+  ASSERT_EQ(cli({"send", "counter", "tick"}).exit_code, 0);
+  ASSERT_TRUE(daemon.wait_logged({"[counter] counter tick = 1"})) << daemon.log();
+  EXPECT_EQ(info("counter")["tier"], "interp") << info("counter").dump();
+  const std::string log = daemon.log();
+  const std::string notice =
+      "airssys-wasm serve: notice: no native tier on this host (native tier: no C compiler at "
+      "'/nonexistent/bin/cc'";
+  const auto first = log.find(notice);
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find(notice, first + 1), std::string::npos) << log;
+  EXPECT_EQ(log.find("denied"), std::string::npos) << log;
+  auto r = cli({"audit", "--component", "counter", "--permission", "lifecycle.tier", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("the native tier is unavailable"), std::string::npos) << r.out;
+  EXPECT_EQ(daemon.terminate(), 0) << daemon.log();
+}
+
 // A host killed outright (SIGKILL: no shutdown step runs) loses nothing it
 // had committed: the next host brings the component back with its key-value
 // state and keeps the audit trail, serving over the socket the dead one left.
@@ -288,7 +317,7 @@ void write_module(const fs::path& file, const std::vector<uint8_t>& bytes) {
 // host stops on SIGTERM, within its stop timeout.
 TEST_F(ServeTest, NativeCompilesAreBoundedAndDoNotOutliveTheHost) {
   write_file(config_,
-             "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\n"
+             "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\ntier = \"interp\"\n"
              "stop_timeout_ms = 5000\n"
              "[native]\nmax_module_size = \"400KB\"\nmax_function_size = \"1MB\"\n"
              "compile_timeout_ms = 600000\n");
@@ -391,7 +420,7 @@ TEST_F(ServeTest, NativeCompilesAreBoundedAndDoNotOutliveTheHost) {
 // A start that needs a native compile returns at once; the component runs
 // when the compile ends, and `start --wait` waits for that.
 TEST_F(ServeTest, ANativeStartReturnsAtOnceAndRunsWhenItsCompileEnds) {
-  write_file(config_, "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\n");
+  write_file(config_, "data_dir = \"data\"\nworkers = 2\nstate_durability = \"normal\"\ntier = \"interp\"\n");
   std::vector<uint8_t> counter;
   {
     std::ifstream in(kComponents / "counter.wasm", std::ios::binary);

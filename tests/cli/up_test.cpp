@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "../support/daemon.hpp"
 #include "../support/hostile_modules.hpp"
 #include "../support/temp_dir.hpp"
 #include "subprocess.hpp"
@@ -32,6 +33,9 @@ class UpTest : public ::testing::Test {
     fs::create_directories(root_ / "components");
     std::ofstream(root_ / "home" / "trust.toml") << "dev_mode = false\n";
     fs::permissions(root_ / "home" / "trust.toml", fs::perms::owner_read | fs::perms::owner_write);
+    // The interpreter unless a manifest or --tier says otherwise: no
+    // background compile beside what a test looks at.
+    std::ofstream(root_ / "host.toml") << "tier = \"interp\"\n";
   }
 
   void add(const std::string& name, const std::string& wasm, const std::string& capabilities) {
@@ -47,7 +51,8 @@ class UpTest : public ::testing::Test {
   testing::ProcessResult up(std::vector<std::string> extra) {
     std::vector<std::string> args = {AIRSSYS_CLI, "up", (root_ / "components").string(),
                                      "--data-dir", (root_ / "home").string(), "--trust-config",
-                                     (root_ / "home" / "trust.toml").string()};
+                                     (root_ / "home" / "trust.toml").string(), "--config",
+                                     (root_ / "host.toml").string()};
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = testing::run_process(args, std::chrono::seconds(60));
     EXPECT_FALSE(r.timed_out);
@@ -101,6 +106,82 @@ TEST_F(UpTest, TheTierComesFromTheCommandLineOrTheManifest) {
       << forced.out;
   auto bad = up({"--tier", "jit"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+// Without --tier, a manifest's tier or a host.toml, `up` runs auto: each
+// component starts on the interpreter at once and moves to native code when
+// its background compile ends, between two messages, saying so.
+TEST_F(UpTest, WithoutATierComponentsStartAtOnceAndMoveToNativeCode) {
+  add("counter", "counter.wasm",
+      "storage.read = [\"counter:*\"]\nstorage.write = [\"counter:*\"]\n"
+      "messaging.receive = [\"host\"]\n");
+  testing::Daemon up({AIRSSYS_CLI, "up", (root_ / "components").string(), "--data-dir",
+                      (root_ / "home").string(), "--trust-config",
+                      (root_ / "home" / "trust.toml").string(), "--approve", "--send",
+                      "counter=tick"},
+                     root_ / "up.log");
+  // The compile's time only bounds a hang: minutes on a loaded machine.
+  ASSERT_TRUE(up.wait_logged({"[counter] counter tick = 1",
+                              "'counter' moved to the native tier"},
+                             std::chrono::seconds(300)))
+      << up.log();
+  EXPECT_EQ(up.terminate(), 0) << up.log();
+  const std::string log = up.log();
+  EXPECT_NE(log.find("counter: terminated, 1 messages handled, 0 restarts, native tier"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("tier auto"), std::string::npos) << log;  // the default is not announced
+  EXPECT_EQ(log.find("notice:"), std::string::npos) << log;
+  EXPECT_FALSE(fs::is_empty(root_ / "home" / "cache" / "native"));
+}
+
+// Without a C compiler, the default (auto) runs every component on the
+// interpreter, says so once, and keeps the decision on record; a component
+// that asks for native explicitly cannot start.
+TEST_F(UpTest, WithoutACompilerEverythingRunsOnTheInterpreterAfterOneNotice) {
+  add("alpha", "scripted.wasm", "messaging.send = [\"beta\"]\nmessaging.receive = [\"host\"]\n");
+  add("beta", "scripted.wasm", "messaging.receive = [\"alpha\"]\n");
+  const std::vector<std::string> args = {"/usr/bin/env", "AIRSSYS_CC=/nonexistent/bin/cc",
+                                         AIRSSYS_CLI, "up", (root_ / "components").string(),
+                                         "--data-dir", (root_ / "home").string(),
+                                         "--trust-config",
+                                         (root_ / "home" / "trust.toml").string(), "--approve"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto argv = args;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto r = testing::run_process(argv, std::chrono::seconds(60));
+    EXPECT_FALSE(r.timed_out);
+    return r;
+  };
+  auto r = with({"--duration", "1500", "--send", "alpha=send beta hello"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[beta] beta got send from alpha: hello"), std::string::npos) << r.out;
+  const std::string notice = "notice: no native tier on this host (native tier: no C compiler at "
+                             "'/nonexistent/bin/cc'";
+  const auto first = r.err.find(notice);
+  EXPECT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(notice, first + 1), std::string::npos) << r.err;  // once
+  EXPECT_EQ(r.err.find("denied"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("beta: terminated, 1 messages handled, 0 restarts\n"), std::string::npos)
+      << r.err;
+  std::ifstream in(root_ / "home" / "audit.log");
+  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* name : {"alpha", "beta"}) {
+    bool found = false;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+      found |= line.find("\"component\":\"" + std::string(name) + "\"") != std::string::npos &&
+               line.find("\"permission\":\"lifecycle.tier\"") != std::string::npos &&
+               line.find("\"resource\":\"interp\"") != std::string::npos &&
+               line.find("the native tier is unavailable") != std::string::npos;
+    }
+    EXPECT_TRUE(found) << name << "\n" << log;
+  }
+
+  auto native = with({"--duration", "1000", "--tier", "native"});
+  EXPECT_NE(native.exit_code, 0) << native.err;
+  EXPECT_NE(native.err.find("no C compiler at '/nonexistent/bin/cc'"), std::string::npos)
+      << native.err;
 }
 
 // The host's own messages are admitted like any sender's: by the receiver's

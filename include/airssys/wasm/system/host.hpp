@@ -64,6 +64,10 @@ struct HostConfig {
   // The engine tier of components whose manifest names none ([runtime]
   // tier; host.toml `tier`), and one that overrides every manifest
   // (`serve --tier`). Native code is cached in <data_dir>/cache/native.
+  // The interpreter here; a host.toml without `tier` gives auto (parse()),
+  // and so does `serve` without a host.toml. Under auto, a host without a
+  // usable native tier (no C compiler) runs everything on the interpreter
+  // (Host::native_tier says why).
   security::TierChoice tier = security::TierChoice::Interp;
   std::optional<security::TierChoice> tier_override;
   // The host's default quotas, for what a component's manifest does not set:
@@ -259,6 +263,11 @@ class Host {
   [[nodiscard]] Result<void> send(std::string_view name, std::vector<uint8_t> payload);
   [[nodiscard]] std::optional<component::ComponentStatus> status(std::string_view name) const;
   [[nodiscard]] std::vector<std::string> running() const;
+  // Whether this host has a native tier: makes the native engine when no
+  // component has yet (the C compiler and the cache folder checked), else
+  // the reason it has none, such as no C compiler. Components under auto
+  // then run on the interpreter; those that ask for native fail to start.
+  [[nodiscard]] Result<void> native_tier();
   // Components whose start waits for a native compile, with how long it has run.
   [[nodiscard]] std::vector<std::pair<std::string, std::chrono::milliseconds>> compiling() const;
   // Prometheus text exposition format 0.0.4.
