@@ -13,6 +13,7 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libsqlite3-dev libsodium-dev libboost-context-dev libcurl4-openssl-dev
   rustc cargo libstd-rust-dev-wasm32
+  libnats-dev nats-server
 )
 
 missing=()
