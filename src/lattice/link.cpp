@@ -145,6 +145,9 @@ Result<std::unique_ptr<Link>> Link::connect(LinkOptions options) {
   AIRSSYS_TRY(check(natsOptions_SetServers(no, urls.data(), static_cast<int>(urls.size())),
                     "the NATS server URLs"));
   AIRSSYS_TRY(check(natsOptions_SetNoRandomize(no, true), "server order"));
+  // What a host publishes never comes back to it: its own components get
+  // their messages locally.
+  AIRSSYS_TRY(check(natsOptions_SetNoEcho(no, true), "no echo"));
   if (!o.name.empty()) AIRSSYS_TRY(check(natsOptions_SetName(no, o.name.c_str()), "name"));
   if (!o.user.empty() || !o.password.empty()) {
     AIRSSYS_TRY(check(natsOptions_SetUserInfo(no, o.user.c_str(), o.password.c_str()),

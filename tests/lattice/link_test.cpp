@@ -163,10 +163,12 @@ TEST(LatticeLink, WhatABareNatsClientInjectsIsRefusedByTheHost) {
   Inbox inbox;
   auto sub = b->subscribe("airssys.prod.host.h2", inbox.handler()).value();
   ASSERT_TRUE(b->flush(10s));
-  // A genuine envelope, captured on the way.
+  // A genuine envelope, captured on the way by a third client.
+  auto c = connect(server, "eavesdropper");
+  ASSERT_TRUE(c);
   Inbox tap;
-  auto spy = a->subscribe("airssys.prod.host.>", tap.handler()).value();
-  ASSERT_TRUE(a->flush(10s));
+  auto spy = c->subscribe("airssys.prod.host.>", tap.handler()).value();
+  ASSERT_TRUE(c->flush(10s));
   ASSERT_TRUE(a->publish("airssys.prod.host.h2", l.h1->seal(l.to_h2("pay 10")).value()));
   ASSERT_TRUE(tap.wait_for(1));
   const auto captured = tap.at(0);

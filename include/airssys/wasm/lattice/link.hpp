@@ -2,7 +2,9 @@
 // A host's connection to the lattice's NATS servers (the C client, libnats):
 // connect with the operator's credentials, publish, subscribe, request with
 // a deadline; after the first connection it reconnects by itself, forever,
-// and keeps its subscriptions. Bytes only: what travels is sealed and opened
+// and keeps its subscriptions. What a link publishes is never delivered to
+// its own subscriptions (the host delivers to its own components itself).
+// Bytes only: what travels is sealed and opened
 // by lattice::HostIdentity (envelope.hpp).
 //
 // Example:
