@@ -6,7 +6,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(_airssys_layers core engine cm security storage actor host component system)
+set(_airssys_layers core engine cm security storage actor host component lattice system)
 set(_airssys_targets)
 foreach(layer IN LISTS _airssys_layers)
   set_target_properties(airssys_${layer} PROPERTIES EXPORT_NAME ${layer})

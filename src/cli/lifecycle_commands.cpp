@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "airssys/wasm/security/signing.hpp"
 #include "airssys/wasm/security/trust.hpp"
 #include "airssys/wasm/system/admin.hpp"
 #include "airssys/wasm/system/host.hpp"
@@ -317,6 +318,10 @@ int serve(const std::string& config_file, const std::string& data_dir, size_t wo
       security::TierChoice::Interp) {
     if (auto native = (*host)->native_tier(); !native) log(native_tier_notice(native.error()));
   }
+  if (auto lattice = (*host)->lattice()) {
+    log(fmt::format("joined lattice {} as host {} over {}", lattice->lattice, lattice->host,
+                    lattice->server));
+  }
   for (const auto& name : (*host)->running()) log("running " + name);
   log(fmt::format("serving {} on {} (pid {})", (*host)->config().data_dir.string(),
                   (*server)->path().string(), ::getpid()));
@@ -394,6 +399,58 @@ int report_start(const ClientOptions& o, const std::string& name, bool wait, jso
           "'{}' did not start (status {}{})", name, text_or(started, "status"),
           started.contains("status_detail") ? ": " + text_or(started, "status_detail") : "")));
   return kExitFailure;
+}
+
+// `lattice key`: this host's [[host]] line, its key made when missing.
+int print_lattice_key(const ClientOptions& o) {
+  system::HostConfig config;
+  if (!o.config.empty()) {
+    auto loaded = system::HostConfig::load(o.config);
+    if (!loaded) {
+      report(loaded.error());
+      return kExitUsage;
+    }
+    config = std::move(*loaded);
+  }
+  if (!o.data_dir.empty()) config.data_dir = fs::absolute(o.data_dir);
+  if (config.data_dir.empty()) {
+    auto home = security::airssys_home();
+    if (!home) {
+      report(home.error());
+      return kExitUsage;
+    }
+    config.data_dir = *home;
+  }
+  lattice::LatticeConfig lattice;
+  if (config.lattice) {
+    lattice = *config.lattice;
+  } else {
+    lattice.host = lattice::default_host_name();
+  }
+  config.lattice = lattice;
+  config.resolve_paths();
+  const fs::path key_file = config.lattice->key_file;
+  if (!fs::exists(key_file)) {
+    if (auto made = create_private_directory(key_file.parent_path()); !made) {
+      report(made.error());
+      return exit_code_for(made.error());
+    }
+    auto fresh = security::generate_key_pair();
+    if (fresh) {
+      if (auto written = security::write_secret_key_file(key_file, *fresh); !written) {
+        report(written.error());
+        return exit_code_for(written.error());
+      }
+    }
+  }
+  auto keys = security::read_secret_key_file(key_file);
+  if (!keys) {
+    report(keys.error());
+    return exit_code_for(keys.error());
+  }
+  fmt::print("[[host]]\nname = \"{}\"\nkey = \"{}\"\n", lattice.host,
+             security::public_key_to_text(keys->public_key));
+  return 0;
 }
 
 void add_client_options(CLI::App* cmd, ClientOptions* o, bool json = true) {
@@ -570,6 +627,37 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
                                                                             : exit_code_for(e);
                                 });
   });
+
+  auto* lattice_cmd = app.add_subcommand(
+      "lattice", "The lattice of hosts this host joined (host.toml [lattice]): hosts | key");
+  lattice_cmd->require_subcommand(1);
+  auto* lattice_hosts = lattice_cmd->add_subcommand(
+      "hosts", "The hosts this host hears on its lattice: live or not, boot, labels, when last "
+               "heard (needs the host)");
+  add_client_options(lattice_hosts, &s->client);
+  lattice_hosts->callback([s, exit_code] {
+    *exit_code = client_command(s->client, {{"command", "lattice"}}, false, [](const json& r) {
+      fmt::print("lattice {} as host {} ({}{})\n", text_or(r, "lattice"), text_or(r, "host"),
+                 r.value("connected", false) ? "connected to " : "disconnected",
+                 r.value("connected", false) ? text_or(r, "server") : std::string());
+      const json hosts = r.value("hosts", json::array());
+      for (const auto& h : hosts) {
+        std::string labels;
+        const json given = h.value("labels", json::object());
+        for (const auto& [k, v] : given.items()) {
+          labels += fmt::format("{}{}={}", labels.empty() ? "" : ",", k, v.get<std::string>());
+        }
+        fmt::print("{:<24} {:<8} heard {} ms ago{}\n", text_or(h, "name"),
+                   h.value("live", false) ? "live" : "gone", h.value("last_heard_ms", 0),
+                   labels.empty() ? "" : "  " + labels);
+      }
+    });
+  });
+  auto* lattice_key = lattice_cmd->add_subcommand(
+      "key", "Print this host's line for the lattice's host list (lattice-hosts.toml), making "
+             "its key (<data-dir>/host.key, or [lattice] key_file) on first use");
+  add_client_options(lattice_key, &s->client, false);
+  lattice_key->callback([s, exit_code] { *exit_code = print_lattice_key(s->client); });
 
   auto* metrics_cmd = app.add_subcommand(
       "metrics", "Print the running host's metrics in Prometheus text format");

@@ -233,6 +233,31 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
     return {{"ok", true}, {"result", out}};
   }
   if (c == "metrics") return {{"ok", true}, {"result", host.metrics()}};
+  if (c == "lattice") {
+    auto view = host.lattice();
+    if (!view) {
+      return {{"ok", false},
+              {"error", error_json(Error::of(ErrorCode::NotFound,
+                                             "this host is on no lattice (host.toml has no "
+                                             "[lattice])"))}};
+    }
+    json hosts = json::array();
+    for (const auto& p : view->hosts) {
+      hosts.push_back({{"name", p.name},
+                       {"live", p.live},
+                       {"boot", p.boot},
+                       {"labels", p.labels},
+                       {"last_heard_ms", p.last_heard.count()}});
+    }
+    return {{"ok", true},
+            {"result",
+             {{"lattice", view->lattice},
+              {"host", view->host},
+              {"boot", view->boot},
+              {"connected", view->connected},
+              {"server", view->server},
+              {"hosts", hosts}}}};
+  }
   if (c == "reload") {
     auto report = host.reload(operator_name);
     if (!report) return {{"ok", false}, {"error", error_json(report.error())}};

@@ -10,6 +10,7 @@
 #include "airssys/wasm/system/host.hpp"
 #include "security/native_toml.hpp"
 #include "security/quota_toml.hpp"
+#include "lattice/lattice_toml.hpp"
 #include "security/toml_reader.hpp"
 
 namespace airssys::wasm::system {
@@ -175,6 +176,12 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
         security::detail::read_native_table(*table, bounds, input);
         config.native = component::with_native_bounds(config.native, bounds, false);
       }
+    } else if (key == "lattice") {
+      if (const auto* table = r.table(node, key)) {
+        lattice::LatticeConfig lattice_config;
+        lattice::detail::read_lattice_table(*table, lattice_config, input);
+        config.lattice = std::move(lattice_config);
+      }
     } else if (key == "quota") {
       // The same keys, units and bounds as a manifest's [quota].
       if (const auto* table = r.table(node, key)) {
@@ -189,7 +196,8 @@ Result<HostConfig> HostConfig::parse(std::string_view text, const fs::path& file
       r.fail(node, key,
              "unknown key (known: data_dir, trust_config, policy, audit_log, "
              "audit_rotate_size, audit_keep, workers, tier, state_durability, "
-             "ready_timeout_ms, stop_timeout_ms, [admin], [native], [quota], [ceiling])");
+             "ready_timeout_ms, stop_timeout_ms, [admin], [native], [lattice], [quota], "
+             "[ceiling])");
     }
   }
   return input.result(std::move(config), ErrorCode::InvalidConfig);
@@ -200,6 +208,14 @@ void HostConfig::resolve_paths() {
     file = file.empty() ? data_dir / name : data_dir / file;  // an absolute file stays
   };
   place(trust_config, "trust.toml");
+  if (lattice) {
+    // The lattice's files, relative ones in the data directory.
+    for (auto* file : {&lattice->key_file, &lattice->hosts_file, &lattice->password_file,
+                       &lattice->nkey_seed_file, &lattice->tls_ca, &lattice->tls_cert,
+                       &lattice->tls_key}) {
+      if (!file->empty()) *file = data_dir / *file;
+    }
+  }
   place(policy, "policy.toml");
   place(audit_log, "audit.log");
   place(admin_socket, "admin.sock");

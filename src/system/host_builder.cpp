@@ -215,6 +215,7 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
   impl->system = std::make_unique<component::ComponentRuntime>(*impl->scheduler, options);
 
   std::unique_ptr<Host> host(new Host(std::move(impl)));
+  if (host->impl_->config.lattice) AIRSSYS_TRY(host->impl_->join_lattice());
   if (restore_) {
     auto& i = *host->impl_;
     std::lock_guard lock(i.lifecycle);

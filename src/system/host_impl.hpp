@@ -27,6 +27,7 @@
 #include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/engine/engine.hpp"
+#include "airssys/wasm/lattice/node.hpp"
 #include "airssys/wasm/security/admission.hpp"
 #include "airssys/wasm/security/manifest.hpp"
 #include "airssys/wasm/security/policy.hpp"
@@ -101,6 +102,9 @@ struct Host::Impl {
   // cache folder): asked once, until a reload changes the policy's [native];
   // guarded by native_mutex.
   std::optional<Error> native_unavailable;
+  // The lattice this host joined (HostConfig::lattice); destroyed first.
+  std::unique_ptr<lattice::Node> lattice_node;
+  [[nodiscard]] Result<void> join_lattice();
   std::unique_ptr<actor::ThreadPoolScheduler> scheduler;
   std::unique_ptr<component::ComponentRuntime> system;  // destroyed before the scheduler
   mutable std::mutex lifecycle;

@@ -499,6 +499,7 @@ void Host::shutdown() {
   std::lock_guard lock(i.lifecycle);
   if (i.shut_down) return;
   i.shut_down = true;
+  i.lattice_node.reset();  // leaves the lattice: its heartbeats stop
   std::vector<std::string> order;
   {
     std::lock_guard c(i.counters_mutex);

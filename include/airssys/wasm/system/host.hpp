@@ -40,6 +40,7 @@
 #include "airssys/wasm/component/runtime.hpp"
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/host/log.hpp"
+#include "airssys/wasm/lattice/config.hpp"
 #include "airssys/wasm/security/approval.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
@@ -90,6 +91,10 @@ struct HostConfig {
   // The native compile's bounds (host.toml [native]): its time and memory,
   // and what may be sent to the compilers. cache_dir is <data_dir>/cache/native.
   engine::NativeOptions native;
+  // host.toml's [lattice]: the host joins it when it is built (its key and
+  // host list found in the data directory unless named elsewhere). None:
+  // one machine, nothing of the lattice loaded.
+  std::optional<lattice::LatticeConfig> lattice;
 
   // Reads a host.toml. A relative data_dir is relative to the file's folder;
   // the other paths are kept as written and resolve_paths() puts a relative
@@ -270,6 +275,24 @@ class Host {
   [[nodiscard]] Result<void> native_tier();
   // Components whose start waits for a native compile, with how long it has run.
   [[nodiscard]] std::vector<std::pair<std::string, std::chrono::milliseconds>> compiling() const;
+  // The lattice this host has joined, and the hosts it hears; nothing
+  // without [lattice].
+  struct LatticeView {
+    std::string lattice;
+    std::string host;
+    uint64_t boot = 0;
+    bool connected = false;
+    std::string server;
+    struct Peer {
+      std::string name;
+      bool live = false;
+      uint64_t boot = 0;
+      std::map<std::string, std::string> labels;
+      std::chrono::milliseconds last_heard{0};
+    };
+    std::vector<Peer> hosts;
+  };
+  [[nodiscard]] std::optional<LatticeView> lattice() const;
   // Prometheus text exposition format 0.0.4.
   [[nodiscard]] std::string metrics() const;
 
