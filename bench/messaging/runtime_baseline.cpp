@@ -39,9 +39,9 @@ class RuntimePonger final : public actor::Behavior {
       } else {
         actor::Envelope ack;
         ack.target = message->sender;
-        ack.payload.resize(5);
-        ack.payload[0] = BENCH_MSG_ACK;
-        std::memcpy(ack.payload.data() + 1, &probe.index, 4);
+        uint8_t bytes[5] = {BENCH_MSG_ACK};
+        std::memcpy(bytes + 1, &probe.index, 4);
+        ack.payload = actor::Payload(std::span<const uint8_t>(bytes));
         AIRSSYS_TRY(ctx.send(std::move(ack)));
       }
     }
@@ -105,9 +105,10 @@ class RuntimePinger final : public actor::Behavior {
   Result<void> send_probe(actor::ActorContext& ctx, uint32_t index) {
     actor::Envelope envelope;
     envelope.target = ponger_;
-    envelope.payload = encode_probe({index, shared_.wanted, 0});
+    auto bytes = encode_probe({index, shared_.wanted, 0});
     const uint64_t sent_at = now_ns();
-    std::memcpy(envelope.payload.data() + 9, &sent_at, 8);
+    std::memcpy(bytes.data() + 9, &sent_at, 8);
+    envelope.payload = bytes;
     return ctx.send(std::move(envelope));
   }
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <mutex>
+#include <vector>
 
 namespace airssys::wasm::actor {
 
@@ -39,17 +41,76 @@ Mailbox::~Mailbox() {
   }
 }
 
+namespace {
+
+// Emptied segments beyond each mailbox's one spare, kept for any mailbox's
+// next burst: a sender on one thread then reuses what a receiver on another
+// freed, without a trip through the allocator. Bounded, so a past flood
+// holds at most kPooledSegments of memory; never destroyed, so a mailbox
+// that outlives static destruction can still give its segments back.
+class SegmentPool {
+ public:
+  static constexpr size_t kPooledSegments = 256;
+
+  static SegmentPool& instance() {
+    static auto* pool = new SegmentPool();  // NOLINT: deliberately never freed
+    return *pool;
+  }
+
+  void* take() {
+    std::lock_guard lock(mutex_);
+    if (free_.empty()) return nullptr;
+    void* segment = free_.back();
+    free_.pop_back();
+    return segment;
+  }
+
+  // False when full: the caller frees the segment itself.
+  bool give(void* segment) {
+    std::lock_guard lock(mutex_);
+    if (free_.size() >= kPooledSegments) return false;
+    free_.push_back(segment);
+    return true;
+  }
+
+ private:
+  SegmentPool() { free_.reserve(kPooledSegments); }
+  std::mutex mutex_;
+  std::vector<void*> free_;
+};
+
+}  // namespace
+
 Mailbox::Segment* Mailbox::new_segment_locked() {
   if (spare_) {
     spare_->next = nullptr;
     return spare_.release();
   }
+  if (void* pooled = SegmentPool::instance().take()) {
+    auto* segment = static_cast<Segment*>(pooled);
+    segment->next = nullptr;
+    return segment;
+  }
   return new Segment();
 }
 
+// `segment` holds no envelope (every slot taken): it becomes the spare, or
+// goes to the pool, or is freed.
+void Mailbox::recycle_locked(Segment* segment) {
+  if (!spare_) {
+    spare_.reset(segment);
+  } else if (!SegmentPool::instance().give(segment)) {
+    delete segment;
+  }
+}
+
 Envelope Mailbox::take_locked() {
-  Envelope front = std::move(head_->slots[head_slot_]);
-  head_->slots[head_slot_] = Envelope{};  // the moved-from slot keeps nothing
+  Envelope& slot = head_->slots[head_slot_];
+  Envelope front = std::move(slot);
+  // The moved-from slot keeps nothing (its payload is already empty).
+  slot.sender.name.clear();
+  slot.target.name.clear();
+  slot.topic.reset();
   ++head_slot_;
   --count_;
   if (count_ == 0) {
@@ -57,11 +118,7 @@ Envelope Mailbox::take_locked() {
     Segment* segment = head_;
     while (segment != nullptr) {
       Segment* next = segment->next;
-      if (spare_) {
-        delete segment;
-      } else {
-        spare_.reset(segment);
-      }
+      recycle_locked(segment);
       segment = next;
     }
     head_ = tail_ = nullptr;
@@ -70,11 +127,7 @@ Envelope Mailbox::take_locked() {
     Segment* done = head_;
     head_ = head_->next;
     head_slot_ = 0;
-    if (spare_) {
-      delete done;
-    } else {
-      spare_.reset(done);
-    }
+    recycle_locked(done);
   }
   return front;
 }

@@ -88,17 +88,17 @@ Result<Address> SchedulerCore::spawn(std::unique_ptr<Behavior> behavior, SpawnOp
   return address;
 }
 
-std::shared_ptr<Cell> SchedulerCore::resolve(const Address& address) const {
+const std::shared_ptr<Cell>* SchedulerCore::resolve(const Address& address) const {
   if (address.id != 0) {
     auto it = cells_.find(address.id);
     if (it == cells_.end()) return nullptr;
     if (!address.name.empty() && it->second->address.name != address.name) return nullptr;
-    return it->second;
+    return &it->second;
   }
   if (address.name.empty()) return nullptr;
   auto name = names_.find(address.name);
   if (name == names_.end()) return nullptr;
-  return cells_.at(name->second);
+  return &cells_.at(name->second);
 }
 
 void SchedulerCore::make_ready(const std::shared_ptr<Cell>& cell, bool by_worker) {
@@ -145,8 +145,8 @@ size_t SchedulerCore::send_all(std::span<Envelope> envelopes,
 }
 
 Result<void> SchedulerCore::send_locked(Envelope&& envelope, size_t* woken) {
-  auto cell = resolve(envelope.target);
-  if (!cell) {
+  const auto* found = resolve(envelope.target);
+  if (found == nullptr) {
     if (envelope.target.id == 0 && !envelope.target.name.empty()) {
       // Between two instances of a restarted actor: its kept mailbox queues.
       auto reserved = reserved_.find(envelope.target.name);
@@ -155,6 +155,7 @@ Result<void> SchedulerCore::send_locked(Envelope&& envelope, size_t* woken) {
     return make_error(ErrorCode::ActorNotFound,
                       fmt::format("no actor at {}", envelope.target.to_string()));
   }
+  const auto& cell = *found;
   AIRSSYS_TRY(cell->mailbox.push(std::move(envelope)));
   if (cell->state == CellState::Waiting) {  // a sleeper sleeps on
     cell->state = CellState::Queued;
@@ -167,10 +168,11 @@ Result<void> SchedulerCore::send_locked(Envelope&& envelope, size_t* woken) {
 
 Result<void> SchedulerCore::stop(const Address& address, StopMode mode) {
   Lock lock(mutex_);
-  auto cell = resolve(address);
-  if (!cell) {
+  const auto* found = resolve(address);
+  if (found == nullptr) {
     return make_error(ErrorCode::ActorNotFound, fmt::format("no actor at {}", address.to_string()));
   }
+  const auto& cell = *found;
   // Immediate overrides Drain, never the other way round.
   if (!cell->stop || mode == StopMode::Immediate) cell->stop = mode;
   cell->mailbox.close();
@@ -411,8 +413,7 @@ void SchedulerCore::fire(Timer timer) {
 std::optional<Address> SchedulerCore::run_next() {
   Lock lock(mutex_);
   if (run_queue_.empty()) return std::nullopt;
-  auto cell = std::move(run_queue_.front());
-  run_queue_.pop_front();
+  auto cell = run_queue_.pop_front();
   queued_.store(run_queue_.size(), std::memory_order_release);
   Address address = cell->address;
   run_cell(lock, std::move(cell));
@@ -443,8 +444,7 @@ void SchedulerCore::worker_loop() {
     if (run_queue_.empty() && !stop_threads_) spin_for_work(lock);
     work_cv_.wait(lock, [&] { return stop_threads_ || !run_queue_.empty(); });
     if (run_queue_.empty()) return;
-    auto cell = std::move(run_queue_.front());
-    run_queue_.pop_front();
+    auto cell = run_queue_.pop_front();
     queued_.store(run_queue_.size(), std::memory_order_release);
     run_cell(lock, std::move(cell));
   }

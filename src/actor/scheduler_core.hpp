@@ -6,7 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -64,6 +64,41 @@ struct Cell {
   std::optional<StopMode> stop;
 };
 
+// The ready actors, oldest first: a ring that grows by doubling and keeps
+// its storage, so making an actor ready costs no allocation once the ring
+// has held as many actors as are ever ready at once.
+class RunQueue {
+ public:
+  [[nodiscard]] bool empty() const { return count_ == 0; }
+  [[nodiscard]] size_t size() const { return count_; }
+  void push_back(std::shared_ptr<Cell> cell) {
+    if (count_ == ring_.size()) grow();
+    ring_[(head_ + count_) & (ring_.size() - 1)] = std::move(cell);
+    ++count_;
+  }
+  // The oldest; the queue must not be empty.
+  std::shared_ptr<Cell> pop_front() {
+    std::shared_ptr<Cell> cell = std::move(ring_[head_]);
+    head_ = (head_ + 1) & (ring_.size() - 1);
+    --count_;
+    return cell;
+  }
+
+ private:
+  void grow() {
+    std::vector<std::shared_ptr<Cell>> bigger(std::max<size_t>(16, ring_.size() * 2));
+    for (size_t i = 0; i < count_; ++i) {
+      bigger[i] = std::move(ring_[(head_ + i) & (ring_.size() - 1)]);
+    }
+    ring_ = std::move(bigger);
+    head_ = 0;
+  }
+
+  std::vector<std::shared_ptr<Cell>> ring_;  // a power of two in size
+  size_t head_ = 0;
+  size_t count_ = 0;
+};
+
 struct Timer {
   std::function<void()> callback;
   std::optional<Envelope> envelope;
@@ -115,7 +150,8 @@ class SchedulerCore {
   using Lock = std::unique_lock<std::mutex>;
   using TimerKey = std::pair<TimePoint, TimerId>;
 
-  [[nodiscard]] std::shared_ptr<Cell> resolve(const Address& address) const;
+  // The live actor at `address`, or null; points into cells_ (lock held).
+  [[nodiscard]] const std::shared_ptr<Cell>* resolve(const Address& address) const;
   // Queues the cell and wakes a sleeping worker. `by_worker`: called by the
   // worker that just ran it, which takes the head of the queue next, so a
   // cell that joins an empty queue needs nobody woken.
@@ -150,7 +186,12 @@ class SchedulerCore {
   std::condition_variable timer_cv_;
   std::condition_variable stopped_cv_;
   std::unordered_map<ActorId, std::shared_ptr<Cell>> cells_;
-  std::map<std::string, ActorId, std::less<>> names_;
+  // Looked up by string_view without building a string.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+  };
+  std::unordered_map<std::string, ActorId, NameHash, std::equal_to<>> names_;
   // Names held by a kept mailbox whose actor has ended (SpawnOptions::mailbox).
   struct Reservation {
     std::shared_ptr<Mailbox> mailbox;
@@ -159,7 +200,7 @@ class SchedulerCore {
   std::map<std::string, Reservation, std::less<>> reserved_;
   // Closes a released reservation's mailbox and reports what it held; no lock held.
   void discard(const std::string& name, Reservation reservation);
-  std::deque<std::shared_ptr<Cell>> run_queue_;
+  RunQueue run_queue_;
   // run_queue_.size() and stop_threads_, readable without the lock by
   // spinning workers.
   std::atomic<size_t> queued_{0};

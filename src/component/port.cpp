@@ -57,7 +57,7 @@ AbiError ComponentPort::deliver(std::string_view target, actor::Envelope envelop
 AbiError ComponentPort::send(std::string_view target, std::span<const uint8_t> payload) {
   actor::Envelope envelope;
   envelope.kind = actor::MessageKind::Send;
-  envelope.payload.assign(payload.begin(), payload.end());
+  envelope.payload = actor::Payload(payload);
   return deliver(target, std::move(envelope), "messaging.send");
 }
 
@@ -66,7 +66,7 @@ int64_t ComponentPort::request(std::string_view target, std::span<const uint8_t>
   actor::Envelope envelope;
   envelope.kind = actor::MessageKind::Request;
   envelope.correlation_id = system_.next_correlation();
-  envelope.payload.assign(payload.begin(), payload.end());
+  envelope.payload = actor::Payload(payload);
   uint64_t correlation = envelope.correlation_id;
   AbiError sent = deliver(target, std::move(envelope), "messaging.request");
   if (sent != AbiError::Ok) return static_cast<int64_t>(sent);
@@ -87,7 +87,7 @@ AbiError ComponentPort::reply(uint64_t correlation_id, std::span<const uint8_t> 
   actor::Envelope envelope;
   envelope.kind = actor::MessageKind::Reply;
   envelope.correlation_id = correlation_id;
-  envelope.payload.assign(payload.begin(), payload.end());
+  envelope.payload = actor::Payload(payload);
   envelope.sender = actor::Address{actor_.self().id, self_->spec.name};
   envelope.target = *requester;
   auto sent = system_.scheduler_.send(std::move(envelope));
@@ -119,14 +119,17 @@ int32_t ComponentPort::publish(std::string_view topic, std::span<const uint8_t> 
     }
   }
   // One envelope per subscriber, all sent under one lock of the scheduler,
-  // which wakes its workers once for the lot.
+  // which wakes its workers once for the lot. The payload is built once:
+  // every envelope shares its bytes (or holds a small one inline).
+  const actor::Payload shared(payload);
+  const actor::Address sender{actor_.self().id, self_->spec.name};
   std::vector<actor::Envelope> envelopes(targets.size());
   for (size_t i = 0; i < targets.size(); ++i) {
     auto& envelope = envelopes[i];
     envelope.kind = actor::MessageKind::Send;
     envelope.topic = std::string(topic);
-    envelope.payload.assign(payload.begin(), payload.end());
-    envelope.sender = actor::Address{actor_.self().id, self_->spec.name};
+    envelope.payload = shared;
+    envelope.sender = sender;
     envelope.target = actor::Address::named(std::move(targets[i].second));
   }
   const size_t reached =

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,7 +27,7 @@ inline std::vector<uint8_t> bytes(std::string_view text) {
   return {text.begin(), text.end()};
 }
 
-inline std::string text(const std::vector<uint8_t>& payload) {
+inline std::string text(std::span<const uint8_t> payload) {
   return {payload.begin(), payload.end()};
 }
 

@@ -31,7 +31,7 @@ std::vector<uint8_t> encode(uint32_t value) {
   return out;
 }
 
-uint32_t decode(const std::vector<uint8_t>& payload) {
+uint32_t decode(std::span<const uint8_t> payload) {
   uint32_t value = 0;
   if (payload.size() == sizeof value) std::memcpy(&value, payload.data(), sizeof value);
   return value;

@@ -198,6 +198,35 @@ TEST_F(MessagingTest, PublishReachesEverySubscriberWhoseFilterMatches) {
   EXPECT_EQ(transcript.count_prefix("delta got"), 0u);
 }
 
+// A publish builds its payload once and every subscriber's envelope shares
+// it: each subscriber still gets the whole text, and a subscriber whose
+// mailbox is full is refused on record without taking it from the others.
+TEST_F(MessagingTest, APublishedPayloadReachesEverySubscriberIntactPastAFullOne) {
+  start(spec("alpha", {.publish = {"orders.*"}}));
+  for (const char* name : {"beta", "gamma", "delta"}) {
+    auto s = spec(name, {.receive = {"alpha"}, .subscribe = {"orders.*"}});
+    if (std::string_view(name) == "gamma") s.mailbox_capacity = 1;
+    start(std::move(s));
+    command(name, std::string("subscribe orders.*"));
+    ASSERT_TRUE(transcript.wait_line(std::string(name) + " subscribe orders.* = 0"));
+  }
+  command("gamma", "spin");  // gamma is busy for good and its one slot is taken
+  ASSERT_TRUE(transcript.wait_line("gamma spinning"));
+  command("gamma", "whoami");
+  std::string text = "order-";
+  for (int i = 0; text.size() < 300; ++i) text += fmt::format("{:04}-", i);
+  command("alpha", "publish orders.created " + text);
+  ASSERT_TRUE(transcript.wait_line("alpha publish orders.created = 2")) << transcript.dump();
+  EXPECT_TRUE(transcript.wait_line("beta got publish orders.created from alpha: " + text))
+      << transcript.dump();
+  EXPECT_TRUE(transcript.wait_line("delta got publish orders.created from alpha: " + text))
+      << transcript.dump();
+  auto refused = audit_record("alpha", "messaging.publish", security::AuditResult::Denied);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->resource, "gamma");
+  EXPECT_EQ(transcript.count_prefix("gamma got"), 0u);
+}
+
 TEST_F(MessagingTest, PublishAndSubscribeNeedTheirGrants) {
   start(spec("alpha", {.publish = {"orders.created"}}));
   start(spec("beta", {.subscribe = {"orders.created"}}));

@@ -6,11 +6,12 @@
 // and report. A mailbox never grows past its capacity.
 //
 // Storage: a chain of fixed segments of envelopes. Growing takes one segment
-// (the spare one kept from the last that emptied, else a new one) and never
-// moves or copies what is queued; an emptied segment becomes the spare, so a
-// message costs the mailbox no allocation of its own in the steady state, a
-// burst costs one allocation per kSegmentSlots messages, and an idle mailbox
-// holds at most one segment.
+// (the spare one kept from the last that emptied, else one from a host-wide
+// pool of emptied segments, else a new one) and never moves or copies what is
+// queued; an emptied segment becomes the spare or goes to the pool, so a
+// message costs the mailbox no allocation of its own in the steady state nor
+// in a burst once the pool holds segments, and an idle mailbox holds at most
+// one segment.
 
 #include <array>
 #include <cstddef>
@@ -59,6 +60,7 @@ class Mailbox {
   // tail_->slots[tail_slot_ - 1]; count_ in all. mutex_ held.
   Envelope take_locked();
   Segment* new_segment_locked();
+  void recycle_locked(Segment* segment);
 
   const size_t capacity_;
   mutable std::mutex mutex_;

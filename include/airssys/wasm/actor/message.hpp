@@ -1,12 +1,14 @@
 #pragma once
 // Addresses and envelopes. An actor is addressed by id or by name, never by
 // pointer or thread, and a payload is plain bytes, so an envelope can cross a
-// process boundary unchanged.
+// process boundary unchanged. The bytes are immutable (payload.hpp): copies
+// of an envelope share them.
 
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
+
+#include "airssys/wasm/actor/payload.hpp"
 
 namespace airssys::wasm::actor {
 
@@ -44,7 +46,7 @@ struct Envelope {
   MessageKind kind = MessageKind::Send;
   uint64_t correlation_id = 0;  // 0: none
   std::optional<std::string> topic = {};
-  std::vector<uint8_t> payload = {};
+  Payload payload = {};
 };
 
 }  // namespace airssys::wasm::actor
