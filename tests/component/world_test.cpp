@@ -129,14 +129,19 @@ TEST_P(WorldActorTest, AnAllocatorThatTrapsOrNeverReturnsEndsTheDeliveryOnRecord
     const std::string name = "alloc-" + mode;
     start_alloc(name, mode);
     command(name, "hello");
+    // The state changes before the failure's audit record is written: wait
+    // for both.
     ASSERT_TRUE(harness->run_until(
-        [&] { return system->status(name)->state == ComponentState::Failed; }, 60s))
+        [&] {
+          return system->status(name)->state == ComponentState::Failed &&
+                 audited(name, "lifecycle.failed", security::AuditResult::Denied);
+        },
+        60s))
         << transcript.dump();
     auto st = system->status(name);
     ASSERT_TRUE(st->last_error.has_value());
     EXPECT_EQ(st->last_error->code, code) << st->last_error->to_string();
     EXPECT_EQ(st->messages_handled, 0u);
-    EXPECT_TRUE(audited(name, "lifecycle.failed", security::AuditResult::Denied));
   }
   start_alloc("alloc-ok", "{}");
   command("alloc-ok", "hello");
