@@ -131,18 +131,26 @@ class SlicedCall final : public ComponentCall {
         return State::Finished;
       }
       if (lower_) {
-        AIRSSYS_TRY_ASSIGN(lifted_, LiftedCall::begin(*func_->lifted, nullptr, lower_));
+        // Lowered inside the core call, when it begins: the realloc calls
+        // are nested calls of it (on the native tier, on its own stack),
+        // within its fuel.
+        AIRSSYS_TRY_ASSIGN(core_, func_->core_instance->start_call(
+                                      func_->core_export,
+                                      [this](engine::HostCall& call, std::vector<engine::Value>& flat) {
+                                        return lower_inside(call, flat);
+                                      },
+                                      options_));
       } else {
         AIRSSYS_TRY_ASSIGN(lifted_, LiftedCall::begin(*func_->lifted, nullptr, args_));
+        engine::CallOptions core_options = options_;
+        if (core_options.fuel != engine::kUnlimitedFuel) {
+          if (exec.budget_used >= core_options.fuel) return out_of_fuel();
+          core_options.fuel -= exec.budget_used;
+        }
+        AIRSSYS_TRY_ASSIGN(core_, func_->core_instance->start_call(func_->core_export,
+                                                                   lifted_->flat_args(),
+                                                                   core_options));
       }
-      engine::CallOptions core_options = options_;
-      if (core_options.fuel != engine::kUnlimitedFuel) {
-        if (exec.budget_used >= core_options.fuel) return out_of_fuel();
-        core_options.fuel -= exec.budget_used;
-      }
-      AIRSSYS_TRY_ASSIGN(core_, func_->core_instance->start_call(func_->core_export,
-                                                                 lifted_->flat_args(),
-                                                                 core_options));
     }
     const uint64_t before = core_->fuel_used();
     auto state = core_->resume();
@@ -158,6 +166,18 @@ class SlicedCall final : public ComponentCall {
     lifted_.reset();
     done_ = true;
     return State::Finished;
+  }
+
+  Result<void> lower_inside(engine::HostCall& call, std::vector<engine::Value>& flat) {
+    rt::Exec& exec = impl_.exec;
+    engine::HostCall* saved = std::exchange(exec.host_call, &call);
+    auto lifted = LiftedCall::begin(*func_->lifted, nullptr, lower_);
+    exec.host_call = saved;
+    if (!lifted) return std::unexpected(std::move(lifted).error());
+    lifted_ = std::move(*lifted);
+    auto args = lifted_->flat_args();
+    flat.assign(args.begin(), args.end());
+    return {};
   }
 
   std::unexpected<Error> out_of_fuel() const {

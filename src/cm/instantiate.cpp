@@ -223,6 +223,38 @@ Result<CanonOptions> ComponentInstance::Impl::canon_options(Frame& frame,
     opts.memory = frame.memories.back().get();
   }
   if (indices.realloc) {
+    const CoreItem& item = frame.core_funcs.at(*indices.realloc);
+    const engine::FuncSig realloc_sig{
+        {engine::ValType::I32, engine::ValType::I32, engine::ValType::I32, engine::ValType::I32},
+        {engine::ValType::I32}};
+    auto handle = item.instance && !item.host && item.sig == realloc_sig
+                      ? item.instance->resolve(item.name)
+                      : Result<engine::ExportHandle>(make_error(ErrorCode::MissingExport, ""));
+    if (handle) {
+      // A realloc of the graph's core code, of the right type: called by
+      // handle, its result written in place (no value vector per call).
+      opts.realloc = [this, instance = item.instance, h = *handle](
+                         uint32_t old_ptr, uint32_t old_size, uint32_t align,
+                         uint32_t new_size) -> Result<uint32_t> {
+        std::array<Value, 4> args{Value::i32(static_cast<int32_t>(old_ptr)),
+                                  Value::i32(static_cast<int32_t>(old_size)),
+                                  Value::i32(static_cast<int32_t>(align)),
+                                  Value::i32(static_cast<int32_t>(new_size))};
+        std::array<Value, 1> result{Value::i32(0)};
+        if (exec.host_call) {
+          AIRSSYS_TRY(exec.host_call->call_into(*instance, h, args, result));
+        } else {
+          AIRSSYS_TRY_ASSIGN(auto r, call_core(*instance, h, args));
+          if (r.size() != 1) {
+            return make_error(ErrorCode::TrapCanonical, "realloc did not return one i32");
+          }
+          result[0] = r[0];
+        }
+        return static_cast<uint32_t>(result[0].as_i32());
+      };
+    }
+  }
+  if (indices.realloc && !opts.realloc) {
     CoreFn fn = core_function(frame.core_funcs.at(*indices.realloc));
     opts.realloc = [fn](uint32_t old_ptr, uint32_t old_size, uint32_t align,
                         uint32_t new_size) -> Result<uint32_t> {

@@ -113,6 +113,13 @@ std::unexpected<Error> nested_call_elsewhere() {
                     "a nested call may only call an instance of the caller's own store");
 }
 
+std::unexpected<Error> nested_results_mismatch(size_t returned, size_t room) {
+  return make_error(ErrorCode::SignatureMismatch,
+                    fmt::format("a nested call has room for {} results of an export that "
+                                "returns {}",
+                                room, returned));
+}
+
 std::unexpected<Error> nested_call_outside_call() {
   return make_error(ErrorCode::InternalError,
                     "a nested call was made while no call of its store is running");

@@ -169,6 +169,9 @@ class CallEnd : public Call {
 [[nodiscard]] std::unexpected<Error> nested_call_elsewhere();
 [[nodiscard]] std::unexpected<Error> nested_call_outside_call();
 [[nodiscard]] std::unexpected<Error> nested_calls_too_deep();
+// HostCall::call_into with room for `room` results of an export that
+// returns `returned`.
+[[nodiscard]] std::unexpected<Error> nested_results_mismatch(size_t returned, size_t room);
 [[nodiscard]] Error no_memory_export(std::string_view module, std::string_view name);
 // An import bound to an instance (by module name, or by Linker::define_export
 // when `aliased`) that the instance does not export.

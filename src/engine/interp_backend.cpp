@@ -299,6 +299,13 @@ class CallImpl final : public detail::CallEnd {
     exec_.slice = std::max<uint64_t>(options.slice, 1);
     exec_.fiber = this;
   }
+  // The arguments come from `lower`, run on the fiber when the call begins.
+  CallImpl(std::shared_ptr<InstanceImpl> instance, wi::Func::Ptr func, ExportHandle handle,
+           Instance::ArgumentLowerer lower, const CallOptions& options)
+      : CallImpl(std::move(instance), std::move(func), {}, options) {
+    handle_ = handle;
+    lower_ = std::move(lower);
+  }
 
   ~CallImpl() override {
     note_suspended(false);
@@ -367,8 +374,40 @@ class CallImpl final : public detail::CallEnd {
     FiberSwitch::finish(fake_stack, nullptr, nullptr);
   }
 
+  // The arguments lowered inside the call: its nested calls are the
+  // interpreter's nested calls (a thread of their own each, never
+  // suspended: no fiber while `lower` runs), then checked.
+  Result<void> lower_args() {
+    auto& state = *instance_->state_;
+    HostCallImpl call(&state, instance_->memory_, instance_->user_data_);
+    std::vector<Value> args;
+    Result<void> lowered;
+    exec_.fiber = nullptr;
+    try {
+      lowered = lower_(call, args);
+    } catch (const std::exception& e) {
+      lowered = make_error(ErrorCode::InternalError,
+                           fmt::format("lowering the arguments threw: {}", e.what()));
+    } catch (...) {
+      lowered = make_error(ErrorCode::InternalError, "lowering the arguments threw");
+    }
+    exec_.fiber = this;
+    AIRSSYS_TRY(lowered);
+    AIRSSYS_TRY(instance_->prepare(handle_, args, &params_));
+    return {};
+  }
+
   void run() {
     auto& state = *instance_->state_;
+    if (lower_) {
+      if (auto lowered = lower_args(); !lowered) {
+        state.account(exec_);
+        instance_->fuel_used_ += exec_.used;
+        error_ = std::move(lowered).error();
+        done_ = true;
+        return;
+      }
+    }
     std::unique_ptr<wi::Thread> thread = state.take_thread();
     wi::Trap::Ptr trap;
     wi::Values raw;
@@ -392,6 +431,8 @@ class CallImpl final : public detail::CallEnd {
   std::shared_ptr<InstanceImpl> instance_;
   wi::Func::Ptr func_;
   wi::Values params_;
+  ExportHandle handle_{};
+  Instance::ArgumentLowerer lower_;
   ExecState exec_;
   ctx::fiber fiber_;
   ctx::fiber caller_;
@@ -504,11 +545,36 @@ Result<std::unique_ptr<Call>> InstanceImpl::start_call(ExportHandle export_handl
                                     options);
 }
 
+Result<std::unique_ptr<Call>> InstanceImpl::start_call(ExportHandle export_handle,
+                                                       ArgumentLowerer lower,
+                                                       const CallOptions& options) {
+  auto index = export_index(export_handle);
+  if (!index) return std::unexpected(index.error());
+  const wi::Ref ref = instance_->exports()[*index];
+  if (!state_->store.Is<wi::Func>(ref)) {
+    return make_error(ErrorCode::InternalError,
+                      fmt::format("export '{}' of module '{}' is not a function in its instance",
+                                  module_->exports_[*index].name, module_->name_));
+  }
+  return std::make_unique<CallImpl>(shared_from_this(), state_->store.UnsafeGet<wi::Func>(ref),
+                                    export_handle, std::move(lower), options);
+}
+
 Result<std::vector<Value>> HostCallImpl::call(Instance& instance, ExportHandle handle,
                                               std::span<const Value> args) {
   auto* impl = dynamic_cast<InstanceImpl*>(&instance);
   if (!impl || impl->state_.get() != state_) return detail::nested_call_elsewhere();
   return impl->call_nested(handle, args);
+}
+
+Result<void> HostCallImpl::call_into(Instance& instance, ExportHandle handle,
+                                     std::span<const Value> args, std::span<Value> results) {
+  AIRSSYS_TRY_ASSIGN(auto values, call(instance, handle, args));
+  if (values.size() != results.size()) {
+    return detail::nested_results_mismatch(values.size(), results.size());
+  }
+  std::copy(values.begin(), values.end(), results.begin());
+  return {};
 }
 
 // A nested call runs on an interpreter thread of its own (a wabt thread runs

@@ -180,6 +180,8 @@ class HostCallImpl final : public HostCall {
   void* user_data() const override { return user_data_; }
   Result<std::vector<Value>> call(Instance& instance, ExportHandle handle,
                                   std::span<const Value> args) override;
+  Result<void> call_into(Instance& instance, ExportHandle handle, std::span<const Value> args,
+                         std::span<Value> results) override;
 
  private:
   StoreState* state_;
@@ -208,6 +210,8 @@ class InstanceImpl final : public Instance, public std::enable_shared_from_this<
                                   const CallOptions& options) override;
   Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle,
                                            std::span<const Value> args,
+                                           const CallOptions& options) override;
+  Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle, ArgumentLowerer lower,
                                            const CallOptions& options) override;
   Result<Value> global(std::string_view export_name) const override;
   Result<std::shared_ptr<const MemoryView>> memory_view(std::string_view export_name) const override;

@@ -278,9 +278,8 @@ Result<ExportHandle> NativeInstance::resolve(std::string_view export_name) const
   return ExportHandle{id(), *k};
 }
 
-Result<SlotVector> NativeInstance::prepare(ExportHandle handle,
-                                                          std::span<const Value> args,
-                                                          uint32_t* index) {
+Result<SlotVector> NativeInstance::prepare(ExportHandle handle, std::span<const Value> args,
+                                           uint32_t* index, bool check) {
   auto k = export_index(handle);
   if (!k) return std::unexpected(k.error());
   // The guest's exports come first in the plan, in the order of
@@ -292,9 +291,11 @@ Result<SlotVector> NativeInstance::prepare(ExportHandle handle,
                       fmt::format("module '{}' has no function export at index {}",
                                   module_->name_, *k));
   }
-  AIRSSYS_TRY(detail::check_args(module_->exports_[*k], args));
+  if (check) AIRSSYS_TRY(detail::check_args(module_->exports_[*k], args));
   const FuncSig& sig = module_->plan_.exports[*k].sig;
-  SlotVector io(std::max<size_t>({1, sig.params.size(), sig.results.size()}));
+  // Slots the arguments do not fill are the callee's to write.
+  SlotVector io(std::max<size_t>({1, sig.params.size(), sig.results.size()}),
+                boost::container::default_init);
   for (size_t i = 0; i < args.size(); ++i) io[i] = to_slot(*state_, args[i]);
   *index = *k;
   return io;
@@ -325,30 +326,93 @@ Result<std::vector<Value>> NativeHostCall::call(Instance& instance, ExportHandle
   return target->call_nested(handle, args);
 }
 
+Result<void> NativeHostCall::call_into(Instance& instance, ExportHandle handle,
+                                       std::span<const Value> args, std::span<Value> results) {
+  auto* target = dynamic_cast<NativeInstance*>(&instance);
+  if (!target || !owner_ || target->state_ != owner_->state_) {
+    return detail::nested_call_elsewhere();
+  }
+  return target->call_nested(handle, args, results);
+}
+
 // A nested call runs on a fiber of its own, like every call of this tier,
 // within the running call's fuel and without suspending: the fiber of a
 // suspendable call is set aside while it runs.
 Result<std::vector<Value>> NativeInstance::call_nested(ExportHandle handle,
                                                        std::span<const Value> args) {
+  SlotVector io;
+  AIRSSYS_TRY_ASSIGN(uint32_t index, run_nested(handle, args, io));
+  const auto& results = module_->plan_.exports[index].sig.results;
+  std::vector<Value> out;
+  out.reserve(results.size());
+  for (size_t i = 0; i < results.size(); ++i) out.push_back(from_slot(*state_, results[i], io[i]));
+  return out;
+}
+
+Result<void> NativeInstance::call_nested(ExportHandle handle, std::span<const Value> args,
+                                         std::span<Value> results) {
+  SlotVector io;
+  AIRSSYS_TRY_ASSIGN(uint32_t index, run_nested(handle, args, io));
+  const auto& types = module_->plan_.exports[index].sig.results;
+  if (types.size() != results.size()) {
+    return detail::nested_results_mismatch(types.size(), results.size());
+  }
+  for (size_t i = 0; i < types.size(); ++i) results[i] = from_slot(*state_, types[i], io[i]);
+  return {};
+}
+
+Result<uint32_t> NativeInstance::run_nested(ExportHandle handle, std::span<const Value> args,
+                                            SlotVector& io) {
   StoreState& state = *state_;
   ExecState* exec = state.active;
   if (!exec) return detail::nested_call_outside_call();
   if (state.nested >= kMaxNestedCalls) return detail::nested_calls_too_deep();
   uint32_t index = 0;
-  auto io = prepare(handle, args, &index);
-  if (!io) return std::unexpected(io.error());
+  AIRSSYS_TRY_ASSIGN(io, prepare(handle, args, &index));
+  if (exec->lowering) {
+    // The running call lowers its arguments on its own stack, outside any
+    // guest code: the callee runs right there. Calls it makes in turn (from
+    // a host function of its own) take fibers of their own.
+    exec->lowering = false;
+    ++state.nested;
+    std::vector<uintptr_t> frames;
+    const int trap = run_on_stack(index, io.data(), frames);
+    --state.nested;
+    exec->lowering = true;
+    if (trap) return std::unexpected(trap_error(trap, frames));
+    return index;
+  }
   NativeRun* fiber = std::exchange(exec->fiber, nullptr);
   ++state.nested;
-  NativeRun run(state, {&module_->desc(), module_->desc().export_calls[index], raw_, io->data()});
+  NativeRun run(state, {&module_->desc(), module_->desc().export_calls[index], raw_, io.data()});
   run.switch_in();
   --state.nested;
   exec->fiber = fiber;
   if (run.trap()) return std::unexpected(trap_error(run.trap(), run.trap_frames()));
-  const auto& results = module_->plan_.exports[index].sig.results;
-  std::vector<Value> out;
-  out.reserve(results.size());
-  for (size_t i = 0; i < results.size(); ++i) out.push_back(from_slot(state, results[i], (*io)[i]));
-  return out;
+  return index;
+}
+
+// The call's state on this stack keeps the running call's: only where a trap
+// unwinds to, and what it records, change for the callee, and are put back.
+// Its fuel is the store's, as for any nested call.
+int NativeInstance::run_on_stack(uint32_t index, airssys_slot* io,
+                                 std::vector<uintptr_t>& frames) {
+  airssys_call_ctx* ctx = airssys_ctx_of(airssys_stack_pointer());
+  const airssys_module_desc& desc = module_->desc();
+  const void* stop = std::exchange(ctx->unwind_stop, reinterpret_cast<const void*>(desc.enter));
+  ctx->trap = 0;
+  ctx->trap_frame_count = 0;
+  const int trap = desc.enter(desc.export_calls[index], raw_, io);
+  if (trap) {
+    const uint32_t count = std::min(ctx->trap_frame_count, AIRSSYS_MAX_TRAP_FRAMES);
+    for (uint32_t k = 0; k < count; ++k) {
+      frames.push_back(reinterpret_cast<uintptr_t>(ctx->trap_frames[k]));
+    }
+  }
+  ctx->unwind_stop = stop;
+  ctx->trap = 0;
+  ctx->trap_frame_count = 0;
+  return trap;
 }
 
 namespace {
@@ -463,13 +527,13 @@ Result<void> NativeInstance::restore_state(const InstanceState& saved) {
 class NativeCall final : public detail::CallEnd {
  public:
   NativeCall(std::shared_ptr<NativeInstance> instance, uint32_t index,
-             SlotVector io, const CallOptions& options)
+             SlotVector io, const CallOptions& options, Instance::ArgumentLowerer lower = {})
       : instance_(std::move(instance)),
         index_(index),
         io_(std::move(io)),
-        run_(*instance_->state_, {&instance_->module_->desc(),
-                                  instance_->module_->desc().export_calls[index], instance_->raw_,
-                                  io_.data()}) {
+        lower_(std::move(lower)),
+        host_call_(instance_.get()),
+        run_(*instance_->state_, entry()) {
     exec_.budget = options.fuel;
     exec_.slice = std::max<uint64_t>(options.slice, 1);
     exec_.fiber = &run_;
@@ -517,9 +581,49 @@ class NativeCall final : public detail::CallEnd {
   void set_slice(uint64_t slice) override { exec_.slice = std::max<uint64_t>(slice, 1); }
 
  private:
+  NativeRun::Entry entry() {
+    const auto& desc = instance_->module_->desc();
+    NativeRun::Entry e{&desc, desc.export_calls[index_], instance_->raw_, io_.data()};
+    if (lower_) {
+      e.prologue = [](void* self) { return static_cast<NativeCall*>(self)->lower_args(); };
+      e.prologue_arg = this;
+    }
+    return e;
+  }
+
+  // The prologue: the arguments lowered on the call's stack, its nested
+  // calls never suspended (no fiber while it runs), then checked and put in
+  // the io slots the export reads.
+  int lower_args() {
+    auto& state = *instance_->state_;
+    std::vector<Value> args;
+    Result<void> lowered;
+    exec_.lowering = true;
+    exec_.fiber = nullptr;
+    try {
+      lowered = lower_(host_call_, args);
+    } catch (const std::exception& e) {
+      lowered = make_error(ErrorCode::InternalError,
+                           fmt::format("lowering the arguments threw: {}", e.what()));
+    } catch (...) {
+      lowered = make_error(ErrorCode::InternalError, "lowering the arguments threw");
+    }
+    exec_.fiber = &run_;
+    exec_.lowering = false;
+    if (lowered) lowered = detail::check_args(instance_->module_->exports_[index_], args);
+    if (!lowered) {
+      state.pending = std::move(lowered).error();
+      return WASM_RT_TRAP_HOST;
+    }
+    for (size_t i = 0; i < args.size(); ++i) io_[i] = to_slot(state, args[i]);
+    return 0;
+  }
+
   std::shared_ptr<NativeInstance> instance_;
   uint32_t index_;
   SlotVector io_;
+  Instance::ArgumentLowerer lower_;
+  NativeHostCall host_call_;
   ExecState exec_;
   NativeRun run_;
   bool suspended_ = false;
@@ -539,6 +643,16 @@ Result<std::unique_ptr<Call>> NativeInstance::start_call(ExportHandle export_han
   auto io = prepare(export_handle, args, &index);
   if (!io) return std::unexpected(io.error());
   return std::make_unique<NativeCall>(shared_from_this(), index, std::move(*io), options);
+}
+
+Result<std::unique_ptr<Call>> NativeInstance::start_call(ExportHandle export_handle,
+                                                         ArgumentLowerer lower,
+                                                         const CallOptions& options) {
+  uint32_t index = 0;
+  auto io = prepare(export_handle, {}, &index, false);
+  if (!io) return std::unexpected(io.error());
+  return std::make_unique<NativeCall>(shared_from_this(), index, std::move(*io), options,
+                                      std::move(lower));
 }
 
 Result<Value> NativeInstance::global(std::string_view export_name) const {

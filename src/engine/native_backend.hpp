@@ -149,6 +149,9 @@ struct ExecState {
   int64_t slice_set = 0;
   NativeRun* fiber = nullptr;  // set for a suspendable call
   bool cancel = false;
+  // The call's arguments are being lowered on its stack, before its export
+  // runs (NativeRun::Entry::prologue): nested calls run on that stack.
+  bool lowering = false;
 };
 
 class StoreState {
@@ -209,6 +212,11 @@ class NativeRun {
     // Instantiation: where each of the module's own memories goes once
     // allocated, by index.
     std::span<wasm_rt_memory_t*> memories = {};
+    // Run on the fiber before fn: host code that may call guest functions
+    // (NativeInstance::call_nested) on this stack; not 0 ends the run with
+    // that trap (WASM_RT_TRAP_HOST: the error is the store's pending one).
+    int (*prologue)(void*) = nullptr;
+    void* prologue_arg = nullptr;
   };
 
   NativeRun(StoreState& state, Entry entry) : state_(state), entry_(entry) {}
@@ -267,6 +275,8 @@ class NativeHostCall final : public HostCall {
   void* user_data() const override;
   Result<std::vector<Value>> call(Instance& instance, ExportHandle handle,
                                   std::span<const Value> args) override;
+  Result<void> call_into(Instance& instance, ExportHandle handle, std::span<const Value> args,
+                         std::span<Value> results) override;
   // While the owner's own instantiation runs (its start function).
   void set_instantiating(bool on) { instantiating_ = on; }
 
@@ -317,10 +327,20 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle,
                                            std::span<const Value> args,
                                            const CallOptions& options) override;
+  Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle, ArgumentLowerer lower,
+                                           const CallOptions& options) override;
   Result<Value> global(std::string_view export_name) const override;
   Result<std::shared_ptr<const MemoryView>> memory_view(std::string_view export_name) const override;
   // HostCall::call of an export of this instance, inside the store's running call.
   Result<std::vector<Value>> call_nested(ExportHandle handle, std::span<const Value> args);
+  Result<void> call_nested(ExportHandle handle, std::span<const Value> args,
+                           std::span<Value> results);
+  // Prepares and runs a nested call; the export's index in the plan, its
+  // results in `io`.
+  Result<uint32_t> run_nested(ExportHandle handle, std::span<const Value> args, SlotVector& io);
+  // Export `index` (its io slots prepared) run on the stack of the running
+  // call, while that call lowers its arguments (ExecState::lowering).
+  int run_on_stack(uint32_t index, airssys_slot* io, std::vector<uintptr_t>& frames);
   uint64_t memory_bytes() const override { return memory_ ? memory_->size : 0; }
   uint64_t defined_memory_bytes() const override { return defined_pages() * kWasmPageSize; }
   uint64_t defined_pages() const;
@@ -338,10 +358,11 @@ class NativeInstance final : public Instance, public std::enable_shared_from_thi
   }
   uint8_t* memory_data() const { return memory_ ? memory_->data : nullptr; }
 
-  // The io slots for a call of the export `handle` names with `args`, checked;
-  // its index in the plan in *index.
-  Result<SlotVector> prepare(ExportHandle handle, std::span<const Value> args,
-                                            uint32_t* index);
+  // The io slots for a call of the export `handle` names with `args`, checked
+  // (unless !check: arguments that come later); its index in the plan in
+  // *index.
+  Result<SlotVector> prepare(ExportHandle handle, std::span<const Value> args, uint32_t* index,
+                             bool check = true);
   Error trap_error(int trap, std::span<const uintptr_t> frames);
 
   // Called by the compiled code for an import that the host provides.

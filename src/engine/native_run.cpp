@@ -142,7 +142,13 @@ void NativeRun::body() {
   call_ctx->memory_slots = static_cast<uint32_t>(entry_.memories.size());
   call_ctx->on_trap = record_trap_frames;
   call_ctx->unwind_stop = reinterpret_cast<const void*>(entry_.desc->enter);
-  trap_ = entry_.desc->enter(entry_.fn, entry_.a, entry_.b);
+  if (entry_.prologue) {
+    trap_ = entry_.prologue(entry_.prologue_arg);
+    call_ctx->trap = 0;
+    call_ctx->trap_frame_count = 0;
+    call_ctx->unwind_stop = reinterpret_cast<const void*>(entry_.desc->enter);
+  }
+  if (!trap_) trap_ = entry_.desc->enter(entry_.fn, entry_.a, entry_.b);
   if (trap_) {
     const uint32_t count = std::min(call_ctx->trap_frame_count, AIRSSYS_MAX_TRAP_FRAMES);
     for (uint32_t k = 0; k < count; ++k) {

@@ -96,6 +96,59 @@ TEST_P(WorldActorTest, ASenderTheWorldComponentDoesNotAdmitIsRefusedOnRecord) {
   EXPECT_EQ(system->status("probe")->messages_handled, 0u);
 }
 
+// A message's arguments are lowered through the receiver's own cabi_realloc
+// inside the handler's call, before the handler runs. An allocator that
+// traps ends that call with its trap; one that never returns runs out of the
+// message's fuel. Either way the component fails on record, the host carries
+// on, and a component whose allocator behaves gets its messages.
+TEST_P(WorldActorTest, AnAllocatorThatTrapsOrNeverReturnsEndsTheDeliveryOnRecord) {
+  auto start_alloc = [&](const std::string& name, const std::string& config) {
+    auto bytes = engine::read_module_file(world_material("bad_alloc"));
+    ASSERT_TRUE(bytes.has_value()) << bytes.error().to_string();
+    auto decoded = cm::decode_component(*bytes, "bad_alloc", *world_engine);
+    ASSERT_TRUE(decoded.has_value()) << decoded.error().to_string();
+    ComponentSpec s;
+    s.name = name;
+    s.world = *decoded;
+    s.engine = world_engine;
+    s.security = context(name, {});
+    s.config_json = config;
+    s.slice = 10'000;
+    s.fuel_per_message = 2'000'000;
+    s.restart = actor::RestartPolicy::Temporary;
+    sinks(s);
+    ASSERT_TRUE(system->start(std::move(s)).has_value());
+    auto st = settle(name);
+    ASSERT_EQ(st.state, ComponentState::Ready)
+        << (st.last_error ? st.last_error->to_string() : "");
+  };
+  const std::pair<std::string, ErrorCode> cases[] = {{"trap", ErrorCode::TrapUnreachable},
+                                                     {"loop", ErrorCode::TrapOutOfFuel}};
+  for (const auto& [mode, code] : cases) {
+    SCOPED_TRACE(mode);
+    const std::string name = "alloc-" + mode;
+    start_alloc(name, mode);
+    command(name, "hello");
+    // The state changes before the failure's audit record is written: wait
+    // for both.
+    ASSERT_TRUE(harness->run_until(
+        [&] {
+          return system->status(name)->state == ComponentState::Failed &&
+                 audited(name, "lifecycle.failed", security::AuditResult::Denied);
+        },
+        60s))
+        << transcript.dump();
+    auto st = system->status(name);
+    ASSERT_TRUE(st->last_error.has_value());
+    EXPECT_EQ(st->last_error->code, code) << st->last_error->to_string();
+    EXPECT_EQ(st->messages_handled, 0u);
+  }
+  start_alloc("alloc-ok", "{}");
+  command("alloc-ok", "hello");
+  ASSERT_TRUE(transcript.wait_line("got 5 bytes from host")) << transcript.dump();
+  EXPECT_EQ(system->status("alloc-ok")->state, ComponentState::Ready);
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiers, WorldActorTest,
                          ::testing::Values(engine::Tier::Interp, engine::Tier::Native),
                          engine::testing::tier_test_name);

@@ -462,6 +462,22 @@ TEST_P(RustWorldRun, EveryFieldOfAMessageArrives) {
   EXPECT_EQ(port_.calls.size(), calls);
 }
 
+// The crate serves a handler's arguments from a buffer of its own (16 KiB),
+// a larger one from its allocator, freed after the handler; the buffer
+// serves the next message again. Each message arrives whole, in turn.
+TEST_P(RustWorldRun, MessagesLargerAndSmallerThanTheCratesArgumentBufferArriveWhole) {
+  const size_t sizes[] = {3, 40000, 16380, 5, 16384, 30000, 1};
+  for (size_t size : sizes) {
+    std::string payload(size, ' ');
+    for (size_t i = 0; i < size; ++i) payload[i] = static_cast<char>('a' + (i * 7 + size) % 26);
+    logs_.clear();
+    call("handle-message", {message(2, 0, "alice", "t" + std::to_string(size), payload)});
+    ASSERT_FALSE(logs_.empty()) << size;
+    EXPECT_EQ(logs_.at(0), fmt::format(R"(message Publish 0 alice Some("t{}") {} {})", size, size,
+                                       payload.substr(0, 32)));
+  }
+}
+
 TEST_P(RustWorldRun, MessagingFunctionsPassTheirArgumentsAndEveryResultCase) {
   EXPECT_EQ(command("self-id"), "self-id all-test");
   EXPECT_EQ(command("send bob hello"), "send ok ()");

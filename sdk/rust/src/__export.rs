@@ -2,7 +2,7 @@
 //! to: the canonical ABI's lifting of the handlers' parameters and lowering
 //! of their results. Not an interface of its own.
 
-use crate::abi::{self, take_bytes, take_string};
+use crate::abi::{self, argument_bytes, argument_str, release_argument};
 use crate::{Component, Error, HealthStatus, Message, MessageKind};
 
 /// The return area of the handlers whose result flattens to more than one
@@ -76,11 +76,15 @@ unsafe fn free_string_at(ret: *mut u8) {
 /// # Safety
 /// As the canonical ABI calls it.
 pub unsafe fn init<T: Component>(component: &mut T, config: *mut u8, config_len: usize) -> *mut u8 {
-    let config = take_string(config as usize, config_len);
-    match component.init(config) {
+    abi::handler_begins();
+    let owned = argument_str(config as usize, config_len).to_owned();
+    release_argument(config as usize, config_len);
+    let out = match component.init(owned) {
         Ok(()) => lower_case_and_string(0, None),
         Err(text) => lower_case_and_string(1, Some(text)),
-    }
+    };
+    abi::handler_ends();
+    out
 }
 
 /// The post-return of `init`.
@@ -110,18 +114,25 @@ pub unsafe fn handle_message<T: Component>(
     payload: *mut u8,
     payload_len: usize,
 ) {
+    abi::handler_begins();
     let message = Message {
         kind: MessageKind::from_discriminant(kind),
         correlation_id: correlation_id as u64,
-        sender: take_string(sender as usize, sender_len),
+        sender: argument_str(sender as usize, sender_len),
         topic: match topic_present {
             0 => None,
-            1 => Some(take_string(topic as usize, topic_len)),
+            1 => Some(argument_str(topic as usize, topic_len)),
             other => panic!("the host passed option case {}", other),
         },
-        payload: take_bytes(payload as usize, payload_len),
+        payload: argument_bytes(payload as usize, payload_len),
     };
-    component.handle_message(message)
+    component.handle_message(message);
+    release_argument(sender as usize, sender_len);
+    if topic_present == 1 {
+        release_argument(topic as usize, topic_len);
+    }
+    release_argument(payload as usize, payload_len);
+    abi::handler_ends();
 }
 
 /// `handle-reply: func(correlation-id: u64, reply: result<list<u8>, error>)`,
@@ -131,12 +142,18 @@ pub unsafe fn handle_message<T: Component>(
 /// # Safety
 /// As the canonical ABI calls it.
 pub unsafe fn handle_reply<T: Component>(component: &mut T, correlation_id: i64, tag: i32, a: i32, b: i32) {
+    abi::handler_begins();
+    let (ptr, len) = (a as u32 as usize, b as u32 as usize);
     let reply = match tag {
-        0 => Ok(take_bytes(a as u32 as usize, b as u32 as usize)),
+        0 => Ok(argument_bytes(ptr, len)),
         1 => Err(Error::from_discriminant(a as u32)),
         other => panic!("the host passed result case {}", other),
     };
-    component.handle_reply(correlation_id as u64, reply)
+    component.handle_reply(correlation_id as u64, reply);
+    if tag == 0 {
+        release_argument(ptr, len);
+    }
+    abi::handler_ends();
 }
 
 /// `health: func() -> health-status`.
@@ -144,11 +161,14 @@ pub unsafe fn handle_reply<T: Component>(component: &mut T, correlation_id: i64,
 /// # Safety
 /// As the canonical ABI calls it.
 pub unsafe fn health<T: Component>(component: &mut T) -> *mut u8 {
-    match component.health() {
+    abi::handler_begins();
+    let out = match component.health() {
         HealthStatus::Healthy => lower_case_and_string(0, None),
         HealthStatus::Degraded(why) => lower_case_and_string(1, Some(why)),
         HealthStatus::Unhealthy(why) => lower_case_and_string(2, Some(why)),
-    }
+    };
+    abi::handler_ends();
+    out
 }
 
 /// The post-return of `health`.
@@ -163,5 +183,7 @@ pub unsafe fn post_health(ret: *mut u8) {
 
 /// `shutdown: func()`.
 pub fn shutdown<T: Component>(component: &mut T) {
-    component.shutdown()
+    abi::handler_begins();
+    component.shutdown();
+    abi::handler_ends();
 }

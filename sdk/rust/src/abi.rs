@@ -111,14 +111,122 @@ pub(crate) unsafe fn take_string_pairs(ptr: usize, len: usize) -> Vec<(String, S
     out
 }
 
+/// The bytes of the arguments of the next handler call (a message's sender,
+/// topic and payload, a reply's payload, the configuration): the host lowers
+/// them through `cabi_realloc` before the handler runs, and the handler sees
+/// them borrowed, valid until it returns. They are served from this buffer,
+/// reused once the handler returns: no allocation and no free per message.
+/// A larger argument, and everything the host returns to a running handler
+/// (`kv::get`, ...), which the crate takes ownership of, comes from the
+/// global allocator.
+const ARGUMENT_BYTES: usize = 16384;
+#[repr(C, align(8))]
+struct Arguments([u8; ARGUMENT_BYTES]);
+
+// Per thread: a component has one; the crate's own tests run on several.
+thread_local! {
+    static ARGUMENTS: std::cell::UnsafeCell<Arguments> = std::cell::UnsafeCell::new(Arguments([0; ARGUMENT_BYTES]));
+    static ARGUMENTS_USED: std::cell::Cell<usize> = std::cell::Cell::new(0);
+    static IN_HANDLER: std::cell::Cell<bool> = std::cell::Cell::new(false);
+}
+
+fn arguments_start() -> *mut u8 {
+    ARGUMENTS.with(|a| a.get() as *mut u8)
+}
+
+fn is_argument(p: *const u8) -> bool {
+    let start = arguments_start() as usize;
+    (p as usize) >= start && (p as usize) < start + ARGUMENT_BYTES
+}
+
+/// A handler begins: from now on `cabi_realloc` allocates what the host
+/// returns from the global allocator, for the crate to own.
+pub(crate) fn handler_begins() {
+    IN_HANDLER.with(|h| h.set(true));
+}
+
+/// A handler has returned: the buffer serves the next handler's arguments.
+pub(crate) fn handler_ends() {
+    ARGUMENTS_USED.with(|u| u.set(0));
+    IN_HANDLER.with(|h| h.set(false));
+}
+
+/// A `list<u8>` argument of the running handler, borrowed until it returns
+/// (then [`release_argument`] gives its memory back).
+///
+/// # Safety
+/// `ptr` and `len` must come from the host for an argument of this handler.
+pub(crate) unsafe fn argument_bytes<'a>(ptr: usize, len: usize) -> &'a [u8] {
+    if len == 0 {
+        return &[];
+    }
+    std::slice::from_raw_parts(ptr as *const u8, len)
+}
+
+/// A `string` argument of the running handler, borrowed (UTF-8, which the
+/// canonical ABI guarantees; anything else traps).
+///
+/// # Safety
+/// As for [`argument_bytes`].
+pub(crate) unsafe fn argument_str<'a>(ptr: usize, len: usize) -> &'a str {
+    std::str::from_utf8(argument_bytes(ptr, len)).expect("the host handed over a string that is not UTF-8")
+}
+
+/// Gives back the memory of an argument (a string or a `list<u8>`,
+/// alignment 1) once its handler has returned: nothing for one in the
+/// buffer.
+///
+/// # Safety
+/// `ptr` and `len` as the handler got them; called once, after it returned.
+pub(crate) unsafe fn release_argument(ptr: usize, len: usize) {
+    if len != 0 && !is_argument(ptr as *const u8) {
+        alloc::dealloc(ptr as *mut u8, Layout::from_size_align_unchecked(len, 1));
+    }
+}
+
 /// `cabi_realloc` as the canonical ABI calls it: a new block when `old_size`
 /// is 0, else `old` grown or shrunk to `new_size`, keeping its contents. A
 /// block of size 0 is no allocation: its address is `align`, never freed.
-/// An allocation that fails aborts, which traps the call.
+/// Outside a handler (the host lowering the next handler's arguments) a
+/// block comes from the argument buffer while it has room. An allocation
+/// that fails aborts, which traps the call.
 ///
 /// # Safety
 /// `old`, `old_size` and `align` must describe a block this function gave.
 pub(crate) unsafe fn realloc(old: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    let in_handler = IN_HANDLER.with(|h| h.get());
+    if (old_size != 0 && is_argument(old)) || (!in_handler && old_size == 0 && new_size != 0) {
+        return argument_realloc(old, old_size, align, new_size);
+    }
+    heap_realloc(old, old_size, align, new_size)
+}
+
+/// A block of the argument buffer, or of the allocator when the buffer has
+/// no room (a block already in the buffer is copied out).
+unsafe fn argument_realloc(old: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    if new_size == 0 {
+        return align as *mut u8; // a block of the buffer is given back with it
+    }
+    let keep = old_size.min(new_size);
+    let align = align.max(1);
+    let used = ARGUMENTS_USED.with(|u| u.get());
+    let at = (used + align - 1) & !(align - 1);
+    if align.is_power_of_two() && at <= ARGUMENT_BYTES && new_size <= ARGUMENT_BYTES - at {
+        let out = arguments_start().add(at);
+        if old_size != 0 {
+            std::ptr::copy(old, out, keep);
+        }
+        ARGUMENTS_USED.with(|u| u.set(at + new_size));
+        return out;
+    }
+    let out = heap_realloc(std::ptr::null_mut(), 0, align, new_size);
+    if old_size != 0 {
+        std::ptr::copy_nonoverlapping(old, out, keep);
+    }
+    out
+}
+
+unsafe fn heap_realloc(old: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
     let layout = match Layout::from_size_align(new_size, align) {
         Ok(layout) => layout,
         Err(_) => panic!("cabi_realloc: alignment {} or size {} is not possible", align, new_size),
@@ -317,6 +425,7 @@ mod tests {
 
     #[test]
     fn realloc_grows_keeps_contents_and_aligns() {
+        handler_begins();
         unsafe {
             let p = realloc(std::ptr::null_mut(), 0, 8, 16);
             assert_eq!(p as usize % 8, 0);
@@ -334,6 +443,7 @@ mod tests {
 
     #[test]
     fn taken_bytes_and_strings_own_the_host_block() {
+        handler_begins();
         unsafe {
             let p = realloc(std::ptr::null_mut(), 0, 1, 5);
             std::ptr::copy_nonoverlapping(b"hello".as_ptr(), p, 5);
@@ -346,10 +456,41 @@ mod tests {
     #[test]
     #[should_panic(expected = "not UTF-8")]
     fn a_string_that_is_not_utf8_traps() {
+        handler_begins();
         unsafe {
             let p = realloc(std::ptr::null_mut(), 0, 1, 2);
             std::ptr::copy_nonoverlapping([0xc3u8, 0x28].as_ptr(), p, 2);
             take_string(p as usize, 2);
+        }
+    }
+
+    #[test]
+    fn arguments_come_from_the_buffer_until_it_is_full_and_the_next_handler_reuses_it() {
+        handler_ends();
+        unsafe {
+            let a = realloc(std::ptr::null_mut(), 0, 1, 5);
+            std::ptr::copy_nonoverlapping(b"hello".as_ptr(), a, 5);
+            let b = realloc(std::ptr::null_mut(), 0, 8, 100);
+            assert!(is_argument(a) && is_argument(b));
+            assert_eq!(b as usize % 8, 0);
+            assert_eq!(argument_str(a as usize, 5), "hello");
+            // Past the buffer's room: from the allocator, given back after.
+            let big = realloc(std::ptr::null_mut(), 0, 1, ARGUMENT_BYTES);
+            assert!(!is_argument(big));
+            *big.add(ARGUMENT_BYTES - 1) = 7;
+            assert_eq!(argument_bytes(big as usize, ARGUMENT_BYTES)[ARGUMENT_BYTES - 1], 7);
+            handler_begins();
+            // Inside a handler what the host returns is the crate's to own.
+            let owned = realloc(std::ptr::null_mut(), 0, 1, 3);
+            assert!(!is_argument(owned));
+            std::ptr::copy_nonoverlapping(b"abc".as_ptr(), owned, 3);
+            assert_eq!(take_string(owned as usize, 3), "abc");
+            release_argument(a as usize, 5);
+            release_argument(b as usize, 100);
+            release_argument(big as usize, ARGUMENT_BYTES);
+            handler_ends();
+            assert_eq!(realloc(std::ptr::null_mut(), 0, 1, 5), a);
+            handler_ends();
         }
     }
 }

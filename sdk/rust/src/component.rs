@@ -24,22 +24,24 @@ impl MessageKind {
     }
 }
 
-/// A message to this component: the record `message`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
+/// A message to this component: the record `message`, borrowed for the
+/// handler's call (its strings and bytes live in memory the crate reuses
+/// for the next message: copy what must outlive the call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
     /// How it was sent.
     pub kind: MessageKind,
     /// Of a request; 0 otherwise.
     pub correlation_id: u64,
     /// The sending component, or `host`.
-    pub sender: String,
+    pub sender: &'a str,
     /// The topic of a published message.
-    pub topic: Option<String>,
+    pub topic: Option<&'a str>,
     /// The bytes sent.
-    pub payload: Vec<u8>,
+    pub payload: &'a [u8],
 }
 
-impl Message {
+impl Message<'_> {
     /// Answers this message when it is a request ([`messaging::reply`]
     /// with its correlation id); [`Error::NoRequest`] when it is not one.
     ///
@@ -77,17 +79,19 @@ pub trait Component: Default + 'static {
         Ok(())
     }
 
-    /// Each message, one at a time, in order per sender. A request is
-    /// answered with [`Message::reply`], here or later. The default ignores
-    /// the message.
-    fn handle_message(&mut self, message: Message) {
+    /// Each message, one at a time, in order per sender, borrowed for this
+    /// call. A request is answered with [`Message::reply`], here, or later
+    /// with [`messaging::reply`](crate::messaging::reply) and its
+    /// correlation id. The default ignores the message.
+    fn handle_message(&mut self, message: Message<'_>) {
         let _ = message;
     }
 
     /// The reply to a request this component made with
-    /// [`messaging::request`](crate::messaging::request), or
-    /// [`Error::Timeout`] when none came in time. The default ignores it.
-    fn handle_reply(&mut self, correlation_id: u64, reply: Result<Vec<u8>, Error>) {
+    /// [`messaging::request`](crate::messaging::request), borrowed for this
+    /// call, or [`Error::Timeout`] when none came in time. The default
+    /// ignores it.
+    fn handle_reply(&mut self, correlation_id: u64, reply: Result<&[u8], Error>) {
         let _ = (correlation_id, reply);
     }
 

@@ -23,10 +23,10 @@
 //! struct Echo;
 //!
 //! impl Component for Echo {
-//!     fn handle_message(&mut self, message: Message) {
+//!     fn handle_message(&mut self, message: Message<'_>) {
 //!         logging::info(&format!("{} bytes from {}", message.payload.len(), message.sender));
 //!         if message.correlation_id != 0 {
-//!             let _ = messaging::reply(message.correlation_id, &message.payload);
+//!             let _ = messaging::reply(message.correlation_id, message.payload);
 //!         }
 //!     }
 //! }
@@ -39,8 +39,12 @@
 //! (`cmake/AirssysRust.cmake`, `docs/guide-rust.md`).
 //!
 //! Memory follows the canonical ABI: strings and lists the host hands over
-//! arrive in memory the host obtained through `cabi_realloc` and become owned
-//! `String`s and `Vec`s; what a handler returns to the host (the text of an
+//! arrive in memory the host obtained through `cabi_realloc`. A handler's own
+//! arguments (a [`Message`]'s sender, topic and payload, a reply's bytes) are
+//! borrowed for the call: they live in a buffer of the crate's, reused for
+//! the next handler, so a message costs no allocation (`init`'s configuration
+//! is handed over as a `String`). What a function returns to a running handler
+//! (`kv::get`, ...) becomes an owned `String` or `Vec`. What a handler returns to the host (the text of an
 //! `init` error, of a degraded or unhealthy status) stays alive until the
 //! host's post-return call frees it.
 //!

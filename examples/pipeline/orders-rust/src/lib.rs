@@ -57,7 +57,7 @@ impl Component for Orders {
         Ok(())
     }
 
-    fn handle_message(&mut self, message: Message) {
+    fn handle_message(&mut self, message: Message<'_>) {
         let order = match parse_order(&message.payload) {
             Some(order) => order,
             None => {
@@ -67,7 +67,7 @@ impl Component for Orders {
         };
         match messaging::request("validator", &message.payload, VALIDATION_TIMEOUT_MS) {
             Ok(correlation_id) => {
-                self.pending.insert(correlation_id, message.payload);
+                self.pending.insert(correlation_id, message.payload.to_vec());
                 logging::info(&format!(
                     "orders: order {} ({} x {}) sent for validation",
                     order.id, order.quantity, order.item
@@ -77,7 +77,7 @@ impl Component for Orders {
         }
     }
 
-    fn handle_reply(&mut self, correlation_id: u64, reply: Result<Vec<u8>, Error>) {
+    fn handle_reply(&mut self, correlation_id: u64, reply: Result<&[u8], Error>) {
         let text = match self.pending.remove(&correlation_id) {
             Some(text) => text,
             None => return,
@@ -89,7 +89,7 @@ impl Component for Orders {
                 Ok(n) => logging::info(&format!("orders: order {} accepted, published to {} subscriber(s)", id, n)),
                 Err(e) => logging::warn(&format!("orders: order {} accepted, not published: {}", id, e)),
             },
-            Ok(answer) => logging::info(&format!("orders: order {} {}", id, String::from_utf8_lossy(&answer))),
+            Ok(answer) => logging::info(&format!("orders: order {} {}", id, String::from_utf8_lossy(answer))),
         }
     }
 }

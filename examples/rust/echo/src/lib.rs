@@ -15,7 +15,7 @@ impl Component for Echo {
         Ok(())
     }
 
-    fn handle_message(&mut self, message: Message) {
+    fn handle_message(&mut self, message: Message<'_>) {
         self.seen += 1;
         logging::info(&format!(
             "echo: message {} ({:?}, {} bytes) from {}",
@@ -25,7 +25,7 @@ impl Component for Echo {
             message.sender
         ));
         if message.kind == MessageKind::Request {
-            if let Err(e) = message.reply(&message.payload) {
+            if let Err(e) = message.reply(message.payload) {
                 logging::warn(&format!("echo: the reply to {} was refused: {}", message.sender, e));
             }
         }

@@ -188,6 +188,12 @@ class HostCall {
   // an instance of another store or tier is InvalidArgument.
   [[nodiscard]] virtual Result<std::vector<Value>> call(Instance& instance, ExportHandle handle,
                                                         std::span<const Value> args) = 0;
+  // The same with the results written to `results`, which has room for
+  // exactly as many as the export returns (SignatureMismatch otherwise): on
+  // the native tier such a call allocates nothing.
+  [[nodiscard]] virtual Result<void> call_into(Instance& instance, ExportHandle handle,
+                                               std::span<const Value> args,
+                                               std::span<Value> results) = 0;
 
   [[nodiscard]] Result<uint32_t> read_u32(uint64_t offset);
   [[nodiscard]] Result<uint64_t> read_u64(uint64_t offset);
@@ -424,6 +430,18 @@ class Instance {
   [[nodiscard]] virtual Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle,
                                                                  std::span<const Value> args,
                                                                  const CallOptions& options = {}) = 0;
+  // The same with the arguments made by `lower` when the call begins (the
+  // first resume()), from inside the call: `lower` gets a HostCall whose
+  // nested calls (HostCall::call) are calls inside this one, within its fuel
+  // and never suspended, and on the native tier run on the call's own stack
+  // with no fiber of their own (what lowering arguments through a guest's
+  // allocator needs). The arguments it writes are checked against the
+  // export's parameters; an error of `lower` ends the call with that error.
+  // The fuel of its nested calls is the call's (Call::fuel_used counts it).
+  using ArgumentLowerer = std::function<Result<void>(HostCall& call, std::vector<Value>& args)>;
+  [[nodiscard]] virtual Result<std::unique_ptr<Call>> start_call(ExportHandle export_handle,
+                                                                 ArgumentLowerer lower,
+                                                                 const CallOptions& options) = 0;
   // The same by name: resolve(), then the call by handle. For a caller that
   // calls an export once (a command's _start); one that calls it again and
   // again resolves it once.

@@ -158,14 +158,14 @@ impl PingPong {
         }
     }
 
-    fn ponger_message(&mut self, message: &Message) {
+    fn ponger_message(&mut self, message: &Message<'_>) {
         if message.kind == MessageKind::Request {
             if let Err(e) = messaging::reply(message.correlation_id, &[]) {
                 fail(e);
             }
             return;
         }
-        let payload = &message.payload;
+        let payload = message.payload;
         if payload.is_empty() || payload[0] == MSG_FILL {
             return;
         }
@@ -201,15 +201,15 @@ impl Component for PingPong {
         Ok(())
     }
 
-    fn handle_message(&mut self, message: Message) {
+    fn handle_message(&mut self, message: Message<'_>) {
         if self.pinger {
-            self.pinger_message(&message.payload);
+            self.pinger_message(message.payload);
         } else {
             self.ponger_message(&message);
         }
     }
 
-    fn handle_reply(&mut self, _correlation_id: u64, reply: Result<Vec<u8>, Error>) {
+    fn handle_reply(&mut self, _correlation_id: u64, reply: Result<&[u8], Error>) {
         let now = now();
         if let Err(e) = reply {
             return fail(e);

@@ -53,7 +53,7 @@ impl Component for All {
         Ok(())
     }
 
-    fn handle_message(&mut self, message: Message) {
+    fn handle_message(&mut self, message: Message<'_>) {
         // The payload's length and its first 32 bytes.
         say(&format!(
             "message {:?} {} {} {:?} {} {}",
@@ -110,11 +110,11 @@ impl Component for All {
         }
     }
 
-    fn handle_reply(&mut self, correlation_id: u64, reply: Result<Vec<u8>, Error>) {
+    fn handle_reply(&mut self, correlation_id: u64, reply: Result<&[u8], Error>) {
         outcome(
             &format!("handle-reply {}", correlation_id),
             reply.map(|b| match b.len() {
-                0..=32 => String::from_utf8_lossy(&b).into_owned(),
+                0..=32 => String::from_utf8_lossy(b).into_owned(),
                 n => format!("{} bytes", n),
             }),
         );
