@@ -185,32 +185,34 @@ void print_reload(const json& r) {
   }
 }
 
+// The host's configuration as the command line gives it: host.toml when
+// named (it says where everything is), --data-dir over its data directory,
+// every file's path resolved.
+Result<system::HostConfig> client_config(const ClientOptions& o) {
+  system::HostConfig config;
+  if (!o.config.empty()) {
+    AIRSSYS_TRY_ASSIGN(config, system::HostConfig::load(o.config));
+  }
+  if (!o.data_dir.empty() || config.data_dir.empty()) {
+    AIRSSYS_TRY_ASSIGN(config.data_dir, resolve_data_dir(o.data_dir));
+  }
+  config.data_dir = fs::absolute(config.data_dir);
+  config.resolve_paths();
+  return config;
+}
+
 // Sends the request to the running host, or handles it on the data directory
 // (with the host's configuration, when given) when no host runs and the
 // command allows it.
 int client_command(const ClientOptions& o, const json& request, bool offline_ok,
                    const std::function<void(const json&)>& print,
                    int (*exit_for)(const Error&) = exit_code_for) {
-  // The host's configuration, when given, says where everything is.
-  system::HostConfig config;
-  if (!o.config.empty()) {
-    auto loaded = system::HostConfig::load(o.config);
-    if (!loaded) {
-      report(loaded.error());
-      return kExitUsage;
-    }
-    config = std::move(*loaded);
+  auto loaded = client_config(o);
+  if (!loaded) {
+    report(loaded.error());
+    return kExitUsage;
   }
-  if (!o.data_dir.empty() || config.data_dir.empty()) {
-    auto dir = resolve_data_dir(o.data_dir);
-    if (!dir) {
-      report(dir.error());
-      return kExitUsage;
-    }
-    config.data_dir = *dir;
-  }
-  config.data_dir = fs::absolute(config.data_dir);
-  config.resolve_paths();
+  system::HostConfig& config = *loaded;
   const fs::path* dir = &config.data_dir;
   fs::path socket = !o.socket.empty() ? fs::path(o.socket) : config.admin_socket;
   json reply;
@@ -403,33 +405,15 @@ int report_start(const ClientOptions& o, const std::string& name, bool wait, jso
 
 // `lattice key`: this host's [[host]] line, its key made when missing.
 int print_lattice_key(const ClientOptions& o) {
-  system::HostConfig config;
-  if (!o.config.empty()) {
-    auto loaded = system::HostConfig::load(o.config);
-    if (!loaded) {
-      report(loaded.error());
-      return kExitUsage;
-    }
-    config = std::move(*loaded);
+  auto loaded = client_config(o);
+  if (!loaded) {
+    report(loaded.error());
+    return kExitUsage;
   }
-  if (!o.data_dir.empty()) config.data_dir = fs::absolute(o.data_dir);
-  if (config.data_dir.empty()) {
-    auto home = security::airssys_home();
-    if (!home) {
-      report(home.error());
-      return kExitUsage;
-    }
-    config.data_dir = *home;
-  }
-  lattice::LatticeConfig lattice;
-  if (config.lattice) {
-    lattice = *config.lattice;
-  } else {
-    lattice.host = lattice::default_host_name();
-  }
-  config.lattice = lattice;
-  config.resolve_paths();
-  const fs::path key_file = config.lattice->key_file;
+  const lattice::LatticeConfig lattice = loaded->lattice.value_or(lattice::LatticeConfig{});
+  const fs::path key_file = loaded->lattice ? lattice.key_file
+                                            : loaded->data_dir / lattice.key_file;
+  const std::string host_name = loaded->lattice ? lattice.host : lattice::default_host_name();
   if (!fs::exists(key_file)) {
     if (auto made = create_private_directory(key_file.parent_path()); !made) {
       report(made.error());
@@ -448,7 +432,7 @@ int print_lattice_key(const ClientOptions& o) {
     report(keys.error());
     return exit_code_for(keys.error());
   }
-  fmt::print("[[host]]\nname = \"{}\"\nkey = \"{}\"\n", lattice.host,
+  fmt::print("[[host]]\nname = \"{}\"\nkey = \"{}\"\n", host_name,
              security::public_key_to_text(keys->public_key));
   return 0;
 }
