@@ -18,6 +18,14 @@ struct RunOptions {
   uint64_t max_memory = 256 * MiB;
   std::string tier = "interp";  // interp, native or auto
   bool approve = false;  // approve exactly this module and capability set, on the record
+  // --dir HOST[::GUEST]: a host directory granted (or, with a manifest,
+  // only mapped) for this run, seen by the component as GUEST (default: HOST
+  // as written).
+  std::vector<std::string> dirs;
+  // --env NAME=VALUE, over the manifest's [config.env]; the host's own
+  // environment is never passed on.
+  std::vector<std::string> env;
+  bool stdin_input = true;  // the component reads the host's standard input
   HostPaths paths;
 };
 
