@@ -256,6 +256,9 @@ int run_component(const RunOptions& options) {
   wasi.args.insert(wasi.args.end(), options.args.begin(), options.args.end());
   wasi.env = std::move(*env);
   for (const auto& d : *dirs) wasi.dirs.push_back(d.preopen);
+  // Without a manifest every grant is a --dir: its directory is seen under
+  // its guest name only.
+  wasi.preopen_grant_roots = admitted->manifest.has_value();
   if (options.stdin_input) wasi.stdin_source = read_host_stdin;
   host::SecurityBinding binding{*security_context, &policy, audit.get(),
                                 admission.signer_key_id, nullptr};

@@ -232,13 +232,13 @@ void ComponentContext::set_kv(storage::KeyValueStore* store) {
 FileTable& ComponentContext::files() {
   if (!files_) {
     std::vector<Preopen> preopens;
-    if (security_.context) {
+    if (security_.context && wasi_.preopen_grant_roots) {
       for (auto& d : preopen_directories(security_.context->capabilities())) {
         preopens.push_back({d, d});
       }
     }
     preopens.insert(preopens.end(), wasi_.dirs.begin(), wasi_.dirs.end());
-    files_ = std::make_shared<FileTable>(preopens);
+    files_ = std::make_shared<FileTable>(preopens, default_resolver());
   }
   return *files_;
 }

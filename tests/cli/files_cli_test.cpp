@@ -292,10 +292,13 @@ class RunDir : public FilesCli {
 TEST_F(RunDir, AModuleWithoutAManifestGetsTheDirectoryUnderItsGuestName) {
   auto r = run_bare({"--dir", d() + "::/work"},
                     {"list", "/work", "read", "/work/hello.txt", "write", "/work/new.txt", "made",
-                     "read", out("secret"), "read", "/etc/passwd"});
+                     "read", out("secret"), "read", "/etc/passwd", "read", d("hello.txt")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  // The directory is seen as /work only: not under its host path, nor
+  // through its parent.
   EXPECT_EQ(r.out, "list /work: hello.txt\nread /work/hello.txt: hello\nwrite /work/new.txt: ok\n"
-                   "read " + out("secret") + ": EACCES\nread /etc/passwd: EACCES\n");
+                   "read " + out("secret") + ": EACCES\nread /etc/passwd: EACCES\nread " +
+                       d("hello.txt") + ": EACCES\n");
   EXPECT_EQ(read_file(root_ / "data/new.txt"), "made");
   // The grant is on record, and every access is decided on host paths.
   EXPECT_TRUE(recorded("files", "granted filesystem.read " + d() + " component"));

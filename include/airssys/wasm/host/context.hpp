@@ -45,6 +45,11 @@ struct WasiOptions {
   // component may do beneath them is still decided by its grants and the
   // host policy, on host paths.
   std::vector<Preopen> dirs;
+  // Whether the roots of the filesystem grants are preopened under their
+  // own paths, besides `dirs`. Off when every grant came with a directory
+  // of `dirs` (`run --dir` for a module without a manifest): the component
+  // then sees each directory under its guest name alone.
+  bool preopen_grant_roots = true;
 };
 
 // What decides and records the component's requests. Without a security

@@ -130,9 +130,9 @@ class FileTable {
   // out, since no resolved path below it could match its patterns.
   explicit FileTable(const std::vector<std::string>& preopens,
                      Resolver resolver = default_resolver());
-  // Each host directory preopened under its guest name.
-  explicit FileTable(const std::vector<Preopen>& preopens,
-                     Resolver resolver = default_resolver());
+  // Each host directory preopened under its guest name (the resolver is
+  // named, so that `FileTable({})` stays the constructor above).
+  FileTable(const std::vector<Preopen>& preopens, Resolver resolver);
 
   [[nodiscard]] OpenFile* get(uint32_t fd);
   // The open preopen (not the root) whose directory, by the name the
