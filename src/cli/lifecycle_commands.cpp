@@ -12,12 +12,14 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "airssys/wasm/security/signing.hpp"
+#include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/trust.hpp"
 #include "airssys/wasm/system/admin.hpp"
 #include "airssys/wasm/system/host.hpp"
@@ -258,6 +260,82 @@ int client_command(const ClientOptions& o, const json& request, bool offline_ok,
 
 std::atomic<bool> g_serving{false};
 
+// A duration: a number with a unit (ms, s, m, h, d); a bare number is
+// milliseconds.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return std::nullopt;
+  const uint64_t n = std::stoull(std::string(text.substr(0, digits)));
+  const std::string_view unit = text.substr(digits);
+  uint64_t scale = 0;
+  if (unit.empty() || unit == "ms") scale = 1;
+  if (unit == "s") scale = 1000;
+  if (unit == "m") scale = 60'000;
+  if (unit == "h") scale = 3'600'000;
+  if (unit == "d") scale = 86'400'000;
+  if (scale == 0) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(n * scale));
+}
+
+// --since of `logs`: a duration back from now, or a UTC time (as `audit
+// --since`: with or without milliseconds, or a date alone).
+std::optional<std::string> since_time(std::string text) {
+  if (auto ago = parse_duration(text)) {
+    return security::format_audit_time(std::chrono::system_clock::now() - *ago);
+  }
+  if (text.size() == 10) text += "T00:00:00Z";
+  if (text.size() == 20 && text.back() == 'Z') text.insert(19, ".000");
+  auto at = security::parse_audit_time(text);
+  if (!at) return std::nullopt;
+  return security::format_audit_time(*at);
+}
+
+void print_log_lines(const json& lines, bool as_json) {
+  for (const auto& l : lines) {
+    if (as_json) {
+      fmt::print("{}\n", l.dump());
+    } else if (text_or(l, "source") == "log") {
+      fmt::print("{} {:<5} {}\n", text_or(l, "time"), text_or(l, "level"), text_or(l, "text", ""));
+    } else {
+      fmt::print("{} {:<5} {}\n", text_or(l, "time"), text_or(l, "source"),
+                 text_or(l, "text", ""));
+    }
+  }
+  std::fflush(stdout);
+}
+
+// `logs`: the lines the host keeps of a component; with `follow`, then each
+// new one as it comes, until interrupted or the host stops.
+int show_logs(const ClientOptions& o, const std::string& name, const std::string& since,
+              bool follow) {
+  json request = {{"command", "logs"}, {"name", name}};
+  if (!since.empty()) {
+    auto at = since_time(since);
+    if (!at) {
+      report_usage(fmt::format("--since: '{}' is neither a duration (30s, 10m, 2h, 1d) nor a "
+                               "UTC time such as 2026-11-25T16:00:00Z",
+                               since));
+      return kExitUsage;
+    }
+    request["since"] = *at;
+  }
+  ClientOptions quiet = o;
+  quiet.json = false;  // each line is printed here, as JSON Lines with --json
+  uint64_t last = 0;
+  for (;;) {
+    json result;
+    int code = client_command(quiet, request, false, [&result](const json& r) { result = r; });
+    if (code != 0) return code;
+    print_log_lines(result.value("lines", json::array()), o.json);
+    last = std::max(last, result.value("last", uint64_t{0}));
+    if (!follow) return 0;
+    // Then wait for what comes next, a while per request.
+    request["after"] = last;
+    request["wait_ms"] = 10'000;
+  }
+}
+
 int serve(const std::string& config_file, const std::string& data_dir, size_t workers,
           const std::string& tier) {
   system::HostConfig config;
@@ -348,7 +426,9 @@ int serve(const std::string& config_file, const std::string& data_dir, size_t wo
     }
   }
   log(fmt::format("{}: stopping components", received == SIGTERM ? "SIGTERM" : "SIGINT"));
-  // A request that is compiling ends at once, so the server stops in time.
+  // A request that is compiling, waiting for a reply or following the logs
+  // ends at once, so the server stops in time.
+  (*host)->end_waits();
   (*host)->stop_compiles();
   (*server)->stop();
   (*host)->shutdown();
@@ -460,6 +540,8 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
     bool approve = false;
     bool remove_state = false;
     bool wait = false;
+    bool follow = false;
+    std::string timeout, since;
   };
   auto s = std::make_shared<State>();
 
@@ -585,6 +667,51 @@ void add_lifecycle_commands(CLI::App& app, int* exit_code) {
   send_cmd->callback([s, exit_code] {
     json request = {{"command", "send"}, {"name", s->name}, {"text", s->text}};
     *exit_code = client_command(s->client, request, false, nullptr);
+  });
+
+  auto* request_cmd = app.add_subcommand(
+      "request", "Send a request from the host to a running component and print its reply "
+                 "(the component answers with `reply`; it must admit messaging.receive = "
+                 "[\"host\"])");
+  request_cmd->add_option("name", s->name, "The component")->required();
+  request_cmd->add_option("payload", s->text, "The request's payload (text)")->required();
+  request_cmd->add_option("--timeout", s->timeout,
+                          "How long to wait for the reply: a number with ms, s, m or h "
+                          "(default 30s, at most 10m)")
+      ->type_name("DURATION");
+  add_client_options(request_cmd, &s->client);
+  request_cmd->callback([s, exit_code] {
+    json request = {{"command", "request"}, {"name", s->name}, {"payload", s->text}};
+    if (!s->timeout.empty()) {
+      auto timeout = parse_duration(s->timeout);
+      if (!timeout || timeout->count() == 0 || *timeout > system::kMaxRequestTimeout) {
+        report_usage(fmt::format("--timeout: '{}' is not a duration from 1ms to 10m (such as "
+                                 "500ms, 5s, 2m)",
+                                 s->timeout));
+        *exit_code = kExitUsage;
+        return;
+      }
+      request["timeout_ms"] = timeout->count();
+    }
+    *exit_code = client_command(s->client, request, false, [](const json& r) {
+      std::string reply = text_or(r, "reply", "");
+      fmt::print("{}{}", reply, reply.empty() || reply.back() != '\n' ? "\n" : "");
+    });
+  });
+
+  auto* logs_cmd = app.add_subcommand(
+      "logs", "Show a component's log lines (what it logged with airssys.log, and its stdout "
+              "and stderr), the last 1000 the running host keeps of it");
+  logs_cmd->add_option("name", s->name, "The component")->required();
+  logs_cmd->add_flag("--follow,-f", s->follow,
+                     "Then show each new line as it comes, until interrupted");
+  logs_cmd->add_option("--since", s->since,
+                       "Only lines from this long ago (30s, 10m, 2h, 1d) or from this UTC "
+                       "time (2026-11-25T16:00:00Z, or a date) on")
+      ->type_name("DURATION|TIME");
+  add_client_options(logs_cmd, &s->client);
+  logs_cmd->callback([s, exit_code] {
+    *exit_code = show_logs(s->client, s->name, s->since, s->follow);
   });
 
   auto* status_cmd = app.add_subcommand(

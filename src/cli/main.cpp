@@ -81,6 +81,19 @@ int main(int argc, char** argv) {
   run->add_flag("--approve", run_options.approve,
                 "Approve exactly this module and capability set, on the record, if its "
                 "approval is pending");
+  run->add_option("--dir", run_options.dirs,
+                  "Grant a host directory for this run and map it into the component as GUEST "
+                  "(default: HOST as written; '.' gives paths relative to it): read and write "
+                  "beneath it for a module without a manifest; with a Component.toml only a "
+                  "directory its filesystem grants reach, which still decide each access. "
+                  "Checked against the host policy and audited (repeatable)")
+      ->allow_extra_args(false)
+      ->type_name("HOST[::GUEST]");
+  run->add_option("--env", run_options.env,
+                  "Set an environment variable for the component, over its manifest's "
+                  "[config.env] (repeatable); the host's own environment is never passed on")
+      ->allow_extra_args(false)
+      ->type_name("NAME=VALUE");
   cli::add_host_options(run, &run_options.paths);
   run->add_option("path", run_options.path, "The component to run")->required();
   run->add_option("args", run_options.args,

@@ -1,6 +1,9 @@
 #include "run.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -11,6 +14,7 @@
 
 #include "airssys/wasm/component/tier.hpp"
 #include "airssys/wasm/host/context.hpp"
+#include "airssys/wasm/host/files.hpp"
 #include "airssys/wasm/host/wasi.hpp"
 #include "host_setup.hpp"
 
@@ -27,6 +31,169 @@ void record_run_tier(security::AuditLog& audit, const std::string& component,
   r.reason = tier == engine::Tier::Native ? "runs native code" : "runs on the interpreter";
   audit.record(std::move(r));
 }
+
+namespace {
+
+namespace fs = std::filesystem;
+using security::Permission;
+
+// One --dir: the host directory (its real path) and the guest's name for it.
+struct DirGrant {
+  std::string given;
+  host::Preopen preopen;
+};
+
+Result<std::vector<DirGrant>> parse_dirs(const std::vector<std::string>& dirs) {
+  std::vector<DirGrant> out;
+  for (const auto& given : dirs) {
+    const size_t sep = given.find("::");
+    std::string host_text = given.substr(0, sep);
+    std::string guest = sep == std::string::npos ? host_text : given.substr(sep + 2);
+    if (host_text.empty() || guest.empty()) {
+      return make_error(ErrorCode::InvalidArgument,
+                        fmt::format("--dir: '{}' is not HOST or HOST::GUEST", given));
+    }
+    std::error_code ec;
+    fs::path real = fs::canonical(host_text, ec);
+    if (ec || !fs::is_directory(real, ec)) {
+      return make_error(ErrorCode::InvalidArgument,
+                        fmt::format("--dir: {} is not a directory", host_text));
+    }
+    if (guest.size() > 1 && guest.back() == '/') guest.pop_back();
+    out.push_back({given, {real.string(), guest}});
+  }
+  return out;
+}
+
+bool beneath_or_same(std::string_view path, std::string_view dir) {
+  return dir == "/" || path == dir ||
+         (path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/');
+}
+
+// Whether the component's own grants reach into `dir`: a filesystem grant
+// rooted in it, or one whose root holds it.
+bool grants_reach(const security::WasmSecurityContext& context, const std::string& dir) {
+  if (context.check(Permission::FsRead, dir).granted ||
+      context.check(Permission::FsWrite, dir).granted) {
+    return true;
+  }
+  for (auto permission : {Permission::FsRead, Permission::FsWrite}) {
+    for (const auto& pattern : context.capabilities().patterns(permission)) {
+      std::string root = host::pattern_root(pattern);
+      if (beneath_or_same(root, dir) || beneath_or_same(dir, root)) return true;
+    }
+  }
+  return false;
+}
+
+// The --dir grants of a run, checked and audited as grants: a component
+// with a manifest gets no more than its manifest grants (--dir maps a
+// directory it reaches already); one without gets read and write beneath
+// each directory, on the command line's authority. The host policy is
+// asked as for any access: a directory it refuses to read is refused. The
+// context returned holds the grants.
+Result<std::shared_ptr<const security::WasmSecurityContext>> grant_dirs(
+    const std::vector<DirGrant>& dirs, const AdmittedComponent& admitted, HostSetup& host) {
+  auto context = admitted.admission.context;
+  if (dirs.empty()) return context;
+  const std::string& name = context->component_id();
+  auto record = [&](const DirGrant& d, security::AuditResult result,
+                    security::DecisionLayer layer, std::string reason) {
+    security::AuditRecord r;
+    r.component = name;
+    r.permission = "filesystem.read";
+    r.resource = d.preopen.host;
+    r.result = result;
+    r.layer = layer;
+    r.trust = context->trust_level();
+    r.reason = std::move(reason);
+    host.audit->record(std::move(r));
+  };
+  const security::PolicySubject subject{name, admitted.admission.signer_key_id
+                                                  ? std::optional<std::string_view>(
+                                                        *admitted.admission.signer_key_id)
+                                                  : std::nullopt};
+  security::PatternLists added;
+  for (const auto& d : dirs) {
+    const std::string& dir = d.preopen.host;
+    if (admitted.manifest && !grants_reach(*context, dir)) {
+      std::string reason = fmt::format(
+          "--dir {}: {}'s manifest grants no filesystem access there, and a directory given on "
+          "the command line does not widen a manifest's grants (add a filesystem.read or "
+          "filesystem.write pattern for it to Component.toml)",
+          d.given, name);
+      record(d, security::AuditResult::Denied, security::DecisionLayer::Component, reason);
+      return make_error(ErrorCode::CapabilityDenied, std::move(reason));
+    }
+    auto decision = host.policy.current().check(subject, Permission::FsRead, dir);
+    if (!decision.allowed) {
+      std::string reason = fmt::format(
+          "--dir {}: the host policy refuses to let {} read {}{}: {}", d.given, name, dir,
+          decision.rule ? fmt::format(" (rule '{}')", decision.rule->name) : std::string(),
+          decision.reason);
+      record(d, security::AuditResult::Denied, security::DecisionLayer::HostPolicy, reason);
+      return make_error(ErrorCode::CapabilityDenied, std::move(reason));
+    }
+    if (admitted.manifest) {
+      record(d, security::AuditResult::Granted, security::DecisionLayer::Component,
+             fmt::format("--dir {}: mapped for this run as {}; the manifest's grants decide "
+                         "each access",
+                         d.given, d.preopen.guest));
+      continue;
+    }
+    std::string beneath = dir == "/" ? std::string("/**") : dir + "/**";
+    for (auto permission : {Permission::FsRead, Permission::FsWrite}) {
+      auto& list = added[static_cast<size_t>(permission)];
+      list.push_back(dir);
+      list.push_back(beneath);
+    }
+    record(d, security::AuditResult::Granted, security::DecisionLayer::Component,
+           fmt::format("--dir {}: granted on the command line for this run as {}: "
+                       "filesystem.read and filesystem.write on {} and {}",
+                       d.given, d.preopen.guest, dir, beneath));
+  }
+  if (admitted.manifest) return context;
+  security::PatternLists lists;
+  for (size_t i = 0; i < security::kPermissionCount; ++i) {
+    auto have = context->capabilities().patterns(static_cast<Permission>(i));
+    lists[i].assign(have.begin(), have.end());
+    lists[i].insert(lists[i].end(), added[i].begin(), added[i].end());
+  }
+  AIRSSYS_TRY_ASSIGN(auto capabilities, security::CapabilitySet::build(lists));
+  return security::WasmSecurityContext::create(name, std::move(capabilities),
+                                               context->trust_level(), context->quotas());
+}
+
+// The component's environment: its manifest's [config.env], then --env
+// (a name given again replaces the earlier value). Nothing of the host's.
+Result<std::vector<std::string>> run_environment(const AdmittedComponent& admitted,
+                                                 const std::vector<std::string>& given) {
+  std::vector<std::string> env;
+  if (admitted.manifest) env = security::manifest_environment(*admitted.manifest);
+  for (const auto& entry : given) {
+    const size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0 || entry.find('\0') != std::string::npos) {
+      return make_error(ErrorCode::InvalidArgument,
+                        fmt::format("--env: '{}' is not NAME=VALUE", entry));
+    }
+    const std::string prefix = entry.substr(0, eq + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.starts_with(prefix); });
+    env.push_back(entry);
+  }
+  return env;
+}
+
+std::expected<size_t, int> read_host_stdin(std::span<uint8_t> buffer) {
+  for (;;) {
+    ssize_t n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EBADF) return size_t{0};  // no standard input at all: its end
+    return std::unexpected(errno);
+  }
+}
+
+}  // namespace
 
 int run_component(const RunOptions& options) {
   // The denials of the run go to stderr as `up` prints them (a flood shown
@@ -72,6 +239,21 @@ int run_component(const RunOptions& options) {
                ? kExitRefused
                : kExitLoadFailed;
   }
+  auto dirs = parse_dirs(options.dirs);
+  if (!dirs) {
+    report(dirs.error());
+    return kExitUsage;
+  }
+  auto env = run_environment(*admitted, options.env);
+  if (!env) {
+    report(env.error());
+    return kExitUsage;
+  }
+  auto security_context = grant_dirs(*dirs, *admitted, **host);
+  if (!security_context) {
+    report(security_context.error());
+    return exit_code_for(security_context.error());
+  }
   (*host)->audit->flush();  // the admission's records are not the run's
   denials->admitted.store(true);
   const auto& files = admitted->files;
@@ -84,8 +266,13 @@ int run_component(const RunOptions& options) {
   host::WasiOptions wasi;
   wasi.args.push_back(files.module.filename().string());
   wasi.args.insert(wasi.args.end(), options.args.begin(), options.args.end());
-  if (admitted->manifest) wasi.env = security::manifest_environment(*admitted->manifest);
-  host::SecurityBinding binding{admission.context, &policy, audit.get(),
+  wasi.env = std::move(*env);
+  for (const auto& d : *dirs) wasi.dirs.push_back(d.preopen);
+  // Without a manifest every grant is a --dir: its directory is seen under
+  // its guest name only.
+  wasi.preopen_grant_roots = admitted->manifest.has_value();
+  if (options.stdin_input) wasi.stdin_source = read_host_stdin;
+  host::SecurityBinding binding{*security_context, &policy, audit.get(),
                                 admission.signer_key_id, nullptr};
   host::ComponentContext context(std::move(wasi), std::move(binding));
   if (is_component_file(files.module)) {

@@ -20,6 +20,14 @@ struct RunOptions {
   // there, else the interpreter, compiling nothing.
   std::string tier;
   bool approve = false;  // approve exactly this module and capability set, on the record
+  // --dir HOST[::GUEST]: a host directory granted (or, with a manifest,
+  // only mapped) for this run, seen by the component as GUEST (default: HOST
+  // as written).
+  std::vector<std::string> dirs;
+  // --env NAME=VALUE, over the manifest's [config.env]; the host's own
+  // environment is never passed on.
+  std::vector<std::string> env;
+  bool stdin_input = true;  // the component reads the host's standard input
   HostPaths paths;
 };
 

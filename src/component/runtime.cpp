@@ -1,6 +1,7 @@
 #include "airssys/wasm/component/runtime.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
@@ -33,7 +34,8 @@ const char* component_state_name(ComponentState state) {
 }
 
 ComponentRuntime::ComponentRuntime(actor::Scheduler& scheduler, ComponentRuntimeOptions options)
-    : scheduler_(scheduler), options_(std::move(options)) {
+    : scheduler_(scheduler), options_(std::move(options)),
+      host_inbox_state_(std::make_shared<HostInbox>()) {
   // One linker for every instance: the host functions find their component
   // through the instance's user data, so they are the same for all.
   host::add_wasi(linker_);
@@ -78,6 +80,7 @@ ComponentRuntime::ComponentRuntime(actor::Scheduler& scheduler, ComponentRuntime
 ComponentRuntime::~ComponentRuntime() { stop(); }
 
 void ComponentRuntime::stop() {
+  end_host_requests();
   if (supervisor_) supervisor_->stop();
   // Actors refer to this system until they are gone: wait for the last one
   // to finish its slice and be destroyed by the scheduler.
@@ -308,6 +311,24 @@ Result<ComponentStatus> ComponentRuntime::upgrade(ComponentSpec next,
   return status_locked(*old);
 }
 
+Result<void> ComponentRuntime::admit_host_sender(const Entry& entry,
+                                                 std::string_view target) const {
+  // The host is a sender like any other: the receiver admits it by name
+  // (messaging.receive = ["host"], a name no component may take) or not at all.
+  const std::string_view host = security::kHostSenderName;
+  if (auto admitted = entry.spec.security->check(Permission::MsgReceive, host);
+      !admitted.granted) {
+    std::string reason = fmt::format(
+        "'{}' does not admit messages from the host (messaging.receive: {}); grant "
+        "messaging.receive = [\"{}\"] in its Component.toml to accept them",
+        target, admitted.reason_text(), host);
+    audit(entry, "messaging.receive", host, AuditResult::Denied, DecisionLayer::Messaging,
+          reason);
+    return make_error(ErrorCode::CapabilityDenied, std::move(reason));
+  }
+  return {};
+}
+
 Result<void> ComponentRuntime::send_from_host(std::string_view target,
                                              std::vector<uint8_t> payload) {
   std::shared_lock route(route_mutex_);
@@ -315,25 +336,101 @@ Result<void> ComponentRuntime::send_from_host(std::string_view target,
   if (!entry) {
     return make_error(ErrorCode::ActorNotFound, fmt::format("no component named '{}'", target));
   }
-  // The host is a sender like any other: the receiver admits it by name
-  // (messaging.receive = ["host"], a name no component may take) or not at all.
-  const std::string_view host = security::kHostSenderName;
-  if (auto admitted = entry->spec.security->check(Permission::MsgReceive, host);
-      !admitted.granted) {
-    std::string reason = fmt::format(
-        "'{}' does not admit messages from the host (messaging.receive: {}); grant "
-        "messaging.receive = [\"{}\"] in its Component.toml to accept them",
-        target, admitted.reason_text(), host);
-    audit(*entry, "messaging.receive", host, AuditResult::Denied, DecisionLayer::Messaging,
-          reason);
-    return make_error(ErrorCode::CapabilityDenied, std::move(reason));
-  }
+  AIRSSYS_TRY(admit_host_sender(*entry, target));
   actor::Envelope envelope;
   envelope.kind = actor::MessageKind::Send;
-  envelope.sender = actor::Address::named(std::string(host));
+  envelope.sender = actor::Address::named(std::string(security::kHostSenderName));
   envelope.target = actor::Address::named(entry->actor_name);
   envelope.payload = std::move(payload);
   return scheduler_.send(std::move(envelope));
+}
+
+struct ComponentRuntime::HostInbox {
+  struct Waiter {
+    std::optional<std::vector<uint8_t>> reply;
+  };
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::unordered_map<uint64_t, Waiter> waiting;  // by correlation id; guarded by mutex
+  bool ended = false;                            // guarded by mutex
+};
+
+Result<actor::Address> ComponentRuntime::host_inbox() {
+  std::lock_guard lock(host_inbox_mutex_);
+  if (host_inbox_ && scheduler_.alive(*host_inbox_)) return *host_inbox_;
+  // A reply nobody waits for any more (its request timed out) is dropped.
+  auto spawned = scheduler_.spawn(
+      actor::make_handler_behavior(
+          [state = host_inbox_state_](actor::ActorContext&,
+                                      actor::Envelope&& e) -> Result<actor::StepResult> {
+            if (e.kind != actor::MessageKind::Reply) return actor::StepResult::Idle;
+            std::lock_guard lock(state->mutex);
+            auto it = state->waiting.find(e.correlation_id);
+            if (it != state->waiting.end() && !it->second.reply) {
+              it->second.reply = std::move(e.payload);
+              state->changed.notify_all();
+            }
+            return actor::StepResult::Idle;
+          }),
+      {.name = std::string(security::kHostSenderName)});
+  if (!spawned) return std::unexpected(spawned.error());
+  host_inbox_ = *spawned;
+  return *spawned;
+}
+
+Result<std::vector<uint8_t>> ComponentRuntime::request_from_host(
+    std::string_view target, std::vector<uint8_t> payload, std::chrono::milliseconds timeout) {
+  auto& state = *host_inbox_state_;
+  const uint64_t correlation = next_correlation();
+  {
+    std::lock_guard lock(state.mutex);
+    if (state.ended) return make_error(ErrorCode::HostShutDown, "the host is shutting down");
+    state.waiting.emplace(correlation, HostInbox::Waiter{});
+  }
+  struct Unlist {
+    HostInbox& state;
+    uint64_t correlation;
+    ~Unlist() {
+      std::lock_guard lock(state.mutex);
+      state.waiting.erase(correlation);
+    }
+  } unlist{state, correlation};
+  {
+    std::shared_lock route(route_mutex_);
+    auto entry = find(target);
+    if (!entry) {
+      return make_error(ErrorCode::ActorNotFound, fmt::format("no component named '{}'", target));
+    }
+    AIRSSYS_TRY(admit_host_sender(*entry, target));
+    AIRSSYS_TRY_ASSIGN(auto inbox, host_inbox());
+    actor::Envelope envelope;
+    envelope.kind = actor::MessageKind::Request;
+    envelope.correlation_id = correlation;
+    envelope.sender = inbox;  // the component sees the sender "host"
+    envelope.target = actor::Address::named(entry->actor_name);
+    envelope.payload = std::move(payload);
+    AIRSSYS_TRY(scheduler_.send(std::move(envelope)));
+  }
+  std::unique_lock lock(state.mutex);
+  const bool answered = state.changed.wait_for(lock, timeout, [&] {
+    return state.ended || state.waiting.at(correlation).reply.has_value();
+  });
+  auto& waiter = state.waiting.at(correlation);
+  if (waiter.reply) return std::move(*waiter.reply);
+  if (answered) return make_error(ErrorCode::HostShutDown, "the host is shutting down");
+  return make_error(ErrorCode::ReplyTimeout,
+                    fmt::format("'{}' did not reply within {} ms", target, timeout.count()));
+}
+
+void ComponentRuntime::end_host_requests() {
+  auto& state = *host_inbox_state_;
+  {
+    std::lock_guard lock(state.mutex);
+    state.ended = true;
+    state.changed.notify_all();
+  }
+  std::lock_guard lock(host_inbox_mutex_);
+  if (host_inbox_) (void)scheduler_.stop(*host_inbox_);
 }
 
 std::shared_ptr<ComponentRuntime::Entry> ComponentRuntime::find(std::string_view name) const {

@@ -27,6 +27,11 @@ void write_all(int fd, std::span<const uint8_t> bytes) {
 
 }  // namespace
 
+std::expected<size_t, int> ComponentContext::read_stdin(std::span<uint8_t> buffer) const {
+  if (!wasi_.stdin_source || buffer.empty()) return size_t{0};
+  return wasi_.stdin_source(buffer);
+}
+
 void ComponentContext::write_stdout(std::span<const uint8_t> bytes) const {
   if (log_) {
     log_->output("stdout", bytes);
@@ -226,9 +231,14 @@ void ComponentContext::set_kv(storage::KeyValueStore* store) {
 
 FileTable& ComponentContext::files() {
   if (!files_) {
-    std::vector<std::string> preopens;
-    if (security_.context) preopens = preopen_directories(security_.context->capabilities());
-    files_ = std::make_shared<FileTable>(preopens);
+    std::vector<Preopen> preopens;
+    if (security_.context && wasi_.preopen_grant_roots) {
+      for (auto& d : preopen_directories(security_.context->capabilities())) {
+        preopens.push_back({d, d});
+      }
+    }
+    preopens.insert(preopens.end(), wasi_.dirs.begin(), wasi_.dirs.end());
+    files_ = std::make_shared<FileTable>(preopens, default_resolver());
   }
   return *files_;
 }

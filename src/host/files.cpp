@@ -216,23 +216,36 @@ std::string join_normalized(std::string_view base, std::string_view path) {
   return joined;
 }
 
+namespace {
+std::vector<Preopen> same_names(const std::vector<std::string>& directories) {
+  std::vector<Preopen> out;
+  for (const auto& d : directories) out.push_back({d, d});
+  return out;
+}
+}  // namespace
+
 FileTable::FileTable(const std::vector<std::string>& preopens, Resolver resolver)
+    : FileTable(same_names(preopens), resolver) {}
+
+FileTable::FileTable(const std::vector<Preopen>& preopens, Resolver resolver)
     // Room for every preopen and the root besides the open files; add()
     // counts the open files against kMaxOpenFiles first.
     : table_(kFirstFd, preopens.size() + 1 + kMaxOpenFiles), resolver_(resolver) {
   for (const auto& directory : preopens) {
-    UniqueFd fd(::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd(::open(directory.host.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!fd) continue;
     auto real = descriptor_path(fd.get());
-    if (!real || *real != directory) continue;
+    if (!real || *real != directory.host) continue;
     OpenFile file;
     file.fd = std::move(fd);
     file.kind = FileKind::Directory;
-    file.preopen = directory;
+    file.preopen = directory.guest;
+    file.host_dir = directory.host;
     if (!table_.insert(std::move(file))) break;
     ++preopens_;
   }
-  bool has_root = std::find(preopens.begin(), preopens.end(), "/") != preopens.end();
+  bool has_root = std::any_of(preopens.begin(), preopens.end(),
+                              [](const Preopen& p) { return anchored_name(p.guest) == "/"; });
   if (!has_root) {
     OpenFile root;
     root.preopen = "/";
@@ -241,14 +254,22 @@ FileTable::FileTable(const std::vector<std::string>& preopens, Resolver resolver
   }
 }
 
+std::string anchored_name(std::string_view guest) {
+  return join_normalized("/", guest);
+}
+
 OpenFile* FileTable::preopen_holding(std::string_view path) {
   OpenFile* best = nullptr;
+  size_t best_size = 0;
   table_.for_each([&](uint32_t, OpenFile& file) {
     if (file.preopen.empty() || file.root) return;
-    const std::string& dir = file.preopen;
+    const std::string dir = anchored_name(file.preopen);
     bool holds = dir == "/" || path == dir ||
                  (path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/');
-    if (holds && (!best || dir.size() > best->preopen.size())) best = &file;
+    if (holds && (!best || dir.size() > best_size)) {
+      best = &file;
+      best_size = dir.size();
+    }
   });
   return best;
 }

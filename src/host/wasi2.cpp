@@ -226,7 +226,19 @@ Result<Val> stream_read(State& s, uint32_t rep, uint64_t len, bool skip) {
     if (skip) return ok({u64v(n)});
     return ok({bytes_val(at, n)});
   }
-  if (in->kind != StreamKind::File) return err(stream_closed());  // stdin is empty
+  if (in->kind == StreamKind::Stdin) {
+    std::vector<uint8_t> buffer(want);
+    auto got = s.ctx.read_stdin(buffer);
+    if (!got) {
+      auto failed = stream_failed(s, wasi::errno_to_wasi(got.error()), std::strerror(got.error()));
+      if (!failed) return std::unexpected(failed.error());
+      return err(std::move(*failed));
+    }
+    if (*got == 0 && want > 0) return err(stream_closed());
+    if (skip) return ok({u64v(*got)});
+    return ok({bytes_val(buffer.data(), *got)});
+  }
+  if (in->kind != StreamKind::File) return err(stream_closed());
   std::vector<uint8_t> buffer(want);
   ssize_t n = 0;
   if (want > 0) {

@@ -276,17 +276,21 @@ Wasi<Route> route(ComponentContext& ctx, OpenFile& dir, const std::string& relat
                   Access access) {
   if (!dir.root) return Route{&dir, relative};
   std::string named = join_normalized("/", relative);
-  AIRSSYS_TRY(precheck(ctx, access, named));
   OpenFile* holder = ctx.files().preopen_holding(named);
   if (!holder) {
+    AIRSSYS_TRY(precheck(ctx, access, named));
     ctx.audit(security::permission_name(permissions(access).front()), named,
               security::AuditResult::Denied, security::DecisionLayer::Component,
               "the path is outside every preopened directory");
     return std::unexpected(WasiErrno::Acces);
   }
-  std::string rest = named.size() == holder->preopen.size()
+  const std::string holder_name = anchored_name(holder->preopen);
+  std::string rest = named.size() == holder_name.size()
                          ? std::string(".")
-                         : named.substr(holder->preopen == "/" ? 1 : holder->preopen.size() + 1);
+                         : named.substr(holder_name == "/" ? 1 : holder_name.size() + 1);
+  // The grants speak of host paths: the name the component used is checked
+  // where its preopen lies on the host.
+  AIRSSYS_TRY(precheck(ctx, access, join_normalized(holder->host_dir, rest)));
   if (relative.back() == '/') rest += '/';
   return Route{holder, std::move(rest)};
 }
@@ -429,10 +433,18 @@ Result<WasiErrno> read_or_write(HostCall& call, ComponentContext& ctx, Args a, b
 
 Result<WasiErrno> fd_read(HostCall& call, ComponentContext& ctx, Args a) {
   uint32_t fd = u32(a[0]);
-  if (fd == 0) {  // no input: end of file at once
+  if (fd == 0) {  // standard input: what the host gives (none: end of file at once)
     if (u32(a[2]) > kMaxIovecs) return WasiErrno::Inval;
-    AIRSSYS_TRY(guest_iovecs(call, u32(a[1]), u32(a[2])));
-    AIRSSYS_TRY(call.write_u32(u32(a[3]), 0));
+    AIRSSYS_TRY_ASSIGN(auto iovecs, guest_iovecs(call, u32(a[1]), u32(a[2])));
+    size_t n = 0;
+    // One read into the first buffer: a short read is a read.
+    if (!iovecs.empty()) {
+      auto got = ctx.read_stdin({static_cast<uint8_t*>(iovecs.front().iov_base),
+                                 iovecs.front().iov_len});
+      if (!got) return from_errno(got.error());
+      n = *got;
+    }
+    AIRSSYS_TRY(call.write_u32(u32(a[3]), static_cast<uint32_t>(n)));
     return WasiErrno::Success;
   }
   if (fd < FileTable::kFirstFd) return WasiErrno::Badf;
@@ -811,7 +823,8 @@ std::expected<struct stat, WasiErrno> stat_fd(ComponentContext& ctx, uint32_t fd
   AIRSSYS_TRY_ASSIGN_OR_RETURN(auto file, open_fd(ctx, fd), errno_error);
   // A preopen was handed over without a check; its metadata is read like any path.
   if (!file->preopen.empty()) {
-    if (auto ok = authorize(ctx, {.read = true}, file->preopen); !ok) {
+    const std::string& path = file->root ? file->preopen : file->host_dir;
+    if (auto ok = authorize(ctx, {.read = true}, path); !ok) {
       return std::unexpected(ok.error());
     }
   }

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/types.hpp"
 
 namespace airssys::wasm::system {
@@ -181,7 +182,27 @@ json to_json(const ReloadReport& r) {
 namespace {
 constexpr std::string_view kAdminCommands =
     "ping, list, info, install, start, stop, upgrade, rollback, uninstall, approve, deny, send, "
-    "metrics, status, reload";
+    "metrics, status, reload, request, logs";
+
+// Text for a JSON string: the bytes as they are when they are UTF-8, each
+// invalid sequence replaced by U+FFFD otherwise.
+std::string json_text(std::span<const uint8_t> bytes) {
+  std::string text(bytes.begin(), bytes.end());
+  json probe = text;
+  return json::parse(probe.dump(-1, ' ', false, json::error_handler_t::replace))
+      .get<std::string>();
+}
+
+// A non-negative integer field, or `fallback` when absent; nullopt when it
+// is something else.
+std::optional<uint64_t> count_field(const json& request, const char* key, uint64_t fallback) {
+  auto it = request.find(key);
+  if (it == request.end()) return fallback;
+  if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<int64_t>() >= 0)) {
+    return std::nullopt;
+  }
+  return it->get<uint64_t>();
+}
 }  // namespace
 
 json handle_admin_request(Host& host, const json& request, std::string_view operator_name) {
@@ -294,7 +315,7 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
   const std::string* name = need("name");
   if (!name) {
     if (c == "info" || c == "start" || c == "stop" || c == "rollback" || c == "uninstall" ||
-        c == "approve" || c == "deny" || c == "send") {
+        c == "approve" || c == "deny" || c == "send" || c == "request" || c == "logs") {
       return missing("name");
     }
     return fail(ErrorCode::InvalidArgument,
@@ -332,6 +353,66 @@ json handle_admin_request(Host& host, const json& request, std::string_view oper
     const std::string* text = string_field(request, "text");
     if (!text) return missing("text");
     return done(host.send(*name, std::vector<uint8_t>(text->begin(), text->end())));
+  }
+  if (c == "request") {
+    // A request from the host; the component's reply is the result.
+    const std::string* payload = string_field(request, "payload");
+    if (!payload) return missing("payload");
+    auto timeout_ms = count_field(request, "timeout_ms", kDefaultRequestTimeout.count());
+    if (!timeout_ms || *timeout_ms == 0 ||
+        *timeout_ms > static_cast<uint64_t>(kMaxRequestTimeout.count())) {
+      return fail(ErrorCode::InvalidArgument,
+                  fmt::format("\"timeout_ms\" is a number of milliseconds from 1 to {}",
+                              kMaxRequestTimeout.count()));
+    }
+    auto reply = host.request(*name, std::vector<uint8_t>(payload->begin(), payload->end()),
+                              std::chrono::milliseconds(*timeout_ms));
+    if (!reply) return {{"ok", false}, {"error", error_json(reply.error())}};
+    return {{"ok", true}, {"result", {{"reply", json_text(*reply)}, {"bytes", reply->size()}}}};
+  }
+  if (c == "logs") {
+    // The lines kept of a component, after "after" (a sequence number) and
+    // at or after "since" (a UTC time); with "wait_ms", waits that long for
+    // a first line when none matches yet.
+    LogQuery query;
+    query.component = *name;
+    auto after = count_field(request, "after", 0);
+    auto wait_ms = count_field(request, "wait_ms", 0);
+    auto limit = count_field(request, "limit", kLogLinesKept);
+    if (!after || !wait_ms || !limit || *wait_ms > kMaxLogWait.count()) {
+      return fail(ErrorCode::InvalidArgument,
+                  fmt::format("\"after\", \"limit\" and \"wait_ms\" are non-negative numbers, "
+                              "\"wait_ms\" at most {}",
+                              kMaxLogWait.count()));
+    }
+    query.after = *after;
+    query.wait = std::chrono::milliseconds(*wait_ms);
+    query.limit = static_cast<size_t>(*limit);
+    if (const std::string* since = string_field(request, "since")) {
+      query.since = security::parse_audit_time(*since);
+      if (!query.since) {
+        return fail(ErrorCode::InvalidArgument,
+                    fmt::format("\"since\" is a UTC time such as 2026-11-25T16:00:00.000Z, "
+                                "not '{}'",
+                                *since));
+      }
+    }
+    auto lines = host.logs(query);
+    if (lines.empty() && query.after == 0 && !host.status(*name) && !host.info(*name)) {
+      return fail(ErrorCode::NotFound, fmt::format("no component named '{}'", *name));
+    }
+    json out = json::array();
+    uint64_t last = query.after;
+    for (const auto& l : lines) {
+      out.push_back({{"sequence", l.sequence},
+                     {"time", iso_time(l.time)},
+                     {"level", host::log_level_name(l.level)},
+                     {"source", l.source},
+                     {"text", json_text({reinterpret_cast<const uint8_t*>(l.text.data()),
+                                         l.text.size()})}});
+      last = std::max(last, l.sequence);
+    }
+    return {{"ok", true}, {"result", {{"lines", out}, {"last", last}}}};
   }
   return fail(ErrorCode::InvalidArgument,
               fmt::format("unknown command '{}' (known: {})", c, kAdminCommands));

@@ -126,6 +126,76 @@ Result<void> Host::send(std::string_view name, std::vector<uint8_t> payload) {
   return sent;
 }
 
+Result<std::vector<uint8_t>> Host::request(std::string_view name, std::vector<uint8_t> payload,
+                                           std::chrono::milliseconds timeout) {
+  auto& i = *impl_;
+  auto reply = i.system->request_from_host(name, std::move(payload), timeout);
+  auto& c = i.counters_for(name);
+  (reply ? c.host_accepted : c.host_refused).fetch_add(1, std::memory_order_relaxed);
+  if (!reply && reply.error().code == ErrorCode::ActorNotFound) {
+    if (auto installed = i.registry->get(name)) {
+      return make_error(ErrorCode::ActorStopped,
+                        fmt::format("component '{}' is installed but not running (status {}); "
+                                    "start it with 'airssys-wasm start {}'",
+                                    name, installed->status, name));
+    }
+  }
+  return reply;
+}
+
+std::vector<LogEntry> Host::logs(const LogQuery& query) const {
+  return impl_->log_book->read(query);
+}
+
+void LogBook::add(const host::LogLine& line) {
+  std::lock_guard lock(mutex_);
+  auto it = lines_.find(line.component);
+  if (it == lines_.end()) it = lines_.emplace(std::string(line.component), std::deque<LogEntry>()).first;
+  auto& kept = it->second;
+  if (kept.size() >= kLogLinesKept) kept.pop_front();
+  kept.push_back({++sequence_, std::chrono::system_clock::now(), std::string(line.component),
+                  line.level, std::string(line.source), std::string(line.text)});
+  added_.notify_all();
+}
+
+std::vector<LogEntry> LogBook::matching(const LogQuery& query) const {
+  std::vector<LogEntry> out;
+  auto it = lines_.find(query.component);
+  if (it == lines_.end()) return out;
+  for (const auto& e : it->second) {
+    if (e.sequence <= query.after) continue;
+    if (query.since && e.time < *query.since) continue;
+    out.push_back(e);
+  }
+  if (out.size() > query.limit) out.erase(out.begin(), out.end() - static_cast<ptrdiff_t>(query.limit));
+  return out;
+}
+
+std::vector<LogEntry> LogBook::read(const LogQuery& query) const {
+  std::unique_lock lock(mutex_);
+  auto out = matching(query);
+  if (out.empty() && query.wait.count() > 0) {
+    const auto deadline = std::chrono::steady_clock::now() + query.wait;
+    while (out.empty() && !waits_ended_ &&
+           added_.wait_until(lock, deadline) != std::cv_status::timeout) {
+      out = matching(query);
+    }
+    if (out.empty()) out = matching(query);
+  }
+  return out;
+}
+
+void LogBook::end_waits() {
+  std::lock_guard lock(mutex_);
+  waits_ended_ = true;
+  added_.notify_all();
+}
+
+void Host::end_waits() {
+  impl_->log_book->end_waits();
+  impl_->system->end_host_requests();
+}
+
 std::optional<component::ComponentStatus> Host::status(std::string_view name) const {
   return impl_->system->status(name);
 }

@@ -196,12 +196,17 @@ Result<std::unique_ptr<Host>> HostBuilder::build() {
                          {.data_dir = config.data_dir, .durability = config.state_durability}));
   impl->kv = std::move(kv);
 
-  impl->log_sink = on_log_ ? on_log_ : [](const host::LogLine& line) {
+  host::LogSink sink = on_log_ ? on_log_ : [](const host::LogLine& line) {
     std::string text = line.source == "log"
                            ? fmt::format("[{}] {}: {}\n", line.component,
                                          host::log_level_name(line.level), line.text)
                            : fmt::format("[{}] {}\n", line.component, line.text);
     std::fwrite(text.data(), 1, text.size(), stderr);
+  };
+  // Every line is kept for `logs` as well.
+  impl->log_sink = [book = impl->log_book, sink = std::move(sink)](const host::LogLine& line) {
+    book->add(line);
+    sink(line);
   };
   impl->engine = std::shared_ptr<engine::Engine>(engine::Engine::interpreter());
   impl->scheduler =

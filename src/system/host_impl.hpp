@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -63,6 +65,24 @@ namespace detail {
 
 }  // namespace detail
 
+// The last kLogLinesKept lines of each component, for `logs`; any thread.
+class LogBook {
+ public:
+  void add(const host::LogLine& line);
+  [[nodiscard]] std::vector<LogEntry> read(const LogQuery& query) const;
+  // Ends every wait of read() at once, and those that follow.
+  void end_waits();
+
+ private:
+  [[nodiscard]] std::vector<LogEntry> matching(const LogQuery& query) const;  // mutex_ held
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable added_;
+  uint64_t sequence_ = 0;
+  bool waits_ended_ = false;
+  std::map<std::string, std::deque<LogEntry>, std::less<>> lines_;
+};
+
 struct Host::Impl {
   struct Counters {
     uint64_t handled_base = 0;  // handled by versions that are gone
@@ -79,7 +99,8 @@ struct Host::Impl {
   std::vector<std::string> start_order;       // guarded by counters_mutex
   std::set<std::string, std::less<>> loaded;  // running without being installed; counters_mutex
   std::function<void(const AuditRecord&, std::string_view)> user_audit;
-  host::LogSink log_sink;
+  host::LogSink log_sink;  // into log_book, then to the builder's sink
+  std::shared_ptr<LogBook> log_book = std::make_shared<LogBook>();
 
   security::TrustConfig trust;  // guarded by lifecycle once built
   std::unique_ptr<security::PolicySlot> policy;

@@ -492,7 +492,9 @@ void Host::stop_compiles() {
 
 void Host::shutdown() {
   auto& i = *impl_;
-  // First, so that a lifecycle call compiling does not hold the host up.
+  // First, so that a lifecycle call compiling, a request waiting for its
+  // reply or a follower of the logs does not hold the host up.
+  end_waits();
   stop_compiles();
   // Then the starts that wait for a compile: theirs has been killed.
   i.end_compile_jobs();

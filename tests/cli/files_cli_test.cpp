@@ -249,5 +249,131 @@ TEST_F(FilesCli, ConfigEnvIsTheComponentsEnvironment) {
   EXPECT_NE(r.err.find("config.env.PORT"), std::string::npos) << r.err;
 }
 
+// `run --dir HOST[::GUEST]`: a directory granted on the command line.
+class RunDir : public FilesCli {
+ protected:
+  // files.wasm alone (no manifest), with the options given before it.
+  static ProcessResult run_bare(std::vector<std::string> options, std::vector<std::string> args) {
+    std::vector<std::string> argv = {AIRSSYS_CLI, "run"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.push_back((fs::path(AIRSSYS_TEST_COMPONENTS_DIR) / "files.wasm").string());
+    argv.push_back("--");
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run_process(argv);
+    EXPECT_FALSE(r.timed_out) << "airssys-wasm did not finish";
+    EXPECT_EQ(r.signal, 0) << "airssys-wasm died of signal " << r.signal << "\n" << r.err;
+    return r;
+  }
+
+  // The audit records of `component` on filesystem permissions, as
+  // "result permission resource layer".
+  std::vector<std::string> decisions(const std::string& component) const {
+    std::vector<std::string> lines;
+    std::istringstream in(read_file(home_ / "audit.log"));
+    for (std::string line; std::getline(in, line);) {
+      json j = json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j["permission"].is_string() || j["component"] != component) {
+        continue;
+      }
+      std::string permission = j["permission"];
+      if (permission.rfind("filesystem.", 0) != 0) continue;
+      lines.push_back(j["result"].get<std::string>() + " " + permission + " " +
+                      j["resource"].get<std::string>() + " " + j["layer"].get<std::string>());
+    }
+    return lines;
+  }
+  std::string outside() const { return (root_ / "outside").string(); }
+  bool recorded(const std::string& component, const std::string& decision) const {
+    auto all = decisions(component);
+    return std::find(all.begin(), all.end(), decision) != all.end();
+  }
+};
+
+TEST_F(RunDir, AModuleWithoutAManifestGetsTheDirectoryUnderItsGuestName) {
+  auto r = run_bare({"--dir", d() + "::/work"},
+                    {"list", "/work", "read", "/work/hello.txt", "write", "/work/new.txt", "made",
+                     "read", out("secret"), "read", "/etc/passwd", "read", d("hello.txt")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // The directory is seen as /work only: not under its host path, nor
+  // through its parent.
+  EXPECT_EQ(r.out, "list /work: hello.txt\nread /work/hello.txt: hello\nwrite /work/new.txt: ok\n"
+                   "read " + out("secret") + ": EACCES\nread /etc/passwd: EACCES\nread " +
+                       d("hello.txt") + ": EACCES\n");
+  EXPECT_EQ(read_file(root_ / "data/new.txt"), "made");
+  // The grant is on record, and every access is decided on host paths.
+  EXPECT_TRUE(recorded("files", "granted filesystem.read " + d() + " component"));
+  EXPECT_TRUE(recorded("files", "granted filesystem.read " + d("hello.txt") + " component"));
+  EXPECT_TRUE(recorded("files", "granted filesystem.write " + d("new.txt") + " component"));
+  EXPECT_TRUE(recorded("files", "denied filesystem.read " + out("secret") + " component"));
+  // Denials are printed on stderr as `up` prints them.
+  EXPECT_NE(r.err.find("denied: files filesystem.read " + out("secret") + " (component: "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("denied: files filesystem.read /etc/passwd"), std::string::npos) << r.err;
+  // Without --dir the same module reaches nothing.
+  r = run_bare({}, {"read", d("hello.txt")});
+  EXPECT_EQ(r.out, "read " + d("hello.txt") + ": EACCES\n");
+}
+
+TEST_F(RunDir, HostPathsAsGuestNamesAndPathsRelativeToDot) {
+  auto r = run_bare({"--dir", d()}, {"read", d("hello.txt")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "read " + d("hello.txt") + ": hello\n");
+  r = run_bare({"--dir", d() + "::."}, {"read", "hello.txt", "write", "rel.txt", "relative",
+                                         "list", "."});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "read hello.txt: hello\nwrite rel.txt: ok\nlist .: hello.txt rel.txt\n");
+  EXPECT_EQ(read_file(root_ / "data/rel.txt"), "relative");
+}
+
+TEST_F(RunDir, AManifestsGrantsBoundWhatADirMayMap) {
+  auto dir = component("filesystem.read = [\"" + d() + "/**\"]");
+  // Within the manifest's grant: mapped under its guest name.
+  std::vector<std::string> argv = {AIRSSYS_CLI, "run", "--approve", "--dir", d() + "::/in", dir,
+                                   "--", "read", "/in/hello.txt", "write", "/in/x", "y"};
+  auto r = run_process(argv);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // The manifest grants reading only: the write is refused, audited.
+  EXPECT_EQ(r.out, "read /in/hello.txt: hello\nwrite /in/x: EACCES\n");
+  EXPECT_TRUE(recorded("files-probe", "denied filesystem.write " + d("x") + " component"));
+  // Outside it: refused before the component runs, with a typed error, audited.
+  argv = {AIRSSYS_CLI, "run", "--approve", "--dir", outside() + "::/out", dir, "--", "read",
+          "/out/secret"};
+  r = run_process(argv);
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("CapabilityDenied"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("manifest grants no filesystem access there"), std::string::npos) << r.err;
+  EXPECT_TRUE(recorded("files-probe", "denied filesystem.read " + outside() + " component"));
+}
+
+TEST_F(RunDir, TheHostPolicyRefusesADirItForbids) {
+  write_file(home_ / "policy.toml",
+             "[[rule]]\nname = \"no-outside\"\neffect = \"deny\"\npermissions = "
+             "[\"filesystem.read\"]\nresources = [\"" + outside() + "\", \"" + outside() +
+                 "/**\"]\nreason = \"outside is private\"\n");
+  auto r = run_bare({"--dir", outside() + "::/o"}, {"read", "/o/secret"});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("CapabilityDenied"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the host policy refuses"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no-outside"), std::string::npos) << r.err;
+  EXPECT_TRUE(recorded("files", "denied filesystem.read " + outside() + " host-policy"));
+  // A directory the policy leaves alone is granted as usual.
+  r = run_bare({"--dir", d() + "::/d"}, {"read", "/d/hello.txt"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "read /d/hello.txt: hello\n");
+}
+
+TEST_F(RunDir, BadDirsAreUsageErrors) {
+  for (const std::string& bad : {out("missing"), out("secret"), std::string("::/x"),
+                                 d() + "::"}) {
+    auto r = run_bare({"--dir", bad}, {"list", "/"});
+    EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.err;
+    EXPECT_NE(r.err.find("--dir"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+}
+
 }  // namespace
 }  // namespace airssys::wasm

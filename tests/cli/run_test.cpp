@@ -373,6 +373,38 @@ TEST(RunCommand, BadOptionsAreUsageErrors) {
             std::string::npos);
 }
 
+TEST(RunCommand, StandardInputReachesTheComponent) {
+  TempDir dir;
+  auto input = dir.write("input.txt", "hello\nworld\n");
+  auto r = testing::run_cli(AIRSSYS_CLI, {"run", component("stdin_echo.wasm")}, input);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "stdin 12 bytes: hello|world|\n");
+  // More than one read's worth arrives whole.
+  std::string big(40000, 'x');
+  input = dir.write("big.txt", big);
+  r = testing::run_cli(AIRSSYS_CLI, {"run", component("stdin_echo.wasm")}, input);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "stdin 40000 bytes: " + big + "\n");
+  // No input: its end at once.
+  r = cli({"run", component("stdin_echo.wasm")});
+  EXPECT_EQ(r.out, "stdin 0 bytes: \n");
+}
+
+TEST(RunCommand, EnvSetsTheComponentsEnvironmentAndNothingOfTheHostsLeaks) {
+  ASSERT_NE(std::getenv("PATH"), nullptr);
+  auto r = cli({"run", "--env", "MODE=strict", "--env", "GREETING=hello world", "--env",
+                "MODE=lenient", "--env", "EMPTY=", component("stdin_echo.wasm"), "--", "MODE",
+                "GREETING", "EMPTY", "PATH", "AIRSSYS_HOME"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "stdin 0 bytes: \nMODE=lenient\nGREETING=hello world\nEMPTY=\nPATH unset\n"
+                   "AIRSSYS_HOME unset\n");
+  for (const char* bad : {"NOVALUE", "=x"}) {
+    r = cli({"run", "--env", bad, component("stdin_echo.wasm")});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("--env"), std::string::npos) << r.err;
+  }
+}
+
 TEST(RunCommand, HelpDescribesEveryOption) {
   auto r = cli({"--help"});
   EXPECT_EQ(r.exit_code, 0);
@@ -380,7 +412,7 @@ TEST(RunCommand, HelpDescribesEveryOption) {
   EXPECT_NE(r.out.find("Exit status"), std::string::npos);
   r = cli({"run", "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* option : {"--fuel", "--max-memory", "path", "args"}) {
+  for (const char* option : {"--fuel", "--max-memory", "--dir", "--env", "path", "args"}) {
     EXPECT_NE(r.out.find(option), std::string::npos) << option << "\n" << r.out;
   }
 }

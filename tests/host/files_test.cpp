@@ -123,6 +123,33 @@ TEST(FileTableTest, PreopensOnlyRealDirectoriesAndAddsTheRoot) {
   EXPECT_FALSE(with_root.get(3)->root);
 }
 
+TEST(FileTableTest, PreopensUnderGuestNamesAreFoundByThoseNames) {
+  TempTree tree;
+  tree.mkdir("data");
+  tree.mkdir("other");
+  const std::string data = (tree / "data").string();
+  const std::string other = (tree / "other").string();
+  FileTable table(std::vector<Preopen>{{data, "/work"}, {other, "/work/deep"}},
+                  default_resolver());
+  ASSERT_EQ(table.preopen_count(), 3u);  // and the root
+  EXPECT_EQ(table.get(3)->preopen, "/work");
+  EXPECT_EQ(table.get(3)->host_dir, data);
+  EXPECT_TRUE(table.get(5)->root);
+  EXPECT_EQ(table.preopen_holding("/work/a.txt"), table.get(3));
+  EXPECT_EQ(table.preopen_holding("/work/deep/b"), table.get(4));
+  // The host path is no name of it.
+  EXPECT_EQ(table.preopen_holding(data + "/a.txt"), nullptr);
+
+  // "." is the root as wasi-libc sees it: no other root is added.
+  FileTable dot(std::vector<Preopen>{{data, "."}}, default_resolver());
+  ASSERT_EQ(dot.preopen_count(), 1u);
+  EXPECT_FALSE(dot.get(3)->root);
+  EXPECT_EQ(dot.preopen_holding("/anything"), dot.get(3));
+  EXPECT_EQ(anchored_name("."), "/");
+  EXPECT_EQ(anchored_name("data/"), "/data");
+  EXPECT_EQ(anchored_name("/srv/x"), "/srv/x");
+}
+
 TEST(FileTableTest, HoldsAtMostMaxOpenFilesAndReusesClosedSlots) {
   FileTable table({});
   std::vector<uint32_t> fds;

@@ -24,7 +24,7 @@ std::string slurp(const std::string& path) {
 }  // namespace
 
 ProcessResult run_process(const std::vector<std::string>& argv,
-                          std::chrono::milliseconds deadline) {
+                          std::chrono::milliseconds deadline, const std::string& input_file) {
   char out_path[] = "/tmp/airssys-test-out-XXXXXX";
   char err_path[] = "/tmp/airssys-test-err-XXXXXX";
   int out_fd = mkstemp(out_path);
@@ -34,7 +34,7 @@ ProcessResult run_process(const std::vector<std::string>& argv,
   if (pid == 0) {
     dup2(out_fd, STDOUT_FILENO);
     dup2(err_fd, STDERR_FILENO);
-    int null_fd = open("/dev/null", O_RDONLY);
+    int null_fd = open(input_file.empty() ? "/dev/null" : input_file.c_str(), O_RDONLY);
     dup2(null_fd, STDIN_FILENO);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

@@ -17,7 +17,9 @@ struct ProcessResult {
   std::string err;
 };
 
+// Standard input is empty (/dev/null), or the file `input_file` when given.
 ProcessResult run_process(const std::vector<std::string>& argv,
-                          std::chrono::milliseconds deadline = std::chrono::seconds(120));
+                          std::chrono::milliseconds deadline = std::chrono::seconds(120),
+                          const std::string& input_file = {});
 
 }  // namespace airssys::wasm::testing

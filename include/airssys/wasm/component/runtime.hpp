@@ -177,6 +177,19 @@ class ComponentRuntime {
   [[nodiscard]] Result<void> send_from_host(std::string_view target,
                                             std::vector<uint8_t> payload);
 
+  // A request from the host, sender "host", admitted as send_from_host():
+  // the component receives it as a request (kind 1) and answers it with
+  // `reply`. Waits for that reply and returns its payload; ReplyTimeout when
+  // none came within `timeout` (a later reply is dropped). Blocks the
+  // calling thread: never call it from inside an actor.
+  [[nodiscard]] Result<std::vector<uint8_t>> request_from_host(std::string_view target,
+                                                               std::vector<uint8_t> payload,
+                                                               std::chrono::milliseconds timeout);
+  // Ends every request_from_host() that waits, and those that follow, at
+  // once with HostShutDown: the first step of stopping, so that no caller
+  // waits for its timeout. stop() does it too.
+  void end_host_requests();
+
   [[nodiscard]] std::optional<ComponentStatus> status(std::string_view name) const;
   // Waits until `name` is Ready, Failed or Terminated, or `deadline` passes,
   // and returns its status then; nullopt when no component has that name.
@@ -211,6 +224,8 @@ class ComponentRuntime {
   };
 
   [[nodiscard]] std::shared_ptr<Entry> find(std::string_view name) const;
+  // Whether `entry` admits messages from the host; a refusal is audited.
+  [[nodiscard]] Result<void> admit_host_sender(const Entry& entry, std::string_view target) const;
   void audit(const Entry& who, std::string_view permission, std::string_view resource,
              security::AuditResult result, security::DecisionLayer layer,
              std::string_view reason) const;
@@ -237,6 +252,13 @@ class ComponentRuntime {
   uint64_t generation_ = 0;  // guarded by mutex_; names the actors of upgrades
   std::unique_ptr<actor::Supervisor> supervisor_;
   std::atomic<uint64_t> correlation_{0};
+  // The host's requests: an actor named "host" receives their replies and
+  // hands each to the request_from_host() that waits for it.
+  struct HostInbox;
+  [[nodiscard]] Result<actor::Address> host_inbox();
+  std::mutex host_inbox_mutex_;
+  std::shared_ptr<HostInbox> host_inbox_state_;  // never null
+  std::optional<actor::Address> host_inbox_;     // guarded by host_inbox_mutex_
   engine::Linker linker_;
   std::mutex live_mutex_;
   std::condition_variable live_changed_;

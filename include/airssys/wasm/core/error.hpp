@@ -82,6 +82,7 @@ enum class ErrorCategory : uint8_t {
   X(SchedulerStopped, Actor, "scheduler is shut down")                                  \
   X(SupervisorGaveUp, Actor, "restart intensity exceeded; supervisor gave up")          \
   X(HostShutDown, Actor, "the host is shut down")                                       \
+  X(ReplyTimeout, Actor, "no reply came within the timeout")                            \
   X(InternalError, Internal, "internal error")
 
 enum class ErrorCode : uint16_t {

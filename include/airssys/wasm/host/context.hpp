@@ -4,6 +4,7 @@
 // user data; a host function called without one fails closed.
 
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "airssys/wasm/core/error.hpp"
 #include "airssys/wasm/engine/engine.hpp"
+#include "airssys/wasm/host/files.hpp"
 #include "airssys/wasm/security/audit.hpp"
 #include "airssys/wasm/security/context.hpp"
 #include "airssys/wasm/security/policy.hpp"
@@ -27,12 +29,27 @@ namespace airssys::wasm::host {
 
 // Receives what the component writes to one of its output streams.
 using OutputSink = std::function<void(std::span<const uint8_t>)>;
+// Gives the component's standard input: fills at most the buffer's size and
+// returns how many bytes it gave, 0 at the end of the input, or an errno.
+// It may block until input arrives.
+using InputSource = std::function<std::expected<size_t, int>(std::span<uint8_t>)>;
 
 struct WasiOptions {
   std::vector<std::string> args;  // argv, argv[0] included
   std::vector<std::string> env;   // "KEY=value" entries
   OutputSink stdout_sink;         // empty: the host process's stdout
   OutputSink stderr_sink;         // empty: the host process's stderr
+  InputSource stdin_source;       // empty: standard input is at its end at once
+  // Host directories preopened under a name of their own, besides the roots
+  // of the component's filesystem grants (`run --dir HOST::GUEST`). What a
+  // component may do beneath them is still decided by its grants and the
+  // host policy, on host paths.
+  std::vector<Preopen> dirs;
+  // Whether the roots of the filesystem grants are preopened under their
+  // own paths, besides `dirs`. Off when every grant came with a directory
+  // of `dirs` (`run --dir` for a module without a manifest): the component
+  // then sees each directory under its guest name alone.
+  bool preopen_grant_roots = true;
 };
 
 // What decides and records the component's requests. Without a security
@@ -63,6 +80,8 @@ class ComponentContext {
   [[nodiscard]] const WasiOptions& wasi() const { return wasi_; }
   [[nodiscard]] const SecurityBinding& security() const { return security_; }
   void write_stdout(std::span<const uint8_t> bytes) const;
+  // Reads standard input (WasiOptions::stdin_source): 0 at its end.
+  [[nodiscard]] std::expected<size_t, int> read_stdin(std::span<uint8_t> buffer) const;
   void write_stderr(std::span<const uint8_t> bytes) const;
 
   // The component's own grants first, then the host policy. Every denial and

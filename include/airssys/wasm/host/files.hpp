@@ -57,6 +57,20 @@ class UniqueFd {
 [[nodiscard]] std::vector<std::string> preopen_directories(
     const security::CapabilitySet& capabilities);
 
+// A directory preopened for a component: the host directory (absolute, its
+// real path) and the name the component sees it under (the same path, or
+// another one: `run --dir HOST::GUEST`). Grants are always checked against
+// host paths.
+struct Preopen {
+  std::string host;
+  std::string guest;
+};
+
+// A guest name as an absolute path: wasi-libc resolves relative paths from
+// "/", so a preopen named "." holds what "/" would, and "data" is "/data".
+//   anchored_name(".") == "/", anchored_name("data/") == "/data"
+[[nodiscard]] std::string anchored_name(std::string_view guest);
+
 enum class Resolver : uint8_t {
   Openat2,  // openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
   Walk,     // one component at a time with O_NOFOLLOW, `..` from the descriptors held
@@ -90,6 +104,7 @@ struct OpenFile {
   UniqueFd fd;  // empty for the root
   FileKind kind = FileKind::Directory;
   std::string preopen;  // a preopened directory: its path as the component sees it
+  std::string host_dir;  // a preopened directory: its path on the host
   // The root "/", preopened when no grant is rooted there: it opens nothing
   // itself, it hands each path to the preopen that holds it, so that an
   // absolute path outside every preopen reaches the host (and is refused
@@ -115,10 +130,14 @@ class FileTable {
   // out, since no resolved path below it could match its patterns.
   explicit FileTable(const std::vector<std::string>& preopens,
                      Resolver resolver = default_resolver());
+  // Each host directory preopened under its guest name (the resolver is
+  // named, so that `FileTable({})` stays the constructor above).
+  FileTable(const std::vector<Preopen>& preopens, Resolver resolver);
 
   [[nodiscard]] OpenFile* get(uint32_t fd);
-  // The open preopen (not the root) whose directory holds the absolute,
-  // normal `path` (or is it), the deepest one; null when none does.
+  // The open preopen (not the root) whose directory, by the name the
+  // component sees (anchored_name), holds the absolute, normal `path` (or
+  // is it), the deepest one; null when none does.
   [[nodiscard]] OpenFile* preopen_holding(std::string_view path);
   // The new descriptor, or EMFILE when kMaxOpenFiles are open.
   [[nodiscard]] std::expected<uint32_t, int> add(OpenFile file);

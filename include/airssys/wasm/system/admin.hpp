@@ -26,6 +26,12 @@
 namespace airssys::wasm::system {
 
 inline constexpr size_t kMaxAdminLine = 1024 * 1024;
+// `request`: how long the reply is waited for unless the request says
+// ("timeout_ms"), and the most it may say.
+inline constexpr std::chrono::milliseconds kDefaultRequestTimeout{30'000};
+inline constexpr std::chrono::milliseconds kMaxRequestTimeout{600'000};
+// `logs`: the most a request may wait for a first line ("wait_ms").
+inline constexpr std::chrono::milliseconds kMaxLogWait{30'000};
 
 struct AdminOptions {
   size_t max_connections = 16;  // more are refused with an error line
@@ -57,7 +63,9 @@ class AdminServer {
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
-  // Stops accepting, ends every connection, removes the socket file.
+  // Stops accepting, ends every connection, removes the socket file. A
+  // connection inside a `request` or a `logs` wait ends when that wait does:
+  // when the host stops too, call Host::end_waits() first.
   void stop();
   [[nodiscard]] const std::filesystem::path& path() const;
   // Connections refused because the peer was another user.

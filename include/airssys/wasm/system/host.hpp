@@ -167,6 +167,29 @@ struct ReloadReport {
   std::vector<TrustChange> trust_changes;
 };
 
+// A line a component logged (airssys.log, or a line of its stdout or
+// stderr), as the host keeps it: the last kLogLinesKept of each component,
+// in memory, whether it still runs or not.
+inline constexpr size_t kLogLinesKept = 1000;
+
+struct LogEntry {
+  uint64_t sequence = 0;  // from 1, in the order the host received the lines
+  std::chrono::system_clock::time_point time;
+  std::string component;
+  host::LogLevel level = host::LogLevel::Info;
+  std::string source;  // "log", "stdout" or "stderr"
+  std::string text;
+};
+
+struct LogQuery {
+  std::string component;
+  uint64_t after = 0;  // only lines with a greater sequence
+  std::optional<std::chrono::system_clock::time_point> since;  // only lines at or after it
+  // When no line matches yet: wait this long for one (0: answer at once).
+  std::chrono::milliseconds wait{0};
+  size_t limit = kLogLinesKept;  // the last `limit` lines that match
+};
+
 class Host;
 
 class HostBuilder {
@@ -266,6 +289,20 @@ class Host {
   // A message from the host (sender "host"). MailboxFull is back-pressure:
   // nothing was enqueued, send it again later.
   [[nodiscard]] Result<void> send(std::string_view name, std::vector<uint8_t> payload);
+  // A request from the host (sender "host"): waits for the component's reply
+  // and returns it; ReplyTimeout when none comes within `timeout`;
+  // CapabilityDenied (audited) when its messaging.receive does not admit
+  // "host"; ActorStopped when it is installed but not running.
+  [[nodiscard]] Result<std::vector<uint8_t>> request(std::string_view name,
+                                                     std::vector<uint8_t> payload,
+                                                     std::chrono::milliseconds timeout);
+  // The log lines kept of a component (LogEntry), oldest first.
+  [[nodiscard]] std::vector<LogEntry> logs(const LogQuery& query) const;
+  // Ends every request() and logs() that waits, and those that follow, at
+  // once (a request with HostShutDown, logs with what it has): the first
+  // step of stopping the host (shutdown() takes it; `serve` takes it before
+  // it stops its admin endpoint).
+  void end_waits();
   [[nodiscard]] std::optional<component::ComponentStatus> status(std::string_view name) const;
   [[nodiscard]] std::vector<std::string> running() const;
   // Whether this host has a native tier: makes the native engine when no
