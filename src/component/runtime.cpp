@@ -367,7 +367,7 @@ Result<actor::Address> ComponentRuntime::host_inbox() {
             std::lock_guard lock(state->mutex);
             auto it = state->waiting.find(e.correlation_id);
             if (it != state->waiting.end() && !it->second.reply) {
-              it->second.reply = std::move(e.payload);
+              it->second.reply = e.payload.to_vector();
               state->changed.notify_all();
             }
             return actor::StepResult::Idle;
