@@ -12,45 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "../support/allocation_counter.hpp"
 #include "airssys/wasm/actor/behavior.hpp"
 #include "airssys/wasm/actor/payload.hpp"
 #include "airssys/wasm/actor/scheduler.hpp"
 
-namespace {
-
-std::atomic<bool> g_counting{false};
-std::atomic<size_t> g_allocations{0};
-
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-
 namespace airssys::wasm::actor {
 namespace {
 
-// Heap allocations made by `work`, on any thread.
-template <class Fn>
-size_t allocations_of(Fn&& work) {
-  g_allocations.store(0);
-  g_counting.store(true);
-  work();
-  g_counting.store(false);
-  return g_allocations.load();
-}
+using test::allocations_of;
 
 std::string fmt_name(size_t i) {
   return "s" + std::to_string(i);  // short enough to need no allocation

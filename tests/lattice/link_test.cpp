@@ -87,16 +87,32 @@ std::unique_ptr<Link> connect(const testing::NatsServer& server, std::string nam
 
 std::string text(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
 
-TEST(LatticeLink, SealedEnvelopesCrossARealServerInOrderAndOpenOnTheOtherHost) {
+// A real server, two hosts and their links: h1's on `a` (its reconnects
+// counted), h2's on `b`.
+class LatticeLinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server.running());
+    a = connect(server, "h1", [this](LinkEvent e) { reconnects += e == LinkEvent::Reconnected; });
+    b = connect(server, "h2");
+    ASSERT_TRUE(a && b);
+  }
+  // What arrives on h2's subject goes to `inbox`, from when this returns.
+  std::unique_ptr<Subscription> listen_on_h2() {
+    auto sub = b->subscribe("airssys.prod.host.h2", inbox.handler()).value();
+    EXPECT_TRUE(b->flush(10s));
+    return sub;
+  }
+
   testing::NatsServer server;
-  ASSERT_TRUE(server.running());
   TwoHosts l;
-  auto a = connect(server, "h1");
-  auto b = connect(server, "h2");
-  ASSERT_TRUE(a && b);
+  std::atomic<int> reconnects{0};
+  std::unique_ptr<Link> a, b;
   Inbox inbox;
-  auto sub = b->subscribe("airssys.prod.host.h2", inbox.handler()).value();
-  ASSERT_TRUE(b->flush(10s));
+};
+
+TEST_F(LatticeLinkTest, SealedEnvelopesCrossARealServerInOrderAndOpenOnTheOtherHost) {
+  auto sub = listen_on_h2();
   constexpr int kCount = 200;
   for (int i = 0; i < kCount; ++i) {
     ASSERT_TRUE(a->publish("airssys.prod.host.h2",
@@ -110,13 +126,7 @@ TEST(LatticeLink, SealedEnvelopesCrossARealServerInOrderAndOpenOnTheOtherHost) {
   }
 }
 
-TEST(LatticeLink, ARequestIsAnsweredAcrossTheServerAndAnUnansweredOneEndsInTime) {
-  testing::NatsServer server;
-  ASSERT_TRUE(server.running());
-  TwoHosts l;
-  auto a = connect(server, "h1");
-  auto b = connect(server, "h2");
-  ASSERT_TRUE(a && b);
+TEST_F(LatticeLinkTest, ARequestIsAnsweredAcrossTheServerAndAnUnansweredOneEndsInTime) {
   // h2 answers each request with a sealed reply for h1.
   Link* b_link = b.get();
   auto sub = b->subscribe("airssys.prod.host.h2", [&](const Delivery& d) {
@@ -153,16 +163,8 @@ TEST(LatticeLink, ARequestIsAnsweredAcrossTheServerAndAnUnansweredOneEndsInTime)
   EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);
 }
 
-TEST(LatticeLink, WhatABareNatsClientInjectsIsRefusedByTheHost) {
-  testing::NatsServer server;
-  ASSERT_TRUE(server.running());
-  TwoHosts l;
-  auto a = connect(server, "h1");
-  auto b = connect(server, "h2");
-  ASSERT_TRUE(a && b);
-  Inbox inbox;
-  auto sub = b->subscribe("airssys.prod.host.h2", inbox.handler()).value();
-  ASSERT_TRUE(b->flush(10s));
+TEST_F(LatticeLinkTest, WhatABareNatsClientInjectsIsRefusedByTheHost) {
+  auto sub = listen_on_h2();
   // A genuine envelope, captured on the way by a third client.
   auto c = connect(server, "eavesdropper");
   ASSERT_TRUE(c);
@@ -211,17 +213,8 @@ TEST(LatticeLink, WhatABareNatsClientInjectsIsRefusedByTheHost) {
   EXPECT_EQ(forgery.error().code, ErrorCode::SignatureInvalid);
 }
 
-TEST(LatticeLink, AfterTheServerRestartsTheLinkReconnectsByItselfAndDeliversAgain) {
-  testing::NatsServer server;
-  ASSERT_TRUE(server.running());
-  TwoHosts l;
-  std::atomic<int> reconnects{0};
-  auto a = connect(server, "h1", [&](LinkEvent e) { reconnects += e == LinkEvent::Reconnected; });
-  auto b = connect(server, "h2");
-  ASSERT_TRUE(a && b);
-  Inbox inbox;
-  auto sub = b->subscribe("airssys.prod.host.h2", inbox.handler()).value();
-  ASSERT_TRUE(b->flush(10s));
+TEST_F(LatticeLinkTest, AfterTheServerRestartsTheLinkReconnectsByItselfAndDeliversAgain) {
+  auto sub = listen_on_h2();
   ASSERT_TRUE(a->publish("airssys.prod.host.h2", l.h1->seal(l.to_h2("before")).value()));
   ASSERT_TRUE(inbox.wait_for(1));
 

@@ -12,36 +12,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "../support/allocation_counter.hpp"
 #include "airssys/wasm/security/context.hpp"
-
-#if defined(__GNUC__) && !defined(__clang__)
-// g++ sees free() inside the replaced operator delete and pairs it with
-// operator new; both operators below use the malloc family, so they match.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-// Every allocation of this test binary goes through here, so a test can count
-// the allocations made between two points.
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace airssys::wasm::security {
 namespace {
@@ -262,17 +234,16 @@ TEST(CapabilitySet, CheckAllocatesNothing) {
   std::array<Decision, 256> decisions{};
   ASSERT_LE(3 * cases.size(), decisions.size());
 
-  g_allocations = 0;
-  g_counting = true;
   size_t n = 0;
-  for (const auto& c : cases) {
-    decisions[n++] = set.check(c.permission, c.resource);
-    decisions[n++] = (*context)->check(c.permission, c.resource);
-    decisions[n++] = (*dev)->check(c.permission, c.resource);
-  }
-  g_counting = false;
+  const size_t allocations = test::allocations_of([&] {
+    for (const auto& c : cases) {
+      decisions[n++] = set.check(c.permission, c.resource);
+      decisions[n++] = (*context)->check(c.permission, c.resource);
+      decisions[n++] = (*dev)->check(c.permission, c.resource);
+    }
+  });
 
-  EXPECT_EQ(g_allocations.load(), 0u);
+  EXPECT_EQ(allocations, 0u);
   for (size_t i = 0; i < cases.size(); ++i) {
     EXPECT_EQ(decisions[3 * i].granted, cases[i].granted) << cases[i].resource;
     EXPECT_EQ(decisions[3 * i + 1].granted, cases[i].granted) << cases[i].resource;
@@ -280,11 +251,9 @@ TEST(CapabilitySet, CheckAllocatesNothing) {
   }
 
   // The counter itself works.
-  g_counting = true;
-  auto* probe = new std::string(100, 'x');
-  g_counting = false;
+  std::string* probe = nullptr;
+  EXPECT_GE(test::allocations_of([&] { probe = new std::string(100, 'x'); }), 1u);
   delete probe;
-  EXPECT_GE(g_allocations.load(), 1u);
 }
 
 TEST(CapabilitySet, ChecksFromManyThreadsAtOnce) {
