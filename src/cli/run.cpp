@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "airssys/wasm/component/tier.hpp"
+#include "airssys/wasm/engine/native_cache.hpp"
 #include "airssys/wasm/host/context.hpp"
 #include "airssys/wasm/host/files.hpp"
 #include "airssys/wasm/host/wasi.hpp"
@@ -294,7 +295,16 @@ int run_component(const RunOptions& options) {
       if (thread->joinable()) thread->join();
     }
   } join_at_exit{&background_compile};
-  if (options.tier != "interp") {
+  // Without --tier, a module the cache holds no entry of runs on the
+  // interpreter without a native engine made (that asks the compilers for
+  // their versions: processes of their own, on every run).
+  const bool nothing_cached = [&] {
+    if (!options.tier.empty() || files.module.extension() == ".wat") return false;
+    auto dir = data_dir(options.paths);
+    auto bytes = engine::read_module_file(files.module);
+    return dir && bytes && !engine::native_cache_may_hold(*dir / "cache" / "native", *bytes);
+  }();
+  if (options.tier != "interp" && !nothing_cached) {
     const bool asked = !options.tier.empty();  // native or auto, not the default
     auto cache = data_dir(options.paths);
     if (!cache) {

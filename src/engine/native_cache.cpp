@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "airssys/wasm/engine/native_cache.hpp"
 #include "native_codegen.hpp"
 #include "native_compile.hpp"
 #include "native_runtime_sources.hpp"
@@ -382,16 +383,28 @@ Result<std::unique_ptr<NativeCompiler>> NativeCompiler::create(CompilerConfig co
   return compiler;
 }
 
-std::string NativeCompiler::module_key(std::span<const uint8_t> module_bytes) const {
-  // The start of the module's own digest, then the digest of the identity
-  // and the module: entries of one module for other compilers share the
-  // start of their names.
+namespace {
+
+// "0123456789abcdef-": how every entry name of a module begins, whatever
+// compiler or host version made it.
+std::string module_prefix(std::span<const uint8_t> module_bytes) {
   unsigned char digest[kDigestBytes];
   crypto_hash_sha256(digest, module_bytes.data(), module_bytes.size());
   std::string out;
   out.reserve(kModulePrefixBytes * 2 + 1 + 2 * kDigestBytes);
   for (size_t i = 0; i < kModulePrefixBytes; ++i) out += fmt::format("{:02x}", digest[i]);
   out += '-';
+  return out;
+}
+
+}  // namespace
+
+std::string NativeCompiler::module_key(std::span<const uint8_t> module_bytes) const {
+  // The start of the module's own digest, then the digest of the identity
+  // and the module: entries of one module for other compilers share the
+  // start of their names.
+  std::string out = module_prefix(module_bytes);
+  unsigned char digest[kDigestBytes];
   // The identity and a separator are absorbed once, at creation.
   crypto_hash_sha256_state state = identity_state_;
   crypto_hash_sha256_update(&state, module_bytes.data(), module_bytes.size());
@@ -497,3 +510,19 @@ Result<std::vector<uint8_t>> NativeCompiler::build(const std::string& key, const
 
 
 }  // namespace airssys::wasm::engine::detail
+
+namespace airssys::wasm::engine {
+
+bool native_cache_may_hold(const std::filesystem::path& cache_dir,
+                           std::span<const uint8_t> module_bytes) {
+  if (sodium_init() < 0) return true;  // the engine will say what is wrong
+  const std::string prefix = detail::module_prefix(module_bytes);
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(cache_dir, ec)) {
+    const std::string file = e.path().filename().string();
+    if (file.starts_with(prefix) && file.ends_with(".so")) return true;
+  }
+  return false;
+}
+
+}  // namespace airssys::wasm::engine
